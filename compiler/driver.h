@@ -1,0 +1,64 @@
+/*
+ * driver.h — the whole pipeline in one place (QBE's func()):
+ *
+ *   load_yaml → lower → plan_memory → emit_c → compile
+ *
+ * gmc_compile runs it for one graph and target into an output directory and
+ * skips clang when the emitted C, flags and toolchain are unchanged (the
+ * build cache).  --dump=<stage> prints the IR after a stage instead of
+ * stopping there.  Also here: the `plan` and `init` entry points, which share
+ * the front half of the pipeline.
+ */
+#ifndef GMC_DRIVER_H
+#define GMC_DRIVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "diag.h"
+
+#define GMC_DEFAULT_BATCH 64
+
+typedef struct gmc_options {
+    const char *graph;     /* YAML path */
+    const char *target;    /* target name or "host" */
+    const char *out_dir;   /* NULL: $XDG_CACHE_HOME/gemmac/<name>-<target> */
+    int32_t max_batch;     /* prefill chunk; GMC_DEFAULT_BATCH if 0 */
+    const char *dump;      /* "graph", "plan", "c", or NULL */
+    FILE *dump_out;        /* where dumps go (stdout if NULL) */
+    bool exe;              /* also link the standalone executable */
+    bool force;            /* rebuild even if cached */
+    bool verbose;          /* echo clang commands and timings */
+} gmc_options;
+
+typedef struct gmc_result {
+    char name[65];          /* model name */
+    char out_dir[4096];
+    char so_path[4200];     /* model.so, for dlopen */
+    char exe_path[4200];    /* "" unless options.exe */
+    bool cached;            /* clang was skipped */
+    double frontend_s;      /* YAML → C */
+    double clang_s;         /* C → .so (+ executable) */
+} gmc_result;
+
+gmc_status gmc_compile(const gmc_options *o, gmc_result *out,
+                       gmc_diag *diag) GMC_MUST_CHECK;
+
+/* Prints the memory plan of a graph (no build) to out. */
+gmc_status gmc_plan_graph(const char *graph, int32_t max_batch, FILE *out,
+                          gmc_diag *diag) GMC_MUST_CHECK;
+
+/* Writes seeded random weights for a graph as a GGUF file, with a synthetic
+ * vocabulary, so any variant runs without a checkpoint (init.c). */
+gmc_status gmc_init_weights(const char *graph, const char *path, uint64_t seed,
+                            bool verbose, gmc_diag *diag) GMC_MUST_CHECK;
+
+/* The planned graph of a YAML file at the default batch (for init.c and
+ * tests); everything lives in a. */
+struct gmc_graph;
+struct gmc_arena;
+gmc_status gmc_driver_graph(const char *graph, struct gmc_arena *a,
+                            struct gmc_graph **out, gmc_diag *diag) GMC_MUST_CHECK;
+
+#endif /* GMC_DRIVER_H */

@@ -1,0 +1,488 @@
+/*
+ * emit.c — planned graph → C source (see emit.h).
+ *
+ * The forward function reads like llama2.c's forward(): one block per layer,
+ * one kernel call per op, each followed by a barrier so that the next op sees
+ * every thread's rows.  Buffers are named after their graph values and sit at
+ * the planner's constant offsets; weights are referred to through an enum in
+ * manifest order.  Per-op emitters are small functions picked from a table
+ * generated from ops.def.
+ */
+#include "emit.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gmrt.h"
+
+#ifndef GMC_VERSION
+#define GMC_VERSION "0.0.0"
+#endif
+
+typedef struct emitter {
+    const gmc_graph *g;
+    gmc_strbuf *b;
+} emitter;
+
+void gmc_emit_out_init(gmc_emit_out *o)
+{
+    gmc_strbuf_init(&o->model_c);
+    gmc_strbuf_init(&o->model_h);
+    gmc_strbuf_init(&o->main_c);
+    gmc_strbuf_init(&o->manifest);
+}
+
+void gmc_emit_out_deinit(gmc_emit_out *o)
+{
+    gmc_strbuf_deinit(&o->model_c);
+    gmc_strbuf_deinit(&o->model_h);
+    gmc_strbuf_deinit(&o->main_c);
+    gmc_strbuf_deinit(&o->manifest);
+}
+
+/* ------------------------------------------------------------ spelling */
+
+/* A float as a C literal that round-trips ("8.0f", "0.0625f", "1e-06f"). */
+static const char *flit(char buf[40], float v)
+{
+    snprintf(buf, 40, "%.9g", (double)v);
+    if (!strpbrk(buf, ".eEn"))
+        strcat(buf, ".0");
+    strcat(buf, "f");
+    return buf;
+}
+
+static const char *dtype_const(char buf[32], int32_t dtype)
+{
+    const char *n = gmrt_dtype_name(dtype);
+    int k = snprintf(buf, 32, "GMK_DTYPE_");
+    for (size_t i = 0; n && n[i] && k < 31; i++)
+        buf[k++] = (char)toupper((unsigned char)n[i]);
+    buf[k] = '\0';
+    return buf;
+}
+
+/* Weight enum name: "blk.3.attn_q.weight" → "W_blk3_attn_q". */
+static const char *wname(char buf[80], const gmc_value *v)
+{
+    int k = snprintf(buf, 80, "W_");
+    const char *s = v->name;
+    const char *end = strstr(s, ".weight");
+    size_t len = end ? (size_t)(end - s) : strlen(s);
+    for (size_t i = 0; i < len && k < 79; i++) {
+        if (strncmp(s + i, "blk.", 4) == 0 && i == 0) {
+            k += snprintf(buf + k, (size_t)(80 - k), "blk");
+            i += 3;
+            continue;
+        }
+        buf[k++] = s[i] == '.' ? '_' : s[i];
+    }
+    buf[k] = '\0';
+    return buf;
+}
+
+/* Local name of an activation: "l3.attn_in" → "attn_in", "x" → "x". */
+static const char *aname(const gmc_value *v)
+{
+    const char *dot = v->layer >= 0 ? strchr(v->name, '.') : NULL;
+    return dot ? dot + 1 : v->name;
+}
+
+static const gmc_value *val(const emitter *e, int id) { return &e->g->values[id]; }
+
+/* The C expression of a value as a kernel argument. */
+static const char *ref(const emitter *e, int id, char buf[96])
+{
+    const gmc_value *v = val(e, id);
+    char w[80];
+    switch (v->kind) {
+    case GMC_V_WEIGHT:
+        if (v->dtype == GMK_DTYPE_F32)
+            snprintf(buf, 96, "WF(%s)", wname(w, v));
+        else
+            snprintf(buf, 96, "W(%s)", wname(w, v));
+        break;
+    case GMC_V_TOKENS: snprintf(buf, 96, "c->tokens"); break;
+    case GMC_V_ACT: snprintf(buf, 96, "%s", aname(v)); break;
+    case GMC_V_KV: snprintf(buf, 96, "KV(%" PRId64 ")", v->offset); break;
+    case GMC_V_LOGITS: snprintf(buf, 96, "c->logits"); break;
+    }
+    return buf;
+}
+
+/* ------------------------------------------------------------ per-op */
+
+static void emit_embed(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96], d[32], s[40];
+    const gmc_value *x = val(e, n->out), *t = val(e, n->in[1]);
+    gmc_emitf(e->b, "gmk_embed(%s, %s, %s, %s, n, %" PRId64 ", %s, ith, nth);\n",
+              ref(e, n->out, a), ref(e, n->in[1], b), dtype_const(d, t->dtype),
+              "c->tokens", x->ne[0], flit(s, n->scale));
+}
+
+static void emit_rmsnorm(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96], c[96], s[40];
+    gmc_emitf(e->b, "gmk_rmsnorm(%s, %s, %s, n, %" PRId64 ", %s, ith, nth);\n",
+              ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c),
+              val(e, n->out)->ne[0], flit(s, n->eps));
+}
+
+static void emit_matmul(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96], c[96], d[32];
+    const gmc_value *y = val(e, n->out), *w = val(e, n->in[1]);
+    gmc_emitf(e->b, "gmk_matmul(%s, %" PRId64 ", %s, %s, %s, n, %" PRId64
+                    ", %" PRId64 ", ith, nth);\n",
+              ref(e, n->out, a), y->ne[0], ref(e, n->in[1], b),
+              dtype_const(d, w->dtype), ref(e, n->in[0], c), w->ne[1], w->ne[0]);
+}
+
+static void emit_head_norm(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96], s[40];
+    gmc_emitf(e->b, "gmk_head_rmsnorm(%s, %s, n, %d, %d, %s, ith, nth);\n",
+              ref(e, n->in[0], a), ref(e, n->in[1], b), n->n_heads,
+              n->head_dim, flit(s, n->eps));
+}
+
+static void emit_rope(emitter *e, const gmc_node *n)
+{
+    char a[96], s[40];
+    gmc_emitf(e->b, "gmk_rope(%s, n, %d, %d, c->pos, %s, %s, ith, nth);\n",
+              ref(e, n->in[0], a), n->n_heads, n->head_dim,
+              n->rope ? "rope_global" : "rope_local", flit(s, n->scale));
+}
+
+static void emit_kv_store(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96], c[96], d[96], t[32];
+    const gmc_value *kc = val(e, n->in[0]);
+    gmc_emitf(e->b, "gmk_kv_store(%s, %s, %s, %s, %s, n, c->pos, %d, %" PRId64
+                    ", ith, nth);\n",
+              ref(e, n->in[0], a), ref(e, n->in[1], b), dtype_const(t, kc->dtype),
+              ref(e, n->in[2], c), ref(e, n->in[3], d), kc->n_slots, kc->ne[0]);
+}
+
+static void emit_attention(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96], c[96], d[96], t[32], s[40];
+    const gmc_value *kc = val(e, n->in[1]);
+    gmc_emitf(e->b, "gmk_attention(%s, %s, %s, %s, %s, n, c->pos, %d, %d, %d, "
+                    "%d, %d, %s, ith, nth);\n",
+              ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c),
+              ref(e, n->in[2], d), dtype_const(t, kc->dtype), n->n_heads,
+              n->n_kv_heads, n->head_dim, n->window, kc->n_slots,
+              flit(s, n->softcap));
+}
+
+static void emit_add(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96];
+    gmc_emitf(e->b, "gmk_add(%s, %s, n, %" PRId64 ", ith, nth);\n",
+              ref(e, n->in[0], a), ref(e, n->in[1], b), val(e, n->in[0])->ne[0]);
+}
+
+static void emit_rmsnorm_add(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96], c[96], s[40];
+    gmc_emitf(e->b, "gmk_rmsnorm_add(%s, %s, %s, n, %" PRId64 ", %s, ith, nth);\n",
+              ref(e, n->in[0], a), ref(e, n->in[1], b), ref(e, n->in[2], c),
+              val(e, n->in[0])->ne[0], flit(s, n->eps));
+}
+
+static void emit_geglu(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96];
+    gmc_emitf(e->b, "gmk_geglu(%s, %s, n, %" PRId64 ", ith, nth);\n",
+              ref(e, n->in[0], a), ref(e, n->in[1], b), val(e, n->in[0])->ne[0]);
+}
+
+/* Only the rows whose logits are wanted are normed: the last n_logits. */
+static void emit_final_norm(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96], c[96], s[40];
+    int64_t d = val(e, n->out)->ne[0];
+    gmc_emitf(e->b, "gmk_rmsnorm(%s, %s + (size_t)(n - c->n_logits) * %" PRId64
+                    ", %s, c->n_logits, %" PRId64 ", %s, ith, nth);\n",
+              ref(e, n->out, a), ref(e, n->in[0], b), d, ref(e, n->in[1], c), d,
+              flit(s, n->eps));
+}
+
+static void emit_logits(emitter *e, const gmc_node *n)
+{
+    char a[96], b[96], c[96], d[32];
+    const gmc_value *w = val(e, n->in[1]);
+    gmc_emitf(e->b, "gmk_matmul(%s, %" PRId64 ", %s, %s, %s, c->n_logits, %" PRId64
+                    ", %" PRId64 ", ith, nth);\n",
+              ref(e, n->out, a), w->ne[1], ref(e, n->in[1], b),
+              dtype_const(d, w->dtype), ref(e, n->in[0], c), w->ne[1], w->ne[0]);
+}
+
+static void emit_softcap(emitter *e, const gmc_node *n)
+{
+    char a[96], s[40];
+    gmc_emitf(e->b, "gmk_softcap(%s, (int64_t)c->n_logits * %" PRId64 ", %s, ith, nth);\n",
+              ref(e, n->in[0], a), val(e, n->in[0])->ne[0], flit(s, n->softcap));
+}
+
+static void (*const emitters[GMC_OP_COUNT])(emitter *, const gmc_node *) = {
+#define GMC_OP(NAME, name, n_in, inplace) emit_##name,
+#include "ops.def"
+};
+
+/* ------------------------------------------------------------ sections */
+
+static void emit_banner(gmc_strbuf *b, const gmc_graph *g,
+                        const gmc_target_config *tc, const char *flags,
+                        const char *what)
+{
+    const gmc_model *m = g->model;
+    gmc_emitf(b, "/*\n * %s — generated by gemmac %s — do not edit\n", what,
+              GMC_VERSION);
+    gmc_emitf(b, " * model:    %s (%s, content fnv1a64 %016" PRIx64 ")\n",
+              m->name, m->source ? m->source : "?", m->content_hash);
+    gmc_emitf(b, " * graph:    fnv1a64 %016" PRIx64 ", %d nodes, max batch %d\n",
+              g->hash, g->n_nodes, g->max_batch);
+    gmc_emitf(b, " * target:   %s (%s, cpu %s)\n", tc->target->name, tc->triple,
+              tc->cpu);
+    gmc_emitf(b, " * features: %s\n", tc->features[0] ? tc->features : "(baseline)");
+    gmc_emitf(b, " * flags:    %s\n", flags);
+    gmc_emitf(b, " * plan:     arena %" PRIu64 " B (naive %" PRIu64 " B), KV %" PRIu64
+                 " B, weights %" PRIu64 " B\n */\n",
+              g->arena_bytes, g->naive_bytes, g->kv_bytes, g->weight_bytes);
+}
+
+static void emit_manifest_table(emitter *e)
+{
+    const gmc_graph *g = e->g;
+    gmc_strbuf *b = e->b;
+    char w[80], d[32];
+    gmc_emitf(b, "/* Weights in manifest (GGUF) order. */\nenum {\n");
+    gmc_emit_indent(b);
+    for (int i = 0; i < g->n_values; i++)
+        if (g->values[i].kind == GMC_V_WEIGHT)
+            gmc_emitf(b, "%s = %d,\n", wname(w, &g->values[i]), g->values[i].index);
+    gmc_emitf(b, "N_WEIGHTS = %d\n", g->n_weights);
+    gmc_emit_dedent(b);
+    gmc_emitf(b, "};\n\nstatic const gmk_tensor %s_tensors[N_WEIGHTS] = {\n",
+              g->model->name);
+    gmc_emit_indent(b);
+    for (int i = 0; i < g->n_values; i++) {
+        const gmc_value *v = &g->values[i];
+        if (v->kind != GMC_V_WEIGHT)
+            continue;
+        gmc_emitf(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", 1, 1}},\n",
+                  wname(w, v), v->name, dtype_const(d, v->dtype), v->n_dims,
+                  v->ne[0], v->ne[1]);
+    }
+    gmc_emit_dedent(b);
+    gmc_emitf(b, "};\n\n");
+}
+
+/* inv_freq[i] = theta^(-2i/hd) / scale, rounded once from double. */
+static void emit_rope_table(gmc_strbuf *b, const char *name, gmc_rope r, int hd)
+{
+    char s[40];
+    gmc_emitf(b, "/* RoPE inverse frequencies: %.17g^(-2i/%d) / %.17g */\n",
+              r.theta, hd, r.scale);
+    gmc_emitf(b, "static const float %s[%d] = {", name, hd / 2);
+    for (int i = 0; i < hd / 2; i++) {
+        double f = pow(r.theta, -2.0 * i / hd) / r.scale;
+        gmc_emitf(b, "%s%s", i % 6 ? " " : "\n    ", flit(s, (float)f));
+        if (i + 1 < hd / 2)
+            gmc_emitf(b, ",");
+    }
+    gmc_emitf(b, "\n};\n\n");
+}
+
+static void emit_buffers(emitter *e, int layer)
+{
+    const gmc_graph *g = e->g;
+    for (int i = 0; i < g->n_values; i++) {
+        const gmc_value *v = &g->values[i];
+        if (v->kind != GMC_V_ACT || v->layer != layer || v->first < 0)
+            continue;
+        gmc_emitf(e->b, "float *const %s = A(%" PRId64 "); /* [n][%" PRId64 "] */\n",
+                  aname(v), v->offset, v->ne[0]);
+    }
+}
+
+static void emit_layer_comment(emitter *e, int l)
+{
+    const gmc_layer *ly = &e->g->model->layers[l];
+    const gmc_rope *r = &ly->rope;
+    if (ly->kind == GMC_ATTN_LOCAL)
+        gmc_emitf(e->b, "/* layer %d: sliding window %d, rope theta %g", l,
+                  ly->window, r->theta);
+    else
+        gmc_emitf(e->b, "/* layer %d: global attention, rope theta %g", l, r->theta);
+    if (r->scale != 1.0)
+        gmc_emitf(e->b, " / %g", r->scale);
+    gmc_emitf(e->b, ", %d heads x %d (kv %d), ffn %d */\n", ly->n_heads,
+              ly->head_dim, ly->n_kv_heads, ly->ffn_dim);
+}
+
+static void emit_forward(emitter *e)
+{
+    const gmc_graph *g = e->g;
+    gmc_strbuf *b = e->b;
+    gmc_emitf(b, "static void %s_forward(const gmk_ctx *c, int ith, int nth)\n{\n",
+              g->model->name);
+    gmc_emit_indent(b);
+    gmc_emitf(b, "const int n = c->n_tokens;\n");
+    emit_buffers(e, -1);
+    int layer = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gmc_node *n = &g->nodes[i];
+        if (n->layer != layer) {
+            if (layer >= 0) {
+                gmc_emit_dedent(b);
+                gmc_emitf(b, "}\n");
+            }
+            layer = n->layer;
+            gmc_emitf(b, "\n");
+            if (layer >= 0) {
+                emit_layer_comment(e, layer);
+                gmc_emitf(b, "{\n");
+                gmc_emit_indent(b);
+                emit_buffers(e, layer);
+            } else if (i > 0) {
+                /* Chunks of a long prompt before the last want no logits. */
+                gmc_emitf(b, "/* output: final norm, tied head */\n"
+                             "if (c->n_logits == 0)\n    return;\n");
+            }
+        }
+        emitters[n->op](e, n);
+        if (i + 1 < g->n_nodes)
+            gmc_emitf(b, "SYNC();\n");
+    }
+    if (layer >= 0) {
+        gmc_emit_dedent(b);
+        gmc_emitf(b, "}\n");
+    }
+    gmc_emit_dedent(b);
+    gmc_emitf(b, "}\n\n");
+}
+
+static void emit_descriptor(emitter *e, const gmc_target_config *tc)
+{
+    const gmc_graph *g = e->g;
+    const gmc_model *m = g->model;
+    static const char *const arch[] = {"", "gemma", "gemma2", "gemma3"};
+    gmc_emitf(e->b,
+              "const gmk_model %s_model = {\n"
+              "    .abi_version = GMK_ABI_VERSION,\n"
+              "    .name = \"%s\",\n"
+              "    .tool_version = \"%s\",\n"
+              "    .graph_hash = \"%016" PRIx64 "\",\n"
+              "    .target = \"%s\",\n"
+              "    .arch = \"%s\",\n"
+              "    .n_vocab = %d, .d_model = %d, .n_layers = %d,\n"
+              "    .n_ctx = %d, .max_batch = %d,\n"
+              "    .arena_bytes = %" PRIu64 "u,\n"
+              "    .kv_bytes = %" PRIu64 "u,\n"
+              "    .kv_bytes_per_token = %" PRIu64 "u,\n"
+              "    .weight_bytes = %" PRIu64 "u,\n"
+              "    .n_tensors = N_WEIGHTS,\n"
+              "    .tensors = %s_tensors,\n"
+              "    .forward = %s_forward,\n"
+              "};\n\n"
+              "/* The fixed name the runtime looks up after dlopen. */\n"
+              "const gmk_model *const gmk_model_entry = &%s_model;\n",
+              m->name, m->name, GMC_VERSION, g->hash, tc->target->name,
+              arch[m->family], m->vocab, m->d_model, m->n_layers, m->context,
+              g->max_batch, g->arena_bytes, g->kv_bytes, g->kv_bytes_per_token,
+              g->weight_bytes, m->name, m->name, m->name);
+}
+
+static void emit_model_c(emitter *e, const gmc_target_config *tc, const char *flags)
+{
+    const gmc_graph *g = e->g;
+    const gmc_model *m = g->model;
+    gmc_strbuf *b = e->b;
+    emit_banner(b, g, tc, flags, "model.c");
+    gmc_emitf(b, "#include \"gmk.h\"\n#include \"%s\"\n\n", tc->target->kernel_header);
+    emit_manifest_table(e);
+    bool local = false, global = false;
+    for (int l = 0; l < m->n_layers; l++) {
+        if (m->layers[l].kind == GMC_ATTN_LOCAL)
+            local = true;
+        else
+            global = true;
+    }
+    if (local)
+        emit_rope_table(b, "rope_local", m->rope_local, m->head_dim);
+    if (global)
+        emit_rope_table(b, "rope_global", m->rope_global, m->head_dim);
+    gmc_emitf(b,
+              "#define A(off) ((float *)(c->arena + (off)))  /* activation */\n"
+              "#define KV(off) ((void *)(c->kv + (off)))     /* K/V cache */\n"
+              "#define W(i) (c->w[i])                        /* weight */\n"
+              "#define WF(i) ((const float *)c->w[i])        /* f32 weight */\n"
+              "#define SYNC() c->barrier(c->sync)\n\n");
+    emit_forward(e);
+    emit_descriptor(e, tc);
+}
+
+static void emit_model_h(const gmc_graph *g, const gmc_target_config *tc,
+                         const char *flags, gmc_strbuf *b)
+{
+    const gmc_model *m = g->model;
+    char up[GMC_NAME_MAX + 1];
+    size_t k = 0;
+    for (; m->name[k] && k < GMC_NAME_MAX; k++)
+        up[k] = (char)toupper((unsigned char)m->name[k]);
+    up[k] = '\0';
+    emit_banner(b, g, tc, flags, "model.h");
+    gmc_emitf(b, "#ifndef %s_MODEL_H\n#define %s_MODEL_H\n\n#include \"gmk.h\"\n\n",
+              up, up);
+    gmc_emitf(b, "#define %s_N_VOCAB %d\n#define %s_N_CTX %d\n#define %s_MAX_BATCH %d\n",
+              up, m->vocab, up, m->context, up, g->max_batch);
+    gmc_emitf(b, "#define %s_ARENA_BYTES %" PRIu64 "u\n#define %s_KV_BYTES %" PRIu64
+                 "u\n#define %s_WEIGHT_BYTES %" PRIu64 "u\n\n",
+              up, g->arena_bytes, up, g->kv_bytes, up, g->weight_bytes);
+    gmc_emitf(b, "extern const gmk_model %s_model;\n\n#endif\n", m->name);
+}
+
+static void emit_main_c(const gmc_graph *g, gmc_strbuf *b)
+{
+    gmc_emitf(b, "/* main.c — generated by gemmac %s — do not edit.\n"
+                 " * The standalone executable: the runtime's command line around "
+                 "the model. */\n"
+                 "#include \"gmrt.h\"\n#include \"model.h\"\n\n"
+                 "int main(int argc, char **argv)\n{\n"
+                 "    return gmrt_cli_main(&%s_model, argc, argv);\n}\n",
+              GMC_VERSION, g->model->name);
+}
+
+static void emit_manifest(const gmc_graph *g, gmc_strbuf *b)
+{
+    gmc_emitf(b, "# index\tname\tdtype\tne0\tne1\tbytes\n");
+    for (int i = 0; i < g->n_values; i++) {
+        const gmc_value *v = &g->values[i];
+        if (v->kind == GMC_V_WEIGHT)
+            gmc_emitf(b, "%d\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\n",
+                      v->index, v->name, gmrt_dtype_name(v->dtype), v->ne[0],
+                      v->ne[1], v->bytes);
+    }
+}
+
+gmc_status gmc_emit(const gmc_graph *g, const gmc_target_config *tc,
+                    const char *flags, gmc_emit_out *out, gmc_diag *diag)
+{
+    emitter e = {g, &out->model_c};
+    emit_model_c(&e, tc, flags);
+    emit_model_h(g, tc, flags, &out->model_h);
+    emit_main_c(g, &out->main_c);
+    emit_manifest(g, &out->manifest);
+    if (gmc_strbuf_failed(&out->model_c) || gmc_strbuf_failed(&out->model_h) ||
+        gmc_strbuf_failed(&out->main_c) || gmc_strbuf_failed(&out->manifest))
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory emitting C for %s",
+                        g->model->name);
+    return GMC_OK;
+}

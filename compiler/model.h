@@ -1,0 +1,115 @@
+/*
+ * model.h — the typed model description the YAML front end produces.
+ *
+ * gmc_model_load reads a graph YAML (graphs/<model>.yaml) through libyaml's
+ * event API (yaml_io.c), validates it against the schema in model.c and
+ * expands the layer pattern and the quantization overrides into one
+ * gmc_layer per layer, so that later passes never look at YAML again.
+ * Every field is checked; every error carries file:line:col and the key path.
+ *
+ * The struct is deliberately per-layer: Gemma 3n/4 vary head_dim, KV heads,
+ * FFN width and KV sharing by layer, and MoE/PLE blocks hang off the layer.
+ */
+#ifndef GMC_MODEL_H
+#define GMC_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "diag.h"
+
+/* Limits of the front end (reference/reliability.md §2.4). */
+#define GMC_YAML_MAX_BYTES (1u << 20)
+#define GMC_YAML_MAX_DEPTH 32
+#define GMC_YAML_MAX_EVENTS 100000
+#define GMC_YAML_MAX_SCALAR 65536
+#define GMC_NAME_MAX 64
+
+typedef enum gmc_family {
+    GMC_FAMILY_GEMMA = 1, /* Gemma 1: pre-norm only */
+    GMC_FAMILY_GEMMA2,    /* sandwich norms, soft-caps, alternating windows */
+    GMC_FAMILY_GEMMA3,    /* + QK-norm, 5:1 pattern, two RoPE thetas */
+    /* reserved: GMC_FAMILY_GEMMA3N, GMC_FAMILY_GEMMA4 */
+} gmc_family;
+
+typedef enum gmc_attn_kind {
+    GMC_ATTN_GLOBAL = 0, /* full causal */
+    GMC_ATTN_LOCAL = 1   /* sliding window */
+} gmc_attn_kind;
+
+typedef enum gmc_embed_scale {
+    GMC_EMBED_SCALE_BF16 = 0, /* sqrt(D) rounded to bf16 (JAX, HF, gemma.cpp) */
+    GMC_EMBED_SCALE_EXACT     /* f32 sqrt(D) (llama.cpp) */
+} gmc_embed_scale;
+
+/* Tensor classes that a quantization setting can name. */
+typedef enum gmc_wclass {
+    GMC_W_ATTN_Q = 0, GMC_W_ATTN_K, GMC_W_ATTN_V, GMC_W_ATTN_OUTPUT,
+    GMC_W_FFN_GATE, GMC_W_FFN_UP, GMC_W_FFN_DOWN,
+    GMC_W_COUNT
+} gmc_wclass;
+
+typedef struct gmc_rope {
+    double theta;        /* base */
+    double scale;        /* linear scaling factor: positions are divided by it */
+} gmc_rope;
+
+typedef struct gmc_layer {
+    gmc_attn_kind kind;
+    int32_t n_heads, n_kv_heads, head_dim;
+    int32_t ffn_dim;
+    int32_t window;       /* keys visible incl. the current one; 0 for global */
+    gmc_rope rope;        /* chosen by kind */
+    int32_t wtype[GMC_W_COUNT]; /* gmk_dtype of each matmul weight */
+} gmc_layer;
+
+typedef struct gmc_model {
+    /* model: */
+    const char *name;     /* C identifier, [A-Za-z_][A-Za-z0-9_]{0,63} */
+    const char *source;   /* graph file path as given */
+    gmc_family family;
+    int32_t vocab, d_model, n_layers, context;
+    double norm_eps;
+    bool tied_embeddings; /* must be true for Gemma 1-3 */
+    gmc_embed_scale embed_scale;
+    /* attention: */
+    int32_t n_heads, n_kv_heads, head_dim, window;
+    double query_scale;   /* q multiplier; default 1/sqrt(head_dim) */
+    bool qk_norm;
+    double attn_softcap;  /* 0 = none */
+    gmc_rope rope_local, rope_global;
+    /* layers: */
+    int32_t pattern_len;
+    gmc_attn_kind *pattern; /* pattern_len entries, repeated over layers */
+    /* ffn: */
+    int32_t ffn_dim;
+    /* norms and output: */
+    bool post_norms;      /* Gemma 2+: post-attention and post-FFN norms */
+    double final_softcap; /* 0 = none */
+    /* quantization: */
+    int32_t embed_type;   /* gmk_dtype of token_embd */
+    int32_t kv_type;      /* F32 or F16 */
+    /* expanded: */
+    gmc_layer *layers;    /* n_layers entries */
+    uint64_t content_hash;/* FNV-1a 64 of the YAML bytes */
+} gmc_model;
+
+/* Parses and validates len bytes of YAML text; filename is used only for
+ * diagnostics.  The result and everything it points to live in a. */
+gmc_status gmc_model_parse(const char *text, size_t len, const char *filename,
+                           gmc_arena *a, gmc_model **out,
+                           gmc_diag *diag) GMC_MUST_CHECK;
+
+/* Reads path (at most GMC_YAML_MAX_BYTES) and calls gmc_model_parse. */
+gmc_status gmc_model_load(const char *path, gmc_arena *a, gmc_model **out,
+                          gmc_diag *diag) GMC_MUST_CHECK;
+
+/* Name of a weight class as used in YAML and tensor names ("attn_q"). */
+const char *gmc_wclass_name(gmc_wclass c);
+
+/* Parameter count of the described model (embeddings included). */
+uint64_t gmc_model_params(const gmc_model *m);
+
+#endif /* GMC_MODEL_H */

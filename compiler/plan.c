@@ -1,0 +1,214 @@
+/*
+ * plan.c — liveness and best-fit offsets for the activation arena; KV layout.
+ *
+ * Free space is a list of blocks kept sorted by offset and coalesced.  An
+ * in-place op keeps its first input alive (it is the same value), so no
+ * special case is needed beyond recording each value's first and last node.
+ */
+#include "plan.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+#include "gmk.h"
+
+#define ALIGN ((uint64_t)GMK_ARENA_ALIGN)
+
+static uint64_t align_up(uint64_t n) { return (n + ALIGN - 1) & ~(ALIGN - 1); }
+
+typedef struct block {
+    uint64_t off, size;
+} block;
+
+typedef struct freelist {
+    block *b;
+    int n, cap;
+    uint64_t end; /* high-water mark of the arena */
+} freelist;
+
+/* Best fit: the smallest free block that holds size; else grow the arena,
+ * reusing a free block that ends at the current end. */
+static uint64_t fl_alloc(freelist *f, uint64_t size)
+{
+    int best = -1;
+    for (int i = 0; i < f->n; i++)
+        if (f->b[i].size >= size && (best < 0 || f->b[i].size < f->b[best].size))
+            best = i;
+    if (best >= 0) {
+        uint64_t off = f->b[best].off;
+        f->b[best].off += size;
+        f->b[best].size -= size;
+        if (f->b[best].size == 0) {
+            memmove(&f->b[best], &f->b[best + 1],
+                    (size_t)(f->n - best - 1) * sizeof *f->b);
+            f->n--;
+        }
+        return off;
+    }
+    if (f->n > 0 && f->b[f->n - 1].off + f->b[f->n - 1].size == f->end) {
+        uint64_t off = f->b[f->n - 1].off;
+        f->n--;
+        f->end = off + size;
+        return off;
+    }
+    uint64_t off = f->end;
+    f->end += size;
+    return off;
+}
+
+static void fl_free(freelist *f, uint64_t off, uint64_t size)
+{
+    int i = 0;
+    while (i < f->n && f->b[i].off < off)
+        i++;
+    GMC_ASSERT(f->n < f->cap);
+    memmove(&f->b[i + 1], &f->b[i], (size_t)(f->n - i) * sizeof *f->b);
+    f->b[i] = (block){off, size};
+    f->n++;
+    /* Coalesce with the right neighbour, then with the left one. */
+    if (i + 1 < f->n && f->b[i].off + f->b[i].size == f->b[i + 1].off) {
+        f->b[i].size += f->b[i + 1].size;
+        memmove(&f->b[i + 1], &f->b[i + 2], (size_t)(f->n - i - 2) * sizeof *f->b);
+        f->n--;
+    }
+    if (i > 0 && f->b[i - 1].off + f->b[i - 1].size == f->b[i].off) {
+        f->b[i - 1].size += f->b[i].size;
+        memmove(&f->b[i], &f->b[i + 1], (size_t)(f->n - i - 1) * sizeof *f->b);
+        f->n--;
+    }
+}
+
+static void touch(gmc_graph *g, int v, int node)
+{
+    if (v < 0)
+        return;
+    gmc_value *x = &g->values[v];
+    if (x->first < 0)
+        x->first = node;
+    x->last = node;
+}
+
+static void liveness(gmc_graph *g)
+{
+    for (int i = 0; i < g->n_values; i++)
+        g->values[i].first = g->values[i].last = -1;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gmc_node *n = &g->nodes[i];
+        for (int k = 0; k < gmc_op_n_in[n->op]; k++)
+            touch(g, n->in[k], i);
+        touch(g, n->out, i);
+    }
+}
+
+static void plan_kv(gmc_graph *g)
+{
+    uint64_t off = 0, per_token = 0;
+    for (int i = 0; i < g->n_values; i++) {
+        gmc_value *v = &g->values[i];
+        if (v->kind != GMC_V_KV)
+            continue;
+        v->offset = (int64_t)off;
+        off = align_up(off + v->bytes);
+        per_token += v->bytes / (uint64_t)v->n_slots;
+    }
+    g->kv_bytes = off;
+    g->kv_bytes_per_token = per_token;
+}
+
+gmc_status gmc_plan(gmc_graph *g, gmc_diag *diag)
+{
+    liveness(g);
+    plan_kv(g);
+    freelist f = {0};
+    f.cap = g->n_values + 1;
+    block storage[1024];
+    gmc_arena scratch;
+    gmc_arena_init(&scratch);
+    f.b = f.cap <= 1024 ? storage : gmc_arena_array(&scratch, (size_t)f.cap, sizeof *f.b);
+    if (!f.b) {
+        gmc_arena_deinit(&scratch);
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory planning");
+    }
+    g->naive_bytes = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const gmc_node *n = &g->nodes[i];
+        gmc_value *o = &g->values[n->out];
+        if (o->kind == GMC_V_ACT && o->first == i && o->offset < 0) {
+            o->offset = (int64_t)fl_alloc(&f, align_up(o->bytes));
+            g->naive_bytes += align_up(o->bytes);
+        }
+        /* Free what dies here (inputs, and an output nobody reads). */
+        for (int k = 0; k <= gmc_op_n_in[n->op]; k++) {
+            int id = k < gmc_op_n_in[n->op] ? n->in[k] : n->out;
+            if (id < 0)
+                continue;
+            gmc_value *v = &g->values[id];
+            if (v->kind == GMC_V_ACT && v->last == i && v->offset >= 0 &&
+                !(k == gmc_op_n_in[n->op] && id == n->in[0] && gmc_op_inplace[n->op]))
+                fl_free(&f, (uint64_t)v->offset, align_up(v->bytes));
+        }
+    }
+    g->arena_bytes = f.end;
+    gmc_arena_deinit(&scratch);
+    return gmc_plan_check(g, diag);
+}
+
+gmc_status gmc_plan_check(const gmc_graph *g, gmc_diag *diag)
+{
+    for (int i = 0; i < g->n_values; i++) {
+        const gmc_value *a = &g->values[i];
+        if (a->kind != GMC_V_ACT || a->first < 0)
+            continue;
+        if (a->offset < 0 || (uint64_t)a->offset % ALIGN != 0 ||
+            (uint64_t)a->offset + a->bytes > g->arena_bytes)
+            return gmc_fail(diag, GMC_ERR_SEMANTIC,
+                            "plan: %s at %" PRId64 " (+%" PRIu64
+                            ") is misaligned or outside the arena of %" PRIu64,
+                            a->name, a->offset, a->bytes, g->arena_bytes);
+        for (int j = i + 1; j < g->n_values; j++) {
+            const gmc_value *b = &g->values[j];
+            if (b->kind != GMC_V_ACT || b->first < 0)
+                continue;
+            bool live = a->first <= b->last && b->first <= a->last;
+            bool mem = (uint64_t)a->offset < (uint64_t)b->offset + b->bytes &&
+                       (uint64_t)b->offset < (uint64_t)a->offset + a->bytes;
+            if (live && mem)
+                return gmc_fail(diag, GMC_ERR_SEMANTIC,
+                                "plan: %s and %s are live together and overlap",
+                                a->name, b->name);
+        }
+    }
+    if (g->arena_bytes > g->naive_bytes)
+        return gmc_fail(diag, GMC_ERR_SEMANTIC,
+                        "plan: arena %" PRIu64 " exceeds the naive sum %" PRIu64,
+                        g->arena_bytes, g->naive_bytes);
+    return GMC_OK;
+}
+
+static void bytes_line(gmc_strbuf *b, const char *what, uint64_t n)
+{
+    gmc_emitf(b, "  %-28s %14" PRIu64 " B  (%.2f MiB)\n", what, n,
+              (double)n / (1024.0 * 1024.0));
+}
+
+void gmc_plan_report(const gmc_graph *g, gmc_strbuf *b)
+{
+    const gmc_model *m = g->model;
+    uint64_t logits = (uint64_t)m->vocab * sizeof(float);
+    gmc_emitf(b, "plan for %s (%s): %d layers, max batch %d, context %d\n",
+              m->name, m->source ? m->source : "?", m->n_layers, g->max_batch,
+              m->context);
+    gmc_emitf(b, "  parameters                   %14" PRIu64 "\n",
+              gmc_model_params(m));
+    bytes_line(b, "weights (mapped)", g->weight_bytes);
+    bytes_line(b, "activation arena", g->arena_bytes);
+    bytes_line(b, "  naive sum of buffers", g->naive_bytes);
+    gmc_emitf(b, "  %-28s %14.1f %%\n", "  arena / naive",
+              g->naive_bytes ? 100.0 * (double)g->arena_bytes / (double)g->naive_bytes : 0.0);
+    bytes_line(b, "KV cache per token", g->kv_bytes_per_token);
+    bytes_line(b, "KV cache at full context", g->kv_bytes);
+    gmc_emitf(b, "  %-28s %14" PRIu64 " B  (unbounded: every layer full-length)\n",
+              "  without sliding rings", g->kv_bytes_per_token * (uint64_t)m->context);
+    bytes_line(b, "logits (one row)", logits);
+    bytes_line(b, "total resident (no weights)", g->arena_bytes + g->kv_bytes + logits);
+}

@@ -1,0 +1,27 @@
+/*
+ * plan.h — the static memory plan of one forward step.
+ *
+ * gmc_plan assigns every activation an offset in one arena (ggml gallocr
+ * style: liveness over the node order, allocate at first use, free after the
+ * last use, best fit among free blocks, GMK_ARENA_ALIGN-aligned), and every
+ * layer's K/V cache an offset in the KV buffer.  It fills graph->arena_bytes,
+ * naive_bytes (the sum of all activations, what a plan-less engine would
+ * hold), kv_bytes and kv_bytes_per_token.  gmc_plan_check re-verifies the
+ * result independently (used by tests and in debug runs).
+ */
+#ifndef GMC_PLAN_H
+#define GMC_PLAN_H
+
+#include "diag.h"
+#include "graph.h"
+
+gmc_status gmc_plan(gmc_graph *g, gmc_diag *diag) GMC_MUST_CHECK;
+
+/* Checks: offsets aligned, every buffer inside the arena, no two activations
+ * whose live ranges intersect overlap in memory, arena <= naive sum. */
+gmc_status gmc_plan_check(const gmc_graph *g, gmc_diag *diag) GMC_MUST_CHECK;
+
+/* Appends the human summary `gemmac plan` prints. */
+void gmc_plan_report(const gmc_graph *g, gmc_strbuf *b);
+
+#endif /* GMC_PLAN_H */

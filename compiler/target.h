@@ -1,0 +1,59 @@
+/*
+ * target.h — hardware targets as data (QBE T_amd64_sysv).
+ *
+ * A gmc_target names a kernel set (the header the generated code includes)
+ * and knows how to turn the host description into clang flags.  A target
+ * resolved for a host is a gmc_target_config: triple, CPU, features and the
+ * exact flags, which go into the generated banner and the build cache key.
+ * Passes never test which target they have: what differs lives here and in
+ * compiler/targets/<name>.c.
+ */
+#ifndef GMC_TARGET_H
+#define GMC_TARGET_H
+
+#include <stdbool.h>
+
+#include "diag.h"
+
+#define GMC_MAX_FLAGS 32
+
+/* What LLVM says about the machine gemmac runs on. */
+typedef struct gmc_host {
+    char triple[128];    /* e.g. x86_64-pc-linux-gnu */
+    char arch[32];       /* first triple component: x86_64, aarch64, ... */
+    char cpu[64];        /* e.g. znver4 */
+    char features[4096]; /* enabled features, "+avx2,+fma,..." */
+} gmc_host;
+
+typedef struct gmc_target_config gmc_target_config;
+
+typedef struct gmc_target {
+    const char *name;
+    const char *description;
+    const char *kernel_header;  /* included by generated code */
+    /* Fills triple/cpu/features/flags for host h; false if the target cannot
+     * be built for that host (the reason goes into why). */
+    bool (*configure)(const struct gmc_target *t, const gmc_host *h,
+                      gmc_target_config *out, char *why, int why_len);
+} gmc_target;
+
+struct gmc_target_config {
+    const gmc_target *target;
+    char triple[128];
+    char cpu[64];
+    char features[4096];
+    int n_flags;
+    char flags[GMC_MAX_FLAGS][160]; /* clang flags specific to the target */
+};
+
+/* All targets, NULL-terminated, in the order `gemmac targets` lists them. */
+extern const gmc_target *const gmc_targets[];
+/* "host" resolves to the best target for the machine. NULL if unknown. */
+const gmc_target *gmc_target_find(const char *name);
+
+/* Adds one flag to a config (ignored past GMC_MAX_FLAGS). */
+void gmc_target_add_flag(gmc_target_config *c, const char *fmt, ...) GMC_PRINTF(2, 3);
+/* Space-joined flags into buf. */
+void gmc_target_flags_str(const gmc_target_config *c, char *buf, int len);
+
+#endif /* GMC_TARGET_H */

