@@ -32,8 +32,8 @@ gmc_status gmc_fail(gmc_diag *d, gmc_status s, const char *fmt, ...)
     return s;
 }
 
-gmc_status gmc_fail_at(gmc_diag *d, gmc_status s, const char *file, int line,
-                       int col, const char *path, const char *fmt, ...)
+gmc_status gmc_fail_atv(gmc_diag *d, gmc_status s, const char *file, int line,
+                        int col, const char *path, const char *fmt, va_list ap)
 {
     gmc_diag_clear(d);
     d->status = s;
@@ -41,9 +41,16 @@ gmc_status gmc_fail_at(gmc_diag *d, gmc_status s, const char *file, int line,
     d->line = line > 0 ? line : 0;
     d->col = col > 0 ? col : 0;
     copy_text(d->path, sizeof d->path, path);
+    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+    return s;
+}
+
+gmc_status gmc_fail_at(gmc_diag *d, gmc_status s, const char *file, int line,
+                       int col, const char *path, const char *fmt, ...)
+{
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(d->msg, sizeof d->msg, fmt, ap);
+    gmc_fail_atv(d, s, file, line, col, path, fmt, ap);
     va_end(ap);
     return s;
 }

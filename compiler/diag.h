@@ -13,6 +13,7 @@
 #ifndef GMC_DIAG_H
 #define GMC_DIAG_H
 
+#include <stdarg.h>
 #include <stdio.h>
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -67,6 +68,9 @@ gmc_status gmc_fail(gmc_diag *d, gmc_status s, const char *fmt, ...)
 gmc_status gmc_fail_at(gmc_diag *d, gmc_status s, const char *file, int line,
                        int col, const char *path, const char *fmt, ...)
     GMC_PRINTF(7, 8);
+/* gmc_fail_at with a va_list, for wrappers that add context. */
+gmc_status gmc_fail_atv(gmc_diag *d, gmc_status s, const char *file, int line,
+                        int col, const char *path, const char *fmt, va_list ap);
 /* Prints "file:line:col: error: path: msg" plus the source line and a caret
  * when known. */
 void gmc_diag_print(const gmc_diag *d, FILE *out);

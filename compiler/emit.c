@@ -113,127 +113,260 @@ static const char *ref(const emitter *e, int id, char buf[96])
     return buf;
 }
 
-/* ------------------------------------------------------------ per-op */
+/* ------------------------------------------------------------ per-op
+ *
+ * Each op becomes a call to a small specialised kernel function, e.g.
+ * matmul_q5_0_1024x640(), whose body calls the target's kernel with every
+ * dimension and dtype as a constant.  Identical specialisations are emitted
+ * once (a model has a handful of distinct shapes but hundreds of ops), which
+ * keeps the generated file readable and clang's work proportional to the
+ * number of shapes, not of layers.
+ */
 
-static void emit_embed(emitter *e, const gmc_node *n)
+typedef struct kcall {
+    char name[96];    /* function name, from op, dtype and shape */
+    char doc[160];    /* one-line comment: what it computes, shapes */
+    char params[192]; /* its pointer parameters */
+    char body[512];   /* the kernel call, using params and c-> */
+    char args[384];   /* the call site's arguments for params */
+} kcall;
+
+#define KSET(field, ...) snprintf(k->field, sizeof k->field, __VA_ARGS__)
+
+static void k_embed(emitter *e, const gmc_node *n, kcall *k)
 {
     char a[96], b[96], d[32], s[40];
     const gmc_value *x = val(e, n->out), *t = val(e, n->in[1]);
-    gmc_emitf(e->b, "gmk_embed(%s, %s, %s, %s, n, %" PRId64 ", %s, ith, nth);\n",
-              ref(e, n->out, a), ref(e, n->in[1], b), dtype_const(d, t->dtype),
-              "c->tokens", x->ne[0], flit(s, n->scale));
+    int64_t D = x->ne[0];
+    KSET(name, "embed_%s_%" PRId64, gmrt_dtype_name(t->dtype), D);
+    KSET(doc, "x (n, %" PRId64 ") = table[tokens] * %s; table %s (%" PRId64 ", %" PRId64 ")",
+         D, flit(s, n->scale), gmrt_dtype_name(t->dtype), t->ne[1], t->ne[0]);
+    KSET(params, "float *x, const void *table");
+    KSET(body, "gmk_embed(x, table, %s, c->tokens, c->n_tokens, %" PRId64 ", %s, ith, nth);",
+         dtype_const(d, t->dtype), D, s);
+    KSET(args, "%s, %s", ref(e, n->out, a), ref(e, n->in[1], b));
 }
 
-static void emit_rmsnorm(emitter *e, const gmc_node *n)
+static void k_rmsnorm(emitter *e, const gmc_node *n, kcall *k)
 {
     char a[96], b[96], c[96], s[40];
-    gmc_emitf(e->b, "gmk_rmsnorm(%s, %s, %s, n, %" PRId64 ", %s, ith, nth);\n",
-              ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c),
-              val(e, n->out)->ne[0], flit(s, n->eps));
+    int64_t D = val(e, n->out)->ne[0];
+    KSET(name, "rmsnorm_%" PRId64, D);
+    KSET(doc, "y (n, %" PRId64 ") = x * rsqrt(mean(x^2) + eps) * w", D);
+    KSET(params, "float *y, const float *x, const float *w");
+    KSET(body, "gmk_rmsnorm(y, x, w, c->n_tokens, %" PRId64 ", %s, ith, nth);", D,
+         flit(s, n->eps));
+    KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c));
 }
 
-static void emit_matmul(emitter *e, const gmc_node *n)
-{
-    char a[96], b[96], c[96], d[32];
-    const gmc_value *y = val(e, n->out), *w = val(e, n->in[1]);
-    gmc_emitf(e->b, "gmk_matmul(%s, %" PRId64 ", %s, %s, %s, n, %" PRId64
-                    ", %" PRId64 ", ith, nth);\n",
-              ref(e, n->out, a), y->ne[0], ref(e, n->in[1], b),
-              dtype_const(d, w->dtype), ref(e, n->in[0], c), w->ne[1], w->ne[0]);
-}
-
-static void emit_head_norm(emitter *e, const gmc_node *n)
-{
-    char a[96], b[96], s[40];
-    gmc_emitf(e->b, "gmk_head_rmsnorm(%s, %s, n, %d, %d, %s, ith, nth);\n",
-              ref(e, n->in[0], a), ref(e, n->in[1], b), n->n_heads,
-              n->head_dim, flit(s, n->eps));
-}
-
-static void emit_rope(emitter *e, const gmc_node *n)
-{
-    char a[96], s[40];
-    gmc_emitf(e->b, "gmk_rope(%s, n, %d, %d, c->pos, %s, %s, ith, nth);\n",
-              ref(e, n->in[0], a), n->n_heads, n->head_dim,
-              n->rope ? "rope_global" : "rope_local", flit(s, n->scale));
-}
-
-static void emit_kv_store(emitter *e, const gmc_node *n)
-{
-    char a[96], b[96], c[96], d[96], t[32];
-    const gmc_value *kc = val(e, n->in[0]);
-    gmc_emitf(e->b, "gmk_kv_store(%s, %s, %s, %s, %s, n, c->pos, %d, %" PRId64
-                    ", ith, nth);\n",
-              ref(e, n->in[0], a), ref(e, n->in[1], b), dtype_const(t, kc->dtype),
-              ref(e, n->in[2], c), ref(e, n->in[3], d), kc->n_slots, kc->ne[0]);
-}
-
-static void emit_attention(emitter *e, const gmc_node *n)
-{
-    char a[96], b[96], c[96], d[96], t[32], s[40];
-    const gmc_value *kc = val(e, n->in[1]);
-    gmc_emitf(e->b, "gmk_attention(%s, %s, %s, %s, %s, n, c->pos, %d, %d, %d, "
-                    "%d, %d, %s, ith, nth);\n",
-              ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c),
-              ref(e, n->in[2], d), dtype_const(t, kc->dtype), n->n_heads,
-              n->n_kv_heads, n->head_dim, n->window, kc->n_slots,
-              flit(s, n->softcap));
-}
-
-static void emit_add(emitter *e, const gmc_node *n)
-{
-    char a[96], b[96];
-    gmc_emitf(e->b, "gmk_add(%s, %s, n, %" PRId64 ", ith, nth);\n",
-              ref(e, n->in[0], a), ref(e, n->in[1], b), val(e, n->in[0])->ne[0]);
-}
-
-static void emit_rmsnorm_add(emitter *e, const gmc_node *n)
-{
-    char a[96], b[96], c[96], s[40];
-    gmc_emitf(e->b, "gmk_rmsnorm_add(%s, %s, %s, n, %" PRId64 ", %s, ith, nth);\n",
-              ref(e, n->in[0], a), ref(e, n->in[1], b), ref(e, n->in[2], c),
-              val(e, n->in[0])->ne[0], flit(s, n->eps));
-}
-
-static void emit_geglu(emitter *e, const gmc_node *n)
-{
-    char a[96], b[96];
-    gmc_emitf(e->b, "gmk_geglu(%s, %s, n, %" PRId64 ", ith, nth);\n",
-              ref(e, n->in[0], a), ref(e, n->in[1], b), val(e, n->in[0])->ne[0]);
-}
-
-/* Only the rows whose logits are wanted are normed: the last n_logits. */
-static void emit_final_norm(emitter *e, const gmc_node *n)
-{
-    char a[96], b[96], c[96], s[40];
-    int64_t d = val(e, n->out)->ne[0];
-    gmc_emitf(e->b, "gmk_rmsnorm(%s, %s + (size_t)(n - c->n_logits) * %" PRId64
-                    ", %s, c->n_logits, %" PRId64 ", %s, ith, nth);\n",
-              ref(e, n->out, a), ref(e, n->in[0], b), d, ref(e, n->in[1], c), d,
-              flit(s, n->eps));
-}
-
-static void emit_logits(emitter *e, const gmc_node *n)
+static void k_matmul(emitter *e, const gmc_node *n, kcall *k)
 {
     char a[96], b[96], c[96], d[32];
     const gmc_value *w = val(e, n->in[1]);
-    gmc_emitf(e->b, "gmk_matmul(%s, %" PRId64 ", %s, %s, %s, c->n_logits, %" PRId64
-                    ", %" PRId64 ", ith, nth);\n",
-              ref(e, n->out, a), w->ne[1], ref(e, n->in[1], b),
-              dtype_const(d, w->dtype), ref(e, n->in[0], c), w->ne[1], w->ne[0]);
+    const char *dt = gmrt_dtype_name(w->dtype);
+    KSET(name, "matmul_%s_%" PRId64 "x%" PRId64, dt, w->ne[1], w->ne[0]);
+    KSET(doc, "y (n, %" PRId64 ") = x (n, %" PRId64 ") . W^T; W %s (%" PRId64 ", %" PRId64 ")",
+         w->ne[1], w->ne[0], dt, w->ne[1], w->ne[0]);
+    KSET(params, "float *y, const void *w, const float *x");
+    KSET(body, "gmk_matmul(y, %" PRId64 ", w, %s, x, c->n_tokens, %" PRId64 ", %" PRId64
+               ", ith, nth);", w->ne[1], dtype_const(d, w->dtype), w->ne[1], w->ne[0]);
+    KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[1], b), ref(e, n->in[0], c));
 }
 
-static void emit_softcap(emitter *e, const gmc_node *n)
+static void k_head_norm(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], s[40];
+    KSET(name, "head_norm_%dx%d", n->n_heads, n->head_dim);
+    KSET(doc, "QK-norm in place: x (n, %d, %d), one RMSNorm per head, w (%d)", n->n_heads,
+         n->head_dim, n->head_dim);
+    KSET(params, "float *x, const float *w");
+    KSET(body, "gmk_head_rmsnorm(x, w, c->n_tokens, %d, %d, %s, ith, nth);", n->n_heads,
+         n->head_dim, flit(s, n->eps));
+    KSET(args, "%s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b));
+}
+
+static void k_rope(emitter *e, const gmc_node *n, kcall *k)
 {
     char a[96], s[40];
-    gmc_emitf(e->b, "gmk_softcap(%s, (int64_t)c->n_logits * %" PRId64 ", %s, ith, nth);\n",
-              ref(e, n->in[0], a), val(e, n->in[0])->ne[0], flit(s, n->softcap));
+    const char *table = n->rope ? "rope_global" : "rope_local";
+    bool scaled = n->scale != 1.0f;
+    KSET(name, "%s_%dx%d%s", table, n->n_heads, n->head_dim, scaled ? "_scaled" : "");
+    KSET(doc, "RoPE (half-split) in place on x (n, %d, %d)%s%s", n->n_heads, n->head_dim,
+         scaled ? ", then x *= " : "", scaled ? flit(s, n->scale) : "");
+    KSET(params, "float *x");
+    KSET(body, "gmk_rope(x, c->n_tokens, %d, %d, c->pos, %s, %s, ith, nth);", n->n_heads,
+         n->head_dim, table, flit(s, n->scale));
+    KSET(args, "%s", ref(e, n->in[0], a));
 }
 
-static void (*const emitters[GMC_OP_COUNT])(emitter *, const gmc_node *) = {
-#define GMC_OP(NAME, name, n_in, inplace) emit_##name,
+static void k_kv_store(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], d[96], t[32];
+    const gmc_value *kc = val(e, n->in[0]);
+    const char *dt = gmrt_dtype_name(kc->dtype);
+    KSET(name, "kv_store_%s_%dx%" PRId64, dt, kc->n_slots, kc->ne[0]);
+    KSET(doc, "K, V (n, %" PRId64 ") -> %s caches (%d slots, ring when full)", kc->ne[0],
+         dt, kc->n_slots);
+    KSET(params, "void *kc, void *vc, const float *k, const float *v");
+    KSET(body, "gmk_kv_store(kc, vc, %s, k, v, c->n_tokens, c->pos, %d, %" PRId64 ", ith, nth);",
+         dtype_const(t, kc->dtype), kc->n_slots, kc->ne[0]);
+    KSET(args, "%s, %s, %s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b), ref(e, n->in[2], c),
+         ref(e, n->in[3], d));
+}
+
+static void k_attention(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], d[96], t[32], s[40];
+    const gmc_value *kc = val(e, n->in[1]);
+    KSET(name, "attention_%dx%d_kv%d_w%d_s%d", n->n_heads, n->head_dim, n->n_kv_heads,
+         n->window, kc->n_slots);
+    KSET(doc, "o (n, %d, %d) = softmax(q . K^T%s) . V over %s; %d kv heads", n->n_heads,
+         n->head_dim, n->softcap > 0 ? ", soft-capped" : "",
+         n->window ? "a sliding window" : "all positions", n->n_kv_heads);
+    KSET(params, "float *o, const float *q, const void *kc, const void *vc");
+    KSET(body, "gmk_attention(o, q, kc, vc, %s, c->n_tokens, c->pos, %d, %d, %d, %d, %d, %s, "
+               "ith, nth);", dtype_const(t, kc->dtype), n->n_heads, n->n_kv_heads,
+         n->head_dim, n->window, kc->n_slots, flit(s, n->softcap));
+    KSET(args, "%s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c),
+         ref(e, n->in[2], d));
+}
+
+static void k_add(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96];
+    int64_t D = val(e, n->in[0])->ne[0];
+    KSET(name, "add_%" PRId64, D);
+    KSET(doc, "x (n, %" PRId64 ") += y", D);
+    KSET(params, "float *x, const float *y");
+    KSET(body, "gmk_add(x, y, c->n_tokens, %" PRId64 ", ith, nth);", D);
+    KSET(args, "%s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b));
+}
+
+static void k_rmsnorm_add(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], s[40];
+    int64_t D = val(e, n->in[0])->ne[0];
+    KSET(name, "rmsnorm_add_%" PRId64, D);
+    KSET(doc, "x (n, %" PRId64 ") += rmsnorm(y) * w  (post-norm + residual)", D);
+    KSET(params, "float *x, const float *y, const float *w");
+    KSET(body, "gmk_rmsnorm_add(x, y, w, c->n_tokens, %" PRId64 ", %s, ith, nth);", D,
+         flit(s, n->eps));
+    KSET(args, "%s, %s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b), ref(e, n->in[2], c));
+}
+
+static void k_geglu(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96];
+    int64_t F = val(e, n->in[0])->ne[0];
+    KSET(name, "geglu_%" PRId64, F);
+    KSET(doc, "g (n, %" PRId64 ") = gelu_tanh(g) * u", F);
+    KSET(params, "float *g, const float *u");
+    KSET(body, "gmk_geglu(g, u, c->n_tokens, %" PRId64 ", ith, nth);", F);
+    KSET(args, "%s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b));
+}
+
+static void k_final_norm(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], s[40];
+    int64_t D = val(e, n->out)->ne[0];
+    KSET(name, "final_norm_%" PRId64, D);
+    KSET(doc, "y (n_logits, %" PRId64 ") = rmsnorm of the last n_logits rows of x", D);
+    KSET(params, "float *y, const float *x, const float *w");
+    KSET(body, "gmk_rmsnorm(y, x + (size_t)(c->n_tokens - c->n_logits) * %" PRId64
+               ", w, c->n_logits, %" PRId64 ", %s, ith, nth);", D, D, flit(s, n->eps));
+    KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c));
+}
+
+static void k_logits(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], d[32];
+    const gmc_value *w = val(e, n->in[1]);
+    const char *dt = gmrt_dtype_name(w->dtype);
+    KSET(name, "logits_%s_%" PRId64 "x%" PRId64, dt, w->ne[1], w->ne[0]);
+    KSET(doc, "logits (n_logits, %" PRId64 ") = h . E^T, tied head, E %s", w->ne[1], dt);
+    KSET(params, "float *y, const void *w, const float *x");
+    KSET(body, "gmk_matmul(y, %" PRId64 ", w, %s, x, c->n_logits, %" PRId64 ", %" PRId64
+               ", ith, nth);", w->ne[1], dtype_const(d, w->dtype), w->ne[1], w->ne[0]);
+    KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[1], b), ref(e, n->in[0], c));
+}
+
+static void k_softcap(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], s[40];
+    int64_t V = val(e, n->in[0])->ne[0];
+    KSET(name, "softcap_%" PRId64, V);
+    KSET(doc, "logits (n_logits, %" PRId64 ") = %s * tanh(logits / %s)", V,
+         flit(s, n->softcap), s);
+    KSET(params, "float *x");
+    KSET(body, "gmk_softcap(x, (int64_t)c->n_logits * %" PRId64 ", %s, ith, nth);", V, s);
+    KSET(args, "%s", ref(e, n->in[0], a));
+}
+
+static void (*const kernels[GMC_OP_COUNT])(emitter *, const gmc_node *, kcall *) = {
+#define GMC_OP(NAME, name, n_in, inplace) k_##name,
 #include "ops.def"
 };
+
+/* The distinct specialisations of a graph, in order of first use. */
+typedef struct kset {
+    kcall *k;
+    int n;
+    int *of_node; /* node → index in k */
+} kset;
+
+static gmc_status collect_kernels(emitter *e, gmc_arena *a, kset *ks, gmc_diag *diag)
+{
+    const gmc_graph *g = e->g;
+    ks->k = gmc_arena_array(a, (size_t)g->n_nodes, sizeof *ks->k);
+    ks->of_node = gmc_arena_array(a, (size_t)g->n_nodes, sizeof *ks->of_node);
+    if (!ks->k || !ks->of_node)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory emitting C");
+    ks->n = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        kcall kc;
+        memset(&kc, 0, sizeof kc);
+        kernels[g->nodes[i].op](e, &g->nodes[i], &kc);
+        int found = -1, same_name = 0;
+        for (int j = 0; j < ks->n && found < 0; j++) {
+            if (strcmp(ks->k[j].body, kc.body) == 0 && strcmp(ks->k[j].params, kc.params) == 0)
+                found = j;
+            else if (strncmp(ks->k[j].name, kc.name, strlen(kc.name)) == 0)
+                same_name++;
+        }
+        if (found < 0) {
+            if (same_name) /* same shape, other constants (eps, scale) */
+                snprintf(kc.name + strlen(kc.name), sizeof kc.name - strlen(kc.name),
+                         "_v%d", same_name + 1);
+            found = ks->n;
+            ks->k[ks->n++] = kc;
+        }
+        ks->of_node[i] = found;
+    }
+    return GMC_OK;
+}
+
+static void emit_kernels(emitter *e, const kset *ks)
+{
+    gmc_emitf(e->b, "/* The model's kernels: one per distinct op, dtype and shape. */\n\n");
+    for (int i = 0; i < ks->n; i++) {
+        const kcall *k = &ks->k[i];
+        gmc_emitf(e->b, "/* %s */\nstatic GMK_NOINLINE void %s(%s, const gmk_ctx *c, int ith, "
+                        "int nth)\n{\n", k->doc, k->name, k->params);
+        gmc_emit_indent(e->b);
+        gmc_emitf(e->b, "%s\n", k->body);
+        gmc_emit_dedent(e->b);
+        gmc_emitf(e->b, "}\n\n");
+    }
+}
+
+static void emit_call(emitter *e, const kset *ks, int node)
+{
+    const kcall *k = &ks->k[ks->of_node[node]];
+    kcall here;
+    memset(&here, 0, sizeof here);
+    kernels[e->g->nodes[node].op](e, &e->g->nodes[node], &here);
+    gmc_emitf(e->b, "%s(%s, c, ith, nth);\n", k->name, here.args);
+}
 
 /* ------------------------------------------------------------ sections */
 
@@ -327,14 +460,13 @@ static void emit_layer_comment(emitter *e, int l)
               ly->head_dim, ly->n_kv_heads, ly->ffn_dim);
 }
 
-static void emit_forward(emitter *e)
+static void emit_forward(emitter *e, const kset *ks)
 {
     const gmc_graph *g = e->g;
     gmc_strbuf *b = e->b;
     gmc_emitf(b, "static void %s_forward(const gmk_ctx *c, int ith, int nth)\n{\n",
               g->model->name);
     gmc_emit_indent(b);
-    gmc_emitf(b, "const int n = c->n_tokens;\n");
     emit_buffers(e, -1);
     int layer = -1;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -357,7 +489,7 @@ static void emit_forward(emitter *e)
                              "if (c->n_logits == 0)\n    return;\n");
             }
         }
-        emitters[n->op](e, n);
+        emit_call(e, ks, i);
         if (i + 1 < g->n_nodes)
             gmc_emitf(b, "SYNC();\n");
     }
@@ -400,7 +532,8 @@ static void emit_descriptor(emitter *e, const gmc_target_config *tc)
               g->weight_bytes, m->name, m->name, m->name);
 }
 
-static void emit_model_c(emitter *e, const gmc_target_config *tc, const char *flags)
+static gmc_status emit_model_c(emitter *e, const gmc_target_config *tc,
+                               const char *flags, gmc_diag *diag)
 {
     const gmc_graph *g = e->g;
     const gmc_model *m = g->model;
@@ -425,8 +558,17 @@ static void emit_model_c(emitter *e, const gmc_target_config *tc, const char *fl
               "#define W(i) (c->w[i])                        /* weight */\n"
               "#define WF(i) ((const float *)c->w[i])        /* f32 weight */\n"
               "#define SYNC() c->barrier(c->sync)\n\n");
-    emit_forward(e);
-    emit_descriptor(e, tc);
+    gmc_arena a;
+    gmc_arena_init(&a);
+    kset ks;
+    gmc_status st = collect_kernels(e, &a, &ks, diag);
+    if (st == GMC_OK) {
+        emit_kernels(e, &ks);
+        emit_forward(e, &ks);
+        emit_descriptor(e, tc);
+    }
+    gmc_arena_deinit(&a);
+    return st;
 }
 
 static void emit_model_h(const gmc_graph *g, const gmc_target_config *tc,
@@ -476,7 +618,7 @@ gmc_status gmc_emit(const gmc_graph *g, const gmc_target_config *tc,
                     const char *flags, gmc_emit_out *out, gmc_diag *diag)
 {
     emitter e = {g, &out->model_c};
-    emit_model_c(&e, tc, flags);
+    GMC_TRY(emit_model_c(&e, tc, flags, diag));
     emit_model_h(g, tc, flags, &out->model_h);
     emit_main_c(g, &out->main_c);
     emit_manifest(g, &out->manifest);

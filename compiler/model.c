@@ -175,14 +175,10 @@ static gmc_status fail_node(parser *p, gmc_status s, const gmc_ynode *n,
 static gmc_status fail_node(parser *p, gmc_status s, const gmc_ynode *n,
                             const char *path, const char *fmt, ...)
 {
-    char msg[GMC_DIAG_MSG];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    gmc_yaml_failv(p->diag, s, p->file, p->text, p->len, n->line, n->col, path, fmt, ap);
     va_end(ap);
-    gmc_fail_at(p->diag, s, p->file, n->line, n->col, path, "%s", msg);
-    gmc_yaml_source_line(p->text, p->len, n->line, p->diag->src,
-                         sizeof p->diag->src);
     return s;
 }
 

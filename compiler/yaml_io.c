@@ -96,23 +96,26 @@ void gmc_yaml_source_line(const char *text, size_t len, int line, char *out,
     /* A NUL inside the line would end the copy early; that is harmless. */
 }
 
-/* Writes a diagnostic at (line, col) and attaches that source line.  The
- * message is formatted here first because gmc_fail_at has no va_list
- * form; GMC_DIAG_MSG bounds both. */
+gmc_status gmc_yaml_failv(gmc_diag *d, gmc_status s, const char *file,
+                          const char *text, size_t len, int line, int col,
+                          const char *path, const char *fmt, va_list ap)
+{
+    gmc_fail_atv(d, s, file, line, col, path, fmt, ap);
+    gmc_yaml_source_line(text, len, line, d->src, sizeof d->src);
+    return s;
+}
+
+/* Writes a diagnostic at (line, col) and attaches that source line. */
 static gmc_status fail_at(builder *b, gmc_status s, int line, int col,
                           const char *path, const char *fmt, ...)
     GMC_PRINTF(6, 7);
 static gmc_status fail_at(builder *b, gmc_status s, int line, int col,
                           const char *path, const char *fmt, ...)
 {
-    char msg[GMC_DIAG_MSG];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    gmc_yaml_failv(b->diag, s, b->file, b->text, b->len, line, col, path, fmt, ap);
     va_end(ap);
-    gmc_fail_at(b->diag, s, b->file, line, col, path, "%s", msg);
-    gmc_yaml_source_line(b->text, b->len, line, b->diag->src,
-                         sizeof b->diag->src);
     return s;
 }
 

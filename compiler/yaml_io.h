@@ -63,6 +63,12 @@ gmc_status gmc_yaml_parse(const char *text, size_t len, const char *filename,
 void gmc_yaml_source_line(const char *text, size_t len, int line, char *out,
                           size_t cap);
 
+/* A positioned diagnostic about YAML text: gmc_fail_atv plus the source
+ * line (from text, len bytes) for the caret.  Returns s. */
+gmc_status gmc_yaml_failv(gmc_diag *d, gmc_status s, const char *file,
+                          const char *text, size_t len, int line, int col,
+                          const char *path, const char *fmt, va_list ap);
+
 /* True if scalar node n equals the NUL-terminated string s. */
 bool gmc_ynode_is(const gmc_ynode *n, const char *s);
 

@@ -17,6 +17,15 @@
 
 #define GMK_ABI_VERSION 1u
 
+/* Generated kernels are one function per distinct shape, called from many
+ * places: keeping them out of line keeps compile time proportional to the
+ * number of shapes. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GMK_NOINLINE __attribute__((noinline))
+#else
+#define GMK_NOINLINE
+#endif
+
 /* Alignment of the arena base and of every offset the planner hands out. */
 #define GMK_ARENA_ALIGN 64
 

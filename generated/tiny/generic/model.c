@@ -94,12 +94,133 @@ static const float rope_global[16] = {
 #define WF(i) ((const float *)c->w[i])        /* f32 weight */
 #define SYNC() c->barrier(c->sync)
 
+/* The model's kernels: one per distinct op, dtype and shape. */
+
+/* x (n, 64) = table[tokens] * 8.0f; table f32 (512, 64) */
+static GMK_NOINLINE void embed_f32_64(float *x, const void *table, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_embed(x, table, GMK_DTYPE_F32, c->tokens, c->n_tokens, 64, 8.0f, ith, nth);
+}
+
+/* y (n, 64) = x * rsqrt(mean(x^2) + eps) * w */
+static GMK_NOINLINE void rmsnorm_64(float *y, const float *x, const float *w, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_rmsnorm(y, x, w, c->n_tokens, 64, 9.99999997e-07f, ith, nth);
+}
+
+/* y (n, 64) = x (n, 64) . W^T; W f32 (64, 64) */
+static GMK_NOINLINE void matmul_f32_64x64(float *y, const void *w, const float *x, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_matmul(y, 64, w, GMK_DTYPE_F32, x, c->n_tokens, 64, 64, ith, nth);
+}
+
+/* y (n, 32) = x (n, 64) . W^T; W f32 (32, 64) */
+static GMK_NOINLINE void matmul_f32_32x64(float *y, const void *w, const float *x, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_matmul(y, 32, w, GMK_DTYPE_F32, x, c->n_tokens, 32, 64, ith, nth);
+}
+
+/* QK-norm in place: x (n, 2, 32), one RMSNorm per head, w (32) */
+static GMK_NOINLINE void head_norm_2x32(float *x, const float *w, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_head_rmsnorm(x, w, c->n_tokens, 2, 32, 9.99999997e-07f, ith, nth);
+}
+
+/* QK-norm in place: x (n, 1, 32), one RMSNorm per head, w (32) */
+static GMK_NOINLINE void head_norm_1x32(float *x, const float *w, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_head_rmsnorm(x, w, c->n_tokens, 1, 32, 9.99999997e-07f, ith, nth);
+}
+
+/* RoPE (half-split) in place on x (n, 2, 32), then x *= 0.176776692f */
+static GMK_NOINLINE void rope_local_2x32_scaled(float *x, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_rope(x, c->n_tokens, 2, 32, c->pos, rope_local, 0.176776692f, ith, nth);
+}
+
+/* RoPE (half-split) in place on x (n, 1, 32) */
+static GMK_NOINLINE void rope_local_1x32(float *x, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_rope(x, c->n_tokens, 1, 32, c->pos, rope_local, 1.0f, ith, nth);
+}
+
+/* K, V (n, 32) -> f32 caches (12 slots, ring when full) */
+static GMK_NOINLINE void kv_store_f32_12x32(void *kc, void *vc, const float *k, const float *v, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_kv_store(kc, vc, GMK_DTYPE_F32, k, v, c->n_tokens, c->pos, 12, 32, ith, nth);
+}
+
+/* o (n, 2, 32) = softmax(q . K^T) . V over a sliding window; 1 kv heads */
+static GMK_NOINLINE void attention_2x32_kv1_w8_s12(float *o, const float *q, const void *kc, const void *vc, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_attention(o, q, kc, vc, GMK_DTYPE_F32, c->n_tokens, c->pos, 2, 1, 32, 8, 12, 0.0f, ith, nth);
+}
+
+/* x (n, 64) += rmsnorm(y) * w  (post-norm + residual) */
+static GMK_NOINLINE void rmsnorm_add_64(float *x, const float *y, const float *w, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_rmsnorm_add(x, y, w, c->n_tokens, 64, 9.99999997e-07f, ith, nth);
+}
+
+/* y (n, 128) = x (n, 64) . W^T; W f32 (128, 64) */
+static GMK_NOINLINE void matmul_f32_128x64(float *y, const void *w, const float *x, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_matmul(y, 128, w, GMK_DTYPE_F32, x, c->n_tokens, 128, 64, ith, nth);
+}
+
+/* g (n, 128) = gelu_tanh(g) * u */
+static GMK_NOINLINE void geglu_128(float *g, const float *u, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_geglu(g, u, c->n_tokens, 128, ith, nth);
+}
+
+/* y (n, 64) = x (n, 128) . W^T; W f32 (64, 128) */
+static GMK_NOINLINE void matmul_f32_64x128(float *y, const void *w, const float *x, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_matmul(y, 64, w, GMK_DTYPE_F32, x, c->n_tokens, 64, 128, ith, nth);
+}
+
+/* RoPE (half-split) in place on x (n, 2, 32), then x *= 0.176776692f */
+static GMK_NOINLINE void rope_global_2x32_scaled(float *x, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_rope(x, c->n_tokens, 2, 32, c->pos, rope_global, 0.176776692f, ith, nth);
+}
+
+/* RoPE (half-split) in place on x (n, 1, 32) */
+static GMK_NOINLINE void rope_global_1x32(float *x, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_rope(x, c->n_tokens, 1, 32, c->pos, rope_global, 1.0f, ith, nth);
+}
+
+/* K, V (n, 32) -> f32 caches (64 slots, ring when full) */
+static GMK_NOINLINE void kv_store_f32_64x32(void *kc, void *vc, const float *k, const float *v, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_kv_store(kc, vc, GMK_DTYPE_F32, k, v, c->n_tokens, c->pos, 64, 32, ith, nth);
+}
+
+/* o (n, 2, 32) = softmax(q . K^T) . V over all positions; 1 kv heads */
+static GMK_NOINLINE void attention_2x32_kv1_w0_s64(float *o, const float *q, const void *kc, const void *vc, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_attention(o, q, kc, vc, GMK_DTYPE_F32, c->n_tokens, c->pos, 2, 1, 32, 0, 64, 0.0f, ith, nth);
+}
+
+/* y (n_logits, 64) = rmsnorm of the last n_logits rows of x */
+static GMK_NOINLINE void final_norm_64(float *y, const float *x, const float *w, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_rmsnorm(y, x + (size_t)(c->n_tokens - c->n_logits) * 64, w, c->n_logits, 64, 9.99999997e-07f, ith, nth);
+}
+
+/* logits (n_logits, 512) = h . E^T, tied head, E f32 */
+static GMK_NOINLINE void logits_f32_512x64(float *y, const void *w, const float *x, const gmk_ctx *c, int ith, int nth)
+{
+    gmk_matmul(y, 512, w, GMK_DTYPE_F32, x, c->n_logits, 512, 64, ith, nth);
+}
+
 static void tiny_forward(const gmk_ctx *c, int ith, int nth)
 {
-    const int n = c->n_tokens;
     float *const x = A(0); /* [n][64] */
     float *const final = A(1024); /* [n][64] */
-    gmk_embed(x, WF(W_token_embd), GMK_DTYPE_F32, c->tokens, n, 64, 8.0f, ith, nth);
+    embed_f32_64(x, WF(W_token_embd), c, ith, nth);
     SYNC();
 
     /* layer 0: sliding window 8, rope theta 10000, 2 heads x 32 (kv 1), ffn 128 */
@@ -114,41 +235,41 @@ static void tiny_forward(const gmk_ctx *c, int ith, int nth)
         float *const gate = A(2048); /* [n][128] */
         float *const up = A(4096); /* [n][128] */
         float *const ffn_out = A(1024); /* [n][64] */
-        gmk_rmsnorm(attn_in, x, WF(W_blk0_attn_norm), n, 64, 9.99999997e-07f, ith, nth);
+        rmsnorm_64(attn_in, x, WF(W_blk0_attn_norm), c, ith, nth);
         SYNC();
-        gmk_matmul(q, 64, WF(W_blk0_attn_q), GMK_DTYPE_F32, attn_in, n, 64, 64, ith, nth);
+        matmul_f32_64x64(q, WF(W_blk0_attn_q), attn_in, c, ith, nth);
         SYNC();
-        gmk_matmul(k, 32, WF(W_blk0_attn_k), GMK_DTYPE_F32, attn_in, n, 32, 64, ith, nth);
+        matmul_f32_32x64(k, WF(W_blk0_attn_k), attn_in, c, ith, nth);
         SYNC();
-        gmk_matmul(v, 32, WF(W_blk0_attn_v), GMK_DTYPE_F32, attn_in, n, 32, 64, ith, nth);
+        matmul_f32_32x64(v, WF(W_blk0_attn_v), attn_in, c, ith, nth);
         SYNC();
-        gmk_head_rmsnorm(q, WF(W_blk0_attn_q_norm), n, 2, 32, 9.99999997e-07f, ith, nth);
+        head_norm_2x32(q, WF(W_blk0_attn_q_norm), c, ith, nth);
         SYNC();
-        gmk_head_rmsnorm(k, WF(W_blk0_attn_k_norm), n, 1, 32, 9.99999997e-07f, ith, nth);
+        head_norm_1x32(k, WF(W_blk0_attn_k_norm), c, ith, nth);
         SYNC();
-        gmk_rope(q, n, 2, 32, c->pos, rope_local, 0.176776692f, ith, nth);
+        rope_local_2x32_scaled(q, c, ith, nth);
         SYNC();
-        gmk_rope(k, n, 1, 32, c->pos, rope_local, 1.0f, ith, nth);
+        rope_local_1x32(k, c, ith, nth);
         SYNC();
-        gmk_kv_store(KV(0), KV(1536), GMK_DTYPE_F32, k, v, n, c->pos, 12, 32, ith, nth);
+        kv_store_f32_12x32(KV(0), KV(1536), k, v, c, ith, nth);
         SYNC();
-        gmk_attention(attn, q, KV(0), KV(1536), GMK_DTYPE_F32, n, c->pos, 2, 1, 32, 8, 12, 0.0f, ith, nth);
+        attention_2x32_kv1_w8_s12(attn, q, KV(0), KV(1536), c, ith, nth);
         SYNC();
-        gmk_matmul(attn_out, 64, WF(W_blk0_attn_output), GMK_DTYPE_F32, attn, n, 64, 64, ith, nth);
+        matmul_f32_64x64(attn_out, WF(W_blk0_attn_output), attn, c, ith, nth);
         SYNC();
-        gmk_rmsnorm_add(x, attn_out, WF(W_blk0_post_attention_norm), n, 64, 9.99999997e-07f, ith, nth);
+        rmsnorm_add_64(x, attn_out, WF(W_blk0_post_attention_norm), c, ith, nth);
         SYNC();
-        gmk_rmsnorm(ffn_in, x, WF(W_blk0_ffn_norm), n, 64, 9.99999997e-07f, ith, nth);
+        rmsnorm_64(ffn_in, x, WF(W_blk0_ffn_norm), c, ith, nth);
         SYNC();
-        gmk_matmul(gate, 128, WF(W_blk0_ffn_gate), GMK_DTYPE_F32, ffn_in, n, 128, 64, ith, nth);
+        matmul_f32_128x64(gate, WF(W_blk0_ffn_gate), ffn_in, c, ith, nth);
         SYNC();
-        gmk_matmul(up, 128, WF(W_blk0_ffn_up), GMK_DTYPE_F32, ffn_in, n, 128, 64, ith, nth);
+        matmul_f32_128x64(up, WF(W_blk0_ffn_up), ffn_in, c, ith, nth);
         SYNC();
-        gmk_geglu(gate, up, n, 128, ith, nth);
+        geglu_128(gate, up, c, ith, nth);
         SYNC();
-        gmk_matmul(ffn_out, 64, WF(W_blk0_ffn_down), GMK_DTYPE_F32, gate, n, 64, 128, ith, nth);
+        matmul_f32_64x128(ffn_out, WF(W_blk0_ffn_down), gate, c, ith, nth);
         SYNC();
-        gmk_rmsnorm_add(x, ffn_out, WF(W_blk0_post_ffw_norm), n, 64, 9.99999997e-07f, ith, nth);
+        rmsnorm_add_64(x, ffn_out, WF(W_blk0_post_ffw_norm), c, ith, nth);
         SYNC();
     }
 
@@ -164,50 +285,50 @@ static void tiny_forward(const gmk_ctx *c, int ith, int nth)
         float *const gate = A(2048); /* [n][128] */
         float *const up = A(4096); /* [n][128] */
         float *const ffn_out = A(1024); /* [n][64] */
-        gmk_rmsnorm(attn_in, x, WF(W_blk1_attn_norm), n, 64, 9.99999997e-07f, ith, nth);
+        rmsnorm_64(attn_in, x, WF(W_blk1_attn_norm), c, ith, nth);
         SYNC();
-        gmk_matmul(q, 64, WF(W_blk1_attn_q), GMK_DTYPE_F32, attn_in, n, 64, 64, ith, nth);
+        matmul_f32_64x64(q, WF(W_blk1_attn_q), attn_in, c, ith, nth);
         SYNC();
-        gmk_matmul(k, 32, WF(W_blk1_attn_k), GMK_DTYPE_F32, attn_in, n, 32, 64, ith, nth);
+        matmul_f32_32x64(k, WF(W_blk1_attn_k), attn_in, c, ith, nth);
         SYNC();
-        gmk_matmul(v, 32, WF(W_blk1_attn_v), GMK_DTYPE_F32, attn_in, n, 32, 64, ith, nth);
+        matmul_f32_32x64(v, WF(W_blk1_attn_v), attn_in, c, ith, nth);
         SYNC();
-        gmk_head_rmsnorm(q, WF(W_blk1_attn_q_norm), n, 2, 32, 9.99999997e-07f, ith, nth);
+        head_norm_2x32(q, WF(W_blk1_attn_q_norm), c, ith, nth);
         SYNC();
-        gmk_head_rmsnorm(k, WF(W_blk1_attn_k_norm), n, 1, 32, 9.99999997e-07f, ith, nth);
+        head_norm_1x32(k, WF(W_blk1_attn_k_norm), c, ith, nth);
         SYNC();
-        gmk_rope(q, n, 2, 32, c->pos, rope_global, 0.176776692f, ith, nth);
+        rope_global_2x32_scaled(q, c, ith, nth);
         SYNC();
-        gmk_rope(k, n, 1, 32, c->pos, rope_global, 1.0f, ith, nth);
+        rope_global_1x32(k, c, ith, nth);
         SYNC();
-        gmk_kv_store(KV(3072), KV(11264), GMK_DTYPE_F32, k, v, n, c->pos, 64, 32, ith, nth);
+        kv_store_f32_64x32(KV(3072), KV(11264), k, v, c, ith, nth);
         SYNC();
-        gmk_attention(attn, q, KV(3072), KV(11264), GMK_DTYPE_F32, n, c->pos, 2, 1, 32, 0, 64, 0.0f, ith, nth);
+        attention_2x32_kv1_w0_s64(attn, q, KV(3072), KV(11264), c, ith, nth);
         SYNC();
-        gmk_matmul(attn_out, 64, WF(W_blk1_attn_output), GMK_DTYPE_F32, attn, n, 64, 64, ith, nth);
+        matmul_f32_64x64(attn_out, WF(W_blk1_attn_output), attn, c, ith, nth);
         SYNC();
-        gmk_rmsnorm_add(x, attn_out, WF(W_blk1_post_attention_norm), n, 64, 9.99999997e-07f, ith, nth);
+        rmsnorm_add_64(x, attn_out, WF(W_blk1_post_attention_norm), c, ith, nth);
         SYNC();
-        gmk_rmsnorm(ffn_in, x, WF(W_blk1_ffn_norm), n, 64, 9.99999997e-07f, ith, nth);
+        rmsnorm_64(ffn_in, x, WF(W_blk1_ffn_norm), c, ith, nth);
         SYNC();
-        gmk_matmul(gate, 128, WF(W_blk1_ffn_gate), GMK_DTYPE_F32, ffn_in, n, 128, 64, ith, nth);
+        matmul_f32_128x64(gate, WF(W_blk1_ffn_gate), ffn_in, c, ith, nth);
         SYNC();
-        gmk_matmul(up, 128, WF(W_blk1_ffn_up), GMK_DTYPE_F32, ffn_in, n, 128, 64, ith, nth);
+        matmul_f32_128x64(up, WF(W_blk1_ffn_up), ffn_in, c, ith, nth);
         SYNC();
-        gmk_geglu(gate, up, n, 128, ith, nth);
+        geglu_128(gate, up, c, ith, nth);
         SYNC();
-        gmk_matmul(ffn_out, 64, WF(W_blk1_ffn_down), GMK_DTYPE_F32, gate, n, 64, 128, ith, nth);
+        matmul_f32_64x128(ffn_out, WF(W_blk1_ffn_down), gate, c, ith, nth);
         SYNC();
-        gmk_rmsnorm_add(x, ffn_out, WF(W_blk1_post_ffw_norm), n, 64, 9.99999997e-07f, ith, nth);
+        rmsnorm_add_64(x, ffn_out, WF(W_blk1_post_ffw_norm), c, ith, nth);
         SYNC();
     }
 
     /* output: final norm, tied head */
     if (c->n_logits == 0)
         return;
-    gmk_rmsnorm(final, x + (size_t)(n - c->n_logits) * 64, WF(W_output_norm), c->n_logits, 64, 9.99999997e-07f, ith, nth);
+    final_norm_64(final, x, WF(W_output_norm), c, ith, nth);
     SYNC();
-    gmk_matmul(c->logits, 512, WF(W_token_embd), GMK_DTYPE_F32, final, c->n_logits, 512, 64, ith, nth);
+    logits_f32_512x64(c->logits, WF(W_token_embd), final, c, ith, nth);
 }
 
 const gmk_model tiny_model = {
