@@ -874,6 +874,16 @@ int64_t gmrt_gguf_n_tensors(const gmrt_gguf *g)
     return g ? g->n_tensors : 0;
 }
 
+int64_t gmrt_gguf_n_kv(const gmrt_gguf *g)
+{
+    return g ? g->n_kv : 0;
+}
+
+const char *gmrt_gguf_key_at(const gmrt_gguf *g, int64_t i)
+{
+    return g && i >= 0 && i < g->n_kv ? g->kv[i].key : NULL;
+}
+
 const gmrt_gguf_tensor *gmrt_gguf_tensor_at(const gmrt_gguf *g, int64_t i)
 {
     if (!g || i < 0 || i >= g->n_tensors)

@@ -1294,8 +1294,8 @@ static const char *const real_keys[33] = {
     "general.file_type",
 };
 
-/* Counts and hyper-parameters.  The reader has no KV count query, so the
- * count is taken from the header and every key is checked readable. */
+/* Counts and hyper-parameters: the header's KV count, the reader's, and
+ * every key in file order. */
 START_TEST(test_real_model_metadata)
 {
     gmrt_gguf *g = open_real_model();
@@ -1308,9 +1308,13 @@ START_TEST(test_real_model_metadata)
     uint64_t n_kv;
     memcpy(&n_kv, head + 16, 8);
     ck_assert_uint_eq(n_kv, 33);
-    for (int i = 0; i < 33; i++)
+    ck_assert_int_eq(gmrt_gguf_n_kv(g), 33);
+    ck_assert_ptr_null(gmrt_gguf_key_at(g, 33));
+    for (int i = 0; i < 33; i++) {
         ck_assert_msg(gmrt_gguf_has_key(g, real_keys[i]), "missing %s",
                       real_keys[i]);
+        ck_assert_str_eq(gmrt_gguf_key_at(g, i), real_keys[i]);
+    }
     ck_assert(!gmrt_gguf_has_key(g, "general.alignment"));
 
     int64_t v;

@@ -125,6 +125,9 @@ gmrt_status gmrt_gguf_open(const char *path, gmrt_gguf **out,
 void gmrt_gguf_close(gmrt_gguf *g);
 
 uint64_t gmrt_gguf_file_size(const gmrt_gguf *g);
+/* Metadata entries, in file order; key_at is NULL out of range. */
+int64_t gmrt_gguf_n_kv(const gmrt_gguf *g);
+const char *gmrt_gguf_key_at(const gmrt_gguf *g, int64_t i);
 int64_t gmrt_gguf_n_tensors(const gmrt_gguf *g);
 const gmrt_gguf_tensor *gmrt_gguf_tensor_at(const gmrt_gguf *g, int64_t i);
 /* NULL if no tensor has that name. */
