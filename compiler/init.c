@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "graph.h"
@@ -26,6 +27,7 @@ typedef struct init_ctx {
     const gmc_graph *g;
     uint64_t seed;
     bool verbose;
+    bool progress;  /* a one-line counter on a terminal */
     float *row;     /* one f32 row, max ne0 of any weight */
 } init_ctx;
 
@@ -76,6 +78,8 @@ static gmrt_status fill(void *user, int64_t index, const char *name, void *dst,
     }
     if (ic->verbose)
         fprintf(stderr, "  %-32s %-5s %zu B\n", name, gmrt_dtype_name(v->dtype), nbytes);
+    else if (ic->progress)
+        fprintf(stderr, "\rinit: tensor %lld of %d", (long long)index + 1, ic->g->n_weights);
     return GMRT_OK;
 }
 
@@ -216,7 +220,7 @@ static gmc_status write_file(const gmc_graph *g, const char *path, uint64_t seed
     vb.score = calloc((size_t)vb.cap, sizeof *vb.score);
     vb.type = calloc((size_t)vb.cap, sizeof *vb.type);
     gmrt_gguf_writer *w = gmrt_gguf_writer_create();
-    init_ctx ic = {g, seed, verbose, NULL};
+    init_ctx ic = {g, seed, verbose, !verbose && isatty(2), NULL};
     gmrt_diag rd = {0};
     gmc_status st = GMC_OK;
     int64_t max_ne0 = 0;
@@ -236,6 +240,8 @@ static gmc_status write_file(const gmc_graph *g, const char *path, uint64_t seed
     }
     if (gmrt_gguf_writer_write(w, path, fill, &ic, &rd) != GMRT_OK)
         st = gmc_fail(diag, GMC_ERR_RUNTIME, "%s", rd.msg);
+    if (ic.progress)
+        fputc('\n', stderr);
 done:
     free(ic.row);
     gmrt_gguf_writer_destroy(w);
