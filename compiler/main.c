@@ -194,7 +194,7 @@ static int cmd_run(int argc, char **argv)
     bool has_weights = false;
     if (!rargv)
         return 1;
-    rargv[rargc++] = "run";
+    rargv[rargc++] = "gemmac run";
     for (int i = 2; i < argc; i++) {
         int r = build_option(argc, argv, &i, &o);
         if (r < 0) {

@@ -51,13 +51,13 @@ void gmrt_cli_print_options(FILE *f)
           "  -h, --help             this text\n", f);
 }
 
-static void usage(const gmk_model *m, FILE *f)
+static void usage(const gmk_model *m, const char *argv0, FILE *f)
 {
     fprintf(f,
             "usage: %s --weights FILE.gguf [-p PROMPT | -f FILE] [options]\n\n"
             "Runs the compiled model %s (target %s, graph %s) on a prompt and\n"
             "streams the answer, then prints prefill and decode speed.\n\n",
-            "run", m->name, m->target, m->graph_hash);
+            argv0, m->name, m->target, m->graph_hash);
     gmrt_cli_print_options(f);
 }
 
@@ -115,7 +115,7 @@ static int parse_args(const gmk_model *m, int argc, char **argv, cli_opts *o)
         i++;                                                                   \
     } while (0)
         if (IS("-h", "--help")) {
-            usage(m, stdout);
+            usage(m, argv[0], stdout);
             return 1;
         } else if (IS("-m", "--weights")) { NEED(); o->weights = v;
         } else if (IS("-p", "--prompt")) { NEED(); o->prompt = v;
