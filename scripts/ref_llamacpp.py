@@ -37,6 +37,7 @@ import argparse
 import hashlib
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -88,6 +89,10 @@ def parse_args():
                     help="threads for the fixture run (default: 2); other "
                          "values are for checking that results do not "
                          "depend on it")
+    ap.add_argument("--quantized-activations", action="store_true",
+                    help="run llama.cpp on the GGUF as is (its CPU matmuls "
+                         "then round activations to Q8_0/Q8_K); default: on "
+                         "a bit-exact F32 dequantized copy")
     ap.add_argument("--no-speed", action="store_true",
                     help="skip the informational 1- and 2-thread speed run")
     return ap.parse_args()
@@ -221,9 +226,9 @@ def logits_line(name, steps):
 README = """\
 # llama.cpp reference fixtures (end-to-end test)
 
-Made by `python3 scripts/ref_llamacpp.py` (from the repository root; options
-`--model PATH`, `--out DIR`, `--no-speed`) with llama-cpp-python {version} on
-the real Gemma 3 270M Q4_K_M GGUF (path from `scripts/model-path`):
+Made by `python3 scripts/ref_llamacpp.py {argv}` (from the repository root;
+see `--help`) with llama-cpp-python {version} on the real Gemma 3 270M Q4_K_M
+GGUF (path from `scripts/model-path`):
 
     size   {size} bytes
     sha256 {sha}
@@ -231,6 +236,7 @@ the real Gemma 3 270M Q4_K_M GGUF (path from `scripts/model-path`):
 Do not edit by hand: re-run the script.  Everything but the speed table is
 reproducible bit for bit, and the same with 1 or 2 threads.
 
+Weights: {weights}.
 llama.cpp settings: n_ctx={n_ctx}, n_batch={n_batch}, {threads} threads,
 KV cache K={type_k} V={type_v} (llama.cpp's default), flash attention
 {fa}, CPU backend.  Decoding is an argmax over the raw logits (no
@@ -347,6 +353,26 @@ def measure_speed(llama_cpp, model):
                         speed_gen=SPEED_GEN, n_ctx=N_CTX, rows="\n".join(rows))
 
 
+def dequantized_copy(llama_cpp, model, tmpdir):
+    """Path of an all-F32 copy of `model` (weights dequantized exactly).
+
+    llama.cpp's CPU backend rounds the activations of every quantized matmul
+    to Q8_0 (q4_0/q5_0/q8_0 weights) or Q8_K (k-quants).  That adds noise of
+    NMSE ~1e-3 to the logits, as large as the spread between llama.cpp's own
+    settings (flash attention on/off, KV f16/f32), so it would hide gemmac's
+    real errors.  With F32 weights the matmuls run in f32, like gemmac's.
+    """
+    out = os.path.join(tmpdir, "f32.gguf")
+    qp = llama_cpp.llama_model_quantize_default_params()
+    qp.nthread = N_THREADS
+    qp.ftype = llama_cpp.LLAMA_FTYPE_ALL_F32
+    qp.allow_requantize = True
+    qp.pure = True
+    if llama_cpp.llama_model_quantize(model.encode(), out.encode(), qp) != 0:
+        sys.exit(f"{model}: dequantizing to F32 failed")
+    return out
+
+
 def main():
     args = parse_args()
     import llama_cpp  # imported late so --help works without the package
@@ -355,7 +381,10 @@ def main():
     out.mkdir(parents=True, exist_ok=True)
     size, sha = os.path.getsize(model), file_sha256(model)
 
-    llm = load(llama_cpp, model, args.threads)
+    tmp = tempfile.TemporaryDirectory()  # ~1.1 GB F32 copy, removed at exit
+    run_model = (model if args.quantized_activations
+                 else dequantized_copy(llama_cpp, model, tmp.name))
+    llm = load(llama_cpp, run_model, args.threads)
     # Read the settings back rather than trusting the defaults we expect.
     cp = llm.context_params
     type_k = ggml_type_name(llama_cpp, cp.type_k)
@@ -364,9 +393,14 @@ def main():
     n_vocab = llm.n_vocab()
     res = make_fixtures(llama_cpp, llm, out)
     del llm
+    tmp.cleanup()
 
+    weights = ("as stored (quantized matmul activations)"
+               if args.quantized_activations else
+               "dequantized to F32 (f32 matmul activations)")
     header = (f"# llama-cpp-python {llama_cpp.__version__}; model "
-              f"{Path(model).name} size {size} sha256 {sha}; n_ctx {N_CTX} "
+              f"{Path(model).name} size {size} sha256 {sha}; weights "
+              f"{weights}; n_ctx {N_CTX} "
               f"n_batch {N_BATCH} threads {args.threads} kv {type_k}/{type_v} "
               f"flash_attn {fa}; greedy {N_GEN} top{TOP_K}\n")
     (out / "greedy.tsv").write_text(header + "".join(res["tsv"]))
@@ -375,8 +409,10 @@ def main():
     speed = ("Not measured (the script ran with --no-speed)."
              if args.no_speed else measure_speed(llama_cpp, model))
     (out / "README.md").write_text(README.format(
+        argv=" ".join(a for a in sys.argv[1:] if not a.startswith("--model")),
         version=llama_cpp.__version__, size=size, sha=sha, n_ctx=N_CTX,
         n_batch=N_BATCH, threads=args.threads, type_k=type_k, type_v=type_v,
+        weights=weights,
         fa=fa, n_gen=N_GEN, k=TOP_K, n_vocab=n_vocab, f16_max=F16_NMSE_MAX,
         f16_worst=res["f16"], prompt_rows="\n".join(res["rows"]),
         texts="\n".join(res["texts"]), speed=speed))

@@ -2,11 +2,19 @@
  * test_e2e.c — the whole path: YAML → generated C → clang-19 → runtime.
  *
  * 1. The real Gemma 3 270M Q4_K_M against llama.cpp (fixtures made by
- *    scripts/ref_llamacpp.py): first-step logits within NMSE 1e-3, and 32
- *    greedy tokens per prompt equal, or diverging only under the near-tie
- *    rule of reliability.md §4.5 (at the first mismatch each side's token is
- *    in the other's top 5).  The graph is compiled with embed_scale: exact,
- *    as llama.cpp computes it.
+ *    scripts/ref_llamacpp.py), 32 greedy tokens per prompt equal, or
+ *    diverging only under the near-tie rule of reliability.md §4.5 (at the
+ *    first mismatch each side's token is in the other's top 5), against two
+ *    references:
+ *    - tests/fixtures/e2e-f32: llama.cpp on the same weights dequantized to
+ *      F32, so that its matmuls keep f32 activations as ours do; first-step
+ *      logits within NMSE 1e-5.
+ *    - tests/fixtures/e2e: llama.cpp on the GGUF as stored.  Its CPU matmuls
+ *      round every activation to 8 bits (Q8_0 / Q8_K), which alone moves its
+ *      logits by NMSE 2e-4 .. 1.8e-3 from the F32-weight run (and changing
+ *      its KV cache to f32 moves them by up to 1.3e-2), so the bound here is
+ *      the size of that noise, 5e-3, not an accuracy target.
+ *    The graph is compiled with embed_scale: exact, as llama.cpp computes it.
  * 2. gemmac init weights for Gemma 1 2B and Gemma 2 2B shapes cut to two
  *    layers: they run, give no NaN/Inf, and give bit-identical logits and
  *    tokens with 1 and 2 threads.
@@ -128,9 +136,11 @@ typedef struct ref_case {
     int32_t top5[N_GEN][5];
 } ref_case;
 
-static int load_cases(ref_case *cases, int cap)
+static int load_cases(const char *dir, ref_case *cases, int cap)
 {
-    char *text = gmc_test_read_file(gmc_test_src("tests/fixtures/e2e/greedy.tsv"), NULL);
+    char rel[256];
+    snprintf(rel, sizeof rel, "%s/greedy.tsv", dir);
+    char *text = gmc_test_read_file(gmc_test_src(rel), NULL);
     ck_assert_ptr_nonnull(text);
     int n = 0;
     char *save = NULL;
@@ -154,10 +164,10 @@ static int load_cases(ref_case *cases, int cap)
     return n;
 }
 
-static double nmse_vs_f16(const float *x, const char *name, int32_t n)
+static double nmse_vs_f16(const float *x, const char *dir, const char *name, int32_t n)
 {
     char rel[256];
-    snprintf(rel, sizeof rel, "tests/fixtures/e2e/%s.logits.f16", name);
+    snprintf(rel, sizeof rel, "%s/%s.logits.f16", dir, name);
     size_t len = 0;
     unsigned char *ref = (unsigned char *)gmc_test_read_file(gmc_test_src(rel), &len);
     ck_assert_ptr_nonnull(ref);
@@ -172,7 +182,10 @@ static double nmse_vs_f16(const float *x, const char *name, int32_t n)
     return num / den;
 }
 
-START_TEST(test_e2e_real_model_vs_llamacpp)
+/* Runs every prompt of a fixture directory; fails if a first-step NMSE is
+ * above nmse_max, a divergence is not a near tie, or fewer than 5 prompts
+ * give all 32 tokens. */
+static void compare_with_llamacpp(const char *dir, double nmse_max)
 {
     const char *weights = gmc_test_model_path();
     ck_assert_msg(weights != NULL, "the Gemma 3 270M GGUF is missing: run scripts/setup");
@@ -182,7 +195,7 @@ START_TEST(test_e2e_real_model_vs_llamacpp)
                                    repl, 1), &L);
     gmrt_session *s = open_session(L.m, weights, 2);
     static ref_case cases[16];
-    int n_cases = load_cases(cases, 16), exact = 0, bad_divergence = 0;
+    int n_cases = load_cases(dir, cases, 16), exact = 0, bad_divergence = 0;
     double worst = 0;
     ck_assert_int_ge(n_cases, 5);
     const int32_t V = L.m->n_vocab;
@@ -192,7 +205,7 @@ START_TEST(test_e2e_real_model_vs_llamacpp)
         const float *logits;
         gmrt_diag d = {0};
         ck_assert(gmrt_session_eval(s, rc->prompt, (size_t)rc->n_prompt, false, &logits, &d) == GMRT_OK);
-        double e = nmse_vs_f16(logits, rc->name, V);
+        double e = nmse_vs_f16(logits, dir, rc->name, V);
         worst = e > worst ? e : worst;
         int step = 0;
         for (; step < N_GEN; step++) {
@@ -203,8 +216,8 @@ START_TEST(test_e2e_real_model_vs_llamacpp)
                 for (int k = 0; k < 5; k++)
                     ours_in_ref |= rc->top5[step][k] == id;
                 bool tie = ours_in_ref && in_top(logits, V, rc->gen[step], 5);
-                fprintf(stderr, "e2e: %s diverges at step %d %s (gemmac %d, llama.cpp %d)\n",
-                        rc->name, step, tie ? "under the near-tie rule" : "NOT A NEAR TIE",
+                fprintf(stderr, "e2e: %s: %s diverges at step %d %s (gemmac %d, llama.cpp %d)\n",
+                        dir, rc->name, step, tie ? "under the near-tie rule" : "NOT A NEAR TIE",
                         id, rc->gen[step]);
                 bad_divergence += !tie;
                 break;
@@ -213,16 +226,27 @@ START_TEST(test_e2e_real_model_vs_llamacpp)
                 ck_assert(gmrt_session_eval(s, &id, 1, false, &logits, &d) == GMRT_OK);
         }
         exact += step == N_GEN;
-        fprintf(stderr, "e2e: %-10s logits NMSE %.2e, %d/%d greedy tokens equal\n",
+        fprintf(stderr, "e2e: %s: %-10s logits NMSE %.2e, %d/%d greedy tokens equal\n", dir,
                 rc->name, e, step, N_GEN);
     }
-    fprintf(stderr, "e2e: %d of %d prompts give the same %d tokens as llama.cpp\n",
+    fprintf(stderr, "e2e: %s: %d of %d prompts give the same %d tokens as llama.cpp\n", dir,
             exact, n_cases, N_GEN);
     gmrt_session_destroy(s);
     dlclose(L.so);
-    ck_assert_msg(worst <= 1e-3, "first-step logits NMSE up to %.3g > 1e-3", worst);
+    ck_assert_msg(worst <= nmse_max, "first-step logits NMSE up to %.3g > %.3g", worst, nmse_max);
     ck_assert_msg(bad_divergence == 0, "%d prompts diverge without a near tie", bad_divergence);
     ck_assert_int_ge(exact, 5);
+}
+
+START_TEST(test_e2e_vs_llamacpp_f32_weights)
+{
+    compare_with_llamacpp("tests/fixtures/e2e-f32", 1e-5);
+}
+END_TEST
+
+START_TEST(test_e2e_vs_llamacpp_same_gguf)
+{
+    compare_with_llamacpp("tests/fixtures/e2e", 5e-3);
 }
 END_TEST
 
@@ -342,7 +366,8 @@ Suite *e2e_suite(void)
     TCase *tc = tcase_create("e2e");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_e2e_manifest_mismatch);
-    tcase_add_test(tc, test_e2e_real_model_vs_llamacpp);
+    tcase_add_test(tc, test_e2e_vs_llamacpp_f32_weights);
+    tcase_add_test(tc, test_e2e_vs_llamacpp_same_gguf);
     tcase_add_test(tc, test_e2e_init_gemma_2b);
     tcase_add_test(tc, test_e2e_init_gemma2_2b);
     suite_add_tcase(s, tc);
