@@ -204,11 +204,14 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     key = gmc_hash_bytes(key, flags, strlen(flags));
     key = gmc_hash_bytes(key, gmc_toolchain_clang(), strlen(gmc_toolchain_clang()));
     key = gmc_hash_bytes(key, GMC_VERSION, strlen(GMC_VERSION));
+    /* The stamp is "<key>" or "<key> exe"; model.so is current when the key
+     * matches, the executable only if the stamp also says it was built. */
     char want[64], have[64];
-    snprintf(want, sizeof want, "%016" PRIx64 "%s\n", key, o->exe ? " exe" : "");
+    snprintf(want, sizeof want, "%016" PRIx64, key);
     read_stamp(r->out_dir, have, sizeof have);
-    r->cached = !o->force && strcmp(want, have) == 0 && file_exists(r->so_path) &&
-                (!o->exe || file_exists(r->exe_path));
+    bool same = strncmp(want, have, 16) == 0 && file_exists(r->so_path);
+    bool exe_ok = strstr(have, " exe") != NULL && file_exists(r->exe_path);
+    r->cached = !o->force && same && (!o->exe || exe_ok);
     if (r->cached)
         return GMC_OK;
     double t1 = now_s();
@@ -217,6 +220,9 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     gmc_strbuf st;
     gmc_strbuf_init(&st);
     gmc_strbuf_append(&st, want, strlen(want));
+    if (o->exe)
+        gmc_strbuf_append(&st, " exe", 4);
+    gmc_strbuf_append(&st, "\n", 1);
     gmc_status s = write_if_changed(r->out_dir, "build.stamp", &st, diag);
     gmc_strbuf_deinit(&st);
     return s;

@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "gmrt.h"
@@ -360,12 +361,44 @@ START_TEST(test_e2e_manifest_mismatch)
 }
 END_TEST
 
+/* ------------------------------------------------------------ build cache */
+
+static bool build_cached(const char *graph, const char *dir, bool exe)
+{
+    gmc_options o = {.graph = graph, .target = "generic", .out_dir = dir, .exe = exe};
+    gmc_result r;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_compile(&o, &r, &d) == GMC_OK, "%s", d.msg);
+    if (exe)
+        ck_assert_msg(access(r.exe_path, X_OK) == 0, "no executable at %s", r.exe_path);
+    return r.cached;
+}
+
+/* An unchanged graph for the same target is not rebuilt; a change is. */
+START_TEST(test_e2e_build_cache)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/cache-test", gmc_test_tmpdir());
+    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
+    ck_assert(!build_cached(tiny, dir, false));
+    ck_assert(build_cached(tiny, dir, false));
+    ck_assert(!build_cached(tiny, dir, true));  /* the executable is new */
+    ck_assert(build_cached(tiny, dir, true));
+    ck_assert(build_cached(tiny, dir, false));  /* .so alone is still current */
+    static const char *const repl[] = {"window: 8", "window: 6"};
+    ck_assert(!build_cached(graph_variant("tests/graphs/tiny.yaml", "tiny.yaml", repl, 1),
+                            dir, false));
+}
+END_TEST
+
 Suite *e2e_suite(void)
 {
     Suite *s = suite_create("e2e");
     TCase *tc = tcase_create("e2e");
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_e2e_manifest_mismatch);
+    tcase_add_test(tc, test_e2e_build_cache);
     tcase_add_test(tc, test_e2e_vs_llamacpp_f32_weights);
     tcase_add_test(tc, test_e2e_vs_llamacpp_same_gguf);
     tcase_add_test(tc, test_e2e_init_gemma_2b);
