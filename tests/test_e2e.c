@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "driver.h"
@@ -392,6 +393,72 @@ START_TEST(test_e2e_build_cache)
 }
 END_TEST
 
+/* ------------------------------------------------------------ executable */
+
+static int run_cmd(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The standalone executable `gemmac compile` links: it streams, writes the
+ * ids it sampled, agrees with the library path, and refuses bad options with
+ * status 2. */
+START_TEST(test_e2e_standalone_executable)
+{
+    const char *tmp = gmc_test_tmpdir();
+    char gguf[4200], dir[4200], cmd[13000], ids[4200];
+    snprintf(gguf, sizeof gguf, "%s/tiny-exe.gguf", tmp);
+    snprintf(dir, sizeof dir, "%s/exe-test", tmp);
+    snprintf(ids, sizeof ids, "%s/ids.txt", tmp);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
+    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
+    build_cached(tiny, dir, true);
+    snprintf(cmd, sizeof cmd, "'%s/tiny' --weights '%s' --raw -p 'ab' -n 6 --greedy -t 2 "
+                              "--ids-out '%s' > '%s/out.txt' 2> '%s/err.txt'",
+             dir, gguf, ids, tmp, tmp);
+    ck_assert_int_eq(run_cmd(cmd), 0);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/err.txt", tmp);
+    char *err = gmc_test_read_file(path, NULL);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_msg(strstr(err, "[prefill 3 tokens in ") && strstr(err, "| decode 5 tokens in "),
+                  "no summary line in: %s", err);
+    free(err);
+
+    /* The same greedy ids through the library: <bos> 'a' 'b' then 6 steps. */
+    char *text = gmc_test_read_file(ids, NULL);
+    ck_assert_ptr_nonnull(text);
+    int32_t got[8];
+    ck_assert_int_eq(parse_ids(text, " \n", got, 8), 6);
+    free(text);
+    loaded L;
+    compile_and_load(tiny, &L);
+    gmrt_session *s = open_session(L.m, gguf, 1);
+    const gmrt_vocab *v = gmrt_session_vocab(s);
+    int32_t prompt[3] = {2, gmrt_vocab_find(v, "a", 1), gmrt_vocab_find(v, "b", 1)};
+    ck_assert_int_ge(prompt[1], 0);
+    const float *logits;
+    gmrt_diag rd = {0};
+    ck_assert(gmrt_session_eval(s, prompt, 3, false, &logits, &rd) == GMRT_OK);
+    for (int i = 0; i < 6; i++) {
+        int32_t id = argmax(logits, L.m->n_vocab);
+        ck_assert_int_eq(id, got[i]);
+        if (i < 5)
+            ck_assert(gmrt_session_eval(s, &id, 1, false, &logits, &rd) == GMRT_OK);
+    }
+    gmrt_session_destroy(s);
+    dlclose(L.so);
+
+    snprintf(cmd, sizeof cmd, "'%s/tiny' --weights '%s' -n -1 2>/dev/null", dir, gguf);
+    ck_assert_int_eq(run_cmd(cmd), 2);
+    snprintf(cmd, sizeof cmd, "'%s/tiny' --weights '%s/nope.gguf' 2>/dev/null", dir, tmp);
+    ck_assert_int_eq(run_cmd(cmd), 1);
+}
+END_TEST
+
 Suite *e2e_suite(void)
 {
     Suite *s = suite_create("e2e");
@@ -399,6 +466,7 @@ Suite *e2e_suite(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_e2e_manifest_mismatch);
     tcase_add_test(tc, test_e2e_build_cache);
+    tcase_add_test(tc, test_e2e_standalone_executable);
     tcase_add_test(tc, test_e2e_vs_llamacpp_f32_weights);
     tcase_add_test(tc, test_e2e_vs_llamacpp_same_gguf);
     tcase_add_test(tc, test_e2e_init_gemma_2b);
