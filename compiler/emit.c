@@ -159,18 +159,26 @@ static void k_rmsnorm(emitter *e, const gmc_node *n, kcall *k)
     KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c));
 }
 
-static void k_matmul(emitter *e, const gmc_node *n, kcall *k)
+/* y = x . W^T for `rows` rows of x: the step's tokens, or for the tied head
+ * only the rows whose logits are wanted. */
+static void matmul_kcall(emitter *e, const gmc_node *n, kcall *k, const char *kind,
+                         const char *label, const char *rows)
 {
     char a[96], b[96], c[96], d[32];
     const gmc_value *w = val(e, n->in[1]);
     const char *dt = gmrt_dtype_name(w->dtype);
-    KSET(name, "matmul_%s_%" PRId64 "x%" PRId64, dt, w->ne[1], w->ne[0]);
-    KSET(doc, "y (n, %" PRId64 ") = x (n, %" PRId64 ") . W^T; W %s (%" PRId64 ", %" PRId64 ")",
-         w->ne[1], w->ne[0], dt, w->ne[1], w->ne[0]);
+    KSET(name, "%s_%s_%" PRId64 "x%" PRId64, kind, dt, w->ne[1], w->ne[0]);
+    KSET(doc, "y (%s, %" PRId64 ") = x (%s, %" PRId64 ") . W^T; W %s (%" PRId64 ", %" PRId64 ")",
+         label, w->ne[1], label, w->ne[0], dt, w->ne[1], w->ne[0]);
     KSET(params, "float *y, const void *w, const float *x");
-    KSET(body, "gmk_matmul(y, %" PRId64 ", w, %s, x, c->n_tokens, %" PRId64 ", %" PRId64
-               ", ith, nth);", w->ne[1], dtype_const(d, w->dtype), w->ne[1], w->ne[0]);
+    KSET(body, "gmk_matmul(y, %" PRId64 ", w, %s, x, %s, %" PRId64 ", %" PRId64
+               ", ith, nth);", w->ne[1], dtype_const(d, w->dtype), rows, w->ne[1], w->ne[0]);
     KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[1], b), ref(e, n->in[0], c));
+}
+
+static void k_matmul(emitter *e, const gmc_node *n, kcall *k)
+{
+    matmul_kcall(e, n, k, "matmul", "n", "c->n_tokens");
 }
 
 static void k_head_norm(emitter *e, const gmc_node *n, kcall *k)
@@ -277,17 +285,10 @@ static void k_final_norm(emitter *e, const gmc_node *n, kcall *k)
     KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c));
 }
 
+/* The tied head: the embedding table as the output matrix. */
 static void k_logits(emitter *e, const gmc_node *n, kcall *k)
 {
-    char a[96], b[96], c[96], d[32];
-    const gmc_value *w = val(e, n->in[1]);
-    const char *dt = gmrt_dtype_name(w->dtype);
-    KSET(name, "logits_%s_%" PRId64 "x%" PRId64, dt, w->ne[1], w->ne[0]);
-    KSET(doc, "logits (n_logits, %" PRId64 ") = h . E^T, tied head, E %s", w->ne[1], dt);
-    KSET(params, "float *y, const void *w, const float *x");
-    KSET(body, "gmk_matmul(y, %" PRId64 ", w, %s, x, c->n_logits, %" PRId64 ", %" PRId64
-               ", ith, nth);", w->ne[1], dtype_const(d, w->dtype), w->ne[1], w->ne[0]);
-    KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[1], b), ref(e, n->in[0], c));
+    matmul_kcall(e, n, k, "logits", "n_logits", "c->n_logits");
 }
 
 static void k_softcap(emitter *e, const gmc_node *n, kcall *k)

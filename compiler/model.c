@@ -24,30 +24,26 @@
 #include <sys/stat.h>
 
 #include "gmk.h"
+#include "gmrt.h"
 #include "yaml_io.h"
 
 /* ------------------------------------------------------------ types */
 
 /*
- * The element types a graph may name, with their ggml ids.  block is the
- * number of elements per quantization block along a row (ne0): a row must
- * hold whole blocks, so every input width must be a multiple of it.  The
- * table is private on purpose: the runtime's type traits are written by
- * another module, and the front end needs names and block sizes only.
+ * The element types a graph may name, in the order error messages list
+ * them.  Block sizes come from the runtime's type traits: a row must hold
+ * whole blocks, so every input width must be a multiple of the block.
  */
 typedef struct dtype_info {
     const char *name;
     int32_t id; /* gmk_dtype */
-    int32_t block;
 } dtype_info;
 
 static const dtype_info dtypes[] = {
-    {"f32", GMK_DTYPE_F32, 1},     {"f16", GMK_DTYPE_F16, 1},
-    {"bf16", GMK_DTYPE_BF16, 1},   {"q4_0", GMK_DTYPE_Q4_0, 32},
-    {"q4_1", GMK_DTYPE_Q4_1, 32},  {"q5_0", GMK_DTYPE_Q5_0, 32},
-    {"q5_1", GMK_DTYPE_Q5_1, 32},  {"q8_0", GMK_DTYPE_Q8_0, 32},
-    {"q4_k", GMK_DTYPE_Q4_K, 256}, {"q5_k", GMK_DTYPE_Q5_K, 256},
-    {"q6_k", GMK_DTYPE_Q6_K, 256},
+    {"f32", GMK_DTYPE_F32},   {"f16", GMK_DTYPE_F16},   {"bf16", GMK_DTYPE_BF16},
+    {"q4_0", GMK_DTYPE_Q4_0}, {"q4_1", GMK_DTYPE_Q4_1}, {"q5_0", GMK_DTYPE_Q5_0},
+    {"q5_1", GMK_DTYPE_Q5_1}, {"q8_0", GMK_DTYPE_Q8_0}, {"q4_k", GMK_DTYPE_Q4_K},
+    {"q5_k", GMK_DTYPE_Q5_K}, {"q6_k", GMK_DTYPE_Q6_K},
 };
 #define DTYPE_COUNT (sizeof dtypes / sizeof dtypes[0])
 #define DT_WEIGHTS ((1u << DTYPE_COUNT) - 1u) /* every entry above */
@@ -922,12 +918,13 @@ static gmc_status check_widths(parser *p)
     const gmc_model *m = &p->m;
     const dtype_info *e = dtype_by_id(m->embed_type);
     GMC_ASSERT(e); /* parse_dtype only stores ids from the table */
-    if (m->d_model % e->block != 0)
+    int32_t eblock = (int32_t)gmrt_dtype_block(e->id);
+    if (m->d_model % eblock != 0)
         return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_EMBED_Q],
                          "quant.embed",
                          "token_embd has input width %d, not a multiple of "
                          "the %s block size %d",
-                         m->d_model, e->name, e->block);
+                         m->d_model, e->name, eblock);
     char path[GMC_DIAG_PATH];
     for (int32_t i = 0; i < m->n_layers; i++) {
         const gmc_layer *l = &m->layers[i];
@@ -935,7 +932,8 @@ static gmc_status check_widths(parser *p)
             const dtype_info *t = dtype_by_id(l->wtype[c]);
             int32_t w = input_width(m, l, (gmc_wclass)c);
             GMC_ASSERT(t);
-            if (w % t->block == 0)
+            int32_t block = (int32_t)gmrt_dtype_block(t->id);
+            if (w % block == 0)
                 continue;
             const gmc_ynode *at =
                 type_source(p, i, (gmc_wclass)c, path, sizeof path);
@@ -943,7 +941,7 @@ static gmc_status check_widths(parser *p)
             return fail_node(p, GMC_ERR_SEMANTIC, at, path,
                              "%s in layer %d has input width %d, not a "
                              "multiple of the %s block size %d",
-                             wclass_items[c].name, i, w, t->name, t->block);
+                             wclass_items[c].name, i, w, t->name, block);
         }
     }
     return GMC_OK;

@@ -210,7 +210,7 @@ static GMK_NOINLINE void final_norm_64(float *y, const float *x, const float *w,
     gmk_rmsnorm(y, x + (size_t)(c->n_tokens - c->n_logits) * 64, w, c->n_logits, 64, 9.99999997e-07f, ith, nth);
 }
 
-/* logits (n_logits, 512) = h . E^T, tied head, E f32 */
+/* y (n_logits, 512) = x (n_logits, 64) . W^T; W f32 (512, 64) */
 static GMK_NOINLINE void logits_f32_512x64(float *y, const void *w, const float *x, const gmk_ctx *c, int ith, int nth)
 {
     gmk_matmul(y, 512, w, GMK_DTYPE_F32, x, c->n_logits, 512, 64, ith, nth);
