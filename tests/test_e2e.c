@@ -281,6 +281,21 @@ static float *run_steps(const gmk_model *m, const char *weights, int threads,
     return all;
 }
 
+/* Samples n tokens at temperature 1 with a fixed seed. */
+static void sample_ids(const gmk_model *m, const char *weights, int threads, int32_t *ids, int n)
+{
+    gmrt_session *s = open_session(m, weights, threads);
+    gmrt_sampler_params sp;
+    gmrt_sampler_params_default(&sp);
+    sp.seed = 42;
+    gmrt_gen_stats st;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_session_generate(s, "the quick brown fox", &sp, n, NULL, NULL, ids,
+                                        (size_t)n, &st, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert_uint_ge(st.n_gen, 1);
+    gmrt_session_destroy(s);
+}
+
 static void check_init_model(const char *rel, const char *layers_line, const char *name)
 {
     static const char *quant_f16 = "quant:\n  embed: f16\n  attn: f16\n  ffn: f16\n  kv_cache: f16";
@@ -302,6 +317,10 @@ static void check_init_model(const char *rel, const char *layers_line, const cha
     ck_assert_msg(memcmp(a, b, n * sizeof *a) == 0,
                   "%s: logits differ between 1 and 2 threads", name);
     ck_assert_mem_eq(ids1, ids2, sizeof ids1);
+    int32_t s1[8] = {0}, s2[8] = {0};
+    sample_ids(L.m, gguf, 1, s1, 8);
+    sample_ids(L.m, gguf, 2, s2, 8);
+    ck_assert_mem_eq(s1, s2, sizeof s1);
     /* Random weights still give a real distribution, not a constant. */
     float lo = a[0], hi = a[0];
     for (size_t i = 0; i < (size_t)L.m->n_vocab; i++) {
