@@ -473,6 +473,16 @@ START_TEST(test_e2e_standalone_executable)
 
     snprintf(cmd, sizeof cmd, "'%s/tiny' --weights '%s' -n -1 2>/dev/null", dir, gguf);
     ck_assert_int_eq(run_cmd(cmd), 2);
+
+    /* examples/embed.c drives the same model.so through the public API. */
+    snprintf(cmd, sizeof cmd, "'%s' '%s/model.so' '%s' 'ab' > '%s/embed.txt'",
+             GMC_EXAMPLE_EMBED, dir, gguf, tmp);
+    ck_assert_int_eq(run_cmd(cmd), 0);
+    snprintf(path, sizeof path, "%s/embed.txt", tmp);
+    char *out = gmc_test_read_file(path, NULL);
+    ck_assert_ptr_nonnull(out);
+    ck_assert_msg(strstr(out, "[3 prompt tokens, ") != NULL, "embed example said: %s", out);
+    free(out);
     snprintf(cmd, sizeof cmd, "'%s/tiny' --weights '%s/nope.gguf' 2>/dev/null", dir, tmp);
     ck_assert_int_eq(run_cmd(cmd), 1);
 }
