@@ -372,6 +372,7 @@ START_TEST(test_e2e_manifest_mismatch)
     /* The matching build runs, and rejects an out-of-range token id. */
     compile_and_load(gmc_test_src("tests/graphs/tiny.yaml"), &L);
     s = open_session(L.m, gguf, 1);
+    ck_assert(!gmrt_session_has_chat_template(s)); /* so `run` continues text */
     const float *logits;
     int32_t bad = L.m->n_vocab;
     ck_assert_int_eq(gmrt_session_eval(s, &bad, 1, false, &logits, &rd), GMRT_ERR_ARG);
