@@ -18,7 +18,7 @@
 #include <string.h>
 
 /* Longest text gmrt_tokenize accepts (reliability.md #48). */
-#define TEXT_MAX ((size_t)16 << 20)
+#define TEXT_MAX ((size_t)4 << 20) /* reliability.md §2.6 #48 */
 
 /* Per-token flag bits, kept beside the GGUF type. */
 enum {
@@ -508,7 +508,9 @@ static gmrt_status build_specials(gmrt_vocab *v, gmrt_diag *d)
     mark_special(v);
     size_t ns = (size_t)v->n_special;
     v->special = malloc((ns ? ns : 1) * sizeof *v->special);
-    v->groups = malloc((ns ? ns : 1) * sizeof *v->groups);
+    /* One group per distinct piece length, and lengths are capped. */
+    size_t ng = ns < GMRT_PIECE_MAX ? ns : GMRT_PIECE_MAX;
+    v->groups = malloc((ng ? ng : 1) * sizeof *v->groups);
     v->sp_mask = table_size(ns) - 1;
     v->sp_table = malloc((v->sp_mask + 1) * sizeof *v->sp_table);
     if (!v->special || !v->groups || !v->sp_table)

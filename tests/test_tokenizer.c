@@ -579,7 +579,7 @@ START_TEST(test_special_partition)
 END_TEST
 
 /* BOS on an empty text, NULL text with length 0, a short output buffer,
- * the 16 MiB input cap (refused before the text is read). */
+ * the 4 MiB input cap (refused before the text is read). */
 START_TEST(test_bos_and_cap)
 {
     tvocab t;
@@ -605,10 +605,10 @@ START_TEST(test_bos_and_cap)
     ck_assert_int_eq(ids[1], a);
     ck_assert_int_eq(ids[2], a);
     ck_assert_int_eq(ids[3], -7);
-    ck_assert_int_eq(gmrt_tokenize(v, "a", (16u << 20) + 1, false, true, ids,
+    ck_assert_int_eq(gmrt_tokenize(v, "a", (4u << 20) + 1, false, true, ids,
                                    4, &n, &d), GMRT_ERR_LIMIT);
-    ck_assert_str_eq(d.msg, "text is 16777217 bytes; the tokenizer accepts at "
-                            "most 16777216");
+    ck_assert_str_eq(d.msg, "text is 4194305 bytes; the tokenizer accepts at "
+                            "most 4194304");
     ck_assert_int_eq(gmrt_tokenize(v, NULL, 3, false, true, ids, 4, &n, &d),
                      GMRT_ERR_ARG);
     gmrt_vocab_destroy(v);

@@ -243,7 +243,7 @@ int32_t gmrt_vocab_type(const gmrt_vocab *v, int32_t id);
  * With parse_special, control tokens written as text (e.g. "<start_of_turn>")
  * become their ids; user-defined tokens are always matched.  Writes at most
  * cap ids to out and the full count to *out_n; GMRT_ERR_LIMIT if cap was too
- * small (out then holds the first cap ids).  Text above 16 MiB is refused. */
+ * small (out then holds the first cap ids).  Text above 4 MiB is refused. */
 gmrt_status gmrt_tokenize(const gmrt_vocab *v, const char *text, size_t len,
                           bool add_bos, bool parse_special, int32_t *out,
                           size_t cap, size_t *out_n,
