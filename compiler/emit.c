@@ -313,6 +313,7 @@ typedef struct kset {
     kcall *k;
     int n;
     int *of_node; /* node → index in k */
+    char (*args)[sizeof ((kcall *)0)->args]; /* node → its call's arguments */
 } kset;
 
 static gmc_status collect_kernels(emitter *e, gmc_arena *a, kset *ks, gmc_diag *diag)
@@ -320,7 +321,8 @@ static gmc_status collect_kernels(emitter *e, gmc_arena *a, kset *ks, gmc_diag *
     const gmc_graph *g = e->g;
     ks->k = gmc_arena_array(a, (size_t)g->n_nodes, sizeof *ks->k);
     ks->of_node = gmc_arena_array(a, (size_t)g->n_nodes, sizeof *ks->of_node);
-    if (!ks->k || !ks->of_node)
+    ks->args = gmc_arena_array(a, (size_t)g->n_nodes, sizeof *ks->args);
+    if (!ks->k || !ks->of_node || !ks->args)
         return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory emitting C");
     ks->n = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -342,6 +344,7 @@ static gmc_status collect_kernels(emitter *e, gmc_arena *a, kset *ks, gmc_diag *
             ks->k[ks->n++] = kc;
         }
         ks->of_node[i] = found;
+        memcpy(ks->args[i], kc.args, sizeof kc.args);
     }
     return GMC_OK;
 }
@@ -362,11 +365,7 @@ static void emit_kernels(emitter *e, const kset *ks)
 
 static void emit_call(emitter *e, const kset *ks, int node)
 {
-    const kcall *k = &ks->k[ks->of_node[node]];
-    kcall here;
-    memset(&here, 0, sizeof here);
-    kernels[e->g->nodes[node].op](e, &e->g->nodes[node], &here);
-    gmc_emitf(e->b, "%s(%s, c, ith, nth);\n", k->name, here.args);
+    gmc_emitf(e->b, "%s(%s, c, ith, nth);\n", ks->k[ks->of_node[node]].name, ks->args[node]);
 }
 
 /* ------------------------------------------------------------ sections */

@@ -14,15 +14,6 @@
 
 #include "gmrt.h"
 
-static bool print_piece(void *user, int32_t id, const char *piece, size_t len)
-{
-    (void)user;
-    (void)id;
-    fwrite(piece, 1, len, stdout);
-    fflush(stdout);
-    return true;
-}
-
 int main(int argc, char **argv)
 {
     if (argc != 4) {
@@ -47,7 +38,7 @@ int main(int argc, char **argv)
     sp.temperature = 0; /* greedy */
     gmrt_gen_stats st;
     int rc = 0;
-    if (gmrt_session_generate(s, argv[3], &sp, 32, print_piece, NULL, NULL, 0, &st,
+    if (gmrt_session_generate(s, argv[3], &sp, 32, gmrt_stream_stdout, NULL, NULL, 0, &st,
                               &diag) != GMRT_OK) {
         fprintf(stderr, "\n%s\n", diag.msg);
         rc = 1;

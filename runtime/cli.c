@@ -188,7 +188,7 @@ static char *load_prompt(const cli_opts *o)
     return buf;
 }
 
-static bool print_piece(void *user, int32_t id, const char *piece, size_t len)
+bool gmrt_stream_stdout(void *user, int32_t id, const char *piece, size_t len)
 {
     (void)user;
     (void)id;
@@ -253,7 +253,7 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
         prompt = chat ? gmrt_chat_format(o.system, text) : text;
         if (!prompt)
             fprintf(stderr, "error: out of memory\n");
-        else if (gmrt_session_generate(s, prompt, &o.sp, o.max_tokens, print_piece, NULL,
+        else if (gmrt_session_generate(s, prompt, &o.sp, o.max_tokens, gmrt_stream_stdout, NULL,
                                        ids, (size_t)o.max_tokens, &st, &diag) != GMRT_OK)
             fprintf(stderr, "\nerror: %s\n", diag.msg);
         else {

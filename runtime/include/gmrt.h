@@ -340,6 +340,9 @@ gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
  * stop early. */
 typedef bool gmrt_stream_fn(void *user, int32_t id, const char *piece,
                             size_t len);
+/* A ready-made stream: writes each piece to stdout and flushes (user and id
+ * are unused); never stops early. */
+bool gmrt_stream_stdout(void *user, int32_t id, const char *piece, size_t len);
 
 typedef struct gmrt_gen_stats {
     size_t n_prompt, n_gen;  /* prompt tokens; tokens sampled */
