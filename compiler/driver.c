@@ -145,12 +145,12 @@ static void dump_graph(const gmc_options *o, const char *stage, const gmc_graph 
 
 static gmc_status resolve_target(const char *name, gmc_target_config *tc, gmc_diag *diag)
 {
-    const gmc_target *t = gmc_target_find(name ? name : "host");
+    gmc_host h;
+    GMC_TRY(gmc_host_detect(&h, diag));
+    const gmc_target *t = gmc_target_find(name ? name : "host", &h);
     if (!t)
         return gmc_fail(diag, GMC_ERR_ARG,
                         "unknown target \"%s\" (gemmac targets lists them)", name);
-    gmc_host h;
-    GMC_TRY(gmc_host_detect(&h, diag));
     char why[256] = "";
     if (!t->configure(t, &h, tc, why, sizeof why))
         return gmc_fail(diag, GMC_ERR_ARG, "target %s cannot be built here: %s",

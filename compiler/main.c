@@ -301,15 +301,15 @@ static int cmd_targets(int argc, char **argv)
     }
     printf("host:     %s, cpu %s\nfeatures: %s\nclang:    %s\n\n", h.triple, h.cpu,
            h.features, gmc_toolchain_clang());
-    const gmc_target *best = gmc_target_find("host");
-    printf("%-10s %-6s %s\n", "target", "here", "description");
+    const gmc_target *best = gmc_target_find("host", &h);
+    printf("%-15s %-6s %s\n", "target", "here", "description");
     for (int i = 0; gmc_targets[i]; i++) {
         gmc_target_config c;
         char why[256] = "";
         bool ok = gmc_targets[i]->configure(gmc_targets[i], &h, &c, why, sizeof why);
-        printf("%-10s %-6s %s%s%s\n", gmc_targets[i]->name, ok ? "yes" : "no",
+        printf("%-15s %-6s %s%s%s%s\n", gmc_targets[i]->name, ok ? "yes" : "no",
                gmc_targets[i]->description, gmc_targets[i] == best ? " [host]" : "",
-               ok ? "" : why);
+               ok ? "" : " — ", ok ? "" : why);
     }
     return 0;
 }

@@ -1,5 +1,6 @@
 /* target.c — the target registry; see target.h. */
 #include "target.h"
+#include "gmk_act.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -7,17 +8,44 @@
 
 extern const gmc_target gmc_target_generic;
 extern const gmc_target gmc_target_native;
+extern const gmc_target gmc_target_x86_64, gmc_target_x86_64_v3, gmc_target_x86_64_v4,
+    gmc_target_x86_64_vnni;
 
 const gmc_target *const gmc_targets[] = {
     &gmc_target_generic,
     &gmc_target_native,
+    &gmc_target_x86_64,
+    &gmc_target_x86_64_v3,
+    &gmc_target_x86_64_v4,
+    &gmc_target_x86_64_vnni,
     NULL,
 };
 
-const gmc_target *gmc_target_find(const char *name)
+/* The x86 profiles, most capable first: what "host" tries. */
+static const gmc_target *const x86_best_first[] = {
+    &gmc_target_x86_64_vnni, &gmc_target_x86_64_v4, &gmc_target_x86_64_v3,
+    &gmc_target_x86_64, NULL,
+};
+
+int gmc_act_fmt_f32(int wdtype)
 {
-    if (strcmp(name, "host") == 0)
+    (void)wdtype;
+    return GMK_ACT_F32;
+}
+
+const gmc_target *gmc_target_find(const char *name, const gmc_host *h)
+{
+    if (strcmp(name, "host") == 0) {
+        /* the most capable x86 profile this CPU runs, else the generic
+         * kernels compiled for the host CPU */
+        for (int i = 0; x86_best_first[i]; i++) {
+            gmc_target_config c;
+            char why[256];
+            if (x86_best_first[i]->configure(x86_best_first[i], h, &c, why, sizeof why))
+                return x86_best_first[i];
+        }
         return &gmc_target_native;
+    }
     for (int i = 0; gmc_targets[i]; i++)
         if (strcmp(gmc_targets[i]->name, name) == 0)
             return gmc_targets[i];

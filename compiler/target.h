@@ -31,6 +31,13 @@ typedef struct gmc_target {
     const char *name;
     const char *description;
     const char *kernel_header;  /* included by generated code */
+    /* The matmul input format (gmk_act.h) its kernels want for weights of
+     * dtype wdtype: GMK_ACT_F32 for kernels that take plain floats. */
+    int (*act_fmt)(int wdtype);
+    /* Data for table-driven configure functions (NULL where unused): the
+     * -march value, further clang flags (space-separated) and the host
+     * features the target needs (comma-separated, without '+'). */
+    const char *march, *extra_flags, *requires;
     /* Fills triple/cpu/features/flags for host h; false if the target cannot
      * be built for that host (the reason goes into why). */
     bool (*configure)(const struct gmc_target *t, const gmc_host *h,
@@ -48,8 +55,13 @@ struct gmc_target_config {
 
 /* All targets, NULL-terminated, in the order `gemmac targets` lists them. */
 extern const gmc_target *const gmc_targets[];
-/* "host" resolves to the best target for the machine. NULL if unknown. */
-const gmc_target *gmc_target_find(const char *name);
+/* "host" resolves to the best target that can be built for host h (the
+ * first x86 profile, best first, whose features h has; else native).  NULL
+ * if the name is unknown. */
+const gmc_target *gmc_target_find(const char *name, const gmc_host *h);
+
+/* act_fmt of targets whose kernels take f32 activations for every dtype. */
+int gmc_act_fmt_f32(int wdtype);
 
 /* Adds one flag to a config (ignored past GMC_MAX_FLAGS). */
 void gmc_target_add_flag(gmc_target_config *c, const char *fmt, ...) GMC_PRINTF(2, 3);

@@ -34,5 +34,6 @@ const gmc_target gmc_target_generic = {
     .name = "generic",
     .description = "portable scalar kernels, baseline ISA of the host architecture",
     .kernel_header = "gmk_generic.h",
+    .act_fmt = gmc_act_fmt_f32,
     .configure = configure_generic,
 };

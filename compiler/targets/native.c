@@ -33,5 +33,6 @@ const gmc_target gmc_target_native = {
     .name = "native",
     .description = "generic kernels compiled for this machine's CPU and features",
     .kernel_header = "gmk_generic.h",
+    .act_fmt = gmc_act_fmt_f32,
     .configure = configure_native,
 };

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "gmk.h"
+#include "gmk_act.h"
 #include "gmk_quant.h"
 
 /* Floats of a quantized weight row dequantized at a time in gmk_matmul
@@ -248,40 +249,78 @@ static inline void gmk_row_times_tokens(float *restrict y, int ldy, const float 
 }
 
 /*
- * Matrix times activations: y[t·ldy + r] = Σ_k W_r[k] · x[t·n_in + k].
- * Shapes: W (n_out, n_in) of dtype, rows packed (row r at r·row_bytes);
- * x (n_tok, n_in) f32; y rows of stride ldy ≥ n_out.  Output rows r are
- * split across threads.  A quantized row is dequantized once per
+ * Matrix times activations for output rows [r0, r1): y[t·ldy + r] =
+ * Σ_k W_r[k] · x[t·n_in + k] for every token t < n_tok.  Shapes: W (n_out,
+ * n_in) of dtype, rows packed (row r at r·row_bytes); x (n_tok, n_in) f32;
+ * y rows of stride ldy ≥ n_out.  A quantized row is dequantized once per
  * GMK_MATMUL_CHUNK floats into a stack buffer and reused for every token;
- * longer rows accumulate chunk by chunk into y.  f32 accumulation.  An
- * unsupported dtype yields zeros; n_in must be a multiple of its block.
+ * longer rows accumulate chunk by chunk into y.  f32 accumulation.  A row's
+ * result does not depend on r0, r1 or n_tok.  An unsupported dtype yields
+ * zeros; n_in must be a multiple of its block.  The reference every target's
+ * matmul is tested against.
  */
-static inline void gmk_matmul(float *restrict y, int ldy, const void *restrict W, int dtype,
-                              const float *restrict x, int n_tok, int n_out, int n_in, int ith,
-                              int nth)
+static inline void gmk_ref_matmul_rows(float *restrict y, int64_t ldy, const void *restrict W,
+                                       int dtype, const float *restrict x, int n_tok, int64_t r0,
+                                       int64_t r1, int64_t n_in)
 {
-    int64_t lo, hi;
-    gmk_range(n_out, ith, nth, &lo, &hi);
     int64_t blk = gmk_dtype_block(dtype);
     size_t row_bytes = blk ? (size_t)(n_in / blk) * gmk_dtype_block_bytes(dtype) : 0;
     const uint8_t *Wb = (const uint8_t *)W;
     if (dtype == GMK_DTYPE_F32) { /* no conversion needed: dot rows directly */
         const float *Wf = (const float *)W;
-        for (int64_t r = lo; r < hi; r++)
-            gmk_row_times_tokens(y + r, ldy, Wf + r * n_in, x, n_in, n_tok, n_in, 0);
+        for (int64_t r = r0; r < r1; r++)
+            gmk_row_times_tokens(y + r, (int)ldy, Wf + r * n_in, x, n_in, n_tok, n_in, 0);
         return;
     }
     float buf[GMK_MATMUL_CHUNK];
-    for (int64_t r = lo; r < hi; r++) {
+    for (int64_t r = r0; r < r1; r++) {
         const uint8_t *wr = Wb + (size_t)r * row_bytes;
         for (int64_t k0 = 0; k0 < n_in; k0 += GMK_MATMUL_CHUNK) {
             int64_t len = n_in - k0 < GMK_MATMUL_CHUNK ? n_in - k0 : GMK_MATMUL_CHUNK;
             /* k0 is a multiple of every block size, so the chunk starts on a block */
             const uint8_t *src = blk ? wr + (size_t)(k0 / blk) * gmk_dtype_block_bytes(dtype) : wr;
             gmk_dequantize_row(dtype, src, buf, len);
-            gmk_row_times_tokens(y + r, ldy, buf, x + k0, n_in, n_tok, len, k0 > 0);
+            gmk_row_times_tokens(y + r, (int)ldy, buf, x + k0, n_in, n_tok, len, k0 > 0);
         }
     }
+}
+
+/*
+ * The two primitives every target's kernel header provides (a target that
+ * defines GMK_HAVE_TARGET_MATMUL before including this header brings its
+ * own):
+ *   gmk_act_row(xq, fmt, x, n)      converts one f32 row into format fmt
+ *                                    (gmk_act.h; here only GMK_ACT_F32);
+ *   gmk_matmul_rows(y, ldy, W, dtype, xq, fmt, n_tok, r0, r1, n_in)
+ *                                    output rows [r0, r1) for n_tok activation
+ *                                    rows of gmk_act_row_bytes(fmt, n_in) bytes.
+ * Fused kernels are written once on top of them.
+ */
+#ifndef GMK_HAVE_TARGET_MATMUL
+static inline void gmk_act_row(void *restrict xq, int fmt, const float *restrict x, int64_t n)
+{
+    (void)fmt; /* the generic target keeps activations in f32 */
+    memcpy(xq, x, (size_t)n * sizeof(float));
+}
+
+static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *restrict W,
+                                   int dtype, const void *restrict xq, int fmt, int n_tok,
+                                   int64_t r0, int64_t r1, int64_t n_in)
+{
+    (void)fmt;
+    gmk_ref_matmul_rows(y, ldy, W, dtype, (const float *)xq, n_tok, r0, r1, n_in);
+}
+#endif
+
+/* Matrix times f32 activations, output rows split across threads (see
+ * gmk_ref_matmul_rows for shapes). */
+static inline void gmk_matmul(float *restrict y, int ldy, const void *restrict W, int dtype,
+                              const float *restrict x, int n_tok, int n_out, int n_in, int ith,
+                              int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_out, ith, nth, &lo, &hi);
+    gmk_ref_matmul_rows(y, ldy, W, dtype, x, n_tok, lo, hi, n_in);
 }
 
 /*

@@ -1,0 +1,91 @@
+/*
+ * x86.c — the x86-64 kernel sets: one profile per microarchitecture level
+ * (x86-64 baseline SSE2, x86-64-v3 AVX2+FMA, x86-64-v4 AVX-512, and AVX-512
+ * with VNNI and BF16 as on Zen 4 and Sapphire Rapids).  All share the kernel
+ * header gmk_x86.h, which picks its code paths from the ISA macros the -march
+ * flags below turn on; they differ only in data: flags, the features the host
+ * must have, and the matmul input formats (int8 blocks for integer-quantized
+ * weights everywhere, bf16 pairs where the CPU has bf16 dot products).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "gmk_act.h"
+#include "target.h"
+
+static int act_fmt_int8(int wdtype) { return gmk_act_fmt_int8(wdtype); }
+
+static int act_fmt_int8_bf16(int wdtype)
+{
+    return wdtype == GMK_DTYPE_BF16 ? GMK_ACT_BF16 : gmk_act_fmt_int8(wdtype);
+}
+
+/* True if the comma-separated feature list has "+name" as a whole item. */
+static bool has_feature(const char *list, const char *name, int len)
+{
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += len) {
+        bool starts = p == list || p[-1] == ',';
+        bool ends = p[len] == '\0' || p[len] == ',';
+        if (starts && ends)
+            return true;
+    }
+    return false;
+}
+
+/* The first feature of want that h lacks, copied into miss; false if none. */
+static bool missing_feature(const char *want, const gmc_host *h, char *miss, int miss_len)
+{
+    for (const char *p = want; *p;) {
+        int n = (int)strcspn(p, ",");
+        char f[64];
+        snprintf(f, sizeof f, "+%.*s", n, p);
+        if (!has_feature(h->features, f, (int)strlen(f))) {
+            snprintf(miss, (size_t)miss_len, "%s", f);
+            return true;
+        }
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
+static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_config *c,
+                          char *why, int why_len)
+{
+    memset(c, 0, sizeof *c);
+    c->target = t;
+    if (strcmp(h->arch, "x86_64") != 0) {
+        snprintf(why, (size_t)why_len, "host is %s, not x86_64", h->arch);
+        return false;
+    }
+    char miss[64];
+    if (missing_feature(t->requires, h, miss, sizeof miss)) {
+        snprintf(why, (size_t)why_len, "this CPU lacks %s", miss);
+        return false;
+    }
+    snprintf(c->triple, sizeof c->triple, "%s", h->triple);
+    snprintf(c->cpu, sizeof c->cpu, "%s", t->march);
+    snprintf(c->features, sizeof c->features, "%s", t->requires);
+    gmc_target_add_flag(c, "-march=%s", t->march);
+    char extra[160];
+    snprintf(extra, sizeof extra, "%s", t->extra_flags);
+    for (char *f = strtok(extra, " "); f; f = strtok(NULL, " "))
+        gmc_target_add_flag(c, "%s", f);
+    gmc_target_add_flag(c, "--target=%s", c->triple);
+    return true;
+}
+
+#define X86_PROFILE(var, nm, desc, fmt, march_, extra_, req)                          \
+    const gmc_target var = {.name = nm, .description = desc, .kernel_header = "gmk_x86.h",  \
+                            .act_fmt = fmt, .configure = configure_x86, .march = march_, \
+                            .extra_flags = extra_, .requires = req}
+
+X86_PROFILE(gmc_target_x86_64, "x86-64", "x86-64 baseline (SSE2), int8 activations",
+            act_fmt_int8, "x86-64", "", "sse2");
+X86_PROFILE(gmc_target_x86_64_v3, "x86-64-v3", "AVX2 + FMA (Haswell, Zen 1-3), int8 activations",
+            act_fmt_int8, "x86-64-v3", "", "avx2,fma,f16c,bmi2");
+X86_PROFILE(gmc_target_x86_64_v4, "x86-64-v4", "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations",
+            act_fmt_int8, "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
+X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni",
+            "AVX-512 + VNNI + BF16 (Zen 4, Sapphire Rapids), int8 and bf16 dot products",
+            act_fmt_int8_bf16, "x86-64-v4", "-mavx512vnni -mavx512bf16 -mavx512vbmi",
+            "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi");
