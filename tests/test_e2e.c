@@ -21,7 +21,10 @@
  * 3. A file that does not match the compiled manifest is refused with an
  *    error naming the tensor and both types.
  *
- * GMC_E2E_TARGET picks the target (default generic).
+ * 4. Items 1 (against the quantized run) and 2 again on every x86 kernel set
+ *    (x86-64, -v3, -v4, -v4-vnni) the CPU runs.
+ *
+ * GMC_E2E_TARGET picks the target of the other tests (default generic).
  */
 #include <check.h>
 #include <dlfcn.h>
@@ -33,6 +36,8 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "target.h"
+#include "toolchain.h"
 #include "gmrt.h"
 #include "testutil.h"
 
@@ -73,12 +78,19 @@ typedef struct loaded {
     const gmk_model *m;
 } loaded;
 
-static void compile_and_load(const char *graph, loaded *out)
+/* The target of the tests that do not name one. */
+static const char *default_target(void)
 {
-    const char *target = getenv("GMC_E2E_TARGET");
+    const char *t = getenv("GMC_E2E_TARGET");
+    return t ? t : "generic";
+}
+
+static void compile_and_load_for(const char *graph, const char *target, loaded *out)
+{
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/build-%s", gmc_test_tmpdir(), strrchr(graph, '/') + 1);
-    gmc_options o = {.graph = graph, .target = target ? target : "generic", .out_dir = dir};
+    snprintf(dir, sizeof dir, "%s/build-%s-%s", gmc_test_tmpdir(), target,
+             strrchr(graph, '/') + 1);
+    gmc_options o = {.graph = graph, .target = target, .out_dir = dir};
     gmc_result r;
     gmc_diag d;
     gmc_diag_clear(&d);
@@ -90,6 +102,34 @@ static void compile_and_load(const char *graph, loaded *out)
     const gmk_model *const *entry = dlsym(out->so, "gmk_model_entry");
     ck_assert_ptr_nonnull(entry);
     out->m = *entry;
+}
+
+static void compile_and_load(const char *graph, loaded *out)
+{
+    compile_and_load_for(graph, default_target(), out);
+}
+
+/* The x86 kernel sets, checked by the loop tests below where the CPU runs
+ * them. */
+static const char *const x86_targets[] = {"x86-64", "x86-64-v3", "x86-64-v4",
+                                          "x86-64-v4-vnni"};
+#define N_X86 (int)(sizeof x86_targets / sizeof x86_targets[0])
+
+/* True if target can be built and run on this machine (else says why). */
+static bool target_runs_here(const char *name)
+{
+    gmc_host h;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
+    const gmc_target *t = gmc_target_find(name, &h);
+    ck_assert_ptr_nonnull(t);
+    gmc_target_config c;
+    char why[256] = "";
+    if (t->configure(t, &h, &c, why, sizeof why))
+        return true;
+    fprintf(stderr, "e2e: skipping target %s here: %s\n", name, why);
+    return false;
 }
 
 static gmrt_session *open_session(const gmk_model *m, const char *weights, int threads)
@@ -187,14 +227,14 @@ static double nmse_vs_f16(const float *x, const char *dir, const char *name, int
 /* Runs every prompt of a fixture directory; fails if a first-step NMSE is
  * above nmse_max, a divergence is not a near tie, or fewer than 5 prompts
  * give all 32 tokens. */
-static void compare_with_llamacpp(const char *dir, double nmse_max)
+static void compare_with_llamacpp(const char *dir, double nmse_max, const char *target)
 {
     const char *weights = gmc_test_model_path();
     ck_assert_msg(weights != NULL, "the Gemma 3 270M GGUF is missing: run scripts/setup");
     static const char *const repl[] = {"embed_scale: bf16", "embed_scale: exact"};
     loaded L;
-    compile_and_load(graph_variant("graphs/gemma3-270m.yaml", "gemma3-270m-exact.yaml",
-                                   repl, 1), &L);
+    compile_and_load_for(graph_variant("graphs/gemma3-270m.yaml", "gemma3-270m-exact.yaml",
+                                       repl, 1), target, &L);
     gmrt_session *s = open_session(L.m, weights, 2);
     static ref_case cases[16];
     int n_cases = load_cases(dir, cases, 16), exact = 0, bad_divergence = 0;
@@ -228,8 +268,8 @@ static void compare_with_llamacpp(const char *dir, double nmse_max)
                 ck_assert(gmrt_session_eval(s, &id, 1, false, &logits, &d) == GMRT_OK);
         }
         exact += step == N_GEN;
-        fprintf(stderr, "e2e: %s: %-10s logits NMSE %.2e, %d/%d greedy tokens equal\n", dir,
-                rc->name, e, step, N_GEN);
+        fprintf(stderr, "e2e: %s [%s]: %-10s logits NMSE %.2e, %d/%d greedy tokens equal\n",
+                dir, target, rc->name, e, step, N_GEN);
     }
     fprintf(stderr, "e2e: %s: %d of %d prompts give the same %d tokens as llama.cpp\n", dir,
             exact, n_cases, N_GEN);
@@ -242,13 +282,23 @@ static void compare_with_llamacpp(const char *dir, double nmse_max)
 
 START_TEST(test_e2e_vs_llamacpp_f32_weights)
 {
-    compare_with_llamacpp("tests/fixtures/e2e-f32", 1e-5);
+    compare_with_llamacpp("tests/fixtures/e2e-f32", 1e-5, default_target());
 }
 END_TEST
 
 START_TEST(test_e2e_vs_llamacpp_same_gguf)
 {
-    compare_with_llamacpp("tests/fixtures/e2e", 5e-3);
+    compare_with_llamacpp("tests/fixtures/e2e", 5e-3, default_target());
+}
+END_TEST
+
+/* Every x86 kernel set this CPU runs, against llama.cpp on the GGUF as
+ * stored: these targets round matmul inputs to 8 bits as llama.cpp does, so
+ * the F32-weight reference's 1e-5 does not apply to them. */
+START_TEST(test_e2e_x86_vs_llamacpp)
+{
+    if (target_runs_here(x86_targets[_i]))
+        compare_with_llamacpp("tests/fixtures/e2e", 5e-3, x86_targets[_i]);
 }
 END_TEST
 
@@ -296,7 +346,8 @@ static void sample_ids(const gmk_model *m, const char *weights, int threads, int
     gmrt_session_destroy(s);
 }
 
-static void check_init_model(const char *rel, const char *layers_line, const char *name)
+static void check_init_model(const char *rel, const char *layers_line, const char *name,
+                             const char *target)
 {
     static const char *quant_f16 = "quant:\n  embed: f16\n  attn: f16\n  ffn: f16\n  kv_cache: f16";
     const char *repl[] = {layers_line, "layers: 2", quant_f16,
@@ -309,7 +360,7 @@ static void check_init_model(const char *rel, const char *layers_line, const cha
     gmc_diag_clear(&d);
     ck_assert_msg(gmc_init_weights(graph, gguf, 7, false, &d) == GMC_OK, "%s", d.msg);
     loaded L;
-    compile_and_load(graph, &L);
+    compile_and_load_for(graph, target, &L);
     int32_t ids1[4], ids2[4];
     float *a = run_steps(L.m, gguf, 1, ids1);
     float *b = run_steps(L.m, gguf, 2, ids2);
@@ -335,13 +386,24 @@ static void check_init_model(const char *rel, const char *layers_line, const cha
 
 START_TEST(test_e2e_init_gemma_2b)
 {
-    check_init_model("graphs/gemma-2b.yaml", "layers: 18", "gemma-2b");
+    check_init_model("graphs/gemma-2b.yaml", "layers: 18", "gemma-2b", default_target());
 }
 END_TEST
 
 START_TEST(test_e2e_init_gemma2_2b)
 {
-    check_init_model("graphs/gemma2-2b.yaml", "layers: 26", "gemma2-2b");
+    check_init_model("graphs/gemma2-2b.yaml", "layers: 26", "gemma2-2b", default_target());
+}
+END_TEST
+
+/* The same on every x86 kernel set: int8 paths stay bit-identical across
+ * thread counts too. */
+START_TEST(test_e2e_init_x86)
+{
+    if (!target_runs_here(x86_targets[_i]))
+        return;
+    check_init_model("graphs/gemma-2b.yaml", "layers: 18", "gemma-2b", x86_targets[_i]);
+    check_init_model("graphs/gemma2-2b.yaml", "layers: 26", "gemma2-2b", x86_targets[_i]);
 }
 END_TEST
 
@@ -501,6 +563,8 @@ Suite *e2e_suite(void)
     tcase_add_test(tc, test_e2e_vs_llamacpp_same_gguf);
     tcase_add_test(tc, test_e2e_init_gemma_2b);
     tcase_add_test(tc, test_e2e_init_gemma2_2b);
+    tcase_add_loop_test(tc, test_e2e_x86_vs_llamacpp, 0, N_X86);
+    tcase_add_loop_test(tc, test_e2e_init_x86, 0, N_X86);
     suite_add_tcase(s, tc);
     return s;
 }
