@@ -3,7 +3,8 @@
  *
  * The cache: the emitted files are compared with what the output directory
  * already holds, and a stamp records the hash of model.c plus the flags,
- * clang path and gemmac version of the last successful build.  If all match
+ * clang path, gemmac version, kernel headers and runtime library of the last
+ * successful build.  If all match
  * and the products exist, clang is not run again.
  */
 #include "driver.h"
@@ -204,6 +205,7 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     key = gmc_hash_bytes(key, flags, strlen(flags));
     key = gmc_hash_bytes(key, gmc_toolchain_clang(), strlen(gmc_toolchain_clang()));
     key = gmc_hash_bytes(key, GMC_VERSION, strlen(GMC_VERSION));
+    key = gmc_toolchain_inputs_hash(key);
     /* The stamp is "<key>" or "<key> exe"; model.so is current when the key
      * matches, the executable only if the stamp also says it was built. */
     char want[64], have[64];

@@ -8,6 +8,9 @@
  */
 #include "toolchain.h"
 
+#include "graph.h" /* gmc_hash_bytes */
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <llvm-c/Core.h>
@@ -184,4 +187,45 @@ gmc_status gmc_toolchain_build(const gmc_target_config *tc, const char *dir,
                      "-o", exe, NULL};
     memcpy(argv + n, tail2, sizeof tail2);
     return run(argv, verbose, diag);
+}
+
+/* Folds the whole content of path into h (a missing file folds its name). */
+static uint64_t hash_file(uint64_t h, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    h = gmc_hash_bytes(h, path, strlen(path));
+    if (!f)
+        return h;
+    unsigned char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        h = gmc_hash_bytes(h, buf, n);
+    fclose(f);
+    return h;
+}
+
+static int name_cmp(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int is_header(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 2 && strcmp(d->d_name + n - 2, ".h") == 0;
+}
+
+uint64_t gmc_toolchain_inputs_hash(uint64_t h)
+{
+    struct dirent **list;
+    int n = scandir(GMC_RUNTIME_INCLUDE_DIR, &list, is_header, name_cmp);
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", GMC_RUNTIME_INCLUDE_DIR, list[i]->d_name);
+        h = hash_file(h, path);
+        free(list[i]);
+    }
+    if (n >= 0)
+        free(list);
+    return hash_file(h, GMC_RUNTIME_LIB);
 }

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "diag.h"
 #include "target.h"
@@ -31,5 +32,10 @@ void gmc_toolchain_flags(const gmc_target_config *tc, char *buf, size_t len);
 gmc_status gmc_toolchain_build(const gmc_target_config *tc, const char *dir,
                                const char *exe_name, bool verbose,
                                gmc_diag *diag) GMC_MUST_CHECK;
+
+/* FNV-1a over the files a build reads besides model.c: the kernel headers
+ * of the runtime include directory (by name order) and the runtime library,
+ * so that a changed kernel or runtime invalidates the build cache. */
+uint64_t gmc_toolchain_inputs_hash(uint64_t h);
 
 #endif /* GMC_TOOLCHAIN_H */

@@ -18,6 +18,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#if defined(__F16C__)
+#include <immintrin.h>
+#endif
+
 #include "gmk.h"
 #include "gmk_act.h"
 #include "gmk_quant.h"
@@ -120,38 +124,6 @@ static inline void gmk_norm_row(float *y, const float *x, const float *restrict 
     } else {
         for (int i = 0; i < D; i++)
             y[i] = x[i] * s;
-    }
-}
-
-/* q · k for one cached key row; the dtype switch is per row. */
-static inline float gmk_dot_kv(const float *restrict q, const void *restrict k, int kv_dtype,
-                               int hd)
-{
-    if (kv_dtype != GMK_DTYPE_F16)
-        return gmk_dot_f32(q, (const float *)k, hd);
-    const uint16_t *kh = (const uint16_t *)k;
-    float acc[16] = {0};
-    int i = 0;
-    for (; i + 16 <= hd; i += 16)
-        for (int j = 0; j < 16; j++)
-            acc[j] += q[i + j] * gmk_f16_to_f32(kh[i + j]);
-    for (int j = 0; i + j < hd; j++)
-        acc[j] += q[i + j] * gmk_f16_to_f32(kh[i + j]);
-    return gmk_reduce16(acc);
-}
-
-/* acc[i] += p · v[i] for one cached value row. */
-static inline void gmk_axpy_kv(float *restrict acc, float p, const void *restrict v, int kv_dtype,
-                               int hd)
-{
-    if (kv_dtype == GMK_DTYPE_F16) {
-        const uint16_t *vh = (const uint16_t *)v;
-        for (int i = 0; i < hd; i++)
-            acc[i] += p * gmk_f16_to_f32(vh[i]);
-    } else {
-        const float *vf = (const float *)v;
-        for (int i = 0; i < hd; i++)
-            acc[i] += p * vf[i];
     }
 }
 
@@ -418,48 +390,96 @@ static inline void gmk_kv_store(void *restrict kc, void *restrict vc, int kv_dty
     }
 }
 
-/*
- * One query head against cached positions j0..p (inclusive): online softmax
- * over chunks of GMK_ATTN_CHUNK scores with a running max m and denominator l;
- * the output row o doubles as the unnormalized accumulator.
- */
-static inline void gmk_attend_head(float *restrict o, const float *restrict q,
-                                   const uint8_t *restrict kc, const uint8_t *restrict vc,
-                                   int kv_dtype, size_t row_bytes, size_t head_off, int hd,
-                                   int64_t j0, int64_t p, int n_slots, float softcap)
+/* Query heads of one token that share a KV head, attended in one pass. */
+#define GMK_ATTN_GROUP 8
+/* Largest head_dim whose K/V rows gmk_attend_heads converts on the stack. */
+#define GMK_ATTN_MAX_HD 1024
+
+/* A cached K or V row (hd elements at byte offset off) as f32: converted into
+ * buf when the cache is f16, else read in place. */
+static inline const float *gmk_kv_row_f32(float *restrict buf, const uint8_t *restrict base,
+                                          size_t off, int kv_dtype, int hd)
 {
-    float sc[GMK_ATTN_CHUNK];
-    float m = -INFINITY, l = 0.0f;
-    for (int i = 0; i < hd; i++)
-        o[i] = 0.0f;
+    if (kv_dtype != GMK_DTYPE_F16)
+        return (const float *)(base + off);
+    const uint16_t *h = (const uint16_t *)(base + off);
+    int i = 0;
+#if defined(__F16C__)
+    for (; i + 8 <= hd; i += 8) /* exact, like gmk_f16_to_f32 */
+        _mm256_storeu_ps(buf + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+#endif
+    for (; i < hd; i++)
+        buf[i] = gmk_f16_to_f32(h[i]);
+    return buf;
+}
+
+/*
+ * nh query heads of one token (q, o: nh rows of hd) that read the same KV
+ * head, against cached positions j0..p (inclusive).  Online softmax over
+ * chunks of GMK_ATTN_CHUNK scores with a running max m and denominator l per
+ * head; o doubles as the unnormalized accumulator.  Each K and V row is
+ * loaded (and converted from f16) once for all nh heads; a head's arithmetic
+ * is the same whatever nh is, so grouping never changes a result.
+ */
+static inline void gmk_attend_heads(float *restrict o, const float *restrict q, int nh,
+                                    const uint8_t *restrict kc, const uint8_t *restrict vc,
+                                    int kv_dtype, size_t row_bytes, size_t head_off, int hd,
+                                    int64_t j0, int64_t p, int n_slots, float softcap)
+{
+    float sc[GMK_ATTN_GROUP][GMK_ATTN_CHUNK];
+    float m[GMK_ATTN_GROUP], l[GMK_ATTN_GROUP], cm[GMK_ATTN_GROUP];
+    float row[GMK_ATTN_MAX_HD];
+    for (int h = 0; h < nh; h++) {
+        m[h] = -INFINITY;
+        l[h] = 0.0f;
+        for (int i = 0; i < hd; i++)
+            o[h * hd + i] = 0.0f;
+    }
     for (int64_t c0 = j0; c0 <= p; c0 += GMK_ATTN_CHUNK) {
         int n = p + 1 - c0 < GMK_ATTN_CHUNK ? (int)(p + 1 - c0) : GMK_ATTN_CHUNK;
-        float cm = -INFINITY;
-        for (int jj = 0; jj < n; jj++) {
-            size_t slot = (size_t)((c0 + jj) % n_slots);
-            float s = gmk_dot_kv(q, kc + slot * row_bytes + head_off, kv_dtype, hd);
-            if (softcap > 0.0f)
-                s = softcap * tanhf(s / softcap);
-            sc[jj] = s;
-            cm = s > cm ? s : cm;
+        size_t slot0 = (size_t)(c0 % n_slots);
+        for (int h = 0; h < nh; h++)
+            cm[h] = -INFINITY;
+        for (int jj = 0, slot = (int)slot0; jj < n; jj++, slot = slot + 1 == n_slots ? 0 : slot + 1) {
+            const float *k = gmk_kv_row_f32(row, kc, (size_t)slot * row_bytes + head_off,
+                                            kv_dtype, hd);
+            for (int h = 0; h < nh; h++) {
+                float s = gmk_dot_f32(q + h * hd, k, hd);
+                if (softcap > 0.0f)
+                    s = softcap * tanhf(s / softcap);
+                sc[h][jj] = s;
+                cm[h] = s > cm[h] ? s : cm[h];
+            }
         }
-        if (cm > m) { /* rescale what has been accumulated to the new max */
-            float corr = expf(m - cm);
-            l *= corr;
-            for (int i = 0; i < hd; i++)
-                o[i] *= corr;
-            m = cm;
+        for (int h = 0; h < nh; h++) {
+            if (cm[h] > m[h]) { /* rescale what has been accumulated to the new max */
+                float corr = expf(m[h] - cm[h]);
+                l[h] *= corr;
+                for (int i = 0; i < hd; i++)
+                    o[h * hd + i] *= corr;
+                m[h] = cm[h];
+            }
+            for (int jj = 0; jj < n; jj++) {
+                sc[h][jj] = expf(sc[h][jj] - m[h]);
+                l[h] += sc[h][jj];
+            }
         }
-        for (int jj = 0; jj < n; jj++) {
-            size_t slot = (size_t)((c0 + jj) % n_slots);
-            float e = expf(sc[jj] - m);
-            l += e;
-            gmk_axpy_kv(o, e, vc + slot * row_bytes + head_off, kv_dtype, hd);
+        for (int jj = 0, slot = (int)slot0; jj < n; jj++, slot = slot + 1 == n_slots ? 0 : slot + 1) {
+            const float *v = gmk_kv_row_f32(row, vc, (size_t)slot * row_bytes + head_off,
+                                            kv_dtype, hd);
+            for (int h = 0; h < nh; h++) {
+                float e = sc[h][jj];
+                float *oh = o + h * hd;
+                for (int i = 0; i < hd; i++)
+                    oh[i] += e * v[i];
+            }
         }
     }
-    float inv = 1.0f / l;
-    for (int i = 0; i < hd; i++)
-        o[i] *= inv;
+    for (int h = 0; h < nh; h++) {
+        float inv = 1.0f / l[h];
+        for (int i = 0; i < hd; i++)
+            o[h * hd + i] *= inv;
+    }
 }
 
 /*
@@ -468,9 +488,10 @@ static inline void gmk_attend_head(float *restrict o, const float *restrict q,
  * positions j = (window > 0 ? max(0, p − window + 1) : 0) .. p, read from
  * slot j % n_slots; scores are q·k (q already scaled), soft-capped when
  * softcap > 0.  Shapes: o, q (n_tok, n_heads, hd); kc, vc (n_slots, n_kv, hd)
- * of kv_dtype.  The cache must still hold every position needed:
- * n_slots ≥ pos0 + n_tok when window ≤ 0, else n_slots ≥ window + n_tok − 1.
- * The (t, h) pairs are split.
+ * of kv_dtype; hd ≤ GMK_ATTN_MAX_HD.  The cache must still hold every
+ * position needed: n_slots ≥ pos0 + n_tok when window ≤ 0, else n_slots ≥
+ * window + n_tok − 1.  The (t, h) pairs are split; a thread's consecutive
+ * heads of one token and one KV head go through gmk_attend_heads together.
  */
 static inline void gmk_attention(float *restrict o, const float *restrict q,
                                  const void *restrict kc, const void *restrict vc, int kv_dtype,
@@ -482,14 +503,20 @@ static inline void gmk_attention(float *restrict o, const float *restrict q,
     int group = n_heads / n_kv;
     size_t esz = kv_dtype == GMK_DTYPE_F16 ? sizeof(uint16_t) : sizeof(float);
     size_t row_bytes = (size_t)n_kv * (size_t)hd * esz;
-    for (int64_t ph = lo; ph < hi; ph++) {
+    for (int64_t ph = lo; ph < hi;) {
         int64_t t = ph / n_heads;
         int h = (int)(ph % n_heads);
+        int kvh = h / group;
+        /* heads h .. h+nh-1: same token, same KV head, within [lo, hi) */
+        int nh = (kvh + 1) * group - h;
+        nh = nh < GMK_ATTN_GROUP ? nh : GMK_ATTN_GROUP;
+        nh = hi - ph < nh ? (int)(hi - ph) : nh;
         int64_t p = (int64_t)pos0 + t;
         int64_t j0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-        size_t head_off = (size_t)(h / group) * (size_t)hd * esz;
-        gmk_attend_head(o + ph * hd, q + ph * hd, (const uint8_t *)kc, (const uint8_t *)vc,
-                        kv_dtype, row_bytes, head_off, hd, j0, p, n_slots, softcap);
+        size_t head_off = (size_t)kvh * (size_t)hd * esz;
+        gmk_attend_heads(o + ph * hd, q + ph * hd, nh, (const uint8_t *)kc, (const uint8_t *)vc,
+                         kv_dtype, row_bytes, head_off, hd, j0, p, n_slots, softcap);
+        ph += nh;
     }
 }
 
