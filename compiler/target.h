@@ -38,6 +38,9 @@ typedef struct gmc_target {
      * -march value, further clang flags (space-separated) and the host
      * features the target needs (comma-separated, without '+'). */
     const char *march, *extra_flags, *requires;
+    /* Libraries model.so and the executable link (e.g. "-lmvec" for the
+     * vector math clang calls under -fveclib=libmvec); NULL: none. */
+    const char *link_libs;
     /* Fills triple/cpu/features/flags for host h; false if the target cannot
      * be built for that host (the reason goes into why). */
     bool (*configure)(const struct gmc_target *t, const gmc_host *h,

@@ -168,7 +168,13 @@ gmc_status gmc_toolchain_build(const gmc_target_config *tc, const char *dir,
 
     char target_flag[200];
     snprintf(target_flag, sizeof target_flag, "--target=%s", tc->triple);
-    char *link_so[] = {(char *)GMC_CLANG, target_flag, "-shared", obj, "-o", so, "-lm", NULL};
+    char libs[160];
+    snprintf(libs, sizeof libs, "%s", tc->target->link_libs ? tc->target->link_libs : "");
+    char *link_so[32] = {(char *)GMC_CLANG, target_flag, "-shared", obj, "-o", so};
+    n = 6;
+    n += split_flags(libs, link_so + n, 8);
+    link_so[n++] = "-lm";
+    link_so[n] = NULL;
     GMC_TRY(run(link_so, verbose, diag));
     if (!exe_name)
         return GMC_OK;
@@ -183,9 +189,13 @@ gmc_status gmc_toolchain_build(const gmc_target_config *tc, const char *dir,
     n += split_flags(flags, argv + n, 64);
     n += split_flags(san, argv + n, 8);
     argv[n++] = inc;
-    char *tail2[] = {main_c, obj, (char *)GMC_RUNTIME_LIB, "-lpthread", "-lm",
-                     "-o", exe, NULL};
+    char *tail2[] = {main_c, obj, (char *)GMC_RUNTIME_LIB};
     memcpy(argv + n, tail2, sizeof tail2);
+    n += 3;
+    snprintf(libs, sizeof libs, "%s", tc->target->link_libs ? tc->target->link_libs : "");
+    n += split_flags(libs, argv + n, 8);
+    char *tail3[] = {"-lpthread", "-lm", "-o", exe, NULL};
+    memcpy(argv + n, tail3, sizeof tail3);
     return run(argv, verbose, diag);
 }
 

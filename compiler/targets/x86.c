@@ -70,6 +70,8 @@ static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_con
     snprintf(extra, sizeof extra, "%s", t->extra_flags);
     for (char *f = strtok(extra, " "); f; f = strtok(NULL, " "))
         gmc_target_add_flag(c, "%s", f);
+    /* expf/tanhf in loops (softmax, GELU) go to glibc's vector versions */
+    gmc_target_add_flag(c, "-fveclib=libmvec");
     gmc_target_add_flag(c, "--target=%s", c->triple);
     return true;
 }
@@ -77,7 +79,7 @@ static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_con
 #define X86_PROFILE(var, nm, desc, fmt, march_, extra_, req)                          \
     const gmc_target var = {.name = nm, .description = desc, .kernel_header = "gmk_x86.h",  \
                             .act_fmt = fmt, .configure = configure_x86, .march = march_, \
-                            .extra_flags = extra_, .requires = req}
+                            .extra_flags = extra_, .requires = req, .link_libs = "-lmvec"}
 
 X86_PROFILE(gmc_target_x86_64, "x86-64", "x86-64 baseline (SSE2), int8 activations",
             act_fmt_int8, "x86-64", "", "sse2");

@@ -520,6 +520,17 @@ static inline void gmk_attention(float *restrict o, const float *restrict q,
     }
 }
 
+/* gelu_tanh(x) = 0.5·x·(1 + tanh(z)), z = sqrt(2/π)·(x + 0.044715·x³),
+ * computed as x / (1 + exp(−2z)) (the same function: 1 + tanh(z) =
+ * 2 / (1 + exp(−2z))) because expf has vector versions (clang's -fveclib)
+ * and tanhf has none there; no cancellation near 0, and exp overflow gives
+ * the right limits (x → −∞: −0; x → +∞: x). */
+static inline float gmk_gelu_tanh(float x)
+{
+    const float k2 = 1.5957691216057308f; /* 2·sqrt(2/π) */
+    return x / (1.0f + expf(-k2 * (x + 0.044715f * x * x * x)));
+}
+
 /*
  * GeGLU: g[t][i] = gelu_tanh(g[t][i]) · u[t][i] with
  * gelu_tanh(x) = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))), in f32.
@@ -530,10 +541,13 @@ static inline void gmk_geglu(float *restrict g, const float *restrict u, int n_t
 {
     int64_t lo, hi;
     gmk_range(n_tok, ith, nth, &lo, &hi);
-    const float k = 0.7978845608028654f; /* sqrt(2/π) */
-    for (int64_t i = lo * F; i < hi * F; i++) {
-        float xv = g[i];
-        g[i] = 0.5f * xv * (1.0f + tanhf(k * (xv + 0.044715f * xv * xv * xv))) * u[i];
+    /* row by row: where a vectorized loop hands over to its scalar tail
+     * must not depend on the thread split */
+    for (int64_t t = lo; t < hi; t++) {
+        float *gt = g + t * F;
+        const float *ut = u + t * F;
+        for (int i = 0; i < F; i++)
+            gt[i] = gmk_gelu_tanh(gt[i]) * ut[i];
     }
 }
 
