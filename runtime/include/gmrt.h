@@ -82,8 +82,9 @@ uint16_t gmrt_f32_to_bf16(float f);  /* round to nearest even, NaN stays NaN */
 
 /* dst[0..n) = src row of dtype; n must be a multiple of the block size. */
 void gmrt_dequantize_row(int32_t dtype, const void *src, float *dst, int64_t n);
-/* Quantizes with ggml's reference rounding; supports F32, F16, BF16, Q8_0,
- * Q4_0, Q5_0; GMRT_ERR_UNSUPPORTED for others. */
+/* Quantizes a row.  F32, F16, BF16, Q8_0, Q4_0 and Q5_0 use ggml's reference
+ * rounding bit for bit; Q4_1, Q5_1, Q4_K, Q5_K and Q6_K use quantize.c's own
+ * fits (same block layouts); GMRT_ERR_UNSUPPORTED for other types. */
 gmrt_status gmrt_quantize_row(int32_t dtype, const float *src, void *dst,
                               int64_t n, gmrt_diag *diag) GMRT_MUST_CHECK;
 
@@ -207,6 +208,75 @@ typedef gmrt_status gmrt_gguf_fill_fn(void *user, int64_t index,
 gmrt_status gmrt_gguf_writer_write(gmrt_gguf_writer *w, const char *path,
                                    gmrt_gguf_fill_fn *fill, void *user,
                                    gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* ------------------------------------------------------------ JSON (json.c)
+ * A strict RFC 8259 parser for untrusted input (safetensors headers, index
+ * and config files, tokenizer.json).  The DOM lives in one arena owned by the
+ * gmrt_json document; every pointer below stays valid until
+ * gmrt_json_destroy.  Strings are NUL-terminated and also carry their byte
+ * length (a string may contain "\u0000"). */
+
+#define GMRT_JSON_MAX_DEPTH 64
+
+typedef enum gmrt_json_kind {
+    GMRT_JSON_NULL = 0, GMRT_JSON_BOOL, GMRT_JSON_INT, GMRT_JSON_DOUBLE,
+    GMRT_JSON_STRING, GMRT_JSON_ARRAY, GMRT_JSON_OBJECT
+} gmrt_json_kind;
+
+typedef struct gmrt_json_value gmrt_json_value;
+typedef struct gmrt_json_member {
+    const char *key;
+    size_t key_len;
+    const gmrt_json_value *value;
+} gmrt_json_member;
+
+struct gmrt_json_value {
+    gmrt_json_kind kind;
+    size_t offset;                 /* byte offset in the text, for messages */
+    union {
+        bool b;
+        int64_t i;                 /* integral numbers that fit in int64 */
+        double d;                  /* every other number (always finite) */
+        struct { const char *p; size_t len; } s;
+        struct {
+            gmrt_json_value *items;          /* n values, in document order */
+            size_t n;
+            gmrt_json_member *members;       /* objects: n members, document order */
+            gmrt_json_member **sorted;       /* objects: the members by key */
+        } c;
+    } u;
+};
+
+typedef struct gmrt_json_limits {
+    int max_depth;          /* <= GMRT_JSON_MAX_DEPTH */
+    size_t max_values;      /* values in the whole document */
+    size_t max_members;     /* elements of one array or keys of one object */
+    size_t max_string;      /* bytes of one string, as written */
+} gmrt_json_limits;
+
+typedef struct gmrt_json gmrt_json;
+
+/* Depth 64, 4 Mi values, 1 Mi members per container, 1 MiB strings. */
+void gmrt_json_limits_default(gmrt_json_limits *l);
+/* Parses len bytes; what names the source in messages ("x.json"), which read
+ * "what:line:col (byte N): expected ..., found ...".  lim may be NULL (the
+ * defaults).  Duplicate keys, invalid UTF-8, unescaped control characters,
+ * lone surrogates, leading zeros, non-finite numbers and trailing text are
+ * errors (GMRT_ERR_FORMAT); caps give GMRT_ERR_LIMIT.  On success *out must
+ * be freed with gmrt_json_destroy. */
+gmrt_status gmrt_json_parse(const char *text, size_t len, const char *what,
+                            const gmrt_json_limits *lim, gmrt_json **out,
+                            gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_json_destroy(gmrt_json *doc);
+const gmrt_json_value *gmrt_json_root(const gmrt_json *doc);
+/* Object lookup by key (binary search); NULL if obj is not an object or has
+ * no such key. */
+const gmrt_json_value *gmrt_json_get(const gmrt_json_value *obj, const char *key);
+const gmrt_json_member *gmrt_json_find(const gmrt_json_value *obj, const char *key);
+/* "an integer", "a string", ... for messages. */
+const char *gmrt_json_kind_name(gmrt_json_kind k);
+/* INT or DOUBLE as a double; false for anything else (or NULL). */
+bool gmrt_json_number(const gmrt_json_value *v, double *out);
 
 /* ------------------------------------------------- tokenizer (vocab.c) */
 
