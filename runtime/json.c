@@ -401,7 +401,8 @@ static gmrt_status close_container(parser *ps, gmrt_json_value *v, size_t n,
     gmrt_json_value *items = arena_alloc(ps->doc, (n ? n : 1) * sizeof *items);
     if (!items)
         return gmrt_fail(ps->diag, GMRT_ERR_NOMEM, "%s: out of memory", ps->what);
-    memcpy(items, ps->stack + ps->n_stack - n, n * sizeof *items);
+    if (n) /* the stack may still be NULL for an empty container */
+        memcpy(items, ps->stack + ps->n_stack - n, n * sizeof *items);
     ps->n_stack -= n;
     v->u.c.items = items;
     v->u.c.n = n;
@@ -411,7 +412,8 @@ static gmrt_status close_container(parser *ps, gmrt_json_value *v, size_t n,
     gmrt_json_member **sorted = arena_alloc(ps->doc, (n ? n : 1) * sizeof *sorted);
     if (!m || !sorted)
         return gmrt_fail(ps->diag, GMRT_ERR_NOMEM, "%s: out of memory", ps->what);
-    memcpy(m, ps->kstack + ps->n_kstack - n, n * sizeof *m);
+    if (n)
+        memcpy(m, ps->kstack + ps->n_kstack - n, n * sizeof *m);
     ps->n_kstack -= n;
     for (size_t i = 0; i < n; i++) {
         m[i].value = &items[i];
