@@ -262,13 +262,11 @@ gmc_status gmc_init_weights(const char *graph, const char *path, uint64_t seed,
                       "synthetic tokenizer (the model has %d)", graph, g->model->vocab);
     for (int i = 0; st == GMC_OK && i < g->n_values; i++) {
         const gmc_value *v = &g->values[i];
-        if (v->kind == GMC_V_WEIGHT && v->dtype != GMK_DTYPE_F32 &&
-            v->dtype != GMK_DTYPE_F16 && v->dtype != GMK_DTYPE_BF16 &&
-            v->dtype != GMK_DTYPE_Q8_0 && v->dtype != GMK_DTYPE_Q4_0 &&
-            v->dtype != GMK_DTYPE_Q5_0)
+        /* Every weight type the runtime reads, it can also write
+         * (gmrt_quantize_row; the K-quants through quantize.c). */
+        if (v->kind == GMC_V_WEIGHT && !gmrt_dtype_supported(v->dtype))
             st = gmc_fail(diag, GMC_ERR_SEMANTIC,
-                          "%s: gemmac init cannot write %s weights yet (%s); use "
-                          "f32, f16, bf16, q8_0, q5_0 or q4_0", graph,
+                          "%s: gemmac init cannot write %s weights (%s)", graph,
                           gmrt_dtype_name(v->dtype), v->name);
     }
     if (st == GMC_OK)

@@ -1,5 +1,5 @@
 /*
- * main.c — the gemmac command line: compile, run, plan, targets, init.
+ * main.c — the gemmac command line: compile, run, plan, targets, init, import.
  *
  * Each command parses its own options, calls one driver entry point and
  * prints diagnostics chibicc-style.  `run` compiles (cached), loads the model
@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "driver.h"
+#include "import.h"
 #include "gmrt.h"
 #include "target.h"
 #include "toolchain.h"
@@ -40,6 +41,7 @@ static void usage(FILE *f)
             "  plan GRAPH.yaml      print the memory plan and parameter count\n"
             "  targets              list targets and describe this machine\n"
             "  init GRAPH.yaml -o FILE.gguf   write seeded random weights\n"
+            "  import CONFIG.json|FILE.gguf [-o OUT.yaml]   write a graph YAML\n"
             "  version              print the version\n"
             "\n"
             "`gemmac <command> --help` describes a command's options.\n"
@@ -355,6 +357,69 @@ static int cmd_init(int argc, char **argv)
     return 0;
 }
 
+static int cmd_import(int argc, char **argv)
+{
+    const char *src = NULL, *out = NULL;
+    gmc_import_opts o = {0};
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        if (is_help(a)) {
+            printf("usage: gemmac import CONFIG.json|FILE.gguf [-o OUT.yaml] [--quant TYPE]\n"
+                   "                     [--name NAME] [--context N]\n\n"
+                   "Writes a graph YAML (docs/yaml.md) from a Hugging Face config.json\n"
+                   "(model_type gemma, gemma2, gemma3_text or gemma3) or from a GGUF\n"
+                   "file's metadata and tensor types, to OUT.yaml or stdout.\n"
+                   "  --quant TYPE   config.json only: weight type of every tensor\n"
+                   "                 (default f32; K-quants fall back where a row is not\n"
+                   "                 whole blocks, as llama.cpp does)\n"
+                   "  --name NAME    model.name (default: derived from the source)\n"
+                   "  --context N    model.context (default: the source's)\n");
+            return 0;
+        }
+        long n;
+        if (strcmp(a, "-o") == 0 && i + 1 < argc)
+            out = argv[++i];
+        else if (strcmp(a, "--quant") == 0 && i + 1 < argc)
+            o.quant = argv[++i];
+        else if (strcmp(a, "--name") == 0 && i + 1 < argc)
+            o.name = argv[++i];
+        else if (strcmp(a, "--context") == 0 && i + 1 < argc) {
+            if (!parse_int("--context", argv[++i], 1, 1048576, &n))
+                return 2;
+            o.context = n;
+        } else if (a[0] != '-' && !src)
+            src = a;
+        else {
+            fprintf(stderr, "gemmac import: unknown argument \"%s\"\n", a);
+            return 2;
+        }
+    }
+    if (!src) {
+        fprintf(stderr, "gemmac import: usage: gemmac import CONFIG.json|FILE.gguf [-o OUT.yaml]\n");
+        return 2;
+    }
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    gmc_strbuf b;
+    gmc_strbuf_init(&b);
+    int rc = 0;
+    if (gmc_import(src, &o, &b, &d) != GMC_OK) {
+        print_diag(&d);
+        rc = 1;
+    } else if (gmc_strbuf_failed(&b)) {
+        fprintf(stderr, "gemmac import: out of memory\n");
+        rc = 1;
+    } else {
+        FILE *f = out ? fopen(out, "w") : stdout;
+        if (!f || fputs(gmc_strbuf_str(&b), f) < 0 || (out && fclose(f) != 0)) {
+            fprintf(stderr, "gemmac import: cannot write %s\n", out ? out : "stdout");
+            rc = 1;
+        }
+    }
+    gmc_strbuf_deinit(&b);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
@@ -367,6 +432,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "plan") == 0) return cmd_plan(argc, argv);
     if (strcmp(cmd, "targets") == 0) return cmd_targets(argc, argv);
     if (strcmp(cmd, "init") == 0) return cmd_init(argc, argv);
+    if (strcmp(cmd, "import") == 0) return cmd_import(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("gemmac %s (runtime %s, %s)\n", GMC_VERSION, GMRT_VERSION,
                gmc_toolchain_clang());

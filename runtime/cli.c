@@ -28,7 +28,7 @@ typedef struct cli_opts {
 
 void gmrt_cli_print_options(FILE *f)
 {
-    fputs("  -m, --weights FILE     GGUF weights matching the compiled graph\n"
+    fputs("  -m, --weights PATH     GGUF file, or HF safetensors (file, index .json or dir)\n"
           "  -p, --prompt TEXT      the prompt (default: \"Why is the sky blue?\")\n"
           "  -f, --file FILE        read the prompt from FILE (at most 4 MiB)\n"
           "      --chat             wrap the prompt in the Gemma chat template\n"

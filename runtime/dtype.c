@@ -11,6 +11,7 @@
  */
 #include "gmrt.h"
 #include "gmk_quant.h"
+#include "quantize.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -252,8 +253,12 @@ gmrt_status gmrt_quantize_row(int32_t dtype, const float *src, void *dst,
     case GMK_DTYPE_Q4_0: quantize_q4_0(src, y, n / 32); return GMRT_OK;
     case GMK_DTYPE_Q5_0: quantize_q5_0(src, y, n / 32); return GMRT_OK;
     default:
+        /* The other weight formats: quantize.c (not bit-exact with ggml). */
+        if (gmrt_quantize_row_ext(dtype, src, y, n))
+            return GMRT_OK;
         return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED, "quantizing to %s is "
-                         "not supported (only f32, f16, bf16, q8_0, q4_0, "
-                         "q5_0)", gmrt_dtype_name(dtype));
+                         "not supported (only the weight types f32, f16, bf16, "
+                         "q4_0, q4_1, q5_0, q5_1, q8_0, q4_k, q5_k, q6_k)",
+                         gmrt_dtype_name(dtype));
     }
 }

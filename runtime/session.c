@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "gmrt.h"
+#include "st_bind.h"
 
 struct gmrt_session {
     const gmk_model *m;
@@ -20,6 +21,7 @@ struct gmrt_session {
     gmrt_vocab *vocab;
     gmrt_pool *pool;
     const void **w;          /* n_tensors pointers into the mapping */
+    void *converted;         /* safetensors: the converted weights w points into */
     unsigned char *arena, *kv;
     float *logits;           /* logit_rows x n_vocab */
     int32_t logit_rows;
@@ -98,6 +100,29 @@ static gmrt_status check_arch(gmrt_session *s, const char *path, gmrt_diag *diag
     return GMRT_OK;
 }
 
+/* GGUF files start with "GGUF"; anything else (a directory, a .safetensors
+ * file, an index .json) goes to the safetensors loader. */
+static bool is_gguf(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char magic[4] = {0};
+    bool yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    if (f)
+        fclose(f);
+    return yes;
+}
+
+/* Loads the GGUF file, its tokenizer and checks the architecture. */
+static gmrt_status open_gguf(gmrt_session *s, const char *weights, gmrt_diag *diag)
+{
+    gmrt_status st = gmrt_gguf_open(weights, &s->file, diag);
+    if (st == GMRT_OK)
+        st = gmrt_vocab_from_gguf(s->file, &s->vocab, diag);
+    if (st == GMRT_OK)
+        st = check_arch(s, weights, diag);
+    return st;
+}
+
 gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
                                 const gmrt_session_opts *opts, gmrt_session **out,
                                 gmrt_diag *diag)
@@ -112,11 +137,8 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
     s->m = m;
     s->verbose = opts->verbose;
-    gmrt_status st = gmrt_gguf_open(weights, &s->file, diag);
-    if (st == GMRT_OK)
-        st = gmrt_vocab_from_gguf(s->file, &s->vocab, diag);
-    if (st == GMRT_OK)
-        st = check_arch(s, weights, diag);
+    bool gguf = is_gguf(weights);
+    gmrt_status st = gguf ? open_gguf(s, weights, diag) : GMRT_OK;
     if (st == GMRT_OK) {
         s->w = calloc((size_t)m->n_tensors, sizeof *s->w);
         s->arena = alloc_aligned(m->arena_bytes);
@@ -132,7 +154,8 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
                            (unsigned long long)m->kv_bytes);
     }
     if (st == GMRT_OK)
-        st = bind_weights(s, weights, diag);
+        st = gguf ? bind_weights(s, weights, diag)
+                  : gmrt_st_bind(m, weights, s->verbose, s->w, &s->converted, diag);
     if (st == GMRT_OK)
         st = gmrt_pool_create(opts->n_threads, &s->pool, diag);
     if (st != GMRT_OK) {
@@ -151,6 +174,7 @@ void gmrt_session_destroy(gmrt_session *s)
     gmrt_vocab_destroy(s->vocab);
     gmrt_gguf_close(s->file);
     free(s->w);
+    free(s->converted);
     free(s->arena);
     free(s->kv);
     free(s->logits);
@@ -164,7 +188,7 @@ int32_t gmrt_session_pos(const gmrt_session *s) { return s->pos; }
 
 bool gmrt_session_has_chat_template(const gmrt_session *s)
 {
-    return gmrt_gguf_has_key(s->file, "tokenizer.chat_template");
+    return s->file && gmrt_gguf_has_key(s->file, "tokenizer.chat_template");
 }
 void gmrt_session_reset(gmrt_session *s) { s->pos = 0; }
 
@@ -238,6 +262,11 @@ gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
 {
     memset(stats, 0, sizeof *stats);
     const gmk_model *m = s->m;
+    if (!s->vocab)
+        return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED,
+                         "no tokenizer: these weights (safetensors) carry no vocabulary, "
+                         "so a text prompt cannot be tokenized; evaluate token ids "
+                         "(gmrt_session_eval) or use a GGUF file");
     size_t room = (size_t)(m->n_ctx - s->pos), n_prompt = 0;
     gmrt_status st = gmrt_tokenize(s->vocab, prompt, strlen(prompt),
                                    gmrt_vocab_add_bos(s->vocab) && s->pos == 0, true,

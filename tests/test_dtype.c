@@ -244,7 +244,9 @@ static float rmse(const float *a, const float *b, size_t n)
 
 /* The block quantizers under test (the float types are exact). */
 static const int32_t quantizable[] = {GMK_DTYPE_Q8_0, GMK_DTYPE_Q4_0,
-                                      GMK_DTYPE_Q5_0};
+                                      GMK_DTYPE_Q5_0, GMK_DTYPE_Q4_1,
+                                      GMK_DTYPE_Q5_1, GMK_DTYPE_Q4_K,
+                                      GMK_DTYPE_Q5_K, GMK_DTYPE_Q6_K};
 
 /* llama.cpp's total quantization error and dot-product error tests. */
 START_TEST(test_quantize_error)
@@ -304,10 +306,11 @@ START_TEST(test_quantize_errors)
     float x[256] = {0};
     unsigned char y[512];
     gmrt_diag d = {0};
-    ck_assert_int_eq(gmrt_quantize_row(GMK_DTYPE_Q4_K, x, y, 256, &d),
+    ck_assert_int_eq(gmrt_quantize_row(GMK_DTYPE_Q2_K, x, y, 256, &d),
                      GMRT_ERR_UNSUPPORTED);
-    ck_assert_str_eq(d.msg, "quantizing to q4_k is not supported (only f32, "
-                            "f16, bf16, q8_0, q4_0, q5_0)");
+    ck_assert_str_eq(d.msg, "quantizing to q2_k is not supported (only the "
+                            "weight types f32, f16, bf16, q4_0, q4_1, q5_0, "
+                            "q5_1, q8_0, q4_k, q5_k, q6_k)");
     ck_assert_int_eq(gmrt_quantize_row(GMK_DTYPE_Q8_0, x, y, 48, &d),
                      GMRT_ERR_ARG);
     ck_assert_str_eq(d.msg, "48 elements of q8_0 are not a multiple of its "
@@ -317,7 +320,7 @@ START_TEST(test_quantize_errors)
     ck_assert_int_eq(gmrt_quantize_row(GMK_DTYPE_Q5_0, NULL, y, 32, &d),
                      GMRT_ERR_ARG);
     /* NULL diag: status only, no crash. */
-    ck_assert_int_eq(gmrt_quantize_row(GMK_DTYPE_Q6_K, x, y, 256, NULL),
+    ck_assert_int_eq(gmrt_quantize_row(GMK_DTYPE_Q3_K, x, y, 256, NULL),
                      GMRT_ERR_UNSUPPORTED);
 }
 END_TEST
@@ -326,14 +329,15 @@ END_TEST
  * (UBSan runs this) and produce some block. */
 START_TEST(test_quantize_nonfinite)
 {
-    float x[32];
-    for (int i = 0; i < 32; i++)
+    float x[256];
+    for (int i = 0; i < 256; i++)
         x[i] = (float)i;
     x[3] = NAN;
     x[7] = INFINITY;
-    unsigned char y[34];
+    x[40] = -INFINITY;
+    unsigned char y[300];
     for (size_t k = 0; k < sizeof quantizable / sizeof quantizable[0]; k++)
-        ck_assert_int_eq(gmrt_quantize_row(quantizable[k], x, y, 32, NULL),
+        ck_assert_int_eq(gmrt_quantize_row(quantizable[k], x, y, 256, NULL),
                          GMRT_OK);
 }
 END_TEST
@@ -435,7 +439,7 @@ Suite *dtype_suite(void)
     tcase_add_test(tc, test_bf16_special);
     suite_add_tcase(s, tc);
     tc = tcase_create("quantize");
-    tcase_add_loop_test(tc, test_quantize_error, 0, 3);
+    tcase_add_loop_test(tc, test_quantize_error, 0, 8);
     tcase_add_test(tc, test_quantize_float_types);
     tcase_add_test(tc, test_quantize_errors);
     tcase_add_test(tc, test_quantize_nonfinite);

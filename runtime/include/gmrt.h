@@ -9,7 +9,9 @@
  * writes a one-line explanation into a caller-provided gmrt_diag.
  *
  * Modules (one .c each): dtype.c (types, f16/bf16, (de)quantization),
- * gguf.c (reader), gguf_write.c (writer), vocab.c (SentencePiece tokenizer),
+ * gguf.c (reader), gguf_write.c (writer), json.c (strict JSON),
+ * safetensors.c (HF checkpoints), quantize.c (K-quant and affine quantizers),
+ * vocab.c (SentencePiece tokenizer),
  * chat.c (Gemma chat template), sample.c (sampler), pool.c (threads),
  * session.c (load, validate, prefill/decode loop).
  */
@@ -82,8 +84,9 @@ uint16_t gmrt_f32_to_bf16(float f);  /* round to nearest even, NaN stays NaN */
 
 /* dst[0..n) = src row of dtype; n must be a multiple of the block size. */
 void gmrt_dequantize_row(int32_t dtype, const void *src, float *dst, int64_t n);
-/* Quantizes with ggml's reference rounding; supports F32, F16, BF16, Q8_0,
- * Q4_0, Q5_0; GMRT_ERR_UNSUPPORTED for others. */
+/* Quantizes a row.  F32, F16, BF16, Q8_0, Q4_0 and Q5_0 use ggml's reference
+ * rounding bit for bit; Q4_1, Q5_1, Q4_K, Q5_K and Q6_K use quantize.c's own
+ * fits (same block layouts); GMRT_ERR_UNSUPPORTED for other types. */
 gmrt_status gmrt_quantize_row(int32_t dtype, const float *src, void *dst,
                               int64_t n, gmrt_diag *diag) GMRT_MUST_CHECK;
 
@@ -208,6 +211,116 @@ gmrt_status gmrt_gguf_writer_write(gmrt_gguf_writer *w, const char *path,
                                    gmrt_gguf_fill_fn *fill, void *user,
                                    gmrt_diag *diag) GMRT_MUST_CHECK;
 
+/* ------------------------------------------------------------ JSON (json.c)
+ * A strict RFC 8259 parser for untrusted input (safetensors headers, index
+ * and config files, tokenizer.json).  The DOM lives in one arena owned by the
+ * gmrt_json document; every pointer below stays valid until
+ * gmrt_json_destroy.  Strings are NUL-terminated and also carry their byte
+ * length (a string may contain "\u0000"). */
+
+#define GMRT_JSON_MAX_DEPTH 64
+
+typedef enum gmrt_json_kind {
+    GMRT_JSON_NULL = 0, GMRT_JSON_BOOL, GMRT_JSON_INT, GMRT_JSON_DOUBLE,
+    GMRT_JSON_STRING, GMRT_JSON_ARRAY, GMRT_JSON_OBJECT
+} gmrt_json_kind;
+
+typedef struct gmrt_json_value gmrt_json_value;
+typedef struct gmrt_json_member {
+    const char *key;
+    size_t key_len;
+    const gmrt_json_value *value;
+} gmrt_json_member;
+
+struct gmrt_json_value {
+    gmrt_json_kind kind;
+    size_t offset;                 /* byte offset in the text, for messages */
+    union {
+        bool b;
+        int64_t i;                 /* integral numbers that fit in int64 */
+        double d;                  /* every other number (always finite) */
+        struct { const char *p; size_t len; } s;
+        struct {
+            gmrt_json_value *items;          /* n values, in document order */
+            size_t n;
+            gmrt_json_member *members;       /* objects: n members, document order */
+            gmrt_json_member **sorted;       /* objects: the members by key */
+        } c;
+    } u;
+};
+
+typedef struct gmrt_json_limits {
+    int max_depth;          /* <= GMRT_JSON_MAX_DEPTH */
+    size_t max_values;      /* values in the whole document */
+    size_t max_members;     /* elements of one array or keys of one object */
+    size_t max_string;      /* bytes of one string, as written */
+} gmrt_json_limits;
+
+typedef struct gmrt_json gmrt_json;
+
+/* Depth 64, 4 Mi values, 1 Mi members per container, 1 MiB strings. */
+void gmrt_json_limits_default(gmrt_json_limits *l);
+/* Parses len bytes; what names the source in messages ("x.json"), which read
+ * "what:line:col (byte N): expected ..., found ...".  lim may be NULL (the
+ * defaults).  Duplicate keys, invalid UTF-8, unescaped control characters,
+ * lone surrogates, leading zeros, non-finite numbers and trailing text are
+ * errors (GMRT_ERR_FORMAT); caps give GMRT_ERR_LIMIT.  On success *out must
+ * be freed with gmrt_json_destroy. */
+gmrt_status gmrt_json_parse(const char *text, size_t len, const char *what,
+                            const gmrt_json_limits *lim, gmrt_json **out,
+                            gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_json_destroy(gmrt_json *doc);
+const gmrt_json_value *gmrt_json_root(const gmrt_json *doc);
+/* Object lookup by key (binary search); NULL if obj is not an object or has
+ * no such key. */
+const gmrt_json_value *gmrt_json_get(const gmrt_json_value *obj, const char *key);
+const gmrt_json_member *gmrt_json_find(const gmrt_json_value *obj, const char *key);
+/* "an integer", "a string", ... for messages. */
+const char *gmrt_json_kind_name(gmrt_json_kind k);
+/* INT or DOUBLE as a double; false for anything else (or NULL). */
+bool gmrt_json_number(const gmrt_json_value *v, double *out);
+
+/* ------------------------------------------- safetensors (safetensors.c)
+ * Hugging Face checkpoints: one .safetensors file, or the shards named by a
+ * model.safetensors.index.json.  Every check of reliability.md §2.2 (21–28)
+ * and §2.5 runs at open; tensor data stays in the read-only mappings. */
+
+#define GMRT_ST_MAX_HEADER 100000000u   /* check 21 */
+#define GMRT_ST_MAX_DIMS 8
+#define GMRT_ST_MAX_TENSORS 65536
+#define GMRT_ST_MAX_SHARDS 1024
+#define GMRT_ST_MAX_METADATA (1u << 20)  /* bytes of __metadata__ (check 28) */
+
+typedef struct gmrt_st_tensor {
+    const char *name;          /* owned by the gmrt_safetensors */
+    int32_t dtype;             /* GMK_DTYPE_F32, F16 or BF16 */
+    int32_t n_dims;            /* 0 .. GMRT_ST_MAX_DIMS */
+    int64_t shape[GMRT_ST_MAX_DIMS]; /* row-major: shape[0] is the outermost */
+    uint64_t nbytes;
+    const void *data;          /* in the mapping; NOT necessarily aligned */
+    int32_t shard;             /* which file (0-based, in file-name order) */
+} gmrt_st_tensor;
+
+typedef struct gmrt_safetensors gmrt_safetensors;
+
+/* path is a .safetensors file, a model.safetensors.index.json, or a
+ * directory holding one of them (the index is preferred).  Shards named by
+ * an index must be plain file names beside it; each is opened once; every
+ * tensor must be in the shard the index names and nothing else may be.
+ * Dtypes other than F32/F16/BF16 give GMRT_ERR_UNSUPPORTED naming the
+ * tensor.  On success free *out with gmrt_safetensors_close. */
+gmrt_status gmrt_safetensors_open(const char *path, gmrt_safetensors **out,
+                                  gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_safetensors_close(gmrt_safetensors *st);
+/* Tensors sorted by name; tensor_at is NULL out of range, find NULL if no
+ * tensor has that name. */
+int64_t gmrt_safetensors_n_tensors(const gmrt_safetensors *st);
+const gmrt_st_tensor *gmrt_safetensors_tensor_at(const gmrt_safetensors *st, int64_t i);
+const gmrt_st_tensor *gmrt_safetensors_find(const gmrt_safetensors *st,
+                                            const char *name);
+/* The directory the files are in (where config.json is looked for). */
+const char *gmrt_safetensors_dir(const gmrt_safetensors *st);
+
 /* ------------------------------------------------- tokenizer (vocab.c) */
 
 #define GMRT_VOCAB_MIN 256
@@ -314,12 +427,19 @@ typedef struct gmrt_session_opts {
 
 /* Maps the weights, checks every manifest tensor (name, dtype, shape) against
  * the file, builds the tokenizer, allocates the arena and the KV cache once.
+ * weights is a GGUF file, or a Hugging Face safetensors checkpoint (a
+ * .safetensors file, a model.safetensors.index.json, or a directory holding
+ * either) with its config.json beside it: its tensors are mapped from the HF
+ * names, converted (norm weights +1) and quantized into the compiled dtypes.
+ * A safetensors session has no vocabulary (gmrt_session_vocab is NULL and
+ * generate fails with "no tokenizer"); eval of token ids works.
  * Free with gmrt_session_destroy. */
 gmrt_status gmrt_session_create(const gmk_model *model, const char *weights,
                                 const gmrt_session_opts *opts,
                                 gmrt_session **out, gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_session_destroy(gmrt_session *s);
 
+/* NULL when the weights carried no tokenizer (safetensors). */
 const gmrt_vocab *gmrt_session_vocab(const gmrt_session *s);
 int32_t gmrt_session_pos(const gmrt_session *s);
 /* True if the weights carry tokenizer.chat_template (an instruction-tuned

@@ -1,0 +1,351 @@
+/*
+ * st_bind.c — binds a compiled model's weights from a Hugging Face
+ * safetensors checkpoint (the GGUF path is session.c's bind_weights).
+ *
+ * The manifest names tensors the GGUF way (blk.3.attn_q.weight, ggml shape
+ * order); this file maps each name to the Hugging Face one, checks the shape
+ * (HF [out, in] row-major is ggml ne [in, out]), and converts the values into
+ * the manifest's dtype in one owned, 64-byte aligned buffer: F32/F16/BF16 are
+ * widened to f32 row by row, norm weights get the +1 that GGUF files have
+ * folded in and HF checkpoints do not (spec §8.4: Gemma 1/2/3 compute
+ * x·(1+w)), and the row is then stored or quantized (gmrt_quantize_row).
+ * config.json beside the weights must name the compiled architecture, and
+ * every checkpoint tensor must be used, so a checkpoint with more layers or
+ * another layout is refused instead of half-loaded.
+ */
+#include "st_bind.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gmk_quant.h"
+
+#define CONFIG_MAX (1u << 20)   /* bytes of config.json */
+
+/* ---------------------------------------------------------------- names */
+
+/* GGUF per-block suffix -> HF name under "<prefix>layers.N.".  The norms
+ * differ by generation (spec §2, §8.3): in Gemma 1 the HF
+ * post_attention_layernorm is the pre-FFN norm. */
+static const char *hf_block_name(const char *arch, const char *g)
+{
+    static const char *const common[][2] = {
+        {"attn_q", "self_attn.q_proj"},        {"attn_k", "self_attn.k_proj"},
+        {"attn_v", "self_attn.v_proj"},        {"attn_output", "self_attn.o_proj"},
+        {"attn_q_norm", "self_attn.q_norm"},   {"attn_k_norm", "self_attn.k_norm"},
+        {"attn_norm", "input_layernorm"},      {"ffn_gate", "mlp.gate_proj"},
+        {"ffn_up", "mlp.up_proj"},             {"ffn_down", "mlp.down_proj"},
+        {"post_ffw_norm", "post_feedforward_layernorm"},
+        {"post_attention_norm", "post_attention_layernorm"},
+    };
+    bool gemma1 = strcmp(arch, "gemma") == 0;
+    if (strcmp(g, "ffn_norm") == 0)
+        return gemma1 ? "post_attention_layernorm" : "pre_feedforward_layernorm";
+    if (gemma1 && strcmp(g, "post_attention_norm") == 0)
+        return NULL; /* Gemma 1 has no post-norms */
+    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
+        if (strcmp(g, common[i][0]) == 0)
+            return common[i][1];
+    return NULL;
+}
+
+/* Writes the HF name of a GGUF tensor name into buf; false if there is no
+ * counterpart. */
+static bool hf_name(const char *arch, const char *prefix, const char *gguf, char *buf,
+                    size_t cap)
+{
+    int n = -1;
+    if (strcmp(gguf, "token_embd.weight") == 0)
+        n = snprintf(buf, cap, "%sembed_tokens.weight", prefix);
+    else if (strcmp(gguf, "output_norm.weight") == 0)
+        n = snprintf(buf, cap, "%snorm.weight", prefix);
+    else if (strncmp(gguf, "blk.", 4) == 0) {
+        char *end;
+        long layer = strtol(gguf + 4, &end, 10);
+        const char *dot = *end == '.' ? end + 1 : NULL;
+        const char *w = dot ? strstr(dot, ".weight") : NULL;
+        if (!w || w[7] != '\0' || (size_t)(w - dot) >= 32)
+            return false;
+        char suffix[32];
+        memcpy(suffix, dot, (size_t)(w - dot));
+        suffix[w - dot] = '\0';
+        const char *hf = hf_block_name(arch, suffix);
+        if (hf)
+            n = snprintf(buf, cap, "%slayers.%ld.%s.weight", prefix, layer, hf);
+    }
+    return n > 0 && (size_t)n < cap;
+}
+
+static bool is_norm(const char *gguf)
+{
+    size_t n = strlen(gguf);
+    return n >= 11 && strcmp(gguf + n - 11, "norm.weight") == 0;
+}
+
+/* ---------------------------------------------------------- config.json */
+
+/* Reads dir/config.json (the HF model description) and checks model_type
+ * against the compiled architecture; *prefix gets the tensor-name prefix
+ * of the text model. */
+static gmrt_status check_config(const gmk_model *m, const char *dir, bool *multimodal,
+                                gmrt_diag *diag)
+{
+    char path[4096];
+    if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "%s: path too long", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return gmrt_fail(diag, GMRT_ERR_IO, "%s: cannot open (a safetensors checkpoint "
+                         "needs its config.json beside it to check the architecture)",
+                         path);
+    char *text = malloc(CONFIG_MAX + 1);
+    size_t len = text ? fread(text, 1, CONFIG_MAX + 1, f) : 0;
+    fclose(f);
+    if (!text)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    if (len > CONFIG_MAX) {
+        free(text);
+        return gmrt_fail(diag, GMRT_ERR_LIMIT, "%s: larger than %u bytes", path, CONFIG_MAX);
+    }
+    gmrt_json *doc;
+    gmrt_status st = gmrt_json_parse(text, len, path, NULL, &doc, diag);
+    free(text);
+    if (st != GMRT_OK)
+        return st;
+    const gmrt_json_value *mt = gmrt_json_get(gmrt_json_root(doc), "model_type");
+    static const char *const types[][2] = {
+        {"gemma", "gemma"}, {"gemma2", "gemma2"}, {"gemma3_text", "gemma3"}, {"gemma3", "gemma3"},
+    };
+    const char *arch = NULL, *type = mt && mt->kind == GMRT_JSON_STRING ? mt->u.s.p : NULL;
+    for (size_t i = 0; type && i < sizeof types / sizeof types[0]; i++)
+        if (strcmp(type, types[i][0]) == 0)
+            arch = types[i][1];
+    if (!type)
+        st = gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: no \"model_type\" string", path);
+    else if (!arch)
+        st = gmrt_fail(diag, GMRT_ERR_UNSUPPORTED, "%s: model_type \"%.80s\" is not a "
+                       "Gemma 1/2/3 text model (gemma, gemma2, gemma3_text, gemma3)",
+                       path, type);
+    else if (strcmp(arch, m->arch) != 0)
+        st = gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: model_type \"%s\" is architecture "
+                       "%s but the compiled model %s is %s", path, type, arch, m->name,
+                       m->arch);
+    *multimodal = type && strcmp(type, "gemma3") == 0;
+    gmrt_json_destroy(doc);
+    return st;
+}
+
+/* ----------------------------------------------------------- conversion */
+
+/* Element i of a row of an F32/F16/BF16 tensor at an unaligned address. */
+static float load_elem(int32_t dtype, const unsigned char *p, int64_t i)
+{
+    if (dtype == GMK_DTYPE_F32) {
+        float f;
+        memcpy(&f, p + 4 * i, 4);
+        return f;
+    }
+    uint16_t h;
+    memcpy(&h, p + 2 * i, 2);
+    return dtype == GMK_DTYPE_F16 ? gmk_f16_to_f32(h) : gmk_bf16_to_f32(h);
+}
+
+static void shape_str(char *buf, size_t len, int n, const int64_t *v, bool reverse)
+{
+    size_t k = (size_t)snprintf(buf, len, "[");
+    for (int i = 0; i < n && k < len; i++)
+        k += (size_t)snprintf(buf + k, len - k, "%s%" PRId64, i ? ", " : "",
+                              v[reverse ? n - 1 - i : i]);
+    if (k < len)
+        snprintf(buf + k, len - k, "]");
+}
+
+/* Checks that the HF tensor's shape, reversed, is the manifest's ne. */
+static gmrt_status check_shape(const char *path, const gmk_tensor *t,
+                               const gmrt_st_tensor *h, gmrt_diag *diag)
+{
+    bool same = h->n_dims == t->n_dims;
+    for (int d = 0; same && d < t->n_dims; d++)
+        same = h->shape[h->n_dims - 1 - d] == t->ne[d];
+    if (same)
+        return GMRT_OK;
+    char a[128], b[128];
+    shape_str(a, sizeof a, h->n_dims, h->shape, false);
+    shape_str(b, sizeof b, t->n_dims, t->ne, true);
+    return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" (%s) has shape %s but "
+                     "the compiled model needs %s", path, h->name, t->name, a, b);
+}
+
+/* Converts every row of h into t's dtype at dst. */
+static gmrt_status convert(const gmk_tensor *t, const gmrt_st_tensor *h, unsigned char *dst,
+                           size_t row_bytes, float *row, gmrt_diag *diag)
+{
+    const int64_t ne0 = t->ne[0];
+    int64_t rows = 1;
+    for (int d = 1; d < t->n_dims; d++)
+        rows *= t->ne[d];
+    const size_t src_row = (size_t)ne0 * (h->dtype == GMK_DTYPE_F32 ? 4 : 2);
+    const float one = is_norm(t->name) ? 1.0f : 0.0f;
+    const unsigned char *src = h->data;
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t i = 0; i < ne0; i++)
+            row[i] = load_elem(h->dtype, src + (size_t)r * src_row, i) + one;
+        gmrt_status st = gmrt_quantize_row(t->dtype, row, dst + (size_t)r * row_bytes,
+                                           ne0, diag);
+        if (st != GMRT_OK)
+            return st;
+    }
+    return GMRT_OK;
+}
+
+/* Byte size of t in its dtype, overflow-checked; *row_bytes one row. */
+static gmrt_status tensor_bytes(const gmk_tensor *t, size_t *row_bytes, uint64_t *total,
+                                gmrt_diag *diag)
+{
+    gmrt_diag inner = {0};
+    gmrt_status st = gmrt_dtype_row_bytes(t->dtype, t->ne[0], row_bytes, &inner);
+    if (st != GMRT_OK)
+        return gmrt_fail(diag, st, "tensor %s: %s", t->name, inner.msg);
+    uint64_t b = *row_bytes;
+    for (int d = 1; d < t->n_dims; d++) {
+        if (t->ne[d] < 0 || (t->ne[d] && b > UINT64_MAX / (uint64_t)t->ne[d]))
+            return gmrt_fail(diag, GMRT_ERR_LIMIT, "tensor %s: byte size overflows", t->name);
+        b *= (uint64_t)t->ne[d];
+    }
+    *total = b;
+    return GMRT_OK;
+}
+
+/* Picks the prefix under which the text model's tensors live: "model." for
+ * text checkpoints; the multimodal Gemma 3 ones nest it. */
+static const char *text_prefix(const gmrt_safetensors *st)
+{
+    static const char *const prefixes[] = {"model.", "model.language_model.",
+                                           "language_model.model."};
+    char name[128];
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        snprintf(name, sizeof name, "%sembed_tokens.weight", prefixes[i]);
+        if (gmrt_safetensors_find(st, name))
+            return prefixes[i];
+    }
+    return prefixes[0];
+}
+
+/* Every checkpoint tensor must have been used, except the (tied) LM head
+ * and, in a multimodal checkpoint, everything outside the text model. */
+static gmrt_status check_unused(const gmrt_safetensors *st, const bool *used,
+                                const char *prefix, bool multimodal, const char *path,
+                                gmrt_diag *diag)
+{
+    for (int64_t i = 0; i < gmrt_safetensors_n_tensors(st); i++) {
+        const char *name = gmrt_safetensors_tensor_at(st, i)->name;
+        if (used[i] || strcmp(name, "lm_head.weight") == 0 ||
+            (multimodal && strncmp(name, prefix, strlen(prefix)) != 0))
+            continue;
+        return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%.120s\" is not used by the "
+                         "compiled model (a checkpoint with more layers or another layout?)",
+                         path, name);
+    }
+    return GMRT_OK;
+}
+
+/* Binds tensor i of the manifest: finds, checks and converts it. */
+static gmrt_status bind_one(const gmk_model *m, const gmrt_safetensors *st, int32_t i,
+                            const char *prefix, const char *path, unsigned char *dst,
+                            float *row, bool *used, gmrt_diag *diag)
+{
+    const gmk_tensor *t = &m->tensors[i];
+    char name[256];
+    if (!hf_name(m->arch, prefix, t->name, name, sizeof name))
+        return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED, "tensor %s of the compiled model has "
+                         "no Hugging Face counterpart for architecture %s", t->name, m->arch);
+    const gmrt_st_tensor *h = gmrt_safetensors_find(st, name);
+    if (!h)
+        return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" (for %s) is missing",
+                         path, name, t->name);
+    used[h - gmrt_safetensors_tensor_at(st, 0)] = true;
+    gmrt_status s = check_shape(path, t, h, diag);
+    size_t row_bytes;
+    uint64_t total;
+    if (s == GMRT_OK)
+        s = tensor_bytes(t, &row_bytes, &total, diag);
+    if (s == GMRT_OK)
+        s = convert(t, h, dst, row_bytes, row, diag);
+    return s;
+}
+
+/* Sizes the one buffer: every tensor rounded up to GMK_ARENA_ALIGN. */
+static gmrt_status plan_buffer(const gmk_model *m, uint64_t *offs, uint64_t *total,
+                               int64_t *max_ne0, gmrt_diag *diag)
+{
+    uint64_t at = 0;
+    *max_ne0 = 1;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        size_t rb;
+        uint64_t b;
+        gmrt_status s = tensor_bytes(&m->tensors[i], &rb, &b, diag);
+        if (s != GMRT_OK)
+            return s;
+        if (b > UINT64_MAX - at - GMK_ARENA_ALIGN)
+            return gmrt_fail(diag, GMRT_ERR_LIMIT, "weights: total size overflows");
+        offs[i] = at;
+        at = (at + b + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
+        if (m->tensors[i].ne[0] > *max_ne0)
+            *max_ne0 = m->tensors[i].ne[0];
+    }
+    if (at > SIZE_MAX)
+        return gmrt_fail(diag, GMRT_ERR_LIMIT, "weights: %" PRIu64 " bytes do not fit "
+                         "in memory", at);
+    *total = at;
+    return GMRT_OK;
+}
+
+gmrt_status gmrt_st_bind(const gmk_model *m, const char *path, bool verbose,
+                         const void **w, void **out_buffer, gmrt_diag *diag)
+{
+    *out_buffer = NULL;
+    gmrt_safetensors *st;
+    gmrt_status s = gmrt_safetensors_open(path, &st, diag);
+    if (s != GMRT_OK)
+        return s;
+    bool multimodal = false;
+    uint64_t total = 0;
+    int64_t max_ne0 = 1;
+    uint64_t *offs = calloc((size_t)m->n_tensors + 1, sizeof *offs);
+    bool *used = calloc((size_t)gmrt_safetensors_n_tensors(st) + 1, sizeof *used);
+    unsigned char *buf = NULL;
+    float *row = NULL;
+    s = offs && used ? check_config(m, gmrt_safetensors_dir(st), &multimodal, diag)
+                     : gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    if (s == GMRT_OK)
+        s = plan_buffer(m, offs, &total, &max_ne0, diag);
+    if (s == GMRT_OK) {
+        buf = aligned_alloc(GMK_ARENA_ALIGN, total ? (size_t)total : GMK_ARENA_ALIGN);
+        row = malloc((size_t)max_ne0 * sizeof *row);
+        if (!buf || !row)
+            s = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory for %" PRIu64 " bytes of "
+                          "converted weights", total);
+    }
+    const char *prefix = text_prefix(st);
+    for (int32_t i = 0; s == GMRT_OK && i < m->n_tensors; i++) {
+        s = bind_one(m, st, i, prefix, path, buf + offs[i], row, used, diag);
+        w[i] = buf + offs[i];
+    }
+    if (s == GMRT_OK)
+        s = check_unused(st, used, prefix, multimodal, path, diag);
+    if (s == GMRT_OK && verbose)
+        fprintf(stderr, "converted %d tensors from %s (%" PRIu64 " bytes)\n", m->n_tensors,
+                path, total);
+    free(offs);
+    free(used);
+    free(row);
+    gmrt_safetensors_close(st);
+    if (s != GMRT_OK) {
+        free(buf);
+        return s;
+    }
+    *out_buffer = buf;
+    return GMRT_OK;
+}
