@@ -74,9 +74,11 @@ static gmrt_status ref_dims(ref_file *r, const char *path, const gmk_model *m, g
 {
     int64_t n_seq, n_pos;
     if (gmrt_gguf_get_int(r->g, "gemmac.ref.n_seq", &n_seq, diag) != GMRT_OK ||
-        gmrt_gguf_get_int(r->g, "gemmac.ref.n_pos", &n_pos, diag) != GMRT_OK)
-        return gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: not a gemmac reference (%s)", path,
-                         diag->msg);
+        gmrt_gguf_get_int(r->g, "gemmac.ref.n_pos", &n_pos, diag) != GMRT_OK) {
+        char why[sizeof diag->msg];
+        snprintf(why, sizeof why, "%s", diag->msg);
+        return gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: not a gemmac reference (%s)", path, why);
+    }
     if (n_seq < 1 || n_seq > 65536 || n_pos < 1 || n_pos > m->n_ctx)
         return gmrt_fail(diag, GMRT_ERR_MISMATCH,
                          "%s: %lld sequences of %lld positions; need 1..65536 sequences of "
