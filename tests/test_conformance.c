@@ -1,0 +1,556 @@
+/*
+ * test_conformance.c — gemmac against the reference implementations, through
+ * the library path of `gemmac eval` (gmrt_eval_reference).
+ *
+ * 1. Hugging Face transformers fixtures (tests/fixtures/conformance, made by
+ *    scripts/make_reference_fixtures.py; graphs in tests/conformance/): f32
+ *    weights give logits within NMSE 1e-5 of the f32 reference at every
+ *    position with the same argmax; bf16 weights within NMSE 1e-4 of the
+ *    f32 forward on bf16-rounded weights; Q8_0 / Q4_0 weights (quantized
+ *    here from the f32 GGUF) within mean KL 0.002 / 0.09 of the f32
+ *    reference (reliability.md §7.3).  A wrong embedding scale must fail.
+ * 2. The real Gemma 3 270M against llama.cpp's top-32 log-probs over 713
+ *    tokens (tests/fixtures/kl270m, scripts/ref_llamacpp_kl.py): the same
+ *    token ids, and mean KL <= 0.005.
+ * 3. A full-context run of the 270M graph: no NaN/Inf in the last logits or
+ *    anywhere in the KV cache.  GMC_FULLCTX sets the number of tokens
+ *    (default: the whole context, 32768).
+ *
+ * GMC_CONF_TARGET picks the target (default generic).
+ */
+#include <check.h>
+#include <dlfcn.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "driver.h"
+#include "gmrt.h"
+#include "testutil.h"
+
+static const char *const variants[] = {"gemma1-mqa", "gemma1-mha", "gemma2", "gemma3",
+                                       "gemma3-qscale"};
+#define N_VARIANTS ((int)(sizeof variants / sizeof variants[0]))
+
+/* ------------------------------------------------------------ helpers */
+
+typedef struct loaded {
+    void *so;
+    const gmk_model *m;
+} loaded;
+
+static const char *target(void)
+{
+    const char *t = getenv("GMC_CONF_TARGET");
+    return t && *t ? t : "generic";
+}
+
+static void load_graph(const char *graph, const char *tag, loaded *out)
+{
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/conf-%s", gmc_test_tmpdir(), tag);
+    gmc_options o = {.graph = graph, .target = target(), .out_dir = dir};
+    gmc_result r;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_compile(&o, &r, &d) == GMC_OK, "compile %s: %s", graph, d.msg);
+    out->so = dlopen(r.so_path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(out->so != NULL, "dlopen: %s", dlerror());
+    const gmk_model *const *entry = dlsym(out->so, "gmk_model_entry");
+    ck_assert_ptr_nonnull(entry);
+    out->m = *entry;
+}
+
+/* A copy of a source-tree YAML with one textual replacement (which must
+ * occur), written to the temporary directory. */
+static const char *yaml_variant(const char *rel, const char *tag, const char *from,
+                                const char *to)
+{
+    static char path[4300];
+    char *text = gmc_test_read_file(gmc_test_src(rel), NULL);
+    ck_assert_ptr_nonnull(text);
+    char *at = from ? strstr(text, from) : NULL;
+    ck_assert_msg(!from || at, "%s: \"%s\" not found", rel, from);
+    snprintf(path, sizeof path, "%s/%s.yaml", gmc_test_tmpdir(), tag);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    if (at) {
+        fwrite(text, 1, (size_t)(at - text), f);
+        fputs(to, f);
+        fputs(at + strlen(from), f);
+    } else
+        fputs(text, f);
+    fclose(f);
+    free(text);
+    return path;
+}
+
+/* Path of a fixture file; four rotating buffers, so that two calls can be
+ * arguments of one call (gmc_test_src has only one). */
+static const char *fixture(const char *variant, const char *file)
+{
+    static char path[4][4300];
+    static int next;
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/conformance/%s/%s", variant, file);
+    char *p = path[next++ & 3];
+    snprintf(p, sizeof path[0], "%s", gmc_test_src(rel));
+    return p;
+}
+
+/* Evaluates weights on a compiled model against a reference. */
+static gmrt_eval_report eval_ref(const loaded *L, const char *weights, const char *ref)
+{
+    gmrt_session_opts so = {.n_threads = 2};
+    gmrt_session *s = NULL;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_session_create(L->m, weights, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    gmrt_eval_report r;
+    ck_assert_msg(gmrt_eval_reference(s, L->m, ref, &r, &d) == GMRT_OK, "%s", d.msg);
+    gmrt_session_destroy(s);
+    return r;
+}
+
+/* ------------------------------------------------- re-typed weight files */
+
+/* The embedding's type in a file whose matmuls are dtype: as llama.cpp's
+ * quantizer does for a tied output head whose width is not a multiple of
+ * 256, the embedding of a 4-bit file stays at q8_0. */
+static int32_t embed_type(int32_t dtype)
+{
+    return dtype == GMK_DTYPE_Q4_0 ? GMK_DTYPE_Q8_0 : dtype;
+}
+
+typedef struct retype {
+    const gmrt_gguf *src;
+    int32_t dtype;       /* for matmul weights and the embedding */
+} retype;
+
+static bool is_norm(const char *name) { return strstr(name, "norm") != NULL; }
+
+static gmrt_status retype_fill(void *user, int64_t index, const char *name, void *dst,
+                               size_t nbytes, gmrt_diag *diag)
+{
+    (void)nbytes;
+    const retype *rt = user;
+    const gmrt_gguf_tensor *t = gmrt_gguf_tensor_at(rt->src, index);
+    int32_t dt = is_norm(name) ? GMK_DTYPE_F32
+                 : strcmp(name, "token_embd.weight") == 0 ? embed_type(rt->dtype) : rt->dtype;
+    size_t row_bytes;
+    gmrt_status st = gmrt_dtype_row_bytes(dt, t->ne[0], &row_bytes, diag);
+    int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
+    for (int64_t r = 0; st == GMRT_OK && r < rows; r++)
+        st = gmrt_quantize_row(dt, (const float *)t->data + r * t->ne[0],
+                               (unsigned char *)dst + (size_t)r * row_bytes, t->ne[0], diag);
+    /* A bf16 checkpoint stores the norm weight w in bf16 and the converter
+     * adds 1 in f32: 1 + bf16(w), with w recovered from the stored 1 + w. */
+    if (st == GMRT_OK && is_norm(name) && rt->dtype == GMK_DTYPE_BF16)
+        for (int64_t i = 0; i < t->ne[0] * rows; i++) {
+            float w = ((const float *)t->data)[i] - 1.0f;
+            ((float *)dst)[i] = 1.0f + gmrt_bf16_to_f32(gmrt_f32_to_bf16(w));
+        }
+    return st;
+}
+
+/* Writes the F32 fixture GGUF with every non-norm tensor converted to dtype
+ * (ggml's reference quantizers; the embedding per embed_type), keeping the
+ * vocabulary. */
+static const char *write_retyped(const char *variant, int32_t dtype)
+{
+    static char out[4300];
+    snprintf(out, sizeof out, "%s/%s-%s.gguf", gmc_test_tmpdir(), variant,
+             gmrt_dtype_name(dtype));
+    gmrt_diag d = {0};
+    gmrt_gguf *g;
+    ck_assert_msg(gmrt_gguf_open(fixture(variant, "model.gguf"), &g, &d) == GMRT_OK, "%s", d.msg);
+    gmrt_gguf_writer *w = gmrt_gguf_writer_create();
+    ck_assert_ptr_nonnull(w);
+    const char *arch;
+    const char *const *tok;
+    const uint32_t *lens;
+    const float *scores;
+    const int32_t *types;
+    uint64_t n, n2, n3;
+    bool add_bos = false;
+    ck_assert(gmrt_gguf_get_str(g, "general.architecture", &arch, &d) == GMRT_OK);
+    ck_assert(gmrt_gguf_get_strs(g, "tokenizer.ggml.tokens", &tok, &lens, &n, &d) == GMRT_OK);
+    ck_assert(gmrt_gguf_get_f32s(g, "tokenizer.ggml.scores", &scores, &n2, &d) == GMRT_OK);
+    ck_assert(gmrt_gguf_get_i32s(g, "tokenizer.ggml.token_type", &types, &n3, &d) == GMRT_OK);
+    ck_assert(gmrt_gguf_get_bool(g, "tokenizer.ggml.add_bos_token", &add_bos, &d) == GMRT_OK);
+    gmrt_status st = gmrt_gguf_writer_set_str(w, "general.architecture", arch);
+    if (!st) st = gmrt_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    if (!st) st = gmrt_gguf_writer_set_strs(w, "tokenizer.ggml.tokens", tok, lens, n);
+    if (!st) st = gmrt_gguf_writer_set_f32s(w, "tokenizer.ggml.scores", scores, n2);
+    if (!st) st = gmrt_gguf_writer_set_i32s(w, "tokenizer.ggml.token_type", types, n3);
+    if (!st) st = gmrt_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 2);
+    if (!st) st = gmrt_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 1);
+    if (!st) st = gmrt_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 3);
+    if (!st) st = gmrt_gguf_writer_set_u32(w, "tokenizer.ggml.padding_token_id", 0);
+    if (!st) st = gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", add_bos);
+    if (!st) st = gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", false);
+    for (int64_t i = 0; !st && i < gmrt_gguf_n_tensors(g); i++) {
+        const gmrt_gguf_tensor *t = gmrt_gguf_tensor_at(g, i);
+        int32_t dt = is_norm(t->name) ? GMK_DTYPE_F32
+                     : strcmp(t->name, "token_embd.weight") == 0 ? embed_type(dtype) : dtype;
+        st = gmrt_gguf_writer_add_tensor(w, t->name, dt, t->n_dims, t->ne);
+    }
+    ck_assert_int_eq(st, GMRT_OK);
+    retype rt = {g, dtype};
+    ck_assert_msg(gmrt_gguf_writer_write(w, out, retype_fill, &rt, &d) == GMRT_OK, "%s", d.msg);
+    gmrt_gguf_writer_destroy(w);
+    gmrt_gguf_close(g);
+    return out;
+}
+
+/* The variant's graph with every weight class of type dtype. */
+static const char *graph_typed(const char *variant, int32_t dtype, loaded *L)
+{
+    char rel[128], to[128], tag[96];
+    snprintf(rel, sizeof rel, "tests/conformance/%s.yaml", variant);
+    const char *t = gmrt_dtype_name(dtype);
+    snprintf(to, sizeof to, "  embed: %s\n  attn: %s\n  ffn: %s",
+             gmrt_dtype_name(embed_type(dtype)), t, t);
+    snprintf(tag, sizeof tag, "%s-%s", variant, t);
+    const char *g = yaml_variant(rel, tag, "  embed: f32\n  attn: f32\n  ffn: f32", to);
+    load_graph(g, tag, L);
+    return g;
+}
+
+/* ------------------------------------------------------------ f32 / bf16 */
+
+START_TEST(test_conformance_f32)
+{
+    for (int v = 0; v < N_VARIANTS; v++) {
+        char rel[128];
+        snprintf(rel, sizeof rel, "tests/conformance/%s.yaml", variants[v]);
+        loaded L;
+        load_graph(gmc_test_src(rel), variants[v], &L);
+        gmrt_eval_report r = eval_ref(&L, fixture(variants[v], "model.gguf"),
+                                      fixture(variants[v], "ref.gguf"));
+        fprintf(stderr, "conformance: %-14s f32  vs transformers: NMSE max %.2e mean %.2e, "
+                "KL mean %.2e, top-1 %.1f%% over %lld positions\n", variants[v],
+                r.all.nmse_max, r.all.nmse_mean, r.all.kl_mean, 100 * r.all.top1,
+                (long long)r.all.n);
+        ck_assert_int_eq(r.n_seq, 3);
+        ck_assert_msg(r.all.nmse_max <= 1e-5, "%s: NMSE %.3g > 1e-5", variants[v],
+                      r.all.nmse_max);
+        ck_assert_msg(r.all.top1 == 1.0, "%s: argmax differs at some position", variants[v]);
+        gmrt_eval_report_free(&r);
+        dlclose(L.so);
+    }
+}
+END_TEST
+
+START_TEST(test_conformance_bf16)
+{
+    static const char *const bf16_variants[] = {"gemma2", "gemma3"};
+    for (int v = 0; v < 2; v++) {
+        loaded L;
+        graph_typed(bf16_variants[v], GMK_DTYPE_BF16, &L);
+        const char *w = write_retyped(bf16_variants[v], GMK_DTYPE_BF16);
+        gmrt_eval_report r = eval_ref(&L, w, fixture(bf16_variants[v], "ref-bf16.gguf"));
+        fprintf(stderr, "conformance: %-14s bf16 vs transformers: NMSE max %.2e, top-1 %.1f%%\n",
+                bf16_variants[v], r.all.nmse_max, 100 * r.all.top1);
+        ck_assert_msg(r.all.nmse_max <= 1e-4, "%s: bf16 NMSE %.3g > 1e-4", bf16_variants[v],
+                      r.all.nmse_max);
+        gmrt_eval_report_free(&r);
+        dlclose(L.so);
+    }
+}
+END_TEST
+
+/* The f32 comparison must be able to see a 0.13 % error: gemma1-mha is a
+ * bf16-scale model (sqrt(48) = 6.9282 -> 6.9375).  The RMSNorm after the
+ * embedding hides most of a scale error (it only reaches the residual), so
+ * it moves the logits by NMSE ~1e-6, under the 1e-5 bound of §7.3; what
+ * shows it is that the right build is orders of magnitude closer. */
+START_TEST(test_conformance_wrong_embed_scale_fails)
+{
+    const char *g = yaml_variant("tests/conformance/gemma1-mha.yaml", "mha-exact",
+                                 "embed_scale: bf16", "embed_scale: exact");
+    loaded L;
+    load_graph(g, "mha-exact", &L);
+    gmrt_eval_report r = eval_ref(&L, fixture("gemma1-mha", "model.gguf"),
+                                  fixture("gemma1-mha", "ref.gguf"));
+    loaded R;
+    load_graph(gmc_test_src("tests/conformance/gemma1-mha.yaml"), "gemma1-mha", &R);
+    gmrt_eval_report ok = eval_ref(&R, fixture("gemma1-mha", "model.gguf"),
+                                   fixture("gemma1-mha", "ref.gguf"));
+    fprintf(stderr, "conformance: gemma1-mha with the wrong embed scale: NMSE max %.2e "
+            "(right scale: %.2e)\n", r.all.nmse_max, ok.all.nmse_max);
+    ck_assert_msg(r.all.nmse_max > 1000 * ok.all.nmse_max && r.all.nmse_max > 1e-8,
+                  "a wrong embedding scale went unnoticed (%.3g vs %.3g)", r.all.nmse_max,
+                  ok.all.nmse_max);
+    gmrt_eval_report_free(&r);
+    gmrt_eval_report_free(&ok);
+    dlclose(L.so);
+    dlclose(R.so);
+}
+END_TEST
+
+/* ------------------------------------------------------------ quantized */
+
+/* The §7.3 bounds are for real models; of the tiny random ones only gemma2
+ * (d_model 64) is inside them at Q4_0.  gemma3 (d_model 32, six layers of
+ * 32-wide dot products, each row one Q4_0 block) loses 15 % top-1 to Q4_0
+ * weights: its Q4_0 KL is reported, and bounded only loosely (0.5), to
+ * catch a broken kernel rather than to grade the quantization. */
+START_TEST(test_conformance_quantized_kl)
+{
+    static const char *const qv[] = {"gemma2", "gemma3"};
+    static const struct { int32_t dtype; double kl_max; } qt[] = {
+        {GMK_DTYPE_Q8_0, 0.002}, {GMK_DTYPE_Q4_0, 0.09}};
+    for (int v = 0; v < 2; v++)
+        for (int q = 0; q < 2; q++) {
+            loaded L;
+            graph_typed(qv[v], qt[q].dtype, &L);
+            const char *w = write_retyped(qv[v], qt[q].dtype);
+            gmrt_eval_report r = eval_ref(&L, w, fixture(qv[v], "ref.gguf"));
+            fprintf(stderr, "conformance: %-14s %-4s vs f32 transformers: KL mean %.2e max "
+                    "%.2e, top-1 %.1f%%\n", qv[v], gmrt_dtype_name(qt[q].dtype),
+                    r.all.kl_mean, r.all.kl_max, 100 * r.all.top1);
+            double bound = v == 1 && qt[q].dtype == GMK_DTYPE_Q4_0 ? 0.5 : qt[q].kl_max;
+            ck_assert_msg(r.all.kl_mean <= bound, "%s %s: mean KL %.3g > %.3g", qv[v],
+                          gmrt_dtype_name(qt[q].dtype), r.all.kl_mean, bound);
+            /* Quantization must be visible at all, or the bound tests nothing. */
+            ck_assert_msg(r.all.kl_mean > 1e-7, "%s: quantized KL %.3g is suspiciously 0",
+                          qv[v], r.all.kl_mean);
+            gmrt_eval_report_free(&r);
+            dlclose(L.so);
+        }
+}
+END_TEST
+
+/* ------------------------------------------------------------ top-K refs */
+
+/* --save-ref round trip and the lower-bound property: the top-K KL of the
+ * f32 model against the bf16 model's top-8 is at most the full KL against
+ * the bf16 model's full logits (data-processing inequality), and a model
+ * against its own top-K reference scores KL 0 and top-1 100 %. */
+START_TEST(test_conformance_topk_reference)
+{
+    loaded L16, L32;
+    graph_typed("gemma3", GMK_DTYPE_BF16, &L16);
+    load_graph(gmc_test_src("tests/conformance/gemma3.yaml"), "gemma3", &L32);
+    const char *w16 = write_retyped("gemma3", GMK_DTYPE_BF16);
+    char topk[4300];
+    snprintf(topk, sizeof topk, "%s/gemma3-bf16-top8.gguf", gmc_test_tmpdir());
+    gmrt_session_opts so = {.n_threads = 1};
+    gmrt_session *s = NULL;
+    gmrt_diag d = {0};
+    ck_assert(gmrt_session_create(L16.m, w16, &so, &s, &d) == GMRT_OK);
+    /* The bf16 reference's own token sequences, read back from its file. */
+    gmrt_gguf *g;
+    const int32_t *tok;
+    uint64_t n;
+    ck_assert(gmrt_gguf_open(fixture("gemma3", "ref-bf16.gguf"), &g, &d) == GMRT_OK);
+    ck_assert(gmrt_gguf_get_i32s(g, "gemmac.ref.tokens", &tok, &n, &d) == GMRT_OK);
+    ck_assert_uint_eq(n, 3 * 32);
+    ck_assert_msg(gmrt_eval_save_topk(s, L16.m, tok, 3, 32, 8, topk, &d) == GMRT_OK, "%s", d.msg);
+    gmrt_gguf_close(g);
+    gmrt_eval_report self;
+    ck_assert(gmrt_eval_reference(s, L16.m, topk, &self, &d) == GMRT_OK);
+    gmrt_session_destroy(s);
+    ck_assert_int_eq(self.top_k, 8);
+    ck_assert_double_lt(self.all.kl_max, 1e-6); /* f32 storage of the log-probs */
+    ck_assert(self.all.top1 == 1.0);
+    ck_assert(self.all.nmse_max < 0); /* no logits in a top-K reference */
+    gmrt_eval_report_free(&self);
+
+    const char *w32 = fixture("gemma3", "model.gguf");
+    gmrt_eval_report full = eval_ref(&L32, w32, fixture("gemma3", "ref-bf16.gguf"));
+    gmrt_eval_report part = eval_ref(&L32, w32, topk);
+    fprintf(stderr, "conformance: gemma3 f32 vs bf16 weights: full KL %.3e >= top-8 KL %.3e\n",
+            full.all.kl_mean, part.all.kl_mean);
+    ck_assert_double_gt(part.all.kl_mean, 0);
+    ck_assert_double_le(part.all.kl_mean, full.all.kl_mean * (1 + 1e-6) + 1e-12);
+    ck_assert(part.all.top1 == full.all.top1);
+    gmrt_eval_report_free(&full);
+    gmrt_eval_report_free(&part);
+    dlclose(L16.so);
+    dlclose(L32.so);
+}
+END_TEST
+
+/* A reference for another vocabulary is refused with both sizes named. */
+static gmrt_status fill_zero(void *user, int64_t index, const char *name, void *dst,
+                             size_t nbytes, gmrt_diag *diag)
+{
+    (void)user, (void)index, (void)name, (void)dst, (void)nbytes, (void)diag;
+    return GMRT_OK;
+}
+
+START_TEST(test_conformance_reference_mismatch)
+{
+    char ref[4300];
+    snprintf(ref, sizeof ref, "%s/vocab256.gguf", gmc_test_tmpdir());
+    gmrt_gguf_writer *w = gmrt_gguf_writer_create();
+    int32_t tokens[4] = {2, 10, 11, 12};
+    int64_t ne[3] = {256, 4, 1};
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_seq", 1));
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_pos", 4));
+    ck_assert(!gmrt_gguf_writer_set_i32s(w, "gemmac.ref.tokens", tokens, 4));
+    ck_assert(!gmrt_gguf_writer_add_tensor(w, "logits", GMK_DTYPE_F32, 3, ne));
+    gmrt_diag d = {0};
+    ck_assert(gmrt_gguf_writer_write(w, ref, fill_zero, NULL, &d) == GMRT_OK);
+    gmrt_gguf_writer_destroy(w);
+    loaded L;
+    load_graph(gmc_test_src("tests/conformance/gemma3.yaml"), "gemma3", &L);
+    gmrt_session_opts so = {.n_threads = 1};
+    gmrt_session *s = NULL;
+    ck_assert(gmrt_session_create(L.m, fixture("gemma3", "model.gguf"), &so, &s, &d) == GMRT_OK);
+    gmrt_eval_report r;
+    ck_assert_int_eq(gmrt_eval_reference(s, L.m, ref, &r, &d), GMRT_ERR_MISMATCH);
+    ck_assert_msg(strstr(d.msg, "tensor \"logits\" has shape [256, 4, 1] but [512, 4, 1]") &&
+                  strstr(d.msg, "vocabulary is 512"), "%s", d.msg);
+    /* Not a reference at all: the weights file. */
+    ck_assert_int_eq(gmrt_eval_reference(s, L.m, fixture("gemma3", "model.gguf"), &r, &d),
+                     GMRT_ERR_FORMAT);
+    ck_assert_msg(strstr(d.msg, "not a gemmac reference"), "%s", d.msg);
+    gmrt_session_destroy(s);
+    dlclose(L.so);
+}
+END_TEST
+
+/* ------------------------------------------------------------ real 270M */
+
+START_TEST(test_conformance_kl_llamacpp_270m)
+{
+    const char *weights = gmc_test_model_path();
+    if (!weights) {
+        fprintf(stderr, "conformance: SKIPPED the 270M KL test: the Gemma 3 270M GGUF is "
+                        "missing (scripts/setup installs it)\n");
+        return;
+    }
+    /* llama.cpp scales the embedding by the exact sqrt(640). */
+    const char *g = yaml_variant("graphs/gemma3-270m.yaml", "gemma3-270m-exact",
+                                 "embed_scale: bf16", "embed_scale: exact");
+    loaded L;
+    load_graph(g, "gemma3-270m-exact", &L);
+    gmrt_session_opts so = {.n_threads = 2};
+    gmrt_session *s = NULL;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_session_create(L.m, weights, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    /* Our tokenizer must give llama.cpp's ids for the same text. */
+    char ref[4300];
+    snprintf(ref, sizeof ref, "%s", gmc_test_src("tests/fixtures/kl270m/ref.gguf"));
+    size_t len = 0, n_ids = 0;
+    char *text = gmc_test_read_file(gmc_test_src("tests/fixtures/kl270m/text.txt"), &len);
+    ck_assert_ptr_nonnull(text);
+    int32_t *ids = malloc((len + 2) * sizeof *ids);
+    ck_assert(gmrt_tokenize(gmrt_session_vocab(s), text, len, true, false, ids, len + 2,
+                            &n_ids, &d) == GMRT_OK);
+    gmrt_gguf *rg;
+    const int32_t *ref_ids;
+    uint64_t n_ref;
+    ck_assert(gmrt_gguf_open(ref, &rg, &d) == GMRT_OK);
+    ck_assert(gmrt_gguf_get_i32s(rg, "gemmac.ref.tokens", &ref_ids, &n_ref, &d) == GMRT_OK);
+    ck_assert_uint_eq(n_ids, n_ref);
+    ck_assert_uint_ge(n_ids, 512);
+    ck_assert_mem_eq(ids, ref_ids, n_ids * sizeof *ids);
+    gmrt_gguf_close(rg);
+    free(ids);
+    free(text);
+    gmrt_eval_report r;
+    ck_assert_msg(gmrt_eval_reference(s, L.m, ref, &r, &d) == GMRT_OK, "%s", d.msg);
+    fprintf(stderr, "conformance: 270M vs llama.cpp (%s target, %lld tokens): KL mean %.3e "
+            "max %.3e (top-%d lower bound), top-1 %.2f%%\n", target(), (long long)r.all.n,
+            r.all.kl_mean, r.all.kl_max, r.top_k, 100 * r.all.top1);
+    ck_assert_msg(r.all.kl_mean <= 0.005, "mean KL %.4g > 0.005", r.all.kl_mean);
+    gmrt_eval_report_free(&r);
+    gmrt_session_destroy(s);
+    dlclose(L.so);
+}
+END_TEST
+
+/* ------------------------------------------------------------ full context */
+
+static long fullctx_tokens(int32_t n_ctx)
+{
+    const char *e = getenv("GMC_FULLCTX");
+    long n = e && *e ? strtol(e, NULL, 10) : n_ctx;
+    return n < 1 || n > n_ctx ? n_ctx : n;
+}
+
+/* True if every f16 in p[0..n) is finite (exponent bits not all ones). */
+static size_t count_bad_f16(const uint16_t *p, size_t n)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++)
+        bad += (p[i] & 0x7c00u) == 0x7c00u;
+    return bad;
+}
+
+START_TEST(test_conformance_full_context)
+{
+    const char *weights = gmc_test_model_path();
+    char init_path[4300];
+    if (!weights) { /* random weights with the real file's shapes */
+        snprintf(init_path, sizeof init_path, "%s/270m-init.gguf", gmc_test_tmpdir());
+        gmc_diag cd;
+        gmc_diag_clear(&cd);
+        ck_assert_msg(gmc_init_weights(gmc_test_src("graphs/gemma3-270m.yaml"), init_path, 3,
+                                       false, &cd) == GMC_OK, "%s", cd.msg);
+        weights = init_path;
+    }
+    loaded L;
+    load_graph(gmc_test_src("graphs/gemma3-270m.yaml"), "gemma3-270m", &L);
+    long n = fullctx_tokens(L.m->n_ctx);
+    gmrt_session_opts so = {.n_threads = 2};
+    gmrt_session *s = NULL;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_session_create(L.m, weights, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    /* Real text, repeated to fill the context. */
+    size_t len = 0, n_text = 0;
+    char *text = gmc_test_read_file(gmc_test_src("tests/fixtures/kl270m/text.txt"), &len);
+    int32_t *text_ids = malloc((len + 2) * sizeof *text_ids), *ids = malloc((size_t)n * sizeof *ids);
+    ck_assert(text && text_ids && ids);
+    ck_assert(gmrt_tokenize(gmrt_session_vocab(s), text, len, true, false, text_ids, len + 2,
+                            &n_text, &d) == GMRT_OK);
+    for (long i = 0; i < n; i++)
+        ids[i] = i == 0 ? text_ids[0] : text_ids[1 + (i - 1) % (long)(n_text - 1)];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const float *logits;
+    ck_assert_msg(gmrt_session_eval(s, ids, (size_t)n, false, &logits, &d) == GMRT_OK, "%s", d.msg);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    size_t bad_logits = 0;
+    for (int32_t i = 0; i < L.m->n_vocab; i++)
+        bad_logits += !isfinite(logits[i]);
+    size_t kv_bytes;
+    const uint16_t *kv = gmrt_session_kv(s, &kv_bytes);
+    size_t bad_kv = count_bad_f16(kv, kv_bytes / 2); /* the graph's kv_cache is f16 */
+    fprintf(stderr, "conformance: 270M full context: %ld of %d tokens (%s weights, %s target, "
+            "2 threads) in %.1f s (%.1f tok/s); %zu bad logits, %zu bad KV values of %zu\n",
+            n, L.m->n_ctx, weights == init_path ? "random" : "real", target(), secs,
+            (double)n / secs, bad_logits, bad_kv, kv_bytes / 2);
+    ck_assert_int_eq(gmrt_session_pos(s), n);
+    ck_assert_uint_eq(bad_logits, 0);
+    ck_assert_uint_eq(bad_kv, 0);
+    free(text);
+    free(text_ids);
+    free(ids);
+    gmrt_session_destroy(s);
+    dlclose(L.so);
+}
+END_TEST
+
+Suite *conformance_suite(void)
+{
+    Suite *s = suite_create("conformance");
+    TCase *tc = tcase_create("conformance");
+    tcase_set_timeout(tc, 3600);
+    tcase_add_test(tc, test_conformance_f32);
+    tcase_add_test(tc, test_conformance_bf16);
+    tcase_add_test(tc, test_conformance_wrong_embed_scale_fails);
+    tcase_add_test(tc, test_conformance_quantized_kl);
+    tcase_add_test(tc, test_conformance_topk_reference);
+    tcase_add_test(tc, test_conformance_reference_mismatch);
+    tcase_add_test(tc, test_conformance_kl_llamacpp_270m);
+    tcase_add_test(tc, test_conformance_full_context);
+    suite_add_tcase(s, tc);
+    return s;
+}
