@@ -498,16 +498,19 @@ static inline void gmk_attention(float *restrict o, const float *restrict q,
  * gelu_tanh(x) = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))), in f32.
  * Shapes: g, u (n_tok, F).  Rows are split.
  */
+static inline float gmk_gelu_tanh_mul(float xv, float uv)
+{
+    const float k = 0.7978845608028654f; /* sqrt(2/π) */
+    return 0.5f * xv * (1.0f + tanhf(k * (xv + 0.044715f * xv * xv * xv))) * uv;
+}
+
 static inline void gmk_geglu(float *restrict g, const float *restrict u, int n_tok, int F, int ith,
                              int nth)
 {
     int64_t lo, hi;
     gmk_range(n_tok, ith, nth, &lo, &hi);
-    const float k = 0.7978845608028654f; /* sqrt(2/π) */
-    for (int64_t i = lo * F; i < hi * F; i++) {
-        float xv = g[i];
-        g[i] = 0.5f * xv * (1.0f + tanhf(k * (xv + 0.044715f * xv * xv * xv))) * u[i];
-    }
+    for (int64_t i = lo * F; i < hi * F; i++)
+        g[i] = gmk_gelu_tanh_mul(g[i], u[i]);
 }
 
 /* Soft-cap: x[i] = cap · tanh(x[i] / cap).  Shape: x (n).  Elements split. */
