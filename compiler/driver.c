@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "emit.h"
+#include "fuse.h"
 #include "graph.h"
 #include "model.h"
 #include "plan.h"
@@ -162,24 +163,29 @@ static gmc_status resolve_target(const char *name, gmc_target_config *tc, gmc_di
 static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e,
                              gmc_result *r, gmc_diag *diag)
 {
-    static const char *const stages[] = {"graph", "plan", "c", NULL};
+    static const char *const stages[] = {"graph", "fused", "plan", "c", NULL};
     bool known = !o->dump;
     for (int i = 0; stages[i] && !known; i++)
         known = strcmp(o->dump, stages[i]) == 0;
     if (!known)
         return gmc_fail(diag, GMC_ERR_ARG,
-                        "--dump=%s: expected one of graph, plan, c", o->dump);
+                        "--dump=%s: expected one of graph, fused, plan, c", o->dump);
     double t0 = now_s();
     gmc_model *m;
     GMC_TRY(gmc_model_load(o->graph, a, &m, diag));
     gmc_graph *g;
     GMC_TRY(gmc_graph_lower(m, o->max_batch ? o->max_batch : GMC_DEFAULT_BATCH, a, &g, diag));
     dump_graph(o, "graph", g, false);
+    gmc_target_config tc;
+    GMC_TRY(resolve_target(o->target, &tc, diag));
+    const char *note;
+    GMC_TRY(gmc_fuse(g, tc.target->act_fmt, a, &g, &note, diag));
+    if (note && o->dump && strcmp(o->dump, "fused") == 0)
+        fprintf(o->dump_out ? o->dump_out : stdout, "# not fused: %s\n", note);
+    dump_graph(o, "fused", g, false);
     GMC_TRY(gmc_plan(g, diag));
     dump_graph(o, "plan", g, true);
 
-    gmc_target_config tc;
-    GMC_TRY(resolve_target(o->target, &tc, diag));
     char flags[4096];
     gmc_toolchain_flags(&tc, flags, sizeof flags);
     GMC_TRY(gmc_emit(g, &tc, flags, e, diag));

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gmk_act.h"
 #include "gmrt.h"
 
 #ifndef GMC_VERSION
@@ -126,9 +127,9 @@ static const char *ref(const emitter *e, int id, char buf[96])
 typedef struct kcall {
     char name[96];    /* function name, from op, dtype and shape */
     char doc[160];    /* one-line comment: what it computes, shapes */
-    char params[192]; /* its pointer parameters */
-    char body[512];   /* the kernel call, using params and c-> */
-    char args[384];   /* the call site's arguments for params */
+    char params[512]; /* its pointer parameters */
+    char body[1280];  /* the kernel call, using params and c-> */
+    char args[768];   /* the call site's arguments for params */
 } kcall;
 
 #define KSET(field, ...) snprintf(k->field, sizeof k->field, __VA_ARGS__)
@@ -303,6 +304,208 @@ static void k_softcap(emitter *e, const gmc_node *n, kcall *k)
     KSET(args, "%s", ref(e, n->in[0], a));
 }
 
+/* ------------------------------------------------------------ fused ops
+ *
+ * Fused kernels (gmk_fused.h) take their operands by slot (gmc_op_slots);
+ * absent slots become NULL or are left out.  Matmul input buffers pass as
+ * void * with their format as a constant.
+ */
+
+static const char *const act_consts[GMK_ACT_COUNT] = {"GMK_ACT_F32", "GMK_ACT_Q8_0",
+                                                     "GMK_ACT_Q8_K", "GMK_ACT_BF16"};
+
+static const char *fmt_const(const emitter *e, int id)
+{
+    int f = id >= 0 ? val(e, id)->act_fmt : -1;
+    return f >= 0 && f < GMK_ACT_COUNT ? act_consts[f] : "GMK_ACT_F32";
+}
+
+/* Appends one parameter and its argument (the value of slot id). */
+static void add_param(emitter *e, kcall *k, const char *decl, int id)
+{
+    char r[96];
+    size_t np = strlen(k->params), na = strlen(k->args);
+    snprintf(k->params + np, sizeof k->params - np, "%s%s", np ? ", " : "", decl);
+    snprintf(k->args + na, sizeof k->args - na, "%s%s", na ? ", " : "", ref(e, id, r));
+}
+
+/* The gmk_acts of slots first..first+2 as a declaration of `out`, adding
+ * their parameters a0.. ; and their formats for the kernel's name. */
+static void acts_decl(emitter *e, const gmc_node *n, int first, kcall *k, char *decl,
+                      size_t cap, char *tag, size_t tcap)
+{
+    char ps[64] = "", fs[96] = "";
+    int cnt = 0;
+    tag[0] = '\0';
+    for (int i = 0; i < 3; i++) {
+        int id = n->in[first + i];
+        if (id < 0)
+            continue;
+        char pname[16];
+        snprintf(pname, sizeof pname, "void *a%d", cnt);
+        add_param(e, k, pname, id);
+        size_t lp = strlen(ps), lf = strlen(fs), lt = strlen(tag);
+        snprintf(ps + lp, sizeof ps - lp, "%sa%d", cnt ? ", " : "", cnt);
+        snprintf(fs + lf, sizeof fs - lf, "%s%s", cnt ? ", " : "", fmt_const(e, id));
+        snprintf(tag + lt, tcap - lt, "_%s", gmc_act_fmt_name(val(e, id)->act_fmt));
+        cnt++;
+    }
+    if (cnt)
+        snprintf(decl, cap, "gmk_acts out = {{%s}, {%s}, %d};", ps, fs, cnt);
+    else
+        snprintf(decl, cap, "gmk_acts out = {{NULL}, {GMK_ACT_F32}, 0};");
+}
+
+static void k_norm_act(emitter *e, const gmc_node *n, kcall *k)
+{
+    char decl[160], tag[48], s[40];
+    int64_t D = val(e, n->in[0])->ne[0];
+    add_param(e, k, "const float *x", n->in[0]);
+    add_param(e, k, "const float *w", n->in[1]);
+    add_param(e, k, "float *tmp", n->in[2]);
+    acts_decl(e, n, 3, k, decl, sizeof decl, tag, sizeof tag);
+    KSET(name, "norm_act_%" PRId64 "%s", D, tag);
+    KSET(doc, "a (n, %" PRId64 ") = rmsnorm(x) * w as matmul input rows (%s)", D, tag + 1);
+    KSET(body, "%s\ngmk_fused_norm_act(x, w, tmp, &out, c->n_tokens, %" PRId64 ", %s, ith, nth);",
+         decl, D, flit(s, n->eps));
+}
+
+static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
+{
+    char d0[32], d1[32], d2[32], kd[32], s[40], qs[40];
+    static const char *const xs[3] = {"const void *xq", "const void *xk", "const void *xv"};
+    static const char *const wsn[3] = {"const void *wq", "const void *wk", "const void *wv"};
+    for (int i = 0; i < 3; i++)
+        add_param(e, k, xs[i], n->in[i]);
+    for (int i = 0; i < 3; i++)
+        add_param(e, k, wsn[i], n->in[3 + i]);
+    bool qkn = n->in[6] >= 0 && n->in[7] >= 0;
+    if (qkn) {
+        add_param(e, k, "const float *qn", n->in[6]);
+        add_param(e, k, "const float *kn", n->in[7]);
+    }
+    add_param(e, k, "float *q", n->in[8]);
+    add_param(e, k, "float *k", n->in[9]);
+    add_param(e, k, "float *v", n->in[10]);
+    add_param(e, k, "void *kc", n->in[11]);
+    add_param(e, k, "void *vc", n->in[12]);
+    const gmc_value *kc = val(e, n->in[11]), *wq = val(e, n->in[3]);
+    const char *table = n->rope ? "rope_global" : "rope_local";
+    KSET(name, "qkv_%s_%dx%d_kv%d_%s_s%d", gmrt_dtype_name(wq->dtype), n->n_heads, n->head_dim,
+         n->n_kv_heads, n->rope ? "global" : "local", kc->n_slots);
+    KSET(doc, "q, k, v = x . W^T by heads%s, RoPE, q *= %s, K/V -> cache (%d slots)",
+         qkn ? ", QK-norm" : "", flit(qs, n->scale), kc->n_slots);
+    KSET(body,
+         "const gmk_qkv a = {\n"
+         "    .x = {xq, xk, xv}, .fmt = {%s, %s, %s},\n"
+         "    .w = {wq, wk, wv}, .wdtype = {%s, %s, %s},\n"
+         "    .q_norm = %s, .k_norm = %s, .eps = %s,\n"
+         "    .q = q, .k = k, .v = v, .kc = kc, .vc = vc, .kv_dtype = %s, .n_slots = %d,\n"
+         "    .inv_freq = %s, .q_scale = %s,\n"
+         "    .n_heads = %d, .n_kv = %d, .hd = %d, .D = %" PRId64 ",\n"
+         "};\n"
+         "gmk_fused_qkv(&a, c, ith, nth);",
+         fmt_const(e, n->in[0]), fmt_const(e, n->in[1]), fmt_const(e, n->in[2]),
+         dtype_const(d0, wq->dtype), dtype_const(d1, val(e, n->in[4])->dtype),
+         dtype_const(d2, val(e, n->in[5])->dtype), qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
+         flit(s, n->eps), dtype_const(kd, kc->dtype), kc->n_slots, table, qs, n->n_heads,
+         n->n_kv_heads, n->head_dim, wq->ne[0]);
+}
+
+static void k_attn_act(emitter *e, const gmc_node *n, kcall *k)
+{
+    char decl[160], tag[48], t[32], s[40];
+    add_param(e, k, "const float *q", n->in[0]);
+    add_param(e, k, "const void *kc", n->in[1]);
+    add_param(e, k, "const void *vc", n->in[2]);
+    add_param(e, k, "float *o", n->in[3]);
+    acts_decl(e, n, 4, k, decl, sizeof decl, tag, sizeof tag);
+    const gmc_value *kc = val(e, n->in[1]);
+    KSET(name, "attention_%dx%d_kv%d_w%d_s%d%s", n->n_heads, n->head_dim, n->n_kv_heads,
+         n->window, kc->n_slots, tag);
+    KSET(doc, "o (n, %d, %d) = softmax(q . K^T%s) . V over %s; %d kv heads; as %s rows",
+         n->n_heads, n->head_dim, n->softcap > 0 ? ", soft-capped" : "",
+         n->window ? "a sliding window" : "all positions", n->n_kv_heads, tag + 1);
+    KSET(body, "%s\ngmk_fused_attention(o, q, kc, vc, %s, %d, %d, %d, %d, %d, %s, &out, c, "
+               "ith, nth);", decl, dtype_const(t, kc->dtype), n->n_heads, n->n_kv_heads,
+         n->head_dim, n->window, kc->n_slots, flit(s, n->softcap));
+}
+
+/* proj_norm_add and down_norm_add: one kernel, two places in a layer. */
+static void norm_add_kcall(emitter *e, const gmc_node *n, kcall *k, const char *kind,
+                           const char *next)
+{
+    char decl[160], tag[48], d[32], s[40];
+    const gmc_value *w = val(e, n->in[1]);
+    add_param(e, k, "const void *xq", n->in[0]);
+    add_param(e, k, "const void *w", n->in[1]);
+    add_param(e, k, "float *y", n->in[2]);
+    add_param(e, k, "float *x", n->in[3]);
+    if (n->in[4] >= 0)
+        add_param(e, k, "const float *post", n->in[4]);
+    if (n->in[5] >= 0)
+        add_param(e, k, "const float *norm", n->in[5]);
+    acts_decl(e, n, 6, k, decl, sizeof decl, tag, sizeof tag);
+    KSET(name, "%s_%s_%" PRId64 "x%" PRId64 "%s", kind, gmrt_dtype_name(w->dtype), w->ne[1],
+         w->ne[0], tag);
+    KSET(doc, "x (n, %" PRId64 ") += %s(xq . W^T)%s", w->ne[1],
+         n->in[4] >= 0 ? "rmsnorm" : "", n->in[5] >= 0 ? next : "");
+    KSET(body, "%s\ngmk_fused_proj_norm_add(xq, %s, w, %s, %" PRId64 ", y, x, %s, %s, &out, "
+               "%" PRId64 ", %s, c, ith, nth);", decl, fmt_const(e, n->in[0]),
+         dtype_const(d, w->dtype), w->ne[0], n->in[4] >= 0 ? "post" : "NULL",
+         n->in[5] >= 0 ? "norm" : "NULL", w->ne[1], flit(s, n->eps));
+}
+
+static void k_proj_norm_add(emitter *e, const gmc_node *n, kcall *k)
+{
+    norm_add_kcall(e, n, k, "proj_norm_add", "; FFN input = rmsnorm(x)");
+}
+
+static void k_down_norm_add(emitter *e, const gmc_node *n, kcall *k)
+{
+    norm_add_kcall(e, n, k, "down_norm_add", "; next layer's input = rmsnorm(x)");
+}
+
+static void k_gate_up(emitter *e, const gmc_node *n, kcall *k)
+{
+    char decl[160], tag[48], dg[32], du[32];
+    const gmc_value *wg = val(e, n->in[2]);
+    add_param(e, k, "const void *xg", n->in[0]);
+    add_param(e, k, "const void *xu", n->in[1]);
+    add_param(e, k, "const void *wg", n->in[2]);
+    add_param(e, k, "const void *wu", n->in[3]);
+    add_param(e, k, "float *g", n->in[4]);
+    add_param(e, k, "float *u", n->in[5]);
+    acts_decl(e, n, 6, k, decl, sizeof decl, tag, sizeof tag);
+    KSET(name, "gate_up_%s_%" PRId64 "x%" PRId64 "%s", gmrt_dtype_name(wg->dtype), wg->ne[1],
+         wg->ne[0], tag);
+    KSET(doc, "g (n, %" PRId64 ") = gelu_tanh(x . Wg^T) * (x . Wu^T), as %s rows", wg->ne[1],
+         tag + 1);
+    KSET(body, "%s\ngmk_fused_gate_up(xg, %s, xu, %s, wg, %s, wu, %s, g, u, &out, %" PRId64
+               ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[0]),
+         fmt_const(e, n->in[1]), dtype_const(dg, wg->dtype),
+         dtype_const(du, val(e, n->in[3])->dtype), wg->ne[0], wg->ne[1]);
+}
+
+static void k_head(emitter *e, const gmc_node *n, kcall *k)
+{
+    char d[32], s[40], cap[40];
+    const gmc_value *t = val(e, n->in[4]);
+    add_param(e, k, "const float *x", n->in[0]);
+    add_param(e, k, "const float *w", n->in[1]);
+    add_param(e, k, "float *tmp", n->in[2]);
+    add_param(e, k, "void *hq", n->in[3]);
+    add_param(e, k, "const void *table", n->in[4]);
+    add_param(e, k, "void *slots", n->in[6]);
+    KSET(name, "head_%s_%" PRId64 "x%" PRId64 "_%s", gmrt_dtype_name(t->dtype), t->ne[1],
+         t->ne[0], gmc_act_fmt_name(val(e, n->in[3])->act_fmt));
+    KSET(doc, "logits (n_logits, %" PRId64 ") = rmsnorm(x) . table^T%s; or greedy argmax",
+         t->ne[1], n->softcap > 0 ? ", soft-capped" : "");
+    KSET(body, "gmk_fused_head(x, w, tmp, hq, %s, table, %s, (gmk_argmax_slot *)slots, %" PRId64
+               ", %" PRId64 ", %s, %s, c, ith, nth);", fmt_const(e, n->in[3]),
+         dtype_const(d, t->dtype), t->ne[0], t->ne[1], flit(s, n->eps), flit(cap, n->softcap));
+}
+
 static void (*const kernels[GMC_OP_COUNT])(emitter *, const gmc_node *, kcall *) = {
 #define GMC_OP(NAME, name, n_in, inplace) k_##name,
 #include "ops.def"
@@ -363,8 +566,22 @@ static void emit_kernels(emitter *e, const kset *ks)
     }
 }
 
+/* What each fused op does, above its call in forward(). */
+static const char *const fused_comment[GMC_OP_COUNT] = {
+    [GMC_OP_NORM_ACT] = "layer 0's input: rmsnorm(x) as matmul input rows",
+    [GMC_OP_QKV] = "q, k, v by heads; QK-norm, RoPE, K/V into the cache",
+    [GMC_OP_ATTN_ACT] = "attention; its output as o-projection input rows",
+    [GMC_OP_PROJ_NORM_ADD] = "x += (post-norm of) o . Wo; FFN input rows = rmsnorm(x)",
+    [GMC_OP_GATE_UP] = "gelu(gate) * up as down-projection input rows",
+    [GMC_OP_DOWN_NORM_ADD] = "x += (post-norm of) down; the next layer's input rows",
+    [GMC_OP_HEAD] = "final norm, tied head (soft-cap), or the greedy id",
+};
+
 static void emit_call(emitter *e, const kset *ks, int node)
 {
+    const char *what = fused_comment[e->g->nodes[node].op];
+    if (what)
+        gmc_emitf(e->b, "/* %s */\n", what);
     gmc_emitf(e->b, "%s(%s, c, ith, nth);\n", ks->k[ks->of_node[node]].name, ks->args[node]);
 }
 
@@ -444,8 +661,16 @@ static void emit_buffers(emitter *e, int layer)
         const gmc_value *v = &g->values[i];
         if (v->kind != GMC_V_ACT || v->layer != layer || v->first < 0)
             continue;
-        gmc_emitf(e->b, "float *const %s = A(%" PRId64 "); /* [n][%" PRId64 "] */\n",
-                  aname(v), v->offset, v->ne[0]);
+        if (v->act_fmt >= 0) /* matmul input rows in a kernel format */
+            gmc_emitf(e->b, "void *const %s = A(%" PRId64 "); /* [n] %s rows of %zu B */\n",
+                      aname(v), v->offset, gmc_act_fmt_name(v->act_fmt),
+                      gmk_act_row_bytes(v->act_fmt, v->ne[0]));
+        else if (v->ne[1] == 1) /* not per token (the argmax slots) */
+            gmc_emitf(e->b, "float *const %s = A(%" PRId64 "); /* [%" PRId64 "] */\n",
+                      aname(v), v->offset, v->ne[0]);
+        else
+            gmc_emitf(e->b, "float *const %s = A(%" PRId64 "); /* [n][%" PRId64 "] */\n",
+                      aname(v), v->offset, v->ne[0]);
     }
 }
 
@@ -543,7 +768,8 @@ static gmc_status emit_model_c(emitter *e, const gmc_target_config *tc,
     const gmc_model *m = g->model;
     gmc_strbuf *b = e->b;
     emit_banner(b, g, tc, flags, "model.c");
-    gmc_emitf(b, "#include \"gmk.h\"\n#include \"%s\"\n\n", tc->target->kernel_header);
+    gmc_emitf(b, "#include \"gmk.h\"\n#include \"%s\"\n#include \"gmk_fused.h\"\n\n",
+              tc->target->kernel_header);
     emit_manifest_table(e);
     bool local = false, global = false;
     for (int l = 0; l < m->n_layers; l++) {

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gmk_act.h"
 #include "gmrt.h"
 
 const char *const gmc_op_names[GMC_OP_COUNT] = {
@@ -26,7 +27,16 @@ const int gmc_op_inplace[GMC_OP_COUNT] = {
 #define GMC_OP(NAME, name, n_in, inplace) inplace,
 #include "ops.def"
 };
-_Static_assert(GMC_OP_COUNT == 13, "update the emitter table in emit.c");
+const char *const gmc_op_slots[GMC_OP_COUNT] = {
+    [GMC_OP_NORM_ACT] = "x w tmp a0 a1 a2",
+    [GMC_OP_QKV] = "xq xk xv wq wk wv qn kn q k v kc vc",
+    [GMC_OP_ATTN_ACT] = "q kc vc o a",
+    [GMC_OP_PROJ_NORM_ADD] = "xq w y x post norm a0 a1 a2",
+    [GMC_OP_GATE_UP] = "xg xu wg wu g u a",
+    [GMC_OP_DOWN_NORM_ADD] = "xq w y x post norm a0 a1 a2",
+    [GMC_OP_HEAD] = "x w tmp hq table logits slots",
+};
+_Static_assert(GMC_OP_COUNT == 20, "update the emitter table in emit.c");
 
 uint64_t gmc_hash_bytes(uint64_t h, const void *p, size_t n)
 {
@@ -67,6 +77,7 @@ static int add_value(lower *L, gmc_vkind kind, const char *name, int32_t dtype,
     v->layer = layer;
     v->offset = -1;
     v->first = v->last = -1;
+    v->act_fmt = -1;
     size_t row;
     if (gmrt_dtype_row_bytes(dtype, ne0, &row, NULL) != GMRT_OK ||
         (uint64_t)ne1 > UINT64_MAX / row) {
@@ -119,6 +130,8 @@ static gmc_node *node(lower *L, gmc_op op, int layer, int out, int in0, int in1,
     n->in[1] = in1;
     n->in[2] = in2;
     n->in[3] = in3;
+    for (int k = 4; k < GMC_NODE_MAX_IN; k++)
+        n->in[k] = -1;
     n->out = gmc_op_inplace[op] ? in0 : out;
     return n;
 }
@@ -305,9 +318,21 @@ static const char *kind_name(gmc_vkind k)
     return "?";
 }
 
+/* Matmul input formats (gmk_act.h) as dumps and buffer names spell them. */
+const char *gmc_act_fmt_name(int fmt)
+{
+    static const char *const names[GMK_ACT_COUNT] = {"f32", "q8_0", "q8_k", "bf16"};
+    return fmt >= 0 && fmt < GMK_ACT_COUNT ? names[fmt] : "?";
+}
+
 static void dump_value(const gmc_value *v, gmc_strbuf *b)
 {
+    char fmt[16];
     const char *dt = v->kind == GMC_V_TOKENS ? "i32" : gmrt_dtype_name(v->dtype);
+    if (v->act_fmt >= 0) { /* a matmul input buffer: "@q8_0" */
+        snprintf(fmt, sizeof fmt, "@%s", gmc_act_fmt_name(v->act_fmt));
+        dt = fmt;
+    }
     gmc_emitf(b, "%%%d %-6s %-26s %-5s [%" PRId64 ", %" PRId64 "] %" PRIu64 " B",
               v->id, kind_name(v->kind), v->name, dt ? dt : "?", v->ne[0],
               v->ne[1], v->bytes);
@@ -322,9 +347,17 @@ static void dump_node(const gmc_graph *g, int i, gmc_strbuf *b)
 {
     const gmc_node *n = &g->nodes[i];
     gmc_emitf(b, "#%-4d %-11s", i, gmc_op_names[n->op]);
-    if (!gmc_op_inplace[n->op])
+    if (gmc_op_slots[n->op]) { /* fused: every operand by slot name */
+        const char *s = gmc_op_slots[n->op];
+        for (int k = 0; k < gmc_op_n_in[n->op] && *s; k++) {
+            size_t len = strcspn(s, " ");
+            if (n->in[k] >= 0)
+                gmc_emitf(b, " %.*s=%%%d", (int)len, s, n->in[k]);
+            s += len + (s[len] == ' ');
+        }
+    } else if (!gmc_op_inplace[n->op])
         gmc_emitf(b, " %%%d =", n->out);
-    for (int k = 0; k < gmc_op_n_in[n->op]; k++)
+    for (int k = 0; k < gmc_op_n_in[n->op] && !gmc_op_slots[n->op]; k++)
         if (n->in[k] >= 0)
             gmc_emitf(b, " %%%d", n->in[k]);
     if (n->eps > 0)
@@ -339,9 +372,9 @@ static void dump_node(const gmc_graph *g, int i, gmc_strbuf *b)
         gmc_emitf(b, " kv_heads=%d", n->n_kv_heads);
     if (n->head_dim)
         gmc_emitf(b, " head_dim=%d", n->head_dim);
-    if (n->op == GMC_OP_ATTENTION)
+    if (n->op == GMC_OP_ATTENTION || n->op == GMC_OP_ATTN_ACT)
         gmc_emitf(b, " window=%d", n->window);
-    if (n->op == GMC_OP_ROPE)
+    if (n->op == GMC_OP_ROPE || n->op == GMC_OP_QKV)
         gmc_emitf(b, " rope=%s", n->rope ? "global" : "local");
     gmc_emitf(b, "\n");
 }

@@ -44,12 +44,14 @@ typedef struct gmc_value {
     int layer;          /* -1 if not per layer */
     int index;          /* weights: manifest index */
     int32_t n_slots;    /* KV: rows in the (ring) cache */
+    int act_fmt;        /* ACT holding matmul input rows in a gmk_act_fmt
+                         * (fused graphs); -1: plain f32 */
     /* filled by the planner: */
     int64_t offset;     /* arena (ACT) or KV-cache (KV) byte offset; -1 none */
     int first, last;    /* first and last node that touches it; -1 none */
 } gmc_value;
 
-#define GMC_NODE_MAX_IN 4
+#define GMC_NODE_MAX_IN 13 /* the widest fused op (qkv) */
 
 typedef struct gmc_node {
     gmc_op op;
@@ -79,11 +81,16 @@ typedef struct gmc_graph {
 extern const char *const gmc_op_names[GMC_OP_COUNT];
 extern const int gmc_op_n_in[GMC_OP_COUNT];
 extern const int gmc_op_inplace[GMC_OP_COUNT];
+/* Space-separated slot names of a fused op (NULL for the unfused ops). */
+extern const char *const gmc_op_slots[GMC_OP_COUNT];
 
 /* Builds the graph of one forward step for m with the given maximum batch
  * (1..4096).  Fails with GMC_ERR_SEMANTIC if a size overflows. */
 gmc_status gmc_graph_lower(const gmc_model *m, int32_t max_batch, gmc_arena *a,
                            gmc_graph **out, gmc_diag *diag) GMC_MUST_CHECK;
+
+/* "f32", "q8_0", "q8_k", "bf16" for a gmk_act_fmt; "?" otherwise. */
+const char *gmc_act_fmt_name(int fmt);
 
 /* Appends a readable listing of values and nodes (offsets once planned). */
 void gmc_graph_dump(const gmc_graph *g, gmc_strbuf *b);

@@ -113,7 +113,7 @@ static const char build_help[] =
     "  --target NAME      target to build for (default host; see gemmac targets)\n"
     "  -o, --build-dir D  output directory (default ~/.cache/gemmac/<model>-<target>)\n"
     "  --batch N          prefill chunk size compiled in (default 64)\n"
-    "  --dump=STAGE       print the IR after a stage: graph, plan or c\n"
+    "  --dump=STAGE       print the IR after a stage: graph, fused, plan or c\n"
     "  --force            rebuild even if the cache is up to date\n"
     "  --verbose-build    echo the clang commands\n";
 

@@ -4,6 +4,7 @@
  * Free space is a list of blocks kept sorted by offset and coalesced.  An
  * in-place op keeps its first input alive (it is the same value), so no
  * special case is needed beyond recording each value's first and last node.
+ * Fused ops read and write several values (slots); all are operands alike.
  */
 #include "plan.h"
 
@@ -88,15 +89,30 @@ static void touch(gmc_graph *g, int v, int node)
     x->last = node;
 }
 
+/* The distinct values a node reads or writes (inputs, then its output
+ * unless it is an in-place op's first input). */
+static int node_operands(const gmc_node *n, int ids[GMC_NODE_MAX_IN + 1])
+{
+    int cnt = 0;
+    for (int k = 0; k <= gmc_op_n_in[n->op]; k++) {
+        int id = k < gmc_op_n_in[n->op] ? n->in[k] : n->out;
+        bool seen = id < 0;
+        for (int j = 0; j < cnt && !seen; j++)
+            seen = ids[j] == id;
+        if (!seen)
+            ids[cnt++] = id;
+    }
+    return cnt;
+}
+
 static void liveness(gmc_graph *g)
 {
     for (int i = 0; i < g->n_values; i++)
         g->values[i].first = g->values[i].last = -1;
     for (int i = 0; i < g->n_nodes; i++) {
-        const gmc_node *n = &g->nodes[i];
-        for (int k = 0; k < gmc_op_n_in[n->op]; k++)
-            touch(g, n->in[k], i);
-        touch(g, n->out, i);
+        int ids[GMC_NODE_MAX_IN + 1], n_ids = node_operands(&g->nodes[i], ids);
+        for (int k = 0; k < n_ids; k++)
+            touch(g, ids[k], i);
     }
 }
 
@@ -131,20 +147,19 @@ gmc_status gmc_plan(gmc_graph *g, gmc_diag *diag)
     }
     g->naive_bytes = 0;
     for (int i = 0; i < g->n_nodes; i++) {
-        const gmc_node *n = &g->nodes[i];
-        gmc_value *o = &g->values[n->out];
-        if (o->kind == GMC_V_ACT && o->first == i && o->offset < 0) {
-            o->offset = (int64_t)fl_alloc(&f, align_up(o->bytes));
-            g->naive_bytes += align_up(o->bytes);
+        int ids[GMC_NODE_MAX_IN + 1], n_ids = node_operands(&g->nodes[i], ids);
+        /* Everything first touched here gets memory before anything that
+         * dies here is freed: a node's operands never share memory. */
+        for (int k = 0; k < n_ids; k++) {
+            gmc_value *v = &g->values[ids[k]];
+            if (v->kind == GMC_V_ACT && v->first == i && v->offset < 0) {
+                v->offset = (int64_t)fl_alloc(&f, align_up(v->bytes));
+                g->naive_bytes += align_up(v->bytes);
+            }
         }
-        /* Free what dies here (inputs, and an output nobody reads). */
-        for (int k = 0; k <= gmc_op_n_in[n->op]; k++) {
-            int id = k < gmc_op_n_in[n->op] ? n->in[k] : n->out;
-            if (id < 0)
-                continue;
-            gmc_value *v = &g->values[id];
-            if (v->kind == GMC_V_ACT && v->last == i && v->offset >= 0 &&
-                !(k == gmc_op_n_in[n->op] && id == n->in[0] && gmc_op_inplace[n->op]))
+        for (int k = 0; k < n_ids; k++) {
+            gmc_value *v = &g->values[ids[k]];
+            if (v->kind == GMC_V_ACT && v->last == i && v->offset >= 0)
                 fl_free(&f, (uint64_t)v->offset, align_up(v->bytes));
         }
     }

@@ -213,9 +213,11 @@ static gmrt_status reserve_logits(gmrt_session *s, int32_t rows, gmrt_diag *diag
     return GMRT_OK;
 }
 
-gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
-                              bool all_logits, const float **out_logits,
-                              gmrt_diag *diag)
+/* gmrt_session_eval; with argmax non-NULL (and not all_logits) the last
+ * step asks the model for the greedy id instead of logits (gmk_ctx). */
+static gmrt_status eval_steps(gmrt_session *s, const int32_t *tokens, size_t n,
+                              bool all_logits, int32_t *argmax,
+                              const float **out_logits, gmrt_diag *diag)
 {
     const gmk_model *m = s->m;
     *out_logits = NULL;
@@ -244,13 +246,23 @@ gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
             .pos = s->pos,
             .n_logits = all_logits ? chunk : (last ? 1 : 0),
             .logits = s->logits + (all_logits ? done * (size_t)m->n_vocab : 0),
+            .argmax_out = last && !all_logits ? argmax : NULL,
         };
+        if (c.argmax_out)
+            *c.argmax_out = -1;
         gmrt_pool_run(s->pool, m->forward, &c);
         s->pos += chunk;
         done += (size_t)chunk;
     }
     *out_logits = s->logits;
     return GMRT_OK;
+}
+
+gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
+                              bool all_logits, const float **out_logits,
+                              gmrt_diag *diag)
+{
+    return eval_steps(s, tokens, n, all_logits, NULL, out_logits, diag);
 }
 
 static double now_s(void)
@@ -289,12 +301,19 @@ gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
     stats->n_prompt = n_prompt;
     double t0 = now_s();
     const float *logits;
-    st = gmrt_session_eval(s, s->ids + s->pos, n_prompt, false, &logits, diag);
+    /* Pure greedy sampling needs only the argmax, which the model can fuse
+     * into its head; -1 after a step means it wrote logits instead. */
+    bool greedy = sp->temperature == 0.0f &&
+                  (sp->repeat_penalty == 1.0f || sp->repeat_last_n == 0);
+    int32_t best = -1;
+    st = eval_steps(s, s->ids + s->pos, n_prompt, false, greedy ? &best : NULL,
+                    &logits, diag);
     double t1 = now_s();
     stats->prefill_s = t1 - t0;
     int32_t eot = gmrt_vocab_eot(s->vocab), eos = gmrt_vocab_eos(s->vocab);
     for (int32_t i = 0; st == GMRT_OK && i < max_tokens; i++) {
-        int32_t id = gmrt_sampler_sample(smp, s->logits, s->ids, (size_t)s->pos);
+        int32_t id = best >= 0 ? best
+                               : gmrt_sampler_sample(smp, s->logits, s->ids, (size_t)s->pos);
         if (out_ids && stats->n_gen < cap_ids)
             out_ids[stats->n_gen] = id;
         stats->n_gen++;
@@ -312,7 +331,8 @@ gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
             break;
         }
         s->ids[s->pos] = id;
-        st = gmrt_session_eval(s, &s->ids[s->pos], 1, false, &logits, diag);
+        st = eval_steps(s, &s->ids[s->pos], 1, false, greedy ? &best : NULL, &logits,
+                        diag);
         stats->n_decode++;
     }
     stats->decode_s = now_s() - t1;

@@ -1,8 +1,8 @@
 /*
  * test_emit.c — the emitter's golden files and the generated code's health.
  *
- * tests/graphs/tiny.yaml is compiled for the generic target of a fixed
- * x86-64 host description, and every emitted file is compared byte for byte
+ * tests/graphs/tiny.yaml is compiled (fused) for the generic target of a
+ * fixed x86-64 host description, and every emitted file is compared byte for byte
  * with generated/tiny/generic/.  After an intended emitter change, refresh
  * the golden files with GMC_UPDATE_GOLDEN=1 and review the diff.  The
  * emitted C must also compile warning-free with clang-19 -Werror.
@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "emit.h"
+#include "fuse.h"
 #include "graph.h"
 #include "plan.h"
 #include "target.h"
@@ -39,11 +40,15 @@ static void emit_tiny(emitted *e, const char *graph)
     gmc_model *m;
     ck_assert_msg(gmc_model_load(graph, &e->a, &m, &d) == GMC_OK, "%s", d.msg);
     ck_assert_msg(gmc_graph_lower(m, 4, &e->a, &e->g, &d) == GMC_OK, "%s", d.msg);
-    ck_assert_msg(gmc_plan(e->g, &d) == GMC_OK, "%s", d.msg);
     gmc_host h = {.triple = "x86_64-pc-linux-gnu", .arch = "x86_64", .cpu = "znver4"};
     gmc_target_config tc;
     char why[64];
     ck_assert(gmc_target_generic.configure(&gmc_target_generic, &h, &tc, why, sizeof why));
+    const char *note;
+    ck_assert_msg(gmc_fuse(e->g, tc.target->act_fmt, &e->a, &e->g, &note, &d) == GMC_OK, "%s",
+                  d.msg);
+    ck_assert_msg(note == NULL, "%s: not fused: %s", graph, note);
+    ck_assert_msg(gmc_plan(e->g, &d) == GMC_OK, "%s", d.msg);
     char flags[1024];
     gmc_toolchain_flags(&tc, flags, sizeof flags);
     ck_assert_msg(gmc_emit(e->g, &tc, flags, &e->out, &d) == GMC_OK, "%s", d.msg);

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GMK_ABI_VERSION 1u
+#define GMK_ABI_VERSION 2u
 
 /* Generated kernels are one function per distinct shape, called from many
  * places: keeping them out of line keeps compile time proportional to the
@@ -25,6 +25,11 @@
 #else
 #define GMK_NOINLINE
 #endif
+
+/* Most threads a forward step may run on (the fused head keeps one argmax
+ * slot per thread in the arena; threads past it still take part, see
+ * gmk_fused_head). */
+#define GMK_MAX_THREADS 256
 
 /* Alignment of the arena base and of every offset the planner hands out. */
 #define GMK_ARENA_ALIGN 64
@@ -79,6 +84,11 @@ typedef struct gmk_ctx {
     float *logits;          /* [n_logits][n_vocab] */
     void (*barrier)(void *sync); /* every thread waits until all arrive */
     void *sync;
+    /* Greedy decoding: when non-NULL and n_logits == 1, a model that fuses
+     * argmax into its head writes the id of the largest logit here (first
+     * on ties, NaN never) and may leave logits unwritten; NULL: write
+     * logits.  Models without the fusion ignore it, so set it to -1 first. */
+    int32_t *argmax_out;
 } gmk_ctx;
 
 typedef void gmk_forward_fn(const gmk_ctx *ctx, int ith, int nth);

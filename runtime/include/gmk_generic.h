@@ -531,9 +531,30 @@ static inline float gmk_gelu_tanh(float x)
     return x / (1.0f + expf(-k2 * (x + 0.044715f * x * x * x)));
 }
 
+/* Elements gmk_gelu_mul computes per block: every element, tail included,
+ * goes through the same fixed-width (vectorized) code, so a result never
+ * depends on where a row or a thread's range starts or ends. */
+#define GMK_GELU_BLOCK 16
+
+/* g[i] = gelu_tanh(g[i]) · u[i] for i < n. */
+static inline void gmk_gelu_mul(float *restrict g, const float *restrict u, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + GMK_GELU_BLOCK <= n; i += GMK_GELU_BLOCK)
+        for (int j = 0; j < GMK_GELU_BLOCK; j++)
+            g[i + j] = gmk_gelu_tanh(g[i + j]) * u[i + j];
+    if (i == n)
+        return;
+    float tg[GMK_GELU_BLOCK] = {0}, tu[GMK_GELU_BLOCK] = {0};
+    memcpy(tg, g + i, (size_t)(n - i) * sizeof(float));
+    memcpy(tu, u + i, (size_t)(n - i) * sizeof(float));
+    for (int j = 0; j < GMK_GELU_BLOCK; j++)
+        tg[j] = gmk_gelu_tanh(tg[j]) * tu[j];
+    memcpy(g + i, tg, (size_t)(n - i) * sizeof(float));
+}
+
 /*
- * GeGLU: g[t][i] = gelu_tanh(g[t][i]) · u[t][i] with
- * gelu_tanh(x) = 0.5·x·(1 + tanh(sqrt(2/π)·(x + 0.044715·x³))), in f32.
+ * GeGLU: g[t][i] = gelu_tanh(g[t][i]) · u[t][i] (gmk_gelu_tanh), in f32.
  * Shapes: g, u (n_tok, F).  Rows are split.
  */
 static inline void gmk_geglu(float *restrict g, const float *restrict u, int n_tok, int F, int ith,
@@ -541,14 +562,8 @@ static inline void gmk_geglu(float *restrict g, const float *restrict u, int n_t
 {
     int64_t lo, hi;
     gmk_range(n_tok, ith, nth, &lo, &hi);
-    /* row by row: where a vectorized loop hands over to its scalar tail
-     * must not depend on the thread split */
-    for (int64_t t = lo; t < hi; t++) {
-        float *gt = g + t * F;
-        const float *ut = u + t * F;
-        for (int i = 0; i < F; i++)
-            gt[i] = gmk_gelu_tanh(gt[i]) * ut[i];
-    }
+    for (int64_t t = lo; t < hi; t++)
+        gmk_gelu_mul(g + t * F, u + t * F, F);
 }
 
 /* Soft-cap: x[i] = cap · tanh(x[i] / cap).  Shape: x (n).  Elements split. */

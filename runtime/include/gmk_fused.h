@@ -1,0 +1,298 @@
+/*
+ * gmk_fused.h — the fused kernels the compiler's fusion pass (compiler/fuse.c)
+ * calls: one call per step of a layer instead of one per op.
+ *
+ * Written once for every target on top of the two primitives of the target's
+ * kernel header (gmk_act_row, gmk_matmul_rows) and the helpers of
+ * gmk_generic.h; generated code includes it after the target's header.  The
+ * arithmetic of every output element is the unfused kernels' (same helpers,
+ * same order), so fusing changes no bits, and every element has one writer
+ * whatever nth is.  Phases that need other threads' rows are separated by
+ * c->barrier inside the kernel; every thread calls it the same number of
+ * times.  Matmul inputs are rows in the format (gmk_act.h) the consuming
+ * weights want, one buffer per distinct format.
+ */
+#ifndef GMK_FUSED_H
+#define GMK_FUSED_H
+
+#include "gmk.h"
+#include "gmk_act.h"
+#include "gmk_generic.h" /* helpers; the target header came first */
+
+/* Rows of the vocabulary one thread scores at a time when fusing argmax: the
+ * chunk is read back while still in L1. */
+#define GMK_HEAD_CHUNK 256
+
+/* Up to three converted copies of one f32 activation (a norm whose output
+ * feeds matmuls of different weight types). */
+typedef struct gmk_acts {
+    void *p[3];
+    int fmt[3];
+    int n; /* 0 .. 3 */
+} gmk_acts;
+
+/* Converts row t (n floats) into every format of a. */
+static inline void gmk_acts_put(const gmk_acts *a, int64_t t, const float *row, int64_t n)
+{
+    for (int i = 0; i < a->n; i++)
+        gmk_act_row((unsigned char *)a->p[i] + (size_t)t * gmk_act_row_bytes(a->fmt[i], n),
+                    a->fmt[i], row, n);
+}
+
+/* The argmax slot of one thread, in the arena. */
+typedef struct gmk_argmax_slot {
+    float v;
+    int32_t id; /* -1: the thread had no rows */
+} gmk_argmax_slot;
+
+/* The sampler's view of a logit: NaN never wins, +inf is the largest float. */
+static inline float gmk_sane_logit(float x)
+{
+    if (isnan(x))
+        return -INFINITY;
+    return x > 3.40282347e+38f ? 3.40282347e+38f : x;
+}
+
+/*
+ * norm_act: tmp[t] = rmsnorm(x[t]) · w, converted into every format of out.
+ * Shapes: x, tmp (n_tok, D).  Rows are split.
+ */
+static inline void gmk_fused_norm_act(const float *restrict x, const float *restrict w,
+                                      float *restrict tmp, const gmk_acts *out, int n_tok,
+                                      int D, float eps, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        gmk_norm_row(tmp + t * D, x + t * D, w, D, gmk_rms_scale(x + t * D, D, eps));
+        gmk_acts_put(out, t, tmp + t * D, D);
+    }
+}
+
+/* Everything the QKV kernel needs; generated code fills it with constants. */
+typedef struct gmk_qkv {
+    const void *x[3]; /* the normed input in the format of Q, K, V's weights */
+    int fmt[3];
+    const void *w[3]; /* Q (n_heads·hd, D), K, V (n_kv·hd, D) */
+    int wdtype[3];
+    const float *q_norm, *k_norm; /* QK-norm weights (hd); NULL: no QK-norm */
+    float eps;
+    float *q, *k, *v; /* f32 outputs (n_tok, heads·hd); k and v are scratch */
+    void *kc, *vc;    /* caches (n_slots, n_kv·hd) of kv_dtype */
+    int kv_dtype, n_slots;
+    const float *inv_freq; /* hd/2 RoPE inverse frequencies */
+    float q_scale;
+    int n_heads, n_kv, hd, D;
+} gmk_qkv;
+
+/* Unit u of the QKV work (a head's hd rows of Q, K or V): its matrix m
+ * (0 q, 1 k, 2 v), head h, and output buffer. */
+static inline float *gmk_qkv_unit(const gmk_qkv *a, int64_t u, int *m, int *h)
+{
+    if (u < a->n_heads) {
+        *m = 0;
+        *h = (int)u;
+        return a->q;
+    }
+    *m = u < a->n_heads + a->n_kv ? 1 : 2;
+    *h = (int)(u - a->n_heads - (*m == 2 ? a->n_kv : 0));
+    return *m == 1 ? a->k : a->v;
+}
+
+/* Stores one head row (hd floats) into slot `slot` of a cache. */
+static inline void gmk_kv_put(void *restrict cache, int kv_dtype, int64_t slot, int kv_dim,
+                              int h, int hd, const float *restrict src)
+{
+    size_t at = (size_t)slot * (size_t)kv_dim + (size_t)h * (size_t)hd;
+    if (kv_dtype == GMK_DTYPE_F16) {
+        uint16_t *d = (uint16_t *)cache + at;
+        for (int j = 0; j < hd; j++)
+            d[j] = gmk_f32_to_f16(src[j]);
+    } else {
+        memcpy((float *)cache + at, src, (size_t)hd * sizeof(float));
+    }
+}
+
+/*
+ * qkv: Q, K, V = x · W^T in one pass, split by heads (n_heads + 2·n_kv units
+ * of hd rows), then per token and per own head the epilogue: QK-norm, RoPE
+ * (with the query scale on Q) and the K/V cache write at slot
+ * (pos + t) % n_slots (only the last n_slots tokens when the batch is
+ * longer, as gmk_kv_store).  cos/sin are computed once per token.
+ */
+static inline void gmk_fused_qkv(const gmk_qkv *a, const gmk_ctx *c, int ith, int nth)
+{
+    int n_tok = c->n_tokens, hd = a->hd, half = hd / 2;
+    int kv_dim = a->n_kv * hd;
+    int64_t lo, hi;
+    gmk_range((int64_t)a->n_heads + 2 * (int64_t)a->n_kv, ith, nth, &lo, &hi);
+    for (int64_t u = lo; u < hi; u++) {
+        int m, h;
+        float *y = gmk_qkv_unit(a, u, &m, &h);
+        int64_t ldy = m == 0 ? (int64_t)a->n_heads * hd : kv_dim;
+        gmk_matmul_rows(y, ldy, a->w[m], a->wdtype[m], a->x[m], a->fmt[m], n_tok,
+                        (int64_t)h * hd, (int64_t)(h + 1) * hd, a->D);
+    }
+    int first = n_tok > a->n_slots ? n_tok - a->n_slots : 0;
+    float cs[GMK_ROPE_MAX_HALF], sn[GMK_ROPE_MAX_HALF];
+    for (int64_t t = 0; t < n_tok && lo < hi; t++) {
+        float pos = (float)((int64_t)c->pos + t);
+        for (int i = 0; i < half; i++) {
+            float th = pos * a->inv_freq[i];
+            cs[i] = cosf(th);
+            sn[i] = sinf(th);
+        }
+        int64_t slot = ((int64_t)c->pos + t) % a->n_slots;
+        for (int64_t u = lo; u < hi; u++) {
+            int m, h;
+            float *y = gmk_qkv_unit(a, u, &m, &h);
+            float *xh = y + t * (m == 0 ? (int64_t)a->n_heads * hd : kv_dim) + (int64_t)h * hd;
+            const float *nw = m == 0 ? a->q_norm : a->k_norm;
+            if (m < 2 && nw)
+                gmk_norm_row(xh, xh, nw, hd, gmk_rms_scale(xh, hd, a->eps));
+            if (m < 2)
+                gmk_rope_rotate(xh, xh + half, cs, sn, half, m == 0 ? a->q_scale : 1.0f);
+            if (m > 0 && t >= first)
+                gmk_kv_put(m == 1 ? a->kc : a->vc, a->kv_dtype, slot, kv_dim, h, hd, xh);
+        }
+    }
+}
+
+/*
+ * attn_act: o = attention (gmk_attention), then, after a barrier, rows of o
+ * converted into out (rows split).  Shapes as gmk_attention; o is scratch.
+ */
+static inline void gmk_fused_attention(float *restrict o, const float *restrict q,
+                                       const void *restrict kc, const void *restrict vc,
+                                       int kv_dtype, int n_heads, int n_kv, int hd, int window,
+                                       int n_slots, float softcap, const gmk_acts *out,
+                                       const gmk_ctx *c, int ith, int nth)
+{
+    gmk_attention(o, q, kc, vc, kv_dtype, c->n_tokens, c->pos, n_heads, n_kv, hd, window,
+                  n_slots, softcap, ith, nth);
+    c->barrier(c->sync);
+    int64_t lo, hi, n = (int64_t)n_heads * hd;
+    gmk_range(c->n_tokens, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        gmk_acts_put(out, t, o + t * n, n);
+}
+
+/*
+ * proj_norm_add / down_norm_add: y = xq · W^T (output rows split), barrier,
+ * then per token (rows split): x += rmsnorm(y) · post (post NULL: x += y, the
+ * Gemma 1 residual), and when norm is set the next norm of x into y's row,
+ * converted into out.  Shapes: W (D, n_in); y, x (n_tok, D).
+ */
+static inline void gmk_fused_proj_norm_add(const void *restrict xq, int fmt, const void *restrict W,
+                                           int wdtype, int n_in, float *restrict y, float *restrict x,
+                                           const float *restrict post, const float *restrict norm,
+                                           const gmk_acts *out, int D, float eps, const gmk_ctx *c,
+                                           int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(D, ith, nth, &lo, &hi);
+    gmk_matmul_rows(y, D, W, wdtype, xq, fmt, c->n_tokens, lo, hi, n_in);
+    c->barrier(c->sync);
+    gmk_range(c->n_tokens, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        float *yt = y + t * D, *xt = x + t * D;
+        if (post) {
+            float s = gmk_rms_scale(yt, D, eps);
+            for (int i = 0; i < D; i++)
+                xt[i] += yt[i] * s * post[i];
+        } else {
+            for (int i = 0; i < D; i++)
+                xt[i] += yt[i];
+        }
+        if (norm) {
+            gmk_norm_row(yt, xt, norm, D, gmk_rms_scale(xt, D, eps));
+            gmk_acts_put(out, t, yt, D);
+        }
+    }
+}
+
+/*
+ * gate_up: g = xg · Wg^T and u = xu · Wu^T for the same output rows (rows
+ * split, so each thread owns matching gate and up rows), g = gelu_tanh(g) · u
+ * on them, barrier, then rows of g converted into out (rows split).
+ * Shapes: Wg, Wu (F, D); g, u (n_tok, F).
+ */
+static inline void gmk_fused_gate_up(const void *restrict xg, int fmt_g, const void *restrict xu,
+                                     int fmt_u, const void *restrict Wg, int dtype_g,
+                                     const void *restrict Wu, int dtype_u, float *restrict g,
+                                     float *restrict u, const gmk_acts *out, int D, int F,
+                                     const gmk_ctx *c, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(F, ith, nth, &lo, &hi);
+    gmk_matmul_rows(g, F, Wg, dtype_g, xg, fmt_g, c->n_tokens, lo, hi, D);
+    gmk_matmul_rows(u, F, Wu, dtype_u, xu, fmt_u, c->n_tokens, lo, hi, D);
+    for (int64_t t = 0; t < c->n_tokens; t++)
+        gmk_gelu_mul(g + t * F + lo, u + t * F + lo, hi - lo);
+    c->barrier(c->sync);
+    gmk_range(c->n_tokens, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        gmk_acts_put(out, t, g + t * F, F);
+}
+
+/*
+ * head: the final norm of the last n_logits rows of x into tmp, converted
+ * into hq (rows split), barrier, then logits = hq · E^T over the vocabulary
+ * (rows split), soft-capped when softcap > 0.  When c->argmax_out is set and
+ * n_logits is 1, each of the first min(nth, GMK_MAX_THREADS) threads scores
+ * its rows GMK_HEAD_CHUNK at a time (the chunk is read back while hot) and
+ * keeps its best (first on ties, NaN never); after a barrier thread 0
+ * combines the slots in thread order and writes the id: the sampler's
+ * greedy choice, without a pass over the whole row.
+ */
+static inline void gmk_fused_head(const float *restrict x, const float *restrict w,
+                                  float *restrict tmp, void *restrict hq, int fmt,
+                                  const void *restrict E, int dtype, gmk_argmax_slot *slots,
+                                  int D, int V, float eps, float softcap, const gmk_ctx *c,
+                                  int ith, int nth)
+{
+    int n = c->n_logits;
+    const float *xl = x + (int64_t)(c->n_tokens - n) * D;
+    gmk_acts h = {{hq}, {fmt}, 1};
+    gmk_fused_norm_act(xl, w, tmp, &h, n, D, eps, ith, nth);
+    c->barrier(c->sync);
+    int64_t lo, hi;
+    if (!c->argmax_out || n != 1) {
+        gmk_range(V, ith, nth, &lo, &hi);
+        gmk_matmul_rows(c->logits, V, E, dtype, hq, fmt, n, lo, hi, D);
+        for (int64_t t = 0; t < n && softcap > 0.0f; t++)
+            for (int64_t r = lo; r < hi; r++)
+                c->logits[t * V + r] = softcap * tanhf(c->logits[t * V + r] / softcap);
+        return;
+    }
+    int parts = nth < GMK_MAX_THREADS ? nth : GMK_MAX_THREADS;
+    gmk_range(V, ith, parts, &lo, &hi);
+    float best = -INFINITY;
+    int32_t id = -1;
+    for (int64_t r0 = lo; r0 < hi; r0 += GMK_HEAD_CHUNK) {
+        int64_t r1 = hi - r0 < GMK_HEAD_CHUNK ? hi : r0 + GMK_HEAD_CHUNK;
+        gmk_matmul_rows(c->logits, V, E, dtype, hq, fmt, 1, r0, r1, D);
+        for (int64_t r = r0; r < r1; r++) {
+            float l = c->logits[r];
+            if (softcap > 0.0f)
+                l = softcap * tanhf(l / softcap);
+            l = gmk_sane_logit(l);
+            if (id < 0 || l > best) {
+                best = l;
+                id = (int32_t)r;
+            }
+        }
+    }
+    if (ith < parts)
+        slots[ith] = (gmk_argmax_slot){best, id};
+    c->barrier(c->sync);
+    if (ith != 0)
+        return;
+    gmk_argmax_slot b = {-INFINITY, -1};
+    for (int i = 0; i < parts; i++)
+        if (slots[i].id >= 0 && (b.id < 0 || slots[i].v > b.v))
+            b = slots[i];
+    *c->argmax_out = b.id >= 0 ? b.id : 0;
+}
+
+#endif /* GMK_FUSED_H */
