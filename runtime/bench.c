@@ -273,6 +273,15 @@ static int parse_args(const gmk_model *m, int argc, char **argv, bench_opts *o)
         fprintf(stderr, "error: no weights given (--weights FILE.gguf)\n");
         return 2;
     }
+    /* The buffer is touched in full: keep it to half of the physical memory
+     * rather than let the kernel kill the process. */
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double half_mib = pages > 0 && page > 0 ? (double)pages * page / 2 / (1 << 20) : 1e9;
+    if (o->roofline && (double)o->bw_mib > half_mib) {
+        fprintf(stderr, "error: --bw-mib %ld is more than half of this machine's memory "
+                        "(%.0f MiB)\n", o->bw_mib, half_mib * 2);
+        return 2;
+    }
     if (o->n_pp + o->n_tg == 0) {
         fprintf(stderr, "error: nothing to measure (-p and -n are both 0)\n");
         return 2;
