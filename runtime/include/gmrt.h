@@ -481,6 +481,73 @@ gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
                                   gmrt_gen_stats *stats,
                                   gmrt_diag *diag) GMRT_MUST_CHECK;
 
+/* ------------------------------------------------ roofline (roofline.c) */
+
+#define GMRT_ROOF_MAX_THREADS 256
+#define GMRT_ROOF_MAX_PASSES 64
+
+/* This machine's ceilings at one thread count.  GB/s are 1e9 bytes/s; ops
+ * are 2 x multiply-adds.  The *_insn strings name what was measured (static
+ * strings). */
+typedef struct gmrt_roofline {
+    int n_threads;
+    double bw_best_gbs, bw_median_gbs; /* streaming read, over the passes */
+    size_t bw_bytes;                   /* buffer size read per pass */
+    int bw_passes;
+    const char *bw_insn;
+    double int8_gops, bf16_gflops, f32_gflops; /* best of three runs */
+    const char *int8_insn, *bf16_insn, *f32_insn;
+} gmrt_roofline;
+
+/* Measures read bandwidth (bw_bytes, rounded down to a whole number of
+ * vector blocks per thread, read `passes` times by n_threads threads after
+ * one untimed pass) and the int8 / bf16 / f32 peaks on n_threads threads.
+ * Allocates and frees the buffer itself; takes about 0.1 s per GiB-pass plus
+ * 0.5 s for the peaks.  Fails with GMRT_ERR_ARG (counts out of range),
+ * GMRT_ERR_NOMEM (buffer or threads).  Not reentrant. */
+gmrt_status gmrt_roofline_measure(int n_threads, size_t bw_bytes, int passes,
+                                  gmrt_roofline *out, gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* ------------------------------------------------ benchmark (bench.c) */
+
+typedef enum gmrt_peak_kind {
+    GMRT_PEAK_INT8, /* integer-quantized weights: int8 dot products */
+    GMRT_PEAK_BF16,
+    GMRT_PEAK_F32   /* f32 and f16 weights (widened to f32) */
+} gmrt_peak_kind;
+
+/* What one token costs, from a model's manifest (formulas in
+ * docs/benchmarks.md). */
+typedef struct gmrt_bench_costs {
+    uint64_t decode_weight_bytes; /* all tensors; an untied head's embedding
+                                     table counts one row */
+    uint64_t kv_bytes_per_pos;    /* K and V, all layers, one position */
+    double dense_macs;            /* per token: 2-D blk.* weights, ne0 x ne1 */
+    double head_macs;             /* LM head (output or tied token_embd) */
+    double attn_macs_per_key;     /* per token and attended position: QK + PV,
+                                     sum over layers of 2 x attn_q rows */
+    gmrt_peak_kind peak;          /* type of most of the blk.* weight bytes */
+} gmrt_bench_costs;
+
+/* Fails with GMRT_ERR_MISMATCH if there is no token_embd.weight, or
+ * GMRT_ERR_FORMAT / GMRT_ERR_LIMIT for a tensor whose size is invalid. */
+gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
+                                  gmrt_diag *diag) GMRT_MUST_CHECK;
+/* Mean bytes read per step of tg<n_gen> from an empty context: weights plus
+ * the KV of the (n_gen + 1) / 2 positions a step attends on average. */
+double gmrt_bench_tg_bytes(const gmrt_bench_costs *c, int64_t n_gen);
+/* Arithmetic ops (2 x MACs) of pp<n_prompt> from an empty context: dense
+ * weights for every token, the head for the last, causal attention over
+ * n(n+1)/2 query-key pairs (an upper bound past a sliding window). */
+double gmrt_bench_pp_ops(const gmrt_bench_costs *c, int64_t n_prompt);
+
+/* The `bench` command line of a compiled model (see --help): runs pp/tg
+ * tests with repetitions, measures the roofline, prints a table, JSON or
+ * CSV to stdout and progress to stderr.  Returns a process exit status. */
+int gmrt_bench_main(const gmk_model *model, int argc, char **argv);
+/* The option list of gmrt_bench_main, for --help texts. */
+void gmrt_bench_print_options(FILE *f);
+
 /* ------------------------------------------------------ command line (cli.c) */
 
 /* The `run` command line of a compiled model: parses argv (see --help),

@@ -1,0 +1,467 @@
+/*
+ * roofline.c — measures this machine's ceilings for `gemmac bench`: memory
+ * read bandwidth (a multi-threaded streaming read of a buffer far above the
+ * last-level cache) and int8 / bf16 / f32 compute peaks (tight loops of
+ * independent dot-product or FMA instructions on registers).
+ *
+ * The instruction is chosen at run time with __builtin_cpu_supports, each
+ * variant compiled for its ISA with __attribute__((target)), so the runtime
+ * library itself stays baseline.  Every loop folds its registers into a value
+ * that is stored to a volatile sink, so the compiler cannot drop the work.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gmrt.h"
+
+#if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
+#define GMRT_ROOF_X86 1
+#include <immintrin.h>
+#endif
+
+/* Observable destination for every measured loop's result. */
+static volatile uint64_t roof_sink;
+/* Loop inputs read through volatiles so that nothing is constant-folded. */
+static volatile int8_t roof_seed_i8 = 3;
+static volatile float roof_seed_f32 = 0.9990234375f; /* keeps acc*a+b bounded */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Folds a float result without a float-to-integer conversion (which is
+ * undefined for values out of range). */
+static uint64_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* ------------------------------------------------------- parallel runner */
+
+typedef uint64_t roof_kernel_fn(void *arg, int ith, int nth, uint64_t iters);
+
+typedef struct roof_job {
+    roof_kernel_fn *fn;
+    void *arg;
+    uint64_t iters;
+    int nth;
+    atomic_int go; /* 0 wait, 1 run, -1 give up (a thread failed to start) */
+    double t0[GMRT_ROOF_MAX_THREADS], t1[GMRT_ROOF_MAX_THREADS];
+    uint64_t out[GMRT_ROOF_MAX_THREADS];
+} roof_job;
+
+typedef struct roof_thread {
+    roof_job *job;
+    int ith;
+} roof_thread;
+
+static void *roof_thread_main(void *p)
+{
+    roof_thread *t = p;
+    roof_job *j = t->job;
+    int go;
+    while ((go = atomic_load_explicit(&j->go, memory_order_acquire)) == 0)
+        ;
+    if (go < 0)
+        return NULL;
+    j->t0[t->ith] = now_s();
+    j->out[t->ith] = j->fn(j->arg, t->ith, j->nth, j->iters);
+    j->t1[t->ith] = now_s();
+    return NULL;
+}
+
+/* Runs fn on nth threads released together; the elapsed time is from the
+ * first thread's start to the last thread's end, so the aggregate rate is
+ * what all threads achieve at once.  Not reentrant (one static job).
+ * Returns a negative time if a thread could not be started. */
+static double roof_run(roof_kernel_fn *fn, void *arg, int nth, uint64_t iters)
+{
+    static roof_job j; /* large; measurements are never concurrent */
+    pthread_t th[GMRT_ROOF_MAX_THREADS];
+    roof_thread ta[GMRT_ROOF_MAX_THREADS];
+    j.fn = fn, j.arg = arg, j.iters = iters, j.nth = nth;
+    atomic_store(&j.go, 0);
+    int started = 1;
+    for (int i = 1; i < nth; i++, started++) {
+        ta[i] = (roof_thread){&j, i};
+        if (pthread_create(&th[i], NULL, roof_thread_main, &ta[i]) != 0)
+            break;
+    }
+    atomic_store_explicit(&j.go, started < nth ? -1 : 1, memory_order_release);
+    ta[0] = (roof_thread){&j, 0};
+    if (started == nth)
+        roof_thread_main(&ta[0]);
+    for (int i = 1; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (started < nth)
+        return -1;
+    double t0 = j.t0[0], t1 = j.t1[0];
+    uint64_t x = 0;
+    for (int i = 0; i < nth; i++) {
+        t0 = j.t0[i] < t0 ? j.t0[i] : t0;
+        t1 = j.t1[i] > t1 ? j.t1[i] : t1;
+        x ^= j.out[i];
+    }
+    roof_sink ^= x;
+    return t1 - t0;
+}
+
+/* ------------------------------------------------------------ bandwidth */
+
+typedef struct bw_arg {
+    const unsigned char *buf;
+    size_t bytes; /* multiple of 64 * 8 * nth */
+} bw_arg;
+
+static uint64_t bw_scalar(void *p, int ith, int nth, uint64_t iters)
+{
+    const bw_arg *a = p;
+    size_t slice = a->bytes / (size_t)nth;
+    const uint64_t *q = (const uint64_t *)(const void *)(a->buf + slice * (size_t)ith);
+    uint64_t x0 = 0, x1 = 0, x2 = 0, x3 = 0;
+    (void)iters;
+    for (size_t i = 0; i < slice / 8; i += 4) {
+        x0 ^= q[i];
+        x1 ^= q[i + 1];
+        x2 ^= q[i + 2];
+        x3 ^= q[i + 3];
+    }
+    return x0 ^ x1 ^ x2 ^ x3;
+}
+
+#ifdef GMRT_ROOF_X86
+__attribute__((target("avx2"))) static uint64_t bw_avx2(void *p, int ith, int nth,
+                                                        uint64_t iters)
+{
+    const bw_arg *a = p;
+    size_t slice = a->bytes / (size_t)nth;
+    const __m256i *q = (const __m256i *)(const void *)(a->buf + slice * (size_t)ith);
+    __m256i x0 = _mm256_setzero_si256(), x1 = x0, x2 = x0, x3 = x0;
+    (void)iters;
+    for (size_t i = 0; i < slice / 32; i += 8) {
+        x0 = _mm256_xor_si256(x0, _mm256_load_si256(q + i));
+        x1 = _mm256_xor_si256(x1, _mm256_load_si256(q + i + 1));
+        x2 = _mm256_xor_si256(x2, _mm256_load_si256(q + i + 2));
+        x3 = _mm256_xor_si256(x3, _mm256_load_si256(q + i + 3));
+        x0 = _mm256_xor_si256(x0, _mm256_load_si256(q + i + 4));
+        x1 = _mm256_xor_si256(x1, _mm256_load_si256(q + i + 5));
+        x2 = _mm256_xor_si256(x2, _mm256_load_si256(q + i + 6));
+        x3 = _mm256_xor_si256(x3, _mm256_load_si256(q + i + 7));
+    }
+    __m256i x = _mm256_xor_si256(_mm256_xor_si256(x0, x1), _mm256_xor_si256(x2, x3));
+    return (uint64_t)_mm256_extract_epi64(x, 0) ^ (uint64_t)_mm256_extract_epi64(x, 3);
+}
+
+__attribute__((target("avx512f"))) static uint64_t bw_avx512(void *p, int ith, int nth,
+                                                             uint64_t iters)
+{
+    const bw_arg *a = p;
+    size_t slice = a->bytes / (size_t)nth;
+    const __m512i *q = (const __m512i *)(const void *)(a->buf + slice * (size_t)ith);
+    __m512i x0 = _mm512_setzero_si512(), x1 = x0, x2 = x0, x3 = x0;
+    (void)iters;
+    for (size_t i = 0; i < slice / 64; i += 8) {
+        x0 = _mm512_xor_si512(x0, _mm512_load_si512(q + i));
+        x1 = _mm512_xor_si512(x1, _mm512_load_si512(q + i + 1));
+        x2 = _mm512_xor_si512(x2, _mm512_load_si512(q + i + 2));
+        x3 = _mm512_xor_si512(x3, _mm512_load_si512(q + i + 3));
+        x0 = _mm512_xor_si512(x0, _mm512_load_si512(q + i + 4));
+        x1 = _mm512_xor_si512(x1, _mm512_load_si512(q + i + 5));
+        x2 = _mm512_xor_si512(x2, _mm512_load_si512(q + i + 6));
+        x3 = _mm512_xor_si512(x3, _mm512_load_si512(q + i + 7));
+    }
+    __m512i x = _mm512_xor_si512(_mm512_xor_si512(x0, x1), _mm512_xor_si512(x2, x3));
+    return (uint64_t)_mm512_reduce_or_epi64(x);
+}
+#endif
+
+static roof_kernel_fn *bw_pick(const char **out_insn)
+{
+#ifdef GMRT_ROOF_X86
+    if (__builtin_cpu_supports("avx512f")) {
+        *out_insn = "avx512 vmovdqa64 zmm loads";
+        return bw_avx512;
+    }
+    if (__builtin_cpu_supports("avx2")) {
+        *out_insn = "avx2 vmovdqa ymm loads";
+        return bw_avx2;
+    }
+#endif
+    *out_insn = "scalar 64-bit loads";
+    return bw_scalar;
+}
+
+/* Fills the buffer with a non-zero pattern in parallel: untouched pages would
+ * all map the shared zero page and read at cache speed. */
+static uint64_t bw_fill(void *p, int ith, int nth, uint64_t iters)
+{
+    const bw_arg *a = p;
+    size_t slice = a->bytes / (size_t)nth;
+    (void)iters;
+    memset((unsigned char *)a->buf + slice * (size_t)ith, 0x5a + ith, slice);
+    return 0;
+}
+
+static gmrt_status measure_bandwidth(int nth, size_t bytes, int passes,
+                                     gmrt_roofline *r, gmrt_diag *diag)
+{
+    size_t grain = (size_t)64 * 8 * (size_t)nth;
+    bytes = bytes / grain * grain;
+    if (bytes < grain)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "bandwidth buffer of %zu bytes is too small",
+                         bytes);
+    void *buf = NULL;
+    if (posix_memalign(&buf, 4096, bytes) != 0)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM,
+                         "cannot allocate the %zu MiB bandwidth buffer", bytes >> 20);
+    bw_arg a = {buf, bytes};
+    double times[GMRT_ROOF_MAX_PASSES];
+    roof_kernel_fn *fn = bw_pick(&r->bw_insn);
+    gmrt_status st = GMRT_OK;
+    if (roof_run(bw_fill, &a, nth, 0) < 0 || roof_run(fn, &a, nth, 0) < 0)
+        st = gmrt_fail(diag, GMRT_ERR_NOMEM, "cannot start %d measurement threads", nth);
+    for (int i = 0; st == GMRT_OK && i < passes; i++)
+        if ((times[i] = roof_run(fn, &a, nth, 0)) <= 0)
+            st = gmrt_fail(diag, GMRT_ERR_NOMEM, "cannot start %d measurement threads", nth);
+    free(buf);
+    if (st != GMRT_OK)
+        return st;
+    qsort(times, (size_t)passes, sizeof *times, cmp_double);
+    r->bw_bytes = bytes;
+    r->bw_passes = passes;
+    r->bw_best_gbs = (double)bytes / times[0] * 1e-9;
+    r->bw_median_gbs = (double)bytes / times[passes / 2] * 1e-9;
+    return GMRT_OK;
+}
+
+/* --------------------------------------------------------- compute peaks
+ * Each kernel runs `iters` iterations of ROOF_ACC independent instructions
+ * (enough accumulators to cover latency x throughput on current cores) and
+ * returns a fold of them; macs_per_iter says how many multiply-adds one
+ * iteration does. */
+
+#define ROOF_ACC 12
+
+typedef struct peak_kernel {
+    roof_kernel_fn *fn;
+    const char *insn;
+    double macs_per_iter;
+} peak_kernel;
+
+static uint64_t int8_scalar(void *p, int ith, int nth, uint64_t iters)
+{
+    /* acc * a + b: a multiplicative recurrence has no closed form the
+     * optimiser could substitute for the loop. */
+    int32_t acc[ROOF_ACC] = {0};
+    int32_t a = roof_seed_i8, b = roof_seed_i8 + 1;
+    (void)p, (void)ith, (void)nth;
+    for (uint64_t i = 0; i < iters; i++)
+        for (int k = 0; k < ROOF_ACC; k++)
+            acc[k] = (int32_t)((uint32_t)acc[k] * (uint32_t)a + (uint32_t)b);
+    uint64_t x = 0;
+    for (int k = 0; k < ROOF_ACC; k++)
+        x += (uint32_t)acc[k];
+    return x;
+}
+
+static uint64_t f32_scalar(void *p, int ith, int nth, uint64_t iters)
+{
+    float acc[ROOF_ACC] = {0}, a = roof_seed_f32, b = 0.5f;
+    (void)p, (void)ith, (void)nth;
+    for (uint64_t i = 0; i < iters; i++)
+        for (int k = 0; k < ROOF_ACC; k++)
+            acc[k] = fmaf(acc[k], a, b);
+    float s = 0;
+    for (int k = 0; k < ROOF_ACC; k++)
+        s += acc[k];
+    return f32_bits(s);
+}
+
+#ifdef GMRT_ROOF_X86
+/* An empty asm that claims to modify v: products of loop-invariant inputs
+ * (the AVX2 int8 sequence) cannot be hoisted out of the loop. */
+#define ROOF_OPAQUE(v) __asm__ volatile("" : "+v"(v))
+
+/* ROOF_ACC accumulators updated by OP(acc, a, b) per iteration; the
+ * accumulator type T is folded by FOLD into a uint64_t. */
+#define ROOF_LOOP(T, ZERO, OP, FOLD)                                           \
+    T acc[ROOF_ACC];                                                           \
+    for (int k = 0; k < ROOF_ACC; k++)                                         \
+        acc[k] = ZERO;                                                         \
+    for (uint64_t i = 0; i < iters; i++) {                                     \
+        for (int k = 0; k < ROOF_ACC; k++) {                                   \
+            ROOF_OPAQUE(a);                                                    \
+            acc[k] = OP(acc[k], a, b);                                         \
+        }                                                                      \
+    }                                                                          \
+    T s = acc[0];                                                              \
+    for (int k = 1; k < ROOF_ACC; k++)                                         \
+        s = FOLD(s, acc[k]);
+
+__attribute__((target("avx512f,avx512vnni"))) static uint64_t
+int8_vnni512(void *p, int ith, int nth, uint64_t iters)
+{
+    __m512i a = _mm512_set1_epi8(roof_seed_i8), b = _mm512_set1_epi8(roof_seed_i8 + 1);
+    (void)p, (void)ith, (void)nth;
+    ROOF_LOOP(__m512i, _mm512_setzero_si512(), _mm512_dpbusd_epi32, _mm512_add_epi32)
+    return (uint64_t)_mm512_reduce_add_epi32(s);
+}
+
+__attribute__((target("avx2,avxvnni"))) static uint64_t
+int8_vnni256(void *p, int ith, int nth, uint64_t iters)
+{
+    __m256i a = _mm256_set1_epi8(roof_seed_i8), b = _mm256_set1_epi8(roof_seed_i8 + 1);
+    (void)p, (void)ith, (void)nth;
+    ROOF_LOOP(__m256i, _mm256_setzero_si256(), _mm256_dpbusd_avx_epi32, _mm256_add_epi32)
+    return (uint64_t)_mm256_extract_epi32(s, 0);
+}
+
+/* AVX2 has no int8 dot product into int32: the usual sequence is
+ * vpmaddubsw (u8 x s8 pairs -> s16), vpmaddwd with ones (-> s32), vpaddd. */
+__attribute__((target("avx2"))) static inline __m256i madd_avx2(__m256i acc, __m256i a,
+                                                                __m256i b)
+{
+    __m256i ones = _mm256_set1_epi16(1);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones));
+}
+
+__attribute__((target("avx2"))) static uint64_t int8_avx2(void *p, int ith, int nth,
+                                                          uint64_t iters)
+{
+    __m256i a = _mm256_set1_epi8(roof_seed_i8), b = _mm256_set1_epi8(roof_seed_i8 + 1);
+    (void)p, (void)ith, (void)nth;
+    ROOF_LOOP(__m256i, _mm256_setzero_si256(), madd_avx2, _mm256_add_epi32)
+    return (uint64_t)_mm256_extract_epi32(s, 0);
+}
+
+__attribute__((target("avx512f,avx512bf16"))) static uint64_t
+bf16_avx512(void *p, int ith, int nth, uint64_t iters)
+{
+    __m512bh a = (__m512bh)_mm512_set1_epi16((short)(0x3f80 + roof_seed_i8));
+    __m512bh b = a;
+    (void)p, (void)ith, (void)nth;
+    ROOF_LOOP(__m512, _mm512_setzero_ps(), _mm512_dpbf16_ps, _mm512_add_ps)
+    return f32_bits(_mm512_reduce_add_ps(s));
+}
+
+__attribute__((target("avx512f"))) static uint64_t f32_avx512(void *p, int ith, int nth,
+                                                              uint64_t iters)
+{
+    __m512 a = _mm512_set1_ps(roof_seed_f32), b = _mm512_set1_ps(0.5f);
+    (void)p, (void)ith, (void)nth;
+    ROOF_LOOP(__m512, _mm512_setzero_ps(), _mm512_fmadd_ps, _mm512_add_ps)
+    return f32_bits(_mm512_reduce_add_ps(s));
+}
+
+__attribute__((target("avx2,fma"))) static uint64_t f32_fma256(void *p, int ith, int nth,
+                                                               uint64_t iters)
+{
+    __m256 a = _mm256_set1_ps(roof_seed_f32), b = _mm256_set1_ps(0.5f);
+    (void)p, (void)ith, (void)nth;
+    ROOF_LOOP(__m256, _mm256_setzero_ps(), _mm256_fmadd_ps, _mm256_add_ps)
+    return f32_bits(_mm256_cvtss_f32(s));
+}
+#endif
+
+static peak_kernel pick_int8(void)
+{
+#ifdef GMRT_ROOF_X86
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512f"))
+        return (peak_kernel){int8_vnni512, "avx512_vnni vpdpbusd zmm", 64.0 * ROOF_ACC};
+    if (__builtin_cpu_supports("avxvnni"))
+        return (peak_kernel){int8_vnni256, "avx_vnni vpdpbusd ymm", 32.0 * ROOF_ACC};
+    if (__builtin_cpu_supports("avx2"))
+        return (peak_kernel){int8_avx2, "avx2 vpmaddubsw+vpmaddwd+vpaddd ymm",
+                             32.0 * ROOF_ACC};
+#endif
+    return (peak_kernel){int8_scalar, "scalar int32 multiply-add", 1.0 * ROOF_ACC};
+}
+
+static peak_kernel pick_f32(void)
+{
+#ifdef GMRT_ROOF_X86
+    if (__builtin_cpu_supports("avx512f"))
+        return (peak_kernel){f32_avx512, "avx512f vfmadd zmm", 16.0 * ROOF_ACC};
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return (peak_kernel){f32_fma256, "fma vfmadd ymm", 8.0 * ROOF_ACC};
+#endif
+    return (peak_kernel){f32_scalar, "scalar fmaf", 1.0 * ROOF_ACC};
+}
+
+/* Without a bf16 dot product, bf16 weights are widened and multiplied in
+ * f32, so the f32 FMA peak is the relevant ceiling. */
+static peak_kernel pick_bf16(void)
+{
+#ifdef GMRT_ROOF_X86
+    if (__builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512f"))
+        return (peak_kernel){bf16_avx512, "avx512_bf16 vdpbf16ps zmm", 32.0 * ROOF_ACC};
+#endif
+    peak_kernel k = pick_f32();
+    k.insn = "no bf16 dot product: f32 fma peak";
+    return k;
+}
+
+/* Best of three timed runs, each about 20 ms after calibrating the iteration
+ * count; returns 2 x multiply-adds per second (ops/s) or a negative value. */
+static double measure_peak(peak_kernel k, int nth)
+{
+    uint64_t iters = 1u << 12;
+    double t = 0;
+    while ((t = roof_run(k.fn, NULL, nth, iters)) >= 0 && t < 0.005 && iters < (1ull << 40))
+        iters *= 4;
+    if (t < 0)
+        return -1;
+    if (t > 0)
+        iters = (uint64_t)((double)iters * 0.02 / t) + 1;
+    double best = 0;
+    for (int rep = 0; rep < 3; rep++) {
+        t = roof_run(k.fn, NULL, nth, iters);
+        if (t < 0)
+            return -1;
+        if (best == 0 || t < best)
+            best = t;
+    }
+    return 2.0 * k.macs_per_iter * (double)iters * nth / best;
+}
+
+gmrt_status gmrt_roofline_measure(int n_threads, size_t bw_bytes, int passes,
+                                  gmrt_roofline *out, gmrt_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    if (n_threads < 1 || n_threads > GMRT_ROOF_MAX_THREADS)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "roofline thread count %d is out of [1, %d]",
+                         n_threads, GMRT_ROOF_MAX_THREADS);
+    if (passes < 1 || passes > GMRT_ROOF_MAX_PASSES)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "bandwidth passes %d are out of [1, %d]",
+                         passes, GMRT_ROOF_MAX_PASSES);
+    out->n_threads = n_threads;
+    gmrt_status st = measure_bandwidth(n_threads, bw_bytes, passes, out, diag);
+    if (st != GMRT_OK)
+        return st;
+    peak_kernel k8 = pick_int8(), kb = pick_bf16(), kf = pick_f32();
+    out->int8_insn = k8.insn;
+    out->bf16_insn = kb.insn;
+    out->f32_insn = kf.insn;
+    out->int8_gops = measure_peak(k8, n_threads) * 1e-9;
+    out->bf16_gflops = measure_peak(kb, n_threads) * 1e-9;
+    out->f32_gflops = measure_peak(kf, n_threads) * 1e-9;
+    if (out->int8_gops <= 0 || out->bf16_gflops <= 0 || out->f32_gflops <= 0)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "cannot start %d measurement threads",
+                         n_threads);
+    return GMRT_OK;
+}

@@ -1,0 +1,243 @@
+/*
+ * test_bench.c — suite "bench": runtime/bench.c and `gemmac bench`.
+ *
+ * The cost model (bytes a decode step reads, ops a prefill does) on small
+ * hand-made manifests whose sums are worked out here by hand; then the
+ * command on tests/graphs/tiny.yaml with gemmac init weights: its JSON must
+ * hold every test at every thread count, with rates, byte and op counts and
+ * fractions that agree with the tiny model's dimensions (computed here from
+ * tiny.yaml, not from the program) and with each other; CSV and table
+ * outputs and bad options are checked too.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "driver.h"
+#include "gmrt.h"
+#include "testutil.h"
+
+/* d_model 32; Q has 64 rows (2 heads x 16), K 32 rows; FFN 64. */
+static gmk_tensor toy[] = {
+    {"token_embd.weight", GMK_DTYPE_F32, 2, {32, 100, 1, 1}},      /* 12800 B */
+    {"blk.0.attn_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1}},   /* 128 B */
+    {"blk.0.attn_q.weight", GMK_DTYPE_Q8_0, 2, {32, 64, 1, 1}},    /* 64 x 34 B */
+    {"blk.0.attn_k.weight", GMK_DTYPE_Q8_0, 2, {32, 32, 1, 1}},    /* 32 x 34 B */
+    {"blk.0.ffn_down.weight", GMK_DTYPE_F32, 2, {64, 32, 1, 1}},   /* 8192 B */
+    {"output.weight", GMK_DTYPE_Q8_0, 2, {32, 100, 1, 1}},         /* 100 x 34 B */
+};
+
+static gmk_model toy_model(int n_tensors)
+{
+    return (gmk_model){.name = "toy", .target = "generic", .n_vocab = 100, .d_model = 32,
+                       .n_layers = 1, .n_ctx = 64, .max_batch = 4,
+                       .kv_bytes_per_token = 256, .n_tensors = n_tensors, .tensors = toy};
+}
+
+START_TEST(costs_tied_head)
+{
+    gmk_model m = toy_model(5); /* without output.weight: the head is tied */
+    gmrt_bench_costs c;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_bench_costs_init(&m, &c, &d), GMRT_OK);
+    ck_assert_uint_eq(c.decode_weight_bytes, 12800 + 128 + 64 * 34 + 32 * 34 + 8192);
+    ck_assert_uint_eq(c.kv_bytes_per_pos, 256);
+    ck_assert(c.dense_macs == 32.0 * 64 + 32 * 32 + 64 * 32);
+    ck_assert(c.head_macs == 32.0 * 100);
+    ck_assert(c.attn_macs_per_key == 2.0 * 64);
+    ck_assert_int_eq(c.peak, GMRT_PEAK_F32); /* 8192 f32 bytes > 3264 q8_0 */
+    /* tg3: steps attend 1, 2, 3 positions: 2 on average. */
+    ck_assert(gmrt_bench_tg_bytes(&c, 3) == 24384.0 + 256 * 2);
+    /* pp4: 4 tokens of dense work, one head row, 1+2+3+4 query-key pairs. */
+    ck_assert(gmrt_bench_pp_ops(&c, 4) == 2.0 * (4 * 5120 + 3200 + 128 * 10));
+}
+END_TEST
+
+START_TEST(costs_untied_head_and_int8)
+{
+    gmk_tensor saved = toy[4];
+    toy[4].dtype = GMK_DTYPE_Q8_0; /* ffn_down 32 rows of 64: 32 x 68 B */
+    gmk_model m = toy_model(6);
+    gmrt_bench_costs c;
+    gmrt_diag d = {0};
+    gmrt_status st = gmrt_bench_costs_init(&m, &c, &d);
+    toy[4] = saved;
+    ck_assert_int_eq(st, GMRT_OK);
+    /* The embedding table is read for one row (32 f32); the head whole. */
+    ck_assert_uint_eq(c.decode_weight_bytes, 32 * 4 + 128 + 64 * 34 + 32 * 34 + 32 * 68 +
+                                                 100 * 34);
+    ck_assert(c.head_macs == 32.0 * 100);
+    ck_assert_int_eq(c.peak, GMRT_PEAK_INT8);
+}
+END_TEST
+
+START_TEST(costs_refuse_bad_manifests)
+{
+    gmk_model m = toy_model(5);
+    m.tensors = toy + 1; /* no token_embd */
+    m.n_tensors = 4;
+    gmrt_bench_costs c;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_bench_costs_init(&m, &c, &d), GMRT_ERR_MISMATCH);
+    ck_assert(strstr(d.msg, "token_embd") != NULL);
+    gmk_tensor bad[] = {{"token_embd.weight", GMK_DTYPE_Q8_0, 2, {33, 10, 1, 1}}};
+    m.tensors = bad;
+    m.n_tensors = 1;
+    ck_assert_int_eq(gmrt_bench_costs_init(&m, &c, &d), GMRT_ERR_FORMAT);
+    ck_assert(strstr(d.msg, "token_embd.weight") != NULL);
+}
+END_TEST
+
+/* ------------------------------------------------------ the command line */
+
+static int run_cmd(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The number after "key": at or after from; NAN if absent. */
+static double json_num(const char *from, const char *key, const char **out_at)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *at = strstr(from, pat);
+    if (!at)
+        return NAN;
+    if (out_at)
+        *out_at = at;
+    return strtod(at + strlen(pat), NULL);
+}
+
+static bool near(double a, double b, double rel) { return fabs(a - b) <= rel * fabs(b); }
+
+static const char *bench_cmd(char *buf, size_t n, const char *gguf, const char *args,
+                             const char *out)
+{
+    snprintf(buf, n, "'%s' bench '%s' --target generic --build-dir '%s/bench-build' "
+                     "--weights '%s' %s > '%s/%s' 2> '%s/%s.err'",
+             GMC_GEMMAC, gmc_test_src("tests/graphs/tiny.yaml"), gmc_test_tmpdir(), gguf,
+             args, gmc_test_tmpdir(), out, gmc_test_tmpdir(), out);
+    return buf;
+}
+
+static char *read_out(const char *name)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", gmc_test_tmpdir(), name);
+    char *s = gmc_test_read_file(path, NULL);
+    ck_assert_msg(s != NULL, "no %s", path);
+    return s;
+}
+
+/* One result object of the JSON: the test name, rates consistent with the
+ * times, and the fraction recomputed from the reported bandwidth/peak. */
+static const char *check_result(const char *at, int threads, const char *test, int n,
+                                double work, double bw_gbs)
+{
+    char want[64];
+    snprintf(want, sizeof want, "\"threads\": %d, \"test\": \"%s\"", threads, test);
+    at = strstr(at, want);
+    ck_assert_msg(at != NULL, "no result %s", want);
+    double med = json_num(at, "median_s", NULL), mn = json_num(at, "min_s", NULL);
+    ck_assert(mn > 0 && med >= mn);
+    ck_assert(near(json_num(at, "tps_median", NULL), n / med, 1e-3));
+    ck_assert(near(json_num(at, "tps_min_s", NULL), n / mn, 1e-3));
+    double frac = json_num(at, "fraction", NULL);
+    if (test[0] == 't') {
+        ck_assert(near(json_num(at, "bytes_per_token", NULL), work, 1e-9));
+        ck_assert(near(frac, work / (med / n) / (bw_gbs * 1e9), 2e-3));
+    } else {
+        ck_assert(near(json_num(at, "ops", NULL), work, 1e-9));
+        /* tiny is all f32: the f32 peak is the one used, not int8. */
+        ck_assert(strstr(at, "\"fraction_of\": \"f32\"") != NULL);
+    }
+    return at + 1;
+}
+
+START_TEST(command_json)
+{
+    char gguf[4200], cmd[16000];
+    snprintf(gguf, sizeof gguf, "%s/tiny-bench.gguf", gmc_test_tmpdir());
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_init_weights(gmc_test_src("tests/graphs/tiny.yaml"), gguf, 5, false,
+                                   &d) == GMC_OK, "%s", d.msg);
+    ck_assert_int_eq(run_cmd(bench_cmd(cmd, sizeof cmd, gguf,
+                                       "-p 5 -n 4 -r 3 -t 1,2 -o json --bw-mib 8",
+                                       "b.json")), 0);
+    char *js = read_out("b.json");
+    /* tiny.yaml, all f32: embedding 64 x 512, per layer norms 4 x 64 + 2 x 32,
+     * q/o 64 x 64, k/v 64 x 32, gate/up/down 64 x 128; output norm 64.  KV:
+     * 2 layers x (K + V) x 32 f32 = 512 B per position. */
+    double per_layer = 4 * 64 + 2 * 32 + 2 * 4096 + 2 * 2048 + 3 * 8192;
+    double weights = 4 * (64 * 512 + 2 * per_layer + 64);
+    ck_assert(near(json_num(js, "decode_weight_bytes", NULL), weights, 1e-12));
+    double dense = 2 * (2 * 4096 + 2 * 2048 + 3 * 8192), attn = 2 * (2 * 64);
+    double pp5 = 2 * (5 * dense + 64 * 512 + attn * 15);
+    double tg4 = weights + 512 * 2.5;
+    const char *r1 = NULL, *r2 = NULL;
+    double bw1 = json_num(strstr(js, "\"roofline\""), "bw_best_gbs", &r1);
+    double bw2 = json_num(r1 + 1, "bw_best_gbs", &r2);
+    ck_assert(bw1 > 0 && bw2 > 0);
+    const char *at = strstr(js, "\"results\"");
+    ck_assert_ptr_nonnull(at);
+    at = check_result(at, 1, "pp5", 5, pp5, bw1);
+    at = check_result(at, 1, "tg4", 4, tg4, bw1);
+    at = check_result(at, 2, "pp5", 5, pp5, bw2);
+    at = check_result(at, 2, "tg4", 4, tg4, bw2);
+    ck_assert(strstr(js, "vpdpbusd") || strstr(js, "vpmaddubsw") || strstr(js, "scalar"));
+    free(js);
+}
+END_TEST
+
+START_TEST(command_csv_table_and_errors)
+{
+    char gguf[4200], cmd[16000];
+    snprintf(gguf, sizeof gguf, "%s/tiny-bench2.gguf", gmc_test_tmpdir());
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert(gmc_init_weights(gmc_test_src("tests/graphs/tiny.yaml"), gguf, 6, false,
+                               &d) == GMC_OK);
+    ck_assert_int_eq(run_cmd(bench_cmd(cmd, sizeof cmd, gguf,
+                                       "-p 3,6 -n 0 -r 1 -t 1 -o csv --no-roofline",
+                                       "b.csv")), 0);
+    char *csv = read_out("b.csv");
+    ck_assert(strncmp(csv, "model,target,threads,test,", 26) == 0);
+    ck_assert(strstr(csv, "\ntiny,generic,1,pp3,1,") && strstr(csv, "\ntiny,generic,1,pp6,1,"));
+    ck_assert(strstr(csv, ",tg") == NULL);
+    free(csv);
+    ck_assert_int_eq(run_cmd(bench_cmd(cmd, sizeof cmd, gguf,
+                                       "-p 0 -n 2 -r 1 -t 1 --bw-mib 4", "b.txt")), 0);
+    char *tab = read_out("b.txt");
+    ck_assert(strstr(tab, "| tiny ") && strstr(tab, "tg2") && strstr(tab, "of bandwidth"));
+    ck_assert(strstr(tab, "read bandwidth") != NULL);
+    free(tab);
+    static const char *const bad[] = {"-r 0", "-o xml", "-p 65", "-t 0", "-p 0 -n 0",
+                                      "-p 1,,x", "--frobnicate 1", "--bw-mib 1048576"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(run_cmd(bench_cmd(cmd, sizeof cmd, gguf, bad[i], "bad.txt")) == 2,
+                      "bench %s was not refused with status 2", bad[i]);
+        char *err = read_out("bad.txt.err");
+        ck_assert_msg(strstr(err, "error: ") != NULL, "bench %s said: %s", bad[i], err);
+        free(err);
+    }
+}
+END_TEST
+
+Suite *bench_suite(void)
+{
+    Suite *s = suite_create("bench");
+    TCase *tc = tcase_create("bench");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, costs_tied_head);
+    tcase_add_test(tc, costs_untied_head_and_int8);
+    tcase_add_test(tc, costs_refuse_bad_manifests);
+    tcase_add_test(tc, command_json);
+    tcase_add_test(tc, command_csv_table_and_errors);
+    suite_add_tcase(s, tc);
+    return s;
+}
