@@ -28,6 +28,13 @@
 #else
 #define GMK_X86_BW 0
 #endif
+#ifndef GMK_X86_Z /* -DGMK_X86_Z=0 keeps AVX-512 builds on 256-bit tiles (benchmarks) */
+#if GMK_X86_BW && defined(__AVX512DQ__)
+#define GMK_X86_Z 1 /* 512-bit k-quant tiles, gmk_x86_avx512.h */
+#else
+#define GMK_X86_Z 0
+#endif
+#endif
 #if defined(__AVX512BF16__) && defined(__AVX512VL__)
 #define GMK_X86_BF16DP 1
 #else
@@ -36,6 +43,7 @@
 
 /* Tile shapes: rows × tokens.  AVX-512 has 32 vector registers, AVX2 16;
  * k-quant tiles also hold an int32 accumulator per (row, token). */
+#ifndef GMK_X86_TR
 #if defined(__AVX512F__)
 #define GMK_X86_TR 4
 #define GMK_X86_TT 4
@@ -47,10 +55,18 @@
 #define GMK_X86_KTR 2
 #define GMK_X86_KTT 2
 #endif
+#endif
 
 /* Tiles are instantiated per constant shape: force inlining so that the
  * accumulator arrays become registers. */
 #define GMK_X86_AI static inline __attribute__((always_inline))
+/* Loops over a tile's rows, tokens and chunks must unroll completely, or the
+ * accumulators live in memory (clang leaves larger bodies rolled). */
+#if defined(__clang__)
+#define GMK_X86_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define GMK_X86_UNROLL
+#endif
 
 /* ------------------------------------------------------------ helpers */
 
@@ -189,46 +205,60 @@ GMK_X86_AI gmk_x86_w32 gmk_x86_prep_b32(int F, const uint8_t *b)
     return r;
 }
 
+/* Block b of R rows × T tokens of format F into the 8-lane accumulators
+ * acc[i][j] (row w + i·wrow, activation row x + j·xrow). */
+GMK_X86_AI void gmk_x86_step_b32(int F, int R, int T, __m256 (*acc)[GMK_X86_TT],
+                                 const uint8_t *restrict w, size_t wrow,
+                                 const uint8_t *restrict x, size_t xrow, int64_t b)
+{
+    const size_t bb = gmk_dtype_block_bytes(F);
+    const int off = gmk_x86_b32_off(F);
+    const int has_min = F == GMK_DTYPE_Q4_1 || F == GMK_DTYPE_Q5_1;
+    gmk_x86_w32 wb[GMK_X86_TR];
+    __m256 dw[GMK_X86_TR];
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++) {
+        gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
+        wb[i] = gmk_x86_prep_b32(F, w + (size_t)i * wrow + (size_t)b * bb);
+        dw[i] = _mm256_set1_ps(wb[i].d);
+    }
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++) {
+        const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b;
+        __m256i xv = _mm256_loadu_si256((const __m256i *)a->qs);
+        __m256i init = _mm256_setr_epi32(-off * a->sum, 0, 0, 0, 0, 0, 0, 0);
+        __m256 dx = _mm256_set1_ps(a->d);
+        GMK_X86_UNROLL
+        for (int i = 0; i < R; i++) {
+            __m256i s = F == GMK_DTYPE_Q8_0 && !GMK_X86_VNNI ? _mm256_sign_epi8(xv, wb[i].w) : xv;
+            __m256i dot = gmk_x86_dpbusd(init, wb[i].u, s);
+            /* (Σ·dx)·dw: the broadcasts are per row and per token, not per pair */
+            __m256 sx = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), dx);
+            acc[i][j] = _mm256_fmadd_ps(sx, dw[i], acc[i][j]);
+            if (has_min) /* m·dx·Σq once per block, in lane 0 */
+                acc[i][j] = _mm256_fmadd_ps(_mm256_setr_ps(wb[i].m, 0, 0, 0, 0, 0, 0, 0),
+                                            _mm256_set1_ps(a->d * (float)a->sum), acc[i][j]);
+        }
+    }
+}
+
 /* R rows × T tokens of format F: y[j·ldy + i] for row w + i·wrow and
  * activation row x + j·xrow, nb blocks each. */
 GMK_X86_AI void gmk_x86_tile_b32(int F, int R, int T, float *restrict y, int64_t ldy,
                                  const uint8_t *restrict w, size_t wrow,
                                  const uint8_t *restrict x, size_t xrow, int64_t nb)
 {
-    const size_t bb = gmk_dtype_block_bytes(F);
-    const int off = gmk_x86_b32_off(F);
-    const int has_min = F == GMK_DTYPE_Q4_1 || F == GMK_DTYPE_Q5_1;
     __m256 acc[GMK_X86_TR][GMK_X86_TT];
+    GMK_X86_UNROLL
     for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++)
             acc[i][j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++) {
-        gmk_x86_w32 wb[GMK_X86_TR];
-        __m256 dw[GMK_X86_TR];
-        for (int i = 0; i < R; i++) {
-            gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
-            wb[i] = gmk_x86_prep_b32(F, w + (size_t)i * wrow + (size_t)b * bb);
-            dw[i] = _mm256_set1_ps(wb[i].d);
-        }
-        for (int j = 0; j < T; j++) {
-            const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b;
-            __m256i xv = _mm256_loadu_si256((const __m256i *)a->qs);
-            __m256i init = _mm256_setr_epi32(-off * a->sum, 0, 0, 0, 0, 0, 0, 0);
-            __m256 dx = _mm256_set1_ps(a->d);
-            for (int i = 0; i < R; i++) {
-                __m256i s = F == GMK_DTYPE_Q8_0 && !GMK_X86_VNNI ? _mm256_sign_epi8(xv, wb[i].w)
-                                                                  : xv;
-                __m256i dot = gmk_x86_dpbusd(init, wb[i].u, s);
-                /* (Σ·dx)·dw: the broadcasts are per row and per token, not per pair */
-                __m256 sx = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), dx);
-                acc[i][j] = _mm256_fmadd_ps(sx, dw[i], acc[i][j]);
-                if (has_min) /* m·dx·Σq once per block, in lane 0 */
-                    acc[i][j] = _mm256_fmadd_ps(_mm256_setr_ps(wb[i].m, 0, 0, 0, 0, 0, 0, 0),
-                                                _mm256_set1_ps(a->d * (float)a->sum), acc[i][j]);
-            }
-        }
-    }
+    for (int64_t b = 0; b < nb; b++)
+        gmk_x86_step_b32(F, R, T, acc, w, wrow, x, xrow, b);
+    GMK_X86_UNROLL
     for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++)
             y[j * ldy + i] = gmk_x86_hsum(acc[i][j]);
 }
@@ -279,38 +309,48 @@ GMK_X86_AI void gmk_x86_tile_q45k(int five, int R, int T, float *restrict y, int
 {
     const size_t bb = five ? 176 : 144;
     __m256 acc[GMK_X86_KTR][GMK_X86_KTT];
+    GMK_X86_UNROLL
     for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++)
             acc[i][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         gmk_x86_k45 h[GMK_X86_KTR];
         __m256i is[GMK_X86_KTR][GMK_X86_KTT];
+        GMK_X86_UNROLL
         for (int i = 0; i < R; i++) {
             gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
             h[i] = gmk_x86_head_q45k(w + (size_t)i * wrow + (size_t)b * bb);
+            GMK_X86_UNROLL
             for (int j = 0; j < T; j++)
                 is[i][j] = _mm256_setzero_si256();
         }
+        GMK_X86_UNROLL
         for (int c = 0; c < 4; c++) {
             __m256i lo[GMK_X86_KTR], hi[GMK_X86_KTR], slo[GMK_X86_KTR], shi[GMK_X86_KTR];
+            GMK_X86_UNROLL
             for (int i = 0; i < R; i++) {
                 gmk_x86_chunk_q45k(five, w + (size_t)i * wrow + (size_t)b * bb, c, &lo[i], &hi[i]);
                 slo[i] = _mm256_set1_epi16(h[i].sc[2 * c]);
                 shi[i] = _mm256_set1_epi16(h[i].sc[2 * c + 1]);
             }
+            GMK_X86_UNROLL
             for (int j = 0; j < T; j++) {
                 const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
                 __m256i xlo = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c));
                 __m256i xhi = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c + 32));
+                GMK_X86_UNROLL
                 for (int i = 0; i < R; i++) {
                     is[i][j] = gmk_x86_dpwssd(is[i][j], _mm256_maddubs_epi16(lo[i], xlo), slo[i]);
                     is[i][j] = gmk_x86_dpwssd(is[i][j], _mm256_maddubs_epi16(hi[i], xhi), shi[i]);
                 }
             }
         }
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
             __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
+            GMK_X86_UNROLL
             for (int i = 0; i < R; i++) {
                 __m256 mi = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, h[i].mins));
                 acc[i][j] = gmk_x86_fold(acc[i][j], is[i][j], h[i].d * a->d);
@@ -318,7 +358,9 @@ GMK_X86_AI void gmk_x86_tile_q45k(int five, int R, int T, float *restrict y, int
             }
         }
     }
+    GMK_X86_UNROLL
     for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++)
             y[j * ldy + i] = gmk_x86_hsum(acc[i][j]);
 }
@@ -352,16 +394,20 @@ GMK_X86_AI void gmk_x86_tile_q6k(int R, int T, float *restrict y, int64_t ldy,
                                  const uint8_t *restrict x, size_t xrow, int64_t nb)
 {
     __m256 acc[GMK_X86_KTR][GMK_X86_KTT];
+    GMK_X86_UNROLL
     for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++)
             acc[i][j] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const uint8_t *wb[GMK_X86_KTR];
         __m256i is[GMK_X86_KTR][GMK_X86_KTT];
+        GMK_X86_UNROLL
         for (int i = 0; i < R; i++) {
             gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * 210, 210);
             wb[i] = w + (size_t)i * wrow + (size_t)b * 210;
             __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wb[i] + 192)));
+            GMK_X86_UNROLL
             for (int j = 0; j < T; j++) {
                 const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
                 __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
@@ -369,31 +415,39 @@ GMK_X86_AI void gmk_x86_tile_q6k(int R, int T, float *restrict y, int64_t ldy,
                                             _mm256_slli_epi32(_mm256_madd_epi16(bs, sc), 5));
             }
         }
+        GMK_X86_UNROLL
         for (int c = 0; c < 4; c++) {
             __m256i lo[GMK_X86_KTR], hi[GMK_X86_KTR], slo[GMK_X86_KTR], shi[GMK_X86_KTR];
+            GMK_X86_UNROLL
             for (int i = 0; i < R; i++) {
                 const int8_t *s = (const int8_t *)(wb[i] + 192 + 4 * c);
                 gmk_x86_chunk_q6k(wb[i], c, &lo[i], &hi[i]);
                 slo[i] = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
                 shi[i] = _mm256_set_m128i(_mm_set1_epi16(s[3]), _mm_set1_epi16(s[2]));
             }
+            GMK_X86_UNROLL
             for (int j = 0; j < T; j++) {
                 const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
                 __m256i xlo = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c));
                 __m256i xhi = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c + 32));
+                GMK_X86_UNROLL
                 for (int i = 0; i < R; i++) {
                     is[i][j] = gmk_x86_dpwssd(is[i][j], _mm256_maddubs_epi16(lo[i], xlo), slo[i]);
                     is[i][j] = gmk_x86_dpwssd(is[i][j], _mm256_maddubs_epi16(hi[i], xhi), shi[i]);
                 }
             }
         }
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
+            GMK_X86_UNROLL
             for (int i = 0; i < R; i++)
                 acc[i][j] = gmk_x86_fold(acc[i][j], is[i][j], gmk_x86_f16(wb[i] + 208) * a->d);
         }
     }
+    GMK_X86_UNROLL
     for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++)
             y[j * ldy + i] = gmk_x86_hsum(acc[i][j]);
 }
@@ -439,7 +493,9 @@ GMK_X86_AI void gmk_x86_tile_flt(int dt, int xdt, int R, int T, float *restrict 
     const size_t we = gmk_dtype_block_bytes(dt), xe = gmk_dtype_block_bytes(xdt);
     const int step = GMK_X86_BF16DP && xdt == GMK_DTYPE_BF16 ? 16 : 8;
     __m256 acc[GMK_X86_TR][GMK_X86_TT];
+    GMK_X86_UNROLL
     for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++)
             acc[i][j] = _mm256_setzero_ps();
     int64_t k = 0;
@@ -447,13 +503,16 @@ GMK_X86_AI void gmk_x86_tile_flt(int dt, int xdt, int R, int T, float *restrict 
 #if GMK_X86_BF16DP
         if (step == 16) {
             __m256i wv[GMK_X86_TR];
+            GMK_X86_UNROLL
             for (int i = 0; i < R; i++) {
                 if ((k & 31) == 0) /* one prefetch per 64 bytes */
                     gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)k * 2, 1);
                 wv[i] = _mm256_loadu_si256((const __m256i *)(w + (size_t)i * wrow + (size_t)k * 2));
             }
+            GMK_X86_UNROLL
             for (int j = 0; j < T; j++) {
                 __m256i xv = _mm256_loadu_si256((const __m256i *)(x + (size_t)j * xrow + (size_t)k * 2));
+                GMK_X86_UNROLL
                 for (int i = 0; i < R; i++)
                     acc[i][j] = _mm256_dpbf16_ps(acc[i][j], (__m256bh)wv[i], (__m256bh)xv);
             }
@@ -461,18 +520,23 @@ GMK_X86_AI void gmk_x86_tile_flt(int dt, int xdt, int R, int T, float *restrict 
         }
 #endif
         __m256 wv[GMK_X86_TR];
+        GMK_X86_UNROLL
         for (int i = 0; i < R; i++) {
             if (((size_t)k * we & 63) == 0) /* one prefetch per 64 bytes */
                 gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)k * we, 1);
             wv[i] = gmk_x86_load8(dt, w + (size_t)i * wrow + (size_t)k * we);
         }
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             __m256 xv = gmk_x86_load8(xdt, x + (size_t)j * xrow + (size_t)k * xe);
+            GMK_X86_UNROLL
             for (int i = 0; i < R; i++)
                 acc[i][j] = _mm256_fmadd_ps(wv[i], xv, acc[i][j]);
         }
     }
+    GMK_X86_UNROLL
     for (int i = 0; i < R; i++) {
+        GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             float s = gmk_x86_hsum(acc[i][j]);
             for (int64_t kk = k; kk < n; kk++)
@@ -483,6 +547,10 @@ GMK_X86_AI void gmk_x86_tile_flt(int dt, int xdt, int R, int T, float *restrict 
     }
 }
 
+#if GMK_X86_Z
+#include "gmk_x86_avx512.h"
+#endif
+
 /* ------------------------------------------------------------ drivers */
 
 /* One tile of family kind at shape (R, T); kind is the weight dtype. */
@@ -491,9 +559,15 @@ GMK_X86_AI void gmk_x86_tile(int kind, int xdt, int R, int T, float *restrict y,
                              size_t xrow, int64_t len)
 {
     switch (kind) {
+#if GMK_X86_Z
+    case GMK_DTYPE_Q4_K: gmk_x86_tile_q45kz(0, R, T, y, ldy, w, wrow, x, xrow, len); return;
+    case GMK_DTYPE_Q5_K: gmk_x86_tile_q45kz(1, R, T, y, ldy, w, wrow, x, xrow, len); return;
+    case GMK_DTYPE_Q6_K: gmk_x86_tile_q6kz(R, T, y, ldy, w, wrow, x, xrow, len); return;
+#else
     case GMK_DTYPE_Q4_K: gmk_x86_tile_q45k(0, R, T, y, ldy, w, wrow, x, xrow, len); return;
     case GMK_DTYPE_Q5_K: gmk_x86_tile_q45k(1, R, T, y, ldy, w, wrow, x, xrow, len); return;
     case GMK_DTYPE_Q6_K: gmk_x86_tile_q6k(R, T, y, ldy, w, wrow, x, xrow, len); return;
+#endif
     case GMK_DTYPE_F32: case GMK_DTYPE_F16: case GMK_DTYPE_BF16:
         gmk_x86_tile_flt(kind, xdt, R, T, y, ldy, w, wrow, x, xrow, len);
         return;
