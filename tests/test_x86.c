@@ -391,6 +391,30 @@ START_TEST(test_act_degenerate)
 }
 END_TEST
 
+/* Shapes and formats the compiler never emits give zeros, not reads past
+ * the buffers: n_in not a multiple of the block, an unknown format. */
+START_TEST(test_bad_shapes)
+{
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    gmk_act_q8_0 xq[4];
+    memset(xq, 0x11, sizeof xq);
+    uint8_t w[3 * 4 * 34];
+    memset(w, 0x22, sizeof w);
+    for (int l = 0; l < n_lv; l++) {
+        float y[3] = {1, 2, 3};
+        lv[l]->matmul_rows(y, 3, w, GMK_DTYPE_Q8_0, xq, GMK_ACT_Q8_0, 1, 0, 3, 48);
+        for (int i = 0; i < 3; i++)
+            ck_assert(y[i] == 0.0f);
+        y[0] = 5;
+        lv[l]->matmul_rows(y, 3, w, GMK_DTYPE_Q8_0, xq, 99, 1, 0, 3, 64);
+        ck_assert(y[0] == 0.0f);
+        lv[l]->act_row(xq, 99, (const float *)w, 64); /* no write at all */
+        ck_assert_uint_eq(((const uint8_t *)xq)[0], 0x11);
+    }
+}
+END_TEST
+
 Suite *x86_suite(void)
 {
     Suite *s = suite_create("x86");
@@ -400,6 +424,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_bit_identical, 0, N_CASES);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);
+    tcase_add_test(tc, test_bad_shapes);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -409,6 +434,30 @@ Suite *x86_suite(void)
 START_TEST(test_not_x86)
 {
     printf("x86: not an x86-64 build, suite skipped\n");
+}
+END_TEST
+
+/* Shapes and formats the compiler never emits give zeros, not reads past
+ * the buffers: n_in not a multiple of the block, an unknown format. */
+START_TEST(test_bad_shapes)
+{
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    gmk_act_q8_0 xq[4];
+    memset(xq, 0x11, sizeof xq);
+    uint8_t w[3 * 4 * 34];
+    memset(w, 0x22, sizeof w);
+    for (int l = 0; l < n_lv; l++) {
+        float y[3] = {1, 2, 3};
+        lv[l]->matmul_rows(y, 3, w, GMK_DTYPE_Q8_0, xq, GMK_ACT_Q8_0, 1, 0, 3, 48);
+        for (int i = 0; i < 3; i++)
+            ck_assert(y[i] == 0.0f);
+        y[0] = 5;
+        lv[l]->matmul_rows(y, 3, w, GMK_DTYPE_Q8_0, xq, 99, 1, 0, 3, 64);
+        ck_assert(y[0] == 0.0f);
+        lv[l]->act_row(xq, 99, (const float *)w, 64); /* no write at all */
+        ck_assert_uint_eq(((const uint8_t *)xq)[0], 0x11);
+    }
 }
 END_TEST
 

@@ -98,8 +98,10 @@ static inline void gmk_act_row(void *restrict xq, int fmt, const float *restrict
             h[i] = gmk_f32_to_bf16(x[i]);
         return;
     }
-    default:
+    case GMK_ACT_F32:
         memcpy(xq, x, (size_t)n * sizeof(float));
+        return;
+    default: /* not a format: the buffer was sized 0 bytes */
         return;
     }
 }
@@ -201,6 +203,14 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
 {
     if (n_tok <= 0 || r1 <= r0 || n_in <= 0)
         return;
+    int64_t blk = gmk_dtype_block(wdtype);
+    if (gmk_act_row_bytes(fmt, n_in) == 0 || (blk > 0 && n_in % blk != 0)) {
+        /* a shape the compiler never emits: zeros, and no read out of bounds */
+        for (int t = 0; t < n_tok; t++)
+            for (int64_t r = r0; r < r1; r++)
+                y[t * ldy + r] = 0.0f;
+        return;
+    }
     if (!gmk_x86_pair_supported(wdtype, fmt)) {
         gmk_x86_matmul_fallback(y, ldy, W, wdtype, xq, fmt, n_tok, r0, r1, n_in);
         return;
