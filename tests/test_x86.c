@@ -391,6 +391,42 @@ START_TEST(test_act_degenerate)
 }
 END_TEST
 
+/* Every level converts activations to the same bytes as the baseline,
+ * including NaN, ±inf, -0, halfway values and all-equal blocks. */
+START_TEST(test_act_levels_agree)
+{
+    rng_seed(0xac7u);
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    enum { N = 2048 };
+    static float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = rng_unit() * (i < 1024 ? 1.0f : 1e-30f);
+    for (int i = 0; i < 32; i++) /* block 0: d = 1, halfway values (ties) */
+        x[i] = i == 0 ? 127.0f : (float)(i - 16) + 0.5f;
+    x[40] = NAN, x[41] = -0.0f, x[300] = INFINITY, x[600] = -INFINITY;
+    for (int i = 512; i < 544; i++) /* a constant block */
+        x[i] = -0.25f;
+    for (int fmt = GMK_ACT_Q8_0; fmt <= GMK_ACT_BF16; fmt++) {
+        uint8_t *base = make_act(lv[0], fmt, x, 1, N);
+        if (fmt == GMK_ACT_Q8_0) { /* halfway rounds away from zero: 2.5 → 3, -3.5 → -4 */
+            const gmk_act_q8_0 *b = (const gmk_act_q8_0 *)base;
+            ck_assert(b->d == 1.0f);
+            ck_assert_int_eq(b->qs[18], 3);
+            ck_assert_int_eq(b->qs[12], -4);
+            ck_assert_int_eq(b->qs[16], 1);
+        }
+        for (int l = 1; l < n_lv; l++) {
+            uint8_t *xq = make_act(lv[l], fmt, x, 1, N);
+            ck_assert_msg(memcmp(base, xq, gmk_act_row_bytes(fmt, N)) == 0,
+                          "%s fmt %d differs from the baseline", lv[l]->name, fmt);
+            free(xq);
+        }
+        free(base);
+    }
+}
+END_TEST
+
 /* Shapes and formats the compiler never emits give zeros, not reads past
  * the buffers: n_in not a multiple of the block, an unknown format. */
 START_TEST(test_bad_shapes)
@@ -425,6 +461,7 @@ Suite *x86_suite(void)
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);
     tcase_add_test(tc, test_bad_shapes);
+    tcase_add_test(tc, test_act_levels_agree);
     suite_add_tcase(s, tc);
     return s;
 }
@@ -434,6 +471,42 @@ Suite *x86_suite(void)
 START_TEST(test_not_x86)
 {
     printf("x86: not an x86-64 build, suite skipped\n");
+}
+END_TEST
+
+/* Every level converts activations to the same bytes as the baseline,
+ * including NaN, ±inf, -0, halfway values and all-equal blocks. */
+START_TEST(test_act_levels_agree)
+{
+    rng_seed(0xac7u);
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    enum { N = 2048 };
+    static float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = rng_unit() * (i < 1024 ? 1.0f : 1e-30f);
+    for (int i = 0; i < 32; i++) /* block 0: d = 1, halfway values (ties) */
+        x[i] = i == 0 ? 127.0f : (float)(i - 16) + 0.5f;
+    x[40] = NAN, x[41] = -0.0f, x[300] = INFINITY, x[600] = -INFINITY;
+    for (int i = 512; i < 544; i++) /* a constant block */
+        x[i] = -0.25f;
+    for (int fmt = GMK_ACT_Q8_0; fmt <= GMK_ACT_BF16; fmt++) {
+        uint8_t *base = make_act(lv[0], fmt, x, 1, N);
+        if (fmt == GMK_ACT_Q8_0) { /* halfway rounds away from zero: 2.5 → 3, -3.5 → -4 */
+            const gmk_act_q8_0 *b = (const gmk_act_q8_0 *)base;
+            ck_assert(b->d == 1.0f);
+            ck_assert_int_eq(b->qs[18], 3);
+            ck_assert_int_eq(b->qs[12], -4);
+            ck_assert_int_eq(b->qs[16], 1);
+        }
+        for (int l = 1; l < n_lv; l++) {
+            uint8_t *xq = make_act(lv[l], fmt, x, 1, N);
+            ck_assert_msg(memcmp(base, xq, gmk_act_row_bytes(fmt, N)) == 0,
+                          "%s fmt %d differs from the baseline", lv[l]->name, fmt);
+            free(xq);
+        }
+        free(base);
+    }
 }
 END_TEST
 

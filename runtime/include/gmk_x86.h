@@ -46,7 +46,7 @@ static inline int8_t gmk_x86_round_q8(float v)
 
 /* n values to int8 with scale d = amax/127 (symmetric: never -128, which the
  * AVX2 sign trick and the u8·s8 products rely on); returns d. */
-static inline float gmk_x86_quant_q8(int8_t *restrict q, const float *restrict x, int n)
+static inline float gmk_x86_quant_q8_c(int8_t *restrict q, const float *restrict x, int n)
 {
     GMK_NO_CONTRACT
     float d = gmk_x86_amax(x, n) / 127.0f;
@@ -62,48 +62,6 @@ static inline int32_t gmk_x86_sum_q8(const int8_t *q, int n)
     for (int i = 0; i < n; i++)
         s += q[i];
     return s;
-}
-
-/*
- * Converts one f32 row of n elements into fmt at xq (gmk_act_row_bytes(fmt, n)
- * bytes): F32 copies; Q8_0 makes 32-element blocks, d = amax/127, values
- * rounded half away from zero, sum = Σ qs; Q8_K makes 256-element blocks with
- * the same rule (not llama.cpp's -128/max: symmetric blocks keep every
- * product within the int16 pairs of the AVX2 path) and bsums of 16; BF16
- * rounds to nearest even.  n must be a multiple of gmk_act_block(fmt).
- */
-static inline void gmk_act_row(void *restrict xq, int fmt, const float *restrict x, int64_t n)
-{
-    switch (fmt) {
-    case GMK_ACT_Q8_0: {
-        gmk_act_q8_0 *b = (gmk_act_q8_0 *)xq;
-        for (int64_t i = 0; i < n / GMK_X86_QK; i++, b++) {
-            b->d = gmk_x86_quant_q8(b->qs, x + i * GMK_X86_QK, GMK_X86_QK);
-            b->sum = gmk_x86_sum_q8(b->qs, GMK_X86_QK);
-        }
-        return;
-    }
-    case GMK_ACT_Q8_K: {
-        gmk_act_q8_k *b = (gmk_act_q8_k *)xq;
-        for (int64_t i = 0; i < n / GMK_X86_QKK; i++, b++) {
-            b->d = gmk_x86_quant_q8(b->qs, x + i * GMK_X86_QKK, GMK_X86_QKK);
-            for (int j = 0; j < 16; j++)
-                b->bsums[j] = (int16_t)gmk_x86_sum_q8(b->qs + 16 * j, 16);
-        }
-        return;
-    }
-    case GMK_ACT_BF16: {
-        uint16_t *h = (uint16_t *)xq;
-        for (int64_t i = 0; i < n; i++)
-            h[i] = gmk_f32_to_bf16(x[i]);
-        return;
-    }
-    case GMK_ACT_F32:
-        memcpy(xq, x, (size_t)n * sizeof(float));
-        return;
-    default: /* not a format: the buffer was sized 0 bytes */
-        return;
-    }
 }
 
 /* f32 values [k0, k0+len) of an activation row in fmt (for the fallback). */
@@ -171,6 +129,59 @@ static inline void gmk_x86_matmul_fallback(float *restrict y, int64_t ldy,
 #else
 #include "gmk_x86_portable.h"
 #endif
+
+/* gmk_x86_quant_q8_c, vectorized where the ISA header has it (same results). */
+static inline float gmk_x86_quant_q8(int8_t *restrict q, const float *restrict x, int n)
+{
+#ifdef GMK_X86_HAVE_QUANT8
+    return gmk_x86_quant_q8_simd(q, x, n);
+#else
+    return gmk_x86_quant_q8_c(q, x, n);
+#endif
+}
+
+/*
+ * Converts one f32 row of n elements into fmt at xq (gmk_act_row_bytes(fmt, n)
+ * bytes): F32 copies; Q8_0 makes 32-element blocks, d = amax/127, values
+ * rounded half away from zero, sum = Σ qs; Q8_K makes 256-element blocks with
+ * the same rule (not llama.cpp's -128/max: symmetric blocks keep every
+ * product within the int16 pairs of the AVX2 path) and bsums of 16; BF16
+ * rounds to nearest even.  n must be a multiple of gmk_act_block(fmt).
+ */
+static inline void gmk_act_row(void *restrict xq, int fmt, const float *restrict x, int64_t n)
+{
+    switch (fmt) {
+    case GMK_ACT_Q8_0: {
+        gmk_act_q8_0 *b = (gmk_act_q8_0 *)xq;
+        for (int64_t i = 0; i < n / GMK_X86_QK; i++, b++) {
+            b->d = gmk_x86_quant_q8(b->qs, x + i * GMK_X86_QK, GMK_X86_QK);
+            b->sum = gmk_x86_sum_q8(b->qs, GMK_X86_QK);
+        }
+        return;
+    }
+    case GMK_ACT_Q8_K: {
+        gmk_act_q8_k *b = (gmk_act_q8_k *)xq;
+        for (int64_t i = 0; i < n / GMK_X86_QKK; i++, b++) {
+            b->d = gmk_x86_quant_q8(b->qs, x + i * GMK_X86_QKK, GMK_X86_QKK);
+            for (int j = 0; j < 16; j++)
+                b->bsums[j] = (int16_t)gmk_x86_sum_q8(b->qs + 16 * j, 16);
+        }
+        return;
+    }
+    case GMK_ACT_BF16: {
+        uint16_t *h = (uint16_t *)xq;
+        for (int64_t i = 0; i < n; i++)
+            h[i] = gmk_f32_to_bf16(x[i]);
+        return;
+    }
+    case GMK_ACT_F32:
+        memcpy(xq, x, (size_t)n * sizeof(float));
+        return;
+    default: /* not a format: the buffer was sized 0 bytes */
+        return;
+    }
+}
+
 
 /* The (weights, format) pairs gmk_x86_matmul_fast handles. */
 static inline int gmk_x86_pair_supported(int wdtype, int fmt)

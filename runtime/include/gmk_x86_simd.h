@@ -154,6 +154,41 @@ GMK_X86_AI void gmk_x86_prefetch(const uint8_t *w, size_t off, size_t len)
         _mm_prefetch((const char *)(p + o), GMK_X86_PF_HINT);
 }
 
+/* ------------------------------------------------------------ activations */
+
+/* gmk_x86_quant_q8_c 32 values at a time (n a multiple of 32), with the same
+ * operations per element, so both give the same bytes: amax ignoring NaN
+ * (maxps returns its second operand when one is NaN), NaN → 0, clamp to
+ * ±127, add ±0.5, truncate. */
+#define GMK_X86_HAVE_QUANT8 1
+GMK_X86_AI float gmk_x86_quant_q8_simd(int8_t *restrict q, const float *restrict x, int n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), lim = _mm256_set1_ps(127.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8)
+        m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float d = _mm_cvtss_f32(h) / 127.0f;
+    const __m256 id = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int i = 0; i < n; i += 32) {
+        __m256i r[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), id);
+            v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+            v = _mm256_min_ps(_mm256_max_ps(v, _mm256_xor_ps(lim, sign)), lim);
+            v = _mm256_add_ps(v, _mm256_or_ps(_mm256_set1_ps(0.5f), _mm256_and_ps(v, sign)));
+            r[k] = _mm256_cvttps_epi32(v);
+        }
+        /* the two packs interleave 128-bit lanes; the permute restores order */
+        __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+        _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(b, order));
+    }
+    return d;
+}
+
 /* ------------------------------------------------------------ b32 family */
 
 /* One unpacked b32 weight block: u are the unsigned bytes dotted with the
