@@ -120,10 +120,14 @@ static void run_case(const bench_case *c, int n_tok, int reps)
     fill_weights(w, c->dtype, c->n_out, c->n_in);
     for (int64_t i = 0; i < n_tok * c->n_in; i++)
         x[i] = rng_unit();
-    double a0 = now_s();
-    for (int t = 0; t < n_tok; t++)
-        gmk_act_row((uint8_t *)xq + (size_t)t * xrow, c->fmt, x + t * c->n_in, c->n_in);
-    double act_us = (now_s() - a0) * 1e6;
+    double act_us = 1e30; /* min over reps: the first run also faults in xq */
+    for (int r = 0; r < reps; r++) {
+        double a0 = now_s();
+        for (int t = 0; t < n_tok; t++)
+            gmk_act_row((uint8_t *)xq + (size_t)t * xrow, c->fmt, x + t * c->n_in, c->n_in);
+        double us = (now_s() - a0) * 1e6;
+        act_us = us < act_us ? us : act_us;
+    }
     double kmin, kmed, rmin, rmed;
     time_runs(reps, 0, y, w, c, xq, x, n_tok, &kmin, &kmed);
     int ref_reps = n_tok > 1 || c->n_out > 100000 ? 2 : reps;
