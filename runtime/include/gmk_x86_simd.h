@@ -307,14 +307,25 @@ typedef struct gmk_x86_k45 {
     __m256i mins; /* m0 m0 m1 m1 … m7 m7 as int16: pairs with the 16-sums */
 } gmk_x86_k45;
 
+/* The 12 packed bytes of gmk_scale_min_k4 decoded four at a time in 32-bit
+ * words: bytes 0-3 hold scales 0-3, bytes 4-7 mins 0-3 (low 6 bits each);
+ * scales/mins 4-7 are the low/high nibbles of bytes 8-11 plus, as bits 4-5,
+ * the top 2 bits of bytes 0-3 / 4-7. */
 GMK_X86_AI gmk_x86_k45 gmk_x86_head_q45k(const uint8_t *b)
 {
     gmk_x86_k45 h;
     uint8_t mn[8];
     h.d = gmk_x86_f16(b);
     h.dmin = gmk_x86_f16(b + 2);
-    for (int j = 0; j < 8; j++)
-        gmk_scale_min_k4(j, b + 4, &h.sc[j], &mn[j]);
+    uint32_t s0 = gmk_load_u32(b + 4), s1 = gmk_load_u32(b + 8), s2 = gmk_load_u32(b + 12);
+    uint32_t w[4] = {
+        s0 & 0x3f3f3f3fu,
+        (s2 & 0x0f0f0f0fu) | ((s0 >> 2) & 0x30303030u),
+        s1 & 0x3f3f3f3fu,
+        ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 2) & 0x30303030u),
+    };
+    memcpy(h.sc, w, 8);
+    memcpy(mn, w + 2, 8);
     __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
     h.mins = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
     return h;
