@@ -170,6 +170,7 @@ static const struct {
     {GMK_DTYPE_BF16, GMK_ACT_BF16, 1},
     /* pairs without a dedicated kernel take the fallback */
     {GMK_DTYPE_F16, GMK_ACT_Q8_0, 1},  {GMK_DTYPE_Q4_K, GMK_ACT_Q8_0, 0},
+    {GMK_DTYPE_Q8_0, GMK_ACT_F32, 1},  {GMK_DTYPE_Q6_K, GMK_ACT_F32, 0},
 };
 #define N_CASES ((int)(sizeof cases / sizeof cases[0]))
 

@@ -14,7 +14,7 @@
 /* One unpacked weight block: q are the integer weights (offset removed where
  * the format has a fixed one), and the scales that turn Σ q·x into floats. */
 typedef struct gmk_x86_blk {
-    int8_t q[GMK_X86_QKK];
+    int16_t q[GMK_X86_QKK]; /* int16 so that the dots below become pmaddwd */
     int16_t sc[16]; /* k-quants: per 32 (q4_k, q5_k) or per 16 (q6_k) */
     int16_t mn[8];  /* q4_k, q5_k: per-32 minimums */
     float d, m;     /* scale; b32 minimum (q4_1, q5_1) or k-quant dmin */
@@ -32,7 +32,8 @@ static inline void gmk_x86_unpack_b32(gmk_x86_blk *u, int wdtype, const uint8_t 
     u->d = gmk_f16_to_f32(gmk_load_u16(b));
     u->m = 0.0f;
     if (wdtype == GMK_DTYPE_Q8_0) {
-        memcpy(u->q, b + 2, 32);
+        for (int j = 0; j < 32; j++)
+            u->q[j] = (int8_t)b[2 + j];
         return;
     }
     int has_min = wdtype == GMK_DTYPE_Q4_1 || wdtype == GMK_DTYPE_Q5_1;
@@ -48,8 +49,8 @@ static inline void gmk_x86_unpack_b32(gmk_x86_blk *u, int wdtype, const uint8_t 
             lo |= gmk_x86_bit(qh, j) << 4;
             hi |= gmk_x86_bit(qh, j + 16) << 4;
         }
-        u->q[j] = (int8_t)(lo - off);
-        u->q[j + 16] = (int8_t)(hi - off);
+        u->q[j] = (int16_t)(lo - off);
+        u->q[j + 16] = (int16_t)(hi - off);
     }
 }
 
@@ -72,8 +73,8 @@ static inline void gmk_x86_unpack_q45k(gmk_x86_blk *u, int five, const uint8_t *
                 lo |= ((qh[l] >> (2 * c)) & 1) << 4;
                 hi |= ((qh[l] >> (2 * c + 1)) & 1) << 4;
             }
-            u->q[64 * c + l] = (int8_t)lo;
-            u->q[64 * c + 32 + l] = (int8_t)hi;
+            u->q[64 * c + l] = (int16_t)lo;
+            u->q[64 * c + 32 + l] = (int16_t)hi;
         }
     }
 }
@@ -86,21 +87,22 @@ static inline void gmk_x86_unpack_q6k(gmk_x86_blk *u, const uint8_t *b)
         u->sc[g] = (int8_t)b[192 + g];
     for (int n = 0; n < 2; n++) {
         const uint8_t *ql = b + 64 * n, *qh = b + 128 + 32 * n;
-        int8_t *q = u->q + 128 * n;
+        int16_t *q = u->q + 128 * n;
         for (int l = 0; l < 32; l++) {
-            q[l] = (int8_t)(((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) - 32);
-            q[l + 32] = (int8_t)(((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32);
-            q[l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-            q[l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+            q[l] = (int16_t)(((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) - 32);
+            q[l + 32] = (int16_t)(((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            q[l + 64] = (int16_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            q[l + 96] = (int16_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
         }
     }
 }
 
-static inline int32_t gmk_x86_idot(const int8_t *restrict a, const int8_t *restrict b, int n)
+/* Σ a·b of int16 weights and int8 activations (clang turns it into pmaddwd). */
+static inline int32_t gmk_x86_idot(const int16_t *restrict a, const int8_t *restrict b, int n)
 {
     int32_t s = 0;
     for (int i = 0; i < n; i++)
-        s += (int32_t)a[i] * b[i];
+        s += (int32_t)a[i] * (int32_t)(int16_t)b[i];
     return s;
 }
 
