@@ -651,10 +651,11 @@ GMK_X86_AI void gmk_x86_walk(int kind, int xdt, int TR, int TT, float *restrict 
     }
 }
 
-/* One out-of-line-able function per weight dtype, so that a call with a
- * constant dtype instantiates only its own tiles. */
+/* One out-of-line function per weight dtype: a call with a constant dtype
+ * references only its own tiles, and each translation unit compiles each
+ * dtype's tiles once however many matmuls it has. */
 #define GMK_X86_MM(name, kind, xdt, TR, TT)                                                   \
-    static inline void name(float *restrict y, int64_t ldy, const uint8_t *restrict W,        \
+    static inline GMK_NOINLINE void name(float *restrict y, int64_t ldy, const uint8_t *restrict W,        \
                             size_t wrow, const uint8_t *restrict X, size_t xrow, int n_tok,   \
                             int64_t r0, int64_t r1, int64_t len)                              \
     {                                                                                         \
