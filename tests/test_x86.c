@@ -1,15 +1,13 @@
 /*
  * test_x86.c — the x86 matmul kernels (gmk_x86.h) at every ISA level.
  *
- * tests/x86_isa.c is built once per x86-64 level; each level the CPU can run
- * is compared with gmk_ref_matmul_rows (f32 activations, dequantized
- * weights) under the MUL_MAT NMSE bound of reliability.md §4.1, for every
- * supported weight type on odd shapes.  Also checked: results are
- * bit-identical however rows are cut and tokens grouped, and the activation
- * quantizers meet the round-trip bounds of §4.2.  Weight blocks hold random
- * bits (every code point, including q8_0's -128 and negative q6_k scales)
- * with random f16 scales, and, where the runtime has a quantizer, quantized
- * random floats.
+ * tests/x86_isa.c is built once per x86-64 level; each level the CPU runs is
+ * compared with gmk_ref_matmul_rows under the MUL_MAT NMSE bound of
+ * reliability.md §4.1 for every weight type on odd shapes, checked for
+ * bit-identical results however rows are cut and tokens grouped, and its
+ * activation quantizers against §4.2.  Weights: random bits (every code point,
+ * q8_0's -128, negative q6_k scales) with random f16 scales, and quantized
+ * random floats where the runtime has a quantizer.
  */
 #include <check.h>
 #include <math.h>

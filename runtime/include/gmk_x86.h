@@ -1,15 +1,13 @@
 /*
  * gmk_x86.h — matmul kernels of the x86-64 targets (x86-64, -v3, -v4, -v4-vnni).
  *
- * Provides the two primitives of gmk_generic.h: gmk_act_row converts a row of
- * f32 activations into the format the compiler chose (gmk_act.h), and
- * gmk_matmul_rows multiplies weights by such rows with integer (or bf16) dot
- * products.  The code path is picked at compile time from the ISA macros the
- * profile's -march flags turn on: gmk_x86_simd.h (AVX2, upgraded to
- * AVX-512 VNNI / BF16 instructions where present) or the portable C below
- * (baseline SSE2).  Every output element is computed by the same operations in
- * the same order whatever r0, r1 and n_tok are, so results are bit-identical
- * across thread counts and between prefill and decode.
+ * The two primitives of gmk_generic.h: gmk_act_row converts f32 activations
+ * to the compiler's format (gmk_act.h); gmk_matmul_rows multiplies weights by
+ * them with int8 (or bf16) dot products.  The path follows the -march ISA
+ * macros: gmk_x86_simd.h (AVX2, AVX-512 VNNI/BF16 where on) or
+ * gmk_x86_portable.h (baseline SSE2).  Each output element gets the same
+ * operations whatever r0, r1 and n_tok are: bit-identical results across
+ * thread counts and between prefill and decode.
  */
 #ifndef GMK_X86_H
 #define GMK_X86_H

@@ -1,14 +1,12 @@
 /*
  * gmk_x86_avx512.h — 512-bit tiles for the int8 matmuls of gmk_x86_simd.h.
  *
- * Included by gmk_x86_simd.h on AVX-512 (F, BW, DQ, VL) builds.  One zmm
- * holds one 64-element chunk of a k-quant block, so each (row, token) pair
- * costs half the instructions of the 256-bit tiles (the same work on Zen 4's
- * 256-bit units, but half the front-end load: q6_k prefill ~1.5-2x faster
- * there; twice the width on Intel).  b32 formats stay on 256-bit tiles: a
- * two-block zmm version measured ~30% slower on Zen 4 (the per-pair scale
- * and offset vectors cost more than they save).  The arithmetic per (row,
- * token) is fixed whatever the tile shape, as in the 256-bit tiles.
+ * Included by gmk_x86_simd.h on AVX-512 F/BW/DQ/VL builds.  One zmm holds a
+ * 64-element chunk of a k-quant block: half the instructions per (row, token)
+ * of the 256-bit tiles (q6_k prefill ~1.5-2x on Zen 4).  b32 formats stay
+ * 256-bit: a two-block zmm version measured ~30% slower on Zen 4 (building
+ * per-pair scale vectors costs more than it saves).  Per-(row, token)
+ * arithmetic is fixed whatever the tile shape, as in the 256-bit tiles.
  */
 #ifndef GMK_X86_AVX512_H
 #define GMK_X86_AVX512_H

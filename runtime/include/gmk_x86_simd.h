@@ -3,15 +3,12 @@
  * AVX-512 VNNI (vpdpbusd, vpdpwssd), AVX-512BW masks and AVX-512 BF16
  * (vdpbf16ps) when the -march flags enable them.
  *
- * Work is done on 256-bit vectors (32 int8 = one b32 block): on Zen 4 a
- * 512-bit op costs two 256-bit ones, and AVX512VL gives the 256-bit forms the
- * VNNI and BF16 instructions.  A micro-kernel computes an R × T tile (rows ×
- * tokens): each weight block is unpacked once per tile and reused for the T
- * tokens, each activation block is loaded once per tile and reused for the R
- * rows.  Per (row, token) the operations are always the same: int32 per
- * block, then one f32 fma into an 8-lane accumulator, reduced once at the end
- * of the row.  Remainder tiles (R = 1 or T = 1) run exactly these operations,
- * so results do not depend on how rows and tokens are grouped.
+ * 256-bit vectors (one b32 block each; k-quants go 512-bit in
+ * gmk_x86_avx512.h).  A tile is R rows × T tokens: a weight block is unpacked
+ * once for T tokens, an activation block loaded once for R rows.  Per (row,
+ * token) the operations never vary: int32 per block, one f32 fma into an
+ * 8-lane accumulator, one reduction per row; 1-row and 1-token remainder
+ * tiles run the same ones, so the grouping never changes a result.
  */
 #ifndef GMK_X86_SIMD_H
 #define GMK_X86_SIMD_H
