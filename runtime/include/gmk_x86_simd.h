@@ -1,7 +1,6 @@
 /*
- * gmk_x86_simd.h — the AVX2 matmul kernels of gmk_x86.h, upgraded in place to
- * AVX-512 VNNI (vpdpbusd, vpdpwssd), AVX-512BW masks and AVX-512 BF16
- * (vdpbf16ps) when the -march flags enable them.
+ * gmk_x86_simd.h — AVX2 matmul kernels; vpdpbusd/vpdpwssd, mask registers
+ * and vdpbf16ps take over where -march enables AVX-512 VNNI, BW and BF16.
  *
  * 256-bit vectors (one b32 block each; k-quants go 512-bit in
  * gmk_x86_avx512.h).  A tile is R rows × T tokens: a weight block is unpacked
