@@ -1,0 +1,704 @@
+/*
+ * gmk_x86_simd.h — AVX2 matmul kernels; vpdpbusd/vpdpwssd, mask registers
+ * and vdpbf16ps take over where -march enables AVX-512 VNNI, BW and BF16.
+ *
+ * 256-bit vectors (one b32 block each; k-quants go 512-bit in
+ * gmk_x86_avx512.h).  A tile is R rows × T tokens: a weight block is unpacked
+ * once for T tokens, an activation block loaded once for R rows.  Per (row,
+ * token) the operations never vary: int32 per block, one f32 fma into an
+ * 8-lane accumulator, one reduction per row; 1-row and 1-token remainder
+ * tiles run the same ones, so the grouping never changes a result.
+ */
+#ifndef GMK_X86_SIMD_H
+#define GMK_X86_SIMD_H
+
+#include <immintrin.h>
+
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__) && defined(__AVX512BW__)
+#define GMK_X86_VNNI 1
+#else
+#define GMK_X86_VNNI 0
+#endif
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+#define GMK_X86_BW 1
+#else
+#define GMK_X86_BW 0
+#endif
+#ifndef GMK_X86_Z /* -DGMK_X86_Z=0 keeps AVX-512 builds on 256-bit tiles (benchmarks) */
+#if GMK_X86_BW && defined(__AVX512DQ__)
+#define GMK_X86_Z 1 /* 512-bit k-quant tiles, gmk_x86_avx512.h */
+#else
+#define GMK_X86_Z 0
+#endif
+#endif
+#if defined(__AVX512BF16__) && defined(__AVX512VL__)
+#define GMK_X86_BF16DP 1
+#else
+#define GMK_X86_BF16DP 0
+#endif
+
+/* Tile shapes: rows × tokens.  AVX-512 has 32 vector registers, AVX2 16;
+ * k-quant tiles also hold an int32 accumulator per (row, token). */
+#ifndef GMK_X86_TR
+#if defined(__AVX512F__)
+#define GMK_X86_TR 4
+#define GMK_X86_TT 4
+#define GMK_X86_KTR 2
+#define GMK_X86_KTT 4
+#else /* AVX2; shapes picked with kernel_bench on Zen 4 at -march=x86-64-v3 */
+#define GMK_X86_TR 3
+#define GMK_X86_TT 3
+#define GMK_X86_KTR 2
+#define GMK_X86_KTT 4
+#endif
+#endif
+
+/* Tiles are instantiated per constant shape: force inlining so that the
+ * accumulator arrays become registers. */
+#define GMK_X86_AI static inline __attribute__((always_inline))
+/* Loops over a tile's rows, tokens and chunks must unroll completely, or the
+ * accumulators live in memory (clang leaves larger bodies rolled). */
+#if defined(__clang__)
+#define GMK_X86_UNROLL _Pragma("clang loop unroll(full)")
+#else
+#define GMK_X86_UNROLL
+#endif
+
+/* ------------------------------------------------------------ helpers */
+
+/* Sum of 8 lanes in a fixed order. */
+GMK_X86_AI float gmk_x86_hsum(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+GMK_X86_AI float gmk_x86_f16(const uint8_t *p)
+{
+    return _cvtsh_ss(gmk_load_u16(p));
+}
+
+/* acc + Σ of 4 products u·s per int32 lane (u unsigned, s signed bytes).
+ * Without VNNI the pairs go through int16: callers keep |u·s + u·s| < 2^15. */
+GMK_X86_AI __m256i gmk_x86_dpbusd(__m256i acc, __m256i u, __m256i s)
+{
+#if GMK_X86_VNNI
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    __m256i p = _mm256_maddubs_epi16(u, s);
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)));
+#endif
+}
+
+/* acc + Σ of 2 products a·b per int32 lane (int16 lanes). */
+GMK_X86_AI __m256i gmk_x86_dpwssd(__m256i acc, __m256i a, __m256i b)
+{
+#if GMK_X86_VNNI
+    return _mm256_dpwssd_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
+
+/* acc + cvt(i) · s, the one f32 step per block and (row, token). */
+GMK_X86_AI __m256 gmk_x86_fold(__m256 acc, __m256i i, float s)
+{
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(i), _mm256_set1_ps(s), acc);
+}
+
+/* The 32 4-bit values of 16 bytes: low nibbles then high nibbles. */
+GMK_X86_AI __m256i gmk_x86_nibbles(const uint8_t *p)
+{
+    __m128i q = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+}
+
+/* Byte j = 16 if bit j of qh is set, else 0. */
+GMK_X86_AI __m256i gmk_x86_bit4(uint32_t qh)
+{
+#if GMK_X86_BW
+    return _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(16));
+#else
+    const __m256i spread = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2,
+                                            2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bits = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    __m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), spread);
+    v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bits), bits);
+    return _mm256_and_si256(v, _mm256_set1_epi8(16));
+#endif
+}
+
+/* Prefetches the bytes [off, off + len) of the weights at w into L2.  Tiles
+ * call it for the same block GMK_X86_PF_TILES tiles of rows ahead, so that a
+ * GEMV streams at memory bandwidth rather than at the rate the hardware
+ * prefetchers manage for several interleaved rows: on the 262144×640 q8_0 LM
+ * head (Zen 4) no prefetch gave ~2 GB/s, prefetch to L1 ~3, to L2 ~8 (the
+ * machine's plain streaming read rate).  Computed on integers: the address
+ * may lie past the end of W, which a prefetch ignores. */
+#ifndef GMK_X86_PF_HINT
+#define GMK_X86_PF_HINT _MM_HINT_T1
+#endif
+#ifndef GMK_X86_PF_TILES
+#define GMK_X86_PF_TILES 2
+#endif
+GMK_X86_AI void gmk_x86_prefetch(const uint8_t *w, size_t off, size_t len)
+{
+    uintptr_t p = (uintptr_t)w + off;
+    for (size_t o = 0; o < len; o += 64)
+        _mm_prefetch((const char *)(p + o), GMK_X86_PF_HINT);
+}
+
+/* ------------------------------------------------------------ activations */
+
+/* gmk_x86_quant_q8_c 32 values at a time (n a multiple of 32), with the same
+ * operations per element, so both give the same bytes: amax ignoring NaN
+ * (maxps returns its second operand when one is NaN), NaN → 0, clamp to
+ * ±127, add ±0.5, truncate. */
+#define GMK_X86_HAVE_QUANT8 1
+GMK_X86_AI float gmk_x86_quant_q8_simd(int8_t *restrict q, const float *restrict x, int n)
+{
+    const __m256 sign = _mm256_set1_ps(-0.0f), lim = _mm256_set1_ps(127.0f);
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < n; i += 8)
+        m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float d = _mm_cvtss_f32(h) / 127.0f;
+    const __m256 id = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int i = 0; i < n; i += 32) {
+        __m256i r[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(x + i + 8 * k), id);
+            v = _mm256_and_ps(v, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+            v = _mm256_min_ps(_mm256_max_ps(v, _mm256_xor_ps(lim, sign)), lim);
+            v = _mm256_add_ps(v, _mm256_or_ps(_mm256_set1_ps(0.5f), _mm256_and_ps(v, sign)));
+            r[k] = _mm256_cvttps_epi32(v);
+        }
+        /* the two packs interleave 128-bit lanes; the permute restores order */
+        __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
+        _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(b, order));
+    }
+    return d;
+}
+
+/* ------------------------------------------------------------ b32 family */
+
+/* One unpacked b32 weight block: u are the unsigned bytes dotted with the
+ * activations, w the signed q8_0 bytes (AVX2 sign trick), d and m its scale
+ * and minimum. */
+typedef struct gmk_x86_w32 {
+    __m256i u, w;
+    float d, m;
+} gmk_x86_w32;
+
+/* Fixed offset folded out of the unsigned weights of format F:
+ * Σ (u − off)·x = Σ u·x − off·Σ x, with Σ x the activation block's sum. */
+GMK_X86_AI int gmk_x86_b32_off(int F)
+{
+    switch (F) {
+    case GMK_DTYPE_Q4_0: return 8;
+    case GMK_DTYPE_Q5_0: return 16;
+    case GMK_DTYPE_Q8_0: return GMK_X86_VNNI ? 128 : 0;
+    default: return 0;
+    }
+}
+
+GMK_X86_AI gmk_x86_w32 gmk_x86_prep_b32(int F, const uint8_t *b)
+{
+    gmk_x86_w32 r;
+    r.d = gmk_x86_f16(b);
+    r.m = 0.0f;
+    r.w = _mm256_setzero_si256();
+    switch (F) {
+    case GMK_DTYPE_Q8_0:
+        r.w = _mm256_loadu_si256((const __m256i *)(b + 2));
+        /* VNNI: w + 128 as unsigned; AVX2: |w|, the sign goes onto x */
+        r.u = GMK_X86_VNNI ? _mm256_xor_si256(r.w, _mm256_set1_epi8((char)0x80))
+                           : _mm256_abs_epi8(r.w);
+        break;
+    case GMK_DTYPE_Q4_0: r.u = gmk_x86_nibbles(b + 2); break;
+    case GMK_DTYPE_Q4_1:
+        r.m = gmk_x86_f16(b + 2);
+        r.u = gmk_x86_nibbles(b + 4);
+        break;
+    case GMK_DTYPE_Q5_0:
+        r.u = _mm256_or_si256(gmk_x86_nibbles(b + 6), gmk_x86_bit4(gmk_load_u32(b + 2)));
+        break;
+    default: /* Q5_1 */
+        r.m = gmk_x86_f16(b + 2);
+        r.u = _mm256_or_si256(gmk_x86_nibbles(b + 8), gmk_x86_bit4(gmk_load_u32(b + 4)));
+        break;
+    }
+    return r;
+}
+
+/* Block b of R rows × T tokens of format F into the 8-lane accumulators
+ * acc[i][j] (row w + i·wrow, activation row x + j·xrow). */
+GMK_X86_AI void gmk_x86_step_b32(int F, int R, int T, __m256 (*acc)[GMK_X86_TT],
+                                 const uint8_t *restrict w, size_t wrow,
+                                 const uint8_t *restrict x, size_t xrow, int64_t b)
+{
+    const size_t bb = gmk_dtype_block_bytes(F);
+    const int off = gmk_x86_b32_off(F);
+    const int has_min = F == GMK_DTYPE_Q4_1 || F == GMK_DTYPE_Q5_1;
+    gmk_x86_w32 wb[GMK_X86_TR];
+    __m256 dw[GMK_X86_TR];
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++) {
+        gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
+        wb[i] = gmk_x86_prep_b32(F, w + (size_t)i * wrow + (size_t)b * bb);
+        dw[i] = _mm256_set1_ps(wb[i].d);
+    }
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++) {
+        const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b;
+        __m256i xv = _mm256_loadu_si256((const __m256i *)a->qs);
+        __m256i init = _mm256_setr_epi32(-off * a->sum, 0, 0, 0, 0, 0, 0, 0);
+        __m256 dx = _mm256_set1_ps(a->d);
+        GMK_X86_UNROLL
+        for (int i = 0; i < R; i++) {
+            __m256i s = F == GMK_DTYPE_Q8_0 && !GMK_X86_VNNI ? _mm256_sign_epi8(xv, wb[i].w) : xv;
+            __m256i dot = gmk_x86_dpbusd(init, wb[i].u, s);
+            /* (Σ·dx)·dw: the broadcasts are per row and per token, not per pair */
+            __m256 sx = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), dx);
+            acc[i][j] = _mm256_fmadd_ps(sx, dw[i], acc[i][j]);
+            if (has_min) /* m·dx·Σq once per block, in lane 0 */
+                acc[i][j] = _mm256_fmadd_ps(_mm256_setr_ps(wb[i].m, 0, 0, 0, 0, 0, 0, 0),
+                                            _mm256_set1_ps(a->d * (float)a->sum), acc[i][j]);
+        }
+    }
+}
+
+/* R rows × T tokens of format F: y[j·ldy + i] for row w + i·wrow and
+ * activation row x + j·xrow, nb blocks each. */
+GMK_X86_AI void gmk_x86_tile_b32(int F, int R, int T, float *restrict y, int64_t ldy,
+                                 const uint8_t *restrict w, size_t wrow,
+                                 const uint8_t *restrict x, size_t xrow, int64_t nb)
+{
+    __m256 acc[GMK_X86_TR][GMK_X86_TT];
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++)
+        gmk_x86_step_b32(F, R, T, acc, w, wrow, x, xrow, b);
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            y[j * ldy + i] = gmk_x86_hsum(acc[i][j]);
+}
+
+/* ------------------------------------------------------------ k-quants */
+
+/* Decoded header of one q4_k/q5_k block for one row. */
+typedef struct gmk_x86_k45 {
+    float d, dmin;
+    uint8_t sc[8];
+    __m256i mins; /* m0 m0 m1 m1 … m7 m7 as int16: pairs with the 16-sums */
+} gmk_x86_k45;
+
+/* The 12 packed bytes of gmk_scale_min_k4 decoded four at a time in 32-bit
+ * words: bytes 0-3 hold scales 0-3, bytes 4-7 mins 0-3 (low 6 bits each);
+ * scales/mins 4-7 are the low/high nibbles of bytes 8-11 plus, as bits 4-5,
+ * the top 2 bits of bytes 0-3 / 4-7. */
+GMK_X86_AI gmk_x86_k45 gmk_x86_head_q45k(const uint8_t *b)
+{
+    gmk_x86_k45 h;
+    uint8_t mn[8];
+    h.d = gmk_x86_f16(b);
+    h.dmin = gmk_x86_f16(b + 2);
+    uint32_t s0 = gmk_load_u32(b + 4), s1 = gmk_load_u32(b + 8), s2 = gmk_load_u32(b + 12);
+    uint32_t w[4] = {
+        s0 & 0x3f3f3f3fu,
+        (s2 & 0x0f0f0f0fu) | ((s0 >> 2) & 0x30303030u),
+        s1 & 0x3f3f3f3fu,
+        ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 2) & 0x30303030u),
+    };
+    memcpy(h.sc, w, 8);
+    memcpy(mn, w + 2, 8);
+    __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)mn));
+    h.mins = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+    return h;
+}
+
+/* Unsigned weights of elements 64c..64c+31 (lo) and 64c+32..64c+63 (hi). */
+GMK_X86_AI void gmk_x86_chunk_q45k(int five, const uint8_t *b, int c, __m256i *lo, __m256i *hi)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    __m256i q = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * five + 32 * c));
+    *lo = _mm256_and_si256(q, m4);
+    *hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+    if (five) { /* bit 2c of qh[l] → bit 4 of lo[l], bit 2c+1 → bit 4 of hi[l] */
+        const __m256i b4 = _mm256_set1_epi8(0x10);
+        __m256i qh = _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(b + 16)), 2 * c);
+        *lo = _mm256_or_si256(*lo, _mm256_and_si256(_mm256_slli_epi16(qh, 4), b4));
+        *hi = _mm256_or_si256(*hi, _mm256_and_si256(_mm256_slli_epi16(qh, 3), b4));
+    }
+}
+
+/* One q4_k/q5_k tile (see gmk_x86_tile_b32).  Per block and (row, token):
+ * isum = Σ_j sc_j·Σ q·x (int32 lanes), imin = Σ_j m_j·Σ x (int32 lanes), then
+ * acc += d·dx·isum − dmin·dx·imin. */
+GMK_X86_AI void gmk_x86_tile_q45k(int five, int R, int T, float *restrict y, int64_t ldy,
+                                  const uint8_t *restrict w, size_t wrow,
+                                  const uint8_t *restrict x, size_t xrow, int64_t nb)
+{
+    const size_t bb = five ? 176 : 144;
+    __m256 acc[GMK_X86_KTR][GMK_X86_KTT];
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        gmk_x86_k45 h[GMK_X86_KTR];
+        __m256i is[GMK_X86_KTR][GMK_X86_KTT];
+        GMK_X86_UNROLL
+        for (int i = 0; i < R; i++) {
+            gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
+            h[i] = gmk_x86_head_q45k(w + (size_t)i * wrow + (size_t)b * bb);
+            GMK_X86_UNROLL
+            for (int j = 0; j < T; j++)
+                is[i][j] = _mm256_setzero_si256();
+        }
+        GMK_X86_UNROLL
+        for (int c = 0; c < 4; c++) {
+            __m256i lo[GMK_X86_KTR], hi[GMK_X86_KTR], slo[GMK_X86_KTR], shi[GMK_X86_KTR];
+            GMK_X86_UNROLL
+            for (int i = 0; i < R; i++) {
+                gmk_x86_chunk_q45k(five, w + (size_t)i * wrow + (size_t)b * bb, c, &lo[i], &hi[i]);
+                slo[i] = _mm256_set1_epi16(h[i].sc[2 * c]);
+                shi[i] = _mm256_set1_epi16(h[i].sc[2 * c + 1]);
+            }
+            GMK_X86_UNROLL
+            for (int j = 0; j < T; j++) {
+                const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
+                __m256i xlo = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c));
+                __m256i xhi = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c + 32));
+                GMK_X86_UNROLL
+                for (int i = 0; i < R; i++) {
+                    is[i][j] = gmk_x86_dpwssd(is[i][j], _mm256_maddubs_epi16(lo[i], xlo), slo[i]);
+                    is[i][j] = gmk_x86_dpwssd(is[i][j], _mm256_maddubs_epi16(hi[i], xhi), shi[i]);
+                }
+            }
+        }
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++) {
+            const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
+            __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
+            GMK_X86_UNROLL
+            for (int i = 0; i < R; i++) {
+                __m256 mi = _mm256_cvtepi32_ps(_mm256_madd_epi16(bs, h[i].mins));
+                acc[i][j] = gmk_x86_fold(acc[i][j], is[i][j], h[i].d * a->d);
+                acc[i][j] = _mm256_fnmadd_ps(mi, _mm256_set1_ps(h[i].dmin * a->d), acc[i][j]);
+            }
+        }
+    }
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            y[j * ldy + i] = gmk_x86_hsum(acc[i][j]);
+}
+
+/* Unsigned 6-bit weights of elements 64c..64c+31 (lo), 64c+32..64c+63 (hi)
+ * of a q6_k block (c = 2·half + k/2, see gmk_dequant_q6_k). */
+GMK_X86_AI void gmk_x86_chunk_q6k(const uint8_t *b, int c, __m256i *lo, __m256i *hi)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(0x30);
+    int n = c / 2;
+    __m256i ql0 = _mm256_loadu_si256((const __m256i *)(b + 64 * n));
+    __m256i ql1 = _mm256_loadu_si256((const __m256i *)(b + 64 * n + 32));
+    __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * n));
+    if (c % 2 == 0) { /* low nibbles, qh bits 0-1 and 2-3 */
+        *lo = _mm256_or_si256(_mm256_and_si256(ql0, m4),
+                              _mm256_and_si256(_mm256_slli_epi16(qh, 4), m2));
+        *hi = _mm256_or_si256(_mm256_and_si256(ql1, m4),
+                              _mm256_and_si256(_mm256_slli_epi16(qh, 2), m2));
+    } else { /* high nibbles, qh bits 4-5 and 6-7 */
+        *lo = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4),
+                              _mm256_and_si256(qh, m2));
+        *hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                              _mm256_and_si256(_mm256_srli_epi16(qh, 2), m2));
+    }
+}
+
+/* One q6_k tile.  Per block and (row, token): isum = Σ_g sc_g·Σ (q − 32)·x
+ * = Σ_g sc_g·Σ q·x − 32·Σ_g sc_g·bsum_g (int32 lanes); acc += d·dx·isum. */
+GMK_X86_AI void gmk_x86_tile_q6k(int R, int T, float *restrict y, int64_t ldy,
+                                 const uint8_t *restrict w, size_t wrow,
+                                 const uint8_t *restrict x, size_t xrow, int64_t nb)
+{
+    __m256 acc[GMK_X86_KTR][GMK_X86_KTT];
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++) {
+        const uint8_t *wb[GMK_X86_KTR];
+        __m256i is[GMK_X86_KTR][GMK_X86_KTT];
+        GMK_X86_UNROLL
+        for (int i = 0; i < R; i++) {
+            gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * 210, 210);
+            wb[i] = w + (size_t)i * wrow + (size_t)b * 210;
+            __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wb[i] + 192)));
+            GMK_X86_UNROLL
+            for (int j = 0; j < T; j++) {
+                const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
+                __m256i bs = _mm256_loadu_si256((const __m256i *)a->bsums);
+                is[i][j] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                            _mm256_slli_epi32(_mm256_madd_epi16(bs, sc), 5));
+            }
+        }
+        GMK_X86_UNROLL
+        for (int c = 0; c < 4; c++) {
+            __m256i lo[GMK_X86_KTR], hi[GMK_X86_KTR], slo[GMK_X86_KTR], shi[GMK_X86_KTR];
+            GMK_X86_UNROLL
+            for (int i = 0; i < R; i++) {
+                const int8_t *s = (const int8_t *)(wb[i] + 192 + 4 * c);
+                gmk_x86_chunk_q6k(wb[i], c, &lo[i], &hi[i]);
+                slo[i] = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
+                shi[i] = _mm256_set_m128i(_mm_set1_epi16(s[3]), _mm_set1_epi16(s[2]));
+            }
+            GMK_X86_UNROLL
+            for (int j = 0; j < T; j++) {
+                const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
+                __m256i xlo = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c));
+                __m256i xhi = _mm256_loadu_si256((const __m256i *)(a->qs + 64 * c + 32));
+                GMK_X86_UNROLL
+                for (int i = 0; i < R; i++) {
+                    is[i][j] = gmk_x86_dpwssd(is[i][j], _mm256_maddubs_epi16(lo[i], xlo), slo[i]);
+                    is[i][j] = gmk_x86_dpwssd(is[i][j], _mm256_maddubs_epi16(hi[i], xhi), shi[i]);
+                }
+            }
+        }
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++) {
+            const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
+            GMK_X86_UNROLL
+            for (int i = 0; i < R; i++)
+                acc[i][j] = gmk_x86_fold(acc[i][j], is[i][j], gmk_x86_f16(wb[i] + 208) * a->d);
+        }
+    }
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            y[j * ldy + i] = gmk_x86_hsum(acc[i][j]);
+}
+
+/* ------------------------------------------------------------ float weights */
+
+/* 8 weights of dtype dt at p as f32 (exact conversions). */
+GMK_X86_AI __m256 gmk_x86_load8(int dt, const uint8_t *p)
+{
+    switch (dt) {
+    case GMK_DTYPE_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    case GMK_DTYPE_BF16:
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)p)), 16));
+    default: return _mm256_loadu_ps((const float *)p);
+    }
+}
+
+GMK_X86_AI float gmk_x86_load1(int dt, const uint8_t *p)
+{
+    switch (dt) {
+    case GMK_DTYPE_F16: return gmk_x86_f16(p);
+    case GMK_DTYPE_BF16: return gmk_bf16_to_f32(gmk_load_u16(p));
+    default: {
+        float f;
+        memcpy(&f, p, sizeof f);
+        return f;
+    }
+    }
+}
+
+/* Float-weight tile: weights of dtype dt (f32, f16, bf16) against f32
+ * activations (xdt = GMK_DTYPE_F32) or bf16 ones (xdt = GMK_DTYPE_BF16, bf16
+ * weights only); n elements per row.  vdpbf16ps does 16 bf16 pairs at a time
+ * when available, else everything is widened to f32 and fma'd 8 at a time.
+ * The tail below the vector width is added in scalar order after the
+ * lane reduction. */
+GMK_X86_AI void gmk_x86_tile_flt(int dt, int xdt, int R, int T, float *restrict y, int64_t ldy,
+                                 const uint8_t *restrict w, size_t wrow,
+                                 const uint8_t *restrict x, size_t xrow, int64_t n)
+{
+    GMK_NO_CONTRACT
+    const size_t we = gmk_dtype_block_bytes(dt), xe = gmk_dtype_block_bytes(xdt);
+    const int step = GMK_X86_BF16DP && xdt == GMK_DTYPE_BF16 ? 16 : 8;
+    __m256 acc[GMK_X86_TR][GMK_X86_TT];
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    int64_t k = 0;
+    for (; k + step <= n; k += step) {
+#if GMK_X86_BF16DP
+        if (step == 16) {
+            __m256i wv[GMK_X86_TR];
+            GMK_X86_UNROLL
+            for (int i = 0; i < R; i++) {
+                if ((k & 31) == 0) /* one prefetch per 64 bytes */
+                    gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)k * 2, 1);
+                wv[i] = _mm256_loadu_si256((const __m256i *)(w + (size_t)i * wrow + (size_t)k * 2));
+            }
+            GMK_X86_UNROLL
+            for (int j = 0; j < T; j++) {
+                __m256i xv = _mm256_loadu_si256((const __m256i *)(x + (size_t)j * xrow + (size_t)k * 2));
+                GMK_X86_UNROLL
+                for (int i = 0; i < R; i++)
+                    acc[i][j] = _mm256_dpbf16_ps(acc[i][j], (__m256bh)wv[i], (__m256bh)xv);
+            }
+            continue;
+        }
+#endif
+        __m256 wv[GMK_X86_TR];
+        GMK_X86_UNROLL
+        for (int i = 0; i < R; i++) {
+            if (((size_t)k * we & 63) == 0) /* one prefetch per 64 bytes */
+                gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)k * we, 1);
+            wv[i] = gmk_x86_load8(dt, w + (size_t)i * wrow + (size_t)k * we);
+        }
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++) {
+            __m256 xv = gmk_x86_load8(xdt, x + (size_t)j * xrow + (size_t)k * xe);
+            GMK_X86_UNROLL
+            for (int i = 0; i < R; i++)
+                acc[i][j] = _mm256_fmadd_ps(wv[i], xv, acc[i][j]);
+        }
+    }
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++) {
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++) {
+            float s = gmk_x86_hsum(acc[i][j]);
+            for (int64_t kk = k; kk < n; kk++)
+                s += gmk_x86_load1(dt, w + (size_t)i * wrow + (size_t)kk * we) *
+                     gmk_x86_load1(xdt, x + (size_t)j * xrow + (size_t)kk * xe);
+            y[j * ldy + i] = s;
+        }
+    }
+}
+
+#if GMK_X86_Z
+#include "gmk_x86_avx512.h"
+#endif
+
+/* ------------------------------------------------------------ drivers */
+
+/* One tile of family kind at shape (R, T); kind is the weight dtype. */
+GMK_X86_AI void gmk_x86_tile(int kind, int xdt, int R, int T, float *restrict y, int64_t ldy,
+                             const uint8_t *restrict w, size_t wrow, const uint8_t *restrict x,
+                             size_t xrow, int64_t len)
+{
+    switch (kind) {
+#if GMK_X86_Z
+    case GMK_DTYPE_Q4_K: gmk_x86_tile_q45kz(0, R, T, y, ldy, w, wrow, x, xrow, len); return;
+    case GMK_DTYPE_Q5_K: gmk_x86_tile_q45kz(1, R, T, y, ldy, w, wrow, x, xrow, len); return;
+    case GMK_DTYPE_Q6_K: gmk_x86_tile_q6kz(R, T, y, ldy, w, wrow, x, xrow, len); return;
+#else
+    case GMK_DTYPE_Q4_K: gmk_x86_tile_q45k(0, R, T, y, ldy, w, wrow, x, xrow, len); return;
+    case GMK_DTYPE_Q5_K: gmk_x86_tile_q45k(1, R, T, y, ldy, w, wrow, x, xrow, len); return;
+    case GMK_DTYPE_Q6_K: gmk_x86_tile_q6k(R, T, y, ldy, w, wrow, x, xrow, len); return;
+#endif
+    case GMK_DTYPE_F32: case GMK_DTYPE_F16: case GMK_DTYPE_BF16:
+        gmk_x86_tile_flt(kind, xdt, R, T, y, ldy, w, wrow, x, xrow, len);
+        return;
+    default: gmk_x86_tile_b32(kind, R, T, y, ldy, w, wrow, x, xrow, len); return;
+    }
+}
+
+/*
+ * Walks [r0, r1) × [0, n_tok) in TR × TT tiles, then the leftover tokens one
+ * at a time and the leftover rows one at a time (same per-element arithmetic
+ * in every shape).  len is blocks per row (elements for float weights).
+ */
+GMK_X86_AI void gmk_x86_walk(int kind, int xdt, int TR, int TT, float *restrict y, int64_t ldy,
+                             const uint8_t *restrict W, size_t wrow, const uint8_t *restrict X,
+                             size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t len)
+{
+    int64_t r = r0;
+    for (; r + TR <= r1; r += TR) {
+        int t = 0;
+        for (; t + TT <= n_tok; t += TT)
+            gmk_x86_tile(kind, xdt, TR, TT, y + t * ldy + r, ldy, W + (size_t)r * wrow, wrow,
+                         X + (size_t)t * xrow, xrow, len);
+        for (; t < n_tok; t++)
+            gmk_x86_tile(kind, xdt, TR, 1, y + t * ldy + r, ldy, W + (size_t)r * wrow, wrow,
+                         X + (size_t)t * xrow, xrow, len);
+    }
+    for (; r < r1; r++) {
+        int t = 0;
+        for (; t + TT <= n_tok; t += TT)
+            gmk_x86_tile(kind, xdt, 1, TT, y + t * ldy + r, ldy, W + (size_t)r * wrow, wrow,
+                         X + (size_t)t * xrow, xrow, len);
+        for (; t < n_tok; t++)
+            gmk_x86_tile(kind, xdt, 1, 1, y + t * ldy + r, ldy, W + (size_t)r * wrow, wrow,
+                         X + (size_t)t * xrow, xrow, len);
+    }
+}
+
+/* One out-of-line function per weight dtype: a call with a constant dtype
+ * references only its own tiles, and each translation unit compiles each
+ * dtype's tiles once however many matmuls it has. */
+#define GMK_X86_MM(name, kind, xdt, TR, TT)                                                   \
+    static inline GMK_NOINLINE void name(float *restrict y, int64_t ldy, const uint8_t *restrict W,        \
+                            size_t wrow, const uint8_t *restrict X, size_t xrow, int n_tok,   \
+                            int64_t r0, int64_t r1, int64_t len)                              \
+    {                                                                                         \
+        gmk_x86_walk(kind, xdt, TR, TT, y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);        \
+    }
+GMK_X86_MM(gmk_x86_mm_q4_0, GMK_DTYPE_Q4_0, 0, GMK_X86_TR, GMK_X86_TT)
+GMK_X86_MM(gmk_x86_mm_q4_1, GMK_DTYPE_Q4_1, 0, GMK_X86_TR, GMK_X86_TT)
+GMK_X86_MM(gmk_x86_mm_q5_0, GMK_DTYPE_Q5_0, 0, GMK_X86_TR, GMK_X86_TT)
+GMK_X86_MM(gmk_x86_mm_q5_1, GMK_DTYPE_Q5_1, 0, GMK_X86_TR, GMK_X86_TT)
+GMK_X86_MM(gmk_x86_mm_q8_0, GMK_DTYPE_Q8_0, 0, GMK_X86_TR, GMK_X86_TT)
+GMK_X86_MM(gmk_x86_mm_q4_k, GMK_DTYPE_Q4_K, 0, GMK_X86_KTR, GMK_X86_KTT)
+GMK_X86_MM(gmk_x86_mm_q5_k, GMK_DTYPE_Q5_K, 0, GMK_X86_KTR, GMK_X86_KTT)
+GMK_X86_MM(gmk_x86_mm_q6_k, GMK_DTYPE_Q6_K, 0, GMK_X86_KTR, GMK_X86_KTT)
+GMK_X86_MM(gmk_x86_mm_f32, GMK_DTYPE_F32, GMK_DTYPE_F32, GMK_X86_TR, GMK_X86_TT)
+GMK_X86_MM(gmk_x86_mm_f16, GMK_DTYPE_F16, GMK_DTYPE_F32, GMK_X86_TR, GMK_X86_TT)
+GMK_X86_MM(gmk_x86_mm_bf16, GMK_DTYPE_BF16, GMK_DTYPE_F32, GMK_X86_TR, GMK_X86_TT)
+GMK_X86_MM(gmk_x86_mm_bf16bf16, GMK_DTYPE_BF16, GMK_DTYPE_BF16, GMK_X86_TR, GMK_X86_TT)
+#undef GMK_X86_MM
+
+/* A supported (wdtype, fmt) pair (gmk_x86_pair_supported) to its kernel. */
+static inline void gmk_x86_matmul_fast(float *restrict y, int64_t ldy, const uint8_t *restrict W,
+                                       int wdtype, const uint8_t *restrict X, int fmt, int n_tok,
+                                       int64_t r0, int64_t r1, int64_t n_in)
+{
+    int64_t blk = gmk_dtype_block(wdtype);
+    size_t wrow = (size_t)(n_in / blk) * gmk_dtype_block_bytes(wdtype);
+    size_t xrow = gmk_act_row_bytes(fmt, n_in);
+    int64_t len = n_in / blk;
+    switch (wdtype) {
+    case GMK_DTYPE_Q4_0: gmk_x86_mm_q4_0(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_Q4_1: gmk_x86_mm_q4_1(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_Q5_0: gmk_x86_mm_q5_0(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_Q5_1: gmk_x86_mm_q5_1(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_Q8_0: gmk_x86_mm_q8_0(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_Q4_K: gmk_x86_mm_q4_k(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_Q5_K: gmk_x86_mm_q5_k(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_Q6_K: gmk_x86_mm_q6_k(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_F32: gmk_x86_mm_f32(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_F16: gmk_x86_mm_f16(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len); return;
+    case GMK_DTYPE_BF16:
+        if (fmt == GMK_ACT_BF16)
+            gmk_x86_mm_bf16bf16(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);
+        else
+            gmk_x86_mm_bf16(y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);
+        return;
+    default: return; /* unreachable: gmk_matmul_rows checked the pair */
+    }
+}
+
+#endif /* GMK_X86_SIMD_H */

@@ -1,0 +1,545 @@
+/*
+ * test_x86.c — the x86 matmul kernels (gmk_x86.h) at every ISA level.
+ *
+ * tests/x86_isa.c is built once per x86-64 level; each level the CPU runs is
+ * compared with gmk_ref_matmul_rows under the MUL_MAT NMSE bound of
+ * reliability.md §4.1 for every weight type on odd shapes, checked for
+ * bit-identical results however rows are cut and tokens grouped, and its
+ * activation quantizers against §4.2.  Weights: random bits (every code point,
+ * q8_0's -128, negative q6_k scales) with random f16 scales, and quantized
+ * random floats where the runtime has a quantizer.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gmk_generic.h"
+#include "gmrt.h"
+#include "x86_isa.h"
+
+#if defined(__x86_64__)
+
+/* ------------------------------------------------------------ helpers */
+
+static uint64_t rng_state;
+
+static void rng_seed(uint64_t s)
+{
+    rng_state = s;
+}
+
+/* splitmix64: a fixed, seedable stream so failures reproduce. */
+static uint64_t rng_next(void)
+{
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+/* Uniform in [-1, 1). */
+static float rng_unit(void)
+{
+    return (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0);
+}
+
+/* The levels this CPU can run, in order; returns how many. */
+static int cpu_levels(const gmc_x86_isa **out)
+{
+    int n = 0;
+    out[n++] = &gmk_isa_base;
+    __builtin_cpu_init();
+    if (!(__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+          __builtin_cpu_supports("f16c") && __builtin_cpu_supports("bmi2"))) {
+        printf("x86: CPU lacks x86-64-v3, only the baseline level is tested\n");
+        return n;
+    }
+    out[n++] = &gmk_isa_v3;
+    if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))) {
+        printf("x86: CPU lacks x86-64-v4, levels v4 and vnni not tested\n");
+        return n;
+    }
+    out[n++] = &gmk_isa_v4;
+    if (!(__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") &&
+          __builtin_cpu_supports("avx512vbmi"))) {
+        printf("x86: CPU lacks AVX-512 VNNI/BF16/VBMI, level vnni not tested\n");
+        return n;
+    }
+    out[n++] = &gmk_isa_vnni;
+    return n;
+}
+
+static void put_f16(uint8_t *p, float f)
+{
+    uint16_t h = gmk_f32_to_f16(f);
+    p[0] = (uint8_t)h;
+    p[1] = (uint8_t)(h >> 8);
+}
+
+/* Offset of the f16 scale fields of one block of dtype (-1: none). */
+static void scale_fields(int dtype, int *d_off, int *m_off)
+{
+    *d_off = 0;
+    *m_off = -1;
+    if (dtype == GMK_DTYPE_Q4_1 || dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q4_K ||
+        dtype == GMK_DTYPE_Q5_K)
+        *m_off = 2;
+    if (dtype == GMK_DTYPE_Q6_K)
+        *d_off = 208;
+}
+
+/* Random bits with random f16 scales of a sensible size (a minimum may be
+ * negative, as q4_1's is for rows with negative values). */
+static void fill_bits(uint8_t *w, int dtype, int64_t n_rows, int64_t n_in)
+{
+    int64_t blk = gmk_dtype_block(dtype);
+    size_t bb = gmk_dtype_block_bytes(dtype);
+    int64_t nb = n_rows * (n_in / blk);
+    for (size_t i = 0; i < (size_t)nb * bb; i++)
+        w[i] = (uint8_t)rng_next();
+    int d_off, m_off;
+    scale_fields(dtype, &d_off, &m_off);
+    int kq = blk == 256;
+    for (int64_t b = 0; b < nb; b++) {
+        uint8_t *p = w + (size_t)b * bb;
+        put_f16(p + d_off, (kq ? 0.004f : 0.05f) * rng_unit());
+        if (m_off >= 0)
+            put_f16(p + m_off, (kq ? 0.004f : 0.3f) * rng_unit());
+    }
+}
+
+/* Weights of dtype for n_rows × n_in: float types from random floats, q8_0,
+ * q4_0 and q5_0 (quantized = 1) through gmrt_quantize_row, others from
+ * fill_bits.  Returned one byte past a malloc'd base to keep rows unaligned:
+ * free(w - 1). */
+static uint8_t *make_weights(int dtype, int64_t n_rows, int64_t n_in, int quantized)
+{
+    size_t bytes = gmk_act_row_bytes(GMK_ACT_F32, 1) + (size_t)n_rows * (size_t)n_in * 4;
+    uint8_t *base = malloc(bytes + 1);
+    ck_assert_ptr_nonnull(base);
+    uint8_t *w = base + 1;
+    int64_t blk = gmk_dtype_block(dtype);
+    size_t row_bytes = (size_t)(n_in / blk) * gmk_dtype_block_bytes(dtype);
+    if (blk > 1 && !quantized) {
+        fill_bits(w, dtype, n_rows, n_in);
+        return w;
+    }
+    float *row = malloc((size_t)n_in * sizeof *row);
+    ck_assert_ptr_nonnull(row);
+    for (int64_t r = 0; r < n_rows; r++) {
+        for (int64_t k = 0; k < n_in; k++)
+            row[k] = rng_unit();
+        gmrt_diag diag;
+        ck_assert_int_eq(gmrt_quantize_row(dtype, row, w + (size_t)r * row_bytes, n_in, &diag),
+                         GMRT_OK);
+    }
+    free(row);
+    return w;
+}
+
+/* n_tok activation rows converted by isa into fmt (64-byte aligned). */
+static uint8_t *make_act(const gmc_x86_isa *isa, int fmt, const float *x, int n_tok, int64_t n_in)
+{
+    size_t xrow = gmk_act_row_bytes(fmt, n_in);
+    ck_assert_uint_gt(xrow, 0);
+    uint8_t *xq = aligned_alloc(64, xrow * (size_t)n_tok);
+    ck_assert_ptr_nonnull(xq);
+    memset(xq, 0, xrow * (size_t)n_tok);
+    for (int t = 0; t < n_tok; t++)
+        isa->act_row(xq + (size_t)t * xrow, fmt, x + (size_t)t * (size_t)n_in, n_in);
+    return xq;
+}
+
+/* The weight types and activation formats under test. */
+static const struct {
+    int dtype, fmt, quantized;
+} cases[] = {
+    {GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 0}, {GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 1},
+    {GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 0}, {GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 1},
+    {GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 0}, {GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 1},
+    {GMK_DTYPE_Q4_1, GMK_ACT_Q8_0, 0}, {GMK_DTYPE_Q5_1, GMK_ACT_Q8_0, 0},
+    {GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 0}, {GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 0},
+    {GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 0}, {GMK_DTYPE_F32, GMK_ACT_F32, 1},
+    {GMK_DTYPE_F16, GMK_ACT_F32, 1},   {GMK_DTYPE_BF16, GMK_ACT_F32, 1},
+    {GMK_DTYPE_BF16, GMK_ACT_BF16, 1},
+    /* pairs without a dedicated kernel take the fallback */
+    {GMK_DTYPE_F16, GMK_ACT_Q8_0, 1},  {GMK_DTYPE_Q4_K, GMK_ACT_Q8_0, 0},
+    {GMK_DTYPE_Q8_0, GMK_ACT_F32, 1},  {GMK_DTYPE_Q6_K, GMK_ACT_F32, 0},
+};
+#define N_CASES ((int)(sizeof cases / sizeof cases[0]))
+
+/* Three row lengths per case: one block, several, and a long row (float
+ * weights get lengths that leave a tail below every vector width). */
+static int64_t case_len(int c, int which)
+{
+    int64_t blk = gmk_dtype_block(cases[c].dtype);
+    int64_t ablk = gmk_act_block(cases[c].fmt);
+    blk = blk > ablk ? blk : ablk;
+    if (blk < 32) {
+        static const int64_t flt[3] = {2, 42, 2570};
+        return flt[which];
+    }
+    static const int64_t mult[3] = {1, 5, 10};
+    return which == 2 ? 2560 : blk * mult[which];
+}
+
+/* ------------------------------------------------------------ NMSE */
+
+static const int n_outs[] = {1, 3, 17, 67};
+static const int n_toks[] = {1, 2, 3, 5, 17, 64};
+
+/* One case at one row length: every level against the reference, NMSE taken
+ * over all n_tok for each n_out. */
+static double worst_nmse; /* largest NMSE seen by one test_nmse run */
+
+static void check_nmse(int c, int64_t n_in)
+{
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    int dtype = cases[c].dtype, fmt = cases[c].fmt;
+    for (size_t o = 0; o < sizeof n_outs / sizeof n_outs[0]; o++) {
+        int n_out = n_outs[o];
+        uint8_t *w = make_weights(dtype, n_out, n_in, cases[c].quantized);
+        double num[4] = {0}, den = 0;
+        for (size_t q = 0; q < sizeof n_toks / sizeof n_toks[0]; q++) {
+            int n_tok = n_toks[q];
+            float *x = malloc((size_t)n_tok * (size_t)n_in * sizeof *x);
+            float *ref = malloc((size_t)n_tok * (size_t)n_out * sizeof *ref);
+            float *got = malloc((size_t)n_tok * (size_t)n_out * sizeof *got);
+            ck_assert(x && ref && got);
+            for (int64_t i = 0; i < (int64_t)n_tok * n_in; i++)
+                x[i] = rng_unit();
+            gmk_ref_matmul_rows(ref, n_out, w, dtype, x, n_tok, 0, n_out, n_in);
+            for (int i = 0; i < n_tok * n_out; i++)
+                den += (double)ref[i] * ref[i];
+            for (int l = 0; l < n_lv; l++) {
+                uint8_t *xq = make_act(lv[l], fmt, x, n_tok, n_in);
+                for (int i = 0; i < n_tok * n_out; i++)
+                    got[i] = NAN;
+                lv[l]->matmul_rows(got, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
+                for (int i = 0; i < n_tok * n_out; i++) {
+                    double d = (double)got[i] - ref[i];
+                    num[l] += d * d;
+                }
+                free(xq);
+            }
+            free(x);
+            free(ref);
+            free(got);
+        }
+        for (int l = 0; l < n_lv; l++) {
+            double e = den > 0 ? num[l] / den : num[l];
+            worst_nmse = e > worst_nmse ? e : worst_nmse;
+            ck_assert_msg(e < 5e-4, "%s: dtype %d fmt %d n_out %d n_in %lld: NMSE %g",
+                          lv[l]->name, dtype, fmt, n_out, (long long)n_in, e);
+        }
+        free(w - 1);
+    }
+}
+
+START_TEST(test_nmse)
+{
+    rng_seed(0x5eed0000u + (uint64_t)_i);
+    worst_nmse = 0;
+    for (int which = 0; which < 3; which++)
+        check_nmse(_i, case_len(_i, which));
+    printf("x86: dtype %2d fmt %d%s: worst NMSE %.2e over levels and shapes\n", cases[_i].dtype,
+           cases[_i].fmt,
+           !cases[_i].quantized                     ? " (random bits)"
+           : gmk_dtype_block(cases[_i].dtype) > 1 ? " (quantized floats)"
+                                                    : " (random floats)",
+           worst_nmse);
+}
+END_TEST
+
+/* ------------------------------------------------------------ determinism */
+
+/* A full 67-row × 17-token product equals (bit for bit) the same rows cut
+ * into uneven pieces and every token computed alone. */
+START_TEST(test_bit_identical)
+{
+    rng_seed(0xb17b17u + (uint64_t)_i);
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    int dtype = cases[_i].dtype, fmt = cases[_i].fmt;
+    const int n_out = 67, n_tok = 17;
+    int64_t n_in = case_len(_i, 1);
+    uint8_t *w = make_weights(dtype, n_out, n_in, cases[_i].quantized);
+    float *x = malloc((size_t)n_tok * (size_t)n_in * sizeof *x);
+    float full[17 * 67], part[17 * 67];
+    ck_assert_ptr_nonnull(x);
+    for (int64_t i = 0; i < (int64_t)n_tok * n_in; i++)
+        x[i] = rng_unit();
+    for (int l = 0; l < n_lv; l++) {
+        uint8_t *xq = make_act(lv[l], fmt, x, n_tok, n_in);
+        size_t xrow = gmk_act_row_bytes(fmt, n_in);
+        lv[l]->matmul_rows(full, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
+        static const int cuts[] = {0, 1, 2, 7, 9, 30, 33, 66, 67};
+        memset(part, 0xff, sizeof part);
+        for (size_t k = 0; k + 1 < sizeof cuts / sizeof cuts[0]; k++)
+            lv[l]->matmul_rows(part, n_out, w, dtype, xq, fmt, n_tok, cuts[k], cuts[k + 1], n_in);
+        ck_assert_msg(memcmp(full, part, sizeof full) == 0, "%s dtype %d: row cuts differ",
+                      lv[l]->name, dtype);
+        memset(part, 0xff, sizeof part);
+        for (int t = 0; t < n_tok; t++) /* tokens alone, and rows 5.. then 0..5 */
+            lv[l]->matmul_rows(part + t * n_out, n_out, w, dtype, xq + (size_t)t * xrow, fmt, 1,
+                               5, n_out, n_in);
+        lv[l]->matmul_rows(part, n_out, w, dtype, xq, fmt, n_tok, 0, 5, n_in);
+        ck_assert_msg(memcmp(full, part, sizeof full) == 0, "%s dtype %d: single tokens differ",
+                      lv[l]->name, dtype);
+        free(xq);
+    }
+    free(x);
+    free(w - 1);
+}
+END_TEST
+
+/* ------------------------------------------------------------ quantizers */
+
+/* llama.cpp test-quantize-fns' total error: sqrt(Σ (a − b)²) / n. */
+static double quant_error(const float *a, const float *b, int64_t n)
+{
+    double s = 0;
+    for (int64_t i = 0; i < n; i++)
+        s += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    return sqrt(s) / (double)n;
+}
+
+/* Q8_0 / Q8_K rows: §4.2 synthetic data 0.1 + 2cos(i), n = 32 × 128; total
+ * error ≤ 0.002, every element within half a step of its block, |q| ≤ 127,
+ * and the sums the kernels rely on exact. */
+START_TEST(test_act_quant)
+{
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    enum { N = 32 * 128 };
+    static float x[N], back[N];
+    for (int i = 0; i < N; i++)
+        x[i] = 0.1f + 2.0f * cosf((float)i);
+    x[77] = 40.0f; /* one outlier block */
+    for (int l = 0; l < n_lv; l++) {
+        for (int fmt = GMK_ACT_Q8_0; fmt <= GMK_ACT_Q8_K; fmt++) {
+            int qk = (int)gmk_act_block(fmt);
+            uint8_t *xq = make_act(lv[l], fmt, x, 1, N);
+            for (int b = 0; b < N / qk; b++) {
+                const int8_t *qs;
+                float d;
+                if (fmt == GMK_ACT_Q8_0) {
+                    const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)xq + b;
+                    qs = a->qs, d = a->d;
+                    int32_t s = 0;
+                    for (int i = 0; i < 32; i++)
+                        s += qs[i];
+                    ck_assert_int_eq(s, a->sum);
+                } else {
+                    const gmk_act_q8_k *a = (const gmk_act_q8_k *)xq + b;
+                    qs = a->qs, d = a->d;
+                    for (int j = 0; j < 16; j++) {
+                        int32_t s = 0;
+                        for (int i = 0; i < 16; i++)
+                            s += qs[16 * j + i];
+                        ck_assert_int_eq(s, a->bsums[j]);
+                    }
+                }
+                for (int i = 0; i < qk; i++) {
+                    ck_assert_int_ge(qs[i], -127);
+                    back[b * qk + i] = d * (float)qs[i];
+                    ck_assert_msg(fabsf(back[b * qk + i] - x[b * qk + i]) <= 0.5001f * d,
+                                  "%s fmt %d elem %d off by more than half a step", lv[l]->name,
+                                  fmt, b * qk + i);
+                }
+            }
+            double e = quant_error(x, back, N);
+            ck_assert_msg(e <= 0.002, "%s fmt %d: total error %g", lv[l]->name, fmt, e);
+            free(xq);
+        }
+        /* bf16: round to nearest even, exactly gmk_f32_to_bf16 */
+        uint16_t *h = (uint16_t *)make_act(lv[l], GMK_ACT_BF16, x, 1, N);
+        for (int i = 0; i < N; i++)
+            ck_assert_uint_eq(h[i], gmk_f32_to_bf16(x[i]));
+        free(h);
+    }
+}
+END_TEST
+
+/* All-zero and non-finite activations stay finite in the int8 formats. */
+START_TEST(test_act_degenerate)
+{
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    float x[256];
+    for (int l = 0; l < n_lv; l++) {
+        for (int i = 0; i < 256; i++)
+            x[i] = 0.0f;
+        gmk_act_q8_k k;
+        lv[l]->act_row(&k, GMK_ACT_Q8_K, x, 256);
+        ck_assert(k.d == 0.0f);
+        for (int i = 0; i < 256; i++)
+            ck_assert_int_eq(k.qs[i], 0);
+        x[3] = NAN;
+        x[4] = 1.0f;
+        gmk_act_q8_0 b[8];
+        lv[l]->act_row(b, GMK_ACT_Q8_0, x, 256);
+        ck_assert_int_eq(b[0].qs[3], 0);
+        ck_assert_int_eq(b[0].qs[4], 127);
+    }
+}
+END_TEST
+
+/* Every level converts activations to the same bytes as the baseline,
+ * including NaN, ±inf, -0, halfway values and all-equal blocks. */
+START_TEST(test_act_levels_agree)
+{
+    rng_seed(0xac7u);
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    enum { N = 2048 };
+    static float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = rng_unit() * (i < 1024 ? 1.0f : 1e-30f);
+    for (int i = 0; i < 32; i++) /* block 0: d = 1, halfway values (ties) */
+        x[i] = i == 0 ? 127.0f : (float)(i - 16) + 0.5f;
+    x[40] = NAN, x[41] = -0.0f, x[300] = INFINITY, x[600] = -INFINITY;
+    for (int i = 512; i < 544; i++) /* a constant block */
+        x[i] = -0.25f;
+    for (int fmt = GMK_ACT_Q8_0; fmt <= GMK_ACT_BF16; fmt++) {
+        uint8_t *base = make_act(lv[0], fmt, x, 1, N);
+        if (fmt == GMK_ACT_Q8_0) { /* halfway rounds away from zero: 2.5 → 3, -3.5 → -4 */
+            const gmk_act_q8_0 *b = (const gmk_act_q8_0 *)base;
+            ck_assert(b->d == 1.0f);
+            ck_assert_int_eq(b->qs[18], 3);
+            ck_assert_int_eq(b->qs[12], -4);
+            ck_assert_int_eq(b->qs[16], 1);
+        }
+        for (int l = 1; l < n_lv; l++) {
+            uint8_t *xq = make_act(lv[l], fmt, x, 1, N);
+            ck_assert_msg(memcmp(base, xq, gmk_act_row_bytes(fmt, N)) == 0,
+                          "%s fmt %d differs from the baseline", lv[l]->name, fmt);
+            free(xq);
+        }
+        free(base);
+    }
+}
+END_TEST
+
+/* Shapes and formats the compiler never emits give zeros, not reads past
+ * the buffers: n_in not a multiple of the block, an unknown format. */
+START_TEST(test_bad_shapes)
+{
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    gmk_act_q8_0 xq[4];
+    memset(xq, 0x11, sizeof xq);
+    uint8_t w[3 * 4 * 34];
+    memset(w, 0x22, sizeof w);
+    for (int l = 0; l < n_lv; l++) {
+        float y[3] = {1, 2, 3};
+        lv[l]->matmul_rows(y, 3, w, GMK_DTYPE_Q8_0, xq, GMK_ACT_Q8_0, 1, 0, 3, 48);
+        for (int i = 0; i < 3; i++)
+            ck_assert(y[i] == 0.0f);
+        y[0] = 5;
+        lv[l]->matmul_rows(y, 3, w, GMK_DTYPE_Q8_0, xq, 99, 1, 0, 3, 64);
+        ck_assert(y[0] == 0.0f);
+        lv[l]->act_row(xq, 99, (const float *)w, 64); /* no write at all */
+        ck_assert_uint_eq(((const uint8_t *)xq)[0], 0x11);
+    }
+}
+END_TEST
+
+Suite *x86_suite(void)
+{
+    Suite *s = suite_create("x86");
+    TCase *tc = tcase_create("matmul");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_nmse, 0, N_CASES);
+    tcase_add_loop_test(tc, test_bit_identical, 0, N_CASES);
+    tcase_add_test(tc, test_act_quant);
+    tcase_add_test(tc, test_act_degenerate);
+    tcase_add_test(tc, test_bad_shapes);
+    tcase_add_test(tc, test_act_levels_agree);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+#else /* not x86-64: nothing to run */
+
+START_TEST(test_not_x86)
+{
+    printf("x86: not an x86-64 build, suite skipped\n");
+}
+END_TEST
+
+/* Every level converts activations to the same bytes as the baseline,
+ * including NaN, ±inf, -0, halfway values and all-equal blocks. */
+START_TEST(test_act_levels_agree)
+{
+    rng_seed(0xac7u);
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    enum { N = 2048 };
+    static float x[N];
+    for (int i = 0; i < N; i++)
+        x[i] = rng_unit() * (i < 1024 ? 1.0f : 1e-30f);
+    for (int i = 0; i < 32; i++) /* block 0: d = 1, halfway values (ties) */
+        x[i] = i == 0 ? 127.0f : (float)(i - 16) + 0.5f;
+    x[40] = NAN, x[41] = -0.0f, x[300] = INFINITY, x[600] = -INFINITY;
+    for (int i = 512; i < 544; i++) /* a constant block */
+        x[i] = -0.25f;
+    for (int fmt = GMK_ACT_Q8_0; fmt <= GMK_ACT_BF16; fmt++) {
+        uint8_t *base = make_act(lv[0], fmt, x, 1, N);
+        if (fmt == GMK_ACT_Q8_0) { /* halfway rounds away from zero: 2.5 → 3, -3.5 → -4 */
+            const gmk_act_q8_0 *b = (const gmk_act_q8_0 *)base;
+            ck_assert(b->d == 1.0f);
+            ck_assert_int_eq(b->qs[18], 3);
+            ck_assert_int_eq(b->qs[12], -4);
+            ck_assert_int_eq(b->qs[16], 1);
+        }
+        for (int l = 1; l < n_lv; l++) {
+            uint8_t *xq = make_act(lv[l], fmt, x, 1, N);
+            ck_assert_msg(memcmp(base, xq, gmk_act_row_bytes(fmt, N)) == 0,
+                          "%s fmt %d differs from the baseline", lv[l]->name, fmt);
+            free(xq);
+        }
+        free(base);
+    }
+}
+END_TEST
+
+/* Shapes and formats the compiler never emits give zeros, not reads past
+ * the buffers: n_in not a multiple of the block, an unknown format. */
+START_TEST(test_bad_shapes)
+{
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    gmk_act_q8_0 xq[4];
+    memset(xq, 0x11, sizeof xq);
+    uint8_t w[3 * 4 * 34];
+    memset(w, 0x22, sizeof w);
+    for (int l = 0; l < n_lv; l++) {
+        float y[3] = {1, 2, 3};
+        lv[l]->matmul_rows(y, 3, w, GMK_DTYPE_Q8_0, xq, GMK_ACT_Q8_0, 1, 0, 3, 48);
+        for (int i = 0; i < 3; i++)
+            ck_assert(y[i] == 0.0f);
+        y[0] = 5;
+        lv[l]->matmul_rows(y, 3, w, GMK_DTYPE_Q8_0, xq, 99, 1, 0, 3, 64);
+        ck_assert(y[0] == 0.0f);
+        lv[l]->act_row(xq, 99, (const float *)w, 64); /* no write at all */
+        ck_assert_uint_eq(((const uint8_t *)xq)[0], 0x11);
+    }
+}
+END_TEST
+
+Suite *x86_suite(void)
+{
+    Suite *s = suite_create("x86");
+    TCase *tc = tcase_create("skip");
+    tcase_add_test(tc, test_not_x86);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+#endif

@@ -1,0 +1,23 @@
+/*
+ * x86_isa.h — the x86 kernel primitives of one ISA level, as a table.
+ *
+ * tests/x86_isa.c is compiled once per x86-64 level (different -march flags
+ * and GMK_ISA_NAME); each object exports gmk_isa_<name>, so that the x86
+ * suite can run every level the CPU supports in one process and compare it
+ * with the reference kernels.
+ */
+#ifndef GMC_X86_ISA_H
+#define GMC_X86_ISA_H
+
+#include <stdint.h>
+
+typedef struct gmc_x86_isa {
+    const char *name;
+    void (*act_row)(void *xq, int fmt, const float *x, int64_t n);
+    void (*matmul_rows)(float *y, int64_t ldy, const void *W, int wdtype, const void *xq, int fmt,
+                        int n_tok, int64_t r0, int64_t r1, int64_t n_in);
+} gmc_x86_isa;
+
+extern const gmc_x86_isa gmk_isa_base, gmk_isa_v3, gmk_isa_v4, gmk_isa_vnni;
+
+#endif /* GMC_X86_ISA_H */
