@@ -11,16 +11,17 @@ under tests/fixtures/conformance/<variant>/:
   model.safetensors    the weights in F32, Hugging Face names and conventions
                        (norm weights w, used as 1 + w)
   model-bf16.safetensors  (bf16 variants only) the same weights rounded to bf16
-  model.gguf           the same weights, F32, GGUF names, norm weights 1 + w,
-                       and a synthetic SentencePiece vocabulary (the one
-                       `gemmac init` writes), so the tests run without the
-                       safetensors loader
+  model.gguf           (gemma3 only) the same weights, F32, GGUF names, norm
+                       weights 1 + w, and a synthetic SentencePiece vocabulary
+                       (the one `gemmac init` writes): the GGUF-path test,
+                       independent of the safetensors loader
   ref.gguf             the reference: metadata gemmac.ref.tokens (INT32 array,
                        n_seq x n_pos), tensor "logits" F32 [n_vocab, n_pos,
                        n_seq] in ggml order (every position), plus metadata
                        naming the variant, what it covers and the versions
-  ref-bf16.gguf        (bf16 variants only) the same forward, in f32, on the
-                       bf16-rounded weights
+  ref-bf16.gguf        (bf16 variants with f32 weights too) the same forward,
+                       in f32, on the bf16-rounded weights; a bf16-only
+                       variant (gemma3-256) has that forward as ref.gguf
 
 and tests/conformance/<variant>.yaml is written by hand (next to this script's
 VARIANTS table) from the same numbers.
@@ -47,9 +48,21 @@ matmuls 1/sqrt(fan_in), norm weights N(0, 0.3)) so that the next-token
 distributions are peaked (entropy well below log V) and the logits exercise
 the soft-caps; a near-uniform distribution would make every KL look small.
 
-Google DeepMind's `gemma` package (JAX) cross-check: see GEMMA_JAX_NOTE below
-and the fixture README; the script records the outcome in ref.gguf metadata
-(gemmac.ref.jax_check).
+Google DeepMind's `gemma` package (JAX) cross-check (gemmac.ref.jax_check in
+each ref.gguf): gemma3-256's weights go through gemma's own Transformer built
+with the same tiny TransformerConfig (gemma_params maps the names and einsum
+layouts), and the NMSE / max |diff| of its logits against transformers' is
+recorded.  Other variants say why not (JAX_ONLY).  Installing it:
+`pip install gemma` (3.3.0) did not finish: its dependency kauldron pulls
+tensorflow, xmanager and google-cloud-aiplatform, and pip's resolver was
+still backtracking over google-api-core versions after ~25 minutes.  What
+works, in a virtualenv with --system-site-packages (so torch and
+transformers stay importable):
+    pip install --no-deps gemma kauldron clu tensorflow gast astunparse \
+        termcolor flatbuffers lark immutabledict chex toolz ml_collections
+    pip install jax flax etils einops jaxtyping kagglehub typeguard sentencepiece
+and then run this script with that virtualenv's python.  Without the package
+the references record "not run" and everything else is unchanged.
 """
 
 import argparse
@@ -76,11 +89,11 @@ EMBED_STD = 0.3
 # checkpoints also have large final-norm weights) give ~2.7 nats instead.
 INIT_OF = {"gemma3-256": dict(embed_std=0.03, post_norm_mean=2.0, final_norm_mean=5.0)}
 
-GEMMA_JAX_NOTE = (
-    "not run: the PyPI package `gemma` (Google DeepMind, JAX) needs jax and "
-    "flax and builds its transformer from fixed released configurations "
-    "(gm.nn.Gemma3_270M, ...); see the script's docstring")
-
+JAX_VARIANTS = {"gemma3-256"}
+JAX_ONLY = ("the gemma package cross-check runs on gemma3-256 only: its "
+            "TransformerConfig has no free query scale (gemma2, gemma3-qscale), "
+            "scales the embedding by the exact sqrt(D) of f32 weights (gemma1-mha, "
+            "gemma3 use bf16's), and Gemma 1 needs other options")
 # name, family, config, embed kind, files, what it covers.  files: "f32"
 # model.safetensors + ref.gguf; "bf16" model-bf16.safetensors + ref-bf16.gguf
 # (next to f32) or, without f32, model-bf16.safetensors + ref.gguf (the f32
@@ -413,8 +426,76 @@ def report(name, logits, vocab):
 
 
 def jax_check(name, family, config, state, seqs, logits):
-    """What gemmac.ref.jax_check records for this reference."""
-    return GEMMA_JAX_NOTE
+    """Runs the same weights through Google DeepMind's `gemma` package (JAX)
+    and returns what gemmac.ref.jax_check records: NMSE and max |diff| of
+    its logits against transformers', or why it was not run."""
+    if name not in JAX_VARIANTS:
+        return f"not run for this variant ({JAX_ONLY})"
+    try:
+        import jax
+        import jax.numpy as jnp
+        from gemma import gm
+        from gemma.gm.nn import _config, _modules
+    except ImportError as e:
+        return f"not run: the gemma package does not import here ({e})"
+    jax.config.update("jax_default_matmul_precision", "highest")
+    kinds = {"sliding_attention": _modules.AttentionType.LOCAL_SLIDING,
+             "full_attention": _modules.AttentionType.GLOBAL}
+    rope = config.rope_parameters
+    cfg = _config.TransformerConfig(
+        final_logit_softcap=None, num_embed=config.vocab_size,
+        embed_dim=config.hidden_size, hidden_dim=config.intermediate_size,
+        num_heads=config.num_attention_heads, head_dim=config.head_dim,
+        num_kv_heads=config.num_key_value_heads, use_post_attn_norm=True,
+        use_post_ffw_norm=True, use_qk_norm=True,
+        attention_types=[kinds[t] for t in config.layer_types],
+        sliding_window_size=config.sliding_window, transpose_gating_einsum=True,
+        local_base_frequency=int(rope["sliding_attention"]["rope_theta"]),
+        global_base_frequency=int(rope["full_attention"]["rope_theta"]))
+    params = gemma_params(config, {k: v.float().numpy() for k, v in state.items()})
+    model = gm.nn.Transformer(config=cfg)
+    out = model.apply({"params": params}, jnp.asarray(seqs, dtype=jnp.int32))
+    jl = np.asarray(out.logits, dtype=np.float64)
+    d = jl - logits
+    nmse = (d ** 2).sum(-1) / (logits.astype(np.float64) ** 2).sum(-1)
+    agree = float((jl.argmax(-1) == logits.argmax(-1)).mean())
+    return (f"gemma {gemma_version()} (jax {jax.__version__}), f32, highest matmul "
+            f"precision: NMSE max {nmse.max():.3e} mean {nmse.mean():.3e}, max |diff| "
+            f"{np.abs(d).max():.3e}, argmax agreement {100 * agree:.1f} %")
+
+
+def gemma_version():
+    from importlib.metadata import version
+    return version("gemma")
+
+
+def gemma_params(config, w):
+    """The gemma package's parameter tree from HF-named f32 arrays (its
+    einsum layouts: q [H, D, hd], kv [2, KV, D, hd], out [H, hd, D], gating
+    [2, F, D], linear [F, D]; norms hold w, used as 1 + w like HF)."""
+    H, KV, hd = config.num_attention_heads, config.num_key_value_heads, config.head_dim
+    D = config.hidden_size
+
+    def heads(m, n):  # [n*hd, D] -> [n, D, hd]
+        return m.reshape(n, hd, D).transpose(0, 2, 1)
+    p = {"embedder": {"input_embedding": w["model.embed_tokens.weight"]},
+         "final_norm": {"scale": w["model.norm.weight"]}}
+    for i in range(config.num_hidden_layers):
+        g = lambda k: w[f"model.layers.{i}.{k}.weight"]  # noqa: E731
+        p[f"layer_{i}"] = {
+            "attn": {"q_einsum": {"w": heads(g("self_attn.q_proj"), H)},
+                     "kv_einsum": {"w": np.stack([heads(g("self_attn.k_proj"), KV),
+                                                  heads(g("self_attn.v_proj"), KV)])},
+                     "attn_vec_einsum": {"w": g("self_attn.o_proj").T.reshape(H, hd, D)},
+                     "_query_norm": {"scale": g("self_attn.q_norm")},
+                     "_key_norm": {"scale": g("self_attn.k_norm")}},
+            "mlp": {"gating_einsum": np.stack([g("mlp.gate_proj"), g("mlp.up_proj")]),
+                    "linear": g("mlp.down_proj").T},
+            "pre_attention_norm": {"scale": g("input_layernorm")},
+            "post_attention_norm": {"scale": g("post_attention_layernorm")},
+            "pre_ffw_norm": {"scale": g("pre_feedforward_layernorm")},
+            "post_ffw_norm": {"scale": g("post_feedforward_layernorm")}}
+    return p
 
 
 def main():

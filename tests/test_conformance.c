@@ -432,7 +432,7 @@ END_TEST
 
 /* Quantized at load from the safetensors checkpoints.  The §7.3 bounds are
  * written for real models.  gemma2 (d_model 64) meets Q8_0 and Q4_0; gemma3
- * (d_model 32, each row one Q4_0 block) loses 15 % top-1 to Q4_0 and is
+ * (d_model 32, each row one Q4_0 block) loses 35 % top-1 to Q4_0 and is
  * bounded there only at 0.5, to catch a broken kernel.  gemma3-256 (every
  * width a multiple of 256, embedding q6_k in the 4-bit files as llama.cpp
  * does) meets Q8_0; at Q4_0 / Q4_K this random-weight model, like gemma3, is
