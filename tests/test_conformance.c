@@ -3,12 +3,17 @@
  * the library path of `gemmac eval` (gmrt_eval_reference).
  *
  * 1. Hugging Face transformers fixtures (tests/fixtures/conformance, made by
- *    scripts/make_reference_fixtures.py; graphs in tests/conformance/): f32
- *    weights give logits within NMSE 1e-5 of the f32 reference at every
- *    position with the same argmax; bf16 weights within NMSE 1e-4 of the
- *    f32 forward on bf16-rounded weights; Q8_0 / Q4_0 weights (quantized
- *    here from the f32 GGUF) within mean KL 0.002 / 0.09 of the f32
- *    reference (reliability.md §7.3).  A wrong embedding scale must fail.
+ *    scripts/make_reference_fixtures.py; graphs in tests/conformance/),
+ *    loaded from their safetensors checkpoints by the real loader
+ *    (st_bind.c: HF names, norm +1, quantize at load): f32 weights give
+ *    logits within NMSE 1e-5 of the f32 reference at every position with the
+ *    same argmax; bf16 weights within NMSE 1e-4 of the f32 forward on
+ *    bf16-rounded weights; Q8_0 / Q4_0 / Q4_K weights quantized at load are
+ *    graded by mean KL against the f32 reference (reliability.md §7.3 where
+ *    a random-weight model can meet it; see docs/conformance.md).  One
+ *    variant also has a GGUF copy (Python's name mapping and +1, not the
+ *    loader's), which must give the same logits.  A wrong embedding scale
+ *    and an unfolded norm must fail.
  * 2. The real Gemma 3 270M against llama.cpp's top-32 log-probs over 713
  *    tokens (tests/fixtures/kl270m, scripts/ref_llamacpp_kl.py): the same
  *    token ids, and mean KL <= 0.005.
@@ -20,10 +25,12 @@
  */
 #include <check.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "driver.h"
@@ -118,14 +125,19 @@ static gmrt_eval_report eval_ref(const loaded *L, const char *weights, const cha
     return r;
 }
 
-/* ------------------------------------------------- re-typed weight files */
+/* ------------------------------------------------- re-typed GGUF weights */
 
-/* The embedding's type in a file whose matmuls are dtype: as llama.cpp's
- * quantizer does for a tied output head whose width is not a multiple of
- * 256, the embedding of a 4-bit file stays at q8_0. */
-static int32_t embed_type(int32_t dtype)
+/* The GGUF path (gemma3 only): the fixture's F32 GGUF, written by Python
+ * with its own name mapping and +1, re-typed here; it must agree with the
+ * safetensors loader.  The embedding (the tied output head) of a 4-bit file
+ * is q6_k, as llama.cpp's quantizer makes an output head, or q8_0 where its
+ * width is not a multiple of 256, as llama.cpp falls back. */
+static int32_t embed_type(int32_t dtype, int64_t width)
 {
-    return dtype == GMK_DTYPE_Q4_0 ? GMK_DTYPE_Q8_0 : dtype;
+    bool four_bit = dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q4_K;
+    if (!four_bit)
+        return dtype;
+    return width > 0 && width % 256 == 0 ? GMK_DTYPE_Q6_K : GMK_DTYPE_Q8_0;
 }
 
 typedef struct retype {
@@ -135,14 +147,20 @@ typedef struct retype {
 
 static bool is_norm(const char *name) { return strstr(name, "norm") != NULL; }
 
+static int32_t retyped(const gmrt_gguf_tensor *t, int32_t dtype)
+{
+    if (is_norm(t->name))
+        return GMK_DTYPE_F32;
+    return strcmp(t->name, "token_embd.weight") == 0 ? embed_type(dtype, t->ne[0]) : dtype;
+}
+
 static gmrt_status retype_fill(void *user, int64_t index, const char *name, void *dst,
                                size_t nbytes, gmrt_diag *diag)
 {
     (void)nbytes;
     const retype *rt = user;
     const gmrt_gguf_tensor *t = gmrt_gguf_tensor_at(rt->src, index);
-    int32_t dt = is_norm(name) ? GMK_DTYPE_F32
-                 : strcmp(name, "token_embd.weight") == 0 ? embed_type(rt->dtype) : rt->dtype;
+    int32_t dt = retyped(t, rt->dtype);
     size_t row_bytes;
     gmrt_status st = gmrt_dtype_row_bytes(dt, t->ne[0], &row_bytes, diag);
     int64_t rows = t->ne[1] * t->ne[2] * t->ne[3];
@@ -197,9 +215,7 @@ static const char *write_retyped(const char *variant, int32_t dtype)
     if (!st) st = gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", false);
     for (int64_t i = 0; !st && i < gmrt_gguf_n_tensors(g); i++) {
         const gmrt_gguf_tensor *t = gmrt_gguf_tensor_at(g, i);
-        int32_t dt = is_norm(t->name) ? GMK_DTYPE_F32
-                     : strcmp(t->name, "token_embd.weight") == 0 ? embed_type(dtype) : dtype;
-        st = gmrt_gguf_writer_add_tensor(w, t->name, dt, t->n_dims, t->ne);
+        st = gmrt_gguf_writer_add_tensor(w, t->name, retyped(t, dtype), t->n_dims, t->ne);
     }
     ck_assert_int_eq(st, GMRT_OK);
     retype rt = {g, dtype};
@@ -209,21 +225,41 @@ static const char *write_retyped(const char *variant, int32_t dtype)
     return out;
 }
 
-/* The variant's graph with every weight class of type dtype. */
+/* The variant's graph with matmuls of type dtype and the embedding per
+ * embed_type; gemma3-256's YAML is written in bf16, the others in f32. */
 static const char *graph_typed(const char *variant, int32_t dtype, loaded *L)
 {
-    char rel[128], to[128], tag[96];
+    char rel[128], from[96], to[128], tag[96];
     snprintf(rel, sizeof rel, "tests/conformance/%s.yaml", variant);
+    const char *base = strcmp(variant, "gemma3-256") == 0 ? "bf16" : "f32";
+    int64_t width = strcmp(variant, "gemma3-256") == 0 ? 256 : 0;
+    snprintf(from, sizeof from, "  embed: %s\n  attn: %s\n  ffn: %s", base, base, base);
     const char *t = gmrt_dtype_name(dtype);
     snprintf(to, sizeof to, "  embed: %s\n  attn: %s\n  ffn: %s",
-             gmrt_dtype_name(embed_type(dtype)), t, t);
+             gmrt_dtype_name(embed_type(dtype, width)), t, t);
     snprintf(tag, sizeof tag, "%s-%s", variant, t);
-    const char *g = yaml_variant(rel, tag, "  embed: f32\n  attn: f32\n  ffn: f32", to);
+    const char *g = yaml_variant(rel, tag, from, to);
     load_graph(g, tag, L);
     return g;
 }
 
 /* ------------------------------------------------------------ f32 / bf16 */
+
+static void check_f32(const char *variant, const loaded *L, const char *weights,
+                      const char *how)
+{
+    gmrt_eval_report r = eval_ref(L, weights, fixture(variant, "ref.gguf"));
+    fprintf(stderr, "conformance: %-14s f32  vs transformers: NMSE max %.2e mean %.2e, "
+            "KL mean %.2e, top-1 %.1f%% over %lld positions (%s)\n", variant,
+            r.all.nmse_max, r.all.nmse_mean, r.all.kl_mean, 100 * r.all.top1,
+            (long long)r.all.n, how);
+    ck_assert_int_eq(r.n_seq, 3);
+    ck_assert_msg(r.all.nmse_max <= 1e-5, "%s (%s): NMSE %.3g > 1e-5", variant, how,
+                  r.all.nmse_max);
+    ck_assert_msg(r.all.top1 == 1.0, "%s (%s): argmax differs at some position", variant,
+                  how);
+    gmrt_eval_report_free(&r);
+}
 
 START_TEST(test_conformance_f32)
 {
@@ -232,35 +268,68 @@ START_TEST(test_conformance_f32)
         snprintf(rel, sizeof rel, "tests/conformance/%s.yaml", variants[v]);
         loaded L;
         load_graph(gmc_test_src(rel), variants[v], &L);
-        gmrt_eval_report r = eval_ref(&L, fixture(variants[v], "model.gguf"),
-                                      fixture(variants[v], "ref.gguf"));
-        fprintf(stderr, "conformance: %-14s f32  vs transformers: NMSE max %.2e mean %.2e, "
-                "KL mean %.2e, top-1 %.1f%% over %lld positions\n", variants[v],
-                r.all.nmse_max, r.all.nmse_mean, r.all.kl_mean, 100 * r.all.top1,
-                (long long)r.all.n);
-        ck_assert_int_eq(r.n_seq, 3);
-        ck_assert_msg(r.all.nmse_max <= 1e-5, "%s: NMSE %.3g > 1e-5", variants[v],
+        check_f32(variants[v], &L, fixture(variants[v], "model.safetensors"), "safetensors");
+        dlclose(L.so);
+    }
+}
+END_TEST
+
+/* bf16 checkpoints through the loader: gemma2 and gemma3 against the f32
+ * forward on their bf16-rounded weights (ref-bf16.gguf); gemma3-256 has
+ * only a bf16 checkpoint and its ref.gguf is that forward. */
+START_TEST(test_conformance_bf16)
+{
+    static const char *const bv[] = {"gemma2", "gemma3", "gemma3-256"};
+    for (int v = 0; v < 3; v++) {
+        loaded L;
+        bool only16 = v == 2;
+        if (only16)
+            load_graph(gmc_test_src("tests/conformance/gemma3-256.yaml"), bv[v], &L);
+        else
+            graph_typed(bv[v], GMK_DTYPE_BF16, &L);
+        gmrt_eval_report r = eval_ref(&L, fixture(bv[v], "model-bf16.safetensors"),
+                                      fixture(bv[v], only16 ? "ref.gguf" : "ref-bf16.gguf"));
+        fprintf(stderr, "conformance: %-14s bf16 vs transformers: NMSE max %.2e, top-1 %.1f%%\n",
+                bv[v], r.all.nmse_max, 100 * r.all.top1);
+        ck_assert_msg(r.all.nmse_max <= 1e-4, "%s: bf16 NMSE %.3g > 1e-4", bv[v],
                       r.all.nmse_max);
-        ck_assert_msg(r.all.top1 == 1.0, "%s: argmax differs at some position", variants[v]);
         gmrt_eval_report_free(&r);
         dlclose(L.so);
     }
 }
 END_TEST
 
-START_TEST(test_conformance_bf16)
+/* The GGUF path of gemma3 (Python's name mapping and +1, the GGUF reader)
+ * must match the reference as tightly, and quantized GGUF files written with
+ * the same quantizers must give exactly the loader's logits: the two routes
+ * differ only in who maps names and adds the +1 (both f32(w + 1)).  bf16
+ * differs in the last bits: the GGUF route recovers w as f32(1 + w) - 1
+ * before rounding it to bf16. */
+START_TEST(test_conformance_gguf_path)
 {
-    static const char *const bf16_variants[] = {"gemma2", "gemma3"};
-    for (int v = 0; v < 2; v++) {
-        loaded L;
-        graph_typed(bf16_variants[v], GMK_DTYPE_BF16, &L);
-        const char *w = write_retyped(bf16_variants[v], GMK_DTYPE_BF16);
-        gmrt_eval_report r = eval_ref(&L, w, fixture(bf16_variants[v], "ref-bf16.gguf"));
-        fprintf(stderr, "conformance: %-14s bf16 vs transformers: NMSE max %.2e, top-1 %.1f%%\n",
-                bf16_variants[v], r.all.nmse_max, 100 * r.all.top1);
-        ck_assert_msg(r.all.nmse_max <= 1e-4, "%s: bf16 NMSE %.3g > 1e-4", bf16_variants[v],
-                      r.all.nmse_max);
-        gmrt_eval_report_free(&r);
+    loaded L;
+    load_graph(gmc_test_src("tests/conformance/gemma3.yaml"), "gemma3", &L);
+    check_f32("gemma3", &L, fixture("gemma3", "model.gguf"), "GGUF");
+    dlclose(L.so);
+    static const int32_t types[] = {GMK_DTYPE_BF16, GMK_DTYPE_Q8_0, GMK_DTYPE_Q4_0};
+    for (int q = 0; q < 3; q++) {
+        graph_typed("gemma3", types[q], &L);
+        bool b16 = types[q] == GMK_DTYPE_BF16;
+        const char *st = fixture("gemma3", b16 ? "model-bf16.safetensors" : "model.safetensors");
+        const char *ref = fixture("gemma3", b16 ? "ref-bf16.gguf" : "ref.gguf");
+        gmrt_eval_report a = eval_ref(&L, write_retyped("gemma3", types[q]), ref);
+        gmrt_eval_report b = eval_ref(&L, st, ref);
+        fprintf(stderr, "conformance: gemma3 %s GGUF path vs loader: KL mean %.6e / %.6e, "
+                "NMSE max %.3e / %.3e\n", gmrt_dtype_name(types[q]), a.all.kl_mean,
+                b.all.kl_mean, a.all.nmse_max, b.all.nmse_max);
+        bool same = b16 ? fabs(a.all.nmse_max - b.all.nmse_max) < 1e-10 && a.all.nmse_max <= 1e-4
+                        : a.all.kl_mean == b.all.kl_mean && a.all.nmse_max == b.all.nmse_max;
+        ck_assert_msg(same, "gemma3 %s: the GGUF path and the loader disagree",
+                      gmrt_dtype_name(types[q]));
+        ck_assert_msg(a.all.kl_mean > 0, "gemma3 %s: no effect at all",
+                      gmrt_dtype_name(types[q]));
+        gmrt_eval_report_free(&a);
+        gmrt_eval_report_free(&b);
         dlclose(L.so);
     }
 }
@@ -275,14 +344,13 @@ START_TEST(test_conformance_wrong_embed_scale_fails)
 {
     const char *g = yaml_variant("tests/conformance/gemma1-mha.yaml", "mha-exact",
                                  "embed_scale: bf16", "embed_scale: exact");
+    const char *w = fixture("gemma1-mha", "model.safetensors");
     loaded L;
     load_graph(g, "mha-exact", &L);
-    gmrt_eval_report r = eval_ref(&L, fixture("gemma1-mha", "model.gguf"),
-                                  fixture("gemma1-mha", "ref.gguf"));
+    gmrt_eval_report r = eval_ref(&L, w, fixture("gemma1-mha", "ref.gguf"));
     loaded R;
     load_graph(gmc_test_src("tests/conformance/gemma1-mha.yaml"), "gemma1-mha", &R);
-    gmrt_eval_report ok = eval_ref(&R, fixture("gemma1-mha", "model.gguf"),
-                                   fixture("gemma1-mha", "ref.gguf"));
+    gmrt_eval_report ok = eval_ref(&R, w, fixture("gemma1-mha", "ref.gguf"));
     fprintf(stderr, "conformance: gemma1-mha with the wrong embed scale: NMSE max %.2e "
             "(right scale: %.2e)\n", r.all.nmse_max, ok.all.nmse_max);
     ck_assert_msg(r.all.nmse_max > 1000 * ok.all.nmse_max && r.all.nmse_max > 1e-8,
@@ -295,36 +363,126 @@ START_TEST(test_conformance_wrong_embed_scale_fails)
 }
 END_TEST
 
+/* Negative control for the loader path: a checkpoint whose norm weights
+ * already hold 1 + w (the GGUF convention) gets a second +1 from the loader;
+ * the f32 bound must catch that.  The copy is gemma3's model.safetensors
+ * with 1 added to every F32 norm tensor in place, beside its config.json. */
+static void write_unfolded(const char *dir)
+{
+    char path[4400];
+    size_t len = 0;
+    char *buf = gmc_test_read_file(fixture("gemma3", "model.safetensors"), &len);
+    ck_assert(buf && len >= 8);
+    uint64_t hlen = 0;
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | (unsigned char)buf[i];
+    ck_assert_uint_le(hlen, len - 8);
+    gmrt_json *doc;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_json_parse(buf + 8, hlen, "header", NULL, &doc, &d) == GMRT_OK, "%s",
+                  d.msg);
+    const gmrt_json_value *root = gmrt_json_root(doc);
+    int changed = 0;
+    for (size_t i = 0; i < root->u.c.n; i++) {
+        const gmrt_json_member *mb = &root->u.c.members[i];
+        if (!strstr(mb->key, "norm.weight"))
+            continue;
+        const gmrt_json_value *off = gmrt_json_get(mb->value, "data_offsets");
+        const gmrt_json_value *dt = gmrt_json_get(mb->value, "dtype");
+        ck_assert(off && off->u.c.n == 2 && dt && strcmp(dt->u.s.p, "F32") == 0);
+        size_t a = (size_t)off->u.c.items[0].u.i, b = (size_t)off->u.c.items[1].u.i;
+        ck_assert(a <= b && 8 + hlen + b <= len);
+        for (size_t at = 8 + hlen + a; at < 8 + hlen + b; at += 4) {
+            float f;
+            memcpy(&f, buf + at, 4);
+            f += 1.0f;
+            memcpy(buf + at, &f, 4);
+        }
+        changed++;
+    }
+    gmrt_json_destroy(doc);
+    ck_assert_int_eq(changed, 6 * 6 + 1); /* six per layer (QK-norm, post-norms), final */
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert(f && fwrite(buf, 1, len, f) == len);
+    fclose(f);
+    free(buf);
+    char *cfg = gmc_test_read_file(fixture("gemma3", "config.json"), &len);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    f = fopen(path, "wb");
+    ck_assert(cfg && f && fwrite(cfg, 1, len, f) == len);
+    fclose(f);
+    free(cfg);
+}
+
+START_TEST(test_conformance_unfolded_norm_fails)
+{
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/gemma3-unfolded", gmc_test_tmpdir());
+    ck_assert(mkdir(dir, 0755) == 0 || errno == EEXIST);
+    write_unfolded(dir);
+    loaded L;
+    load_graph(gmc_test_src("tests/conformance/gemma3.yaml"), "gemma3", &L);
+    gmrt_eval_report r = eval_ref(&L, dir, fixture("gemma3", "ref.gguf"));
+    fprintf(stderr, "conformance: gemma3 with norms +1 twice: NMSE max %.2e, top-1 %.1f%%\n",
+            r.all.nmse_max, 100 * r.all.top1);
+    ck_assert_msg(r.all.nmse_max > 1e-5, "an unfolded norm passed the f32 bound (%.3g)",
+                  r.all.nmse_max);
+    gmrt_eval_report_free(&r);
+    dlclose(L.so);
+}
+END_TEST
+
 /* ------------------------------------------------------------ quantized */
 
-/* The §7.3 bounds are for real models; of the tiny random ones only gemma2
- * (d_model 64) is inside them at Q4_0.  gemma3 (d_model 32, six layers of
- * 32-wide dot products, each row one Q4_0 block) loses 15 % top-1 to Q4_0
- * weights: its Q4_0 KL is reported, and bounded only loosely (0.5), to
- * catch a broken kernel rather than to grade the quantization. */
+/* Quantized at load from the safetensors checkpoints.  The §7.3 bounds are
+ * written for real models.  gemma2 (d_model 64) meets Q8_0 and Q4_0; gemma3
+ * (d_model 32, each row one Q4_0 block) loses 35 % top-1 to Q4_0 and is
+ * bounded there only at 0.5, to catch a broken kernel.  gemma3-256 (every
+ * width a multiple of 256, embedding q6_k in the 4-bit files as llama.cpp
+ * does) meets Q8_0; at Q4_0 / Q4_K this random-weight model, like gemma3, is
+ * far more sensitive than a trained one (docs/conformance.md), so those are
+ * reported, bounded at 0.5, and Q4_K must beat Q4_0. */
+typedef struct qcase {
+    const char *variant, *weights;
+    int32_t dtype;
+    double bound;
+} qcase;
+
 START_TEST(test_conformance_quantized_kl)
 {
-    static const char *const qv[] = {"gemma2", "gemma3"};
-    static const struct { int32_t dtype; double kl_max; } qt[] = {
-        {GMK_DTYPE_Q8_0, 0.002}, {GMK_DTYPE_Q4_0, 0.09}};
-    for (int v = 0; v < 2; v++)
-        for (int q = 0; q < 2; q++) {
-            loaded L;
-            graph_typed(qv[v], qt[q].dtype, &L);
-            const char *w = write_retyped(qv[v], qt[q].dtype);
-            gmrt_eval_report r = eval_ref(&L, w, fixture(qv[v], "ref.gguf"));
-            fprintf(stderr, "conformance: %-14s %-4s vs f32 transformers: KL mean %.2e max "
-                    "%.2e, top-1 %.1f%%\n", qv[v], gmrt_dtype_name(qt[q].dtype),
-                    r.all.kl_mean, r.all.kl_max, 100 * r.all.top1);
-            double bound = v == 1 && qt[q].dtype == GMK_DTYPE_Q4_0 ? 0.5 : qt[q].kl_max;
-            ck_assert_msg(r.all.kl_mean <= bound, "%s %s: mean KL %.3g > %.3g", qv[v],
-                          gmrt_dtype_name(qt[q].dtype), r.all.kl_mean, bound);
-            /* Quantization must be visible at all, or the bound tests nothing. */
-            ck_assert_msg(r.all.kl_mean > 1e-7, "%s: quantized KL %.3g is suspiciously 0",
-                          qv[v], r.all.kl_mean);
-            gmrt_eval_report_free(&r);
-            dlclose(L.so);
-        }
+    static const qcase qc[] = {
+        {"gemma2", "model.safetensors", GMK_DTYPE_Q8_0, 0.002},
+        {"gemma2", "model.safetensors", GMK_DTYPE_Q4_0, 0.09},
+        {"gemma3", "model.safetensors", GMK_DTYPE_Q8_0, 0.002},
+        {"gemma3", "model.safetensors", GMK_DTYPE_Q4_0, 0.5},
+        {"gemma3-256", "model-bf16.safetensors", GMK_DTYPE_Q8_0, 0.002},
+        {"gemma3-256", "model-bf16.safetensors", GMK_DTYPE_Q4_0, 0.5},
+        {"gemma3-256", "model-bf16.safetensors", GMK_DTYPE_Q4_K, 0.5},
+    };
+    double kl256[3] = {0};
+    for (size_t i = 0; i < sizeof qc / sizeof qc[0]; i++) {
+        const qcase *c = &qc[i];
+        loaded L;
+        graph_typed(c->variant, c->dtype, &L);
+        gmrt_eval_report r = eval_ref(&L, fixture(c->variant, c->weights),
+                                      fixture(c->variant, "ref.gguf"));
+        fprintf(stderr, "conformance: %-14s %-4s vs f32 transformers: KL mean %.2e max "
+                "%.2e, top-1 %.1f%% (quantized at load)\n", c->variant,
+                gmrt_dtype_name(c->dtype), r.all.kl_mean, r.all.kl_max, 100 * r.all.top1);
+        ck_assert_msg(r.all.kl_mean <= c->bound, "%s %s: mean KL %.3g > %.3g", c->variant,
+                      gmrt_dtype_name(c->dtype), r.all.kl_mean, c->bound);
+        /* Quantization must be visible at all, or the bound tests nothing. */
+        ck_assert_msg(r.all.kl_mean > 1e-7, "%s: quantized KL %.3g is suspiciously 0",
+                      c->variant, r.all.kl_mean);
+        if (i >= 4)
+            kl256[i - 4] = r.all.kl_mean;
+        gmrt_eval_report_free(&r);
+        dlclose(L.so);
+    }
+    ck_assert_msg(kl256[0] < kl256[2] && kl256[2] < kl256[1],
+                  "gemma3-256: expected KL Q8_0 < Q4_K < Q4_0, got %.3g, %.3g, %.3g", kl256[0],
+                  kl256[2], kl256[1]);
 }
 END_TEST
 
@@ -339,7 +497,7 @@ START_TEST(test_conformance_topk_reference)
     loaded L16, L32;
     graph_typed("gemma3", GMK_DTYPE_BF16, &L16);
     load_graph(gmc_test_src("tests/conformance/gemma3.yaml"), "gemma3", &L32);
-    const char *w16 = write_retyped("gemma3", GMK_DTYPE_BF16);
+    const char *w16 = fixture("gemma3", "model-bf16.safetensors");
     char topk[4300];
     snprintf(topk, sizeof topk, "%s/gemma3-bf16-top8.gguf", gmc_test_tmpdir());
     gmrt_session_opts so = {.n_threads = 1};
@@ -364,7 +522,7 @@ START_TEST(test_conformance_topk_reference)
     ck_assert(self.all.nmse_max < 0); /* no logits in a top-K reference */
     gmrt_eval_report_free(&self);
 
-    const char *w32 = fixture("gemma3", "model.gguf");
+    const char *w32 = fixture("gemma3", "model.safetensors");
     gmrt_eval_report full = eval_ref(&L32, w32, fixture("gemma3", "ref-bf16.gguf"));
     gmrt_eval_report part = eval_ref(&L32, w32, topk);
     fprintf(stderr, "conformance: gemma3 f32 vs bf16 weights: full KL %.3e >= top-8 KL %.3e\n",
@@ -551,7 +709,9 @@ Suite *conformance_suite(void)
     tcase_set_timeout(tc, 3600);
     tcase_add_test(tc, test_conformance_f32);
     tcase_add_test(tc, test_conformance_bf16);
+    tcase_add_test(tc, test_conformance_gguf_path);
     tcase_add_test(tc, test_conformance_wrong_embed_scale_fails);
+    tcase_add_test(tc, test_conformance_unfolded_norm_fails);
     tcase_add_test(tc, test_conformance_quantized_kl);
     tcase_add_test(tc, test_conformance_topk_reference);
     tcase_add_test(tc, test_conformance_reference_mismatch);
