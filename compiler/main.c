@@ -174,19 +174,25 @@ static bool default_weights(char *buf, size_t n)
     return ok && buf[0];
 }
 
-static int run_model(const char *so_path, int argc, char **argv)
+/* The runtime command lines a compiled model can be handed to. */
+typedef int model_main_fn(const gmk_model *m, int argc, char **argv);
+
+/* Loads model.so and hands argv to one of the runtime's command lines
+ * (run: gmrt_cli_main, bench: gmrt_bench_main, eval: gmrt_eval_main). */
+static int call_model(const char *so_path, const char *cmd, model_main_fn *fn, int argc,
+                      char **argv)
 {
     void *h = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
-        fprintf(stderr, "gemmac run: cannot load %s: %s\n", so_path, dlerror());
+        fprintf(stderr, "gemmac %s: cannot load %s: %s\n", cmd, so_path, dlerror());
         return 1;
     }
     const gmk_model *const *entry = dlsym(h, "gmk_model_entry");
     int rc = 1;
     if (!entry)
-        fprintf(stderr, "gemmac run: %s has no gmk_model_entry\n", so_path);
+        fprintf(stderr, "gemmac %s: %s has no gmk_model_entry\n", cmd, so_path);
     else
-        rc = gmrt_cli_main(*entry, argc, argv);
+        rc = fn(*entry, argc, argv);
     dlclose(h);
     return rc;
 }
@@ -250,29 +256,12 @@ static int cmd_run(int argc, char **argv)
         if (!r.cached)
             fprintf(stderr, "[compiled %s for target %s in %.2f s]\n", r.name,
                     o.target, r.frontend_s + r.clang_s);
-        rc = run_model(r.so_path, rargc, rargv);
+        rc = call_model(r.so_path, "run", gmrt_cli_main, rargc, rargv);
     }
     free(rargv);
     return rc;
 }
 
-/* Loads model.so and hands argv to the runtime's benchmark. */
-static int bench_model(const char *so_path, int argc, char **argv)
-{
-    void *h = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        fprintf(stderr, "gemmac bench: cannot load %s: %s\n", so_path, dlerror());
-        return 1;
-    }
-    const gmk_model *const *entry = dlsym(h, "gmk_model_entry");
-    int rc = 1;
-    if (!entry)
-        fprintf(stderr, "gemmac bench: %s has no gmk_model_entry\n", so_path);
-    else
-        rc = gmrt_bench_main(*entry, argc, argv);
-    dlclose(h);
-    return rc;
-}
 
 static int cmd_bench(int argc, char **argv)
 {
@@ -344,7 +333,7 @@ static int cmd_bench(int argc, char **argv)
         if (!r.cached)
             fprintf(stderr, "[compiled %s for target %s in %.2f s]\n", r.name,
                     o.target, r.frontend_s + r.clang_s);
-        rc = bench_model(r.so_path, rargc, rargv);
+        rc = call_model(r.so_path, "bench", gmrt_bench_main, rargc, rargv);
     }
     free(rargv);
     return rc;
@@ -518,24 +507,6 @@ static int cmd_import(int argc, char **argv)
     return rc;
 }
 
-/* `eval`: like run, but hands the runtime's evaluation command line the
- * options (gmrt_eval_main). */
-static int eval_model(const char *so_path, int argc, char **argv)
-{
-    void *h = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
-    if (!h) {
-        fprintf(stderr, "gemmac eval: cannot load %s: %s\n", so_path, dlerror());
-        return 1;
-    }
-    const gmk_model *const *entry = dlsym(h, "gmk_model_entry");
-    int rc = 1;
-    if (!entry)
-        fprintf(stderr, "gemmac eval: %s has no gmk_model_entry\n", so_path);
-    else
-        rc = gmrt_eval_main(*entry, argc, argv);
-    dlclose(h);
-    return rc;
-}
 
 static int cmd_eval(int argc, char **argv)
 {
@@ -602,7 +573,7 @@ static int cmd_eval(int argc, char **argv)
             rargv[rargc++] = "--weights";
             rargv[rargc++] = weights;
         }
-        rc = eval_model(r.so_path, rargc, rargv);
+        rc = call_model(r.so_path, "eval", gmrt_eval_main, rargc, rargv);
     }
     free(rargv);
     return rc;
