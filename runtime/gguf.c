@@ -697,6 +697,17 @@ static gmrt_status parse_tensor(reader *r, gmrt_gguf *g, int64_t i)
 /* Checks 16–19 and §2.5: offsets follow each other exactly, the running
  * size never wraps, and every tensor lies inside the file.  Only after this
  * are data pointers formed. */
+static gmrt_status gmf_misaligned(reader *r, char *label, size_t len, int64_t i,
+                                  const gmrt_gguf_tensor *t, uint64_t begin,
+                                  uint64_t need)
+{
+    return gmrt_fail(r->diag, GMRT_ERR_FORMAT, "%s: %s: %s data at byte %"
+                     PRIu64 " is not %" PRIu64 "-byte aligned (general.alignment"
+                     " is too small for this tensor type)", r->path,
+                     tensor_label(label, len, i, t->name),
+                     gmrt_dtype_name(t->dtype), begin, need);
+}
+
 static gmrt_status place_tensors(reader *r, gmrt_gguf *g)
 {
     char label[SHOW_BUF + 32];
@@ -735,6 +746,12 @@ static gmrt_status place_tensors(reader *r, gmrt_gguf *g)
                              "(%" PRIu64 " bytes)", r->path,
                              tensor_label(label, sizeof label, i, t->name),
                              begin, end, g->file_size);
+        /* Check 18b: with general.alignment 1 or 2 a tensor can start at
+         * an address its kernels may not load from (an f32 row at an odd
+         * byte).  F32 needs 4, every other type 2 (the f16 block scales). */
+        uint64_t need = t->dtype == GMK_DTYPE_F32 ? 4 : 2;
+        if (begin % need != 0)
+            return gmf_misaligned(r, label, sizeof label, i, t, begin, need);
         t->data = (const unsigned char *)g->map + begin;
     }
     return GMRT_OK;

@@ -448,6 +448,15 @@ static void bad_past_eof(gb *b)
     one_tensor(b, "a", 1, (int64_t[]){4}, GMK_DTYPE_F32, 0, 0);
 }
 
+/* Check 18b: alignment 1 puts the f32 data section at byte 90. */
+static void bad_data_misaligned(gb *b)
+{
+    hdr(b, 3, 1, 1);
+    kv_u32(b, "general.alignment", 1);
+    tinfo(b, "a", 1, (int64_t[]){4}, GMK_DTYPE_F32, 0);
+    gb_zeros(b, 16);
+}
+
 /* Check 19: the data section (2^64 - 32 bytes) fits in uint64 on its
  * own but not once placed after the header. */
 static void bad_data_overflow(gb *b)
@@ -555,6 +564,8 @@ static const bad_case bad_cases[] = {
     {"18", bad_past_eof, GMRT_ERR_FORMAT,
      "tensor 0 \"a\": data [64, 80) extends past the end of the file "
      "(64 bytes)"},
+    {"18", bad_data_misaligned, GMRT_ERR_FORMAT,
+     "tensor 0 \"a\": f32 data at byte 90 is not 4-byte aligned"},
     {"19", bad_data_overflow, GMRT_ERR_FORMAT,
      "data section of 18446744073709551584 bytes starting at byte 96 "
      "overflows the file offset range"},

@@ -114,14 +114,27 @@ static void fill_bits(uint8_t *w, int dtype, int64_t n_rows, int64_t n_in)
 
 /* Weights of dtype for n_rows × n_in: float types from random floats, q8_0,
  * q4_0 and q5_0 (quantized = 1) through gmrt_quantize_row, others from
- * fill_bits.  Returned one byte past a malloc'd base to keep rows unaligned:
- * free(w - 1). */
+ * fill_bits.  Returned past a malloc'd base to keep rows unaligned: free
+ * with free_weights. */
+static size_t weights_offset(int dtype)
+{
+    return dtype == GMK_DTYPE_F32 ? 4 : 1;
+}
+
+static void free_weights(uint8_t *w, int dtype)
+{
+    free(w - weights_offset(dtype));
+}
+
 static uint8_t *make_weights(int dtype, int64_t n_rows, int64_t n_in, int quantized)
 {
     size_t bytes = gmk_act_row_bytes(GMK_ACT_F32, 1) + (size_t)n_rows * (size_t)n_in * 4;
-    uint8_t *base = malloc(bytes + 1);
+    /* f32 rows one element off (GGUF data is 4-aligned for f32: gguf.c
+     * check 18b); every other type one byte off. */
+    size_t off = weights_offset(dtype);
+    uint8_t *base = malloc(bytes + 4);
     ck_assert_ptr_nonnull(base);
-    uint8_t *w = base + 1;
+    uint8_t *w = base + off;
     int64_t blk = gmk_dtype_block(dtype);
     size_t row_bytes = (size_t)(n_in / blk) * gmk_dtype_block_bytes(dtype);
     if (blk > 1 && !quantized) {
@@ -237,7 +250,7 @@ static void check_nmse(int c, int64_t n_in)
             ck_assert_msg(e < 5e-4, "%s: dtype %d fmt %d n_out %d n_in %lld: NMSE %g",
                           lv[l]->name, dtype, fmt, n_out, (long long)n_in, e);
         }
-        free(w - 1);
+        free_weights(w, dtype);
     }
 }
 
@@ -294,7 +307,7 @@ START_TEST(test_bit_identical)
         free(xq);
     }
     free(x);
-    free(w - 1);
+    free_weights(w, dtype);
 }
 END_TEST
 
