@@ -336,16 +336,24 @@ START_TEST(test_e2e_vs_llamacpp_same_gguf)
 }
 END_TEST
 
-/* Every x86 kernel set this CPU runs, against llama.cpp on the GGUF as
- * stored: these targets round matmul inputs to 8 bits as llama.cpp does (but
- * with their own rounding rule), so the F32-weight reference's 1e-5 does not
- * apply to them.  The rounding noise moves greedy paths at near ties: every
- * divergence must still be a near tie, and at least 3 of the 9 prompts must
- * give all 32 tokens (measured: 3 to 7 by target). */
+/* Every x86 kernel set this CPU runs.  The int8 targets round matmul inputs
+ * to 8 bits as llama.cpp does, each with its own noise realization, so the
+ * F32-weight reference's 1e-5 does not apply.  This model's first-step
+ * logits move by NMSE up to 1.3e-2 under changes smaller than that rounding
+ * (llama.cpp with an f32 instead of f16 KV cache), and a kernel change that
+ * only reorders exact integer sums moved them from 2.1e-3 to 5.5e-3 on one
+ * prompt: the realization, not the accuracy, sets the value.  So the bound
+ * is that sensitivity, 1e-2, against both llama.cpp runs (f32 activations,
+ * and the GGUF as stored: measured 2.9e-4 to 5.7e-3 on the AVX-512 sets, up
+ * to 8.8e-3 on AVX2).  The noise moves greedy paths at near ties: every
+ * divergence must be a near tie, and at least 3 of the 9 prompts must give
+ * all 32 tokens against each reference. */
 START_TEST(test_e2e_x86_vs_llamacpp)
 {
-    if (target_runs_here(x86_targets[_i]))
-        compare_with_llamacpp("tests/fixtures/e2e", 5e-3, x86_targets[_i], 3);
+    if (!target_runs_here(x86_targets[_i]))
+        return;
+    compare_with_llamacpp("tests/fixtures/e2e-f32", 1e-2, x86_targets[_i], 3);
+    compare_with_llamacpp("tests/fixtures/e2e", 1e-2, x86_targets[_i], 3);
 }
 END_TEST
 

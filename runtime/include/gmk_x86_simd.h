@@ -236,63 +236,199 @@ GMK_X86_AI gmk_x86_w32 gmk_x86_prep_b32(int F, const uint8_t *b)
     return r;
 }
 
-/* Block b of R rows × T tokens of format F into the 8-lane accumulators
- * acc[i][j] (row w + i·wrow, activation row x + j·xrow). */
-GMK_X86_AI void gmk_x86_step_b32(int F, int R, int T, __m256 (*acc)[GMK_X86_TT],
-                                 const uint8_t *restrict w, size_t wrow,
-                                 const uint8_t *restrict x, size_t xrow, int64_t b)
+/* The four full sums of d0..d3's 8 int32 lanes, as lanes 0-3.  Integer, so
+ * exact: where a block's dot is reduced never changes it. */
+GMK_X86_AI __m128i gmk_x86_reduce4(__m256i d0, __m256i d1, __m256i d2, __m256i d3)
+{
+    __m256i s = _mm256_hadd_epi32(_mm256_hadd_epi32(d0, d1), _mm256_hadd_epi32(d2, d3));
+    return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+}
+
+/*
+ * Block b of R ≤ 4 rows × T tokens of format F into acc[j] (lane i: row
+ * w + i·wrow, token x + j·xrow).  Per (row, token) and block, whatever the
+ * tile or kernel (gmk_x86_panel_b32 runs the same steps 16 rows at a time):
+ *   q   = Σ u·x − off·Σx            exact int32 (the whole block)
+ *   acc = fma(float(q)·dx, dw, acc)
+ *   acc = fma(m, dx·float(Σx), acc)  (formats with a minimum)
+ */
+GMK_X86_AI void gmk_x86_step_b32(int F, int R, int T, __m128 *acc, const uint8_t *restrict w,
+                                 size_t wrow, const uint8_t *restrict x, size_t xrow, int64_t b)
 {
     const size_t bb = gmk_dtype_block_bytes(F);
     const int off = gmk_x86_b32_off(F);
     const int has_min = F == GMK_DTYPE_Q4_1 || F == GMK_DTYPE_Q5_1;
-    gmk_x86_w32 wb[GMK_X86_TR];
-    __m256 dw[GMK_X86_TR];
+    gmk_x86_w32 wb[4];
+    float d[4] = {0}, m[4] = {0};
     GMK_X86_UNROLL
     for (int i = 0; i < R; i++) {
         gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
         wb[i] = gmk_x86_prep_b32(F, w + (size_t)i * wrow + (size_t)b * bb);
-        dw[i] = _mm256_set1_ps(wb[i].d);
+        d[i] = wb[i].d;
+        m[i] = wb[i].m;
     }
+    const __m128 dw = _mm_loadu_ps(d), mw = _mm_loadu_ps(m);
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++) {
         const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b;
         __m256i xv = _mm256_loadu_si256((const __m256i *)a->qs);
         __m256i init = _mm256_setr_epi32(-off * a->sum, 0, 0, 0, 0, 0, 0, 0);
-        __m256 dx = _mm256_set1_ps(a->d);
+        __m256i dot[4];
         GMK_X86_UNROLL
-        for (int i = 0; i < R; i++) {
+        for (int i = 0; i < 4; i++) {
+            if (i >= R) {
+                dot[i] = _mm256_setzero_si256();
+                continue;
+            }
             __m256i s = F == GMK_DTYPE_Q8_0 && !GMK_X86_VNNI ? _mm256_sign_epi8(xv, wb[i].w) : xv;
-            __m256i dot = gmk_x86_dpbusd(init, wb[i].u, s);
-            /* (Σ·dx)·dw: the broadcasts are per row and per token, not per pair */
-            __m256 sx = _mm256_mul_ps(_mm256_cvtepi32_ps(dot), dx);
-            acc[i][j] = _mm256_fmadd_ps(sx, dw[i], acc[i][j]);
-            if (has_min) /* m·dx·Σq once per block, in lane 0 */
-                acc[i][j] = _mm256_fmadd_ps(_mm256_setr_ps(wb[i].m, 0, 0, 0, 0, 0, 0, 0),
-                                            _mm256_set1_ps(a->d * (float)a->sum), acc[i][j]);
+            dot[i] = gmk_x86_dpbusd(init, wb[i].u, s);
         }
+        __m128 sx = _mm_mul_ps(_mm_cvtepi32_ps(gmk_x86_reduce4(dot[0], dot[1], dot[2], dot[3])),
+                               _mm_set1_ps(a->d));
+        acc[j] = _mm_fmadd_ps(sx, dw, acc[j]);
+        if (has_min)
+            acc[j] = _mm_fmadd_ps(mw, _mm_set1_ps(a->d * (float)a->sum), acc[j]);
     }
 }
 
-/* R rows × T tokens of format F: y[j·ldy + i] for row w + i·wrow and
+/* R ≤ 4 rows × T tokens of format F: y[j·ldy + i] for row w + i·wrow and
  * activation row x + j·xrow, nb blocks each. */
 GMK_X86_AI void gmk_x86_tile_b32(int F, int R, int T, float *restrict y, int64_t ldy,
                                  const uint8_t *restrict w, size_t wrow,
                                  const uint8_t *restrict x, size_t xrow, int64_t nb)
 {
-    __m256 acc[GMK_X86_TR][GMK_X86_TT];
+    __m128 acc[GMK_X86_TT];
     GMK_X86_UNROLL
-    for (int i = 0; i < R; i++)
-        GMK_X86_UNROLL
-        for (int j = 0; j < T; j++)
-            acc[i][j] = _mm256_setzero_ps();
+    for (int j = 0; j < T; j++)
+        acc[j] = _mm_setzero_ps();
     for (int64_t b = 0; b < nb; b++)
         gmk_x86_step_b32(F, R, T, acc, w, wrow, x, xrow, b);
     GMK_X86_UNROLL
-    for (int i = 0; i < R; i++)
+    for (int j = 0; j < T; j++) {
+        float o[4];
+        _mm_storeu_ps(o, acc[j]);
         GMK_X86_UNROLL
-        for (int j = 0; j < T; j++)
-            y[j * ldy + i] = gmk_x86_hsum(acc[i][j]);
+        for (int i = 0; i < R; i++)
+            y[j * ldy + i] = o[i];
+    }
 }
+
+#if GMK_X86_VNNI && defined(__AVX512F__)
+/*
+ * Prefill path of the b32 formats: a panel of 16 rows is unpacked once into
+ * int8 with the rows interleaved four bytes at a time (one zmm holds bytes
+ * 4g..4g+3 of a block for all 16 rows), so that one vpdpbusd against a
+ * broadcast dword of activations advances 16 (row, token) dots and the
+ * per-block scaling runs 16 rows per instruction.  The panel is reused for
+ * every token.  The arithmetic per (row, token) is gmk_x86_step_b32's, in
+ * lanes instead of tiles, so prefill and decode agree bit for bit.
+ */
+#define GMK_X86_HAVE_PANEL 1
+/* Blocks per panel slice (40 KiB of stack) and tokens per register tile. */
+#define GMK_X86_PANEL_KC 64
+#define GMK_X86_PANEL_TT 8
+/* Fewest tokens for which unpacking a panel pays (kernel_bench, Zen 4). */
+#ifndef GMK_X86_PANEL_MIN_TOK
+#define GMK_X86_PANEL_MIN_TOK 4
+#endif
+
+typedef struct gmk_x86_panel {
+    __m512i u[GMK_X86_PANEL_KC][8];
+    __m512 d[GMK_X86_PANEL_KC], m[GMK_X86_PANEL_KC];
+} gmk_x86_panel;
+
+/* Rows [0, nr) × blocks [b0, b0 + nb) of format F into the panel p (rows
+ * nr..15 zero: their lanes are computed and dropped). */
+GMK_X86_AI void gmk_x86_panel_fill(int F, gmk_x86_panel *restrict p, const uint8_t *restrict w,
+                                   size_t wrow, int nr, int64_t b0, int nb)
+{
+    const size_t bb = gmk_dtype_block_bytes(F);
+    const __m512i rows = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96,
+                                           104, 112, 120);
+    _Alignas(64) uint32_t tmp[16][8];
+    _Alignas(64) float d[16], m[16];
+    for (int b = 0; b < nb; b++) {
+        for (int i = 0; i < 16; i++) {
+            if (i >= nr) {
+                memset(tmp[i], 0, sizeof tmp[i]);
+                d[i] = m[i] = 0.0f;
+                continue;
+            }
+            gmk_x86_w32 wb = gmk_x86_prep_b32(F, w + (size_t)i * wrow + (size_t)(b0 + b) * bb);
+            _mm256_store_si256((__m256i *)tmp[i], wb.u);
+            d[i] = wb.d;
+            m[i] = wb.m;
+        }
+        for (int g = 0; g < 8; g++)
+            p->u[b][g] = _mm512_i32gather_epi32(_mm512_add_epi32(rows, _mm512_set1_epi32(g)),
+                                                tmp, 4);
+        p->d[b] = _mm512_load_ps(d);
+        p->m[b] = _mm512_load_ps(m);
+    }
+}
+
+/* T ≤ GMK_X86_PANEL_TT tokens against nb panel blocks, accumulating into
+ * the 16-lane rows of y (ldy apart; the first nr lanes are kept); first: the
+ * accumulators start at zero rather than at y. */
+GMK_X86_AI void gmk_x86_panel_tile(int F, int T, const gmk_x86_panel *restrict p, int nb,
+                                   float *restrict y, int64_t ldy, __mmask16 keep, int first,
+                                   const uint8_t *restrict x, size_t xrow, int64_t b0)
+{
+    const int off = gmk_x86_b32_off(F);
+    const int has_min = F == GMK_DTYPE_Q4_1 || F == GMK_DTYPE_Q5_1;
+    __m512 acc[GMK_X86_PANEL_TT];
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++)
+        acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, y + j * ldy);
+    for (int b = 0; b < nb; b++) {
+        __m512i u[8];
+        GMK_X86_UNROLL
+        for (int g = 0; g < 8; g++)
+            u[g] = p->u[b][g];
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++) {
+            const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b0 + b;
+            __m512i q = _mm512_set1_epi32(-off * a->sum);
+            GMK_X86_UNROLL
+            for (int g = 0; g < 8; g++)
+                q = _mm512_dpbusd_epi32(q, u[g], _mm512_set1_epi32((int)gmk_load_u32(
+                                                     (const uint8_t *)a->qs + 4 * g)));
+            __m512 sx = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(a->d));
+            acc[j] = _mm512_fmadd_ps(sx, p->d[b], acc[j]);
+            if (has_min)
+                acc[j] = _mm512_fmadd_ps(p->m[b], _mm512_set1_ps(a->d * (float)a->sum), acc[j]);
+        }
+    }
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++)
+        _mm512_mask_storeu_ps(y + j * ldy, keep, acc[j]);
+}
+
+/* Rows [r0, r1) × n_tok tokens of format F through panels (n_tok ≥
+ * GMK_X86_PANEL_MIN_TOK). */
+GMK_X86_AI void gmk_x86_panel_b32(int F, float *restrict y, int64_t ldy,
+                                  const uint8_t *restrict W, size_t wrow,
+                                  const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
+                                  int64_t r1, int64_t nb)
+{
+    gmk_x86_panel p;
+    for (int64_t r = r0; r < r1; r += 16) {
+        int nr = r1 - r < 16 ? (int)(r1 - r) : 16;
+        __mmask16 keep = (__mmask16)((1u << nr) - 1u);
+        for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_PANEL_KC) {
+            int kc = nb - b0 < GMK_X86_PANEL_KC ? (int)(nb - b0) : GMK_X86_PANEL_KC;
+            gmk_x86_panel_fill(F, &p, W + (size_t)r * wrow, wrow, nr, b0, kc);
+            int t = 0;
+            for (; t + GMK_X86_PANEL_TT <= n_tok; t += GMK_X86_PANEL_TT)
+                gmk_x86_panel_tile(F, GMK_X86_PANEL_TT, &p, kc, y + t * ldy + r, ldy, keep,
+                                   b0 == 0, X + (size_t)t * xrow, xrow, b0);
+            for (; t < n_tok; t++)
+                gmk_x86_panel_tile(F, 1, &p, kc, y + t * ldy + r, ldy, keep, b0 == 0,
+                                   X + (size_t)t * xrow, xrow, b0);
+        }
+    }
+}
+#endif
 
 /* ------------------------------------------------------------ k-quants */
 
@@ -647,6 +783,18 @@ GMK_X86_AI void gmk_x86_walk(int kind, int xdt, int TR, int TT, float *restrict 
     }
 }
 
+/* The b32 formats take the panel path for enough tokens, where built. */
+#ifdef GMK_X86_HAVE_PANEL
+#define GMK_X86_PANEL_KIND(kind)                                                              \
+    ((kind) == GMK_DTYPE_Q4_0 || (kind) == GMK_DTYPE_Q4_1 || (kind) == GMK_DTYPE_Q5_0 ||      \
+     (kind) == GMK_DTYPE_Q5_1 || (kind) == GMK_DTYPE_Q8_0)
+#define GMK_X86_PANEL_RUN gmk_x86_panel_b32
+#else
+#define GMK_X86_PANEL_KIND(kind) 0
+#define GMK_X86_PANEL_MIN_TOK 1
+#define GMK_X86_PANEL_RUN(...) (void)0
+#endif
+
 /* One out-of-line function per weight dtype: a call with a constant dtype
  * references only its own tiles, and each translation unit compiles each
  * dtype's tiles once however many matmuls it has. */
@@ -655,6 +803,10 @@ GMK_X86_AI void gmk_x86_walk(int kind, int xdt, int TR, int TT, float *restrict 
                             size_t wrow, const uint8_t *restrict X, size_t xrow, int n_tok,   \
                             int64_t r0, int64_t r1, int64_t len)                              \
     {                                                                                         \
+        if (GMK_X86_PANEL_KIND(kind) && n_tok >= GMK_X86_PANEL_MIN_TOK) {                     \
+            GMK_X86_PANEL_RUN(kind, y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);            \
+            return;                                                                           \
+        }                                                                                     \
         gmk_x86_walk(kind, xdt, TR, TT, y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);        \
     }
 GMK_X86_MM(gmk_x86_mm_q4_0, GMK_DTYPE_Q4_0, 0, GMK_X86_TR, GMK_X86_TT)
