@@ -936,35 +936,53 @@ static void attention_ref(double *o, const float *q, const uint8_t *kc, const ui
     free(s);
 }
 
-static void check_attention(const attn_case *a)
+/* A random cache (all n_slots slots) and queries for case a; the caller
+ * frees *kc, *vc and *q. */
+static void attn_setup(const attn_case *a, uint8_t **kc, uint8_t **vc, float **q)
 {
-    size_t esz = a->f16 ? 2 : 4, kvd = (size_t)a->n_kv * a->hd;
-    size_t csz = (size_t)a->n_slots * kvd;
-    uint8_t *kc = malloc(csz * esz), *vc = malloc(csz * esz);
-    ck_assert(kc && vc);
+    size_t esz = a->f16 ? 2 : 4, csz = (size_t)a->n_slots * a->n_kv * a->hd;
+    *kc = malloc(csz * esz);
+    *vc = malloc(csz * esz);
+    ck_assert(*kc && *vc);
     /* history: random keys/values; large keys make a wrong mask obvious */
     float *k = rand_floats(csz, 2.0f), *v = rand_floats(csz, 1.0f);
     for (size_t i = 0; i < csz; i++) {
         if (a->f16) {
             uint16_t hk = gmk_f32_to_f16(k[i]), hv = gmk_f32_to_f16(v[i]);
-            memcpy(kc + 2 * i, &hk, 2);
-            memcpy(vc + 2 * i, &hv, 2);
+            memcpy(*kc + 2 * i, &hk, 2);
+            memcpy(*vc + 2 * i, &hv, 2);
         } else {
-            memcpy(kc + 4 * i, &k[i], 4);
-            memcpy(vc + 4 * i, &v[i], 4);
+            memcpy(*kc + 4 * i, &k[i], 4);
+            memcpy(*vc + 4 * i, &v[i], 4);
         }
     }
+    *q = rand_floats((size_t)a->n_tok * a->n_heads * a->hd, 1.0f);
+    free(k);
+    free(v);
+}
+
+/* gmk_attention on tokens t0 .. t0+n-1 of case a (rows t0.. of q and o). */
+static void attn_run(float *o, const float *q, const uint8_t *kc, const uint8_t *vc,
+                     const attn_case *a, int t0, int n, int ith, int nth)
+{
+    size_t row = (size_t)a->n_heads * a->hd;
+    gmk_attention(o + t0 * row, q + t0 * row, kc, vc, a->f16 ? GMK_DTYPE_F16 : GMK_DTYPE_F32, n,
+                  a->pos0 + t0, a->n_heads, a->n_kv, a->hd, a->window, a->n_slots, a->softcap,
+                  ith, nth);
+}
+
+static void check_attention(const attn_case *a)
+{
+    uint8_t *kc, *vc;
+    float *q;
+    attn_setup(a, &kc, &vc, &q);
     size_t qsz = (size_t)a->n_tok * a->n_heads * a->hd;
-    float *q = rand_floats(qsz, 1.0f);
     double *ref = alloc_doubles(qsz);
     attention_ref(ref, q, kc, vc, a);
     float *o[3];
     for (int nth = 1; nth <= 3; nth++) {
         o[nth - 1] = malloc(qsz * sizeof(float));
-        FOR_EACH_THREAD(nth, gmk_attention(o[nth - 1], q, kc, vc,
-                                           a->f16 ? GMK_DTYPE_F16 : GMK_DTYPE_F32, a->n_tok,
-                                           a->pos0, a->n_heads, a->n_kv, a->hd, a->window,
-                                           a->n_slots, a->softcap, ith, nth));
+        FOR_EACH_THREAD(nth, attn_run(o[nth - 1], q, kc, vc, a, 0, a->n_tok, ith, nth));
     }
     double e = nmse(o[0], ref, qsz);
     ck_assert_msg(e <= 1e-7,
@@ -977,8 +995,6 @@ static void check_attention(const attn_case *a)
         free(o[i]);
     free(kc);
     free(vc);
-    free(k);
-    free(v);
     free(q);
     free(ref);
 }
@@ -1000,6 +1016,70 @@ START_TEST(test_attention)
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
         check_attention(&cases[c]);
+}
+END_TEST
+
+/* A query's result must not depend on how queries are grouped: all tokens
+ * in one call (1, 2, 3 threads), prefill in chunks of 5, and one token at a
+ * time (decode; 1 and 3 threads) must agree bit for bit, and with the
+ * double-precision reference. */
+static void check_attention_tiling(const attn_case *a)
+{
+    uint8_t *kc, *vc;
+    float *q;
+    attn_setup(a, &kc, &vc, &q);
+    size_t qsz = (size_t)a->n_tok * a->n_heads * a->hd;
+    double *ref = alloc_doubles(qsz);
+    attention_ref(ref, q, kc, vc, a);
+    enum { RUNS = 6 };
+    float *o[RUNS];
+    for (int r = 0; r < RUNS; r++)
+        o[r] = malloc(qsz * sizeof(float));
+    for (int nth = 1; nth <= 3; nth++)
+        FOR_EACH_THREAD(nth, attn_run(o[nth - 1], q, kc, vc, a, 0, a->n_tok, ith, nth));
+    for (int t = 0; t < a->n_tok; t += 5) {
+        int n = a->n_tok - t < 5 ? a->n_tok - t : 5;
+        FOR_EACH_THREAD(2, attn_run(o[3], q, kc, vc, a, t, n, ith, 2));
+    }
+    for (int t = 0; t < a->n_tok; t++) {
+        attn_run(o[4], q, kc, vc, a, t, 1, 0, 1);
+        FOR_EACH_THREAD(3, attn_run(o[5], q, kc, vc, a, t, 1, ith, 3));
+    }
+    double e = nmse(o[0], ref, qsz);
+    ck_assert_msg(e <= 1e-7, "attention tiling tok %d pos0 %d H %d KV %d hd %d W %d: NMSE %g",
+                  a->n_tok, a->pos0, a->n_heads, a->n_kv, a->hd, a->window, e);
+    for (int r = 1; r < RUNS; r++)
+        ck_assert_msg(memcmp(o[0], o[r], qsz * sizeof(float)) == 0,
+                      "attention tiling tok %d pos0 %d H %d KV %d hd %d W %d: run %d differs",
+                      a->n_tok, a->pos0, a->n_heads, a->n_kv, a->hd, a->window, r);
+    for (int r = 0; r < RUNS; r++)
+        free(o[r]);
+    free(kc);
+    free(vc);
+    free(q);
+    free(ref);
+}
+
+START_TEST(test_attention_tiling)
+{
+    rng_seed(62);
+    static const attn_case cases[] = {
+        /* n_tok pos0 H KV hd window slots softcap f16 */
+        /* Gemma 3 270M shape: window 512 < sequence, so queries start at
+         * different keys across chunk boundaries; ring of window + n_tok - 1
+         * slots */
+        {70, 480, 4, 1, 256, 512, 581, 0, 1},
+        /* window shorter than the sequence, crossing a chunk boundary */
+        {20, 400, 2, 1, 8, 300, 319, 0, 1},
+        /* no window, several chunks from position 0, odd hd, group 3 */
+        {300, 0, 6, 2, 40, 0, 300, 0, 0},
+        /* soft-cap, group 2, window inside one chunk, wrapped, f16 */
+        {40, 1000, 4, 2, 24, 17, 56, 2.5f, 1},
+        /* group of 40 heads: a KV head's heads are cut into slices */
+        {9, 250, 40, 1, 16, 6, 14, 0, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+        check_attention_tiling(&cases[c]);
 }
 END_TEST
 
@@ -1101,6 +1181,7 @@ Suite *kernels_suite(void)
     tcase_add_test(tc, test_rope);
     tcase_add_test(tc, test_kv_store);
     tcase_add_test(tc, test_attention);
+    tcase_add_test(tc, test_attention_tiling);
     tcase_add_test(tc, test_geglu);
     tcase_add_test(tc, test_softcap);
     suite_add_tcase(s, tc);

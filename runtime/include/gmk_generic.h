@@ -390,10 +390,25 @@ static inline void gmk_kv_store(void *restrict kc, void *restrict vc, int kv_dty
     }
 }
 
-/* Query heads of one token that share a KV head, attended in one pass. */
-#define GMK_ATTN_GROUP 8
-/* Largest head_dim whose K/V rows gmk_attend_heads converts on the stack. */
+/* Query rows (a tile of tokens × the heads of one KV head) attended together:
+ * every K and V row is loaded, and converted from f16, once per tile. */
+#define GMK_ATTN_ROWS 32
+/* Largest head_dim gmk_attention supports. */
 #define GMK_ATTN_MAX_HD 1024
+/* Floats of K or V rows held converted at a time (64 KiB of stack): a key
+ * block holds GMK_ATTN_KV_FLOATS / hd rows, at most GMK_ATTN_KEYS. */
+#define GMK_ATTN_KV_FLOATS 16384
+#define GMK_ATTN_KEYS 64
+/* Output dims whose V accumulators stay in registers over a key block. */
+#define GMK_ATTN_VDIMS 32
+
+/* The attention inner loops are small helpers called with constant row
+ * counts; inlining them is what lets clang keep accumulators in registers. */
+#if defined(__GNUC__) || defined(__clang__)
+#define GMK_AI static inline __attribute__((always_inline))
+#else
+#define GMK_AI static inline
+#endif
 
 /* A cached K or V row (hd elements at byte offset off) as f32: converted into
  * buf when the cache is f16, else read in place. */
@@ -413,72 +428,270 @@ static inline const float *gmk_kv_row_f32(float *restrict buf, const uint8_t *re
     return buf;
 }
 
-/*
- * nh query heads of one token (q, o: nh rows of hd) that read the same KV
- * head, against cached positions j0..p (inclusive).  Online softmax over
- * chunks of GMK_ATTN_CHUNK scores with a running max m and denominator l per
- * head; o doubles as the unnormalized accumulator.  Each K and V row is
- * loaded (and converted from f16) once for all nh heads; a head's arithmetic
- * is the same whatever nh is, so grouping never changes a result.
- */
-static inline void gmk_attend_heads(float *restrict o, const float *restrict q, int nh,
-                                    const uint8_t *restrict kc, const uint8_t *restrict vc,
-                                    int kv_dtype, size_t row_bytes, size_t head_off, int hd,
-                                    int64_t j0, int64_t p, int n_slots, float softcap)
+/* Rows of keys j0 .. j0+n-1 (slot j % n_slots) of one KV head as f32:
+ * rows[jj] points into buf (f16 cache, converted) or into the cache. */
+static inline void gmk_kv_block_f32(const float **rows, float *restrict buf,
+                                    const uint8_t *restrict base, int kv_dtype, size_t row_bytes,
+                                    size_t head_off, int hd, int64_t j0, int n, int n_slots)
 {
-    float sc[GMK_ATTN_GROUP][GMK_ATTN_CHUNK];
-    float m[GMK_ATTN_GROUP], l[GMK_ATTN_GROUP], cm[GMK_ATTN_GROUP];
-    float row[GMK_ATTN_MAX_HD];
-    for (int h = 0; h < nh; h++) {
-        m[h] = -INFINITY;
-        l[h] = 0.0f;
-        for (int i = 0; i < hd; i++)
-            o[h * hd + i] = 0.0f;
+    int slot = (int)(j0 % n_slots);
+    for (int jj = 0; jj < n; jj++, slot = slot + 1 == n_slots ? 0 : slot + 1)
+        rows[jj] = gmk_kv_row_f32(buf + (size_t)jj * hd, base,
+                                  (size_t)slot * row_bytes + head_off, kv_dtype, hd);
+}
+
+/* out[r] = q[r]·k for r < R (R ≤ 4, a constant after inlining), each with
+ * exactly the lanes and order of gmk_dot_f32; k's loads are shared.  Rows
+ * past R alias q[0] and their sums are dropped. */
+GMK_AI void gmk_attn_dots(float *out, const float *const *q, const float *restrict k, int hd,
+                          int R)
+{
+    const float *q0 = q[0], *q1 = R > 1 ? q[1] : q0, *q2 = R > 2 ? q[2] : q0,
+                *q3 = R > 3 ? q[3] : q0;
+    float a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
+    int i = 0;
+    for (; i + 16 <= hd; i += 16)
+        for (int j = 0; j < 16; j++) {
+            float kj = k[i + j];
+            a0[j] += q0[i + j] * kj;
+            if (R > 1)
+                a1[j] += q1[i + j] * kj;
+            if (R > 2)
+                a2[j] += q2[i + j] * kj;
+            if (R > 3)
+                a3[j] += q3[i + j] * kj;
+        }
+    for (int j = 0; i + j < hd; j++) {
+        float kj = k[i + j];
+        a0[j] += q0[i + j] * kj;
+        if (R > 1)
+            a1[j] += q1[i + j] * kj;
+        if (R > 2)
+            a2[j] += q2[i + j] * kj;
+        if (R > 3)
+            a3[j] += q3[i + j] * kj;
     }
-    for (int64_t c0 = j0; c0 <= p; c0 += GMK_ATTN_CHUNK) {
-        int n = p + 1 - c0 < GMK_ATTN_CHUNK ? (int)(p + 1 - c0) : GMK_ATTN_CHUNK;
-        size_t slot0 = (size_t)(c0 % n_slots);
-        for (int h = 0; h < nh; h++)
-            cm[h] = -INFINITY;
-        for (int jj = 0, slot = (int)slot0; jj < n; jj++, slot = slot + 1 == n_slots ? 0 : slot + 1) {
-            const float *k = gmk_kv_row_f32(row, kc, (size_t)slot * row_bytes + head_off,
-                                            kv_dtype, hd);
-            for (int h = 0; h < nh; h++) {
-                float s = gmk_dot_f32(q + h * hd, k, hd);
-                if (softcap > 0.0f)
-                    s = softcap * tanhf(s / softcap);
-                sc[h][jj] = s;
-                cm[h] = s > cm[h] ? s : cm[h];
+    out[0] = gmk_reduce16(a0);
+    if (R > 1)
+        out[1] = gmk_reduce16(a1);
+    if (R > 2)
+        out[2] = gmk_reduce16(a2);
+    if (R > 3)
+        out[3] = gmk_reduce16(a3);
+}
+
+/* o[r][i] += Σ_j e[r][j] · v[j][i] for r < R (R ≤ 4, constant after
+ * inlining), j = 0 .. n-1 in order, i < hd: per element the same sums as
+ * one key at a time, with GMK_ATTN_VDIMS accumulators per row held in
+ * registers over the keys and v's loads shared by the R rows. */
+GMK_AI void gmk_attn_accum(float *const *o, const float *const *e, const float *const *v, int n,
+                           int hd, int R)
+{
+    float *o0 = o[0], *o1 = R > 1 ? o[1] : o0, *o2 = R > 2 ? o[2] : o0, *o3 = R > 3 ? o[3] : o0;
+    const float *e0 = e[0], *e1 = R > 1 ? e[1] : e0, *e2 = R > 2 ? e[2] : e0,
+                *e3 = R > 3 ? e[3] : e0;
+    int i = 0;
+    for (; i + GMK_ATTN_VDIMS <= hd; i += GMK_ATTN_VDIMS) {
+        float a0[GMK_ATTN_VDIMS], a1[GMK_ATTN_VDIMS], a2[GMK_ATTN_VDIMS], a3[GMK_ATTN_VDIMS];
+        for (int d = 0; d < GMK_ATTN_VDIMS; d++) {
+            a0[d] = o0[i + d];
+            a1[d] = o1[i + d];
+            a2[d] = o2[i + d];
+            a3[d] = o3[i + d];
+        }
+        for (int j = 0; j < n; j++) {
+            const float *vj = v[j] + i;
+            float f0 = e0[j], f1 = e1[j], f2 = e2[j], f3 = e3[j];
+            for (int d = 0; d < GMK_ATTN_VDIMS; d++) {
+                float x = vj[d];
+                a0[d] += f0 * x;
+                if (R > 1)
+                    a1[d] += f1 * x;
+                if (R > 2)
+                    a2[d] += f2 * x;
+                if (R > 3)
+                    a3[d] += f3 * x;
             }
         }
-        for (int h = 0; h < nh; h++) {
-            if (cm[h] > m[h]) { /* rescale what has been accumulated to the new max */
-                float corr = expf(m[h] - cm[h]);
-                l[h] *= corr;
-                for (int i = 0; i < hd; i++)
-                    o[h * hd + i] *= corr;
-                m[h] = cm[h];
-            }
-            for (int jj = 0; jj < n; jj++) {
-                sc[h][jj] = expf(sc[h][jj] - m[h]);
-                l[h] += sc[h][jj];
-            }
-        }
-        for (int jj = 0, slot = (int)slot0; jj < n; jj++, slot = slot + 1 == n_slots ? 0 : slot + 1) {
-            const float *v = gmk_kv_row_f32(row, vc, (size_t)slot * row_bytes + head_off,
-                                            kv_dtype, hd);
-            for (int h = 0; h < nh; h++) {
-                float e = sc[h][jj];
-                float *oh = o + h * hd;
-                for (int i = 0; i < hd; i++)
-                    oh[i] += e * v[i];
-            }
+        /* highest row first: rows past R alias o0 and must not win */
+        for (int d = 0; d < GMK_ATTN_VDIMS; d++) {
+            if (R > 3)
+                o3[i + d] = a3[d];
+            if (R > 2)
+                o2[i + d] = a2[d];
+            if (R > 1)
+                o1[i + d] = a1[d];
+            o0[i + d] = a0[d];
         }
     }
-    for (int h = 0; h < nh; h++) {
-        float inv = 1.0f / l[h];
+    for (; i < hd; i++) {
+        float b0 = o0[i], b1 = o1[i], b2 = o2[i], b3 = o3[i];
+        for (int j = 0; j < n; j++) {
+            float x = v[j][i];
+            b0 += e0[j] * x;
+            if (R > 1)
+                b1 += e1[j] * x;
+            if (R > 2)
+                b2 += e2[j] * x;
+            if (R > 3)
+                b3 += e3[j] * x;
+        }
+        if (R > 3)
+            o3[i] = b3;
+        if (R > 2)
+            o2[i] = b2;
+        if (R > 1)
+            o1[i] = b1;
+        o0[i] = b0;
+    }
+}
+
+/* One online-softmax step of a row over its scores s[0..n) of one chunk:
+ * soft-cap, raise the running max m (rescaling l and the accumulator o), then
+ * s ← exp(s − m) and l += Σ s in order. */
+static inline void gmk_attn_softmax_step(float *restrict s, int n, float *restrict o, int hd,
+                                         float *m, float *l, float softcap)
+{
+    if (softcap > 0.0f)
+        for (int j = 0; j < n; j++)
+            s[j] = softcap * tanhf(s[j] / softcap);
+    float cm = -INFINITY;
+    for (int j = 0; j < n; j++)
+        cm = s[j] > cm ? s[j] : cm;
+    if (cm > *m) { /* rescale what has been accumulated to the new max */
+        float corr = expf(*m - cm);
+        *l *= corr;
         for (int i = 0; i < hd; i++)
-            o[h * hd + i] *= inv;
+            o[i] *= corr;
+        *m = cm;
+    }
+    float mx = *m, sum = *l;
+    for (int j = 0; j < n; j++) /* a plain loop: vectorized expf (-fveclib) */
+        s[j] = expf(s[j] - mx);
+    for (int j = 0; j < n; j++)
+        sum += s[j];
+    *l = sum;
+}
+
+/* One tile of gmk_attention: row r of nr (≤ GMK_ATTN_ROWS) reads q[r] and
+ * writes o[r] (hd floats each, rows distinct) and attends to keys
+ * jlo[r] .. jhi[r] (inclusive); jlo and jhi are nondecreasing in r, so the
+ * rows that see a key are consecutive. */
+typedef struct gmk_attn_tile {
+    const float *q[GMK_ATTN_ROWS];
+    float *o[GMK_ATTN_ROWS];
+    int64_t jlo[GMK_ATTN_ROWS], jhi[GMK_ATTN_ROWS];
+    int nr;
+} gmk_attn_tile;
+
+/* Scores of keys b0 .. b0+n-1 (rows k[jj]) into sc[r][j − c0] for the rows
+ * that see each key; *ra, *rb track that row range as keys ascend. */
+static inline void gmk_attn_scores(float (*sc)[GMK_ATTN_CHUNK], const gmk_attn_tile *t,
+                                   const float *const *k, int64_t b0, int n, int64_t c0, int hd,
+                                   int *ra, int *rb)
+{
+    for (int jj = 0; jj < n; jj++) {
+        int64_t j = b0 + jj;
+        int col = (int)(j - c0);
+        while (*ra < t->nr && t->jhi[*ra] < j)
+            ++*ra;
+        while (*rb < t->nr && t->jlo[*rb] <= j)
+            ++*rb;
+        int r = *ra;
+        float s[4];
+        for (; r + 4 <= *rb; r += 4) {
+            gmk_attn_dots(s, t->q + r, k[jj], hd, 4);
+            for (int x = 0; x < 4; x++)
+                sc[r + x][col] = s[x];
+        }
+        for (; r < *rb; r++) {
+            gmk_attn_dots(s, t->q + r, k[jj], hd, 1);
+            sc[r][col] = s[0];
+        }
+    }
+}
+
+/* V pass over keys b0 .. b0+n-1 (rows v[jj]) of the chunk starting at c0:
+ * runs of rows with the same key range share the loads of v. */
+static inline void gmk_attn_values(float (*sc)[GMK_ATTN_CHUNK], const gmk_attn_tile *t,
+                                   const float *const *v, int64_t b0, int n, int64_t c0, int hd)
+{
+    for (int r = 0; r < t->nr;) {
+        int64_t ja = t->jlo[r] > b0 ? t->jlo[r] : b0;
+        int64_t jb = t->jhi[r] < b0 + n - 1 ? t->jhi[r] : b0 + n - 1;
+        int run = 1;
+        while (run < 4 && r + run < t->nr && t->jlo[r + run] == t->jlo[r] &&
+               t->jhi[r + run] == t->jhi[r])
+            run++;
+        if (ja <= jb) {
+            const float *e[4];
+            for (int x = 0; x < run; x++)
+                e[x] = sc[r + x] + (ja - c0);
+            const float *const *vr = v + (ja - b0);
+            int m = (int)(jb - ja + 1);
+            if (run == 4) {
+                gmk_attn_accum(t->o + r, e, vr, m, hd, 4);
+            } else {
+                for (int x = 0; x + 2 <= run; x += 2)
+                    gmk_attn_accum(t->o + r + x, e + x, vr, m, hd, 2);
+                if (run & 1)
+                    gmk_attn_accum(t->o + r + run - 1, e + run - 1, vr, m, hd, 1);
+            }
+        }
+        r += run;
+    }
+}
+
+/*
+ * Attends one tile against cached keys (slot j % n_slots, KV head at byte
+ * offset head_off of each cache row).  Online softmax over chunks aligned to
+ * absolute positions (keys c·GMK_ATTN_CHUNK .. (c+1)·GMK_ATTN_CHUNK − 1, a
+ * row's first and last chunk partial) with a running max m and denominator l
+ * per row; o doubles as the unnormalized accumulator.  K and V rows are
+ * converted in blocks of kb keys and shared by every row of the tile.  A
+ * row's arithmetic depends only on its own q and key range (the chunk grid
+ * is absolute), never on the other rows, so tiling never changes a result.
+ */
+static inline void gmk_attend_tile(const gmk_attn_tile *t, const uint8_t *restrict kc,
+                                   const uint8_t *restrict vc, int kv_dtype, size_t row_bytes,
+                                   size_t head_off, int hd, int n_slots, float softcap)
+{
+    float sc[GMK_ATTN_ROWS][GMK_ATTN_CHUNK];
+    float m[GMK_ATTN_ROWS], l[GMK_ATTN_ROWS];
+    float buf[GMK_ATTN_KV_FLOATS];
+    const float *rows[GMK_ATTN_KEYS];
+    int kb = GMK_ATTN_KV_FLOATS / hd < GMK_ATTN_KEYS ? GMK_ATTN_KV_FLOATS / hd : GMK_ATTN_KEYS;
+    for (int r = 0; r < t->nr; r++) {
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+        memset(t->o[r], 0, (size_t)hd * sizeof(float));
+    }
+    int64_t first = t->jlo[0], last = t->jhi[t->nr - 1];
+    int ra = 0, rb = 0;
+    for (int64_t c0 = first - first % GMK_ATTN_CHUNK; c0 <= last; c0 += GMK_ATTN_CHUNK) {
+        int64_t a = c0 > first ? c0 : first;
+        int64_t z = c0 + GMK_ATTN_CHUNK - 1 < last ? c0 + GMK_ATTN_CHUNK - 1 : last;
+        for (int64_t b0 = a; b0 <= z; b0 += kb) {
+            int n = z - b0 + 1 < kb ? (int)(z - b0 + 1) : kb;
+            gmk_kv_block_f32(rows, buf, kc, kv_dtype, row_bytes, head_off, hd, b0, n, n_slots);
+            gmk_attn_scores(sc, t, rows, b0, n, c0, hd, &ra, &rb);
+        }
+        for (int r = 0; r < t->nr; r++) {
+            int64_t ja = t->jlo[r] > a ? t->jlo[r] : a, jb = t->jhi[r] < z ? t->jhi[r] : z;
+            if (ja <= jb)
+                gmk_attn_softmax_step(sc[r] + (ja - c0), (int)(jb - ja + 1), t->o[r], hd, &m[r],
+                                      &l[r], softcap);
+        }
+        for (int64_t b0 = a; b0 <= z; b0 += kb) {
+            int n = z - b0 + 1 < kb ? (int)(z - b0 + 1) : kb;
+            gmk_kv_block_f32(rows, buf, vc, kv_dtype, row_bytes, head_off, hd, b0, n, n_slots);
+            gmk_attn_values(sc, t, rows, b0, n, c0, hd);
+        }
+    }
+    for (int r = 0; r < t->nr; r++) {
+        float inv = 1.0f / l[r];
+        for (int i = 0; i < hd; i++)
+            t->o[r][i] *= inv;
     }
 }
 
@@ -490,33 +703,58 @@ static inline void gmk_attend_heads(float *restrict o, const float *restrict q, 
  * softcap > 0.  Shapes: o, q (n_tok, n_heads, hd); kc, vc (n_slots, n_kv, hd)
  * of kv_dtype; hd ≤ GMK_ATTN_MAX_HD.  The cache must still hold every
  * position needed: n_slots ≥ pos0 + n_tok when window ≤ 0, else n_slots ≥
- * window + n_tok − 1.  The (t, h) pairs are split; a thread's consecutive
- * heads of one token and one KV head go through gmk_attend_heads together.
+ * window + n_tok − 1.
+ *
+ * Work is cut into tiles of (up to ts tokens) × (up to hs heads of one KV
+ * head), at most GMK_ATTN_ROWS rows, and tile u goes to thread u mod nth
+ * (causal costs grow with t, so round-robin keeps threads balanced).  Tiles
+ * shrink, tokens first, until there are enough for the threads: one-token
+ * decode splits the heads.  Results do not depend on the tiling.
  */
 static inline void gmk_attention(float *restrict o, const float *restrict q,
                                  const void *restrict kc, const void *restrict vc, int kv_dtype,
                                  int n_tok, int32_t pos0, int n_heads, int n_kv, int hd, int window,
                                  int n_slots, float softcap, int ith, int nth)
 {
-    int64_t lo, hi;
-    gmk_range((int64_t)n_tok * n_heads, ith, nth, &lo, &hi);
+    if (nth < 1 || ith < 0 || ith >= nth || n_tok <= 0)
+        return;
     int group = n_heads / n_kv;
+    int hs = group < GMK_ATTN_ROWS ? group : GMK_ATTN_ROWS;
+    int ts = GMK_ATTN_ROWS / hs;
+    int64_t n_hsl = (group + hs - 1) / hs, n_tt = (n_tok + ts - 1) / ts;
+    while (ts > 1 && n_kv * n_hsl * n_tt < 2 * (int64_t)nth) {
+        ts = (ts + 1) / 2;
+        n_tt = (n_tok + ts - 1) / ts;
+    }
+    while (hs > 1 && n_kv * n_hsl * n_tt < nth) {
+        hs = (hs + 1) / 2;
+        n_hsl = (group + hs - 1) / hs;
+    }
     size_t esz = kv_dtype == GMK_DTYPE_F16 ? sizeof(uint16_t) : sizeof(float);
     size_t row_bytes = (size_t)n_kv * (size_t)hd * esz;
-    for (int64_t ph = lo; ph < hi;) {
-        int64_t t = ph / n_heads;
-        int h = (int)(ph % n_heads);
-        int kvh = h / group;
-        /* heads h .. h+nh-1: same token, same KV head, within [lo, hi) */
-        int nh = (kvh + 1) * group - h;
-        nh = nh < GMK_ATTN_GROUP ? nh : GMK_ATTN_GROUP;
-        nh = hi - ph < nh ? (int)(hi - ph) : nh;
-        int64_t p = (int64_t)pos0 + t;
-        int64_t j0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
-        size_t head_off = (size_t)kvh * (size_t)hd * esz;
-        gmk_attend_heads(o + ph * hd, q + ph * hd, nh, (const uint8_t *)kc, (const uint8_t *)vc,
-                         kv_dtype, row_bytes, head_off, hd, j0, p, n_slots, softcap);
-        ph += nh;
+    int64_t n_units = n_tt * n_kv * n_hsl;
+    gmk_attn_tile tile;
+    for (int64_t u = ith; u < n_units; u += nth) {
+        int64_t t0 = u / (n_kv * n_hsl) * ts;
+        int kvh = (int)(u / n_hsl % n_kv);
+        int h0 = kvh * group + (int)(u % n_hsl) * hs;
+        int h1 = h0 + hs < (kvh + 1) * group ? h0 + hs : (kvh + 1) * group;
+        int64_t t1 = t0 + ts < n_tok ? t0 + ts : n_tok;
+        tile.nr = 0;
+        for (int64_t t = t0; t < t1; t++) {
+            int64_t p = (int64_t)pos0 + t;
+            int64_t j0 = window > 0 && p - window + 1 > 0 ? p - window + 1 : 0;
+            for (int h = h0; h < h1; h++) {
+                size_t off = ((size_t)t * n_heads + h) * (size_t)hd;
+                tile.q[tile.nr] = q + off;
+                tile.o[tile.nr] = o + off;
+                tile.jlo[tile.nr] = j0;
+                tile.jhi[tile.nr] = p;
+                tile.nr++;
+            }
+        }
+        gmk_attend_tile(&tile, (const uint8_t *)kc, (const uint8_t *)vc, kv_dtype, row_bytes,
+                        (size_t)kvh * (size_t)hd * esz, hd, n_slots, softcap);
     }
 }
 
