@@ -125,6 +125,15 @@ static gmrt_eval_report eval_ref(const loaded *L, const char *weights, const cha
     return r;
 }
 
+/* Leaves a tensor's bytes as the writer provides them (for files whose
+ * contents are never read). */
+static gmrt_status fill_zero(void *user, int64_t index, const char *name, void *dst,
+                             size_t nbytes, gmrt_diag *diag)
+{
+    (void)user, (void)index, (void)name, (void)dst, (void)nbytes, (void)diag;
+    return GMRT_OK;
+}
+
 /* ------------------------------------------------- re-typed GGUF weights */
 
 /* The GGUF path (gemma3 only): the fixture's F32 GGUF, written by Python
@@ -486,6 +495,123 @@ START_TEST(test_conformance_quantized_kl)
 }
 END_TEST
 
+/* ---------------------------------------------- llama.cpp's quantizer */
+
+/* reliability.md §7.3: quantized KL "no more than 10 % worse than llama.cpp
+ * on the same GGUF and text".  llamacpp-<type>.gguf is a fixture quantized
+ * by llama.cpp's own quantizer (pure: every matmul of the type, the tied
+ * embedding q6_k / q8_0 as embed_type), ref-llamacpp-<type>.gguf llama.cpp's
+ * logits on it (scripts/ref_llamacpp_quant.py).  gemmac runs the same file,
+ * and both are scored against the f32 transformers reference by the same
+ * code.  Also bounded: gemmac against llama.cpp on that file (the arithmetic
+ * gap; llama.cpp rounds activations to 8 bits, the generic target does not)
+ * at the 0.005 of the real-model check.  The absolute §7.3 row is reported,
+ * not asserted: random weights do not meet the 4-bit rows (see
+ * test_conformance_quantized_kl). */
+typedef struct lcase {
+    const char *variant;
+    int32_t dtype;
+    double table;  /* §7.3 absolute bound, trained models */
+} lcase;
+
+#define ANCHOR_RATIO 1.10
+#define ANCHOR_GAP 0.005
+
+static void check_anchor(const lcase *c)
+{
+    const char *t = gmrt_dtype_name(c->dtype);
+    char model[64], other[64];
+    snprintf(model, sizeof model, "llamacpp-%s.gguf", t);
+    snprintf(other, sizeof other, "ref-llamacpp-%s.gguf", t);
+    loaded L;
+    graph_typed(c->variant, c->dtype, &L);
+    gmrt_eval_report ours = eval_ref(&L, fixture(c->variant, model), fixture(c->variant, "ref.gguf"));
+    gmrt_eval_report gap = eval_ref(&L, fixture(c->variant, model), fixture(c->variant, other));
+    gmrt_eval_report lcpp;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_eval_compare(L.m, fixture(c->variant, "ref.gguf"),
+                                    fixture(c->variant, other), &lcpp, &d) == GMRT_OK, "%s",
+                  d.msg);
+    double ratio = ours.all.kl_mean / lcpp.all.kl_mean;
+    fprintf(stderr, "conformance: %-10s %-4s llama.cpp's GGUF vs f32 transformers: KL mean "
+            "gemmac %.3e (top-1 %.1f%%), llama.cpp %.3e (top-1 %.1f%%), ratio %.3f (<= %.2f); "
+            "gemmac vs llama.cpp %.3e (<= %.3g); §7.3 table <= %.3g %s\n", c->variant, t,
+            ours.all.kl_mean, 100 * ours.all.top1, lcpp.all.kl_mean, 100 * lcpp.all.top1,
+            ratio, ANCHOR_RATIO, gap.all.kl_mean, ANCHOR_GAP, c->table,
+            ours.all.kl_mean <= c->table ? "met" : "NOT met (random weights)");
+    /* The anchor must see the quantization, or the ratio tests nothing. */
+    ck_assert_msg(lcpp.all.kl_mean > 1e-6, "%s %s: llama.cpp's KL %.3g is suspiciously 0",
+                  c->variant, t, lcpp.all.kl_mean);
+    ck_assert_msg(ours.all.kl_mean <= ANCHOR_RATIO * lcpp.all.kl_mean,
+                  "%s %s: KL %.4g is more than %.2f x llama.cpp's %.4g on the same GGUF",
+                  c->variant, t, ours.all.kl_mean, ANCHOR_RATIO, lcpp.all.kl_mean);
+    ck_assert_msg(gap.all.kl_mean <= ANCHOR_GAP, "%s %s: KL %.4g from llama.cpp on the same "
+                  "GGUF > %.3g", c->variant, t, gap.all.kl_mean, ANCHOR_GAP);
+    gmrt_eval_report_free(&ours);
+    gmrt_eval_report_free(&gap);
+    gmrt_eval_report_free(&lcpp);
+    dlclose(L.so);
+}
+
+START_TEST(test_conformance_llamacpp_anchor)
+{
+    static const lcase lc[] = {
+        {"gemma3-256", GMK_DTYPE_Q8_0, 0.002},
+        {"gemma3-256", GMK_DTYPE_Q4_0, 0.09},
+        {"gemma3-256", GMK_DTYPE_Q4_K, 0.04},
+        {"gemma3", GMK_DTYPE_Q8_0, 0.002},
+        {"gemma3", GMK_DTYPE_Q4_0, 0.09},
+    };
+    for (size_t i = 0; i < sizeof lc / sizeof lc[0]; i++)
+        check_anchor(&lc[i]);
+}
+END_TEST
+
+/* gmrt_eval_compare refuses files of other sequences, and a file compared
+ * with itself scores KL 0, NMSE 0 and top-1 100 %. */
+START_TEST(test_conformance_compare_files)
+{
+    loaded L;
+    load_graph(gmc_test_src("tests/conformance/gemma3.yaml"), "gemma3", &L);
+    gmrt_eval_report r;
+    gmrt_diag d = {0};
+    const char *ref = fixture("gemma3", "ref.gguf");
+    ck_assert(gmrt_eval_compare(L.m, ref, ref, &r, &d) == GMRT_OK);
+    ck_assert(r.all.kl_max == 0 && r.all.nmse_max == 0 && r.all.top1 == 1.0);
+    ck_assert_int_eq(r.all.n, 3 * 32);
+    gmrt_eval_report_free(&r);
+    ck_assert_int_eq(gmrt_eval_compare(L.m, ref, fixture("gemma3", "ref-bf16.gguf"), &r, &d),
+                     GMRT_OK);
+    gmrt_eval_report_free(&r);
+    /* ref-bf16.gguf has the same sequences; a file whose last id differs is
+     * refused. */
+    char other[4300];
+    snprintf(other, sizeof other, "%s/gemma3-other-seqs.gguf", gmc_test_tmpdir());
+    gmrt_gguf *g;
+    ck_assert(gmrt_gguf_open(ref, &g, &d) == GMRT_OK);
+    const int32_t *tok;
+    uint64_t n;
+    ck_assert(gmrt_gguf_get_i32s(g, "gemmac.ref.tokens", &tok, &n, &d) == GMRT_OK);
+    int32_t *moved = malloc(n * sizeof *moved);
+    ck_assert_ptr_nonnull(moved);
+    memcpy(moved, tok, n * sizeof *moved);
+    moved[n - 1] = moved[n - 1] == 7 ? 8 : 7;
+    gmrt_gguf_writer *w = gmrt_gguf_writer_create();
+    int64_t ne[3] = {512, 32, 3};
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_seq", 3));
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_pos", 32));
+    ck_assert(!gmrt_gguf_writer_set_i32s(w, "gemmac.ref.tokens", moved, n));
+    ck_assert(!gmrt_gguf_writer_add_tensor(w, "logits", GMK_DTYPE_F32, 3, ne));
+    ck_assert(gmrt_gguf_writer_write(w, other, fill_zero, NULL, &d) == GMRT_OK);
+    gmrt_gguf_writer_destroy(w);
+    gmrt_gguf_close(g);
+    free(moved);
+    ck_assert_int_eq(gmrt_eval_compare(L.m, ref, other, &r, &d), GMRT_ERR_MISMATCH);
+    ck_assert_msg(strstr(d.msg, "different token sequences"), "%s", d.msg);
+    dlclose(L.so);
+}
+END_TEST
+
 /* ------------------------------------------------------------ top-K refs */
 
 /* --save-ref round trip and the lower-bound property: the top-K KL of the
@@ -538,13 +664,6 @@ START_TEST(test_conformance_topk_reference)
 END_TEST
 
 /* A reference for another vocabulary is refused with both sizes named. */
-static gmrt_status fill_zero(void *user, int64_t index, const char *name, void *dst,
-                             size_t nbytes, gmrt_diag *diag)
-{
-    (void)user, (void)index, (void)name, (void)dst, (void)nbytes, (void)diag;
-    return GMRT_OK;
-}
-
 START_TEST(test_conformance_reference_mismatch)
 {
     char ref[4300];
@@ -713,6 +832,8 @@ Suite *conformance_suite(void)
     tcase_add_test(tc, test_conformance_wrong_embed_scale_fails);
     tcase_add_test(tc, test_conformance_unfolded_norm_fails);
     tcase_add_test(tc, test_conformance_quantized_kl);
+    tcase_add_test(tc, test_conformance_llamacpp_anchor);
+    tcase_add_test(tc, test_conformance_compare_files);
     tcase_add_test(tc, test_conformance_topk_reference);
     tcase_add_test(tc, test_conformance_reference_mismatch);
     tcase_add_test(tc, test_conformance_kl_llamacpp_270m);

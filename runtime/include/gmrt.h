@@ -585,6 +585,15 @@ typedef struct gmrt_eval_report {
 gmrt_status gmrt_eval_reference(gmrt_session *s, const gmk_model *m, const char *ref_path,
                                 gmrt_eval_report *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_eval_report_free(gmrt_eval_report *r);
+/* Compares the full logits stored in a second reference-format file (another
+ * implementation's output on the same sequences) with the reference at
+ * ref_path, as gmrt_eval_reference compares a session's: the same metrics,
+ * computed the same way, with the other file in the place of "ours".  m
+ * only bounds the vocabulary and context.  GMRT_ERR_MISMATCH if the token
+ * sequences differ, GMRT_ERR_ARG if other_path holds top-K only.  Free *out
+ * with gmrt_eval_report_free. */
+gmrt_status gmrt_eval_compare(const gmk_model *m, const char *ref_path, const char *other_path,
+                              gmrt_eval_report *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 
 typedef struct gmrt_ppl_stats {
     int64_t n_tokens, n_chunks, n_scored, n_bytes; /* bytes of the scored tokens */
