@@ -84,9 +84,9 @@ uint16_t gmrt_f32_to_bf16(float f);  /* round to nearest even, NaN stays NaN */
 
 /* dst[0..n) = src row of dtype; n must be a multiple of the block size. */
 void gmrt_dequantize_row(int32_t dtype, const void *src, float *dst, int64_t n);
-/* Quantizes a row.  F32, F16, BF16, Q8_0, Q4_0 and Q5_0 use ggml's reference
- * rounding bit for bit; Q4_1, Q5_1, Q4_K, Q5_K and Q6_K use quantize.c's own
- * fits (same block layouts); GMRT_ERR_UNSUPPORTED for other types. */
+/* Quantizes a row: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K
+ * and Q6_K, each bit for bit as ggml's reference quantizer (llama.cpp's
+ * without an importance matrix); GMRT_ERR_UNSUPPORTED for other types. */
 gmrt_status gmrt_quantize_row(int32_t dtype, const float *src, void *dst,
                               int64_t n, gmrt_diag *diag) GMRT_MUST_CHECK;
 
