@@ -14,10 +14,14 @@
  *    variant also has a GGUF copy (Python's name mapping and +1, not the
  *    loader's), which must give the same logits.  A wrong embedding scale
  *    and an unfolded norm must fail.
- * 2. The real Gemma 3 270M against llama.cpp's top-32 log-probs over 713
+ * 2. llama.cpp's quantized copies of gemma3-256 and gemma3 (Q8_0, Q4_0,
+ *    Q4_K; scripts/ref_llamacpp_quant.py): gemmac on the same GGUF within
+ *    1.10x llama.cpp's KL from the transformers reference (the §7.3 anchor),
+ *    and gmrt_quantize_row gives llama.cpp's blocks bit for bit.
+ * 3. The real Gemma 3 270M against llama.cpp's top-32 log-probs over 713
  *    tokens (tests/fixtures/kl270m, scripts/ref_llamacpp_kl.py): the same
  *    token ids, and mean KL <= 0.005.
- * 3. A full-context run of the 270M graph: no NaN/Inf in the last logits or
+ * 4. A full-context run of the 270M graph: no NaN/Inf in the last logits or
  *    anywhere in the KV cache.  GMC_FULLCTX sets the number of tokens
  *    (default: the whole context, 32768).
  *
@@ -451,7 +455,9 @@ END_TEST
  * width a multiple of 256, embedding q6_k in the 4-bit files as llama.cpp
  * does) meets Q8_0; at Q4_0 / Q4_K this random-weight model, like gemma3, is
  * far more sensitive than a trained one (docs/conformance.md), so those are
- * reported, bounded at 0.5, and Q4_K must beat Q4_0. */
+ * reported, bounded at 0.5, and Q4_K must beat Q4_0.  The tight check of the
+ * 4-bit rows is the llama.cpp anchor below (same blocks: the quantizers are
+ * bit-exact, test_conformance_quantizer_bits). */
 typedef struct qcase {
     const char *variant, *weights;
     int32_t dtype;
@@ -564,6 +570,121 @@ START_TEST(test_conformance_llamacpp_anchor)
     };
     for (size_t i = 0; i < sizeof lc / sizeof lc[0]; i++)
         check_anchor(&lc[i]);
+}
+END_TEST
+
+/* reliability.md §7.3 item 11: where the GGUF layout is consumed, blocks
+ * are bit-exact with ggml's reference quantizer.  Every quantized tensor of
+ * llama.cpp's files is quantized again here from the same checkpoint
+ * weights by gmrt_quantize_row (the quantize-at-load path), block by block. */
+static const char *hf_name(const char *gguf, char *buf, size_t cap)
+{
+    static const char *const map[][2] = {
+        {"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"},
+        {"attn_v", "self_attn.v_proj"}, {"attn_output", "self_attn.o_proj"},
+        {"ffn_gate", "mlp.gate_proj"},  {"ffn_up", "mlp.up_proj"},
+        {"ffn_down", "mlp.down_proj"},
+    };
+    if (strcmp(gguf, "token_embd.weight") == 0)
+        return "model.embed_tokens.weight";
+    int layer, at = 0;
+    char what[32];
+    if (sscanf(gguf, "blk.%d.%31[a-z_]%n", &layer, what, &at) != 2 ||
+        strcmp(gguf + at, ".weight") != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(what, map[i][0]) == 0) {
+            snprintf(buf, cap, "model.layers.%d.%s.weight", layer, map[i][1]);
+            return buf;
+        }
+    return NULL;
+}
+
+/* Row r of a 2-D checkpoint tensor, widened to f32 (bf16 exactly). */
+static void st_row(const gmrt_st_tensor *t, int64_t r, float *out)
+{
+    int64_t n = t->shape[1];
+    for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == GMK_DTYPE_BF16) {
+            uint16_t h;
+            memcpy(&h, (const unsigned char *)t->data + 2 * (r * n + i), 2);
+            out[i] = gmrt_bf16_to_f32(h);
+        } else {
+            ck_assert_int_eq(t->dtype, GMK_DTYPE_F32);
+            memcpy(&out[i], (const unsigned char *)t->data + 4 * (r * n + i), 4);
+        }
+    }
+}
+
+typedef struct block_diff {
+    int64_t blocks[GMK_DTYPE_COUNT], differ[GMK_DTYPE_COUNT];
+} block_diff;
+
+static void diff_file(const char *variant, const char *weights, const char *file,
+                      block_diff *bd)
+{
+    gmrt_diag d = {0};
+    gmrt_gguf *g;
+    gmrt_safetensors *st;
+    ck_assert_msg(gmrt_gguf_open(fixture(variant, file), &g, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert_msg(gmrt_safetensors_open(fixture(variant, weights), &st, &d) == GMRT_OK, "%s",
+                  d.msg);
+    for (int64_t i = 0; i < gmrt_gguf_n_tensors(g); i++) {
+        const gmrt_gguf_tensor *t = gmrt_gguf_tensor_at(g, i);
+        if (t->dtype == GMK_DTYPE_F32)
+            continue; /* norms stay f32 */
+        char buf[128];
+        const char *name = hf_name(t->name, buf, sizeof buf);
+        ck_assert_msg(name != NULL, "%s: unexpected quantized tensor %s", file, t->name);
+        const gmrt_st_tensor *w = gmrt_safetensors_find(st, name);
+        ck_assert_msg(w && w->n_dims == 2 && w->shape[0] == t->ne[1] && w->shape[1] == t->ne[0],
+                      "%s: %s does not match %s", file, t->name, name);
+        size_t row_bytes, bb = gmrt_dtype_block_bytes(t->dtype);
+        ck_assert(gmrt_dtype_row_bytes(t->dtype, t->ne[0], &row_bytes, &d) == GMRT_OK);
+        float *x = malloc((size_t)t->ne[0] * sizeof *x);
+        unsigned char *q = malloc(row_bytes);
+        ck_assert(x && q);
+        for (int64_t r = 0; r < t->ne[1]; r++) {
+            st_row(w, r, x);
+            ck_assert(gmrt_quantize_row(t->dtype, x, q, t->ne[0], &d) == GMRT_OK);
+            const unsigned char *ref = (const unsigned char *)t->data + (size_t)r * row_bytes;
+            for (size_t b = 0; b < row_bytes / bb; b++) {
+                bd->blocks[t->dtype]++;
+                bd->differ[t->dtype] += memcmp(q + b * bb, ref + b * bb, bb) != 0;
+            }
+        }
+        free(x);
+        free(q);
+    }
+    gmrt_safetensors_close(st);
+    gmrt_gguf_close(g);
+}
+
+START_TEST(test_conformance_quantizer_bits)
+{
+    static const char *const files[][3] = {
+        {"gemma3-256", "model-bf16.safetensors", "llamacpp-q8_0.gguf"},
+        {"gemma3-256", "model-bf16.safetensors", "llamacpp-q4_0.gguf"},
+        {"gemma3-256", "model-bf16.safetensors", "llamacpp-q4_k.gguf"},
+        {"gemma3", "model.safetensors", "llamacpp-q8_0.gguf"},
+        {"gemma3", "model.safetensors", "llamacpp-q4_0.gguf"},
+    };
+    block_diff bd = {0};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        diff_file(files[i][0], files[i][1], files[i][2], &bd);
+    static const int32_t types[] = {GMK_DTYPE_Q8_0, GMK_DTYPE_Q4_0, GMK_DTYPE_Q4_K,
+                                    GMK_DTYPE_Q6_K};
+    for (int k = 0; k < 4; k++) {
+        int32_t t = types[k];
+        fprintf(stderr, "conformance: gmrt_quantize_row vs llama.cpp's quantizer, %s: %lld of "
+                "%lld blocks differ\n", gmrt_dtype_name(t), (long long)bd.differ[t],
+                (long long)bd.blocks[t]);
+        ck_assert_msg(bd.blocks[t] > 0, "no %s blocks compared", gmrt_dtype_name(t));
+    }
+    /* q6_k: the tied embedding of gemma3-256's 4-bit files. */
+    for (int k = 0; k < 4; k++)
+        ck_assert_msg(bd.differ[types[k]] == 0, "%s: gmrt_quantize_row is not bit-exact with "
+                      "llama.cpp's quantizer", gmrt_dtype_name(types[k]));
 }
 END_TEST
 
@@ -834,6 +955,7 @@ Suite *conformance_suite(void)
     tcase_add_test(tc, test_conformance_quantized_kl);
     tcase_add_test(tc, test_conformance_llamacpp_anchor);
     tcase_add_test(tc, test_conformance_compare_files);
+    tcase_add_test(tc, test_conformance_quantizer_bits);
     tcase_add_test(tc, test_conformance_topk_reference);
     tcase_add_test(tc, test_conformance_reference_mismatch);
     tcase_add_test(tc, test_conformance_kl_llamacpp_270m);
