@@ -48,6 +48,15 @@ static int clamp_round(float v, int lo, int hi)
 
 /* ------------------------------------------------------- Q4_1 and Q5_1 */
 
+/* Integer part of v >= 0 clamped to qmax, as ggml's (int8_t) cast and MIN;
+ * NaN (from NaN weights, where ggml's cast is undefined) maps to 0. */
+static int clamp_trunc(float v, int qmax)
+{
+    if (!(v >= 0.0f))
+        return 0;
+    return v >= (float)qmax ? qmax : (int)v;
+}
+
 /* Min/max affine blocks of 32: x ≈ d·q + m with q in [0, qmax], q the
  * integer part of (x − m)/d + 0.5 (ggml truncates rather than rounds).
  * Q5_1 puts bit 4 of element j into bit j of the little-endian qh word. */
@@ -67,9 +76,8 @@ static void quantize_affine32(const float *x, uint8_t *y, int64_t nb, int qmax)
         put_u16(y + 2, gmk_f32_to_f16(lo));
         uint32_t qh = 0;
         for (int j = 0; j < 16; j++) {
-            int q0 = (int)((x[j] - lo) * id + 0.5f), q1 = (int)((x[j + 16] - lo) * id + 0.5f);
-            q0 = q0 < qmax ? q0 : qmax;
-            q1 = q1 < qmax ? q1 : qmax;
+            int q0 = clamp_trunc((x[j] - lo) * id + 0.5f, qmax);
+            int q1 = clamp_trunc((x[j + 16] - lo) * id + 0.5f, qmax);
             y[qs_at + (size_t)j] = (uint8_t)((q0 & 0x0f) | ((q1 & 0x0f) << 4));
             qh |= (uint32_t)(q0 >> 4) << j;
             qh |= (uint32_t)(q1 >> 4) << (j + 16);
