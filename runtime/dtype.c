@@ -253,7 +253,7 @@ gmrt_status gmrt_quantize_row(int32_t dtype, const float *src, void *dst,
     case GMK_DTYPE_Q4_0: quantize_q4_0(src, y, n / 32); return GMRT_OK;
     case GMK_DTYPE_Q5_0: quantize_q5_0(src, y, n / 32); return GMRT_OK;
     default:
-        /* The other weight formats: quantize.c (not bit-exact with ggml). */
+        /* The other weight formats: quantize.c. */
         if (gmrt_quantize_row_ext(dtype, src, y, n))
             return GMRT_OK;
         return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED, "quantizing to %s is "

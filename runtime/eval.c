@@ -338,6 +338,51 @@ void gmrt_eval_report_free(gmrt_eval_report *r)
     r->n_seq = 0;
 }
 
+/* Scores another file's logits as gmrt_eval_reference scores a session's.
+ * The other file must hold full logits for exactly the same sequences: a
+ * KL against a reference is only comparable with ours on the same tokens. */
+gmrt_status gmrt_eval_compare(const gmk_model *m, const char *ref_path, const char *other_path,
+                              gmrt_eval_report *out, gmrt_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    ref_file r, o;
+    gmrt_status st = ref_open(&r, ref_path, m, diag);
+    if (st != GMRT_OK)
+        return st;
+    if ((st = ref_open(&o, other_path, m, diag)) != GMRT_OK) {
+        gmrt_gguf_close(r.g);
+        return st;
+    }
+    size_t n_tok = (size_t)r.n_seq * (size_t)r.n_pos;
+    if (!o.logits)
+        st = gmrt_fail(diag, GMRT_ERR_ARG, "%s: holds top-K log-probabilities; comparing "
+                       "needs full logits", other_path);
+    else if (o.n_seq != r.n_seq || o.n_pos != r.n_pos ||
+             memcmp(o.tokens, r.tokens, n_tok * sizeof *r.tokens) != 0)
+        st = gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s and %s: different token sequences",
+                       ref_path, other_path);
+    unsigned char *mark = calloc((size_t)r.n_vocab, 1);
+    out->seq = calloc((size_t)r.n_seq, sizeof *out->seq);
+    if (st == GMRT_OK && (!mark || !out->seq))
+        st = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    out->n_seq = r.n_seq;
+    out->n_pos = r.n_pos;
+    out->n_vocab = r.n_vocab;
+    out->top_k = r.k;
+    out->all.nmse_mean = out->all.nmse_max = r.logits ? 0 : -1;
+    for (int32_t q = 0; st == GMRT_OK && q < r.n_seq; q++) {
+        const float *rows = o.logits + (size_t)q * (size_t)r.n_pos * (size_t)r.n_vocab;
+        score_seq(&r, q, seq_len(&r, q), rows, mark, &out->seq[q]);
+        stats_add(&out->all, &out->seq[q]);
+    }
+    free(mark);
+    gmrt_gguf_close(o.g);
+    gmrt_gguf_close(r.g);
+    if (st != GMRT_OK)
+        gmrt_eval_report_free(out);
+    return st;
+}
+
 /* ------------------------------------------------------------ text */
 
 /* Tokenizes text (BOS per the vocabulary, special tokens not parsed: a text

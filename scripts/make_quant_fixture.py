@@ -3,16 +3,20 @@
 
 The numbers come from the numpy reference code of the PyPI `gguf` package
 (gguf.quants), which mirrors ggml's quantize_row_*_ref / dequantize_row_*
-bit for bit.  tests/test_dtype.c checks that gmrt_quantize_row and
+bit for bit, and for Q4_1 / Q5_1 and the K-quants (which gguf.quants
+cannot quantize) from ggml's C code itself: ggml_quantize_chunk without an
+importance matrix, i.e. quantize_row_*_ref, in the libggml-base that
+llama-cpp-python ships, through ctypes.  tests/test_dtype.c checks that gmrt_quantize_row and
 gmrt_dequantize_row reproduce these bytes exactly.
 
-    pip install gguf numpy
+    pip install gguf numpy llama-cpp-python      # 0.3.36 made the K-quant files
     python3 scripts/make_quant_fixture.py        # writes the fixture files
     python3 scripts/make_quant_fixture.py --check  # compares, writes nothing
 
 Files (all little-endian, no headers):
     in_<name>.f32              input values (float32)
-    in_<name>.<type>           gguf.quants.quantize(input, type) bytes
+    in_<name>.<type>           gguf.quants.quantize(input, type) bytes, or
+                               ggml_quantize_chunk's (QUANTIZED_GGML)
     blk.<type>                 random-but-valid blocks of a type
     blk.<type>.f32             gguf.quants.dequantize(blocks, type)
 Everything is seeded, so rerunning reproduces the committed bytes.
@@ -33,6 +37,9 @@ OUT = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "q
 
 # Types gmrt_quantize_row must reproduce, by the file suffix used.
 QUANTIZED = {"f16": T.F16, "bf16": T.BF16, "q8_0": T.Q8_0, "q4_0": T.Q4_0, "q5_0": T.Q5_0}
+# The same, quantized by ggml's C reference (ggml type ids are gguf's).
+QUANTIZED_GGML = {"q4_1": T.Q4_1, "q5_1": T.Q5_1,
+                  "q4_k": T.Q4_K, "q5_k": T.Q5_K, "q6_k": T.Q6_K}
 # Types whose dequantization is checked on random blocks: (type, block bytes,
 # offsets of the f16 scale fields that must hold sane values).
 BLOCKS = {
@@ -78,6 +85,28 @@ def inputs() -> dict:
     return {"gauss": gauss, "edge": edge, "cos": cos}
 
 
+def ggml_quantizer():
+    """ggml_quantize_chunk from llama-cpp-python's libggml-base, as a
+    function (float32 row, ggml type) -> bytes."""
+    import ctypes
+    try:
+        import llama_cpp
+    except ImportError:
+        sys.exit("the K-quant files need ggml's quantizer: pip install llama-cpp-python")
+    lib = ctypes.CDLL(str(pathlib.Path(llama_cpp.__file__).parent / "lib" / "libggml-base.so"))
+    f = lib.ggml_quantize_chunk
+    f.restype = ctypes.c_size_t
+    f.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                  ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]
+
+    def quantize(x, t):
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = np.zeros(x.size * 2, dtype=np.uint8)  # more than any 256-block type needs
+        n = f(int(t), x.ctypes.data, out.ctypes.data, 0, 1, x.size, None)
+        return out[:n].tobytes()
+    return quantize
+
+
 def random_blocks(rng, nbytes: int, scale_offsets, n_blocks: int = 2) -> np.ndarray:
     """Random block bytes with the f16 scales replaced by finite values in
     [2^-10, 2^-4), so that every dequantized value is finite."""
@@ -90,12 +119,15 @@ def random_blocks(rng, nbytes: int, scale_offsets, n_blocks: int = 2) -> np.ndar
 
 def build() -> dict:
     files = {}
+    ggml = ggml_quantizer()
     with np.errstate(over="ignore"):
         for name, x in inputs().items():
             files[f"in_{name}.f32"] = x.astype("<f4").tobytes()
             for suffix, t in QUANTIZED.items():
                 q = quants.quantize(x.reshape(1, -1), t)
                 files[f"in_{name}.{suffix}"] = np.ascontiguousarray(q).tobytes()
+            for suffix, t in QUANTIZED_GGML.items():
+                files[f"in_{name}.{suffix}"] = ggml(x, t)
     rng = np.random.default_rng(7)
     for suffix, (t, nbytes, offs) in BLOCKS.items():
         b = random_blocks(rng, nbytes, offs)

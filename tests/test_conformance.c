@@ -14,10 +14,14 @@
  *    variant also has a GGUF copy (Python's name mapping and +1, not the
  *    loader's), which must give the same logits.  A wrong embedding scale
  *    and an unfolded norm must fail.
- * 2. The real Gemma 3 270M against llama.cpp's top-32 log-probs over 713
+ * 2. llama.cpp's quantized copies of gemma3-256 and gemma3 (Q8_0, Q4_0,
+ *    Q4_K; scripts/ref_llamacpp_quant.py): gemmac on the same GGUF within
+ *    1.10x llama.cpp's KL from the transformers reference (the §7.3 anchor),
+ *    and gmrt_quantize_row gives llama.cpp's blocks bit for bit.
+ * 3. The real Gemma 3 270M against llama.cpp's top-32 log-probs over 713
  *    tokens (tests/fixtures/kl270m, scripts/ref_llamacpp_kl.py): the same
  *    token ids, and mean KL <= 0.005.
- * 3. A full-context run of the 270M graph: no NaN/Inf in the last logits or
+ * 4. A full-context run of the 270M graph: no NaN/Inf in the last logits or
  *    anywhere in the KV cache.  GMC_FULLCTX sets the number of tokens
  *    (default: the whole context, 32768).
  *
@@ -123,6 +127,15 @@ static gmrt_eval_report eval_ref(const loaded *L, const char *weights, const cha
     ck_assert_msg(gmrt_eval_reference(s, L->m, ref, &r, &d) == GMRT_OK, "%s", d.msg);
     gmrt_session_destroy(s);
     return r;
+}
+
+/* Leaves a tensor's bytes as the writer provides them (for files whose
+ * contents are never read). */
+static gmrt_status fill_zero(void *user, int64_t index, const char *name, void *dst,
+                             size_t nbytes, gmrt_diag *diag)
+{
+    (void)user, (void)index, (void)name, (void)dst, (void)nbytes, (void)diag;
+    return GMRT_OK;
 }
 
 /* ------------------------------------------------- re-typed GGUF weights */
@@ -442,7 +455,9 @@ END_TEST
  * width a multiple of 256, embedding q6_k in the 4-bit files as llama.cpp
  * does) meets Q8_0; at Q4_0 / Q4_K this random-weight model, like gemma3, is
  * far more sensitive than a trained one (docs/conformance.md), so those are
- * reported, bounded at 0.5, and Q4_K must beat Q4_0. */
+ * reported, bounded at 0.5, and Q4_K must beat Q4_0.  The tight check of the
+ * 4-bit rows is the llama.cpp anchor below (same blocks: the quantizers are
+ * bit-exact, test_conformance_quantizer_bits). */
 typedef struct qcase {
     const char *variant, *weights;
     int32_t dtype;
@@ -483,6 +498,238 @@ START_TEST(test_conformance_quantized_kl)
     ck_assert_msg(kl256[0] < kl256[2] && kl256[2] < kl256[1],
                   "gemma3-256: expected KL Q8_0 < Q4_K < Q4_0, got %.3g, %.3g, %.3g", kl256[0],
                   kl256[2], kl256[1]);
+}
+END_TEST
+
+/* ---------------------------------------------- llama.cpp's quantizer */
+
+/* reliability.md §7.3: quantized KL "no more than 10 % worse than llama.cpp
+ * on the same GGUF and text".  llamacpp-<type>.gguf is a fixture quantized
+ * by llama.cpp's own quantizer (pure: every matmul of the type, the tied
+ * embedding q6_k / q8_0 as embed_type), ref-llamacpp-<type>.gguf llama.cpp's
+ * logits on it (scripts/ref_llamacpp_quant.py).  gemmac runs the same file,
+ * and both are scored against the f32 transformers reference by the same
+ * code.  Also bounded: gemmac against llama.cpp on that file (the arithmetic
+ * gap; llama.cpp rounds activations to 8 bits, the generic target does not)
+ * at the 0.005 of the real-model check.  The absolute §7.3 row is reported,
+ * not asserted: random weights do not meet the 4-bit rows (see
+ * test_conformance_quantized_kl). */
+typedef struct lcase {
+    const char *variant;
+    int32_t dtype;
+    double table;  /* §7.3 absolute bound, trained models */
+} lcase;
+
+#define ANCHOR_RATIO 1.10
+#define ANCHOR_GAP 0.005
+
+static void check_anchor(const lcase *c)
+{
+    const char *t = gmrt_dtype_name(c->dtype);
+    char model[64], other[64];
+    snprintf(model, sizeof model, "llamacpp-%s.gguf", t);
+    snprintf(other, sizeof other, "ref-llamacpp-%s.gguf", t);
+    loaded L;
+    graph_typed(c->variant, c->dtype, &L);
+    gmrt_eval_report ours = eval_ref(&L, fixture(c->variant, model), fixture(c->variant, "ref.gguf"));
+    gmrt_eval_report gap = eval_ref(&L, fixture(c->variant, model), fixture(c->variant, other));
+    gmrt_eval_report lcpp;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_eval_compare(L.m, fixture(c->variant, "ref.gguf"),
+                                    fixture(c->variant, other), &lcpp, &d) == GMRT_OK, "%s",
+                  d.msg);
+    double ratio = ours.all.kl_mean / lcpp.all.kl_mean;
+    fprintf(stderr, "conformance: %-10s %-4s llama.cpp's GGUF vs f32 transformers: KL mean "
+            "gemmac %.3e (top-1 %.1f%%), llama.cpp %.3e (top-1 %.1f%%), ratio %.3f (<= %.2f); "
+            "gemmac vs llama.cpp %.3e (<= %.3g); §7.3 table <= %.3g %s\n", c->variant, t,
+            ours.all.kl_mean, 100 * ours.all.top1, lcpp.all.kl_mean, 100 * lcpp.all.top1,
+            ratio, ANCHOR_RATIO, gap.all.kl_mean, ANCHOR_GAP, c->table,
+            ours.all.kl_mean <= c->table ? "met" : "NOT met (random weights)");
+    /* The anchor must see the quantization, or the ratio tests nothing. */
+    ck_assert_msg(lcpp.all.kl_mean > 1e-6, "%s %s: llama.cpp's KL %.3g is suspiciously 0",
+                  c->variant, t, lcpp.all.kl_mean);
+    ck_assert_msg(ours.all.kl_mean <= ANCHOR_RATIO * lcpp.all.kl_mean,
+                  "%s %s: KL %.4g is more than %.2f x llama.cpp's %.4g on the same GGUF",
+                  c->variant, t, ours.all.kl_mean, ANCHOR_RATIO, lcpp.all.kl_mean);
+    ck_assert_msg(gap.all.kl_mean <= ANCHOR_GAP, "%s %s: KL %.4g from llama.cpp on the same "
+                  "GGUF > %.3g", c->variant, t, gap.all.kl_mean, ANCHOR_GAP);
+    gmrt_eval_report_free(&ours);
+    gmrt_eval_report_free(&gap);
+    gmrt_eval_report_free(&lcpp);
+    dlclose(L.so);
+}
+
+START_TEST(test_conformance_llamacpp_anchor)
+{
+    static const lcase lc[] = {
+        {"gemma3-256", GMK_DTYPE_Q8_0, 0.002},
+        {"gemma3-256", GMK_DTYPE_Q4_0, 0.09},
+        {"gemma3-256", GMK_DTYPE_Q4_K, 0.04},
+        {"gemma3", GMK_DTYPE_Q8_0, 0.002},
+        {"gemma3", GMK_DTYPE_Q4_0, 0.09},
+    };
+    for (size_t i = 0; i < sizeof lc / sizeof lc[0]; i++)
+        check_anchor(&lc[i]);
+}
+END_TEST
+
+/* reliability.md §7.3 item 11: where the GGUF layout is consumed, blocks
+ * are bit-exact with ggml's reference quantizer.  Every quantized tensor of
+ * llama.cpp's files is quantized again here from the same checkpoint
+ * weights by gmrt_quantize_row (the quantize-at-load path), block by block. */
+static const char *hf_name(const char *gguf, char *buf, size_t cap)
+{
+    static const char *const map[][2] = {
+        {"attn_q", "self_attn.q_proj"}, {"attn_k", "self_attn.k_proj"},
+        {"attn_v", "self_attn.v_proj"}, {"attn_output", "self_attn.o_proj"},
+        {"ffn_gate", "mlp.gate_proj"},  {"ffn_up", "mlp.up_proj"},
+        {"ffn_down", "mlp.down_proj"},
+    };
+    if (strcmp(gguf, "token_embd.weight") == 0)
+        return "model.embed_tokens.weight";
+    int layer, at = 0;
+    char what[32];
+    if (sscanf(gguf, "blk.%d.%31[a-z_]%n", &layer, what, &at) != 2 ||
+        strcmp(gguf + at, ".weight") != 0)
+        return NULL;
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(what, map[i][0]) == 0) {
+            snprintf(buf, cap, "model.layers.%d.%s.weight", layer, map[i][1]);
+            return buf;
+        }
+    return NULL;
+}
+
+/* Row r of a 2-D checkpoint tensor, widened to f32 (bf16 exactly). */
+static void st_row(const gmrt_st_tensor *t, int64_t r, float *out)
+{
+    int64_t n = t->shape[1];
+    for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == GMK_DTYPE_BF16) {
+            uint16_t h;
+            memcpy(&h, (const unsigned char *)t->data + 2 * (r * n + i), 2);
+            out[i] = gmrt_bf16_to_f32(h);
+        } else {
+            ck_assert_int_eq(t->dtype, GMK_DTYPE_F32);
+            memcpy(&out[i], (const unsigned char *)t->data + 4 * (r * n + i), 4);
+        }
+    }
+}
+
+typedef struct block_diff {
+    int64_t blocks[GMK_DTYPE_COUNT], differ[GMK_DTYPE_COUNT];
+} block_diff;
+
+static void diff_file(const char *variant, const char *weights, const char *file,
+                      block_diff *bd)
+{
+    gmrt_diag d = {0};
+    gmrt_gguf *g;
+    gmrt_safetensors *st;
+    ck_assert_msg(gmrt_gguf_open(fixture(variant, file), &g, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert_msg(gmrt_safetensors_open(fixture(variant, weights), &st, &d) == GMRT_OK, "%s",
+                  d.msg);
+    for (int64_t i = 0; i < gmrt_gguf_n_tensors(g); i++) {
+        const gmrt_gguf_tensor *t = gmrt_gguf_tensor_at(g, i);
+        if (t->dtype == GMK_DTYPE_F32)
+            continue; /* norms stay f32 */
+        char buf[128];
+        const char *name = hf_name(t->name, buf, sizeof buf);
+        ck_assert_msg(name != NULL, "%s: unexpected quantized tensor %s", file, t->name);
+        const gmrt_st_tensor *w = gmrt_safetensors_find(st, name);
+        ck_assert_msg(w && w->n_dims == 2 && w->shape[0] == t->ne[1] && w->shape[1] == t->ne[0],
+                      "%s: %s does not match %s", file, t->name, name);
+        size_t row_bytes, bb = gmrt_dtype_block_bytes(t->dtype);
+        ck_assert(gmrt_dtype_row_bytes(t->dtype, t->ne[0], &row_bytes, &d) == GMRT_OK);
+        float *x = malloc((size_t)t->ne[0] * sizeof *x);
+        unsigned char *q = malloc(row_bytes);
+        ck_assert(x && q);
+        for (int64_t r = 0; r < t->ne[1]; r++) {
+            st_row(w, r, x);
+            ck_assert(gmrt_quantize_row(t->dtype, x, q, t->ne[0], &d) == GMRT_OK);
+            const unsigned char *ref = (const unsigned char *)t->data + (size_t)r * row_bytes;
+            for (size_t b = 0; b < row_bytes / bb; b++) {
+                bd->blocks[t->dtype]++;
+                bd->differ[t->dtype] += memcmp(q + b * bb, ref + b * bb, bb) != 0;
+            }
+        }
+        free(x);
+        free(q);
+    }
+    gmrt_safetensors_close(st);
+    gmrt_gguf_close(g);
+}
+
+START_TEST(test_conformance_quantizer_bits)
+{
+    static const char *const files[][3] = {
+        {"gemma3-256", "model-bf16.safetensors", "llamacpp-q8_0.gguf"},
+        {"gemma3-256", "model-bf16.safetensors", "llamacpp-q4_0.gguf"},
+        {"gemma3-256", "model-bf16.safetensors", "llamacpp-q4_k.gguf"},
+        {"gemma3", "model.safetensors", "llamacpp-q8_0.gguf"},
+        {"gemma3", "model.safetensors", "llamacpp-q4_0.gguf"},
+    };
+    block_diff bd = {0};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        diff_file(files[i][0], files[i][1], files[i][2], &bd);
+    static const int32_t types[] = {GMK_DTYPE_Q8_0, GMK_DTYPE_Q4_0, GMK_DTYPE_Q4_K,
+                                    GMK_DTYPE_Q6_K};
+    for (int k = 0; k < 4; k++) {
+        int32_t t = types[k];
+        fprintf(stderr, "conformance: gmrt_quantize_row vs llama.cpp's quantizer, %s: %lld of "
+                "%lld blocks differ\n", gmrt_dtype_name(t), (long long)bd.differ[t],
+                (long long)bd.blocks[t]);
+        ck_assert_msg(bd.blocks[t] > 0, "no %s blocks compared", gmrt_dtype_name(t));
+    }
+    /* q6_k: the tied embedding of gemma3-256's 4-bit files. */
+    for (int k = 0; k < 4; k++)
+        ck_assert_msg(bd.differ[types[k]] == 0, "%s: gmrt_quantize_row is not bit-exact with "
+                      "llama.cpp's quantizer", gmrt_dtype_name(types[k]));
+}
+END_TEST
+
+/* gmrt_eval_compare refuses files of other sequences, and a file compared
+ * with itself scores KL 0, NMSE 0 and top-1 100 %. */
+START_TEST(test_conformance_compare_files)
+{
+    loaded L;
+    load_graph(gmc_test_src("tests/conformance/gemma3.yaml"), "gemma3", &L);
+    gmrt_eval_report r;
+    gmrt_diag d = {0};
+    const char *ref = fixture("gemma3", "ref.gguf");
+    ck_assert(gmrt_eval_compare(L.m, ref, ref, &r, &d) == GMRT_OK);
+    ck_assert(r.all.kl_max == 0 && r.all.nmse_max == 0 && r.all.top1 == 1.0);
+    ck_assert_int_eq(r.all.n, 3 * 32);
+    gmrt_eval_report_free(&r);
+    ck_assert_int_eq(gmrt_eval_compare(L.m, ref, fixture("gemma3", "ref-bf16.gguf"), &r, &d),
+                     GMRT_OK);
+    gmrt_eval_report_free(&r);
+    /* ref-bf16.gguf has the same sequences; a file whose last id differs is
+     * refused. */
+    char other[4300];
+    snprintf(other, sizeof other, "%s/gemma3-other-seqs.gguf", gmc_test_tmpdir());
+    gmrt_gguf *g;
+    ck_assert(gmrt_gguf_open(ref, &g, &d) == GMRT_OK);
+    const int32_t *tok;
+    uint64_t n;
+    ck_assert(gmrt_gguf_get_i32s(g, "gemmac.ref.tokens", &tok, &n, &d) == GMRT_OK);
+    int32_t *moved = malloc(n * sizeof *moved);
+    ck_assert_ptr_nonnull(moved);
+    memcpy(moved, tok, n * sizeof *moved);
+    moved[n - 1] = moved[n - 1] == 7 ? 8 : 7;
+    gmrt_gguf_writer *w = gmrt_gguf_writer_create();
+    int64_t ne[3] = {512, 32, 3};
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_seq", 3));
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_pos", 32));
+    ck_assert(!gmrt_gguf_writer_set_i32s(w, "gemmac.ref.tokens", moved, n));
+    ck_assert(!gmrt_gguf_writer_add_tensor(w, "logits", GMK_DTYPE_F32, 3, ne));
+    ck_assert(gmrt_gguf_writer_write(w, other, fill_zero, NULL, &d) == GMRT_OK);
+    gmrt_gguf_writer_destroy(w);
+    gmrt_gguf_close(g);
+    free(moved);
+    ck_assert_int_eq(gmrt_eval_compare(L.m, ref, other, &r, &d), GMRT_ERR_MISMATCH);
+    ck_assert_msg(strstr(d.msg, "different token sequences"), "%s", d.msg);
+    dlclose(L.so);
 }
 END_TEST
 
@@ -538,13 +785,6 @@ START_TEST(test_conformance_topk_reference)
 END_TEST
 
 /* A reference for another vocabulary is refused with both sizes named. */
-static gmrt_status fill_zero(void *user, int64_t index, const char *name, void *dst,
-                             size_t nbytes, gmrt_diag *diag)
-{
-    (void)user, (void)index, (void)name, (void)dst, (void)nbytes, (void)diag;
-    return GMRT_OK;
-}
-
 START_TEST(test_conformance_reference_mismatch)
 {
     char ref[4300];
@@ -713,6 +953,9 @@ Suite *conformance_suite(void)
     tcase_add_test(tc, test_conformance_wrong_embed_scale_fails);
     tcase_add_test(tc, test_conformance_unfolded_norm_fails);
     tcase_add_test(tc, test_conformance_quantized_kl);
+    tcase_add_test(tc, test_conformance_llamacpp_anchor);
+    tcase_add_test(tc, test_conformance_compare_files);
+    tcase_add_test(tc, test_conformance_quantizer_bits);
     tcase_add_test(tc, test_conformance_topk_reference);
     tcase_add_test(tc, test_conformance_reference_mismatch);
     tcase_add_test(tc, test_conformance_kl_llamacpp_270m);

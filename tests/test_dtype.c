@@ -356,13 +356,16 @@ static unsigned char *fixture(const char *name, size_t *len)
 }
 
 static const char *const inputs[] = {"gauss", "edge", "cos"};
-static const char *const qsuffix[] = {"f16", "bf16", "q8_0", "q4_0", "q5_0"};
+static const char *const qsuffix[] = {"f16", "bf16", "q8_0", "q4_0", "q5_0", "q4_1",
+                                      "q5_1", "q4_k", "q5_k", "q6_k"};
+#define N_QSUFFIX ((int)(sizeof qsuffix / sizeof qsuffix[0]))
 
-/* gmrt_quantize_row reproduces gguf.quants.quantize byte for byte, and
- * dequantizing those bytes matches numpy's dequantize of them. */
+/* gmrt_quantize_row reproduces gguf.quants.quantize byte for byte (Q4_1,
+ * Q5_1 and the K-quants: ggml's own quantize_row_*_ref, through
+ * ggml_quantize_chunk). */
 START_TEST(test_quantize_fixture)
 {
-    const char *in = inputs[_i / 5], *suffix = qsuffix[_i % 5];
+    const char *in = inputs[_i / N_QSUFFIX], *suffix = qsuffix[_i % N_QSUFFIX];
     int32_t t = gmrt_dtype_from_name(suffix);
     char name[64];
     size_t nx, nq;
@@ -443,7 +446,7 @@ Suite *dtype_suite(void)
     tcase_add_test(tc, test_quantize_float_types);
     tcase_add_test(tc, test_quantize_errors);
     tcase_add_test(tc, test_quantize_nonfinite);
-    tcase_add_loop_test(tc, test_quantize_fixture, 0, 15);
+    tcase_add_loop_test(tc, test_quantize_fixture, 0, 3 * N_QSUFFIX);
     tcase_add_loop_test(tc, test_dequantize_fixture, 0, 8);
     suite_add_tcase(s, tc);
     return s;

@@ -84,9 +84,9 @@ uint16_t gmrt_f32_to_bf16(float f);  /* round to nearest even, NaN stays NaN */
 
 /* dst[0..n) = src row of dtype; n must be a multiple of the block size. */
 void gmrt_dequantize_row(int32_t dtype, const void *src, float *dst, int64_t n);
-/* Quantizes a row.  F32, F16, BF16, Q8_0, Q4_0 and Q5_0 use ggml's reference
- * rounding bit for bit; Q4_1, Q5_1, Q4_K, Q5_K and Q6_K use quantize.c's own
- * fits (same block layouts); GMRT_ERR_UNSUPPORTED for other types. */
+/* Quantizes a row: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K
+ * and Q6_K, each bit for bit as ggml's reference quantizer (llama.cpp's
+ * without an importance matrix); GMRT_ERR_UNSUPPORTED for other types. */
 gmrt_status gmrt_quantize_row(int32_t dtype, const float *src, void *dst,
                               int64_t n, gmrt_diag *diag) GMRT_MUST_CHECK;
 
@@ -585,6 +585,15 @@ typedef struct gmrt_eval_report {
 gmrt_status gmrt_eval_reference(gmrt_session *s, const gmk_model *m, const char *ref_path,
                                 gmrt_eval_report *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_eval_report_free(gmrt_eval_report *r);
+/* Compares the full logits stored in a second reference-format file (another
+ * implementation's output on the same sequences) with the reference at
+ * ref_path, as gmrt_eval_reference compares a session's: the same metrics,
+ * computed the same way, with the other file in the place of "ours".  m
+ * only bounds the vocabulary and context.  GMRT_ERR_MISMATCH if the token
+ * sequences differ, GMRT_ERR_ARG if other_path holds top-K only.  Free *out
+ * with gmrt_eval_report_free. */
+gmrt_status gmrt_eval_compare(const gmk_model *m, const char *ref_path, const char *other_path,
+                              gmrt_eval_report *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 
 typedef struct gmrt_ppl_stats {
     int64_t n_tokens, n_chunks, n_scored, n_bytes; /* bytes of the scored tokens */
