@@ -5,9 +5,11 @@
  * 256-bit vectors (one b32 block each; k-quants go 512-bit in
  * gmk_x86_avx512.h).  A tile is R rows × T tokens: a weight block is unpacked
  * once for T tokens, an activation block loaded once for R rows.  Per (row,
- * token) the operations never vary: int32 per block, one f32 fma into an
- * 8-lane accumulator, one reduction per row; 1-row and 1-token remainder
- * tiles run the same ones, so the grouping never changes a result.
+ * token) the operations never vary, so the grouping never changes a result:
+ * b32 formats reduce each block's dot exactly in int32 and take one f32 step
+ * per block (rows in the lanes of one accumulator, which lets the VNNI
+ * prefill panels run 16 rows per instruction); k-quant and float tiles keep
+ * an 8-lane accumulator per (row, token) and reduce it once at the end.
  */
 #ifndef GMK_X86_SIMD_H
 #define GMK_X86_SIMD_H
