@@ -246,6 +246,16 @@ static void stats_add(gmrt_eval_stats *a, const gmrt_eval_stats *b)
     a->n = n;
 }
 
+
+/* The report's shape from the reference; NMSE is -1 without full logits. */
+static void report_shape(gmrt_eval_report *out, const ref_file *r)
+{
+    out->n_seq = r->n_seq;
+    out->n_pos = r->n_pos;
+    out->n_vocab = r->n_vocab;
+    out->top_k = r->k;
+    out->all.nmse_mean = out->all.nmse_max = r->logits ? 0 : -1;
+}
 /* Compares one sequence's rows with the reference. */
 static void score_seq(const ref_file *r, int32_t seq, int32_t len, const float *ours,
                       unsigned char *mark, gmrt_eval_stats *st)
@@ -308,11 +318,7 @@ gmrt_status gmrt_eval_reference(gmrt_session *s, const gmk_model *m, const char 
     unsigned char *mark = calloc((size_t)r.n_vocab, 1);
     if (!out->seq || !mark)
         st = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
-    out->n_seq = r.n_seq;
-    out->n_pos = r.n_pos;
-    out->n_vocab = r.n_vocab;
-    out->top_k = r.k;
-    out->all.nmse_mean = out->all.nmse_max = r.logits ? 0 : -1;
+    report_shape(out, &r);
     for (int32_t q = 0; st == GMRT_OK && q < r.n_seq; q++) {
         int32_t len = seq_len(&r, q);
         const float *ours;
@@ -365,11 +371,7 @@ gmrt_status gmrt_eval_compare(const gmk_model *m, const char *ref_path, const ch
     out->seq = calloc((size_t)r.n_seq, sizeof *out->seq);
     if (st == GMRT_OK && (!mark || !out->seq))
         st = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
-    out->n_seq = r.n_seq;
-    out->n_pos = r.n_pos;
-    out->n_vocab = r.n_vocab;
-    out->top_k = r.k;
-    out->all.nmse_mean = out->all.nmse_max = r.logits ? 0 : -1;
+    report_shape(out, &r);
     for (int32_t q = 0; st == GMRT_OK && q < r.n_seq; q++) {
         const float *rows = o.logits + (size_t)q * (size_t)r.n_pos * (size_t)r.n_vocab;
         score_seq(&r, q, seq_len(&r, q), rows, mark, &out->seq[q]);
