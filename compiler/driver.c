@@ -182,6 +182,11 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     GMC_TRY(gmc_fuse(g, tc.target->act_fmt, a, &g, &note, diag));
     if (note && o->dump && strcmp(o->dump, "fused") == 0)
         fprintf(o->dump_out ? o->dump_out : stdout, "# not fused: %s\n", note);
+    for (int i = 0; i < g->n_values && tc.target->weight_layout; i++) {
+        gmc_value *v = &g->values[i];
+        if (v->kind == GMC_V_WEIGHT && v->n_dims == 2)
+            v->layout = tc.target->weight_layout(v->dtype);
+    }
     dump_graph(o, "fused", g, false);
     GMC_TRY(gmc_plan(g, diag));
     dump_graph(o, "plan", g, true);

@@ -66,6 +66,15 @@ static const char *dtype_const(char buf[32], int32_t dtype)
     return buf;
 }
 
+/* A weight's kernel argument: its dtype, with its layout when not packed. */
+static const char *wdtype_const(char buf[48], const gmc_value *w)
+{
+    char d[32];
+    snprintf(buf, 48, "%s%s", dtype_const(d, w->dtype),
+             w->layout == GMK_LAYOUT_P16 ? " | GMK_LAYOUT_P16" : "");
+    return buf;
+}
+
 /* Weight enum name: "blk.3.attn_q.weight" → "W_blk3_attn_q". */
 static const char *wname(char buf[80], const gmc_value *v)
 {
@@ -136,7 +145,7 @@ typedef struct kcall {
 
 static void k_embed(emitter *e, const gmc_node *n, kcall *k)
 {
-    char a[96], b[96], d[32], s[40];
+    char a[96], b[96], d[48], s[40];
     const gmc_value *x = val(e, n->out), *t = val(e, n->in[1]);
     int64_t D = x->ne[0];
     KSET(name, "embed_%s_%" PRId64, gmrt_dtype_name(t->dtype), D);
@@ -144,7 +153,7 @@ static void k_embed(emitter *e, const gmc_node *n, kcall *k)
          D, flit(s, n->scale), gmrt_dtype_name(t->dtype), t->ne[1], t->ne[0]);
     KSET(params, "float *x, const void *table");
     KSET(body, "gmk_embed(x, table, %s, c->tokens, c->n_tokens, %" PRId64 ", %s, ith, nth);",
-         dtype_const(d, t->dtype), D, s);
+         wdtype_const(d, t), D, s);
     KSET(args, "%s, %s", ref(e, n->out, a), ref(e, n->in[1], b));
 }
 
@@ -165,7 +174,7 @@ static void k_rmsnorm(emitter *e, const gmc_node *n, kcall *k)
 static void matmul_kcall(emitter *e, const gmc_node *n, kcall *k, const char *kind,
                          const char *label, const char *rows)
 {
-    char a[96], b[96], c[96], d[32];
+    char a[96], b[96], c[96], d[48];
     const gmc_value *w = val(e, n->in[1]);
     const char *dt = gmrt_dtype_name(w->dtype);
     KSET(name, "%s_%s_%" PRId64 "x%" PRId64, kind, dt, w->ne[1], w->ne[0]);
@@ -173,7 +182,7 @@ static void matmul_kcall(emitter *e, const gmc_node *n, kcall *k, const char *ki
          label, w->ne[1], label, w->ne[0], dt, w->ne[1], w->ne[0]);
     KSET(params, "float *y, const void *w, const float *x");
     KSET(body, "gmk_matmul(y, %" PRId64 ", w, %s, x, %s, %" PRId64 ", %" PRId64
-               ", ith, nth);", w->ne[1], dtype_const(d, w->dtype), rows, w->ne[1], w->ne[0]);
+               ", ith, nth);", w->ne[1], wdtype_const(d, w), rows, w->ne[1], w->ne[0]);
     KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[1], b), ref(e, n->in[0], c));
 }
 
@@ -372,7 +381,7 @@ static void k_norm_act(emitter *e, const gmc_node *n, kcall *k)
 
 static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
 {
-    char d0[32], d1[32], d2[32], kd[32], s[40], qs[40];
+    char d0[48], d1[48], d2[48], kd[32], s[40], qs[40];
     static const char *const xs[3] = {"const void *xq", "const void *xk", "const void *xv"};
     static const char *const wsn[3] = {"const void *wq", "const void *wk", "const void *wv"};
     for (int i = 0; i < 3; i++)
@@ -406,8 +415,8 @@ static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
          "};\n"
          "gmk_fused_qkv(&a, c, ith, nth);",
          fmt_const(e, n->in[0]), fmt_const(e, n->in[1]), fmt_const(e, n->in[2]),
-         dtype_const(d0, wq->dtype), dtype_const(d1, val(e, n->in[4])->dtype),
-         dtype_const(d2, val(e, n->in[5])->dtype), qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
+         wdtype_const(d0, wq), wdtype_const(d1, val(e, n->in[4])),
+         wdtype_const(d2, val(e, n->in[5])), qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
          flit(s, n->eps), dtype_const(kd, kc->dtype), kc->n_slots, table, qs, n->n_heads,
          n->n_kv_heads, n->head_dim, wq->ne[0]);
 }
@@ -435,7 +444,7 @@ static void k_attn_act(emitter *e, const gmc_node *n, kcall *k)
 static void norm_add_kcall(emitter *e, const gmc_node *n, kcall *k, const char *kind,
                            const char *next)
 {
-    char decl[160], tag[48], d[32], s[40];
+    char decl[160], tag[48], d[48], s[40];
     const gmc_value *w = val(e, n->in[1]);
     add_param(e, k, "const void *xq", n->in[0]);
     add_param(e, k, "const void *w", n->in[1]);
@@ -452,7 +461,7 @@ static void norm_add_kcall(emitter *e, const gmc_node *n, kcall *k, const char *
          n->in[4] >= 0 ? "rmsnorm" : "", n->in[5] >= 0 ? next : "");
     KSET(body, "%s\ngmk_fused_proj_norm_add(xq, %s, w, %s, %" PRId64 ", y, x, %s, %s, &out, "
                "%" PRId64 ", %s, c, ith, nth);", decl, fmt_const(e, n->in[0]),
-         dtype_const(d, w->dtype), w->ne[0], n->in[4] >= 0 ? "post" : "NULL",
+         wdtype_const(d, w), w->ne[0], n->in[4] >= 0 ? "post" : "NULL",
          n->in[5] >= 0 ? "norm" : "NULL", w->ne[1], flit(s, n->eps));
 }
 
@@ -468,7 +477,7 @@ static void k_down_norm_add(emitter *e, const gmc_node *n, kcall *k)
 
 static void k_gate_up(emitter *e, const gmc_node *n, kcall *k)
 {
-    char decl[160], tag[48], dg[32], du[32];
+    char decl[160], tag[48], dg[48], du[48];
     const gmc_value *wg = val(e, n->in[2]);
     add_param(e, k, "const void *xg", n->in[0]);
     add_param(e, k, "const void *xu", n->in[1]);
@@ -483,13 +492,13 @@ static void k_gate_up(emitter *e, const gmc_node *n, kcall *k)
          tag + 1);
     KSET(body, "%s\ngmk_fused_gate_up(xg, %s, xu, %s, wg, %s, wu, %s, g, u, &out, %" PRId64
                ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[0]),
-         fmt_const(e, n->in[1]), dtype_const(dg, wg->dtype),
-         dtype_const(du, val(e, n->in[3])->dtype), wg->ne[0], wg->ne[1]);
+         fmt_const(e, n->in[1]), wdtype_const(dg, wg),
+         wdtype_const(du, val(e, n->in[3])), wg->ne[0], wg->ne[1]);
 }
 
 static void k_head(emitter *e, const gmc_node *n, kcall *k)
 {
-    char d[32], s[40], cap[40];
+    char d[48], s[40], cap[40];
     const gmc_value *t = val(e, n->in[4]);
     add_param(e, k, "const float *x", n->in[0]);
     add_param(e, k, "const float *w", n->in[1]);
@@ -503,7 +512,7 @@ static void k_head(emitter *e, const gmc_node *n, kcall *k)
          t->ne[1], n->softcap > 0 ? ", soft-capped" : "");
     KSET(body, "gmk_fused_head(x, w, tmp, hq, %s, table, %s, (gmk_argmax_slot *)slots, %" PRId64
                ", %" PRId64 ", %s, %s, c, ith, nth);", fmt_const(e, n->in[3]),
-         dtype_const(d, t->dtype), t->ne[0], t->ne[1], flit(s, n->eps), flit(cap, n->softcap));
+         wdtype_const(d, t), t->ne[0], t->ne[1], flit(s, n->eps), flit(cap, n->softcap));
 }
 
 static void (*const kernels[GMC_OP_COUNT])(emitter *, const gmc_node *, kcall *) = {
@@ -630,9 +639,9 @@ static void emit_manifest_table(emitter *e)
         const gmc_value *v = &g->values[i];
         if (v->kind != GMC_V_WEIGHT)
             continue;
-        gmc_emitf(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", 1, 1}},\n",
+        gmc_emitf(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", 1, 1}, %s},\n",
                   wname(w, v), v->name, dtype_const(d, v->dtype), v->n_dims,
-                  v->ne[0], v->ne[1]);
+                  v->ne[0], v->ne[1], v->layout == GMK_LAYOUT_P16 ? "GMK_LAYOUT_P16" : "GMK_LAYOUT_PACKED");
     }
     gmc_emit_dedent(b);
     gmc_emitf(b, "};\n\n");

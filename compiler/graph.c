@@ -78,6 +78,7 @@ static int add_value(lower *L, gmc_vkind kind, const char *name, int32_t dtype,
     v->offset = -1;
     v->first = v->last = -1;
     v->act_fmt = -1;
+    v->layout = GMK_LAYOUT_PACKED;
     size_t row;
     if (gmrt_dtype_row_bytes(dtype, ne0, &row, NULL) != GMRT_OK ||
         (uint64_t)ne1 > UINT64_MAX / row) {
@@ -336,6 +337,8 @@ static void dump_value(const gmc_value *v, gmc_strbuf *b)
     gmc_emitf(b, "%%%d %-6s %-26s %-5s [%" PRId64 ", %" PRId64 "] %" PRIu64 " B",
               v->id, kind_name(v->kind), v->name, dt ? dt : "?", v->ne[0],
               v->ne[1], v->bytes);
+    if (v->kind == GMC_V_WEIGHT && v->layout == GMK_LAYOUT_P16)
+        gmc_emitf(b, " layout p16");
     if (v->offset >= 0)
         gmc_emitf(b, " @%" PRId64, v->offset);
     if (v->first >= 0)

@@ -44,6 +44,7 @@ typedef struct gmc_value {
     int layer;          /* -1 if not per layer */
     int index;          /* weights: manifest index */
     int32_t n_slots;    /* KV: rows in the (ring) cache */
+    int32_t layout;     /* weights: GMK_LAYOUT_* the target reads it in */
     int act_fmt;        /* ACT holding matmul input rows in a gmk_act_fmt
                          * (fused graphs); -1: plain f32 */
     /* filled by the planner: */

@@ -34,6 +34,9 @@ typedef struct gmc_target {
     /* The matmul input format (gmk_act.h) its kernels want for weights of
      * dtype wdtype: GMK_ACT_F32 for kernels that take plain floats. */
     int (*act_fmt)(int wdtype);
+    /* The layout (GMK_LAYOUT_*) its kernels read a 2-D weight of dtype in;
+     * NULL: every weight stays in the file's packed rows. */
+    int (*weight_layout)(int dtype);
     /* Data for table-driven configure functions (NULL where unused): the
      * -march value, further clang flags (space-separated) and the host
      * features the target needs (comma-separated, without '+'). */

@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "gmk_layout.h"
 #include "gmrt.h"
 #include "st_bind.h"
 
@@ -22,6 +25,7 @@ struct gmrt_session {
     gmrt_pool *pool;
     const void **w;          /* n_tensors pointers into the mapping */
     void *converted;         /* safetensors: the converted weights w points into */
+    void *repacked;          /* tensors the model reads in another layout */
     unsigned char *arena, *kv;
     float *logits;           /* logit_rows x n_vocab */
     int32_t logit_rows;
@@ -81,6 +85,63 @@ static gmrt_status bind_weights(gmrt_session *s, const char *path, gmrt_diag *di
     if (s->verbose && gmrt_gguf_n_tensors(s->file) > m->n_tensors)
         fprintf(stderr, "note: %s has %lld tensors; the model uses %d\n", path,
                 (long long)gmrt_gguf_n_tensors(s->file), m->n_tensors);
+    return GMRT_OK;
+}
+
+/*
+ * Copies every tensor whose manifest layout is not the file's packed rows
+ * into one buffer in that layout (gmk_layout.h) and points w at the copies.
+ * The mapped originals of a GGUF file are then dropped from memory (the
+ * mapping stays; a page read again comes back from the file).
+ */
+static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
+{
+    const gmk_model *m = s->m;
+    uint64_t total = 0;
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const gmk_tensor *t = &m->tensors[i];
+        if (t->layout == GMK_LAYOUT_PACKED)
+            continue;
+        uint64_t b = t->n_dims == 2 ? gmk_layout_bytes(t->layout, t->dtype, t->ne[1], t->ne[0]) : 0;
+        if (b == 0)
+            return gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                             "tensor \"%s\": the compiled model %s reads it in layout %d, "
+                             "which this runtime cannot make from %s (recompile the model)",
+                             t->name, m->name, t->layout >> GMK_LAYOUT_SHIFT,
+                             gmrt_dtype_name(t->dtype));
+        total += (b + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
+    }
+    if (total == 0)
+        return GMRT_OK;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    unsigned char *buf = total <= SIZE_MAX ? alloc_aligned(total) : NULL;
+    if (!buf)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory repacking %llu B of weights",
+                         (unsigned long long)total);
+    s->repacked = buf;
+    long page = sysconf(_SC_PAGESIZE);
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const gmk_tensor *t = &m->tensors[i];
+        if (t->layout == GMK_LAYOUT_PACKED)
+            continue;
+        uint64_t b = gmk_layout_bytes(t->layout, t->dtype, t->ne[1], t->ne[0]);
+        gmk_layout_pack(buf, s->w[i], t->layout, t->dtype, t->ne[1], t->ne[0]);
+        if (mapped && page > 0) { /* the whole pages inside the original */
+            uintptr_t lo = ((uintptr_t)s->w[i] + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+            uintptr_t hi = ((uintptr_t)s->w[i] + (uintptr_t)gmk_layout_bytes(GMK_LAYOUT_PACKED,
+                            t->dtype, t->ne[1], t->ne[0])) / (uintptr_t)page * (uintptr_t)page;
+            if (hi > lo)
+                madvise((void *)lo, hi - lo, MADV_DONTNEED);
+        }
+        s->w[i] = buf;
+        buf += (b + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (s->verbose)
+        fprintf(stderr, "note: repacked %.1f MiB of weights for the target's layout in %.2f s\n",
+                (double)total / 1048576.0,
+                (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
     return GMRT_OK;
 }
 
@@ -157,6 +218,8 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
         st = gguf ? bind_weights(s, weights, diag)
                   : gmrt_st_bind(m, weights, s->verbose, s->w, &s->converted, diag);
     if (st == GMRT_OK)
+        st = repack_weights(s, gguf, diag);
+    if (st == GMRT_OK)
         st = gmrt_pool_create(opts->n_threads, &s->pool, diag);
     if (st != GMRT_OK) {
         gmrt_session_destroy(s);
@@ -175,6 +238,7 @@ void gmrt_session_destroy(gmrt_session *s)
     gmrt_gguf_close(s->file);
     free(s->w);
     free(s->converted);
+    free(s->repacked);
     free(s->arena);
     free(s->kv);
     free(s->logits);

@@ -22,12 +22,12 @@
 
 /* d_model 32; Q has 64 rows (2 heads x 16), K 32 rows; FFN 64. */
 static gmk_tensor toy[] = {
-    {"token_embd.weight", GMK_DTYPE_F32, 2, {32, 100, 1, 1}},      /* 12800 B */
-    {"blk.0.attn_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1}},   /* 128 B */
-    {"blk.0.attn_q.weight", GMK_DTYPE_Q8_0, 2, {32, 64, 1, 1}},    /* 64 x 34 B */
-    {"blk.0.attn_k.weight", GMK_DTYPE_Q8_0, 2, {32, 32, 1, 1}},    /* 32 x 34 B */
-    {"blk.0.ffn_down.weight", GMK_DTYPE_F32, 2, {64, 32, 1, 1}},   /* 8192 B */
-    {"output.weight", GMK_DTYPE_Q8_0, 2, {32, 100, 1, 1}},         /* 100 x 34 B */
+    {"token_embd.weight", GMK_DTYPE_F32, 2, {32, 100, 1, 1}, GMK_LAYOUT_PACKED},      /* 12800 B */
+    {"blk.0.attn_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1}, GMK_LAYOUT_PACKED},   /* 128 B */
+    {"blk.0.attn_q.weight", GMK_DTYPE_Q8_0, 2, {32, 64, 1, 1}, GMK_LAYOUT_PACKED},    /* 64 x 34 B */
+    {"blk.0.attn_k.weight", GMK_DTYPE_Q8_0, 2, {32, 32, 1, 1}, GMK_LAYOUT_PACKED},    /* 32 x 34 B */
+    {"blk.0.ffn_down.weight", GMK_DTYPE_F32, 2, {64, 32, 1, 1}, GMK_LAYOUT_PACKED},   /* 8192 B */
+    {"output.weight", GMK_DTYPE_Q8_0, 2, {32, 100, 1, 1}, GMK_LAYOUT_PACKED},         /* 100 x 34 B */
 };
 
 static gmk_model toy_model(int n_tensors)
@@ -83,7 +83,7 @@ START_TEST(costs_refuse_bad_manifests)
     gmrt_diag d = {0};
     ck_assert_int_eq(gmrt_bench_costs_init(&m, &c, &d), GMRT_ERR_MISMATCH);
     ck_assert(strstr(d.msg, "token_embd") != NULL);
-    gmk_tensor bad[] = {{"token_embd.weight", GMK_DTYPE_Q8_0, 2, {33, 10, 1, 1}}};
+    gmk_tensor bad[] = {{"token_embd.weight", GMK_DTYPE_Q8_0, 2, {33, 10, 1, 1}, GMK_LAYOUT_PACKED}};
     m.tensors = bad;
     m.n_tensors = 1;
     ck_assert_int_eq(gmrt_bench_costs_init(&m, &c, &d), GMRT_ERR_FORMAT);

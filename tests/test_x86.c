@@ -439,6 +439,79 @@ START_TEST(test_act_levels_agree)
 }
 END_TEST
 
+/* ------------------------------------------------------------ layouts */
+
+/* The b32 cases (the first 8): repacked into P16 (gmk_layout.h), every block
+ * comes back byte for byte and dequantizes alike; matmuls on P16 weights
+ * equal those on the packed rows, bit for bit where the level has a P16
+ * kernel (same arithmetic per row and token) and within the NMSE bound where
+ * it falls back, for every token count and uneven row cuts that split
+ * panels. */
+START_TEST(test_p16_layout)
+{
+    rng_seed(0x916u + (uint64_t)_i);
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    int dtype = cases[_i].dtype, fmt = cases[_i].fmt, wdt = dtype | GMK_LAYOUT_P16;
+    const int n_out = 67;
+    int64_t n_in = case_len(_i, 2), nb = n_in / 32;
+    size_t bb = gmk_dtype_block_bytes(dtype);
+    uint8_t *w = make_weights(dtype, n_out, n_in, cases[_i].quantized);
+    uint64_t pbytes = gmk_layout_bytes(GMK_LAYOUT_P16, dtype, n_out, n_in);
+    ck_assert_uint_eq(pbytes, (uint64_t)80 * (uint64_t)nb * bb); /* 5 panels */
+    uint8_t *pbase = malloc((size_t)pbytes + 1), *pw = pbase + 1; /* unaligned on purpose */
+    ck_assert_ptr_nonnull(pbase);
+    gmk_layout_pack(pw, w, GMK_LAYOUT_P16, dtype, n_out, n_in);
+    uint8_t blk[64];
+    float a[32], b[32];
+    for (int64_t r = 0; r < n_out; r++) {
+        for (int64_t k = 0; k < nb; k++) {
+            gmk_weight_block(blk, pw, wdt, r, n_in, k);
+            ck_assert_msg(memcmp(blk, w + (size_t)(r * nb + k) * bb, bb) == 0,
+                          "dtype %d: row %lld block %lld does not come back", dtype,
+                          (long long)r, (long long)k);
+        }
+        gmk_weight_dequant(a, w, dtype, r, n_in, 64, 32);
+        gmk_weight_dequant(b, pw, wdt, r, n_in, 64, 32);
+        ck_assert(memcmp(a, b, sizeof a) == 0);
+    }
+    static const int toks[] = {1, 2, 3, 4, 5, 8, 9, 17};
+    static const int cuts[] = {0, 3, 16, 21, 48, 63, 64, 67};
+    float *x = malloc((size_t)17 * (size_t)n_in * sizeof *x);
+    float want[17 * 67], got[17 * 67];
+    ck_assert_ptr_nonnull(x);
+    for (int64_t i = 0; i < 17 * n_in; i++)
+        x[i] = rng_unit();
+    for (int l = 0; l < n_lv; l++) {
+        for (size_t q = 0; q < sizeof toks / sizeof toks[0]; q++) {
+            int n_tok = toks[q];
+            uint8_t *xq = make_act(lv[l], fmt, x, n_tok, n_in);
+            lv[l]->matmul_rows(want, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
+            memset(got, 0xff, sizeof got);
+            for (size_t k = 0; k + 1 < sizeof cuts / sizeof cuts[0]; k++)
+                lv[l]->matmul_rows(got, n_out, pw, wdt, xq, fmt, n_tok, cuts[k], cuts[k + 1],
+                                   n_in);
+            double num = 0, den = 0;
+            for (int i = 0; i < n_tok * n_out; i++) {
+                num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
+                den += (double)want[i] * want[i];
+            }
+            if (lv[l]->has_p16)
+                ck_assert_msg(memcmp(want, got, (size_t)n_tok * n_out * sizeof *got) == 0,
+                              "%s dtype %d n_tok %d: P16 differs from packed (NMSE %g)",
+                              lv[l]->name, dtype, n_tok, num / den);
+            else
+                ck_assert_msg(num <= 5e-4 * den, "%s dtype %d n_tok %d: P16 fallback NMSE %g",
+                              lv[l]->name, dtype, n_tok, num / den);
+            free(xq);
+        }
+    }
+    free(x);
+    free(pbase);
+    free_weights(w, dtype);
+}
+END_TEST
+
 /* Shapes and formats the compiler never emits give zeros, not reads past
  * the buffers: n_in not a multiple of the block, an unknown format. */
 START_TEST(test_bad_shapes)
@@ -470,6 +543,7 @@ Suite *x86_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_nmse, 0, N_CASES);
     tcase_add_loop_test(tc, test_bit_identical, 0, N_CASES);
+    tcase_add_loop_test(tc, test_p16_layout, 0, 8);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);
     tcase_add_test(tc, test_bad_shapes);

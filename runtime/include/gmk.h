@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GMK_ABI_VERSION 2u
+#define GMK_ABI_VERSION 3u
 
 /* Generated kernels are one function per distinct shape, called from many
  * places: keeping them out of line keeps compile time proportional to the
@@ -57,13 +57,22 @@ typedef enum gmk_dtype {
     GMK_DTYPE_COUNT = 40 /* one past the largest ggml id we know of */
 } gmk_dtype;
 
+/* Weight layouts (gmk_layout.h).  Kernels take wdtype = dtype | layout. */
+#define GMK_LAYOUT_SHIFT 8
+#define GMK_LAYOUT_PACKED 0                    /* the file's packed rows */
+#define GMK_LAYOUT_P16 (1 << GMK_LAYOUT_SHIFT) /* b32 formats, 16-row panels */
+#define GMK_DTYPE_MASK ((1 << GMK_LAYOUT_SHIFT) - 1)
+
 /* One weight tensor the compiled model expects, in ggml dim order (ne[0] is
- * the contiguous input dimension). */
+ * the contiguous input dimension).  layout: the byte order the kernels read
+ * (GMK_LAYOUT_* of gmk_layout.h; 0 = the file's packed rows), into which the
+ * runtime repacks the tensor once at load. */
 typedef struct gmk_tensor {
     const char *name;
     int32_t dtype;
     int32_t n_dims;
     int64_t ne[4];
+    int32_t layout;
 } gmk_tensor;
 
 /*

@@ -25,6 +25,7 @@
 #include "gmk.h"
 #include "gmk_act.h"
 #include "gmk_quant.h"
+#include "gmk_layout.h"
 
 /* Floats of a quantized weight row dequantized at a time in gmk_matmul
  * (a multiple of every block size; 16 KiB of stack). */
@@ -140,11 +141,9 @@ static inline void gmk_embed(float *restrict x, const void *restrict E, int dtyp
 {
     int64_t lo, hi;
     gmk_range(n_tok, ith, nth, &lo, &hi);
-    int64_t blk = gmk_dtype_block(dtype);
-    size_t row_bytes = blk ? (size_t)(D / blk) * gmk_dtype_block_bytes(dtype) : 0;
     for (int64_t t = lo; t < hi; t++) {
         float *xt = x + t * D;
-        gmk_dequantize_row(dtype, (const uint8_t *)E + (size_t)tokens[t] * row_bytes, xt, D);
+        gmk_weight_dequant(xt, E, dtype, tokens[t], D, 0, D);
         for (int i = 0; i < D; i++)
             xt[i] *= scale;
     }
@@ -235,9 +234,6 @@ static inline void gmk_ref_matmul_rows(float *restrict y, int64_t ldy, const voi
                                        int dtype, const float *restrict x, int n_tok, int64_t r0,
                                        int64_t r1, int64_t n_in)
 {
-    int64_t blk = gmk_dtype_block(dtype);
-    size_t row_bytes = blk ? (size_t)(n_in / blk) * gmk_dtype_block_bytes(dtype) : 0;
-    const uint8_t *Wb = (const uint8_t *)W;
     if (dtype == GMK_DTYPE_F32) { /* no conversion needed: dot rows directly */
         const float *Wf = (const float *)W;
         for (int64_t r = r0; r < r1; r++)
@@ -246,12 +242,10 @@ static inline void gmk_ref_matmul_rows(float *restrict y, int64_t ldy, const voi
     }
     float buf[GMK_MATMUL_CHUNK];
     for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *wr = Wb + (size_t)r * row_bytes;
         for (int64_t k0 = 0; k0 < n_in; k0 += GMK_MATMUL_CHUNK) {
             int64_t len = n_in - k0 < GMK_MATMUL_CHUNK ? n_in - k0 : GMK_MATMUL_CHUNK;
             /* k0 is a multiple of every block size, so the chunk starts on a block */
-            const uint8_t *src = blk ? wr + (size_t)(k0 / blk) * gmk_dtype_block_bytes(dtype) : wr;
-            gmk_dequantize_row(dtype, src, buf, len);
+            gmk_weight_dequant(buf, W, dtype, r, n_in, k0, len);
             gmk_row_times_tokens(y + r, (int)ldy, buf, x + k0, n_in, n_tok, len, k0 > 0);
         }
     }

@@ -106,9 +106,6 @@ static inline void gmk_x86_matmul_fallback(float *restrict y, int64_t ldy,
                                 r1, n_in);
         return;
     }
-    int64_t blk = gmk_dtype_block(wdtype);
-    size_t bb = gmk_dtype_block_bytes(wdtype);
-    size_t row_bytes = blk ? (size_t)(n_in / blk) * bb : 0;
     float xb[GMK_MATMUL_CHUNK], wb[GMK_MATMUL_CHUNK];
     for (int t = 0; t < n_tok; t++) {
         const uint8_t *xt = (const uint8_t *)xq + (size_t)t * xrow;
@@ -116,8 +113,7 @@ static inline void gmk_x86_matmul_fallback(float *restrict y, int64_t ldy,
             int64_t len = n_in - k0 < GMK_MATMUL_CHUNK ? n_in - k0 : GMK_MATMUL_CHUNK;
             gmk_x86_act_to_f32(xb, xt, fmt, k0, len);
             for (int64_t r = r0; r < r1; r++) {
-                const uint8_t *wr = (const uint8_t *)W + (size_t)r * row_bytes;
-                gmk_dequantize_row(wdtype, blk ? wr + (size_t)(k0 / blk) * bb : wr, wb, len);
+                gmk_weight_dequant(wb, W, wdtype, r, n_in, k0, len);
                 float d = gmk_dot_f32(wb, xb, len);
                 float *yt = y + t * ldy + r;
                 *yt = k0 > 0 ? *yt + d : d;
@@ -216,15 +212,24 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
 {
     if (n_tok <= 0 || r1 <= r0 || n_in <= 0)
         return;
-    int64_t blk = gmk_dtype_block(wdtype);
-    if (gmk_act_row_bytes(fmt, n_in) == 0 || (blk > 0 && n_in % blk != 0)) {
+    int dtype = gmk_wdtype_dtype(wdtype), layout = gmk_wdtype_layout(wdtype);
+    int64_t blk = gmk_dtype_block(dtype);
+    if (gmk_act_row_bytes(fmt, n_in) == 0 || (blk > 0 && n_in % blk != 0) ||
+        !gmk_layout_supports(layout, dtype)) {
         /* a shape the compiler never emits: zeros, and no read out of bounds */
         for (int t = 0; t < n_tok; t++)
             for (int64_t r = r0; r < r1; r++)
                 y[t * ldy + r] = 0.0f;
         return;
     }
-    if (!gmk_x86_pair_supported(wdtype, fmt)) {
+#ifdef GMK_X86_HAVE_P16
+    if (layout == GMK_LAYOUT_P16 && fmt == GMK_ACT_Q8_0) {
+        gmk_x86_matmul_p16(y, ldy, (const uint8_t *)W, dtype, (const uint8_t *)xq, n_tok, r0, r1,
+                           n_in);
+        return;
+    }
+#endif
+    if (layout != GMK_LAYOUT_PACKED || !gmk_x86_pair_supported(wdtype, fmt)) {
         gmk_x86_matmul_fallback(y, ldy, W, wdtype, xq, fmt, n_tok, r0, r1, n_in);
         return;
     }

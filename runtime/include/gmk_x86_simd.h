@@ -319,76 +319,69 @@ GMK_X86_AI void gmk_x86_tile_b32(int F, int R, int T, float *restrict y, int64_t
 
 #if GMK_X86_VNNI && defined(__AVX512F__)
 /*
- * Prefill path of the b32 formats: a panel of 16 rows is unpacked once into
- * int8 with the rows interleaved four bytes at a time (one zmm holds bytes
- * 4g..4g+3 of a block for all 16 rows), so that one vpdpbusd against a
- * broadcast dword of activations advances 16 (row, token) dots and the
- * per-block scaling runs 16 rows per instruction.  The panel is reused for
- * every token.  The arithmetic per (row, token) is gmk_x86_step_b32's, in
- * lanes instead of tiles, so prefill and decode agree bit for bit.
+ * The b32 formats in the P16 layout (gmk_layout.h): one 64-byte load holds 4
+ * bytes of each of 16 rows, so one vpdpbusd against a broadcast dword of
+ * activations advances 16 (row, token) dots and the per-block scaling runs
+ * 16 rows per instruction.  A panel block is unpacked once for up to
+ * GMK_X86_P16_TT tokens.  The arithmetic per (row, token) is
+ * gmk_x86_step_b32's, in lanes instead of tiles, so both layouts and every
+ * token count agree bit for bit.
  */
-#define GMK_X86_HAVE_PANEL 1
-/* Blocks per panel slice (40 KiB of stack) and tokens per register tile. */
-#define GMK_X86_PANEL_KC 64
-#define GMK_X86_PANEL_TT 8
-/* Fewest tokens for which unpacking a panel pays (kernel_bench, Zen 4). */
-#ifndef GMK_X86_PANEL_MIN_TOK
-#define GMK_X86_PANEL_MIN_TOK 4
-#endif
+#define GMK_X86_HAVE_P16 1
+/* Blocks per slice (a token tile's weights stay in L1/L2 for the next
+ * tile) and tokens per register tile. */
+#define GMK_X86_P16_KC 64
+#define GMK_X86_P16_TT 8
 
-typedef struct gmk_x86_panel {
-    __m512i u[GMK_X86_PANEL_KC][8];
-    __m512 d[GMK_X86_PANEL_KC], m[GMK_X86_PANEL_KC];
-} gmk_x86_panel;
-
-/* Rows [0, nr) × blocks [b0, b0 + nb) of format F into the panel p (rows
- * nr..15 zero: their lanes are computed and dropped). */
-GMK_X86_AI void gmk_x86_panel_fill(int F, gmk_x86_panel *restrict p, const uint8_t *restrict w,
-                                   size_t wrow, int nr, int64_t b0, int nb)
+/* The 8 vectors of unsigned weight bytes of panel block p: vector g holds
+ * elements 4g..4g+3 of each row (gmk_x86_prep_b32's bytes, rows in lanes). */
+GMK_X86_AI void gmk_x86_p16_unpack(int F, const uint8_t *restrict p, __m512i u[8])
 {
-    const size_t bb = gmk_dtype_block_bytes(F);
-    const __m512i rows = _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96,
-                                           104, 112, 120);
-    _Alignas(64) uint32_t tmp[16][8];
-    _Alignas(64) float d[16], m[16];
-    for (int b = 0; b < nb; b++) {
-        for (int i = 0; i < 16; i++) {
-            if (i >= nr) {
-                memset(tmp[i], 0, sizeof tmp[i]);
-                d[i] = m[i] = 0.0f;
-                continue;
-            }
-            gmk_x86_w32 wb = gmk_x86_prep_b32(F, w + (size_t)i * wrow + (size_t)(b0 + b) * bb);
-            _mm256_store_si256((__m256i *)tmp[i], wb.u);
-            d[i] = wb.d;
-            m[i] = wb.m;
-        }
+    const uint8_t *qs = p + gmk_p16_qs_at(F);
+    if (F == GMK_DTYPE_Q8_0) { /* stored as w ^ 0x80 = w + 128 */
+        GMK_X86_UNROLL
         for (int g = 0; g < 8; g++)
-            p->u[b][g] = _mm512_i32gather_epi32(_mm512_add_epi32(rows, _mm512_set1_epi32(g)),
-                                                tmp, 4);
-        p->d[b] = _mm512_load_ps(d);
-        p->m[b] = _mm512_load_ps(m);
+            u[g] = _mm512_loadu_si512((const void *)(qs + 64 * g));
+        return;
+    }
+    const __m512i lo4 = _mm512_set1_epi8(0x0f);
+    GMK_X86_UNROLL
+    for (int k = 0; k < 4; k++) {
+        __m512i v = _mm512_loadu_si512((const void *)(qs + 64 * k));
+        u[k] = _mm512_and_si512(v, lo4);
+        u[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
+    }
+    if (!gmk_p16_has_qh(F))
+        return;
+    const uint8_t *qh = p + gmk_p16_qh_at(F);
+    GMK_X86_UNROLL
+    for (int g = 0; g < 8; g++) {
+        uint64_t bits;
+        memcpy(&bits, qh + 8 * g, sizeof bits);
+        u[g] = _mm512_mask_add_epi8(u[g], _cvtu64_mask64(bits), u[g], _mm512_set1_epi8(16));
     }
 }
 
-/* T ≤ GMK_X86_PANEL_TT tokens against nb panel blocks, accumulating into
- * the 16-lane rows of y (ldy apart; the first nr lanes are kept); first: the
- * accumulators start at zero rather than at y. */
-GMK_X86_AI void gmk_x86_panel_tile(int F, int T, const gmk_x86_panel *restrict p, int nb,
-                                   float *restrict y, int64_t ldy, __mmask16 keep, int first,
-                                   const uint8_t *restrict x, size_t xrow, int64_t b0)
+/* T ≤ GMK_X86_P16_TT tokens against nb panel blocks from p, accumulating
+ * into the 16 lanes at y (rows ldy apart; lanes in keep are kept); first:
+ * the accumulators start at zero rather than at y. */
+GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb,
+                                 float *restrict y, int64_t ldy, __mmask16 keep, int first,
+                                 const uint8_t *restrict x, size_t xrow, int64_t b0)
 {
+    const size_t pb = 16 * gmk_dtype_block_bytes(F);
     const int off = gmk_x86_b32_off(F);
-    const int has_min = F == GMK_DTYPE_Q4_1 || F == GMK_DTYPE_Q5_1;
-    __m512 acc[GMK_X86_PANEL_TT];
+    const int has_min = gmk_p16_has_min(F);
+    __m512 acc[GMK_X86_P16_TT];
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++)
         acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, y + j * ldy);
-    for (int b = 0; b < nb; b++) {
+    for (int b = 0; b < nb; b++, p += pb) {
         __m512i u[8];
-        GMK_X86_UNROLL
-        for (int g = 0; g < 8; g++)
-            u[g] = p->u[b][g];
+        gmk_x86_p16_unpack(F, p, u);
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+        const __m512 m = has_min ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)))
+                                 : _mm512_setzero_ps();
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b0 + b;
@@ -398,9 +391,9 @@ GMK_X86_AI void gmk_x86_panel_tile(int F, int T, const gmk_x86_panel *restrict p
                 q = _mm512_dpbusd_epi32(q, u[g], _mm512_set1_epi32((int)gmk_load_u32(
                                                      (const uint8_t *)a->qs + 4 * g)));
             __m512 sx = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(a->d));
-            acc[j] = _mm512_fmadd_ps(sx, p->d[b], acc[j]);
+            acc[j] = _mm512_fmadd_ps(sx, d, acc[j]);
             if (has_min)
-                acc[j] = _mm512_fmadd_ps(p->m[b], _mm512_set1_ps(a->d * (float)a->sum), acc[j]);
+                acc[j] = _mm512_fmadd_ps(m, _mm512_set1_ps(a->d * (float)a->sum), acc[j]);
         }
     }
     GMK_X86_UNROLL
@@ -408,27 +401,31 @@ GMK_X86_AI void gmk_x86_panel_tile(int F, int T, const gmk_x86_panel *restrict p
         _mm512_mask_storeu_ps(y + j * ldy, keep, acc[j]);
 }
 
-/* Rows [r0, r1) × n_tok tokens of format F through panels (n_tok ≥
- * GMK_X86_PANEL_MIN_TOK). */
-GMK_X86_AI void gmk_x86_panel_b32(int F, float *restrict y, int64_t ldy,
-                                  const uint8_t *restrict W, size_t wrow,
-                                  const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
-                                  int64_t r1, int64_t nb)
+/* Rows [r0, r1) × n_tok tokens of format F from the P16 weights W (nb
+ * blocks per row): panel by panel, lanes outside [r0, r1) computed and
+ * dropped. */
+GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
+                                const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
+                                int64_t r1, int64_t nb)
 {
-    gmk_x86_panel p;
-    for (int64_t r = r0; r < r1; r += 16) {
-        int nr = r1 - r < 16 ? (int)(r1 - r) : 16;
-        __mmask16 keep = (__mmask16)((1u << nr) - 1u);
-        for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_PANEL_KC) {
-            int kc = nb - b0 < GMK_X86_PANEL_KC ? (int)(nb - b0) : GMK_X86_PANEL_KC;
-            gmk_x86_panel_fill(F, &p, W + (size_t)r * wrow, wrow, nr, b0, kc);
+    const size_t pb = 16 * gmk_dtype_block_bytes(F);
+    for (int64_t p0 = r0 / 16 * 16; p0 < r1; p0 += 16) {
+        int lo = (int)((r0 > p0 ? r0 : p0) - p0), hi = (int)((r1 < p0 + 16 ? r1 : p0 + 16) - p0);
+        __mmask16 keep = (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
+        const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
+        for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_P16_KC) {
+            int kc = nb - b0 < GMK_X86_P16_KC ? (int)(nb - b0) : GMK_X86_P16_KC;
+            const uint8_t *pk = panel + (size_t)b0 * pb;
             int t = 0;
-            for (; t + GMK_X86_PANEL_TT <= n_tok; t += GMK_X86_PANEL_TT)
-                gmk_x86_panel_tile(F, GMK_X86_PANEL_TT, &p, kc, y + t * ldy + r, ldy, keep,
-                                   b0 == 0, X + (size_t)t * xrow, xrow, b0);
+            for (; t + GMK_X86_P16_TT <= n_tok; t += GMK_X86_P16_TT)
+                gmk_x86_p16_tile(F, GMK_X86_P16_TT, pk, kc, y + t * ldy + p0, ldy, keep,
+                                 b0 == 0, X + (size_t)t * xrow, xrow, b0);
+            for (; t + 4 <= n_tok; t += 4)
+                gmk_x86_p16_tile(F, 4, pk, kc, y + t * ldy + p0, ldy, keep, b0 == 0,
+                                 X + (size_t)t * xrow, xrow, b0);
             for (; t < n_tok; t++)
-                gmk_x86_panel_tile(F, 1, &p, kc, y + t * ldy + r, ldy, keep, b0 == 0,
-                                   X + (size_t)t * xrow, xrow, b0);
+                gmk_x86_p16_tile(F, 1, pk, kc, y + t * ldy + p0, ldy, keep, b0 == 0,
+                                 X + (size_t)t * xrow, xrow, b0);
         }
     }
 }
@@ -787,18 +784,6 @@ GMK_X86_AI void gmk_x86_walk(int kind, int xdt, int TR, int TT, float *restrict 
     }
 }
 
-/* The b32 formats take the panel path for enough tokens, where built. */
-#ifdef GMK_X86_HAVE_PANEL
-#define GMK_X86_PANEL_KIND(kind)                                                              \
-    ((kind) == GMK_DTYPE_Q4_0 || (kind) == GMK_DTYPE_Q4_1 || (kind) == GMK_DTYPE_Q5_0 ||      \
-     (kind) == GMK_DTYPE_Q5_1 || (kind) == GMK_DTYPE_Q8_0)
-#define GMK_X86_PANEL_RUN gmk_x86_panel_b32
-#else
-#define GMK_X86_PANEL_KIND(kind) 0
-#define GMK_X86_PANEL_MIN_TOK 1
-#define GMK_X86_PANEL_RUN(...) (void)0
-#endif
-
 /* One out-of-line function per weight dtype: a call with a constant dtype
  * references only its own tiles, and each translation unit compiles each
  * dtype's tiles once however many matmuls it has. */
@@ -807,10 +792,6 @@ GMK_X86_AI void gmk_x86_walk(int kind, int xdt, int TR, int TT, float *restrict 
                             size_t wrow, const uint8_t *restrict X, size_t xrow, int n_tok,   \
                             int64_t r0, int64_t r1, int64_t len)                              \
     {                                                                                         \
-        if (GMK_X86_PANEL_KIND(kind) && n_tok >= GMK_X86_PANEL_MIN_TOK) {                     \
-            GMK_X86_PANEL_RUN(kind, y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);            \
-            return;                                                                           \
-        }                                                                                     \
         gmk_x86_walk(kind, xdt, TR, TT, y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);        \
     }
 GMK_X86_MM(gmk_x86_mm_q4_0, GMK_DTYPE_Q4_0, 0, GMK_X86_TR, GMK_X86_TT)
@@ -856,5 +837,39 @@ static inline void gmk_x86_matmul_fast(float *restrict y, int64_t ldy, const uin
     default: return; /* unreachable: gmk_matmul_rows checked the pair */
     }
 }
+
+#ifdef GMK_X86_HAVE_P16
+/* One out-of-line function per b32 dtype in the P16 layout. */
+#define GMK_X86_P16(name, kind)                                                               \
+    static inline GMK_NOINLINE void name(float *restrict y, int64_t ldy,                      \
+                                         const uint8_t *restrict W, const uint8_t *restrict X, \
+                                         size_t xrow, int n_tok, int64_t r0, int64_t r1,      \
+                                         int64_t nb)                                          \
+    {                                                                                         \
+        gmk_x86_p16_b32(kind, y, ldy, W, X, xrow, n_tok, r0, r1, nb);                         \
+    }
+GMK_X86_P16(gmk_x86_p16_q4_0, GMK_DTYPE_Q4_0)
+GMK_X86_P16(gmk_x86_p16_q4_1, GMK_DTYPE_Q4_1)
+GMK_X86_P16(gmk_x86_p16_q5_0, GMK_DTYPE_Q5_0)
+GMK_X86_P16(gmk_x86_p16_q5_1, GMK_DTYPE_Q5_1)
+GMK_X86_P16(gmk_x86_p16_q8_0, GMK_DTYPE_Q8_0)
+#undef GMK_X86_P16
+
+/* A P16 b32 weight against q8_0 activations (n_in a multiple of 32). */
+static inline void gmk_x86_matmul_p16(float *restrict y, int64_t ldy, const uint8_t *restrict W,
+                                      int dtype, const uint8_t *restrict X, int n_tok,
+                                      int64_t r0, int64_t r1, int64_t n_in)
+{
+    size_t xrow = gmk_act_row_bytes(GMK_ACT_Q8_0, n_in);
+    int64_t nb = n_in / 32;
+    switch (dtype) {
+    case GMK_DTYPE_Q4_0: gmk_x86_p16_q4_0(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
+    case GMK_DTYPE_Q4_1: gmk_x86_p16_q4_1(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
+    case GMK_DTYPE_Q5_0: gmk_x86_p16_q5_0(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
+    case GMK_DTYPE_Q5_1: gmk_x86_p16_q5_1(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
+    default: gmk_x86_p16_q8_0(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
+    }
+}
+#endif
 
 #endif /* GMK_X86_SIMD_H */
