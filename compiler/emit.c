@@ -843,13 +843,13 @@ static void emit_main_c(const gmc_graph *g, gmc_strbuf *b)
 
 static void emit_manifest(const gmc_graph *g, gmc_strbuf *b)
 {
-    gmc_emitf(b, "# index\tname\tdtype\tne0\tne1\tbytes\n");
+    gmc_emitf(b, "# index\tname\tdtype\tne0\tne1\tbytes\tlayout\n");
     for (int i = 0; i < g->n_values; i++) {
         const gmc_value *v = &g->values[i];
         if (v->kind == GMC_V_WEIGHT)
-            gmc_emitf(b, "%d\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\n",
+            gmc_emitf(b, "%d\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%s\n",
                       v->index, v->name, gmrt_dtype_name(v->dtype), v->ne[0],
-                      v->ne[1], v->bytes);
+                      v->ne[1], v->bytes, v->layout == GMK_LAYOUT_P16 ? "p16" : "packed");
     }
 }
 

