@@ -20,7 +20,7 @@
 typedef struct cli_opts {
     const char *weights, *prompt, *prompt_file, *system, *ids_out;
     int chat;  /* 1 chat template, 0 raw, -1 decide from the weights */
-    bool verbose, quiet;
+    bool verbose, quiet, requant;
     int32_t max_tokens;
     int threads;
     gmrt_sampler_params sp;
@@ -47,6 +47,8 @@ void gmrt_cli_print_options(FILE *f)
           "  -s, --seed N           sampling seed (default 0)\n"
           "      --ids-out FILE     also write the generated token ids to FILE\n"
           "  -q, --quiet            no summary line\n"
+          "      --requant          convert weights whose type in the file differs from\n"
+          "                         the compiled one at load (a re-quantized model)\n"
           "  -v, --verbose          print loading details\n"
           "  -h, --help             this text\n", f);
 }
@@ -125,6 +127,7 @@ static int parse_args(const gmk_model *m, int argc, char **argv, cli_opts *o)
         } else if (IS("--raw", NULL)) { o->chat = 0;
         } else if (IS("--chat", NULL)) { o->chat = 1;
         } else if (IS("-v", "--verbose")) { o->verbose = true;
+        } else if (IS("--requant", NULL)) { o->requant = true;
         } else if (IS("-q", "--quiet")) { o->quiet = true;
         } else if (IS("--greedy", NULL)) { o->sp.temperature = 0;
         } else if (IS("-n", "--max-tokens")) {
@@ -237,7 +240,8 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
     }
     char *text = load_prompt(&o), *prompt = NULL;
     int32_t *ids = calloc((size_t)o.max_tokens + 1, sizeof *ids);
-    gmrt_session_opts so = {.n_threads = o.threads, .verbose = o.verbose};
+    gmrt_session_opts so = {.n_threads = o.threads, .verbose = o.verbose,
+                           .requant = o.requant};
     gmrt_session *s = NULL;
     gmrt_gen_stats st;
     rc = 1;

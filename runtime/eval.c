@@ -606,7 +606,7 @@ typedef struct eval_opts {
     const char *weights, *text, *ref, *save_ref, *format;
     int32_t ctx, top_k;
     int threads;
-    bool score_all, verbose;
+    bool score_all, verbose, requant;
 } eval_opts;
 
 void gmrt_eval_print_options(FILE *f)
@@ -623,6 +623,8 @@ void gmrt_eval_print_options(FILE *f)
           "      --top-k K          K of --save-ref (default 32)\n"
           "  -o table|json          output format (default table)\n"
           "  -t, --threads N        threads (default: online CPUs, at most 8)\n"
+          "      --requant          convert weights whose type in the file differs from\n"
+          "                         the compiled one at load (a re-quantized model)\n"
           "  -v, --verbose          print loading details\n"
           "  -h, --help             this text\n", f);
 }
@@ -669,6 +671,7 @@ static int eval_parse(const gmk_model *m, int argc, char **argv, eval_opts *o)
         else if (!strcmp(a, "--save-ref")) o->save_ref = v;
         else if (!strcmp(a, "-o")) o->format = v;
         else if (!strcmp(a, "--score-all")) o->score_all = true;
+        else if (!strcmp(a, "--requant")) o->requant = true;
         else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = true;
         else if (!strcmp(a, "--ctx")) {
             if (!opt_long(a, v, 2, m->n_ctx, &l)) return 2;
@@ -833,7 +836,8 @@ int gmrt_eval_main(const gmk_model *m, int argc, char **argv)
     int rc = eval_parse(m, argc, argv, &o);
     if (rc)
         return rc == 1 ? 0 : 2;
-    gmrt_session_opts so = {.n_threads = o.threads, .verbose = o.verbose};
+    gmrt_session_opts so = {.n_threads = o.threads, .verbose = o.verbose,
+                           .requant = o.requant};
     gmrt_session *s = NULL;
     gmrt_diag diag = {0};
     gmrt_status st = gmrt_session_create(m, o.weights, &so, &s, &diag);

@@ -53,35 +53,142 @@ static void shape_str(char *buf, size_t len, int n_dims, const int64_t *ne)
         snprintf(buf + k, len - k, "]");
 }
 
-/* Binds every manifest tensor to the file, checking name, dtype and shape. */
-static gmrt_status bind_weights(gmrt_session *s, const char *path, gmrt_diag *diag)
+/* Converts the file tensor f into t's dtype at dst (row by row through f32). */
+static gmrt_status check_shape(const gmk_tensor *t, const gmrt_gguf_tensor *f,
+                               const char *path, gmrt_diag *diag)
+{
+    bool same = f->n_dims == t->n_dims;
+    for (int d = 0; d < t->n_dims && same; d++)
+        same = f->ne[d] == t->ne[d];
+    if (same)
+        return GMRT_OK;
+    char a[96], b[96];
+    shape_str(a, sizeof a, f->n_dims, f->ne);
+    shape_str(b, sizeof b, t->n_dims, t->ne);
+    return gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                     "%s: tensor \"%s\" has shape %s in the file but %s in the compiled "
+                     "model", path, t->name, a, b);
+}
+
+static gmrt_status requant_tensor(const gmk_tensor *t, const gmrt_gguf_tensor *f,
+                                  unsigned char *dst, float *row, gmrt_diag *diag)
+{
+    size_t src_row, dst_row;
+    gmrt_status st = gmrt_dtype_row_bytes(f->dtype, t->ne[0], &src_row, diag);
+    if (st == GMRT_OK)
+        st = gmrt_dtype_row_bytes(t->dtype, t->ne[0], &dst_row, diag);
+    int64_t rows = 1;
+    for (int d = 1; d < t->n_dims; d++)
+        rows *= t->ne[d];
+    for (int64_t r = 0; r < rows && st == GMRT_OK; r++) {
+        gmk_dequantize_row(f->dtype, (const uint8_t *)f->data + (size_t)r * src_row, row,
+                           t->ne[0]);
+        st = gmrt_quantize_row(t->dtype, row, dst + (size_t)r * dst_row, t->ne[0], diag);
+    }
+    return st;
+}
+
+/* Bytes of t in its compiled dtype, rounded up to GMK_ARENA_ALIGN (its shape
+ * equals the file tensor's, whose size gguf.c checked: no overflow). */
+static gmrt_status aligned_size(const gmk_tensor *t, uint64_t *out, gmrt_diag *diag)
+{
+    size_t rb;
+    gmrt_status st = gmrt_dtype_row_bytes(t->dtype, t->ne[0], &rb, diag);
+    uint64_t b = rb;
+    for (int d = 1; d < t->n_dims; d++)
+        b *= (uint64_t)t->ne[d];
+    *out = (b + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
+    return st;
+}
+
+/* With --requant: every tensor whose file type differs from the compiled one
+ * (bind_weights checked names and shapes) converted into one buffer. */
+static gmrt_status requant_weights(gmrt_session *s, const gmrt_gguf_tensor **f, gmrt_diag *diag)
 {
     const gmk_model *m = s->m;
+    uint64_t total = 0;
+    int64_t widest = 0;
+    int n = 0, first = -1;
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const gmk_tensor *t = &m->tensors[i];
-        const gmrt_gguf_tensor *f = gmrt_gguf_find_tensor(s->file, t->name);
-        if (!f)
-            return gmrt_fail(diag, GMRT_ERR_MISMATCH,
-                             "%s: tensor \"%s\" is missing (the compiled model %s "
-                             "needs %d tensors)", path, t->name, m->name, m->n_tensors);
-        if (f->dtype != t->dtype)
-            return gmrt_fail(diag, GMRT_ERR_MISMATCH,
-                             "%s: tensor \"%s\" is %s in the file but %s in the "
-                             "compiled model (fix quant: in the graph YAML)", path,
-                             t->name, gmrt_dtype_name(f->dtype), gmrt_dtype_name(t->dtype));
-        bool same = f->n_dims == t->n_dims;
-        for (int d = 0; d < t->n_dims && same; d++)
-            same = f->ne[d] == t->ne[d];
-        if (!same) {
-            char a[96], b[96];
-            shape_str(a, sizeof a, f->n_dims, f->ne);
-            shape_str(b, sizeof b, t->n_dims, t->ne);
-            return gmrt_fail(diag, GMRT_ERR_MISMATCH,
-                             "%s: tensor \"%s\" has shape %s in the file but %s in "
-                             "the compiled model", path, t->name, a, b);
-        }
-        s->w[i] = f->data;
+        if (f[i]->dtype == t->dtype)
+            continue;
+        if (!gmrt_dtype_supported(f[i]->dtype))
+            return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED,
+                             "tensor \"%s\": cannot requantize from %s", t->name,
+                             gmrt_dtype_name(f[i]->dtype));
+        uint64_t b;
+        gmrt_status st = aligned_size(t, &b, diag);
+        if (st != GMRT_OK)
+            return st;
+        total += b;
+        widest = t->ne[0] > widest ? t->ne[0] : widest;
+        first = first < 0 ? i : first;
+        n++;
     }
+    if (n == 0)
+        return GMRT_OK;
+    fprintf(stderr, "note: --requant: converting %d tensors from the file's types to the "
+                    "compiled ones (first: %s %s -> %s)\n", n, m->tensors[first].name,
+            gmrt_dtype_name(f[first]->dtype), gmrt_dtype_name(m->tensors[first].dtype));
+    unsigned char *buf = total <= SIZE_MAX ? alloc_aligned(total) : NULL;
+    float *row = malloc((size_t)widest * sizeof *row);
+    if (!buf || !row) {
+        free(buf);
+        free(row);
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory requantizing %llu B of weights",
+                         (unsigned long long)total);
+    }
+    s->converted = buf;
+    gmrt_status st = GMRT_OK;
+    for (int32_t i = 0; i < m->n_tensors && st == GMRT_OK; i++) {
+        const gmk_tensor *t = &m->tensors[i];
+        if (f[i]->dtype == t->dtype)
+            continue;
+        uint64_t b = 0;
+        st = aligned_size(t, &b, diag);
+        if (st == GMRT_OK)
+            st = requant_tensor(t, f[i], buf, row, diag);
+        s->w[i] = buf;
+        buf += b;
+    }
+    free(row);
+    return st;
+}
+
+/* Binds every manifest tensor to the file, checking name, dtype and shape. */
+static gmrt_status bind_weights(gmrt_session *s, const char *path, bool requant,
+                                gmrt_diag *diag)
+{
+    const gmk_model *m = s->m;
+    const gmrt_gguf_tensor **files = calloc((size_t)m->n_tensors, sizeof *files);
+    if (!files)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    gmrt_status st = GMRT_OK;
+    for (int32_t i = 0; i < m->n_tensors && st == GMRT_OK; i++) {
+        const gmk_tensor *t = &m->tensors[i];
+        const gmrt_gguf_tensor *f = gmrt_gguf_find_tensor(s->file, t->name);
+        files[i] = f;
+        if (!f)
+            st = gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                           "%s: tensor \"%s\" is missing (the compiled model %s "
+                           "needs %d tensors)", path, t->name, m->name, m->n_tensors);
+        else if (f->dtype != t->dtype && !requant)
+            st = gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                           "%s: tensor \"%s\" is %s in the file but %s in the "
+                           "compiled model (fix quant: in the graph YAML, or convert at "
+                           "load with --requant)", path, t->name, gmrt_dtype_name(f->dtype),
+                           gmrt_dtype_name(t->dtype));
+        else
+            st = check_shape(t, f, path, diag);
+        if (st == GMRT_OK)
+            s->w[i] = f->data;
+    }
+    if (st == GMRT_OK)
+        st = requant_weights(s, files, diag);
+    free(files);
+    if (st != GMRT_OK)
+        return st;
     if (s->verbose && gmrt_gguf_n_tensors(s->file) > m->n_tensors)
         fprintf(stderr, "note: %s has %lld tensors; the model uses %d\n", path,
                 (long long)gmrt_gguf_n_tensors(s->file), m->n_tensors);
@@ -215,7 +322,7 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
                            (unsigned long long)m->kv_bytes);
     }
     if (st == GMRT_OK)
-        st = gguf ? bind_weights(s, weights, diag)
+        st = gguf ? bind_weights(s, weights, opts->requant, diag)
                   : gmrt_st_bind(m, weights, s->verbose, s->w, &s->converted, diag);
     if (st == GMRT_OK)
         st = repack_weights(s, gguf, diag);

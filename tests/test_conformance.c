@@ -868,6 +868,85 @@ START_TEST(test_conformance_kl_llamacpp_270m)
 }
 END_TEST
 
+/*
+ * The §7.3 quantized-KL table on trained weights (tests/fixtures/kl270m/
+ * ref_f32.gguf, scripts/ref_llamacpp_kl_f32.py): the reference is llama.cpp
+ * on the real 270M dequantized to F32; gemmac re-quantizes the same file at
+ * load (--requant) into llama.cpp's mixes for Q8_0, Q4_0 and Q4_K (the
+ * fixture records them and llama.cpp's own KL against the reference).
+ * Asserted: gemmac's KL at most 1.10 × llama.cpp's (§7.3's anchor clause)
+ * for all three, and the absolute bound where llama.cpp meets it (Q4_K,
+ * 0.04).  Q8_0 (bound 0.002) and Q4_0 (0.09) are beyond this small model for
+ * llama.cpp too (2.6e-3 and 0.33): printed, and docs/conformance.md says
+ * not met.
+ */
+START_TEST(test_conformance_trained_quant_kl)
+{
+    const char *weights = gmc_test_model_path();
+    if (!weights) {
+        fprintf(stderr, "conformance: SKIPPED the trained-weight KL test: the Gemma 3 270M "
+                        "GGUF is missing (scripts/setup installs it)\n");
+        return;
+    }
+    static const struct {
+        const char *type, *quant;
+        double bound;
+        int asserted;
+    } mixes[] = {
+        {"q8_0", "quant:\n  embed: q8_0\n  attn: q8_0\n  ffn: q8_0\n  kv_cache: f16\n", 0.002,
+         0},
+        {"q4_0", "quant:\n  embed: q8_0\n  attn: q4_0\n  ffn: q4_0\n  kv_cache: f16\n", 0.09, 0},
+        {"q4_k", "quant:\n  embed: q8_0\n  attn: q5_0\n  ffn: q5_0\n  kv_cache: f16\n"
+                 "  tensors: {attn_output: q4_k, ffn_down: q4_k}\n", 0.04, 1},
+    };
+    char ref[4300];
+    snprintf(ref, sizeof ref, "%s", gmc_test_src("tests/fixtures/kl270m/ref_f32.gguf"));
+    gmrt_gguf *rg;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_gguf_open(ref, &rg, &d) == GMRT_OK, "%s", d.msg);
+    char *text = gmc_test_read_file(gmc_test_src("graphs/gemma3-270m.yaml"), NULL);
+    ck_assert_ptr_nonnull(text);
+    char *cut = strstr(text, "\nquant:\n");
+    ck_assert_ptr_nonnull(cut);
+    cut[1] = '\0';
+    for (size_t k = 0; k < sizeof mixes / sizeof mixes[0]; k++) {
+        char key[64], path[4300], tag[64];
+        double llama_kl;
+        snprintf(key, sizeof key, "gemmac.ref.llamacpp_kl.%s", mixes[k].type);
+        ck_assert_msg(gmrt_gguf_get_float(rg, key, &llama_kl, &d) == GMRT_OK, "%s", d.msg);
+        snprintf(tag, sizeof tag, "gemma3-270m-%s", mixes[k].type);
+        snprintf(path, sizeof path, "%s/%s.yaml", gmc_test_tmpdir(), tag);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fputs(text, f);
+        fputs(mixes[k].quant, f);
+        fclose(f);
+        loaded L;
+        load_graph_for(path, tag, "host", &L);
+        gmrt_session_opts so = {.n_threads = 2, .requant = true};
+        gmrt_session *s = NULL;
+        ck_assert_msg(gmrt_session_create(L.m, weights, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+        gmrt_eval_report r;
+        ck_assert_msg(gmrt_eval_reference(s, L.m, ref, &r, &d) == GMRT_OK, "%s", d.msg);
+        double ratio = r.all.kl_mean / llama_kl;
+        fprintf(stderr, "conformance: trained 270M %s (host target, %lld tokens): KL %.3e, "
+                "llama.cpp %.3e (ratio %.3f <= 1.10); §7.3 %.3g: %s\n", mixes[k].type,
+                (long long)r.all.n, r.all.kl_mean, llama_kl, ratio, mixes[k].bound,
+                r.all.kl_mean <= mixes[k].bound ? "met" : "not met (llama.cpp neither)");
+        ck_assert_msg(ratio <= 1.10, "%s: KL %.4g > 1.10 x llama.cpp's %.4g", mixes[k].type,
+                      r.all.kl_mean, llama_kl);
+        if (mixes[k].asserted)
+            ck_assert_msg(r.all.kl_mean <= mixes[k].bound, "%s: KL %.4g > %.3g",
+                          mixes[k].type, r.all.kl_mean, mixes[k].bound);
+        gmrt_eval_report_free(&r);
+        gmrt_session_destroy(s);
+        dlclose(L.so);
+    }
+    free(text);
+    gmrt_gguf_close(rg);
+}
+END_TEST
+
 /* ------------------------------------------------------------ full context */
 
 static long fullctx_tokens(int32_t n_ctx)
@@ -959,6 +1038,7 @@ Suite *conformance_suite(void)
     tcase_add_test(tc, test_conformance_topk_reference);
     tcase_add_test(tc, test_conformance_reference_mismatch);
     tcase_add_test(tc, test_conformance_kl_llamacpp_270m);
+    tcase_add_test(tc, test_conformance_trained_quant_kl);
     tcase_add_test(tc, test_conformance_full_context);
     suite_add_tcase(s, tc);
     return s;

@@ -482,13 +482,38 @@ START_TEST(test_e2e_manifest_mismatch)
     char want[4400];
     snprintf(want, sizeof want,
              "%s: tensor \"token_embd.weight\" is f32 in the file but q8_0 in the "
-             "compiled model (fix quant: in the graph YAML)", gguf);
+             "compiled model (fix quant: in the graph YAML, or convert at load with "
+             "--requant)", gguf);
     ck_assert_str_eq(rd.msg, want);
+    /* With requant the f32 weights are quantized into q8_0 at load: the
+     * logits move a little from the f32 build's (below), not a lot (f32
+     * bytes read as q8_0 blocks would be noise). */
+    so.requant = true;
+    ck_assert_msg(gmrt_session_create(L.m, gguf, &so, &s, &rd) == GMRT_OK, "%s", rd.msg);
+    const int32_t toks[4] = {1, 7, 42, 300};
+    const float *lq;
+    ck_assert(gmrt_session_eval(s, toks, 4, false, &lq, &rd) == GMRT_OK);
+    float *q8 = malloc((size_t)L.m->n_vocab * sizeof *q8);
+    ck_assert_ptr_nonnull(q8);
+    memcpy(q8, lq, (size_t)L.m->n_vocab * sizeof *q8);
+    gmrt_session_destroy(s);
     dlclose(L.so);
 
     /* The matching build runs, and rejects an out-of-range token id. */
     compile_and_load(gmc_test_src("tests/graphs/tiny.yaml"), &L);
     s = open_session(L.m, gguf, 1);
+    const float *lf;
+    ck_assert(gmrt_session_eval(s, toks, 4, false, &lf, &rd) == GMRT_OK);
+    double num = 0, den = 0;
+    for (int32_t i = 0; i < L.m->n_vocab; i++) {
+        num += ((double)q8[i] - lf[i]) * ((double)q8[i] - lf[i]);
+        den += (double)lf[i] * lf[i];
+    }
+    free(q8);
+    fprintf(stderr, "e2e: tiny f32 file into a q8_0 build with requant: logits NMSE %.2e\n",
+            num / den);
+    ck_assert_msg(num > 0 && num < 1e-2 * den, "requant NMSE %g", num / den);
+    gmrt_session_reset(s);
     ck_assert(!gmrt_session_has_chat_template(s)); /* so `run` continues text */
     const float *logits;
     int32_t bad = L.m->n_vocab;

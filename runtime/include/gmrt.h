@@ -423,6 +423,9 @@ typedef struct gmrt_session gmrt_session;
 typedef struct gmrt_session_opts {
     int n_threads;          /* >= 1 */
     bool verbose;           /* print load/validation steps to stderr */
+    /* GGUF: a tensor whose type differs from the compiled one is dequantized
+     * and quantized into it at load (a note says so); false: an error. */
+    bool requant;
 } gmrt_session_opts;
 
 /* Maps the weights, checks every manifest tensor (name, dtype, shape) against
