@@ -73,16 +73,18 @@ def topk_rows(logits, k):
     return ids, top.astype(np.float32), rest.astype(np.float32)
 
 
-def run(llama_cpp, model, ids, k):
+def decode(llama_cpp, model, ids, on_rows):
+    """Runs ids through model as one sequence, N_BATCH at a time, every
+    position marked for output; on_rows(start, logits [n, V]) per batch.
+    Returns (settings text, V)."""
     n = len(ids)
     n_ctx = (n + 255) // 256 * 256
-    llm = llama_cpp.Llama(model_path=model, n_ctx=n_ctx, n_batch=N_BATCH,
+    llm = llama_cpp.Llama(model_path=str(model), n_ctx=n_ctx, n_batch=N_BATCH,
                           n_ubatch=N_BATCH, n_threads=N_THREADS,
                           n_threads_batch=N_THREADS, logits_all=False,
                           seed=0, verbose=False)
     V = llm.n_vocab()
     batch = llama_cpp.llama_batch_init(N_BATCH, 0, 1)
-    out_ids, out_lp, out_rest = [], [], []
     try:
         for start in range(0, n, N_BATCH):
             chunk = ids[start:start + N_BATCH]
@@ -95,14 +97,10 @@ def run(llama_cpp, model, ids, k):
                 batch.logits[i] = 1
             if llama_cpp.llama_decode(llm.ctx, batch) != 0:
                 sys.exit(f"llama_decode failed at position {start}")
-            rows = np.stack([
+            on_rows(start, np.stack([
                 np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i),
                                       shape=(V,)).copy()
-                for i in range(len(chunk))])
-            a, b, c = topk_rows(rows, k)
-            out_ids.append(a)
-            out_lp.append(b)
-            out_rest.append(c)
+                for i in range(len(chunk))]))
             print(f"  positions {start}..{start + len(chunk) - 1}")
     finally:
         llama_cpp.llama_batch_free(batch)
@@ -110,8 +108,46 @@ def run(llama_cpp, model, ids, k):
     settings = (f"n_ctx {n_ctx}, n_batch {N_BATCH}, n_ubatch {N_BATCH}, "
                 f"{N_THREADS} threads, type_k {cp.type_k}, type_v {cp.type_v} "
                 f"(ggml ids; 1 = f16), flash_attn_type {cp.flash_attn_type}")
+    return settings, V
+
+
+def run(llama_cpp, model, ids, k):
+    out_ids, out_lp, out_rest = [], [], []
+
+    def keep(start, rows):
+        a, b, c = topk_rows(rows, k)
+        out_ids.append(a)
+        out_lp.append(b)
+        out_rest.append(c)
+    settings, V = decode(llama_cpp, model, ids, keep)
     return (np.concatenate(out_ids), np.concatenate(out_lp),
             np.concatenate(out_rest), settings, V)
+
+
+def write_ref(out, ids, tids, lp, rest, V, source, settings, script, extra=None):
+    """The top-K reference file of docs/conformance.md; extra(writer) adds
+    keys of its own."""
+    import gguf
+    n, k = len(ids), tids.shape[1]
+    w = gguf.GGUFWriter(str(out), "gemmac-reference")
+    w.add_string("gemmac.ref.kind", "topk")
+    w.add_uint32("gemmac.ref.n_seq", 1)
+    w.add_uint32("gemmac.ref.n_pos", n)
+    w.add_uint32("gemmac.ref.n_vocab", V)
+    w.add_array("gemmac.ref.tokens", [int(t) for t in ids])
+    w.add_array("gemmac.ref.topk_ids", [int(t) for t in tids.reshape(-1)])
+    w.add_string("gemmac.ref.source", source)
+    w.add_string("gemmac.ref.settings", settings)
+    w.add_string("gemmac.ref.text", "tests/fixtures/kl270m/text.txt")
+    w.add_string("gemmac.ref.script", script)
+    if extra:
+        extra(w)
+    w.add_tensor("topk_logprobs", lp.reshape(1, n, k))
+    w.add_tensor("rest_logprob", rest.reshape(1, n))
+    w.write_header_to_file()
+    w.write_kv_data_to_file()
+    w.write_tensors_to_file()
+    w.close()
 
 
 def main():
@@ -120,7 +156,6 @@ def main():
     ap.add_argument("--top-k", type=int, default=32)
     ap.add_argument("--out", default=str(FIX / "ref.gguf"))
     args = ap.parse_args()
-    import gguf
     import llama_cpp
     model = args.model or default_model_path()
     text = (FIX / "text.txt").read_text(encoding="utf-8")
@@ -134,26 +169,10 @@ def main():
         sys.exit("the text must give at least 512 tokens")
     tids, lp, rest, settings, V = run(llama_cpp, model, ids, args.top_k)
     n = len(ids)
-    w = gguf.GGUFWriter(args.out, "gemmac-reference")
-    w.add_string("gemmac.ref.kind", "topk")
-    w.add_uint32("gemmac.ref.n_seq", 1)
-    w.add_uint32("gemmac.ref.n_pos", n)
-    w.add_uint32("gemmac.ref.n_vocab", V)
-    w.add_array("gemmac.ref.tokens", [int(t) for t in ids])
-    w.add_array("gemmac.ref.topk_ids", [int(t) for t in tids.reshape(-1)])
-    w.add_string("gemmac.ref.source",
-                 f"llama-cpp-python {llama_cpp.__version__} on "
-                 f"{Path(model).name} as stored ({os.path.getsize(model)} bytes, "
-                 f"sha256 {sha256(model)})")
-    w.add_string("gemmac.ref.settings", settings)
-    w.add_string("gemmac.ref.text", "tests/fixtures/kl270m/text.txt")
-    w.add_string("gemmac.ref.script", "scripts/ref_llamacpp_kl.py")
-    w.add_tensor("topk_logprobs", lp.reshape(1, n, args.top_k))
-    w.add_tensor("rest_logprob", rest.reshape(1, n))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+    write_ref(args.out, ids, tids, lp, rest, V,
+              f"llama-cpp-python {llama_cpp.__version__} on {Path(model).name} as stored "
+              f"({os.path.getsize(model)} bytes, sha256 {sha256(model)})",
+              settings, "scripts/ref_llamacpp_kl.py")
     p_top = np.exp(lp.astype(np.float64)).sum(axis=1)
     print(f"wrote {args.out} ({os.path.getsize(args.out)} bytes): {n} positions, "
           f"top-{args.top_k} mass mean {p_top.mean():.4f} min {p_top.min():.4f}")

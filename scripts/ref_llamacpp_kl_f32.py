@@ -74,42 +74,21 @@ def mix(path):
 
 def kl_against(llama_cpp, model, ids, ref_ids, ref_lp, ref_rest):
     """Mean top-K lower-bound KL(ref || model) over all positions."""
-    n = len(ids)
-    llm = llama_cpp.Llama(model_path=str(model), n_ctx=(n + 255) // 256 * 256,
-                          n_batch=base.N_BATCH, n_ubatch=base.N_BATCH,
-                          n_threads=base.N_THREADS, n_threads_batch=base.N_THREADS,
-                          seed=0, verbose=False)
-    V = llm.n_vocab()
-    batch = llama_cpp.llama_batch_init(base.N_BATCH, 0, 1)
     kls = []
-    try:
-        for start in range(0, n, base.N_BATCH):
-            chunk = ids[start:start + base.N_BATCH]
-            batch.n_tokens = len(chunk)
-            for i, t in enumerate(chunk):
-                batch.token[i] = t
-                batch.pos[i] = start + i
-                batch.n_seq_id[i] = 1
-                batch.seq_id[i][0] = 0
-                batch.logits[i] = 1
-            if llama_cpp.llama_decode(llm.ctx, batch) != 0:
-                sys.exit(f"llama_decode failed at position {start}")
-            for i in range(len(chunk)):
-                x = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm.ctx, i),
-                                          shape=(V,)).astype(np.float64)
-                m = x.max()
-                lq = x - (m + np.log(np.exp(x - m).sum()))
-                pos = start + i
-                top = ref_ids[pos]
-                p = np.exp(ref_lp[pos].astype(np.float64))
-                q_top = lq[top]
-                q_rest = np.log(max(1.0 - np.exp(q_top).sum(), 1e-30))
-                p_rest = float(np.exp(ref_rest[pos]))
-                kl = float((p * (ref_lp[pos] - q_top)).sum())
-                kl += p_rest * (float(ref_rest[pos]) - q_rest)
-                kls.append(max(kl, 0.0))
-    finally:
-        llama_cpp.llama_batch_free(batch)
+
+    def score(start, rows):
+        x = rows.astype(np.float64)
+        m = x.max(axis=1, keepdims=True)
+        lq = x - (m + np.log(np.exp(x - m).sum(axis=1, keepdims=True)))
+        for i in range(rows.shape[0]):
+            pos = start + i
+            q_top = lq[i, ref_ids[pos]]
+            q_rest = np.log(max(1.0 - np.exp(q_top).sum(), 1e-30))
+            p = np.exp(ref_lp[pos].astype(np.float64))
+            kl = float((p * (ref_lp[pos] - q_top)).sum())
+            kl += float(np.exp(ref_rest[pos])) * (float(ref_rest[pos]) - q_rest)
+            kls.append(max(kl, 0.0))
+    base.decode(llama_cpp, model, ids, score)
     return float(np.mean(kls))
 
 
@@ -119,7 +98,6 @@ def main():
     ap.add_argument("--top-k", type=int, default=32)
     ap.add_argument("--out", default=str(base.FIX / "ref_f32.gguf"))
     args = ap.parse_args()
-    import gguf
     import llama_cpp
     model = args.model or base.default_model_path()
     text = (base.FIX / "text.txt").read_text(encoding="utf-8")
@@ -140,31 +118,17 @@ def main():
             print(f"llama.cpp {q}: mean KL {kls[q]:.4e} vs the F32 model")
             qp.unlink()
     n = len(ids)
-    w = gguf.GGUFWriter(args.out, "gemmac-reference")
-    w.add_string("gemmac.ref.kind", "topk")
-    w.add_uint32("gemmac.ref.n_seq", 1)
-    w.add_uint32("gemmac.ref.n_pos", n)
-    w.add_uint32("gemmac.ref.n_vocab", V)
-    w.add_array("gemmac.ref.tokens", [int(t) for t in ids])
-    w.add_array("gemmac.ref.topk_ids", [int(t) for t in tids.reshape(-1)])
-    w.add_string("gemmac.ref.source",
-                 f"llama-cpp-python {llama_cpp.__version__} on {Path(model).name} "
-                 f"dequantized to F32 ({os.path.getsize(model)} bytes, sha256 "
-                 f"{base.sha256(model)})")
-    w.add_string("gemmac.ref.settings", settings)
-    w.add_string("gemmac.ref.text", "tests/fixtures/kl270m/text.txt")
-    w.add_string("gemmac.ref.script", "scripts/ref_llamacpp_kl_f32.py")
-    for q in TYPES:
-        w.add_float32(f"gemmac.ref.llamacpp_kl.{q}", kls[q])
-        types = sorted(set(mixes[q].values()))
-        w.add_string(f"gemmac.ref.mix.{q}", ",".join(
-            f"{t}:{sum(1 for v in mixes[q].values() if v == t)}" for t in types))
-    w.add_tensor("topk_logprobs", lp.reshape(1, n, args.top_k))
-    w.add_tensor("rest_logprob", rest.reshape(1, n))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
+
+    def extra(w):
+        for q in TYPES:
+            w.add_float32(f"gemmac.ref.llamacpp_kl.{q}", kls[q])
+            types = sorted(set(mixes[q].values()))
+            w.add_string(f"gemmac.ref.mix.{q}", ",".join(
+                f"{t}:{sum(1 for v in mixes[q].values() if v == t)}" for t in types))
+    base.write_ref(args.out, ids, tids, lp, rest, V,
+                   f"llama-cpp-python {llama_cpp.__version__} on {Path(model).name} "
+                   f"dequantized to F32 ({os.path.getsize(model)} bytes, sha256 "
+                   f"{base.sha256(model)})", settings, "scripts/ref_llamacpp_kl_f32.py", extra)
     for q in TYPES:
         print(f"{q}: " + ", ".join(f"{k}={v}" for k, v in sorted(mixes[q].items())
                                    if "blk.0." in k or "blk" not in k))
