@@ -447,18 +447,17 @@ END_TEST
  * kernel (same arithmetic per row and token) and within the NMSE bound where
  * it falls back, for every token count and uneven row cuts that split
  * panels. */
-START_TEST(test_p16_layout)
+/* One P16 case at n_out × n_in: see test_p16_layout. */
+static void check_p16(int c, int n_out, int64_t n_in, const int *cuts, int n_cuts)
 {
-    rng_seed(0x916u + (uint64_t)_i);
     const gmc_x86_isa *lv[4];
     int n_lv = cpu_levels(lv);
-    int dtype = cases[_i].dtype, fmt = cases[_i].fmt, wdt = dtype | GMK_LAYOUT_P16;
-    const int n_out = 67;
-    int64_t n_in = case_len(_i, 2), nb = n_in / 32;
+    int dtype = cases[c].dtype, fmt = cases[c].fmt, wdt = dtype | GMK_LAYOUT_P16;
+    int64_t nb = n_in / 32;
     size_t bb = gmk_dtype_block_bytes(dtype);
-    uint8_t *w = make_weights(dtype, n_out, n_in, cases[_i].quantized);
+    uint8_t *w = make_weights(dtype, n_out, n_in, cases[c].quantized);
     uint64_t pbytes = gmk_layout_bytes(GMK_LAYOUT_P16, dtype, n_out, n_in);
-    ck_assert_uint_eq(pbytes, (uint64_t)80 * (uint64_t)nb * bb); /* 5 panels */
+    ck_assert_uint_eq(pbytes, (uint64_t)((n_out + 15) / 16 * 16) * (uint64_t)nb * bb);
     uint8_t *pbase = malloc((size_t)pbytes + 1), *pw = pbase + 1; /* unaligned on purpose */
     ck_assert_ptr_nonnull(pbase);
     gmk_layout_pack(pw, w, GMK_LAYOUT_P16, dtype, n_out, n_in);
@@ -471,15 +470,15 @@ START_TEST(test_p16_layout)
                           "dtype %d: row %lld block %lld does not come back", dtype,
                           (long long)r, (long long)k);
         }
-        gmk_weight_dequant(a, w, dtype, r, n_in, 64, 32);
-        gmk_weight_dequant(b, pw, wdt, r, n_in, 64, 32);
+        gmk_weight_dequant(a, w, dtype, r, n_in, n_in - 32, 32);
+        gmk_weight_dequant(b, pw, wdt, r, n_in, n_in - 32, 32);
         ck_assert(memcmp(a, b, sizeof a) == 0);
     }
     static const int toks[] = {1, 2, 3, 4, 5, 8, 9, 17};
-    static const int cuts[] = {0, 3, 16, 21, 48, 63, 64, 67};
     float *x = malloc((size_t)17 * (size_t)n_in * sizeof *x);
-    float want[17 * 67], got[17 * 67];
-    ck_assert_ptr_nonnull(x);
+    float *want = malloc((size_t)17 * (size_t)n_out * sizeof *want);
+    float *got = malloc((size_t)17 * (size_t)n_out * sizeof *got);
+    ck_assert(x && want && got);
     for (int64_t i = 0; i < 17 * n_in; i++)
         x[i] = rng_unit();
     for (int l = 0; l < n_lv; l++) {
@@ -487,8 +486,8 @@ START_TEST(test_p16_layout)
             int n_tok = toks[q];
             uint8_t *xq = make_act(lv[l], fmt, x, n_tok, n_in);
             lv[l]->matmul_rows(want, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
-            memset(got, 0xff, sizeof got);
-            for (size_t k = 0; k + 1 < sizeof cuts / sizeof cuts[0]; k++)
+            memset(got, 0xff, (size_t)17 * (size_t)n_out * sizeof *got);
+            for (int k = 0; k + 1 < n_cuts; k++)
                 lv[l]->matmul_rows(got, n_out, pw, wdt, xq, fmt, n_tok, cuts[k], cuts[k + 1],
                                    n_in);
             double num = 0, den = 0;
@@ -498,8 +497,8 @@ START_TEST(test_p16_layout)
             }
             if (lv[l]->has_p16)
                 ck_assert_msg(memcmp(want, got, (size_t)n_tok * n_out * sizeof *got) == 0,
-                              "%s dtype %d n_tok %d: P16 differs from packed (NMSE %g)",
-                              lv[l]->name, dtype, n_tok, num / den);
+                              "%s dtype %d %dx%lld n_tok %d: P16 differs from packed (NMSE %g)",
+                              lv[l]->name, dtype, n_out, (long long)n_in, n_tok, num / den);
             else
                 ck_assert_msg(num <= 5e-4 * den, "%s dtype %d n_tok %d: P16 fallback NMSE %g",
                               lv[l]->name, dtype, n_tok, num / den);
@@ -507,8 +506,28 @@ START_TEST(test_p16_layout)
         }
     }
     free(x);
+    free(want);
+    free(got);
     free(pbase);
     free_weights(w, dtype);
+}
+
+/* The b32 cases (the first 8): repacked into P16 (gmk_layout.h), every block
+ * comes back byte for byte and dequantizes alike; matmuls on P16 weights
+ * equal those on the packed rows, bit for bit where the level has a P16
+ * kernel (same arithmetic per row and token) and within the NMSE bound where
+ * it falls back, for every token count, uneven row cuts that split panels
+ * (67 rows: 5 panels, the last 3 rows long), a single row of a single block
+ * and a part panel of 17 rows. */
+START_TEST(test_p16_layout)
+{
+    rng_seed(0x916u + (uint64_t)_i);
+    static const int cuts67[] = {0, 3, 16, 21, 48, 63, 64, 67};
+    static const int cuts1[] = {0, 1};
+    static const int cuts17[] = {0, 17};
+    check_p16(_i, 67, case_len(_i, 2), cuts67, 8);
+    check_p16(_i, 1, 32, cuts1, 2);
+    check_p16(_i, 17, 160, cuts17, 2);
 }
 END_TEST
 
