@@ -7,7 +7,9 @@
  * gmk_ref_matmul_rows (f32 activations, dequantized weights).  Built by the
  * CMake target kernel_bench with the flags of the best x86 profile; not run
  * by the tests.  Usage: kernel_bench [reps [type]] (default 7 reps, every
- * type; type "head" runs only the 262144×640 q8_0 LM head).
+ * type; type "head" runs only the 262144×640 q8_0 LM head).  Types ending
+ * in "p" (and the head, where built with AVX-512 VNNI) time the repacked
+ * GMK_LAYOUT_P16 weights that x86-64-v4-vnni models read.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -82,6 +84,7 @@ typedef struct bench_case {
     const char *name;
     int dtype, fmt;
     int64_t n_out, n_in;
+    int layout; /* GMK_LAYOUT_*: the kernel reads a repacked copy */
 } bench_case;
 
 /* min and median seconds of reps runs of one product. */
@@ -89,6 +92,9 @@ static void time_runs(int reps, int use_ref, float *y, const uint8_t *w, const b
                       const void *xq, const float *x, int n_tok, double *out_min,
                       double *out_med)
 {
+    /* the kernel gets the repacked copy (after the packed rows) */
+    const uint8_t *wk = c->layout ? w + (size_t)gmk_layout_bytes(GMK_LAYOUT_PACKED, c->dtype,
+                                                                 c->n_out, c->n_in) : w;
     double t[64];
     reps = reps > 64 ? 64 : reps;
     for (int r = 0; r < reps; r++) {
@@ -96,7 +102,8 @@ static void time_runs(int reps, int use_ref, float *y, const uint8_t *w, const b
         if (use_ref)
             gmk_ref_matmul_rows(y, c->n_out, w, c->dtype, x, n_tok, 0, c->n_out, c->n_in);
         else
-            gmk_matmul_rows(y, c->n_out, w, c->dtype, xq, c->fmt, n_tok, 0, c->n_out, c->n_in);
+            gmk_matmul_rows(y, c->n_out, wk, c->dtype | c->layout, xq, c->fmt, n_tok, 0,
+                            c->n_out, c->n_in);
         t[r] = now_s() - t0;
     }
     qsort(t, (size_t)reps, sizeof t[0], cmp_double);
@@ -108,8 +115,10 @@ static void run_case(const bench_case *c, int n_tok, int reps)
 {
     size_t wbytes = (size_t)(c->n_out * (c->n_in / gmk_dtype_block(c->dtype))) *
                     gmk_dtype_block_bytes(c->dtype);
+    size_t pbytes = c->layout ? (size_t)gmk_layout_bytes(c->layout, c->dtype, c->n_out, c->n_in)
+                              : 0;
     size_t xrow = gmk_act_row_bytes(c->fmt, c->n_in);
-    uint8_t *w = aligned_alloc(64, (wbytes + 63) & ~(size_t)63);
+    uint8_t *w = aligned_alloc(64, (wbytes + pbytes + 63) & ~(size_t)63);
     float *x = malloc((size_t)(n_tok * c->n_in) * sizeof *x);
     void *xq = aligned_alloc(64, xrow * (size_t)n_tok);
     float *y = malloc((size_t)(n_tok * c->n_out) * sizeof *y);
@@ -118,6 +127,8 @@ static void run_case(const bench_case *c, int n_tok, int reps)
         exit(1);
     }
     fill_weights(w, c->dtype, c->n_out, c->n_in);
+    if (c->layout)
+        gmk_layout_pack(w + wbytes, w, c->layout, c->dtype, c->n_out, c->n_in);
     for (int64_t i = 0; i < n_tok * c->n_in; i++)
         x[i] = rng_unit();
     double act_us = 1e30; /* min over reps: the first run also faults in xq */
@@ -158,19 +169,30 @@ int main(int argc, char **argv)
         return 2;
     }
     static const bench_case cases[] = {
-        {"q8_0", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 2048, 2048},
-        {"q4_0", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048},
-        {"q5_0", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048},
-        {"q4_1", GMK_DTYPE_Q4_1, GMK_ACT_Q8_0, 2048, 2048},
-        {"q5_1", GMK_DTYPE_Q5_1, GMK_ACT_Q8_0, 2048, 2048},
-        {"q4_k", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048},
-        {"q5_k", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048},
-        {"q6_k", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048},
-        {"bf16", GMK_DTYPE_BF16, GMK_ACT_BF16, 2048, 2048},
-        {"f16", GMK_DTYPE_F16, GMK_ACT_F32, 2048, 2048},
-        {"f32", GMK_DTYPE_F32, GMK_ACT_F32, 2048, 2048},
+        {"q8_0", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"q4_0", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"q5_0", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"q4_1", GMK_DTYPE_Q4_1, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"q5_1", GMK_DTYPE_Q5_1, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"q4_k", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"q5_k", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"q6_k", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"bf16", GMK_DTYPE_BF16, GMK_ACT_BF16, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"f16", GMK_DTYPE_F16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_PACKED},
+        {"f32", GMK_DTYPE_F32, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_PACKED},
+#ifdef GMK_X86_HAVE_P16 /* the layout x86-64-v4-vnni models read */
+        {"q8_0p", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
+        {"q4_0p", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
+        {"q5_0p", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
+#endif
     };
-    static const bench_case head = {"q8_0", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 262144, 640};
+#ifdef GMK_X86_HAVE_P16
+    static const bench_case head = {"q8_0p", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 262144, 640,
+                                    GMK_LAYOUT_P16};
+#else
+    static const bench_case head = {"q8_0", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 262144, 640,
+                                    GMK_LAYOUT_PACKED};
+#endif
     const char *only = argc > 2 ? argv[2] : NULL;
     printf("type   shape        tokens      min       median   kernel        reference"
            "             speed-up\n");
