@@ -24,7 +24,7 @@ struct gmrt_session {
     gmrt_vocab *vocab;
     gmrt_pool *pool;
     const void **w;          /* n_tensors pointers into the mapping */
-    void *converted;         /* safetensors: the converted weights w points into */
+    void *converted;         /* safetensors, --requant: converted weights w points into */
     void *repacked;          /* tensors the model reads in another layout */
     unsigned char *arena, *kv;
     float *logits;           /* logit_rows x n_vocab */
@@ -35,9 +35,15 @@ struct gmrt_session {
     bool verbose;
 };
 
+/* bytes rounded up to a multiple of GMK_ARENA_ALIGN. */
+static uint64_t align_up(uint64_t bytes)
+{
+    return (bytes + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
+}
+
 static void *alloc_aligned(uint64_t bytes)
 {
-    size_t n = (size_t)((bytes + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN);
+    size_t n = (size_t)align_up(bytes);
     void *p = aligned_alloc(GMK_ARENA_ALIGN, n ? n : GMK_ARENA_ALIGN);
     if (p)
         memset(p, 0, n);
@@ -97,7 +103,7 @@ static gmrt_status aligned_size(const gmk_tensor *t, uint64_t *out, gmrt_diag *d
     uint64_t b = rb;
     for (int d = 1; d < t->n_dims; d++)
         b *= (uint64_t)t->ne[d];
-    *out = (b + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
+    *out = align_up(b);
     return st;
 }
 
@@ -216,7 +222,7 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
                              "which this runtime cannot make from %s (recompile the model)",
                              t->name, m->name, t->layout >> GMK_LAYOUT_SHIFT,
                              gmrt_dtype_name(t->dtype));
-        total += (b + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
+        total += align_up(b);
     }
     if (total == 0)
         return GMRT_OK;
@@ -234,7 +240,9 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
             continue;
         uint64_t b = gmk_layout_bytes(t->layout, t->dtype, t->ne[1], t->ne[0]);
         gmk_layout_pack(buf, s->w[i], t->layout, t->dtype, t->ne[1], t->ne[0]);
-        if (mapped && page > 0) { /* the whole pages inside the original */
+        const gmrt_gguf_tensor *f = mapped ? gmrt_gguf_find_tensor(s->file, t->name) : NULL;
+        if (f && f->data == s->w[i] && page > 0) { /* still the mapped original (not
+                                                    * --requant's copy): its whole pages */
             uintptr_t lo = ((uintptr_t)s->w[i] + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
             uintptr_t hi = ((uintptr_t)s->w[i] + (uintptr_t)gmk_layout_bytes(GMK_LAYOUT_PACKED,
                             t->dtype, t->ne[1], t->ne[0])) / (uintptr_t)page * (uintptr_t)page;
@@ -242,7 +250,7 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
                 madvise((void *)lo, hi - lo, MADV_DONTNEED);
         }
         s->w[i] = buf;
-        buf += (b + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
+        buf += align_up(b);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (s->verbose)

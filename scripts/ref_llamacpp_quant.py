@@ -64,7 +64,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import make_reference_fixtures as mrf  # noqa: E402  (gguf_name, synthetic_vocab)
+import make_reference_fixtures as mrf  # noqa: E402  (gguf_name, synthetic_vocab, write_ref_gguf)
 
 ROOT = Path(__file__).resolve().parent.parent
 FIX = ROOT / "tests" / "fixtures" / "conformance"
@@ -255,23 +255,6 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def write_ref(path, seqs, logits, meta):
-    import gguf
-    w = gguf.GGUFWriter(str(path), "gemmac-reference")
-    w.add_string("gemmac.ref.kind", "logits")
-    w.add_uint32("gemmac.ref.n_seq", seqs.shape[0])
-    w.add_uint32("gemmac.ref.n_pos", seqs.shape[1])
-    w.add_uint32("gemmac.ref.n_vocab", logits.shape[2])
-    w.add_array("gemmac.ref.tokens", [int(x) for x in seqs.reshape(-1)])
-    for k, v in meta.items():
-        w.add_string(f"gemmac.ref.{k}", str(v))
-    w.add_tensor("logits", np.ascontiguousarray(logits, dtype=np.float32))
-    w.write_header_to_file()
-    w.write_kv_data_to_file()
-    w.write_tensors_to_file()
-    w.close()
-
-
 def make_variant(llama_cpp, variant, keep_f32):
     ckpt, qtypes = VARIANTS[variant]
     d = FIX / variant
@@ -302,7 +285,7 @@ def make_variant(llama_cpp, variant, keep_f32):
                                f"(sha256 {sha256(model)})",
                         settings=settings, script="scripts/ref_llamacpp_quant.py",
                         kl_vs_transformers=f"mean {kl:.6e} max {klmax:.6e} top-1 {top1:.4f}")
-            write_ref(d / f"ref-llamacpp-{q}.gguf", seqs, logits, meta)
+            mrf.write_ref_gguf(d / f"ref-llamacpp-{q}.gguf", seqs, logits, meta)
 
 
 def main():

@@ -434,6 +434,23 @@ static inline void gmk_kv_block_f32(const float **rows, float *restrict buf,
                                   (size_t)slot * row_bytes + head_off, kv_dtype, hd);
 }
 
+/* Lanes j < w of a0..a3 += q0..q3[i + j] · k[i + j] (rows up to R). */
+GMK_AI void gmk_attn_dots_step(float *a0, float *a1, float *a2, float *a3, const float *q0,
+                               const float *q1, const float *q2, const float *q3,
+                               const float *restrict k, int i, int w, int R)
+{
+    for (int j = 0; j < w; j++) {
+        float kj = k[i + j];
+        a0[j] += q0[i + j] * kj;
+        if (R > 1)
+            a1[j] += q1[i + j] * kj;
+        if (R > 2)
+            a2[j] += q2[i + j] * kj;
+        if (R > 3)
+            a3[j] += q3[i + j] * kj;
+    }
+}
+
 /* out[r] = q[r]·k for r < R (R ≤ 4, a constant after inlining), each with
  * exactly the lanes and order of gmk_dot_f32; k's loads are shared.  Rows
  * past R alias q[0] and their sums are dropped. */
@@ -444,27 +461,9 @@ GMK_AI void gmk_attn_dots(float *out, const float *const *q, const float *restri
                 *q3 = R > 3 ? q[3] : q0;
     float a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
     int i = 0;
-    for (; i + 16 <= hd; i += 16)
-        for (int j = 0; j < 16; j++) {
-            float kj = k[i + j];
-            a0[j] += q0[i + j] * kj;
-            if (R > 1)
-                a1[j] += q1[i + j] * kj;
-            if (R > 2)
-                a2[j] += q2[i + j] * kj;
-            if (R > 3)
-                a3[j] += q3[i + j] * kj;
-        }
-    for (int j = 0; i + j < hd; j++) {
-        float kj = k[i + j];
-        a0[j] += q0[i + j] * kj;
-        if (R > 1)
-            a1[j] += q1[i + j] * kj;
-        if (R > 2)
-            a2[j] += q2[i + j] * kj;
-        if (R > 3)
-            a3[j] += q3[i + j] * kj;
-    }
+    for (; i + 16 <= hd; i += 16) /* a constant width: the body vectorizes */
+        gmk_attn_dots_step(a0, a1, a2, a3, q0, q1, q2, q3, k, i, 16, R);
+    gmk_attn_dots_step(a0, a1, a2, a3, q0, q1, q2, q3, k, i, hd - i, R);
     out[0] = gmk_reduce16(a0);
     if (R > 1)
         out[1] = gmk_reduce16(a1);
