@@ -184,7 +184,7 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
         fprintf(o->dump_out ? o->dump_out : stdout, "# not fused: %s\n", note);
     for (int i = 0; i < g->n_values && tc.target->weight_layout; i++) {
         gmc_value *v = &g->values[i];
-        if (v->kind == GMC_V_WEIGHT && v->n_dims == 2)
+        if (v->kind == GMC_V_WEIGHT && v->n_dims == 2 && !v->mapped)
             v->layout = tc.target->weight_layout(v->dtype);
     }
     dump_graph(o, "fused", g, false);

@@ -194,6 +194,16 @@ static void k_matmul(emitter *e, const gmc_node *n, kcall *k)
 static void k_head_norm(emitter *e, const gmc_node *n, kcall *k)
 {
     char a[96], b[96], s[40];
+    if (n->in[1] < 0) { /* the value norm: no weight */
+        KSET(name, "head_norm_%dx%d_noweight", n->n_heads, n->head_dim);
+        KSET(doc, "value norm in place: x (n, %d, %d), one RMSNorm per head, no weight",
+             n->n_heads, n->head_dim);
+        KSET(params, "float *x");
+        KSET(body, "gmk_head_rmsnorm(x, NULL, c->n_tokens, %d, %d, %s, ith, nth);", n->n_heads,
+             n->head_dim, flit(s, n->eps));
+        KSET(args, "%s", ref(e, n->in[0], a));
+        return;
+    }
     KSET(name, "head_norm_%dx%d", n->n_heads, n->head_dim);
     KSET(doc, "QK-norm in place: x (n, %d, %d), one RMSNorm per head, w (%d)", n->n_heads,
          n->head_dim, n->head_dim);
@@ -311,6 +321,86 @@ static void k_softcap(emitter *e, const gmc_node *n, kcall *k)
     KSET(params, "float *x");
     KSET(body, "gmk_softcap(x, (int64_t)c->n_logits * %" PRId64 ", %s, ith, nth);", V, s);
     KSET(args, "%s", ref(e, n->in[0], a));
+}
+
+static void k_scale(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], s[40];
+    int64_t D = val(e, n->in[0])->ne[0];
+    KSET(name, "scale_%" PRId64, D);
+    KSET(doc, "x (n, %" PRId64 ") *= %s", D, flit(s, n->scale));
+    KSET(params, "float *x");
+    KSET(body, "gmk_scale(x, c->n_tokens, %" PRId64 ", %s, ith, nth);", D, s);
+    KSET(args, "%s", ref(e, n->in[0], a));
+}
+
+static void k_scale_w(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96];
+    int64_t D = val(e, n->in[0])->ne[0];
+    KSET(name, "scale_w_%" PRId64, D);
+    KSET(doc, "x (n, %" PRId64 ") *= w[0] (the layer's output scale)", D);
+    KSET(params, "float *x, const float *w");
+    KSET(body, "gmk_scale(x, c->n_tokens, %" PRId64 ", w[0], ith, nth);", D);
+    KSET(args, "%s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b));
+}
+
+static void k_copy(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96];
+    int64_t D = val(e, n->out)->ne[0];
+    KSET(name, "copy_%" PRId64, D);
+    KSET(doc, "y (n, %" PRId64 ") = x", D);
+    KSET(params, "float *y, const float *x");
+    KSET(body, "gmk_copy(y, x, c->n_tokens, %" PRId64 ", ith, nth);", D);
+    KSET(args, "%s, %s", ref(e, n->out, a), ref(e, n->in[0], b));
+}
+
+static void k_gelu_slice(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96];
+    int64_t P = val(e, n->in[0])->ne[0], LP = val(e, n->in[1])->ne[0];
+    KSET(name, "gelu_slice_%" PRId64 "_at%d", P, n->col);
+    KSET(doc, "g (n, %" PRId64 ") = gelu_tanh(g) * p[:, %d..%" PRId64 "); p (n, %" PRId64 ")",
+         P, n->col, n->col + P, LP);
+    KSET(params, "float *g, const float *p");
+    KSET(body, "gmk_gelu_slice(g, p + %d, %" PRId64 ", c->n_tokens, %" PRId64 ", ith, nth);",
+         n->col, LP, P);
+    KSET(args, "%s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b));
+}
+
+static void k_moe_route(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], d[96], f[96], s[40];
+    const gmc_value *w = val(e, n->in[1]);
+    KSET(name, "moe_route_%" PRId64 "x%" PRId64 "_top%d", w->ne[1], w->ne[0], n->col);
+    KSET(doc, "route (n, 2 x %d) = top-%d of softmax(W . rmsnorm(x) / sqrt(%" PRId64
+              ") * s), ids then weights", n->col, n->col, w->ne[0]);
+    KSET(params, "float *route, const float *x, const float *w, const float *s, "
+                 "const float *es");
+    KSET(body, "gmk_moe_route(route, x, w, s, es, c->n_tokens, %" PRId64 ", %" PRId64
+               ", %d, %s, ith, nth);", w->ne[0], w->ne[1], n->col, flit(s, n->eps));
+    KSET(args, "%s, %s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b),
+         ref(e, n->in[1], c), ref(e, n->in[2], d), ref(e, n->in[3], f));
+}
+
+static void k_moe_ffn(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], d[96], f[96], g[96], h[96], i[96], tg[48], td[48];
+    const gmc_value *wgu = val(e, n->in[2]), *wd = val(e, n->in[3]);
+    int64_t D = wgu->ne[0], F = wgu->ne[1] / 2, E = wgu->ne[2];
+    KSET(name, "moe_ffn_%s_%s_%" PRId64 "x%" PRId64 "x%" PRId64 "_top%d",
+         gmrt_dtype_name(wgu->dtype), gmrt_dtype_name(wd->dtype), E, F, D, n->col);
+    KSET(doc, "y (n, %" PRId64 ") = sum over the top %d of %" PRId64 " experts of w_e . "
+              "down_e(gelu(gate_e h) * up_e h); tokens grouped by expert", D, n->col, E);
+    KSET(params, "float *y, const float *h, float *route, const void *wgu, const void *wd, "
+                 "float *sx, float *sh, float *sy");
+    KSET(body, "gmk_moe_ffn(y, h, route, wgu, %s, wd, %s, sx, sh, sy, c->n_tokens, %" PRId64
+               ", %" PRId64 ", %" PRId64 ", %d, c, ith, nth);", wdtype_const(tg, wgu),
+         wdtype_const(td, wd), D, F, E, n->col);
+    KSET(args, "%s, %s, %s, %s, %s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b),
+         ref(e, n->in[1], c), ref(e, n->in[2], d), ref(e, n->in[3], f), ref(e, n->in[4], g),
+         ref(e, n->in[5], h), ref(e, n->in[6], i));
 }
 
 /* ------------------------------------------------------------ fused ops
@@ -639,23 +729,28 @@ static void emit_manifest_table(emitter *e)
         const gmc_value *v = &g->values[i];
         if (v->kind != GMC_V_WEIGHT)
             continue;
-        gmc_emitf(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", 1, 1}, %s},\n",
+        gmc_emitf(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", %" PRId64 ", 1}, %s},\n",
                   wname(w, v), v->name, dtype_const(d, v->dtype), v->n_dims,
-                  v->ne[0], v->ne[1], v->layout == GMK_LAYOUT_P16 ? "GMK_LAYOUT_P16" : "GMK_LAYOUT_PACKED");
+                  v->ne[0], v->ne[1], v->ne[2], v->layout == GMK_LAYOUT_P16 ? "GMK_LAYOUT_P16" : "GMK_LAYOUT_PACKED");
     }
     gmc_emit_dedent(b);
     gmc_emitf(b, "};\n\n");
 }
 
-/* inv_freq[i] = theta^(-2i/hd) / scale, rounded once from double. */
+/* inv_freq[i] = theta^(-2i/hd) / scale, rounded once from double; with a
+ * fraction < 1 (proportional RoPE) only the first fraction * hd/2 pairs
+ * rotate and the others get 0, which leaves them as they are. */
 static void emit_rope_table(gmc_strbuf *b, const char *name, gmc_rope r, int hd)
 {
     char s[40];
-    gmc_emitf(b, "/* RoPE inverse frequencies: %.17g^(-2i/%d) / %.17g */\n",
-              r.theta, hd, r.scale);
+    int rotated = (int)(r.fraction * (hd / 2));
+    gmc_emitf(b, "/* RoPE inverse frequencies: %.17g^(-2i/%d) / %.17g", r.theta, hd, r.scale);
+    if (rotated < hd / 2)
+        gmc_emitf(b, " for i < %d, 0 after (proportional RoPE)", rotated);
+    gmc_emitf(b, " */\n");
     gmc_emitf(b, "static const float %s[%d] = {", name, hd / 2);
     for (int i = 0; i < hd / 2; i++) {
-        double f = pow(r.theta, -2.0 * i / hd) / r.scale;
+        double f = i < rotated ? pow(r.theta, -2.0 * i / hd) / r.scale : 0.0;
         gmc_emitf(b, "%s%s", i % 6 ? " " : "\n    ", flit(s, (float)f));
         if (i + 1 < hd / 2)
             gmc_emitf(b, ",");
@@ -743,7 +838,7 @@ static void emit_descriptor(emitter *e, const gmc_target_config *tc)
 {
     const gmc_graph *g = e->g;
     const gmc_model *m = g->model;
-    static const char *const arch[] = {"", "gemma", "gemma2", "gemma3"};
+    static const char *const arch[] = {"", "gemma", "gemma2", "gemma3", "gemma4"};
     gmc_emitf(e->b,
               "const gmk_model %s_model = {\n"
               "    .abi_version = GMK_ABI_VERSION,\n"
@@ -780,17 +875,14 @@ static gmc_status emit_model_c(emitter *e, const gmc_target_config *tc,
     gmc_emitf(b, "#include \"gmk.h\"\n#include \"%s\"\n#include \"gmk_fused.h\"\n\n",
               tc->target->kernel_header);
     emit_manifest_table(e);
-    bool local = false, global = false;
-    for (int l = 0; l < m->n_layers; l++) {
-        if (m->layers[l].kind == GMC_ATTN_LOCAL)
-            local = true;
-        else
-            global = true;
-    }
-    if (local)
-        emit_rope_table(b, "rope_local", m->rope_local, m->head_dim);
-    if (global)
-        emit_rope_table(b, "rope_global", m->rope_global, m->head_dim);
+    /* One table per layer kind, at that kind's head_dim. */
+    int hd[2] = {0, 0}; /* local, global */
+    for (int l = 0; l < m->n_layers; l++)
+        hd[m->layers[l].kind == GMC_ATTN_GLOBAL] = m->layers[l].head_dim;
+    if (hd[0])
+        emit_rope_table(b, "rope_local", m->rope_local, hd[0]);
+    if (hd[1])
+        emit_rope_table(b, "rope_global", m->rope_global, hd[1]);
     gmc_emitf(b,
               "#define A(off) ((float *)(c->arena + (off)))  /* activation */\n"
               "#define KV(off) ((void *)(c->kv + (off)))     /* K/V cache */\n"

@@ -433,10 +433,34 @@ static void build(fuser *F, const attn_block *A, const ffn_block *B, const out_b
     widen_scopes(F);
 }
 
+/* The fused kernels cover Gemma 1-3; the first Gemma 4 feature a model
+ * uses, or NULL. */
+static const char *unfused_feature(const gmc_model *m)
+{
+    if (m->value_norm)
+        return "the value norm (Gemma 4) is not fused yet";
+    if (m->layer_scale)
+        return "the layer output scale (Gemma 4) is not fused yet";
+    if (m->kv_shared_layers)
+        return "KV sharing is not fused yet";
+    if (m->ple_dim)
+        return "per-layer embeddings are not fused yet";
+    if (m->n_experts)
+        return "mixture-of-experts layers are not fused yet";
+    if (m->global.k_eq_v || m->global.head_dim || m->global.n_kv_heads)
+        return "attention.global (per-kind head_dim, KV heads, K = V) is not fused yet";
+    return NULL;
+}
+
 static gmc_status fuse_in(fuser *F, gmc_diag *diag)
 {
     const gmc_graph *g = F->g;
     const gmc_model *m = g->model;
+    const char *why = unfused_feature(m);
+    if (why) {
+        refuse(F, why);
+        return GMC_OK;
+    }
     attn_block *A = gmc_arena_array(F->a, (size_t)m->n_layers, sizeof *A);
     ffn_block *B = gmc_arena_array(F->a, (size_t)m->n_layers, sizeof *B);
     if (!A || !B)

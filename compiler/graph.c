@@ -36,7 +36,7 @@ const char *const gmc_op_slots[GMC_OP_COUNT] = {
     [GMC_OP_DOWN_NORM_ADD] = "xq w y x post norm a0 a1 a2",
     [GMC_OP_HEAD] = "x w tmp hq table logits slots",
 };
-_Static_assert(GMC_OP_COUNT == 20, "update the emitter table in emit.c");
+_Static_assert(GMC_OP_COUNT == 26, "update the emitter table in emit.c");
 
 uint64_t gmc_hash_bytes(uint64_t h, const void *p, size_t n)
 {
@@ -55,6 +55,9 @@ typedef struct lower {
     gmc_arena *a;
     gmc_diag *diag;
     bool failed;
+    int *kc, *vc; /* per layer: its K/V cache values (KV-shared layers read
+                   * their source's) */
+    int ple;      /* the per-layer embedding inputs [n, layers * ple_dim] */
 } lower;
 
 static int add_value(lower *L, gmc_vkind kind, const char *name, int32_t dtype,
@@ -89,29 +92,60 @@ static int add_value(lower *L, gmc_vkind kind, const char *name, int32_t dtype,
     return v->id;
 }
 
-static int weight(lower *L, int layer, const char *what, int32_t dtype,
-                  int64_t ne0, int64_t ne1)
+/* A weight named blk.<layer>.<what>.weight (or <what>.weight outside the
+ * layers); a name with a dot of its own (ffn_gate_inp.scale) is taken as
+ * it is after the prefix.  ne2 > 1: a stack of ne2 matrices (experts). */
+static int weight3(lower *L, int layer, const char *what, int32_t dtype,
+                   int64_t ne0, int64_t ne1, int64_t ne2)
 {
     char name[64];
+    const char *suffix = strchr(what, '.') ? "" : ".weight";
     if (layer >= 0)
-        snprintf(name, sizeof name, "blk.%d.%s.weight", layer, what);
+        snprintf(name, sizeof name, "blk.%d.%s%s", layer, what, suffix);
     else
-        snprintf(name, sizeof name, "%s.weight", what);
+        snprintf(name, sizeof name, "%s%s", what, suffix);
     int id = add_value(L, GMC_V_WEIGHT, name, dtype, ne0, ne1, layer);
-    L->g->values[id].index = L->g->n_weights++;
-    L->g->weight_bytes += L->g->values[id].bytes;
+    gmc_value *v = &L->g->values[id];
+    if (ne2 > 1) {
+        v->n_dims = 3;
+        v->ne[2] = ne2;
+        if (v->bytes > UINT64_MAX / (uint64_t)ne2)
+            L->failed = true;
+        v->bytes *= (uint64_t)ne2;
+    }
+    v->index = L->g->n_weights++;
+    L->g->weight_bytes += v->bytes;
     return id;
 }
 
-static int act(lower *L, int layer, const char *what, int64_t width)
+static int weight(lower *L, int layer, const char *what, int32_t dtype,
+                  int64_t ne0, int64_t ne1)
+{
+    return weight3(L, layer, what, dtype, ne0, ne1, 1);
+}
+
+/* A weight of class c in layer l, shaped by the model (gmc_wclass_shape). */
+static int wclass_weight(lower *L, const gmc_model *m, int l, gmc_wclass c)
+{
+    int64_t ne[3];
+    gmc_wclass_shape(m, l, c, ne);
+    return weight3(L, l, gmc_wclass_name(c), m->layers[l].wtype[c], ne[0], ne[1], ne[2]);
+}
+
+/* An f32 activation of `rows` rows (act: one per token of the step). */
+static int act_rows(lower *L, int layer, const char *what, int64_t width, int64_t rows)
 {
     char name[64];
     if (layer >= 0)
         snprintf(name, sizeof name, "l%d.%s", layer, what);
     else
         snprintf(name, sizeof name, "%s", what);
-    return add_value(L, GMC_V_ACT, name, GMK_DTYPE_F32, width,
-                     L->g->max_batch, layer);
+    return add_value(L, GMC_V_ACT, name, GMK_DTYPE_F32, width, rows, layer);
+}
+
+static int act(lower *L, int layer, const char *what, int64_t width)
+{
+    return act_rows(L, layer, what, width, L->g->max_batch);
 }
 
 static gmc_node *node(lower *L, gmc_op op, int layer, int out, int in0, int in1,
@@ -137,14 +171,24 @@ static gmc_node *node(lower *L, gmc_op op, int layer, int out, int in0, int in1,
     return n;
 }
 
-/* Embedding scale sqrt(D), rounded to bf16 as the Google references do
- * unless the model asks for llama.cpp's exact value (spec §1.2). */
-static float embed_scale(const gmc_model *m)
+/* Embedding scale sqrt(width), rounded to bf16 as the Google references
+ * do unless the model asks for llama.cpp's exact value (spec §1.2); the
+ * per-layer embedding table is scaled by sqrt(ple_dim) the same way. */
+static float embed_scale(const gmc_model *m, int32_t width)
 {
-    float s = sqrtf((float)m->d_model);
+    float s = sqrtf((float)width);
     if (m->embed_scale == GMC_EMBED_SCALE_BF16)
         s = gmrt_bf16_to_f32(gmrt_f32_to_bf16(s));
     return s;
+}
+
+static gmc_node *head_norm(lower *L, int l, int x, int w, int32_t heads, int32_t hd, float eps)
+{
+    gmc_node *n = node(L, GMC_OP_HEAD_NORM, l, -1, x, w, -1, -1);
+    n->eps = eps;
+    n->n_heads = heads;
+    n->head_dim = hd;
+    return n;
 }
 
 static void lower_attention(lower *L, const gmc_model *m, int l, int x)
@@ -152,56 +196,73 @@ static void lower_attention(lower *L, const gmc_model *m, int l, int x)
     const gmc_layer *ly = &m->layers[l];
     int64_t D = m->d_model, qd = (int64_t)ly->n_heads * ly->head_dim;
     int64_t kvd = (int64_t)ly->n_kv_heads * ly->head_dim;
-    const int32_t *wt = ly->wtype;
+
+    bool own_kv = ly->kv_source == l;
+    float eps = (float)m->norm_eps;
 
     int wn = weight(L, l, "attn_norm", GMK_DTYPE_F32, D, 1);
-    int wq = weight(L, l, "attn_q", wt[GMC_W_ATTN_Q], D, qd);
-    int wk = weight(L, l, "attn_k", wt[GMC_W_ATTN_K], D, kvd);
-    int wv = weight(L, l, "attn_v", wt[GMC_W_ATTN_V], D, kvd);
-    int wo = weight(L, l, "attn_output", wt[GMC_W_ATTN_OUTPUT], qd, D);
+    int wq = wclass_weight(L, m, l, GMC_W_ATTN_Q);
+    int wk = own_kv ? wclass_weight(L, m, l, GMC_W_ATTN_K) : -1;
+    int wv = gmc_layer_has(m, l, GMC_W_ATTN_V) ? wclass_weight(L, m, l, GMC_W_ATTN_V) : -1;
+    int wo = wclass_weight(L, m, l, GMC_W_ATTN_OUTPUT);
     int wqn = -1, wkn = -1, wpost = -1;
     if (m->qk_norm) {
         wqn = weight(L, l, "attn_q_norm", GMK_DTYPE_F32, ly->head_dim, 1);
-        wkn = weight(L, l, "attn_k_norm", GMK_DTYPE_F32, ly->head_dim, 1);
+        if (own_kv)
+            wkn = weight(L, l, "attn_k_norm", GMK_DTYPE_F32, ly->head_dim, 1);
     }
     if (m->post_norms)
         wpost = weight(L, l, "post_attention_norm", GMK_DTYPE_F32, D, 1);
 
     /* The caches: a ring of window + max_batch rows for sliding layers
-     * (a batch may overwrite at most max_batch - 1 rows still in view). */
-    int32_t slots = m->context;
-    if (ly->kind == GMC_ATTN_LOCAL && ly->window + L->g->max_batch < slots)
-        slots = ly->window + L->g->max_batch;
-    char kn[32], vn[32];
-    snprintf(kn, sizeof kn, "l%d.kcache", l);
-    snprintf(vn, sizeof vn, "l%d.vcache", l);
-    int kc = add_value(L, GMC_V_KV, kn, m->kv_type, kvd, slots, l);
-    int vc = add_value(L, GMC_V_KV, vn, m->kv_type, kvd, slots, l);
-    L->g->values[kc].n_slots = L->g->values[vc].n_slots = slots;
+     * (a batch may overwrite at most max_batch - 1 rows still in view).
+     * A KV-shared layer reads its source layer's caches. */
+    int kc = L->kc[ly->kv_source], vc = L->vc[ly->kv_source];
+    if (own_kv) {
+        int32_t slots = m->context;
+        if (ly->kind == GMC_ATTN_LOCAL && ly->window + L->g->max_batch < slots)
+            slots = ly->window + L->g->max_batch;
+        char kn[32], vn[32];
+        snprintf(kn, sizeof kn, "l%d.kcache", l);
+        snprintf(vn, sizeof vn, "l%d.vcache", l);
+        kc = L->kc[l] = add_value(L, GMC_V_KV, kn, m->kv_type, kvd, slots, l);
+        vc = L->vc[l] = add_value(L, GMC_V_KV, vn, m->kv_type, kvd, slots, l);
+        L->g->values[kc].n_slots = L->g->values[vc].n_slots = slots;
+    }
 
     int h = act(L, l, "attn_in", D);
-    node(L, GMC_OP_RMSNORM, l, h, x, wn, -1, -1)->eps = (float)m->norm_eps;
-    int q = act(L, l, "q", qd), k = act(L, l, "k", kvd), v = act(L, l, "v", kvd);
+    node(L, GMC_OP_RMSNORM, l, h, x, wn, -1, -1)->eps = eps;
+    int q = act(L, l, "q", qd);
     node(L, GMC_OP_MATMUL, l, q, h, wq, -1, -1);
-    node(L, GMC_OP_MATMUL, l, k, h, wk, -1, -1);
-    node(L, GMC_OP_MATMUL, l, v, h, wv, -1, -1);
-    for (int i = 0; i < 2 && m->qk_norm; i++) {
-        gmc_node *n = node(L, GMC_OP_HEAD_NORM, l, -1, i ? k : q,
-                           i ? wkn : wqn, -1, -1);
-        n->eps = (float)m->norm_eps;
-        n->n_heads = i ? ly->n_kv_heads : ly->n_heads;
-        n->head_dim = ly->head_dim;
+    int k = -1, v = -1;
+    if (own_kv) {
+        k = act(L, l, "k", kvd);
+        v = act(L, l, "v", kvd);
+        node(L, GMC_OP_MATMUL, l, k, h, wk, -1, -1);
+        if (ly->k_eq_v) /* V is K's projection, taken before K's norm */
+            node(L, GMC_OP_COPY, l, v, k, -1, -1, -1);
+        else
+            node(L, GMC_OP_MATMUL, l, v, h, wv, -1, -1);
     }
-    for (int i = 0; i < 2; i++) {
+    if (m->qk_norm) {
+        head_norm(L, l, q, wqn, ly->n_heads, ly->head_dim, eps);
+        if (own_kv)
+            head_norm(L, l, k, wkn, ly->n_kv_heads, ly->head_dim, eps);
+    }
+    for (int i = 0; i < 1 + own_kv; i++) {
         gmc_node *n = node(L, GMC_OP_ROPE, l, -1, i ? k : q, -1, -1, -1);
         n->n_heads = i ? ly->n_kv_heads : ly->n_heads;
         n->head_dim = ly->head_dim;
         n->rope = ly->kind == GMC_ATTN_GLOBAL;
         n->scale = i ? 1.0f : (float)m->query_scale;
     }
-    gmc_node *st = node(L, GMC_OP_KV_STORE, l, -1, kc, vc, k, v);
-    st->n_kv_heads = ly->n_kv_heads;
-    st->head_dim = ly->head_dim;
+    if (own_kv && m->value_norm) /* weightless RMSNorm of each V head */
+        head_norm(L, l, v, -1, ly->n_kv_heads, ly->head_dim, eps);
+    if (own_kv) {
+        gmc_node *st = node(L, GMC_OP_KV_STORE, l, -1, kc, vc, k, v);
+        st->n_kv_heads = ly->n_kv_heads;
+        st->head_dim = ly->head_dim;
+    }
 
     int o = act(L, l, "attn", qd);
     gmc_node *at = node(L, GMC_OP_ATTENTION, l, o, q, kc, vc, -1);
@@ -219,32 +280,126 @@ static void lower_attention(lower *L, const gmc_model *m, int l, int x)
         node(L, GMC_OP_ADD, l, -1, x, y, -1, -1);
 }
 
+/* The MoE branch of a layer: router on the un-normalized residual x,
+ * experts on rmsnorm(x) · pre_ffw_norm_2; returns its output (before
+ * post_ffw_norm_2). */
+static int lower_moe(lower *L, const gmc_model *m, int l, int x)
+{
+    int64_t D = m->d_model, E = m->n_experts, F = m->expert_dim;
+    int32_t k = m->n_experts_used;
+    int wr = weight(L, l, "ffn_gate_inp", GMK_DTYPE_F32, D, E);
+    int wrs = weight(L, l, "ffn_gate_inp.scale", GMK_DTYPE_F32, D, 1);
+    int wgu = wclass_weight(L, m, l, GMC_W_EXP_GATE_UP);
+    int wd = wclass_weight(L, m, l, GMC_W_EXP_DOWN);
+    int wes = weight(L, l, "ffn_down_exps.scale", GMK_DTYPE_F32, E, 1);
+    int wn = weight(L, l, "pre_ffw_norm_2", GMK_DTYPE_F32, D, 1);
+
+    /* route: per token top_k expert ids (int32), their weights, and the
+     * rows the experts' kernel gives them */
+    int route = act(L, l, "route", 3 * (int64_t)k);
+    gmc_node *r = node(L, GMC_OP_MOE_ROUTE, l, route, x, wr, wrs, wes);
+    r->eps = (float)m->norm_eps;
+    r->col = k;
+    int h = act(L, l, "moe_in", D);
+    node(L, GMC_OP_RMSNORM, l, h, x, wn, -1, -1)->eps = (float)m->norm_eps;
+    /* scratch, a row per (token, choice): inputs gathered by expert,
+     * gate and up rows, expert outputs */
+    int64_t rows = (int64_t)L->g->max_batch * k;
+    int sx = act_rows(L, l, "moe_x", D, rows);
+    int sh = act_rows(L, l, "moe_h", 2 * F, rows);
+    int sy = act_rows(L, l, "moe_y", D, rows);
+    int y = act(L, l, "moe_out", D);
+    gmc_node *n = node(L, GMC_OP_MOE_FFN, l, y, h, route, wgu, wd);
+    n->in[4] = sx;
+    n->in[5] = sh;
+    n->in[6] = sy;
+    n->col = k;
+    return y;
+}
+
 static void lower_ffn(lower *L, const gmc_model *m, int l, int x)
 {
     const gmc_layer *ly = &m->layers[l];
-    int64_t D = m->d_model, F = ly->ffn_dim;
-    const int32_t *wt = ly->wtype;
+    int64_t D = m->d_model;
+    float eps = (float)m->norm_eps;
 
     int wn = weight(L, l, "ffn_norm", GMK_DTYPE_F32, D, 1);
-    int wg = weight(L, l, "ffn_gate", wt[GMC_W_FFN_GATE], D, F);
-    int wu = weight(L, l, "ffn_up", wt[GMC_W_FFN_UP], D, F);
-    int wd = weight(L, l, "ffn_down", wt[GMC_W_FFN_DOWN], F, D);
-    int wpost = -1;
+    int wg = wclass_weight(L, m, l, GMC_W_FFN_GATE);
+    int wu = wclass_weight(L, m, l, GMC_W_FFN_UP);
+    int wd = wclass_weight(L, m, l, GMC_W_FFN_DOWN);
+    int wpost = -1, wpost1 = -1, wpost2 = -1;
+    if (m->n_experts) { /* each branch has its post-norm, the sum another */
+        wpost1 = weight(L, l, "post_ffw_norm_1", GMK_DTYPE_F32, D, 1);
+        wpost2 = weight(L, l, "post_ffw_norm_2", GMK_DTYPE_F32, D, 1);
+    }
     if (m->post_norms)
         wpost = weight(L, l, "post_ffw_norm", GMK_DTYPE_F32, D, 1);
 
     int h = act(L, l, "ffn_in", D);
-    node(L, GMC_OP_RMSNORM, l, h, x, wn, -1, -1)->eps = (float)m->norm_eps;
-    int g = act(L, l, "gate", F), u = act(L, l, "up", F);
+    node(L, GMC_OP_RMSNORM, l, h, x, wn, -1, -1)->eps = eps;
+    int g = act(L, l, "gate", ly->ffn_dim), u = act(L, l, "up", ly->ffn_dim);
     node(L, GMC_OP_MATMUL, l, g, h, wg, -1, -1);
     node(L, GMC_OP_MATMUL, l, u, h, wu, -1, -1);
     node(L, GMC_OP_GEGLU, l, -1, g, u, -1, -1);
     int y = act(L, l, "ffn_out", D);
     node(L, GMC_OP_MATMUL, l, y, g, wd, -1, -1);
+    if (m->n_experts) {
+        /* f = norm1(dense) + norm2(moe): the dense output is normalized
+         * into the sum, the MoE output added normalized to it */
+        int ye = lower_moe(L, m, l, x);
+        int f = act(L, l, "ffn_sum", D);
+        node(L, GMC_OP_RMSNORM, l, f, y, wpost1, -1, -1)->eps = eps;
+        node(L, GMC_OP_RMSNORM_ADD, l, -1, f, ye, wpost2, -1)->eps = eps;
+        y = f;
+    }
     if (m->post_norms)
-        node(L, GMC_OP_RMSNORM_ADD, l, -1, x, y, wpost, -1)->eps = (float)m->norm_eps;
+        node(L, GMC_OP_RMSNORM_ADD, l, -1, x, y, wpost, -1)->eps = eps;
     else
         node(L, GMC_OP_ADD, l, -1, x, y, -1, -1);
+}
+
+/* Per-layer embedding inputs of every layer, before layer 0 (Gemma 3n/4):
+ * ple = (rmsnorm_per_layer(x0 · Wp · D^-1/2) + E_ple[tok] · sqrt(P)) · 2^-1/2
+ * where x0 is the scaled token embedding.  E_ple is looked up in the
+ * mapped file, never copied. */
+static int lower_ple_inputs(lower *L, const gmc_model *m, int tok, int x)
+{
+    int64_t D = m->d_model, P = m->ple_dim, LP = (int64_t)m->n_layers * P;
+    int wt = weight(L, -1, "per_layer_token_embd", m->ple_type, LP, m->vocab);
+    L->g->values[wt].mapped = true;
+    int wp = weight(L, -1, "per_layer_model_proj", m->ple_proj_type, D, LP);
+    int wn = weight(L, -1, "per_layer_proj_norm", GMK_DTYPE_F32, P, 1);
+    int pt = act(L, -1, "ple_tok", LP);
+    node(L, GMC_OP_EMBED, -1, pt, tok, wt, -1, -1)->scale = embed_scale(m, m->ple_dim);
+    int pp = act(L, -1, "ple", LP);
+    node(L, GMC_OP_MATMUL, -1, pp, x, wp, -1, -1);
+    node(L, GMC_OP_SCALE, -1, -1, pp, -1, -1, -1)->scale = 1.0f / sqrtf((float)D);
+    head_norm(L, -1, pp, wn, m->n_layers, m->ple_dim, (float)m->norm_eps);
+    node(L, GMC_OP_ADD, -1, -1, pp, pt, -1, -1);
+    node(L, GMC_OP_SCALE, -1, -1, pp, -1, -1, -1)->scale = 1.0f / sqrtf(2.0f);
+    return pp;
+}
+
+/* After the FFN: x += rmsnorm(proj(gelu(inp_gate(x)) * ple[l])) (per-layer
+ * embedding injection), then x *= layer_output_scale. */
+static void lower_layer_end(lower *L, const gmc_model *m, int l, int x)
+{
+    int64_t D = m->d_model;
+    if (m->ple_dim) {
+        int wg = wclass_weight(L, m, l, GMC_W_PLE_GATE);
+        int wp = wclass_weight(L, m, l, GMC_W_PLE_PROJ);
+        int wn = weight(L, l, "post_norm", GMK_DTYPE_F32, D, 1);
+        int g = act(L, l, "ple_gate", m->ple_dim);
+        node(L, GMC_OP_MATMUL, l, g, x, wg, -1, -1);
+        node(L, GMC_OP_GELU_SLICE, l, -1, g, L->ple, -1, -1)->col = l * m->ple_dim;
+        int y = act(L, l, "ple_out", D);
+        node(L, GMC_OP_MATMUL, l, y, g, wp, -1, -1);
+        node(L, GMC_OP_RMSNORM_ADD, l, -1, x, y, wn, -1)->eps = (float)m->norm_eps;
+    }
+    if (m->layer_scale) {
+        int ws = weight(L, l, "layer_output_scale", GMK_DTYPE_F32, 1, 1);
+        node(L, GMC_OP_SCALE_W, l, -1, x, ws, -1, -1);
+    }
 }
 
 gmc_status gmc_graph_lower(const gmc_model *m, int32_t max_batch, gmc_arena *a,
@@ -259,24 +414,31 @@ gmc_status gmc_graph_lower(const gmc_model *m, int32_t max_batch, gmc_arena *a,
         return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory building the graph");
     g->model = m;
     g->max_batch = max_batch;
-    g->cap_values = 16 + 40 * m->n_layers;
-    g->cap_nodes = 16 + 32 * m->n_layers;
+    g->cap_values = 32 + 64 * m->n_layers;
+    g->cap_nodes = 32 + 48 * m->n_layers;
     g->values = gmc_arena_array(a, (size_t)g->cap_values, sizeof *g->values);
     g->nodes = gmc_arena_array(a, (size_t)g->cap_nodes, sizeof *g->nodes);
     if (!g->values || !g->nodes)
         return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory building the graph");
 
-    lower L = {g, a, diag, false};
+    lower L = {g, a, diag, false, NULL, NULL, -1};
+    L.kc = gmc_arena_array(a, (size_t)m->n_layers, sizeof *L.kc);
+    L.vc = gmc_arena_array(a, (size_t)m->n_layers, sizeof *L.vc);
+    if (!L.kc || !L.vc)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory building the graph");
     /* Weights come first so that their ids are the manifest order; the
      * layer bodies add theirs in GGUF order as they go. */
     int emb = weight(&L, -1, "token_embd", m->embed_type, m->d_model, m->vocab);
     int onorm = weight(&L, -1, "output_norm", GMK_DTYPE_F32, m->d_model, 1);
     int tok = add_value(&L, GMC_V_TOKENS, "tokens", GMK_DTYPE_F32, max_batch, 1, -1);
     int x = act(&L, -1, "x", m->d_model);
-    node(&L, GMC_OP_EMBED, -1, x, tok, emb, -1, -1)->scale = embed_scale(m);
+    node(&L, GMC_OP_EMBED, -1, x, tok, emb, -1, -1)->scale = embed_scale(m, m->d_model);
+    if (m->ple_dim)
+        L.ple = lower_ple_inputs(&L, m, tok, x);
     for (int l = 0; l < m->n_layers && !L.failed; l++) {
         lower_attention(&L, m, l, x);
         lower_ffn(&L, m, l, x);
+        lower_layer_end(&L, m, l, x);
     }
     int h = act(&L, -1, "final", m->d_model);
     node(&L, GMC_OP_FINAL_NORM, -1, h, x, onorm, -1, -1)->eps = (float)m->norm_eps;
@@ -334,11 +496,15 @@ static void dump_value(const gmc_value *v, gmc_strbuf *b)
         snprintf(fmt, sizeof fmt, "@%s", gmc_act_fmt_name(v->act_fmt));
         dt = fmt;
     }
-    gmc_emitf(b, "%%%d %-6s %-26s %-5s [%" PRId64 ", %" PRId64 "] %" PRIu64 " B",
-              v->id, kind_name(v->kind), v->name, dt ? dt : "?", v->ne[0],
-              v->ne[1], v->bytes);
+    gmc_emitf(b, "%%%d %-6s %-26s %-5s [%" PRId64 ", %" PRId64, v->id, kind_name(v->kind),
+              v->name, dt ? dt : "?", v->ne[0], v->ne[1]);
+    if (v->n_dims == 3)
+        gmc_emitf(b, ", %" PRId64, v->ne[2]);
+    gmc_emitf(b, "] %" PRIu64 " B", v->bytes);
     if (v->kind == GMC_V_WEIGHT && v->layout == GMK_LAYOUT_P16)
         gmc_emitf(b, " layout p16");
+    if (v->mapped)
+        gmc_emitf(b, " mapped");
     if (v->offset >= 0)
         gmc_emitf(b, " @%" PRId64, v->offset);
     if (v->first >= 0)
@@ -379,6 +545,10 @@ static void dump_node(const gmc_graph *g, int i, gmc_strbuf *b)
         gmc_emitf(b, " window=%d", n->window);
     if (n->op == GMC_OP_ROPE || n->op == GMC_OP_QKV)
         gmc_emitf(b, " rope=%s", n->rope ? "global" : "local");
+    if (n->op == GMC_OP_GELU_SLICE)
+        gmc_emitf(b, " col=%d", n->col);
+    if (n->op == GMC_OP_MOE_ROUTE || n->op == GMC_OP_MOE_FFN)
+        gmc_emitf(b, " top_k=%d", n->col);
     gmc_emitf(b, "\n");
 }
 

@@ -12,6 +12,7 @@
 #ifndef GMC_GRAPH_H
 #define GMC_GRAPH_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "arena.h"
@@ -45,6 +46,9 @@ typedef struct gmc_value {
     int index;          /* weights: manifest index */
     int32_t n_slots;    /* KV: rows in the (ring) cache */
     int32_t layout;     /* weights: GMK_LAYOUT_* the target reads it in */
+    bool mapped;        /* weights: only looked up by rows from the mapped
+                         * file (per-layer embeddings): never repacked,
+                         * not counted as resident */
     int act_fmt;        /* ACT holding matmul input rows in a gmk_act_fmt
                          * (fused graphs); -1: plain f32 */
     /* filled by the planner: */
@@ -62,6 +66,7 @@ typedef struct gmc_node {
     /* attributes (meaning per op) */
     float eps, scale, softcap;
     int32_t n_heads, n_kv_heads, head_dim, window;
+    int32_t col;        /* GELU_SLICE: first column of p; MOE_*: top_k */
     int rope;           /* ROPE: index into model rope tables (0 local, 1 global) */
 } gmc_node;
 

@@ -60,15 +60,17 @@ static gmrt_status fill(void *user, int64_t index, const char *name, void *dst,
     const gmc_value *v = weight_by_index(ic->g, index);
     if (!v)
         return gmrt_fail(diag, GMRT_ERR_ARG, "no weight %lld", (long long)index);
-    bool norm = strstr(name, "norm") != NULL;
+    /* norms and scales (ffn_gate_inp.scale, layer_output_scale) near 1 */
+    bool norm = strstr(name, "norm") != NULL || strstr(name, "scale") != NULL;
     bool embed = strcmp(name, "token_embd.weight") == 0;
     float amp = norm ? 0.1f
                 : embed ? sqrtf(3.0f / (float)ic->g->model->d_model)
                         : sqrtf(3.0f / (float)v->ne[0]);
     uint64_t s = ic->seed ^ gmc_hash_bytes(GMC_HASH_INIT, name, strlen(name));
-    size_t row_bytes = nbytes / (size_t)v->ne[1];
+    int64_t rows = v->ne[1] * (v->n_dims == 3 ? v->ne[2] : 1);
+    size_t row_bytes = nbytes / (size_t)rows;
     unsigned char *out = dst;
-    for (int64_t r = 0; r < v->ne[1]; r++) {
+    for (int64_t r = 0; r < rows; r++) {
         for (int64_t k = 0; k < v->ne[0]; k++)
             ic->row[k] = (norm ? 1.0f : 0.0f) + amp * uniform(&s);
         gmrt_status st = gmrt_quantize_row(v->dtype, ic->row, out + (size_t)r * row_bytes,
@@ -107,7 +109,7 @@ static void vb_add(vocab_build *vb, const char *text, int32_t type)
 static void vb_fill(vocab_build *vb, gmc_family family)
 {
     static const char *const first[] = {"<pad>", "<eos>", "<bos>", "<unk>", "<mask>"};
-    int32_t sot = family == GMC_FAMILY_GEMMA3 ? 105 : 106;
+    int32_t sot = family >= GMC_FAMILY_GEMMA3 ? 105 : 106;
     char buf[32];
     for (int i = 0; i < 5; i++)
         vb_add(vb, first[i], i == 3 ? GMRT_TOKEN_UNKNOWN : GMRT_TOKEN_CONTROL);
@@ -155,7 +157,8 @@ static void vb_free(vocab_build *vb)
 
 static const char *arch_name(gmc_family f)
 {
-    return f == GMC_FAMILY_GEMMA ? "gemma" : f == GMC_FAMILY_GEMMA2 ? "gemma2" : "gemma3";
+    static const char *const names[] = {"", "gemma", "gemma2", "gemma3", "gemma4"};
+    return names[f];
 }
 
 #define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)

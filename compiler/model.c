@@ -75,6 +75,7 @@ static const enum_item family_items[] = {
     {"gemma", GMC_FAMILY_GEMMA},
     {"gemma2", GMC_FAMILY_GEMMA2},
     {"gemma3", GMC_FAMILY_GEMMA3},
+    {"gemma4", GMC_FAMILY_GEMMA4},
 };
 static const enum_item embed_scale_items[] = {
     {"bf16", GMC_EMBED_SCALE_BF16},
@@ -92,6 +93,8 @@ static const enum_item wclass_items[] = {
     {"attn_v", GMC_W_ATTN_V},     {"attn_output", GMC_W_ATTN_OUTPUT},
     {"ffn_gate", GMC_W_FFN_GATE}, {"ffn_up", GMC_W_FFN_UP},
     {"ffn_down", GMC_W_FFN_DOWN},
+    {"inp_gate", GMC_W_PLE_GATE}, {"proj", GMC_W_PLE_PROJ},
+    {"ffn_gate_up_exps", GMC_W_EXP_GATE_UP}, {"ffn_down_exps", GMC_W_EXP_DOWN},
 };
 static const enum_list families = ENUM_LIST(family_items);
 static const enum_list embed_scales = ENUM_LIST(embed_scale_items);
@@ -121,6 +124,8 @@ _Static_assert(sizeof(gmc_embed_scale) == sizeof(int), "enum size");
 enum slot {
     AT_NONE = 0,
     AT_TIED, AT_KV_HEADS, AT_HEAD_DIM, AT_WINDOW,
+    AT_GLOBAL_KV_HEADS, AT_GLOBAL_HEAD_DIM, AT_KV_SHARED, AT_TOP_K,
+    AT_PLE_Q, AT_PLE_PROJ_Q, AT_PLE_DIM, AT_EXPERT_DIM,
     AT_ATTENTION,           /* the `attention` key (for a missing window) */
     AT_PATTERN,
     AT_EMBED_Q, AT_ATTN_Q, AT_FFN_Q,
@@ -131,7 +136,7 @@ enum slot {
 /* quant: as written, before expansion into per-layer types; all are
  * gmk_dtype ids.  tensors[c] < 0 means "not overridden". */
 typedef struct quant_spec {
-    int32_t embed, kv, attn, ffn;
+    int32_t embed, kv, attn, ffn, ple, ple_proj;
     int32_t tensors[GMC_W_COUNT];
 } quant_spec;
 
@@ -438,6 +443,9 @@ static const field rope_param_fields[] = {
      .off = offsetof(gmc_rope, theta)},
     {.key = "scale", .kind = FK_FLOAT, .positive = true,
      .off = offsetof(gmc_rope, scale)},
+    /* checked to be at most 1 after the walk */
+    {.key = "fraction", .kind = FK_FLOAT, .positive = true,
+     .off = offsetof(gmc_rope, fraction)},
 };
 static const section rope_param_section = SECTION(rope_param_fields);
 
@@ -448,6 +456,17 @@ static const field rope_fields[] = {
      .off = M(rope_global)},
 };
 static const section rope_section = SECTION(rope_fields);
+
+/* attention.global: Gemma 4's global layers (wider heads, fewer KV heads,
+ * K = V); absent keys keep the attention: values. */
+static const field global_fields[] = {
+    {.key = "head_dim", .kind = FK_INT, .lo = 2, .hi = 1024,
+     .off = M(global.head_dim), .slot = AT_GLOBAL_HEAD_DIM},
+    {.key = "kv_heads", .kind = FK_INT, .lo = 1, .hi = 1024,
+     .off = M(global.n_kv_heads), .slot = AT_GLOBAL_KV_HEADS},
+    {.key = "k_eq_v", .kind = FK_BOOL, .off = M(global.k_eq_v)},
+};
+static const section global_section = SECTION(global_fields);
 
 static const field attention_fields[] = {
     {.key = "heads", .kind = FK_INT, .required = true, .lo = 1, .hi = 1024,
@@ -465,11 +484,17 @@ static const field attention_fields[] = {
     {.key = "window", .kind = FK_INT, .lo = 1, .hi = 1048576,
      .off = M(window), .slot = AT_WINDOW},
     {.key = "rope", .kind = FK_SECTION, .sub = &rope_section, .off = 0},
+    {.key = "value_norm", .kind = FK_BOOL, .off = M(value_norm)},
+    {.key = "global", .kind = FK_SECTION, .sub = &global_section, .off = 0},
+    /* at most layers - 1, checked after the walk */
+    {.key = "kv_shared_layers", .kind = FK_INT, .lo = 0, .hi = 1023,
+     .off = M(kv_shared_layers), .slot = AT_KV_SHARED},
 };
 
 static const field layers_fields[] = {
     {.key = "pattern", .kind = FK_CUSTOM, .required = true,
      .fn = parse_pattern, .slot = AT_PATTERN},
+    {.key = "output_scale", .kind = FK_BOOL, .off = M(layer_scale)},
 };
 
 static const field ffn_fields[] = {
@@ -477,6 +502,24 @@ static const field ffn_fields[] = {
      .off = M(ffn_dim)},
     {.key = "activation", .kind = FK_ENUM, .names = &activations,
      .off = offsetof(parser, activation)},
+    {.key = "shared_dim", .kind = FK_INT, .lo = 1, .hi = 1048576,
+     .off = M(ffn_dim_shared)},
+};
+
+/* ple: per-layer embeddings (Gemma 3n/4 E-models). */
+static const field ple_fields[] = {
+    {.key = "dim", .kind = FK_INT, .required = true, .lo = 1, .hi = 65536,
+     .off = M(ple_dim), .slot = AT_PLE_DIM},
+};
+
+/* moe: experts beside the dense FFN (Gemma 4 26B-A4B). */
+static const field moe_fields[] = {
+    {.key = "experts", .kind = FK_INT, .required = true, .lo = 1,
+     .hi = 4096, .off = M(n_experts)},
+    {.key = "top_k", .kind = FK_INT, .required = true, .lo = 1, .hi = 4096,
+     .off = M(n_experts_used), .slot = AT_TOP_K},
+    {.key = "dim", .kind = FK_INT, .required = true, .lo = 1,
+     .hi = 1048576, .off = M(expert_dim), .slot = AT_EXPERT_DIM},
 };
 
 static const field output_fields[] = {
@@ -499,6 +542,10 @@ static const field tensors_fields[] = {
     TENSOR_FIELD(GMC_W_FFN_GATE, "ffn_gate"),
     TENSOR_FIELD(GMC_W_FFN_UP, "ffn_up"),
     TENSOR_FIELD(GMC_W_FFN_DOWN, "ffn_down"),
+    TENSOR_FIELD(GMC_W_PLE_GATE, "inp_gate"),
+    TENSOR_FIELD(GMC_W_PLE_PROJ, "proj"),
+    TENSOR_FIELD(GMC_W_EXP_GATE_UP, "ffn_gate_up_exps"),
+    TENSOR_FIELD(GMC_W_EXP_DOWN, "ffn_down_exps"),
 };
 _Static_assert(sizeof tensors_fields / sizeof tensors_fields[0] ==
                    GMC_W_COUNT,
@@ -514,6 +561,12 @@ static const field quant_fields[] = {
      .slot = AT_FFN_Q},
     {.key = "kv_cache", .kind = FK_DTYPE, .dmask = DT_KV_CACHE,
      .off = Q(kv)},
+    /* per_layer_token_embd; default: quant.embed */
+    {.key = "ple", .kind = FK_DTYPE, .dmask = DT_WEIGHTS, .off = Q(ple),
+     .slot = AT_PLE_Q},
+    /* per_layer_model_proj; default: quant.attn */
+    {.key = "ple_proj", .kind = FK_DTYPE, .dmask = DT_WEIGHTS,
+     .off = Q(ple_proj), .slot = AT_PLE_PROJ_Q},
     {.key = "tensors", .kind = FK_SECTION, .sub = &tensors_section,
      .off = 0},
     {.key = "overrides", .kind = FK_CUSTOM, .fn = parse_overrides},
@@ -535,13 +588,15 @@ static const section attention_section = SECTION(attention_fields);
 static const section layers_section = SECTION(layers_fields);
 static const section ffn_section = SECTION(ffn_fields);
 static const section output_section = SECTION(output_fields);
+static const section ple_section = SECTION(ple_fields);
+static const section moe_section = SECTION(moe_fields);
 static const section quant_section = SECTION(quant_fields);
 
 /*
- * The top level.  Gemma 3n/4 features arrive as new optional rows here
- * (moe:, ple:, kv_sharing:) and in layers: (per-layer overrides of
- * head_dim, kv_heads, ffn dim), each filling new gmc_layer members; files
- * written for Gemma 1-3 stay valid because every new key is optional.
+ * The top level.  Gemma 4's features are optional sections (ple:, moe:)
+ * and optional keys of the others (attention.global, kv_shared_layers,
+ * value_norm, ffn.shared_dim, layers.output_scale), so files written for
+ * Gemma 1-3 stay valid.
  */
 static const field root_fields[] = {
     {.key = "model", .kind = FK_SECTION, .required = true,
@@ -553,6 +608,8 @@ static const field root_fields[] = {
     {.key = "ffn", .kind = FK_SECTION, .required = true,
      .sub = &ffn_section},
     {.key = "output", .kind = FK_SECTION, .sub = &output_section},
+    {.key = "ple", .kind = FK_SECTION, .sub = &ple_section},
+    {.key = "moe", .kind = FK_SECTION, .sub = &moe_section},
     {.key = "quant", .kind = FK_SECTION, .sub = &quant_section},
 };
 static const section root_section = SECTION(root_fields);
@@ -765,15 +822,22 @@ static void set_defaults(parser *p, gmc_family family)
     m->norm_eps = 1e-6;
     m->tied_embeddings = true;
     m->embed_scale = GMC_EMBED_SCALE_BF16;
-    m->query_scale = 0; /* 0 = 1/sqrt(head_dim), set after the walk */
-    m->qk_norm = family == GMC_FAMILY_GEMMA3;
+    bool g4 = family == GMC_FAMILY_GEMMA4;
+    /* 0 = 1/sqrt(head_dim), set after the walk; Gemma 4's QK-norm weights
+     * carry the scale */
+    m->query_scale = g4 ? 1.0 : 0;
+    m->qk_norm = family >= GMC_FAMILY_GEMMA3;
+    m->value_norm = g4;
     m->attn_softcap = family == GMC_FAMILY_GEMMA2 ? 50.0 : 0.0;
-    m->rope_local = (gmc_rope){10000.0, 1.0};
+    m->rope_local = (gmc_rope){10000.0, 1.0, 1.0};
     m->rope_global = (gmc_rope){
-        family == GMC_FAMILY_GEMMA3 ? 1000000.0 : 10000.0, 1.0};
+        family >= GMC_FAMILY_GEMMA3 ? 1000000.0 : 10000.0, 1.0, 1.0};
     m->post_norms = family != GMC_FAMILY_GEMMA;
-    m->final_softcap = family == GMC_FAMILY_GEMMA2 ? 30.0 : 0.0;
+    m->layer_scale = g4;
+    m->norm_plus_one = !g4;
+    m->final_softcap = family == GMC_FAMILY_GEMMA2 || g4 ? 30.0 : 0.0;
     p->q.embed = p->q.kv = p->q.attn = p->q.ffn = GMK_DTYPE_F32;
+    p->q.ple = p->q.ple_proj = -1; /* quant.embed's, quant.attn's */
     for (int c = 0; c < GMC_W_COUNT; c++)
         p->q.tensors[c] = -1;
 }
@@ -796,6 +860,42 @@ static gmc_status read_family(parser *p, const gmc_ynode *root,
 }
 
 /* ------------------------------------------------------------ checks */
+
+/* Checks of the Gemma 4 keys (attention.global, kv_shared_layers, the
+ * RoPE fractions, moe:), each positioned at the key that has to change. */
+static gmc_status check_gemma4(parser *p)
+{
+    gmc_model *m = &p->m;
+    const gmc_global_attn *g = &m->global;
+    if (g->n_kv_heads && m->n_heads % g->n_kv_heads != 0)
+        return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_GLOBAL_KV_HEADS],
+                         "attention.global.kv_heads",
+                         "kv_heads (%d) must divide heads (%d)",
+                         g->n_kv_heads, m->n_heads);
+    if (g->head_dim % 2 != 0)
+        return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_GLOBAL_HEAD_DIM],
+                         "attention.global.head_dim",
+                         "head_dim must be even (RoPE rotates pairs), got %d",
+                         g->head_dim);
+    const gmc_rope *r[2] = {&m->rope_local, &m->rope_global};
+    for (int i = 0; i < 2; i++)
+        if (r[i]->fraction > 1.0)
+            return gmc_fail(p->diag, GMC_ERR_SEMANTIC,
+                            "%s: attention.rope.%s.fraction must be in (0, 1], "
+                            "got %g", p->file, i ? "global" : "local",
+                            r[i]->fraction);
+    if (m->kv_shared_layers >= m->n_layers)
+        return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_KV_SHARED],
+                         "attention.kv_shared_layers",
+                         "%d KV-shared layers leave no layer to compute K/V "
+                         "(the model has %d layers)",
+                         m->kv_shared_layers, m->n_layers);
+    if (m->n_experts && m->n_experts_used > m->n_experts)
+        return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_TOP_K], "moe.top_k",
+                         "top_k (%d) must not exceed experts (%d)",
+                         m->n_experts_used, m->n_experts);
+    return GMC_OK;
+}
 
 /* Checks between fields of model: and attention:, each positioned at the
  * key that has to change. */
@@ -836,7 +936,7 @@ static gmc_status check_shape(parser *p)
                          m->window, m->context);
     if (m->query_scale == 0)
         m->query_scale = 1.0 / sqrt((double)m->head_dim);
-    return GMC_OK;
+    return check_gemma4(p);
 }
 
 /* Checks the layer indices of every override (in range, and no layer
@@ -900,16 +1000,52 @@ static const gmc_ynode *type_source(const parser *p, int32_t layer,
     return p->at[attn ? AT_ATTN_Q : AT_FFN_Q];
 }
 
+bool gmc_layer_has(const gmc_model *m, int32_t l, gmc_wclass c)
+{
+    const gmc_layer *ly = &m->layers[l];
+    switch (c) {
+    case GMC_W_ATTN_K: return ly->kv_source == l;
+    case GMC_W_ATTN_V: return ly->kv_source == l && !ly->k_eq_v;
+    case GMC_W_PLE_GATE:
+    case GMC_W_PLE_PROJ: return m->ple_dim > 0;
+    case GMC_W_EXP_GATE_UP:
+    case GMC_W_EXP_DOWN: return m->n_experts > 0;
+    default: return true;
+    }
+}
+
+void gmc_wclass_shape(const gmc_model *m, int32_t l, gmc_wclass c, int64_t ne[3])
+{
+    const gmc_layer *ly = &m->layers[l];
+    int64_t D = m->d_model, q = (int64_t)ly->n_heads * ly->head_dim;
+    int64_t kv = (int64_t)ly->n_kv_heads * ly->head_dim;
+    ne[0] = D;
+    ne[2] = 1;
+    switch (c) {
+    case GMC_W_ATTN_Q: ne[1] = q; break;
+    case GMC_W_ATTN_K:
+    case GMC_W_ATTN_V: ne[1] = kv; break;
+    case GMC_W_ATTN_OUTPUT: ne[0] = q; ne[1] = D; break;
+    case GMC_W_FFN_GATE:
+    case GMC_W_FFN_UP: ne[1] = ly->ffn_dim; break;
+    case GMC_W_FFN_DOWN: ne[0] = ly->ffn_dim; ne[1] = D; break;
+    case GMC_W_PLE_GATE: ne[1] = m->ple_dim; break;
+    case GMC_W_PLE_PROJ: ne[0] = m->ple_dim; ne[1] = D; break;
+    case GMC_W_EXP_GATE_UP: /* gate rows, then up rows, per expert */
+        ne[1] = 2 * (int64_t)m->expert_dim; ne[2] = m->n_experts; break;
+    case GMC_W_EXP_DOWN:
+        ne[0] = m->expert_dim; ne[1] = D; ne[2] = m->n_experts; break;
+    default: ne[1] = 0; break;
+    }
+}
+
 /* The contiguous input dimension (ne0) of a weight: what its rows are
  * quantized along. */
-static int32_t input_width(const gmc_model *m, const gmc_layer *l,
-                           gmc_wclass c)
+static int32_t input_width(const gmc_model *m, int32_t l, gmc_wclass c)
 {
-    if (c == GMC_W_ATTN_OUTPUT)
-        return l->n_heads * l->head_dim;
-    if (c == GMC_W_FFN_DOWN)
-        return l->ffn_dim;
-    return m->d_model;
+    int64_t ne[3];
+    gmc_wclass_shape(m, l, c, ne);
+    return (int32_t)ne[0];
 }
 
 /* Every quantized row must hold whole blocks (gemma-spec.md §9). */
@@ -926,11 +1062,34 @@ static gmc_status check_widths(parser *p)
                          "the %s block size %d",
                          m->d_model, e->name, eblock);
     char path[GMC_DIAG_PATH];
+    if (m->ple_dim) {
+        const dtype_info *t = dtype_by_id(m->ple_type);
+        int32_t block = (int32_t)gmrt_dtype_block(t->id);
+        if (m->ple_dim % block != 0)
+            return fail_node(p, GMC_ERR_SEMANTIC,
+                             p->at[p->q.ple >= 0 ? AT_PLE_Q : AT_EMBED_Q],
+                             p->q.ple >= 0 ? "quant.ple" : "quant.embed",
+                             "per_layer_token_embd rows are %d-wide "
+                             "layer slices, not a multiple of the %s block "
+                             "size %d",
+                             m->ple_dim, t->name, block);
+        t = dtype_by_id(m->ple_proj_type);
+        block = (int32_t)gmrt_dtype_block(t->id);
+        if (m->d_model % block != 0)
+            return fail_node(p, GMC_ERR_SEMANTIC,
+                             p->at[p->q.ple_proj >= 0 ? AT_PLE_PROJ_Q : AT_ATTN_Q],
+                             p->q.ple_proj >= 0 ? "quant.ple_proj" : "quant.attn",
+                             "per_layer_model_proj has input width %d, not a "
+                             "multiple of the %s block size %d",
+                             m->d_model, t->name, block);
+    }
     for (int32_t i = 0; i < m->n_layers; i++) {
         const gmc_layer *l = &m->layers[i];
         for (int c = 0; c < GMC_W_COUNT; c++) {
+            if (!gmc_layer_has(m, i, (gmc_wclass)c))
+                continue;
             const dtype_info *t = dtype_by_id(l->wtype[c]);
-            int32_t w = input_width(m, l, (gmc_wclass)c);
+            int32_t w = input_width(m, i, (gmc_wclass)c);
             GMC_ASSERT(t);
             int32_t block = (int32_t)gmrt_dtype_block(t->id);
             if (w % block == 0)
@@ -960,16 +1119,38 @@ static gmc_status expand_layers(parser *p)
     m->layers = gmc_arena_array(p->a, (size_t)m->n_layers, sizeof *m->layers);
     if (!m->layers)
         return gmc_fail(p->diag, GMC_ERR_NOMEM, "out of memory");
+    m->ple_type = p->q.ple >= 0 ? p->q.ple : p->q.embed;
+    m->ple_proj_type = p->q.ple_proj >= 0 ? p->q.ple_proj : p->q.attn;
+    int32_t first_shared = m->n_layers - m->kv_shared_layers;
     for (int32_t i = 0; i < m->n_layers; i++) {
         gmc_layer *l = &m->layers[i];
         l->kind = m->pattern[i % m->pattern_len];
-        l->n_heads = m->n_heads;
-        l->n_kv_heads = m->n_kv_heads;
-        l->head_dim = m->head_dim;
-        l->ffn_dim = m->ffn_dim;
         bool local = l->kind == GMC_ATTN_LOCAL;
+        l->n_heads = m->n_heads;
+        l->n_kv_heads = local || !m->global.n_kv_heads ? m->n_kv_heads
+                                                       : m->global.n_kv_heads;
+        l->head_dim = local || !m->global.head_dim ? m->head_dim
+                                                   : m->global.head_dim;
+        l->k_eq_v = !local && m->global.k_eq_v;
+        l->ffn_dim = i >= first_shared && m->ffn_dim_shared
+                         ? m->ffn_dim_shared : m->ffn_dim;
         l->window = local ? m->window : 0;
         l->rope = local ? m->rope_local : m->rope_global;
+        /* A shared layer reads the cache of the last layer of its kind
+         * before the shared ones (docs/models.md, KV sharing). */
+        l->kv_source = i;
+        if (i >= first_shared) {
+            l->kv_source = -1;
+            for (int32_t j = first_shared - 1; j >= 0 && l->kv_source < 0; j--)
+                if (m->layers[j].kind == l->kind)
+                    l->kv_source = j;
+            if (l->kv_source < 0)
+                return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_KV_SHARED],
+                                 "attention.kv_shared_layers",
+                                 "layer %d shares K/V but no earlier layer "
+                                 "of its kind (%s) computes them",
+                                 i, local ? "local" : "global");
+        }
         for (int c = 0; c < GMC_W_COUNT; c++) {
             int32_t t = c <= GMC_W_ATTN_OUTPUT ? p->q.attn : p->q.ffn;
             l->wtype[c] = p->q.tensors[c] >= 0 ? p->q.tensors[c] : t;
@@ -1076,22 +1257,50 @@ gmc_status gmc_model_load(const char *path, gmc_arena *a, gmc_model **out,
     return gmc_model_parse(text, len, path, a, out, diag);
 }
 
-uint64_t gmc_model_params(const gmc_model *m)
+gmc_params gmc_model_param_counts(const gmc_model *m)
 {
     uint64_t d = (uint64_t)m->d_model;
-    uint64_t n = (uint64_t)m->vocab * d; /* token_embd, also the LM head */
-    n += d;                              /* output_norm */
+    gmc_params p = {0, 0, 0};
+    p.total = (uint64_t)m->vocab * d; /* token_embd, also the LM head */
+    p.total += d;                     /* output_norm */
+    if (m->ple_dim) {
+        uint64_t lp = (uint64_t)m->n_layers * (uint64_t)m->ple_dim;
+        p.mapped = (uint64_t)m->vocab * lp; /* per_layer_token_embd */
+        p.total += lp * d + (uint64_t)m->ple_dim; /* model proj, its norm */
+    }
+    uint64_t inactive = 0;
     for (int32_t i = 0; i < m->n_layers; i++) {
         const gmc_layer *l = &m->layers[i];
-        uint64_t q = (uint64_t)l->n_heads * (uint64_t)l->head_dim;
-        uint64_t kv = (uint64_t)l->n_kv_heads * (uint64_t)l->head_dim;
-        n += d * q + 2 * d * kv + q * d;       /* attn_q, attn_k/v, output */
-        n += 3 * d * (uint64_t)l->ffn_dim;      /* ffn_gate, ffn_up, down */
-        n += 2 * d;                             /* attn_norm, ffn_norm */
+        for (int c = 0; c < GMC_W_COUNT; c++) {
+            if (!gmc_layer_has(m, i, (gmc_wclass)c))
+                continue;
+            int64_t ne[3];
+            gmc_wclass_shape(m, i, (gmc_wclass)c, ne);
+            uint64_t n = (uint64_t)ne[0] * (uint64_t)ne[1] * (uint64_t)ne[2];
+            p.total += n;
+            if (ne[2] > 1)
+                inactive += n / (uint64_t)ne[2] *
+                            (uint64_t)(m->n_experts - m->n_experts_used);
+        }
+        p.total += 2 * d;                        /* attn_norm, ffn_norm */
         if (m->post_norms)
-            n += 2 * d; /* post_attention_norm, post_ffw_norm */
+            p.total += 2 * d; /* post_attention_norm, post_ffw_norm */
         if (m->qk_norm)
-            n += 2 * (uint64_t)l->head_dim; /* attn_q_norm, attn_k_norm */
+            p.total += (uint64_t)l->head_dim * (l->kv_source == i ? 2 : 1);
+        if (m->layer_scale)
+            p.total += 1;
+        if (m->ple_dim)
+            p.total += d; /* post_norm */
+        if (m->n_experts) /* router, its scale, expert scales, 3 norms */
+            p.total += d * (uint64_t)m->n_experts + d +
+                       (uint64_t)m->n_experts + 3 * d;
     }
-    return n;
+    p.total += p.mapped;
+    p.active = p.total - p.mapped - inactive;
+    return p;
+}
+
+uint64_t gmc_model_params(const gmc_model *m)
+{
+    return gmc_model_param_counts(m).total;
 }

@@ -31,7 +31,10 @@ typedef enum gmc_family {
     GMC_FAMILY_GEMMA = 1, /* Gemma 1: pre-norm only */
     GMC_FAMILY_GEMMA2,    /* sandwich norms, soft-caps, alternating windows */
     GMC_FAMILY_GEMMA3,    /* + QK-norm, 5:1 pattern, two RoPE thetas */
-    /* reserved: GMC_FAMILY_GEMMA3N, GMC_FAMILY_GEMMA4 */
+    GMC_FAMILY_GEMMA4,    /* norms use w (no +1), value norm, query scale 1,
+                           * per-kind head_dim / KV heads, K = V, partial
+                           * RoPE, KV sharing, PLE, MoE, layer output scale */
+    /* reserved: GMC_FAMILY_GEMMA3N (AltUp, LAuReL, activation sparsity) */
 } gmc_family;
 
 typedef enum gmc_attn_kind {
@@ -48,13 +51,24 @@ typedef enum gmc_embed_scale {
 typedef enum gmc_wclass {
     GMC_W_ATTN_Q = 0, GMC_W_ATTN_K, GMC_W_ATTN_V, GMC_W_ATTN_OUTPUT,
     GMC_W_FFN_GATE, GMC_W_FFN_UP, GMC_W_FFN_DOWN,
+    GMC_W_PLE_GATE, GMC_W_PLE_PROJ,              /* per-layer embeddings */
+    GMC_W_EXP_GATE_UP, GMC_W_EXP_DOWN,         /* MoE experts */
     GMC_W_COUNT
 } gmc_wclass;
 
 typedef struct gmc_rope {
     double theta;        /* base */
     double scale;        /* linear scaling factor: positions are divided by it */
+    double fraction;     /* share of the hd/2 pairs that rotate (Gemma 4
+                          * global layers: 0.25); the rest pass through */
 } gmc_rope;
+
+/* attention.global: what global layers do differently (Gemma 4). */
+typedef struct gmc_global_attn {
+    int32_t head_dim;     /* 0 = attention.head_dim */
+    int32_t n_kv_heads;   /* 0 = attention.kv_heads */
+    bool k_eq_v;          /* V is the K projection's output (no attn_v) */
+} gmc_global_attn;
 
 typedef struct gmc_layer {
     gmc_attn_kind kind;
@@ -62,6 +76,10 @@ typedef struct gmc_layer {
     int32_t ffn_dim;
     int32_t window;       /* keys visible incl. the current one; 0 for global */
     gmc_rope rope;        /* chosen by kind */
+    bool k_eq_v;          /* no attn_v: V is K's projection before its norm */
+    int32_t kv_source;    /* layer whose K/V cache this layer reads: itself,
+                           * or for a KV-shared layer the last earlier layer
+                           * of the same kind that computes K/V */
     int32_t wtype[GMC_W_COUNT]; /* gmk_dtype of each matmul weight */
 } gmc_layer;
 
@@ -83,10 +101,22 @@ typedef struct gmc_model {
     /* layers: */
     int32_t pattern_len;
     gmc_attn_kind *pattern; /* pattern_len entries, repeated over layers */
+    gmc_global_attn global;
+    bool value_norm;      /* weightless RMSNorm of V per head (Gemma 4) */
+    int32_t kv_shared_layers; /* the last N layers reuse earlier caches */
     /* ffn: */
     int32_t ffn_dim;
+    int32_t ffn_dim_shared; /* FFN width of KV-shared layers; 0 = ffn_dim */
+    /* ple: per-layer embeddings (0 = none) */
+    int32_t ple_dim;
+    int32_t ple_type;     /* gmk_dtype of per_layer_token_embd (mapped) */
+    int32_t ple_proj_type;/* gmk_dtype of per_layer_model_proj */
+    /* moe: experts beside the dense FFN (0 = dense only) */
+    int32_t n_experts, n_experts_used, expert_dim;
     /* norms and output: */
     bool post_norms;      /* Gemma 2+: post-attention and post-FFN norms */
+    bool layer_scale;     /* Gemma 4: x *= layer_output_scale at layer end */
+    bool norm_plus_one;   /* checkpoints store w for (1 + w): Gemma 1-3 */
     double final_softcap; /* 0 = none */
     /* quantization: */
     int32_t embed_type;   /* gmk_dtype of token_embd */
@@ -109,7 +139,22 @@ gmc_status gmc_model_load(const char *path, gmc_arena *a, gmc_model **out,
 /* Name of a weight class as used in YAML and tensor names ("attn_q"). */
 const char *gmc_wclass_name(gmc_wclass c);
 
-/* Parameter count of the described model (embeddings included). */
-uint64_t gmc_model_params(const gmc_model *m);
+/* Whether layer l has a weight of class c (KV-shared layers have no K/V
+ * projections, K = V layers no attn_v, dense models no experts). */
+bool gmc_layer_has(const gmc_model *m, int32_t l, gmc_wclass c);
+
+/* Shape of a layer weight: ne0 (input width, contiguous), ne1 (outputs),
+ * ne2 (experts, 1 otherwise). */
+void gmc_wclass_shape(const gmc_model *m, int32_t l, gmc_wclass c, int64_t ne[3]);
+
+/* Parameter counts of the described model: all of them (embeddings and the
+ * per-layer embedding table included), and those only looked up per token
+ * (the per-layer embedding table, read from the mapped file), and those
+ * an MoE token computes with (top_k of n_experts experts per layer). */
+typedef struct gmc_params {
+    uint64_t total, mapped, active;
+} gmc_params;
+gmc_params gmc_model_param_counts(const gmc_model *m);
+uint64_t gmc_model_params(const gmc_model *m); /* .total */
 
 #endif /* GMC_MODEL_H */

@@ -213,9 +213,22 @@ void gmc_plan_report(const gmc_graph *g, gmc_strbuf *b)
     gmc_emitf(b, "plan for %s (%s): %d layers, max batch %d, context %d\n",
               m->name, m->source ? m->source : "?", m->n_layers, g->max_batch,
               m->context);
-    gmc_emitf(b, "  parameters                   %14" PRIu64 "\n",
-              gmc_model_params(m));
-    bytes_line(b, "weights (mapped)", g->weight_bytes);
+    gmc_params pc = gmc_model_param_counts(m);
+    gmc_emitf(b, "  parameters                   %14" PRIu64 "\n", pc.total);
+    if (pc.mapped)
+        gmc_emitf(b, "    effective (no lookup tables) %12" PRIu64 "\n", pc.total - pc.mapped);
+    if (pc.active != pc.total - pc.mapped)
+        gmc_emitf(b, "    active per token (top-%d of %d experts) %" PRIu64 "\n",
+                  m->n_experts_used, m->n_experts, pc.active);
+    uint64_t looked_up = 0;
+    for (int i = 0; i < g->n_values; i++)
+        if (g->values[i].kind == GMC_V_WEIGHT && g->values[i].mapped)
+            looked_up += g->values[i].bytes;
+    bytes_line(b, "weights", g->weight_bytes);
+    if (looked_up) {
+        bytes_line(b, "  resident (computed with)", g->weight_bytes - looked_up);
+        bytes_line(b, "  mapped (looked up per token)", looked_up);
+    }
     bytes_line(b, "activation arena", g->arena_bytes);
     bytes_line(b, "  naive sum of buffers", g->naive_bytes);
     gmc_emitf(b, "  %-28s %14.1f %%\n", "  arena / naive",

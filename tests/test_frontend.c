@@ -416,7 +416,7 @@ START_TEST(unknown_keys)
     char *root = repeat(BASE, "", 0, "extra: 1\n");
     EXPECT_TEXT(root, GMC_ERR_SCHEMA,
                 "t.yaml:22:1: error: extra: unknown key \"extra\"; allowed "
-                "keys: model, attention, layers, ffn, output, quant");
+                "keys: model, attention, layers, ffn, output, ple, moe, quant");
     free(root);
     EXPECT_EDIT("  name: t", "  nme: t", GMC_ERR_SCHEMA,
                 "t.yaml:2:3: error: model.nme: unknown key \"nme\"; allowed "
@@ -425,11 +425,12 @@ START_TEST(unknown_keys)
     EXPECT_EDIT("  heads: 2", "  heads: 2\n  sliding: 4", GMC_ERR_SCHEMA,
                 "t.yaml:10:3: error: attention.sliding: unknown key "
                 "\"sliding\"; allowed keys: heads, kv_heads, head_dim, "
-                "query_scale, qk_norm, softcap, window, rope");
+                "query_scale, qk_norm, softcap, window, rope, value_norm, "
+                "global, kv_shared_layers");
     EXPECT_EDIT("  window: 8", "  window: 8\n  rope: {local: {base: 1}}",
                 GMC_ERR_SCHEMA,
                 "t.yaml:13:18: error: attention.rope.local.base: unknown "
-                "key \"base\"; allowed keys: theta, scale");
+                "key \"base\"; allowed keys: theta, scale, fraction");
     EXPECT_EDIT("  window: 8", "  window: 8\n  rope: {middle: {}}",
                 GMC_ERR_SCHEMA,
                 "t.yaml:13:10: error: attention.rope.middle: unknown key "
@@ -437,10 +438,10 @@ START_TEST(unknown_keys)
     EXPECT_EDIT("  pattern: [local, global]",
                 "  pattern: [local, global]\n  count: 2", GMC_ERR_SCHEMA,
                 "t.yaml:15:3: error: layers.count: unknown key \"count\"; "
-                "allowed keys: pattern");
+                "allowed keys: pattern, output_scale");
     EXPECT_EDIT("  dim: 128", "  dim: 128\n  act: gelu", GMC_ERR_SCHEMA,
                 "t.yaml:17:3: error: ffn.act: unknown key \"act\"; allowed "
-                "keys: dim, activation");
+                "keys: dim, activation, shared_dim");
     char *out = repeat(BASE, "", 0, "output: {softcap: 3}\n");
     EXPECT_TEXT(out, GMC_ERR_SCHEMA,
                 "t.yaml:22:10: error: output.softcap: unknown key "
@@ -448,13 +449,14 @@ START_TEST(unknown_keys)
     free(out);
     EXPECT_EDIT("  ffn: f32", "  mlp: f32", GMC_ERR_SCHEMA,
                 "t.yaml:20:3: error: quant.mlp: unknown key \"mlp\"; "
-                "allowed keys: embed, attn, ffn, kv_cache, tensors, "
-                "overrides");
+                "allowed keys: embed, attn, ffn, kv_cache, ple, ple_proj, "
+                "tensors, overrides");
     EXPECT_EDIT("  kv_cache: f32", "  kv_cache: f32\n  tensors: {wq: f16}",
                 GMC_ERR_SCHEMA,
                 "t.yaml:22:13: error: quant.tensors.wq: unknown key \"wq\"; "
                 "allowed keys: attn_q, attn_k, attn_v, attn_output, "
-                "ffn_gate, ffn_up, ffn_down");
+                "ffn_gate, ffn_up, ffn_down, inp_gate, proj, ffn_gate_exps, "
+                "ffn_up_exps, ffn_down_exps");
     EXPECT_EDIT("  kv_cache: f32",
                 "  kv_cache: f32\n  overrides:\n"
                 "    - {tensor: attn_v, layers: [0], type: f16, why: x}",
@@ -601,9 +603,9 @@ START_TEST(bool_enum_name_errors)
     EXPECT_EDIT("  window: 8", "  window: 8\n  qk_norm: yes", GMC_ERR_SCHEMA,
                 "t.yaml:13:12: error: attention.qk_norm: expected true or "
                 "false, got \"yes\"");
-    EXPECT_EDIT("  family: gemma3", "  family: gemma4", GMC_ERR_SCHEMA,
+    EXPECT_EDIT("  family: gemma3", "  family: gemma5", GMC_ERR_SCHEMA,
                 "t.yaml:3:11: error: model.family: expected one of gemma, "
-                "gemma2, gemma3, got \"gemma4\"");
+                "gemma2, gemma3, gemma4, got \"gemma5\"");
     EXPECT_EDIT("  pattern: [local, global]", "  pattern: [local, glob]",
                 GMC_ERR_SCHEMA,
                 "t.yaml:14:20: error: layers.pattern[1]: expected one of "
@@ -764,7 +766,8 @@ START_TEST(override_layers)
                 GMC_ERR_SCHEMA,
                 "t.yaml:23:16: error: quant.overrides[0].tensor: expected "
                 "one of attn_q, attn_k, attn_v, attn_output, ffn_gate, "
-                "ffn_up, ffn_down, got \"attn_w\"");
+                "ffn_up, ffn_down, inp_gate, proj, ffn_gate_exps, ffn_up_exps, "
+                "ffn_down_exps, got \"attn_w\"");
 }
 END_TEST
 

@@ -806,4 +806,206 @@ static inline void gmk_softcap(float *x, int64_t n, float cap, int ith, int nth)
         x[i] = cap * tanhf(x[i] / cap);
 }
 
+/* ------------------------------------------------------------ Gemma 4 */
+
+/* x[t][i] *= s.  Shape: x (n_tok, D).  Elements split. */
+static inline void gmk_scale(float *x, int n_tok, int64_t D, float s, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range((int64_t)n_tok * D, ith, nth, &lo, &hi);
+    for (int64_t i = lo; i < hi; i++)
+        x[i] *= s;
+}
+
+/* y = x.  Shapes: x, y (n_tok, D).  Rows split. */
+static inline void gmk_copy(float *restrict y, const float *restrict x, int n_tok, int64_t D,
+                            int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    if (hi > lo)
+        memcpy(y + lo * D, x + lo * D, (size_t)((hi - lo) * D) * sizeof(float));
+}
+
+/*
+ * Per-layer embedding gate: g[t][i] = gelu_tanh(g[t][i]) · p[t·ldp + i].
+ * Shapes: g (n_tok, P); p rows of stride ldp (the layer's slice of the
+ * per-layer inputs).  Rows split.
+ */
+static inline void gmk_gelu_slice(float *restrict g, const float *restrict p, int64_t ldp,
+                                  int n_tok, int64_t P, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        gmk_gelu_mul(g + t * P, p + t * ldp, P);
+}
+
+/* Rows of the router input formed at a time on the stack. */
+#define GMK_ROUTE_CHUNK 256
+/* Most experts a router may have (the YAML schema's bound). */
+#define GMK_MAX_EXPERTS 4096
+
+/*
+ * MoE router: for each token, r = rmsnorm(x) · D^-1/2 · s (no weight),
+ * logits = W · r, p = softmax(logits), the k largest p (ties: lower id),
+ * renormalized to sum 1 and multiplied by es[id].  route[t] holds 3k
+ * floats: k ids (int32 bits), their k weights, and k slots that
+ * gmk_moe_ffn fills.  Shapes: x (n_tok, D); W (E, D) f32; s (D); es (E).
+ * Tokens split.
+ */
+static inline void gmk_moe_route(float *restrict route, const float *restrict x,
+                                 const float *restrict W, const float *restrict s,
+                                 const float *restrict es, int n_tok, int64_t D, int64_t E,
+                                 int k, float eps, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    float logit[GMK_MAX_EXPERTS], r[GMK_ROUTE_CHUNK];
+    const float inv_root = 1.0f / sqrtf((float)D);
+    for (int64_t t = lo; t < hi; t++) {
+        const float *xt = x + t * D;
+        float rs = gmk_rms_scale(xt, (int)D, eps);
+        for (int64_t e = 0; e < E; e++)
+            logit[e] = 0;
+        for (int64_t i0 = 0; i0 < D; i0 += GMK_ROUTE_CHUNK) {
+            int64_t n = D - i0 < GMK_ROUTE_CHUNK ? D - i0 : GMK_ROUTE_CHUNK;
+            for (int64_t i = 0; i < n; i++)
+                r[i] = xt[i0 + i] * rs * inv_root * s[i0 + i];
+            for (int64_t e = 0; e < E; e++)
+                logit[e] += gmk_dot_f32(W + e * D + i0, r, n);
+        }
+        float mx = logit[0];
+        for (int64_t e = 1; e < E; e++)
+            mx = logit[e] > mx ? logit[e] : mx;
+        float sum = 0;
+        for (int64_t e = 0; e < E; e++) {
+            logit[e] = expf(logit[e] - mx);
+            sum += logit[e];
+        }
+        float *rt = route + t * 3 * k;
+        float wsum = 0;
+        for (int j = 0; j < k; j++) { /* selection: k is small */
+            int32_t best = -1;
+            for (int64_t e = 0; e < E; e++)
+                if (logit[e] >= 0 && (best < 0 || logit[e] > logit[best]))
+                    best = (int32_t)e;
+            float p = logit[best] / sum;
+            logit[best] = -1; /* taken */
+            memcpy(&rt[j], &best, sizeof best);
+            rt[k + j] = p;
+            wsum += p;
+        }
+        for (int j = 0; j < k; j++) {
+            int32_t id;
+            memcpy(&id, &rt[j], sizeof id);
+            rt[k + j] = rt[k + j] / wsum * es[id];
+        }
+    }
+}
+
+/*
+ * MoE experts: y[t] = Σ over the k experts e chosen for t (in increasing
+ * id) of w · down_e(gelu_tanh(gate_e h[t]) ⊙ up_e h[t]), gate_e and up_e
+ * the first and second F rows of expert e's gate_up matrix.  Tokens routed to
+ * the same expert are gathered so that each expert runs one matmul over
+ * all of its tokens, and only chosen experts' weights are read.  Scratch:
+ * sx (n_tok·k, D) gathered inputs, sh (2, n_tok·k, F) gate then up rows,
+ * sy (n_tok·k, D) expert outputs; a row per (token, choice), grouped by
+ * expert.  Shapes: h, y (n_tok, D); wgu (E, 2F, D), wd (E, D, F) of their
+ * dtypes; route as gmk_moe_route writes it (the slots are filled here).
+ * Every thread calls c->barrier four times.
+ */
+static inline void gmk_moe_ffn(float *restrict y, const float *restrict h, float *restrict route,
+                               const void *wgu, int dtg, const void *wd, int dtd, float *restrict sx, float *restrict sh,
+                               float *restrict sy, int n_tok, int64_t D, int64_t F, int64_t E,
+                               int k, const gmk_ctx *c, int ith, int nth)
+{
+    int64_t n = (int64_t)n_tok * k;
+    int32_t base[GMK_MAX_EXPERTS + 1];
+    for (int64_t e = 0; e <= E; e++)
+        base[e] = 0;
+    for (int64_t a = 0; a < n; a++) { /* every thread: counts, then bases */
+        int32_t id;
+        memcpy(&id, &route[(a / k) * 3 * k + a % k], sizeof id);
+        base[id + 1]++;
+    }
+    for (int64_t e = 0; e < E; e++)
+        base[e + 1] += base[e];
+    if (ith == 0) { /* slots: grouped by expert, token order inside */
+        int32_t next[GMK_MAX_EXPERTS];
+        memcpy(next, base, (size_t)E * sizeof *next);
+        for (int64_t a = 0; a < n; a++) {
+            float *rt = route + (a / k) * 3 * k;
+            int32_t id, slot;
+            memcpy(&id, &rt[a % k], sizeof id);
+            slot = next[id]++;
+            memcpy(&rt[2 * k + a % k], &slot, sizeof slot);
+        }
+    }
+    c->barrier(c->sync);
+    int64_t lo, hi;
+    gmk_range(n, ith, nth, &lo, &hi);
+    for (int64_t a = lo; a < hi; a++) { /* gather */
+        int32_t slot;
+        memcpy(&slot, &route[(a / k) * 3 * k + 2 * k + a % k], sizeof slot);
+        memcpy(sx + (int64_t)slot * D, h + (a / k) * D, (size_t)D * sizeof(float));
+    }
+    c->barrier(c->sync);
+    float *sg = sh, *su = sh + n * F;
+    size_t gate_bytes = (size_t)F * gmk_dtype_block_bytes(dtg) * (size_t)(D / gmk_dtype_block(dtg));
+    size_t down_bytes = (size_t)D * gmk_dtype_block_bytes(dtd) * (size_t)(F / gmk_dtype_block(dtd));
+    int64_t r0, r1;
+    gmk_range(F, ith, nth, &r0, &r1);
+    for (int64_t e = 0; e < E; e++) { /* gate, up, GeGLU on this thread's rows */
+        int cnt = base[e + 1] - base[e];
+        if (cnt == 0)
+            continue;
+        const float *xe = sx + (int64_t)base[e] * D;
+        float *ge = sg + (int64_t)base[e] * F, *ue = su + (int64_t)base[e] * F;
+        const uint8_t *we = (const uint8_t *)wgu + (size_t)e * 2 * gate_bytes;
+        gmk_matmul(ge, (int)F, we, dtg, xe, cnt, (int)F, (int)D, ith, nth);
+        gmk_matmul(ue, (int)F, we + gate_bytes, dtg, xe, cnt, (int)F, (int)D, ith, nth);
+        for (int t = 0; t < cnt; t++)
+            for (int64_t r = r0; r < r1; r++)
+                ge[t * F + r] = gmk_gelu_tanh(ge[t * F + r]) * ue[t * F + r];
+    }
+    c->barrier(c->sync);
+    for (int64_t e = 0; e < E; e++) { /* down */
+        int cnt = base[e + 1] - base[e];
+        if (cnt > 0)
+            gmk_matmul(sy + (int64_t)base[e] * D, (int)D,
+                       (const uint8_t *)wd + (size_t)e * down_bytes, dtd,
+                       sg + (int64_t)base[e] * F, cnt, (int)D, (int)F, ith, nth);
+    }
+    c->barrier(c->sync);
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) { /* weighted sum, in increasing expert id */
+        const float *rt = route + t * 3 * k;
+        float *yt = y + t * D;
+        for (int64_t i = 0; i < D; i++)
+            yt[i] = 0;
+        int32_t prev = -1;
+        for (int j = 0; j < k; j++) {
+            int pick = -1;
+            int32_t pid = 0;
+            for (int jj = 0; jj < k; jj++) {
+                int32_t id;
+                memcpy(&id, &rt[jj], sizeof id);
+                if (id > prev && (pick < 0 || id < pid)) {
+                    pick = jj;
+                    pid = id;
+                }
+            }
+            prev = pid;
+            int32_t slot;
+            memcpy(&slot, &rt[2 * k + pick], sizeof slot);
+            const float *ye = sy + (int64_t)slot * D;
+            float w = rt[k + pick];
+            for (int64_t i = 0; i < D; i++)
+                yt[i] += ye[i] * w;
+        }
+    }
+}
+
 #endif /* GMK_GENERIC_H */
