@@ -287,6 +287,33 @@ START_TEST(test_conformance_f32)
 }
 END_TEST
 
+/* Gemma 4 (scripts/make_gemma4_fixtures.py): llama.cpp's gemma4 GGUF
+ * layout, F32, against transformers at every position: gemma4-e (per-layer
+ * embeddings, KV sharing, double-wide FFN, per-kind head_dim, proportional
+ * RoPE) and gemma4-moe (experts beside the dense FFN, K = V globals with
+ * fewer KV heads), on the conformance target and on the host's. */
+START_TEST(test_conformance_gemma4_gguf)
+{
+    static const char *const gv[] = {"gemma4-e", "gemma4-moe"};
+    const char *targets[2] = {target(), "host"};
+    for (int t = 0; t < 2; t++) {
+        if (t == 1 && strcmp(targets[0], "host") == 0)
+            break;
+        for (int v = 0; v < 2; v++) {
+            char rel[128], tag[96];
+            snprintf(rel, sizeof rel, "tests/conformance/%s.yaml", gv[v]);
+            snprintf(tag, sizeof tag, "%s-%s", gv[v], targets[t]);
+            loaded L;
+            load_graph_for(gmc_test_src(rel), tag, targets[t], &L);
+            char how[64];
+            snprintf(how, sizeof how, "GGUF, target %s", targets[t]);
+            check_f32(gv[v], &L, fixture(gv[v], "model.gguf"), how);
+            dlclose(L.so);
+        }
+    }
+}
+END_TEST
+
 /* bf16 checkpoints through the loader: gemma2 and gemma3 against the f32
  * forward on their bf16-rounded weights (ref-bf16.gguf); gemma3-256 has
  * only a bf16 checkpoint and its ref.gguf is that forward. */
@@ -1028,6 +1055,7 @@ Suite *conformance_suite(void)
     tcase_set_timeout(tc, 3600);
     tcase_add_test(tc, test_conformance_f32);
     tcase_add_test(tc, test_conformance_bf16);
+    tcase_add_test(tc, test_conformance_gemma4_gguf);
     tcase_add_test(tc, test_conformance_gguf_path);
     tcase_add_test(tc, test_conformance_wrong_embed_scale_fails);
     tcase_add_test(tc, test_conformance_unfolded_norm_fails);
