@@ -25,8 +25,11 @@ tests/fixtures/conformance/<variant>/:
   ref.gguf             the reference logits, every position, in exactly the
                        format make_reference_fixtures.py writes
   model-bf16.safetensors, ref-bf16.gguf
-                       (variants with "bf16" in their files) the weights
-                       rounded to bf16 and the f32 forward on them
+                       (variants with "bf16" in their files: gemma4-q) the
+                       weights rounded to bf16 and the f32 forward on them
+  model-bf16.gguf      (with "bf16" and "gguf") model.gguf with every 2+-D
+                       tensor BF16 and every 1-D tensor F32, bf16-rounded
+                       (rope_freqs exact), general.file_type MOSTLY_BF16
 
 tests/fixtures/conformance/gemma4-README.md is the contract: configs, GGUF
 names/shapes/keys and the forward-pass facts read in modeling_gemma4.py.
@@ -65,7 +68,7 @@ ROPE = {S: {"rope_type": "default", "rope_theta": 10000.0},
 # Final-norm weight means: the tied head's logits scale with them (without
 # changing the residual stream), so the distributions are peaked and the
 # soft-cap binds (trained Gemma checkpoints also have large final-norm weights).
-FINAL_NORM = {"gemma4-e": 2.5, "gemma4-moe": 2.5}
+FINAL_NORM = {"gemma4-e": 2.5, "gemma4-moe": 2.5, "gemma4-q": 2.5}
 
 # name, config, embed kind ("exact": the f32 model's sqrt(D); "bf16": the
 # scale a bf16 checkpoint uses, bf16(sqrt(D))), files, what it covers
@@ -101,6 +104,26 @@ VARIANTS = [
      "layers with 1 global KV head (local 2), local head_dim 16 / global 32, "
      "proportional RoPE 0.25, window 8, final soft-cap 15, layer_scalar != 1, "
      "bf16-rounded embed scale (sqrt(48) = 6.92820 -> 6.9375)"),
+    ("gemma4-q", dict(
+        hidden_size=64, intermediate_size=64, num_hidden_layers=4,
+        num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+        global_head_dim=32, num_global_key_value_heads=1, sliding_window=8,
+        layer_types=[S, F, S, F], rope_parameters=ROPE,
+        final_logit_softcapping=15.0,
+        hidden_size_per_layer_input=32, vocab_size_per_layer_input=VOCAB,
+        num_kv_shared_layers=2, use_double_wide_mlp=True,
+        attention_k_eq_v=True, enable_moe_block=True, num_experts=4,
+        top_k_experts=2, moe_intermediate_size=32),
+     "exact", {"f32", "gguf", "bf16"},
+     "Gemma 4 with quantizable widths (bf16 and Q8_0 bounds of reliability "
+     "\u00a77.3): every matmul input width (64, 128, 32), the embedding row (64) "
+     "and the PLE row (L*P = 128) are multiples of 32; D = 64, 4 query heads, "
+     "local 2 KV heads x 16, K = V globals with 1 KV head x 32, PLE (P = 32), "
+     "KV sharing (layer 2 (S) reads 0, layer 3 (F) reads 1), double-wide dense "
+     "MLP (128) on the shared layers, MoE 4 experts top-2 (width 32) beside the "
+     "dense MLP (64), proportional RoPE 0.25, window 8, final soft-cap 15, "
+     "layer_scalar != 1, exact embed scale (sqrt(64) = 8, also exact in bf16); "
+     "bf16 files: model-bf16.safetensors, model-bf16.gguf, ref-bf16.gguf"),
 ]
 
 
@@ -205,7 +228,11 @@ def gguf_order(name):
     return (int(parts[1]), ".".join(parts[2:]))
 
 
-def write_model_gguf(path, config, cfg, state):
+def write_model_gguf(path, config, cfg, state, bf16=False):
+    """bf16: every tensor of 2+ dimensions (matmuls, embeddings, expert
+    stacks, the router) is written BF16, every 1-D tensor (norms, scales,
+    layer_output_scale) F32 holding the bf16-rounded value; rope_freqs, which
+    the converter generates rather than reads, stays exact (1.0 / 1e30)."""
     import gguf
     layer_types = list(config.layer_types)
     swa = [t == S for t in layer_types]
@@ -214,7 +241,7 @@ def write_model_gguf(path, config, cfg, state):
     w = gguf.GGUFWriter(str(path), "gemma4")
     w.add_string("general.name", path.parent.name)
     w.add_string("general.type", "gemmac-conformance-fixture")
-    w.add_file_type(gguf.LlamaFileType.ALL_F32)
+    w.add_file_type(gguf.LlamaFileType.MOSTLY_BF16 if bf16 else gguf.LlamaFileType.ALL_F32)
     w.add_context_length(config.max_position_embeddings)
     w.add_embedding_length(config.hidden_size)
     w.add_block_count(L)
@@ -259,13 +286,24 @@ def write_model_gguf(path, config, cfg, state):
     w.add_bool("tokenizer.ggml.add_bos_token", True)
     w.add_bool("tokenizer.ggml.add_space_prefix", False)
     tensors = gguf_tensors(config, cfg, state)
+    types = {}
     for name in sorted(tensors, key=gguf_order):
-        w.add_tensor(name, np.ascontiguousarray(tensors[name]))
+        x = np.ascontiguousarray(tensors[name])
+        if bf16 and name != "rope_freqs.weight":
+            x = mrf.bf16_round(x)
+        if bf16 and x.ndim >= 2:
+            bits = (x.view(np.uint32) >> 16).astype(np.uint16)
+            w.add_tensor(name, bits, raw_dtype=gguf.GGMLQuantizationType.BF16)
+            types[name] = "BF16"
+        else:
+            w.add_tensor(name, x)
+            types[name] = "F32"
     w.write_header_to_file()
     w.write_kv_data_to_file()
     w.write_tensors_to_file()
     w.close()
-    return {n: tuple(reversed(tensors[n].shape)) for n in sorted(tensors, key=gguf_order)}
+    return {n: (tuple(reversed(tensors[n].shape)), types[n])
+            for n in sorted(tensors, key=gguf_order)}
 
 
 # ------------------------------------------------------------ checks
@@ -277,7 +315,13 @@ def gguf_forward(path, seqs, embed_scale):
     import gguf
     r = gguf.GGUFReader(str(path))
     kv = {f.name: f.contents() for f in r.fields.values()}
-    T = {t.name: np.array(t.data, dtype=np.float64) for t in r.tensors}
+    def tensor(t):
+        if t.tensor_type == gguf.GGMLQuantizationType.BF16:
+            bits = np.ascontiguousarray(t.data).view(np.uint16)
+            bits = bits.reshape(tuple(int(n) for n in reversed(t.shape)))
+            return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+        return np.array(t.data, dtype=np.float64)
+    T = {t.name: tensor(t) for t in r.tensors}
     a = "gemma4."
     D, L = kv[a + "embedding_length"], kv[a + "block_count"]
     H, eps = kv[a + "attention.head_count"], kv[a + "attention.layer_norm_rms_epsilon"]
@@ -458,7 +502,7 @@ def make_variant(name, cfg, embed, files, covers, versions):
     rt = config_roundtrip(out, state, scale, seqs)
     print(f"  config.json + model.safetensors reloaded: max |diff| "
           f"{np.abs(rt - logits).max():.3e}")
-    shapes = None
+    shapes = shapes16 = None
     if "gguf" in files:
         shapes = write_model_gguf(out / "model.gguf", config, cfg, state)
         ng = gguf_forward(out / "model.gguf", seqs, scale)
@@ -480,8 +524,25 @@ def make_variant(name, cfg, embed, files, covers, versions):
                                 jax_check="not run", **mrf.entropy_meta(logits16)))
         d = logits16 - logits
         print(f"  bf16 weights move the logits by NMSE "
-              f"{float((d ** 2).sum() / (logits ** 2).sum()):.3e}")
-    return state, shapes
+              f"{float((d ** 2).sum() / (logits ** 2).sum()):.3e}, max |diff| "
+              f"{np.abs(d).max():.3e}")
+        mrf.report(name + " (bf16 weights)", logits16, config.vocab_size)
+        mx, frac = softcap_stats(logits16, cap)
+        print(f"  bf16 weights: max |logit| {mx:.3f}, {100 * frac:.1f} % beyond cap/2")
+        if config.enable_moe_block:
+            for i, (experts, n_sets) in expert_stats(model, seqs).items():
+                print(f"  bf16 weights, layer {i}: experts chosen {experts}, {n_sets} "
+                      f"distinct top-{config.top_k_experts} sets")
+        if "gguf" in files:
+            shapes16 = write_model_gguf(out / "model-bf16.gguf", config, cfg, state,
+                                        bf16=True)
+            ng = gguf_forward(out / "model-bf16.gguf", seqs, scale)
+            d = ng - logits16
+            print(f"  numpy forward from model-bf16.gguf vs the f32 forward on bf16 "
+                  f"weights: NMSE "
+                  f"{float((d ** 2).sum() / (logits16.astype(np.float64) ** 2).sum()):.3e}, "
+                  f"max |diff| {np.abs(d).max():.3e}")
+    return state, shapes, shapes16
 
 
 def main():
@@ -501,18 +562,19 @@ def main():
     for v in VARIANTS:
         if args.only and v[0] != args.only:
             continue
-        state, shapes = make_variant(*v, versions)
+        state, shapes, shapes16 = make_variant(*v, versions)
         if args.list:
             for k, t in state.items():
                 print(f"    hf   {k} {list(t.shape)} {str(t.dtype).replace('torch.', '')}")
-            for k, s in (shapes or {}).items():
-                print(f"    gguf {k} {{{', '.join(map(str, s))}}} F32")
+            for tag, sh in (("gguf", shapes), ("bf16", shapes16)):
+                for k, (s, ty) in (sh or {}).items():
+                    print(f"    {tag} {k} {{{', '.join(map(str, s))}}} {ty}")
         size = sum(f.stat().st_size for f in (OUT / v[0]).iterdir())
         print(f"  {v[0]}: {size} bytes")
         total += size
     print(f"gemma4 fixtures: {total} bytes in all")
-    if total > 3.5 * 1024 * 1024:
-        sys.exit("gemma4 fixtures exceed 3.5 MB")
+    if total > 8 * 1024 * 1024:
+        sys.exit("gemma4 fixtures exceed 8 MB")
 
 
 if __name__ == "__main__":
