@@ -117,16 +117,22 @@ static const char *fixture(const char *variant, const char *file)
 }
 
 /* Evaluates weights on a compiled model against a reference. */
-static gmrt_eval_report eval_ref(const loaded *L, const char *weights, const char *ref)
+static gmrt_eval_report eval_ref_opts(const loaded *L, const char *weights, const char *ref,
+                                      const gmrt_session_opts *so)
 {
-    gmrt_session_opts so = {.n_threads = 2};
     gmrt_session *s = NULL;
     gmrt_diag d = {0};
-    ck_assert_msg(gmrt_session_create(L->m, weights, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert_msg(gmrt_session_create(L->m, weights, so, &s, &d) == GMRT_OK, "%s", d.msg);
     gmrt_eval_report r;
     ck_assert_msg(gmrt_eval_reference(s, L->m, ref, &r, &d) == GMRT_OK, "%s", d.msg);
     gmrt_session_destroy(s);
     return r;
+}
+
+static gmrt_eval_report eval_ref(const loaded *L, const char *weights, const char *ref)
+{
+    gmrt_session_opts so = {.n_threads = 2};
+    return eval_ref_opts(L, weights, ref, &so);
 }
 
 /* Leaves a tensor's bytes as the writer provides them (for files whose
@@ -311,6 +317,64 @@ START_TEST(test_conformance_gemma4_gguf)
             dlclose(L.so);
         }
     }
+}
+END_TEST
+
+/* gemma4-q's graph with every matmul, the embedding and the per-layer
+ * tables of type dtype. */
+static void gemma4_q_typed(int32_t dtype, loaded *L)
+{
+    char to[160], tag[64];
+    const char *t = gmrt_dtype_name(dtype);
+    snprintf(to, sizeof to, "  embed: %s\n  attn: %s\n  ffn: %s\n  ple: %s\n  ple_proj: %s", t,
+             t, t, t, t);
+    snprintf(tag, sizeof tag, "gemma4-q-%s", t);
+    const char *g = yaml_variant("tests/conformance/gemma4-q.yaml", tag,
+                                 "  embed: f32\n  attn: f32\n  ffn: f32", to);
+    load_graph(g, tag, L);
+}
+
+/* gemma4-q (every Gemma 4 feature at widths 32-wide blocks divide): f32
+ * as above; its bf16 file (matmuls and tables BF16, the router too, so it
+ * is converted to the compiled f32 at load) against the f32 forward on the
+ * same bf16-rounded weights (§7.3 item 12: NMSE <= 1e-4); Q8_0 quantized
+ * at load from the f32 file against the f32 reference.  The Q8_0 bound is
+ * not §7.3's 0.002: this random-weight MoE routes near ties, so any
+ * rounding of the weights flips a few expert choices (bf16 rounding flips
+ * 3 of 384; Q8_0 of the attention, the FFN, the embedding or the per-layer
+ * tables alone each move a position by KL ~0.12), and a flipped position
+ * dominates the mean (docs/gemma4.md).  The bound here, 0.01 with 95 %
+ * top-1, still fails on a wrong quantized kernel (dequantized garbage gives
+ * KL > 1). */
+START_TEST(test_conformance_gemma4_quant)
+{
+    loaded L;
+    load_graph(gmc_test_src("tests/conformance/gemma4-q.yaml"), "gemma4-q", &L);
+    check_f32("gemma4-q", &L, fixture("gemma4-q", "model.gguf"), "GGUF");
+    dlclose(L.so);
+
+    gmrt_session_opts so = {.n_threads = 2, .requant = true};
+    gemma4_q_typed(GMK_DTYPE_BF16, &L);
+    gmrt_eval_report r = eval_ref_opts(&L, fixture("gemma4-q", "model-bf16.gguf"),
+                                       fixture("gemma4-q", "ref-bf16.gguf"), &so);
+    fprintf(stderr, "conformance: gemma4-q       bf16 vs transformers (bf16 weights): NMSE max "
+            "%.2e, KL mean %.2e, top-1 %.1f%%\n", r.all.nmse_max, r.all.kl_mean,
+            100 * r.all.top1);
+    ck_assert_msg(r.all.nmse_max <= 1e-4, "gemma4-q bf16: NMSE %.3g > 1e-4", r.all.nmse_max);
+    ck_assert_msg(r.all.top1 == 1.0, "gemma4-q bf16: argmax differs");
+    gmrt_eval_report_free(&r);
+    dlclose(L.so);
+
+    gemma4_q_typed(GMK_DTYPE_Q8_0, &L);
+    r = eval_ref_opts(&L, fixture("gemma4-q", "model.gguf"), fixture("gemma4-q", "ref.gguf"),
+                      &so);
+    fprintf(stderr, "conformance: gemma4-q       q8_0 vs transformers (f32): KL mean %.2e max "
+            "%.2e, top-1 %.1f%%, NMSE mean %.2e\n", r.all.kl_mean, r.all.kl_max,
+            100 * r.all.top1, r.all.nmse_mean);
+    ck_assert_msg(r.all.kl_mean <= 0.01, "gemma4-q q8_0: KL %.3g > 0.01", r.all.kl_mean);
+    ck_assert_msg(r.all.top1 >= 0.95, "gemma4-q q8_0: top-1 %.3f < 0.95", r.all.top1);
+    gmrt_eval_report_free(&r);
+    dlclose(L.so);
 }
 END_TEST
 
@@ -1056,6 +1120,7 @@ Suite *conformance_suite(void)
     tcase_add_test(tc, test_conformance_f32);
     tcase_add_test(tc, test_conformance_bf16);
     tcase_add_test(tc, test_conformance_gemma4_gguf);
+    tcase_add_test(tc, test_conformance_gemma4_quant);
     tcase_add_test(tc, test_conformance_gguf_path);
     tcase_add_test(tc, test_conformance_wrong_embed_scale_fails);
     tcase_add_test(tc, test_conformance_unfolded_norm_fails);
