@@ -315,7 +315,7 @@ static void k_softcap(emitter *e, const gmc_node *n, kcall *k)
 
 /* ------------------------------------------------------------ fused ops
  *
- * Fused kernels (gmk_fused.h) take their operands by slot (gmc_op_slots);
+ * Fused kernels (gmk_fused.h) take their operands by slot (fused.def);
  * absent slots become NULL or are left out.  Matmul input buffers pass as
  * void * with their format as a constant.
  */
@@ -368,11 +368,11 @@ static void acts_decl(emitter *e, const gmc_node *n, int first, kcall *k, char *
 static void k_norm_act(emitter *e, const gmc_node *n, kcall *k)
 {
     char decl[160], tag[48], s[40];
-    int64_t D = val(e, n->in[0])->ne[0];
-    add_param(e, k, "const float *x", n->in[0]);
-    add_param(e, k, "const float *w", n->in[1]);
-    add_param(e, k, "float *tmp", n->in[2]);
-    acts_decl(e, n, 3, k, decl, sizeof decl, tag, sizeof tag);
+    int64_t D = val(e, n->in[GMC_NORM_ACT_X])->ne[0];
+    add_param(e, k, "const float *x", n->in[GMC_NORM_ACT_X]);
+    add_param(e, k, "const float *w", n->in[GMC_NORM_ACT_W]);
+    add_param(e, k, "float *tmp", n->in[GMC_NORM_ACT_TMP]);
+    acts_decl(e, n, GMC_NORM_ACT_A0, k, decl, sizeof decl, tag, sizeof tag);
     KSET(name, "norm_act_%" PRId64 "%s", D, tag);
     KSET(doc, "a (n, %" PRId64 ") = rmsnorm(x) * w as matmul input rows (%s)", D, tag + 1);
     KSET(body, "%s\ngmk_fused_norm_act(x, w, tmp, &out, c->n_tokens, %" PRId64 ", %s, ith, nth);",
@@ -385,20 +385,20 @@ static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
     static const char *const xs[3] = {"const void *xq", "const void *xk", "const void *xv"};
     static const char *const wsn[3] = {"const void *wq", "const void *wk", "const void *wv"};
     for (int i = 0; i < 3; i++)
-        add_param(e, k, xs[i], n->in[i]);
+        add_param(e, k, xs[i], n->in[GMC_QKV_XQ + i]);
     for (int i = 0; i < 3; i++)
-        add_param(e, k, wsn[i], n->in[3 + i]);
-    bool qkn = n->in[6] >= 0 && n->in[7] >= 0;
+        add_param(e, k, wsn[i], n->in[GMC_QKV_WQ + i]);
+    bool qkn = n->in[GMC_QKV_QN] >= 0 && n->in[GMC_QKV_KN] >= 0;
     if (qkn) {
-        add_param(e, k, "const float *qn", n->in[6]);
-        add_param(e, k, "const float *kn", n->in[7]);
+        add_param(e, k, "const float *qn", n->in[GMC_QKV_QN]);
+        add_param(e, k, "const float *kn", n->in[GMC_QKV_KN]);
     }
-    add_param(e, k, "float *q", n->in[8]);
-    add_param(e, k, "float *k", n->in[9]);
-    add_param(e, k, "float *v", n->in[10]);
-    add_param(e, k, "void *kc", n->in[11]);
-    add_param(e, k, "void *vc", n->in[12]);
-    const gmc_value *kc = val(e, n->in[11]), *wq = val(e, n->in[3]);
+    add_param(e, k, "float *q", n->in[GMC_QKV_Q]);
+    add_param(e, k, "float *k", n->in[GMC_QKV_K]);
+    add_param(e, k, "float *v", n->in[GMC_QKV_V]);
+    add_param(e, k, "void *kc", n->in[GMC_QKV_KC]);
+    add_param(e, k, "void *vc", n->in[GMC_QKV_VC]);
+    const gmc_value *kc = val(e, n->in[GMC_QKV_KC]), *wq = val(e, n->in[GMC_QKV_WQ]);
     const char *table = n->rope ? "rope_global" : "rope_local";
     KSET(name, "qkv_%s_%dx%d_kv%d_%s_s%d", gmrt_dtype_name(wq->dtype), n->n_heads, n->head_dim,
          n->n_kv_heads, n->rope ? "global" : "local", kc->n_slots);
@@ -414,9 +414,9 @@ static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
          "    .n_heads = %d, .n_kv = %d, .hd = %d, .D = %" PRId64 ",\n"
          "};\n"
          "gmk_fused_qkv(&a, c, ith, nth);",
-         fmt_const(e, n->in[0]), fmt_const(e, n->in[1]), fmt_const(e, n->in[2]),
-         wdtype_const(d0, wq), wdtype_const(d1, val(e, n->in[4])),
-         wdtype_const(d2, val(e, n->in[5])), qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
+         fmt_const(e, n->in[GMC_QKV_XQ]), fmt_const(e, n->in[GMC_QKV_XK]),
+         fmt_const(e, n->in[GMC_QKV_XV]), wdtype_const(d0, wq),
+         wdtype_const(d1, val(e, n->in[GMC_QKV_WK])), wdtype_const(d2, val(e, n->in[GMC_QKV_WV])), qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
          flit(s, n->eps), dtype_const(kd, kc->dtype), kc->n_slots, table, qs, n->n_heads,
          n->n_kv_heads, n->head_dim, wq->ne[0]);
 }
@@ -424,12 +424,12 @@ static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
 static void k_attn_act(emitter *e, const gmc_node *n, kcall *k)
 {
     char decl[160], tag[48], t[32], s[40];
-    add_param(e, k, "const float *q", n->in[0]);
-    add_param(e, k, "const void *kc", n->in[1]);
-    add_param(e, k, "const void *vc", n->in[2]);
-    add_param(e, k, "float *o", n->in[3]);
-    acts_decl(e, n, 4, k, decl, sizeof decl, tag, sizeof tag);
-    const gmc_value *kc = val(e, n->in[1]);
+    add_param(e, k, "const float *q", n->in[GMC_ATTN_ACT_Q]);
+    add_param(e, k, "const void *kc", n->in[GMC_ATTN_ACT_KC]);
+    add_param(e, k, "const void *vc", n->in[GMC_ATTN_ACT_VC]);
+    add_param(e, k, "float *o", n->in[GMC_ATTN_ACT_O]);
+    acts_decl(e, n, GMC_ATTN_ACT_A, k, decl, sizeof decl, tag, sizeof tag);
+    const gmc_value *kc = val(e, n->in[GMC_ATTN_ACT_KC]);
     KSET(name, "attention_%dx%d_kv%d_w%d_s%d%s", n->n_heads, n->head_dim, n->n_kv_heads,
          n->window, kc->n_slots, tag);
     KSET(doc, "o (n, %d, %d) = softmax(q . K^T%s) . V over %s; %d kv heads; as %s rows",
@@ -440,29 +440,39 @@ static void k_attn_act(emitter *e, const gmc_node *n, kcall *k)
          n->head_dim, n->window, kc->n_slots, flit(s, n->softcap));
 }
 
-/* proj_norm_add and down_norm_add: one kernel, two places in a layer. */
+/* proj_norm_add and down_norm_add: one kernel, two places in a layer, the
+ * same slots (read here by proj_norm_add's names). */
+#define SAME_SLOT(NAME) ((int)GMC_PROJ_NORM_ADD_##NAME == (int)GMC_DOWN_NORM_ADD_##NAME)
+_Static_assert(SAME_SLOT(XQ) && SAME_SLOT(W) && SAME_SLOT(Y) && SAME_SLOT(X) &&
+                   SAME_SLOT(POST) && SAME_SLOT(NORM) && SAME_SLOT(A0) && SAME_SLOT(A1) &&
+                   SAME_SLOT(A2) && SAME_SLOT(N_SLOTS),
+               "fused.def: down_norm_add's slots are proj_norm_add's");
+#undef SAME_SLOT
+
 static void norm_add_kcall(emitter *e, const gmc_node *n, kcall *k, const char *kind,
                            const char *next)
 {
     char decl[160], tag[48], d[48], s[40];
-    const gmc_value *w = val(e, n->in[1]);
-    add_param(e, k, "const void *xq", n->in[0]);
-    add_param(e, k, "const void *w", n->in[1]);
-    add_param(e, k, "float *y", n->in[2]);
-    add_param(e, k, "float *x", n->in[3]);
-    if (n->in[4] >= 0)
-        add_param(e, k, "const float *post", n->in[4]);
-    if (n->in[5] >= 0)
-        add_param(e, k, "const float *norm", n->in[5]);
-    acts_decl(e, n, 6, k, decl, sizeof decl, tag, sizeof tag);
+    const int *in = n->in;
+    const gmc_value *w = val(e, in[GMC_PROJ_NORM_ADD_W]);
+    bool post = in[GMC_PROJ_NORM_ADD_POST] >= 0, norm = in[GMC_PROJ_NORM_ADD_NORM] >= 0;
+    add_param(e, k, "const void *xq", in[GMC_PROJ_NORM_ADD_XQ]);
+    add_param(e, k, "const void *w", in[GMC_PROJ_NORM_ADD_W]);
+    add_param(e, k, "float *y", in[GMC_PROJ_NORM_ADD_Y]);
+    add_param(e, k, "float *x", in[GMC_PROJ_NORM_ADD_X]);
+    if (post)
+        add_param(e, k, "const float *post", in[GMC_PROJ_NORM_ADD_POST]);
+    if (norm)
+        add_param(e, k, "const float *norm", in[GMC_PROJ_NORM_ADD_NORM]);
+    acts_decl(e, n, GMC_PROJ_NORM_ADD_A0, k, decl, sizeof decl, tag, sizeof tag);
     KSET(name, "%s_%s_%" PRId64 "x%" PRId64 "%s", kind, gmrt_dtype_name(w->dtype), w->ne[1],
          w->ne[0], tag);
-    KSET(doc, "x (n, %" PRId64 ") += %s(xq . W^T)%s", w->ne[1],
-         n->in[4] >= 0 ? "rmsnorm" : "", n->in[5] >= 0 ? next : "");
+    KSET(doc, "x (n, %" PRId64 ") += %s(xq . W^T)%s", w->ne[1], post ? "rmsnorm" : "",
+         norm ? next : "");
     KSET(body, "%s\ngmk_fused_proj_norm_add(xq, %s, w, %s, %" PRId64 ", y, x, %s, %s, &out, "
-               "%" PRId64 ", %s, c, ith, nth);", decl, fmt_const(e, n->in[0]),
-         wdtype_const(d, w), w->ne[0], n->in[4] >= 0 ? "post" : "NULL",
-         n->in[5] >= 0 ? "norm" : "NULL", w->ne[1], flit(s, n->eps));
+               "%" PRId64 ", %s, c, ith, nth);", decl, fmt_const(e, in[GMC_PROJ_NORM_ADD_XQ]),
+         wdtype_const(d, w), w->ne[0], post ? "post" : "NULL", norm ? "norm" : "NULL",
+         w->ne[1], flit(s, n->eps));
 }
 
 static void k_proj_norm_add(emitter *e, const gmc_node *n, kcall *k)
@@ -478,40 +488,40 @@ static void k_down_norm_add(emitter *e, const gmc_node *n, kcall *k)
 static void k_gate_up(emitter *e, const gmc_node *n, kcall *k)
 {
     char decl[160], tag[48], dg[48], du[48];
-    const gmc_value *wg = val(e, n->in[2]);
-    add_param(e, k, "const void *xg", n->in[0]);
-    add_param(e, k, "const void *xu", n->in[1]);
-    add_param(e, k, "const void *wg", n->in[2]);
-    add_param(e, k, "const void *wu", n->in[3]);
-    add_param(e, k, "float *g", n->in[4]);
-    add_param(e, k, "float *u", n->in[5]);
-    acts_decl(e, n, 6, k, decl, sizeof decl, tag, sizeof tag);
+    const gmc_value *wg = val(e, n->in[GMC_GATE_UP_WG]);
+    add_param(e, k, "const void *xg", n->in[GMC_GATE_UP_XG]);
+    add_param(e, k, "const void *xu", n->in[GMC_GATE_UP_XU]);
+    add_param(e, k, "const void *wg", n->in[GMC_GATE_UP_WG]);
+    add_param(e, k, "const void *wu", n->in[GMC_GATE_UP_WU]);
+    add_param(e, k, "float *g", n->in[GMC_GATE_UP_G]);
+    add_param(e, k, "float *u", n->in[GMC_GATE_UP_U]);
+    acts_decl(e, n, GMC_GATE_UP_A, k, decl, sizeof decl, tag, sizeof tag);
     KSET(name, "gate_up_%s_%" PRId64 "x%" PRId64 "%s", gmrt_dtype_name(wg->dtype), wg->ne[1],
          wg->ne[0], tag);
     KSET(doc, "g (n, %" PRId64 ") = gelu_tanh(x . Wg^T) * (x . Wu^T), as %s rows", wg->ne[1],
          tag + 1);
     KSET(body, "%s\ngmk_fused_gate_up(xg, %s, xu, %s, wg, %s, wu, %s, g, u, &out, %" PRId64
-               ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[0]),
-         fmt_const(e, n->in[1]), wdtype_const(dg, wg),
-         wdtype_const(du, val(e, n->in[3])), wg->ne[0], wg->ne[1]);
+               ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[GMC_GATE_UP_XG]),
+         fmt_const(e, n->in[GMC_GATE_UP_XU]), wdtype_const(dg, wg),
+         wdtype_const(du, val(e, n->in[GMC_GATE_UP_WU])), wg->ne[0], wg->ne[1]);
 }
 
 static void k_head(emitter *e, const gmc_node *n, kcall *k)
 {
     char d[48], s[40], cap[40];
-    const gmc_value *t = val(e, n->in[4]);
-    add_param(e, k, "const float *x", n->in[0]);
-    add_param(e, k, "const float *w", n->in[1]);
-    add_param(e, k, "float *tmp", n->in[2]);
-    add_param(e, k, "void *hq", n->in[3]);
-    add_param(e, k, "const void *table", n->in[4]);
-    add_param(e, k, "void *slots", n->in[6]);
+    const gmc_value *t = val(e, n->in[GMC_HEAD_TABLE]);
+    add_param(e, k, "const float *x", n->in[GMC_HEAD_X]);
+    add_param(e, k, "const float *w", n->in[GMC_HEAD_W]);
+    add_param(e, k, "float *tmp", n->in[GMC_HEAD_TMP]);
+    add_param(e, k, "void *hq", n->in[GMC_HEAD_HQ]);
+    add_param(e, k, "const void *table", n->in[GMC_HEAD_TABLE]);
+    add_param(e, k, "void *slots", n->in[GMC_HEAD_SLOTS]);
     KSET(name, "head_%s_%" PRId64 "x%" PRId64 "_%s", gmrt_dtype_name(t->dtype), t->ne[1],
-         t->ne[0], gmc_act_fmt_name(val(e, n->in[3])->act_fmt));
+         t->ne[0], gmc_act_fmt_name(val(e, n->in[GMC_HEAD_HQ])->act_fmt));
     KSET(doc, "logits (n_logits, %" PRId64 ") = rmsnorm(x) . table^T%s; or greedy argmax",
          t->ne[1], n->softcap > 0 ? ", soft-capped" : "");
     KSET(body, "gmk_fused_head(x, w, tmp, hq, %s, table, %s, (gmk_argmax_slot *)slots, %" PRId64
-               ", %" PRId64 ", %s, %s, c, ith, nth);", fmt_const(e, n->in[3]),
+               ", %" PRId64 ", %s, %s, c, ith, nth);", fmt_const(e, n->in[GMC_HEAD_HQ]),
          wdtype_const(d, t), t->ne[0], t->ne[1], flit(s, n->eps), flit(cap, n->softcap));
 }
 

@@ -27,14 +27,13 @@ const int gmc_op_inplace[GMC_OP_COUNT] = {
 #define GMC_OP(NAME, name, n_in, inplace) inplace,
 #include "ops.def"
 };
-const char *const gmc_op_slots[GMC_OP_COUNT] = {
-    [GMC_OP_NORM_ACT] = "x w tmp a0 a1 a2",
-    [GMC_OP_QKV] = "xq xk xv wq wk wv qn kn q k v kc vc",
-    [GMC_OP_ATTN_ACT] = "q kc vc o a",
-    [GMC_OP_PROJ_NORM_ADD] = "xq w y x post norm a0 a1 a2",
-    [GMC_OP_GATE_UP] = "xg xu wg wu g u a",
-    [GMC_OP_DOWN_NORM_ADD] = "xq w y x post norm a0 a1 a2",
-    [GMC_OP_HEAD] = "x w tmp hq table logits slots",
+#define GMC_FUSED(OP, op) static const char *const op##_slots[GMC_##OP##_N_SLOTS] = {
+#define GMC_SLOT(OP, NAME, name) #name,
+#define GMC_FUSED_END(OP, op) };
+#include "fused.def"
+const char *const *const gmc_op_slots[GMC_OP_COUNT] = {
+#define GMC_FUSED_END(OP, op) [GMC_OP_##OP] = op##_slots,
+#include "fused.def"
 };
 _Static_assert(GMC_OP_COUNT == 20, "update the emitter table in emit.c");
 
@@ -351,13 +350,9 @@ static void dump_node(const gmc_graph *g, int i, gmc_strbuf *b)
     const gmc_node *n = &g->nodes[i];
     gmc_emitf(b, "#%-4d %-11s", i, gmc_op_names[n->op]);
     if (gmc_op_slots[n->op]) { /* fused: every operand by slot name */
-        const char *s = gmc_op_slots[n->op];
-        for (int k = 0; k < gmc_op_n_in[n->op] && *s; k++) {
-            size_t len = strcspn(s, " ");
+        for (int k = 0; k < gmc_op_n_in[n->op]; k++)
             if (n->in[k] >= 0)
-                gmc_emitf(b, " %.*s=%%%d", (int)len, s, n->in[k]);
-            s += len + (s[len] == ' ');
-        }
+                gmc_emitf(b, " %s=%%%d", gmc_op_slots[n->op][k], n->in[k]);
     } else if (!gmc_op_inplace[n->op])
         gmc_emitf(b, " %%%d =", n->out);
     for (int k = 0; k < gmc_op_n_in[n->op] && !gmc_op_slots[n->op]; k++)
