@@ -134,14 +134,49 @@ static const char *ref(const emitter *e, int id, char buf[96])
  */
 
 typedef struct kcall {
-    char name[96];    /* function name, from op, dtype and shape */
-    char doc[160];    /* one-line comment: what it computes, shapes */
-    char params[512]; /* its pointer parameters */
-    char body[1280];  /* the kernel call, using params and c-> */
-    char args[768];   /* the call site's arguments for params */
+    gmc_strbuf name;   /* function name, from op, dtype and shape */
+    gmc_strbuf doc;    /* one-line comment: what it computes, shapes */
+    gmc_strbuf params; /* its pointer parameters */
+    gmc_strbuf body;   /* the kernel call, using params and c-> */
+    gmc_strbuf args;   /* the call site's arguments for params */
 } kcall;
 
-#define KSET(field, ...) snprintf(k->field, sizeof k->field, __VA_ARGS__)
+/* KSET(field, fmt, ...) sets one text of the kcall k in scope (printf
+ * format, checked); an allocation failure sticks to the field and is
+ * reported by collect_kernels. */
+#define KSET(field, ...) (gmc_strbuf_reset(&k->field), gmc_emitf(&k->field, __VA_ARGS__))
+
+#define KCALL_FIELDS(X) X(name) X(doc) X(params) X(body) X(args)
+
+static void kcall_init(kcall *k)
+{
+#define X(f) gmc_strbuf_init(&k->f);
+    KCALL_FIELDS(X)
+#undef X
+}
+
+static void kcall_deinit(kcall *k)
+{
+#define X(f) gmc_strbuf_deinit(&k->f);
+    KCALL_FIELDS(X)
+#undef X
+}
+
+static void kcall_reset(kcall *k)
+{
+#define X(f) gmc_strbuf_reset(&k->f);
+    KCALL_FIELDS(X)
+#undef X
+}
+
+static bool kcall_failed(const kcall *k)
+{
+    bool failed = false;
+#define X(f) failed |= gmc_strbuf_failed(&k->f);
+    KCALL_FIELDS(X)
+#undef X
+    return failed;
+}
 
 static void k_embed(emitter *e, const gmc_node *n, kcall *k)
 {
@@ -333,9 +368,8 @@ static const char *fmt_const(const emitter *e, int id)
 static void add_param(emitter *e, kcall *k, const char *decl, int id)
 {
     char r[96];
-    size_t np = strlen(k->params), na = strlen(k->args);
-    snprintf(k->params + np, sizeof k->params - np, "%s%s", np ? ", " : "", decl);
-    snprintf(k->args + na, sizeof k->args - na, "%s%s", na ? ", " : "", ref(e, id, r));
+    gmc_emitf(&k->params, "%s%s", k->params.len ? ", " : "", decl);
+    gmc_emitf(&k->args, "%s%s", k->args.len ? ", " : "", ref(e, id, r));
 }
 
 /* The gmk_acts of slots first..first+2 as a declaration of `out`, adding
@@ -530,13 +564,52 @@ static void (*const kernels[GMC_OP_COUNT])(emitter *, const gmc_node *, kcall *)
 #include "ops.def"
 };
 
+/* A kernel as emitted: kcall's texts, copied into the emitter's arena. */
+typedef struct kernel {
+    const char *name, *doc, *params, *body;
+} kernel;
+
 /* The distinct specialisations of a graph, in order of first use. */
 typedef struct kset {
-    kcall *k;
+    kernel *k;
     int n;
-    int *of_node; /* node → index in k */
-    char (*args)[sizeof ((kcall *)0)->args]; /* node → its call's arguments */
+    int *of_node;      /* node → index in k */
+    const char **args; /* node → its call's arguments */
 } kset;
+
+/* Adds kc to ks unless a kernel with the same params and body is there;
+ * returns its index, or -1 when out of memory. */
+static int add_kernel(kset *ks, const kcall *kc, gmc_arena *a)
+{
+    const char *name = gmc_strbuf_str(&kc->name), *params = gmc_strbuf_str(&kc->params),
+               *body = gmc_strbuf_str(&kc->body);
+    int same_name = 0;
+    for (int j = 0; j < ks->n; j++) {
+        if (strcmp(ks->k[j].body, body) == 0 && strcmp(ks->k[j].params, params) == 0)
+            return j;
+        if (strncmp(ks->k[j].name, name, kc->name.len) == 0)
+            same_name++;
+    }
+    kernel *k = &ks->k[ks->n];
+    if (same_name) { /* same shape, other constants (eps, scale) */
+        char sfx[16];
+        snprintf(sfx, sizeof sfx, "_v%d", same_name + 1);
+        k->name = NULL;
+        char *s = gmc_arena_alloc(a, kc->name.len + strlen(sfx) + 1);
+        if (s) {
+            memcpy(s, name, kc->name.len);
+            strcpy(s + kc->name.len, sfx);
+            k->name = s;
+        }
+    } else
+        k->name = gmc_arena_strdup(a, name);
+    k->doc = gmc_arena_strdup(a, gmc_strbuf_str(&kc->doc));
+    k->params = gmc_arena_strdup(a, params);
+    k->body = gmc_arena_strdup(a, body);
+    if (!k->name || !k->doc || !k->params || !k->body)
+        return -1;
+    return ks->n++;
+}
 
 static gmc_status collect_kernels(emitter *e, gmc_arena *a, kset *ks, gmc_diag *diag)
 {
@@ -547,27 +620,22 @@ static gmc_status collect_kernels(emitter *e, gmc_arena *a, kset *ks, gmc_diag *
     if (!ks->k || !ks->of_node || !ks->args)
         return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory emitting C");
     ks->n = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        kcall kc;
-        memset(&kc, 0, sizeof kc);
+    kcall kc;
+    kcall_init(&kc);
+    bool failed = false;
+    for (int i = 0; i < g->n_nodes && !failed; i++) {
+        kcall_reset(&kc);
         kernels[g->nodes[i].op](e, &g->nodes[i], &kc);
-        int found = -1, same_name = 0;
-        for (int j = 0; j < ks->n && found < 0; j++) {
-            if (strcmp(ks->k[j].body, kc.body) == 0 && strcmp(ks->k[j].params, kc.params) == 0)
-                found = j;
-            else if (strncmp(ks->k[j].name, kc.name, strlen(kc.name)) == 0)
-                same_name++;
+        failed = kcall_failed(&kc);
+        if (!failed) {
+            ks->of_node[i] = add_kernel(ks, &kc, a);
+            ks->args[i] = gmc_arena_strdup(a, gmc_strbuf_str(&kc.args));
+            failed = ks->of_node[i] < 0 || !ks->args[i];
         }
-        if (found < 0) {
-            if (same_name) /* same shape, other constants (eps, scale) */
-                snprintf(kc.name + strlen(kc.name), sizeof kc.name - strlen(kc.name),
-                         "_v%d", same_name + 1);
-            found = ks->n;
-            ks->k[ks->n++] = kc;
-        }
-        ks->of_node[i] = found;
-        memcpy(ks->args[i], kc.args, sizeof kc.args);
     }
+    kcall_deinit(&kc);
+    if (failed)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory emitting C");
     return GMC_OK;
 }
 
@@ -575,7 +643,7 @@ static void emit_kernels(emitter *e, const kset *ks)
 {
     gmc_emitf(e->b, "/* The model's kernels: one per distinct op, dtype and shape. */\n\n");
     for (int i = 0; i < ks->n; i++) {
-        const kcall *k = &ks->k[i];
+        const kernel *k = &ks->k[i];
         gmc_emitf(e->b, "/* %s */\nstatic GMK_NOINLINE void %s(%s, const gmk_ctx *c, int ith, "
                         "int nth)\n{\n", k->doc, k->name, k->params);
         gmc_emit_indent(e->b);
