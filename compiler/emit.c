@@ -139,6 +139,7 @@ typedef struct kcall {
     gmc_strbuf params; /* its pointer parameters */
     gmc_strbuf body;   /* the kernel call, using params and c-> */
     gmc_strbuf args;   /* the call site's arguments for params */
+    gmc_strbuf vary;   /* "key\tvalue\n" per constant the name leaves out */
 } kcall;
 
 /* KSET(field, fmt, ...) sets one text of the kcall k in scope (printf
@@ -146,7 +147,15 @@ typedef struct kcall {
  * reported by collect_kernels. */
 #define KSET(field, ...) (gmc_strbuf_reset(&k->field), gmc_emitf(&k->field, __VA_ARGS__))
 
-#define KCALL_FIELDS(X) X(name) X(doc) X(params) X(body) X(args)
+/* KVARY(key, fmt, ...) records a constant of the body that the name leaves
+ * out (eps, a scale, a soft-cap, a second weight's dtype).  If two kernels
+ * get the same name, the later one is named after the constants that
+ * differ: rmsnorm_add_640 and rmsnorm_add_640_eps1em05 (see vary_suffix). */
+#define KVARY(key, ...)                                                                    \
+    (gmc_emitf(&k->vary, "%s\t", key), gmc_emitf(&k->vary, __VA_ARGS__),                   \
+     gmc_emitf(&k->vary, "\n"))
+
+#define KCALL_FIELDS(X) X(name) X(doc) X(params) X(body) X(args) X(vary)
 
 static void kcall_init(kcall *k)
 {
@@ -184,6 +193,7 @@ static void k_embed(emitter *e, const gmc_node *n, kcall *k)
     const gmc_value *x = val(e, n->out), *t = val(e, n->in[1]);
     int64_t D = x->ne[0];
     KSET(name, "embed_%s_%" PRId64, gmrt_dtype_name(t->dtype), D);
+    KVARY("scale", "%g", (double)n->scale);
     KSET(doc, "x (n, %" PRId64 ") = table[tokens] * %s; table %s (%" PRId64 ", %" PRId64 ")",
          D, flit(s, n->scale), gmrt_dtype_name(t->dtype), t->ne[1], t->ne[0]);
     KSET(params, "float *x, const void *table");
@@ -197,6 +207,7 @@ static void k_rmsnorm(emitter *e, const gmc_node *n, kcall *k)
     char a[96], b[96], c[96], s[40];
     int64_t D = val(e, n->out)->ne[0];
     KSET(name, "rmsnorm_%" PRId64, D);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "y (n, %" PRId64 ") = x * rsqrt(mean(x^2) + eps) * w", D);
     KSET(params, "float *y, const float *x, const float *w");
     KSET(body, "gmk_rmsnorm(y, x, w, c->n_tokens, %" PRId64 ", %s, ith, nth);", D,
@@ -230,6 +241,7 @@ static void k_head_norm(emitter *e, const gmc_node *n, kcall *k)
 {
     char a[96], b[96], s[40];
     KSET(name, "head_norm_%dx%d", n->n_heads, n->head_dim);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "QK-norm in place: x (n, %d, %d), one RMSNorm per head, w (%d)", n->n_heads,
          n->head_dim, n->head_dim);
     KSET(params, "float *x, const float *w");
@@ -244,6 +256,7 @@ static void k_rope(emitter *e, const gmc_node *n, kcall *k)
     const char *table = n->rope ? "rope_global" : "rope_local";
     bool scaled = n->scale != 1.0f;
     KSET(name, "%s_%dx%d%s", table, n->n_heads, n->head_dim, scaled ? "_scaled" : "");
+    KVARY("scale", "%g", (double)n->scale);
     KSET(doc, "RoPE (half-split) in place on x (n, %d, %d)%s%s", n->n_heads, n->head_dim,
          scaled ? ", then x *= " : "", scaled ? flit(s, n->scale) : "");
     KSET(params, "float *x");
@@ -273,6 +286,7 @@ static void k_attention(emitter *e, const gmc_node *n, kcall *k)
     const gmc_value *kc = val(e, n->in[1]);
     KSET(name, "attention_%dx%d_kv%d_w%d_s%d", n->n_heads, n->head_dim, n->n_kv_heads,
          n->window, kc->n_slots);
+    KVARY("cap", "%g", (double)n->softcap);
     KSET(doc, "o (n, %d, %d) = softmax(q . K^T%s) . V over %s; %d kv heads", n->n_heads,
          n->head_dim, n->softcap > 0 ? ", soft-capped" : "",
          n->window ? "a sliding window" : "all positions", n->n_kv_heads);
@@ -300,6 +314,7 @@ static void k_rmsnorm_add(emitter *e, const gmc_node *n, kcall *k)
     char a[96], b[96], c[96], s[40];
     int64_t D = val(e, n->in[0])->ne[0];
     KSET(name, "rmsnorm_add_%" PRId64, D);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "x (n, %" PRId64 ") += rmsnorm(y) * w  (post-norm + residual)", D);
     KSET(params, "float *x, const float *y, const float *w");
     KSET(body, "gmk_rmsnorm_add(x, y, w, c->n_tokens, %" PRId64 ", %s, ith, nth);", D,
@@ -323,6 +338,7 @@ static void k_final_norm(emitter *e, const gmc_node *n, kcall *k)
     char a[96], b[96], c[96], s[40];
     int64_t D = val(e, n->out)->ne[0];
     KSET(name, "final_norm_%" PRId64, D);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "y (n_logits, %" PRId64 ") = rmsnorm of the last n_logits rows of x", D);
     KSET(params, "float *y, const float *x, const float *w");
     KSET(body, "gmk_rmsnorm(y, x + (size_t)(c->n_tokens - c->n_logits) * %" PRId64
@@ -341,6 +357,7 @@ static void k_softcap(emitter *e, const gmc_node *n, kcall *k)
     char a[96], s[40];
     int64_t V = val(e, n->in[0])->ne[0];
     KSET(name, "softcap_%" PRId64, V);
+    KVARY("cap", "%g", (double)n->softcap);
     KSET(doc, "logits (n_logits, %" PRId64 ") = %s * tanh(logits / %s)", V,
          flit(s, n->softcap), s);
     KSET(params, "float *x");
@@ -408,6 +425,7 @@ static void k_norm_act(emitter *e, const gmc_node *n, kcall *k)
     add_param(e, k, "float *tmp", n->in[GMC_NORM_ACT_TMP]);
     acts_decl(e, n, GMC_NORM_ACT_A0, k, decl, sizeof decl, tag, sizeof tag);
     KSET(name, "norm_act_%" PRId64 "%s", D, tag);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "a (n, %" PRId64 ") = rmsnorm(x) * w as matmul input rows (%s)", D, tag + 1);
     KSET(body, "%s\ngmk_fused_norm_act(x, w, tmp, &out, c->n_tokens, %" PRId64 ", %s, ith, nth);",
          decl, D, flit(s, n->eps));
@@ -436,6 +454,11 @@ static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
     const char *table = n->rope ? "rope_global" : "rope_local";
     KSET(name, "qkv_%s_%dx%d_kv%d_%s_s%d", gmrt_dtype_name(wq->dtype), n->n_heads, n->head_dim,
          n->n_kv_heads, n->rope ? "global" : "local", kc->n_slots);
+    KVARY("eps", "%g", (double)n->eps);
+    KVARY("qscale", "%g", (double)n->scale);
+    KVARY("qknorm", "%d", qkn);
+    KVARY("wk", "%s", gmrt_dtype_name(val(e, n->in[GMC_QKV_WK])->dtype));
+    KVARY("wv", "%s", gmrt_dtype_name(val(e, n->in[GMC_QKV_WV])->dtype));
     KSET(doc, "q, k, v = x . W^T by heads%s, RoPE, q *= %s, K/V -> cache (%d slots)",
          qkn ? ", QK-norm" : "", flit(qs, n->scale), kc->n_slots);
     KSET(body,
@@ -466,6 +489,7 @@ static void k_attn_act(emitter *e, const gmc_node *n, kcall *k)
     const gmc_value *kc = val(e, n->in[GMC_ATTN_ACT_KC]);
     KSET(name, "attention_%dx%d_kv%d_w%d_s%d%s", n->n_heads, n->head_dim, n->n_kv_heads,
          n->window, kc->n_slots, tag);
+    KVARY("cap", "%g", (double)n->softcap);
     KSET(doc, "o (n, %d, %d) = softmax(q . K^T%s) . V over %s; %d kv heads; as %s rows",
          n->n_heads, n->head_dim, n->softcap > 0 ? ", soft-capped" : "",
          n->window ? "a sliding window" : "all positions", n->n_kv_heads, tag + 1);
@@ -501,6 +525,8 @@ static void norm_add_kcall(emitter *e, const gmc_node *n, kcall *k, const char *
     acts_decl(e, n, GMC_PROJ_NORM_ADD_A0, k, decl, sizeof decl, tag, sizeof tag);
     KSET(name, "%s_%s_%" PRId64 "x%" PRId64 "%s", kind, gmrt_dtype_name(w->dtype), w->ne[1],
          w->ne[0], tag);
+    KVARY("eps", "%g", (double)n->eps);
+    KVARY("post", "%d", post);
     KSET(doc, "x (n, %" PRId64 ") += %s(xq . W^T)%s", w->ne[1], post ? "rmsnorm" : "",
          norm ? next : "");
     KSET(body, "%s\ngmk_fused_proj_norm_add(xq, %s, w, %s, %" PRId64 ", y, x, %s, %s, &out, "
@@ -532,6 +558,7 @@ static void k_gate_up(emitter *e, const gmc_node *n, kcall *k)
     acts_decl(e, n, GMC_GATE_UP_A, k, decl, sizeof decl, tag, sizeof tag);
     KSET(name, "gate_up_%s_%" PRId64 "x%" PRId64 "%s", gmrt_dtype_name(wg->dtype), wg->ne[1],
          wg->ne[0], tag);
+    KVARY("wu", "%s", gmrt_dtype_name(val(e, n->in[GMC_GATE_UP_WU])->dtype));
     KSET(doc, "g (n, %" PRId64 ") = gelu_tanh(x . Wg^T) * (x . Wu^T), as %s rows", wg->ne[1],
          tag + 1);
     KSET(body, "%s\ngmk_fused_gate_up(xg, %s, xu, %s, wg, %s, wu, %s, g, u, &out, %" PRId64
@@ -552,6 +579,8 @@ static void k_head(emitter *e, const gmc_node *n, kcall *k)
     add_param(e, k, "void *slots", n->in[GMC_HEAD_SLOTS]);
     KSET(name, "head_%s_%" PRId64 "x%" PRId64 "_%s", gmrt_dtype_name(t->dtype), t->ne[1],
          t->ne[0], gmc_act_fmt_name(val(e, n->in[GMC_HEAD_HQ])->act_fmt));
+    KVARY("eps", "%g", (double)n->eps);
+    KVARY("cap", "%g", (double)n->softcap);
     KSET(doc, "logits (n_logits, %" PRId64 ") = rmsnorm(x) . table^T%s; or greedy argmax",
          t->ne[1], n->softcap > 0 ? ", soft-capped" : "");
     KSET(body, "gmk_fused_head(x, w, tmp, hq, %s, table, %s, (gmk_argmax_slot *)slots, %" PRId64
@@ -566,7 +595,7 @@ static void (*const kernels[GMC_OP_COUNT])(emitter *, const gmc_node *, kcall *)
 
 /* A kernel as emitted: kcall's texts, copied into the emitter's arena. */
 typedef struct kernel {
-    const char *name, *doc, *params, *body;
+    const char *name, *doc, *params, *body, *vary;
 } kernel;
 
 /* The distinct specialisations of a graph, in order of first use. */
@@ -577,36 +606,95 @@ typedef struct kset {
     const char **args; /* node → its call's arguments */
 } kset;
 
+static const kernel *find_name(const kset *ks, const char *name)
+{
+    for (int j = 0; j < ks->n; j++)
+        if (strcmp(ks->k[j].name, name) == 0)
+            return &ks->k[j];
+    return NULL;
+}
+
+/* The value of key in a KVARY list, as a pointer into it and a length. */
+static const char *vary_value(const char *vary, const char *key, size_t klen, size_t *len)
+{
+    for (const char *p = vary; *p;) {
+        const char *tab = strchr(p, '\t'), *nl = strchr(p, '\n');
+        if (!tab || !nl || tab > nl)
+            break;
+        if ((size_t)(tab - p) == klen && strncmp(p, key, klen) == 0) {
+            *len = (size_t)(nl - tab - 1);
+            return tab + 1;
+        }
+        p = nl + 1;
+    }
+    return NULL;
+}
+
+/* Appends "_<key><value>" to b for each constant of vary that other has
+ * not or has with another value, spelt as an identifier: '.' becomes 'p',
+ * '-' 'm', other characters outside [A-Za-z0-9_] are dropped (eps 1e-05
+ * gives "_eps1em05", a wv of q5_0 "_wvq5_0"). */
+static void vary_suffix(gmc_strbuf *b, const char *vary, const char *other)
+{
+    for (const char *p = vary; *p;) {
+        const char *tab = strchr(p, '\t'), *nl = strchr(p, '\n');
+        if (!tab || !nl || tab > nl)
+            break;
+        size_t klen = (size_t)(tab - p), vlen = (size_t)(nl - tab - 1), olen = 0;
+        const char *ov = vary_value(other, p, klen, &olen);
+        if (!ov || olen != vlen || strncmp(ov, tab + 1, vlen) != 0) {
+            gmc_emitf(b, "_%.*s", (int)klen, p);
+            for (const char *c = tab + 1; c < nl; c++) {
+                if (isalnum((unsigned char)*c) || *c == '_')
+                    gmc_strbuf_append(b, c, 1);
+                else if (*c == '.' || *c == '-')
+                    gmc_strbuf_append(b, *c == '.' ? "p" : "m", 1);
+            }
+        }
+        p = nl + 1;
+    }
+}
+
+/* The name of a new kernel: kc's, unless a kernel of ks already has it;
+ * then that name plus what differs (vary_suffix), or if nothing recorded
+ * differs or the result is taken too, plus a hash of params and body. */
+static const char *kernel_name(const kset *ks, const kcall *kc, gmc_arena *a)
+{
+    const char *name = gmc_strbuf_str(&kc->name);
+    const kernel *same = find_name(ks, name);
+    if (!same)
+        return gmc_arena_strdup(a, name);
+    gmc_strbuf b;
+    gmc_strbuf_init(&b);
+    gmc_emitf(&b, "%s", name);
+    vary_suffix(&b, gmc_strbuf_str(&kc->vary), same->vary);
+    if (b.len == kc->name.len || find_name(ks, gmc_strbuf_str(&b))) {
+        uint64_t h = gmc_hash_bytes(GMC_HASH_INIT, kc->params.data, kc->params.len);
+        h = gmc_hash_bytes(h, kc->body.data, kc->body.len);
+        gmc_emitf(&b, "_h%08" PRIx32, (uint32_t)(h ^ (h >> 32)));
+    }
+    for (int i = 2; find_name(ks, gmc_strbuf_str(&b)) && !gmc_strbuf_failed(&b); i++)
+        gmc_emitf(&b, "_%d", i); /* two hashes alike: not expected */
+    const char *s = gmc_strbuf_failed(&b) ? NULL : gmc_arena_strdup(a, gmc_strbuf_str(&b));
+    gmc_strbuf_deinit(&b);
+    return s;
+}
+
 /* Adds kc to ks unless a kernel with the same params and body is there;
  * returns its index, or -1 when out of memory. */
 static int add_kernel(kset *ks, const kcall *kc, gmc_arena *a)
 {
-    const char *name = gmc_strbuf_str(&kc->name), *params = gmc_strbuf_str(&kc->params),
-               *body = gmc_strbuf_str(&kc->body);
-    int same_name = 0;
-    for (int j = 0; j < ks->n; j++) {
+    const char *params = gmc_strbuf_str(&kc->params), *body = gmc_strbuf_str(&kc->body);
+    for (int j = 0; j < ks->n; j++)
         if (strcmp(ks->k[j].body, body) == 0 && strcmp(ks->k[j].params, params) == 0)
             return j;
-        if (strncmp(ks->k[j].name, name, kc->name.len) == 0)
-            same_name++;
-    }
     kernel *k = &ks->k[ks->n];
-    if (same_name) { /* same shape, other constants (eps, scale) */
-        char sfx[16];
-        snprintf(sfx, sizeof sfx, "_v%d", same_name + 1);
-        k->name = NULL;
-        char *s = gmc_arena_alloc(a, kc->name.len + strlen(sfx) + 1);
-        if (s) {
-            memcpy(s, name, kc->name.len);
-            strcpy(s + kc->name.len, sfx);
-            k->name = s;
-        }
-    } else
-        k->name = gmc_arena_strdup(a, name);
+    k->name = kernel_name(ks, kc, a);
     k->doc = gmc_arena_strdup(a, gmc_strbuf_str(&kc->doc));
     k->params = gmc_arena_strdup(a, params);
     k->body = gmc_arena_strdup(a, body);
-    if (!k->name || !k->doc || !k->params || !k->body)
+    k->vary = gmc_arena_strdup(a, gmc_strbuf_str(&kc->vary));
+    if (!k->name || !k->doc || !k->params || !k->body || !k->vary)
         return -1;
     return ks->n++;
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "emit.h"
+#include "gmk.h"
 #include "fuse.h"
 #include "graph.h"
 #include "plan.h"
@@ -150,6 +151,73 @@ START_TEST(test_emit_compiles_clean)
 }
 END_TEST
 
+/* Two specialisations with one name are told apart by what differs:
+ * the unfused tiny graph with one post-norm's eps changed gets
+ * rmsnorm_add_64 and rmsnorm_add_64_eps1em05; a difference no KVARY names
+ * (a weight layout) gets a hash suffix. */
+START_TEST(test_emit_variant_names)
+{
+    ck_assert_int_eq(chdir(GMC_SOURCE_DIR), 0);
+    gmc_arena a;
+    gmc_arena_init(&a);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    gmc_model *m;
+    gmc_graph *g;
+    ck_assert_msg(gmc_model_load("tests/graphs/tiny.yaml", &a, &m, &d) == GMC_OK, "%s", d.msg);
+    ck_assert_msg(gmc_graph_lower(m, 4, &a, &g, &d) == GMC_OK, "%s", d.msg);
+    gmc_node *last = NULL;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == GMC_OP_RMSNORM_ADD)
+            last = &g->nodes[i];
+    ck_assert_ptr_nonnull(last);
+    last->eps = 1e-5f;
+    for (int i = 0; i < g->n_values; i++)
+        if (strcmp(g->values[i].name, "blk.1.attn_q.weight") == 0)
+            g->values[i].layout = GMK_LAYOUT_P16;
+    ck_assert_msg(gmc_plan(g, &d) == GMC_OK, "%s", d.msg);
+    gmc_host h = {.triple = "x86_64-pc-linux-gnu", .arch = "x86_64", .cpu = "znver4"};
+    gmc_target_config tc;
+    char why[64];
+    ck_assert(gmc_target_generic.configure(&gmc_target_generic, &h, &tc, why, sizeof why));
+    gmc_emit_out out;
+    gmc_emit_out_init(&out);
+    ck_assert_msg(gmc_emit(g, &tc, "", &out, &d) == GMC_OK, "%s", d.msg);
+    const char *c = gmc_strbuf_str(&out.model_c);
+    ck_assert_ptr_nonnull(strstr(c, " rmsnorm_add_64("));
+    ck_assert_ptr_nonnull(strstr(c, " rmsnorm_add_64_eps1em05("));
+    ck_assert_ptr_nonnull(strstr(c, " matmul_f32_64x64("));
+    const char *hashed = strstr(c, " matmul_f32_64x64_h");
+    ck_assert_ptr_nonnull(hashed);
+    ck_assert_int_eq(strspn(hashed + 19, "0123456789abcdef"), 8);
+    ck_assert_ptr_null(strstr(c, "_v2("));
+    gmc_emit_out_deinit(&out);
+    gmc_arena_deinit(&a);
+}
+END_TEST
+
+/* Texts longer than any old fixed buffer come out whole; a failure sticks
+ * through gmc_strbuf_reset. */
+START_TEST(test_emit_strbuf_long)
+{
+    gmc_strbuf b;
+    gmc_strbuf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        gmc_emitf(&b, "%s%d", i ? ", " : "", i);
+    ck_assert_uint_gt(b.len, 4000);
+    ck_assert_ptr_nonnull(strstr(gmc_strbuf_str(&b), ", 999"));
+    gmc_strbuf_reset(&b);
+    ck_assert_uint_eq(b.len, 0);
+    ck_assert_str_eq(gmc_strbuf_str(&b), "");
+    b.failed = true;
+    gmc_strbuf_reset(&b);
+    gmc_emitf(&b, "x");
+    ck_assert(gmc_strbuf_failed(&b));
+    ck_assert_uint_eq(b.len, 0);
+    gmc_strbuf_deinit(&b);
+}
+END_TEST
+
 Suite *emit_suite(void)
 {
     Suite *s = suite_create("emit");
@@ -159,6 +227,8 @@ Suite *emit_suite(void)
     tcase_add_test(tc, test_emit_reproducible);
     tcase_add_test(tc, test_emit_hash_changes);
     tcase_add_test(tc, test_emit_compiles_clean);
+    tcase_add_test(tc, test_emit_variant_names);
+    tcase_add_test(tc, test_emit_strbuf_long);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -174,7 +174,7 @@ static GMK_NOINLINE void attention_2x32_kv1_w0_s64_f32(const float *q, const voi
 }
 
 /* x (n, 64) += rmsnorm(xq . W^T) */
-static GMK_NOINLINE void down_norm_add_f32_64x128_v2(const void *xq, const void *w, float *y, float *x, const float *post, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void down_norm_add_f32_64x128(const void *xq, const void *w, float *y, float *x, const float *post, const gmk_ctx *c, int ith, int nth)
 {
     gmk_acts out = {{NULL}, {GMK_ACT_F32}, 0};
     gmk_fused_proj_norm_add(xq, GMK_ACT_F32, w, GMK_DTYPE_F32, 128, y, x, post, NULL, &out, 64, 9.99999997e-07f, c, ith, nth);
@@ -257,7 +257,7 @@ static void tiny_forward(const gmk_ctx *c, int ith, int nth)
         gate_up_f32_128x64_f32(ffn_in_f32, ffn_in_f32, WF(W_blk1_ffn_gate), WF(W_blk1_ffn_up), gate, up, down_in_f32, c, ith, nth);
         SYNC();
         /* x += (post-norm of) down; the next layer's input rows */
-        down_norm_add_f32_64x128_v2(down_in_f32, WF(W_blk1_ffn_down), ffn_out, x, WF(W_blk1_post_ffw_norm), c, ith, nth);
+        down_norm_add_f32_64x128(down_in_f32, WF(W_blk1_ffn_down), ffn_out, x, WF(W_blk1_post_ffw_norm), c, ith, nth);
         SYNC();
     }
 
