@@ -13,7 +13,9 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gmk_act.h"
@@ -121,6 +123,154 @@ static const char *ref(const emitter *e, int id, char buf[96])
     case GMC_V_LOGITS: snprintf(buf, 96, "c->logits"); break;
     }
     return buf;
+}
+
+/* ------------------------------------------------------------ wrapping
+ *
+ * Generated lines stay within WRAP_COLUMNS: a longer line of code is broken
+ * after the commas of its first bracketed list, continuation lines aligned
+ * under the list's first item (or 8 spaces in when the bracket sits right of
+ * WRAP_ALIGN_MAX, with the list starting on the next line), as clang-format
+ * would.
+ */
+
+#define WRAP_COLUMNS 100
+#define WRAP_ALIGN_MAX 60
+
+/* The first '(' or '{' of line that holds a comma at its own depth, and
+ * its matching close; false if there is none (strings are skipped). */
+static bool wrap_list(const char *line, size_t len, size_t *open, size_t *close)
+{
+    int depth = 0;
+    size_t start = 0;
+    bool comma = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = line[i];
+        if (ch == '"') { /* no escaped quotes in generated names */
+            while (++i < len && line[i] != '"')
+                ;
+            continue;
+        }
+        if (ch == '(' || ch == '{' || ch == '[') {
+            if (depth++ == 0) {
+                start = i;
+                comma = false;
+            }
+        } else if (ch == ')' || ch == '}' || ch == ']') {
+            if (--depth == 0 && comma && line[start] != '[') {
+                *open = start;
+                *close = i;
+                return true;
+            }
+        } else if (ch == ',' && depth == 1)
+            comma = true;
+    }
+    return false;
+}
+
+/* Emits one line of code (no '\n'), wrapped when it is too long. */
+static void emit_code_line(gmc_strbuf *b, const char *line, size_t len)
+{
+    size_t col0 = (size_t)b->indent * 4, open, close;
+    if (col0 + len <= WRAP_COLUMNS || !wrap_list(line, len, &open, &close)) {
+        gmc_emitf(b, "%.*s\n", (int)len, line);
+        return;
+    }
+    size_t width = WRAP_COLUMNS > col0 ? WRAP_COLUMNS - col0 : 1;
+    size_t cont = open + 1 <= WRAP_ALIGN_MAX ? open + 1 : 8, col = open + 1;
+    gmc_strbuf_append(b, line, open + 1);
+    bool fresh = open + 1 > WRAP_ALIGN_MAX; /* the list starts on a new line */
+    for (size_t i = open + 1, first = 1; i < close; first = 0) {
+        /* the item [i, j), then its comma or the rest of the line */
+        size_t j = i;
+        int depth = 0;
+        for (; j < close && !(depth == 0 && line[j] == ','); j++) {
+            if (line[j] == '"')
+                while (++j < close && line[j] != '"')
+                    ;
+            else if (line[j] == '(' || line[j] == '{' || line[j] == '[')
+                depth++;
+            else if (line[j] == ')' || line[j] == '}' || line[j] == ']')
+                depth--;
+        }
+        size_t end = j < close ? j + 1 : len; /* with "," or with the tail */
+        size_t n = end - i;
+        if (fresh || (!first && col + 1 + n > width)) {
+            gmc_emitf(b, "\n%*s", (int)cont, "");
+            col = cont;
+        } else if (!first) {
+            gmc_strbuf_append(b, " ", 1);
+            col++;
+        }
+        gmc_strbuf_append(b, line + i, n);
+        col += n;
+        fresh = false;
+        i = end;
+        while (i < close && line[i] == ' ')
+            i++;
+    }
+    gmc_strbuf_append(b, "\n", 1);
+}
+
+/* Emits text line by line, wrapping the lines of code (not comments). */
+static void emit_code(gmc_strbuf *b, const char *text)
+{
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+        const char *p = text;
+        while (p < text + n && *p == ' ')
+            p++;
+        if (strncmp(p, "/*", 2) == 0 || *p == '*')
+            gmc_emitf(b, "%.*s\n", (int)n, text);
+        else
+            emit_code_line(b, text, n);
+        text += n + (text[n] == '\n');
+    }
+}
+
+/* Emits text as a block comment, broken at spaces into lines within
+ * WRAP_COLUMNS when it does not fit on one. */
+static void emit_comment(gmc_strbuf *b, const char *text)
+{
+    size_t col0 = (size_t)b->indent * 4, col = col0 + 2;
+    if (col0 + strlen(text) + 6 <= WRAP_COLUMNS) {
+        gmc_emitf(b, "/* %s */\n", text);
+        return;
+    }
+    gmc_emitf(b, "/*");
+    for (const char *w = text; *w;) {
+        size_t n = strcspn(w, " ");
+        if (n > 0) {
+            if (col > col0 + 2 && col + 1 + n + 3 > WRAP_COLUMNS) {
+                gmc_emitf(b, "\n *");
+                col = col0 + 2;
+            }
+            gmc_emitf(b, " %.*s", (int)n, w);
+            col += 1 + n;
+        }
+        w += n + (w[n] == ' ');
+    }
+    gmc_emitf(b, " */\n");
+}
+
+/* emit_code of printf-formatted text. */
+static void emit_codef(gmc_strbuf *b, const char *fmt, ...) GMC_PRINTF(2, 3);
+static void emit_codef(gmc_strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!text) {
+        b->failed = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(text, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    emit_code(b, text);
+    free(text);
 }
 
 /* ------------------------------------------------------------ per-op
@@ -732,10 +882,12 @@ static void emit_kernels(emitter *e, const kset *ks)
     gmc_emitf(e->b, "/* The model's kernels: one per distinct op, dtype and shape. */\n\n");
     for (int i = 0; i < ks->n; i++) {
         const kernel *k = &ks->k[i];
-        gmc_emitf(e->b, "/* %s */\nstatic GMK_NOINLINE void %s(%s, const gmk_ctx *c, int ith, "
-                        "int nth)\n{\n", k->doc, k->name, k->params);
+        emit_comment(e->b, k->doc);
+        emit_codef(e->b, "static GMK_NOINLINE void %s(%s, const gmk_ctx *c, int ith, int nth)",
+                   k->name, k->params);
+        gmc_emitf(e->b, "{\n");
         gmc_emit_indent(e->b);
-        gmc_emitf(e->b, "%s\n", k->body);
+        emit_code(e->b, k->body);
         gmc_emit_dedent(e->b);
         gmc_emitf(e->b, "}\n\n");
     }
@@ -757,7 +909,7 @@ static void emit_call(emitter *e, const kset *ks, int node)
     const char *what = fused_comment[e->g->nodes[node].op];
     if (what)
         gmc_emitf(e->b, "/* %s */\n", what);
-    gmc_emitf(e->b, "%s(%s, c, ith, nth);\n", ks->k[ks->of_node[node]].name, ks->args[node]);
+    emit_codef(e->b, "%s(%s, c, ith, nth);", ks->k[ks->of_node[node]].name, ks->args[node]);
 }
 
 /* ------------------------------------------------------------ sections */
@@ -780,7 +932,22 @@ static void emit_banner(gmc_strbuf *b, const gmc_graph *g,
     gmc_emitf(b, " * target:   %s (%s, cpu %s)\n", tc->target->name, tc->triple,
               tc->cpu);
     gmc_emitf(b, " * features: %s\n", tc->features[0] ? tc->features : "(baseline)");
-    gmc_emitf(b, " * flags:    %s\n", flags);
+    gmc_emitf(b, " * flags:   ");
+    /* wrapped at spaces, continuation lines under the first flag */
+    size_t col = 11;
+    for (const char *f = flags; *f;) {
+        size_t n = strcspn(f, " ");
+        if (n > 0) {
+            if (col > 11 && col + 1 + n > WRAP_COLUMNS) {
+                gmc_emitf(b, "\n *          ");
+                col = 11;
+            }
+            gmc_emitf(b, " %.*s", (int)n, f);
+            col += 1 + n;
+        }
+        f += n + (f[n] == ' ');
+    }
+    gmc_emitf(b, "\n");
     gmc_emitf(b, " * plan:     arena %" PRIu64 " B (naive %" PRIu64 " B), KV %" PRIu64
                  " B, weights %" PRIu64 " B\n */\n",
               g->arena_bytes, g->naive_bytes, g->kv_bytes, g->weight_bytes);
@@ -805,9 +972,9 @@ static void emit_manifest_table(emitter *e)
         const gmc_value *v = &g->values[i];
         if (v->kind != GMC_V_WEIGHT)
             continue;
-        gmc_emitf(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", 1, 1}, %s},\n",
-                  wname(w, v), v->name, dtype_const(d, v->dtype), v->n_dims,
-                  v->ne[0], v->ne[1], v->layout == GMK_LAYOUT_P16 ? "GMK_LAYOUT_P16" : "GMK_LAYOUT_PACKED");
+        emit_codef(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", 1, 1}, %s},",
+                   wname(w, v), v->name, dtype_const(d, v->dtype), v->n_dims, v->ne[0], v->ne[1],
+                   v->layout == GMK_LAYOUT_P16 ? "GMK_LAYOUT_P16" : "GMK_LAYOUT_PACKED");
     }
     gmc_emit_dedent(b);
     gmc_emitf(b, "};\n\n");
@@ -820,11 +987,16 @@ static void emit_rope_table(gmc_strbuf *b, const char *name, gmc_rope r, int hd)
     gmc_emitf(b, "/* RoPE inverse frequencies: %.17g^(-2i/%d) / %.17g */\n",
               r.theta, hd, r.scale);
     gmc_emitf(b, "static const float %s[%d] = {", name, hd / 2);
+    size_t col = WRAP_COLUMNS; /* as many per line as fit */
     for (int i = 0; i < hd / 2; i++) {
         double f = pow(r.theta, -2.0 * i / hd) / r.scale;
-        gmc_emitf(b, "%s%s", i % 6 ? " " : "\n    ", flit(s, (float)f));
-        if (i + 1 < hd / 2)
-            gmc_emitf(b, ",");
+        size_t n = strlen(flit(s, (float)f)) + (i + 1 < hd / 2);
+        if (col + 1 + n > WRAP_COLUMNS) {
+            gmc_emitf(b, "\n   ");
+            col = 3;
+        }
+        gmc_emitf(b, " %s%s", s, i + 1 < hd / 2 ? "," : "");
+        col += 1 + n;
     }
     gmc_emitf(b, "\n};\n\n");
 }
