@@ -614,7 +614,8 @@ static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
     KSET(body,
          "const gmk_qkv a = {\n"
          "    .x = {xq, xk, xv}, .fmt = {%s, %s, %s},\n"
-         "    .w = {wq, wk, wv}, .wdtype = {%s, %s, %s},\n"
+         "    .w = {wq, wk, wv},\n"
+         "    .wdtype = {%s, %s, %s},\n"
          "    .q_norm = %s, .k_norm = %s, .eps = %s,\n"
          "    .q = q, .k = k, .v = v, .kc = kc, .vc = vc, .kv_dtype = %s, .n_slots = %d,\n"
          "    .inv_freq = %s, .q_scale = %s,\n"

@@ -32,7 +32,7 @@ extern const gmc_target gmc_target_generic;
 static const char *const all_graphs[] = {
     "graphs/gemma-2b.yaml",  "graphs/gemma-7b.yaml",   "graphs/gemma2-2b.yaml",
     "graphs/gemma2-9b.yaml", "graphs/gemma3-1b.yaml",  "graphs/gemma3-270m.yaml",
-    "tests/graphs/tiny.yaml", "tests/graphs/tiny-q.yaml",
+    "tests/graphs/tiny.yaml", "tests/graphs/tiny-q.yaml", "tests/graphs/tiny-qmix.yaml",
 };
 
 static int act_int8(int wdtype) { return gmk_act_fmt_int8(wdtype); }

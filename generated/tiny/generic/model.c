@@ -140,7 +140,8 @@ static GMK_NOINLINE void qkv_f32_2x32_kv1_local_s12(const void *xq, const void *
 {
     const gmk_qkv a = {
         .x = {xq, xk, xv}, .fmt = {GMK_ACT_F32, GMK_ACT_F32, GMK_ACT_F32},
-        .w = {wq, wk, wv}, .wdtype = {GMK_DTYPE_F32, GMK_DTYPE_F32, GMK_DTYPE_F32},
+        .w = {wq, wk, wv},
+        .wdtype = {GMK_DTYPE_F32, GMK_DTYPE_F32, GMK_DTYPE_F32},
         .q_norm = qn, .k_norm = kn, .eps = 9.99999997e-07f,
         .q = q, .k = k, .v = v, .kc = kc, .vc = vc, .kv_dtype = GMK_DTYPE_F32, .n_slots = 12,
         .inv_freq = rope_local, .q_scale = 0.176776692f,
@@ -198,7 +199,8 @@ static GMK_NOINLINE void qkv_f32_2x32_kv1_global_s64(const void *xq, const void 
 {
     const gmk_qkv a = {
         .x = {xq, xk, xv}, .fmt = {GMK_ACT_F32, GMK_ACT_F32, GMK_ACT_F32},
-        .w = {wq, wk, wv}, .wdtype = {GMK_DTYPE_F32, GMK_DTYPE_F32, GMK_DTYPE_F32},
+        .w = {wq, wk, wv},
+        .wdtype = {GMK_DTYPE_F32, GMK_DTYPE_F32, GMK_DTYPE_F32},
         .q_norm = qn, .k_norm = kn, .eps = 9.99999997e-07f,
         .q = q, .k = k, .v = v, .kc = kc, .vc = vc, .kv_dtype = GMK_DTYPE_F32, .n_slots = 64,
         .inv_freq = rope_global, .q_scale = 0.176776692f,
