@@ -4,10 +4,10 @@
  * The lowering emits every layer as the same op sequence (graph.c), so the
  * pass first recognises the blocks — embedding, per layer attention and FFN,
  * output — checking each op and how values connect, and only then builds
- * the fused nodes from what it found.  What is legal follows gemma-spec.md
- * §11: a norm feeding only matmuls becomes their input conversion; a
- * post-norm needs the whole output row, so it runs after a barrier inside
- * the projection's kernel.
+ * the fused nodes from what it found.  What is legal follows
+ * docs/models.md#fusion-invariants: a norm feeding only matmuls becomes
+ * their input conversion; a post-norm needs the whole output row, so it
+ * runs after a barrier inside the projection's kernel.
  */
 #include "fuse.h"
 

@@ -1,7 +1,7 @@
 /*
  * graph.c — lowering a model description to the graph IR, and dumping it.
  *
- * The lowering is the forward pass of gemma-spec.md §2–4 written once:
+ * The lowering is the forward pass of docs/models.md#gemma1 .. #gemma3 written once:
  * family differences are flags on the model (post_norms, qk_norm, soft-caps,
  * layer kinds), never separate code paths.
  */
@@ -137,7 +137,7 @@ static gmc_node *node(lower *L, gmc_op op, int layer, int out, int in0, int in1,
 }
 
 /* Embedding scale sqrt(D), rounded to bf16 as the Google references do
- * unless the model asks for llama.cpp's exact value (spec §1.2). */
+ * unless the model asks for llama.cpp's exact value (docs/models.md#embedding-scale). */
 static float embed_scale(const gmc_model *m)
 {
     float s = sqrtf((float)m->d_model);
