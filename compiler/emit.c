@@ -624,7 +624,8 @@ static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
          "gmk_fused_qkv(&a, c, ith, nth);",
          fmt_const(e, n->in[GMC_QKV_XQ]), fmt_const(e, n->in[GMC_QKV_XK]),
          fmt_const(e, n->in[GMC_QKV_XV]), wdtype_const(d0, wq),
-         wdtype_const(d1, val(e, n->in[GMC_QKV_WK])), wdtype_const(d2, val(e, n->in[GMC_QKV_WV])), qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
+         wdtype_const(d1, val(e, n->in[GMC_QKV_WK])), wdtype_const(d2, val(e, n->in[GMC_QKV_WV])),
+         qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
          flit(s, n->eps), dtype_const(kd, kc->dtype), kc->n_slots, table, qs, n->n_heads,
          n->n_kv_heads, n->head_dim, wq->ne[0]);
 }
