@@ -13,7 +13,9 @@
 #include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gmk_act.h"
@@ -123,6 +125,154 @@ static const char *ref(const emitter *e, int id, char buf[96])
     return buf;
 }
 
+/* ------------------------------------------------------------ wrapping
+ *
+ * Generated lines stay within WRAP_COLUMNS: a longer line of code is broken
+ * after the commas of its first bracketed list, continuation lines aligned
+ * under the list's first item (or 8 spaces in when the bracket sits right of
+ * WRAP_ALIGN_MAX, with the list starting on the next line), as clang-format
+ * would.
+ */
+
+#define WRAP_COLUMNS 100
+#define WRAP_ALIGN_MAX 60
+
+/* The first '(' or '{' of line that holds a comma at its own depth, and
+ * its matching close; false if there is none (strings are skipped). */
+static bool wrap_list(const char *line, size_t len, size_t *open, size_t *close)
+{
+    int depth = 0;
+    size_t start = 0;
+    bool comma = false;
+    for (size_t i = 0; i < len; i++) {
+        char ch = line[i];
+        if (ch == '"') { /* no escaped quotes in generated names */
+            while (++i < len && line[i] != '"')
+                ;
+            continue;
+        }
+        if (ch == '(' || ch == '{' || ch == '[') {
+            if (depth++ == 0) {
+                start = i;
+                comma = false;
+            }
+        } else if (ch == ')' || ch == '}' || ch == ']') {
+            if (--depth == 0 && comma && line[start] != '[') {
+                *open = start;
+                *close = i;
+                return true;
+            }
+        } else if (ch == ',' && depth == 1)
+            comma = true;
+    }
+    return false;
+}
+
+/* Emits one line of code (no '\n'), wrapped when it is too long. */
+static void emit_code_line(gmc_strbuf *b, const char *line, size_t len)
+{
+    size_t col0 = (size_t)b->indent * 4, open, close;
+    if (col0 + len <= WRAP_COLUMNS || !wrap_list(line, len, &open, &close)) {
+        gmc_emitf(b, "%.*s\n", (int)len, line);
+        return;
+    }
+    size_t width = WRAP_COLUMNS > col0 ? WRAP_COLUMNS - col0 : 1;
+    size_t cont = open + 1 <= WRAP_ALIGN_MAX ? open + 1 : 8, col = open + 1;
+    gmc_strbuf_append(b, line, open + 1);
+    bool fresh = open + 1 > WRAP_ALIGN_MAX; /* the list starts on a new line */
+    for (size_t i = open + 1, first = 1; i < close; first = 0) {
+        /* the item [i, j), then its comma or the rest of the line */
+        size_t j = i;
+        int depth = 0;
+        for (; j < close && !(depth == 0 && line[j] == ','); j++) {
+            if (line[j] == '"')
+                while (++j < close && line[j] != '"')
+                    ;
+            else if (line[j] == '(' || line[j] == '{' || line[j] == '[')
+                depth++;
+            else if (line[j] == ')' || line[j] == '}' || line[j] == ']')
+                depth--;
+        }
+        size_t end = j < close ? j + 1 : len; /* with "," or with the tail */
+        size_t n = end - i;
+        if (fresh || (!first && col + 1 + n > width)) {
+            gmc_emitf(b, "\n%*s", (int)cont, "");
+            col = cont;
+        } else if (!first) {
+            gmc_strbuf_append(b, " ", 1);
+            col++;
+        }
+        gmc_strbuf_append(b, line + i, n);
+        col += n;
+        fresh = false;
+        i = end;
+        while (i < close && line[i] == ' ')
+            i++;
+    }
+    gmc_strbuf_append(b, "\n", 1);
+}
+
+/* Emits text line by line, wrapping the lines of code (not comments). */
+static void emit_code(gmc_strbuf *b, const char *text)
+{
+    while (*text) {
+        size_t n = strcspn(text, "\n");
+        const char *p = text;
+        while (p < text + n && *p == ' ')
+            p++;
+        if (strncmp(p, "/*", 2) == 0 || *p == '*')
+            gmc_emitf(b, "%.*s\n", (int)n, text);
+        else
+            emit_code_line(b, text, n);
+        text += n + (text[n] == '\n');
+    }
+}
+
+/* Emits text as a block comment, broken at spaces into lines within
+ * WRAP_COLUMNS when it does not fit on one. */
+static void emit_comment(gmc_strbuf *b, const char *text)
+{
+    size_t col0 = (size_t)b->indent * 4, col = col0 + 2;
+    if (col0 + strlen(text) + 6 <= WRAP_COLUMNS) {
+        gmc_emitf(b, "/* %s */\n", text);
+        return;
+    }
+    gmc_emitf(b, "/*");
+    for (const char *w = text; *w;) {
+        size_t n = strcspn(w, " ");
+        if (n > 0) {
+            if (col > col0 + 2 && col + 1 + n + 3 > WRAP_COLUMNS) {
+                gmc_emitf(b, "\n *");
+                col = col0 + 2;
+            }
+            gmc_emitf(b, " %.*s", (int)n, w);
+            col += 1 + n;
+        }
+        w += n + (w[n] == ' ');
+    }
+    gmc_emitf(b, " */\n");
+}
+
+/* emit_code of printf-formatted text. */
+static void emit_codef(gmc_strbuf *b, const char *fmt, ...) GMC_PRINTF(2, 3);
+static void emit_codef(gmc_strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    char *text = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (!text) {
+        b->failed = true;
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(text, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    emit_code(b, text);
+    free(text);
+}
+
 /* ------------------------------------------------------------ per-op
  *
  * Each op becomes a call to a small specialised kernel function, e.g.
@@ -134,14 +284,58 @@ static const char *ref(const emitter *e, int id, char buf[96])
  */
 
 typedef struct kcall {
-    char name[96];    /* function name, from op, dtype and shape */
-    char doc[160];    /* one-line comment: what it computes, shapes */
-    char params[512]; /* its pointer parameters */
-    char body[1280];  /* the kernel call, using params and c-> */
-    char args[768];   /* the call site's arguments for params */
+    gmc_strbuf name;   /* function name, from op, dtype and shape */
+    gmc_strbuf doc;    /* one-line comment: what it computes, shapes */
+    gmc_strbuf params; /* its pointer parameters */
+    gmc_strbuf body;   /* the kernel call, using params and c-> */
+    gmc_strbuf args;   /* the call site's arguments for params */
+    gmc_strbuf vary;   /* "key\tvalue\n" per constant the name leaves out */
 } kcall;
 
-#define KSET(field, ...) snprintf(k->field, sizeof k->field, __VA_ARGS__)
+/* KSET(field, fmt, ...) sets one text of the kcall k in scope (printf
+ * format, checked); an allocation failure sticks to the field and is
+ * reported by collect_kernels. */
+#define KSET(field, ...) (gmc_strbuf_reset(&k->field), gmc_emitf(&k->field, __VA_ARGS__))
+
+/* KVARY(key, fmt, ...) records a constant of the body that the name leaves
+ * out (eps, a scale, a soft-cap, a second weight's dtype).  If two kernels
+ * get the same name, the later one is named after the constants that
+ * differ: rmsnorm_add_640 and rmsnorm_add_640_eps1em05 (see vary_suffix). */
+#define KVARY(key, ...)                                                                    \
+    (gmc_emitf(&k->vary, "%s\t", key), gmc_emitf(&k->vary, __VA_ARGS__),                   \
+     gmc_emitf(&k->vary, "\n"))
+
+#define KCALL_FIELDS(X) X(name) X(doc) X(params) X(body) X(args) X(vary)
+
+static void kcall_init(kcall *k)
+{
+#define X(f) gmc_strbuf_init(&k->f);
+    KCALL_FIELDS(X)
+#undef X
+}
+
+static void kcall_deinit(kcall *k)
+{
+#define X(f) gmc_strbuf_deinit(&k->f);
+    KCALL_FIELDS(X)
+#undef X
+}
+
+static void kcall_reset(kcall *k)
+{
+#define X(f) gmc_strbuf_reset(&k->f);
+    KCALL_FIELDS(X)
+#undef X
+}
+
+static bool kcall_failed(const kcall *k)
+{
+    bool failed = false;
+#define X(f) failed |= gmc_strbuf_failed(&k->f);
+    KCALL_FIELDS(X)
+#undef X
+    return failed;
+}
 
 static void k_embed(emitter *e, const gmc_node *n, kcall *k)
 {
@@ -149,6 +343,7 @@ static void k_embed(emitter *e, const gmc_node *n, kcall *k)
     const gmc_value *x = val(e, n->out), *t = val(e, n->in[1]);
     int64_t D = x->ne[0];
     KSET(name, "embed_%s_%" PRId64, gmrt_dtype_name(t->dtype), D);
+    KVARY("scale", "%g", (double)n->scale);
     KSET(doc, "x (n, %" PRId64 ") = table[tokens] * %s; table %s (%" PRId64 ", %" PRId64 ")",
          D, flit(s, n->scale), gmrt_dtype_name(t->dtype), t->ne[1], t->ne[0]);
     KSET(params, "float *x, const void *table");
@@ -162,6 +357,7 @@ static void k_rmsnorm(emitter *e, const gmc_node *n, kcall *k)
     char a[96], b[96], c[96], s[40];
     int64_t D = val(e, n->out)->ne[0];
     KSET(name, "rmsnorm_%" PRId64, D);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "y (n, %" PRId64 ") = x * rsqrt(mean(x^2) + eps) * w", D);
     KSET(params, "float *y, const float *x, const float *w");
     KSET(body, "gmk_rmsnorm(y, x, w, c->n_tokens, %" PRId64 ", %s, ith, nth);", D,
@@ -205,6 +401,7 @@ static void k_head_norm(emitter *e, const gmc_node *n, kcall *k)
         return;
     }
     KSET(name, "head_norm_%dx%d", n->n_heads, n->head_dim);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "QK-norm in place: x (n, %d, %d), one RMSNorm per head, w (%d)", n->n_heads,
          n->head_dim, n->head_dim);
     KSET(params, "float *x, const float *w");
@@ -219,6 +416,7 @@ static void k_rope(emitter *e, const gmc_node *n, kcall *k)
     const char *table = n->rope ? "rope_global" : "rope_local";
     bool scaled = n->scale != 1.0f;
     KSET(name, "%s_%dx%d%s", table, n->n_heads, n->head_dim, scaled ? "_scaled" : "");
+    KVARY("scale", "%g", (double)n->scale);
     KSET(doc, "RoPE (half-split) in place on x (n, %d, %d)%s%s", n->n_heads, n->head_dim,
          scaled ? ", then x *= " : "", scaled ? flit(s, n->scale) : "");
     KSET(params, "float *x");
@@ -248,6 +446,7 @@ static void k_attention(emitter *e, const gmc_node *n, kcall *k)
     const gmc_value *kc = val(e, n->in[1]);
     KSET(name, "attention_%dx%d_kv%d_w%d_s%d", n->n_heads, n->head_dim, n->n_kv_heads,
          n->window, kc->n_slots);
+    KVARY("cap", "%g", (double)n->softcap);
     KSET(doc, "o (n, %d, %d) = softmax(q . K^T%s) . V over %s; %d kv heads", n->n_heads,
          n->head_dim, n->softcap > 0 ? ", soft-capped" : "",
          n->window ? "a sliding window" : "all positions", n->n_kv_heads);
@@ -275,6 +474,7 @@ static void k_rmsnorm_add(emitter *e, const gmc_node *n, kcall *k)
     char a[96], b[96], c[96], s[40];
     int64_t D = val(e, n->in[0])->ne[0];
     KSET(name, "rmsnorm_add_%" PRId64, D);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "x (n, %" PRId64 ") += rmsnorm(y) * w  (post-norm + residual)", D);
     KSET(params, "float *x, const float *y, const float *w");
     KSET(body, "gmk_rmsnorm_add(x, y, w, c->n_tokens, %" PRId64 ", %s, ith, nth);", D,
@@ -298,6 +498,7 @@ static void k_final_norm(emitter *e, const gmc_node *n, kcall *k)
     char a[96], b[96], c[96], s[40];
     int64_t D = val(e, n->out)->ne[0];
     KSET(name, "final_norm_%" PRId64, D);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "y (n_logits, %" PRId64 ") = rmsnorm of the last n_logits rows of x", D);
     KSET(params, "float *y, const float *x, const float *w");
     KSET(body, "gmk_rmsnorm(y, x + (size_t)(c->n_tokens - c->n_logits) * %" PRId64
@@ -316,6 +517,7 @@ static void k_softcap(emitter *e, const gmc_node *n, kcall *k)
     char a[96], s[40];
     int64_t V = val(e, n->in[0])->ne[0];
     KSET(name, "softcap_%" PRId64, V);
+    KVARY("cap", "%g", (double)n->softcap);
     KSET(doc, "logits (n_logits, %" PRId64 ") = %s * tanh(logits / %s)", V,
          flit(s, n->softcap), s);
     KSET(params, "float *x");
@@ -328,6 +530,7 @@ static void k_scale(emitter *e, const gmc_node *n, kcall *k)
     char a[96], s[40];
     int64_t D = val(e, n->in[0])->ne[0];
     KSET(name, "scale_%" PRId64, D);
+    KVARY("s", "%g", (double)n->scale);
     KSET(doc, "x (n, %" PRId64 ") *= %s", D, flit(s, n->scale));
     KSET(params, "float *x");
     KSET(body, "gmk_scale(x, c->n_tokens, %" PRId64 ", %s, ith, nth);", D, s);
@@ -405,7 +608,7 @@ static void k_moe_ffn(emitter *e, const gmc_node *n, kcall *k)
 
 /* ------------------------------------------------------------ fused ops
  *
- * Fused kernels (gmk_fused.h) take their operands by slot (gmc_op_slots);
+ * Fused kernels (gmk_fused.h) take their operands by slot (fused.def);
  * absent slots become NULL or are left out.  Matmul input buffers pass as
  * void * with their format as a constant.
  */
@@ -423,9 +626,8 @@ static const char *fmt_const(const emitter *e, int id)
 static void add_param(emitter *e, kcall *k, const char *decl, int id)
 {
     char r[96];
-    size_t np = strlen(k->params), na = strlen(k->args);
-    snprintf(k->params + np, sizeof k->params - np, "%s%s", np ? ", " : "", decl);
-    snprintf(k->args + na, sizeof k->args - na, "%s%s", na ? ", " : "", ref(e, id, r));
+    gmc_emitf(&k->params, "%s%s", k->params.len ? ", " : "", decl);
+    gmc_emitf(&k->args, "%s%s", k->args.len ? ", " : "", ref(e, id, r));
 }
 
 /* The gmk_acts of slots first..first+2 as a declaration of `out`, adding
@@ -458,12 +660,13 @@ static void acts_decl(emitter *e, const gmc_node *n, int first, kcall *k, char *
 static void k_norm_act(emitter *e, const gmc_node *n, kcall *k)
 {
     char decl[160], tag[48], s[40];
-    int64_t D = val(e, n->in[0])->ne[0];
-    add_param(e, k, "const float *x", n->in[0]);
-    add_param(e, k, "const float *w", n->in[1]);
-    add_param(e, k, "float *tmp", n->in[2]);
-    acts_decl(e, n, 3, k, decl, sizeof decl, tag, sizeof tag);
+    int64_t D = val(e, n->in[GMC_NORM_ACT_X])->ne[0];
+    add_param(e, k, "const float *x", n->in[GMC_NORM_ACT_X]);
+    add_param(e, k, "const float *w", n->in[GMC_NORM_ACT_W]);
+    add_param(e, k, "float *tmp", n->in[GMC_NORM_ACT_TMP]);
+    acts_decl(e, n, GMC_NORM_ACT_A0, k, decl, sizeof decl, tag, sizeof tag);
     KSET(name, "norm_act_%" PRId64 "%s", D, tag);
+    KVARY("eps", "%g", (double)n->eps);
     KSET(doc, "a (n, %" PRId64 ") = rmsnorm(x) * w as matmul input rows (%s)", D, tag + 1);
     KSET(body, "%s\ngmk_fused_norm_act(x, w, tmp, &out, c->n_tokens, %" PRId64 ", %s, ith, nth);",
          decl, D, flit(s, n->eps));
@@ -475,38 +678,45 @@ static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
     static const char *const xs[3] = {"const void *xq", "const void *xk", "const void *xv"};
     static const char *const wsn[3] = {"const void *wq", "const void *wk", "const void *wv"};
     for (int i = 0; i < 3; i++)
-        add_param(e, k, xs[i], n->in[i]);
+        add_param(e, k, xs[i], n->in[GMC_QKV_XQ + i]);
     for (int i = 0; i < 3; i++)
-        add_param(e, k, wsn[i], n->in[3 + i]);
-    bool qkn = n->in[6] >= 0 && n->in[7] >= 0;
+        add_param(e, k, wsn[i], n->in[GMC_QKV_WQ + i]);
+    bool qkn = n->in[GMC_QKV_QN] >= 0 && n->in[GMC_QKV_KN] >= 0;
     if (qkn) {
-        add_param(e, k, "const float *qn", n->in[6]);
-        add_param(e, k, "const float *kn", n->in[7]);
+        add_param(e, k, "const float *qn", n->in[GMC_QKV_QN]);
+        add_param(e, k, "const float *kn", n->in[GMC_QKV_KN]);
     }
-    add_param(e, k, "float *q", n->in[8]);
-    add_param(e, k, "float *k", n->in[9]);
-    add_param(e, k, "float *v", n->in[10]);
-    add_param(e, k, "void *kc", n->in[11]);
-    add_param(e, k, "void *vc", n->in[12]);
-    const gmc_value *kc = val(e, n->in[11]), *wq = val(e, n->in[3]);
+    add_param(e, k, "float *q", n->in[GMC_QKV_Q]);
+    add_param(e, k, "float *k", n->in[GMC_QKV_K]);
+    add_param(e, k, "float *v", n->in[GMC_QKV_V]);
+    add_param(e, k, "void *kc", n->in[GMC_QKV_KC]);
+    add_param(e, k, "void *vc", n->in[GMC_QKV_VC]);
+    const gmc_value *kc = val(e, n->in[GMC_QKV_KC]), *wq = val(e, n->in[GMC_QKV_WQ]);
     const char *table = n->rope ? "rope_global" : "rope_local";
     KSET(name, "qkv_%s_%dx%d_kv%d_%s_s%d", gmrt_dtype_name(wq->dtype), n->n_heads, n->head_dim,
          n->n_kv_heads, n->rope ? "global" : "local", kc->n_slots);
+    KVARY("eps", "%g", (double)n->eps);
+    KVARY("qscale", "%g", (double)n->scale);
+    KVARY("qknorm", "%d", qkn);
+    KVARY("wk", "%s", gmrt_dtype_name(val(e, n->in[GMC_QKV_WK])->dtype));
+    KVARY("wv", "%s", gmrt_dtype_name(val(e, n->in[GMC_QKV_WV])->dtype));
     KSET(doc, "q, k, v = x . W^T by heads%s, RoPE, q *= %s, K/V -> cache (%d slots)",
          qkn ? ", QK-norm" : "", flit(qs, n->scale), kc->n_slots);
     KSET(body,
          "const gmk_qkv a = {\n"
          "    .x = {xq, xk, xv}, .fmt = {%s, %s, %s},\n"
-         "    .w = {wq, wk, wv}, .wdtype = {%s, %s, %s},\n"
+         "    .w = {wq, wk, wv},\n"
+         "    .wdtype = {%s, %s, %s},\n"
          "    .q_norm = %s, .k_norm = %s, .eps = %s,\n"
          "    .q = q, .k = k, .v = v, .kc = kc, .vc = vc, .kv_dtype = %s, .n_slots = %d,\n"
          "    .inv_freq = %s, .q_scale = %s,\n"
          "    .n_heads = %d, .n_kv = %d, .hd = %d, .D = %" PRId64 ",\n"
          "};\n"
          "gmk_fused_qkv(&a, c, ith, nth);",
-         fmt_const(e, n->in[0]), fmt_const(e, n->in[1]), fmt_const(e, n->in[2]),
-         wdtype_const(d0, wq), wdtype_const(d1, val(e, n->in[4])),
-         wdtype_const(d2, val(e, n->in[5])), qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
+         fmt_const(e, n->in[GMC_QKV_XQ]), fmt_const(e, n->in[GMC_QKV_XK]),
+         fmt_const(e, n->in[GMC_QKV_XV]), wdtype_const(d0, wq),
+         wdtype_const(d1, val(e, n->in[GMC_QKV_WK])), wdtype_const(d2, val(e, n->in[GMC_QKV_WV])),
+         qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
          flit(s, n->eps), dtype_const(kd, kc->dtype), kc->n_slots, table, qs, n->n_heads,
          n->n_kv_heads, n->head_dim, wq->ne[0]);
 }
@@ -514,14 +724,15 @@ static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
 static void k_attn_act(emitter *e, const gmc_node *n, kcall *k)
 {
     char decl[160], tag[48], t[32], s[40];
-    add_param(e, k, "const float *q", n->in[0]);
-    add_param(e, k, "const void *kc", n->in[1]);
-    add_param(e, k, "const void *vc", n->in[2]);
-    add_param(e, k, "float *o", n->in[3]);
-    acts_decl(e, n, 4, k, decl, sizeof decl, tag, sizeof tag);
-    const gmc_value *kc = val(e, n->in[1]);
+    add_param(e, k, "const float *q", n->in[GMC_ATTN_ACT_Q]);
+    add_param(e, k, "const void *kc", n->in[GMC_ATTN_ACT_KC]);
+    add_param(e, k, "const void *vc", n->in[GMC_ATTN_ACT_VC]);
+    add_param(e, k, "float *o", n->in[GMC_ATTN_ACT_O]);
+    acts_decl(e, n, GMC_ATTN_ACT_A, k, decl, sizeof decl, tag, sizeof tag);
+    const gmc_value *kc = val(e, n->in[GMC_ATTN_ACT_KC]);
     KSET(name, "attention_%dx%d_kv%d_w%d_s%d%s", n->n_heads, n->head_dim, n->n_kv_heads,
          n->window, kc->n_slots, tag);
+    KVARY("cap", "%g", (double)n->softcap);
     KSET(doc, "o (n, %d, %d) = softmax(q . K^T%s) . V over %s; %d kv heads; as %s rows",
          n->n_heads, n->head_dim, n->softcap > 0 ? ", soft-capped" : "",
          n->window ? "a sliding window" : "all positions", n->n_kv_heads, tag + 1);
@@ -530,29 +741,41 @@ static void k_attn_act(emitter *e, const gmc_node *n, kcall *k)
          n->head_dim, n->window, kc->n_slots, flit(s, n->softcap));
 }
 
-/* proj_norm_add and down_norm_add: one kernel, two places in a layer. */
+/* proj_norm_add and down_norm_add: one kernel, two places in a layer, the
+ * same slots (read here by proj_norm_add's names). */
+#define SAME_SLOT(NAME) ((int)GMC_PROJ_NORM_ADD_##NAME == (int)GMC_DOWN_NORM_ADD_##NAME)
+_Static_assert(SAME_SLOT(XQ) && SAME_SLOT(W) && SAME_SLOT(Y) && SAME_SLOT(X) &&
+                   SAME_SLOT(POST) && SAME_SLOT(NORM) && SAME_SLOT(A0) && SAME_SLOT(A1) &&
+                   SAME_SLOT(A2) && SAME_SLOT(N_SLOTS),
+               "fused.def: down_norm_add's slots are proj_norm_add's");
+#undef SAME_SLOT
+
 static void norm_add_kcall(emitter *e, const gmc_node *n, kcall *k, const char *kind,
                            const char *next)
 {
     char decl[160], tag[48], d[48], s[40];
-    const gmc_value *w = val(e, n->in[1]);
-    add_param(e, k, "const void *xq", n->in[0]);
-    add_param(e, k, "const void *w", n->in[1]);
-    add_param(e, k, "float *y", n->in[2]);
-    add_param(e, k, "float *x", n->in[3]);
-    if (n->in[4] >= 0)
-        add_param(e, k, "const float *post", n->in[4]);
-    if (n->in[5] >= 0)
-        add_param(e, k, "const float *norm", n->in[5]);
-    acts_decl(e, n, 6, k, decl, sizeof decl, tag, sizeof tag);
+    const int *in = n->in;
+    const gmc_value *w = val(e, in[GMC_PROJ_NORM_ADD_W]);
+    bool post = in[GMC_PROJ_NORM_ADD_POST] >= 0, norm = in[GMC_PROJ_NORM_ADD_NORM] >= 0;
+    add_param(e, k, "const void *xq", in[GMC_PROJ_NORM_ADD_XQ]);
+    add_param(e, k, "const void *w", in[GMC_PROJ_NORM_ADD_W]);
+    add_param(e, k, "float *y", in[GMC_PROJ_NORM_ADD_Y]);
+    add_param(e, k, "float *x", in[GMC_PROJ_NORM_ADD_X]);
+    if (post)
+        add_param(e, k, "const float *post", in[GMC_PROJ_NORM_ADD_POST]);
+    if (norm)
+        add_param(e, k, "const float *norm", in[GMC_PROJ_NORM_ADD_NORM]);
+    acts_decl(e, n, GMC_PROJ_NORM_ADD_A0, k, decl, sizeof decl, tag, sizeof tag);
     KSET(name, "%s_%s_%" PRId64 "x%" PRId64 "%s", kind, gmrt_dtype_name(w->dtype), w->ne[1],
          w->ne[0], tag);
-    KSET(doc, "x (n, %" PRId64 ") += %s(xq . W^T)%s", w->ne[1],
-         n->in[4] >= 0 ? "rmsnorm" : "", n->in[5] >= 0 ? next : "");
+    KVARY("eps", "%g", (double)n->eps);
+    KVARY("post", "%d", post);
+    KSET(doc, "x (n, %" PRId64 ") += %s(xq . W^T)%s", w->ne[1], post ? "rmsnorm" : "",
+         norm ? next : "");
     KSET(body, "%s\ngmk_fused_proj_norm_add(xq, %s, w, %s, %" PRId64 ", y, x, %s, %s, &out, "
-               "%" PRId64 ", %s, c, ith, nth);", decl, fmt_const(e, n->in[0]),
-         wdtype_const(d, w), w->ne[0], n->in[4] >= 0 ? "post" : "NULL",
-         n->in[5] >= 0 ? "norm" : "NULL", w->ne[1], flit(s, n->eps));
+               "%" PRId64 ", %s, c, ith, nth);", decl, fmt_const(e, in[GMC_PROJ_NORM_ADD_XQ]),
+         wdtype_const(d, w), w->ne[0], post ? "post" : "NULL", norm ? "norm" : "NULL",
+         w->ne[1], flit(s, n->eps));
 }
 
 static void k_proj_norm_add(emitter *e, const gmc_node *n, kcall *k)
@@ -568,40 +791,43 @@ static void k_down_norm_add(emitter *e, const gmc_node *n, kcall *k)
 static void k_gate_up(emitter *e, const gmc_node *n, kcall *k)
 {
     char decl[160], tag[48], dg[48], du[48];
-    const gmc_value *wg = val(e, n->in[2]);
-    add_param(e, k, "const void *xg", n->in[0]);
-    add_param(e, k, "const void *xu", n->in[1]);
-    add_param(e, k, "const void *wg", n->in[2]);
-    add_param(e, k, "const void *wu", n->in[3]);
-    add_param(e, k, "float *g", n->in[4]);
-    add_param(e, k, "float *u", n->in[5]);
-    acts_decl(e, n, 6, k, decl, sizeof decl, tag, sizeof tag);
+    const gmc_value *wg = val(e, n->in[GMC_GATE_UP_WG]);
+    add_param(e, k, "const void *xg", n->in[GMC_GATE_UP_XG]);
+    add_param(e, k, "const void *xu", n->in[GMC_GATE_UP_XU]);
+    add_param(e, k, "const void *wg", n->in[GMC_GATE_UP_WG]);
+    add_param(e, k, "const void *wu", n->in[GMC_GATE_UP_WU]);
+    add_param(e, k, "float *g", n->in[GMC_GATE_UP_G]);
+    add_param(e, k, "float *u", n->in[GMC_GATE_UP_U]);
+    acts_decl(e, n, GMC_GATE_UP_A, k, decl, sizeof decl, tag, sizeof tag);
     KSET(name, "gate_up_%s_%" PRId64 "x%" PRId64 "%s", gmrt_dtype_name(wg->dtype), wg->ne[1],
          wg->ne[0], tag);
+    KVARY("wu", "%s", gmrt_dtype_name(val(e, n->in[GMC_GATE_UP_WU])->dtype));
     KSET(doc, "g (n, %" PRId64 ") = gelu_tanh(x . Wg^T) * (x . Wu^T), as %s rows", wg->ne[1],
          tag + 1);
     KSET(body, "%s\ngmk_fused_gate_up(xg, %s, xu, %s, wg, %s, wu, %s, g, u, &out, %" PRId64
-               ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[0]),
-         fmt_const(e, n->in[1]), wdtype_const(dg, wg),
-         wdtype_const(du, val(e, n->in[3])), wg->ne[0], wg->ne[1]);
+               ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[GMC_GATE_UP_XG]),
+         fmt_const(e, n->in[GMC_GATE_UP_XU]), wdtype_const(dg, wg),
+         wdtype_const(du, val(e, n->in[GMC_GATE_UP_WU])), wg->ne[0], wg->ne[1]);
 }
 
 static void k_head(emitter *e, const gmc_node *n, kcall *k)
 {
     char d[48], s[40], cap[40];
-    const gmc_value *t = val(e, n->in[4]);
-    add_param(e, k, "const float *x", n->in[0]);
-    add_param(e, k, "const float *w", n->in[1]);
-    add_param(e, k, "float *tmp", n->in[2]);
-    add_param(e, k, "void *hq", n->in[3]);
-    add_param(e, k, "const void *table", n->in[4]);
-    add_param(e, k, "void *slots", n->in[6]);
+    const gmc_value *t = val(e, n->in[GMC_HEAD_TABLE]);
+    add_param(e, k, "const float *x", n->in[GMC_HEAD_X]);
+    add_param(e, k, "const float *w", n->in[GMC_HEAD_W]);
+    add_param(e, k, "float *tmp", n->in[GMC_HEAD_TMP]);
+    add_param(e, k, "void *hq", n->in[GMC_HEAD_HQ]);
+    add_param(e, k, "const void *table", n->in[GMC_HEAD_TABLE]);
+    add_param(e, k, "void *slots", n->in[GMC_HEAD_SLOTS]);
     KSET(name, "head_%s_%" PRId64 "x%" PRId64 "_%s", gmrt_dtype_name(t->dtype), t->ne[1],
-         t->ne[0], gmc_act_fmt_name(val(e, n->in[3])->act_fmt));
+         t->ne[0], gmc_act_fmt_name(val(e, n->in[GMC_HEAD_HQ])->act_fmt));
+    KVARY("eps", "%g", (double)n->eps);
+    KVARY("cap", "%g", (double)n->softcap);
     KSET(doc, "logits (n_logits, %" PRId64 ") = rmsnorm(x) . table^T%s; or greedy argmax",
          t->ne[1], n->softcap > 0 ? ", soft-capped" : "");
     KSET(body, "gmk_fused_head(x, w, tmp, hq, %s, table, %s, (gmk_argmax_slot *)slots, %" PRId64
-               ", %" PRId64 ", %s, %s, c, ith, nth);", fmt_const(e, n->in[3]),
+               ", %" PRId64 ", %s, %s, c, ith, nth);", fmt_const(e, n->in[GMC_HEAD_HQ]),
          wdtype_const(d, t), t->ne[0], t->ne[1], flit(s, n->eps), flit(cap, n->softcap));
 }
 
@@ -610,13 +836,111 @@ static void (*const kernels[GMC_OP_COUNT])(emitter *, const gmc_node *, kcall *)
 #include "ops.def"
 };
 
+/* A kernel as emitted: kcall's texts, copied into the emitter's arena. */
+typedef struct kernel {
+    const char *name, *doc, *params, *body, *vary;
+} kernel;
+
 /* The distinct specialisations of a graph, in order of first use. */
 typedef struct kset {
-    kcall *k;
+    kernel *k;
     int n;
-    int *of_node; /* node → index in k */
-    char (*args)[sizeof ((kcall *)0)->args]; /* node → its call's arguments */
+    int *of_node;      /* node → index in k */
+    const char **args; /* node → its call's arguments */
 } kset;
+
+static const kernel *find_name(const kset *ks, const char *name)
+{
+    for (int j = 0; j < ks->n; j++)
+        if (strcmp(ks->k[j].name, name) == 0)
+            return &ks->k[j];
+    return NULL;
+}
+
+/* The value of key in a KVARY list, as a pointer into it and a length. */
+static const char *vary_value(const char *vary, const char *key, size_t klen, size_t *len)
+{
+    for (const char *p = vary; *p;) {
+        const char *tab = strchr(p, '\t'), *nl = strchr(p, '\n');
+        if (!tab || !nl || tab > nl)
+            break;
+        if ((size_t)(tab - p) == klen && strncmp(p, key, klen) == 0) {
+            *len = (size_t)(nl - tab - 1);
+            return tab + 1;
+        }
+        p = nl + 1;
+    }
+    return NULL;
+}
+
+/* Appends "_<key><value>" to b for each constant of vary that other has
+ * not or has with another value, spelt as an identifier: '.' becomes 'p',
+ * '-' 'm', other characters outside [A-Za-z0-9_] are dropped (eps 1e-05
+ * gives "_eps1em05", a wv of q5_0 "_wvq5_0"). */
+static void vary_suffix(gmc_strbuf *b, const char *vary, const char *other)
+{
+    for (const char *p = vary; *p;) {
+        const char *tab = strchr(p, '\t'), *nl = strchr(p, '\n');
+        if (!tab || !nl || tab > nl)
+            break;
+        size_t klen = (size_t)(tab - p), vlen = (size_t)(nl - tab - 1), olen = 0;
+        const char *ov = vary_value(other, p, klen, &olen);
+        if (!ov || olen != vlen || strncmp(ov, tab + 1, vlen) != 0) {
+            gmc_emitf(b, "_%.*s", (int)klen, p);
+            for (const char *c = tab + 1; c < nl; c++) {
+                if (isalnum((unsigned char)*c) || *c == '_')
+                    gmc_strbuf_append(b, c, 1);
+                else if (*c == '.' || *c == '-')
+                    gmc_strbuf_append(b, *c == '.' ? "p" : "m", 1);
+            }
+        }
+        p = nl + 1;
+    }
+}
+
+/* The name of a new kernel: kc's, unless a kernel of ks already has it;
+ * then that name plus what differs (vary_suffix), or if nothing recorded
+ * differs or the result is taken too, plus a hash of params and body. */
+static const char *kernel_name(const kset *ks, const kcall *kc, gmc_arena *a)
+{
+    const char *name = gmc_strbuf_str(&kc->name);
+    const kernel *same = find_name(ks, name);
+    if (!same)
+        return gmc_arena_strdup(a, name);
+    gmc_strbuf b;
+    gmc_strbuf_init(&b);
+    gmc_emitf(&b, "%s", name);
+    vary_suffix(&b, gmc_strbuf_str(&kc->vary), same->vary);
+    if (b.len == kc->name.len || find_name(ks, gmc_strbuf_str(&b))) {
+        uint64_t h = gmc_hash_bytes(GMC_HASH_INIT, kc->params.data, kc->params.len);
+        h = gmc_hash_bytes(h, kc->body.data, kc->body.len);
+        gmc_emitf(&b, "_h%08" PRIx32, (uint32_t)(h ^ (h >> 32)));
+    }
+    for (int i = 2; find_name(ks, gmc_strbuf_str(&b)) && !gmc_strbuf_failed(&b); i++)
+        gmc_emitf(&b, "_%d", i); /* two hashes alike: not expected */
+    const char *s = gmc_strbuf_failed(&b) ? NULL : gmc_arena_strdup(a, gmc_strbuf_str(&b));
+    gmc_strbuf_deinit(&b);
+    return s;
+}
+
+/* Adds kc to ks unless a kernel with the same params and body is there;
+ * returns its index, or -1 when out of memory. */
+static int add_kernel(kset *ks, const kcall *kc, gmc_arena *a)
+{
+    const char *params = gmc_strbuf_str(&kc->params), *body = gmc_strbuf_str(&kc->body);
+    for (int j = 0; j < ks->n; j++)
+        if (strcmp(ks->k[j].body, body) == 0 && strcmp(ks->k[j].params, params) == 0)
+            return j;
+    kernel *k = &ks->k[ks->n];
+    k->name = kernel_name(ks, kc, a);
+    k->doc = gmc_arena_strdup(a, gmc_strbuf_str(&kc->doc));
+    k->params = gmc_arena_strdup(a, params);
+    k->body = gmc_arena_strdup(a, body);
+    k->vary = gmc_arena_strdup(a, gmc_strbuf_str(&kc->vary));
+    if (!k->name || !k->doc || !k->params || !k->body || !k->vary)
+        return -1;
+    return ks->n++;
+}
 
 static gmc_status collect_kernels(emitter *e, gmc_arena *a, kset *ks, gmc_diag *diag)
 {
@@ -627,27 +951,22 @@ static gmc_status collect_kernels(emitter *e, gmc_arena *a, kset *ks, gmc_diag *
     if (!ks->k || !ks->of_node || !ks->args)
         return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory emitting C");
     ks->n = 0;
-    for (int i = 0; i < g->n_nodes; i++) {
-        kcall kc;
-        memset(&kc, 0, sizeof kc);
+    kcall kc;
+    kcall_init(&kc);
+    bool failed = false;
+    for (int i = 0; i < g->n_nodes && !failed; i++) {
+        kcall_reset(&kc);
         kernels[g->nodes[i].op](e, &g->nodes[i], &kc);
-        int found = -1, same_name = 0;
-        for (int j = 0; j < ks->n && found < 0; j++) {
-            if (strcmp(ks->k[j].body, kc.body) == 0 && strcmp(ks->k[j].params, kc.params) == 0)
-                found = j;
-            else if (strncmp(ks->k[j].name, kc.name, strlen(kc.name)) == 0)
-                same_name++;
+        failed = kcall_failed(&kc);
+        if (!failed) {
+            ks->of_node[i] = add_kernel(ks, &kc, a);
+            ks->args[i] = gmc_arena_strdup(a, gmc_strbuf_str(&kc.args));
+            failed = ks->of_node[i] < 0 || !ks->args[i];
         }
-        if (found < 0) {
-            if (same_name) /* same shape, other constants (eps, scale) */
-                snprintf(kc.name + strlen(kc.name), sizeof kc.name - strlen(kc.name),
-                         "_v%d", same_name + 1);
-            found = ks->n;
-            ks->k[ks->n++] = kc;
-        }
-        ks->of_node[i] = found;
-        memcpy(ks->args[i], kc.args, sizeof kc.args);
     }
+    kcall_deinit(&kc);
+    if (failed)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory emitting C");
     return GMC_OK;
 }
 
@@ -655,11 +974,13 @@ static void emit_kernels(emitter *e, const kset *ks)
 {
     gmc_emitf(e->b, "/* The model's kernels: one per distinct op, dtype and shape. */\n\n");
     for (int i = 0; i < ks->n; i++) {
-        const kcall *k = &ks->k[i];
-        gmc_emitf(e->b, "/* %s */\nstatic GMK_NOINLINE void %s(%s, const gmk_ctx *c, int ith, "
-                        "int nth)\n{\n", k->doc, k->name, k->params);
+        const kernel *k = &ks->k[i];
+        emit_comment(e->b, k->doc);
+        emit_codef(e->b, "static GMK_NOINLINE void %s(%s, const gmk_ctx *c, int ith, int nth)",
+                   k->name, k->params);
+        gmc_emitf(e->b, "{\n");
         gmc_emit_indent(e->b);
-        gmc_emitf(e->b, "%s\n", k->body);
+        emit_code(e->b, k->body);
         gmc_emit_dedent(e->b);
         gmc_emitf(e->b, "}\n\n");
     }
@@ -681,7 +1002,7 @@ static void emit_call(emitter *e, const kset *ks, int node)
     const char *what = fused_comment[e->g->nodes[node].op];
     if (what)
         gmc_emitf(e->b, "/* %s */\n", what);
-    gmc_emitf(e->b, "%s(%s, c, ith, nth);\n", ks->k[ks->of_node[node]].name, ks->args[node]);
+    emit_codef(e->b, "%s(%s, c, ith, nth);", ks->k[ks->of_node[node]].name, ks->args[node]);
 }
 
 /* ------------------------------------------------------------ sections */
@@ -704,7 +1025,22 @@ static void emit_banner(gmc_strbuf *b, const gmc_graph *g,
     gmc_emitf(b, " * target:   %s (%s, cpu %s)\n", tc->target->name, tc->triple,
               tc->cpu);
     gmc_emitf(b, " * features: %s\n", tc->features[0] ? tc->features : "(baseline)");
-    gmc_emitf(b, " * flags:    %s\n", flags);
+    gmc_emitf(b, " * flags:   ");
+    /* wrapped at spaces, continuation lines under the first flag */
+    size_t col = 11;
+    for (const char *f = flags; *f;) {
+        size_t n = strcspn(f, " ");
+        if (n > 0) {
+            if (col > 11 && col + 1 + n > WRAP_COLUMNS) {
+                gmc_emitf(b, "\n *          ");
+                col = 11;
+            }
+            gmc_emitf(b, " %.*s", (int)n, f);
+            col += 1 + n;
+        }
+        f += n + (f[n] == ' ');
+    }
+    gmc_emitf(b, "\n");
     gmc_emitf(b, " * plan:     arena %" PRIu64 " B (naive %" PRIu64 " B), KV %" PRIu64
                  " B, weights %" PRIu64 " B\n */\n",
               g->arena_bytes, g->naive_bytes, g->kv_bytes, g->weight_bytes);
@@ -729,9 +1065,10 @@ static void emit_manifest_table(emitter *e)
         const gmc_value *v = &g->values[i];
         if (v->kind != GMC_V_WEIGHT)
             continue;
-        gmc_emitf(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", %" PRId64 ", 1}, %s},\n",
-                  wname(w, v), v->name, dtype_const(d, v->dtype), v->n_dims,
-                  v->ne[0], v->ne[1], v->ne[2], v->layout == GMK_LAYOUT_P16 ? "GMK_LAYOUT_P16" : "GMK_LAYOUT_PACKED");
+        emit_codef(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", %" PRId64 ", 1}, %s},",
+                   wname(w, v), v->name, dtype_const(d, v->dtype), v->n_dims, v->ne[0], v->ne[1],
+                   v->ne[2],
+                   v->layout == GMK_LAYOUT_P16 ? "GMK_LAYOUT_P16" : "GMK_LAYOUT_PACKED");
     }
     gmc_emit_dedent(b);
     gmc_emitf(b, "};\n\n");
@@ -749,11 +1086,16 @@ static void emit_rope_table(gmc_strbuf *b, const char *name, gmc_rope r, int hd)
         gmc_emitf(b, " for i < %d, 0 after (proportional RoPE)", rotated);
     gmc_emitf(b, " */\n");
     gmc_emitf(b, "static const float %s[%d] = {", name, hd / 2);
+    size_t col = WRAP_COLUMNS; /* as many per line as fit */
     for (int i = 0; i < hd / 2; i++) {
         double f = i < rotated ? pow(r.theta, -2.0 * i / hd) / r.scale : 0.0;
-        gmc_emitf(b, "%s%s", i % 6 ? " " : "\n    ", flit(s, (float)f));
-        if (i + 1 < hd / 2)
-            gmc_emitf(b, ",");
+        size_t n = strlen(flit(s, (float)f)) + (i + 1 < hd / 2);
+        if (col + 1 + n > WRAP_COLUMNS) {
+            gmc_emitf(b, "\n   ");
+            col = 3;
+        }
+        gmc_emitf(b, " %s%s", s, i + 1 < hd / 2 ? "," : "");
+        col += 1 + n;
     }
     gmc_emitf(b, "\n};\n\n");
 }

@@ -4,10 +4,10 @@
  * The lowering emits every layer as the same op sequence (graph.c), so the
  * pass first recognises the blocks — embedding, per layer attention and FFN,
  * output — checking each op and how values connect, and only then builds
- * the fused nodes from what it found.  What is legal follows gemma-spec.md
- * §11: a norm feeding only matmuls becomes their input conversion; a
- * post-norm needs the whole output row, so it runs after a barrier inside
- * the projection's kernel.
+ * the fused nodes from what it found.  What is legal follows
+ * docs/models.md#fusion-invariants: a norm feeding only matmuls becomes
+ * their input conversion; a post-norm needs the whole output row, so it
+ * runs after a barrier inside the projection's kernel.
  */
 #include "fuse.h"
 
@@ -286,21 +286,17 @@ static gmc_node *add_node(fuser *F, gmc_op op, int layer)
     return n;
 }
 
-static void set_slots(gmc_node *n, const int *ids, int count)
-{
-    for (int k = 0; k < count; k++)
-        n->in[k] = ids[k];
-    n->out = -1;
-    for (int k = 0; k < count && n->out < 0; k++)
-        n->out = ids[k];
-}
-
-/* Slots a0..a2 of a norm's outputs. */
-static void put_acts(int *slots, const act_set *s)
+/* Slots a0..a2 (first = GMC_<OP>_A0) of a norm's outputs: one buffer per
+ * format, absent ones -1. */
+static void put_acts(gmc_node *n, int first, const act_set *s)
 {
     for (int i = 0; i < 3; i++)
-        slots[i] = i < s->n ? s->id[i] : -1;
+        n->in[first + i] = i < s->n ? s->id[i] : -1;
 }
+_Static_assert(GMC_NORM_ACT_A2 == GMC_NORM_ACT_A0 + 2 &&
+                   GMC_PROJ_NORM_ADD_A2 == GMC_PROJ_NORM_ADD_A0 + 2 &&
+                   GMC_DOWN_NORM_ADD_A2 == GMC_DOWN_NORM_ADD_A0 + 2,
+               "fused.def: a0..a2 are consecutive slots");
 
 static void build_layer(fuser *F, int l, const attn_block *A, const ffn_block *B,
                         const attn_block *next, const act_set *in, act_set *next_in)
@@ -308,9 +304,19 @@ static void build_layer(fuser *F, int l, const attn_block *A, const ffn_block *B
     char name[64];
     const gmc_node *at = A->att;
     gmc_node *n = add_node(F, GMC_OP_QKV, l);
-    int qkv[13] = {in->of[0], in->of[1], in->of[2], A->wq, A->wk, A->wv, A->wqn, A->wkn,
-                   A->q, A->k, A->v, A->kc, A->vc};
-    set_slots(n, qkv, 13);
+    n->in[GMC_QKV_XQ] = in->of[0];
+    n->in[GMC_QKV_XK] = in->of[1];
+    n->in[GMC_QKV_XV] = in->of[2];
+    n->in[GMC_QKV_WQ] = A->wq;
+    n->in[GMC_QKV_WK] = A->wk;
+    n->in[GMC_QKV_WV] = A->wv;
+    n->in[GMC_QKV_QN] = A->wqn;
+    n->in[GMC_QKV_KN] = A->wkn;
+    n->in[GMC_QKV_Q] = A->q;
+    n->in[GMC_QKV_K] = A->k;
+    n->in[GMC_QKV_V] = A->v;
+    n->in[GMC_QKV_KC] = A->kc;
+    n->in[GMC_QKV_VC] = A->vc;
     n->out = A->q;
     n->eps = A->eps;
     n->scale = A->q_scale;
@@ -326,8 +332,11 @@ static void build_layer(fuser *F, int l, const attn_block *A, const ffn_block *B
     snprintf(name, sizeof name, "l%d.attn", l);
     make_acts(F, &o, name, l, F->g->values[A->o].ne[0], wo, 1);
     n = add_node(F, GMC_OP_ATTN_ACT, l);
-    int att[5] = {A->q, A->kc, A->vc, A->o, o.id[0]};
-    set_slots(n, att, 5);
+    n->in[GMC_ATTN_ACT_Q] = A->q;
+    n->in[GMC_ATTN_ACT_KC] = A->kc;
+    n->in[GMC_ATTN_ACT_VC] = A->vc;
+    n->in[GMC_ATTN_ACT_O] = A->o;
+    n->in[GMC_ATTN_ACT_A] = o.id[0];
     n->out = o.id[0];
     n->n_heads = at->n_heads;
     n->n_kv_heads = at->n_kv_heads;
@@ -340,9 +349,13 @@ static void build_layer(fuser *F, int l, const attn_block *A, const ffn_block *B
     snprintf(name, sizeof name, "l%d.ffn_in", l);
     make_acts(F, &h, name, l, F->g->values[B->x].ne[0], wgu, 2);
     n = add_node(F, GMC_OP_PROJ_NORM_ADD, l);
-    int pna[9] = {o.id[0], A->wo, A->y, A->x, A->wpost, B->wn};
-    put_acts(pna + 6, &h);
-    set_slots(n, pna, 9);
+    n->in[GMC_PROJ_NORM_ADD_XQ] = o.id[0];
+    n->in[GMC_PROJ_NORM_ADD_W] = A->wo;
+    n->in[GMC_PROJ_NORM_ADD_Y] = A->y;
+    n->in[GMC_PROJ_NORM_ADD_X] = A->x;
+    n->in[GMC_PROJ_NORM_ADD_POST] = A->wpost;
+    n->in[GMC_PROJ_NORM_ADD_NORM] = B->wn;
+    put_acts(n, GMC_PROJ_NORM_ADD_A0, &h);
     n->out = A->x;
     n->eps = A->eps;
     if (A->eps != B->eps)
@@ -353,8 +366,13 @@ static void build_layer(fuser *F, int l, const attn_block *A, const ffn_block *B
     snprintf(name, sizeof name, "l%d.down_in", l);
     make_acts(F, &d, name, l, F->g->values[B->g].ne[0], wd, 1);
     n = add_node(F, GMC_OP_GATE_UP, l);
-    int gu[7] = {h.of[0], h.of[1], B->wg, B->wu, B->g, B->u, d.id[0]};
-    set_slots(n, gu, 7);
+    n->in[GMC_GATE_UP_XG] = h.of[0];
+    n->in[GMC_GATE_UP_XU] = h.of[1];
+    n->in[GMC_GATE_UP_WG] = B->wg;
+    n->in[GMC_GATE_UP_WU] = B->wu;
+    n->in[GMC_GATE_UP_G] = B->g;
+    n->in[GMC_GATE_UP_U] = B->u;
+    n->in[GMC_GATE_UP_A] = d.id[0];
     n->out = d.id[0];
 
     memset(next_in, 0, sizeof *next_in);
@@ -366,9 +384,13 @@ static void build_layer(fuser *F, int l, const attn_block *A, const ffn_block *B
             refuse(F, "the post-FFN and next attention norms differ in eps");
     }
     n = add_node(F, GMC_OP_DOWN_NORM_ADD, l);
-    int dna[9] = {d.id[0], B->wd, B->y, B->x, B->wpost, next ? next->wn : -1};
-    put_acts(dna + 6, next_in);
-    set_slots(n, dna, 9);
+    n->in[GMC_DOWN_NORM_ADD_XQ] = d.id[0];
+    n->in[GMC_DOWN_NORM_ADD_W] = B->wd;
+    n->in[GMC_DOWN_NORM_ADD_Y] = B->y;
+    n->in[GMC_DOWN_NORM_ADD_X] = B->x;
+    n->in[GMC_DOWN_NORM_ADD_POST] = B->wpost;
+    n->in[GMC_DOWN_NORM_ADD_NORM] = next ? next->wn : -1;
+    put_acts(n, GMC_DOWN_NORM_ADD_A0, next_in);
     n->out = B->x;
     n->eps = B->eps;
 }
@@ -405,9 +427,10 @@ static void build(fuser *F, const attn_block *A, const ffn_block *B, const out_b
     int wqkv[3] = {A[0].wq, A[0].wk, A[0].wv};
     make_acts(F, &in, "l0.attn_in", 0, F->g->values[A[0].x].ne[0], wqkv, 3);
     n = add_node(F, GMC_OP_NORM_ACT, -1);
-    int na[6] = {A[0].x, A[0].wn, A[0].h};
-    put_acts(na + 3, &in);
-    set_slots(n, na, 6);
+    n->in[GMC_NORM_ACT_X] = A[0].x;
+    n->in[GMC_NORM_ACT_W] = A[0].wn;
+    n->in[GMC_NORM_ACT_TMP] = A[0].h;
+    put_acts(n, GMC_NORM_ACT_A0, &in);
     n->out = in.id[0];
     n->eps = A[0].eps;
     for (int l = 0; l < m->n_layers && !F->why; l++) {
@@ -425,8 +448,13 @@ static void build(fuser *F, const attn_block *A, const ffn_block *B, const out_b
         F->f->values[slots].bytes = 8u * GMK_MAX_THREADS;
     }
     n = add_node(F, GMC_OP_HEAD, -1);
-    int hd[7] = {O->x, O->wn, O->h, hq.id[0], O->emb, O->lg, slots};
-    set_slots(n, hd, 7);
+    n->in[GMC_HEAD_X] = O->x;
+    n->in[GMC_HEAD_W] = O->wn;
+    n->in[GMC_HEAD_TMP] = O->h;
+    n->in[GMC_HEAD_HQ] = hq.id[0];
+    n->in[GMC_HEAD_TABLE] = O->emb;
+    n->in[GMC_HEAD_LOGITS] = O->lg;
+    n->in[GMC_HEAD_SLOTS] = slots;
     n->out = O->lg;
     n->eps = O->eps;
     n->softcap = O->softcap;

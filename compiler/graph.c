@@ -1,7 +1,7 @@
 /*
  * graph.c — lowering a model description to the graph IR, and dumping it.
  *
- * The lowering is the forward pass of gemma-spec.md §2–4 written once:
+ * The lowering is the forward pass of docs/models.md#gemma1 .. #gemma3 written once:
  * family differences are flags on the model (post_norms, qk_norm, soft-caps,
  * layer kinds), never separate code paths.
  */
@@ -27,14 +27,13 @@ const int gmc_op_inplace[GMC_OP_COUNT] = {
 #define GMC_OP(NAME, name, n_in, inplace) inplace,
 #include "ops.def"
 };
-const char *const gmc_op_slots[GMC_OP_COUNT] = {
-    [GMC_OP_NORM_ACT] = "x w tmp a0 a1 a2",
-    [GMC_OP_QKV] = "xq xk xv wq wk wv qn kn q k v kc vc",
-    [GMC_OP_ATTN_ACT] = "q kc vc o a",
-    [GMC_OP_PROJ_NORM_ADD] = "xq w y x post norm a0 a1 a2",
-    [GMC_OP_GATE_UP] = "xg xu wg wu g u a",
-    [GMC_OP_DOWN_NORM_ADD] = "xq w y x post norm a0 a1 a2",
-    [GMC_OP_HEAD] = "x w tmp hq table logits slots",
+#define GMC_FUSED(OP, op) static const char *const op##_slots[GMC_##OP##_N_SLOTS] = {
+#define GMC_SLOT(OP, NAME, name) #name,
+#define GMC_FUSED_END(OP, op) };
+#include "fused.def"
+const char *const *const gmc_op_slots[GMC_OP_COUNT] = {
+#define GMC_FUSED_END(OP, op) [GMC_OP_##OP] = op##_slots,
+#include "fused.def"
 };
 _Static_assert(GMC_OP_COUNT == 26, "update the emitter table in emit.c");
 
@@ -172,7 +171,7 @@ static gmc_node *node(lower *L, gmc_op op, int layer, int out, int in0, int in1,
 }
 
 /* Embedding scale sqrt(width), rounded to bf16 as the Google references
- * do unless the model asks for llama.cpp's exact value (spec §1.2); the
+ * do unless the model asks for llama.cpp's exact value (docs/models.md#embedding-scale); the
  * per-layer embedding table is scaled by sqrt(ple_dim) the same way. */
 static float embed_scale(const gmc_model *m, int32_t width)
 {
@@ -517,13 +516,9 @@ static void dump_node(const gmc_graph *g, int i, gmc_strbuf *b)
     const gmc_node *n = &g->nodes[i];
     gmc_emitf(b, "#%-4d %-11s", i, gmc_op_names[n->op]);
     if (gmc_op_slots[n->op]) { /* fused: every operand by slot name */
-        const char *s = gmc_op_slots[n->op];
-        for (int k = 0; k < gmc_op_n_in[n->op] && *s; k++) {
-            size_t len = strcspn(s, " ");
+        for (int k = 0; k < gmc_op_n_in[n->op]; k++)
             if (n->in[k] >= 0)
-                gmc_emitf(b, " %.*s=%%%d", (int)len, s, n->in[k]);
-            s += len + (s[len] == ' ');
-        }
+                gmc_emitf(b, " %s=%%%d", gmc_op_slots[n->op][k], n->in[k]);
     } else if (!gmc_op_inplace[n->op])
         gmc_emitf(b, " %%%d =", n->out);
     for (int k = 0; k < gmc_op_n_in[n->op] && !gmc_op_slots[n->op]; k++)

@@ -20,6 +20,13 @@
 #include "model.h"
 #include "strbuf.h"
 
+/* The slot indices of each fused op (fused.def): GMC_QKV_WQ is where a
+ * qkv node keeps its wq operand in gmc_node.in; GMC_QKV_N_SLOTS its n_in. */
+#define GMC_FUSED(OP, op) enum gmc_##op##_slot {
+#define GMC_SLOT(OP, NAME, name) GMC_##OP##_##NAME,
+#define GMC_FUSED_END(OP, op) GMC_##OP##_N_SLOTS };
+#include "fused.def"
+
 typedef enum gmc_op {
 #define GMC_OP(NAME, name, n_in, inplace) GMC_OP_##NAME,
 #include "ops.def"
@@ -57,6 +64,9 @@ typedef struct gmc_value {
 } gmc_value;
 
 #define GMC_NODE_MAX_IN 13 /* the widest fused op (qkv) */
+#define GMC_FUSED_END(OP, op)                                                              \
+    _Static_assert(GMC_##OP##_N_SLOTS <= GMC_NODE_MAX_IN, #op " has more slots than in[]");
+#include "fused.def"
 
 typedef struct gmc_node {
     gmc_op op;
@@ -87,8 +97,9 @@ typedef struct gmc_graph {
 extern const char *const gmc_op_names[GMC_OP_COUNT];
 extern const int gmc_op_n_in[GMC_OP_COUNT];
 extern const int gmc_op_inplace[GMC_OP_COUNT];
-/* Space-separated slot names of a fused op (NULL for the unfused ops). */
-extern const char *const gmc_op_slots[GMC_OP_COUNT];
+/* The slot names of a fused op, gmc_op_n_in of them, in slot order
+ * (fused.def); NULL for the unfused ops.  Static storage. */
+extern const char *const *const gmc_op_slots[GMC_OP_COUNT];
 
 /* Builds the graph of one forward step for m with the given maximum batch
  * (1..4096).  Fails with GMC_ERR_SEMANTIC if a size overflows. */

@@ -84,7 +84,7 @@ static void fmt_num(double v, char *buf, size_t cap)
 
 static int32_t block_fallback(int32_t t, long width)
 {
-    /* llama.cpp's choice when a row is not whole K-quant blocks (spec §9). */
+    /* llama.cpp's choice when a row is not whole K-quant blocks (docs/models.md#quant-weights). */
     while (width % gmrt_dtype_block(t) != 0)
         t = t == GMK_DTYPE_Q4_K ? GMK_DTYPE_Q5_0
             : t == GMK_DTYPE_Q5_K ? GMK_DTYPE_Q5_1
@@ -587,7 +587,7 @@ static gmc_status gguf_dims(const gmrt_gguf *g, const char *arch, import_spec *s
     GMC_TRY(gguf_num(g, arch, "rope.scaling.factor", &s->global_scale, diag));
     if (!(s->global_scale > 0))
         s->global_scale = 1;
-    /* llama.cpp: 27B-sized models scale queries by sqrt(D/H) (spec §3, §4). */
+    /* llama.cpp: 27B-sized models scale queries by sqrt(D/H) (docs/models.md#gemma2, #gemma3). */
     if ((!strcmp(arch, "gemma2") && s->layers == 46) || (!strcmp(arch, "gemma3") && s->layers == 62))
         s->query_scale = 1.0 / sqrt((double)s->d_model / (double)s->heads);
     return GMC_OK;

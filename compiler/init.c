@@ -104,7 +104,7 @@ static void vb_add(vocab_build *vb, const char *text, int32_t type)
     vb->n++;
 }
 
-/* Gemma's special ids (spec §8.5): PAD 0, EOS 1, BOS 2, UNK 3, MASK 4, and
+/* Gemma's special ids (docs/models.md#gguf-tokenizer): PAD 0, EOS 1, BOS 2, UNK 3, MASK 4, and
  * the turn markers at 105/106 (Gemma 3) or 106/107 (Gemma 1/2). */
 static void vb_fill(vocab_build *vb, gmc_family family)
 {

@@ -812,7 +812,7 @@ static gmc_status parse_overrides(parser *p, const gmc_ynode *v,
 /* ------------------------------------------------------------ defaults */
 
 /* Values a key takes when absent; the family decides several of them
- * (gemma-spec.md §2-4): Gemma 2 has soft-caps 50/30, Gemma 2 and 3 have
+ * (docs/models.md#gemma1 .. #gemma3): Gemma 2 has soft-caps 50/30, Gemma 2 and 3 have
  * post-norms, Gemma 3 has QK-norm and a global RoPE base of 1e6.  The
  * per-layer type defaults are f32: a graph without quant: is exact. */
 static void set_defaults(parser *p, gmc_family family)
@@ -1048,7 +1048,7 @@ static int32_t input_width(const gmc_model *m, int32_t l, gmc_wclass c)
     return (int32_t)ne[0];
 }
 
-/* Every quantized row must hold whole blocks (gemma-spec.md §9). */
+/* Every quantized row must hold whole blocks (docs/models.md#quant-weights). */
 static gmc_status check_widths(parser *p)
 {
     const gmc_model *m = &p->m;

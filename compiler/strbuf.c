@@ -110,6 +110,14 @@ void gmc_emit_dedent(gmc_strbuf *b)
         b->indent--;
 }
 
+void gmc_strbuf_reset(gmc_strbuf *b)
+{
+    b->len = 0;
+    if (b->data)
+        b->data[0] = '\0';
+    b->at_bol = true;
+}
+
 bool gmc_strbuf_failed(const gmc_strbuf *b) { return b->failed; }
 
 const char *gmc_strbuf_str(const gmc_strbuf *b) { return b->data ? b->data : ""; }

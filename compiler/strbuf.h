@@ -29,6 +29,8 @@ void gmc_strbuf_append(gmc_strbuf *b, const char *s, size_t n);
 void gmc_emitf(gmc_strbuf *b, const char *fmt, ...) GMC_PRINTF(2, 3);
 void gmc_emit_indent(gmc_strbuf *b);
 void gmc_emit_dedent(gmc_strbuf *b);
+/* Empties the text (keeping the memory, the indentation and a failure). */
+void gmc_strbuf_reset(gmc_strbuf *b);
 bool gmc_strbuf_failed(const gmc_strbuf *b);
 /* The text so far ("" when empty); owned by b. */
 const char *gmc_strbuf_str(const gmc_strbuf *b);

@@ -1,5 +1,5 @@
 /*
- * chat.c — the Gemma 1/2/3 chat template for one user turn (spec §8.6).
+ * chat.c — the Gemma 1/2/3 chat template for one user turn (docs/models.md#chat-template).
  *
  * Output matches llama.cpp's built-in "gemma" template
  * (LLM_CHAT_TEMPLATE_GEMMA, add_ass = true): Gemma has no system role, so

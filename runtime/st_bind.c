@@ -7,7 +7,7 @@
  * (HF [out, in] row-major is ggml ne [in, out]), and converts the values into
  * the manifest's dtype in one owned, 64-byte aligned buffer: F32/F16/BF16 are
  * widened to f32 row by row, norm weights get the +1 that GGUF files have
- * folded in and HF checkpoints do not (spec §8.4: Gemma 1/2/3 compute
+ * folded in and HF checkpoints do not (docs/models.md#norm-plus-one: Gemma 1/2/3 compute
  * x·(1+w)), and the row is then stored or quantized (gmrt_quantize_row).
  * config.json beside the weights must name the compiled architecture, and
  * every checkpoint tensor must be used, so a checkpoint with more layers or
@@ -27,7 +27,7 @@
 /* ---------------------------------------------------------------- names */
 
 /* GGUF per-block suffix -> HF name under "<prefix>layers.N.".  The norms
- * differ by generation (spec §2, §8.3): in Gemma 1 the HF
+ * differ by generation (docs/models.md#gemma1, #gguf-tensors): in Gemma 1 the HF
  * post_attention_layernorm is the pre-FFN norm. */
 static const char *hf_block_name(const char *arch, const char *g)
 {

@@ -1,6 +1,6 @@
 /*
  * vocab.c — the SentencePiece tokenizer of Gemma 1/2/3, id-for-id with
- * llama.cpp's SPM path (gemma-spec.md §10.1).
+ * llama.cpp's SPM path (docs/models.md#tokenizer-spm).
  *
  * gmrt_vocab_from_gguf validates the tokenizer.ggml.* metadata
  * (reliability.md §2.3) and builds an immutable gmrt_vocab: a copy of every
@@ -94,7 +94,7 @@ static const char *const id_keys[4] = {
     "tokenizer.ggml.bos_token_id", "tokenizer.ggml.eos_token_id",
     "tokenizer.ggml.unknown_token_id", "tokenizer.ggml.padding_token_id"};
 
-/* Gemma's ids, used when the GGUF leaves a key out (gemma-spec.md §8.5). */
+/* Gemma's ids, used when the GGUF leaves a key out (docs/models.md#gguf-tokenizer). */
 static const int64_t id_defaults[4] = {2, 1, 3, 0};
 
 /* llama.cpp gives these texts the CONTROL attribute whatever their stored

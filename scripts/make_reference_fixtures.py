@@ -226,7 +226,7 @@ def forward(model, seqs):
 # ------------------------------------------------------------ GGUF writing
 
 def gguf_name(family, hf):
-    """GGUF tensor name of a Hugging Face parameter name (spec §8.3)."""
+    """GGUF tensor name of a Hugging Face parameter name (docs/models.md#gguf-tensors)."""
     if hf == "model.embed_tokens.weight":
         return "token_embd.weight"
     if hf == "model.norm.weight":
@@ -319,7 +319,7 @@ def write_model_gguf(path, family, config, state):
             continue  # tied
         x = t.float().numpy().astype(np.float32)
         if hf.endswith("norm.weight"):
-            x = (x + np.float32(1.0)).astype(np.float32)  # spec §8.4: GGUF stores 1 + w
+            x = (x + np.float32(1.0)).astype(np.float32)  # docs/models.md#norm-plus-one: GGUF stores 1 + w
         tensors[gguf_name(family, hf)] = x
     for name in sorted(tensors, key=gguf_order):
         w.add_tensor(name, np.ascontiguousarray(tensors[name]))

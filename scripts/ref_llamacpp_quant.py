@@ -10,8 +10,8 @@ the anchor: for each variant below it
 
  1. writes the fixture's checkpoint as an F32 GGUF that llama.cpp loads
     (architecture metadata from config.json, GGUF names and norm weights
-    1 + w as make_reference_fixtures.write_model_gguf maps them, spec §8.3 /
-    §8.4, and a synthetic vocabulary, see vocabulary(); the sequences are
+    1 + w as make_reference_fixtures.write_model_gguf maps them, docs/models.md
+    #gguf-tensors and #norm-plus-one, and a synthetic vocabulary, see vocabulary(); the sequences are
     fed as ids, so no tokenizer is used),
  2. runs llama.cpp on it and checks that its logits match the transformers
     reference (ref.gguf) within F32_NMSE_MAX with the same argmax at every
@@ -174,7 +174,7 @@ def write_f32_gguf(path, variant, config, state):
         if hf == "lm_head.weight":
             continue  # tied
         if hf.endswith("norm.weight"):
-            x = (x + np.float32(1.0)).astype(np.float32)  # spec §8.4: GGUF stores 1 + w
+            x = (x + np.float32(1.0)).astype(np.float32)  # docs/models.md#norm-plus-one: GGUF stores 1 + w
         tensors[mrf.gguf_name("gemma3", hf)] = x
     for name in sorted(tensors, key=mrf.gguf_order):
         w.add_tensor(name, np.ascontiguousarray(tensors[name]))

@@ -67,7 +67,7 @@ START_TEST(test_names)
 }
 END_TEST
 
-/* Block geometry, and exactly the eleven weight formats of spec §9.1
+/* Block geometry, and exactly the eleven weight formats of docs/models.md#quant-weights
  * are supported. */
 START_TEST(test_blocks_and_support)
 {

@@ -3,9 +3,13 @@
  *
  * tests/graphs/tiny.yaml is compiled (fused) for the generic target of a
  * fixed x86-64 host description, and every emitted file is compared byte for byte
- * with generated/tiny/generic/.  After an intended emitter change, refresh
- * the golden files with GMC_UPDATE_GOLDEN=1 and review the diff.  The
- * emitted C must also compile warning-free with clang-19 -Werror.
+ * with generated/tiny/generic/; tests/graphs/tiny-qmix.yaml (q8_0/q4_0
+ * weights, f16 KV) likewise for x86-64-v4-vnni (int8 activations, P16
+ * weight layout) with generated/tiny-qmix/x86-64-v4-vnni/.  The host is a
+ * description, so neither needs the CPU it targets.  After an intended
+ * emitter change, refresh the golden files with GMC_UPDATE_GOLDEN=1 and
+ * review the diff.  The emitted C must also compile warning-free with
+ * clang-19 -Werror.
  */
 #include <check.h>
 #include <stdio.h>
@@ -14,6 +18,7 @@
 #include <unistd.h>
 
 #include "emit.h"
+#include "gmk.h"
 #include "fuse.h"
 #include "graph.h"
 #include "plan.h"
@@ -21,16 +26,24 @@
 #include "testutil.h"
 #include "toolchain.h"
 
-extern const gmc_target gmc_target_generic;
+extern const gmc_target gmc_target_generic, gmc_target_x86_64_vnni;
 
 typedef struct emitted {
     gmc_arena a;
     gmc_emit_out out;
     gmc_graph *g;
+    char flags[1024]; /* the target's clang flags */
 } emitted;
 
-/* The host is fixed so that the golden files do not depend on the machine. */
-static void emit_tiny(emitted *e, const char *graph)
+/* The host is fixed so that the golden files do not depend on the machine:
+ * a Zen 4 with the features of every x86 target. */
+static const gmc_host fixed_host = {
+    .triple = "x86_64-pc-linux-gnu", .arch = "x86_64", .cpu = "znver4",
+    .features = "+avx2,+fma,+f16c,+bmi2,+avx512f,+avx512bw,+avx512vl,+avx512dq,+avx512vnni,"
+                "+avx512bf16,+avx512vbmi"};
+
+/* Compiles graph for target t as gemmac compile does, up to the C. */
+static void emit_graph(emitted *e, const char *graph, const gmc_target *t)
 {
     ck_assert_int_eq(chdir(GMC_SOURCE_DIR), 0); /* the banner names the path as given */
     gmc_arena_init(&e->a);
@@ -40,18 +53,26 @@ static void emit_tiny(emitted *e, const char *graph)
     gmc_model *m;
     ck_assert_msg(gmc_model_load(graph, &e->a, &m, &d) == GMC_OK, "%s", d.msg);
     ck_assert_msg(gmc_graph_lower(m, 4, &e->a, &e->g, &d) == GMC_OK, "%s", d.msg);
-    gmc_host h = {.triple = "x86_64-pc-linux-gnu", .arch = "x86_64", .cpu = "znver4"};
     gmc_target_config tc;
-    char why[64];
-    ck_assert(gmc_target_generic.configure(&gmc_target_generic, &h, &tc, why, sizeof why));
+    char why[64] = "";
+    ck_assert_msg(t->configure(t, &fixed_host, &tc, why, sizeof why), "%s: %s", t->name, why);
     const char *note;
     ck_assert_msg(gmc_fuse(e->g, tc.target->act_fmt, &e->a, &e->g, &note, &d) == GMC_OK, "%s",
                   d.msg);
     ck_assert_msg(note == NULL, "%s: not fused: %s", graph, note);
+    for (int i = 0; i < e->g->n_values && t->weight_layout; i++) { /* as driver.c does */
+        gmc_value *v = &e->g->values[i];
+        if (v->kind == GMC_V_WEIGHT && v->n_dims == 2)
+            v->layout = t->weight_layout(v->dtype);
+    }
     ck_assert_msg(gmc_plan(e->g, &d) == GMC_OK, "%s", d.msg);
-    char flags[1024];
-    gmc_toolchain_flags(&tc, flags, sizeof flags);
-    ck_assert_msg(gmc_emit(e->g, &tc, flags, &e->out, &d) == GMC_OK, "%s", d.msg);
+    gmc_toolchain_flags(&tc, e->flags, sizeof e->flags);
+    ck_assert_msg(gmc_emit(e->g, &tc, e->flags, &e->out, &d) == GMC_OK, "%s", d.msg);
+}
+
+static void emit_tiny(emitted *e, const char *graph)
+{
+    emit_graph(e, graph, &gmc_target_generic);
 }
 
 static void emitted_free(emitted *e)
@@ -60,10 +81,11 @@ static void emitted_free(emitted *e)
     gmc_arena_deinit(&e->a);
 }
 
-static void compare_golden(const char *name, const gmc_strbuf *text)
+/* dir/name under generated/ against text. */
+static void compare_golden(const char *dir, const char *name, const gmc_strbuf *text)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/generated/tiny/generic/%s", GMC_SOURCE_DIR, name);
+    snprintf(path, sizeof path, "%s/generated/%s/%s", GMC_SOURCE_DIR, dir, name);
     if (getenv("GMC_UPDATE_GOLDEN")) {
         FILE *f = fopen(path, "wb");
         ck_assert_ptr_nonnull(f);
@@ -78,19 +100,52 @@ static void compare_golden(const char *name, const gmc_strbuf *text)
     while (i < len && i < text->len && want[i] == got[i])
         line += want[i++] == '\n';
     ck_assert_msg(i == len && len == text->len,
-                  "%s differs from the golden file at line %zu "
-                  "(regenerate with GMC_UPDATE_GOLDEN=1 and review the diff)", name, line);
+                  "%s/%s differs from the golden file at line %zu "
+                  "(regenerate with GMC_UPDATE_GOLDEN=1 and review the diff)", dir, name, line);
     free(want);
+}
+
+static void check_golden(const char *graph, const gmc_target *t, const char *dir)
+{
+    emitted e;
+    emit_graph(&e, graph, t);
+    compare_golden(dir, "model.c", &e.out.model_c);
+    compare_golden(dir, "model.h", &e.out.model_h);
+    compare_golden(dir, "main.c", &e.out.main_c);
+    compare_golden(dir, "manifest.tsv", &e.out.manifest);
+    emitted_free(&e);
 }
 
 START_TEST(test_emit_golden)
 {
+    check_golden("tests/graphs/tiny.yaml", &gmc_target_generic, "tiny/generic");
+}
+END_TEST
+
+/* A quantized graph on the int8 + P16 target; its C passes clang -Werror
+ * with the target's own flags (a syntax check: this CPU need not run it). */
+START_TEST(test_emit_golden_quantized)
+{
+    check_golden("tests/graphs/tiny-qmix.yaml", &gmc_target_x86_64_vnni,
+                 "tiny-qmix/x86-64-v4-vnni");
     emitted e;
-    emit_tiny(&e, "tests/graphs/tiny.yaml");
-    compare_golden("model.c", &e.out.model_c);
-    compare_golden("model.h", &e.out.model_h);
-    compare_golden("main.c", &e.out.main_c);
-    compare_golden("manifest.tsv", &e.out.manifest);
+    emit_graph(&e, "tests/graphs/tiny-qmix.yaml", &gmc_target_x86_64_vnni);
+    const char *c = gmc_strbuf_str(&e.out.model_c);
+    ck_assert_ptr_nonnull(strstr(c, "GMK_DTYPE_Q4_0 | GMK_LAYOUT_P16"));
+    ck_assert_ptr_nonnull(strstr(c, "GMK_ACT_Q8_0"));
+    ck_assert_ptr_nonnull(strstr(c, " qkv_q4_0_2x32_kv1_local_s12_wvq8_0("));
+    const char *dir = gmc_test_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    char path[4200], cmd[9000];
+    snprintf(path, sizeof path, "%s/tiny_qmix_model.c", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(c, 1, e.out.model_c.len, f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd,
+             "%s %s -Wpedantic -Werror -fsyntax-only -I%s/runtime/include %s 2>&1",
+             gmc_toolchain_clang(), e.flags, GMC_SOURCE_DIR, path);
+    ck_assert_msg(system(cmd) == 0, "generated C does not compile cleanly: %s", cmd);
     emitted_free(&e);
 }
 END_TEST
@@ -150,15 +205,85 @@ START_TEST(test_emit_compiles_clean)
 }
 END_TEST
 
+/* Two specialisations with one name are told apart by what differs:
+ * the unfused tiny graph with one post-norm's eps changed gets
+ * rmsnorm_add_64 and rmsnorm_add_64_eps1em05; a difference no KVARY names
+ * (a weight layout) gets a hash suffix. */
+START_TEST(test_emit_variant_names)
+{
+    ck_assert_int_eq(chdir(GMC_SOURCE_DIR), 0);
+    gmc_arena a;
+    gmc_arena_init(&a);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    gmc_model *m;
+    gmc_graph *g;
+    ck_assert_msg(gmc_model_load("tests/graphs/tiny.yaml", &a, &m, &d) == GMC_OK, "%s", d.msg);
+    ck_assert_msg(gmc_graph_lower(m, 4, &a, &g, &d) == GMC_OK, "%s", d.msg);
+    gmc_node *last = NULL;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == GMC_OP_RMSNORM_ADD)
+            last = &g->nodes[i];
+    ck_assert_ptr_nonnull(last);
+    last->eps = 1e-5f;
+    for (int i = 0; i < g->n_values; i++)
+        if (strcmp(g->values[i].name, "blk.1.attn_q.weight") == 0)
+            g->values[i].layout = GMK_LAYOUT_P16;
+    ck_assert_msg(gmc_plan(g, &d) == GMC_OK, "%s", d.msg);
+    gmc_host h = {.triple = "x86_64-pc-linux-gnu", .arch = "x86_64", .cpu = "znver4"};
+    gmc_target_config tc;
+    char why[64];
+    ck_assert(gmc_target_generic.configure(&gmc_target_generic, &h, &tc, why, sizeof why));
+    gmc_emit_out out;
+    gmc_emit_out_init(&out);
+    ck_assert_msg(gmc_emit(g, &tc, "", &out, &d) == GMC_OK, "%s", d.msg);
+    const char *c = gmc_strbuf_str(&out.model_c);
+    ck_assert_ptr_nonnull(strstr(c, " rmsnorm_add_64("));
+    ck_assert_ptr_nonnull(strstr(c, " rmsnorm_add_64_eps1em05("));
+    ck_assert_ptr_nonnull(strstr(c, " matmul_f32_64x64("));
+    const char *hashed = strstr(c, " matmul_f32_64x64_h");
+    ck_assert_ptr_nonnull(hashed);
+    ck_assert_int_eq(strspn(hashed + 19, "0123456789abcdef"), 8);
+    ck_assert_ptr_null(strstr(c, "_v2("));
+    gmc_emit_out_deinit(&out);
+    gmc_arena_deinit(&a);
+}
+END_TEST
+
+/* Texts longer than any old fixed buffer come out whole; a failure sticks
+ * through gmc_strbuf_reset. */
+START_TEST(test_emit_strbuf_long)
+{
+    gmc_strbuf b;
+    gmc_strbuf_init(&b);
+    for (int i = 0; i < 1000; i++)
+        gmc_emitf(&b, "%s%d", i ? ", " : "", i);
+    ck_assert_uint_gt(b.len, 4000);
+    ck_assert_ptr_nonnull(strstr(gmc_strbuf_str(&b), ", 999"));
+    gmc_strbuf_reset(&b);
+    ck_assert_uint_eq(b.len, 0);
+    ck_assert_str_eq(gmc_strbuf_str(&b), "");
+    b.failed = true;
+    gmc_strbuf_reset(&b);
+    gmc_emitf(&b, "x");
+    ck_assert(gmc_strbuf_failed(&b));
+    ck_assert_uint_eq(b.len, 0);
+    gmc_strbuf_deinit(&b);
+}
+END_TEST
+
 Suite *emit_suite(void)
 {
     Suite *s = suite_create("emit");
     TCase *tc = tcase_create("emit");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_emit_golden);
+    tcase_add_test(tc, test_emit_golden_quantized);
     tcase_add_test(tc, test_emit_reproducible);
     tcase_add_test(tc, test_emit_hash_changes);
     tcase_add_test(tc, test_emit_compiles_clean);
+    tcase_add_test(tc, test_emit_variant_names);
+    tcase_add_test(tc, test_emit_strbuf_long);
     suite_add_tcase(s, tc);
     return s;
 }

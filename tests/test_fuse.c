@@ -32,7 +32,7 @@ extern const gmc_target gmc_target_generic;
 static const char *const all_graphs[] = {
     "graphs/gemma-2b.yaml",  "graphs/gemma-7b.yaml",   "graphs/gemma2-2b.yaml",
     "graphs/gemma2-9b.yaml", "graphs/gemma3-1b.yaml",  "graphs/gemma3-270m.yaml",
-    "tests/graphs/tiny.yaml", "tests/graphs/tiny-q.yaml",
+    "tests/graphs/tiny.yaml", "tests/graphs/tiny-q.yaml", "tests/graphs/tiny-qmix.yaml",
 };
 
 static int act_int8(int wdtype) { return gmk_act_fmt_int8(wdtype); }
@@ -57,20 +57,35 @@ static void fuse_graph(fused *r, const char *rel, int (*fmt)(int))
     ck_assert_msg(gmc_plan(r->f, &d) == GMC_OK, "%s: %s", rel, d.msg);
 }
 
+/* The operand of n in the slot its dumps call name. */
 static int slot(const gmc_node *n, const char *name)
 {
-    const char *s = gmc_op_slots[n->op];
+    const char *const *s = gmc_op_slots[n->op];
     ck_assert_ptr_nonnull(s);
-    size_t len = strlen(name);
-    for (int k = 0; *s; k++) {
-        size_t w = strcspn(s, " ");
-        if (w == len && strncmp(s, name, len) == 0)
+    for (int k = 0; k < gmc_op_n_in[n->op]; k++)
+        if (strcmp(s[k], name) == 0)
             return n->in[k];
-        s += w + (s[w] == ' ');
-    }
     ck_abort_msg("no slot %s in %s", name, gmc_op_names[n->op]);
     return -1;
 }
+
+/* fused.def gives each fused op its slot enum, names and n_in together. */
+START_TEST(test_fuse_slot_table)
+{
+    ck_assert_int_eq(gmc_op_n_in[GMC_OP_QKV], GMC_QKV_N_SLOTS);
+    ck_assert_int_eq(GMC_QKV_N_SLOTS, 13);
+    ck_assert_str_eq(gmc_op_slots[GMC_OP_QKV][GMC_QKV_WQ], "wq");
+    ck_assert_str_eq(gmc_op_slots[GMC_OP_QKV][GMC_QKV_VC], "vc");
+    ck_assert_str_eq(gmc_op_slots[GMC_OP_HEAD][GMC_HEAD_SLOTS], "slots");
+    ck_assert_str_eq(gmc_op_slots[GMC_OP_DOWN_NORM_ADD][GMC_DOWN_NORM_ADD_A2], "a2");
+    ck_assert_ptr_null(gmc_op_slots[GMC_OP_MATMUL]);
+    for (int op = 0; op < GMC_OP_COUNT; op++) {
+        ck_assert_int_le(gmc_op_n_in[op], GMC_NODE_MAX_IN);
+        for (int k = 0; gmc_op_slots[op] && k < gmc_op_n_in[op]; k++)
+            ck_assert_ptr_nonnull(gmc_op_slots[op][k]);
+    }
+}
+END_TEST
 
 /* Gemma 3 270M: 18 layers, each qkv attn_act proj_norm_add gate_up
  * down_norm_add; layer 0's norm right after the embedding; every layer but
@@ -323,6 +338,7 @@ Suite *fuse_suite(void)
     Suite *s = suite_create("fuse");
     TCase *tc = tcase_create("fuse");
     tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_fuse_slot_table);
     tcase_add_test(tc, test_fuse_270m_sequence);
     tcase_add_test(tc, test_fuse_families);
     tcase_add_test(tc, test_fuse_act_formats);

@@ -3,7 +3,7 @@
  * (gmk_quant.h).
  *
  * Conversions and block formats are checked against hand-built values from
- * the spec's formulas (gemma-spec.md §9.1); every kernel is compared with a
+ * the spec's formulas (docs/models.md#quant-weights); every kernel is compared with a
  * deliberately naive double-precision reference on random data of odd shapes,
  * with the NMSE thresholds of reliability.md §4.1, and run with nth = 1, 2, 3
  * to check that its output does not depend on the thread count.
@@ -194,7 +194,7 @@ START_TEST(test_bf16)
     ck_assert_uint_eq(gmk_f32_to_bf16(gmk_bits_f32(0x7f7fffffu)), 0x7f80); /* rounds to inf */
     ck_assert_uint_eq(gmk_f32_to_bf16(gmk_bits_f32(0x7f800001u)), 0x7fc0); /* NaN, quiet */
     ck_assert_uint_eq(gmk_f32_to_bf16(gmk_bits_f32(0xffffffffu)), 0xffff);
-    ck_assert_uint_eq(gmk_f32_to_bf16(sqrtf(3072.0f)), 0x425e); /* 55.5, gemma-spec §1.2 */
+    ck_assert_uint_eq(gmk_f32_to_bf16(sqrtf(3072.0f)), 0x425e); /* 55.5, docs/models.md#embedding-scale */
 }
 END_TEST
 

@@ -4,7 +4,7 @@
  * Shared by generated model code (through gmk_generic.h) and by the runtime
  * (runtime/dtype.c wraps it), so everything here is static inline C11 with no
  * dependency beyond the C headers below and gmk.h.  Block layouts and formulas
- * follow ggml (gemma-spec.md §9.1); multi-byte fields are read byte by byte,
+ * follow ggml (docs/models.md#quant-weights); multi-byte fields are read byte by byte,
  * so blocks may sit at any address (mapped GGUF data is only 32-byte aligned
  * per tensor and a row may start at any block).  Dequantized values are
  * computed with the same operation order as ggml's dequantize_row_* and with

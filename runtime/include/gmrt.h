@@ -71,7 +71,7 @@ int32_t gmrt_dtype_from_name(const char *name);
 /* Elements per block (1 for float types) and bytes per block; 0 if unknown. */
 int64_t gmrt_dtype_block(int32_t dtype);
 size_t gmrt_dtype_block_bytes(int32_t dtype);
-/* True if this runtime can dequantize the type (all weight types of §9.1). */
+/* True if this runtime can dequantize the type (all weight types of docs/models.md#quant-weights). */
 bool gmrt_dtype_supported(int32_t dtype);
 /* Bytes of n elements of dtype, with n % block == 0 and overflow checked. */
 gmrt_status gmrt_dtype_row_bytes(int32_t dtype, int64_t n, size_t *out_bytes,
@@ -352,7 +352,7 @@ bool gmrt_vocab_add_bos(const gmrt_vocab *v);
 int32_t gmrt_vocab_find(const gmrt_vocab *v, const char *text, size_t len);
 int32_t gmrt_vocab_type(const gmrt_vocab *v, int32_t id);
 
-/* Tokenizes len bytes of text as llama.cpp's SPM tokenizer does (spec §10.1).
+/* Tokenizes len bytes of text as llama.cpp's SPM tokenizer does (docs/models.md#tokenizer-spm).
  * With parse_special, control tokens written as text (e.g. "<start_of_turn>")
  * become their ids; user-defined tokens are always matched.  Writes at most
  * cap ids to out and the full count to *out_n; GMRT_ERR_LIMIT if cap was too
@@ -369,7 +369,7 @@ size_t gmrt_token_to_piece(const gmrt_vocab *v, int32_t id, char *buf,
 
 /* ------------------------------------------------ chat template (chat.c) */
 
-/* Formats one user turn with the Gemma 1/2/3 template (spec §8.6), without
+/* Formats one user turn with the Gemma 1/2/3 template (docs/models.md#chat-template), without
  * the leading <bos> (the tokenizer adds it):
  *   <start_of_turn>user\n{system\n\n}{user}<end_of_turn>\n<start_of_turn>model\n
  * system may be NULL.  Returns a malloc'd NUL-terminated string the caller

@@ -4,7 +4,8 @@
  * graph:    fnv1a64 3040c4e9185a62f1, 13 nodes, max batch 4
  * target:   generic (x86_64-pc-linux-gnu, cpu x86-64)
  * features: (baseline)
- * flags:    -std=c11 -O2 -fPIC -fno-math-errno -Wall -Wextra -march=x86-64 --target=x86_64-pc-linux-gnu
+ * flags:    -std=c11 -O2 -fPIC -fno-math-errno -Wall -Wextra -march=x86-64
+ *           --target=x86_64-pc-linux-gnu
  * plan:     arena 9216 B (naive 34816 B), KV 19456 B, weights 428800 B
  */
 #include "gmk.h"
@@ -47,45 +48,63 @@ enum {
 static const gmk_tensor tiny_tensors[N_WEIGHTS] = {
     [W_token_embd] = {"token_embd.weight", GMK_DTYPE_F32, 2, {64, 512, 1, 1}, GMK_LAYOUT_PACKED},
     [W_output_norm] = {"output_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk0_attn_norm] = {"blk.0.attn_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
+    [W_blk0_attn_norm] = {"blk.0.attn_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1},
+                          GMK_LAYOUT_PACKED},
     [W_blk0_attn_q] = {"blk.0.attn_q.weight", GMK_DTYPE_F32, 2, {64, 64, 1, 1}, GMK_LAYOUT_PACKED},
     [W_blk0_attn_k] = {"blk.0.attn_k.weight", GMK_DTYPE_F32, 2, {64, 32, 1, 1}, GMK_LAYOUT_PACKED},
     [W_blk0_attn_v] = {"blk.0.attn_v.weight", GMK_DTYPE_F32, 2, {64, 32, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk0_attn_output] = {"blk.0.attn_output.weight", GMK_DTYPE_F32, 2, {64, 64, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk0_attn_q_norm] = {"blk.0.attn_q_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk0_attn_k_norm] = {"blk.0.attn_k_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk0_post_attention_norm] = {"blk.0.post_attention_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk0_ffn_norm] = {"blk.0.ffn_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk0_ffn_gate] = {"blk.0.ffn_gate.weight", GMK_DTYPE_F32, 2, {64, 128, 1, 1}, GMK_LAYOUT_PACKED},
+    [W_blk0_attn_output] = {"blk.0.attn_output.weight", GMK_DTYPE_F32, 2, {64, 64, 1, 1},
+                            GMK_LAYOUT_PACKED},
+    [W_blk0_attn_q_norm] = {"blk.0.attn_q_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1},
+                            GMK_LAYOUT_PACKED},
+    [W_blk0_attn_k_norm] = {"blk.0.attn_k_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1},
+                            GMK_LAYOUT_PACKED},
+    [W_blk0_post_attention_norm] = {"blk.0.post_attention_norm.weight", GMK_DTYPE_F32, 1,
+                                    {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
+    [W_blk0_ffn_norm] = {"blk.0.ffn_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1},
+                         GMK_LAYOUT_PACKED},
+    [W_blk0_ffn_gate] = {"blk.0.ffn_gate.weight", GMK_DTYPE_F32, 2, {64, 128, 1, 1},
+                         GMK_LAYOUT_PACKED},
     [W_blk0_ffn_up] = {"blk.0.ffn_up.weight", GMK_DTYPE_F32, 2, {64, 128, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk0_ffn_down] = {"blk.0.ffn_down.weight", GMK_DTYPE_F32, 2, {128, 64, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk0_post_ffw_norm] = {"blk.0.post_ffw_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk1_attn_norm] = {"blk.1.attn_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
+    [W_blk0_ffn_down] = {"blk.0.ffn_down.weight", GMK_DTYPE_F32, 2, {128, 64, 1, 1},
+                         GMK_LAYOUT_PACKED},
+    [W_blk0_post_ffw_norm] = {"blk.0.post_ffw_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1},
+                              GMK_LAYOUT_PACKED},
+    [W_blk1_attn_norm] = {"blk.1.attn_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1},
+                          GMK_LAYOUT_PACKED},
     [W_blk1_attn_q] = {"blk.1.attn_q.weight", GMK_DTYPE_F32, 2, {64, 64, 1, 1}, GMK_LAYOUT_PACKED},
     [W_blk1_attn_k] = {"blk.1.attn_k.weight", GMK_DTYPE_F32, 2, {64, 32, 1, 1}, GMK_LAYOUT_PACKED},
     [W_blk1_attn_v] = {"blk.1.attn_v.weight", GMK_DTYPE_F32, 2, {64, 32, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk1_attn_output] = {"blk.1.attn_output.weight", GMK_DTYPE_F32, 2, {64, 64, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk1_attn_q_norm] = {"blk.1.attn_q_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk1_attn_k_norm] = {"blk.1.attn_k_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk1_post_attention_norm] = {"blk.1.post_attention_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk1_ffn_norm] = {"blk.1.ffn_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk1_ffn_gate] = {"blk.1.ffn_gate.weight", GMK_DTYPE_F32, 2, {64, 128, 1, 1}, GMK_LAYOUT_PACKED},
+    [W_blk1_attn_output] = {"blk.1.attn_output.weight", GMK_DTYPE_F32, 2, {64, 64, 1, 1},
+                            GMK_LAYOUT_PACKED},
+    [W_blk1_attn_q_norm] = {"blk.1.attn_q_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1},
+                            GMK_LAYOUT_PACKED},
+    [W_blk1_attn_k_norm] = {"blk.1.attn_k_norm.weight", GMK_DTYPE_F32, 1, {32, 1, 1, 1},
+                            GMK_LAYOUT_PACKED},
+    [W_blk1_post_attention_norm] = {"blk.1.post_attention_norm.weight", GMK_DTYPE_F32, 1,
+                                    {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
+    [W_blk1_ffn_norm] = {"blk.1.ffn_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1},
+                         GMK_LAYOUT_PACKED},
+    [W_blk1_ffn_gate] = {"blk.1.ffn_gate.weight", GMK_DTYPE_F32, 2, {64, 128, 1, 1},
+                         GMK_LAYOUT_PACKED},
     [W_blk1_ffn_up] = {"blk.1.ffn_up.weight", GMK_DTYPE_F32, 2, {64, 128, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk1_ffn_down] = {"blk.1.ffn_down.weight", GMK_DTYPE_F32, 2, {128, 64, 1, 1}, GMK_LAYOUT_PACKED},
-    [W_blk1_post_ffw_norm] = {"blk.1.post_ffw_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1}, GMK_LAYOUT_PACKED},
+    [W_blk1_ffn_down] = {"blk.1.ffn_down.weight", GMK_DTYPE_F32, 2, {128, 64, 1, 1},
+                         GMK_LAYOUT_PACKED},
+    [W_blk1_post_ffw_norm] = {"blk.1.post_ffw_norm.weight", GMK_DTYPE_F32, 1, {64, 1, 1, 1},
+                              GMK_LAYOUT_PACKED},
 };
 
 /* RoPE inverse frequencies: 10000^(-2i/32) / 1 */
 static const float rope_local[16] = {
-    1.0f, 0.562341332f, 0.316227764f, 0.177827939f, 0.100000001f, 0.0562341325f,
-    0.0316227749f, 0.0177827943f, 0.00999999978f, 0.00562341325f, 0.00316227763f, 0.00177827943f,
-    0.00100000005f, 0.000562341302f, 0.000316227757f, 0.00017782794f
+    1.0f, 0.562341332f, 0.316227764f, 0.177827939f, 0.100000001f, 0.0562341325f, 0.0316227749f,
+    0.0177827943f, 0.00999999978f, 0.00562341325f, 0.00316227763f, 0.00177827943f, 0.00100000005f,
+    0.000562341302f, 0.000316227757f, 0.00017782794f
 };
 
 /* RoPE inverse frequencies: 1000000^(-2i/32) / 1 */
 static const float rope_global[16] = {
-    1.0f, 0.421696514f, 0.177827939f, 0.0749894232f, 0.0316227749f, 0.013335214f,
-    0.00562341325f, 0.00237137382f, 0.00100000005f, 0.000421696517f, 0.00017782794f, 7.49894243e-05f,
+    1.0f, 0.421696514f, 0.177827939f, 0.0749894232f, 0.0316227749f, 0.013335214f, 0.00562341325f,
+    0.00237137382f, 0.00100000005f, 0.000421696517f, 0.00017782794f, 7.49894243e-05f,
     3.16227779e-05f, 1.33352141e-05f, 5.62341347e-06f, 2.37137374e-06f
 };
 
@@ -98,24 +117,31 @@ static const float rope_global[16] = {
 /* The model's kernels: one per distinct op, dtype and shape. */
 
 /* x (n, 64) = table[tokens] * 8.0f; table f32 (512, 64) */
-static GMK_NOINLINE void embed_f32_64(float *x, const void *table, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void embed_f32_64(float *x, const void *table, const gmk_ctx *c, int ith,
+                                      int nth)
 {
     gmk_embed(x, table, GMK_DTYPE_F32, c->tokens, c->n_tokens, 64, 8.0f, ith, nth);
 }
 
 /* a (n, 64) = rmsnorm(x) * w as matmul input rows (f32) */
-static GMK_NOINLINE void norm_act_64_f32(const float *x, const float *w, float *tmp, void *a0, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void norm_act_64_f32(const float *x, const float *w, float *tmp, void *a0,
+                                         const gmk_ctx *c, int ith, int nth)
 {
     gmk_acts out = {{a0}, {GMK_ACT_F32}, 1};
     gmk_fused_norm_act(x, w, tmp, &out, c->n_tokens, 64, 9.99999997e-07f, ith, nth);
 }
 
 /* q, k, v = x . W^T by heads, QK-norm, RoPE, q *= 0.176776692f, K/V -> cache (12 slots) */
-static GMK_NOINLINE void qkv_f32_2x32_kv1_local_s12(const void *xq, const void *xk, const void *xv, const void *wq, const void *wk, const void *wv, const float *qn, const float *kn, float *q, float *k, float *v, void *kc, void *vc, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void qkv_f32_2x32_kv1_local_s12(const void *xq, const void *xk, const void *xv,
+                                                    const void *wq, const void *wk, const void *wv,
+                                                    const float *qn, const float *kn, float *q,
+                                                    float *k, float *v, void *kc, void *vc,
+                                                    const gmk_ctx *c, int ith, int nth)
 {
     const gmk_qkv a = {
         .x = {xq, xk, xv}, .fmt = {GMK_ACT_F32, GMK_ACT_F32, GMK_ACT_F32},
-        .w = {wq, wk, wv}, .wdtype = {GMK_DTYPE_F32, GMK_DTYPE_F32, GMK_DTYPE_F32},
+        .w = {wq, wk, wv},
+        .wdtype = {GMK_DTYPE_F32, GMK_DTYPE_F32, GMK_DTYPE_F32},
         .q_norm = qn, .k_norm = kn, .eps = 9.99999997e-07f,
         .q = q, .k = k, .v = v, .kc = kc, .vc = vc, .kv_dtype = GMK_DTYPE_F32, .n_slots = 12,
         .inv_freq = rope_local, .q_scale = 0.176776692f,
@@ -125,39 +151,56 @@ static GMK_NOINLINE void qkv_f32_2x32_kv1_local_s12(const void *xq, const void *
 }
 
 /* o (n, 2, 32) = softmax(q . K^T) . V over a sliding window; 1 kv heads; as f32 rows */
-static GMK_NOINLINE void attention_2x32_kv1_w8_s12_f32(const float *q, const void *kc, const void *vc, float *o, void *a0, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void attention_2x32_kv1_w8_s12_f32(const float *q, const void *kc,
+                                                       const void *vc, float *o, void *a0,
+                                                       const gmk_ctx *c, int ith, int nth)
 {
     gmk_acts out = {{a0}, {GMK_ACT_F32}, 1};
     gmk_fused_attention(o, q, kc, vc, GMK_DTYPE_F32, 2, 1, 32, 8, 12, 0.0f, &out, c, ith, nth);
 }
 
 /* x (n, 64) += rmsnorm(xq . W^T); FFN input = rmsnorm(x) */
-static GMK_NOINLINE void proj_norm_add_f32_64x64_f32(const void *xq, const void *w, float *y, float *x, const float *post, const float *norm, void *a0, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void proj_norm_add_f32_64x64_f32(const void *xq, const void *w, float *y,
+                                                     float *x, const float *post, const float *norm,
+                                                     void *a0, const gmk_ctx *c, int ith, int nth)
 {
     gmk_acts out = {{a0}, {GMK_ACT_F32}, 1};
-    gmk_fused_proj_norm_add(xq, GMK_ACT_F32, w, GMK_DTYPE_F32, 64, y, x, post, norm, &out, 64, 9.99999997e-07f, c, ith, nth);
+    gmk_fused_proj_norm_add(xq, GMK_ACT_F32, w, GMK_DTYPE_F32, 64, y, x, post, norm, &out, 64,
+                            9.99999997e-07f, c, ith, nth);
 }
 
 /* g (n, 128) = gelu_tanh(x . Wg^T) * (x . Wu^T), as f32 rows */
-static GMK_NOINLINE void gate_up_f32_128x64_f32(const void *xg, const void *xu, const void *wg, const void *wu, float *g, float *u, void *a0, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void gate_up_f32_128x64_f32(const void *xg, const void *xu, const void *wg,
+                                                const void *wu, float *g, float *u, void *a0,
+                                                const gmk_ctx *c, int ith, int nth)
 {
     gmk_acts out = {{a0}, {GMK_ACT_F32}, 1};
-    gmk_fused_gate_up(xg, GMK_ACT_F32, xu, GMK_ACT_F32, wg, GMK_DTYPE_F32, wu, GMK_DTYPE_F32, g, u, &out, 64, 128, c, ith, nth);
+    gmk_fused_gate_up(xg, GMK_ACT_F32, xu, GMK_ACT_F32, wg, GMK_DTYPE_F32, wu, GMK_DTYPE_F32, g, u,
+                      &out, 64, 128, c, ith, nth);
 }
 
 /* x (n, 64) += rmsnorm(xq . W^T); next layer's input = rmsnorm(x) */
-static GMK_NOINLINE void down_norm_add_f32_64x128_f32(const void *xq, const void *w, float *y, float *x, const float *post, const float *norm, void *a0, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void down_norm_add_f32_64x128_f32(const void *xq, const void *w, float *y,
+                                                      float *x, const float *post,
+                                                      const float *norm, void *a0, const gmk_ctx *c,
+                                                      int ith, int nth)
 {
     gmk_acts out = {{a0}, {GMK_ACT_F32}, 1};
-    gmk_fused_proj_norm_add(xq, GMK_ACT_F32, w, GMK_DTYPE_F32, 128, y, x, post, norm, &out, 64, 9.99999997e-07f, c, ith, nth);
+    gmk_fused_proj_norm_add(xq, GMK_ACT_F32, w, GMK_DTYPE_F32, 128, y, x, post, norm, &out, 64,
+                            9.99999997e-07f, c, ith, nth);
 }
 
 /* q, k, v = x . W^T by heads, QK-norm, RoPE, q *= 0.176776692f, K/V -> cache (64 slots) */
-static GMK_NOINLINE void qkv_f32_2x32_kv1_global_s64(const void *xq, const void *xk, const void *xv, const void *wq, const void *wk, const void *wv, const float *qn, const float *kn, float *q, float *k, float *v, void *kc, void *vc, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void qkv_f32_2x32_kv1_global_s64(const void *xq, const void *xk, const void *xv,
+                                                     const void *wq, const void *wk, const void *wv,
+                                                     const float *qn, const float *kn, float *q,
+                                                     float *k, float *v, void *kc, void *vc,
+                                                     const gmk_ctx *c, int ith, int nth)
 {
     const gmk_qkv a = {
         .x = {xq, xk, xv}, .fmt = {GMK_ACT_F32, GMK_ACT_F32, GMK_ACT_F32},
-        .w = {wq, wk, wv}, .wdtype = {GMK_DTYPE_F32, GMK_DTYPE_F32, GMK_DTYPE_F32},
+        .w = {wq, wk, wv},
+        .wdtype = {GMK_DTYPE_F32, GMK_DTYPE_F32, GMK_DTYPE_F32},
         .q_norm = qn, .k_norm = kn, .eps = 9.99999997e-07f,
         .q = q, .k = k, .v = v, .kc = kc, .vc = vc, .kv_dtype = GMK_DTYPE_F32, .n_slots = 64,
         .inv_freq = rope_global, .q_scale = 0.176776692f,
@@ -167,23 +210,31 @@ static GMK_NOINLINE void qkv_f32_2x32_kv1_global_s64(const void *xq, const void 
 }
 
 /* o (n, 2, 32) = softmax(q . K^T) . V over all positions; 1 kv heads; as f32 rows */
-static GMK_NOINLINE void attention_2x32_kv1_w0_s64_f32(const float *q, const void *kc, const void *vc, float *o, void *a0, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void attention_2x32_kv1_w0_s64_f32(const float *q, const void *kc,
+                                                       const void *vc, float *o, void *a0,
+                                                       const gmk_ctx *c, int ith, int nth)
 {
     gmk_acts out = {{a0}, {GMK_ACT_F32}, 1};
     gmk_fused_attention(o, q, kc, vc, GMK_DTYPE_F32, 2, 1, 32, 0, 64, 0.0f, &out, c, ith, nth);
 }
 
 /* x (n, 64) += rmsnorm(xq . W^T) */
-static GMK_NOINLINE void down_norm_add_f32_64x128_v2(const void *xq, const void *w, float *y, float *x, const float *post, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void down_norm_add_f32_64x128(const void *xq, const void *w, float *y, float *x,
+                                                  const float *post, const gmk_ctx *c, int ith,
+                                                  int nth)
 {
     gmk_acts out = {{NULL}, {GMK_ACT_F32}, 0};
-    gmk_fused_proj_norm_add(xq, GMK_ACT_F32, w, GMK_DTYPE_F32, 128, y, x, post, NULL, &out, 64, 9.99999997e-07f, c, ith, nth);
+    gmk_fused_proj_norm_add(xq, GMK_ACT_F32, w, GMK_DTYPE_F32, 128, y, x, post, NULL, &out, 64,
+                            9.99999997e-07f, c, ith, nth);
 }
 
 /* logits (n_logits, 512) = rmsnorm(x) . table^T; or greedy argmax */
-static GMK_NOINLINE void head_f32_512x64_f32(const float *x, const float *w, float *tmp, void *hq, const void *table, void *slots, const gmk_ctx *c, int ith, int nth)
+static GMK_NOINLINE void head_f32_512x64_f32(const float *x, const float *w, float *tmp, void *hq,
+                                             const void *table, void *slots, const gmk_ctx *c,
+                                             int ith, int nth)
 {
-    gmk_fused_head(x, w, tmp, hq, GMK_ACT_F32, table, GMK_DTYPE_F32, (gmk_argmax_slot *)slots, 64, 512, 9.99999997e-07f, 0.0f, c, ith, nth);
+    gmk_fused_head(x, w, tmp, hq, GMK_ACT_F32, table, GMK_DTYPE_F32, (gmk_argmax_slot *)slots, 64,
+                   512, 9.99999997e-07f, 0.0f, c, ith, nth);
 }
 
 static void tiny_forward(const gmk_ctx *c, int ith, int nth)
@@ -215,19 +266,27 @@ static void tiny_forward(const gmk_ctx *c, int ith, int nth)
         void *const ffn_in_f32 = A(2048); /* [n] f32 rows of 256 B */
         void *const down_in_f32 = A(7168); /* [n] f32 rows of 512 B */
         /* q, k, v by heads; QK-norm, RoPE, K/V into the cache */
-        qkv_f32_2x32_kv1_local_s12(l0_attn_in_f32, l0_attn_in_f32, l0_attn_in_f32, WF(W_blk0_attn_q), WF(W_blk0_attn_k), WF(W_blk0_attn_v), WF(W_blk0_attn_q_norm), WF(W_blk0_attn_k_norm), q, k, v, KV(0), KV(1536), c, ith, nth);
+        qkv_f32_2x32_kv1_local_s12(l0_attn_in_f32, l0_attn_in_f32, l0_attn_in_f32,
+                                   WF(W_blk0_attn_q), WF(W_blk0_attn_k), WF(W_blk0_attn_v),
+                                   WF(W_blk0_attn_q_norm), WF(W_blk0_attn_k_norm), q, k, v, KV(0),
+                                   KV(1536), c, ith, nth);
         SYNC();
         /* attention; its output as o-projection input rows */
         attention_2x32_kv1_w8_s12_f32(q, KV(0), KV(1536), attn, attn_f32, c, ith, nth);
         SYNC();
         /* x += (post-norm of) o . Wo; FFN input rows = rmsnorm(x) */
-        proj_norm_add_f32_64x64_f32(attn_f32, WF(W_blk0_attn_output), attn_out, x, WF(W_blk0_post_attention_norm), WF(W_blk0_ffn_norm), ffn_in_f32, c, ith, nth);
+        proj_norm_add_f32_64x64_f32(attn_f32, WF(W_blk0_attn_output), attn_out, x,
+                                    WF(W_blk0_post_attention_norm), WF(W_blk0_ffn_norm), ffn_in_f32,
+                                    c, ith, nth);
         SYNC();
         /* gelu(gate) * up as down-projection input rows */
-        gate_up_f32_128x64_f32(ffn_in_f32, ffn_in_f32, WF(W_blk0_ffn_gate), WF(W_blk0_ffn_up), gate, up, down_in_f32, c, ith, nth);
+        gate_up_f32_128x64_f32(ffn_in_f32, ffn_in_f32, WF(W_blk0_ffn_gate), WF(W_blk0_ffn_up), gate,
+                               up, down_in_f32, c, ith, nth);
         SYNC();
         /* x += (post-norm of) down; the next layer's input rows */
-        down_norm_add_f32_64x128_f32(down_in_f32, WF(W_blk0_ffn_down), ffn_out, x, WF(W_blk0_post_ffw_norm), WF(W_blk1_attn_norm), l1_attn_in_f32, c, ith, nth);
+        down_norm_add_f32_64x128_f32(down_in_f32, WF(W_blk0_ffn_down), ffn_out, x,
+                                     WF(W_blk0_post_ffw_norm), WF(W_blk1_attn_norm), l1_attn_in_f32,
+                                     c, ith, nth);
         SYNC();
     }
 
@@ -245,19 +304,26 @@ static void tiny_forward(const gmk_ctx *c, int ith, int nth)
         void *const ffn_in_f32 = A(2048); /* [n] f32 rows of 256 B */
         void *const down_in_f32 = A(7168); /* [n] f32 rows of 512 B */
         /* q, k, v by heads; QK-norm, RoPE, K/V into the cache */
-        qkv_f32_2x32_kv1_global_s64(l1_attn_in_f32, l1_attn_in_f32, l1_attn_in_f32, WF(W_blk1_attn_q), WF(W_blk1_attn_k), WF(W_blk1_attn_v), WF(W_blk1_attn_q_norm), WF(W_blk1_attn_k_norm), q, k, v, KV(3072), KV(11264), c, ith, nth);
+        qkv_f32_2x32_kv1_global_s64(l1_attn_in_f32, l1_attn_in_f32, l1_attn_in_f32,
+                                    WF(W_blk1_attn_q), WF(W_blk1_attn_k), WF(W_blk1_attn_v),
+                                    WF(W_blk1_attn_q_norm), WF(W_blk1_attn_k_norm), q, k, v,
+                                    KV(3072), KV(11264), c, ith, nth);
         SYNC();
         /* attention; its output as o-projection input rows */
         attention_2x32_kv1_w0_s64_f32(q, KV(3072), KV(11264), attn, attn_f32, c, ith, nth);
         SYNC();
         /* x += (post-norm of) o . Wo; FFN input rows = rmsnorm(x) */
-        proj_norm_add_f32_64x64_f32(attn_f32, WF(W_blk1_attn_output), attn_out, x, WF(W_blk1_post_attention_norm), WF(W_blk1_ffn_norm), ffn_in_f32, c, ith, nth);
+        proj_norm_add_f32_64x64_f32(attn_f32, WF(W_blk1_attn_output), attn_out, x,
+                                    WF(W_blk1_post_attention_norm), WF(W_blk1_ffn_norm), ffn_in_f32,
+                                    c, ith, nth);
         SYNC();
         /* gelu(gate) * up as down-projection input rows */
-        gate_up_f32_128x64_f32(ffn_in_f32, ffn_in_f32, WF(W_blk1_ffn_gate), WF(W_blk1_ffn_up), gate, up, down_in_f32, c, ith, nth);
+        gate_up_f32_128x64_f32(ffn_in_f32, ffn_in_f32, WF(W_blk1_ffn_gate), WF(W_blk1_ffn_up), gate,
+                               up, down_in_f32, c, ith, nth);
         SYNC();
         /* x += (post-norm of) down; the next layer's input rows */
-        down_norm_add_f32_64x128_v2(down_in_f32, WF(W_blk1_ffn_down), ffn_out, x, WF(W_blk1_post_ffw_norm), c, ith, nth);
+        down_norm_add_f32_64x128(down_in_f32, WF(W_blk1_ffn_down), ffn_out, x,
+                                 WF(W_blk1_post_ffw_norm), c, ith, nth);
         SYNC();
     }
 
@@ -265,7 +331,8 @@ static void tiny_forward(const gmk_ctx *c, int ith, int nth)
     if (c->n_logits == 0)
         return;
     /* final norm, tied head (soft-cap), or the greedy id */
-    head_f32_512x64_f32(x, WF(W_output_norm), final, final_f32, WF(W_token_embd), argmax, c, ith, nth);
+    head_f32_512x64_f32(x, WF(W_output_norm), final, final_f32, WF(W_token_embd), argmax, c, ith,
+                        nth);
 }
 
 const gmk_model tiny_model = {

@@ -4,7 +4,8 @@
  * graph:    fnv1a64 3040c4e9185a62f1, 13 nodes, max batch 4
  * target:   generic (x86_64-pc-linux-gnu, cpu x86-64)
  * features: (baseline)
- * flags:    -std=c11 -O2 -fPIC -fno-math-errno -Wall -Wextra -march=x86-64 --target=x86_64-pc-linux-gnu
+ * flags:    -std=c11 -O2 -fPIC -fno-math-errno -Wall -Wextra -march=x86-64
+ *           --target=x86_64-pc-linux-gnu
  * plan:     arena 9216 B (naive 34816 B), KV 19456 B, weights 428800 B
  */
 #ifndef TINY_MODEL_H
