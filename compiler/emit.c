@@ -367,6 +367,8 @@ static void k_rmsnorm(emitter *e, const gmc_node *n, kcall *k)
 
 /* y = x . W^T for `rows` rows of x: the step's tokens, or for the tied head
  * only the rows whose logits are wanted. */
+static const char *fmt_const(const emitter *e, int id);
+
 static void matmul_kcall(emitter *e, const gmc_node *n, kcall *k, const char *kind,
                          const char *label, const char *rows)
 {
@@ -376,6 +378,18 @@ static void matmul_kcall(emitter *e, const gmc_node *n, kcall *k, const char *ki
     KSET(name, "%s_%s_%" PRId64 "x%" PRId64, kind, dt, w->ne[1], w->ne[0]);
     KSET(doc, "y (%s, %" PRId64 ") = x (%s, %" PRId64 ") . W^T; W %s (%" PRId64 ", %" PRId64 ")",
          label, w->ne[1], label, w->ne[0], dt, w->ne[1], w->ne[0]);
+    if (n->in[2] >= 0) { /* x converted into the target's format first */
+        char q[96];
+        KSET(name, "%s_%s_%" PRId64 "x%" PRId64 "_%s", kind, dt, w->ne[1], w->ne[0],
+             gmc_act_fmt_name(val(e, n->in[2])->act_fmt));
+        KSET(params, "float *y, const void *w, const float *x, void *xq");
+        KSET(body, "gmk_matmul_act(y, %" PRId64 ", w, %s, x, xq, %s, %s, %" PRId64 ", %" PRId64
+                   ", c, ith, nth);", w->ne[1], wdtype_const(d, w), fmt_const(e, n->in[2]),
+             rows, w->ne[1], w->ne[0]);
+        KSET(args, "%s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[1], b),
+             ref(e, n->in[0], c), ref(e, n->in[2], q));
+        return;
+    }
     KSET(params, "float *y, const void *w, const float *x");
     KSET(body, "gmk_matmul(y, %" PRId64 ", w, %s, x, %s, %" PRId64 ", %" PRId64
                ", ith, nth);", w->ne[1], wdtype_const(d, w), rows, w->ne[1], w->ne[0]);
@@ -589,7 +603,7 @@ static void k_moe_route(emitter *e, const gmc_node *n, kcall *k)
 
 static void k_moe_ffn(emitter *e, const gmc_node *n, kcall *k)
 {
-    char a[96], b[96], c[96], d[96], f[96], g[96], h[96], i[96], tg[48], td[48];
+    char a[96], b[96], c[96], d[96], f[96], g[96], h[96], i[96], j[96], tg[48], td[48];
     const gmc_value *wgu = val(e, n->in[2]), *wd = val(e, n->in[3]);
     int64_t D = wgu->ne[0], F = wgu->ne[1] / 2, E = wgu->ne[2];
     KSET(name, "moe_ffn_%s_%s_%" PRId64 "x%" PRId64 "x%" PRId64 "_top%d",
@@ -597,13 +611,14 @@ static void k_moe_ffn(emitter *e, const gmc_node *n, kcall *k)
     KSET(doc, "y (n, %" PRId64 ") = sum over the top %d of %" PRId64 " experts of w_e . "
               "down_e(gelu(gate_e h) * up_e h); tokens grouped by expert", D, n->col, E);
     KSET(params, "float *y, const float *h, float *route, const void *wgu, const void *wd, "
-                 "float *sx, float *sh, float *sy");
-    KSET(body, "gmk_moe_ffn(y, h, route, wgu, %s, wd, %s, sx, sh, sy, c->n_tokens, %" PRId64
-               ", %" PRId64 ", %" PRId64 ", %d, c, ith, nth);", wdtype_const(tg, wgu),
-         wdtype_const(td, wd), D, F, E, n->col);
-    KSET(args, "%s, %s, %s, %s, %s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b),
+                 "void *sx, float *sh, void *sq, float *sy");
+    KSET(body, "gmk_moe_ffn(y, h, route, wgu, %s, %s, wd, %s, %s, sx, sh, sq, sy, c->n_tokens, "
+               "%" PRId64 ", %" PRId64 ", %" PRId64 ", %d, c, ith, nth);",
+         wdtype_const(tg, wgu), fmt_const(e, n->in[4]), wdtype_const(td, wd),
+         fmt_const(e, n->in[6]), D, F, E, n->col);
+    KSET(args, "%s, %s, %s, %s, %s, %s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b),
          ref(e, n->in[1], c), ref(e, n->in[2], d), ref(e, n->in[3], f), ref(e, n->in[4], g),
-         ref(e, n->in[5], h), ref(e, n->in[6], i));
+         ref(e, n->in[5], h), ref(e, n->in[6], i), ref(e, n->in[7], j));
 }
 
 /* ------------------------------------------------------------ fused ops

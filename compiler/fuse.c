@@ -525,6 +525,64 @@ static gmc_status fuse_in(fuser *F, gmc_diag *diag)
     return GMC_OK;
 }
 
+/*
+ * The unfused graph on the target's kernels: every matmul whose weight the
+ * target reads from converted rows gets a third input, a buffer of its
+ * input in that format (one per input value and format, reused by every
+ * matmul of that input: each converts before it multiplies, so a buffer
+ * never carries rows over), and the MoE scratch rows take the formats of
+ * the experts' weights.  Values are copied; nodes are changed in the copy.
+ */
+static gmc_status convert_inputs(fuser *F, gmc_diag *diag)
+{
+    const gmc_graph *g = F->g;
+    int extra = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        extra += g->nodes[i].op == GMC_OP_MATMUL || g->nodes[i].op == GMC_OP_LOGITS;
+    gmc_graph *f = gmc_arena_alloc(F->a, sizeof *f);
+    if (!f)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory fusing the graph");
+    *f = *g;
+    f->cap_values = g->n_values + extra;
+    f->values = gmc_arena_array(F->a, (size_t)f->cap_values, sizeof *f->values);
+    f->nodes = gmc_arena_array(F->a, (size_t)g->n_nodes, sizeof *f->nodes);
+    int *buf = gmc_arena_array(F->a, (size_t)g->n_values * GMK_ACT_COUNT, sizeof *buf);
+    if (!f->values || !f->nodes || !buf)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory fusing the graph");
+    memcpy(f->values, g->values, (size_t)g->n_values * sizeof *f->values);
+    memcpy(f->nodes, g->nodes, (size_t)g->n_nodes * sizeof *f->nodes);
+    for (int i = 0; i < g->n_values * GMK_ACT_COUNT; i++)
+        buf[i] = -1;
+    F->f = f;
+    const char *why = F->why;
+    F->why = NULL;
+    for (int i = 0; i < f->n_nodes && !F->why; i++) {
+        gmc_node *n = &f->nodes[i];
+        if (n->op == GMC_OP_MOE_FFN) {
+            f->values[n->in[4]].act_fmt = F->act_fmt(f->values[n->in[2]].dtype);
+            f->values[n->in[6]].act_fmt = F->act_fmt(f->values[n->in[3]].dtype);
+            continue;
+        }
+        if (n->op != GMC_OP_MATMUL && n->op != GMC_OP_LOGITS)
+            continue;
+        int fmt = F->act_fmt(f->values[n->in[1]].dtype);
+        if (fmt == GMK_ACT_F32)
+            continue;
+        int x = n->in[0], *b = &buf[x * GMK_ACT_COUNT + fmt];
+        if (*b < 0) {
+            const gmc_value *xv = &f->values[x];
+            char name[96];
+            snprintf(name, sizeof name, "%s_%s", xv->name, gmc_act_fmt_name(fmt));
+            *b = new_value(F, name, xv->layer, fmt, xv->ne[0]);
+        }
+        n->in[2] = *b;
+    }
+    if (F->why) /* a width its format cannot hold: leave the f32 kernels */
+        F->f = NULL;
+    F->why = why;
+    return GMC_OK;
+}
+
 gmc_status gmc_fuse(gmc_graph *g, int (*act_fmt)(int wdtype), gmc_arena *a, gmc_graph **out,
                     const char **note, gmc_diag *diag)
 {
@@ -538,6 +596,11 @@ gmc_status gmc_fuse(gmc_graph *g, int (*act_fmt)(int wdtype), gmc_arena *a, gmc_
     if (F.why) {
         if (note)
             *note = F.why;
+        GMC_TRY(convert_inputs(&F, diag));
+        if (gmc_arena_failed(a))
+            return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory fusing the graph");
+        if (F.f)
+            *out = F.f;
         return GMC_OK;
     }
     *out = F.f;

@@ -9,7 +9,9 @@
  * qkv, attn_act, proj_norm_add, gate_up, down_norm_add (which also applies
  * the next layer's attention norm); before the layers norm_act, after them
  * head.  Fusion is all or nothing: a graph whose op sequence or shapes do not
- * fit (see gmc_fuse) is returned unchanged with a note saying why.  The
+ * fit (see gmc_fuse) keeps its ops, with a note saying why; its matmuls
+ * still get their inputs in the target's formats (a third input each, and
+ * the MoE scratch rows take the formats of the experts' weights).  The
  * graph hash stays the one of the unfused graph: the fused graph is a pure
  * function of it and the target, which the banner and cache key name too.
  */
@@ -21,8 +23,9 @@
 #include "graph.h"
 
 /* Fuses g for a target whose matmuls want inputs in act_fmt(weight dtype).
- * *out is the fused graph, or g itself when it cannot be fused (then *note,
- * if note is non-NULL, says why; otherwise it is NULL). */
+ * *out is the fused graph, or, when it cannot be fused, g or a copy with
+ * converted matmul inputs (then *note, if note is non-NULL, says why;
+ * otherwise it is NULL). */
 gmc_status gmc_fuse(gmc_graph *g, int (*act_fmt)(int wdtype), gmc_arena *a,
                     gmc_graph **out, const char **note, gmc_diag *diag) GMC_MUST_CHECK;
 

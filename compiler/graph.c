@@ -302,16 +302,20 @@ static int lower_moe(lower *L, const gmc_model *m, int l, int x)
     int h = act(L, l, "moe_in", D);
     node(L, GMC_OP_RMSNORM, l, h, x, wn, -1, -1)->eps = (float)m->norm_eps;
     /* scratch, a row per (token, choice): inputs gathered by expert,
-     * gate and up rows, expert outputs */
+     * gate and up rows, hidden rows for down, expert outputs (the
+     * gathered and hidden rows in f32 or, once the target's formats are
+     * known, in the format its matmuls read: never larger) */
     int64_t rows = (int64_t)L->g->max_batch * k;
     int sx = act_rows(L, l, "moe_x", D, rows);
     int sh = act_rows(L, l, "moe_h", 2 * F, rows);
+    int sq = act_rows(L, l, "moe_hq", F, rows);
     int sy = act_rows(L, l, "moe_y", D, rows);
     int y = act(L, l, "moe_out", D);
     gmc_node *n = node(L, GMC_OP_MOE_FFN, l, y, h, route, wgu, wd);
     n->in[4] = sx;
     n->in[5] = sh;
-    n->in[6] = sy;
+    n->in[6] = sq;
+    n->in[7] = sy;
     n->col = k;
     return y;
 }

@@ -295,4 +295,141 @@ static inline void gmk_fused_head(const float *restrict x, const float *restrict
     *c->argmax_out = b.id >= 0 ? b.id : 0;
 }
 
+/*
+ * A matmul of an unfused graph on the target's kernels: rows of x converted
+ * into format fmt in xq (tokens split), barrier, then y = xq · W^T (output
+ * rows split).  Shapes: x (n_tok, n_in) f32; W (n_out, n_in); y (n_tok,
+ * ldy).  The same arithmetic as the fused ops' matmuls.
+ */
+static inline void gmk_matmul_act(float *restrict y, int64_t ldy, const void *restrict W,
+                                  int dtype, const float *restrict x, void *restrict xq, int fmt,
+                                  int n_tok, int64_t n_out, int64_t n_in, const gmk_ctx *c,
+                                  int ith, int nth)
+{
+    size_t rb = gmk_act_row_bytes(fmt, n_in);
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        gmk_act_row((unsigned char *)xq + (size_t)t * rb, fmt, x + t * n_in, n_in);
+    c->barrier(c->sync);
+    gmk_range(n_out, ith, nth, &lo, &hi);
+    gmk_matmul_rows(y, ldy, W, dtype, xq, fmt, n_tok, lo, hi, n_in);
+}
+
+/* Bytes of one expert's matrix of `rows` rows of n_in elements of dtype. */
+static inline size_t gmk_expert_bytes(int dtype, int64_t rows, int64_t n_in)
+{
+    return (size_t)rows * gmk_dtype_block_bytes(dtype) * (size_t)(n_in / gmk_dtype_block(dtype));
+}
+
+/*
+ * MoE experts: y[t] = Σ over the k experts e chosen for t (in increasing
+ * id) of w · down_e(gelu_tanh(gate_e h[t]) ⊙ up_e h[t]), gate_e and up_e
+ * the first and second F rows of expert e's gate_up matrix.  Tokens routed
+ * to the same expert are gathered so that each expert runs one matmul over
+ * all of its tokens, and only chosen experts' weights are read.  Scratch,
+ * a row per (token, choice), grouped by expert: sx the gathered inputs in
+ * format fmt_gu, sh gate then up rows (2, n_tok·k, F) f32, sq the hidden
+ * rows in format fmt_d, sy (n_tok·k, D) the expert outputs.  Shapes: h, y
+ * (n_tok, D); wgu (E, 2F, D), wd (E, D, F) of their dtypes; route as
+ * gmk_moe_route writes it (the slots are filled here).  Every thread calls
+ * c->barrier five times.
+ */
+static inline void gmk_moe_ffn(float *restrict y, const float *restrict h, float *restrict route,
+                               const void *wgu, int dtg, int fmt_gu, const void *wd, int dtd,
+                               int fmt_d, void *restrict sx, float *restrict sh,
+                               void *restrict sq, float *restrict sy, int n_tok, int64_t D,
+                               int64_t F, int64_t E, int k, const gmk_ctx *c, int ith, int nth)
+{
+    int64_t n = (int64_t)n_tok * k;
+    int32_t base[GMK_MAX_EXPERTS + 1];
+    for (int64_t e = 0; e <= E; e++)
+        base[e] = 0;
+    for (int64_t a = 0; a < n; a++) { /* every thread: counts, then bases */
+        int32_t id;
+        memcpy(&id, &route[(a / k) * 3 * k + a % k], sizeof id);
+        base[id + 1]++;
+    }
+    for (int64_t e = 0; e < E; e++)
+        base[e + 1] += base[e];
+    if (ith == 0) { /* slots: grouped by expert, token order inside */
+        int32_t next[GMK_MAX_EXPERTS];
+        memcpy(next, base, (size_t)E * sizeof *next);
+        for (int64_t a = 0; a < n; a++) {
+            float *rt = route + (a / k) * 3 * k;
+            int32_t id, slot;
+            memcpy(&id, &rt[a % k], sizeof id);
+            slot = next[id]++;
+            memcpy(&rt[2 * k + a % k], &slot, sizeof slot);
+        }
+    }
+    c->barrier(c->sync);
+    size_t rbx = gmk_act_row_bytes(fmt_gu, D), rbq = gmk_act_row_bytes(fmt_d, F);
+    int64_t lo, hi;
+    gmk_range(n, ith, nth, &lo, &hi);
+    for (int64_t a = lo; a < hi; a++) { /* gather, converted */
+        int32_t slot;
+        memcpy(&slot, &route[(a / k) * 3 * k + 2 * k + a % k], sizeof slot);
+        gmk_act_row((unsigned char *)sx + (size_t)slot * rbx, fmt_gu, h + (a / k) * D, D);
+    }
+    c->barrier(c->sync);
+    float *sg = sh, *su = sh + n * F;
+    size_t gate_bytes = gmk_expert_bytes(dtg, F, D), down_bytes = gmk_expert_bytes(dtd, D, F);
+    int64_t r0, r1;
+    gmk_range(F, ith, nth, &r0, &r1);
+    for (int64_t e = 0; e < E; e++) { /* gate, up, GeGLU on this thread's rows */
+        int cnt = base[e + 1] - base[e];
+        if (cnt == 0)
+            continue;
+        const unsigned char *xe = (const unsigned char *)sx + (size_t)base[e] * rbx;
+        float *ge = sg + (int64_t)base[e] * F, *ue = su + (int64_t)base[e] * F;
+        const unsigned char *we = (const unsigned char *)wgu + (size_t)e * 2 * gate_bytes;
+        gmk_matmul_rows(ge, F, we, dtg, xe, fmt_gu, cnt, r0, r1, D);
+        gmk_matmul_rows(ue, F, we + gate_bytes, dtg, xe, fmt_gu, cnt, r0, r1, D);
+        for (int t = 0; t < cnt; t++)
+            gmk_gelu_mul(ge + t * F + r0, ue + t * F + r0, r1 - r0);
+    }
+    c->barrier(c->sync);
+    for (int64_t a = lo; a < hi; a++) /* hidden rows, converted for down */
+        gmk_act_row((unsigned char *)sq + (size_t)a * rbq, fmt_d, sg + a * F, F);
+    c->barrier(c->sync);
+    gmk_range(D, ith, nth, &r0, &r1);
+    for (int64_t e = 0; e < E; e++) { /* down */
+        int cnt = base[e + 1] - base[e];
+        if (cnt > 0)
+            gmk_matmul_rows(sy + (int64_t)base[e] * D, D,
+                            (const unsigned char *)wd + (size_t)e * down_bytes, dtd,
+                            (const unsigned char *)sq + (size_t)base[e] * rbq, fmt_d, cnt, r0,
+                            r1, F);
+    }
+    c->barrier(c->sync);
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) { /* weighted sum, in increasing expert id */
+        const float *rt = route + t * 3 * k;
+        float *yt = y + t * D;
+        for (int64_t i = 0; i < D; i++)
+            yt[i] = 0;
+        int32_t prev = -1;
+        for (int j = 0; j < k; j++) {
+            int pick = -1;
+            int32_t pid = 0;
+            for (int jj = 0; jj < k; jj++) {
+                int32_t id;
+                memcpy(&id, &rt[jj], sizeof id);
+                if (id > prev && (pick < 0 || id < pid)) {
+                    pick = jj;
+                    pid = id;
+                }
+            }
+            prev = pid;
+            int32_t slot;
+            memcpy(&slot, &rt[2 * k + pick], sizeof slot);
+            const float *ye = sy + (int64_t)slot * D;
+            float w = rt[k + pick];
+            for (int64_t i = 0; i < D; i++)
+                yt[i] += ye[i] * w;
+        }
+    }
+}
+
 #endif /* GMK_FUSED_H */
