@@ -371,6 +371,12 @@ typedef struct tvocab {
     const char *model;       /* tokenizer.ggml.model */
     int64_t ids[4];          /* bos, eos, unknown, padding; INT64_MIN: absent */
     int space_prefix;        /* add_space_prefix: -1 absent, else 0/1 */
+    int add_bos;             /* add_bos_token: -1 absent, else 0/1 */
+    /* tokenizer.ggml.merges, written when the model is "gemma4" (unless
+     * no_merges); merges_i32 writes an i32 array instead. */
+    const char *merges[TV_MAX];
+    uint64_t n_merges;
+    bool no_merges, merges_i32;
     bool scores_i32;         /* scores stored with the wrong type */
     int n_scores_delta;      /* scores / token_type entries beyond n */
     int n_types_delta;
@@ -407,6 +413,20 @@ static void tv_init(tvocab *t)
     t->ids[2] = 3;
     t->ids[3] = 0;
     t->space_prefix = -1;
+    t->add_bos = -1;
+}
+
+/* A Gemma 4 (BPE) vocabulary: tv_init's tokens, model "gemma4". */
+static void tv_init_bpe(tvocab *t)
+{
+    tv_init(t);
+    t->model = "gemma4";
+}
+
+static void tv_merge(tvocab *t, const char *merge)
+{
+    ck_assert(t->n_merges < TV_MAX);
+    t->merges[t->n_merges++] = merge;
 }
 
 /* The arrays, with the requested length errors. */
@@ -428,6 +448,18 @@ static void tv_write_arrays(const tvocab *t, gmrt_gguf_writer *w)
                                                t->types, nt), GMRT_OK);
 }
 
+static void tv_write_merges(const tvocab *t, gmrt_gguf_writer *w)
+{
+    static int32_t bad[TV_MAX];
+    if (t->merges_i32)
+        ck_assert_int_eq(gmrt_gguf_writer_set_i32s(w, "tokenizer.ggml.merges", bad,
+                                                   t->n_merges), GMRT_OK);
+    else
+        ck_assert_int_eq(gmrt_gguf_writer_set_strs(w, "tokenizer.ggml.merges",
+                                                   t->merges, NULL, t->n_merges),
+                         GMRT_OK);
+}
+
 /* Writes t to a fresh GGUF (no tensors) and returns its path. */
 static const char *tv_write(const tvocab *t)
 {
@@ -447,6 +479,11 @@ static const char *tv_write(const tvocab *t)
     if (t->space_prefix >= 0)
         ck_assert_int_eq(gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix",
                                                    t->space_prefix != 0), GMRT_OK);
+    if (t->add_bos >= 0)
+        ck_assert_int_eq(gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token",
+                                                   t->add_bos != 0), GMRT_OK);
+    if (strcmp(t->model, "gemma4") == 0 && !t->no_merges)
+        tv_write_merges(t, w);
     gmrt_diag d = {0};
     ck_assert_msg(gmrt_gguf_writer_write(w, path, NULL, NULL, &d) == GMRT_OK,
                   "%s", d.msg);
@@ -835,7 +872,8 @@ START_TEST(test_gguf_rejected)
     tv_init(&t);
     t.model = "gpt2";
     tv_expect(&t, GMRT_ERR_UNSUPPORTED, "tokenizer model \"gpt2\" is not "
-                                        "supported; only \"llama\" (SentencePiece) is");
+                                        "supported; only \"llama\" (SentencePiece) "
+                                        "and \"gemma4\" (BPE) are");
     tv_init(&t);
     t.space_prefix = 1;
     tv_expect(&t, GMRT_ERR_UNSUPPORTED, "tokenizer.ggml.add_space_prefix = true "
@@ -850,6 +888,207 @@ START_TEST(test_gguf_rejected)
                           41) == 0, "%s", d.msg);
     ck_assert_int_eq(gmrt_vocab_from_gguf(NULL, &v, &d), GMRT_ERR_ARG);
     ck_assert_int_eq(gmrt_vocab_from_gguf(NULL, NULL, &d), GMRT_ERR_ARG);
+}
+END_TEST
+
+/* ---------------------------------------------- Gemma 4 (BPE) vocabularies */
+
+#define SP "\xe2\x96\x81"   /* U+2581, the escaped space */
+
+/* Builds t, which must load. */
+static gmrt_vocab *tv_load(const tvocab *t)
+{
+    gmrt_vocab *v = NULL;
+    gmrt_diag d = {0};
+    ck_assert_msg(tv_build(t, &v, &d) == GMRT_OK, "%s", d.msg);
+    return v;
+}
+
+/* The listed merge with the lowest rank goes first, whatever the scores
+ * (the converter writes -1000 for every token). */
+START_TEST(test_bpe_merge_by_rank)
+{
+    for (int bc_first = 0; bc_first < 2; bc_first++) {
+        tvocab t;
+        tv_init_bpe(&t);
+        int32_t a = tv_add(&t, "a", 0, 1);
+        tv_add(&t, "b", 0, 1);
+        int32_t c = tv_add(&t, "c", 0, 1);
+        int32_t ab = tv_add(&t, "ab", 5, 1), bc = tv_add(&t, "bc", -5, 1);
+        tv_merge(&t, bc_first ? "b c" : "a b");
+        tv_merge(&t, bc_first ? "a b" : "b c");
+        gmrt_vocab *v = tv_load(&t);
+        if (bc_first)
+            EXPECT(v, "abc", false, a, bc);
+        else
+            EXPECT(v, "abc", false, ab, c);
+        gmrt_vocab_destroy(v);
+    }
+}
+END_TEST
+
+/* Ties go left; merged symbols merge again; a pair that forms a token but
+ * is not listed never merges (unlike SPM). */
+START_TEST(test_bpe_ties_and_chains)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    int32_t a = tv_add(&t, "a", 0, 1), b = tv_add(&t, "b", 0, 1);
+    int32_t aa = tv_add(&t, "aa", 0, 1), ab = tv_add(&t, "ab", 0, 1);
+    int32_t abab = tv_add(&t, "abab", 0, 1);
+    tv_add(&t, "ba", 0, 1);   /* a token, but no merge lists it */
+    int32_t sp = tv_add(&t, SP, 0, 1), spa = tv_add(&t, SP "a", 0, 1);
+    tv_merge(&t, "a a");
+    tv_merge(&t, "a b");
+    tv_merge(&t, "ab ab");
+    tv_merge(&t, SP " a");
+    gmrt_vocab *v = tv_load(&t);
+    EXPECT(v, "aaa", false, aa, a);
+    EXPECT(v, "abab", false, abab);
+    EXPECT(v, "bab", false, b, ab);
+    EXPECT(v, "ba", false, b, a);
+    EXPECT(v, " a a", false, spa, spa);
+    EXPECT(v, "a  ", false, a, sp, sp);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
+/* Newline runs are merged apart from the text around them; a run that is
+ * a token is taken whole even when no merge builds it. */
+START_TEST(test_bpe_newline_runs)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    int32_t a = tv_add(&t, "a", 0, 1), nl = tv_add(&t, "\n", 0, 1);
+    int32_t nl2 = tv_add(&t, "\n\n", 0, 1), nl4 = tv_add(&t, "\n\n\n\n", 0, 1);
+    tv_add(&t, "a\n", 0, 1);
+    tv_merge(&t, "\n \n");
+    tv_merge(&t, "a \n");   /* never applies: the pre-split keeps them apart */
+    gmrt_vocab *v = tv_load(&t);
+    EXPECT(v, "a\n", false, a, nl);
+    EXPECT(v, "a\n\na", false, a, nl2, a);
+    EXPECT(v, "\n\n\n", false, nl2, nl);
+    EXPECT(v, "\n\n\n\n", false, nl4);
+    EXPECT(v, "\n\n\n\n\n", false, nl2, nl2, nl);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
+/* Characters without a token become their bytes; invalid UTF-8 becomes
+ * U+FFFD first (one per bad byte), overlong forms their shortest form. */
+START_TEST(test_bpe_bytes_and_invalid)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    int32_t a = tv_add(&t, "a", 0, 1);
+    int32_t fffd = tv_add(&t, "\xef\xbf\xbd", 0, 1);
+    gmrt_vocab *v = tv_load(&t);
+    EXPECT(v, "\xc3\xa9", false, BYTE_ID(0xC3), BYTE_ID(0xA9));
+    EXPECT(v, "a\xff", false, a, fffd);
+    EXPECT(v, "\xe2\x96", false, fffd, fffd);
+    EXPECT(v, "\xc0\xaf", false, BYTE_ID('/'));
+    /* An overlong space is a plain ' ', not the escaped U+2581. */
+    EXPECT(v, "\xc0\xa0", false, BYTE_ID(' '));
+    EXPECT(v, " ", false, BYTE_ID(0xE2), BYTE_ID(0x96), BYTE_ID(0x81));
+    /* Past U+10FFFF (llama.cpp throws): every byte is invalid. */
+    EXPECT(v, "\xf4\x90\x80\x80", false, fffd, fffd, fffd, fffd);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
+/* Gemma 4's special texts: <turn|> is the end of turn, <|tool_response>
+ * is control (renders as nothing, matched only with parse_special), and
+ * beside it "</s>" is an ordinary token.  BOS is on whatever the key says. */
+START_TEST(test_bpe_special_tokens)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    t.add_bos = 0;
+    int32_t a = tv_add(&t, "a", 0, 1);
+    int32_t turn = tv_add(&t, "<|turn>", 0, GMRT_TOKEN_CONTROL);
+    int32_t end = tv_add(&t, "<turn|>", 0, GMRT_TOKEN_CONTROL);
+    int32_t tool = tv_add(&t, "<|tool_response>", 0, GMRT_TOKEN_USER_DEFINED);
+    int32_t chan = tv_add(&t, "<|channel>", 0, GMRT_TOKEN_USER_DEFINED);
+    int32_t s = tv_add(&t, "</s>", 0, GMRT_TOKEN_USER_DEFINED);
+    gmrt_vocab *v = tv_load(&t);
+    ck_assert(gmrt_vocab_add_bos(v));
+    ck_assert_int_eq(gmrt_vocab_eot(v), end);
+    EXPECT(v, "<|turn>a<turn|>", true, turn, a, end);
+    EXPECT(v, "a<|channel>a", false, a, chan, a);
+    EXPECT(v, "<|tool_response>", true, tool);
+    EXPECT(v, "</s>", true, BYTE_ID('<'), BYTE_ID('/'), BYTE_ID('s'), BYTE_ID('>'));
+    char buf[32];
+    ck_assert_uint_eq(gmrt_token_to_piece(v, tool, buf, sizeof buf), 0);
+    ck_assert_uint_eq(gmrt_token_to_piece(v, end, buf, sizeof buf), 0);
+    ck_assert_uint_eq(gmrt_token_to_piece(v, chan, buf, sizeof buf), 10);
+    ck_assert_uint_eq(gmrt_token_to_piece(v, s, buf, sizeof buf), 4);
+    ck_assert_int_eq(gmrt_vocab_type(v, s), GMRT_TOKEN_USER_DEFINED);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
+/* Every malformed merge is refused with the key and its index. */
+START_TEST(test_bpe_bad_merges)
+{
+    static const struct {
+        const char *merge, *msg;
+    } cases[] = {
+        {"ab", "tokenizer.ggml.merges[1] = \"ab\" is not \"left right\""},
+        {"a ", "tokenizer.ggml.merges[1] = \"a \" is not \"left right\""},
+        {" a", "tokenizer.ggml.merges[1] = \" a\" is not \"left right\""},
+        {"", "tokenizer.ggml.merges[1] = \"\" is not \"left right\""},
+        {"q b", "tokenizer.ggml.merges[1]: \"q\" is not a token"},
+        {"a \xff", "tokenizer.ggml.merges[1]: \"\\xFF\" is not a token"},
+        {"a b c", "tokenizer.ggml.merges[1]: \"b c\" is not a token"},
+        {"b a", "tokenizer.ggml.merges[1]: the merged piece \"ba\" is not a token"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tvocab t;
+        tv_init_bpe(&t);
+        tv_add(&t, "a", 0, 1);
+        tv_add(&t, "b", 0, 1);
+        tv_add(&t, "ab", 0, 1);
+        tv_merge(&t, "a b");
+        tv_merge(&t, cases[k].merge);
+        tv_expect(&t, GMRT_ERR_FORMAT, cases[k].msg);
+    }
+    tvocab t;
+    tv_init_bpe(&t);
+    t.no_merges = true;
+    gmrt_vocab *v = (gmrt_vocab *)&v;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(tv_build(&t, &v, &d), GMRT_ERR_FORMAT);
+    ck_assert_ptr_null(v);
+    ck_assert_msg(strstr(d.msg, "tokenizer.ggml.merges") != NULL, "%s", d.msg);
+    t.no_merges = false;
+    t.merges_i32 = true;
+    tv_merge(&t, "x");
+    ck_assert_int_eq(tv_build(&t, &v, &d), GMRT_ERR_FORMAT);
+    ck_assert_msg(strncmp(d.msg, "key \"tokenizer.ggml.merges\": expected type",
+                          41) == 0, "%s", d.msg);
+}
+END_TEST
+
+/* A repeated pair keeps its first rank (llama.cpp's map emplace); a
+ * vocabulary with no merges at all tokenizes character by character. */
+START_TEST(test_bpe_duplicate_and_empty_merges)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    int32_t a = tv_add(&t, "a", 0, 1), b = tv_add(&t, "b", 0, 1);
+    int32_t c = tv_add(&t, "c", 0, 1);
+    int32_t ab = tv_add(&t, "ab", 0, 1);
+    tv_add(&t, "bc", 0, 1);
+    tv_merge(&t, "a b");
+    tv_merge(&t, "b c");
+    tv_merge(&t, "a b");
+    gmrt_vocab *v = tv_load(&t);
+    EXPECT(v, "abc", false, ab, c);
+    gmrt_vocab_destroy(v);
+    t.n_merges = 0;
+    v = tv_load(&t);
+    EXPECT(v, "ab", false, a, b);
+    gmrt_vocab_destroy(v);
 }
 END_TEST
 
@@ -949,6 +1188,17 @@ Suite *tokenizer_suite(void)
     tcase_add_test(mem, test_gguf_defaults);
     tcase_add_test(mem, test_gguf_rejected);
     suite_add_tcase(s, mem);
+
+    TCase *bpe = tcase_create("bpe_vocab");
+    tcase_set_timeout(bpe, 60);
+    tcase_add_test(bpe, test_bpe_merge_by_rank);
+    tcase_add_test(bpe, test_bpe_ties_and_chains);
+    tcase_add_test(bpe, test_bpe_newline_runs);
+    tcase_add_test(bpe, test_bpe_bytes_and_invalid);
+    tcase_add_test(bpe, test_bpe_special_tokens);
+    tcase_add_test(bpe, test_bpe_bad_merges);
+    tcase_add_test(bpe, test_bpe_duplicate_and_empty_merges);
+    suite_add_tcase(s, bpe);
 
     TCase *chat = tcase_create("chat");
     tcase_add_test(chat, test_chat_fixture);

@@ -11,7 +11,7 @@
  * Modules (one .c each): dtype.c (types, f16/bf16, (de)quantization),
  * gguf.c (reader), gguf_write.c (writer), json.c (strict JSON),
  * safetensors.c (HF checkpoints), quantize.c (K-quant and affine quantizers),
- * vocab.c (SentencePiece tokenizer),
+ * vocab.c + vocab_bpe.c (SentencePiece and BPE tokenizers),
  * chat.c (Gemma chat template), sample.c (sampler), pool.c (threads),
  * session.c (load, validate, prefill/decode loop).
  */
@@ -335,9 +335,11 @@ enum {
 
 typedef struct gmrt_vocab gmrt_vocab;
 
-/* Builds the tokenizer from a GGUF's tokenizer.ggml.* metadata (model must be
- * "llama", i.e. SentencePiece) with every check of reliability.md §2.3.
- * Free with gmrt_vocab_destroy. */
+/* Builds the tokenizer from a GGUF's tokenizer.ggml.* metadata with every
+ * check of reliability.md §2.3.  tokenizer.ggml.model picks the algorithm:
+ * "llama" (SentencePiece, Gemma 1/2/3) or "gemma4" (BPE with the merges of
+ * tokenizer.ggml.merges, each checked against the tokens).  Free with
+ * gmrt_vocab_destroy. */
 gmrt_status gmrt_vocab_from_gguf(const gmrt_gguf *g, gmrt_vocab **out,
                                  gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_vocab_destroy(gmrt_vocab *v);
@@ -345,14 +347,17 @@ void gmrt_vocab_destroy(gmrt_vocab *v);
 int32_t gmrt_vocab_size(const gmrt_vocab *v);
 int32_t gmrt_vocab_bos(const gmrt_vocab *v);
 int32_t gmrt_vocab_eos(const gmrt_vocab *v);
-/* <end_of_turn> id, or -1 if the vocabulary has none. */
+/* End-of-turn id: <end_of_turn> (Gemma 1/2/3), else <turn|> (Gemma 4), else
+ * -1. */
 int32_t gmrt_vocab_eot(const gmrt_vocab *v);
 bool gmrt_vocab_add_bos(const gmrt_vocab *v);
 /* Exact-text lookup; -1 if absent. */
 int32_t gmrt_vocab_find(const gmrt_vocab *v, const char *text, size_t len);
 int32_t gmrt_vocab_type(const gmrt_vocab *v, int32_t id);
 
-/* Tokenizes len bytes of text as llama.cpp's SPM tokenizer does (spec §10.1).
+/* Tokenizes len bytes of text as llama.cpp does: its SPM tokenizer (spec
+ * §10.1) or, for a "gemma4" vocabulary, its BPE one (§10.2; invalid UTF-8
+ * becomes U+FFFD first).
  * With parse_special, control tokens written as text (e.g. "<start_of_turn>")
  * become their ids; user-defined tokens are always matched.  Writes at most
  * cap ids to out and the full count to *out_n; GMRT_ERR_LIMIT if cap was too
