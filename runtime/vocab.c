@@ -711,6 +711,7 @@ int32_t gmrt_vocab_bos(const gmrt_vocab *v) { return v ? v->bos : -1; }
 int32_t gmrt_vocab_eos(const gmrt_vocab *v) { return v ? v->eos : -1; }
 int32_t gmrt_vocab_eot(const gmrt_vocab *v) { return v ? v->eot : -1; }
 bool gmrt_vocab_add_bos(const gmrt_vocab *v) { return v && v->add_bos; }
+bool gmrt_vocab_is_bpe(const gmrt_vocab *v) { return v && v->bpe; }
 
 /* Exact text lookup, e.g. for "<start_of_turn>" or a stop string. */
 int32_t gmrt_vocab_find(const gmrt_vocab *v, const char *text, size_t len)

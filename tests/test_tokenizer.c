@@ -1139,6 +1139,58 @@ START_TEST(test_chat_exact)
 }
 END_TEST
 
+/* The Gemma 4 template: system turn only for a non-NULL system, Unicode
+ * whitespace trimmed (Jinja's trim), empty thought channel after the
+ * model turn (thinking off). */
+START_TEST(test_chat_gemma4_exact)
+{
+    char *s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, NULL, "Hi");
+    ck_assert_str_eq(s, "<|turn>user\nHi<turn|>\n<|turn>model\n"
+                        "<|channel>thought\n<channel|>");
+    free(s);
+    s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, " Be brief.\n",
+                               "\xe3\x80\x80\t2+2?\xc2\xa0\r\n");
+    ck_assert_str_eq(s, "<|turn>system\nBe brief.<turn|>\n<|turn>user\n2+2?"
+                        "<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
+    free(s);
+    s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, "", NULL);
+    ck_assert_str_eq(s, "<|turn>system\n<turn|>\n<|turn>user\n<turn|>\n"
+                        "<|turn>model\n<|channel>thought\n<channel|>");
+    free(s);
+    /* Trimming stops at bytes that are not UTF-8 whitespace. */
+    s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, NULL, "\xa0 x \xc2");
+    ck_assert_str_eq(s, "<|turn>user\n\xa0 x \xc2<turn|>\n<|turn>model\n"
+                        "<|channel>thought\n<channel|>");
+    free(s);
+    s = gmrt_chat_format_style(GMRT_CHAT_GEMMA, NULL, "Hi");
+    ck_assert_str_eq(s, "<start_of_turn>user\nHi<end_of_turn>\n"
+                        "<start_of_turn>model\n");
+    free(s);
+}
+END_TEST
+
+/* The style follows the vocabulary: gemma4 tokenizer or <|turn> present. */
+START_TEST(test_chat_style_of)
+{
+    ck_assert_int_eq(gmrt_chat_style_of(NULL), GMRT_CHAT_GEMMA);
+    tvocab t;
+    tv_init(&t);
+    gmrt_vocab *v = tv_load(&t);
+    ck_assert_int_eq(gmrt_chat_style_of(v), GMRT_CHAT_GEMMA);
+    ck_assert(!gmrt_vocab_is_bpe(v));
+    gmrt_vocab_destroy(v);
+    tv_add(&t, "<|turn>", 0, GMRT_TOKEN_CONTROL);
+    v = tv_load(&t);
+    ck_assert_int_eq(gmrt_chat_style_of(v), GMRT_CHAT_GEMMA4);
+    gmrt_vocab_destroy(v);
+    tv_init_bpe(&t);
+    v = tv_load(&t);
+    ck_assert(gmrt_vocab_is_bpe(v));
+    ck_assert_int_eq(gmrt_chat_style_of(v), GMRT_CHAT_GEMMA4);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
 /* The formatted prompt tokenizes to the turn markers llama.cpp expects. */
 START_TEST(test_chat_tokens)
 {
@@ -1203,6 +1255,8 @@ Suite *tokenizer_suite(void)
     TCase *chat = tcase_create("chat");
     tcase_add_test(chat, test_chat_fixture);
     tcase_add_test(chat, test_chat_exact);
+    tcase_add_test(chat, test_chat_gemma4_exact);
+    tcase_add_test(chat, test_chat_style_of);
     suite_add_tcase(s, chat);
     return s;
 }

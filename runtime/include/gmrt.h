@@ -351,6 +351,8 @@ int32_t gmrt_vocab_eos(const gmrt_vocab *v);
  * -1. */
 int32_t gmrt_vocab_eot(const gmrt_vocab *v);
 bool gmrt_vocab_add_bos(const gmrt_vocab *v);
+/* True for a Gemma 4 vocabulary (tokenizer.ggml.model = "gemma4"). */
+bool gmrt_vocab_is_bpe(const gmrt_vocab *v);
 /* Exact-text lookup; -1 if absent. */
 int32_t gmrt_vocab_find(const gmrt_vocab *v, const char *text, size_t len);
 int32_t gmrt_vocab_type(const gmrt_vocab *v, int32_t id);
@@ -380,6 +382,27 @@ size_t gmrt_token_to_piece(const gmrt_vocab *v, int32_t id, char *buf,
  * system may be NULL.  Returns a malloc'd NUL-terminated string the caller
  * frees, or NULL when out of memory. */
 char *gmrt_chat_format(const char *system, const char *user);
+
+/* The template families: Gemma 1/2/3 (above) and Gemma 4. */
+typedef enum gmrt_chat_style {
+    GMRT_CHAT_GEMMA = 0,
+    GMRT_CHAT_GEMMA4 = 1
+} gmrt_chat_style;
+
+/* GMRT_CHAT_GEMMA4 for a "gemma4" (BPE) vocabulary or one that has
+ * <|turn>; GMRT_CHAT_GEMMA otherwise (also for NULL). */
+gmrt_chat_style gmrt_chat_style_of(const gmrt_vocab *v);
+
+/* Formats one user turn in the given style, without the leading <bos>.
+ * GMRT_CHAT_GEMMA is gmrt_chat_format; GMRT_CHAT_GEMMA4 is the official
+ * Gemma 4 template with thinking off (texts trimmed of Unicode whitespace):
+ *   [<|turn>system\n{system}<turn|>\n]<|turn>user\n{user}<turn|>\n
+ *   <|turn>model\n<|channel>thought\n<channel|>
+ * where the system turn is written whenever system is not NULL.  Generation
+ * stops at <turn|> (gmrt_vocab_eot) or <eos>.  Returns a malloc'd string the
+ * caller frees, or NULL when out of memory. */
+char *gmrt_chat_format_style(gmrt_chat_style style, const char *system,
+                             const char *user);
 
 /* ------------------------------------------------------ sampler (sample.c) */
 
