@@ -149,10 +149,15 @@ static const char *ids_str(const int32_t *ids, size_t n, char *buf,
     return buf;
 }
 
-/* Tokenizes every line of a fixture and compares with llama.cpp's ids. */
-static void check_fixture(const char *rel, bool add_bos, bool parse_special)
+static size_t detok_all(const gmrt_vocab *v, const int32_t *ids, size_t n,
+                        char *buf, size_t cap);
+
+/* Tokenizes every line of a fixture with v and compares with llama.cpp's
+ * ids; with detok, a third column holds llama.cpp's detokenized text,
+ * which the ids must detokenize to. */
+static void check_fixture_with(const gmrt_vocab *v, const char *rel, bool add_bos,
+                               bool parse_special, bool detok)
 {
-    const gmrt_vocab *v = need_vocab();
     fixture f;
     fixture_load(&f, rel);
     ck_assert_uint_ge(f.n, 10);
@@ -160,8 +165,11 @@ static void check_fixture(const char *rel, bool add_bos, bool parse_special)
     int32_t *want = malloc(cap * sizeof *want);
     int32_t *got = malloc(cap * sizeof *got);
     ck_assert(want && got);
+    char *back = malloc(1 << 20);
+    ck_assert(back);
     for (size_t i = 0; i < f.n; i++) {
         char *ids = cut_tab(f.lines[i]);
+        char *text = cut_tab(ids);
         size_t len = unhex(f.lines[i]);
         size_t nw = parse_ids(ids, want, cap), ng = 0;
         gmrt_diag d = {0};
@@ -174,10 +182,22 @@ static void check_fixture(const char *rel, bool add_bos, bool parse_special)
                          ids_str(want, nw, a, sizeof a),
                          ids_str(got, ng, b, sizeof b));
         }
+        if (detok) {
+            size_t tl = unhex(text), bl = detok_all(v, got, ng, back, 1 << 20);
+            ck_assert_msg(bl == tl && memcmp(back, text, tl) == 0,
+                          "%s:%d: detokenizes to %zu bytes unlike llama.cpp's %zu",
+                          rel, f.lineno[i], bl, tl);
+        }
     }
+    free(back);
     free(want);
     free(got);
     fixture_free(&f);
+}
+
+static void check_fixture(const char *rel, bool add_bos, bool parse_special)
+{
+    check_fixture_with(need_vocab(), rel, add_bos, parse_special, false);
 }
 
 /* The main fixture: BOS on, control tokens written as text are parsed. */
@@ -1092,6 +1112,182 @@ START_TEST(test_bpe_duplicate_and_empty_merges)
 }
 END_TEST
 
+/* ------------------------------------- the synthetic Gemma 4 vocabulary */
+
+/* tests/fixtures/tokenizer/gemma4_vocab.gguf: a BPE vocabulary laid out as
+ * the Gemma 4 converter writes one, learned from gemma4_corpus.txt; the
+ * .tsv files beside it hold llama.cpp's ids for it (both made by
+ * scripts/make_gemma4_tokenizer_fixture.py). */
+static gmrt_vocab *g4_vocab;
+
+static void g4_setup(void)
+{
+    gmrt_gguf *g = NULL;
+    gmrt_diag d = {0};
+    const char *path = gmc_test_src("tests/fixtures/tokenizer/gemma4_vocab.gguf");
+    if (gmrt_gguf_open(path, &g, &d) != GMRT_OK) {
+        fprintf(stderr, "gguf open failed: %s\n", d.msg);
+        return;
+    }
+    if (gmrt_vocab_from_gguf(g, &g4_vocab, &d) != GMRT_OK)
+        fprintf(stderr, "gemma4 vocab load failed: %s\n", d.msg);
+    gmrt_gguf_close(g);
+}
+
+static void g4_teardown(void)
+{
+    gmrt_vocab_destroy(g4_vocab);
+    g4_vocab = NULL;
+}
+
+static const gmrt_vocab *need_g4(void)
+{
+    ck_assert_msg(g4_vocab != NULL, "gemma4_vocab.gguf did not load");
+    return g4_vocab;
+}
+
+START_TEST(test_g4_metadata)
+{
+    const gmrt_vocab *v = need_g4();
+    ck_assert(gmrt_vocab_is_bpe(v));
+    ck_assert_int_eq(gmrt_vocab_bos(v), 2);
+    ck_assert_int_eq(gmrt_vocab_eos(v), 1);
+    ck_assert_int_eq(gmrt_vocab_eot(v), 106);
+    ck_assert(gmrt_vocab_add_bos(v));
+    ck_assert_int_eq(gmrt_vocab_find(v, "<|turn>", 7), 105);
+    ck_assert_int_eq(gmrt_vocab_type(v, 105), GMRT_TOKEN_CONTROL);
+    ck_assert_int_eq(gmrt_chat_style_of(v), GMRT_CHAT_GEMMA4);
+    ck_assert_int_gt(gmrt_vocab_size(v), 2000);
+}
+END_TEST
+
+/* llama.cpp's ids (BOS, parse_special) and its detokenized text. */
+START_TEST(test_g4_fixture)
+{
+    check_fixture_with(need_g4(), "tests/fixtures/tokenizer/gemma4.tsv", true, true,
+                       true);
+}
+END_TEST
+
+/* No BOS, control texts stay text (user-defined ones are still cut). */
+START_TEST(test_g4_fixture_raw)
+{
+    check_fixture_with(need_g4(), "tests/fixtures/tokenizer/gemma4_raw.tsv", false,
+                       false, false);
+}
+END_TEST
+
+/* token_to_piece of every id against llama.cpp's. */
+START_TEST(test_g4_detok)
+{
+    const gmrt_vocab *v = need_g4();
+    fixture f;
+    fixture_load(&f, "tests/fixtures/tokenizer/gemma4_detok.tsv");
+    ck_assert_uint_eq(f.n, (size_t)gmrt_vocab_size(v));
+    for (size_t i = 0; i < f.n; i++) {
+        char *hex = cut_tab(f.lines[i]);
+        int32_t id = (int32_t)atoi(f.lines[i]);
+        size_t want = unhex(hex);
+        char buf[1024];
+        size_t got = gmrt_token_to_piece(v, id, buf, sizeof buf);
+        ck_assert_msg(got == want && memcmp(buf, hex, want) == 0,
+                      "gemma4_detok.tsv:%d: id %d gives %zu bytes, want %zu",
+                      f.lineno[i], (int)id, got, want);
+    }
+    fixture_free(&f);
+}
+END_TEST
+
+/* 1 MiB of mixed valid text (scripts, emoji, code, whitespace and newline
+ * runs) tokenizes and detokenizes back to itself; a quadratic pass would
+ * hit the timeout. */
+START_TEST(test_g4_large_input)
+{
+    const gmrt_vocab *v = need_g4();
+    static const char *parts[] = {
+        "The quick brown fox jumps over the lazy dog. ",
+        "Straße, Größe — привет мир; 你好，世界！ ",
+        "def f(x):\n    return x\n\n\n", "int main(void) {\r\n\treturn 0;\r\n}\n",
+        "    indented    spaces\t\ttabs\n\n\n\n\n\n\n\n\n\n", "😀👍🏽 emoji "};
+    size_t len = 1 << 20, o = 0;
+    char *text = malloc(len);
+    ck_assert(text);
+    for (size_t k = 0; o < len; k++) {
+        const char *p = parts[k % 6];
+        size_t pl = strlen(p);
+        if (pl > len - o)
+            pl = len - o;
+        memcpy(text + o, p, pl);
+        o += pl;
+    }
+    while (len > 0 && ((unsigned char)text[len - 1] & 0x80))
+        len--;   /* do not end inside a character */
+    size_t cap = len + 1, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    char *back = malloc(len + 1);
+    ck_assert(ids && back);
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_tokenize(v, text, len, false, false, ids, cap, &n, &d),
+                     GMRT_OK);
+    ck_assert_uint_gt(n, 100000);
+    ck_assert_uint_eq(detok_all(v, ids, n, back, len + 1), len);
+    ck_assert(memcmp(back, text, len) == 0);
+    free(back);
+    free(ids);
+    free(text);
+}
+END_TEST
+
+/* The Gemma 4 template against jinja2's rendering of the official one. */
+START_TEST(test_g4_chat_fixture)
+{
+    fixture f;
+    fixture_load(&f, "tests/fixtures/tokenizer/gemma4_chat.tsv");
+    ck_assert_uint_ge(f.n, 10);
+    for (size_t i = 0; i < f.n; i++) {
+        char *user = cut_tab(f.lines[i]);
+        char *want = cut_tab(user);
+        bool has_system = strcmp(f.lines[i], "-") != 0;
+        if (has_system)
+            unhex(f.lines[i]);
+        unhex(user);
+        unhex(want);
+        char *got = gmrt_chat_format_style(GMRT_CHAT_GEMMA4,
+                                           has_system ? f.lines[i] : NULL, user);
+        ck_assert_ptr_nonnull(got);
+        ck_assert_msg(strcmp(got, want) == 0, "gemma4_chat.tsv:%d: got \"%s\"",
+                      f.lineno[i], got);
+        free(got);
+    }
+    fixture_free(&f);
+}
+END_TEST
+
+/* The formatted prompt: BOS, then <|turn> (105) and <turn|> (106) as
+ * single tokens, nothing of the markup spelled out. */
+START_TEST(test_g4_chat_tokens)
+{
+    const gmrt_vocab *v = need_g4();
+    char *s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, "Be brief.", "Hello");
+    int32_t ids[64];
+    size_t n = 0;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_tokenize(v, s, strlen(s), true, true, ids, 64, &n, &d),
+                     GMRT_OK);
+    free(s);
+    int turns = 0, ends = 0;
+    for (size_t i = 0; i < n; i++) {
+        turns += ids[i] == 105;
+        ends += ids[i] == 106;
+    }
+    ck_assert_int_eq(ids[0], 2);
+    ck_assert_int_eq(ids[1], 105);
+    ck_assert_int_eq(turns, 3);
+    ck_assert_int_eq(ends, 2);
+    ck_assert_int_eq(ids[n - 1], gmrt_vocab_find(v, "<channel|>", 10));
+}
+END_TEST
+
 /* ------------------------------------------------------- chat template */
 
 /* gmrt_chat_format against llama.cpp's built-in "gemma" template. */
@@ -1240,6 +1436,18 @@ Suite *tokenizer_suite(void)
     tcase_add_test(mem, test_gguf_defaults);
     tcase_add_test(mem, test_gguf_rejected);
     suite_add_tcase(s, mem);
+
+    TCase *g4 = tcase_create("gemma4_vocab");
+    tcase_add_unchecked_fixture(g4, g4_setup, g4_teardown);
+    tcase_set_timeout(g4, 120);
+    tcase_add_test(g4, test_g4_metadata);
+    tcase_add_test(g4, test_g4_fixture);
+    tcase_add_test(g4, test_g4_fixture_raw);
+    tcase_add_test(g4, test_g4_detok);
+    tcase_add_test(g4, test_g4_large_input);
+    tcase_add_test(g4, test_g4_chat_fixture);
+    tcase_add_test(g4, test_g4_chat_tokens);
+    suite_add_tcase(s, g4);
 
     TCase *bpe = tcase_create("bpe_vocab");
     tcase_set_timeout(bpe, 60);
