@@ -290,10 +290,16 @@ INVALID = [
 ]
 
 
-def past_unicode(data):
-    """True if llama.cpp's lenient decoder would meet a code point past
-    U+10FFFF there (it throws out of llama_tokenize: such texts are left out
-    of the fixture; vocab.c takes the lead byte as invalid instead)."""
+def llama_aborts(data):
+    """True for texts that stop llama.cpp's process, left out of the
+    fixture: a code point past U+10FFFF from its lenient decoder (it throws
+    "invalid codepoint" out of llama_tokenize), or an overlong-encoded space
+    beside other text (the decoded ' ' reaches find_bpe_rank, which asserts
+    that no symbol holds a space).  vocab.c takes such a lead byte as
+    invalid, and such a ' ' as a character without a token (byte 0x20)."""
+    for overlong in (b"\xc0\xa0", b"\xe0\x80\xa0", b"\xf0\x80\x80\xa0"):
+        if overlong in data and len(data) > len(overlong):
+            return True
     i = 0
     while i < len(data):
         c = data[i]
@@ -326,9 +332,9 @@ def build_cases(corpus, chats):
         cases.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 50))).encode())
     for _ in range(30):
         data = bytes(rng.randrange(256) for _ in range(rng.randint(1, 40)))
-        if not past_unicode(data):
+        if not llama_aborts(data):
             cases.append(data)
-    assert not any(past_unicode(c) for c in cases)
+    assert not any(llama_aborts(c) for c in cases)
     return cases
 
 
