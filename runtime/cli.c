@@ -254,7 +254,9 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
         bool chat = o.chat < 0 ? gmrt_session_has_chat_template(s) : o.chat == 1;
         if (o.verbose)
             fprintf(stderr, "prompt mode: %s\n", chat ? "chat template" : "raw completion");
-        prompt = chat ? gmrt_chat_format(o.system, text) : text;
+        prompt = chat ? gmrt_chat_format_style(gmrt_chat_style_of(gmrt_session_vocab(s)),
+                                               o.system, text)
+                      : text;
         if (!prompt)
             fprintf(stderr, "error: out of memory\n");
         else if (gmrt_session_generate(s, prompt, &o.sp, o.max_tokens, gmrt_stream_stdout, NULL,

@@ -1,17 +1,21 @@
 /*
- * vocab.c — the SentencePiece tokenizer of Gemma 1/2/3, id-for-id with
- * llama.cpp's SPM path (docs/models.md#tokenizer-spm).
+ * vocab.c — the tokenizers of Gemma, id-for-id with llama.cpp: SentencePiece
+ * for Gemma 1/2/3 (its SPM path, docs/models.md#tokenizer-spm) and BPE for
+ * Gemma 4 (its BPE path with the gemma4 pre-tokenizer, docs/models.md#gguf-tokenizer).
  *
  * gmrt_vocab_from_gguf validates the tokenizer.ggml.* metadata
  * (reliability.md §2.3) and builds an immutable gmrt_vocab: a copy of every
- * piece, an open-addressing hash table text → id, the byte-fallback table
- * and the list of special-token candidates.  gmrt_tokenize then (1) cuts the
- * special tokens out of the text exactly as llama.cpp's
- * tokenizer_st_partition does, (2) runs the score-ordered pair merge on each
- * remaining fragment and (3) falls back to <0xNN> byte tokens.  Tokenizing
- * allocates per call; gmrt_token_to_piece never allocates.
+ * piece, an open-addressing hash table text → id, the byte-fallback table,
+ * the list of special-token candidates and, for Gemma 4, the merge ranks
+ * (vocab_bpe.c).  gmrt_tokenize then (1) cuts the special tokens out of the
+ * text exactly as llama.cpp's tokenizer_st_partition does, (2) runs the pair
+ * merge on each remaining fragment — ordered by the score of the token a
+ * pair forms (SPM) or by the rank of the merge (BPE, per newline run) — and
+ * (3) falls back to <0xNN> byte tokens.  Tokenizing allocates per call;
+ * gmrt_token_to_piece never allocates.
  */
 #include "gmrt.h"
+#include "vocab_bpe.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -26,7 +30,10 @@ enum {
      * parse_special, rendered as "" by token_to_piece. */
     VF_CTRL = 1,
     /* Cut out of the text before the merge (tokenizer_st_partition). */
-    VF_SPECIAL = 2
+    VF_SPECIAL = 2,
+    /* Handled as a NORMAL token whatever its stored type ("</s>" beside
+     * Gemma 4's <|tool_response>, as llama.cpp decides at load). */
+    VF_PLAIN = 4
 };
 
 /* Special candidates of one piece length.  The partition visits the text
@@ -74,6 +81,7 @@ struct gmrt_vocab {
     uint8_t prefix2[2][8192];
     int32_t bos, eos, unk, pad, eot;
     bool add_bos;
+    gmrt_bpe *bpe;           /* merge ranks (Gemma 4); NULL for SentencePiece */
 };
 
 /* The GGUF arrays and keys the builder works from (borrowed, not owned). */
@@ -87,6 +95,10 @@ typedef struct vocab_src {
     uint64_t n_types;
     int64_t ids[4];          /* bos, eos, unknown, padding */
     bool add_bos;
+    bool bpe;                /* tokenizer.ggml.model = "gemma4" */
+    const char *const *merges;
+    const uint32_t *merge_lens;
+    uint64_t n_merges;
 } vocab_src;
 
 /* The special-id keys, in vocab_src.ids order (also used in messages). */
@@ -204,10 +216,8 @@ static size_t table_size(size_t n)
 
 /* ------------------------------------------------------------- loading */
 
-/* Writes a piece into a diagnostic: printable ASCII as is, other bytes as
- * \xNN, at most 48 bytes of it. */
-static const char *quote_piece(const char *s, size_t len, char *buf,
-                               size_t cap)
+/* Declared in vocab_bpe.h, which quotes merges with it too. */
+const char *gmrt_vocab_quote(const char *s, size_t len, char *buf, size_t cap)
 {
     static const char hex[] = "0123456789ABCDEF";
     size_t o = 0;
@@ -356,7 +366,7 @@ static gmrt_status table_insert(gmrt_vocab *v, int32_t id, gmrt_diag *d)
         char q[200];
         return gmrt_fail(d, GMRT_ERR_FORMAT,
                          "duplicate token piece \"%s\": ids %d and %d",
-                         quote_piece(s, len, q, sizeof q), (int)other, (int)id);
+                         gmrt_vocab_quote(s, len, q, sizeof q), (int)other, (int)id);
     }
     size_t i = (size_t)m & v->table_mask;
     while (v->table[i].id >= 0)
@@ -401,7 +411,7 @@ static gmrt_status fill_bytes(gmrt_vocab *v, gmrt_diag *d)
         if (b < 0)
             return gmrt_fail(d, GMRT_ERR_FORMAT,
                              "byte token %d has piece \"%s\"; expected <0xNN>",
-                             (int)i, quote_piece(piece(v, i), v->len[i], q, sizeof q));
+                             (int)i, gmrt_vocab_quote(piece(v, i), v->len[i], q, sizeof q));
         if (v->byte_id[b] >= 0)
             return gmrt_fail(d, GMRT_ERR_FORMAT,
                              "byte 0x%02X has two tokens: %d and %d", b,
@@ -430,8 +440,15 @@ static void mark_special(gmrt_vocab *v)
         if (id >= 0)
             v->flags[id] |= VF_CTRL;
     }
+    /* llama.cpp then takes "</s>" back out when <|tool_response> (Gemma 4)
+     * is an end-of-generation token too: there "</s>" is ordinary text,
+     * its attribute set to NORMAL whatever the stored type. */
+    int32_t tool = lookup(v, "<|tool_response>", 16), eos_s = lookup(v, "</s>", 4);
+    if (tool >= 0 && eos_s >= 0)
+        v->flags[eos_s] = VF_PLAIN;
     for (int32_t i = 0; i < v->n; i++) {
-        if ((v->flags[i] & VF_CTRL) || v->type[i] == GMRT_TOKEN_USER_DEFINED) {
+        bool user = v->type[i] == GMRT_TOKEN_USER_DEFINED && !(v->flags[i] & VF_PLAIN);
+        if ((v->flags[i] & VF_CTRL) || user) {
             v->flags[i] |= VF_SPECIAL;
             v->n_special++;
         }
@@ -559,6 +576,9 @@ static gmrt_status vocab_build(const vocab_src *src, gmrt_vocab **out,
         st = fill_bytes(v, d);
     if (st == GMRT_OK)
         st = build_specials(v, d);
+    if (st == GMRT_OK && src->bpe)
+        st = gmrt_bpe_create(v, src->merges, src->merge_lens, src->n_merges,
+                             &v->bpe, d);
     if (st != GMRT_OK) {
         gmrt_vocab_destroy(v);
         return st;
@@ -567,8 +587,11 @@ static gmrt_status vocab_build(const vocab_src *src, gmrt_vocab **out,
     v->eos = (int32_t)src->ids[1];
     v->unk = (int32_t)src->ids[2];
     v->pad = (int32_t)src->ids[3];
-    /* llama.cpp finds the end-of-turn token by its text, not by a key. */
+    /* llama.cpp finds the end-of-turn token by its text, not by a key:
+     * <end_of_turn> up to Gemma 3, <turn|> in Gemma 4. */
     v->eot = lookup(v, "<end_of_turn>", 13);
+    if (v->eot < 0)
+        v->eot = lookup(v, "<turn|>", 7);
     v->add_bos = src->add_bos;
     *out = v;
     return GMRT_OK;
@@ -600,13 +623,17 @@ static gmrt_status read_flags(const gmrt_gguf *g, vocab_src *src, gmrt_diag *d)
     gmrt_status st = gmrt_gguf_get_str(g, "tokenizer.ggml.model", &model, d);
     if (st != GMRT_OK)
         return st;
-    if (strcmp(model, "llama") != 0)
+    src->bpe = strcmp(model, "gemma4") == 0;
+    if (strcmp(model, "llama") != 0 && !src->bpe)
         return gmrt_fail(d, GMRT_ERR_UNSUPPORTED,
                          "tokenizer model \"%s\" is not supported; only \"llama\" "
-                         "(SentencePiece) is", model);
+                         "(SentencePiece) and \"gemma4\" (BPE) are", model);
     bool space_prefix = false, add_eos = false;
     src->add_bos = true;
     st = get_opt_bool(g, "tokenizer.ggml.add_bos_token", &src->add_bos, d);
+    /* llama.cpp turns BOS on for Gemma 4 whatever the key says (PR 21500). */
+    if (src->bpe)
+        src->add_bos = true;
     if (st == GMRT_OK)
         st = get_opt_bool(g, "tokenizer.ggml.add_space_prefix", &space_prefix, d);
     if (st == GMRT_OK)
@@ -650,6 +677,9 @@ gmrt_status gmrt_vocab_from_gguf(const gmrt_gguf *g, gmrt_vocab **out,
     if (st == GMRT_OK)
         st = gmrt_gguf_get_i32s(g, "tokenizer.ggml.token_type", &src.types,
                                 &src.n_types, diag);
+    if (st == GMRT_OK && src.bpe)
+        st = gmrt_gguf_get_strs(g, "tokenizer.ggml.merges", &src.merges,
+                                &src.merge_lens, &src.n_merges, diag);
     if (st != GMRT_OK)
         return st;
     return vocab_build(&src, out, diag);
@@ -671,6 +701,7 @@ void gmrt_vocab_destroy(gmrt_vocab *v)
     free(v->special);
     free(v->sp_table);
     free(v->groups);
+    gmrt_bpe_destroy(v->bpe);
     free(v);
 }
 
@@ -680,6 +711,7 @@ int32_t gmrt_vocab_bos(const gmrt_vocab *v) { return v ? v->bos : -1; }
 int32_t gmrt_vocab_eos(const gmrt_vocab *v) { return v ? v->eos : -1; }
 int32_t gmrt_vocab_eot(const gmrt_vocab *v) { return v ? v->eot : -1; }
 bool gmrt_vocab_add_bos(const gmrt_vocab *v) { return v && v->add_bos; }
+bool gmrt_vocab_is_bpe(const gmrt_vocab *v) { return v && v->bpe; }
 
 /* Exact text lookup, e.g. for "<start_of_turn>" or a stop string. */
 int32_t gmrt_vocab_find(const gmrt_vocab *v, const char *text, size_t len)
@@ -907,8 +939,9 @@ typedef struct sym {
 } sym;
 
 /* A queued pair (left symbol, its next), keyed by the score of the token
- * the two would form.  The key lives in the entry so that sifting reads
- * the heap array only. */
+ * the two would form (SPM) or by minus the merge's rank (BPE: ranks are
+ * below 2^24, so exact in a float).  The key lives in the entry so that
+ * sifting reads the heap array only. */
 typedef struct pair {
     float score;
     int32_t left;
@@ -919,6 +952,7 @@ typedef struct spm {
     const gmrt_vocab *v;
     char *esc;               /* fragment with ' ' → U+2581 */
     sym *s;
+    int32_t *sid;            /* BPE only: each symbol's token, or -1 */
     int32_t *hpos;           /* per symbol: index of its pair in heap, or -1 */
     pair *heap;              /* 4-ary: fewer levels, children share a line */
     int32_t n_heap;
@@ -933,7 +967,8 @@ static uint32_t utf8_len(uint8_t c)
     return lens[c >> 4];
 }
 
-/* Heap order: higher score first; ties go to the leftmost pair.
+/* Heap order: higher score first (lower rank for BPE); ties go to the
+ * leftmost pair, in both of llama.cpp's tokenizers.
  * llama.cpp keeps stale entries and skips them when popped; this heap
  * holds at most one live entry per left symbol instead (updated in place),
  * which pops the same pairs in the same order with bounded memory: two
@@ -1000,13 +1035,19 @@ static void heap_remove(spm *m, int32_t left)
     heap_down(m, m->hpos[last.left]);
 }
 
-/* Score of the token that l and its next symbol would form, or false if
- * they form none. */
+/* Key of the pair of l and its next symbol, or false if they do not merge:
+ * SPM merges when the two form a token, and keys by its score; BPE merges
+ * when the two tokens are a listed merge, and keys by its rank. */
 static bool pair_score(const spm *m, int32_t l, float *score)
 {
     int32_t r = m->s[l].next;
     if (r < 0)
         return false;
+    if (m->v->bpe) {
+        int32_t rank = gmrt_bpe_rank(m->v->bpe, m->sid[l], m->sid[r], NULL);
+        *score = -(float)rank;
+        return rank >= 0;
+    }
     int32_t id = lookup(m->v, m->esc + m->s[l].off,
                         (size_t)m->s[l].n + m->s[r].n);
     if (id < 0)
@@ -1042,19 +1083,21 @@ static void requeue(spm *m, int32_t l)
         heap_down(m, pos);
 }
 
-/* Splits esc[0..len) into UTF-8 characters and heapifies the mergeable
- * pairs in O(n).  Returns the number of symbols. */
-static int32_t split_chars(spm *m, size_t len)
+/* Splits esc[base, base + len) into UTF-8 characters and heapifies the
+ * mergeable pairs in O(n).  Returns the number of symbols. */
+static int32_t split_chars(spm *m, size_t base, size_t len)
 {
     int32_t n = 0;
     for (size_t off = 0; off < len; n++) {
-        size_t cl = utf8_len((uint8_t)m->esc[off]);
+        size_t cl = utf8_len((uint8_t)m->esc[base + off]);
         if (cl > len - off)
             cl = len - off;
         sym *s = &m->s[n];
-        s->off = (uint32_t)off;
+        s->off = (uint32_t)(base + off);
         s->n = (uint32_t)cl;
         s->prev = n - 1;
+        if (m->v->bpe)
+            m->sid[n] = lookup(m->v, m->esc + base + off, cl);
         off += cl;
         s->next = off == len ? -1 : n + 1;
         m->hpos[n] = -1;
@@ -1078,6 +1121,8 @@ static void merge_all(spm *m)
         int32_t l = m->heap[0].left;
         sym *ls = &m->s[l];
         int32_t r = ls->next;
+        if (m->v->bpe)   /* the merge's result, checked to be a token at load */
+            gmrt_bpe_rank(m->v->bpe, m->sid[l], m->sid[r], &m->sid[l]);
         heap_remove(m, r);   /* r's own pair dies with r */
         ls->n += m->s[r].n;
         m->s[r].n = 0;
@@ -1104,7 +1149,7 @@ static void tokenize_fragment(spm *m, const char *raw, size_t len, emitter *e)
             m->esc[n++] = raw[i];
         }
     }
-    if (split_chars(m, n) == 0)
+    if (split_chars(m, 0, n) == 0)
         return;
     merge_all(m);
     for (int32_t i = 0; i != -1; i = m->s[i].next) {
@@ -1120,6 +1165,49 @@ static void tokenize_fragment(spm *m, const char *raw, size_t len, emitter *e)
     }
 }
 
+/* Emits the symbols of a merged BPE run: each one's token, or the bytes
+ * of a character that no token spells (merges always form tokens, so only
+ * unmerged characters lack an id). */
+static void emit_bpe_symbols(const spm *m, emitter *e)
+{
+    for (int32_t i = 0; i != -1; i = m->s[i].next) {
+        if (m->sid[i] >= 0) {
+            emit(e, m->sid[i]);
+            continue;
+        }
+        const char *t = m->esc + m->s[i].off;
+        for (uint32_t j = 0; j < m->s[i].n; j++)
+            emit(e, m->v->byte_id[(uint8_t)t[j]]);
+    }
+}
+
+/* Gemma 4: normalizes one raw fragment (spaces escaped, invalid UTF-8
+ * replaced), cuts it into runs of newlines and runs of anything else
+ * (llama.cpp's pre-split [^\n]+|[\n]+) and merges each run by rank. */
+static void tokenize_fragment_bpe(spm *m, const char *raw, size_t len,
+                                  emitter *e)
+{
+    size_t n = gmrt_bpe_normalize(raw, len, m->esc);
+    size_t at = 0;
+    while (at < n) {
+        bool nl = m->esc[at] == '\n';
+        size_t end = at + 1;
+        while (end < n && (m->esc[end] == '\n') == nl)
+            end++;
+        /* A run of newlines that is itself a token is emitted whole
+         * (llama.cpp PR 21343); other runs go through the merges. */
+        int32_t id = nl ? lookup(m->v, m->esc + at, end - at) : -1;
+        if (id >= 0) {
+            emit(e, id);
+        } else {
+            split_chars(m, at, end - at);
+            merge_all(m);
+            emit_bpe_symbols(m, e);
+        }
+        at = end;
+    }
+}
+
 /* ------------------------------------------------------ tokenize: main */
 
 /* Bytes the escaped form of raw[0..len) needs. */
@@ -1131,33 +1219,40 @@ static size_t escaped_len(const char *raw, size_t len)
     return n;
 }
 
-/* Largest escaped fragment between the cuts (sizes the merge scratch). */
-static size_t max_fragment(const partition *pt)
+/* Sizes the merge scratch for the largest fragment between the cuts.
+ * SPM: every escaped byte may be a symbol.  BPE: normalizing writes at
+ * most 3 bytes per raw byte, and each raw byte yields at most one
+ * character, so the symbol arrays need only the raw length. */
+static void scratch_size(const partition *pt, size_t *out_esc, size_t *out_syms)
 {
     size_t best = 0, at = 0;
+    bool bpe = pt->v->bpe != NULL;
     for (size_t i = 0; i <= pt->cut.n; i++) {
         size_t end = i < pt->cut.n ? pt->cut.m[i].pos : pt->len;
-        size_t el = escaped_len(pt->text + at, end - at);
+        size_t el = bpe ? end - at : escaped_len(pt->text + at, end - at);
         if (el > best)
             best = el;
         if (i < pt->cut.n)
             at = end + pt->v->len[pt->v->special[pt->cut.m[i].rank]];
     }
-    return best;
+    *out_esc = bpe ? 3 * best : best;   /* best <= TEXT_MAX: no overflow */
+    *out_syms = best;
 }
 
-/* Scratch for fragments of up to cap escaped bytes (each byte can be a
- * symbol, so every array has cap entries). */
-static bool spm_init(spm *m, const gmrt_vocab *v, size_t cap)
+/* Scratch for fragments of up to esc_cap escaped bytes and sym_cap
+ * symbols (sid only for BPE). */
+static bool spm_init(spm *m, const gmrt_vocab *v, size_t esc_cap,
+                     size_t sym_cap)
 {
-    size_t n = cap ? cap : 1;
+    size_t n = sym_cap ? sym_cap : 1;
     m->v = v;
-    m->esc = malloc(n);
+    m->esc = malloc(esc_cap ? esc_cap : 1);
     m->s = malloc(n * sizeof *m->s);
+    m->sid = v->bpe ? malloc(n * sizeof *m->sid) : NULL;
     m->hpos = malloc(n * sizeof *m->hpos);
     m->heap = malloc(n * sizeof *m->heap);
     m->n_heap = 0;
-    return m->esc && m->s && m->hpos && m->heap;
+    return m->esc && m->s && (m->sid || !v->bpe) && m->hpos && m->heap;
 }
 
 /* Safe after a failed spm_init: free(NULL) is a no-op. */
@@ -1165,6 +1260,7 @@ static void spm_free(spm *m)
 {
     free(m->esc);
     free(m->s);
+    free(m->sid);
     free(m->hpos);
     free(m->heap);
 }
@@ -1174,7 +1270,9 @@ static gmrt_status run_fragments(partition *pt, emitter *e, gmrt_diag *d)
 {
     const gmrt_vocab *v = pt->v;
     spm m;
-    if (!spm_init(&m, v, max_fragment(pt))) {
+    size_t esc_cap, sym_cap;
+    scratch_size(pt, &esc_cap, &sym_cap);
+    if (!spm_init(&m, v, esc_cap, sym_cap)) {
         spm_free(&m);
         return gmrt_fail(d, GMRT_ERR_NOMEM, "out of memory tokenizing %zu bytes",
                          pt->len);
@@ -1182,7 +1280,9 @@ static gmrt_status run_fragments(partition *pt, emitter *e, gmrt_diag *d)
     size_t at = 0;
     for (size_t i = 0; i <= pt->cut.n; i++) {
         size_t end = i < pt->cut.n ? pt->cut.m[i].pos : pt->len;
-        if (end > at)
+        if (end > at && v->bpe)
+            tokenize_fragment_bpe(&m, pt->text + at, end - at, e);
+        else if (end > at)
             tokenize_fragment(&m, pt->text + at, end - at, e);
         if (i < pt->cut.n) {
             int32_t id = v->special[pt->cut.m[i].rank];
@@ -1259,7 +1359,8 @@ gmrt_status gmrt_tokenize(const gmrt_vocab *v, const char *text, size_t len,
 
 /* As llama.cpp's token_to_piece with special = false: control and unknown
  * tokens render as nothing, user-defined ones as their raw text, normal
- * ones with U+2581 turned back into ' ', byte tokens as their byte. */
+ * ones with U+2581 turned back into ' ', byte tokens as their byte.  The
+ * same for both tokenizers: Gemma 4's BPE escapes spaces as SPM does. */
 size_t gmrt_token_to_piece(const gmrt_vocab *v, int32_t id, char *buf,
                            size_t cap)
 {
@@ -1269,7 +1370,8 @@ size_t gmrt_token_to_piece(const gmrt_vocab *v, int32_t id, char *buf,
         cap = 0;
     const char *s = piece(v, id);
     size_t len = v->len[id], n = 0;
-    switch (v->type[id]) {
+    int type = (v->flags[id] & VF_PLAIN) ? GMRT_TOKEN_NORMAL : v->type[id];
+    switch (type) {
     case GMRT_TOKEN_BYTE:
         if (cap > 0)
             buf[0] = (char)parse_byte_piece(s, len);

@@ -149,10 +149,15 @@ static const char *ids_str(const int32_t *ids, size_t n, char *buf,
     return buf;
 }
 
-/* Tokenizes every line of a fixture and compares with llama.cpp's ids. */
-static void check_fixture(const char *rel, bool add_bos, bool parse_special)
+static size_t detok_all(const gmrt_vocab *v, const int32_t *ids, size_t n,
+                        char *buf, size_t cap);
+
+/* Tokenizes every line of a fixture with v and compares with llama.cpp's
+ * ids; with detok, a third column holds llama.cpp's detokenized text,
+ * which the ids must detokenize to. */
+static void check_fixture_with(const gmrt_vocab *v, const char *rel, bool add_bos,
+                               bool parse_special, bool detok)
 {
-    const gmrt_vocab *v = need_vocab();
     fixture f;
     fixture_load(&f, rel);
     ck_assert_uint_ge(f.n, 10);
@@ -160,8 +165,11 @@ static void check_fixture(const char *rel, bool add_bos, bool parse_special)
     int32_t *want = malloc(cap * sizeof *want);
     int32_t *got = malloc(cap * sizeof *got);
     ck_assert(want && got);
+    char *back = malloc(1 << 20);
+    ck_assert(back);
     for (size_t i = 0; i < f.n; i++) {
         char *ids = cut_tab(f.lines[i]);
+        char *text = cut_tab(ids);
         size_t len = unhex(f.lines[i]);
         size_t nw = parse_ids(ids, want, cap), ng = 0;
         gmrt_diag d = {0};
@@ -174,10 +182,22 @@ static void check_fixture(const char *rel, bool add_bos, bool parse_special)
                          ids_str(want, nw, a, sizeof a),
                          ids_str(got, ng, b, sizeof b));
         }
+        if (detok) {
+            size_t tl = unhex(text), bl = detok_all(v, got, ng, back, 1 << 20);
+            ck_assert_msg(bl == tl && memcmp(back, text, tl) == 0,
+                          "%s:%d: detokenizes to %zu bytes unlike llama.cpp's %zu",
+                          rel, f.lineno[i], bl, tl);
+        }
     }
+    free(back);
     free(want);
     free(got);
     fixture_free(&f);
+}
+
+static void check_fixture(const char *rel, bool add_bos, bool parse_special)
+{
+    check_fixture_with(need_vocab(), rel, add_bos, parse_special, false);
 }
 
 /* The main fixture: BOS on, control tokens written as text are parsed. */
@@ -371,6 +391,12 @@ typedef struct tvocab {
     const char *model;       /* tokenizer.ggml.model */
     int64_t ids[4];          /* bos, eos, unknown, padding; INT64_MIN: absent */
     int space_prefix;        /* add_space_prefix: -1 absent, else 0/1 */
+    int add_bos;             /* add_bos_token: -1 absent, else 0/1 */
+    /* tokenizer.ggml.merges, written when the model is "gemma4" (unless
+     * no_merges); merges_i32 writes an i32 array instead. */
+    const char *merges[TV_MAX];
+    uint64_t n_merges;
+    bool no_merges, merges_i32;
     bool scores_i32;         /* scores stored with the wrong type */
     int n_scores_delta;      /* scores / token_type entries beyond n */
     int n_types_delta;
@@ -407,6 +433,20 @@ static void tv_init(tvocab *t)
     t->ids[2] = 3;
     t->ids[3] = 0;
     t->space_prefix = -1;
+    t->add_bos = -1;
+}
+
+/* A Gemma 4 (BPE) vocabulary: tv_init's tokens, model "gemma4". */
+static void tv_init_bpe(tvocab *t)
+{
+    tv_init(t);
+    t->model = "gemma4";
+}
+
+static void tv_merge(tvocab *t, const char *merge)
+{
+    ck_assert(t->n_merges < TV_MAX);
+    t->merges[t->n_merges++] = merge;
 }
 
 /* The arrays, with the requested length errors. */
@@ -428,6 +468,18 @@ static void tv_write_arrays(const tvocab *t, gmrt_gguf_writer *w)
                                                t->types, nt), GMRT_OK);
 }
 
+static void tv_write_merges(const tvocab *t, gmrt_gguf_writer *w)
+{
+    static int32_t bad[TV_MAX];
+    if (t->merges_i32)
+        ck_assert_int_eq(gmrt_gguf_writer_set_i32s(w, "tokenizer.ggml.merges", bad,
+                                                   t->n_merges), GMRT_OK);
+    else
+        ck_assert_int_eq(gmrt_gguf_writer_set_strs(w, "tokenizer.ggml.merges",
+                                                   t->merges, NULL, t->n_merges),
+                         GMRT_OK);
+}
+
 /* Writes t to a fresh GGUF (no tensors) and returns its path. */
 static const char *tv_write(const tvocab *t)
 {
@@ -447,6 +499,11 @@ static const char *tv_write(const tvocab *t)
     if (t->space_prefix >= 0)
         ck_assert_int_eq(gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix",
                                                    t->space_prefix != 0), GMRT_OK);
+    if (t->add_bos >= 0)
+        ck_assert_int_eq(gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token",
+                                                   t->add_bos != 0), GMRT_OK);
+    if (strcmp(t->model, "gemma4") == 0 && !t->no_merges)
+        tv_write_merges(t, w);
     gmrt_diag d = {0};
     ck_assert_msg(gmrt_gguf_writer_write(w, path, NULL, NULL, &d) == GMRT_OK,
                   "%s", d.msg);
@@ -835,7 +892,8 @@ START_TEST(test_gguf_rejected)
     tv_init(&t);
     t.model = "gpt2";
     tv_expect(&t, GMRT_ERR_UNSUPPORTED, "tokenizer model \"gpt2\" is not "
-                                        "supported; only \"llama\" (SentencePiece) is");
+                                        "supported; only \"llama\" (SentencePiece) "
+                                        "and \"gemma4\" (BPE) are");
     tv_init(&t);
     t.space_prefix = 1;
     tv_expect(&t, GMRT_ERR_UNSUPPORTED, "tokenizer.ggml.add_space_prefix = true "
@@ -850,6 +908,383 @@ START_TEST(test_gguf_rejected)
                           41) == 0, "%s", d.msg);
     ck_assert_int_eq(gmrt_vocab_from_gguf(NULL, &v, &d), GMRT_ERR_ARG);
     ck_assert_int_eq(gmrt_vocab_from_gguf(NULL, NULL, &d), GMRT_ERR_ARG);
+}
+END_TEST
+
+/* ---------------------------------------------- Gemma 4 (BPE) vocabularies */
+
+#define SP "\xe2\x96\x81"   /* U+2581, the escaped space */
+
+/* Builds t, which must load. */
+static gmrt_vocab *tv_load(const tvocab *t)
+{
+    gmrt_vocab *v = NULL;
+    gmrt_diag d = {0};
+    ck_assert_msg(tv_build(t, &v, &d) == GMRT_OK, "%s", d.msg);
+    return v;
+}
+
+/* The listed merge with the lowest rank goes first, whatever the scores
+ * (the converter writes -1000 for every token). */
+START_TEST(test_bpe_merge_by_rank)
+{
+    for (int bc_first = 0; bc_first < 2; bc_first++) {
+        tvocab t;
+        tv_init_bpe(&t);
+        int32_t a = tv_add(&t, "a", 0, 1);
+        tv_add(&t, "b", 0, 1);
+        int32_t c = tv_add(&t, "c", 0, 1);
+        int32_t ab = tv_add(&t, "ab", 5, 1), bc = tv_add(&t, "bc", -5, 1);
+        tv_merge(&t, bc_first ? "b c" : "a b");
+        tv_merge(&t, bc_first ? "a b" : "b c");
+        gmrt_vocab *v = tv_load(&t);
+        if (bc_first)
+            EXPECT(v, "abc", false, a, bc);
+        else
+            EXPECT(v, "abc", false, ab, c);
+        gmrt_vocab_destroy(v);
+    }
+}
+END_TEST
+
+/* Ties go left; merged symbols merge again; a pair that forms a token but
+ * is not listed never merges (unlike SPM). */
+START_TEST(test_bpe_ties_and_chains)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    int32_t a = tv_add(&t, "a", 0, 1), b = tv_add(&t, "b", 0, 1);
+    int32_t aa = tv_add(&t, "aa", 0, 1), ab = tv_add(&t, "ab", 0, 1);
+    int32_t abab = tv_add(&t, "abab", 0, 1);
+    tv_add(&t, "ba", 0, 1);   /* a token, but no merge lists it */
+    int32_t sp = tv_add(&t, SP, 0, 1), spa = tv_add(&t, SP "a", 0, 1);
+    tv_merge(&t, "a a");
+    tv_merge(&t, "a b");
+    tv_merge(&t, "ab ab");
+    tv_merge(&t, SP " a");
+    gmrt_vocab *v = tv_load(&t);
+    EXPECT(v, "aaa", false, aa, a);
+    EXPECT(v, "abab", false, abab);
+    EXPECT(v, "bab", false, b, ab);
+    EXPECT(v, "ba", false, b, a);
+    EXPECT(v, " a a", false, spa, spa);
+    EXPECT(v, "a  ", false, a, sp, sp);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
+/* Newline runs are merged apart from the text around them; a run that is
+ * a token is taken whole even when no merge builds it. */
+START_TEST(test_bpe_newline_runs)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    int32_t a = tv_add(&t, "a", 0, 1), nl = tv_add(&t, "\n", 0, 1);
+    int32_t nl2 = tv_add(&t, "\n\n", 0, 1), nl4 = tv_add(&t, "\n\n\n\n", 0, 1);
+    tv_add(&t, "a\n", 0, 1);
+    tv_merge(&t, "\n \n");
+    tv_merge(&t, "a \n");   /* never applies: the pre-split keeps them apart */
+    gmrt_vocab *v = tv_load(&t);
+    EXPECT(v, "a\n", false, a, nl);
+    EXPECT(v, "a\n\na", false, a, nl2, a);
+    EXPECT(v, "\n\n\n", false, nl2, nl);
+    EXPECT(v, "\n\n\n\n", false, nl4);
+    EXPECT(v, "\n\n\n\n\n", false, nl2, nl2, nl);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
+/* Characters without a token become their bytes; invalid UTF-8 becomes
+ * U+FFFD first (one per bad byte), overlong forms their shortest form. */
+START_TEST(test_bpe_bytes_and_invalid)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    int32_t a = tv_add(&t, "a", 0, 1);
+    int32_t fffd = tv_add(&t, "\xef\xbf\xbd", 0, 1);
+    gmrt_vocab *v = tv_load(&t);
+    EXPECT(v, "\xc3\xa9", false, BYTE_ID(0xC3), BYTE_ID(0xA9));
+    EXPECT(v, "a\xff", false, a, fffd);
+    EXPECT(v, "\xe2\x96", false, fffd, fffd);
+    EXPECT(v, "\xc0\xaf", false, BYTE_ID('/'));
+    /* An overlong space is a plain ' ', not the escaped U+2581. */
+    EXPECT(v, "\xc0\xa0", false, BYTE_ID(' '));
+    EXPECT(v, " ", false, BYTE_ID(0xE2), BYTE_ID(0x96), BYTE_ID(0x81));
+    /* Past U+10FFFF (llama.cpp throws): every byte is invalid. */
+    EXPECT(v, "\xf4\x90\x80\x80", false, fffd, fffd, fffd, fffd);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
+/* Gemma 4's special texts: <turn|> is the end of turn, <|tool_response>
+ * is control (renders as nothing, matched only with parse_special), and
+ * beside it "</s>" is an ordinary token.  BOS is on whatever the key says. */
+START_TEST(test_bpe_special_tokens)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    t.add_bos = 0;
+    int32_t a = tv_add(&t, "a", 0, 1);
+    int32_t turn = tv_add(&t, "<|turn>", 0, GMRT_TOKEN_CONTROL);
+    int32_t end = tv_add(&t, "<turn|>", 0, GMRT_TOKEN_CONTROL);
+    int32_t tool = tv_add(&t, "<|tool_response>", 0, GMRT_TOKEN_USER_DEFINED);
+    int32_t chan = tv_add(&t, "<|channel>", 0, GMRT_TOKEN_USER_DEFINED);
+    int32_t s = tv_add(&t, "</s>", 0, GMRT_TOKEN_USER_DEFINED);
+    gmrt_vocab *v = tv_load(&t);
+    ck_assert(gmrt_vocab_add_bos(v));
+    ck_assert_int_eq(gmrt_vocab_eot(v), end);
+    EXPECT(v, "<|turn>a<turn|>", true, turn, a, end);
+    EXPECT(v, "a<|channel>a", false, a, chan, a);
+    EXPECT(v, "<|tool_response>", true, tool);
+    EXPECT(v, "</s>", true, BYTE_ID('<'), BYTE_ID('/'), BYTE_ID('s'), BYTE_ID('>'));
+    char buf[32];
+    ck_assert_uint_eq(gmrt_token_to_piece(v, tool, buf, sizeof buf), 0);
+    ck_assert_uint_eq(gmrt_token_to_piece(v, end, buf, sizeof buf), 0);
+    ck_assert_uint_eq(gmrt_token_to_piece(v, chan, buf, sizeof buf), 10);
+    ck_assert_uint_eq(gmrt_token_to_piece(v, s, buf, sizeof buf), 4);
+    ck_assert_int_eq(gmrt_vocab_type(v, s), GMRT_TOKEN_USER_DEFINED);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
+/* Every malformed merge is refused with the key and its index. */
+START_TEST(test_bpe_bad_merges)
+{
+    static const struct {
+        const char *merge, *msg;
+    } cases[] = {
+        {"ab", "tokenizer.ggml.merges[1] = \"ab\" is not \"left right\""},
+        {"a ", "tokenizer.ggml.merges[1] = \"a \" is not \"left right\""},
+        {" a", "tokenizer.ggml.merges[1] = \" a\" is not \"left right\""},
+        {"", "tokenizer.ggml.merges[1] = \"\" is not \"left right\""},
+        {"q b", "tokenizer.ggml.merges[1]: \"q\" is not a token"},
+        {"a \xff", "tokenizer.ggml.merges[1]: \"\\xFF\" is not a token"},
+        {"a b c", "tokenizer.ggml.merges[1]: \"b c\" is not a token"},
+        {"b a", "tokenizer.ggml.merges[1]: the merged piece \"ba\" is not a token"},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        tvocab t;
+        tv_init_bpe(&t);
+        tv_add(&t, "a", 0, 1);
+        tv_add(&t, "b", 0, 1);
+        tv_add(&t, "ab", 0, 1);
+        tv_merge(&t, "a b");
+        tv_merge(&t, cases[k].merge);
+        tv_expect(&t, GMRT_ERR_FORMAT, cases[k].msg);
+    }
+    tvocab t;
+    tv_init_bpe(&t);
+    t.no_merges = true;
+    gmrt_vocab *v = (gmrt_vocab *)&v;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(tv_build(&t, &v, &d), GMRT_ERR_FORMAT);
+    ck_assert_ptr_null(v);
+    ck_assert_msg(strstr(d.msg, "tokenizer.ggml.merges") != NULL, "%s", d.msg);
+    t.no_merges = false;
+    t.merges_i32 = true;
+    tv_merge(&t, "x");
+    ck_assert_int_eq(tv_build(&t, &v, &d), GMRT_ERR_FORMAT);
+    ck_assert_msg(strncmp(d.msg, "key \"tokenizer.ggml.merges\": expected type",
+                          41) == 0, "%s", d.msg);
+}
+END_TEST
+
+/* A repeated pair keeps its first rank (llama.cpp's map emplace); a
+ * vocabulary with no merges at all tokenizes character by character. */
+START_TEST(test_bpe_duplicate_and_empty_merges)
+{
+    tvocab t;
+    tv_init_bpe(&t);
+    int32_t a = tv_add(&t, "a", 0, 1), b = tv_add(&t, "b", 0, 1);
+    int32_t c = tv_add(&t, "c", 0, 1);
+    int32_t ab = tv_add(&t, "ab", 0, 1);
+    tv_add(&t, "bc", 0, 1);
+    tv_merge(&t, "a b");
+    tv_merge(&t, "b c");
+    tv_merge(&t, "a b");
+    gmrt_vocab *v = tv_load(&t);
+    EXPECT(v, "abc", false, ab, c);
+    gmrt_vocab_destroy(v);
+    t.n_merges = 0;
+    v = tv_load(&t);
+    EXPECT(v, "ab", false, a, b);
+    gmrt_vocab_destroy(v);
+}
+END_TEST
+
+/* ------------------------------------- the synthetic Gemma 4 vocabulary */
+
+/* tests/fixtures/tokenizer/gemma4_vocab.gguf: a BPE vocabulary laid out as
+ * the Gemma 4 converter writes one, learned from gemma4_corpus.txt; the
+ * .tsv files beside it hold llama.cpp's ids for it (both made by
+ * scripts/make_gemma4_tokenizer_fixture.py). */
+static gmrt_vocab *g4_vocab;
+
+static void g4_setup(void)
+{
+    gmrt_gguf *g = NULL;
+    gmrt_diag d = {0};
+    const char *path = gmc_test_src("tests/fixtures/tokenizer/gemma4_vocab.gguf");
+    if (gmrt_gguf_open(path, &g, &d) != GMRT_OK) {
+        fprintf(stderr, "gguf open failed: %s\n", d.msg);
+        return;
+    }
+    if (gmrt_vocab_from_gguf(g, &g4_vocab, &d) != GMRT_OK)
+        fprintf(stderr, "gemma4 vocab load failed: %s\n", d.msg);
+    gmrt_gguf_close(g);
+}
+
+static void g4_teardown(void)
+{
+    gmrt_vocab_destroy(g4_vocab);
+    g4_vocab = NULL;
+}
+
+static const gmrt_vocab *need_g4(void)
+{
+    ck_assert_msg(g4_vocab != NULL, "gemma4_vocab.gguf did not load");
+    return g4_vocab;
+}
+
+START_TEST(test_g4_metadata)
+{
+    const gmrt_vocab *v = need_g4();
+    ck_assert(gmrt_vocab_is_bpe(v));
+    ck_assert_int_eq(gmrt_vocab_bos(v), 2);
+    ck_assert_int_eq(gmrt_vocab_eos(v), 1);
+    ck_assert_int_eq(gmrt_vocab_eot(v), 106);
+    ck_assert(gmrt_vocab_add_bos(v));
+    ck_assert_int_eq(gmrt_vocab_find(v, "<|turn>", 7), 105);
+    ck_assert_int_eq(gmrt_vocab_type(v, 105), GMRT_TOKEN_CONTROL);
+    ck_assert_int_eq(gmrt_chat_style_of(v), GMRT_CHAT_GEMMA4);
+    ck_assert_int_gt(gmrt_vocab_size(v), 2000);
+}
+END_TEST
+
+/* llama.cpp's ids (BOS, parse_special) and its detokenized text. */
+START_TEST(test_g4_fixture)
+{
+    check_fixture_with(need_g4(), "tests/fixtures/tokenizer/gemma4.tsv", true, true,
+                       true);
+}
+END_TEST
+
+/* No BOS, control texts stay text (user-defined ones are still cut). */
+START_TEST(test_g4_fixture_raw)
+{
+    check_fixture_with(need_g4(), "tests/fixtures/tokenizer/gemma4_raw.tsv", false,
+                       false, false);
+}
+END_TEST
+
+/* token_to_piece of every id against llama.cpp's. */
+START_TEST(test_g4_detok)
+{
+    const gmrt_vocab *v = need_g4();
+    fixture f;
+    fixture_load(&f, "tests/fixtures/tokenizer/gemma4_detok.tsv");
+    ck_assert_uint_eq(f.n, (size_t)gmrt_vocab_size(v));
+    for (size_t i = 0; i < f.n; i++) {
+        char *hex = cut_tab(f.lines[i]);
+        int32_t id = (int32_t)atoi(f.lines[i]);
+        size_t want = unhex(hex);
+        char buf[1024];
+        size_t got = gmrt_token_to_piece(v, id, buf, sizeof buf);
+        ck_assert_msg(got == want && memcmp(buf, hex, want) == 0,
+                      "gemma4_detok.tsv:%d: id %d gives %zu bytes, want %zu",
+                      f.lineno[i], (int)id, got, want);
+    }
+    fixture_free(&f);
+}
+END_TEST
+
+/* 1 MiB of mixed valid text (scripts, emoji, code, whitespace and newline
+ * runs) tokenizes and detokenizes back to itself; a quadratic pass would
+ * hit the timeout. */
+START_TEST(test_g4_large_input)
+{
+    const gmrt_vocab *v = need_g4();
+    static const char *parts[] = {
+        "The quick brown fox jumps over the lazy dog. ",
+        "Straße, Größe — привет мир; 你好，世界！ ",
+        "def f(x):\n    return x\n\n\n", "int main(void) {\r\n\treturn 0;\r\n}\n",
+        "    indented    spaces\t\ttabs\n\n\n\n\n\n\n\n\n\n", "😀👍🏽 emoji "};
+    size_t len = 1 << 20, o = 0;
+    char *text = malloc(len);
+    ck_assert(text);
+    for (size_t k = 0; o < len; k++) {
+        const char *p = parts[k % 6];
+        size_t pl = strlen(p);
+        if (pl > len - o)
+            pl = len - o;
+        memcpy(text + o, p, pl);
+        o += pl;
+    }
+    while (len > 0 && ((unsigned char)text[len - 1] & 0x80))
+        len--;   /* do not end inside a character */
+    size_t cap = len + 1, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    char *back = malloc(len + 1);
+    ck_assert(ids && back);
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_tokenize(v, text, len, false, false, ids, cap, &n, &d),
+                     GMRT_OK);
+    ck_assert_uint_gt(n, 100000);
+    ck_assert_uint_eq(detok_all(v, ids, n, back, len + 1), len);
+    ck_assert(memcmp(back, text, len) == 0);
+    free(back);
+    free(ids);
+    free(text);
+}
+END_TEST
+
+/* The Gemma 4 template against jinja2's rendering of the official one. */
+START_TEST(test_g4_chat_fixture)
+{
+    fixture f;
+    fixture_load(&f, "tests/fixtures/tokenizer/gemma4_chat.tsv");
+    ck_assert_uint_ge(f.n, 10);
+    for (size_t i = 0; i < f.n; i++) {
+        char *user = cut_tab(f.lines[i]);
+        char *want = cut_tab(user);
+        bool has_system = strcmp(f.lines[i], "-") != 0;
+        if (has_system)
+            unhex(f.lines[i]);
+        unhex(user);
+        unhex(want);
+        char *got = gmrt_chat_format_style(GMRT_CHAT_GEMMA4,
+                                           has_system ? f.lines[i] : NULL, user);
+        ck_assert_ptr_nonnull(got);
+        ck_assert_msg(strcmp(got, want) == 0, "gemma4_chat.tsv:%d: got \"%s\"",
+                      f.lineno[i], got);
+        free(got);
+    }
+    fixture_free(&f);
+}
+END_TEST
+
+/* The formatted prompt: BOS, then <|turn> (105) and <turn|> (106) as
+ * single tokens, nothing of the markup spelled out. */
+START_TEST(test_g4_chat_tokens)
+{
+    const gmrt_vocab *v = need_g4();
+    char *s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, "Be brief.", "Hello");
+    int32_t ids[64];
+    size_t n = 0;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_tokenize(v, s, strlen(s), true, true, ids, 64, &n, &d),
+                     GMRT_OK);
+    free(s);
+    int turns = 0, ends = 0;
+    for (size_t i = 0; i < n; i++) {
+        turns += ids[i] == 105;
+        ends += ids[i] == 106;
+    }
+    ck_assert_int_eq(ids[0], 2);
+    ck_assert_int_eq(ids[1], 105);
+    ck_assert_int_eq(turns, 3);
+    ck_assert_int_eq(ends, 2);
+    ck_assert_int_eq(ids[n - 1], gmrt_vocab_find(v, "<channel|>", 10));
 }
 END_TEST
 
@@ -897,6 +1332,58 @@ START_TEST(test_chat_exact)
     ck_assert_str_eq(s, "<start_of_turn>user\n<end_of_turn>\n"
                         "<start_of_turn>model\n");
     free(s);
+}
+END_TEST
+
+/* The Gemma 4 template: system turn only for a non-NULL system, Unicode
+ * whitespace trimmed (Jinja's trim), empty thought channel after the
+ * model turn (thinking off). */
+START_TEST(test_chat_gemma4_exact)
+{
+    char *s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, NULL, "Hi");
+    ck_assert_str_eq(s, "<|turn>user\nHi<turn|>\n<|turn>model\n"
+                        "<|channel>thought\n<channel|>");
+    free(s);
+    s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, " Be brief.\n",
+                               "\xe3\x80\x80\t2+2?\xc2\xa0\r\n");
+    ck_assert_str_eq(s, "<|turn>system\nBe brief.<turn|>\n<|turn>user\n2+2?"
+                        "<turn|>\n<|turn>model\n<|channel>thought\n<channel|>");
+    free(s);
+    s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, "", NULL);
+    ck_assert_str_eq(s, "<|turn>system\n<turn|>\n<|turn>user\n<turn|>\n"
+                        "<|turn>model\n<|channel>thought\n<channel|>");
+    free(s);
+    /* Trimming stops at bytes that are not UTF-8 whitespace. */
+    s = gmrt_chat_format_style(GMRT_CHAT_GEMMA4, NULL, "\xa0 x \xc2");
+    ck_assert_str_eq(s, "<|turn>user\n\xa0 x \xc2<turn|>\n<|turn>model\n"
+                        "<|channel>thought\n<channel|>");
+    free(s);
+    s = gmrt_chat_format_style(GMRT_CHAT_GEMMA, NULL, "Hi");
+    ck_assert_str_eq(s, "<start_of_turn>user\nHi<end_of_turn>\n"
+                        "<start_of_turn>model\n");
+    free(s);
+}
+END_TEST
+
+/* The style follows the vocabulary: gemma4 tokenizer or <|turn> present. */
+START_TEST(test_chat_style_of)
+{
+    ck_assert_int_eq(gmrt_chat_style_of(NULL), GMRT_CHAT_GEMMA);
+    tvocab t;
+    tv_init(&t);
+    gmrt_vocab *v = tv_load(&t);
+    ck_assert_int_eq(gmrt_chat_style_of(v), GMRT_CHAT_GEMMA);
+    ck_assert(!gmrt_vocab_is_bpe(v));
+    gmrt_vocab_destroy(v);
+    tv_add(&t, "<|turn>", 0, GMRT_TOKEN_CONTROL);
+    v = tv_load(&t);
+    ck_assert_int_eq(gmrt_chat_style_of(v), GMRT_CHAT_GEMMA4);
+    gmrt_vocab_destroy(v);
+    tv_init_bpe(&t);
+    v = tv_load(&t);
+    ck_assert(gmrt_vocab_is_bpe(v));
+    ck_assert_int_eq(gmrt_chat_style_of(v), GMRT_CHAT_GEMMA4);
+    gmrt_vocab_destroy(v);
 }
 END_TEST
 
@@ -950,9 +1437,34 @@ Suite *tokenizer_suite(void)
     tcase_add_test(mem, test_gguf_rejected);
     suite_add_tcase(s, mem);
 
+    TCase *g4 = tcase_create("gemma4_vocab");
+    tcase_add_unchecked_fixture(g4, g4_setup, g4_teardown);
+    tcase_set_timeout(g4, 120);
+    tcase_add_test(g4, test_g4_metadata);
+    tcase_add_test(g4, test_g4_fixture);
+    tcase_add_test(g4, test_g4_fixture_raw);
+    tcase_add_test(g4, test_g4_detok);
+    tcase_add_test(g4, test_g4_large_input);
+    tcase_add_test(g4, test_g4_chat_fixture);
+    tcase_add_test(g4, test_g4_chat_tokens);
+    suite_add_tcase(s, g4);
+
+    TCase *bpe = tcase_create("bpe_vocab");
+    tcase_set_timeout(bpe, 60);
+    tcase_add_test(bpe, test_bpe_merge_by_rank);
+    tcase_add_test(bpe, test_bpe_ties_and_chains);
+    tcase_add_test(bpe, test_bpe_newline_runs);
+    tcase_add_test(bpe, test_bpe_bytes_and_invalid);
+    tcase_add_test(bpe, test_bpe_special_tokens);
+    tcase_add_test(bpe, test_bpe_bad_merges);
+    tcase_add_test(bpe, test_bpe_duplicate_and_empty_merges);
+    suite_add_tcase(s, bpe);
+
     TCase *chat = tcase_create("chat");
     tcase_add_test(chat, test_chat_fixture);
     tcase_add_test(chat, test_chat_exact);
+    tcase_add_test(chat, test_chat_gemma4_exact);
+    tcase_add_test(chat, test_chat_style_of);
     suite_add_tcase(s, chat);
     return s;
 }

@@ -11,7 +11,7 @@
  * Modules (one .c each): dtype.c (types, f16/bf16, (de)quantization),
  * gguf.c (reader), gguf_write.c (writer), json.c (strict JSON),
  * safetensors.c (HF checkpoints), quantize.c (K-quant and affine quantizers),
- * vocab.c (SentencePiece tokenizer),
+ * vocab.c + vocab_bpe.c (SentencePiece and BPE tokenizers),
  * chat.c (Gemma chat template), sample.c (sampler), pool.c (threads),
  * session.c (load, validate, prefill/decode loop).
  */
@@ -335,9 +335,11 @@ enum {
 
 typedef struct gmrt_vocab gmrt_vocab;
 
-/* Builds the tokenizer from a GGUF's tokenizer.ggml.* metadata (model must be
- * "llama", i.e. SentencePiece) with every check of reliability.md §2.3.
- * Free with gmrt_vocab_destroy. */
+/* Builds the tokenizer from a GGUF's tokenizer.ggml.* metadata with every
+ * check of reliability.md §2.3.  tokenizer.ggml.model picks the algorithm:
+ * "llama" (SentencePiece, Gemma 1/2/3) or "gemma4" (BPE with the merges of
+ * tokenizer.ggml.merges, each checked against the tokens).  Free with
+ * gmrt_vocab_destroy. */
 gmrt_status gmrt_vocab_from_gguf(const gmrt_gguf *g, gmrt_vocab **out,
                                  gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_vocab_destroy(gmrt_vocab *v);
@@ -345,14 +347,19 @@ void gmrt_vocab_destroy(gmrt_vocab *v);
 int32_t gmrt_vocab_size(const gmrt_vocab *v);
 int32_t gmrt_vocab_bos(const gmrt_vocab *v);
 int32_t gmrt_vocab_eos(const gmrt_vocab *v);
-/* <end_of_turn> id, or -1 if the vocabulary has none. */
+/* End-of-turn id: <end_of_turn> (Gemma 1/2/3), else <turn|> (Gemma 4), else
+ * -1. */
 int32_t gmrt_vocab_eot(const gmrt_vocab *v);
 bool gmrt_vocab_add_bos(const gmrt_vocab *v);
+/* True for a Gemma 4 vocabulary (tokenizer.ggml.model = "gemma4"). */
+bool gmrt_vocab_is_bpe(const gmrt_vocab *v);
 /* Exact-text lookup; -1 if absent. */
 int32_t gmrt_vocab_find(const gmrt_vocab *v, const char *text, size_t len);
 int32_t gmrt_vocab_type(const gmrt_vocab *v, int32_t id);
 
-/* Tokenizes len bytes of text as llama.cpp's SPM tokenizer does (docs/models.md#tokenizer-spm).
+/* Tokenizes len bytes of text as llama.cpp does: its SPM tokenizer
+ * (docs/models.md#tokenizer-spm) or, for a "gemma4" vocabulary, its BPE one
+ * (docs/models.md#gguf-tokenizer; invalid UTF-8 becomes U+FFFD first).
  * With parse_special, control tokens written as text (e.g. "<start_of_turn>")
  * become their ids; user-defined tokens are always matched.  Writes at most
  * cap ids to out and the full count to *out_n; GMRT_ERR_LIMIT if cap was too
@@ -375,6 +382,27 @@ size_t gmrt_token_to_piece(const gmrt_vocab *v, int32_t id, char *buf,
  * system may be NULL.  Returns a malloc'd NUL-terminated string the caller
  * frees, or NULL when out of memory. */
 char *gmrt_chat_format(const char *system, const char *user);
+
+/* The template families: Gemma 1/2/3 (above) and Gemma 4. */
+typedef enum gmrt_chat_style {
+    GMRT_CHAT_GEMMA = 0,
+    GMRT_CHAT_GEMMA4 = 1
+} gmrt_chat_style;
+
+/* GMRT_CHAT_GEMMA4 for a "gemma4" (BPE) vocabulary or one that has
+ * <|turn>; GMRT_CHAT_GEMMA otherwise (also for NULL). */
+gmrt_chat_style gmrt_chat_style_of(const gmrt_vocab *v);
+
+/* Formats one user turn in the given style, without the leading <bos>.
+ * GMRT_CHAT_GEMMA is gmrt_chat_format; GMRT_CHAT_GEMMA4 is the official
+ * Gemma 4 template with thinking off (texts trimmed of Unicode whitespace):
+ *   [<|turn>system\n{system}<turn|>\n]<|turn>user\n{user}<turn|>\n
+ *   <|turn>model\n<|channel>thought\n<channel|>
+ * where the system turn is written whenever system is not NULL.  Generation
+ * stops at <turn|> (gmrt_vocab_eot) or <eos>.  Returns a malloc'd string the
+ * caller frees, or NULL when out of memory. */
+char *gmrt_chat_format_style(gmrt_chat_style style, const char *system,
+                             const char *user);
 
 /* ------------------------------------------------------ sampler (sample.c) */
 
