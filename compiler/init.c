@@ -53,10 +53,32 @@ static const gmc_value *weight_by_index(const gmc_graph *g, int64_t index)
     return NULL;
 }
 
+/* Gemma 4's global layers rotate only part of their pairs (proportional
+ * RoPE): llama.cpp reads that from rope_freqs.weight, a divisor per pair of
+ * the global head (1, or 1e30 for a pair that stays), which the compiled
+ * model does not need (its tables have it); init writes it after the
+ * model's weights so that llama.cpp can run the same file. */
+static bool has_rope_freqs(const gmc_model *m)
+{
+    return m->family == GMC_FAMILY_GEMMA4;
+}
+
+static int64_t rope_freqs_len(const gmc_model *m)
+{
+    return (m->global.head_dim ? m->global.head_dim : m->head_dim) / 2;
+}
+
 static gmrt_status fill(void *user, int64_t index, const char *name, void *dst,
                         size_t nbytes, gmrt_diag *diag)
 {
     init_ctx *ic = user;
+    const gmc_model *m = ic->g->model;
+    if (index == ic->g->n_weights && has_rope_freqs(m)) {
+        int64_t n = rope_freqs_len(m), rotated = (int64_t)(m->rope_global.fraction * (double)n);
+        for (int64_t i = 0; i < n; i++)
+            ((float *)dst)[i] = i < rotated ? 1.0f : 1e30f;
+        return GMRT_OK;
+    }
     const gmc_value *v = weight_by_index(ic->g, index);
     if (!v)
         return gmrt_fail(diag, GMRT_ERR_ARG, "no weight %lld", (long long)index);
@@ -163,6 +185,59 @@ static const char *arch_name(gmc_family f)
 
 #define KEY(suffix) (snprintf(key, sizeof key, "%s." suffix, arch), key)
 
+/* A per-layer key: one u32 when every layer has the same value, else an
+ * INT32 array (llama.cpp's get_key_or_arr reads both). */
+static gmrt_status set_per_layer(gmrt_gguf_writer *w, const char *key, const int32_t *v,
+                                 int32_t n)
+{
+    bool same = true;
+    for (int32_t i = 1; i < n; i++)
+        same &= v[i] == v[0];
+    return same ? gmrt_gguf_writer_set_u32(w, key, (uint32_t)v[0])
+                : gmrt_gguf_writer_set_i32s(w, key, v, (uint64_t)n);
+}
+
+/* The gemma4 keys llama.cpp's loader reads (docs/models.md#gguf-keys):
+ * per-layer FFN widths and KV heads, global (key_length) and local (_swa)
+ * head dims, RoPE bases and dimensions, the sliding pattern, KV sharing,
+ * per-layer embeddings and experts.  The keys written before (context,
+ * widths, eps, window, final soft-cap) stay; these override two of them. */
+static gmrt_status set_gemma4_metadata(gmrt_gguf_writer *w, const gmc_model *m)
+{
+    const char *arch = "gemma4";
+    char key[128];
+    int32_t n = m->n_layers, hd[2] = {m->head_dim, m->head_dim};
+    int32_t *ffn = malloc((size_t)n * sizeof *ffn), *kvh = malloc((size_t)n * sizeof *kvh);
+    bool *swa = malloc((size_t)n * sizeof *swa);
+    gmrt_status s = ffn && kvh && swa ? GMRT_OK : GMRT_ERR_NOMEM;
+    for (int32_t i = 0; !s && i < n; i++) {
+        const gmc_layer *l = &m->layers[i];
+        ffn[i] = l->ffn_dim;
+        kvh[i] = l->n_kv_heads;
+        swa[i] = l->kind == GMC_ATTN_LOCAL;
+        hd[l->kind == GMC_ATTN_GLOBAL] = l->head_dim;
+    }
+    if (!s) s = set_per_layer(w, KEY("feed_forward_length"), ffn, n);
+    if (!s) s = set_per_layer(w, KEY("attention.head_count_kv"), kvh, n);
+    if (!s) s = gmrt_gguf_writer_set_bools(w, KEY("attention.sliding_window_pattern"), swa, (uint64_t)n);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.key_length_swa"), (uint32_t)hd[0]);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.value_length_swa"), (uint32_t)hd[0]);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)hd[1]);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("rope.dimension_count_swa"), (uint32_t)hd[0]);
+    if (!s) s = gmrt_gguf_writer_set_f32(w, KEY("rope.freq_base_swa"), (float)m->rope_local.theta);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.shared_kv_layers"), (uint32_t)m->kv_shared_layers);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("embedding_length_per_layer_input"), (uint32_t)m->ple_dim);
+    if (!s && m->n_experts) {
+        s = gmrt_gguf_writer_set_u32(w, KEY("expert_count"), (uint32_t)m->n_experts);
+        if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("expert_used_count"), (uint32_t)m->n_experts_used);
+        if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("expert_feed_forward_length"), (uint32_t)m->expert_dim);
+    }
+    free(ffn);
+    free(kvh);
+    free(swa);
+    return s;
+}
+
 static gmrt_status set_metadata(gmrt_gguf_writer *w, const gmc_model *m, vocab_build *vb)
 {
     const char *arch = arch_name(m->family);
@@ -173,11 +248,13 @@ static gmrt_status set_metadata(gmrt_gguf_writer *w, const gmc_model *m, vocab_b
     if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("context_length"), (uint32_t)m->context);
     if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("embedding_length"), (uint32_t)m->d_model);
     if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("block_count"), (uint32_t)m->n_layers);
-    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)m->ffn_dim);
+    bool g4 = m->family == GMC_FAMILY_GEMMA4; /* per-layer values: set_gemma4_metadata */
+    if (!s && !g4) s = gmrt_gguf_writer_set_u32(w, KEY("feed_forward_length"), (uint32_t)m->ffn_dim);
     if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.head_count"), (uint32_t)m->n_heads);
-    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)m->n_kv_heads);
-    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)m->head_dim);
-    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)m->head_dim);
+    if (!s && !g4) s = gmrt_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)m->n_kv_heads);
+    int32_t hd = m->global.head_dim ? m->global.head_dim : m->head_dim; /* global layers' */
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.key_length"), (uint32_t)hd);
+    if (!s) s = gmrt_gguf_writer_set_u32(w, KEY("attention.value_length"), (uint32_t)hd);
     if (!s) s = gmrt_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), (float)m->norm_eps);
     if (!s) s = gmrt_gguf_writer_set_f32(w, KEY("rope.freq_base"), (float)m->rope_global.theta);
     if (!s && m->window > 0)
@@ -186,6 +263,8 @@ static gmrt_status set_metadata(gmrt_gguf_writer *w, const gmc_model *m, vocab_b
         s = gmrt_gguf_writer_set_f32(w, KEY("attn_logit_softcapping"), (float)m->attn_softcap);
     if (!s && m->final_softcap > 0)
         s = gmrt_gguf_writer_set_f32(w, KEY("final_logit_softcapping"), (float)m->final_softcap);
+    if (!s && m->family == GMC_FAMILY_GEMMA4)
+        s = set_gemma4_metadata(w, m);
     if (!s) s = gmrt_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
     if (!s) s = gmrt_gguf_writer_set_strs(w, "tokenizer.ggml.tokens", (const char *const *)vb->piece, NULL, (uint64_t)vb->n);
     if (!s) s = gmrt_gguf_writer_set_f32s(w, "tokenizer.ggml.scores", vb->score, (uint64_t)vb->n);
@@ -209,6 +288,10 @@ static gmrt_status add_tensors(gmrt_gguf_writer *w, const gmc_graph *g, int64_t 
             return s;
         if (v->ne[0] > *max_ne0)
             *max_ne0 = v->ne[0];
+    }
+    if (has_rope_freqs(g->model)) {
+        int64_t ne[4] = {rope_freqs_len(g->model), 1, 1, 1};
+        return gmrt_gguf_writer_add_tensor(w, "rope_freqs.weight", GMK_DTYPE_F32, 1, ne);
     }
     return GMRT_OK;
 }

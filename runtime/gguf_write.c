@@ -331,6 +331,13 @@ gmrt_status gmrt_gguf_writer_set_i32s(gmrt_gguf_writer *w, const char *key,
     return set_array(w, key, GMRT_GGUF_INT32, v, n, sizeof *v);
 }
 
+gmrt_status gmrt_gguf_writer_set_bools(gmrt_gguf_writer *w, const char *key,
+                                       const bool *v, uint64_t n)
+{
+    _Static_assert(sizeof(bool) == 1, "GGUF booleans are one byte");
+    return set_array(w, key, GMRT_GGUF_BOOL, v, n, sizeof *v);
+}
+
 gmrt_status gmrt_gguf_writer_set_strs(gmrt_gguf_writer *w, const char *key,
                                       const char *const *v,
                                       const uint32_t *lens, uint64_t n)
