@@ -1196,6 +1196,9 @@ static void emit_descriptor(emitter *e, const gmc_target_config *tc)
     const gmc_graph *g = e->g;
     const gmc_model *m = g->model;
     static const char *const arch[] = {"", "gemma", "gemma2", "gemma3", "gemma4"};
+    char moe[64] = "";
+    if (m->n_experts)
+        snprintf(moe, sizeof moe, "    .n_experts_used = %d,\n", m->n_experts_used);
     gmc_emitf(e->b,
               "const gmk_model %s_model = {\n"
               "    .abi_version = GMK_ABI_VERSION,\n"
@@ -1213,13 +1216,14 @@ static void emit_descriptor(emitter *e, const gmc_target_config *tc)
               "    .n_tensors = N_WEIGHTS,\n"
               "    .tensors = %s_tensors,\n"
               "    .forward = %s_forward,\n"
+              "%s"
               "};\n\n"
               "/* The fixed name the runtime looks up after dlopen. */\n"
               "const gmk_model *const gmk_model_entry = &%s_model;\n",
               m->name, m->name, GMC_VERSION, g->hash, tc->target->name,
               arch[m->family], m->vocab, m->d_model, m->n_layers, m->context,
               g->max_batch, g->arena_bytes, g->kv_bytes, g->kv_bytes_per_token,
-              g->weight_bytes, m->name, m->name, m->name);
+              g->weight_bytes, m->name, m->name, moe, m->name);
 }
 
 static gmc_status emit_model_c(emitter *e, const gmc_target_config *tc,

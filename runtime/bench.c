@@ -90,6 +90,14 @@ gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
         uint64_t b;
         if (tensor_bytes(t, &b, diag) != GMRT_OK)
             return diag->status;
+        if (t->n_dims == 3 && m->n_experts_used > 0) {
+            /* experts: a token reads and computes with n_experts_used of them */
+            b = b / (uint64_t)t->ne[2] * (uint64_t)m->n_experts_used;
+            out->dense_macs += (double)t->ne[0] * (double)t->ne[1] * m->n_experts_used;
+            by_peak[peak_of_dtype(t->dtype)] += b;
+        }
+        if (strcmp(t->name, "per_layer_token_embd.weight") == 0)
+            b /= (uint64_t)t->ne[1]; /* looked up: one row per token */
         out->decode_weight_bytes += b;
         if (strcmp(t->name, "token_embd.weight") == 0)
             embd = t, embd_bytes = b;

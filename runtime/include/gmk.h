@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GMK_ABI_VERSION 3u
+#define GMK_ABI_VERSION 4u
 
 /* Generated kernels are one function per distinct shape, called from many
  * places: keeping them out of line keeps compile time proportional to the
@@ -119,6 +119,8 @@ typedef struct gmk_model {
     int32_t n_tensors;
     const gmk_tensor *tensors;
     gmk_forward_fn *forward;
+    int32_t n_experts_used;     /* MoE: experts a token computes with, of
+                                 * the ne[2] of each *_exps tensor; 0: dense */
 } gmk_model;
 
 #endif /* GMK_H */

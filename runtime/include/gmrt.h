@@ -552,10 +552,14 @@ typedef enum gmrt_peak_kind {
 /* What one token costs, from a model's manifest (formulas in
  * docs/benchmarks.md). */
 typedef struct gmrt_bench_costs {
-    uint64_t decode_weight_bytes; /* all tensors; an untied head's embedding
-                                     table counts one row */
+    uint64_t decode_weight_bytes; /* bytes a decode step reads: all tensors,
+                                     but an untied head's embedding table and
+                                     the per-layer embedding table count one
+                                     row, and MoE expert stacks only the
+                                     n_experts_used experts a token runs */
     uint64_t kv_bytes_per_pos;    /* K and V, all layers, one position */
-    double dense_macs;            /* per token: 2-D blk.* weights, ne0 x ne1 */
+    double dense_macs;            /* per token: 2-D blk.* weights, ne0 x ne1,
+                                     and the used experts' matrices */
     double head_macs;             /* LM head (output or tied token_embd) */
     double attn_macs_per_key;     /* per token and attended position: QK + PV,
                                      sum over layers of 2 x attn_q rows */
