@@ -433,7 +433,7 @@ static void print_table(const gmk_model *m, const bench_opts *o, const gmrt_benc
                         const gmrt_roofline *roofs, const bench_result *res, int n_res)
 {
     printf("model %s, target %s, weights %s\n", m->name, m->target, o->weights);
-    printf("decode bytes/token = %.1f MB weights + %.1f kB KV per attended position; "
+    printf("decode bytes/token = %.1f MB weights read + %.1f kB KV per attended position; "
            "prefill ops/token = %.3f G dense + attention (peak used: %s)\n",
            c->decode_weight_bytes * 1e-6, c->kv_bytes_per_pos * 1e-3,
            2 * c->dense_macs * 1e-9, peak_names[c->peak]);
