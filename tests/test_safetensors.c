@@ -566,6 +566,234 @@ START_TEST(test_bind_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------ Gemma 4 binding */
+
+/* A file of a Gemma 4 conformance fixture; four rotating buffers, so that
+ * two calls can be arguments of one call. */
+static const char *g4_fixture(const char *variant, const char *file)
+{
+    static char path[4][4300];
+    static int next;
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/conformance/gemma4-%s/%s", variant, file);
+    char *p = path[next++ & 3];
+    snprintf(p, sizeof path[0], "%s", gmc_test_src(rel));
+    return p;
+}
+
+/* Compiles graph for the generic target into tmp/st-<tag>. */
+static const gmk_model *compile_graph(const char *graph, const char *tag, void **so)
+{
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/st-%s", gmc_test_tmpdir(), tag);
+    gmc_options o = {.graph = graph, .target = "generic", .out_dir = dir};
+    gmc_result r;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_compile(&o, &r, &d) == GMC_OK, "compile %s: %s", graph, d.msg);
+    *so = dlopen(r.so_path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(*so != NULL, "%s", dlerror());
+    return *(const gmk_model *const *)dlsym(*so, "gmk_model_entry");
+}
+
+/* tests/conformance/gemma4-<variant>.yaml with extra appended (a quant:
+ * section: the hand-written graphs have none), written to tmp/<tag>.yaml. */
+static const char *g4_graph_plus(const char *variant, const char *tag, const char *extra)
+{
+    static char path[4300];
+    char rel[128];
+    snprintf(rel, sizeof rel, "tests/conformance/gemma4-%s.yaml", variant);
+    char *text = gmc_test_read_file(gmc_test_src(rel), NULL);
+    ck_assert_ptr_nonnull(text);
+    snprintf(path, sizeof path, "%s/%s.yaml", gmc_test_tmpdir(), tag);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fputs(extra, f);
+    fclose(f);
+    free(text);
+    return path;
+}
+
+/* Every position's logits of weights on m, like logits_of, with --requant. */
+static float *logits_requant(const gmk_model *m, const char *weights, int n)
+{
+    gmrt_session_opts so = {.n_threads = 1, .requant = true};
+    gmrt_session *s;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_session_create(m, weights, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    int32_t toks[32];
+    for (int i = 0; i < n; i++)
+        toks[i] = (int32_t)((i * 37 + 2) % m->n_vocab);
+    const float *lg;
+    ck_assert_msg(gmrt_session_eval(s, toks, (size_t)n, true, &lg, &d) == GMRT_OK, "%s", d.msg);
+    float *out = malloc((size_t)n * (size_t)m->n_vocab * sizeof *out);
+    memcpy(out, lg, (size_t)n * (size_t)m->n_vocab * sizeof *out);
+    gmrt_session_destroy(s);
+    return out;
+}
+
+static gmrt_eval_report eval_weights(const gmk_model *m, const char *weights, const char *ref)
+{
+    gmrt_session_opts so = {.n_threads = 2};
+    gmrt_session *s;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_session_create(m, weights, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    gmrt_eval_report r;
+    ck_assert_msg(gmrt_eval_reference(s, m, ref, &r, &d) == GMRT_OK, "%s", d.msg);
+    gmrt_session_destroy(s);
+    return r;
+}
+
+static const char *const g4_variants[] = {"e", "moe"};
+
+/* The fixtures' HF checkpoints (F32, transformers' names: layer_scalar,
+ * the router, the grouped 3-D experts, the per-layer embeddings, no norm
+ * +1) through the hand-written graphs give transformers' logits at every
+ * position, as the GGUF copies do. */
+START_TEST(test_bind_gemma4)
+{
+    const char *v = g4_variants[_i];
+    char rel[128], tag[32];
+    snprintf(rel, sizeof rel, "tests/conformance/gemma4-%s.yaml", v);
+    snprintf(tag, sizeof tag, "g4-%s", v);
+    void *so;
+    const gmk_model *m = compile_graph(gmc_test_src(rel), tag, &so);
+    gmrt_eval_report st = eval_weights(m, g4_fixture(v, "model.safetensors"),
+                                       g4_fixture(v, "ref.gguf"));
+    gmrt_eval_report gg = eval_weights(m, g4_fixture(v, "model.gguf"), g4_fixture(v, "ref.gguf"));
+    fprintf(stderr, "safetensors: gemma4-%s f32: NMSE max %.3e (GGUF %.3e), top-1 %.3f\n", v,
+            st.all.nmse_max, gg.all.nmse_max, st.all.top1);
+    ck_assert_int_eq(st.all.n, 96);
+    ck_assert_double_lt(st.all.nmse_max, 1e-5);
+    ck_assert(st.all.top1 == 1.0);
+    gmrt_eval_report_free(&st);
+    gmrt_eval_report_free(&gg);
+    dlclose(so);
+}
+END_TEST
+
+/* Converted at load: bf16 and q8_0 in the graph, the 3-D expert stacks and
+ * the per-layer embedding table among them, give exactly the logits of the
+ * GGUF copy converted by --requant (the same rows through the same
+ * quantizer, so the name mapping and the shapes are what is tested). */
+START_TEST(test_bind_gemma4_convert)
+{
+    static const char *const quant[] = {
+        "quant: {embed: bf16, attn: bf16, ffn: bf16, ple: bf16, ple_proj: bf16}\n",
+        "quant: {embed: bf16, attn: bf16, ffn: bf16, tensors: {ffn_down: q8_0}}\n",
+    };
+    const char *v = g4_variants[_i];
+    char tag[32];
+    snprintf(tag, sizeof tag, "g4-%s-bf16", v);
+    void *so;
+    const gmk_model *m = compile_graph(g4_graph_plus(v, tag, quant[_i]), tag, &so);
+    const int n = 24;
+    float *ref = logits_requant(m, g4_fixture(v, "model.gguf"), n);
+    float *got = logits_of(m, g4_fixture(v, "model.safetensors"), n);
+    double e = nmse(ref, got, (size_t)n * (size_t)m->n_vocab);
+    fprintf(stderr, "safetensors: gemma4-%s bf16/q8_0 at load vs GGUF --requant: NMSE %.3e\n",
+            v, e);
+    ck_assert_msg(e < 1e-12, "NMSE %g", e);
+    free(ref);
+    free(got);
+    /* Against transformers' f32 logits, bf16 weights are far from exact
+     * in these small random models (NMSE 1e-2 to 1e-1 per position: the
+     * layer scalars compound the rounding), but the argmax mostly holds. */
+    gmrt_eval_report r = eval_weights(m, g4_fixture(v, "model.safetensors"),
+                                      g4_fixture(v, "ref.gguf"));
+    fprintf(stderr, "safetensors: gemma4-%s bf16/q8_0 vs transformers f32: NMSE mean %.3e, "
+            "top-1 %.3f\n", v, r.all.nmse_mean, r.all.top1);
+    ck_assert_double_gt(r.all.top1, 0.5);
+    gmrt_eval_report_free(&r);
+    dlclose(so);
+}
+END_TEST
+
+/* Writes the F32 checkpoint src again into dir with every matrix (n_dims
+ * >= 2, but the router, which the graph keeps in f32) rounded to BF16 and
+ * the vectors left F32, with src_cfg as its config.json.  The header is
+ * padded to 8 bytes, as transformers writes it. */
+static void st_to_bf16(const char *src, const char *src_cfg, const char *dir)
+{
+    gmrt_safetensors *st;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_safetensors_open(src, &st, &d) == GMRT_OK, "%s", d.msg);
+    int64_t n = gmrt_safetensors_n_tensors(st);
+    size_t cap = 1 << 16, hl = 0, total = 0;
+    char *hdr = malloc(cap);
+    hl += (size_t)snprintf(hdr, cap, "{");
+    for (int64_t i = 0; i < n; i++) {
+        const gmrt_st_tensor *t = gmrt_safetensors_tensor_at(st, i);
+        bool half = t->n_dims >= 2 && !strstr(t->name, "router");
+        size_t bytes = (size_t)t->nbytes / (half ? 2 : 1);
+        hl += (size_t)snprintf(hdr + hl, cap - hl, "%s\"%s\": {\"dtype\": \"%s\", \"shape\": [",
+                               i ? ", " : "", t->name, half ? "BF16" : "F32");
+        for (int k = 0; k < t->n_dims; k++)
+            hl += (size_t)snprintf(hdr + hl, cap - hl, "%s%lld", k ? ", " : "",
+                                   (long long)t->shape[k]);
+        hl += (size_t)snprintf(hdr + hl, cap - hl, "], \"data_offsets\": [%zu, %zu]}", total,
+                               total + bytes);
+        total += bytes;
+    }
+    hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
+    while (hl % 8)
+        hdr[hl++] = ' ';
+    ck_assert_uint_lt(hl, cap);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    uint64_t n8 = hl;
+    fwrite(&n8, 8, 1, f);
+    fwrite(hdr, 1, hl, f);
+    for (int64_t i = 0; i < n; i++) {
+        const gmrt_st_tensor *t = gmrt_safetensors_tensor_at(st, i);
+        bool half = t->n_dims >= 2 && !strstr(t->name, "router");
+        for (uint64_t k = 0; k < t->nbytes / 4; k++) {
+            float x;
+            memcpy(&x, (const char *)t->data + 4 * k, 4);
+            uint16_t h = gmrt_f32_to_bf16(x);
+            if (half)
+                fwrite(&h, 2, 1, f);
+            else
+                fwrite(&x, 4, 1, f);
+        }
+    }
+    fclose(f);
+    free(hdr);
+    gmrt_safetensors_close(st);
+    char *cfg = gmc_test_read_file(src_cfg, NULL);
+    ck_assert_ptr_nonnull(cfg);
+    write_text(dir, "config.json", cfg);
+    free(cfg);
+}
+
+/* A BF16 checkpoint on an all-bf16 graph: the per-layer embedding table is
+ * read from the checkpoint's mapping (no copy), every other matrix is
+ * copied, and the logits are those of the F32 GGUF converted to bf16 by
+ * --requant, bit for bit (bf16 rounding is the same both ways; the vectors
+ * stayed f32). */
+START_TEST(test_bind_gemma4_mapped)
+{
+    const char *q = "quant: {embed: bf16, attn: bf16, ffn: bf16, ple: bf16, ple_proj: bf16}\n";
+    void *so;
+    const gmk_model *m = compile_graph(g4_graph_plus("e", "g4-e-mapped", q), "g4-e-mapped",
+                                       &so);
+    const char *dir = hf_dir("hf-g4-bf16");
+    st_to_bf16(g4_fixture("e", "model.safetensors"), g4_fixture("e", "config.json"), dir);
+    const int n = 24;
+    float *ref = logits_requant(m, g4_fixture("e", "model.gguf"), n);
+    float *got = logits_of(m, dir, n);
+    double e = nmse(ref, got, (size_t)n * (size_t)m->n_vocab);
+    fprintf(stderr, "safetensors: gemma4-e bf16 checkpoint (mapped PLE table) vs GGUF "
+                    "--requant: NMSE %.3e\n", e);
+    ck_assert_msg(e < 1e-12, "NMSE %g", e);
+    free(ref);
+    free(got);
+    dlclose(so);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- import */
 
 static gmc_model *import_load(const char *src, const char *quant, gmc_arena *a)
@@ -744,6 +972,9 @@ Suite *safetensors_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_bind_matches_gguf);
     tcase_add_test(tc, test_bind_errors);
+    tcase_add_loop_test(tc, test_bind_gemma4, 0, 2);
+    tcase_add_loop_test(tc, test_bind_gemma4_convert, 0, 2);
+    tcase_add_test(tc, test_bind_gemma4_mapped);
     suite_add_tcase(s, tc);
     tc = tcase_create("import");
     tcase_set_timeout(tc, 120);
