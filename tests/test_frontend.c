@@ -455,8 +455,8 @@ START_TEST(unknown_keys)
                 GMC_ERR_SCHEMA,
                 "t.yaml:22:13: error: quant.tensors.wq: unknown key \"wq\"; "
                 "allowed keys: attn_q, attn_k, attn_v, attn_output, "
-                "ffn_gate, ffn_up, ffn_down, inp_gate, proj, ffn_gate_exps, "
-                "ffn_up_exps, ffn_down_exps");
+                "ffn_gate, ffn_up, ffn_down, inp_gate, proj, ffn_gate_up_exps, "
+                "ffn_down_exps");
     EXPECT_EDIT("  kv_cache: f32",
                 "  kv_cache: f32\n  overrides:\n"
                 "    - {tensor: attn_v, layers: [0], type: f16, why: x}",
@@ -766,7 +766,7 @@ START_TEST(override_layers)
                 GMC_ERR_SCHEMA,
                 "t.yaml:23:16: error: quant.overrides[0].tensor: expected "
                 "one of attn_q, attn_k, attn_v, attn_output, ffn_gate, "
-                "ffn_up, ffn_down, inp_gate, proj, ffn_gate_exps, ffn_up_exps, "
+                "ffn_up, ffn_down, inp_gate, proj, ffn_gate_up_exps, "
                 "ffn_down_exps, got \"attn_w\"");
 }
 END_TEST
