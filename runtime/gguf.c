@@ -1077,3 +1077,17 @@ gmrt_status gmrt_gguf_get_i32s(const gmrt_gguf *g, const char *key,
     *out_n = kv->n;
     return GMRT_OK;
 }
+
+gmrt_status gmrt_gguf_get_bools(const gmrt_gguf *g, const char *key,
+                                const uint8_t **out, uint64_t *out_n,
+                                gmrt_diag *diag)
+{
+    const gguf_kv *kv;
+    gmrt_status s = lookup_typed(g, key, GMRT_GGUF_ARRAY, GMRT_GGUF_BOOL,
+                                 out_n ? out : NULL, &kv, diag);
+    if (s != GMRT_OK)
+        return s;
+    *out = kv->mem; /* every element checked to be 0 or 1 at open */
+    *out_n = kv->n;
+    return GMRT_OK;
+}

@@ -25,6 +25,7 @@ struct gmrt_session {
     gmrt_pool *pool;
     const void **w;          /* n_tensors pointers into the mapping */
     void *converted;         /* safetensors, --requant: converted weights w points into */
+    gmrt_safetensors *st;    /* safetensors tensors w points into (the PLE table), or NULL */
     void *repacked;          /* tensors the model reads in another layout */
     unsigned char *arena, *kv;
     float *logits;           /* logit_rows x n_vocab */
@@ -331,7 +332,8 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
     }
     if (st == GMRT_OK)
         st = gguf ? bind_weights(s, weights, opts->requant, diag)
-                  : gmrt_st_bind(m, weights, s->verbose, s->w, &s->converted, diag);
+                  : gmrt_st_bind(m, weights, s->verbose, s->w, &s->converted, &s->st,
+                                 diag);
     if (st == GMRT_OK)
         st = repack_weights(s, gguf, diag);
     if (st == GMRT_OK)
@@ -353,6 +355,7 @@ void gmrt_session_destroy(gmrt_session *s)
     gmrt_gguf_close(s->file);
     free(s->w);
     free(s->converted);
+    gmrt_safetensors_close(s->st);
     free(s->repacked);
     free(s->arena);
     free(s->kv);

@@ -4,11 +4,14 @@
  *
  * The manifest names tensors the GGUF way (blk.3.attn_q.weight, ggml shape
  * order); this file maps each name to the Hugging Face one, checks the shape
- * (HF [out, in] row-major is ggml ne [in, out]), and converts the values into
- * the manifest's dtype in one owned, 64-byte aligned buffer: F32/F16/BF16 are
- * widened to f32 row by row, norm weights get the +1 that GGUF files have
- * folded in and HF checkpoints do not (docs/models.md#norm-plus-one: Gemma 1/2/3 compute
- * x·(1+w)), and the row is then stored or quantized (gmrt_quantize_row).
+ * (HF [out, in] row-major is ggml ne [in, out]; a 3-D expert stack
+ * [E, out, in] is {in, out, E}), and converts the values into the manifest's
+ * dtype in one owned, 64-byte aligned buffer: F32/F16/BF16 are widened to f32
+ * row by row, norm weights get the +1 that GGUF files have folded in and HF
+ * checkpoints do not (docs/models.md#norm-plus-one: Gemma 1/2/3 compute x·(1+w); Gemma 4
+ * computes x·w and gets none), and the row is then stored or quantized
+ * (gmrt_quantize_row).  Gemma 4's per-layer embedding table stays in the
+ * mapping when its dtype is already the compiled one (use_mapping).
  * config.json beside the weights must name the compiled architecture, and
  * every checkpoint tensor must be used, so a checkpoint with more layers or
  * another layout is refused instead of half-loaded.
@@ -26,29 +29,83 @@
 
 /* ---------------------------------------------------------------- names */
 
-/* GGUF per-block suffix -> HF name under "<prefix>layers.N.".  The norms
- * differ by generation (docs/models.md#gemma1, #gguf-tensors): in Gemma 1 the HF
- * post_attention_layernorm is the pre-FFN norm. */
-static const char *hf_block_name(const char *arch, const char *g)
+/* A GGUF tensor name and its Hugging Face counterpart, both whole (with the
+ * .weight / .scale suffix: HF's buffers and grouped experts have none). */
+typedef struct name_pair {
+    const char *gguf, *hf;
+} name_pair;
+
+/* Per block: "blk.N.<gguf>" -> "<prefix>layers.N.<hf>" (docs/models.md#gguf-tensors). */
+static const name_pair block_names[] = {
+    {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_k.weight", "self_attn.k_proj.weight"},
+    {"attn_v.weight", "self_attn.v_proj.weight"},
+    {"attn_output.weight", "self_attn.o_proj.weight"},
+    {"attn_q_norm.weight", "self_attn.q_norm.weight"},
+    {"attn_k_norm.weight", "self_attn.k_norm.weight"},
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"ffn_gate.weight", "mlp.gate_proj.weight"},
+    {"ffn_up.weight", "mlp.up_proj.weight"},
+    {"ffn_down.weight", "mlp.down_proj.weight"},
+    {"post_ffw_norm.weight", "post_feedforward_layernorm.weight"},
+    {"post_attention_norm.weight", "post_attention_layernorm.weight"},
+    {"ffn_norm.weight", "pre_feedforward_layernorm.weight"},
+};
+
+/* Gemma 4 only (tests/fixtures/conformance/gemma4-README.md §2-3).  The
+ * layer scalar, the router's scales and the grouped experts are HF
+ * parameters or buffers without a .weight suffix.  The expert stacks keep
+ * their memory order: HF [E, 2I, D] is ggml {D, 2I, E} (gate rows, then up
+ * rows, per expert), HF [E, D, I] is {I, D, E}. */
+static const name_pair gemma4_block_names[] = {
+    {"layer_output_scale.weight", "layer_scalar"},
+    {"inp_gate.weight", "per_layer_input_gate.weight"},
+    {"proj.weight", "per_layer_projection.weight"},
+    {"post_norm.weight", "post_per_layer_input_norm.weight"},
+    {"ffn_gate_inp.weight", "router.proj.weight"},
+    {"ffn_gate_inp.scale", "router.scale"},
+    {"ffn_down_exps.scale", "router.per_expert_scale"},
+    {"ffn_gate_up_exps.weight", "experts.gate_up_proj"},
+    {"ffn_down_exps.weight", "experts.down_proj"},
+    {"pre_ffw_norm_2.weight", "pre_feedforward_layernorm_2.weight"},
+    {"post_ffw_norm_1.weight", "post_feedforward_layernorm_1.weight"},
+    {"post_ffw_norm_2.weight", "post_feedforward_layernorm_2.weight"},
+};
+
+/* Outside the blocks: "<gguf>" -> "<prefix><hf>".  The per-layer
+ * embedding tensors exist only in Gemma 4 E-models. */
+static const name_pair global_names[] = {
+    {"token_embd.weight", "embed_tokens.weight"},
+    {"output_norm.weight", "norm.weight"},
+    {"per_layer_token_embd.weight", "embed_tokens_per_layer.weight"},
+    {"per_layer_model_proj.weight", "per_layer_model_projection.weight"},
+    {"per_layer_proj_norm.weight", "per_layer_projection_norm.weight"},
+};
+
+#define N_OF(a) (sizeof a / sizeof a[0])
+
+static const char *lookup(const name_pair *t, size_t n, const char *gguf)
 {
-    static const char *const common[][2] = {
-        {"attn_q", "self_attn.q_proj"},        {"attn_k", "self_attn.k_proj"},
-        {"attn_v", "self_attn.v_proj"},        {"attn_output", "self_attn.o_proj"},
-        {"attn_q_norm", "self_attn.q_norm"},   {"attn_k_norm", "self_attn.k_norm"},
-        {"attn_norm", "input_layernorm"},      {"ffn_gate", "mlp.gate_proj"},
-        {"ffn_up", "mlp.up_proj"},             {"ffn_down", "mlp.down_proj"},
-        {"post_ffw_norm", "post_feedforward_layernorm"},
-        {"post_attention_norm", "post_attention_layernorm"},
-    };
-    bool gemma1 = strcmp(arch, "gemma") == 0;
-    if (strcmp(g, "ffn_norm") == 0)
-        return gemma1 ? "post_attention_layernorm" : "pre_feedforward_layernorm";
-    if (gemma1 && strcmp(g, "post_attention_norm") == 0)
-        return NULL; /* Gemma 1 has no post-norms */
-    for (size_t i = 0; i < sizeof common / sizeof common[0]; i++)
-        if (strcmp(g, common[i][0]) == 0)
-            return common[i][1];
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(gguf, t[i].gguf) == 0)
+            return t[i].hf;
     return NULL;
+}
+
+/* The HF name of a block tensor "<suffix>" of architecture arch.  In
+ * Gemma 1 the HF post_attention_layernorm is the pre-FFN norm, and there
+ * are no post-norms (docs/models.md#gemma1). */
+static const char *hf_block_name(const char *arch, const char *suffix)
+{
+    bool gemma1 = strcmp(arch, "gemma") == 0;
+    if (gemma1 && strcmp(suffix, "ffn_norm.weight") == 0)
+        return "post_attention_layernorm.weight";
+    if (gemma1 && strcmp(suffix, "post_attention_norm.weight") == 0)
+        return NULL;
+    const char *hf = lookup(block_names, N_OF(block_names), suffix);
+    if (!hf && strcmp(arch, "gemma4") == 0)
+        hf = lookup(gemma4_block_names, N_OF(gemma4_block_names), suffix);
+    return hf;
 }
 
 /* Writes the HF name of a GGUF tensor name into buf; false if there is no
@@ -57,31 +114,29 @@ static bool hf_name(const char *arch, const char *prefix, const char *gguf, char
                     size_t cap)
 {
     int n = -1;
-    if (strcmp(gguf, "token_embd.weight") == 0)
-        n = snprintf(buf, cap, "%sembed_tokens.weight", prefix);
-    else if (strcmp(gguf, "output_norm.weight") == 0)
-        n = snprintf(buf, cap, "%snorm.weight", prefix);
-    else if (strncmp(gguf, "blk.", 4) == 0) {
+    if (strncmp(gguf, "blk.", 4) == 0) {
         char *end;
         long layer = strtol(gguf + 4, &end, 10);
-        const char *dot = *end == '.' ? end + 1 : NULL;
-        const char *w = dot ? strstr(dot, ".weight") : NULL;
-        if (!w || w[7] != '\0' || (size_t)(w - dot) >= 32)
-            return false;
-        char suffix[32];
-        memcpy(suffix, dot, (size_t)(w - dot));
-        suffix[w - dot] = '\0';
-        const char *hf = hf_block_name(arch, suffix);
+        const char *hf = end > gguf + 4 && *end == '.' ? hf_block_name(arch, end + 1) : NULL;
         if (hf)
-            n = snprintf(buf, cap, "%slayers.%ld.%s.weight", prefix, layer, hf);
+            n = snprintf(buf, cap, "%slayers.%ld.%s", prefix, layer, hf);
+    } else {
+        size_t ng = strcmp(arch, "gemma4") == 0 ? N_OF(global_names) : 2;
+        const char *hf = lookup(global_names, ng, gguf);
+        if (hf)
+            n = snprintf(buf, cap, "%s%s", prefix, hf);
     }
     return n > 0 && (size_t)n < cap;
 }
 
-static bool is_norm(const char *gguf)
+/* Whether the checkpoint stores norm weights as w for x·(1 + w), which
+ * GGUF files fold (docs/models.md#norm-plus-one): Gemma 1-3.  Gemma 4 computes x·w, so its
+ * HF and GGUF norm weights are the same numbers. */
+static float norm_shift(const char *arch, const char *gguf)
 {
     size_t n = strlen(gguf);
-    return n >= 11 && strcmp(gguf + n - 11, "norm.weight") == 0;
+    bool norm = n >= 11 && strcmp(gguf + n - 11, "norm.weight") == 0;
+    return norm && strcmp(arch, "gemma4") != 0 ? 1.0f : 0.0f;
 }
 
 /* ---------------------------------------------------------- config.json */
@@ -115,8 +170,10 @@ static gmrt_status check_config(const gmk_model *m, const char *dir, bool *multi
     if (st != GMRT_OK)
         return st;
     const gmrt_json_value *mt = gmrt_json_get(gmrt_json_root(doc), "model_type");
+    /* The multimodal wrappers (gemma3, gemma4) nest the text model. */
     static const char *const types[][2] = {
         {"gemma", "gemma"}, {"gemma2", "gemma2"}, {"gemma3_text", "gemma3"}, {"gemma3", "gemma3"},
+        {"gemma4_text", "gemma4"}, {"gemma4", "gemma4"},
     };
     const char *arch = NULL, *type = mt && mt->kind == GMRT_JSON_STRING ? mt->u.s.p : NULL;
     for (size_t i = 0; type && i < sizeof types / sizeof types[0]; i++)
@@ -126,13 +183,14 @@ static gmrt_status check_config(const gmk_model *m, const char *dir, bool *multi
         st = gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: no \"model_type\" string", path);
     else if (!arch)
         st = gmrt_fail(diag, GMRT_ERR_UNSUPPORTED, "%s: model_type \"%.80s\" is not a "
-                       "Gemma 1/2/3 text model (gemma, gemma2, gemma3_text, gemma3)",
+                       "Gemma 1-4 text model (gemma, gemma2, gemma3_text, gemma3, "
+                       "gemma4_text, gemma4)",
                        path, type);
     else if (strcmp(arch, m->arch) != 0)
         st = gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: model_type \"%s\" is architecture "
                        "%s but the compiled model %s is %s", path, type, arch, m->name,
                        m->arch);
-    *multimodal = type && strcmp(type, "gemma3") == 0;
+    *multimodal = type && (strcmp(type, "gemma3") == 0 || strcmp(type, "gemma4") == 0);
     gmrt_json_destroy(doc);
     return st;
 }
@@ -178,26 +236,42 @@ static gmrt_status check_shape(const char *path, const gmk_tensor *t,
                      "the compiled model needs %s", path, h->name, t->name, a, b);
 }
 
-/* Converts every row of h into t's dtype at dst. */
-static gmrt_status convert(const gmk_tensor *t, const gmrt_st_tensor *h, unsigned char *dst,
-                           size_t row_bytes, float *row, gmrt_diag *diag)
+/* Converts every row of h into t's dtype at dst, adding shift to every
+ * value first (the norm +1). */
+static gmrt_status convert(const gmk_tensor *t, const gmrt_st_tensor *h, float shift,
+                           unsigned char *dst, size_t row_bytes, float *row, gmrt_diag *diag)
 {
     const int64_t ne0 = t->ne[0];
     int64_t rows = 1;
     for (int d = 1; d < t->n_dims; d++)
         rows *= t->ne[d];
     const size_t src_row = (size_t)ne0 * (h->dtype == GMK_DTYPE_F32 ? 4 : 2);
-    const float one = is_norm(t->name) ? 1.0f : 0.0f;
     const unsigned char *src = h->data;
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t i = 0; i < ne0; i++)
-            row[i] = load_elem(h->dtype, src + (size_t)r * src_row, i) + one;
+            row[i] = load_elem(h->dtype, src + (size_t)r * src_row, i) + shift;
         gmrt_status st = gmrt_quantize_row(t->dtype, row, dst + (size_t)r * row_bytes,
                                            ne0, diag);
         if (st != GMRT_OK)
             return st;
     }
     return GMRT_OK;
+}
+
+/*
+ * Whether manifest tensor t is read straight from the checkpoint's mapping
+ * instead of being converted: the per-layer embedding table (Gemma 4
+ * E-models), which graph.c only looks rows up in and the GGUF route leaves
+ * in the mapped file (4.7 GB in bf16 for E2B), when the checkpoint stores
+ * it in the compiled dtype at an address aligned for its elements.  Every
+ * other tensor is converted into the owned buffer, as is the table in any
+ * other dtype.
+ */
+static bool use_mapping(const gmk_tensor *t, const gmrt_st_tensor *h)
+{
+    size_t align = h->dtype == GMK_DTYPE_F32 ? 4 : 2;
+    return strcmp(t->name, "per_layer_token_embd.weight") == 0 && h->dtype == t->dtype &&
+           (uintptr_t)h->data % align == 0;
 }
 
 /* Byte size of t in its dtype, overflow-checked; *row_bytes one row. */
@@ -251,10 +325,11 @@ static gmrt_status check_unused(const gmrt_safetensors *st, const bool *used,
     return GMRT_OK;
 }
 
-/* Binds tensor i of the manifest: finds, checks and converts it. */
-static gmrt_status bind_one(const gmk_model *m, const gmrt_safetensors *st, int32_t i,
-                            const char *prefix, const char *path, unsigned char *dst,
-                            float *row, bool *used, gmrt_diag *diag)
+/* Finds the checkpoint tensor of manifest tensor i, checks its shape and
+ * marks it used. */
+static gmrt_status resolve(const gmk_model *m, const gmrt_safetensors *st, int32_t i,
+                           const char *prefix, const char *path,
+                           const gmrt_st_tensor **out, bool *used, gmrt_diag *diag)
 {
     const gmk_tensor *t = &m->tensors[i];
     char name[256];
@@ -266,31 +341,28 @@ static gmrt_status bind_one(const gmk_model *m, const gmrt_safetensors *st, int3
         return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" (for %s) is missing",
                          path, name, t->name);
     used[h - gmrt_safetensors_tensor_at(st, 0)] = true;
-    gmrt_status s = check_shape(path, t, h, diag);
-    size_t row_bytes;
-    uint64_t total;
-    if (s == GMRT_OK)
-        s = tensor_bytes(t, &row_bytes, &total, diag);
-    if (s == GMRT_OK)
-        s = convert(t, h, dst, row_bytes, row, diag);
-    return s;
+    *out = h;
+    return check_shape(path, t, h, diag);
 }
 
-/* Sizes the one buffer: every tensor rounded up to GMK_ARENA_ALIGN. */
-static gmrt_status plan_buffer(const gmk_model *m, uint64_t *offs, uint64_t *total,
-                               int64_t *max_ne0, gmrt_diag *diag)
+/* Sizes the one buffer: every converted tensor rounded up to
+ * GMK_ARENA_ALIGN (mapped ones take no room; their offs[i] is unused). */
+static gmrt_status plan_buffer(const gmk_model *m, const bool *mapped, uint64_t *offs,
+                               uint64_t *total, int64_t *max_ne0, gmrt_diag *diag)
 {
     uint64_t at = 0;
     *max_ne0 = 1;
     for (int32_t i = 0; i < m->n_tensors; i++) {
         size_t rb;
         uint64_t b;
+        offs[i] = at;
+        if (mapped[i])
+            continue;
         gmrt_status s = tensor_bytes(&m->tensors[i], &rb, &b, diag);
         if (s != GMRT_OK)
             return s;
         if (b > UINT64_MAX - at - GMK_ARENA_ALIGN)
             return gmrt_fail(diag, GMRT_ERR_LIMIT, "weights: total size overflows");
-        offs[i] = at;
         at = (at + b + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
         if (m->tensors[i].ne[0] > *max_ne0)
             *max_ne0 = m->tensors[i].ne[0];
@@ -302,25 +374,75 @@ static gmrt_status plan_buffer(const gmk_model *m, uint64_t *offs, uint64_t *tot
     return GMRT_OK;
 }
 
+/* Resolves every manifest tensor and decides which stay mapped. */
+static gmrt_status resolve_all(const gmk_model *m, const gmrt_safetensors *st,
+                               const char *path, const gmrt_st_tensor **src, bool *mapped,
+                               bool *used, bool *any_mapped, gmrt_diag *diag)
+{
+    const char *prefix = text_prefix(st);
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        gmrt_status s = resolve(m, st, i, prefix, path, &src[i], used, diag);
+        if (s != GMRT_OK)
+            return s;
+        mapped[i] = use_mapping(&m->tensors[i], src[i]);
+        *any_mapped |= mapped[i];
+    }
+    return GMRT_OK;
+}
+
+/* Converts (or points at) every manifest tensor. */
+static gmrt_status fill(const gmk_model *m, const gmrt_st_tensor **src, const bool *mapped,
+                        const uint64_t *offs, unsigned char *buf, float *row,
+                        const void **w, gmrt_diag *diag)
+{
+    for (int32_t i = 0; i < m->n_tensors; i++) {
+        const gmk_tensor *t = &m->tensors[i];
+        if (mapped[i]) {
+            w[i] = src[i]->data;
+            continue;
+        }
+        size_t row_bytes;
+        uint64_t total;
+        gmrt_status s = tensor_bytes(t, &row_bytes, &total, diag);
+        if (s == GMRT_OK)
+            s = convert(t, src[i], norm_shift(m->arch, t->name), buf + offs[i], row_bytes,
+                        row, diag);
+        if (s != GMRT_OK)
+            return s;
+        w[i] = buf + offs[i];
+    }
+    return GMRT_OK;
+}
+
 gmrt_status gmrt_st_bind(const gmk_model *m, const char *path, bool verbose,
-                         const void **w, void **out_buffer, gmrt_diag *diag)
+                         const void **w, void **out_buffer, gmrt_safetensors **out_st,
+                         gmrt_diag *diag)
 {
     *out_buffer = NULL;
+    *out_st = NULL;
     gmrt_safetensors *st;
     gmrt_status s = gmrt_safetensors_open(path, &st, diag);
     if (s != GMRT_OK)
         return s;
-    bool multimodal = false;
+    bool multimodal = false, any_mapped = false;
     uint64_t total = 0;
     int64_t max_ne0 = 1;
-    uint64_t *offs = calloc((size_t)m->n_tensors + 1, sizeof *offs);
+    size_t n = (size_t)m->n_tensors + 1;
+    uint64_t *offs = calloc(n, sizeof *offs);
+    const gmrt_st_tensor **src = calloc(n, sizeof *src);
+    bool *mapped = calloc(n, sizeof *mapped);
     bool *used = calloc((size_t)gmrt_safetensors_n_tensors(st) + 1, sizeof *used);
     unsigned char *buf = NULL;
     float *row = NULL;
-    s = offs && used ? check_config(m, gmrt_safetensors_dir(st), &multimodal, diag)
-                     : gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    s = offs && src && mapped && used
+            ? check_config(m, gmrt_safetensors_dir(st), &multimodal, diag)
+            : gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
     if (s == GMRT_OK)
-        s = plan_buffer(m, offs, &total, &max_ne0, diag);
+        s = resolve_all(m, st, path, src, mapped, used, &any_mapped, diag);
+    if (s == GMRT_OK)
+        s = check_unused(st, used, text_prefix(st), multimodal, path, diag);
+    if (s == GMRT_OK)
+        s = plan_buffer(m, mapped, offs, &total, &max_ne0, diag);
     if (s == GMRT_OK) {
         buf = aligned_alloc(GMK_ARENA_ALIGN, total ? (size_t)total : GMK_ARENA_ALIGN);
         row = malloc((size_t)max_ne0 * sizeof *row);
@@ -328,24 +450,23 @@ gmrt_status gmrt_st_bind(const gmk_model *m, const char *path, bool verbose,
             s = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory for %" PRIu64 " bytes of "
                           "converted weights", total);
     }
-    const char *prefix = text_prefix(st);
-    for (int32_t i = 0; s == GMRT_OK && i < m->n_tensors; i++) {
-        s = bind_one(m, st, i, prefix, path, buf + offs[i], row, used, diag);
-        w[i] = buf + offs[i];
-    }
     if (s == GMRT_OK)
-        s = check_unused(st, used, prefix, multimodal, path, diag);
+        s = fill(m, src, mapped, offs, buf, row, w, diag);
     if (s == GMRT_OK && verbose)
-        fprintf(stderr, "converted %d tensors from %s (%" PRIu64 " bytes)\n", m->n_tensors,
-                path, total);
+        fprintf(stderr, "converted %d tensors from %s (%" PRIu64 " bytes)%s\n", m->n_tensors,
+                path, total, any_mapped ? "; the per-layer embedding table stays mapped" : "");
     free(offs);
+    free(src);
+    free(mapped);
     free(used);
     free(row);
-    gmrt_safetensors_close(st);
+    if (s != GMRT_OK || !any_mapped)
+        gmrt_safetensors_close(st);
     if (s != GMRT_OK) {
         free(buf);
         return s;
     }
     *out_buffer = buf;
+    *out_st = any_mapped ? st : NULL;
     return GMRT_OK;
 }

@@ -566,6 +566,234 @@ START_TEST(test_bind_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------ Gemma 4 binding */
+
+/* A file of a Gemma 4 conformance fixture; four rotating buffers, so that
+ * two calls can be arguments of one call. */
+static const char *g4_fixture(const char *variant, const char *file)
+{
+    static char path[4][4300];
+    static int next;
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/conformance/gemma4-%s/%s", variant, file);
+    char *p = path[next++ & 3];
+    snprintf(p, sizeof path[0], "%s", gmc_test_src(rel));
+    return p;
+}
+
+/* Compiles graph for the generic target into tmp/st-<tag>. */
+static const gmk_model *compile_graph(const char *graph, const char *tag, void **so)
+{
+    char dir[4300];
+    snprintf(dir, sizeof dir, "%s/st-%s", gmc_test_tmpdir(), tag);
+    gmc_options o = {.graph = graph, .target = "generic", .out_dir = dir};
+    gmc_result r;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_compile(&o, &r, &d) == GMC_OK, "compile %s: %s", graph, d.msg);
+    *so = dlopen(r.so_path, RTLD_NOW | RTLD_LOCAL);
+    ck_assert_msg(*so != NULL, "%s", dlerror());
+    return *(const gmk_model *const *)dlsym(*so, "gmk_model_entry");
+}
+
+/* tests/conformance/gemma4-<variant>.yaml with extra appended (a quant:
+ * section: the hand-written graphs have none), written to tmp/<tag>.yaml. */
+static const char *g4_graph_plus(const char *variant, const char *tag, const char *extra)
+{
+    static char path[4300];
+    char rel[128];
+    snprintf(rel, sizeof rel, "tests/conformance/gemma4-%s.yaml", variant);
+    char *text = gmc_test_read_file(gmc_test_src(rel), NULL);
+    ck_assert_ptr_nonnull(text);
+    snprintf(path, sizeof path, "%s/%s.yaml", gmc_test_tmpdir(), tag);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fputs(extra, f);
+    fclose(f);
+    free(text);
+    return path;
+}
+
+/* Every position's logits of weights on m, like logits_of, with --requant. */
+static float *logits_requant(const gmk_model *m, const char *weights, int n)
+{
+    gmrt_session_opts so = {.n_threads = 1, .requant = true};
+    gmrt_session *s;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_session_create(m, weights, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    int32_t toks[32];
+    for (int i = 0; i < n; i++)
+        toks[i] = (int32_t)((i * 37 + 2) % m->n_vocab);
+    const float *lg;
+    ck_assert_msg(gmrt_session_eval(s, toks, (size_t)n, true, &lg, &d) == GMRT_OK, "%s", d.msg);
+    float *out = malloc((size_t)n * (size_t)m->n_vocab * sizeof *out);
+    memcpy(out, lg, (size_t)n * (size_t)m->n_vocab * sizeof *out);
+    gmrt_session_destroy(s);
+    return out;
+}
+
+static gmrt_eval_report eval_weights(const gmk_model *m, const char *weights, const char *ref)
+{
+    gmrt_session_opts so = {.n_threads = 2};
+    gmrt_session *s;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_session_create(m, weights, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    gmrt_eval_report r;
+    ck_assert_msg(gmrt_eval_reference(s, m, ref, &r, &d) == GMRT_OK, "%s", d.msg);
+    gmrt_session_destroy(s);
+    return r;
+}
+
+static const char *const g4_variants[] = {"e", "moe"};
+
+/* The fixtures' HF checkpoints (F32, transformers' names: layer_scalar,
+ * the router, the grouped 3-D experts, the per-layer embeddings, no norm
+ * +1) through the hand-written graphs give transformers' logits at every
+ * position, as the GGUF copies do. */
+START_TEST(test_bind_gemma4)
+{
+    const char *v = g4_variants[_i];
+    char rel[128], tag[32];
+    snprintf(rel, sizeof rel, "tests/conformance/gemma4-%s.yaml", v);
+    snprintf(tag, sizeof tag, "g4-%s", v);
+    void *so;
+    const gmk_model *m = compile_graph(gmc_test_src(rel), tag, &so);
+    gmrt_eval_report st = eval_weights(m, g4_fixture(v, "model.safetensors"),
+                                       g4_fixture(v, "ref.gguf"));
+    gmrt_eval_report gg = eval_weights(m, g4_fixture(v, "model.gguf"), g4_fixture(v, "ref.gguf"));
+    fprintf(stderr, "safetensors: gemma4-%s f32: NMSE max %.3e (GGUF %.3e), top-1 %.3f\n", v,
+            st.all.nmse_max, gg.all.nmse_max, st.all.top1);
+    ck_assert_int_eq(st.all.n, 96);
+    ck_assert_double_lt(st.all.nmse_max, 1e-5);
+    ck_assert(st.all.top1 == 1.0);
+    gmrt_eval_report_free(&st);
+    gmrt_eval_report_free(&gg);
+    dlclose(so);
+}
+END_TEST
+
+/* Converted at load: bf16 and q8_0 in the graph, the 3-D expert stacks and
+ * the per-layer embedding table among them, give exactly the logits of the
+ * GGUF copy converted by --requant (the same rows through the same
+ * quantizer, so the name mapping and the shapes are what is tested). */
+START_TEST(test_bind_gemma4_convert)
+{
+    static const char *const quant[] = {
+        "quant: {embed: bf16, attn: bf16, ffn: bf16, ple: bf16, ple_proj: bf16}\n",
+        "quant: {embed: bf16, attn: bf16, ffn: bf16, tensors: {ffn_down: q8_0}}\n",
+    };
+    const char *v = g4_variants[_i];
+    char tag[32];
+    snprintf(tag, sizeof tag, "g4-%s-bf16", v);
+    void *so;
+    const gmk_model *m = compile_graph(g4_graph_plus(v, tag, quant[_i]), tag, &so);
+    const int n = 24;
+    float *ref = logits_requant(m, g4_fixture(v, "model.gguf"), n);
+    float *got = logits_of(m, g4_fixture(v, "model.safetensors"), n);
+    double e = nmse(ref, got, (size_t)n * (size_t)m->n_vocab);
+    fprintf(stderr, "safetensors: gemma4-%s bf16/q8_0 at load vs GGUF --requant: NMSE %.3e\n",
+            v, e);
+    ck_assert_msg(e < 1e-12, "NMSE %g", e);
+    free(ref);
+    free(got);
+    /* Against transformers' f32 logits, bf16 weights are far from exact
+     * in these small random models (NMSE 1e-2 to 1e-1 per position: the
+     * layer scalars compound the rounding), but the argmax mostly holds. */
+    gmrt_eval_report r = eval_weights(m, g4_fixture(v, "model.safetensors"),
+                                      g4_fixture(v, "ref.gguf"));
+    fprintf(stderr, "safetensors: gemma4-%s bf16/q8_0 vs transformers f32: NMSE mean %.3e, "
+            "top-1 %.3f\n", v, r.all.nmse_mean, r.all.top1);
+    ck_assert_double_gt(r.all.top1, 0.5);
+    gmrt_eval_report_free(&r);
+    dlclose(so);
+}
+END_TEST
+
+/* Writes the F32 checkpoint src again into dir with every matrix (n_dims
+ * >= 2, but the router, which the graph keeps in f32) rounded to BF16 and
+ * the vectors left F32, with src_cfg as its config.json.  The header is
+ * padded to 8 bytes, as transformers writes it. */
+static void st_to_bf16(const char *src, const char *src_cfg, const char *dir)
+{
+    gmrt_safetensors *st;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_safetensors_open(src, &st, &d) == GMRT_OK, "%s", d.msg);
+    int64_t n = gmrt_safetensors_n_tensors(st);
+    size_t cap = 1 << 16, hl = 0, total = 0;
+    char *hdr = malloc(cap);
+    hl += (size_t)snprintf(hdr, cap, "{");
+    for (int64_t i = 0; i < n; i++) {
+        const gmrt_st_tensor *t = gmrt_safetensors_tensor_at(st, i);
+        bool half = t->n_dims >= 2 && !strstr(t->name, "router");
+        size_t bytes = (size_t)t->nbytes / (half ? 2 : 1);
+        hl += (size_t)snprintf(hdr + hl, cap - hl, "%s\"%s\": {\"dtype\": \"%s\", \"shape\": [",
+                               i ? ", " : "", t->name, half ? "BF16" : "F32");
+        for (int k = 0; k < t->n_dims; k++)
+            hl += (size_t)snprintf(hdr + hl, cap - hl, "%s%lld", k ? ", " : "",
+                                   (long long)t->shape[k]);
+        hl += (size_t)snprintf(hdr + hl, cap - hl, "], \"data_offsets\": [%zu, %zu]}", total,
+                               total + bytes);
+        total += bytes;
+    }
+    hl += (size_t)snprintf(hdr + hl, cap - hl, "}");
+    while (hl % 8)
+        hdr[hl++] = ' ';
+    ck_assert_uint_lt(hl, cap);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    uint64_t n8 = hl;
+    fwrite(&n8, 8, 1, f);
+    fwrite(hdr, 1, hl, f);
+    for (int64_t i = 0; i < n; i++) {
+        const gmrt_st_tensor *t = gmrt_safetensors_tensor_at(st, i);
+        bool half = t->n_dims >= 2 && !strstr(t->name, "router");
+        for (uint64_t k = 0; k < t->nbytes / 4; k++) {
+            float x;
+            memcpy(&x, (const char *)t->data + 4 * k, 4);
+            uint16_t h = gmrt_f32_to_bf16(x);
+            if (half)
+                fwrite(&h, 2, 1, f);
+            else
+                fwrite(&x, 4, 1, f);
+        }
+    }
+    fclose(f);
+    free(hdr);
+    gmrt_safetensors_close(st);
+    char *cfg = gmc_test_read_file(src_cfg, NULL);
+    ck_assert_ptr_nonnull(cfg);
+    write_text(dir, "config.json", cfg);
+    free(cfg);
+}
+
+/* A BF16 checkpoint on an all-bf16 graph: the per-layer embedding table is
+ * read from the checkpoint's mapping (no copy), every other matrix is
+ * copied, and the logits are those of the F32 GGUF converted to bf16 by
+ * --requant, bit for bit (bf16 rounding is the same both ways; the vectors
+ * stayed f32). */
+START_TEST(test_bind_gemma4_mapped)
+{
+    const char *q = "quant: {embed: bf16, attn: bf16, ffn: bf16, ple: bf16, ple_proj: bf16}\n";
+    void *so;
+    const gmk_model *m = compile_graph(g4_graph_plus("e", "g4-e-mapped", q), "g4-e-mapped",
+                                       &so);
+    const char *dir = hf_dir("hf-g4-bf16");
+    st_to_bf16(g4_fixture("e", "model.safetensors"), g4_fixture("e", "config.json"), dir);
+    const int n = 24;
+    float *ref = logits_requant(m, g4_fixture("e", "model.gguf"), n);
+    float *got = logits_of(m, dir, n);
+    double e = nmse(ref, got, (size_t)n * (size_t)m->n_vocab);
+    fprintf(stderr, "safetensors: gemma4-e bf16 checkpoint (mapped PLE table) vs GGUF "
+                    "--requant: NMSE %.3e\n", e);
+    ck_assert_msg(e < 1e-12, "NMSE %g", e);
+    free(ref);
+    free(got);
+    dlclose(so);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- import */
 
 static gmc_model *import_load(const char *src, const char *quant, gmc_arena *a)
@@ -601,7 +829,6 @@ static void same_shapes(const gmc_model *x, const gmc_model *y)
     ck_assert_double_eq_tol(x->norm_eps, y->norm_eps, 1e-15);
     ck_assert_double_eq(x->attn_softcap, y->attn_softcap);
     ck_assert_double_eq(x->final_softcap, y->final_softcap);
-    ck_assert_int_eq(x->embed_scale, y->embed_scale);
     for (int l = 0; l < x->n_layers; l++) {
         ck_assert_int_eq(x->layers[l].kind, y->layers[l].kind);
         ck_assert_int_eq(x->layers[l].window, y->layers[l].window);
@@ -610,24 +837,30 @@ static void same_shapes(const gmc_model *x, const gmc_model *y)
     }
 }
 
-static const char *const import_pairs[][2] = {
-    {"tests/fixtures/import/gemma-2b.config.json", "graphs/gemma-2b.yaml"},
-    {"tests/fixtures/import/gemma2-2b.config.json", "graphs/gemma2-2b.yaml"},
-    {"tests/fixtures/import/gemma-3-270m.config.json", "graphs/gemma3-270m.yaml"},
-    {"tests/fixtures/import/gemma-3-1b.config.json", "graphs/gemma3-1b.yaml"},
+/* With the embedding scale each config's torch_dtype gives: google/gemma-2-2b
+ * is stored in float32, so transformers scales by the exact sqrt(2304). */
+static const struct { const char *config, *graph; gmc_embed_scale scale; } import_pairs[] = {
+    {"tests/fixtures/import/gemma-2b.config.json", "graphs/gemma-2b.yaml", GMC_EMBED_SCALE_BF16},
+    {"tests/fixtures/import/gemma2-2b.config.json", "graphs/gemma2-2b.yaml",
+     GMC_EMBED_SCALE_EXACT},
+    {"tests/fixtures/import/gemma-3-270m.config.json", "graphs/gemma3-270m.yaml",
+     GMC_EMBED_SCALE_BF16},
+    {"tests/fixtures/import/gemma-3-1b.config.json", "graphs/gemma3-1b.yaml",
+     GMC_EMBED_SCALE_BF16},
 };
 
 START_TEST(test_import_config)
 {
     gmc_arena a;
     gmc_arena_init(&a);
-    gmc_model *got = import_load(gmc_test_src(import_pairs[_i][0]), "q8_0", &a);
+    gmc_model *got = import_load(gmc_test_src(import_pairs[_i].config), "q8_0", &a);
     gmc_model *want;
     gmc_diag d;
     gmc_diag_clear(&d);
-    ck_assert_msg(gmc_model_load(gmc_test_src(import_pairs[_i][1]), &a, &want, &d) == GMC_OK,
+    ck_assert_msg(gmc_model_load(gmc_test_src(import_pairs[_i].graph), &a, &want, &d) == GMC_OK,
                   "%s", d.msg);
     same_shapes(got, want);
+    ck_assert_int_eq(got->embed_scale, import_pairs[_i].scale);
     ck_assert_int_eq(got->embed_type, GMK_DTYPE_Q8_0);
     gmc_arena_deinit(&a);
 }
@@ -664,6 +897,7 @@ START_TEST(test_import_gguf)
     gmc_diag_clear(&d);
     ck_assert(gmc_model_load(gmc_test_src("graphs/gemma3-270m.yaml"), &a, &want, &d) == GMC_OK);
     same_shapes(got, want);
+    ck_assert_int_eq(got->embed_scale, GMC_EMBED_SCALE_EXACT); /* llama.cpp's */
     ck_assert_int_eq(got->embed_type, want->embed_type);
     ck_assert_int_eq(got->kv_type, want->kv_type);
     for (int l = 0; l < want->n_layers; l++)
@@ -675,9 +909,129 @@ START_TEST(test_import_gguf)
 }
 END_TEST
 
+/* Every field of two Gemma 4 models that the lowering reads, but the
+ * name, the embedding scale and the KV cache type. */
+static void same_model4(const gmc_model *x, const gmc_model *y)
+{
+    same_shapes(x, y);
+    ck_assert_int_eq(x->global.head_dim, y->global.head_dim);
+    ck_assert_int_eq(x->global.n_kv_heads, y->global.n_kv_heads);
+    ck_assert_int_eq(x->global.k_eq_v, y->global.k_eq_v);
+    ck_assert_int_eq(x->value_norm, y->value_norm);
+    ck_assert_int_eq(x->kv_shared_layers, y->kv_shared_layers);
+    ck_assert_int_eq(x->ffn_dim_shared, y->ffn_dim_shared);
+    ck_assert_int_eq(x->ple_dim, y->ple_dim);
+    ck_assert_int_eq(x->n_experts, y->n_experts);
+    ck_assert_int_eq(x->n_experts_used, y->n_experts_used);
+    ck_assert_int_eq(x->expert_dim, y->expert_dim);
+    ck_assert_int_eq(x->layer_scale, y->layer_scale);
+    ck_assert_int_eq(x->norm_plus_one, y->norm_plus_one);
+    ck_assert_int_eq(x->embed_type, y->embed_type);
+    ck_assert_int_eq(x->ple_type, y->ple_type);
+    ck_assert_int_eq(x->ple_proj_type, y->ple_proj_type);
+    ck_assert_double_eq(x->rope_local.fraction, y->rope_local.fraction);
+    ck_assert_double_eq(x->rope_global.fraction, y->rope_global.fraction);
+    for (int l = 0; l < x->n_layers; l++) {
+        const gmc_layer *a = &x->layers[l], *b = &y->layers[l];
+        ck_assert_int_eq(a->head_dim, b->head_dim);
+        ck_assert_int_eq(a->n_kv_heads, b->n_kv_heads);
+        ck_assert_int_eq(a->ffn_dim, b->ffn_dim);
+        ck_assert_int_eq(a->k_eq_v, b->k_eq_v);
+        ck_assert_int_eq(a->kv_source, b->kv_source);
+        for (int c = 0; c < GMC_W_COUNT; c++) {
+            ck_assert_int_eq(gmc_layer_has(x, l, (gmc_wclass)c), gmc_layer_has(y, l, (gmc_wclass)c));
+            if (gmc_layer_has(x, l, (gmc_wclass)c))
+                ck_assert_int_eq(a->wtype[c], b->wtype[c]);
+        }
+    }
+}
+
+/* Imports src, writes the YAML to tmp/<tag>.yaml with the lines from[k]
+ * replaced by to[k] (each must occur), and returns its path. */
+static const char *import_to_file(const char *src, const char *tag, const char *const *from,
+                                  const char *const *to, int n)
+{
+    static char path[4300];
+    gmc_import_opts o = {0};
+    gmc_strbuf b;
+    gmc_strbuf_init(&b);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_import(src, &o, &b, &d) == GMC_OK, "import %s: %s", src, d.msg);
+    char *y = strdup(gmc_strbuf_str(&b));
+    gmc_strbuf_deinit(&b);
+    for (int k = 0; k < n; k++) {
+        char *at = strstr(y, from[k]);
+        ck_assert_msg(at && strlen(from[k]) == strlen(to[k]), "%s: no \"%s\"", src, from[k]);
+        memcpy(at, to[k], strlen(to[k]));
+    }
+    snprintf(path, sizeof path, "%s/%s.yaml", gmc_test_tmpdir(), tag);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(y, f);
+    fclose(f);
+    free(y);
+    return path;
+}
+
+/* `gemmac import` of each Gemma 4 fixture, from config.json and from the
+ * llama.cpp GGUF: the model equals the hand-written graph's in every field
+ * the lowering reads, and the compiled import gives the hand-written
+ * graph's logits exactly.  The config says the embedding scale (exact for
+ * gemma4-e, bf16 for gemma4-moe); a GGUF import takes llama.cpp's exact
+ * scale and f16 KV cache, which the logit check sets back to the
+ * hand-written graph's (the rest of the YAML is as imported). */
+START_TEST(test_import_gemma4)
+{
+    const char *v = g4_variants[_i / 2];
+    bool gguf = _i % 2;
+    char rel[128], tag[48];
+    snprintf(rel, sizeof rel, "tests/conformance/gemma4-%s.yaml", v);
+    gmc_arena a;
+    gmc_arena_init(&a);
+    const char *src = g4_fixture(v, gguf ? "model.gguf" : "config.json");
+    gmc_model *got = import_load(src, NULL, &a), *want;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_model_load(gmc_test_src(rel), &a, &want, &d) == GMC_OK, "%s", d.msg);
+    same_model4(got, want);
+    ck_assert_int_eq(got->embed_scale, gguf ? GMC_EMBED_SCALE_EXACT : want->embed_scale);
+    ck_assert_int_eq(got->kv_type, gguf ? GMK_DTYPE_F16 : GMK_DTYPE_F32);
+
+    bool bf16 = want->embed_scale == GMC_EMBED_SCALE_BF16;
+    const char *from[] = {"kv_cache: f16", bf16 ? "embed_scale: exact" : "embed_scale"};
+    const char *to[] = {"kv_cache: f32", bf16 ? "embed_scale: bf16 " : "embed_scale"};
+    snprintf(tag, sizeof tag, "imp-g4-%s-%s", v, gguf ? "gguf" : "cfg");
+    const char *graph = import_to_file(src, tag, from, to, gguf ? 2 : 0);
+    void *so_imp, *so_ref;
+    const gmk_model *mi = compile_graph(graph, tag, &so_imp);
+    snprintf(tag, sizeof tag, "g4-%s", v);
+    const gmk_model *mr = compile_graph(gmc_test_src(rel), tag, &so_ref);
+    const char *w = g4_fixture(v, gguf ? "model.gguf" : "model.safetensors");
+    const int n = 24;
+    float *ref = logits_of(mr, w, n), *out = logits_of(mi, w, n);
+    double e = nmse(ref, out, (size_t)n * (size_t)mr->n_vocab);
+    fprintf(stderr, "import: gemma4-%s from %s: NMSE %.3e against the hand-written graph\n", v,
+            gguf ? "GGUF" : "config.json", e);
+    ck_assert_msg(e < 1e-12, "NMSE %g", e);
+    free(ref);
+    free(out);
+    dlclose(so_imp);
+    dlclose(so_ref);
+    gmc_arena_deinit(&a);
+}
+END_TEST
+
+/* Gemma 4 configs (transformers 5.25), for the error cases below. */
+#define G4_BASE "{\"model_type\": \"gemma4_text\", \"vocab_size\": 512, \"hidden_size\": 48, " \
+    "\"num_hidden_layers\": 4, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "      \
+    "\"head_dim\": 16, \"intermediate_size\": 32, \"max_position_embeddings\": 64, "           \
+    "\"sliding_window\": 8, \"layer_types\": [\"sliding_attention\", \"full_attention\", "    \
+    "\"sliding_attention\", \"full_attention\"]"
+
 static const struct { const char *json, *msg; } bad_configs[] = {
     {"{\"model_type\": \"llama\"}", "\"model_type\" = \"llama\": expected gemma, gemma2, "
-                                    "gemma3_text or gemma3"},
+                                    "gemma3_text, gemma3, gemma4_text or gemma4"},
     {"{\"model_type\": \"gemma\", \"vocab_size\": 256000, \"hidden_size\": 2048, "
      "\"num_hidden_layers\": 18, \"num_attention_heads\": 8, \"num_key_value_heads\": 1, "
      "\"intermediate_size\": 16384, \"max_position_embeddings\": 8192, \"moe\": 4}",
@@ -693,7 +1047,8 @@ static const struct { const char *json, *msg; } bad_configs[] = {
      "\"num_hidden_layers\": 18, \"num_attention_heads\": 8, \"num_key_value_heads\": 1, "
      "\"intermediate_size\": 16384, \"max_position_embeddings\": 8192, "
      "\"rope_scaling\": {\"rope_type\": \"yarn\", \"factor\": 4}}",
-     "\"rope_scaling\" = {...} (2 keys): only rope_type \"default\" and \"linear\""},
+     "\"rope_scaling\" = {...} (2 keys): only rope_type \"default\", \"linear\" and "
+     "\"proportional\""},
     {"{\"model_type\": \"gemma\", \"vocab_size\": 256000, \"hidden_size\": 2048, "
      "\"num_hidden_layers\": 18, \"num_attention_heads\": 8, \"num_key_value_heads\": 1, "
      "\"intermediate_size\": 16384, \"max_position_embeddings\": 8192, "
@@ -705,6 +1060,29 @@ static const struct { const char *json, *msg; } bad_configs[] = {
     {"{\"model_type\": \"gemma3\", \"text_config\": {}, \"audio\": 1}",
      "\"audio\" = 1: unsupported field"},
     {"{\"model_type\": \"gemma\",,}", "expected a key string"},
+    {"{\"model_type\": \"gemma3_text\", \"vocab_size\": 512, \"hidden_size\": 48, "
+     "\"num_hidden_layers\": 4, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+     "\"intermediate_size\": 32, \"max_position_embeddings\": 64, \"num_kv_shared_layers\": 2}",
+     "\"num_kv_shared_layers\" = 2: unsupported field (only Gemma 4 configs have it)"},
+    {G4_BASE ", \"torch_dtype\": \"float16\"}", "\"torch_dtype\" = \"float16\": the "
+     "embedding scale sqrt(hidden_size) is rounded to the checkpoint dtype"},
+    {G4_BASE ", \"dtype\": \"bfloat16\", \"gemmac_embed_scale\": \"exact\"}",
+     "\"gemmac_embed_scale\" = \"exact\": contradicts \"dtype\""},
+    {G4_BASE ", \"enable_moe_block\": true, \"num_experts\": 4, \"top_k_experts\": 2}",
+     "\"enable_moe_block\" is true but \"moe_intermediate_size\" is missing or null"},
+    {G4_BASE ", \"global_head_dim\": 64, \"per_layer_config\": {\"1\": {\"head_dim\": 32}, "
+     "\"3\": {\"head_dim\": 32}}}", "\"global_head_dim\" = 64 but per_layer_config gives "
+     "the full_attention layers head_dim 32"},
+    {G4_BASE ", \"per_layer_config\": {\"0\": {\"head_dim\": 32}, \"3\": {\"head_dim\": 32}}}",
+     "\"per_layer_config.0\" = {...} (1 keys): expected the index of a full_attention layer"},
+    {G4_BASE ", \"rope_parameters\": {\"rope_type\": \"default\", \"partial_rotary_factor\": "
+     "0.5}}", "\"rope_parameters.partial_rotary_factor\" = 0.5: partial rotation is supported "
+     "only with rope_type \"proportional\""},
+    {G4_BASE ", \"hidden_size_per_layer_input\": 8, \"vocab_size_per_layer_input\": 1024}",
+     "\"vocab_size_per_layer_input\" = 1024: must equal vocab_size"},
+    {G4_BASE ", \"num_global_key_value_heads\": 3, \"attention_k_eq_v\": true}",
+     "\"num_global_key_value_heads\" gives a graph that does not validate: "
+     "attention.global.kv_heads: kv_heads (3) must divide heads (4)"},
 };
 
 START_TEST(test_import_bad)
@@ -744,6 +1122,9 @@ Suite *safetensors_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_bind_matches_gguf);
     tcase_add_test(tc, test_bind_errors);
+    tcase_add_loop_test(tc, test_bind_gemma4, 0, 2);
+    tcase_add_loop_test(tc, test_bind_gemma4_convert, 0, 2);
+    tcase_add_test(tc, test_bind_gemma4_mapped);
     suite_add_tcase(s, tc);
     tc = tcase_create("import");
     tcase_set_timeout(tc, 120);
@@ -751,6 +1132,7 @@ Suite *safetensors_suite(void)
                         (int)(sizeof import_pairs / sizeof import_pairs[0]));
     tcase_add_test(tc, test_import_fallback);
     tcase_add_test(tc, test_import_gguf);
+    tcase_add_loop_test(tc, test_import_gemma4, 0, 4);
     tcase_add_loop_test(tc, test_import_bad, 0, (int)(sizeof bad_configs / sizeof bad_configs[0]));
     suite_add_tcase(s, tc);
     return s;

@@ -150,7 +150,7 @@ gmrt_status gmrt_gguf_get_bool(const gmrt_gguf *g, const char *key,
                                bool *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 gmrt_status gmrt_gguf_get_str(const gmrt_gguf *g, const char *key,
                               const char **out, gmrt_diag *diag) GMRT_MUST_CHECK;
-/* Arrays: the element type must match exactly (STRING, FLOAT32, INT32).
+/* Arrays: the element type must match exactly (STRING, FLOAT32, INT32, BOOL).
  * Strings are NUL-terminated copies; lens[i] is the byte length (a piece may
  * contain NUL bytes). */
 gmrt_status gmrt_gguf_get_strs(const gmrt_gguf *g, const char *key,
@@ -163,6 +163,10 @@ gmrt_status gmrt_gguf_get_f32s(const gmrt_gguf *g, const char *key,
 gmrt_status gmrt_gguf_get_i32s(const gmrt_gguf *g, const char *key,
                                const int32_t **out, uint64_t *out_n,
                                gmrt_diag *diag) GMRT_MUST_CHECK;
+/* BOOL arrays: one byte per element, each 0 or 1. */
+gmrt_status gmrt_gguf_get_bools(const gmrt_gguf *g, const char *key,
+                                const uint8_t **out, uint64_t *out_n,
+                                gmrt_diag *diag) GMRT_MUST_CHECK;
 
 /* ------------------------------------------------ GGUF writer (gguf_write.c)
  * Collects metadata and the tensor table, then writes the file in one pass,
