@@ -373,7 +373,10 @@ static void matmul_kcall(emitter *e, const gmc_node *n, kcall *k, const char *ki
                          const char *label, const char *rows)
 {
     char a[96], b[96], c[96], d[48];
-    const gmc_value *w = val(e, n->in[1]);
+    gmc_value wv = *val(e, n->in[1]);
+    const gmc_value *w = &wv;
+    if (wv.n_dims == 3) /* a stack of matrices, one after the other: one matrix */
+        wv.ne[1] *= wv.ne[2];
     const char *dt = gmrt_dtype_name(w->dtype);
     KSET(name, "%s_%s_%" PRId64 "x%" PRId64, kind, dt, w->ne[1], w->ne[0]);
     KSET(doc, "y (%s, %" PRId64 ") = x (%s, %" PRId64 ") . W^T; W %s (%" PRId64 ", %" PRId64 ")",
@@ -619,6 +622,151 @@ static void k_moe_ffn(emitter *e, const gmc_node *n, kcall *k)
     KSET(args, "%s, %s, %s, %s, %s, %s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b),
          ref(e, n->in[1], c), ref(e, n->in[2], d), ref(e, n->in[3], f), ref(e, n->in[4], g),
          ref(e, n->in[5], h), ref(e, n->in[6], i), ref(e, n->in[7], j));
+}
+
+/* Gemma 3n's ops on the AltUp streams (xs: [n][streams * D]). */
+
+static void k_tanh(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96];
+    int64_t D = val(e, n->in[0])->ne[0];
+    KSET(name, "tanh_%" PRId64, D);
+    KSET(doc, "x (n, %" PRId64 ") = tanh(x)", D);
+    KSET(params, "float *x");
+    KSET(body, "gmk_tanh(x, c->n_tokens, %" PRId64 ", ith, nth);", D);
+    KSET(args, "%s", ref(e, n->in[0], a));
+}
+
+static void k_div(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], s[40];
+    int64_t D = val(e, n->in[0])->ne[0];
+    KSET(name, "div_%" PRId64, D);
+    KVARY("s", "%g", (double)n->scale);
+    KSET(doc, "x (n, %" PRId64 ") /= %s", D, flit(s, n->scale));
+    KSET(params, "float *x");
+    KSET(body, "gmk_div(x, c->n_tokens, %" PRId64 ", %s, ith, nth);", D, s);
+    KSET(args, "%s", ref(e, n->in[0], a));
+}
+
+static void k_mul_w(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96];
+    int64_t D = val(e, n->in[0])->ne[0];
+    KSET(name, "mul_w_%" PRId64, D);
+    KSET(doc, "x (n, %" PRId64 ") *= w, per column", D);
+    KSET(params, "float *x, const float *w");
+    KSET(body, "gmk_mul_w(x, w, c->n_tokens, %" PRId64 ", ith, nth);", D);
+    KSET(args, "%s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b));
+}
+
+static void k_slice(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96];
+    int64_t W = val(e, n->out)->ne[0], X = val(e, n->in[0])->ne[0];
+    KSET(name, "slice_%" PRId64 "_of_%" PRId64 "_at%d", W, X, n->col);
+    KSET(doc, "y (n, %" PRId64 ") = x[:, %d..%" PRId64 "); x (n, %" PRId64 ")", W, n->col,
+         n->col + W, X);
+    KSET(params, "float *y, const float *x");
+    KSET(body, "gmk_slice(y, x + %d, %" PRId64 ", c->n_tokens, %" PRId64 ", ith, nth);", n->col,
+         X, W);
+    KSET(args, "%s, %s", ref(e, n->out, a), ref(e, n->in[0], b));
+}
+
+static void k_gauss_topk(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], s[40];
+    int64_t F = val(e, n->in[0])->ne[0];
+    KSET(name, "gauss_topk_%" PRId64, F);
+    KVARY("s", "%g", (double)n->scale);
+    KSET(doc, "g (n, %" PRId64 ") = relu(g - (mean(g) + %s * std(g))), per row", F,
+         flit(s, n->scale));
+    KSET(params, "float *g");
+    KSET(body, "gmk_gauss_topk(g, c->n_tokens, %" PRId64 ", %s, ith, nth);", F, s);
+    KSET(args, "%s", ref(e, n->in[0], a));
+}
+
+static void k_altup_init(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], s[40];
+    int64_t D = val(e, n->in[0])->ne[0];
+    KSET(name, "altup_init_%dx%" PRId64, n->n_heads, D);
+    KSET(doc, "xs (n, %d x %" PRId64 ") = x, then the other streams' projections rescaled "
+              "to rms(x)", n->n_heads, D);
+    KSET(params, "float *xs, const float *x, const float *y");
+    KSET(body, "gmk_altup_init(xs, x, y, c->n_tokens, %" PRId64 ", %d, %s, ith, nth);", D,
+         n->n_heads, flit(s, n->eps));
+    KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c));
+}
+
+static void k_altup_predict(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], d[96], s[40];
+    int64_t D = val(e, n->in[0])->ne[0] / n->n_heads;
+    KSET(name, "altup_predict_%dx%" PRId64, n->n_heads, D);
+    KVARY("clip", "%g", (double)n->scale);
+    KSET(doc, "p_i = x_i + sum_j C[i][j] x_j, C = clip(W . r) (%d streams of %" PRId64 ")",
+         n->n_heads, D);
+    KSET(params, "float *p, const float *xs, const float *r, const float *w");
+    KSET(body, "gmk_altup_predict(p, xs, r, w, c->n_tokens, %" PRId64 ", %d, %s, ith, nth);", D,
+         n->n_heads, flit(s, n->scale));
+    KSET(args, "%s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c),
+         ref(e, n->in[2], d));
+}
+
+static void k_altup_correct(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], d[96], f[96], s[40];
+    int64_t D = val(e, n->in[0])->ne[0] / n->n_heads;
+    KSET(name, "altup_correct_%dx%" PRId64 "_active%d", n->n_heads, D, n->col);
+    KVARY("clip", "%g", (double)n->scale);
+    KSET(doc, "xs_i = p_i + (clip(W . r)_i + 1) (y - p_%d) (%d streams of %" PRId64 ")", n->col,
+         n->n_heads, D);
+    KSET(params, "float *xs, const float *p, const float *y, const float *r, const float *w");
+    KSET(body, "gmk_altup_correct(xs, p, y, r, w, c->n_tokens, %" PRId64 ", %d, %d, %s, ith, "
+               "nth);", D, n->n_heads, n->col, flit(s, n->scale));
+    KSET(args, "%s, %s, %s, %s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b),
+         ref(e, n->in[2], c), ref(e, n->in[3], d), ref(e, n->in[4], f));
+}
+
+static void k_streams_add(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96];
+    int64_t D = val(e, n->in[1])->ne[0];
+    KSET(name, "streams_add_%dx%" PRId64 "_but%d", n->n_heads, D, n->col);
+    KSET(doc, "xs_i (n, %" PRId64 ") += p for every stream i but %d", D, n->col);
+    KSET(params, "float *xs, const float *p");
+    KSET(body, "gmk_streams_add(xs, p, c->n_tokens, %" PRId64 ", %d, %d, ith, nth);", D,
+         n->n_heads, n->col);
+    KSET(args, "%s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b));
+}
+
+static void k_altup_unembed(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], d[96], t[48];
+    const gmc_value *w = val(e, n->in[1]);
+    int64_t D = w->ne[0];
+    KSET(name, "altup_unembed_%s_%dx%" PRId64, gmrt_dtype_name(w->dtype), n->n_heads, D);
+    KSET(doc, "u_i (n, %" PRId64 ") = W_i . xs_(i+1) for the %d other streams", D,
+         n->n_heads - 1);
+    KSET(params, "float *u, const float *xs, const void *w, void *xq");
+    KSET(body, "gmk_altup_unembed(u, xs, w, %s, xq, %s, c->n_tokens, %" PRId64 ", %d, c, ith, "
+               "nth);", wdtype_const(t, w), fmt_const(e, n->in[2]), D, n->n_heads);
+    KSET(args, "%s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c),
+         ref(e, n->in[2], d));
+}
+
+static void k_altup_final(emitter *e, const gmc_node *n, kcall *k)
+{
+    char a[96], b[96], c[96], s[40];
+    int64_t D = val(e, n->out)->ne[0];
+    KSET(name, "altup_final_%dx%" PRId64, n->n_heads, D);
+    KSET(doc, "x (n, %" PRId64 ") = mean of stream 0 and the projections rescaled to its rms",
+         D);
+    KSET(params, "float *x, const float *xs, const float *u");
+    KSET(body, "gmk_altup_final(x, xs, u, c->n_tokens, %" PRId64 ", %d, %s, ith, nth);", D,
+         n->n_heads, flit(s, n->eps));
+    KSET(args, "%s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c));
 }
 
 /* ------------------------------------------------------------ fused ops
@@ -1195,7 +1343,7 @@ static void emit_descriptor(emitter *e, const gmc_target_config *tc)
 {
     const gmc_graph *g = e->g;
     const gmc_model *m = g->model;
-    static const char *const arch[] = {"", "gemma", "gemma2", "gemma3", "gemma4"};
+    static const char *const arch[] = {"", "gemma", "gemma2", "gemma3", "gemma3n", "gemma4"};
     char moe[64] = "";
     if (m->n_experts)
         snprintf(moe, sizeof moe, "    .n_experts_used = %d,\n", m->n_experts_used);

@@ -563,6 +563,10 @@ static gmc_status convert_inputs(fuser *F, gmc_diag *diag)
             f->values[n->in[6]].act_fmt = F->act_fmt(f->values[n->in[3]].dtype);
             continue;
         }
+        if (n->op == GMC_OP_ALTUP_UNEMBED) {
+            f->values[n->in[2]].act_fmt = F->act_fmt(f->values[n->in[1]].dtype);
+            continue;
+        }
         if (n->op != GMC_OP_MATMUL && n->op != GMC_OP_LOGITS)
             continue;
         int fmt = F->act_fmt(f->values[n->in[1]].dtype);

@@ -35,7 +35,7 @@ const char *const *const gmc_op_slots[GMC_OP_COUNT] = {
 #define GMC_FUSED_END(OP, op) [GMC_OP_##OP] = op##_slots,
 #include "fused.def"
 };
-_Static_assert(GMC_OP_COUNT == 26, "update the emitter table in emit.c");
+_Static_assert(GMC_OP_COUNT == 37, "update the emitter table in emit.c");
 
 uint64_t gmc_hash_bytes(uint64_t h, const void *p, size_t n)
 {
@@ -190,7 +190,9 @@ static gmc_node *head_norm(lower *L, int l, int x, int w, int32_t heads, int32_t
     return n;
 }
 
-static void lower_attention(lower *L, const gmc_model *m, int l, int x)
+/* The attention block on the residual x (in place: x += post-norm of the
+ * output); returns its normed input (Gemma 3n's LAuReL reads it). */
+static int lower_attention(lower *L, const gmc_model *m, int l, int x)
 {
     const gmc_layer *ly = &m->layers[l];
     int64_t D = m->d_model, qd = (int64_t)ly->n_heads * ly->head_dim;
@@ -277,6 +279,24 @@ static void lower_attention(lower *L, const gmc_model *m, int l, int x)
         node(L, GMC_OP_RMSNORM_ADD, l, -1, x, y, wpost, -1)->eps = (float)m->norm_eps;
     else
         node(L, GMC_OP_ADD, l, -1, x, y, -1, -1);
+    return h;
+}
+
+/* The standard normal quantile Φ⁻¹(p), 0 < p < 1: Gemma 3n's Gaussian
+ * top-k keeps what lies above mean + Φ⁻¹(p) · std.  As transformers
+ * computes it, p is an f32 and the argument 2p - 1 of erfinv is formed in
+ * f32; then erfinv by Newton's method on erf (libm), in double. */
+static double normal_quantile(double p)
+{
+    float v = 2.0f * (float)p - 1.0f;
+    double y = 0.0;
+    for (int i = 0; i < 100; i++) { /* erf(y) = v; erf' = 2/sqrt(pi) e^-y^2 */
+        double step = (erf(y) - v) / (1.1283791670955126 * exp(-y * y));
+        y -= step;
+        if (fabs(step) < 1e-15 * (1.0 + fabs(y)))
+            break;
+    }
+    return y * 1.4142135623730951;
 }
 
 /* The MoE branch of a layer: router on the un-normalized residual x,
@@ -343,6 +363,9 @@ static void lower_ffn(lower *L, const gmc_model *m, int l, int x)
     int g = act(L, l, "gate", ly->ffn_dim), u = act(L, l, "up", ly->ffn_dim);
     node(L, GMC_OP_MATMUL, l, g, h, wg, -1, -1);
     node(L, GMC_OP_MATMUL, l, u, h, wu, -1, -1);
+    if (l < m->ffn_sparse_layers && m->ffn_sparsity > 0) /* Gaussian top-k */
+        node(L, GMC_OP_GAUSS_TOPK, l, -1, g, -1, -1, -1)->scale =
+            (float)normal_quantile(m->ffn_sparsity);
     node(L, GMC_OP_GEGLU, l, -1, g, u, -1, -1);
     int y = act(L, l, "ffn_out", D);
     node(L, GMC_OP_MATMUL, l, y, g, wd, -1, -1);
@@ -383,22 +406,148 @@ static int lower_ple_inputs(lower *L, const gmc_model *m, int tok, int x)
     return pp;
 }
 
+/* The per-layer embedding's contribution of layer l, read from x:
+ * rmsnorm(proj(gelu(inp_gate(x)) * ple[l])) · post_norm, into a new value
+ * (stream_add: added to x in place instead, and -1 returned). */
+static int lower_ple_out(lower *L, const gmc_model *m, int l, int x, bool add)
+{
+    int64_t D = m->d_model;
+    int wg = wclass_weight(L, m, l, GMC_W_PLE_GATE);
+    int wp = wclass_weight(L, m, l, GMC_W_PLE_PROJ);
+    int wn = weight(L, l, "post_norm", GMK_DTYPE_F32, D, 1);
+    int g = act(L, l, "ple_gate", m->ple_dim);
+    node(L, GMC_OP_MATMUL, l, g, x, wg, -1, -1);
+    node(L, GMC_OP_GELU_SLICE, l, -1, g, L->ple, -1, -1)->col = l * m->ple_dim;
+    int y = act(L, l, "ple_out", D);
+    node(L, GMC_OP_MATMUL, l, y, g, wp, -1, -1);
+    if (add) {
+        node(L, GMC_OP_RMSNORM_ADD, l, -1, x, y, wn, -1)->eps = (float)m->norm_eps;
+        return -1;
+    }
+    node(L, GMC_OP_RMSNORM, l, y, y, wn, -1, -1)->eps = (float)m->norm_eps;
+    return y;
+}
+
+/* The AltUp router of a layer: tanh(W · (rmsnorm(x) · w / D)), one value
+ * per stream (docs/models.md#gemma3n). */
+static int lower_router(lower *L, const gmc_model *m, int l, int x, int wr, int wn,
+                        const char *what)
+{
+    char in[32];
+    snprintf(in, sizeof in, "%s_in", what);
+    int rn = act(L, l, in, m->d_model);
+    node(L, GMC_OP_RMSNORM, l, rn, x, wn, -1, -1)->eps = (float)m->norm_eps;
+    node(L, GMC_OP_SCALE, l, -1, rn, -1, -1, -1)->scale = 1.0f / (float)m->d_model;
+    int r = act(L, l, what, m->altup_streams);
+    node(L, GMC_OP_MATMUL, l, r, rn, wr, -1, -1);
+    node(L, GMC_OP_TANH, l, -1, r, -1, -1, -1);
+    return r;
+}
+
+/* A slice of the streams: stream s of xs into a new D-wide value. */
+static int lower_stream(lower *L, const gmc_model *m, int l, int xs, int s, const char *what)
+{
+    int y = act(L, l, what, m->d_model);
+    node(L, GMC_OP_SLICE, l, y, xs, -1, -1, -1)->col = s * m->d_model;
+    return y;
+}
+
+/*
+ * A Gemma 3n layer on the AltUp streams xs (docs/models.md#gemma3n): the
+ * router predicts every stream from all of them; the active prediction
+ * goes through attention (with LAuReL beside it: (attention + laurel) ·
+ * 2^-1/2) and the FFN; the router's second look corrects every stream by
+ * the innovation; the per-layer embedding, read from the corrected active
+ * stream, is added to the other streams.
+ */
+static void lower_altup_layer(lower *L, const gmc_model *m, int l, int xs)
+{
+    int64_t D = m->d_model, N = m->altup_streams;
+    int active = m->altup_active;
+    float clip = (float)m->altup_coef_clip;
+    int wr = weight(L, l, "altup_router", GMK_DTYPE_F32, D, N);
+    int wrn = weight(L, l, "altup_router_norm", GMK_DTYPE_F32, D, 1);
+    int wpc = weight(L, l, "altup_predict_coef", GMK_DTYPE_F32, N, N * N);
+    int wcc = weight(L, l, "altup_correct_coef", GMK_DTYPE_F32, N, N);
+    int wcs = m->altup_correct_scale && m->ple_dim
+                  ? weight(L, l, "altup_correct_scale", GMK_DTYPE_F32, D, 1)
+                  : -1;
+
+    int x0 = lower_stream(L, m, l, xs, active, "active");
+    int r = lower_router(L, m, l, x0, wr, wrn, "route");
+    int ps = act(L, l, "pred", N * D);
+    gmc_node *n = node(L, GMC_OP_ALTUP_PREDICT, l, ps, xs, r, wpc, -1);
+    n->scale = clip;
+    n->n_heads = (int32_t)N;
+    int a = lower_stream(L, m, l, ps, active, "a");
+    int h = lower_attention(L, m, l, a);
+    if (m->laurel_rank) { /* h += rmsnorm(R · (L · h)); a = (a + h) / sqrt 2 */
+        int wll = wclass_weight(L, m, l, GMC_W_LAUREL_L);
+        int wlr = wclass_weight(L, m, l, GMC_W_LAUREL_R);
+        int wln = weight(L, l, "laurel_post_norm", GMK_DTYPE_F32, D, 1);
+        int t = act(L, l, "laurel_low", m->laurel_rank), u = act(L, l, "laurel", D);
+        node(L, GMC_OP_MATMUL, l, t, h, wll, -1, -1);
+        node(L, GMC_OP_MATMUL, l, u, t, wlr, -1, -1);
+        node(L, GMC_OP_RMSNORM_ADD, l, -1, h, u, wln, -1)->eps = (float)m->norm_eps;
+        node(L, GMC_OP_ADD, l, -1, a, h, -1, -1);
+        node(L, GMC_OP_DIV, l, -1, a, -1, -1, -1)->scale = sqrtf(2.0f);
+    }
+    lower_ffn(L, m, l, a);
+    int r2 = lower_router(L, m, l, a, wr, wrn, "route2");
+    n = node(L, GMC_OP_ALTUP_CORRECT, l, -1, xs, ps, a, r2);
+    n->in[4] = wcc;
+    n->scale = clip;
+    n->n_heads = (int32_t)N;
+    n->col = active;
+    if (m->ple_dim) {
+        int f = lower_stream(L, m, l, xs, active, "ple_in");
+        if (wcs >= 0)
+            node(L, GMC_OP_MUL_W, l, -1, f, wcs, -1, -1);
+        int p = lower_ple_out(L, m, l, f, false);
+        n = node(L, GMC_OP_STREAMS_ADD, l, -1, xs, p, -1, -1);
+        n->n_heads = (int32_t)N;
+        n->col = active;
+    }
+}
+
+/* AltUp before the layers: the other streams are projections of the
+ * embedding x rescaled to its RMS; returns the streams. */
+static int lower_altup_init(lower *L, const gmc_model *m, int x)
+{
+    int64_t D = m->d_model, N = m->altup_streams;
+    int wp = weight3(L, -1, "altup_proj", m->altup_type, D, D, N - 1);
+    int y = act(L, -1, "altup_in", (N - 1) * D);
+    node(L, GMC_OP_MATMUL, -1, y, x, wp, -1, -1);
+    int xs = act(L, -1, "xs", N * D);
+    gmc_node *n = node(L, GMC_OP_ALTUP_INIT, -1, xs, x, y, -1, -1);
+    n->eps = 1e-5f;
+    n->n_heads = (int32_t)N;
+    return xs;
+}
+
+/* AltUp after the layers: the other streams projected back and rescaled
+ * to stream 0's RMS, then the mean of all; returns it. */
+static int lower_altup_final(lower *L, const gmc_model *m, int xs)
+{
+    int64_t D = m->d_model, N = m->altup_streams;
+    int wu = weight3(L, -1, "altup_unembd_proj", m->altup_type, D, D, N - 1);
+    int sq = act(L, -1, "altup_stream", D); /* a stream's rows for the matmul */
+    int u = act(L, -1, "altup_out", (N - 1) * D);
+    gmc_node *n = node(L, GMC_OP_ALTUP_UNEMBED, -1, u, xs, wu, sq, -1);
+    n->n_heads = (int32_t)N;
+    int x = act(L, -1, "x_mean", D);
+    n = node(L, GMC_OP_ALTUP_FINAL, -1, x, xs, u, -1, -1);
+    n->eps = 1e-5f;
+    n->n_heads = (int32_t)N;
+    return x;
+}
+
 /* After the FFN: x += rmsnorm(proj(gelu(inp_gate(x)) * ple[l])) (per-layer
  * embedding injection), then x *= layer_output_scale. */
 static void lower_layer_end(lower *L, const gmc_model *m, int l, int x)
 {
-    int64_t D = m->d_model;
-    if (m->ple_dim) {
-        int wg = wclass_weight(L, m, l, GMC_W_PLE_GATE);
-        int wp = wclass_weight(L, m, l, GMC_W_PLE_PROJ);
-        int wn = weight(L, l, "post_norm", GMK_DTYPE_F32, D, 1);
-        int g = act(L, l, "ple_gate", m->ple_dim);
-        node(L, GMC_OP_MATMUL, l, g, x, wg, -1, -1);
-        node(L, GMC_OP_GELU_SLICE, l, -1, g, L->ple, -1, -1)->col = l * m->ple_dim;
-        int y = act(L, l, "ple_out", D);
-        node(L, GMC_OP_MATMUL, l, y, g, wp, -1, -1);
-        node(L, GMC_OP_RMSNORM_ADD, l, -1, x, y, wn, -1)->eps = (float)m->norm_eps;
-    }
+    if (m->ple_dim)
+        lower_ple_out(L, m, l, x, true);
     if (m->layer_scale) {
         int ws = weight(L, l, "layer_output_scale", GMK_DTYPE_F32, 1, 1);
         node(L, GMC_OP_SCALE_W, l, -1, x, ws, -1, -1);
@@ -438,7 +587,13 @@ gmc_status gmc_graph_lower(const gmc_model *m, int32_t max_batch, gmc_arena *a,
     node(&L, GMC_OP_EMBED, -1, x, tok, emb, -1, -1)->scale = embed_scale(m, m->d_model);
     if (m->ple_dim)
         L.ple = lower_ple_inputs(&L, m, tok, x);
-    for (int l = 0; l < m->n_layers && !L.failed; l++) {
+    if (m->altup_streams) {
+        int xs = lower_altup_init(&L, m, x);
+        for (int l = 0; l < m->n_layers && !L.failed; l++)
+            lower_altup_layer(&L, m, l, xs);
+        x = lower_altup_final(&L, m, xs);
+    }
+    for (int l = 0; l < m->n_layers && !L.failed && !m->altup_streams; l++) {
         lower_attention(&L, m, l, x);
         lower_ffn(&L, m, l, x);
         lower_layer_end(&L, m, l, x);
@@ -544,7 +699,8 @@ static void dump_node(const gmc_graph *g, int i, gmc_strbuf *b)
         gmc_emitf(b, " window=%d", n->window);
     if (n->op == GMC_OP_ROPE || n->op == GMC_OP_QKV)
         gmc_emitf(b, " rope=%s", n->rope ? "global" : "local");
-    if (n->op == GMC_OP_GELU_SLICE)
+    if (n->op == GMC_OP_GELU_SLICE || n->op == GMC_OP_SLICE || n->op == GMC_OP_ALTUP_CORRECT ||
+        n->op == GMC_OP_STREAMS_ADD)
         gmc_emitf(b, " col=%d", n->col);
     if (n->op == GMC_OP_MOE_ROUTE || n->op == GMC_OP_MOE_FFN)
         gmc_emitf(b, " top_k=%d", n->col);

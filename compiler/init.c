@@ -179,7 +179,7 @@ static void vb_free(vocab_build *vb)
 
 static const char *arch_name(gmc_family f)
 {
-    static const char *const names[] = {"", "gemma", "gemma2", "gemma3", "gemma4"};
+    static const char *const names[] = {"", "gemma", "gemma2", "gemma3", "gemma3n", "gemma4"};
     return names[f];
 }
 

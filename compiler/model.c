@@ -75,6 +75,7 @@ static const enum_item family_items[] = {
     {"gemma", GMC_FAMILY_GEMMA},
     {"gemma2", GMC_FAMILY_GEMMA2},
     {"gemma3", GMC_FAMILY_GEMMA3},
+    {"gemma3n", GMC_FAMILY_GEMMA3N},
     {"gemma4", GMC_FAMILY_GEMMA4},
 };
 static const enum_item embed_scale_items[] = {
@@ -95,6 +96,7 @@ static const enum_item wclass_items[] = {
     {"ffn_down", GMC_W_FFN_DOWN},
     {"inp_gate", GMC_W_PLE_GATE}, {"proj", GMC_W_PLE_PROJ},
     {"ffn_gate_up_exps", GMC_W_EXP_GATE_UP}, {"ffn_down_exps", GMC_W_EXP_DOWN},
+    {"laurel_l", GMC_W_LAUREL_L}, {"laurel_r", GMC_W_LAUREL_R},
 };
 static const enum_list families = ENUM_LIST(family_items);
 static const enum_list embed_scales = ENUM_LIST(embed_scale_items);
@@ -126,6 +128,7 @@ enum slot {
     AT_TIED, AT_KV_HEADS, AT_HEAD_DIM, AT_WINDOW,
     AT_GLOBAL_KV_HEADS, AT_GLOBAL_HEAD_DIM, AT_KV_SHARED, AT_TOP_K,
     AT_PLE_Q, AT_PLE_PROJ_Q, AT_PLE_DIM, AT_EXPERT_DIM,
+    AT_ALTUP_ACTIVE, AT_SPARSITY, AT_SPARSE_LAYERS,
     AT_ATTENTION,           /* the `attention` key (for a missing window) */
     AT_PATTERN,
     AT_EMBED_Q, AT_ATTN_Q, AT_FFN_Q,
@@ -136,7 +139,7 @@ enum slot {
 /* quant: as written, before expansion into per-layer types; all are
  * gmk_dtype ids.  tensors[c] < 0 means "not overridden". */
 typedef struct quant_spec {
-    int32_t embed, kv, attn, ffn, ple, ple_proj;
+    int32_t embed, kv, attn, ffn, ple, ple_proj, altup;
     int32_t tensors[GMC_W_COUNT];
 } quant_spec;
 
@@ -504,6 +507,28 @@ static const field ffn_fields[] = {
      .off = offsetof(parser, activation)},
     {.key = "shared_dim", .kind = FK_INT, .lo = 1, .hi = 1048576,
      .off = M(ffn_dim_shared)},
+    /* Gemma 3n's Gaussian top-k on the gate of the first sparse_layers
+     * layers; sparsity < 1 is checked after the walk */
+    {.key = "sparsity", .kind = FK_FLOAT, .off = M(ffn_sparsity),
+     .slot = AT_SPARSITY},
+    {.key = "sparse_layers", .kind = FK_INT, .lo = 0, .hi = 1024,
+     .off = M(ffn_sparse_layers), .slot = AT_SPARSE_LAYERS},
+};
+
+/* altup: Gemma 3n's residual streams. */
+static const field altup_fields[] = {
+    {.key = "streams", .kind = FK_INT, .required = true, .lo = 2, .hi = 16,
+     .off = M(altup_streams)},
+    {.key = "active", .kind = FK_INT, .lo = 0, .hi = 15,
+     .off = M(altup_active), .slot = AT_ALTUP_ACTIVE},
+    {.key = "coef_clip", .kind = FK_FLOAT, .off = M(altup_coef_clip)},
+    {.key = "correct_scale", .kind = FK_BOOL, .off = M(altup_correct_scale)},
+};
+
+/* laurel: Gemma 3n's low-rank branch beside attention. */
+static const field laurel_fields[] = {
+    {.key = "rank", .kind = FK_INT, .required = true, .lo = 1, .hi = 65536,
+     .off = M(laurel_rank)},
 };
 
 /* ple: per-layer embeddings (Gemma 3n/4 E-models). */
@@ -546,6 +571,8 @@ static const field tensors_fields[] = {
     TENSOR_FIELD(GMC_W_PLE_PROJ, "proj"),
     TENSOR_FIELD(GMC_W_EXP_GATE_UP, "ffn_gate_up_exps"),
     TENSOR_FIELD(GMC_W_EXP_DOWN, "ffn_down_exps"),
+    TENSOR_FIELD(GMC_W_LAUREL_L, "laurel_l"),
+    TENSOR_FIELD(GMC_W_LAUREL_R, "laurel_r"),
 };
 _Static_assert(sizeof tensors_fields / sizeof tensors_fields[0] ==
                    GMC_W_COUNT,
@@ -567,6 +594,8 @@ static const field quant_fields[] = {
     /* per_layer_model_proj; default: quant.attn */
     {.key = "ple_proj", .kind = FK_DTYPE, .dmask = DT_WEIGHTS,
      .off = Q(ple_proj), .slot = AT_PLE_PROJ_Q},
+    /* altup_proj, altup_unembd_proj (Gemma 3n); default f32 */
+    {.key = "altup", .kind = FK_DTYPE, .dmask = DT_WEIGHTS, .off = Q(altup)},
     {.key = "tensors", .kind = FK_SECTION, .sub = &tensors_section,
      .off = 0},
     {.key = "overrides", .kind = FK_CUSTOM, .fn = parse_overrides},
@@ -590,6 +619,8 @@ static const section ffn_section = SECTION(ffn_fields);
 static const section output_section = SECTION(output_fields);
 static const section ple_section = SECTION(ple_fields);
 static const section moe_section = SECTION(moe_fields);
+static const section altup_section = SECTION(altup_fields);
+static const section laurel_section = SECTION(laurel_fields);
 static const section quant_section = SECTION(quant_fields);
 
 /*
@@ -610,6 +641,8 @@ static const field root_fields[] = {
     {.key = "output", .kind = FK_SECTION, .sub = &output_section},
     {.key = "ple", .kind = FK_SECTION, .sub = &ple_section},
     {.key = "moe", .kind = FK_SECTION, .sub = &moe_section},
+    {.key = "altup", .kind = FK_SECTION, .sub = &altup_section},
+    {.key = "laurel", .kind = FK_SECTION, .sub = &laurel_section},
     {.key = "quant", .kind = FK_SECTION, .sub = &quant_section},
 };
 static const section root_section = SECTION(root_fields);
@@ -822,22 +855,27 @@ static void set_defaults(parser *p, gmc_family family)
     m->norm_eps = 1e-6;
     m->tied_embeddings = true;
     m->embed_scale = GMC_EMBED_SCALE_BF16;
-    bool g4 = family == GMC_FAMILY_GEMMA4;
+    /* Gemma 3n and 4 share the norms without +1, the value norm and the
+     * query scale 1 */
+    bool g4 = family == GMC_FAMILY_GEMMA4, g3n4 = g4 || family == GMC_FAMILY_GEMMA3N;
     /* 0 = 1/sqrt(head_dim), set after the walk; Gemma 4's QK-norm weights
      * carry the scale */
-    m->query_scale = g4 ? 1.0 : 0;
+    m->query_scale = g3n4 ? 1.0 : 0;
     m->qk_norm = family >= GMC_FAMILY_GEMMA3;
-    m->value_norm = g4;
+    m->value_norm = g3n4;
     m->attn_softcap = family == GMC_FAMILY_GEMMA2 ? 50.0 : 0.0;
     m->rope_local = (gmc_rope){10000.0, 1.0, 1.0};
     m->rope_global = (gmc_rope){
         family >= GMC_FAMILY_GEMMA3 ? 1000000.0 : 10000.0, 1.0, 1.0};
     m->post_norms = family != GMC_FAMILY_GEMMA;
     m->layer_scale = g4;
-    m->norm_plus_one = !g4;
-    m->final_softcap = family == GMC_FAMILY_GEMMA2 || g4 ? 30.0 : 0.0;
+    m->norm_plus_one = !g3n4;
+    m->final_softcap = family == GMC_FAMILY_GEMMA2 || g3n4 ? 30.0 : 0.0;
+    m->altup_coef_clip = 120.0;
+    m->altup_correct_scale = true;
     p->q.embed = p->q.kv = p->q.attn = p->q.ffn = GMK_DTYPE_F32;
     p->q.ple = p->q.ple_proj = -1; /* quant.embed's, quant.attn's */
+    p->q.altup = GMK_DTYPE_F32;
     for (int c = 0; c < GMC_W_COUNT; c++)
         p->q.tensors[c] = -1;
 }
@@ -894,6 +932,17 @@ static gmc_status check_gemma4(parser *p)
         return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_TOP_K], "moe.top_k",
                          "top_k (%d) must not exceed experts (%d)",
                          m->n_experts_used, m->n_experts);
+    if (m->altup_streams && m->altup_active >= m->altup_streams)
+        return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_ALTUP_ACTIVE],
+                         "altup.active", "active (%d) must be a stream below "
+                         "streams (%d)", m->altup_active, m->altup_streams);
+    if (m->ffn_sparsity >= 1.0)
+        return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_SPARSITY], "ffn.sparsity",
+                         "sparsity must be below 1, got %g", m->ffn_sparsity);
+    if (m->ffn_sparse_layers > m->n_layers)
+        return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_SPARSE_LAYERS],
+                         "ffn.sparse_layers", "%d sparse layers but the model "
+                         "has %d", m->ffn_sparse_layers, m->n_layers);
     return GMC_OK;
 }
 
@@ -1010,6 +1059,8 @@ bool gmc_layer_has(const gmc_model *m, int32_t l, gmc_wclass c)
     case GMC_W_PLE_PROJ: return m->ple_dim > 0;
     case GMC_W_EXP_GATE_UP:
     case GMC_W_EXP_DOWN: return m->n_experts > 0;
+    case GMC_W_LAUREL_L:
+    case GMC_W_LAUREL_R: return m->laurel_rank > 0;
     default: return true;
     }
 }
@@ -1035,6 +1086,8 @@ void gmc_wclass_shape(const gmc_model *m, int32_t l, gmc_wclass c, int64_t ne[3]
         ne[1] = 2 * (int64_t)m->expert_dim; ne[2] = m->n_experts; break;
     case GMC_W_EXP_DOWN:
         ne[0] = m->expert_dim; ne[1] = D; ne[2] = m->n_experts; break;
+    case GMC_W_LAUREL_L: ne[1] = m->laurel_rank; break;
+    case GMC_W_LAUREL_R: ne[0] = m->laurel_rank; ne[1] = D; break;
     default: ne[1] = 0; break;
     }
 }
@@ -1121,6 +1174,7 @@ static gmc_status expand_layers(parser *p)
         return gmc_fail(p->diag, GMC_ERR_NOMEM, "out of memory");
     m->ple_type = p->q.ple >= 0 ? p->q.ple : p->q.embed;
     m->ple_proj_type = p->q.ple_proj >= 0 ? p->q.ple_proj : p->q.attn;
+    m->altup_type = p->q.altup;
     int32_t first_shared = m->n_layers - m->kv_shared_layers;
     for (int32_t i = 0; i < m->n_layers; i++) {
         gmc_layer *l = &m->layers[i];
@@ -1294,7 +1348,15 @@ gmc_params gmc_model_param_counts(const gmc_model *m)
         if (m->n_experts) /* router, its scale, expert scales, 3 norms */
             p.total += d * (uint64_t)m->n_experts + d +
                        (uint64_t)m->n_experts + 3 * d;
+        if (m->laurel_rank)
+            p.total += d; /* laurel_post_norm */
+        if (m->altup_streams) { /* router, its norm, coefficients, scale */
+            uint64_t n = (uint64_t)m->altup_streams;
+            p.total += d * n + d + n * n * n + n * n + d;
+        }
     }
+    if (m->altup_streams) /* altup_proj, altup_unembd_proj */
+        p.total += 2 * (uint64_t)(m->altup_streams - 1) * d * d;
     p.total += p.mapped;
     p.active = p.total - p.mapped - inactive;
     return p;

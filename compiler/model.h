@@ -31,10 +31,12 @@ typedef enum gmc_family {
     GMC_FAMILY_GEMMA = 1, /* Gemma 1: pre-norm only */
     GMC_FAMILY_GEMMA2,    /* sandwich norms, soft-caps, alternating windows */
     GMC_FAMILY_GEMMA3,    /* + QK-norm, 5:1 pattern, two RoPE thetas */
-    GMC_FAMILY_GEMMA4,    /* norms use w (no +1), value norm, query scale 1,
+    GMC_FAMILY_GEMMA3N,   /* norms use w (no +1), value norm, query scale 1,
+                           * KV sharing, PLE, AltUp streams, LAuReL,
+                           * activation sparsity */
+    GMC_FAMILY_GEMMA4,    /* norms use w, value norm, query scale 1,
                            * per-kind head_dim / KV heads, K = V, partial
                            * RoPE, KV sharing, PLE, MoE, layer output scale */
-    /* reserved: GMC_FAMILY_GEMMA3N (AltUp, LAuReL, activation sparsity) */
 } gmc_family;
 
 typedef enum gmc_attn_kind {
@@ -53,6 +55,7 @@ typedef enum gmc_wclass {
     GMC_W_FFN_GATE, GMC_W_FFN_UP, GMC_W_FFN_DOWN,
     GMC_W_PLE_GATE, GMC_W_PLE_PROJ,              /* per-layer embeddings */
     GMC_W_EXP_GATE_UP, GMC_W_EXP_DOWN,         /* MoE experts */
+    GMC_W_LAUREL_L, GMC_W_LAUREL_R,            /* LAuReL (Gemma 3n) */
     GMC_W_COUNT
 } gmc_wclass;
 
@@ -113,6 +116,18 @@ typedef struct gmc_model {
     int32_t ple_proj_type;/* gmk_dtype of per_layer_model_proj */
     /* moe: experts beside the dense FFN (0 = dense only) */
     int32_t n_experts, n_experts_used, expert_dim;
+    /* Gemma 3n: altup: residual streams (0 = one stream), the one the
+     * layers compute on, the coefficient clip (0 = none), whether the
+     * per-layer embedding gate reads the corrected stream scaled; laurel:
+     * the low-rank branch's rank (0 = none); ffn sparsity: the Gaussian
+     * top-k's target sparsity on the first sparse_layers layers */
+    int32_t altup_streams, altup_active;
+    double altup_coef_clip;
+    bool altup_correct_scale;
+    int32_t altup_type;   /* gmk_dtype of altup_proj / altup_unembd_proj */
+    int32_t laurel_rank;
+    double ffn_sparsity;
+    int32_t ffn_sparse_layers;
     /* norms and output: */
     bool post_norms;      /* Gemma 2+: post-attention and post-FFN norms */
     bool layer_scale;     /* Gemma 4: x *= layer_output_scale at layer end */

@@ -416,7 +416,7 @@ START_TEST(unknown_keys)
     char *root = repeat(BASE, "", 0, "extra: 1\n");
     EXPECT_TEXT(root, GMC_ERR_SCHEMA,
                 "t.yaml:22:1: error: extra: unknown key \"extra\"; allowed "
-                "keys: model, attention, layers, ffn, output, ple, moe, quant");
+                "keys: model, attention, layers, ffn, output, ple, moe, altup, laurel, quant");
     free(root);
     EXPECT_EDIT("  name: t", "  nme: t", GMC_ERR_SCHEMA,
                 "t.yaml:2:3: error: model.nme: unknown key \"nme\"; allowed "
@@ -441,7 +441,7 @@ START_TEST(unknown_keys)
                 "allowed keys: pattern, output_scale");
     EXPECT_EDIT("  dim: 128", "  dim: 128\n  act: gelu", GMC_ERR_SCHEMA,
                 "t.yaml:17:3: error: ffn.act: unknown key \"act\"; allowed "
-                "keys: dim, activation, shared_dim");
+                "keys: dim, activation, shared_dim, sparsity, sparse_layers");
     char *out = repeat(BASE, "", 0, "output: {softcap: 3}\n");
     EXPECT_TEXT(out, GMC_ERR_SCHEMA,
                 "t.yaml:22:10: error: output.softcap: unknown key "
@@ -450,13 +450,13 @@ START_TEST(unknown_keys)
     EXPECT_EDIT("  ffn: f32", "  mlp: f32", GMC_ERR_SCHEMA,
                 "t.yaml:20:3: error: quant.mlp: unknown key \"mlp\"; "
                 "allowed keys: embed, attn, ffn, kv_cache, ple, ple_proj, "
-                "tensors, overrides");
+                "altup, tensors, overrides");
     EXPECT_EDIT("  kv_cache: f32", "  kv_cache: f32\n  tensors: {wq: f16}",
                 GMC_ERR_SCHEMA,
                 "t.yaml:22:13: error: quant.tensors.wq: unknown key \"wq\"; "
                 "allowed keys: attn_q, attn_k, attn_v, attn_output, "
                 "ffn_gate, ffn_up, ffn_down, inp_gate, proj, ffn_gate_up_exps, "
-                "ffn_down_exps");
+                "ffn_down_exps, laurel_l, laurel_r");
     EXPECT_EDIT("  kv_cache: f32",
                 "  kv_cache: f32\n  overrides:\n"
                 "    - {tensor: attn_v, layers: [0], type: f16, why: x}",
@@ -605,7 +605,7 @@ START_TEST(bool_enum_name_errors)
                 "false, got \"yes\"");
     EXPECT_EDIT("  family: gemma3", "  family: gemma5", GMC_ERR_SCHEMA,
                 "t.yaml:3:11: error: model.family: expected one of gemma, "
-                "gemma2, gemma3, gemma4, got \"gemma5\"");
+                "gemma2, gemma3, gemma3n, gemma4, got \"gemma5\"");
     EXPECT_EDIT("  pattern: [local, global]", "  pattern: [local, glob]",
                 GMC_ERR_SCHEMA,
                 "t.yaml:14:20: error: layers.pattern[1]: expected one of "
@@ -767,7 +767,7 @@ START_TEST(override_layers)
                 "t.yaml:23:16: error: quant.overrides[0].tensor: expected "
                 "one of attn_q, attn_k, attn_v, attn_output, ffn_gate, "
                 "ffn_up, ffn_down, inp_gate, proj, ffn_gate_up_exps, "
-                "ffn_down_exps, got \"attn_w\"");
+                "ffn_down_exps, laurel_l, laurel_r, got \"attn_w\"");
 }
 END_TEST
 

@@ -432,4 +432,31 @@ static inline void gmk_moe_ffn(float *restrict y, const float *restrict h, float
     }
 }
 
+/*
+ * AltUp's projections back, after the layers: u_s = W_s · xs_(s+1) for the
+ * N - 1 streams after stream 0, W the stack (N-1, D, D) of dtype; each
+ * stream's rows are converted into xq (format fmt) first (tokens split),
+ * barrier, then its matmul (output rows split), barrier.  Shapes: xs
+ * (n_tok, N·D); u (n_tok, (N-1)·D).
+ */
+static inline void gmk_altup_unembed(float *restrict u, const float *restrict xs,
+                                     const void *restrict W, int dtype, void *restrict xq,
+                                     int fmt, int n_tok, int64_t D, int N, const gmk_ctx *c,
+                                     int ith, int nth)
+{
+    size_t rb = gmk_act_row_bytes(fmt, D), mb = gmk_expert_bytes(dtype, D, D);
+    for (int s = 1; s < N; s++) {
+        int64_t lo, hi;
+        gmk_range(n_tok, ith, nth, &lo, &hi);
+        for (int64_t t = lo; t < hi; t++)
+            gmk_act_row((unsigned char *)xq + (size_t)t * rb, fmt, xs + (t * N + s) * D, D);
+        c->barrier(c->sync);
+        gmk_range(D, ith, nth, &lo, &hi);
+        gmk_matmul_rows(u + (s - 1) * D, (N - 1) * D,
+                        (const unsigned char *)W + (size_t)(s - 1) * mb, dtype, xq, fmt, n_tok,
+                        lo, hi, D);
+        c->barrier(c->sync);
+    }
+}
+
 #endif /* GMK_FUSED_H */

@@ -904,4 +904,210 @@ static inline void gmk_moe_route(float *restrict route, const float *restrict x,
     }
 }
 
+/* ------------------------------------------------------------ Gemma 3n
+ * The AltUp streams are one row per token of n_streams · D floats, stream s
+ * at s · D (docs/models.md#gemma3n). */
+
+/* x = tanh(x), in f32.  Shape: x (n_tok, D).  Elements split. */
+static inline void gmk_tanh(float *x, int n_tok, int64_t D, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range((int64_t)n_tok * D, ith, nth, &lo, &hi);
+    for (int64_t i = lo; i < hi; i++)
+        x[i] = tanhf(x[i]);
+}
+
+/* x /= s (a division, not a multiplication by 1/s).  Elements split. */
+static inline void gmk_div(float *x, int n_tok, int64_t D, float s, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range((int64_t)n_tok * D, ith, nth, &lo, &hi);
+    for (int64_t i = lo; i < hi; i++)
+        x[i] /= s;
+}
+
+/* x[t][i] *= w[i].  Shapes: x (n_tok, D); w (D).  Rows split. */
+static inline void gmk_mul_w(float *restrict x, const float *restrict w, int n_tok, int64_t D,
+                             int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        for (int64_t i = 0; i < D; i++)
+            x[t * D + i] *= w[i];
+}
+
+/* y[t] = x[t·ldx .. t·ldx + W).  Shapes: y (n_tok, W).  Rows split. */
+static inline void gmk_slice(float *restrict y, const float *restrict x, int64_t ldx, int n_tok,
+                             int64_t W, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        memcpy(y + t * W, x + t * ldx, (size_t)W * sizeof(float));
+}
+
+/*
+ * Gaussian top-k (Gemma 3n's activation sparsity): per row, g = relu(g -
+ * (mean + k · std)), std the population standard deviation, so that about
+ * the share Φ(k) of a Gaussian row becomes 0.  Shape: g (n_tok, F).  Rows
+ * split.
+ */
+static inline void gmk_gauss_topk(float *g, int n_tok, int64_t F, float k, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        float *gt = g + t * F;
+        float sum = 0, var = 0;
+        for (int64_t i = 0; i < F; i++)
+            sum += gt[i];
+        float mean = sum / (float)F;
+        for (int64_t i = 0; i < F; i++)
+            var += (gt[i] - mean) * (gt[i] - mean);
+        float cut = mean + sqrtf(var / (float)F) * k;
+        for (int64_t i = 0; i < F; i++)
+            gt[i] = gt[i] - cut > 0 ? gt[i] - cut : 0.0f;
+    }
+}
+
+/* sqrt(mean(x²)) of one row, floored at sqrt(eps) when eps > 0. */
+static inline float gmk_rms_floor(const float *x, int64_t D, float eps)
+{
+    float m = gmk_sumsq_f32(x, D) / (float)D;
+    return sqrtf(eps > 0 && m < eps ? eps : m);
+}
+
+/*
+ * AltUp's streams from the embedding: stream 0 = x, stream s = y_s ·
+ * rms(x) / max(rms(y_s), sqrt(eps)) for the projections y (n_tok, (N-1)·D)
+ * of x.  Rows split.
+ */
+static inline void gmk_altup_init(float *restrict xs, const float *restrict x,
+                                  const float *restrict y, int n_tok, int64_t D, int N, float eps,
+                                  int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        const float *xt = x + t * D;
+        float *st = xs + t * N * D;
+        float target = gmk_rms_floor(xt, D, 0);
+        memcpy(st, xt, (size_t)D * sizeof(float));
+        for (int s = 1; s < N; s++) {
+            const float *ys = y + (t * (N - 1) + s - 1) * D;
+            float mag = gmk_rms_floor(ys, D, eps);
+            for (int64_t i = 0; i < D; i++)
+                st[s * D + i] = ys[i] * target / mag;
+        }
+    }
+}
+
+/* c = W · r for the N router values r, each clipped to ±clip (clip 0: no
+ * clip); W (rows, N) f32, rows <= GMK_ALTUP_MAX_COEFS. */
+#define GMK_ALTUP_MAX_COEFS 256
+static inline void gmk_altup_coefs(float *restrict c, const float *restrict W,
+                                   const float *restrict r, int rows, int N, float clip)
+{
+    for (int j = 0; j < rows; j++) {
+        float acc = 0;
+        for (int i = 0; i < N; i++) {
+            float w = W[j * N + i];
+            if (clip > 0)
+                w = w > clip ? clip : w < -clip ? -clip : w;
+            acc += w * r[i];
+        }
+        c[j] = acc;
+    }
+}
+
+/*
+ * AltUp predict: p_i = x_i + Σ_j C[i][j] · x_j over the N streams, C = W · r
+ * (N·N values, row i first; weights clipped).  Shapes: xs, p (n_tok, N·D);
+ * r (n_tok, N); W (N·N, N).  Rows split.
+ */
+static inline void gmk_altup_predict(float *restrict p, const float *restrict xs,
+                                     const float *restrict r, const float *restrict W, int n_tok,
+                                     int64_t D, int N, float clip, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    float C[GMK_ALTUP_MAX_COEFS];
+    for (int64_t t = lo; t < hi; t++) {
+        const float *xt = xs + t * N * D;
+        float *pt = p + t * N * D;
+        gmk_altup_coefs(C, W, r + t * N, N * N, N, clip);
+        for (int s = 0; s < N; s++)
+            for (int64_t i = 0; i < D; i++) {
+                float acc = 0;
+                for (int j = 0; j < N; j++)
+                    acc += xt[j * D + i] * C[s * N + j];
+                pt[s * D + i] = acc + xt[s * D + i];
+            }
+    }
+}
+
+/*
+ * AltUp correct: xs_i = p_i + (c_i + 1) · (y - p_active), c = W · r (N
+ * values, weights clipped).  Shapes: xs, p (n_tok, N·D); y (n_tok, D);
+ * r (n_tok, N); W (N, N).  Rows split.
+ */
+static inline void gmk_altup_correct(float *restrict xs, const float *restrict p,
+                                     const float *restrict y, const float *restrict r,
+                                     const float *restrict W, int n_tok, int64_t D, int N,
+                                     int active, float clip, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    float C[GMK_ALTUP_MAX_COEFS];
+    for (int64_t t = lo; t < hi; t++) {
+        const float *pt = p + t * N * D, *yt = y + t * D, *pa = pt + active * D;
+        float *xt = xs + t * N * D;
+        gmk_altup_coefs(C, W, r + t * N, N, N, clip);
+        for (int s = 0; s < N; s++)
+            for (int64_t i = 0; i < D; i++)
+                xt[s * D + i] = (yt[i] - pa[i]) * (C[s] + 1.0f) + pt[s * D + i];
+    }
+}
+
+/* xs_s += p for every stream s but `active`.  Rows split. */
+static inline void gmk_streams_add(float *restrict xs, const float *restrict p, int n_tok,
+                                   int64_t D, int N, int active, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        for (int s = 0; s < N; s++)
+            for (int64_t i = 0; s != active && i < D; i++)
+                xs[(t * N + s) * D + i] += p[t * D + i];
+}
+
+/*
+ * AltUp after the layers: the mean of stream 0 and the projections u_s of
+ * the other streams rescaled to stream 0's RMS (u_s · rms(x_0) /
+ * max(rms(u_s), sqrt(eps))).  Shapes: xs (n_tok, N·D); u (n_tok, (N-1)·D);
+ * x (n_tok, D).  Rows split.
+ */
+static inline void gmk_altup_final(float *restrict x, const float *restrict xs,
+                                   const float *restrict u, int n_tok, int64_t D, int N, float eps,
+                                   int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++) {
+        const float *x0 = xs + t * N * D;
+        float *xt = x + t * D;
+        float target = gmk_rms_floor(x0, D, 0);
+        memcpy(xt, x0, (size_t)D * sizeof(float));
+        for (int s = 1; s < N; s++) {
+            const float *us = u + (t * (N - 1) + s - 1) * D;
+            float mag = gmk_rms_floor(us, D, eps);
+            for (int64_t i = 0; i < D; i++)
+                xt[i] += us[i] * target / mag;
+        }
+        for (int64_t i = 0; i < D; i++)
+            xt[i] /= (float)N;
+    }
+}
+
 #endif /* GMK_GENERIC_H */
