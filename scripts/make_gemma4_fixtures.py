@@ -274,17 +274,7 @@ def write_model_gguf(path, config, cfg, state, bf16=False):
         w.add_expert_count(config.num_experts)
         w.add_expert_used_count(config.top_k_experts)
         w.add_expert_feed_forward_length(config.moe_intermediate_size)
-    pieces, scores, types = mrf.synthetic_vocab("gemma3")
-    w.add_string("tokenizer.ggml.model", "llama")
-    w.add_array("tokenizer.ggml.tokens", pieces)
-    w.add_array("tokenizer.ggml.scores", scores)
-    w.add_array("tokenizer.ggml.token_type", types)
-    w.add_uint32("tokenizer.ggml.bos_token_id", 2)
-    w.add_uint32("tokenizer.ggml.eos_token_id", 1)
-    w.add_uint32("tokenizer.ggml.unknown_token_id", 3)
-    w.add_uint32("tokenizer.ggml.padding_token_id", 0)
-    w.add_bool("tokenizer.ggml.add_bos_token", True)
-    w.add_bool("tokenizer.ggml.add_space_prefix", False)
+    mrf.add_synthetic_tokenizer(w, "gemma3")
     tensors = gguf_tensors(config, cfg, state)
     types = {}
     for name in sorted(tensors, key=gguf_order):

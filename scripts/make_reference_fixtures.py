@@ -287,6 +287,22 @@ def synthetic_vocab(family):
     return pieces, scores, types
 
 
+def add_synthetic_tokenizer(w, family):
+    """The tokenizer.ggml.* keys of the synthetic SentencePiece vocabulary
+    (`gemmac init`'s), as every fixture model.gguf carries them."""
+    pieces, scores, types = synthetic_vocab(family)
+    w.add_string("tokenizer.ggml.model", "llama")
+    w.add_array("tokenizer.ggml.tokens", pieces)
+    w.add_array("tokenizer.ggml.scores", scores)
+    w.add_array("tokenizer.ggml.token_type", types)
+    w.add_uint32("tokenizer.ggml.bos_token_id", 2)
+    w.add_uint32("tokenizer.ggml.eos_token_id", 1)
+    w.add_uint32("tokenizer.ggml.unknown_token_id", 3)
+    w.add_uint32("tokenizer.ggml.padding_token_id", 0)
+    w.add_bool("tokenizer.ggml.add_bos_token", True)
+    w.add_bool("tokenizer.ggml.add_space_prefix", False)
+
+
 def write_model_gguf(path, family, config, state):
     import gguf
     w = gguf.GGUFWriter(str(path), family)
@@ -302,17 +318,7 @@ def write_model_gguf(path, family, config, state):
     w.add_uint32(f"{a}.attention.key_length", config.head_dim)
     w.add_uint32(f"{a}.attention.value_length", config.head_dim)
     w.add_float32(f"{a}.attention.layer_norm_rms_epsilon", config.rms_norm_eps)
-    pieces, scores, types = synthetic_vocab(family)
-    w.add_string("tokenizer.ggml.model", "llama")
-    w.add_array("tokenizer.ggml.tokens", pieces)
-    w.add_array("tokenizer.ggml.scores", scores)
-    w.add_array("tokenizer.ggml.token_type", types)
-    w.add_uint32("tokenizer.ggml.bos_token_id", 2)
-    w.add_uint32("tokenizer.ggml.eos_token_id", 1)
-    w.add_uint32("tokenizer.ggml.unknown_token_id", 3)
-    w.add_uint32("tokenizer.ggml.padding_token_id", 0)
-    w.add_bool("tokenizer.ggml.add_bos_token", True)
-    w.add_bool("tokenizer.ggml.add_space_prefix", False)
+    add_synthetic_tokenizer(w, family)
     tensors = {}
     for hf, t in state.items():
         if hf == "lm_head.weight":
