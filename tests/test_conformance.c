@@ -293,19 +293,22 @@ START_TEST(test_conformance_f32)
 }
 END_TEST
 
-/* Gemma 4 (scripts/make_gemma4_fixtures.py): llama.cpp's gemma4 GGUF
- * layout, F32, against transformers at every position: gemma4-e (per-layer
+/* Gemma 4 (scripts/make_gemma4_fixtures.py) and Gemma 3n
+ * (scripts/make_gemma3n_fixtures.py): llama.cpp's gemma4 / gemma3n GGUF
+ * layouts, F32, against transformers at every position: gemma4-e (per-layer
  * embeddings, KV sharing, double-wide FFN, per-kind head_dim, proportional
- * RoPE) and gemma4-moe (experts beside the dense FFN, K = V globals with
- * fewer KV heads), on the conformance target and on the host's. */
+ * RoPE), gemma4-moe (experts beside the dense FFN, K = V globals with
+ * fewer KV heads) and gemma3n (AltUp streams, LAuReL, the Gaussian top-k,
+ * per-layer embeddings into the other streams, KV sharing), on the
+ * conformance target and on the host's. */
 START_TEST(test_conformance_gemma4_gguf)
 {
-    static const char *const gv[] = {"gemma4-e", "gemma4-moe"};
+    static const char *const gv[] = {"gemma4-e", "gemma4-moe", "gemma3n"};
     const char *targets[2] = {target(), "host"};
     for (int t = 0; t < 2; t++) {
         if (t == 1 && strcmp(targets[0], "host") == 0)
             break;
-        for (int v = 0; v < 2; v++) {
+        for (int v = 0; v < 3; v++) {
             char rel[128], tag[96];
             snprintf(rel, sizeof rel, "tests/conformance/%s.yaml", gv[v]);
             snprintf(tag, sizeof tag, "%s-%s", gv[v], targets[t]);
