@@ -129,6 +129,7 @@ enum slot {
     AT_GLOBAL_KV_HEADS, AT_GLOBAL_HEAD_DIM, AT_KV_SHARED, AT_TOP_K,
     AT_PLE_Q, AT_PLE_PROJ_Q, AT_PLE_DIM, AT_EXPERT_DIM,
     AT_ALTUP_ACTIVE, AT_SPARSITY, AT_SPARSE_LAYERS,
+    AT_FRACTION_LOCAL, AT_FRACTION_GLOBAL,
     AT_ATTENTION,           /* the `attention` key (for a missing window) */
     AT_PATTERN,
     AT_EMBED_Q, AT_ATTN_Q, AT_FFN_Q,
@@ -440,22 +441,24 @@ static const field model_fields[] = {
 };
 
 /* attention.rope.local / .global: both default from the family, so an
- * absent key keeps what set_defaults wrote. */
-static const field rope_param_fields[] = {
-    {.key = "theta", .kind = FK_FLOAT, .positive = true,
-     .off = offsetof(gmc_rope, theta)},
-    {.key = "scale", .kind = FK_FLOAT, .positive = true,
-     .off = offsetof(gmc_rope, scale)},
-    /* checked to be at most 1 after the walk */
-    {.key = "fraction", .kind = FK_FLOAT, .positive = true,
-     .off = offsetof(gmc_rope, fraction)},
-};
-static const section rope_param_section = SECTION(rope_param_fields);
+ * absent key keeps what set_defaults wrote.  The fraction is checked to be
+ * at most 1 after the walk (its slot says where). */
+#define ROPE_PARAM_FIELDS(fraction_slot)                                     \
+    {.key = "theta", .kind = FK_FLOAT, .positive = true,                     \
+     .off = offsetof(gmc_rope, theta)},                                      \
+    {.key = "scale", .kind = FK_FLOAT, .positive = true,                     \
+     .off = offsetof(gmc_rope, scale)},                                      \
+    {.key = "fraction", .kind = FK_FLOAT, .positive = true,                  \
+     .off = offsetof(gmc_rope, fraction), .slot = fraction_slot}
+static const field rope_local_fields[] = {ROPE_PARAM_FIELDS(AT_FRACTION_LOCAL)};
+static const field rope_global_fields[] = {ROPE_PARAM_FIELDS(AT_FRACTION_GLOBAL)};
+static const section rope_local_section = SECTION(rope_local_fields);
+static const section rope_global_section = SECTION(rope_global_fields);
 
 static const field rope_fields[] = {
-    {.key = "local", .kind = FK_SECTION, .sub = &rope_param_section,
+    {.key = "local", .kind = FK_SECTION, .sub = &rope_local_section,
      .off = M(rope_local)},
-    {.key = "global", .kind = FK_SECTION, .sub = &rope_param_section,
+    {.key = "global", .kind = FK_SECTION, .sub = &rope_global_section,
      .off = M(rope_global)},
 };
 static const section rope_section = SECTION(rope_fields);
@@ -918,10 +921,12 @@ static gmc_status check_gemma4(parser *p)
     const gmc_rope *r[2] = {&m->rope_local, &m->rope_global};
     for (int i = 0; i < 2; i++)
         if (r[i]->fraction > 1.0)
-            return gmc_fail(p->diag, GMC_ERR_SEMANTIC,
-                            "%s: attention.rope.%s.fraction must be in (0, 1], "
-                            "got %g", p->file, i ? "global" : "local",
-                            r[i]->fraction);
+            return fail_node(p, GMC_ERR_SEMANTIC,
+                             p->at[i ? AT_FRACTION_GLOBAL : AT_FRACTION_LOCAL],
+                             i ? "attention.rope.global.fraction"
+                               : "attention.rope.local.fraction",
+                             "the share of pairs that rotate must be in (0, 1], "
+                             "got %g", r[i]->fraction);
     if (m->kv_shared_layers >= m->n_layers)
         return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_KV_SHARED],
                          "attention.kv_shared_layers",

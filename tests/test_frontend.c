@@ -967,6 +967,67 @@ START_TEST(graph_gemma3_1b_and_tiny)
 }
 END_TEST
 
+/* The Gemma 3n / 4 keys: each cross-field error at the key to change. */
+START_TEST(gemma4_key_errors)
+{
+    EXPECT_EDIT("  window: 8", "  window: 8\n  global: {kv_heads: 3}", GMC_ERR_SEMANTIC,
+                "t.yaml:13:22: error: attention.global.kv_heads: kv_heads (3) must divide heads (2)");
+    EXPECT_EDIT("  window: 8", "  window: 8\n  kv_shared_layers: 2", GMC_ERR_SEMANTIC,
+                "t.yaml:13:21: error: attention.kv_shared_layers: 2 KV-shared layers leave no layer to compute K/V (the model has 2 layers)");
+    EXPECT_EDIT("  window: 8", "  window: 8\n  kv_shared_layers: 1", GMC_ERR_SEMANTIC,
+                "t.yaml:13:21: error: attention.kv_shared_layers: layer 1 shares K/V but no earlier layer of its kind (global) computes them");
+    EXPECT_EDIT("  dim: 128", "  dim: 128\nmoe: {experts: 2, top_k: 3, dim: 8}",
+                GMC_ERR_SEMANTIC, "t.yaml:17:26: error: moe.top_k: top_k (3) must not exceed experts (2)");
+    EXPECT_EDIT("  dim: 128", "  dim: 128\naltup: {streams: 4, active: 4}", GMC_ERR_SEMANTIC,
+                "t.yaml:17:29: error: altup.active: active (4) must be a stream below streams (4)");
+    EXPECT_EDIT("  dim: 128", "  dim: 128\n  sparsity: 1.5\n  sparse_layers: 1",
+                GMC_ERR_SEMANTIC, "t.yaml:17:13: error: ffn.sparsity: sparsity must be below 1, got 1.5");
+    EXPECT_EDIT("  window: 8", "  window: 8\n  rope: {global: {fraction: 1.5}}",
+                GMC_ERR_SEMANTIC, "t.yaml:13:29: error: attention.rope.global.fraction: the share of pairs that rotate must be in (0, 1], got 1.5");
+    EXPECT_EDIT("  dim: 128", "  dim: 128\nple: {dim: 0}", GMC_ERR_SCHEMA, "t.yaml:17:12: error: ple.dim: expected an integer in [1, 65536], got \"0\"");
+}
+END_TEST
+
+/* A Gemma 4 graph expands into per-layer shapes: global layers' head_dim,
+ * KV heads and K = V, the KV-shared layers' sources and wider FFN, and the
+ * family's defaults. */
+START_TEST(gemma4_expansion)
+{
+    gmc_arena a;
+    gmc_model *m = load_graph("tests/graphs/gemma4-tiny.yaml", &a);
+    ck_assert_int_eq(m->family, GMC_FAMILY_GEMMA4);
+    ck_assert(m->value_norm && m->layer_scale && !m->norm_plus_one);
+    ck_assert(m->query_scale == 1.0 && m->final_softcap == 5.0);
+    /* pattern local x3, global; 6 layers; the last 2 share K/V */
+    ck_assert_int_eq(m->layers[3].kind, GMC_ATTN_GLOBAL);
+    ck_assert_int_eq(m->layers[3].head_dim, 32);
+    ck_assert_int_eq(m->layers[3].n_kv_heads, 1);
+    ck_assert(m->layers[3].k_eq_v && !m->layers[2].k_eq_v);
+    ck_assert_int_eq(m->layers[2].head_dim, 16);
+    ck_assert_int_eq(m->layers[2].n_kv_heads, 3);
+    ck_assert_int_eq(m->layers[3].kv_source, 3);
+    ck_assert_int_eq(m->layers[4].kv_source, 2); /* local: layer 2 */
+    ck_assert_int_eq(m->layers[5].kv_source, 2);
+    ck_assert_int_eq(m->layers[3].ffn_dim, 96);
+    ck_assert_int_eq(m->layers[4].ffn_dim, 192);
+    ck_assert(m->layers[3].rope.fraction == 0.25 && m->layers[0].rope.fraction == 1.0);
+    ck_assert(!gmc_layer_has(m, 4, GMC_W_ATTN_K) && !gmc_layer_has(m, 3, GMC_W_ATTN_V));
+    ck_assert(gmc_layer_has(m, 3, GMC_W_ATTN_K) && gmc_layer_has(m, 0, GMC_W_ATTN_V));
+    gmc_params pc = gmc_model_param_counts(m);
+    ck_assert_uint_eq(pc.mapped, 512u * 6u * 16u); /* the per-layer table */
+    ck_assert(pc.active < pc.total - pc.mapped);   /* 2 of 6 experts */
+    gmc_arena_deinit(&a);
+    m = load_graph("tests/graphs/gemma3n-tiny.yaml", &a);
+    ck_assert_int_eq(m->family, GMC_FAMILY_GEMMA3N);
+    ck_assert(m->value_norm && !m->layer_scale && !m->norm_plus_one);
+    ck_assert_int_eq(m->altup_streams, 4);
+    ck_assert(m->altup_coef_clip == 120.0 && m->altup_correct_scale);
+    ck_assert_int_eq(m->laurel_rank, 8);
+    ck_assert_int_eq(m->ffn_sparse_layers, 2);
+    gmc_arena_deinit(&a);
+}
+END_TEST
+
 START_TEST(content_hash)
 {
     gmc_arena a;
@@ -1142,6 +1203,8 @@ Suite *frontend_suite(void)
     tcase_add_test(r, graph_gemma_2b_7b);
     tcase_add_test(r, graph_gemma2);
     tcase_add_test(r, graph_gemma3_1b_and_tiny);
+    tcase_add_test(r, gemma4_key_errors);
+    tcase_add_test(r, gemma4_expansion);
     tcase_add_test(r, content_hash);
     tcase_add_test(r, wclass_names);
     tcase_add_test(r, diag_print_caret);
