@@ -34,6 +34,9 @@ struct gmrt_session {
     int32_t *ids;            /* n_ctx: prompt and generated ids */
     char *piece;             /* GMRT_PIECE_MAX bytes */
     bool verbose;
+    int32_t lookup;          /* manifest index of the per-layer embedding
+                              * table, read by rows from the mapping; -1 */
+    size_t lookup_row;       /* its row bytes */
 };
 
 /* bytes rounded up to a multiple of GMK_ARENA_ALIGN. */
@@ -300,6 +303,22 @@ static gmrt_status open_gguf(gmrt_session *s, const char *weights, gmrt_diag *di
     return st;
 }
 
+/* The per-layer embedding table (Gemma 3n/4) stays in the file mapping and
+ * a step reads one row of it per token; s->lookup says which tensor. */
+static gmrt_status find_lookup_table(gmrt_session *s, gmrt_diag *diag)
+{
+    s->lookup = -1;
+    for (int32_t i = 0; i < s->m->n_tensors; i++) {
+        const gmk_tensor *t = &s->m->tensors[i];
+        if (strcmp(t->name, "per_layer_token_embd.weight") == 0 &&
+            t->layout == GMK_LAYOUT_PACKED) {
+            s->lookup = i;
+            return gmrt_dtype_row_bytes(t->dtype, t->ne[0], &s->lookup_row, diag);
+        }
+    }
+    return GMRT_OK;
+}
+
 gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
                                 const gmrt_session_opts *opts, gmrt_session **out,
                                 gmrt_diag *diag)
@@ -336,6 +355,8 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
                                  diag);
     if (st == GMRT_OK)
         st = repack_weights(s, gguf, diag);
+    if (st == GMRT_OK)
+        st = find_lookup_table(s, diag);
     if (st == GMRT_OK)
         st = gmrt_pool_create(opts->n_threads, &s->pool, diag);
     if (st != GMRT_OK) {
@@ -395,6 +416,24 @@ static gmrt_status reserve_logits(gmrt_session *s, int32_t rows, gmrt_diag *diag
     return GMRT_OK;
 }
 
+/* Asks the kernel to read the lookup table's rows of the step's tokens
+ * ahead (MADV_WILLNEED), so that a long prompt's later chunks do not wait
+ * for cold pages: the rows depend only on the ids, known before any layer
+ * runs.  A hint: failures are ignored. */
+static void prefetch_rows(const gmrt_session *s, const int32_t *tokens, size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (s->lookup < 0 || page <= 0)
+        return;
+    const unsigned char *base = s->w[s->lookup];
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t lo = (uintptr_t)(base + (size_t)tokens[i] * s->lookup_row);
+        uintptr_t hi = lo + s->lookup_row;
+        lo = lo / (uintptr_t)page * (uintptr_t)page;
+        madvise((void *)lo, hi - lo, MADV_WILLNEED);
+    }
+}
+
 /* gmrt_session_eval; with argmax non-NULL (and not all_logits) the last
  * step asks the model for the greedy id instead of logits (gmk_ctx). */
 static gmrt_status eval_steps(gmrt_session *s, const int32_t *tokens, size_t n,
@@ -415,6 +454,8 @@ static gmrt_status eval_steps(gmrt_session *s, const int32_t *tokens, size_t n,
                              i, tokens[i], m->n_vocab);
     if (all_logits && reserve_logits(s, (int32_t)n, diag) != GMRT_OK)
         return GMRT_ERR_NOMEM;
+    if (n > (size_t)m->max_batch) /* a step reads its own rows at once */
+        prefetch_rows(s, tokens + m->max_batch, n - (size_t)m->max_batch);
     for (size_t done = 0; done < n;) {
         int32_t chunk = (int32_t)(n - done < (size_t)m->max_batch ? n - done
                                                                   : (size_t)m->max_batch);
