@@ -391,7 +391,7 @@ static void lower_ffn(lower *L, const gmc_model *m, int l, int x)
 static int lower_ple_inputs(lower *L, const gmc_model *m, int tok, int x)
 {
     int64_t D = m->d_model, P = m->ple_dim, LP = (int64_t)m->n_layers * P;
-    int wt = weight(L, -1, "per_layer_token_embd", m->ple_type, LP, m->vocab);
+    int wt = weight(L, -1, "per_layer_token_embd", m->ple_type, LP, m->ple_vocab);
     L->g->values[wt].mapped = true;
     int wp = weight(L, -1, "per_layer_model_proj", m->ple_proj_type, D, LP);
     int wn = weight(L, -1, "per_layer_proj_norm", GMK_DTYPE_F32, P, 1);

@@ -129,7 +129,7 @@ enum slot {
     AT_GLOBAL_KV_HEADS, AT_GLOBAL_HEAD_DIM, AT_KV_SHARED, AT_TOP_K,
     AT_PLE_Q, AT_PLE_PROJ_Q, AT_PLE_DIM, AT_EXPERT_DIM,
     AT_ALTUP_ACTIVE, AT_SPARSITY, AT_SPARSE_LAYERS,
-    AT_FRACTION_LOCAL, AT_FRACTION_GLOBAL,
+    AT_FRACTION_LOCAL, AT_FRACTION_GLOBAL, AT_PLE_VOCAB,
     AT_ATTENTION,           /* the `attention` key (for a missing window) */
     AT_PATTERN,
     AT_EMBED_Q, AT_ATTN_Q, AT_FFN_Q,
@@ -538,6 +538,9 @@ static const field laurel_fields[] = {
 static const field ple_fields[] = {
     {.key = "dim", .kind = FK_INT, .required = true, .lo = 1, .hi = 65536,
      .off = M(ple_dim), .slot = AT_PLE_DIM},
+    /* at least model.vocab, checked after the walk */
+    {.key = "vocab", .kind = FK_INT, .lo = 256, .hi = 1048576,
+     .off = M(ple_vocab), .slot = AT_PLE_VOCAB},
 };
 
 /* moe: experts beside the dense FFN (Gemma 4 26B-A4B). */
@@ -937,6 +940,12 @@ static gmc_status check_gemma4(parser *p)
         return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_TOP_K], "moe.top_k",
                          "top_k (%d) must not exceed experts (%d)",
                          m->n_experts_used, m->n_experts);
+    if (m->ple_vocab && m->ple_vocab < m->vocab)
+        return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_PLE_VOCAB], "ple.vocab",
+                         "the per-layer table needs a row for every token: %d "
+                         "rows but model.vocab is %d", m->ple_vocab, m->vocab);
+    if (!m->ple_vocab)
+        m->ple_vocab = m->vocab;
     if (m->altup_streams && m->altup_active >= m->altup_streams)
         return fail_node(p, GMC_ERR_SEMANTIC, p->at[AT_ALTUP_ACTIVE],
                          "altup.active", "active (%d) must be a stream below "
@@ -1324,7 +1333,7 @@ gmc_params gmc_model_param_counts(const gmc_model *m)
     p.total += d;                     /* output_norm */
     if (m->ple_dim) {
         uint64_t lp = (uint64_t)m->n_layers * (uint64_t)m->ple_dim;
-        p.mapped = (uint64_t)m->vocab * lp; /* per_layer_token_embd */
+        p.mapped = (uint64_t)m->ple_vocab * lp; /* per_layer_token_embd */
         p.total += lp * d + (uint64_t)m->ple_dim; /* model proj, its norm */
     }
     uint64_t inactive = 0;

@@ -112,6 +112,8 @@ typedef struct gmc_model {
     int32_t ffn_dim_shared; /* FFN width of KV-shared layers; 0 = ffn_dim */
     /* ple: per-layer embeddings (0 = none) */
     int32_t ple_dim;
+    int32_t ple_vocab;    /* rows of per_layer_token_embd; 0 = vocab (Gemma
+                           * 3n files pad it to the multimodal 262400) */
     int32_t ple_type;     /* gmk_dtype of per_layer_token_embd (mapped) */
     int32_t ple_proj_type;/* gmk_dtype of per_layer_model_proj */
     /* moe: experts beside the dense FFN (0 = dense only) */
