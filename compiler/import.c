@@ -828,6 +828,7 @@ static gmc_status read_config_fields(const char *path, const gmrt_json_value *ou
         s->laurel_rank = 64;
         s->ple_dim = 256;
         s->kv_shared = 15;
+        s->final_softcap = 30;
     }
     s->local_scale = s->global_scale = 1;
     for (size_t i = 0; i < cfg->u.c.n; i++)
