@@ -1,9 +1,10 @@
 /*
  * import.c — `gemmac import`: writes a graph YAML from a Hugging Face
  * config.json (Gemma 1 "gemma", Gemma 2 "gemma2", Gemma 3 "gemma3_text",
- * Gemma 4 "gemma4_text", and the multimodal "gemma3" / "gemma4" through
- * their text_config) or from a GGUF file (architectures gemma, gemma2,
- * gemma3, gemma4; quant types from its tensors).
+ * Gemma 3n "gemma3n_text", Gemma 4 "gemma4_text", and the multimodal
+ * "gemma3" / "gemma3n" / "gemma4" through their text_config) or from a GGUF
+ * file (architectures gemma, gemma2, gemma3, gemma3n, gemma4; quant types
+ * from its tensors).
  *
  * Both sources fill one import_spec, which one writer turns into YAML.  Each
  * config.json key is in a table: used (with a range), known and irrelevant
@@ -32,7 +33,7 @@
 #define PATTERN_MAX 1024
 
 typedef struct import_spec {
-    const char *family;                    /* "gemma", "gemma2", "gemma3" */
+    const char *family;                    /* "gemma" ... "gemma3n", "gemma4" */
     char name[GMC_NAME_MAX + 1];
     long vocab, d_model, layers, context, heads, kv_heads, head_dim, ffn_dim, window;
     double norm_eps, query_scale;          /* query_scale 0 = default */
@@ -48,6 +49,11 @@ typedef struct import_spec {
     long ple_dim, ple_vocab;               /* per-layer embeddings */
     long experts, top_k, expert_dim;       /* moe: */
     double local_fraction, global_fraction;/* RoPE: share of pairs that rotate */
+    /* Gemma 3n (0 = absent) */
+    long altup_streams, altup_active, laurel_rank, sparse_layers;
+    double altup_clip, sparsity;           /* sparsity: of the first sparse_layers */
+    bool altup_no_correct_scale;           /* altup_correct_scale false */
+    int32_t altup_type;                    /* quant.altup */
     bool gguf;                             /* the source, for error messages */
     int32_t embed_type, kv_type;
     int32_t ple_type, ple_proj_type;       /* quant.ple / ple_proj (ple_dim > 0) */
@@ -126,7 +132,7 @@ static bool spec_has(const import_spec *s, long l, int c)
     case GMC_W_EXP_GATE_UP:
     case GMC_W_EXP_DOWN: return s->experts > 0;
     case GMC_W_LAUREL_L:
-    case GMC_W_LAUREL_R: return false; /* Gemma 3n is not imported yet */
+    case GMC_W_LAUREL_R: return s->laurel_rank > 0;
     default: return true;
     }
 }
@@ -142,6 +148,7 @@ static long class_width(const import_spec *s, long l, int c)
     case GMC_W_FFN_DOWN: return shared ? s->shared_ffn_dim : s->ffn_dim;
     case GMC_W_PLE_PROJ: return s->ple_dim;
     case GMC_W_EXP_DOWN: return s->expert_dim;
+    case GMC_W_LAUREL_R: return s->laurel_rank;
     default: return s->d_model;
     }
 }
@@ -213,11 +220,27 @@ static const field config_fields[] = {
     {"pretraining_tp", F_IGNORE, 0, 0, 0}, {"use_bfloat16", F_IGNORE, 0, 0, 0},
 };
 
-/* Keys only Gemma 4 configs have (transformers 5.25 Gemma4TextConfig). */
-static const field gemma4_fields[] = {
+/* Keys of Gemma 3n and Gemma 4 configs: per-layer embeddings, KV sharing. */
+static const field ple_kv_fields[] = {
     {"hidden_size_per_layer_input", F_INTN, AT(ple_dim), 0, 65536},
     {"vocab_size_per_layer_input", F_INTN, AT(ple_vocab), 1, 1048576},
     {"num_kv_shared_layers", F_INTN, AT(kv_shared), 0, 1023},
+};
+
+/* Keys only Gemma 3n configs have (transformers 5.25 Gemma3nTextConfig);
+ * altup_lr_multiplier is a training setting. */
+static const field gemma3n_fields[] = {
+    {"altup_num_inputs", F_INT, AT(altup_streams), 2, 16},
+    {"altup_active_idx", F_INT, AT(altup_active), 0, 15},
+    {"altup_coef_clip", F_NUM, AT(altup_clip), 0, 1e9},
+    {"laurel_rank", F_INT, AT(laurel_rank), 1, 65536},
+    {"altup_correct_scale", F_SPECIAL, 0, 0, 0},
+    {"activation_sparsity_pattern", F_SPECIAL, 0, 0, 0},
+    {"altup_lr_multiplier", F_IGNORE, 0, 0, 0},
+};
+
+/* Keys only Gemma 4 configs have (transformers 5.25 Gemma4TextConfig). */
+static const field gemma4_fields[] = {
     {"global_head_dim", F_INTN, AT(global_head_dim), 2, 1024},
     {"num_global_key_value_heads", F_INTN, AT(global_kv_heads), 1, 1024},
     {"num_experts", F_INTN, AT(experts), 1, 4096},
@@ -227,34 +250,71 @@ static const field gemma4_fields[] = {
     {"use_double_wide_mlp", F_SPECIAL, 0, 0, 0}, {"per_layer_config", F_SPECIAL, 0, 0, 0},
 };
 
-/* The field of key; *gemma4 tells whether only Gemma 4 has it. */
-static const field *find_field(const char *key, bool *gemma4)
+static const field *in_table(const field *t, size_t n, const char *key)
 {
-    *gemma4 = false;
-    for (size_t i = 0; i < sizeof config_fields / sizeof config_fields[0]; i++)
-        if (strcmp(config_fields[i].key, key) == 0)
-            return &config_fields[i];
-    *gemma4 = true;
-    for (size_t i = 0; i < sizeof gemma4_fields / sizeof gemma4_fields[0]; i++)
-        if (strcmp(gemma4_fields[i].key, key) == 0)
-            return &gemma4_fields[i];
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].key, key) == 0)
+            return &t[i];
     return NULL;
+}
+#define IN_TABLE(t, key) in_table(t, sizeof t / sizeof t[0], key)
+
+/* The field of key; *only names the families that have it where the
+ * config's family does not (NULL: it does). */
+static const field *find_field(const char *key, const char *family, const char **only)
+{
+    bool g4 = !strcmp(family, "gemma4"), g3n = !strcmp(family, "gemma3n");
+    const field *f;
+    *only = NULL;
+    if ((f = IN_TABLE(config_fields, key)))
+        return f;
+    if ((f = IN_TABLE(ple_kv_fields, key)))
+        *only = g4 || g3n ? NULL : "Gemma 3n and 4";
+    else if ((f = IN_TABLE(gemma3n_fields, key)))
+        *only = g3n ? NULL : "Gemma 3n";
+    else if ((f = IN_TABLE(gemma4_fields, key)))
+        *only = g4 ? NULL : "Gemma 4";
+    return f;
+}
+
+/* Gemma 3n's intermediate_size: one width, or a list of one width per
+ * layer (transformers saves the list); gemmac has one width. */
+static gmc_status ffn_list(const char *path, const gmrt_json_value *v, import_spec *s,
+                           gmc_diag *diag)
+{
+    for (size_t i = 0; i < v->u.c.n; i++) {
+        const gmrt_json_value *e = &v->u.c.items[i];
+        if (e->kind != GMRT_JSON_INT || e->u.i < 1 || e->u.i > 1048576 ||
+            (i && e->u.i != v->u.c.items[0].u.i))
+            return bad_value(path, "intermediate_size", v, "expected an integer in "
+                             "[1, 1048576] or a list of one such integer per layer, all "
+                             "equal (gemmac has one FFN width)", diag);
+    }
+    if (v->u.c.n == 0)
+        return bad_value(path, "intermediate_size", v, "expected one entry per layer", diag);
+    s->ffn_dim = (long)v->u.c.items[0].u.i;
+    return GMC_OK;
 }
 
 /* Applies one used or ignored key; F_SPECIAL keys are left to the caller. */
 static gmc_status apply_field(const char *path, const gmrt_json_member *m,
                               import_spec *s, gmc_diag *diag)
 {
-    bool g4_only;
-    const field *f = find_field(m->key, &g4_only);
+    const char *only;
+    const field *f = find_field(m->key, s->family, &only);
     const gmrt_json_value *v = m->value;
     if (!f)
         return bad_value(path, m->key, v, "unsupported field", diag);
-    if (g4_only && strcmp(s->family, "gemma4"))
-        return bad_value(path, m->key, v, "unsupported field (only Gemma 4 configs have it)",
-                         diag);
+    if (only) {
+        char want[96];
+        snprintf(want, sizeof want, "unsupported field (only %s configs have it)", only);
+        return bad_value(path, m->key, v, want, diag);
+    }
     if (f->kind == F_INTN && v->kind == GMRT_JSON_NULL)
         return GMC_OK;
+    if (v->kind == GMRT_JSON_ARRAY && !strcmp(m->key, "intermediate_size") &&
+        !strcmp(s->family, "gemma3n"))
+        return ffn_list(path, v, s, diag);
     if (f->kind == F_INT || f->kind == F_INTN) {
         if (v->kind != GMRT_JSON_INT || (double)v->u.i < f->lo || (double)v->u.i > f->hi) {
             char want[64];
@@ -457,7 +517,8 @@ static bool wrapper_key(const char *key)
     static const char *const top[] = {"model_type", "text_config", "vision_config",
         "audio_config", "architectures", "mm_tokens_per_image", "initializer_range",
         "torch_dtype", "dtype", "transformers_version", "_name_or_path",
-        "tie_word_embeddings", "vision_soft_tokens_per_image", "audio_soft_tokens_per_image"};
+        "tie_word_embeddings", "vision_soft_tokens_per_image", "audio_soft_tokens_per_image",
+        "use_cache"};
     for (size_t k = 0; k < sizeof top / sizeof top[0]; k++)
         if (!strcmp(top[k], key))
             return true;
@@ -472,7 +533,8 @@ static gmc_status read_family(const char *path, const gmrt_json_value **cfg, imp
     const gmrt_json_value *mt = gmrt_json_get(*cfg, "model_type");
     if (!mt || mt->kind != GMRT_JSON_STRING)
         return gmc_fail(diag, GMC_ERR_SCHEMA, "%s: no \"model_type\" string", path);
-    if (!strcmp(mt->u.s.p, "gemma3") || !strcmp(mt->u.s.p, "gemma4")) {
+    if (!strcmp(mt->u.s.p, "gemma3") || !strcmp(mt->u.s.p, "gemma3n") ||
+        !strcmp(mt->u.s.p, "gemma4")) {
         /* Multimodal: the text model is text_config; the rest is the vision
          * (and audio) towers and their token ids, which text decoding does
          * not use. */
@@ -485,20 +547,21 @@ static gmc_status read_family(const char *path, const gmrt_json_value **cfg, imp
         if (!tc || tc->kind != GMRT_JSON_OBJECT)
             return gmc_fail(diag, GMC_ERR_SCHEMA, "%s: model_type \"%s\" needs a "
                             "\"text_config\" object", path, mt->u.s.p);
-        s->family = !strcmp(mt->u.s.p, "gemma3") ? "gemma3" : "gemma4";
+        s->family = !strcmp(mt->u.s.p, "gemma3") ? "gemma3"
+                    : !strcmp(mt->u.s.p, "gemma3n") ? "gemma3n" : "gemma4";
         *cfg = tc;
         return GMC_OK;
     }
     static const char *const types[][2] = {
         {"gemma", "gemma"}, {"gemma2", "gemma2"}, {"gemma3_text", "gemma3"},
-        {"gemma4_text", "gemma4"}};
+        {"gemma3n_text", "gemma3n"}, {"gemma4_text", "gemma4"}};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
         if (!strcmp(mt->u.s.p, types[i][0])) {
             s->family = types[i][1];
             return GMC_OK;
         }
     return bad_value(path, "model_type", mt, "expected gemma, gemma2, gemma3_text, gemma3, "
-                     "gemma4_text or gemma4", diag);
+                     "gemma3n_text, gemma3n, gemma4_text or gemma4", diag);
 }
 
 /* Required keys (HF has defaults for them, but a released config always
@@ -681,16 +744,92 @@ static gmc_status read_gemma4(const char *path, const gmrt_json_value *cfg, impo
     return GMC_OK;
 }
 
+/*
+ * activation_sparsity_pattern: one target sparsity per layer (0 = dense).
+ * gemmac's graph has one sparsity for the first ffn.sparse_layers layers,
+ * so the pattern must be p (0 < p < 1) for the first N layers and 0 after
+ * them, as every released Gemma 3n config has it (0.95 for 10 layers).
+ * Absent or null: transformers' default, 0.95 on the first 10 layers of a
+ * model of more than 10.
+ */
+static gmc_status read_sparsity(const char *path, const gmrt_json_value *cfg, import_spec *s,
+                                gmc_diag *diag)
+{
+    const char *key = "activation_sparsity_pattern";
+    const gmrt_json_value *v = gmrt_json_get(cfg, key);
+    if (!v || v->kind == GMRT_JSON_NULL) {
+        if (s->layers > 10)
+            s->sparsity = 0.95, s->sparse_layers = 10;
+        return GMC_OK;
+    }
+    if (v->kind != GMRT_JSON_ARRAY || (long)v->u.c.n != s->layers)
+        return bad_value(path, key, v, "expected one number per layer", diag);
+    bool dense_seen = false;
+    for (size_t i = 0; i < v->u.c.n; i++) {
+        double d;
+        if (!gmrt_json_number(&v->u.c.items[i], &d) || !(d >= 0) || d >= 1)
+            return bad_value(path, key, v, "expected numbers in [0, 1)", diag);
+        if (d == 0)
+            dense_seen = true;
+        else if (!dense_seen && (s->sparse_layers == 0 || d == s->sparsity))
+            s->sparsity = d, s->sparse_layers++;
+        else
+            return bad_value(path, key, v, "gemmac takes one sparsity for the first N layers "
+                             "and dense layers after them (ffn.sparsity, ffn.sparse_layers): "
+                             "expected [p, ..., p, 0, ..., 0]", diag);
+    }
+    return GMC_OK;
+}
+
+/* Gemma 3n: the per-layer FFN list, AltUp's correct scale, the sparsity
+ * pattern, KV sharing and the per-layer table, each checked against the
+ * rest.  query_pre_attn_scalar is not read: transformers' Gemma 3n scales
+ * queries by 1 whatever a config says (the QK norms carry the scale). */
+static gmc_status read_gemma3n(const char *path, const gmrt_json_value *cfg, import_spec *s,
+                               gmc_diag *diag)
+{
+    const gmrt_json_value *v = gmrt_json_get(cfg, "intermediate_size");
+    if (v && v->kind == GMRT_JSON_ARRAY && (long)v->u.c.n != s->layers)
+        return bad_value(path, "intermediate_size", v, "expected one entry per layer", diag);
+    v = gmrt_json_get(cfg, "altup_correct_scale");
+    if (v && v->kind != GMRT_JSON_BOOL)
+        return bad_value(path, "altup_correct_scale", v, "expected true or false", diag);
+    s->altup_no_correct_scale = v && !v->u.b;
+    if (s->altup_active >= s->altup_streams)
+        return bad_value(path, "altup_active_idx", gmrt_json_get(cfg, "altup_active_idx"),
+                         "must be below altup_num_inputs", diag);
+    if (s->kv_shared >= s->layers)
+        return bad_value(path, "num_kv_shared_layers", gmrt_json_get(cfg, "num_kv_shared_layers"),
+                         "must leave at least one layer that computes K/V", diag);
+    /* The released models' per-layer table has 262144 rows for 262400
+     * tokens: the 256 above it are audio and image ids.  The graph's
+     * table has a row per token (llama.cpp pads it with zero rows; the
+     * safetensors binding does the same). */
+    if (s->ple_dim > 0 && s->ple_vocab > s->vocab)
+        return bad_value(path, "vocab_size_per_layer_input",
+                         gmrt_json_get(cfg, "vocab_size_per_layer_input"),
+                         "must be at most vocab_size", diag);
+    return read_sparsity(path, cfg, s, diag);
+}
+
 static gmc_status read_config_fields(const char *path, const gmrt_json_value *outer,
                                      const gmrt_json_value *cfg, import_spec *s,
                                      gmc_diag *diag)
 {
     GMC_TRY(check_required(path, cfg, diag));
-    bool g4 = !strcmp(s->family, "gemma4");
+    bool g4 = !strcmp(s->family, "gemma4"), g3n = !strcmp(s->family, "gemma3n");
     s->head_dim = 256;
     s->norm_eps = 1e-6;
     s->local_theta = 10000;
-    s->global_theta = !strcmp(s->family, "gemma3") || g4 ? 1e6 : 10000;
+    s->global_theta = !strcmp(s->family, "gemma3") || g3n || g4 ? 1e6 : 10000;
+    if (g3n) { /* Gemma3nTextConfig's defaults for the keys a config may omit */
+        s->altup_streams = 4;
+        s->altup_clip = 120;
+        s->laurel_rank = 64;
+        s->ple_dim = 256;
+        s->kv_shared = 15;
+        s->final_softcap = 30;
+    }
     s->local_scale = s->global_scale = 1;
     for (size_t i = 0; i < cfg->u.c.n; i++)
         GMC_TRY(apply_field(path, &cfg->u.c.members[i], s, diag));
@@ -700,7 +839,7 @@ static gmc_status read_config_fields(const char *path, const gmrt_json_value *ou
     GMC_TRY(read_rope(path, cfg, s, diag));
     const gmrt_json_value *q = gmrt_json_get(cfg, "query_pre_attn_scalar");
     double qs;
-    if (q && q->kind != GMRT_JSON_NULL && !g4) {
+    if (q && q->kind != GMRT_JSON_NULL && !g4 && !g3n) {
         if (!gmrt_json_number(q, &qs) || !(qs > 0) || qs > 1e9)
             return bad_value(path, "query_pre_attn_scalar", q, "expected a positive number",
                              diag);
@@ -711,7 +850,7 @@ static gmc_status read_config_fields(const char *path, const gmrt_json_value *ou
     if (!strcmp(s->family, "gemma"))
         s->window = 0;
     GMC_TRY(read_pattern(path, cfg, s, diag));
-    return g4 ? read_gemma4(path, cfg, s, diag) : GMC_OK;
+    return g4 ? read_gemma4(path, cfg, s, diag) : g3n ? read_gemma3n(path, cfg, s, diag) : GMC_OK;
 }
 
 static gmc_status set_quant(const gmc_import_opts *o, import_spec *s, gmc_diag *diag)
@@ -732,6 +871,7 @@ static gmc_status set_quant(const gmc_import_opts *o, import_spec *s, gmc_diag *
     s->ple_type = block_fallback(t, s->ple_dim ? s->ple_dim : 1);
     s->ple_proj_type = block_fallback(t, s->d_model);
     s->kv_type = t == GMK_DTYPE_F32 ? GMK_DTYPE_F32 : GMK_DTYPE_F16;
+    s->altup_type = GMK_DTYPE_F32; /* small and once per token: kept exact */
     return GMC_OK;
 }
 
@@ -776,6 +916,12 @@ static const char *const gguf_keys4[] = {
     "rope.dimension_count_swa", "attention.shared_kv_layers",
     "embedding_length_per_layer_input", "expert_count", "expert_used_count",
     "expert_feed_forward_length",
+};
+
+/* ... and those only llama.cpp's gemma3n files have (gemma3n-README.md §3). */
+static const char *const gguf_keys3n[] = {
+    "altup.active_idx", "altup.num_inputs", "embedding_length_per_layer_input",
+    "attention.shared_kv_layers", "activation_sparsity_scale", "rope.dimension_count",
 };
 
 static gmc_status gguf_int(const gmrt_gguf *g, const char *arch, const char *k, long lo,
@@ -828,6 +974,8 @@ static gmc_status gguf_check_keys(const gmrt_gguf *g, const char *arch, gmc_diag
             known = !strcmp(gguf_keys[j], k + al + 1);
         for (size_t j = 0; j < sizeof gguf_keys4 / sizeof gguf_keys4[0] && !known; j++)
             known = !strcmp(arch, "gemma4") && !strcmp(gguf_keys4[j], k + al + 1);
+        for (size_t j = 0; j < sizeof gguf_keys3n / sizeof gguf_keys3n[0] && !known; j++)
+            known = !strcmp(arch, "gemma3n") && !strcmp(gguf_keys3n[j], k + al + 1);
         if (!known)
             return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: unsupported field \"%s\"", k);
     }
@@ -927,18 +1075,21 @@ static bool pick_shared(const import_spec *s, long l, bool shared)
     return (l >= s->layers - s->kv_shared) == shared;
 }
 
-/* gemma4 layer pattern: sliding_window_pattern is a BOOL per layer, true =
- * sliding; its shortest period becomes layers.pattern. */
-static gmc_status gguf_pattern4(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
+/* gemma3n / gemma4 layer pattern: sliding_window_pattern is a BOOL per
+ * layer, true = sliding; its shortest period becomes layers.pattern. */
+static gmc_status gguf_pattern4(const gmrt_gguf *g, const char *arch, import_spec *s,
+                                gmc_diag *diag)
 {
     const uint8_t *b;
     uint64_t n;
     gmrt_diag rd = {0};
-    if (gmrt_gguf_get_bools(g, "gemma4.attention.sliding_window_pattern", &b, &n, &rd) != GMRT_OK)
+    char key[96];
+    snprintf(key, sizeof key, "%s.attention.sliding_window_pattern", arch);
+    if (gmrt_gguf_get_bools(g, key, &b, &n, &rd) != GMRT_OK)
         return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: %s", rd.msg);
     if ((long)n != s->layers)
-        return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: gemma4.attention.sliding_window_pattern "
-                        "has %" PRIu64 " entries, not one per layer (%ld)", n, s->layers);
+        return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: %s has %" PRIu64 " entries, not one "
+                        "per layer (%ld)", key, n, s->layers);
     bool kinds[PATTERN_MAX];
     for (long i = 0; i < s->layers; i++)
         kinds[i] = !b[i];
@@ -1005,7 +1156,7 @@ static gmc_status gguf_dims4(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
     GMC_TRY(gguf_int(g, a, "embedding_length", 1, 65536, true, &s->d_model, diag));
     GMC_TRY(gguf_int(g, a, "block_count", 1, 1024, true, &s->layers, diag));
     GMC_TRY(gguf_int(g, a, "attention.head_count", 1, 1024, true, &s->heads, diag));
-    GMC_TRY(gguf_pattern4(g, s, diag));
+    GMC_TRY(gguf_pattern4(g, a, s, diag));
     GMC_TRY(gguf_int(g, a, "attention.shared_kv_layers", 0, s->layers - 1, false,
                      &s->kv_shared, diag));
     long vals[PATTERN_MAX];
@@ -1067,6 +1218,145 @@ static gmc_status gguf_dims4(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
     return gguf_k_eq_v(g, s, diag);
 }
 
+static bool pick_all(const import_spec *s, long l, bool all)
+{
+    (void)s;
+    (void)l;
+    return all;
+}
+
+/* A count that llama.cpp's converter writes as given in the HF config:
+ * an integer, or a float holding one (gemma3n's shared_kv_layers). */
+static gmc_status gguf_count(const gmrt_gguf *g, const char *arch, const char *k, long hi,
+                             long *out, gmc_diag *diag)
+{
+    char key[128];
+    snprintf(key, sizeof key, "%s.%s", arch, k);
+    if (!gmrt_gguf_has_key(g, key))
+        return GMC_OK;
+    int64_t i;
+    double d;
+    gmrt_diag rd = {0};
+    if (gmrt_gguf_get_int(g, key, &i, &rd) == GMRT_OK)
+        d = (double)i;
+    else if (gmrt_gguf_get_float(g, key, &d, &rd) != GMRT_OK)
+        return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: %s: expected an integer or a float", key);
+    if (!(d >= 0) || d > (double)hi || d != floor(d))
+        return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: %s = %g: expected a whole number in "
+                        "[0, %ld]", key, d, hi);
+    *out = (long)d;
+    return GMC_OK;
+}
+
+/*
+ * gemma3n.activation_sparsity_scale: per layer, the Gaussian top-k's
+ * multiplier k = Φ⁻¹(p) of the target sparsity p, -inf on a dense layer
+ * (the converter's icdf(0)).  The graph's form: one p for the first N
+ * layers, dense after them; p = Φ(k), which gives back k in f32 when the
+ * graph takes the quantile again (gemma3n-README.md §4.3 step 8).
+ */
+static gmc_status gguf_sparsity(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
+{
+    const char *key = "gemma3n.activation_sparsity_scale";
+    if (!gmrt_gguf_has_key(g, key))
+        return GMC_OK;
+    const float *v;
+    uint64_t n;
+    gmrt_diag rd = {0};
+    if (gmrt_gguf_get_f32s(g, key, &v, &n, &rd) != GMRT_OK)
+        return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: %s", rd.msg);
+    if ((long)n != s->layers)
+        return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: %s has %" PRIu64 " entries, not one per "
+                        "layer (%ld)", key, n, s->layers);
+    float k = 0;
+    bool dense = false;
+    for (long l = 0; l < s->layers; l++) {
+        if (isinf(v[l]) && v[l] < 0)
+            dense = true;
+        else if (!isfinite(v[l]) || dense || (s->sparse_layers && v[l] != k))
+            return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: %s[%ld] = %g: gemmac takes one "
+                            "sparsity for the first N layers and dense layers (-inf) after "
+                            "them (ffn.sparsity, ffn.sparse_layers)", key, l, (double)v[l]);
+        else
+            k = v[l], s->sparse_layers++;
+    }
+    if (s->sparse_layers) {
+        s->sparsity = 0.5 * erfc(-(double)k / sqrt(2.0));
+        if (!(s->sparsity > 0 && s->sparsity < 1))
+            return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: %s = %g: the sparsity Φ(scale) = %g "
+                            "is not in (0, 1)", key, (double)k, s->sparsity);
+    }
+    return GMC_OK;
+}
+
+/* llama.cpp gemma3n: the bool sliding pattern, per-layer FFN widths (one
+ * value), AltUp's streams and active index, the per-layer embedding width,
+ * KV sharing and the sparsity scales (gemma3n-README.md §3).  The LAuReL
+ * rank and AltUp's correct scale come from the tensors (gguf_types). */
+static gmc_status gguf_dims3n(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
+{
+    const char *a = "gemma3n";
+    GMC_TRY(gguf_check_keys(g, a, diag));
+    GMC_TRY(gguf_int(g, a, "context_length", 1, 1048576, true, &s->context, diag));
+    GMC_TRY(gguf_int(g, a, "embedding_length", 1, 65536, true, &s->d_model, diag));
+    GMC_TRY(gguf_int(g, a, "block_count", 1, 1024, true, &s->layers, diag));
+    GMC_TRY(gguf_int(g, a, "attention.head_count", 1, 1024, true, &s->heads, diag));
+    GMC_TRY(gguf_pattern4(g, a, s, diag));
+    GMC_TRY(gguf_count(g, a, "attention.shared_kv_layers", s->layers - 1, &s->kv_shared, diag));
+    long vals[PATTERN_MAX];
+    GMC_TRY(gguf_per_layer(g, a, "attention.head_count_kv", 1, 1024, vals, s->layers, diag));
+    GMC_TRY(one_value(s, "gemma3n.attention.head_count_kv", vals, pick_all, true,
+                      &s->kv_heads, diag));
+    GMC_TRY(gguf_per_layer(g, a, "feed_forward_length", 1, 1048576, vals, s->layers, diag));
+    GMC_TRY(one_value(s, "gemma3n.feed_forward_length", vals, pick_all, true, &s->ffn_dim,
+                      diag));
+    s->head_dim = s->d_model / s->heads;
+    GMC_TRY(gguf_int(g, a, "attention.key_length", 2, 1024, false, &s->head_dim, diag));
+    long v = s->head_dim;
+    GMC_TRY(gguf_int(g, a, "attention.value_length", 2, 1024, false, &v, diag));
+    if (v != s->head_dim)
+        return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: gemma3n.attention.value_length %ld differs "
+                        "from key_length %ld (not supported)", v, s->head_dim);
+    GMC_TRY(gguf_int(g, a, "rope.dimension_count", 2, 1024, false, &v, diag));
+    if (v != s->head_dim)
+        return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: gemma3n.rope.dimension_count = %ld is not "
+                        "the head dim %ld (partial rotation is not supported)", v, s->head_dim);
+    GMC_TRY(gguf_int(g, a, "attention.sliding_window", 1, 1048576, false, &s->window, diag));
+    s->norm_eps = 1e-6;
+    GMC_TRY(gguf_num(g, a, "attention.layer_norm_rms_epsilon", &s->norm_eps, diag));
+    GMC_TRY(gguf_num(g, a, "attn_logit_softcapping", &s->softcap, diag));
+    GMC_TRY(gguf_num(g, a, "final_logit_softcapping", &s->final_softcap, diag));
+    s->global_theta = 1e6;
+    s->local_theta = 10000;
+    s->local_scale = s->global_scale = 1;
+    GMC_TRY(gguf_num(g, a, "rope.freq_base", &s->global_theta, diag));
+    GMC_TRY(gguf_num(g, a, "rope.freq_base_swa", &s->local_theta, diag));
+    GMC_TRY(gguf_int(g, a, "altup.num_inputs", 2, 16, true, &s->altup_streams, diag));
+    GMC_TRY(gguf_int(g, a, "altup.active_idx", 0, s->altup_streams - 1, false,
+                     &s->altup_active, diag));
+    s->altup_clip = 120; /* not in the file; HF's default, inert at inference */
+    GMC_TRY(gguf_int(g, a, "embedding_length_per_layer_input", 0, 65536, false, &s->ple_dim,
+                     diag));
+    return gguf_sparsity(g, s, diag);
+}
+
+static gmc_status gguf_type_of(const gmrt_gguf *g, const char *name, int32_t *out,
+                               gmc_diag *diag);
+
+/* gemma3n tensors that say what the metadata does not: the LAuReL rank
+ * (laurel_l is {D, R}), whether AltUp's correction is scaled
+ * (altup_correct_scale present), the type of the AltUp projections. */
+static gmc_status gguf_tensors3n(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
+{
+    const gmrt_gguf_tensor *t = gmrt_gguf_find_tensor(g, "blk.0.laurel_l.weight");
+    if (t && (t->n_dims != 2 || t->ne[0] != s->d_model || t->ne[1] < 1 || t->ne[1] > 65536))
+        return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: blk.0.laurel_l.weight must be "
+                        "{%ld, rank}", s->d_model);
+    s->laurel_rank = t ? (long)t->ne[1] : 0;
+    s->altup_no_correct_scale = !gmrt_gguf_find_tensor(g, "blk.0.altup_correct_scale.weight");
+    return gguf_type_of(g, "altup_proj.weight", &s->altup_type, diag);
+}
+
 static gmc_status gguf_pattern(const gmrt_gguf *g, const char *arch, import_spec *s,
                                gmc_diag *diag)
 {
@@ -1112,6 +1402,8 @@ static gmc_status gguf_types(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
     s->vocab = (long)e->ne[1];
     s->embed_type = e->dtype;
     s->kv_type = GMK_DTYPE_F16; /* llama.cpp's default KV cache type */
+    if (s->altup_streams)
+        GMC_TRY(gguf_tensors3n(g, s, diag));
     if (s->ple_dim) {
         GMC_TRY(gguf_type_of(g, "per_layer_token_embd.weight", &s->ple_type, diag));
         GMC_TRY(gguf_type_of(g, "per_layer_model_proj.weight", &s->ple_proj_type, diag));
@@ -1141,16 +1433,18 @@ static gmc_status import_gguf(const char *path, import_spec *s, gmc_diag *diag)
     if (gmrt_gguf_get_str(g, "general.architecture", &arch, &rd) != GMRT_OK)
         st = gmc_fail(diag, GMC_ERR_SCHEMA, "%s: %s", path, rd.msg);
     else if (strcmp(arch, "gemma") && strcmp(arch, "gemma2") && strcmp(arch, "gemma3") &&
-             strcmp(arch, "gemma4"))
+             strcmp(arch, "gemma3n") && strcmp(arch, "gemma4"))
         st = gmc_fail(diag, GMC_ERR_SCHEMA, "%s: architecture \"%.60s\" is not gemma, "
-                      "gemma2, gemma3 or gemma4", path, arch);
+                      "gemma2, gemma3, gemma3n or gemma4", path, arch);
     bool g4 = st == GMC_OK && !strcmp(arch, "gemma4");
+    bool g3n = st == GMC_OK && !strcmp(arch, "gemma3n");
     if (st == GMC_OK) {
         s->family = !strcmp(arch, "gemma") ? "gemma" : !strcmp(arch, "gemma2") ? "gemma2"
-                    : g4 ? "gemma4" : "gemma3";
-        st = g4 ? gguf_dims4(g, s, diag) : gguf_dims(g, arch, s, diag);
+                    : g4 ? "gemma4" : g3n ? "gemma3n" : "gemma3";
+        st = g4 ? gguf_dims4(g, s, diag) : g3n ? gguf_dims3n(g, s, diag)
+                                               : gguf_dims(g, arch, s, diag);
     }
-    if (st == GMC_OK && !g4)
+    if (st == GMC_OK && !g4 && !g3n)
         st = gguf_pattern(g, arch, s, diag);
     /* llama.cpp scales embeddings by the exact f32 sqrt(n_embd). */
     s->embed_scale = "exact";
@@ -1217,6 +1511,8 @@ static void write_quant(gmc_strbuf *b, const import_spec *s)
     if (s->ple_dim)
         gmc_emitf(b, "  ple: %s\n  ple_proj: %s\n", gmrt_dtype_name(s->ple_type),
                   gmrt_dtype_name(s->ple_proj_type));
+    if (s->altup_streams)
+        gmc_emitf(b, "  altup: %s\n", gmrt_dtype_name(s->altup_type));
     bool any = false;
     for (int c = 0; c < GMC_W_COUNT; c++)
         if (cls[c] >= 0 && cls[c] != (c <= GMC_W_ATTN_OUTPUT ? attn : ffn)) {
@@ -1282,7 +1578,7 @@ static void write_attention4(gmc_strbuf *b, const import_spec *s)
 static void write_yaml(gmc_strbuf *b, const import_spec *s, const char *src)
 {
     char eps[32], qs[32], sc[32], fc[32];
-    bool g4 = !strcmp(s->family, "gemma4");
+    bool g4 = !strcmp(s->family, "gemma4"), g3n = !strcmp(s->family, "gemma3n");
     fmt_num(s->norm_eps, eps, sizeof eps);
     fmt_num(s->softcap, sc, sizeof sc);
     fmt_num(s->final_softcap, fc, sizeof fc);
@@ -1298,10 +1594,10 @@ static void write_yaml(gmc_strbuf *b, const import_spec *s, const char *src)
         gmc_emitf(b, "  query_scale: %s\n", qs);
     }
     gmc_emitf(b, "  qk_norm: %s\n  softcap: %s\n",
-              strcmp(s->family, "gemma3") && !g4 ? "false" : "true", sc);
+              strcmp(s->family, "gemma3") && !g4 && !g3n ? "false" : "true", sc);
     if (s->window > 0)
         gmc_emitf(b, "  window: %ld\n", s->window);
-    if (g4)
+    if (g4 || g3n)
         write_attention4(b, s);
     gmc_emitf(b, "  rope:\n");
     write_rope(b, "local: ", s->local_theta, s->local_scale, s->local_fraction);
@@ -1312,8 +1608,22 @@ static void write_yaml(gmc_strbuf *b, const import_spec *s, const char *src)
     gmc_emitf(b, "]\nffn:\n  dim: %ld\n  activation: gelu_tanh\n", s->ffn_dim);
     if (s->shared_ffn_dim)
         gmc_emitf(b, "  shared_dim: %ld\n", s->shared_ffn_dim);
+    if (s->sparse_layers) {
+        char p[32];
+        fmt_num(s->sparsity, p, sizeof p);
+        gmc_emitf(b, "  sparsity: %s\n  sparse_layers: %ld\n", p, s->sparse_layers);
+    }
     if (s->ple_dim)
         gmc_emitf(b, "ple:\n  dim: %ld\n", s->ple_dim);
+    if (s->altup_streams) {
+        char c[32];
+        fmt_num(s->altup_clip, c, sizeof c);
+        gmc_emitf(b, "altup:\n  streams: %ld\n  active: %ld\n  coef_clip: %s\n"
+                  "  correct_scale: %s\n", s->altup_streams, s->altup_active, c,
+                  s->altup_no_correct_scale ? "false" : "true");
+    }
+    if (s->laurel_rank)
+        gmc_emitf(b, "laurel:\n  rank: %ld\n", s->laurel_rank);
     if (s->experts)
         gmc_emitf(b, "moe:\n  experts: %ld\n  top_k: %ld\n  dim: %ld\n", s->experts, s->top_k,
                   s->expert_dim);
@@ -1345,6 +1655,12 @@ static const char *const source_keys[][3] = {
     {"model.name", "--name", "general.name"},
     {"layers.pattern", "layer_types", "attention.sliding_window_pattern"},
     {"ffn.shared_dim", "use_double_wide_mlp", "feed_forward_length"},
+    {"ffn.sparsity", "activation_sparsity_pattern", "activation_sparsity_scale"},
+    {"ffn.sparse_layers", "activation_sparsity_pattern", "activation_sparsity_scale"},
+    {"altup.streams", "altup_num_inputs", "altup.num_inputs"},
+    {"altup.active", "altup_active_idx", "altup.active_idx"},
+    {"altup.coef_clip", "altup_coef_clip", "altup.num_inputs"},
+    {"laurel.rank", "laurel_rank", "blk.0.laurel_l.weight"},
     {"ffn.dim", "intermediate_size", "feed_forward_length"},
     {"ple.dim", "hidden_size_per_layer_input", "embedding_length_per_layer_input"},
     {"moe.experts", "num_experts", "expert_count"},
@@ -1373,7 +1689,8 @@ static gmc_status validate(const char *yaml, const import_spec *s, const char *p
         if (!strncmp(d.path, source_keys[i][0], strlen(source_keys[i][0])))
             key = source_keys[i][s->gguf ? 2 : 1];
     char where[160];
-    if (key && s->gguf && strcmp(key, "the tensor types") && strcmp(key, "token_embd.weight"))
+    if (key && s->gguf && strcmp(key, "the tensor types") && strcmp(key, "token_embd.weight") &&
+        strcmp(key, "blk.0.laurel_l.weight"))
         snprintf(where, sizeof where, "%s.%s", s->family, key);
     else
         snprintf(where, sizeof where, "%s", key ? key : "?");

@@ -8,10 +8,12 @@
  * [E, out, in] is {in, out, E}), and converts the values into the manifest's
  * dtype in one owned, 64-byte aligned buffer: F32/F16/BF16 are widened to f32
  * row by row, norm weights get the +1 that GGUF files have folded in and HF
- * checkpoints do not (docs/models.md#norm-plus-one: Gemma 1/2/3 compute x·(1+w); Gemma 4
- * computes x·w and gets none), and the row is then stored or quantized
- * (gmrt_quantize_row).  Gemma 4's per-layer embedding table stays in the
- * mapping when its dtype is already the compiled one (use_mapping).
+ * checkpoints do not (docs/models.md#norm-plus-one: Gemma 1/2/3 compute x·(1+w); Gemma 3n
+ * and 4 compute x·w and get none), and the row is then stored or quantized
+ * (gmrt_quantize_row).  The per-layer embedding table (Gemma 3n/4) stays in
+ * the mapping when its dtype is already the compiled one (use_mapping).
+ * Gemma 3n's AltUp projections are separate HF matrices that GGUF stacks
+ * into one 3-D tensor (stacked_names); they are converted slice by slice.
  * config.json beside the weights must name the compiled architecture, and
  * every checkpoint tensor must be used, so a checkpoint with more layers or
  * another layout is refused instead of half-loaded.
@@ -52,6 +54,27 @@ static const name_pair block_names[] = {
     {"ffn_norm.weight", "pre_feedforward_layernorm.weight"},
 };
 
+/* The per-layer embedding's gate, projection and norm: Gemma 3n and 4. */
+static const name_pair ple_block_names[] = {
+    {"inp_gate.weight", "per_layer_input_gate.weight"},
+    {"proj.weight", "per_layer_projection.weight"},
+    {"post_norm.weight", "post_per_layer_input_norm.weight"},
+};
+
+/* Gemma 3n only (tests/fixtures/conformance/gemma3n-README.md §2-3): AltUp's
+ * router, its norm and coefficients (the correct scale is a parameter
+ * without .weight), LAuReL's low-rank pair and its norm. */
+static const name_pair gemma3n_block_names[] = {
+    {"altup_correct_coef.weight", "altup.correction_coefs.weight"},
+    {"altup_correct_scale.weight", "altup.correct_output_scale"},
+    {"altup_predict_coef.weight", "altup.prediction_coefs.weight"},
+    {"altup_router.weight", "altup.modality_router.weight"},
+    {"altup_router_norm.weight", "altup.router_norm.weight"},
+    {"laurel_l.weight", "laurel.linear_left.weight"},
+    {"laurel_r.weight", "laurel.linear_right.weight"},
+    {"laurel_post_norm.weight", "laurel.post_laurel_norm.weight"},
+};
+
 /* Gemma 4 only (tests/fixtures/conformance/gemma4-README.md §2-3).  The
  * layer scalar, the router's scales and the grouped experts are HF
  * parameters or buffers without a .weight suffix.  The expert stacks keep
@@ -59,9 +82,6 @@ static const name_pair block_names[] = {
  * rows, per expert), HF [E, D, I] is {I, D, E}. */
 static const name_pair gemma4_block_names[] = {
     {"layer_output_scale.weight", "layer_scalar"},
-    {"inp_gate.weight", "per_layer_input_gate.weight"},
-    {"proj.weight", "per_layer_projection.weight"},
-    {"post_norm.weight", "post_per_layer_input_norm.weight"},
     {"ffn_gate_inp.weight", "router.proj.weight"},
     {"ffn_gate_inp.scale", "router.scale"},
     {"ffn_down_exps.scale", "router.per_expert_scale"},
@@ -73,7 +93,7 @@ static const name_pair gemma4_block_names[] = {
 };
 
 /* Outside the blocks: "<gguf>" -> "<prefix><hf>".  The per-layer
- * embedding tensors exist only in Gemma 4 E-models. */
+ * embedding tensors exist only in Gemma 3n and Gemma 4 E-models. */
 static const name_pair global_names[] = {
     {"token_embd.weight", "embed_tokens.weight"},
     {"output_norm.weight", "norm.weight"},
@@ -82,7 +102,19 @@ static const name_pair global_names[] = {
     {"per_layer_proj_norm.weight", "per_layer_projection_norm.weight"},
 };
 
+/* Gemma 3n's AltUp projections: GGUF {D, D, N-1} is the HF matrices
+ * "<prefix><hf>.0.weight" .. ".<N-2>.weight" ([D, D] each), slice k of
+ * the stack being matrix k (gemma3n-README.md §3). */
+static const name_pair stacked_names[] = {
+    {"altup_proj.weight", "altup_projections"},
+    {"altup_unembd_proj.weight", "altup_unembed_projections"},
+};
+
 #define N_OF(a) (sizeof a / sizeof a[0])
+
+/* Gemma 3n and 4 compute norms as x·w and have per-layer embeddings. */
+static bool is_g3n(const char *arch) { return strcmp(arch, "gemma3n") == 0; }
+static bool is_g4(const char *arch) { return strcmp(arch, "gemma4") == 0; }
 
 static const char *lookup(const name_pair *t, size_t n, const char *gguf)
 {
@@ -103,7 +135,11 @@ static const char *hf_block_name(const char *arch, const char *suffix)
     if (gemma1 && strcmp(suffix, "post_attention_norm.weight") == 0)
         return NULL;
     const char *hf = lookup(block_names, N_OF(block_names), suffix);
-    if (!hf && strcmp(arch, "gemma4") == 0)
+    if (!hf && (is_g3n(arch) || is_g4(arch)))
+        hf = lookup(ple_block_names, N_OF(ple_block_names), suffix);
+    if (!hf && is_g3n(arch))
+        hf = lookup(gemma3n_block_names, N_OF(gemma3n_block_names), suffix);
+    if (!hf && is_g4(arch))
         hf = lookup(gemma4_block_names, N_OF(gemma4_block_names), suffix);
     return hf;
 }
@@ -121,7 +157,7 @@ static bool hf_name(const char *arch, const char *prefix, const char *gguf, char
         if (hf)
             n = snprintf(buf, cap, "%slayers.%ld.%s", prefix, layer, hf);
     } else {
-        size_t ng = strcmp(arch, "gemma4") == 0 ? N_OF(global_names) : 2;
+        size_t ng = is_g3n(arch) || is_g4(arch) ? N_OF(global_names) : 2;
         const char *hf = lookup(global_names, ng, gguf);
         if (hf)
             n = snprintf(buf, cap, "%s%s", prefix, hf);
@@ -129,14 +165,20 @@ static bool hf_name(const char *arch, const char *prefix, const char *gguf, char
     return n > 0 && (size_t)n < cap;
 }
 
+/* The HF base name of a stacked GGUF tensor (Gemma 3n), or NULL. */
+static const char *stacked_name(const char *arch, const char *gguf)
+{
+    return is_g3n(arch) ? lookup(stacked_names, N_OF(stacked_names), gguf) : NULL;
+}
+
 /* Whether the checkpoint stores norm weights as w for x·(1 + w), which
- * GGUF files fold (docs/models.md#norm-plus-one): Gemma 1-3.  Gemma 4 computes x·w, so its
- * HF and GGUF norm weights are the same numbers. */
+ * GGUF files fold (docs/models.md#norm-plus-one): Gemma 1-3.  Gemma 3n and 4 compute x·w, so
+ * their HF and GGUF norm weights are the same numbers. */
 static float norm_shift(const char *arch, const char *gguf)
 {
     size_t n = strlen(gguf);
     bool norm = n >= 11 && strcmp(gguf + n - 11, "norm.weight") == 0;
-    return norm && strcmp(arch, "gemma4") != 0 ? 1.0f : 0.0f;
+    return norm && !is_g3n(arch) && !is_g4(arch) ? 1.0f : 0.0f;
 }
 
 /* ---------------------------------------------------------- config.json */
@@ -170,10 +212,11 @@ static gmrt_status check_config(const gmk_model *m, const char *dir, bool *multi
     if (st != GMRT_OK)
         return st;
     const gmrt_json_value *mt = gmrt_json_get(gmrt_json_root(doc), "model_type");
-    /* The multimodal wrappers (gemma3, gemma4) nest the text model. */
+    /* The multimodal wrappers (gemma3, gemma3n, gemma4) nest the text model. */
     static const char *const types[][2] = {
         {"gemma", "gemma"}, {"gemma2", "gemma2"}, {"gemma3_text", "gemma3"}, {"gemma3", "gemma3"},
-        {"gemma4_text", "gemma4"}, {"gemma4", "gemma4"},
+        {"gemma3n_text", "gemma3n"}, {"gemma3n", "gemma3n"}, {"gemma4_text", "gemma4"},
+        {"gemma4", "gemma4"},
     };
     const char *arch = NULL, *type = mt && mt->kind == GMRT_JSON_STRING ? mt->u.s.p : NULL;
     for (size_t i = 0; type && i < sizeof types / sizeof types[0]; i++)
@@ -184,13 +227,14 @@ static gmrt_status check_config(const gmk_model *m, const char *dir, bool *multi
     else if (!arch)
         st = gmrt_fail(diag, GMRT_ERR_UNSUPPORTED, "%s: model_type \"%.80s\" is not a "
                        "Gemma 1-4 text model (gemma, gemma2, gemma3_text, gemma3, "
-                       "gemma4_text, gemma4)",
+                       "gemma3n_text, gemma3n, gemma4_text, gemma4)",
                        path, type);
     else if (strcmp(arch, m->arch) != 0)
         st = gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: model_type \"%s\" is architecture "
                        "%s but the compiled model %s is %s", path, type, arch, m->name,
                        m->arch);
-    *multimodal = type && (strcmp(type, "gemma3") == 0 || strcmp(type, "gemma4") == 0);
+    *multimodal = type && (strcmp(type, "gemma3") == 0 || strcmp(type, "gemma3n") == 0 ||
+                           strcmp(type, "gemma4") == 0);
     gmrt_json_destroy(doc);
     return st;
 }
@@ -220,14 +264,28 @@ static void shape_str(char *buf, size_t len, int n, const int64_t *v, bool rever
         snprintf(buf + k, len - k, "]");
 }
 
+/*
+ * Whether h is Gemma 3n's per-layer embedding table with fewer rows than
+ * the compiled vocabulary: the released checkpoints have 262144 rows
+ * (vocab_size_per_layer_input) for 262400 tokens.  The missing rows (the
+ * audio and image ids) are zero, as in llama.cpp's converter-padded table;
+ * transformers reads row 0 for them instead (gemma3n-README.md §4.1).
+ */
+static bool ple_padded(const char *arch, const gmk_tensor *t, const gmrt_st_tensor *h)
+{
+    return is_g3n(arch) && strcmp(t->name, "per_layer_token_embd.weight") == 0 &&
+           t->n_dims == 2 && h->n_dims == 2 && h->shape[1] == t->ne[0] &&
+           h->shape[0] < t->ne[1];
+}
+
 /* Checks that the HF tensor's shape, reversed, is the manifest's ne. */
-static gmrt_status check_shape(const char *path, const gmk_tensor *t,
+static gmrt_status check_shape(const char *arch, const char *path, const gmk_tensor *t,
                                const gmrt_st_tensor *h, gmrt_diag *diag)
 {
     bool same = h->n_dims == t->n_dims;
     for (int d = 0; same && d < t->n_dims; d++)
         same = h->shape[h->n_dims - 1 - d] == t->ne[d];
-    if (same)
+    if (same || ple_padded(arch, t, h))
         return GMRT_OK;
     char a[128], b[128];
     shape_str(a, sizeof a, h->n_dims, h->shape, false);
@@ -237,7 +295,7 @@ static gmrt_status check_shape(const char *path, const gmk_tensor *t,
 }
 
 /* Converts every row of h into t's dtype at dst, adding shift to every
- * value first (the norm +1). */
+ * value first (the norm +1); rows that h lacks (ple_padded) are zero. */
 static gmrt_status convert(const gmk_tensor *t, const gmrt_st_tensor *h, float shift,
                            unsigned char *dst, size_t row_bytes, float *row, gmrt_diag *diag)
 {
@@ -247,9 +305,10 @@ static gmrt_status convert(const gmk_tensor *t, const gmrt_st_tensor *h, float s
         rows *= t->ne[d];
     const size_t src_row = (size_t)ne0 * (h->dtype == GMK_DTYPE_F32 ? 4 : 2);
     const unsigned char *src = h->data;
+    const int64_t have = (int64_t)(h->nbytes / src_row);
     for (int64_t r = 0; r < rows; r++) {
         for (int64_t i = 0; i < ne0; i++)
-            row[i] = load_elem(h->dtype, src + (size_t)r * src_row, i) + shift;
+            row[i] = r < have ? load_elem(h->dtype, src + (size_t)r * src_row, i) + shift : 0;
         gmrt_status st = gmrt_quantize_row(t->dtype, row, dst + (size_t)r * row_bytes,
                                            ne0, diag);
         if (st != GMRT_OK)
@@ -271,7 +330,7 @@ static bool use_mapping(const gmk_tensor *t, const gmrt_st_tensor *h)
 {
     size_t align = h->dtype == GMK_DTYPE_F32 ? 4 : 2;
     return strcmp(t->name, "per_layer_token_embd.weight") == 0 && h->dtype == t->dtype &&
-           (uintptr_t)h->data % align == 0;
+           (uintptr_t)h->data % align == 0 && h->n_dims == 2 && h->shape[0] == t->ne[1];
 }
 
 /* Byte size of t in its dtype, overflow-checked; *row_bytes one row. */
@@ -325,6 +384,50 @@ static gmrt_status check_unused(const gmrt_safetensors *st, const bool *used,
     return GMRT_OK;
 }
 
+/* Slice k of a stacked tensor (stacked_names): "<prefix><base>.<k>.weight";
+ * NULL with *name set if the checkpoint lacks it. */
+static const gmrt_st_tensor *find_slice(const gmrt_safetensors *st, const char *prefix,
+                                        const char *base, int64_t k, char *name, size_t cap)
+{
+    snprintf(name, cap, "%s%s.%" PRId64 ".weight", prefix, base, k);
+    return gmrt_safetensors_find(st, name);
+}
+
+/* A 3-D manifest tensor's one slice as a 2-D tensor. */
+static gmk_tensor slice_view(const gmk_tensor *t)
+{
+    gmk_tensor v = *t;
+    v.n_dims = 2;
+    v.ne[2] = 1;
+    return v;
+}
+
+/* Resolves a stacked tensor: every slice present, each of the slice's
+ * shape, marked used; *out is slice 0. */
+static gmrt_status resolve_stack(const gmrt_safetensors *st, const gmk_tensor *t,
+                                 const char *base, const char *prefix, const char *path,
+                                 const gmrt_st_tensor **out, bool *used, gmrt_diag *diag)
+{
+    if (t->n_dims != 3)
+        return gmrt_fail(diag, GMRT_ERR_MISMATCH, "tensor %s of the compiled model is not "
+                         "3-D (a stack of %s matrices)", t->name, base);
+    gmk_tensor v = slice_view(t);
+    for (int64_t k = 0; k < t->ne[2]; k++) {
+        char name[256];
+        const gmrt_st_tensor *h = find_slice(st, prefix, base, k, name, sizeof name);
+        if (!h)
+            return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" (slice %" PRId64
+                             " of %s) is missing", path, name, k, t->name);
+        used[h - gmrt_safetensors_tensor_at(st, 0)] = true;
+        gmrt_status s = check_shape("", path, &v, h, diag);
+        if (s != GMRT_OK)
+            return s;
+        if (k == 0)
+            *out = h;
+    }
+    return GMRT_OK;
+}
+
 /* Finds the checkpoint tensor of manifest tensor i, checks its shape and
  * marks it used. */
 static gmrt_status resolve(const gmk_model *m, const gmrt_safetensors *st, int32_t i,
@@ -332,6 +435,9 @@ static gmrt_status resolve(const gmk_model *m, const gmrt_safetensors *st, int32
                            const gmrt_st_tensor **out, bool *used, gmrt_diag *diag)
 {
     const gmk_tensor *t = &m->tensors[i];
+    const char *base = stacked_name(m->arch, t->name);
+    if (base)
+        return resolve_stack(st, t, base, prefix, path, out, used, diag);
     char name[256];
     if (!hf_name(m->arch, prefix, t->name, name, sizeof name))
         return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED, "tensor %s of the compiled model has "
@@ -342,7 +448,7 @@ static gmrt_status resolve(const gmk_model *m, const gmrt_safetensors *st, int32
                          path, name, t->name);
     used[h - gmrt_safetensors_tensor_at(st, 0)] = true;
     *out = h;
-    return check_shape(path, t, h, diag);
+    return check_shape(m->arch, path, t, h, diag);
 }
 
 /* Sizes the one buffer: every converted tensor rounded up to
@@ -390,10 +496,28 @@ static gmrt_status resolve_all(const gmk_model *m, const gmrt_safetensors *st,
     return GMRT_OK;
 }
 
+/* Converts a stacked tensor slice by slice into dst. */
+static gmrt_status fill_stack(const gmrt_safetensors *st, const gmk_tensor *t,
+                              const char *base, unsigned char *dst, size_t row_bytes,
+                              float *row, gmrt_diag *diag)
+{
+    const char *prefix = text_prefix(st);
+    gmk_tensor v = slice_view(t);
+    for (int64_t k = 0; k < t->ne[2]; k++) {
+        char name[256];
+        const gmrt_st_tensor *h = find_slice(st, prefix, base, k, name, sizeof name);
+        gmrt_status s = convert(&v, h, 0.0f, dst + (size_t)k * (size_t)t->ne[1] * row_bytes,
+                                row_bytes, row, diag);
+        if (s != GMRT_OK)
+            return s;
+    }
+    return GMRT_OK;
+}
+
 /* Converts (or points at) every manifest tensor. */
-static gmrt_status fill(const gmk_model *m, const gmrt_st_tensor **src, const bool *mapped,
-                        const uint64_t *offs, unsigned char *buf, float *row,
-                        const void **w, gmrt_diag *diag)
+static gmrt_status fill(const gmk_model *m, const gmrt_safetensors *st,
+                        const gmrt_st_tensor **src, const bool *mapped, const uint64_t *offs,
+                        unsigned char *buf, float *row, const void **w, gmrt_diag *diag)
 {
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const gmk_tensor *t = &m->tensors[i];
@@ -403,8 +527,11 @@ static gmrt_status fill(const gmk_model *m, const gmrt_st_tensor **src, const bo
         }
         size_t row_bytes;
         uint64_t total;
+        const char *base = stacked_name(m->arch, t->name);
         gmrt_status s = tensor_bytes(t, &row_bytes, &total, diag);
-        if (s == GMRT_OK)
+        if (s == GMRT_OK && base)
+            s = fill_stack(st, t, base, buf + offs[i], row_bytes, row, diag);
+        else if (s == GMRT_OK)
             s = convert(t, src[i], norm_shift(m->arch, t->name), buf + offs[i], row_bytes,
                         row, diag);
         if (s != GMRT_OK)
@@ -451,7 +578,7 @@ gmrt_status gmrt_st_bind(const gmk_model *m, const char *path, bool verbose,
                           "converted weights", total);
     }
     if (s == GMRT_OK)
-        s = fill(m, src, mapped, offs, buf, row, w, diag);
+        s = fill(m, st, src, mapped, offs, buf, row, w, diag);
     if (s == GMRT_OK && verbose)
         fprintf(stderr, "converted %d tensors from %s (%" PRIu64 " bytes)%s\n", m->n_tensors,
                 path, total, any_mapped ? "; the per-layer embedding table stays mapped" : "");

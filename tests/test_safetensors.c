@@ -794,6 +794,80 @@ START_TEST(test_bind_gemma4_mapped)
 }
 END_TEST
 
+/* ----------------------------------------------------- Gemma 3n binding */
+
+/* A file of the Gemma 3n conformance fixture (two rotating buffers). */
+static const char *g3n_fixture(const char *file)
+{
+    static char path[2][4300];
+    static int next;
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/conformance/gemma3n/%s", file);
+    char *p = path[next++ & 1];
+    snprintf(p, sizeof path[0], "%s", gmc_test_src(rel));
+    return p;
+}
+
+/* The Gemma 3n checkpoint (F32, transformers' names: the AltUp router,
+ * coefficients and correct_output_scale, LAuReL, the per-layer embeddings,
+ * the AltUp projections as separate matrices, no norm +1) through the
+ * hand-written graph gives transformers' logits at every position, as the
+ * GGUF copy does. */
+START_TEST(test_bind_gemma3n)
+{
+    void *so;
+    const gmk_model *m = compile_graph(gmc_test_src("tests/conformance/gemma3n.yaml"), "g3n",
+                                       &so);
+    gmrt_eval_report st = eval_weights(m, g3n_fixture("model.safetensors"),
+                                       g3n_fixture("ref.gguf"));
+    gmrt_eval_report gg = eval_weights(m, g3n_fixture("model.gguf"), g3n_fixture("ref.gguf"));
+    fprintf(stderr, "safetensors: gemma3n f32: NMSE max %.3e (GGUF %.3e), top-1 %.3f\n",
+            st.all.nmse_max, gg.all.nmse_max, st.all.top1);
+    ck_assert_int_eq(st.all.n, 96);
+    ck_assert_double_lt(st.all.nmse_max, 1e-5);
+    ck_assert(st.all.top1 == 1.0);
+    gmrt_eval_report_free(&st);
+    gmrt_eval_report_free(&gg);
+    dlclose(so);
+}
+END_TEST
+
+/* Converted at load into bf16 and q8_0, the stacked AltUp projections and
+ * LAuReL among them: exactly the logits of the GGUF copy converted by
+ * --requant (so the slices are stacked in GGUF's order). */
+START_TEST(test_bind_gemma3n_convert)
+{
+    static const char *q = "quant: {embed: bf16, attn: bf16, ffn: bf16, ple: bf16, "
+                           "ple_proj: bf16, altup: q8_0, tensors: {laurel_l: q8_0, "
+                           "laurel_r: bf16}}\n";
+    char *text = gmc_test_read_file(gmc_test_src("tests/conformance/gemma3n.yaml"), NULL);
+    ck_assert_ptr_nonnull(text);
+    /* the hand-written graph's quant: section is replaced */
+    char *at = strstr(text, "quant:");
+    ck_assert_ptr_nonnull(at);
+    *at = '\0';
+    char graph[4300];
+    snprintf(graph, sizeof graph, "%s/g3n-q.yaml", gmc_test_tmpdir());
+    FILE *f = fopen(graph, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fputs(q, f);
+    fclose(f);
+    free(text);
+    void *so;
+    const gmk_model *m = compile_graph(graph, "g3n-q", &so);
+    const int n = 24;
+    float *ref = logits_requant(m, g3n_fixture("model.gguf"), n);
+    float *got = logits_of(m, g3n_fixture("model.safetensors"), n);
+    double e = nmse(ref, got, (size_t)n * (size_t)m->n_vocab);
+    fprintf(stderr, "safetensors: gemma3n bf16/q8_0 at load vs GGUF --requant: NMSE %.3e\n", e);
+    ck_assert_msg(e < 1e-12, "NMSE %g", e);
+    free(ref);
+    free(got);
+    dlclose(so);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- import */
 
 static gmc_model *import_load(const char *src, const char *quant, gmc_arena *a)
@@ -1022,7 +1096,64 @@ START_TEST(test_import_gemma4)
 }
 END_TEST
 
+/* `gemmac import` of the Gemma 3n fixture from config.json and from the
+ * llama.cpp GGUF: every field the lowering reads equals the hand-written
+ * graph's (the sparsity p = Φ(activation_sparsity_scale) of the GGUF
+ * included), and the compiled import gives its logits exactly (the GGUF
+ * import's f16 KV cache set back to f32). */
+START_TEST(test_import_gemma3n)
+{
+    bool gguf = _i;
+    const char *rel = "tests/conformance/gemma3n.yaml";
+    gmc_arena a;
+    gmc_arena_init(&a);
+    const char *src = g3n_fixture(gguf ? "model.gguf" : "config.json");
+    gmc_model *got = import_load(src, NULL, &a), *want;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_model_load(gmc_test_src(rel), &a, &want, &d) == GMC_OK, "%s", d.msg);
+    same_model4(got, want);
+    ck_assert_int_eq(got->embed_scale, want->embed_scale);
+    ck_assert_int_eq(got->kv_type, gguf ? GMK_DTYPE_F16 : GMK_DTYPE_F32);
+    ck_assert_int_eq(got->altup_streams, want->altup_streams);
+    ck_assert_int_eq(got->altup_active, want->altup_active);
+    ck_assert_double_eq(got->altup_coef_clip, want->altup_coef_clip);
+    ck_assert_int_eq(got->altup_correct_scale, want->altup_correct_scale);
+    ck_assert_int_eq(got->altup_type, want->altup_type);
+    ck_assert_int_eq(got->laurel_rank, want->laurel_rank);
+    ck_assert_double_eq(got->ffn_sparsity, want->ffn_sparsity);
+    ck_assert_int_eq(got->ffn_sparse_layers, want->ffn_sparse_layers);
+
+    const char *from[] = {"kv_cache: f16"}, *to[] = {"kv_cache: f32"};
+    char tag[48];
+    snprintf(tag, sizeof tag, "imp-g3n-%s", gguf ? "gguf" : "cfg");
+    const char *graph = import_to_file(src, tag, from, to, gguf ? 1 : 0);
+    void *so_imp, *so_ref;
+    const gmk_model *mi = compile_graph(graph, tag, &so_imp);
+    const gmk_model *mr = compile_graph(gmc_test_src(rel), "g3n", &so_ref);
+    const char *w = g3n_fixture(gguf ? "model.gguf" : "model.safetensors");
+    const int n = 24;
+    float *ref = logits_of(mr, w, n), *out = logits_of(mi, w, n);
+    double e = nmse(ref, out, (size_t)n * (size_t)mr->n_vocab);
+    fprintf(stderr, "import: gemma3n from %s: NMSE %.3e against the hand-written graph\n",
+            gguf ? "GGUF" : "config.json", e);
+    ck_assert_msg(e < 1e-12, "NMSE %g", e);
+    free(ref);
+    free(out);
+    dlclose(so_imp);
+    dlclose(so_ref);
+    gmc_arena_deinit(&a);
+}
+END_TEST
+
 /* Gemma 4 configs (transformers 5.25), for the error cases below. */
+/* Gemma 3n configs: G3N_HEAD lacks intermediate_size, G3N_BASE has it. */
+#define G3N_HEAD "{\"model_type\": \"gemma3n_text\", \"vocab_size\": 512, "                \
+    "\"hidden_size\": 64, \"num_hidden_layers\": 4, \"num_attention_heads\": 4, "            \
+    "\"num_key_value_heads\": 2, \"head_dim\": 16, \"max_position_embeddings\": 64, "         \
+    "\"sliding_window\": 8, \"num_kv_shared_layers\": 1, \"hidden_size_per_layer_input\": 8"
+#define G3N_BASE G3N_HEAD ", \"intermediate_size\": 32"
+
 #define G4_BASE "{\"model_type\": \"gemma4_text\", \"vocab_size\": 512, \"hidden_size\": 48, " \
     "\"num_hidden_layers\": 4, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "      \
     "\"head_dim\": 16, \"intermediate_size\": 32, \"max_position_embeddings\": 64, "           \
@@ -1031,7 +1162,8 @@ END_TEST
 
 static const struct { const char *json, *msg; } bad_configs[] = {
     {"{\"model_type\": \"llama\"}", "\"model_type\" = \"llama\": expected gemma, gemma2, "
-                                    "gemma3_text, gemma3, gemma4_text or gemma4"},
+                                    "gemma3_text, gemma3, gemma3n_text, gemma3n, gemma4_text "
+                                    "or gemma4"},
     {"{\"model_type\": \"gemma\", \"vocab_size\": 256000, \"hidden_size\": 2048, "
      "\"num_hidden_layers\": 18, \"num_attention_heads\": 8, \"num_key_value_heads\": 1, "
      "\"intermediate_size\": 16384, \"max_position_embeddings\": 8192, \"moe\": 4}",
@@ -1063,7 +1195,23 @@ static const struct { const char *json, *msg; } bad_configs[] = {
     {"{\"model_type\": \"gemma3_text\", \"vocab_size\": 512, \"hidden_size\": 48, "
      "\"num_hidden_layers\": 4, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
      "\"intermediate_size\": 32, \"max_position_embeddings\": 64, \"num_kv_shared_layers\": 2}",
-     "\"num_kv_shared_layers\" = 2: unsupported field (only Gemma 4 configs have it)"},
+     "\"num_kv_shared_layers\" = 2: unsupported field (only Gemma 3n and 4 configs have it)"},
+    {G3N_BASE ", \"activation_sparsity_pattern\": [0.95, 0, 0.95, 0]}",
+     "\"activation_sparsity_pattern\" = [...] (4 items): gemmac takes one sparsity for the "
+     "first N layers and dense layers after them"},
+    {G3N_BASE ", \"activation_sparsity_pattern\": [0.95, 0.9, 0, 0]}",
+     "\"activation_sparsity_pattern\" = [...] (4 items): gemmac takes one sparsity"},
+    {G3N_BASE ", \"activation_sparsity_pattern\": [0.95, 0]}",
+     "\"activation_sparsity_pattern\" = [...] (2 items): expected one number per layer"},
+    {G3N_BASE ", \"altup_num_inputs\": 2, \"altup_active_idx\": 2}",
+     "\"altup_active_idx\" = 2: must be below altup_num_inputs"},
+    {G3N_HEAD ", \"intermediate_size\": [32, 32, 64, 64]}",
+     "\"intermediate_size\" = [...] (4 items): expected an integer in [1, 1048576] or a list"},
+    {G3N_BASE ", \"laurel_rank\": 0}", "\"laurel_rank\" = 0: expected an integer in [1, 65536]"},
+    {G3N_BASE ", \"vocab_size_per_layer_input\": 1024}",
+     "\"vocab_size_per_layer_input\" = 1024: must be at most vocab_size"},
+    {G4_BASE ", \"laurel_rank\": 8}",
+     "\"laurel_rank\" = 8: unsupported field (only Gemma 3n configs have it)"},
     {G4_BASE ", \"torch_dtype\": \"float16\"}", "\"torch_dtype\" = \"float16\": the "
      "embedding scale sqrt(hidden_size) is rounded to the checkpoint dtype"},
     {G4_BASE ", \"dtype\": \"bfloat16\", \"gemmac_embed_scale\": \"exact\"}",
@@ -1125,6 +1273,8 @@ Suite *safetensors_suite(void)
     tcase_add_loop_test(tc, test_bind_gemma4, 0, 2);
     tcase_add_loop_test(tc, test_bind_gemma4_convert, 0, 2);
     tcase_add_test(tc, test_bind_gemma4_mapped);
+    tcase_add_test(tc, test_bind_gemma3n);
+    tcase_add_test(tc, test_bind_gemma3n_convert);
     suite_add_tcase(s, tc);
     tc = tcase_create("import");
     tcase_set_timeout(tc, 120);
@@ -1133,6 +1283,7 @@ Suite *safetensors_suite(void)
     tcase_add_test(tc, test_import_fallback);
     tcase_add_test(tc, test_import_gguf);
     tcase_add_loop_test(tc, test_import_gemma4, 0, 4);
+    tcase_add_loop_test(tc, test_import_gemma3n, 0, 2);
     tcase_add_loop_test(tc, test_import_bad, 0, (int)(sizeof bad_configs / sizeof bad_configs[0]));
     suite_add_tcase(s, tc);
     return s;
