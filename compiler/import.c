@@ -1407,6 +1407,12 @@ static gmc_status gguf_types(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
     if (s->ple_dim) {
         GMC_TRY(gguf_type_of(g, "per_layer_token_embd.weight", &s->ple_type, diag));
         GMC_TRY(gguf_type_of(g, "per_layer_model_proj.weight", &s->ple_proj_type, diag));
+        /* llama.cpp's gemma3n files pad the table to the multimodal ids */
+        const gmrt_gguf_tensor *pt = gmrt_gguf_find_tensor(g, "per_layer_token_embd.weight");
+        if (pt->n_dims != 2 || pt->ne[1] < s->vocab || pt->ne[1] > 1048576)
+            return gmc_fail(diag, GMC_ERR_SCHEMA, "GGUF: per_layer_token_embd.weight has %lld "
+                            "rows for a vocabulary of %ld", (long long)pt->ne[1], s->vocab);
+        s->ple_vocab = (long)pt->ne[1];
     }
     s->wtype = malloc((size_t)s->layers * GMC_W_COUNT * sizeof *s->wtype);
     if (!s->wtype)
@@ -1615,6 +1621,8 @@ static void write_yaml(gmc_strbuf *b, const import_spec *s, const char *src)
     }
     if (s->ple_dim)
         gmc_emitf(b, "ple:\n  dim: %ld\n", s->ple_dim);
+    if (s->ple_dim && s->ple_vocab > s->vocab)
+        gmc_emitf(b, "  vocab: %ld\n", s->ple_vocab);
     if (s->altup_streams) {
         char c[32];
         fmt_num(s->altup_clip, c, sizeof c);
