@@ -13,7 +13,8 @@
  * safetensors.c (HF checkpoints), quantize.c (K-quant and affine quantizers),
  * vocab.c + vocab_bpe.c (SentencePiece and BPE tokenizers),
  * chat.c (Gemma chat template), sample.c (sampler), pool.c (threads),
- * session.c (load, validate, prefill/decode loop).
+ * session.c (load, validate, prefill/decode loop), file.c (opening inputs,
+ * replacing outputs).
  */
 #ifndef GMRT_H
 #define GMRT_H
@@ -60,6 +61,39 @@ gmrt_status gmrt_fail(gmrt_diag *d, gmrt_status status, const char *fmt, ...)
     GMRT_PRINTF(3, 4);
 
 const char *gmrt_status_name(gmrt_status s);
+
+/* ------------------------------------------------------------ files (file.c) */
+
+/* What a st_mode is, for messages: "a directory", "a FIFO", ... */
+const char *gmrt_file_kind(unsigned mode);
+
+/* Opens path read-only (O_CLOEXEC, plus flags such as O_NOFOLLOW) if it is
+ * a regular file, without ever blocking: a FIFO, device or directory fails
+ * with GMRT_ERR_IO naming the path and what it is.  *out_fd is a blocking
+ * descriptor the caller closes; -1 on failure. */
+gmrt_status gmrt_file_open_read(const char *path, int flags, int *out_fd,
+                                gmrt_diag *diag) GMRT_MUST_CHECK;
+/* The same as a FILE* ("rb"), which the caller fcloses. */
+gmrt_status gmrt_file_fopen_read(const char *path, FILE **out,
+                                 gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* Replacing path atomically: begin refuses a path that exists and is not a
+ * regular file (a link, directory, FIFO or device: GMRT_ERR_IO naming what
+ * it is) and creates fd, a new file "<path>.tmp.<random>" opened
+ * O_EXCL|O_NOFOLLOW, mode 0644.  The caller writes and closes fd (setting
+ * it to -1), then commit renames the file over path (checking path again)
+ * or removes it on failure; abort closes fd if open and removes the file.
+ * Exactly one of commit and abort follows a successful begin. */
+typedef struct gmrt_file_replace {
+    int fd;
+    char *tmp;          /* owned */
+    const char *path;   /* the caller's */
+} gmrt_file_replace;
+gmrt_status gmrt_file_replace_begin(gmrt_file_replace *r, const char *path,
+                                    gmrt_diag *diag) GMRT_MUST_CHECK;
+gmrt_status gmrt_file_replace_commit(gmrt_file_replace *r,
+                                     gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_file_replace_abort(gmrt_file_replace *r);
 
 /* ------------------------------------------------------- types (dtype.c) */
 
