@@ -647,7 +647,19 @@ START_TEST(test_open_errors)
                   "No such file or directory"), "%s", d.msg);
 
     ck_assert_int_eq(gmrt_gguf_open(dir, &g, &d), GMRT_ERR_IO);
-    ck_assert_msg(strstr(d.msg, ": not a regular file") != NULL, "%s", d.msg);
+    ck_assert_msg(strstr(d.msg, ": is a directory, not a regular file") != NULL, "%s",
+                  d.msg);
+
+    /* A FIFO (weights or a reference) is refused, not opened: open() would
+     * block until a writer came.  The alarm ends the test if it blocks. */
+    char fifo[4300];
+    snprintf(fifo, sizeof fifo, "%s/fifo-in.gguf", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    alarm(10);
+    ck_assert_int_eq(gmrt_gguf_open(fifo, &g, &d), GMRT_ERR_IO);
+    alarm(0);
+    ck_assert_msg(strstr(d.msg, fifo) && strstr(d.msg, ": is a FIFO, not a regular file"),
+                  "%s", d.msg);
 
     gb empty = {0};
     ck_assert_int_eq(open_bytes(&empty, "empty.gguf", &d), GMRT_ERR_FORMAT);
