@@ -757,24 +757,34 @@ static void print_ppl(const eval_opts *o, const gmrt_ppl_stats *p)
            p->ppl, p->bits_per_token, p->bits_per_byte);
 }
 
-static char *read_text(const char *path, size_t *out_len)
+/* The text file at path (a regular file: a FIFO would block) into *out,
+ * malloc'd; errors name the file and the cause. */
+static gmrt_status read_text(const char *path, char **out, size_t *out_len, gmrt_diag *diag)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "error: cannot open %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
+    *out = NULL;
+    FILE *f;
+    gmrt_status st = gmrt_file_fopen_read(path, &f, diag);
+    if (st != GMRT_OK)
+        return st;
     char *buf = malloc(EVAL_TEXT_MAX + 1);
     size_t n = buf ? fread(buf, 1, EVAL_TEXT_MAX + 1, f) : 0;
+    int rerr = buf && ferror(f) ? errno : 0;
     fclose(f);
-    if (!buf || n > EVAL_TEXT_MAX) {
-        fprintf(stderr, "error: %s: text files are limited to %u bytes\n", path, EVAL_TEXT_MAX);
+    if (!buf)
+        st = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    else if (rerr)
+        st = gmrt_fail(diag, GMRT_ERR_IO, "cannot read %s: %s", path, strerror(rerr));
+    else if (n > EVAL_TEXT_MAX)
+        st = gmrt_fail(diag, GMRT_ERR_LIMIT, "%s: text files are limited to %u bytes", path,
+                       EVAL_TEXT_MAX);
+    if (st != GMRT_OK) {
         free(buf);
-        return NULL;
+        return st;
     }
     buf[n] = '\0';
+    *out = buf;
     *out_len = n;
-    return buf;
+    return GMRT_OK;
 }
 
 /* Text mode, with --save-ref writing the chunks as sequences. */
@@ -782,9 +792,10 @@ static gmrt_status run_text(const gmk_model *m, gmrt_session *s, const eval_opts
                             gmrt_diag *diag)
 {
     size_t len = 0;
-    char *text = read_text(o->text, &len);
-    if (!text)
-        return gmrt_fail(diag, GMRT_ERR_IO, "cannot read %s", o->text);
+    char *text;
+    gmrt_status rs = read_text(o->text, &text, &len, diag);
+    if (rs != GMRT_OK)
+        return rs;
     gmrt_ppl_stats p;
     gmrt_status st = gmrt_eval_text(s, text, len, o->ctx, o->score_all, &p, diag);
     if (st == GMRT_OK)
@@ -848,5 +859,10 @@ int gmrt_eval_main(const gmk_model *m, int argc, char **argv)
     if (st != GMRT_OK)
         fprintf(stderr, "error: %s\n", diag.msg);
     gmrt_session_destroy(s);
+    /* The report went to stdout: a failed write (a full disk) fails eval. */
+    if (st == GMRT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "error: cannot write stdout: %s\n", strerror(errno ? errno : EIO));
+        return 1;
+    }
     return st == GMRT_OK ? 0 : 1;
 }

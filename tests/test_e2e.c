@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -631,6 +632,113 @@ START_TEST(test_e2e_standalone_executable)
 }
 END_TEST
 
+/* ------------------------------------------------------------ CLI errors */
+
+/* Runs the standalone executable in dir with args; stderr goes to err.txt
+ * (returned, malloc'd) and stdout where redirect says.  `timeout` ends a run
+ * that blocks (status 124). */
+static char *run_tiny(const char *dir, const char *gguf, const char *args,
+                      const char *redirect, int *out_rc)
+{
+    char cmd[16000], err[4300];
+    snprintf(err, sizeof err, "%s/err.txt", gmc_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "timeout 30 '%s/tiny' --weights '%s' --raw -n 3 --greedy -t 1 "
+                              "%s %s 2> '%s'", dir, gguf, args, redirect, err);
+    *out_rc = run_cmd(cmd);
+    char *text = gmc_test_read_file(err, NULL);
+    ck_assert_ptr_nonnull(text);
+    return text;
+}
+
+static void write_bytes(const char *path, const char *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Errors of the run command line point at the real cause: a missing or
+ * oversized prompt file gives no false "out of memory"; a directory, a FIFO
+ * (which would block) or a prompt with a NUL byte is refused, naming it;
+ * writes that fail (--ids-out, stdout) give status 1 and say why. */
+START_TEST(test_e2e_cli_errors)
+{
+    const char *tmp = gmc_test_tmpdir();
+    char gguf[4200], dir[4200], arg[8800], path[4200];
+    snprintf(gguf, sizeof gguf, "%s/tiny-cli.gguf", tmp);
+    snprintf(dir, sizeof dir, "%s/cli-test", tmp);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
+    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
+    build_cached(tiny, dir, true);
+    int rc;
+
+    snprintf(arg, sizeof arg, "-f '%s/missing.txt'", tmp);
+    char *err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "missing.txt: No such file or directory") &&
+                  !strstr(err, "out of memory"), "%s", err);
+    free(err);
+
+    snprintf(path, sizeof path, "%s/big.txt", tmp);
+    size_t big = (4u << 20) + 1;
+    char *text = malloc(big);
+    ck_assert_ptr_nonnull(text);
+    memset(text, 'a', big);
+    write_bytes(path, text, big);
+    free(text);
+    snprintf(arg, sizeof arg, "-f '%s'", path);
+    err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "limited to 4194304 bytes") && !strstr(err, "out of memory"),
+                  "%s", err);
+    free(err);
+
+    snprintf(path, sizeof path, "%s/nul.txt", tmp);
+    write_bytes(path, "abc\0def", 7);
+    snprintf(arg, sizeof arg, "-f '%s'", path);
+    err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "nul.txt: NUL byte at offset 3"), "%s", err);
+    free(err);
+
+    snprintf(arg, sizeof arg, "-f '%s'", tmp);
+    err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, tmp) && strstr(err, "is a directory, not a regular file"),
+                  "%s", err);
+    free(err);
+
+    snprintf(path, sizeof path, "%s/prompt.fifo", tmp);
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    snprintf(arg, sizeof arg, "-f '%s'", path);
+    err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);  /* 124: it blocked */
+    ck_assert_msg(strstr(err, "prompt.fifo: is a FIFO, not a regular file"), "%s", err);
+    free(err);
+    err = run_tiny(dir, path, "-p ab", "> /dev/null", &rc);  /* the FIFO as weights */
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "prompt.fifo: is a FIFO, not a regular file"), "%s", err);
+    free(err);
+
+    err = run_tiny(dir, gguf, "-p ab --ids-out /dev/full", "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "/dev/full: No space left on device"), "%s", err);
+    free(err);
+
+    err = run_tiny(dir, gguf, "-p ab", "> /dev/full", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "cannot write stdout: No space left on device"), "%s", err);
+    free(err);
+    err = run_tiny(dir, gguf, "-p ab -q", "> /dev/full", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "cannot write stdout: No space left on device"), "%s", err);
+    free(err);
+}
+END_TEST
+
 Suite *e2e_suite(void)
 {
     Suite *s = suite_create("e2e");
@@ -645,6 +753,10 @@ Suite *e2e_suite(void)
     tcase_add_test(tc, test_e2e_init_gemma2_2b);
     tcase_add_loop_test(tc, test_e2e_x86_vs_llamacpp, 0, N_X86);
     tcase_add_loop_test(tc, test_e2e_init_x86, 0, N_X86);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cli");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_e2e_cli_errors);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -531,8 +531,9 @@ gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
  * stop early. */
 typedef bool gmrt_stream_fn(void *user, int32_t id, const char *piece,
                             size_t len);
-/* A ready-made stream: writes each piece to stdout and flushes (user and id
- * are unused); never stops early. */
+/* A ready-made stream: writes each piece to stdout and flushes (id is
+ * unused).  Stops (returns false) when stdout fails; user, if not NULL, is
+ * an int that then receives the errno of the first failure. */
 bool gmrt_stream_stdout(void *user, int32_t id, const char *piece, size_t len);
 
 typedef struct gmrt_gen_stats {
