@@ -739,6 +739,139 @@ START_TEST(test_e2e_cli_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------ eval NaN */
+
+/* A full-logit reference of one sequence of n_pos tokens with every logit
+ * 0.5 except one NaN at (pos, id) when pos >= 0. */
+typedef struct nan_ref {
+    int32_t n_vocab, pos, id;
+} nan_ref;
+
+static gmrt_status fill_nan_ref(void *user, int64_t index, const char *name, void *dst,
+                                size_t nbytes, gmrt_diag *diag)
+{
+    (void)index, (void)name, (void)diag;
+    const nan_ref *r = user;
+    float *x = dst;
+    for (size_t i = 0; i < nbytes / sizeof *x; i++)
+        x[i] = 0.5f;
+    if (r->pos >= 0)
+        x[(size_t)r->pos * (size_t)r->n_vocab + (size_t)r->id] = NAN;
+    return GMRT_OK;
+}
+
+static void write_nan_ref(const char *path, int32_t n_vocab, int32_t pos, int32_t id)
+{
+    static const int32_t tokens[4] = {2, 3, 4, 5};
+    gmrt_gguf_writer *w = gmrt_gguf_writer_create();
+    int64_t ne[3] = {n_vocab, 4, 1};
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_seq", 1));
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_pos", 4));
+    ck_assert(!gmrt_gguf_writer_set_i32s(w, "gemmac.ref.tokens", tokens, 4));
+    ck_assert(!gmrt_gguf_writer_add_tensor(w, "logits", GMK_DTYPE_F32, 3, ne));
+    nan_ref r = {n_vocab, pos, id};
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_gguf_writer_write(w, path, fill_nan_ref, &r, &d) == GMRT_OK, "%s",
+                  d.msg);
+    gmrt_gguf_writer_destroy(w);
+}
+
+/* gmrt_eval_main with stderr captured; returns the exit status. */
+static int eval_main_captured(const gmk_model *m, int argc, char **argv, char **out_err)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/eval-err.txt", gmc_test_tmpdir());
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    dup2(fileno(f), 2);
+    fclose(f);
+    alarm(30);  /* a FIFO that blocks ends the test */
+    int rc = gmrt_eval_main(m, argc, argv);
+    alarm(0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    *out_err = gmc_test_read_file(path, NULL);
+    ck_assert_ptr_nonnull(*out_err);
+    return rc;
+}
+
+/* A NaN in either the reference or our logits is not a perfect match: it
+ * is counted and located, the metrics it touches are NaN (so no threshold
+ * passes), and `eval --ref` fails naming the sequence and position.  Eval
+ * inputs that are FIFOs are refused, not opened. */
+START_TEST(test_e2e_eval_nan)
+{
+    const char *tmp = gmc_test_tmpdir();
+    char gguf[4200], clean[4200], bad[4200], fifo[4200];
+    snprintf(gguf, sizeof gguf, "%s/tiny-eval.gguf", tmp);
+    snprintf(clean, sizeof clean, "%s/ref-clean.gguf", tmp);
+    snprintf(bad, sizeof bad, "%s/ref-nan.gguf", tmp);
+    snprintf(fifo, sizeof fifo, "%s/eval.fifo", tmp);
+    gmc_diag cd;
+    gmc_diag_clear(&cd);
+    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
+    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &cd) == GMC_OK, "%s", cd.msg);
+    loaded L;
+    compile_and_load(tiny, &L);
+    write_nan_ref(clean, L.m->n_vocab, -1, 0);
+    write_nan_ref(bad, L.m->n_vocab, 2, 7);
+
+    gmrt_session *s = open_session(L.m, gguf, 1);
+    gmrt_eval_report r;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_eval_reference(s, L.m, bad, &r, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert_msg(isnan(r.all.kl_mean) && isnan(r.all.kl_max) && isnan(r.seq[0].kl_mean) &&
+                  isnan(r.all.nmse_max), "KL %g / %g, NMSE %g with a NaN reference",
+                  r.all.kl_mean, r.all.kl_max, r.all.nmse_max);
+    ck_assert_int_eq(r.all.n_nonfinite_ref, 1);
+    ck_assert_int_eq(r.all.n_nonfinite_ours, 0);
+    ck_assert_int_eq(r.first_nonfinite_seq, 0);
+    ck_assert_int_eq(r.first_nonfinite_pos, 2);
+    double nll = r.all.nll_sum;  /* ours alone: the reference's NaN is not in it */
+    gmrt_eval_report_free(&r);
+    ck_assert_msg(gmrt_eval_reference(s, L.m, clean, &r, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert(isfinite(r.all.kl_mean) && r.all.n_nonfinite_ref == 0 &&
+              r.all.n_nonfinite_ours == 0 && r.first_nonfinite_seq == -1);
+    ck_assert(r.all.nll_sum == nll);
+    gmrt_eval_report_free(&r);
+    gmrt_session_destroy(s);
+
+    /* The NaN on our side: another file's logits compared with a clean
+     * reference. */
+    ck_assert_msg(gmrt_eval_compare(L.m, clean, bad, &r, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert(isnan(r.all.kl_mean) && isnan(r.all.nmse_mean));
+    ck_assert_int_eq(r.all.n_nonfinite_ours, 1);
+    ck_assert_int_eq(r.all.n_nonfinite_ref, 0);
+    ck_assert_int_eq(r.first_nonfinite_pos, 2);
+    gmrt_eval_report_free(&r);
+
+    char prog[] = "eval", w[] = "--weights", ref[] = "--ref", f[] = "-f", js[] = "-o",
+         json[] = "json";
+    char *argv_bad[] = {prog, w, gguf, ref, bad, js, json};
+    char *err;
+    ck_assert_int_eq(eval_main_captured(L.m, 7, argv_bad, &err), 1);
+    ck_assert_msg(strstr(err, "sequence 0 position 2") && strstr(err, "NaN/Inf"), "%s", err);
+    free(err);
+    char *argv_clean[] = {prog, w, gguf, ref, clean, js, json};
+    ck_assert_int_eq(eval_main_captured(L.m, 7, argv_clean, &err), 0);
+    free(err);
+
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    char *argv_fifo_ref[] = {prog, w, gguf, ref, fifo};
+    ck_assert_int_eq(eval_main_captured(L.m, 5, argv_fifo_ref, &err), 1);
+    ck_assert_msg(strstr(err, "eval.fifo: is a FIFO, not a regular file"), "%s", err);
+    free(err);
+    char *argv_fifo_text[] = {prog, w, gguf, f, fifo};
+    ck_assert_int_eq(eval_main_captured(L.m, 5, argv_fifo_text, &err), 1);
+    ck_assert_msg(strstr(err, "eval.fifo: is a FIFO, not a regular file"), "%s", err);
+    free(err);
+    dlclose(L.so);
+}
+END_TEST
+
 Suite *e2e_suite(void)
 {
     Suite *s = suite_create("e2e");
@@ -757,6 +890,7 @@ Suite *e2e_suite(void)
     tc = tcase_create("cli");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_e2e_cli_errors);
+    tcase_add_test(tc, test_e2e_eval_nan);
     suite_add_tcase(s, tc);
     return s;
 }

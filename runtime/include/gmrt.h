@@ -646,6 +646,10 @@ typedef struct gmrt_eval_stats {
     double nmse_mean, nmse_max; /* logits, per position; -1 for a top-K reference */
     double nll_sum;             /* ours: -log p(next reference token), nats */
     int64_t n_nll;              /* positions in nll_sum (each sequence's last has none) */
+    /* NaN/Inf values in the rows compared (the reference's logits or top-K
+     * log-probs, and ours).  Any of them makes KL, top-1 and NMSE NaN, so
+     * that no threshold passes; ppl too when ours has one. */
+    int64_t n_nonfinite_ref, n_nonfinite_ours;
 } gmrt_eval_stats;
 
 typedef struct gmrt_eval_report {
@@ -653,11 +657,14 @@ typedef struct gmrt_eval_report {
     int32_t top_k;              /* 0: the reference holds full logits */
     gmrt_eval_stats all;        /* over every position of every sequence */
     gmrt_eval_stats *seq;       /* n_seq entries, freed by gmrt_eval_report_free */
+    int32_t first_nonfinite_seq, first_nonfinite_pos; /* first row with NaN/Inf; -1: none */
 } gmrt_eval_report;
 
 /* Runs every sequence of the reference GGUF at ref_path (from position 0,
  * one after the other) on session s of model m and compares.  Errors name
- * the file and what does not fit (vocabulary, shape, context, token ids). */
+ * the file and what does not fit (vocabulary, shape, context, token ids).
+ * NaN/Inf on either side is not an error here but is counted in the report
+ * (see gmrt_eval_stats); `gemmac eval` fails on it. */
 gmrt_status gmrt_eval_reference(gmrt_session *s, const gmk_model *m, const char *ref_path,
                                 gmrt_eval_report *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_eval_report_free(gmrt_eval_report *r);
