@@ -723,6 +723,19 @@ START_TEST(test_e2e_cli_errors)
     ck_assert_msg(strstr(err, "prompt.fifo: is a FIFO, not a regular file"), "%s", err);
     free(err);
 
+    /* The same run writing to ordinary files succeeds. */
+    snprintf(path, sizeof path, "%s/ids-ok.txt", tmp);
+    snprintf(arg, sizeof arg, "-p ab --ids-out '%s'", path);
+    char out[4300];
+    snprintf(out, sizeof out, "> '%s/out-ok.txt'", tmp);
+    err = run_tiny(dir, gguf, arg, out, &rc);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    err = gmc_test_read_file(path, NULL);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(parse_ids(err, " \n", (int32_t[4]){0}, 4), 3);
+    free(err);
+
     err = run_tiny(dir, gguf, "-p ab --ids-out /dev/full", "> /dev/null", &rc);
     ck_assert_int_eq(rc, 1);
     ck_assert_msg(strstr(err, "/dev/full: No space left on device"), "%s", err);
