@@ -168,36 +168,55 @@ static int parse_args(const gmk_model *m, int argc, char **argv, cli_opts *o)
     return 0;
 }
 
-/* The prompt text: -p, or the file of -f (bounded), or the default. */
-static char *load_prompt(const cli_opts *o)
+/* The prompt text into *out (malloc'd): -p, or the file of -f (a regular
+ * file, bounded, text without NUL bytes, which would silently end the
+ * prompt), or the default.  Returns false after printing why not. */
+static bool load_prompt(const cli_opts *o, char **out)
 {
-    if (!o->prompt_file)
-        return strdup(o->prompt ? o->prompt : "Why is the sky blue?");
-    FILE *f = fopen(o->prompt_file, "rb");
-    if (!f) {
-        fprintf(stderr, "error: cannot open %s: %s\n", o->prompt_file, strerror(errno));
-        return NULL;
+    *out = NULL;
+    if (!o->prompt_file) {
+        if (!(*out = strdup(o->prompt ? o->prompt : "Why is the sky blue?")))
+            fprintf(stderr, "error: out of memory\n");
+        return *out != NULL;
+    }
+    gmrt_diag d = {0};
+    FILE *f;
+    if (gmrt_file_fopen_read(o->prompt_file, &f, &d) != GMRT_OK) {
+        fprintf(stderr, "error: %s\n", d.msg);
+        return false;
     }
     char *buf = malloc(GMRT_PROMPT_MAX + 1);
     size_t n = buf ? fread(buf, 1, GMRT_PROMPT_MAX + 1, f) : 0;
+    int rerr = buf && ferror(f) ? errno : 0;
     fclose(f);
-    if (!buf || n > GMRT_PROMPT_MAX) {
+    const char *nul = buf ? memchr(buf, '\0', n) : NULL;
+    if (!buf)
+        fprintf(stderr, "error: out of memory\n");
+    else if (rerr)
+        fprintf(stderr, "error: cannot read %s: %s\n", o->prompt_file, strerror(rerr));
+    else if (n > GMRT_PROMPT_MAX)
         fprintf(stderr, "error: %s: prompt files are limited to %u bytes\n",
                 o->prompt_file, GMRT_PROMPT_MAX);
+    else if (nul)
+        fprintf(stderr, "error: %s: NUL byte at offset %zu; a prompt file must be text\n",
+                o->prompt_file, (size_t)(nul - buf));
+    if (!buf || rerr || n > GMRT_PROMPT_MAX || nul) {
         free(buf);
-        return NULL;
+        return false;
     }
     buf[n] = '\0';
-    return buf;
+    *out = buf;
+    return true;
 }
 
 bool gmrt_stream_stdout(void *user, int32_t id, const char *piece, size_t len)
 {
-    (void)user;
     (void)id;
-    fwrite(piece, 1, len, stdout);
-    fflush(stdout);
-    return true;
+    if (fwrite(piece, 1, len, stdout) == len && fflush(stdout) == 0)
+        return true;
+    if (user && !*(int *)user)
+        *(int *)user = errno ? errno : EIO;
+    return false; /* nobody can read the rest */
 }
 
 static const char *const stop_names[] = {"token limit", "end of turn", "stopped",
@@ -224,7 +243,27 @@ static int write_ids(const char *path, const int32_t *ids, size_t n)
     for (size_t i = 0; i < n; i++)
         fprintf(f, "%s%d", i ? " " : "", ids[i]);
     fputc('\n', f);
-    return fclose(f) == 0 ? 0 : 1;
+    /* Buffered errors (a full disk) show at the flush in fclose. */
+    int err = fflush(f) != 0 || ferror(f) ? (errno ? errno : EIO) : 0;
+    if (fclose(f) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (err)
+        fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(err));
+    return err ? 1 : 0;
+}
+
+/* The answer went to stdout; a write that failed (a full disk, a closed
+ * pipe) fails the run rather than exiting 0 with the text lost. */
+static int check_stdout(int err)
+{
+    if (fflush(stdout) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (ferror(stdout) && !err)
+        err = EIO;
+    if (!err)
+        return 0;
+    fprintf(stderr, "error: cannot write stdout: %s\n", strerror(err));
+    return 1;
 }
 
 int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
@@ -238,14 +277,17 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
         fprintf(stderr, "error: %s\n", diag.msg);
         return 2;
     }
-    char *text = load_prompt(&o), *prompt = NULL;
+    char *text, *prompt = NULL;
+    if (!load_prompt(&o, &text))
+        return 1;
     int32_t *ids = calloc((size_t)o.max_tokens + 1, sizeof *ids);
     gmrt_session_opts so = {.n_threads = o.threads, .verbose = o.verbose,
                            .requant = o.requant};
     gmrt_session *s = NULL;
     gmrt_gen_stats st;
+    int out_err = 0;
     rc = 1;
-    if (!text || !ids)
+    if (!ids)
         fprintf(stderr, "error: out of memory\n");
     else if (gmrt_session_create(m, o.weights, &so, &s, &diag) != GMRT_OK)
         fprintf(stderr, "error: %s\n", diag.msg);
@@ -259,8 +301,9 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
                       : text;
         if (!prompt)
             fprintf(stderr, "error: out of memory\n");
-        else if (gmrt_session_generate(s, prompt, &o.sp, o.max_tokens, gmrt_stream_stdout, NULL,
-                                       ids, (size_t)o.max_tokens, &st, &diag) != GMRT_OK)
+        else if (gmrt_session_generate(s, prompt, &o.sp, o.max_tokens, gmrt_stream_stdout,
+                                       &out_err, ids, (size_t)o.max_tokens, &st,
+                                       &diag) != GMRT_OK)
             fprintf(stderr, "\nerror: %s\n", diag.msg);
         else {
             rc = o.ids_out ? write_ids(o.ids_out, ids, st.n_gen) : 0;
@@ -268,6 +311,7 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
                 summary(&st);
             else
                 fputc('\n', stdout);
+            rc |= check_stdout(out_err);
         }
     }
     gmrt_session_destroy(s);

@@ -231,16 +231,33 @@ static double nmse_row(const float *ref, const float *ours, int32_t n)
     return den > 0 ? num / den : num;
 }
 
+/* The larger of x and y, or NaN if either is: a NaN must not be dropped. */
+static double max_nan(double x, double y)
+{
+    return isnan(x) || isnan(y) ? NAN : x > y ? x : y;
+}
+
+/* Counts the values of x[0..n) that are NaN or infinite. */
+static int64_t count_nonfinite(const float *x, int32_t n)
+{
+    int64_t c = 0;
+    for (int32_t i = 0; i < n; i++)
+        c += !isfinite(x[i]);
+    return c;
+}
+
 static void stats_add(gmrt_eval_stats *a, const gmrt_eval_stats *b)
 {
     int64_t n = a->n + b->n;
+    a->n_nonfinite_ref += b->n_nonfinite_ref;
+    a->n_nonfinite_ours += b->n_nonfinite_ours;
     if (n == 0)
         return;
     a->kl_mean = (a->kl_mean * (double)a->n + b->kl_mean * (double)b->n) / (double)n;
     a->top1 = (a->top1 * (double)a->n + b->top1 * (double)b->n) / (double)n;
     a->nmse_mean = (a->nmse_mean * (double)a->n + b->nmse_mean * (double)b->n) / (double)n;
-    a->kl_max = a->kl_max > b->kl_max ? a->kl_max : b->kl_max;
-    a->nmse_max = a->nmse_max > b->nmse_max ? a->nmse_max : b->nmse_max;
+    a->kl_max = max_nan(a->kl_max, b->kl_max);
+    a->nmse_max = max_nan(a->nmse_max, b->nmse_max);
     a->nll_sum += b->nll_sum;
     a->n_nll += b->n_nll;
     a->n = n;
@@ -255,17 +272,43 @@ static void report_shape(gmrt_eval_report *out, const ref_file *r)
     out->n_vocab = r->n_vocab;
     out->top_k = r->k;
     out->all.nmse_mean = out->all.nmse_max = r->logits ? 0 : -1;
+    out->first_nonfinite_seq = out->first_nonfinite_pos = -1;
 }
-/* Compares one sequence's rows with the reference. */
-static void score_seq(const ref_file *r, int32_t seq, int32_t len, const float *ours,
-                      unsigned char *mark, gmrt_eval_stats *st)
+
+/* Counts the NaN/Inf values of row `row` on both sides into st; true if
+ * there are any (the row then has no meaningful metric). */
+static bool row_nonfinite(const ref_file *r, size_t row, const float *o, gmrt_eval_stats *st)
+{
+    const int32_t V = r->n_vocab, K = r->k;
+    int64_t nr = r->logits ? count_nonfinite(r->logits + row * (size_t)V, V)
+                           : count_nonfinite(r->topk_lp + row * (size_t)K, K) +
+                                 (r->rest_lp ? count_nonfinite(r->rest_lp + row, 1) : 0);
+    int64_t no = count_nonfinite(o, V);
+    st->n_nonfinite_ref += nr;
+    st->n_nonfinite_ours += no;
+    return nr || no;
+}
+
+/* Compares one sequence's rows with the reference; returns the position of
+ * the first row holding a NaN/Inf, or -1. */
+static int32_t score_seq(const ref_file *r, int32_t seq, int32_t len, const float *ours,
+                         unsigned char *mark, gmrt_eval_stats *st)
 {
     const int32_t V = r->n_vocab, K = r->k;
     const int32_t *tok = r->tokens + (size_t)seq * (size_t)r->n_pos;
+    int32_t first_bad = -1;
     memset(st, 0, sizeof *st);
     for (int32_t i = 0; i < len; i++) {
         const float *o = ours + (size_t)i * (size_t)V;
         size_t row = (size_t)seq * (size_t)r->n_pos + (size_t)i;
+        if (i + 1 < len) { /* ours alone: NaN below if ours has a NaN */
+            st->nll_sum += log_sum_exp(o, V) - (double)o[tok[i + 1]];
+            st->n_nll++;
+        }
+        if (row_nonfinite(r, row, o, st)) {
+            first_bad = first_bad < 0 ? i : first_bad;
+            continue;  /* the metrics become NaN below */
+        }
         double kl;
         int32_t ref_top;
         if (r->logits) {
@@ -284,17 +327,27 @@ static void score_seq(const ref_file *r, int32_t seq, int32_t len, const float *
         st->kl_mean += kl;
         st->kl_max = kl > st->kl_max ? kl : st->kl_max;
         st->top1 += argmax_f(o, V) == ref_top;
-        if (i + 1 < len) {
-            st->nll_sum += log_sum_exp(o, V) - (double)o[tok[i + 1]];
-            st->n_nll++;
-        }
     }
     st->n = len;
     st->kl_mean /= len;
     st->top1 /= len;
     st->nmse_mean /= len;
+    if (first_bad >= 0) /* never a perfect match: no threshold passes NaN */
+        st->kl_mean = st->kl_max = st->top1 = st->nmse_mean = st->nmse_max = NAN;
+    if (st->n_nonfinite_ours)
+        st->nll_sum = NAN;
     if (!r->logits)
         st->nmse_mean = st->nmse_max = -1;
+    return first_bad;
+}
+
+/* Records the first row with a NaN/Inf in the report. */
+static void note_nonfinite(gmrt_eval_report *out, int32_t seq, int32_t pos)
+{
+    if (pos >= 0 && out->first_nonfinite_seq < 0) {
+        out->first_nonfinite_seq = seq;
+        out->first_nonfinite_pos = pos;
+    }
 }
 
 static int32_t seq_len(const ref_file *r, int32_t seq)
@@ -326,7 +379,7 @@ gmrt_status gmrt_eval_reference(gmrt_session *s, const gmk_model *m, const char 
         st = gmrt_session_eval(s, r.tokens + (size_t)q * (size_t)r.n_pos, (size_t)len, true,
                                &ours, diag);
         if (st == GMRT_OK) {
-            score_seq(&r, q, len, ours, mark, &out->seq[q]);
+            note_nonfinite(out, q, score_seq(&r, q, len, ours, mark, &out->seq[q]));
             stats_add(&out->all, &out->seq[q]);
         }
     }
@@ -374,7 +427,7 @@ gmrt_status gmrt_eval_compare(const gmk_model *m, const char *ref_path, const ch
     report_shape(out, &r);
     for (int32_t q = 0; st == GMRT_OK && q < r.n_seq; q++) {
         const float *rows = o.logits + (size_t)q * (size_t)r.n_pos * (size_t)r.n_vocab;
-        score_seq(&r, q, seq_len(&r, q), rows, mark, &out->seq[q]);
+        note_nonfinite(out, q, score_seq(&r, q, seq_len(&r, q), rows, mark, &out->seq[q]));
         stats_add(&out->all, &out->seq[q]);
     }
     free(mark);
@@ -700,12 +753,27 @@ static int eval_parse(const gmk_model *m, int argc, char **argv, eval_opts *o)
     return 0;
 }
 
+/* One JSON number, or null for NaN/Inf (which JSON cannot hold). */
+static void print_num_json(FILE *f, const char *key, const char *fmt, double v)
+{
+    fprintf(f, ", \"%s\": ", key);
+    if (isfinite(v))
+        fprintf(f, fmt, v);
+    else
+        fputs("null", f);
+}
+
 static void print_stats_json(FILE *f, const gmrt_eval_stats *s)
 {
-    fprintf(f, "{\"positions\": %lld, \"kl_mean\": %.6e, \"kl_max\": %.6e, \"top1\": %.6f, "
-            "\"nmse_mean\": %.6e, \"nmse_max\": %.6e, \"ppl\": %.6f}", (long long)s->n,
-            s->kl_mean, s->kl_max, s->top1, s->nmse_mean, s->nmse_max,
-            s->n_nll ? exp(s->nll_sum / (double)s->n_nll) : 0.0);
+    fprintf(f, "{\"positions\": %lld", (long long)s->n);
+    print_num_json(f, "kl_mean", "%.6e", s->kl_mean);
+    print_num_json(f, "kl_max", "%.6e", s->kl_max);
+    print_num_json(f, "top1", "%.6f", s->top1);
+    print_num_json(f, "nmse_mean", "%.6e", s->nmse_mean);
+    print_num_json(f, "nmse_max", "%.6e", s->nmse_max);
+    print_num_json(f, "ppl", "%.6f", s->n_nll ? exp(s->nll_sum / (double)s->n_nll) : 0.0);
+    fprintf(f, ", \"nonfinite_ref\": %lld, \"nonfinite_ours\": %lld}",
+            (long long)s->n_nonfinite_ref, (long long)s->n_nonfinite_ours);
 }
 
 static void print_report(const eval_opts *o, const gmrt_eval_report *r)
@@ -757,24 +825,34 @@ static void print_ppl(const eval_opts *o, const gmrt_ppl_stats *p)
            p->ppl, p->bits_per_token, p->bits_per_byte);
 }
 
-static char *read_text(const char *path, size_t *out_len)
+/* The text file at path (a regular file: a FIFO would block) into *out,
+ * malloc'd; errors name the file and the cause. */
+static gmrt_status read_text(const char *path, char **out, size_t *out_len, gmrt_diag *diag)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "error: cannot open %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
+    *out = NULL;
+    FILE *f;
+    gmrt_status st = gmrt_file_fopen_read(path, &f, diag);
+    if (st != GMRT_OK)
+        return st;
     char *buf = malloc(EVAL_TEXT_MAX + 1);
     size_t n = buf ? fread(buf, 1, EVAL_TEXT_MAX + 1, f) : 0;
+    int rerr = buf && ferror(f) ? errno : 0;
     fclose(f);
-    if (!buf || n > EVAL_TEXT_MAX) {
-        fprintf(stderr, "error: %s: text files are limited to %u bytes\n", path, EVAL_TEXT_MAX);
+    if (!buf)
+        st = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    else if (rerr)
+        st = gmrt_fail(diag, GMRT_ERR_IO, "cannot read %s: %s", path, strerror(rerr));
+    else if (n > EVAL_TEXT_MAX)
+        st = gmrt_fail(diag, GMRT_ERR_LIMIT, "%s: text files are limited to %u bytes", path,
+                       EVAL_TEXT_MAX);
+    if (st != GMRT_OK) {
         free(buf);
-        return NULL;
+        return st;
     }
     buf[n] = '\0';
+    *out = buf;
     *out_len = n;
-    return buf;
+    return GMRT_OK;
 }
 
 /* Text mode, with --save-ref writing the chunks as sequences. */
@@ -782,9 +860,10 @@ static gmrt_status run_text(const gmk_model *m, gmrt_session *s, const eval_opts
                             gmrt_diag *diag)
 {
     size_t len = 0;
-    char *text = read_text(o->text, &len);
-    if (!text)
-        return gmrt_fail(diag, GMRT_ERR_IO, "cannot read %s", o->text);
+    char *text;
+    gmrt_status rs = read_text(o->text, &text, &len, diag);
+    if (rs != GMRT_OK)
+        return rs;
     gmrt_ppl_stats p;
     gmrt_status st = gmrt_eval_text(s, text, len, o->ctx, o->score_all, &p, diag);
     if (st == GMRT_OK)
@@ -819,7 +898,16 @@ static gmrt_status run_ref(const gmk_model *m, gmrt_session *s, const eval_opts 
     if (st != GMRT_OK)
         return st;
     print_report(o, &r);
+    /* A NaN scores as no match at all: the comparison fails. */
+    if (r.all.n_nonfinite_ref || r.all.n_nonfinite_ours)
+        st = gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: %lld NaN/Inf value(s) in the reference "
+                       "and %lld in our logits, the first at sequence %d position %d; the "
+                       "comparison fails", o->ref, (long long)r.all.n_nonfinite_ref,
+                       (long long)r.all.n_nonfinite_ours, r.first_nonfinite_seq,
+                       r.first_nonfinite_pos);
     gmrt_eval_report_free(&r);
+    if (st != GMRT_OK)
+        return st;
     if (o->save_ref) {
         ref_file f;
         if ((st = ref_open(&f, o->ref, m, diag)) != GMRT_OK)
@@ -848,5 +936,10 @@ int gmrt_eval_main(const gmk_model *m, int argc, char **argv)
     if (st != GMRT_OK)
         fprintf(stderr, "error: %s\n", diag.msg);
     gmrt_session_destroy(s);
+    /* The report went to stdout: a failed write (a full disk) fails eval. */
+    if (st == GMRT_OK && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "error: cannot write stdout: %s\n", strerror(errno ? errno : EIO));
+        return 1;
+    }
     return st == GMRT_OK ? 0 : 1;
 }

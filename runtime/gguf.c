@@ -807,17 +807,14 @@ static gmrt_status parse(reader *r, gmrt_gguf *g)
 static gmrt_status map_file(const char *path, void **out_map,
                             uint64_t *out_size, gmrt_diag *diag)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return gmrt_fail(diag, GMRT_ERR_IO, "cannot open %s: %s", path,
-                         strerror(errno));
+    int fd;
+    gmrt_status s = gmrt_file_open_read(path, 0, &fd, diag); /* never a FIFO */
+    if (s != GMRT_OK)
+        return s;
     struct stat st;
-    gmrt_status s = GMRT_OK;
     if (fstat(fd, &st) != 0)
         s = gmrt_fail(diag, GMRT_ERR_IO, "cannot stat %s: %s", path,
                       strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        s = gmrt_fail(diag, GMRT_ERR_IO, "%s: not a regular file", path);
     else if (st.st_size == 0)
         s = gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: file is empty", path);
     else if ((uint64_t)st.st_size > SIZE_MAX || st.st_size < 0)

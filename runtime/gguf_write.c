@@ -570,9 +570,10 @@ static gmrt_status finish(out *o, const char *tmp, gmrt_diag *diag)
     return GMRT_OK;
 }
 
-/* The file goes to "<path>.tmp" and is renamed over path only when every
- * byte is written and synced; a failure at any step unlinks the temporary
- * file and leaves whatever was at path untouched. */
+/* The file goes to a new "<path>.tmp.<random>" (gmrt_file_replace, which
+ * also refuses a path that is not a regular file) and is renamed over path
+ * only when every byte is written and synced; a failure at any step
+ * removes the temporary file and leaves whatever was at path untouched. */
 gmrt_status gmrt_gguf_writer_write(gmrt_gguf_writer *w, const char *path,
                                    gmrt_gguf_fill_fn *fill, void *user,
                                    gmrt_diag *diag)
@@ -580,30 +581,27 @@ gmrt_status gmrt_gguf_writer_write(gmrt_gguf_writer *w, const char *path,
     if (!w || !path || !*path)
         return gmrt_fail(diag, GMRT_ERR_ARG, "gguf writer: NULL writer or "
                          "empty path");
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 5);
-    if (!tmp)
-        return gmrt_fail(diag, GMRT_ERR_NOMEM, "gguf writer: out of memory");
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", 5);
-    out o = {fopen(tmp, "wb"), 0, 0};
+    gmrt_file_replace r;
+    gmrt_status s = gmrt_file_replace_begin(&r, path, diag);
+    if (s != GMRT_OK)
+        return s;
+    out o = {fdopen(r.fd, "wb"), 0, 0};
     if (!o.f) {
-        gmrt_status s = gmrt_fail(diag, GMRT_ERR_IO, "cannot create %s: %s",
-                                  tmp, strerror(errno));
-        free(tmp);
+        s = gmrt_fail(diag, GMRT_ERR_IO, "cannot write %s: %s", r.tmp,
+                      strerror(errno));
+        gmrt_file_replace_abort(&r);
         return s;
     }
+    r.fd = -1; /* o.f owns it now */
     emit_head(&o, w);
-    gmrt_status s = emit_data(&o, w, fill, user, tmp, diag);
+    s = emit_data(&o, w, fill, user, r.tmp, diag);
     if (s != GMRT_OK)
         fclose(o.f);
     else
-        s = finish(&o, tmp, diag);
-    if (s == GMRT_OK && rename(tmp, path) != 0)
-        s = gmrt_fail(diag, GMRT_ERR_IO, "cannot rename %s to %s: %s", tmp,
-                      path, strerror(errno));
-    if (s != GMRT_OK)
-        unlink(tmp); /* never leave a partial file behind */
-    free(tmp);
-    return s;
+        s = finish(&o, r.tmp, diag);
+    if (s != GMRT_OK) {
+        gmrt_file_replace_abort(&r); /* never leave a partial file behind */
+        return s;
+    }
+    return gmrt_file_replace_commit(&r, diag);
 }

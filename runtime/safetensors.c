@@ -66,13 +66,16 @@ static const struct { const char *name; int32_t gmk; unsigned bits; } st_dtypes[
 
 static gmrt_status map_file(const char *path, shard *sh, gmrt_diag *diag)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0)
-        return gmrt_fail(diag, GMRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat stt;
-    if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
+    if (lstat(path, &stt) != 0)
+        return gmrt_fail(diag, GMRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd;
+    gmrt_status s = gmrt_file_open_read(path, O_NOFOLLOW, &fd, diag); /* never a FIFO */
+    if (s != GMRT_OK)
+        return s;
+    if (fstat(fd, &stt) != 0) {
         close(fd);
-        return gmrt_fail(diag, GMRT_ERR_IO, "%s: not a regular file", path);
+        return gmrt_fail(diag, GMRT_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
     }
     sh->size = (uint64_t)stt.st_size;
     if (sh->size < 8) {
@@ -463,10 +466,12 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* Whether a directory entry exists; map_file refuses it later, naming it,
+ * if it is not a regular file (a FIFO or a directory). */
 static bool is_file(const char *path)
 {
     struct stat stt;
-    return stat(path, &stt) == 0 && S_ISREG(stt.st_mode);
+    return lstat(path, &stt) == 0;
 }
 
 static char *dir_of(const char *path)

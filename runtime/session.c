@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -281,15 +282,23 @@ static gmrt_status check_arch(gmrt_session *s, const char *path, gmrt_diag *diag
 }
 
 /* GGUF files start with "GGUF"; anything else (a directory, a .safetensors
- * file, an index .json) goes to the safetensors loader. */
-static bool is_gguf(const char *path)
+ * file, an index .json) goes to the safetensors loader.  A path that is
+ * neither a directory nor a regular file (a FIFO, a device) is refused
+ * here, without opening it: open() of a FIFO blocks. */
+static gmrt_status is_gguf(const char *path, bool *out, gmrt_diag *diag)
 {
-    FILE *f = fopen(path, "rb");
+    *out = false;
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISDIR(st.st_mode))
+        return GMRT_OK; /* the safetensors loader says what is wrong */
+    FILE *f;
+    gmrt_status s = gmrt_file_fopen_read(path, &f, diag);
+    if (s != GMRT_OK)
+        return s;
     char magic[4] = {0};
-    bool yes = f && fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
-    if (f)
-        fclose(f);
-    return yes;
+    *out = fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
+    fclose(f);
+    return GMRT_OK;
 }
 
 /* Loads the GGUF file, its tokenizer and checks the architecture. */
@@ -333,8 +342,10 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
     s->m = m;
     s->verbose = opts->verbose;
-    bool gguf = is_gguf(weights);
-    gmrt_status st = gguf ? open_gguf(s, weights, diag) : GMRT_OK;
+    bool gguf;
+    gmrt_status st = is_gguf(weights, &gguf, diag);
+    if (st == GMRT_OK && gguf)
+        st = open_gguf(s, weights, diag);
     if (st == GMRT_OK) {
         s->w = calloc((size_t)m->n_tensors, sizeof *s->w);
         s->arena = alloc_aligned(m->arena_bytes);

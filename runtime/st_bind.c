@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gmk_quant.h"
 
@@ -192,11 +193,15 @@ static gmrt_status check_config(const gmk_model *m, const char *dir, bool *multi
     char path[4096];
     if ((size_t)snprintf(path, sizeof path, "%s/config.json", dir) >= sizeof path)
         return gmrt_fail(diag, GMRT_ERR_ARG, "%s: path too long", dir);
-    FILE *f = fopen(path, "rb");
-    if (!f)
+    struct stat sb;
+    if (stat(path, &sb) != 0)
         return gmrt_fail(diag, GMRT_ERR_IO, "%s: cannot open (a safetensors checkpoint "
                          "needs its config.json beside it to check the architecture)",
                          path);
+    FILE *f;
+    gmrt_status fs = gmrt_file_fopen_read(path, &f, diag); /* never a FIFO */
+    if (fs != GMRT_OK)
+        return fs;
     char *text = malloc(CONFIG_MAX + 1);
     size_t len = text ? fread(text, 1, CONFIG_MAX + 1, f) : 0;
     fclose(f);

@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -663,6 +664,259 @@ START_TEST(test_e2e_standalone_executable)
 }
 END_TEST
 
+/* ------------------------------------------------------------ CLI errors */
+
+/* Runs the standalone executable in dir with args; stderr goes to err.txt
+ * (returned, malloc'd) and stdout where redirect says.  `timeout` ends a run
+ * that blocks (status 124). */
+static char *run_tiny(const char *dir, const char *gguf, const char *args,
+                      const char *redirect, int *out_rc)
+{
+    char cmd[16000], err[4300];
+    snprintf(err, sizeof err, "%s/err.txt", gmc_test_tmpdir());
+    snprintf(cmd, sizeof cmd, "timeout 30 '%s/tiny' --weights '%s' --raw -n 3 --greedy -t 1 "
+                              "%s %s 2> '%s'", dir, gguf, args, redirect, err);
+    *out_rc = run_cmd(cmd);
+    char *text = gmc_test_read_file(err, NULL);
+    ck_assert_ptr_nonnull(text);
+    return text;
+}
+
+static void write_bytes(const char *path, const char *bytes, size_t n)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(bytes, 1, n, f), n);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Errors of the run command line point at the real cause: a missing or
+ * oversized prompt file gives no false "out of memory"; a directory, a FIFO
+ * (which would block) or a prompt with a NUL byte is refused, naming it;
+ * writes that fail (--ids-out, stdout) give status 1 and say why. */
+START_TEST(test_e2e_cli_errors)
+{
+    const char *tmp = gmc_test_tmpdir();
+    char gguf[4200], dir[4200], arg[8800], path[4200];
+    snprintf(gguf, sizeof gguf, "%s/tiny-cli.gguf", tmp);
+    snprintf(dir, sizeof dir, "%s/cli-test", tmp);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
+    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
+    build_cached(tiny, dir, true);
+    int rc;
+
+    snprintf(arg, sizeof arg, "-f '%s/missing.txt'", tmp);
+    char *err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "missing.txt: No such file or directory") &&
+                  !strstr(err, "out of memory"), "%s", err);
+    free(err);
+
+    snprintf(path, sizeof path, "%s/big.txt", tmp);
+    size_t big = (4u << 20) + 1;
+    char *text = malloc(big);
+    ck_assert_ptr_nonnull(text);
+    memset(text, 'a', big);
+    write_bytes(path, text, big);
+    free(text);
+    snprintf(arg, sizeof arg, "-f '%s'", path);
+    err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "limited to 4194304 bytes") && !strstr(err, "out of memory"),
+                  "%s", err);
+    free(err);
+
+    snprintf(path, sizeof path, "%s/nul.txt", tmp);
+    write_bytes(path, "abc\0def", 7);
+    snprintf(arg, sizeof arg, "-f '%s'", path);
+    err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "nul.txt: NUL byte at offset 3"), "%s", err);
+    free(err);
+
+    snprintf(arg, sizeof arg, "-f '%s'", tmp);
+    err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, tmp) && strstr(err, "is a directory, not a regular file"),
+                  "%s", err);
+    free(err);
+
+    snprintf(path, sizeof path, "%s/prompt.fifo", tmp);
+    ck_assert_int_eq(mkfifo(path, 0644), 0);
+    snprintf(arg, sizeof arg, "-f '%s'", path);
+    err = run_tiny(dir, gguf, arg, "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);  /* 124: it blocked */
+    ck_assert_msg(strstr(err, "prompt.fifo: is a FIFO, not a regular file"), "%s", err);
+    free(err);
+    err = run_tiny(dir, path, "-p ab", "> /dev/null", &rc);  /* the FIFO as weights */
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "prompt.fifo: is a FIFO, not a regular file"), "%s", err);
+    free(err);
+
+    /* The same run writing to ordinary files succeeds. */
+    snprintf(path, sizeof path, "%s/ids-ok.txt", tmp);
+    snprintf(arg, sizeof arg, "-p ab --ids-out '%s'", path);
+    char out[4300];
+    snprintf(out, sizeof out, "> '%s/out-ok.txt'", tmp);
+    err = run_tiny(dir, gguf, arg, out, &rc);
+    ck_assert_msg(rc == 0, "%s", err);
+    free(err);
+    err = gmc_test_read_file(path, NULL);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(parse_ids(err, " \n", (int32_t[4]){0}, 4), 3);
+    free(err);
+
+    err = run_tiny(dir, gguf, "-p ab --ids-out /dev/full", "> /dev/null", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "/dev/full: No space left on device"), "%s", err);
+    free(err);
+
+    err = run_tiny(dir, gguf, "-p ab", "> /dev/full", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "cannot write stdout: No space left on device"), "%s", err);
+    free(err);
+    err = run_tiny(dir, gguf, "-p ab -q", "> /dev/full", &rc);
+    ck_assert_int_eq(rc, 1);
+    ck_assert_msg(strstr(err, "cannot write stdout: No space left on device"), "%s", err);
+    free(err);
+}
+END_TEST
+
+/* ------------------------------------------------------------ eval NaN */
+
+/* A full-logit reference of one sequence of n_pos tokens with every logit
+ * 0.5 except one NaN at (pos, id) when pos >= 0. */
+typedef struct nan_ref {
+    int32_t n_vocab, pos, id;
+} nan_ref;
+
+static gmrt_status fill_nan_ref(void *user, int64_t index, const char *name, void *dst,
+                                size_t nbytes, gmrt_diag *diag)
+{
+    (void)index, (void)name, (void)diag;
+    const nan_ref *r = user;
+    float *x = dst;
+    for (size_t i = 0; i < nbytes / sizeof *x; i++)
+        x[i] = 0.5f;
+    if (r->pos >= 0)
+        x[(size_t)r->pos * (size_t)r->n_vocab + (size_t)r->id] = NAN;
+    return GMRT_OK;
+}
+
+static void write_nan_ref(const char *path, int32_t n_vocab, int32_t pos, int32_t id)
+{
+    static const int32_t tokens[4] = {2, 3, 4, 5};
+    gmrt_gguf_writer *w = gmrt_gguf_writer_create();
+    int64_t ne[3] = {n_vocab, 4, 1};
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_seq", 1));
+    ck_assert(!gmrt_gguf_writer_set_u32(w, "gemmac.ref.n_pos", 4));
+    ck_assert(!gmrt_gguf_writer_set_i32s(w, "gemmac.ref.tokens", tokens, 4));
+    ck_assert(!gmrt_gguf_writer_add_tensor(w, "logits", GMK_DTYPE_F32, 3, ne));
+    nan_ref r = {n_vocab, pos, id};
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_gguf_writer_write(w, path, fill_nan_ref, &r, &d) == GMRT_OK, "%s",
+                  d.msg);
+    gmrt_gguf_writer_destroy(w);
+}
+
+/* gmrt_eval_main with stderr captured; returns the exit status. */
+static int eval_main_captured(const gmk_model *m, int argc, char **argv, char **out_err)
+{
+    char path[4300];
+    snprintf(path, sizeof path, "%s/eval-err.txt", gmc_test_tmpdir());
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    dup2(fileno(f), 2);
+    fclose(f);
+    alarm(30);  /* a FIFO that blocks ends the test */
+    int rc = gmrt_eval_main(m, argc, argv);
+    alarm(0);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    *out_err = gmc_test_read_file(path, NULL);
+    ck_assert_ptr_nonnull(*out_err);
+    return rc;
+}
+
+/* A NaN in either the reference or our logits is not a perfect match: it
+ * is counted and located, the metrics it touches are NaN (so no threshold
+ * passes), and `eval --ref` fails naming the sequence and position.  Eval
+ * inputs that are FIFOs are refused, not opened. */
+START_TEST(test_e2e_eval_nan)
+{
+    const char *tmp = gmc_test_tmpdir();
+    char gguf[4200], clean[4200], bad[4200], fifo[4200];
+    snprintf(gguf, sizeof gguf, "%s/tiny-eval.gguf", tmp);
+    snprintf(clean, sizeof clean, "%s/ref-clean.gguf", tmp);
+    snprintf(bad, sizeof bad, "%s/ref-nan.gguf", tmp);
+    snprintf(fifo, sizeof fifo, "%s/eval.fifo", tmp);
+    gmc_diag cd;
+    gmc_diag_clear(&cd);
+    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
+    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &cd) == GMC_OK, "%s", cd.msg);
+    loaded L;
+    compile_and_load(tiny, &L);
+    write_nan_ref(clean, L.m->n_vocab, -1, 0);
+    write_nan_ref(bad, L.m->n_vocab, 2, 7);
+
+    gmrt_session *s = open_session(L.m, gguf, 1);
+    gmrt_eval_report r;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_eval_reference(s, L.m, bad, &r, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert_msg(isnan(r.all.kl_mean) && isnan(r.all.kl_max) && isnan(r.seq[0].kl_mean) &&
+                  isnan(r.all.nmse_max), "KL %g / %g, NMSE %g with a NaN reference",
+                  r.all.kl_mean, r.all.kl_max, r.all.nmse_max);
+    ck_assert_int_eq(r.all.n_nonfinite_ref, 1);
+    ck_assert_int_eq(r.all.n_nonfinite_ours, 0);
+    ck_assert_int_eq(r.first_nonfinite_seq, 0);
+    ck_assert_int_eq(r.first_nonfinite_pos, 2);
+    double nll = r.all.nll_sum;  /* ours alone: the reference's NaN is not in it */
+    gmrt_eval_report_free(&r);
+    ck_assert_msg(gmrt_eval_reference(s, L.m, clean, &r, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert(isfinite(r.all.kl_mean) && r.all.n_nonfinite_ref == 0 &&
+              r.all.n_nonfinite_ours == 0 && r.first_nonfinite_seq == -1);
+    ck_assert(r.all.nll_sum == nll);
+    gmrt_eval_report_free(&r);
+    gmrt_session_destroy(s);
+
+    /* The NaN on our side: another file's logits compared with a clean
+     * reference. */
+    ck_assert_msg(gmrt_eval_compare(L.m, clean, bad, &r, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert(isnan(r.all.kl_mean) && isnan(r.all.nmse_mean));
+    ck_assert_int_eq(r.all.n_nonfinite_ours, 1);
+    ck_assert_int_eq(r.all.n_nonfinite_ref, 0);
+    ck_assert_int_eq(r.first_nonfinite_pos, 2);
+    gmrt_eval_report_free(&r);
+
+    char prog[] = "eval", w[] = "--weights", ref[] = "--ref", f[] = "-f", js[] = "-o",
+         json[] = "json";
+    char *argv_bad[] = {prog, w, gguf, ref, bad, js, json};
+    char *err;
+    ck_assert_int_eq(eval_main_captured(L.m, 7, argv_bad, &err), 1);
+    ck_assert_msg(strstr(err, "sequence 0 position 2") && strstr(err, "NaN/Inf"), "%s", err);
+    free(err);
+    char *argv_clean[] = {prog, w, gguf, ref, clean, js, json};
+    ck_assert_int_eq(eval_main_captured(L.m, 7, argv_clean, &err), 0);
+    free(err);
+
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    char *argv_fifo_ref[] = {prog, w, gguf, ref, fifo};
+    ck_assert_int_eq(eval_main_captured(L.m, 5, argv_fifo_ref, &err), 1);
+    ck_assert_msg(strstr(err, "eval.fifo: is a FIFO, not a regular file"), "%s", err);
+    free(err);
+    char *argv_fifo_text[] = {prog, w, gguf, f, fifo};
+    ck_assert_int_eq(eval_main_captured(L.m, 5, argv_fifo_text, &err), 1);
+    ck_assert_msg(strstr(err, "eval.fifo: is a FIFO, not a regular file"), "%s", err);
+    free(err);
+    dlclose(L.so);
+}
+END_TEST
+
 Suite *e2e_suite(void)
 {
     Suite *s = suite_create("e2e");
@@ -678,6 +932,11 @@ Suite *e2e_suite(void)
     tcase_add_test(tc, test_e2e_init_gemma2_2b);
     tcase_add_loop_test(tc, test_e2e_x86_vs_llamacpp, 0, N_X86);
     tcase_add_loop_test(tc, test_e2e_init_x86, 0, N_X86);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cli");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_e2e_cli_errors);
+    tcase_add_test(tc, test_e2e_eval_nan);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,6 +9,7 @@
  * which ASan/UBSan turn into a no-crash, no-over-read guarantee.
  */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -646,7 +647,19 @@ START_TEST(test_open_errors)
                   "No such file or directory"), "%s", d.msg);
 
     ck_assert_int_eq(gmrt_gguf_open(dir, &g, &d), GMRT_ERR_IO);
-    ck_assert_msg(strstr(d.msg, ": not a regular file") != NULL, "%s", d.msg);
+    ck_assert_msg(strstr(d.msg, ": is a directory, not a regular file") != NULL, "%s",
+                  d.msg);
+
+    /* A FIFO (weights or a reference) is refused, not opened: open() would
+     * block until a writer came.  The alarm ends the test if it blocks. */
+    char fifo[4300];
+    snprintf(fifo, sizeof fifo, "%s/fifo-in.gguf", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    alarm(10);
+    ck_assert_int_eq(gmrt_gguf_open(fifo, &g, &d), GMRT_ERR_IO);
+    alarm(0);
+    ck_assert_msg(strstr(d.msg, fifo) && strstr(d.msg, ": is a FIFO, not a regular file"),
+                  "%s", d.msg);
 
     gb empty = {0};
     ck_assert_int_eq(open_bytes(&empty, "empty.gguf", &d), GMRT_ERR_FORMAT);
@@ -1027,6 +1040,18 @@ static void check_metadata(const gmrt_gguf *g)
     ck_assert_int_eq(is[4], -5);
 }
 
+/* Names in dir that start with prefix (leftover temporary files). */
+static int count_prefixed(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        n += strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+    closedir(d);
+    return n;
+}
+
 /* Writer → reader: metadata, tensor table, offsets, data and padding. */
 START_TEST(test_writer_roundtrip)
 {
@@ -1070,9 +1095,7 @@ START_TEST(test_writer_roundtrip)
     ck_assert_uint_eq(gmrt_gguf_file_size(g), (uint64_t)st.st_size);
     ck_assert_uint_eq(gmrt_gguf_file_size(g) % 32, 0);
     gmrt_gguf_close(g);
-    char tmp[4300];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    ck_assert_int_eq(access(tmp, F_OK), -1);
+    ck_assert_int_eq(count_prefixed(gmc_test_tmpdir(), "rt.gguf.tmp"), 0);
 }
 END_TEST
 
@@ -1221,9 +1244,8 @@ END_TEST
  * the destination untouched. */
 START_TEST(test_writer_failure_cleans_up)
 {
-    char path[4200], tmp[4300];
+    char path[4200];
     snprintf(path, sizeof path, "%s/keep.gguf", gmc_test_tmpdir());
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
     FILE *f = fopen(path, "wb");
     ck_assert_ptr_nonnull(f);
     fputs("previous", f);
@@ -1236,7 +1258,7 @@ START_TEST(test_writer_failure_cleans_up)
                      GMRT_ERR_IO);
     ck_assert_str_eq(d.msg, "disk on fire at t.q8_0");
     ck_assert_int_eq(log.calls, 4);
-    ck_assert_int_eq(access(tmp, F_OK), -1);
+    ck_assert_int_eq(count_prefixed(gmc_test_tmpdir(), "keep.gguf.tmp"), 0);
     size_t len;
     char *old = gmc_test_read_file(path, &len);
     ck_assert_str_eq(old, "previous");
@@ -1246,14 +1268,14 @@ START_TEST(test_writer_failure_cleans_up)
     ck_assert_int_eq(gmrt_gguf_writer_write(w, path, fill_pattern, &log, &d),
                      GMRT_ERR_IO);
     ck_assert_str_eq(d.msg, "gguf writer: filling tensor \"t.f32\" failed");
-    ck_assert_int_eq(access(tmp, F_OK), -1);
+    ck_assert_int_eq(count_prefixed(gmc_test_tmpdir(), "keep.gguf.tmp"), 0);
 
     char bad[4300];
     snprintf(bad, sizeof bad, "%s/no/such/dir/x.gguf", gmc_test_tmpdir());
     ck_assert_int_eq(gmrt_gguf_writer_write(w, bad, NULL, NULL, &d),
                      GMRT_ERR_IO);
-    ck_assert_msg(strstr(d.msg, "cannot create ") &&
-                  strstr(d.msg, "x.gguf.tmp: No such file or directory"),
+    ck_assert_msg(strstr(d.msg, "cannot create a temporary file beside ") &&
+                  strstr(d.msg, "x.gguf: No such file or directory"),
                   "%s", d.msg);
     ck_assert_int_eq(gmrt_gguf_writer_write(w, NULL, NULL, NULL, &d),
                      GMRT_ERR_ARG);
@@ -1267,6 +1289,123 @@ START_TEST(test_writer_failure_cleans_up)
     ck_assert_int_eq(gmrt_gguf_open(path, &g, &d), GMRT_OK);
     check_metadata(g);
     gmrt_gguf_close(g);
+}
+END_TEST
+
+/* The writer replaces only a regular file (or creates a new one): a
+ * symbolic link, a directory, a FIFO and a character device are refused
+ * with the path and what it is, left as they were, and no temporary file
+ * stays behind.  /dev/null is reached through a link of our own, so that a
+ * writer without the check replaces the link, never /dev/null itself. */
+START_TEST(test_writer_only_regular)
+{
+    char dir[4200], target[4300], link[4300], sub[4300], fifo[4300], null[4300];
+    snprintf(dir, sizeof dir, "%s/only-regular", gmc_test_tmpdir());
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(target, sizeof target, "%s/target.gguf", dir);
+    snprintf(link, sizeof link, "%s/link.gguf", dir);
+    snprintf(sub, sizeof sub, "%s/dir.gguf", dir);
+    snprintf(fifo, sizeof fifo, "%s/fifo.gguf", dir);
+    snprintf(null, sizeof null, "%s/null.gguf", dir);
+    FILE *f = fopen(target, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("previous", f);
+    fclose(f);
+    ck_assert_int_eq(symlink(target, link), 0);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    ck_assert_int_eq(symlink("/dev/null", null), 0);
+    static const struct { const char *name, *kind; } cases[] = {
+        {"link.gguf", "is a symbolic link"}, {"dir.gguf", "is a directory"},
+        {"fifo.gguf", "is a FIFO"}, {"null.gguf", "is a symbolic link"},
+    };
+    gmrt_gguf_writer *w = make_writer();
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", dir, cases[i].name);
+        gmrt_diag d = {0};
+        fill_log log = {0, -1, false};
+        ck_assert_int_eq(gmrt_gguf_writer_write(w, path, fill_pattern, &log, &d),
+                         GMRT_ERR_IO);
+        ck_assert_msg(strstr(d.msg, path) && strstr(d.msg, cases[i].kind) &&
+                      strstr(d.msg, "only a regular file is replaced"), "%s", d.msg);
+    }
+    /* The same refusal for a device reached directly, which is checked
+     * before anything is created. */
+    gmrt_diag d = {0};
+    if (access("/dev", W_OK) != 0) { /* as root the old code would replace it */
+        ck_assert_int_eq(gmrt_gguf_writer_write(w, "/dev/null", NULL, NULL, &d),
+                         GMRT_ERR_IO);
+        ck_assert_msg(strstr(d.msg, "/dev/null: is a character device"), "%s", d.msg);
+    }
+    /* A character device of our own (a copy of /dev/null's numbers), where
+     * mknod is allowed: checked as such, not only as a link. */
+    char chr[4300];
+    snprintf(chr, sizeof chr, "%s/chr.gguf", dir);
+    struct stat st;
+    ck_assert_int_eq(stat("/dev/null", &st), 0);
+    int extra = 0;
+    if (mknod(chr, S_IFCHR | 0666, st.st_rdev) == 0) {
+        extra = 1;
+        ck_assert_int_eq(gmrt_gguf_writer_write(w, chr, NULL, NULL, &d), GMRT_ERR_IO);
+        ck_assert_msg(strstr(d.msg, chr) && strstr(d.msg, "is a character device"), "%s",
+                      d.msg);
+        ck_assert_int_eq(lstat(chr, &st), 0);
+        ck_assert(S_ISCHR(st.st_mode));
+    }
+    gmrt_gguf_writer_destroy(w);
+    ck_assert_int_eq(lstat(link, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_eq(lstat(null, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_eq(lstat(sub, &st), 0);
+    ck_assert(S_ISDIR(st.st_mode));
+    ck_assert_int_eq(lstat(fifo, &st), 0);
+    ck_assert(S_ISFIFO(st.st_mode));
+    ck_assert_int_eq(stat("/dev/null", &st), 0);
+    ck_assert(S_ISCHR(st.st_mode));
+    size_t len;
+    char *old = gmc_test_read_file(target, &len);
+    ck_assert_str_eq(old, "previous");
+    free(old);
+    /* Nothing but the entries made above (and . and ..). */
+    ck_assert_int_eq(count_prefixed(dir, ""), 7 + extra);
+}
+END_TEST
+
+/* The temporary file is created exclusively under a name nobody can plant
+ * in advance: a link at "<path>.tmp" pointing to another file is neither
+ * followed nor replaced, and the write still succeeds. */
+START_TEST(test_writer_tmp_not_followed)
+{
+    char dir[4200], path[4300], tmp[4400], victim[4300];
+    snprintf(dir, sizeof dir, "%s/tmp-planted", gmc_test_tmpdir());
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(path, sizeof path, "%s/out.gguf", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    FILE *f = fopen(victim, "wb");
+    ck_assert_ptr_nonnull(f);
+    fputs("precious", f);
+    fclose(f);
+    ck_assert_int_eq(symlink(victim, tmp), 0);
+    gmrt_gguf_writer *w = make_writer();
+    gmrt_diag d = {0};
+    fill_log log = {0, -1, false};
+    ck_assert_msg(gmrt_gguf_writer_write(w, path, fill_pattern, &log, &d) == GMRT_OK,
+                  "%s", d.msg);
+    gmrt_gguf_writer_destroy(w);
+    size_t len;
+    char *old = gmc_test_read_file(victim, &len);
+    ck_assert_str_eq(old, "precious");
+    free(old);
+    struct stat st;
+    ck_assert_int_eq(lstat(tmp, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    /* out.gguf, out.gguf.tmp (ours) and nothing else of that name. */
+    ck_assert_int_eq(count_prefixed(dir, "out.gguf"), 2);
 }
 END_TEST
 
@@ -1442,6 +1581,8 @@ Suite *gguf_suite(void)
     tcase_add_test(tc, test_writer_rejects);
     tcase_add_test(tc, test_writer_many);
     tcase_add_test(tc, test_writer_failure_cleans_up);
+    tcase_add_test(tc, test_writer_only_regular);
+    tcase_add_test(tc, test_writer_tmp_not_followed);
     suite_add_tcase(s, tc);
     tc = tcase_create("real_model");
     tcase_add_test(tc, test_real_model_metadata);

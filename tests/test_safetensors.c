@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "driver.h"
 #include "gmrt.h"
@@ -340,6 +341,29 @@ START_TEST(test_st_dir_empty)
 }
 END_TEST
 
+/* A FIFO as the checkpoint, or as the model.safetensors of a directory, is
+ * refused naming it; opening it would block.  The alarm ends a test that
+ * blocks. */
+START_TEST(test_st_fifo)
+{
+    char dir[4200], fifo[4300];
+    snprintf(dir, sizeof dir, "%s/fifodir", gmc_test_tmpdir());
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    snprintf(fifo, sizeof fifo, "%s/model.safetensors", dir);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    gmrt_safetensors *st;
+    gmrt_diag d = {0};
+    alarm(10);
+    ck_assert_int_eq(gmrt_safetensors_open(fifo, &st, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, fifo) && strstr(d.msg, "is a FIFO, not a regular file"),
+                  "%s", d.msg);
+    ck_assert_int_eq(gmrt_safetensors_open(dir, &st, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, fifo) && strstr(d.msg, "is a FIFO, not a regular file"),
+                  "%s", d.msg);
+    alarm(0);
+}
+END_TEST
+
 /* ------------------------------------------------------------- binding */
 
 /* GGUF name -> HF name for the Gemma 3 tiny graph, written out here (not
@@ -551,6 +575,19 @@ START_TEST(test_bind_errors)
     remove(cfg);
     ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_IO);
     ck_assert_msg(strstr(d.msg, "config.json: cannot open"), "%s", d.msg);
+    /* FIFOs as config.json or as the weights are refused, never opened
+     * (which would block); the alarm ends the test if they block. */
+    ck_assert_int_eq(mkfifo(cfg, 0644), 0);
+    alarm(10);
+    ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, cfg) && strstr(d.msg, "is a FIFO, not a regular file"),
+                  "%s", d.msg);
+    char fifo[4300];
+    snprintf(fifo, sizeof fifo, "%s/weights.fifo", gmc_test_tmpdir());
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    ck_assert_int_eq(gmrt_session_create(t.m, fifo, &so, &s, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, fifo) && strstr(d.msg, "is a FIFO"), "%s", d.msg);
+    alarm(0);
     dir = hf_dir("hf-ok");
     gguf_to_hf(t.gguf, dir, false, "gemma3_text", NULL);
     ck_assert_msg(gmrt_session_create(t.m, dir, &so, &s, &d) == GMRT_OK, "%s", d.msg);
@@ -1265,6 +1302,7 @@ Suite *safetensors_suite(void)
     tcase_add_test(tc, test_st_truncated);
     tcase_add_loop_test(tc, test_st_index, 0, (int)(sizeof index_cases / sizeof index_cases[0]));
     tcase_add_test(tc, test_st_dir_empty);
+    tcase_add_test(tc, test_st_fifo);
     suite_add_tcase(s, tc);
     tc = tcase_create("bind");
     tcase_set_timeout(tc, 300);

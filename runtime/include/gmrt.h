@@ -13,7 +13,8 @@
  * safetensors.c (HF checkpoints), quantize.c (K-quant and affine quantizers),
  * vocab.c + vocab_bpe.c (SentencePiece and BPE tokenizers),
  * chat.c (Gemma chat template), sample.c (sampler), pool.c (threads),
- * session.c (load, validate, prefill/decode loop).
+ * session.c (load, validate, prefill/decode loop), file.c (opening inputs,
+ * replacing outputs).
  */
 #ifndef GMRT_H
 #define GMRT_H
@@ -60,6 +61,39 @@ gmrt_status gmrt_fail(gmrt_diag *d, gmrt_status status, const char *fmt, ...)
     GMRT_PRINTF(3, 4);
 
 const char *gmrt_status_name(gmrt_status s);
+
+/* ------------------------------------------------------------ files (file.c) */
+
+/* What a st_mode is, for messages: "a directory", "a FIFO", ... */
+const char *gmrt_file_kind(unsigned mode);
+
+/* Opens path read-only (O_CLOEXEC, plus flags such as O_NOFOLLOW) if it is
+ * a regular file, without ever blocking: a FIFO, device or directory fails
+ * with GMRT_ERR_IO naming the path and what it is.  *out_fd is a blocking
+ * descriptor the caller closes; -1 on failure. */
+gmrt_status gmrt_file_open_read(const char *path, int flags, int *out_fd,
+                                gmrt_diag *diag) GMRT_MUST_CHECK;
+/* The same as a FILE* ("rb"), which the caller fcloses. */
+gmrt_status gmrt_file_fopen_read(const char *path, FILE **out,
+                                 gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* Replacing path atomically: begin refuses a path that exists and is not a
+ * regular file (a link, directory, FIFO or device: GMRT_ERR_IO naming what
+ * it is) and creates fd, a new file "<path>.tmp.<random>" opened
+ * O_EXCL|O_NOFOLLOW, mode 0644.  The caller writes and closes fd (setting
+ * it to -1), then commit renames the file over path (checking path again)
+ * or removes it on failure; abort closes fd if open and removes the file.
+ * Exactly one of commit and abort follows a successful begin. */
+typedef struct gmrt_file_replace {
+    int fd;
+    char *tmp;          /* owned */
+    const char *path;   /* the caller's */
+} gmrt_file_replace;
+gmrt_status gmrt_file_replace_begin(gmrt_file_replace *r, const char *path,
+                                    gmrt_diag *diag) GMRT_MUST_CHECK;
+gmrt_status gmrt_file_replace_commit(gmrt_file_replace *r,
+                                     gmrt_diag *diag) GMRT_MUST_CHECK;
+void gmrt_file_replace_abort(gmrt_file_replace *r);
 
 /* ------------------------------------------------------- types (dtype.c) */
 
@@ -497,8 +531,9 @@ gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
  * stop early. */
 typedef bool gmrt_stream_fn(void *user, int32_t id, const char *piece,
                             size_t len);
-/* A ready-made stream: writes each piece to stdout and flushes (user and id
- * are unused); never stops early. */
+/* A ready-made stream: writes each piece to stdout and flushes (id is
+ * unused).  Stops (returns false) when stdout fails; user, if not NULL, is
+ * an int that then receives the errno of the first failure. */
 bool gmrt_stream_stdout(void *user, int32_t id, const char *piece, size_t len);
 
 typedef struct gmrt_gen_stats {
@@ -611,6 +646,10 @@ typedef struct gmrt_eval_stats {
     double nmse_mean, nmse_max; /* logits, per position; -1 for a top-K reference */
     double nll_sum;             /* ours: -log p(next reference token), nats */
     int64_t n_nll;              /* positions in nll_sum (each sequence's last has none) */
+    /* NaN/Inf values in the rows compared (the reference's logits or top-K
+     * log-probs, and ours).  Any of them makes KL, top-1 and NMSE NaN, so
+     * that no threshold passes; ppl too when ours has one. */
+    int64_t n_nonfinite_ref, n_nonfinite_ours;
 } gmrt_eval_stats;
 
 typedef struct gmrt_eval_report {
@@ -618,11 +657,14 @@ typedef struct gmrt_eval_report {
     int32_t top_k;              /* 0: the reference holds full logits */
     gmrt_eval_stats all;        /* over every position of every sequence */
     gmrt_eval_stats *seq;       /* n_seq entries, freed by gmrt_eval_report_free */
+    int32_t first_nonfinite_seq, first_nonfinite_pos; /* first row with NaN/Inf; -1: none */
 } gmrt_eval_report;
 
 /* Runs every sequence of the reference GGUF at ref_path (from position 0,
  * one after the other) on session s of model m and compares.  Errors name
- * the file and what does not fit (vocabulary, shape, context, token ids). */
+ * the file and what does not fit (vocabulary, shape, context, token ids).
+ * NaN/Inf on either side is not an error here but is counted in the report
+ * (see gmrt_eval_stats); `gemmac eval` fails on it. */
 gmrt_status gmrt_eval_reference(gmrt_session *s, const gmk_model *m, const char *ref_path,
                                 gmrt_eval_report *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_eval_report_free(gmrt_eval_report *r);

@@ -1,0 +1,179 @@
+/*
+ * file.c — opening input files without blocking and replacing output files
+ * safely.
+ *
+ * Inputs (weights, references, prompts, texts) must be regular files: a
+ * FIFO blocks open() until a writer appears, possibly forever, and a
+ * directory reads as empty.  gmrt_file_open_read checks with stat before
+ * opening and again with fstat on a descriptor opened O_NONBLOCK, so a path
+ * swapped between the two cannot block either.
+ *
+ * Outputs are written to a temporary file created O_CREAT|O_EXCL|O_NOFOLLOW
+ * under an unpredictable name beside the target and renamed over it only
+ * when complete.  Only a regular file is ever replaced: a device, FIFO,
+ * directory or symbolic link at the target is refused before anything is
+ * created (as root, renaming over /dev/null would replace the device).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gmrt.h"
+
+const char *gmrt_file_kind(unsigned mode)
+{
+    switch (mode & S_IFMT) {
+    case S_IFREG: return "a regular file";
+    case S_IFDIR: return "a directory";
+    case S_IFLNK: return "a symbolic link";
+    case S_IFIFO: return "a FIFO";
+    case S_IFCHR: return "a character device";
+    case S_IFBLK: return "a block device";
+    case S_IFSOCK: return "a socket";
+    default: return "not a regular file";
+    }
+}
+
+static gmrt_status not_regular(const char *path, unsigned mode, gmrt_diag *diag)
+{
+    return gmrt_fail(diag, GMRT_ERR_IO, "%s: is %s, not a regular file", path,
+                     gmrt_file_kind(mode));
+}
+
+gmrt_status gmrt_file_open_read(const char *path, int flags, int *out_fd, gmrt_diag *diag)
+{
+    *out_fd = -1;
+    struct stat st;
+    /* O_NOFOLLOW asks about the name itself, as open() will. */
+    int r = flags & O_NOFOLLOW ? lstat(path, &st) : stat(path, &st);
+    if (r != 0)
+        return gmrt_fail(diag, GMRT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return not_regular(path, (unsigned)st.st_mode, diag);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags);
+    if (fd < 0)
+        return gmrt_fail(diag, GMRT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    gmrt_status s = GMRT_OK;
+    int fl;
+    if (fstat(fd, &st) != 0)
+        s = gmrt_fail(diag, GMRT_ERR_IO, "cannot stat %s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        s = not_regular(path, (unsigned)st.st_mode, diag);
+    else if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+        s = gmrt_fail(diag, GMRT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    if (s != GMRT_OK) {
+        close(fd);
+        return s;
+    }
+    *out_fd = fd;
+    return GMRT_OK;
+}
+
+gmrt_status gmrt_file_fopen_read(const char *path, FILE **out, gmrt_diag *diag)
+{
+    *out = NULL;
+    int fd;
+    gmrt_status s = gmrt_file_open_read(path, 0, &fd, diag);
+    if (s != GMRT_OK)
+        return s;
+    if (!(*out = fdopen(fd, "rb"))) {
+        s = gmrt_fail(diag, GMRT_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+        close(fd);
+    }
+    return s;
+}
+
+/* GMRT_OK if path is absent or a regular file (not followed if a link). */
+static gmrt_status check_target(const char *path, gmrt_diag *diag)
+{
+    struct stat st;
+    if (lstat(path, &st) != 0)
+        return errno == ENOENT ? GMRT_OK
+                               : gmrt_fail(diag, GMRT_ERR_IO, "cannot write %s: %s", path,
+                                           strerror(errno));
+    if (!S_ISREG(st.st_mode))
+        return gmrt_fail(diag, GMRT_ERR_IO, "cannot write %s: is %s; only a regular file "
+                         "is replaced", path, gmrt_file_kind((unsigned)st.st_mode));
+    return GMRT_OK;
+}
+
+/* 64 unpredictable bits: getentropy, or (where it fails) the clock, the
+ * process id and a counter, which O_EXCL makes safe if not secret. */
+static uint64_t random_bits(void)
+{
+    static unsigned counter;
+    uint64_t v;
+    if (getentropy(&v, sizeof v) == 0)
+        return v;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    v = (uint64_t)ts.tv_nsec * 0x9e3779b97f4a7c15u ^ (uint64_t)ts.tv_sec << 20 ^
+        (uint64_t)getpid() << 40 ^ ++counter;
+    return v;
+}
+
+gmrt_status gmrt_file_replace_begin(gmrt_file_replace *r, const char *path, gmrt_diag *diag)
+{
+    static const char digits[] = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    if (!path || !*path)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "empty output path");
+    gmrt_status s = check_target(path, diag);
+    if (s != GMRT_OK)
+        return s;
+    size_t plen = strlen(path);
+    r->tmp = malloc(plen + 16);  /* ".tmp." + 10 characters + NUL */
+    if (!r->tmp)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    memcpy(r->tmp, path, plen);
+    for (int tries = 0; tries < 100; tries++) {
+        uint64_t v = random_bits();
+        char *p = r->tmp + plen;
+        memcpy(p, ".tmp.", 5);
+        for (int i = 0; i < 10; i++, v /= 62)
+            p[5 + i] = digits[v % 62];
+        p[15] = '\0';
+        r->fd = open(r->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (r->fd >= 0 || errno != EEXIST)
+            break;
+    }
+    if (r->fd < 0) {
+        s = gmrt_fail(diag, GMRT_ERR_IO, "cannot create a temporary file beside %s: %s",
+                      path, strerror(errno));
+        free(r->tmp);
+        r->tmp = NULL;
+        return s;
+    }
+    r->path = path;
+    return GMRT_OK;
+}
+
+gmrt_status gmrt_file_replace_commit(gmrt_file_replace *r, gmrt_diag *diag)
+{
+    /* Checked again: the target may have changed while we wrote. */
+    gmrt_status s = check_target(r->path, diag);
+    if (s == GMRT_OK && rename(r->tmp, r->path) != 0)
+        s = gmrt_fail(diag, GMRT_ERR_IO, "cannot rename %s to %s: %s", r->tmp, r->path,
+                      strerror(errno));
+    if (s != GMRT_OK)
+        unlink(r->tmp);
+    free(r->tmp);
+    r->tmp = NULL;
+    return s;
+}
+
+void gmrt_file_replace_abort(gmrt_file_replace *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    if (r->tmp)
+        unlink(r->tmp);
+    free(r->tmp);
+    r->tmp = NULL;
+}
