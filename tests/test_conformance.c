@@ -1115,6 +1115,131 @@ START_TEST(test_conformance_full_context)
 }
 END_TEST
 
+/* ------------------------------------- llama.cpp's quantizer, Gemma 4 */
+
+/* The llama.cpp anchor (§7.3: quantized KL no more than 10 % worse than
+ * llama.cpp on the same GGUF and text) for Gemma 4: gemma4-q quantized by
+ * llama.cpp (scripts/ref_llamacpp_gemma4.py: pure Q8_0 / Q4_0, tied
+ * embedding Q8_0; llama.cpp keeps the router ffn_gate_inp.weight,
+ * per_layer_model_proj.weight and every 1-D tensor in F32) and its logits
+ * on it.  The graph's quant: section is written from the tensor types the
+ * file holds, so that gemmac runs llama.cpp's bytes as stored, on the
+ * conformance target and on the host's (int8 activations, as llama.cpp).
+ * gemma4-moe (D = 48) admits no 32-wide block and gemma4-e's KV-sharing
+ * layout is one llama.cpp 0c1e570 asserts on, so neither has such files. */
+static const char *const g4_classes[] = {"attn_q",   "attn_k",           "attn_v",
+                                         "attn_output", "ffn_gate",      "ffn_up",
+                                         "ffn_down", "inp_gate",         "proj",
+                                         "ffn_gate_up_exps", "ffn_down_exps"};
+#define G4_N_CLASSES ((int)(sizeof g4_classes / sizeof g4_classes[0]))
+
+/* The quant: section (without kv_cache) that matches a GGUF's tensor types. */
+static void g4_quant_of(const char *path, char *out, size_t cap)
+{
+    gmrt_gguf *g = NULL;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_gguf_open(path, &g, &d) == GMRT_OK, "%s", d.msg);
+    int32_t cls[G4_N_CLASSES];
+    for (int c = 0; c < G4_N_CLASSES; c++)
+        cls[c] = -1;
+    int32_t embed = -1, ple = -1, ple_proj = -1;
+    for (int64_t i = 0; i < gmrt_gguf_n_tensors(g); i++) {
+        const gmrt_gguf_tensor *t = gmrt_gguf_tensor_at(g, i);
+        int layer, n = 0;
+        char rest[64];
+        if (strcmp(t->name, "token_embd.weight") == 0)
+            embed = t->dtype;
+        else if (strcmp(t->name, "per_layer_token_embd.weight") == 0)
+            ple = t->dtype;
+        else if (strcmp(t->name, "per_layer_model_proj.weight") == 0)
+            ple_proj = t->dtype;
+        else if (sscanf(t->name, "blk.%d.%63[^.].weight%n", &layer, rest, &n) == 2 &&
+                 t->name[n] == '\0') {
+            if (strcmp(rest, "ffn_gate_inp") == 0)
+                ck_assert_msg(t->dtype == GMK_DTYPE_F32, "%s: %s is %s; gemmac's router is "
+                              "f32 and has no quant key", path, t->name,
+                              gmrt_dtype_name(t->dtype));
+            for (int c = 0; c < G4_N_CLASSES; c++)
+                if (strcmp(rest, g4_classes[c]) == 0) {
+                    ck_assert_msg(cls[c] < 0 || cls[c] == t->dtype, "%s: %s types differ "
+                                  "between layers", path, g4_classes[c]);
+                    cls[c] = t->dtype;
+                }
+        } else
+            ck_assert_msg(t->n_dims == 1 && t->dtype == GMK_DTYPE_F32, "%s: %s (%s) has no "
+                          "place in the quant: section", path, t->name,
+                          gmrt_dtype_name(t->dtype));
+    }
+    gmrt_gguf_close(g);
+    ck_assert_int_ge(embed, 0);
+    size_t k = (size_t)snprintf(out, cap, "  embed: %s\n  attn: f32\n  ffn: f32\n",
+                                gmrt_dtype_name(embed));
+    if (ple >= 0)
+        k += (size_t)snprintf(out + k, cap - k, "  ple: %s\n", gmrt_dtype_name(ple));
+    if (ple_proj >= 0)
+        k += (size_t)snprintf(out + k, cap - k, "  ple_proj: %s\n", gmrt_dtype_name(ple_proj));
+    k += (size_t)snprintf(out + k, cap - k, "  tensors:");
+    for (int c = 0; c < G4_N_CLASSES; c++)
+        if (cls[c] >= 0)
+            k += (size_t)snprintf(out + k, cap - k, "\n    %s: %s", g4_classes[c],
+                                  gmrt_dtype_name(cls[c]));
+    k += (size_t)snprintf(out + k, cap - k, "\n");
+    ck_assert_uint_lt(k, cap);
+}
+
+START_TEST(test_conformance_gemma4_llamacpp_anchor)
+{
+    static const struct {
+        const char *variant;
+        int32_t dtype;
+    } gc[] = {{"gemma4-q", GMK_DTYPE_Q8_0}, {"gemma4-q", GMK_DTYPE_Q4_0}};
+    const char *targets[2] = {target(), "host"};
+    for (size_t i = 0; i < sizeof gc / sizeof gc[0]; i++) {
+        const char *t = gmrt_dtype_name(gc[i].dtype);
+        char model[64], other[64], rel[128], quant[1024], weights[4300];
+        snprintf(model, sizeof model, "llamacpp-%s.gguf", t);
+        snprintf(other, sizeof other, "ref-llamacpp-%s.gguf", t);
+        snprintf(rel, sizeof rel, "tests/conformance/%s.yaml", gc[i].variant);
+        snprintf(weights, sizeof weights, "%s", fixture(gc[i].variant, model));
+        g4_quant_of(weights, quant, sizeof quant);
+        for (int k = 0; k < 2; k++) {
+            if (k == 1 && strcmp(targets[0], "host") == 0)
+                break;
+            char tag[96];
+            snprintf(tag, sizeof tag, "%s-llamacpp-%s-%s", gc[i].variant, t, targets[k]);
+            const char *g = yaml_variant(rel, tag, "  embed: f32\n  attn: f32\n  ffn: f32\n",
+                                         quant);
+            loaded L;
+            load_graph_for(g, tag, targets[k], &L);
+            gmrt_eval_report ours = eval_ref(&L, weights, fixture(gc[i].variant, "ref.gguf"));
+            gmrt_eval_report gap = eval_ref(&L, weights, fixture(gc[i].variant, other));
+            gmrt_eval_report lcpp;
+            gmrt_diag d = {0};
+            ck_assert_msg(gmrt_eval_compare(L.m, fixture(gc[i].variant, "ref.gguf"),
+                                            fixture(gc[i].variant, other), &lcpp, &d) ==
+                              GMRT_OK, "%s", d.msg);
+            double ratio = ours.all.kl_mean / lcpp.all.kl_mean;
+            fprintf(stderr, "conformance: %-10s %-4s llama.cpp's GGUF vs f32 transformers, "
+                    "target %s: KL mean gemmac %.3e (top-1 %.1f%%), llama.cpp %.3e (top-1 "
+                    "%.1f%%), ratio %.3f (<= %.2f); gemmac vs llama.cpp %.3e\n",
+                    gc[i].variant, t, targets[k], ours.all.kl_mean, 100 * ours.all.top1,
+                    lcpp.all.kl_mean, 100 * lcpp.all.top1, ratio, ANCHOR_RATIO,
+                    gap.all.kl_mean);
+            ck_assert_msg(lcpp.all.kl_mean > 1e-6, "%s %s: llama.cpp's KL %.3g is "
+                          "suspiciously 0", gc[i].variant, t, lcpp.all.kl_mean);
+            ck_assert_msg(ours.all.kl_mean <= ANCHOR_RATIO * lcpp.all.kl_mean,
+                          "%s %s (target %s): KL %.4g is more than %.2f x llama.cpp's %.4g "
+                          "on the same GGUF", gc[i].variant, t, targets[k], ours.all.kl_mean,
+                          ANCHOR_RATIO, lcpp.all.kl_mean);
+            gmrt_eval_report_free(&ours);
+            gmrt_eval_report_free(&gap);
+            gmrt_eval_report_free(&lcpp);
+            dlclose(L.so);
+        }
+    }
+}
+END_TEST
+
 Suite *conformance_suite(void)
 {
     Suite *s = suite_create("conformance");
@@ -1136,6 +1261,7 @@ Suite *conformance_suite(void)
     tcase_add_test(tc, test_conformance_kl_llamacpp_270m);
     tcase_add_test(tc, test_conformance_trained_quant_kl);
     tcase_add_test(tc, test_conformance_full_context);
+    tcase_add_test(tc, test_conformance_gemma4_llamacpp_anchor);
     suite_add_tcase(s, tc);
     return s;
 }
