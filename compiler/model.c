@@ -15,6 +15,7 @@
 #include "model.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -274,7 +275,10 @@ static gmc_status parse_int(parser *p, const gmc_ynode *n, const char *path,
 }
 
 /* Floats: plain scalars of [0-9+-.eE] only (so no inf, nan or hex), strtod
- * with errno and full consumption, finite, then > 0 or >= 0. */
+ * with errno and full consumption, then > 0 or >= 0.  The generated code
+ * and the kernels compute in f32, so the value must also be an f32: at most
+ * FLT_MAX, and a positive one must not round to 0 (1e39 would become inff
+ * in model.c, 1e-300 a zero). */
 static gmc_status parse_float(parser *p, const gmc_ynode *n, const char *path,
                               bool positive, double *out)
 {
@@ -284,16 +288,17 @@ static gmc_status parse_float(parser *p, const gmc_ynode *n, const char *path,
         char *end = NULL;
         errno = 0;
         double v = strtod(n->text, &end);
-        ok = errno == 0 && end == n->text + n->len && isfinite(v) &&
-             (positive ? v > 0 : v >= 0);
+        ok = errno == 0 && end == n->text + n->len && isfinite(v) && v <= FLT_MAX &&
+             (positive ? v > 0 && (float)v > 0 : v >= 0);
         if (ok) {
             *out = v;
             return GMC_OK;
         }
     }
     return fail_expected(p, n, path,
-                         positive ? "a finite number > 0"
-                                  : "a finite number >= 0");
+                         positive ? "a number > 0 that an f32 holds (at most 3.4e38, not "
+                                    "rounding to 0)"
+                                  : "a number >= 0 that an f32 holds (at most 3.4e38)");
 }
 
 static gmc_status parse_bool(parser *p, const gmc_ynode *n, const char *path,

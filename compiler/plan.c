@@ -131,6 +131,41 @@ static void plan_kv(gmc_graph *g)
     g->kv_bytes_per_token = per_token;
 }
 
+/* What a build may ask for at run time (nothing giant is allocated on a
+ * graph's say-so): the KV cache at full context and the weights at 1 TiB,
+ * the activation arena at 64 GiB.  The largest released Gemma asks for 22
+ * GiB of KV (Gemma 4 31B, 262144 positions, f16). */
+#define MAX_KV_BYTES (1ull << 40)
+#define MAX_WEIGHT_BYTES (1ull << 40)
+#define MAX_ARENA_BYTES (1ull << 36)
+
+static gmc_status check_sizes(const gmc_graph *g, gmc_diag *diag)
+{
+    const gmc_model *m = g->model;
+    const char *src = m->source ? m->source : m->name;
+    double gib = 1024.0 * 1024.0 * 1024.0;
+    if (g->kv_bytes > MAX_KV_BYTES)
+        return gmc_fail(diag, GMC_ERR_LIMIT,
+                        "%s: the KV cache at full context would be %.0f GiB (%d layers, "
+                        "model.context %d), over the limit of %.0f GiB: lower model.context "
+                        "or the KV heads x head_dim",
+                        src, (double)g->kv_bytes / gib, m->n_layers, m->context,
+                        (double)MAX_KV_BYTES / gib);
+    if (g->weight_bytes > MAX_WEIGHT_BYTES)
+        return gmc_fail(diag, GMC_ERR_LIMIT,
+                        "%s: the weights would be %.0f GiB, over the limit of %.0f GiB "
+                        "(model.d_model %d, model.layers %d, model.vocab %d, ffn.dim %d)",
+                        src, (double)g->weight_bytes / gib, (double)MAX_WEIGHT_BYTES / gib,
+                        m->d_model, m->n_layers, m->vocab, m->ffn_dim);
+    if (g->arena_bytes > MAX_ARENA_BYTES)
+        return gmc_fail(diag, GMC_ERR_LIMIT,
+                        "%s: the activation arena would be %.0f GiB at batch %d, over the "
+                        "limit of %.0f GiB: lower --batch or the widths",
+                        src, (double)g->arena_bytes / gib, g->max_batch,
+                        (double)MAX_ARENA_BYTES / gib);
+    return GMC_OK;
+}
+
 gmc_status gmc_plan(gmc_graph *g, gmc_diag *diag)
 {
     liveness(g);
@@ -165,6 +200,7 @@ gmc_status gmc_plan(gmc_graph *g, gmc_diag *diag)
     }
     g->arena_bytes = f.end;
     gmc_arena_deinit(&scratch);
+    GMC_TRY(check_sizes(g, diag));
     return gmc_plan_check(g, diag);
 }
 

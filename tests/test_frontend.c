@@ -574,27 +574,37 @@ START_TEST(float_errors)
 {
     EXPECT_EDIT("  context: 64", "  context: 64\n  norm_eps: 1e999",
                 GMC_ERR_SCHEMA,
-                "t.yaml:8:13: error: model.norm_eps: expected a finite "
-                "number > 0, got \"1e999\"");
+                "t.yaml:8:13: error: model.norm_eps: expected "
+                "a number > 0 that an f32 holds (at most 3.4e38, not rounding to 0), got \"1e999\"");
     EXPECT_EDIT("  context: 64", "  context: 64\n  norm_eps: .inf",
                 GMC_ERR_SCHEMA,
-                "t.yaml:8:13: error: model.norm_eps: expected a finite "
-                "number > 0, got \".inf\"");
+                "t.yaml:8:13: error: model.norm_eps: expected "
+                "a number > 0 that an f32 holds (at most 3.4e38, not rounding to 0), got \".inf\"");
     EXPECT_EDIT("  context: 64", "  context: 64\n  norm_eps: nan",
                 GMC_ERR_SCHEMA,
-                "t.yaml:8:13: error: model.norm_eps: expected a finite "
-                "number > 0, got \"nan\"");
+                "t.yaml:8:13: error: model.norm_eps: expected "
+                "a number > 0 that an f32 holds (at most 3.4e38, not rounding to 0), got \"nan\"");
     EXPECT_EDIT("  context: 64", "  context: 64\n  norm_eps: 0",
                 GMC_ERR_SCHEMA,
-                "t.yaml:8:13: error: model.norm_eps: expected a finite "
-                "number > 0, got \"0\"");
+                "t.yaml:8:13: error: model.norm_eps: expected "
+                "a number > 0 that an f32 holds (at most 3.4e38, not rounding to 0), got \"0\"");
     EXPECT_EDIT("  window: 8", "  window: 8\n  softcap: -1", GMC_ERR_SCHEMA,
-                "t.yaml:13:12: error: attention.softcap: expected a finite "
-                "number >= 0, got \"-1\"");
+                "t.yaml:13:12: error: attention.softcap: expected "
+                "a number >= 0 that an f32 holds (at most 3.4e38), got \"-1\"");
+    /* in range for a double, not for the f32 the kernels use */
+    EXPECT_EDIT("  context: 64", "  context: 64\n  norm_eps: 1e39", GMC_ERR_SCHEMA,
+                "t.yaml:8:13: error: model.norm_eps: expected a number > 0 that an f32 holds (at most 3.4e38, not rounding to 0), got \"1e39\"");
+    EXPECT_EDIT("  window: 8", "  window: 8\n  rope: {global: {theta: 1e-300}}",
+                GMC_ERR_SCHEMA,
+                "t.yaml:13:26: error: attention.rope.global.theta: expected "
+                "a number > 0 that an f32 holds (at most 3.4e38, not rounding to 0), got \"1e-300\"");
+    EXPECT_EDIT("  window: 8", "  window: 8\n  query_scale: 1e308", GMC_ERR_SCHEMA,
+                "t.yaml:13:16: error: attention.query_scale: expected a number > 0 that an f32 holds (at most 3.4e38, not rounding to 0), got \"1e308\"");
     EXPECT_EDIT("  window: 8", "  window: 8\n  rope: {global: {theta: 1e6x}}",
                 GMC_ERR_SCHEMA,
                 "t.yaml:13:26: error: attention.rope.global.theta: expected "
-                "a finite number > 0, got \"1e6x\"");
+                "a number > 0 that an f32 holds (at most 3.4e38, not rounding to 0), "
+                "got \"1e6x\"");
 }
 END_TEST
 

@@ -151,6 +151,34 @@ START_TEST(test_plan_rejects_bad_batch)
 }
 END_TEST
 
+/* A graph the schema accepts can still ask for more than any machine has:
+ * the plan refuses it before anything is compiled or allocated, naming the
+ * fields (here a 36 PiB KV cache). */
+START_TEST(test_plan_rejects_giant_sizes)
+{
+    static const char yaml[] =
+        "model: {name: giant, family: gemma3, vocab: 512, d_model: 64, layers: 1024,\n"
+        "        context: 1048576}\n"
+        "attention: {heads: 1024, kv_heads: 1024, head_dim: 1024, window: 8}\n"
+        "layers: {pattern: [global]}\n"
+        "ffn: {dim: 64}\n";
+    gmc_arena a;
+    gmc_arena_init(&a);
+    gmc_model *m;
+    gmc_graph *g;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_int_eq(gmc_model_parse(yaml, sizeof yaml - 1, "giant.yaml", &a, &m, &d), GMC_OK);
+    gmc_status s = gmc_graph_lower(m, 1, &a, &g, &d);
+    if (s == GMC_OK)
+        s = gmc_plan(g, &d);
+    ck_assert_int_eq(s, GMC_ERR_LIMIT);
+    ck_assert_msg(strstr(d.msg, "KV cache at full context") && strstr(d.msg, "model.context"),
+                  "%s", d.msg);
+    gmc_arena_deinit(&a);
+}
+END_TEST
+
 Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -160,6 +188,7 @@ Suite *plan_suite(void)
     tcase_add_test(tc, test_plan_kv_270m);
     tcase_add_test(tc, test_plan_check_detects_overlap);
     tcase_add_test(tc, test_plan_rejects_bad_batch);
+    tcase_add_test(tc, test_plan_rejects_giant_sizes);
     suite_add_tcase(s, tc);
     return s;
 }
