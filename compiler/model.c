@@ -253,10 +253,18 @@ static bool is_digit(char c) { return c >= '0' && c <= '9'; }
 /* Integers: plain scalars of decimal digits with an optional minus sign,
  * strtoll with errno and full consumption (so 99999999999999999999 and
  * "4x" fail), then the field's range.  Every range fits int32_t, which
- * keeps later size arithmetic on products of two fields in int64. */
+ * keeps later size arithmetic on products of two fields in int64.  A
+ * leading zero (010, -07) is refused: YAML 1.1 reads it as octal, 1.2 as
+ * decimal, so it has no one meaning (docs/yaml.md, Value rules). */
 static gmc_status parse_int(parser *p, const gmc_ynode *n, const char *path,
                             int64_t lo, int64_t hi, int64_t *out)
 {
+    bool neg = n->kind == GMC_YNODE_SCALAR && n->len > 1 && n->text[0] == '-';
+    if (n->kind == GMC_YNODE_SCALAR && n->plain && n->len > (size_t)neg + 1 &&
+        n->text[neg] == '0' && is_digit(n->text[neg + 1]))
+        return fail_expected(p, n, path,
+                             "an integer without a leading zero (YAML 1.1 reads 010 as "
+                             "octal 8, YAML 1.2 as 10)");
     if (n->kind == GMC_YNODE_SCALAR && n->plain && n->len > 0 &&
         (is_digit(n->text[0]) ||
          (n->text[0] == '-' && n->len > 1 && is_digit(n->text[1])))) {

@@ -591,6 +591,11 @@ START_TEST(float_errors)
     EXPECT_EDIT("  window: 8", "  window: 8\n  softcap: -1", GMC_ERR_SCHEMA,
                 "t.yaml:13:12: error: attention.softcap: expected "
                 "a number >= 0 that an f32 holds (at most 3.4e38), got \"-1\"");
+    /* a leading zero: octal to YAML 1.1, decimal to 1.2 */
+    EXPECT_EDIT("  heads: 2", "  heads: 010", GMC_ERR_SCHEMA,
+                "t.yaml:9:10: error: attention.heads: expected an integer without a leading zero (YAML 1.1 reads 010 as octal 8, YAML 1.2 as 10), got \"010\"");
+    EXPECT_EDIT("  layers: 2", "  layers: 02", GMC_ERR_SCHEMA,
+                "t.yaml:6:11: error: model.layers: expected an integer without a leading zero (YAML 1.1 reads 010 as octal 8, YAML 1.2 as 10), got \"02\"");
     /* in range for a double, not for the f32 the kernels use */
     EXPECT_EDIT("  context: 64", "  context: 64\n  norm_eps: 1e39", GMC_ERR_SCHEMA,
                 "t.yaml:8:13: error: model.norm_eps: expected a number > 0 that an f32 holds (at most 3.4e38, not rounding to 0), got \"1e39\"");
