@@ -1145,18 +1145,27 @@ static gmc_status gguf_k_eq_v(const gmrt_gguf *g, import_spec *s, gmc_diag *diag
     return GMC_OK;
 }
 
-/* llama.cpp gemma4: key_length / value_length are the global head dim,
- * *_swa the local one; head_count_kv and feed_forward_length may be per
- * layer; the rotated share comes from rope_freqs. */
-static gmc_status gguf_dims4(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
+/* What gemma3n and gemma4 files say alike: only known keys, the context,
+ * widths, layer count, heads and the BOOL sliding pattern. */
+static gmc_status gguf_dims_common(const gmrt_gguf *g, const char *a, import_spec *s,
+                                   gmc_diag *diag)
 {
-    const char *a = "gemma4";
     GMC_TRY(gguf_check_keys(g, a, diag));
     GMC_TRY(gguf_int(g, a, "context_length", 1, 1048576, true, &s->context, diag));
     GMC_TRY(gguf_int(g, a, "embedding_length", 1, 65536, true, &s->d_model, diag));
     GMC_TRY(gguf_int(g, a, "block_count", 1, 1024, true, &s->layers, diag));
     GMC_TRY(gguf_int(g, a, "attention.head_count", 1, 1024, true, &s->heads, diag));
     GMC_TRY(gguf_pattern4(g, a, s, diag));
+    return GMC_OK;
+}
+
+/* llama.cpp gemma4: key_length / value_length are the global head dim,
+ * *_swa the local one; head_count_kv and feed_forward_length may be per
+ * layer; the rotated share comes from rope_freqs. */
+static gmc_status gguf_dims4(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
+{
+    const char *a = "gemma4";
+    GMC_TRY(gguf_dims_common(g, a, s, diag));
     GMC_TRY(gguf_int(g, a, "attention.shared_kv_layers", 0, s->layers - 1, false,
                      &s->kv_shared, diag));
     long vals[PATTERN_MAX];
@@ -1296,12 +1305,7 @@ static gmc_status gguf_sparsity(const gmrt_gguf *g, import_spec *s, gmc_diag *di
 static gmc_status gguf_dims3n(const gmrt_gguf *g, import_spec *s, gmc_diag *diag)
 {
     const char *a = "gemma3n";
-    GMC_TRY(gguf_check_keys(g, a, diag));
-    GMC_TRY(gguf_int(g, a, "context_length", 1, 1048576, true, &s->context, diag));
-    GMC_TRY(gguf_int(g, a, "embedding_length", 1, 65536, true, &s->d_model, diag));
-    GMC_TRY(gguf_int(g, a, "block_count", 1, 1024, true, &s->layers, diag));
-    GMC_TRY(gguf_int(g, a, "attention.head_count", 1, 1024, true, &s->heads, diag));
-    GMC_TRY(gguf_pattern4(g, a, s, diag));
+    GMC_TRY(gguf_dims_common(g, a, s, diag));
     GMC_TRY(gguf_count(g, a, "attention.shared_kv_layers", s->layers - 1, &s->kv_shared, diag));
     long vals[PATTERN_MAX];
     GMC_TRY(gguf_per_layer(g, a, "attention.head_count_kv", 1, 1024, vals, s->layers, diag));
