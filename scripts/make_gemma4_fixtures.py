@@ -24,7 +24,7 @@ tests/fixtures/conformance/<variant>/:
                        writes (tokenizer.ggml.model "llama", not Gemma 4's BPE)
   ref.gguf             the reference logits, every position, in exactly the
                        format make_reference_fixtures.py writes
-  model-bf16.safetensors, ref-bf16.gguf
+  model-bf16.safetensors (with "st"), ref-bf16.gguf
                        (variants with "bf16" in their files: gemma4-q) the
                        weights rounded to bf16 and the f32 forward on them
   model-bf16.gguf      (with "bf16" and "gguf") model.gguf with every 2+-D
@@ -98,7 +98,7 @@ VARIANTS = [
         use_double_wide_mlp=False, attention_k_eq_v=True,
         enable_moe_block=True, num_experts=6, top_k_experts=2,
         moe_intermediate_size=16),
-     "bf16", {"f32", "gguf"},
+     "bf16", {"f32", "gguf", "st"},
      "Gemma 4 MoE: 6 experts top-2 (width 16) beside the dense MLP (32) in "
      "every layer, router scale and per-expert scale != 1, K = V on the global "
      "layers with 1 global KV head (local 2), local head_dim 16 / global 32, "
@@ -114,7 +114,7 @@ VARIANTS = [
         num_kv_shared_layers=2, use_double_wide_mlp=True,
         attention_k_eq_v=True, enable_moe_block=True, num_experts=4,
         top_k_experts=2, moe_intermediate_size=32),
-     "exact", {"f32", "gguf", "bf16"},
+     "exact", {"f32", "gguf", "bf16"},  # no "st": the GGUF routes only
      "Gemma 4 with quantizable widths (bf16 and Q8_0 bounds of reliability "
      "\u00a77.3): every matmul input width (64, 128, 32), the embedding row (64) "
      "and the PLE row (L*P = 128) are multiples of 32; D = 64, 4 query heads, "
@@ -446,13 +446,20 @@ def softcap_stats(logits, cap):
     return float(a.max()), float((a > 0.5 * cap).mean())
 
 
+# What make_variant writes (and so removes first).  A variant without "st"
+# in its files keeps model.safetensors only for the reload check: the
+# tests read it through the GGUF routes, and the files stay small.
+OWN_FILES = ("config.json", "model.safetensors", "model-bf16.safetensors", "model.gguf",
+             "model-bf16.gguf", "ref.gguf", "ref-bf16.gguf")
+
+
 def make_variant(name, cfg, embed, files, covers, versions):
     import torch
     from safetensors.torch import save_file
     out = OUT / name
     out.mkdir(parents=True, exist_ok=True)
-    for old in out.iterdir():
-        old.unlink()
+    for old in OWN_FILES: # ref_llamacpp_gemma4.py's files stay
+        (out / old).unlink(missing_ok=True)
     seed = mrf.SEED + sum(map(ord, name))
     config, model = build_model(cfg, seed, FINAL_NORM[name])
     scale = set_embed_scale(model, embed, config.hidden_size)
@@ -502,7 +509,8 @@ def make_variant(name, cfg, embed, files, covers, versions):
               f"max |diff| {np.abs(d).max():.3e}")
     if "bf16" in files:
         state16 = {k: v.to(torch.bfloat16) for k, v in state.items()}
-        save_file(state16, str(out / "model-bf16.safetensors"), metadata={"format": "pt"})
+        if "st" in files:
+            save_file(state16, str(out / "model-bf16.safetensors"), metadata={"format": "pt"})
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(p.to(torch.bfloat16).float())
@@ -532,6 +540,8 @@ def make_variant(name, cfg, embed, files, covers, versions):
                   f"weights: NMSE "
                   f"{float((d ** 2).sum() / (logits16.astype(np.float64) ** 2).sum()):.3e}, "
                   f"max |diff| {np.abs(d).max():.3e}")
+    if "st" not in files:
+        (out / "model.safetensors").unlink()
     return state, shapes, shapes16
 
 
