@@ -594,8 +594,8 @@ static void k_moe_route(emitter *e, const gmc_node *n, kcall *k)
     char a[96], b[96], c[96], d[96], f[96], s[40];
     const gmc_value *w = val(e, n->in[1]);
     KSET(name, "moe_route_%" PRId64 "x%" PRId64 "_top%d", w->ne[1], w->ne[0], n->col);
-    KSET(doc, "route (n, 2 x %d) = top-%d of softmax(W . rmsnorm(x) / sqrt(%" PRId64
-              ") * s), ids then weights", n->col, n->col, w->ne[0]);
+    KSET(doc, "route (n, 3 x %d) = top-%d of softmax(W . rmsnorm(x) / sqrt(%" PRId64
+              ") * s): ids, weights, rows", n->col, n->col, w->ne[0]);
     KSET(params, "float *route, const float *x, const float *w, const float *s, "
                  "const float *es");
     KSET(body, "gmk_moe_route(route, x, w, s, es, c->n_tokens, %" PRId64 ", %" PRId64
