@@ -272,16 +272,17 @@ END_TEST
 /* ------------------------------------------------------------ determinism */
 
 /* A full 67-row × 17-token product equals (bit for bit) the same rows cut
- * into uneven pieces and every token computed alone. */
-START_TEST(test_bit_identical)
+ * into uneven pieces and every token computed alone: n_in = 5 blocks, and
+ * for block formats 16640 elements, past the rows the AVX2 prefill panels
+ * hold (512 b32 / 64 k-quant blocks), where prefill reads the blocks
+ * directly. */
+static void check_bit_identical(int c, int64_t n_in)
 {
-    rng_seed(0xb17b17u + (uint64_t)_i);
     const gmc_x86_isa *lv[4];
     int n_lv = cpu_levels(lv);
-    int dtype = cases[_i].dtype, fmt = cases[_i].fmt;
+    int dtype = cases[c].dtype, fmt = cases[c].fmt;
     const int n_out = 67, n_tok = 17;
-    int64_t n_in = case_len(_i, 1);
-    uint8_t *w = make_weights(dtype, n_out, n_in, cases[_i].quantized);
+    uint8_t *w = make_weights(dtype, n_out, n_in, cases[c].quantized);
     float *x = malloc((size_t)n_tok * (size_t)n_in * sizeof *x);
     float full[17 * 67], part[17 * 67];
     ck_assert_ptr_nonnull(x);
@@ -295,19 +296,28 @@ START_TEST(test_bit_identical)
         memset(part, 0xff, sizeof part);
         for (size_t k = 0; k + 1 < sizeof cuts / sizeof cuts[0]; k++)
             lv[l]->matmul_rows(part, n_out, w, dtype, xq, fmt, n_tok, cuts[k], cuts[k + 1], n_in);
-        ck_assert_msg(memcmp(full, part, sizeof full) == 0, "%s dtype %d: row cuts differ",
-                      lv[l]->name, dtype);
+        ck_assert_msg(memcmp(full, part, sizeof full) == 0, "%s dtype %d n_in %lld: row cuts differ",
+                      lv[l]->name, dtype, (long long)n_in);
         memset(part, 0xff, sizeof part);
         for (int t = 0; t < n_tok; t++) /* tokens alone, and rows 5.. then 0..5 */
             lv[l]->matmul_rows(part + t * n_out, n_out, w, dtype, xq + (size_t)t * xrow, fmt, 1,
                                5, n_out, n_in);
         lv[l]->matmul_rows(part, n_out, w, dtype, xq, fmt, n_tok, 0, 5, n_in);
-        ck_assert_msg(memcmp(full, part, sizeof full) == 0, "%s dtype %d: single tokens differ",
-                      lv[l]->name, dtype);
+        ck_assert_msg(memcmp(full, part, sizeof full) == 0,
+                      "%s dtype %d n_in %lld: single tokens differ", lv[l]->name, dtype,
+                      (long long)n_in);
         free(xq);
     }
     free(x);
     free_weights(w, dtype);
+}
+
+START_TEST(test_bit_identical)
+{
+    rng_seed(0xb17b17u + (uint64_t)_i);
+    check_bit_identical(_i, case_len(_i, 1));
+    if (gmk_dtype_block(cases[_i].dtype) >= 32)
+        check_bit_identical(_i, 65 * 256);
 }
 END_TEST
 

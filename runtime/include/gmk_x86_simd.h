@@ -47,10 +47,11 @@
 #define GMK_X86_TT 4
 #define GMK_X86_KTR 2
 #define GMK_X86_KTT 4
-#else /* AVX2; shapes picked with kernel_bench on Zen 4 at -march=x86-64-v3 */
+#else /* AVX2; b32 shapes picked with kernel_bench on Zen 4 at -march=x86-64-v3, k-quant
+        * ones on an AVX2-only EPYC with panels (3×4: +8 % prefill, +6 % decode on 2×4) */
 #define GMK_X86_TR 3
 #define GMK_X86_TT 3
-#define GMK_X86_KTR 2
+#define GMK_X86_KTR 3
 #define GMK_X86_KTT 4
 #endif
 #endif
@@ -317,6 +318,156 @@ GMK_X86_AI void gmk_x86_tile_b32(int F, int R, int T, float *restrict y, int64_t
     }
 }
 
+#if !defined(__AVX512F__)
+/*
+ * The b32 formats on AVX2: an 8-lane f32 accumulator per (row, token), not
+ * gmk_x86_step_b32's exact int32 sum per block, whose horizontal reduction
+ * cost more than the dot itself (0.2 of the int8 peak on Zen).  Per (row,
+ * token) and block, whatever the tile, source or token count:
+ *   q   = madd(maddubs(u, x), 1) + (−off·Σx, 0, …)    exact int32 lanes
+ *   acc = fma(float(q), dw·dx, acc)
+ *   acc = fma((m, 0, …), dx·Σx, acc)                   (formats with a minimum)
+ * and y = the lanes summed in a fixed order (q8_0 dots |w| with x signed by
+ * w).  Prefill unpacks each pair of rows once into a panel on the stack
+ * (gmk_x86_lp) and runs every token tile against it; decode, q8_0 and rows
+ * too long for a panel read the weights directly.  Same arithmetic either
+ * way: bit-identical across sources, shapes and thread counts.
+ */
+#define GMK_X86_HAVE_LANES 1
+#ifndef GMK_X86_LR
+#define GMK_X86_LR 2 /* rows per tile */
+#define GMK_X86_LT 4 /* tokens per tile */
+#endif
+#define GMK_X86_LRD 4 /* rows per tile of a single token (decode) */
+#define GMK_X86_LP_MAX 512 /* blocks per row a panel holds: 2·512·64 B of stack */
+
+/* One unpacked block of one row: unsigned weights and the scale in 8 lanes. */
+typedef struct gmk_x86_lp {
+    __m256i u;
+    __m256 d;
+} gmk_x86_lp;
+
+/* Block b of R rows × T tokens into acc.  Rows come from the weights w
+ * (panel = NULL) or from panel[LR·b + i] with minimums pm[LR·b + i]. */
+GMK_X86_AI void gmk_x86_lstep_b32(int F, int R, int T, __m256 acc[GMK_X86_LRD][GMK_X86_LT],
+                                  const uint8_t *restrict w, size_t wrow,
+                                  const gmk_x86_lp *restrict panel, const float *restrict pm,
+                                  const uint8_t *restrict x, size_t xrow, int64_t b)
+{
+    const size_t bb = gmk_dtype_block_bytes(F);
+    const int off = gmk_x86_b32_off(F);
+    const int has_min = F == GMK_DTYPE_Q4_1 || F == GMK_DTYPE_Q5_1;
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i u[GMK_X86_LRD], sw[GMK_X86_LRD];
+    __m256 dw[GMK_X86_LRD], mw[GMK_X86_LRD];
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++) {
+        float m;
+        if (panel) {
+            u[i] = panel[GMK_X86_LR * b + i].u;
+            dw[i] = panel[GMK_X86_LR * b + i].d;
+            m = has_min ? pm[GMK_X86_LR * b + i] : 0.0f;
+        } else {
+            gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
+            gmk_x86_w32 p = gmk_x86_prep_b32(F, w + (size_t)i * wrow + (size_t)b * bb);
+            u[i] = p.u;
+            sw[i] = p.w;
+            dw[i] = _mm256_set1_ps(p.d);
+            m = p.m;
+        }
+        mw[i] = _mm256_zextps128_ps256(_mm_set_ss(m));
+    }
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++) {
+        const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b;
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)a->qs);
+        const __m256i init = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-off * a->sum));
+        const __m256 dx = _mm256_set1_ps(a->d);
+        GMK_X86_UNROLL
+        for (int i = 0; i < R; i++) {
+            __m256i s = F == GMK_DTYPE_Q8_0 ? _mm256_sign_epi8(xv, sw[i]) : xv;
+            __m256i q = _mm256_madd_epi16(_mm256_maddubs_epi16(u[i], s), ones);
+            if (off)
+                q = _mm256_add_epi32(q, init);
+            acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(dw[i], dx), acc[i][j]);
+            if (has_min)
+                acc[i][j] = _mm256_fmadd_ps(mw[i], _mm256_set1_ps(a->d * (float)a->sum), acc[i][j]);
+        }
+    }
+}
+
+/* R ≤ LRD rows × T ≤ LT tokens over nb blocks (see gmk_x86_lstep_b32). */
+GMK_X86_AI void gmk_x86_ltile_b32(int F, int R, int T, float *restrict y, int64_t ldy,
+                                  const uint8_t *restrict w, size_t wrow,
+                                  const gmk_x86_lp *restrict panel, const float *restrict pm,
+                                  const uint8_t *restrict x, size_t xrow, int64_t nb)
+{
+    __m256 acc[GMK_X86_LRD][GMK_X86_LT];
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            acc[i][j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++)
+        gmk_x86_lstep_b32(F, R, T, acc, w, wrow, panel, pm, x, xrow, b);
+    GMK_X86_UNROLL
+    for (int i = 0; i < R; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            y[j * ldy + i] = gmk_x86_hsum(acc[i][j]);
+}
+
+/* Every token of rows [r, r + R) in LT-token tiles, then one at a time. */
+GMK_X86_AI void gmk_x86_lrows_b32(int F, int R, float *restrict y, int64_t ldy,
+                                  const uint8_t *restrict w, size_t wrow,
+                                  const gmk_x86_lp *restrict panel, const float *restrict pm,
+                                  const uint8_t *restrict X, size_t xrow, int n_tok, int64_t nb)
+{
+    int t = 0;
+    for (; t + GMK_X86_LT <= n_tok; t += GMK_X86_LT)
+        gmk_x86_ltile_b32(F, R, GMK_X86_LT, y + t * ldy, ldy, w, wrow, panel, pm,
+                          X + (size_t)t * xrow, xrow, nb);
+    for (; t < n_tok; t++)
+        gmk_x86_ltile_b32(F, R, 1, y + t * ldy, ldy, w, wrow, panel, pm, X + (size_t)t * xrow,
+                          xrow, nb);
+}
+
+/* Rows [r0, r1) × n_tok tokens of format F, nb blocks per row. */
+GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
+                                  const uint8_t *restrict W, size_t wrow,
+                                  const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
+                                  int64_t r1, int64_t nb)
+{
+    const size_t bb = gmk_dtype_block_bytes(F);
+    const int use_panel = F != GMK_DTYPE_Q8_0 && n_tok > 1 && nb <= GMK_X86_LP_MAX;
+    int64_t r = r0;
+    if (n_tok == 1) /* more rows per activation load; the same steps per row */
+        for (; r + GMK_X86_LRD <= r1; r += GMK_X86_LRD)
+            gmk_x86_lrows_b32(F, GMK_X86_LRD, y + r, ldy, W + (size_t)r * wrow, wrow, NULL, NULL,
+                              X, xrow, n_tok, nb);
+    for (; r + GMK_X86_LR <= r1; r += GMK_X86_LR) {
+        const uint8_t *w = W + (size_t)r * wrow;
+        if (!use_panel) {
+            gmk_x86_lrows_b32(F, GMK_X86_LR, y + r, ldy, w, wrow, NULL, NULL, X, xrow, n_tok, nb);
+            continue;
+        }
+        gmk_x86_lp panel[GMK_X86_LR * GMK_X86_LP_MAX];
+        float pm[GMK_X86_LR * GMK_X86_LP_MAX];
+        for (int64_t b = 0; b < nb; b++)
+            for (int i = 0; i < GMK_X86_LR; i++) {
+                gmk_x86_w32 p = gmk_x86_prep_b32(F, w + (size_t)i * wrow + (size_t)b * bb);
+                panel[GMK_X86_LR * b + i].u = p.u;
+                panel[GMK_X86_LR * b + i].d = _mm256_set1_ps(p.d);
+                pm[GMK_X86_LR * b + i] = p.m;
+            }
+        gmk_x86_lrows_b32(F, GMK_X86_LR, y + r, ldy, w, wrow, panel, pm, X, xrow, n_tok, nb);
+    }
+    for (; r < r1; r++)
+        gmk_x86_lrows_b32(F, 1, y + r, ldy, W + (size_t)r * wrow, wrow, NULL, NULL, X, xrow,
+                          n_tok, nb);
+}
+#endif
+
 #if GMK_X86_VNNI && defined(__AVX512F__)
 /*
  * The b32 formats in the P16 layout (gmk_layout.h): one 64-byte load holds 4
@@ -479,11 +630,21 @@ GMK_X86_AI void gmk_x86_chunk_q45k(int five, const uint8_t *b, int c, __m256i *l
     }
 }
 
+/* One k-quant block of one row unpacked for prefill (gmk_x86_kwalk): the
+ * 256 unsigned weights in gmk_x86_chunk_q45k / _q6k order and, for q4_k and
+ * q5_k, the decoded header.  The tiles read either this or the block itself
+ * (panel = NULL) with the same arithmetic. */
+typedef struct gmk_x86_kp {
+    __m256i u[8];
+    gmk_x86_k45 h;
+} gmk_x86_kp;
+
 /* One q4_k/q5_k tile (see gmk_x86_tile_b32).  Per block and (row, token):
  * isum = Σ_j sc_j·Σ q·x (int32 lanes), imin = Σ_j m_j·Σ x (int32 lanes), then
  * acc += d·dx·isum − dmin·dx·imin. */
 GMK_X86_AI void gmk_x86_tile_q45k(int five, int R, int T, float *restrict y, int64_t ldy,
                                   const uint8_t *restrict w, size_t wrow,
+                                  const gmk_x86_kp *restrict panel,
                                   const uint8_t *restrict x, size_t xrow, int64_t nb)
 {
     const size_t bb = five ? 176 : 144;
@@ -498,8 +659,12 @@ GMK_X86_AI void gmk_x86_tile_q45k(int five, int R, int T, float *restrict y, int
         __m256i is[GMK_X86_KTR][GMK_X86_KTT];
         GMK_X86_UNROLL
         for (int i = 0; i < R; i++) {
-            gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
-            h[i] = gmk_x86_head_q45k(w + (size_t)i * wrow + (size_t)b * bb);
+            if (panel) {
+                h[i] = panel[GMK_X86_KTR * b + i].h;
+            } else {
+                gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
+                h[i] = gmk_x86_head_q45k(w + (size_t)i * wrow + (size_t)b * bb);
+            }
             GMK_X86_UNROLL
             for (int j = 0; j < T; j++)
                 is[i][j] = _mm256_setzero_si256();
@@ -509,7 +674,13 @@ GMK_X86_AI void gmk_x86_tile_q45k(int five, int R, int T, float *restrict y, int
             __m256i lo[GMK_X86_KTR], hi[GMK_X86_KTR], slo[GMK_X86_KTR], shi[GMK_X86_KTR];
             GMK_X86_UNROLL
             for (int i = 0; i < R; i++) {
-                gmk_x86_chunk_q45k(five, w + (size_t)i * wrow + (size_t)b * bb, c, &lo[i], &hi[i]);
+                if (panel) {
+                    lo[i] = panel[GMK_X86_KTR * b + i].u[2 * c];
+                    hi[i] = panel[GMK_X86_KTR * b + i].u[2 * c + 1];
+                } else {
+                    gmk_x86_chunk_q45k(five, w + (size_t)i * wrow + (size_t)b * bb, c, &lo[i],
+                                       &hi[i]);
+                }
                 slo[i] = _mm256_set1_epi16(h[i].sc[2 * c]);
                 shi[i] = _mm256_set1_epi16(h[i].sc[2 * c + 1]);
             }
@@ -570,6 +741,7 @@ GMK_X86_AI void gmk_x86_chunk_q6k(const uint8_t *b, int c, __m256i *lo, __m256i 
  * = Σ_g sc_g·Σ q·x − 32·Σ_g sc_g·bsum_g (int32 lanes); acc += d·dx·isum. */
 GMK_X86_AI void gmk_x86_tile_q6k(int R, int T, float *restrict y, int64_t ldy,
                                  const uint8_t *restrict w, size_t wrow,
+                                 const gmk_x86_kp *restrict panel,
                                  const uint8_t *restrict x, size_t xrow, int64_t nb)
 {
     __m256 acc[GMK_X86_KTR][GMK_X86_KTT];
@@ -583,8 +755,10 @@ GMK_X86_AI void gmk_x86_tile_q6k(int R, int T, float *restrict y, int64_t ldy,
         __m256i is[GMK_X86_KTR][GMK_X86_KTT];
         GMK_X86_UNROLL
         for (int i = 0; i < R; i++) {
-            gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * 210, 210);
             wb[i] = w + (size_t)i * wrow + (size_t)b * 210;
+            if (!panel)
+                gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * 210,
+                                 210);
             __m256i sc = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(wb[i] + 192)));
             GMK_X86_UNROLL
             for (int j = 0; j < T; j++) {
@@ -600,7 +774,12 @@ GMK_X86_AI void gmk_x86_tile_q6k(int R, int T, float *restrict y, int64_t ldy,
             GMK_X86_UNROLL
             for (int i = 0; i < R; i++) {
                 const int8_t *s = (const int8_t *)(wb[i] + 192 + 4 * c);
-                gmk_x86_chunk_q6k(wb[i], c, &lo[i], &hi[i]);
+                if (panel) {
+                    lo[i] = panel[GMK_X86_KTR * b + i].u[2 * c];
+                    hi[i] = panel[GMK_X86_KTR * b + i].u[2 * c + 1];
+                } else {
+                    gmk_x86_chunk_q6k(wb[i], c, &lo[i], &hi[i]);
+                }
                 slo[i] = _mm256_set_m128i(_mm_set1_epi16(s[1]), _mm_set1_epi16(s[0]));
                 shi[i] = _mm256_set_m128i(_mm_set1_epi16(s[3]), _mm_set1_epi16(s[2]));
             }
@@ -743,9 +922,9 @@ GMK_X86_AI void gmk_x86_tile(int kind, int xdt, int R, int T, float *restrict y,
     case GMK_DTYPE_Q5_K: gmk_x86_tile_q45kz(1, R, T, y, ldy, w, wrow, x, xrow, len); return;
     case GMK_DTYPE_Q6_K: gmk_x86_tile_q6kz(R, T, y, ldy, w, wrow, x, xrow, len); return;
 #else
-    case GMK_DTYPE_Q4_K: gmk_x86_tile_q45k(0, R, T, y, ldy, w, wrow, x, xrow, len); return;
-    case GMK_DTYPE_Q5_K: gmk_x86_tile_q45k(1, R, T, y, ldy, w, wrow, x, xrow, len); return;
-    case GMK_DTYPE_Q6_K: gmk_x86_tile_q6k(R, T, y, ldy, w, wrow, x, xrow, len); return;
+    case GMK_DTYPE_Q4_K: gmk_x86_tile_q45k(0, R, T, y, ldy, w, wrow, NULL, x, xrow, len); return;
+    case GMK_DTYPE_Q5_K: gmk_x86_tile_q45k(1, R, T, y, ldy, w, wrow, NULL, x, xrow, len); return;
+    case GMK_DTYPE_Q6_K: gmk_x86_tile_q6k(R, T, y, ldy, w, wrow, NULL, x, xrow, len); return;
 #endif
     case GMK_DTYPE_F32: case GMK_DTYPE_F16: case GMK_DTYPE_BF16:
         gmk_x86_tile_flt(kind, xdt, R, T, y, ldy, w, wrow, x, xrow, len);
@@ -753,6 +932,67 @@ GMK_X86_AI void gmk_x86_tile(int kind, int xdt, int R, int T, float *restrict y,
     default: gmk_x86_tile_b32(kind, R, T, y, ldy, w, wrow, x, xrow, len); return;
     }
 }
+
+#if !GMK_X86_Z
+/* K-quant prefill on 256-bit tiles: each KTR rows are unpacked once into a
+ * panel on the stack for all its token tiles (unpacking and decoding the
+ * headers per tile cost about as much as the dots at 4 tokens a tile). */
+#define GMK_X86_KP_MAX 64 /* blocks per row a panel holds: KTR·64·320 B of stack */
+
+GMK_X86_AI void gmk_x86_kpanel(int kind, gmk_x86_kp *restrict panel, const uint8_t *restrict w,
+                               size_t wrow, int64_t nb)
+{
+    const size_t bb = gmk_dtype_block_bytes(kind);
+    for (int64_t b = 0; b < nb; b++)
+        for (int i = 0; i < GMK_X86_KTR; i++) {
+            const uint8_t *blk = w + (size_t)i * wrow + (size_t)b * bb;
+            gmk_x86_kp *p = &panel[GMK_X86_KTR * b + i];
+            for (int c = 0; c < 4; c++) {
+                if (kind == GMK_DTYPE_Q6_K)
+                    gmk_x86_chunk_q6k(blk, c, &p->u[2 * c], &p->u[2 * c + 1]);
+                else
+                    gmk_x86_chunk_q45k(kind == GMK_DTYPE_Q5_K, blk, c, &p->u[2 * c],
+                                       &p->u[2 * c + 1]);
+            }
+            if (kind != GMK_DTYPE_Q6_K)
+                p->h = gmk_x86_head_q45k(blk);
+        }
+}
+
+GMK_X86_AI void gmk_x86_ktile(int kind, int R, int T, float *restrict y, int64_t ldy,
+                              const uint8_t *restrict w, size_t wrow,
+                              const gmk_x86_kp *restrict panel, const uint8_t *restrict x,
+                              size_t xrow, int64_t nb)
+{
+    if (kind == GMK_DTYPE_Q6_K)
+        gmk_x86_tile_q6k(R, T, y, ldy, w, wrow, panel, x, xrow, nb);
+    else
+        gmk_x86_tile_q45k(kind == GMK_DTYPE_Q5_K, R, T, y, ldy, w, wrow, panel, x, xrow, nb);
+}
+
+/* Rows [r0, …) of a k-quant prefill in panel-backed KTR × KTT tiles; returns
+ * the first row left for gmk_x86_walk's direct tiles. */
+GMK_X86_AI int64_t gmk_x86_kwalk(int kind, float *restrict y, int64_t ldy,
+                                 const uint8_t *restrict W, size_t wrow,
+                                 const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
+                                 int64_t r1, int64_t nb)
+{
+    int64_t r = r0;
+    for (; r + GMK_X86_KTR <= r1; r += GMK_X86_KTR) {
+        const uint8_t *w = W + (size_t)r * wrow;
+        gmk_x86_kp panel[GMK_X86_KTR * GMK_X86_KP_MAX];
+        gmk_x86_kpanel(kind, panel, w, wrow, nb);
+        int t = 0;
+        for (; t + GMK_X86_KTT <= n_tok; t += GMK_X86_KTT)
+            gmk_x86_ktile(kind, GMK_X86_KTR, GMK_X86_KTT, y + t * ldy + r, ldy, w, wrow, panel,
+                          X + (size_t)t * xrow, xrow, nb);
+        for (; t < n_tok; t++)
+            gmk_x86_ktile(kind, GMK_X86_KTR, 1, y + t * ldy + r, ldy, w, wrow, panel,
+                          X + (size_t)t * xrow, xrow, nb);
+    }
+    return r;
+}
+#endif
 
 /*
  * Walks [r0, r1) × [0, n_tok) in TR × TT tiles, then the leftover tokens one
@@ -763,6 +1003,18 @@ GMK_X86_AI void gmk_x86_walk(int kind, int xdt, int TR, int TT, float *restrict 
                              const uint8_t *restrict W, size_t wrow, const uint8_t *restrict X,
                              size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t len)
 {
+#ifdef GMK_X86_HAVE_LANES
+    if (kind == GMK_DTYPE_Q4_0 || kind == GMK_DTYPE_Q4_1 || kind == GMK_DTYPE_Q5_0 ||
+        kind == GMK_DTYPE_Q5_1 || kind == GMK_DTYPE_Q8_0) {
+        gmk_x86_lwalk_b32(kind, y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);
+        return;
+    }
+#endif
+#if !GMK_X86_Z
+    if ((kind == GMK_DTYPE_Q4_K || kind == GMK_DTYPE_Q5_K || kind == GMK_DTYPE_Q6_K) &&
+        n_tok > 1 && len <= GMK_X86_KP_MAX)
+        r0 = gmk_x86_kwalk(kind, y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);
+#endif
     int64_t r = r0;
     for (; r + TR <= r1; r += TR) {
         int t = 0;
