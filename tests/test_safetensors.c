@@ -692,6 +692,75 @@ START_TEST(test_bind_hub_links)
 }
 END_TEST
 
+/* A prompt with safetensors weights needs a tokenizer, and gemmac reads
+ * vocabularies from GGUF files only.  Without --tokenizer the session fails
+ * before reading any weight (here the weights are not even a safetensors
+ * file), saying what to give and whether the checkpoint's tokenizer.json
+ * was seen; with a GGUF of the model's vocabulary it generates.  A
+ * tokenizer of another size, one that is not GGUF, and one next to GGUF
+ * weights are refused, naming it. */
+START_TEST(test_bind_tokenizer)
+{
+    tiny_model t;
+    tiny_setup(&t);
+    char dir[4200], junk[4200];  /* hf_dir's buffer is reused */
+    snprintf(dir, sizeof dir, "%s", hf_dir("hf-tok"));
+    gguf_to_hf(t.gguf, dir, false, "gemma3_text", NULL);
+    gmrt_session_opts so = {.n_threads = 1, .need_tokenizer = true};
+    gmrt_session *s;
+    gmrt_diag d = {0};
+
+    snprintf(junk, sizeof junk, "%s", hf_dir("hf-tok-junk"));
+    write_text(junk, "config.json", "{\"model_type\": \"gemma3_text\"}");
+    write_text(junk, "model.safetensors", "not safetensors at all");
+    ck_assert_int_eq(gmrt_session_create(t.m, junk, &so, &s, &d), GMRT_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(d.msg, "no tokenizer") && strstr(d.msg, junk) &&
+                  strstr(d.msg, "--tokenizer FILE.gguf") && !strstr(d.msg, "tokenizer.json"),
+                  "%s", d.msg);
+    char missing[4300];
+    snprintf(missing, sizeof missing, "%s/missing.gguf", junk);
+    ck_assert_int_eq(gmrt_session_create(t.m, missing, &so, &s, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, missing) && strstr(d.msg, "No such file"), "%s", d.msg);
+    write_text(junk, "tokenizer.json", "{}");
+    ck_assert_int_eq(gmrt_session_create(t.m, junk, &so, &s, &d), GMRT_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(d.msg, "the checkpoint's tokenizer.json is not read"), "%s", d.msg);
+
+    so.tokenizer = t.gguf;
+    ck_assert_msg(gmrt_session_create(t.m, dir, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert_int_eq(gmrt_vocab_size(gmrt_session_vocab(s)), t.m->n_vocab);
+    gmrt_sampler_params sp;
+    gmrt_sampler_params_default(&sp);
+    sp.temperature = 0;
+    gmrt_gen_stats stats;
+    ck_assert_msg(gmrt_session_generate(s, "ab", &sp, 3, NULL, NULL, NULL, 0, &stats, &d) ==
+                  GMRT_OK, "%s", d.msg);
+    ck_assert_uint_gt(stats.n_prompt, 0);
+    gmrt_session_destroy(s);
+
+    so.tokenizer = gmc_test_src("tests/fixtures/tokenizer/gemma4_vocab.gguf");
+    ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_MISMATCH);
+    ck_assert_msg(strstr(d.msg, so.tokenizer) && strstr(d.msg, "but the compiled model "
+                  "expects 512"), "%s", d.msg);
+    char cfg[4300];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    so.tokenizer = cfg;
+    ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_FORMAT);
+    ck_assert_msg(strstr(d.msg, cfg) && strstr(d.msg, "not a GGUF file"), "%s", d.msg);
+    so.tokenizer = t.gguf;
+    ck_assert_int_eq(gmrt_session_create(t.m, t.gguf, &so, &s, &d), GMRT_ERR_ARG);
+    ck_assert_msg(strstr(d.msg, "is a GGUF file with its own"), "%s", d.msg);
+
+    /* The run command line: --tokenizer makes it work, its absence fails
+     * (status 1) without converting the weights. */
+    char *ok[] = {"run", "--weights", dir, "--tokenizer", t.gguf, "-p", "ab", "-n",
+                  "2", "--greedy", "-t", "1", "-q", NULL};
+    ck_assert_int_eq(gmrt_cli_main(t.m, 13, ok), 0);
+    char *no[] = {"run", "--weights", junk, "-p", "ab", "-n", "2", "-q", NULL};
+    ck_assert_int_eq(gmrt_cli_main(t.m, 8, no), 1);
+    dlclose(t.so);
+}
+END_TEST
+
 /* ------------------------------------------------------ Gemma 4 binding */
 
 /* A file of a Gemma 4 conformance fixture; four rotating buffers, so that
@@ -1398,6 +1467,7 @@ Suite *safetensors_suite(void)
     tcase_add_test(tc, test_bind_matches_gguf);
     tcase_add_test(tc, test_bind_errors);
     tcase_add_test(tc, test_bind_hub_links);
+    tcase_add_test(tc, test_bind_tokenizer);
     tcase_add_loop_test(tc, test_bind_gemma4, 0, 2);
     tcase_add_loop_test(tc, test_bind_gemma4_convert, 0, 2);
     tcase_add_test(tc, test_bind_gemma4_mapped);
