@@ -314,7 +314,8 @@ static gmrt_status open_gguf(gmrt_session *s, const char *weights, gmrt_diag *di
     return st;
 }
 
-/* Whether dir (the safetensors path, or its directory) holds name. */
+/* Whether the safetensors checkpoint at weights (a directory, or a file
+ * in one) has a file called name beside its weights. */
 static bool beside(const char *weights, const char *name)
 {
     char path[4200];
@@ -351,6 +352,11 @@ static gmrt_status open_tokenizer(gmrt_session *s, const char *weights, const ch
                          "convert_hf_to_gguf.py), or run a GGUF of the model instead",
                          weights, held);
     }
+    if (stat(tok, &sb) != 0)
+        return gmrt_fail(diag, GMRT_ERR_IO, "tokenizer %s: %s", tok, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return gmrt_fail(diag, GMRT_ERR_IO, "tokenizer %s: is %s, not a regular file", tok,
+                         gmrt_file_kind((unsigned)sb.st_mode));
     bool gguf;
     gmrt_status st = is_gguf(tok, &gguf, diag);
     if (st != GMRT_OK)

@@ -746,6 +746,12 @@ START_TEST(test_bind_tokenizer)
     so.tokenizer = cfg;
     ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_FORMAT);
     ck_assert_msg(strstr(d.msg, cfg) && strstr(d.msg, "not a GGUF file"), "%s", d.msg);
+    so.tokenizer = missing;
+    ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, missing) && strstr(d.msg, "No such file"), "%s", d.msg);
+    so.tokenizer = dir;
+    ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, "is a directory, not a regular file"), "%s", d.msg);
     so.tokenizer = t.gguf;
     ck_assert_int_eq(gmrt_session_create(t.m, t.gguf, &so, &s, &d), GMRT_ERR_ARG);
     ck_assert_msg(strstr(d.msg, "is a GGUF file with its own"), "%s", d.msg);
