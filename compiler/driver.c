@@ -4,12 +4,22 @@
  * The cache: the emitted files are compared with what the output directory
  * already holds, and a stamp records the hash of model.c plus the flags,
  * clang path, gemmac version, kernel headers and runtime library of the last
- * successful build.  If all match
- * and the products exist, clang is not run again.
+ * successful build, and the hashes of the products it wrote.  If all match
+ * and the products still hash the same, clang is not run again.
+ *
+ * `run` loads model.so from that directory, so whoever can write there can
+ * run code as the user.  The directory must therefore be the user's own and
+ * writable by nobody else (checked as ssh checks ~/.ssh, never repaired:
+ * a directory that was open may already hold someone's model.so); the
+ * directories gemmac creates are 0700; files are written to an O_EXCL
+ * temporary and renamed into place, and read, without following links.
+ * Without HOME or XDG_CACHE_HOME the cache lives under /tmp/gemmac-<uid>,
+ * which must not be a link either: anyone can create names in /tmp.
  */
 #include "driver.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +29,7 @@
 
 #include "emit.h"
 #include "fuse.h"
+#include "gmrt.h"
 #include "graph.h"
 #include "model.h"
 #include "plan.h"
@@ -36,7 +47,7 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* mkdir -p */
+/* mkdir -p; what it creates is private (0700), whatever the umask. */
 static gmc_status make_dirs(const char *path, gmc_diag *diag)
 {
     char buf[4096];
@@ -46,7 +57,7 @@ static gmc_status make_dirs(const char *path, gmc_diag *diag)
         if (*p == '/' || *p == '\0') {
             char c = *p;
             *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            if (mkdir(buf, 0700) != 0 && errno != EEXIST)
                 return gmc_fail(diag, GMC_ERR_IO, "cannot create %s: %s", buf,
                                 strerror(errno));
             *p = c;
@@ -57,47 +68,147 @@ static gmc_status make_dirs(const char *path, gmc_diag *diag)
     return GMC_OK;
 }
 
-/* Writes text to dir/name unless the file already holds exactly that. */
+/* A build directory must be a directory owned by this user that neither
+ * group nor others can write.  follow: whether a symbolic link at path is
+ * followed (a directory the user named) or refused (one in /tmp, where
+ * anyone can plant it). */
+static gmc_status check_private_dir(const char *path, bool follow, gmc_diag *diag)
+{
+    struct stat st;
+    if ((follow ? stat(path, &st) : lstat(path, &st)) != 0)
+        return gmc_fail(diag, GMC_ERR_IO, "cannot use build directory %s: %s", path,
+                        strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return gmc_fail(diag, GMC_ERR_IO, "build directory %s is %s, not a directory; "
+                        "remove it or choose another with --build-dir", path,
+                        gmrt_file_kind((unsigned)st.st_mode));
+    if (st.st_uid != geteuid())
+        return gmc_fail(diag, GMC_ERR_IO, "build directory %s is owned by uid %u, not by "
+                        "you (uid %u); gemmac loads code built there, so it must be yours: "
+                        "remove it, or choose another with --build-dir or XDG_CACHE_HOME",
+                        path, (unsigned)st.st_uid, (unsigned)geteuid());
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return gmc_fail(diag, GMC_ERR_IO, "build directory %s is writable by %s (mode "
+                        "%04o); gemmac loads code built there, so only you may write it: "
+                        "run chmod go-w '%s' if you trust what it holds, else remove it",
+                        path, st.st_mode & S_IWOTH ? "others" : "its group",
+                        (unsigned)(st.st_mode & 07777), path);
+    return GMC_OK;
+}
+
+/* Opens dir/name for reading without following a link or blocking on a
+ * FIFO; -1 with errno if it cannot, or (errno EINVAL) if it is not a
+ * regular file. */
+static int open_product(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        errno = EINVAL;
+        fd = -1;
+    }
+    return fd;
+}
+
+bool gmc_hash_product(const char *path, uint64_t *out)
+{
+    int fd = open_product(path);
+    if (fd < 0)
+        return false;
+    uint64_t h = GMC_HASH_INIT;
+    unsigned char buf[65536];
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        h = gmc_hash_bytes(h, buf, (size_t)n);
+    close(fd);
+    *out = h;
+    return n == 0;
+}
+
+gmc_status gmc_verify_product(const char *path, uint64_t want, gmc_diag *diag)
+{
+    uint64_t have;
+    if (!gmc_hash_product(path, &have))
+        return gmc_fail(diag, GMC_ERR_IO, "cannot read %s: %s", path,
+                        errno == EINVAL ? "not a regular file" : strerror(errno));
+    if (have != want)
+        return gmc_fail(diag, GMC_ERR_IO, "%s changed after gemmac built it (hash "
+                        "%016" PRIx64 ", built %016" PRIx64 "); not loading it: run the "
+                        "command again to rebuild it", path, have, want);
+    return GMC_OK;
+}
+
+/* Writes text to dir/name unless the file already holds exactly that: to
+ * a fresh temporary (O_EXCL, O_NOFOLLOW) renamed over it. */
 static gmc_status write_if_changed(const char *dir, const char *name,
                                    const gmc_strbuf *text, gmc_diag *diag)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     const char *s = gmc_strbuf_str(text);
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        bool same = true;
+    int fd = open_product(path);
+    if (fd >= 0) {
+        FILE *f = fdopen(fd, "rb");
+        bool same = f != NULL;
         size_t i = 0;
         int c;
         while (same && (c = fgetc(f)) != EOF)
             same = i < text->len && (char)c == s[i++];
         same = same && i == text->len;
-        fclose(f);
+        if (f)
+            fclose(f);
+        else
+            close(fd);
         if (same)
             return GMC_OK;
     }
-    f = fopen(path, "wb");
-    if (!f || fwrite(s, 1, text->len, f) != text->len) {
-        if (f)
-            fclose(f);
-        return gmc_fail(diag, GMC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    gmrt_diag rd = {0};
+    gmrt_file_replace r;
+    if (gmrt_file_replace_begin(&r, path, &rd) != GMRT_OK)
+        return gmc_fail(diag, GMC_ERR_IO, "%s (a build directory holds only gemmac's "
+                        "files: remove it)", rd.msg);
+    size_t done = 0;
+    while (done < text->len) {
+        ssize_t n = write(r.fd, s + done, text->len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
     }
-    if (fclose(f) != 0)
-        return gmc_fail(diag, GMC_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    int err = done < text->len ? (errno ? errno : EIO) : 0;
+    if (close(r.fd) != 0 && !err)
+        err = errno;
+    r.fd = -1;
+    if (err) {
+        gmrt_file_replace_abort(&r);
+        return gmc_fail(diag, GMC_ERR_IO, "cannot write %s: %s", path, strerror(err));
+    }
+    if (gmrt_file_replace_commit(&r, &rd) != GMRT_OK)
+        return gmc_fail(diag, GMC_ERR_IO, "%s", rd.msg);
     return GMC_OK;
 }
 
-static bool file_exists(const char *path) { return access(path, F_OK) == 0; }
-
-static void default_out_dir(const char *name, const char *target, char *buf, size_t n)
+/* The default output directory into buf, and into root the directory of
+ * the cache it lies in (checked like the output directory itself); *shared
+ * if root is in /tmp. */
+static void default_out_dir(const char *name, const char *target, char *buf, size_t n,
+                            char *root, size_t rn, bool *shared)
 {
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    *shared = false;
     if (xdg && *xdg)
-        snprintf(buf, n, "%s/gemmac/%s-%s", xdg, name, target);
+        snprintf(root, rn, "%s/gemmac", xdg);
     else if (home && *home)
-        snprintf(buf, n, "%s/.cache/gemmac/%s-%s", home, name, target);
-    else
-        snprintf(buf, n, "/tmp/gemmac-%s-%s", name, target);
+        snprintf(root, rn, "%s/.cache/gemmac", home);
+    else {
+        /* The uid in the name: another user's directory is not ours to
+         * refuse or share. */
+        snprintf(root, rn, "/tmp/gemmac-%u", (unsigned)geteuid());
+        *shared = true;
+    }
+    snprintf(buf, n, "%s/%s-%s", root, name, target);
 }
 
 /* Reads the stamp of the last build; "" if none. */
@@ -106,12 +217,55 @@ static void read_stamp(const char *dir, char *buf, size_t n)
     char path[4200];
     snprintf(path, sizeof path, "%s/build.stamp", dir);
     buf[0] = '\0';
-    FILE *f = fopen(path, "r");
-    if (!f)
+    int fd = open_product(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return;
+    }
     if (!fgets(buf, (int)n, f))
         buf[0] = '\0';
     fclose(f);
+}
+
+/* The hash after " <tag>=" in a stamp; false if absent. */
+static bool stamp_hash(const char *stamp, const char *tag, uint64_t *out)
+{
+    char key[16];
+    snprintf(key, sizeof key, " %s=", tag);
+    const char *p = strstr(stamp, key);
+    if (!p)
+        return false;
+    p += strlen(key);
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(p, &end, 16);
+    if (errno || end != p + 16)
+        return false;
+    *out = (uint64_t)v;
+    return true;
+}
+
+/* Whether the stamp records a hash for path, which exists but no longer
+ * has it (replaced or changed since the build). */
+static bool product_changed(const char *stamp, const char *tag, const char *path)
+{
+    uint64_t want, have;
+    struct stat st;
+    return stamp_hash(stamp, tag, &want) && lstat(path, &st) == 0 &&
+           (!gmc_hash_product(path, &have) || have != want);
+}
+
+/* Whether path still holds what the stamp says was built there. */
+static bool product_current(const char *stamp, const char *tag, const char *path,
+                            uint64_t *out)
+{
+    uint64_t want, have;
+    if (!stamp_hash(stamp, tag, &want) || !gmc_hash_product(path, &have) || have != want)
+        return false;
+    *out = have;
+    return true;
 }
 
 /* Front half shared by compile, plan and init: YAML → planned graph. */
@@ -197,14 +351,24 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     dump(o, "c", gmc_strbuf_str(&e->model_c));
 
     snprintf(r->name, sizeof r->name, "%s", m->name);
+    char root[4096] = "";
+    bool shared = false;
     if (o->out_dir)
         snprintf(r->out_dir, sizeof r->out_dir, "%s", o->out_dir);
     else
-        default_out_dir(m->name, tc.target->name, r->out_dir, sizeof r->out_dir);
+        default_out_dir(m->name, tc.target->name, r->out_dir, sizeof r->out_dir, root,
+                        sizeof root, &shared);
     snprintf(r->so_path, sizeof r->so_path, "%s/model.so", r->out_dir);
     if (o->exe)
         snprintf(r->exe_path, sizeof r->exe_path, "%s/%s", r->out_dir, m->name);
+    /* Each checked after mkdir, which leaves an existing directory as it
+     * is, and the root before anything is created in it. */
+    if (root[0]) {
+        GMC_TRY(make_dirs(root, diag));
+        GMC_TRY(check_private_dir(root, !shared, diag));
+    }
     GMC_TRY(make_dirs(r->out_dir, diag));
+    GMC_TRY(check_private_dir(r->out_dir, true, diag));
     GMC_TRY(write_if_changed(r->out_dir, "model.c", &e->model_c, diag));
     GMC_TRY(write_if_changed(r->out_dir, "model.h", &e->model_h, diag));
     GMC_TRY(write_if_changed(r->out_dir, "main.c", &e->main_c, diag));
@@ -217,25 +381,45 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     key = gmc_hash_bytes(key, gmc_toolchain_clang(), strlen(gmc_toolchain_clang()));
     key = gmc_hash_bytes(key, GMC_VERSION, strlen(GMC_VERSION));
     key = gmc_toolchain_inputs_hash(key);
-    /* The stamp is "<key>" or "<key> exe"; model.so is current when the key
-     * matches, the executable only if the stamp also says it was built. */
-    char want[64], have[64];
+    /* The stamp is "<key> so=<hash>" plus " exe=<hash>" when the executable
+     * was built: model.so is current when the key matches and the file
+     * still hashes as written, the executable likewise.  A product that
+     * changed since (truncated, replaced) is rebuilt, not loaded. */
+    char want[64], have[128];
     snprintf(want, sizeof want, "%016" PRIx64, key);
     read_stamp(r->out_dir, have, sizeof have);
-    bool same = strncmp(want, have, 16) == 0 && file_exists(r->so_path);
-    bool exe_ok = strstr(have, " exe") != NULL && file_exists(r->exe_path);
-    r->cached = !o->force && same && (!o->exe || exe_ok);
+    bool same = strncmp(want, have, 16) == 0 && have[16] == ' ';
+    bool so_ok = same && product_current(have, "so", r->so_path, &r->so_hash);
+    bool exe_ok = same && o->exe && product_current(have, "exe", r->exe_path, &r->exe_hash);
+    r->cached = !o->force && so_ok && (!o->exe || exe_ok);
+    r->tampered = same && (product_changed(have, "so", r->so_path) ||
+                           (o->exe && product_changed(have, "exe", r->exe_path)));
     if (r->cached)
         return GMC_OK;
+    /* Whatever stands at the products' names goes first, so that no tool
+     * writes through a link left there. */
+    char obj[4200];
+    snprintf(obj, sizeof obj, "%s/model.o", r->out_dir);
+    const char *products[] = {obj, r->so_path, o->exe ? r->exe_path : NULL};
+    for (int i = 0; i < 3; i++)
+        if (products[i] && unlink(products[i]) != 0 && errno != ENOENT)
+            return gmc_fail(diag, GMC_ERR_IO, "cannot remove the old %s: %s", products[i],
+                            strerror(errno));
     double t1 = now_s();
     GMC_TRY(gmc_toolchain_build(&tc, r->out_dir, o->exe ? m->name : NULL, o->verbose, diag));
     r->clang_s = now_s() - t1;
+    if (!gmc_hash_product(r->so_path, &r->so_hash) ||
+        (o->exe && !gmc_hash_product(r->exe_path, &r->exe_hash)))
+        return gmc_fail(diag, GMC_ERR_IO, "cannot read what clang built in %s: %s",
+                        r->out_dir, errno == EINVAL ? "not a regular file" : strerror(errno));
+    char line[128];
+    int len = snprintf(line, sizeof line, "%s so=%016" PRIx64, want, r->so_hash);
+    if (o->exe)
+        len += snprintf(line + len, sizeof line - (size_t)len, " exe=%016" PRIx64, r->exe_hash);
+    snprintf(line + len, sizeof line - (size_t)len, "\n");
     gmc_strbuf st;
     gmc_strbuf_init(&st);
-    gmc_strbuf_append(&st, want, strlen(want));
-    if (o->exe)
-        gmc_strbuf_append(&st, " exe", 4);
-    gmc_strbuf_append(&st, "\n", 1);
+    gmc_strbuf_append(&st, line, strlen(line));
     gmc_status s = write_if_changed(r->out_dir, "build.stamp", &st, diag);
     gmc_strbuf_deinit(&st);
     return s;

@@ -23,7 +23,10 @@
 typedef struct gmc_options {
     const char *graph;     /* YAML path */
     const char *target;    /* target name or "host" */
-    const char *out_dir;   /* NULL: $XDG_CACHE_HOME/gemmac/<name>-<target> */
+    /* NULL: $XDG_CACHE_HOME/gemmac/<name>-<target>, else under ~/.cache,
+     * else under /tmp/gemmac-<uid>.  Refused unless it is the user's own
+     * directory and writable by nobody else (driver.c). */
+    const char *out_dir;
     int32_t max_batch;     /* prefill chunk; GMC_DEFAULT_BATCH if 0 */
     const char *dump;      /* "graph", "plan", "c", or NULL */
     FILE *dump_out;        /* where dumps go (stdout if NULL) */
@@ -37,13 +40,24 @@ typedef struct gmc_result {
     char out_dir[4096];
     char so_path[4200];     /* model.so, for dlopen */
     char exe_path[4200];    /* "" unless options.exe */
+    uint64_t so_hash;       /* of model.so as built (gmc_verify_product) */
+    uint64_t exe_hash;      /* of the executable, if built */
     bool cached;            /* clang was skipped */
+    bool tampered;          /* rebuilt because a product no longer matched the stamp */
     double frontend_s;      /* YAML → C */
     double clang_s;         /* C → .so (+ executable) */
 } gmc_result;
 
 gmc_status gmc_compile(const gmc_options *o, gmc_result *out,
                        gmc_diag *diag) GMC_MUST_CHECK;
+
+/* The hash of a file the build wrote (not followed if a link); false with
+ * errno if it cannot be read (EINVAL: not a regular file). */
+bool gmc_hash_product(const char *path, uint64_t *out);
+/* Fails naming path unless it still hashes to want: called just before
+ * dlopen, so that a model.so changed after the build is never loaded. */
+gmc_status gmc_verify_product(const char *path, uint64_t want,
+                              gmc_diag *diag) GMC_MUST_CHECK;
 
 /* Prints the memory plan of a graph (no build) to out. */
 gmc_status gmc_plan_graph(const char *graph, int32_t max_batch, FILE *out,

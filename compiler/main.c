@@ -56,6 +56,15 @@ static void usage(FILE *f)
 
 static void print_diag(const gmc_diag *d) { gmc_diag_print(d, stderr); }
 
+/* A product that no longer matched its stamp was rebuilt: say so, since
+ * something other than gemmac wrote in the build directory. */
+static void print_tampered(const gmc_result *r)
+{
+    if (r->tampered)
+        fprintf(stderr, "gemmac: note: a product in %s was not what the last build wrote "
+                        "(build.stamp records its hash); rebuilt it\n", r->out_dir);
+}
+
 static bool is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0; }
 
 static bool parse_int(const char *flag, const char *s, long lo, long hi, long *out)
@@ -113,7 +122,8 @@ static int build_option(int argc, char **argv, int *i, gmc_options *o)
 
 static const char build_help[] =
     "  --target NAME      target to build for (default host; see gemmac targets)\n"
-    "  -o, --build-dir D  output directory (default ~/.cache/gemmac/<model>-<target>)\n"
+    "  -o, --build-dir D  output directory (default ~/.cache/gemmac/<model>-<target>;\n"
+    "                     it must be yours and writable by nobody else)\n"
     "  --batch N          prefill chunk size compiled in (default 64)\n"
     "  --dump=STAGE       print the IR after a stage: graph, fused, plan or c\n"
     "  --force            rebuild even if the cache is up to date\n"
@@ -155,6 +165,7 @@ static int cmd_compile(int argc, char **argv)
         print_diag(&d);
         return 1;
     }
+    print_tampered(&r);
     fprintf(stderr, "%s: %s in %s (front end %.3f s, clang %.2f s)\n", r.name,
             r.cached ? "up to date" : "built", r.out_dir, r.frontend_s, r.clang_s);
     if (r.exe_path[0])
@@ -179,9 +190,18 @@ typedef int model_main_fn(const gmk_model *m, int argc, char **argv);
 
 /* Loads model.so and hands argv to one of the runtime's command lines
  * (run: gmrt_cli_main, bench: gmrt_bench_main, eval: gmrt_eval_main). */
-static int call_model(const char *so_path, const char *cmd, model_main_fn *fn, int argc,
+static int call_model(const gmc_result *r, const char *cmd, model_main_fn *fn, int argc,
                       char **argv)
 {
+    const char *so_path = r->so_path;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    /* The file must still be the one the build wrote (driver.c): loading
+     * runs its code. */
+    if (gmc_verify_product(so_path, r->so_hash, &d) != GMC_OK) {
+        fprintf(stderr, "gemmac %s: %s\n", cmd, d.msg);
+        return 1;
+    }
     void *h = dlopen(so_path, RTLD_NOW | RTLD_LOCAL);
     if (!h) {
         fprintf(stderr, "gemmac %s: cannot load %s: %s\n", cmd, so_path, dlerror());
@@ -307,10 +327,11 @@ static int cmd_model(int argc, char **argv, const model_cmd *c)
             rargv[rargc++] = "--weights";
             rargv[rargc++] = weights;
         }
+        print_tampered(&r);
         if (!r.cached)
             fprintf(stderr, "[compiled %s for target %s in %.2f s]\n", r.name,
                     o.target, r.frontend_s + r.clang_s);
-        rc = call_model(r.so_path, c->name, c->fn, rargc, rargv);
+        rc = call_model(&r, c->name, c->fn, rargc, rargv);
     }
     free(rargv);
     return rc;

@@ -18,7 +18,7 @@
 #define GMRT_PROMPT_MAX (4u << 20) /* reliability.md §2.6 #48 */
 
 typedef struct cli_opts {
-    const char *weights, *prompt, *prompt_file, *system, *ids_out;
+    const char *weights, *tokenizer, *prompt, *prompt_file, *system, *ids_out;
     int chat;  /* 1 chat template, 0 raw, -1 decide from the weights */
     bool verbose, quiet, requant;
     int32_t max_tokens;
@@ -29,6 +29,8 @@ typedef struct cli_opts {
 void gmrt_cli_print_options(FILE *f)
 {
     fputs("  -m, --weights PATH     GGUF file, or HF safetensors (file, index .json or dir)\n"
+          "      --tokenizer F.gguf with safetensors weights: the GGUF file whose\n"
+          "                         vocabulary to use (tokenizer.json is not read)\n"
           "  -p, --prompt TEXT      the prompt (default: \"Why is the sky blue?\")\n"
           "  -f, --file FILE        read the prompt from FILE (at most 4 MiB)\n"
           "      --chat             wrap the prompt in the Gemma chat template\n"
@@ -120,6 +122,7 @@ static int parse_args(const gmk_model *m, int argc, char **argv, cli_opts *o)
             usage(m, argv[0], stdout);
             return 1;
         } else if (IS("-m", "--weights")) { NEED(); o->weights = v;
+        } else if (IS("--tokenizer", NULL)) { NEED(); o->tokenizer = v;
         } else if (IS("-p", "--prompt")) { NEED(); o->prompt = v;
         } else if (IS("-f", "--file")) { NEED(); o->prompt_file = v;
         } else if (IS("--system", NULL)) { NEED(); o->system = v;
@@ -281,8 +284,11 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
     if (!load_prompt(&o, &text))
         return 1;
     int32_t *ids = calloc((size_t)o.max_tokens + 1, sizeof *ids);
+    /* A prompt needs a tokenizer: without one the session fails before
+     * converting any weight, not after. */
     gmrt_session_opts so = {.n_threads = o.threads, .verbose = o.verbose,
-                           .requant = o.requant};
+                           .requant = o.requant, .tokenizer = o.tokenizer,
+                           .need_tokenizer = true};
     gmrt_session *s = NULL;
     gmrt_gen_stats st;
     int out_err = 0;

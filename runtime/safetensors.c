@@ -15,7 +15,6 @@
 #include "gmrt.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,13 +63,18 @@ static const struct { const char *name; int32_t gmk; unsigned bits; } st_dtypes[
 
 /* --------------------------------------------------------- one file */
 
+/* Symbolic links are followed: the Hugging Face hub cache stores every file
+ * of a snapshot as a link into its blob store (snapshots/<rev>/x ->
+ * ../../blobs/<sha>), and the user named the path.  What the link reaches
+ * must still be a regular file (a FIFO would block, a device never ends),
+ * and the size checks below apply to it. */
 static gmrt_status map_file(const char *path, shard *sh, gmrt_diag *diag)
 {
     struct stat stt;
-    if (lstat(path, &stt) != 0)
+    if (stat(path, &stt) != 0)
         return gmrt_fail(diag, GMRT_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     int fd;
-    gmrt_status s = gmrt_file_open_read(path, O_NOFOLLOW, &fd, diag); /* never a FIFO */
+    gmrt_status s = gmrt_file_open_read(path, 0, &fd, diag); /* never a FIFO */
     if (s != GMRT_OK)
         return s;
     if (fstat(fd, &stt) != 0) {
@@ -466,8 +470,9 @@ static bool ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* Whether a directory entry exists; map_file refuses it later, naming it,
- * if it is not a regular file (a FIFO or a directory). */
+/* Whether a directory entry exists (a link counts, even a dangling one);
+ * map_file refuses it later, naming it, if it does not reach a regular file
+ * (a FIFO or a directory). */
 static bool is_file(const char *path)
 {
     struct stat stt;

@@ -7,6 +7,7 @@
  * tensor is checked against the file before any kernel runs
  * (reliability.md §2.1 check 20, C18).
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 struct gmrt_session {
     const gmk_model *m;
     gmrt_gguf *file;
+    gmrt_gguf *tok_file;     /* the separate tokenizer GGUF (opts->tokenizer), or NULL */
     gmrt_vocab *vocab;
     gmrt_pool *pool;
     const void **w;          /* n_tensors pointers into the mapping */
@@ -312,6 +314,66 @@ static gmrt_status open_gguf(gmrt_session *s, const char *weights, gmrt_diag *di
     return st;
 }
 
+/* Whether the safetensors checkpoint at weights (a directory, or a file
+ * in one) has a file called name beside its weights. */
+static bool beside(const char *weights, const char *name)
+{
+    char path[4200];
+    struct stat st;
+    bool dir = stat(weights, &st) == 0 && S_ISDIR(st.st_mode);
+    const char *slash = strrchr(weights, '/');
+    int n = dir ? (int)strlen(weights) : slash ? (int)(slash - weights) : 1;
+    snprintf(path, sizeof path, "%.*s/%s", n, dir || slash ? weights : ".", name);
+    return stat(path, &st) == 0;
+}
+
+/* The vocabulary of safetensors weights: from the GGUF file tok if given
+ * (its size must be the model's), else none, which need refuses here,
+ * before any weight is read or converted, saying how to give one. */
+static gmrt_status open_tokenizer(gmrt_session *s, const char *weights, const char *tok,
+                                  bool need, gmrt_diag *diag)
+{
+    if (!tok && !need)
+        return GMRT_OK;
+    struct stat sb;
+    if (!tok && stat(weights, &sb) != 0) /* not a checkpoint without a tokenizer */
+        return gmrt_fail(diag, GMRT_ERR_IO, "%s: %s", weights, strerror(errno));
+    if (!tok) {
+        const char *has = beside(weights, "tokenizer.json")    ? "tokenizer.json"
+                          : beside(weights, "tokenizer.model") ? "tokenizer.model"
+                                                               : NULL;
+        char held[128] = "";
+        if (has)
+            snprintf(held, sizeof held, " (the checkpoint's %s is not read)", has);
+        return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED,
+                         "no tokenizer: %s is a safetensors checkpoint, and gemmac reads "
+                         "vocabularies only from GGUF files%s; give one with --tokenizer "
+                         "FILE.gguf (a GGUF of the same model, e.g. from llama.cpp's "
+                         "convert_hf_to_gguf.py), or run a GGUF of the model instead",
+                         weights, held);
+    }
+    if (stat(tok, &sb) != 0)
+        return gmrt_fail(diag, GMRT_ERR_IO, "tokenizer %s: %s", tok, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return gmrt_fail(diag, GMRT_ERR_IO, "tokenizer %s: is %s, not a regular file", tok,
+                         gmrt_file_kind((unsigned)sb.st_mode));
+    bool gguf;
+    gmrt_status st = is_gguf(tok, &gguf, diag);
+    if (st != GMRT_OK)
+        return st;
+    if (!gguf)
+        return gmrt_fail(diag, GMRT_ERR_FORMAT, "tokenizer %s: not a GGUF file (gemmac "
+                         "reads vocabularies only from GGUF files)", tok);
+    st = gmrt_gguf_open(tok, &s->tok_file, diag);
+    if (st == GMRT_OK)
+        st = gmrt_vocab_from_gguf(s->tok_file, &s->vocab, diag);
+    if (st == GMRT_OK && gmrt_vocab_size(s->vocab) != s->m->n_vocab)
+        st = gmrt_fail(diag, GMRT_ERR_MISMATCH, "tokenizer %s: vocabulary has %d tokens "
+                       "but the compiled model expects %d", tok, gmrt_vocab_size(s->vocab),
+                       s->m->n_vocab);
+    return st;
+}
+
 /* The per-layer embedding table (Gemma 3n/4) stays in the file mapping and
  * a step reads one row of it per token; s->lookup says which tensor. */
 static gmrt_status find_lookup_table(gmrt_session *s, gmrt_diag *diag)
@@ -344,8 +406,13 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
     s->verbose = opts->verbose;
     bool gguf;
     gmrt_status st = is_gguf(weights, &gguf, diag);
+    if (st == GMRT_OK && gguf && opts->tokenizer)
+        st = gmrt_fail(diag, GMRT_ERR_ARG, "a separate tokenizer (%s) is for safetensors "
+                       "weights; %s is a GGUF file with its own", opts->tokenizer, weights);
     if (st == GMRT_OK && gguf)
         st = open_gguf(s, weights, diag);
+    else if (st == GMRT_OK)
+        st = open_tokenizer(s, weights, opts->tokenizer, opts->need_tokenizer, diag);
     if (st == GMRT_OK) {
         s->w = calloc((size_t)m->n_tensors, sizeof *s->w);
         s->arena = alloc_aligned(m->arena_bytes);
@@ -385,6 +452,7 @@ void gmrt_session_destroy(gmrt_session *s)
     gmrt_pool_destroy(s->pool);
     gmrt_vocab_destroy(s->vocab);
     gmrt_gguf_close(s->file);
+    gmrt_gguf_close(s->tok_file);
     free(s->w);
     free(s->converted);
     gmrt_safetensors_close(s->st);
@@ -408,7 +476,8 @@ const void *gmrt_session_kv(const gmrt_session *s, size_t *out_bytes)
 
 bool gmrt_session_has_chat_template(const gmrt_session *s)
 {
-    return s->file && gmrt_gguf_has_key(s->file, "tokenizer.chat_template");
+    const gmrt_gguf *f = s->file ? s->file : s->tok_file;
+    return f && gmrt_gguf_has_key(f, "tokenizer.chat_template");
 }
 void gmrt_session_reset(gmrt_session *s) { s->pos = 0; }
 
@@ -518,7 +587,8 @@ gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
         return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED,
                          "no tokenizer: these weights (safetensors) carry no vocabulary, "
                          "so a text prompt cannot be tokenized; evaluate token ids "
-                         "(gmrt_session_eval) or use a GGUF file");
+                         "(gmrt_session_eval), give a GGUF tokenizer "
+                         "(gmrt_session_opts.tokenizer) or use a GGUF file");
     size_t room = (size_t)(m->n_ctx - s->pos), n_prompt = 0;
     gmrt_status st = gmrt_tokenize(s->vocab, prompt, strlen(prompt),
                                    gmrt_vocab_add_bos(s->vocab) && s->pos == 0, true,

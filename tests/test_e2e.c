@@ -29,6 +29,7 @@
  * GMC_E2E_TARGET picks the target of the other tests (default generic).
  */
 #include <check.h>
+#include <errno.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -588,6 +589,205 @@ START_TEST(test_e2e_build_cache)
 }
 END_TEST
 
+/* ------------------------------------------------- build directory safety */
+
+/* gmc_compile of tiny.yaml for generic into dir (NULL: the default). */
+static gmc_status compile_tiny(const char *dir, bool exe, gmc_result *r, gmc_diag *d)
+{
+    gmc_options o = {.graph = gmc_test_src("tests/graphs/tiny.yaml"), .target = "generic",
+                     .out_dir = dir, .exe = exe};
+    gmc_diag_clear(d);
+    return gmc_compile(&o, r, d);
+}
+
+static unsigned mode_of(const char *path)
+{
+    struct stat st;
+    ck_assert_msg(lstat(path, &st) == 0, "%s: %s", path, strerror(errno));
+    return (unsigned)(st.st_mode & 07777);
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* The directories gemmac creates are private whatever the umask; one that
+ * another user owns, or that group or others can write, is refused naming
+ * it and saying what to do, and nothing is written into it.  Without HOME
+ * and XDG_CACHE_HOME the cache is /tmp/gemmac-<uid>, which must not be a
+ * link (anyone can create names in /tmp). */
+START_TEST(test_e2e_cache_private_dir)
+{
+    const char *tmp = gmc_test_tmpdir();
+    char xdg[4200], dir[4300], want[4300];
+    gmc_result r;
+    gmc_diag d;
+    mode_t old_mask = umask(0);  /* the loosest umask: 0777 unless gemmac says */
+    snprintf(xdg, sizeof xdg, "%s/xdg/cache", tmp);
+    ck_assert_int_eq(setenv("XDG_CACHE_HOME", xdg, 1), 0);
+    ck_assert_msg(compile_tiny(NULL, false, &r, &d) == GMC_OK, "%s", d.msg);
+    snprintf(want, sizeof want, "%s/gemmac/tiny-generic", xdg);
+    ck_assert_str_eq(r.out_dir, want);
+    ck_assert_uint_eq(mode_of(want), 0700);
+    snprintf(dir, sizeof dir, "%s/gemmac", xdg);
+    ck_assert_uint_eq(mode_of(dir), 0700);
+    ck_assert_uint_eq(mode_of(xdg), 0700);
+    umask(old_mask);
+
+    /* Writable by others, or by the group: refused, before any write. */
+    static const struct { unsigned mode; const char *who; } open_modes[] = {
+        {0777, "writable by others (mode 0777)"}, {0770, "writable by its group (mode 0770)"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(dir, sizeof dir, "%s/open-%u", tmp, open_modes[i].mode);
+        ck_assert_int_eq(mkdir(dir, 0700), 0);
+        ck_assert_int_eq(chmod(dir, open_modes[i].mode), 0);
+        ck_assert_int_eq(compile_tiny(dir, false, &r, &d), GMC_ERR_IO);
+        ck_assert_msg(strstr(d.msg, dir) && strstr(d.msg, open_modes[i].who) &&
+                      strstr(d.msg, "chmod go-w"), "%s", d.msg);
+        snprintf(want, sizeof want, "%s/model.c", dir);
+        ck_assert_int_ne(access(want, F_OK), 0);
+    }
+    /* The cache root is checked as well as the model's directory in it. */
+    snprintf(dir, sizeof dir, "%s/gemmac", xdg);
+    ck_assert_int_eq(chmod(dir, 0757), 0);
+    ck_assert_int_eq(compile_tiny(NULL, false, &r, &d), GMC_ERR_IO);
+    ck_assert_msg(strstr(d.msg, dir) && strstr(d.msg, "writable by others"), "%s", d.msg);
+    ck_assert_int_eq(chmod(dir, 0700), 0);
+
+    /* Owned by another uid (tests run as root here; elsewhere chown fails
+     * and this part is skipped). */
+    snprintf(dir, sizeof dir, "%s/not-mine", tmp);
+    ck_assert_int_eq(mkdir(dir, 0700), 0);
+    if (chown(dir, 54321, 54321) == 0) {
+        ck_assert_int_eq(compile_tiny(dir, false, &r, &d), GMC_ERR_IO);
+        ck_assert_msg(strstr(d.msg, dir) && strstr(d.msg, "is owned by uid 54321, not by you") &&
+                      strstr(d.msg, "--build-dir"), "%s", d.msg);
+        snprintf(want, sizeof want, "%s/model.c", dir);
+        ck_assert_int_ne(access(want, F_OK), 0);
+    }
+
+    /* No HOME, no XDG_CACHE_HOME: /tmp/gemmac-<uid>, never a planted link.
+     * Only tried when that directory does not exist yet, and removed. */
+    ck_assert_int_eq(unsetenv("XDG_CACHE_HOME"), 0);
+    char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    ck_assert_int_eq(unsetenv("HOME"), 0);
+    char root[200], elsewhere[4300];
+    snprintf(root, sizeof root, "/tmp/gemmac-%u", (unsigned)geteuid());
+    snprintf(elsewhere, sizeof elsewhere, "%s/elsewhere", tmp);
+    ck_assert_int_eq(mkdir(elsewhere, 0700), 0);
+    struct stat st;
+    if (lstat(root, &st) != 0 && symlink(elsewhere, root) == 0) {
+        gmc_status s = compile_tiny(NULL, false, &r, &d);
+        ck_assert_int_eq(unlink(root), 0);
+        ck_assert_int_eq(s, GMC_ERR_IO);
+        ck_assert_msg(strstr(d.msg, root) && strstr(d.msg, "is a symbolic link"), "%s", d.msg);
+        snprintf(want, sizeof want, "%s/tiny-generic", elsewhere);
+        ck_assert_int_ne(access(want, F_OK), 0);  /* nothing went through the link */
+        s = compile_tiny(NULL, false, &r, &d);
+        snprintf(want, sizeof want, "%s/tiny-generic", root);
+        unsigned m_root = mode_of(root), m_dir = mode_of(want);
+        char cmd[400];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+        ck_assert_int_eq(system(cmd), 0);
+        ck_assert_msg(s == GMC_OK, "%s", d.msg);
+        ck_assert_str_eq(r.out_dir, want);
+        ck_assert_uint_eq(m_root, 0700);
+        ck_assert_uint_eq(m_dir, 0700);
+    }
+    if (home)
+        setenv("HOME", home, 1);
+    free(home);
+}
+END_TEST
+
+/* Files in the build directory are read and written without following
+ * links: a link planted at model.c is refused, naming it, and its target
+ * keeps its contents; one at model.so is replaced by a fresh build. */
+START_TEST(test_e2e_cache_links)
+{
+    const char *tmp = gmc_test_tmpdir();
+    char dir[4200], victim[4300], path[4300];
+    snprintf(dir, sizeof dir, "%s/links", tmp);
+    snprintf(victim, sizeof victim, "%s/victim.txt", tmp);
+    gmc_result r;
+    gmc_diag d;
+    ck_assert_msg(compile_tiny(dir, false, &r, &d) == GMC_OK, "%s", d.msg);
+
+    write_text(victim, "precious");
+    snprintf(path, sizeof path, "%s/model.c", dir);
+    ck_assert_int_eq(unlink(path), 0);
+    ck_assert_int_eq(symlink(victim, path), 0);
+    ck_assert_int_eq(compile_tiny(dir, false, &r, &d), GMC_ERR_IO);
+    ck_assert_msg(strstr(d.msg, path) && strstr(d.msg, "is a symbolic link"), "%s", d.msg);
+    char *text = gmc_test_read_file(victim, NULL);
+    ck_assert_str_eq(text, "precious");
+    free(text);
+    ck_assert_int_eq(unlink(path), 0);
+
+    /* model.so a link to the victim, the stamp unchanged: not current (the
+     * hash is of a regular file), so rebuilt; the link goes, not the file. */
+    ck_assert_msg(compile_tiny(dir, false, &r, &d) == GMC_OK, "%s", d.msg);
+    ck_assert_int_eq(unlink(r.so_path), 0);
+    ck_assert_int_eq(symlink(victim, r.so_path), 0);
+    ck_assert_msg(compile_tiny(dir, false, &r, &d) == GMC_OK, "%s", d.msg);
+    ck_assert(!r.cached);
+    ck_assert(r.tampered);
+    struct stat st;
+    ck_assert_int_eq(lstat(r.so_path, &st), 0);
+    ck_assert(S_ISREG(st.st_mode));
+    text = gmc_test_read_file(victim, NULL);
+    ck_assert_str_eq(text, "precious");
+    free(text);
+}
+END_TEST
+
+/* A model.so that is not what the build wrote (its stamp still matches the
+ * graph) is rebuilt by the next compile, not reused; one changed after the
+ * compile is refused by gmc_verify_product, which `run` calls before
+ * dlopen. */
+START_TEST(test_e2e_cache_tampered_so)
+{
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/tampered", gmc_test_tmpdir());
+    gmc_result r;
+    gmc_diag d;
+    ck_assert_msg(compile_tiny(dir, true, &r, &d) == GMC_OK, "%s", d.msg);
+    ck_assert_msg(compile_tiny(dir, true, &r, &d) == GMC_OK, "%s", d.msg);
+    ck_assert(r.cached && !r.tampered);
+    uint64_t built = r.so_hash;
+    ck_assert_int_eq(gmc_verify_product(r.so_path, built, &d), GMC_OK);
+
+    FILE *f = fopen(r.so_path, "ab");  /* one byte more: a different file */
+    ck_assert_ptr_nonnull(f);
+    fputc(0, f);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(gmc_verify_product(r.so_path, built, &d), GMC_ERR_IO);
+    ck_assert_msg(strstr(d.msg, r.so_path) && strstr(d.msg, "changed after gemmac built it") &&
+                  strstr(d.msg, "not loading it"), "%s", d.msg);
+
+    ck_assert_msg(compile_tiny(dir, true, &r, &d) == GMC_OK, "%s", d.msg);
+    ck_assert(!r.cached);
+    ck_assert(r.tampered);
+    ck_assert_uint_eq(r.so_hash, built);  /* the same build again */
+    ck_assert_int_eq(gmc_verify_product(r.so_path, r.so_hash, &d), GMC_OK);
+
+    /* The executable likewise. */
+    f = fopen(r.exe_path, "ab");
+    ck_assert_ptr_nonnull(f);
+    fputc(0, f);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_msg(compile_tiny(dir, true, &r, &d) == GMC_OK, "%s", d.msg);
+    ck_assert(!r.cached && r.tampered);
+    ck_assert_msg(compile_tiny(dir, true, &r, &d) == GMC_OK, "%s", d.msg);
+    ck_assert(r.cached && !r.tampered);
+}
+END_TEST
+
 /* ------------------------------------------------------------ executable */
 
 static int run_cmd(const char *cmd)
@@ -932,6 +1132,12 @@ Suite *e2e_suite(void)
     tcase_add_test(tc, test_e2e_init_gemma2_2b);
     tcase_add_loop_test(tc, test_e2e_x86_vs_llamacpp, 0, N_X86);
     tcase_add_loop_test(tc, test_e2e_init_x86, 0, N_X86);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cache");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, test_e2e_cache_private_dir);
+    tcase_add_test(tc, test_e2e_cache_links);
+    tcase_add_test(tc, test_e2e_cache_tampered_so);
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");
     tcase_set_timeout(tc, 300);

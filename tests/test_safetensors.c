@@ -603,6 +603,170 @@ START_TEST(test_bind_errors)
 }
 END_TEST
 
+/* The Hugging Face hub cache's layout: every file of a snapshot is a
+ * relative link into the blob store (snapshots/<rev>/model.safetensors ->
+ * ../../blobs/<sha>).  The snapshot directory, the link to the weights and
+ * a sharded index whose shards are links all load, with the same logits as
+ * the plain copy; config.json is looked up beside the link, not the blob.
+ * A link to a FIFO or a directory is still refused, naming it. */
+START_TEST(test_bind_hub_links)
+{
+    tiny_model t;
+    tiny_setup(&t);
+    const int n = 8;
+    size_t count = (size_t)n * (size_t)t.m->n_vocab;
+    const char *plain = hf_dir("hub-plain");
+    gguf_to_hf(t.gguf, plain, false, "gemma3_text", NULL);
+    float *ref = logits_of(t.m, plain, n);
+
+    char hub[4200], blobs[4300], snap[4300], from[4400], to[4400], link[4400];
+    snprintf(hub, sizeof hub, "%s/hub/models--google--tiny", gmc_test_tmpdir());
+    snprintf(blobs, sizeof blobs, "%s/blobs", hub);
+    snprintf(snap, sizeof snap, "%s/snapshots/0123abcd", hub);
+    char cmd[13000];
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s' '%s'", blobs, snap);
+    ck_assert_int_eq(system(cmd), 0);
+    static const char *const files[][2] = {
+        {"model.safetensors", "5f3a0c1e"}, {"config.json", "9b2d7e44"},
+    };
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(from, sizeof from, "%s/%s", plain, files[i][0]);
+        snprintf(to, sizeof to, "%s/%s", blobs, files[i][1]);
+        ck_assert_int_eq(rename(from, to), 0);
+        snprintf(link, sizeof link, "%s/%s", snap, files[i][0]);
+        snprintf(to, sizeof to, "../../blobs/%s", files[i][1]);
+        ck_assert_int_eq(symlink(to, link), 0);
+    }
+    float *got = logits_of(t.m, snap, n);
+    ck_assert_msg(nmse(ref, got, count) == 0, "snapshot dir: NMSE %g", nmse(ref, got, count));
+    free(got);
+    snprintf(link, sizeof link, "%s/model.safetensors", snap);
+    got = logits_of(t.m, link, n);
+    ck_assert_msg(nmse(ref, got, count) == 0, "link: NMSE %g", nmse(ref, got, count));
+    free(got);
+
+    /* One shard behind an index, both links. */
+    char text[4096 * 4];
+    gmrt_safetensors *st;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_safetensors_open(link, &st, &d) == GMRT_OK, "%s", d.msg);
+    size_t k = (size_t)snprintf(text, sizeof text, "{\"weight_map\": {");
+    for (int64_t i = 0; i < gmrt_safetensors_n_tensors(st); i++)
+        k += (size_t)snprintf(text + k, sizeof text - k, "%s\"%s\": \"model-00001-of-00001."
+                              "safetensors\"", i ? ", " : "",
+                              gmrt_safetensors_tensor_at(st, i)->name);
+    snprintf(text + k, sizeof text - k, "}}");
+    ck_assert_uint_lt(k + 2, sizeof text);
+    gmrt_safetensors_close(st);
+    write_text(blobs, "77aa0011", text);
+    ck_assert_int_eq(unlink(link), 0);
+    snprintf(link, sizeof link, "%s/model-00001-of-00001.safetensors", snap);
+    ck_assert_int_eq(symlink("../../blobs/5f3a0c1e", link), 0);
+    snprintf(link, sizeof link, "%s/model.safetensors.index.json", snap);
+    ck_assert_int_eq(symlink("../../blobs/77aa0011", link), 0);
+    got = logits_of(t.m, snap, n);
+    ck_assert_msg(nmse(ref, got, count) == 0, "index: NMSE %g", nmse(ref, got, count));
+    free(got);
+
+    /* Links to a FIFO and to a directory: refused as what they reach. */
+    char fifo[4400], sub[4400];
+    snprintf(fifo, sizeof fifo, "%s/fifo-blob", blobs);
+    ck_assert_int_eq(mkfifo(fifo, 0644), 0);
+    snprintf(sub, sizeof sub, "%s/dir-blob", blobs);
+    ck_assert_int_eq(mkdir(sub, 0755), 0);
+    static const struct { const char *target, *kind; } bad[] = {
+        {"../../blobs/fifo-blob", "is a FIFO, not a regular file"},
+        {"../../blobs/dir-blob", "is a directory, not a regular file"},
+    };
+    snprintf(link, sizeof link, "%s/model-00001-of-00001.safetensors", snap);
+    alarm(10);
+    for (size_t i = 0; i < 2; i++) {
+        ck_assert_int_eq(unlink(link), 0);
+        ck_assert_int_eq(symlink(bad[i].target, link), 0);
+        ck_assert_int_eq(gmrt_safetensors_open(snap, &st, &d), GMRT_ERR_IO);
+        ck_assert_msg(strstr(d.msg, link) && strstr(d.msg, bad[i].kind), "%s", d.msg);
+    }
+    alarm(0);
+    free(ref);
+    dlclose(t.so);
+}
+END_TEST
+
+/* A prompt with safetensors weights needs a tokenizer, and gemmac reads
+ * vocabularies from GGUF files only.  Without --tokenizer the session fails
+ * before reading any weight (here the weights are not even a safetensors
+ * file), saying what to give and whether the checkpoint's tokenizer.json
+ * was seen; with a GGUF of the model's vocabulary it generates.  A
+ * tokenizer of another size, one that is not GGUF, and one next to GGUF
+ * weights are refused, naming it. */
+START_TEST(test_bind_tokenizer)
+{
+    tiny_model t;
+    tiny_setup(&t);
+    char dir[4200], junk[4200];  /* hf_dir's buffer is reused */
+    snprintf(dir, sizeof dir, "%s", hf_dir("hf-tok"));
+    gguf_to_hf(t.gguf, dir, false, "gemma3_text", NULL);
+    gmrt_session_opts so = {.n_threads = 1, .need_tokenizer = true};
+    gmrt_session *s;
+    gmrt_diag d = {0};
+
+    snprintf(junk, sizeof junk, "%s", hf_dir("hf-tok-junk"));
+    write_text(junk, "config.json", "{\"model_type\": \"gemma3_text\"}");
+    write_text(junk, "model.safetensors", "not safetensors at all");
+    ck_assert_int_eq(gmrt_session_create(t.m, junk, &so, &s, &d), GMRT_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(d.msg, "no tokenizer") && strstr(d.msg, junk) &&
+                  strstr(d.msg, "--tokenizer FILE.gguf") && !strstr(d.msg, "tokenizer.json"),
+                  "%s", d.msg);
+    char missing[4300];
+    snprintf(missing, sizeof missing, "%s/missing.gguf", junk);
+    ck_assert_int_eq(gmrt_session_create(t.m, missing, &so, &s, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, missing) && strstr(d.msg, "No such file"), "%s", d.msg);
+    write_text(junk, "tokenizer.json", "{}");
+    ck_assert_int_eq(gmrt_session_create(t.m, junk, &so, &s, &d), GMRT_ERR_UNSUPPORTED);
+    ck_assert_msg(strstr(d.msg, "the checkpoint's tokenizer.json is not read"), "%s", d.msg);
+
+    so.tokenizer = t.gguf;
+    ck_assert_msg(gmrt_session_create(t.m, dir, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert_int_eq(gmrt_vocab_size(gmrt_session_vocab(s)), t.m->n_vocab);
+    gmrt_sampler_params sp;
+    gmrt_sampler_params_default(&sp);
+    sp.temperature = 0;
+    gmrt_gen_stats stats;
+    ck_assert_msg(gmrt_session_generate(s, "ab", &sp, 3, NULL, NULL, NULL, 0, &stats, &d) ==
+                  GMRT_OK, "%s", d.msg);
+    ck_assert_uint_gt(stats.n_prompt, 0);
+    gmrt_session_destroy(s);
+
+    so.tokenizer = gmc_test_src("tests/fixtures/tokenizer/gemma4_vocab.gguf");
+    ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_MISMATCH);
+    ck_assert_msg(strstr(d.msg, so.tokenizer) && strstr(d.msg, "but the compiled model "
+                  "expects 512"), "%s", d.msg);
+    char cfg[4300];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    so.tokenizer = cfg;
+    ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_FORMAT);
+    ck_assert_msg(strstr(d.msg, cfg) && strstr(d.msg, "not a GGUF file"), "%s", d.msg);
+    so.tokenizer = missing;
+    ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, missing) && strstr(d.msg, "No such file"), "%s", d.msg);
+    so.tokenizer = dir;
+    ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, "is a directory, not a regular file"), "%s", d.msg);
+    so.tokenizer = t.gguf;
+    ck_assert_int_eq(gmrt_session_create(t.m, t.gguf, &so, &s, &d), GMRT_ERR_ARG);
+    ck_assert_msg(strstr(d.msg, "is a GGUF file with its own"), "%s", d.msg);
+
+    /* The run command line: --tokenizer makes it work, its absence fails
+     * (status 1) without converting the weights. */
+    char *ok[] = {"run", "--weights", dir, "--tokenizer", t.gguf, "-p", "ab", "-n",
+                  "2", "--greedy", "-t", "1", "-q", NULL};
+    ck_assert_int_eq(gmrt_cli_main(t.m, 13, ok), 0);
+    char *no[] = {"run", "--weights", junk, "-p", "ab", "-n", "2", "-q", NULL};
+    ck_assert_int_eq(gmrt_cli_main(t.m, 8, no), 1);
+    dlclose(t.so);
+}
+END_TEST
+
 /* ------------------------------------------------------ Gemma 4 binding */
 
 /* A file of a Gemma 4 conformance fixture; four rotating buffers, so that
@@ -1308,6 +1472,8 @@ Suite *safetensors_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_bind_matches_gguf);
     tcase_add_test(tc, test_bind_errors);
+    tcase_add_test(tc, test_bind_hub_links);
+    tcase_add_test(tc, test_bind_tokenizer);
     tcase_add_loop_test(tc, test_bind_gemma4, 0, 2);
     tcase_add_loop_test(tc, test_bind_gemma4_convert, 0, 2);
     tcase_add_test(tc, test_bind_gemma4_mapped);

@@ -494,6 +494,13 @@ typedef struct gmrt_session_opts {
     /* GGUF: a tensor whose type differs from the compiled one is dequantized
      * and quantized into it at load (a note says so); false: an error. */
     bool requant;
+    /* Safetensors weights carry no vocabulary gemmac reads (it reads GGUF
+     * ones only, not tokenizer.json or tokenizer.model): tokenizer names a
+     * GGUF file whose vocabulary (n_vocab tokens, like the model's) is used
+     * instead.  need_tokenizer: fail at once, before any weight is read or
+     * converted, when the session would have no vocabulary. */
+    const char *tokenizer;
+    bool need_tokenizer;
 } gmrt_session_opts;
 
 /* Maps the weights, checks every manifest tensor (name, dtype, shape) against
@@ -502,15 +509,17 @@ typedef struct gmrt_session_opts {
  * .safetensors file, a model.safetensors.index.json, or a directory holding
  * either) with its config.json beside it: its tensors are mapped from the HF
  * names, converted (norm weights +1) and quantized into the compiled dtypes.
- * A safetensors session has no vocabulary (gmrt_session_vocab is NULL and
- * generate fails with "no tokenizer"); eval of token ids works.
+ * A safetensors session has no vocabulary unless opts->tokenizer names a
+ * GGUF file carrying one (otherwise gmrt_session_vocab is NULL and generate
+ * fails with "no tokenizer"); eval of token ids works either way.
  * Free with gmrt_session_destroy. */
 gmrt_status gmrt_session_create(const gmk_model *model, const char *weights,
                                 const gmrt_session_opts *opts,
                                 gmrt_session **out, gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_session_destroy(gmrt_session *s);
 
-/* NULL when the weights carried no tokenizer (safetensors). */
+/* NULL when the weights carried no tokenizer (safetensors without
+ * opts->tokenizer). */
 const gmrt_vocab *gmrt_session_vocab(const gmrt_session *s);
 int32_t gmrt_session_pos(const gmrt_session *s);
 /* True if the weights carry tokenizer.chat_template (an instruction-tuned
