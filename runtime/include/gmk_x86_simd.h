@@ -329,16 +329,16 @@ GMK_X86_AI void gmk_x86_tile_b32(int F, int R, int T, float *restrict y, int64_t
  *   acc = fma((m, 0, …), dx·Σx, acc)                   (formats with a minimum)
  * and y = the lanes summed in a fixed order (q8_0 dots |w| with x signed by
  * w).  Prefill unpacks each pair of rows once into a panel on the stack
- * (gmk_x86_lp) and runs every token tile against it; decode, q8_0 and rows
- * too long for a panel read the weights directly.  Same arithmetic either
- * way: bit-identical across sources, shapes and thread counts.
+ * (gmk_x86_lp) and runs every token tile against it; decode (one row at a
+ * time, see gmk_x86_walk), q8_0 and rows too long for a panel read the
+ * weights directly.  Same arithmetic either way: bit-identical across
+ * sources, shapes and thread counts.
  */
 #define GMK_X86_HAVE_LANES 1
 #ifndef GMK_X86_LR
 #define GMK_X86_LR 2 /* rows per tile */
 #define GMK_X86_LT 4 /* tokens per tile */
 #endif
-#define GMK_X86_LRD 4 /* rows per tile of a single token (decode) */
 #define GMK_X86_LP_MAX 512 /* blocks per row a panel holds: 2·512·64 B of stack */
 
 /* One unpacked block of one row: unsigned weights and the scale in 8 lanes. */
@@ -349,7 +349,7 @@ typedef struct gmk_x86_lp {
 
 /* Block b of R rows × T tokens into acc.  Rows come from the weights w
  * (panel = NULL) or from panel[LR·b + i] with minimums pm[LR·b + i]. */
-GMK_X86_AI void gmk_x86_lstep_b32(int F, int R, int T, __m256 acc[GMK_X86_LRD][GMK_X86_LT],
+GMK_X86_AI void gmk_x86_lstep_b32(int F, int R, int T, __m256 acc[GMK_X86_LR][GMK_X86_LT],
                                   const uint8_t *restrict w, size_t wrow,
                                   const gmk_x86_lp *restrict panel, const float *restrict pm,
                                   const uint8_t *restrict x, size_t xrow, int64_t b)
@@ -358,8 +358,8 @@ GMK_X86_AI void gmk_x86_lstep_b32(int F, int R, int T, __m256 acc[GMK_X86_LRD][G
     const int off = gmk_x86_b32_off(F);
     const int has_min = F == GMK_DTYPE_Q4_1 || F == GMK_DTYPE_Q5_1;
     const __m256i ones = _mm256_set1_epi16(1);
-    __m256i u[GMK_X86_LRD], sw[GMK_X86_LRD];
-    __m256 dw[GMK_X86_LRD], mw[GMK_X86_LRD];
+    __m256i u[GMK_X86_LR], sw[GMK_X86_LR];
+    __m256 dw[GMK_X86_LR], mw[GMK_X86_LR];
     GMK_X86_UNROLL
     for (int i = 0; i < R; i++) {
         float m;
@@ -402,7 +402,7 @@ GMK_X86_AI void gmk_x86_ltile_b32(int F, int R, int T, float *restrict y, int64_
                                   const gmk_x86_lp *restrict panel, const float *restrict pm,
                                   const uint8_t *restrict x, size_t xrow, int64_t nb)
 {
-    __m256 acc[GMK_X86_LRD][GMK_X86_LT];
+    __m256 acc[GMK_X86_LR][GMK_X86_LT];
     GMK_X86_UNROLL
     for (int i = 0; i < R; i++)
         GMK_X86_UNROLL
@@ -440,12 +440,9 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
 {
     const size_t bb = gmk_dtype_block_bytes(F);
     const int use_panel = F != GMK_DTYPE_Q8_0 && n_tok > 1 && nb <= GMK_X86_LP_MAX;
+    const int64_t tiled = n_tok == 1 ? r0 : r1; /* decode: one row at a time, gmk_x86_walk */
     int64_t r = r0;
-    if (n_tok == 1) /* more rows per activation load; the same steps per row */
-        for (; r + GMK_X86_LRD <= r1; r += GMK_X86_LRD)
-            gmk_x86_lrows_b32(F, GMK_X86_LRD, y + r, ldy, W + (size_t)r * wrow, wrow, NULL, NULL,
-                              X, xrow, n_tok, nb);
-    for (; r + GMK_X86_LR <= r1; r += GMK_X86_LR) {
+    for (; r + GMK_X86_LR <= tiled; r += GMK_X86_LR) {
         const uint8_t *w = W + (size_t)r * wrow;
         if (!use_panel) {
             gmk_x86_lrows_b32(F, GMK_X86_LR, y + r, ldy, w, wrow, NULL, NULL, X, xrow, n_tok, nb);
@@ -1016,6 +1013,20 @@ GMK_X86_AI void gmk_x86_walk(int kind, int xdt, int TR, int TT, float *restrict 
         r0 = gmk_x86_kwalk(kind, y, ldy, W, wrow, X, xrow, n_tok, r0, r1, len);
 #endif
     int64_t r = r0;
+#if !defined(__AVX512F__)
+    /* Integer decode on AVX2 reads one row at a time, the weights in address
+     * order: multi-row tiles interleave several streams, which the AVX2-only
+     * EPYC this was measured on prefetches badly (262144×640 q8_0 head 8.4 →
+     * 14.1 GB/s, 270M decode 37 → 48 t/s, Gemma 1 2B Q4_K_M 7.2 → 8.9 t/s at
+     * 1 thread).  Float rows keep their tiles: one accumulator per row would
+     * wait on the fma latency. */
+    if (n_tok == 1 &&
+        (kind == GMK_DTYPE_Q4_K || kind == GMK_DTYPE_Q5_K || kind == GMK_DTYPE_Q6_K)) {
+        for (; r < r1; r++)
+            gmk_x86_tile(kind, xdt, 1, 1, y + r, ldy, W + (size_t)r * wrow, wrow, X, xrow, len);
+        return;
+    }
+#endif
     for (; r + TR <= r1; r += TR) {
         int t = 0;
         for (; t + TT <= n_tok; t += TT)
