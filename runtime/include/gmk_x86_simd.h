@@ -634,6 +634,7 @@ GMK_X86_AI void gmk_x86_chunk_q45k(int five, const uint8_t *b, int c, __m256i *l
 typedef struct gmk_x86_kp {
     __m256i u[8];
     gmk_x86_k45 h;
+    uint32_t sc2[8]; /* q4_k/q5_k scale j in both halves of a dword */
 } gmk_x86_kp;
 
 /* One q4_k/q5_k tile (see gmk_x86_tile_b32).  Per block and (row, token):
@@ -678,8 +679,13 @@ GMK_X86_AI void gmk_x86_tile_q45k(int five, int R, int T, float *restrict y, int
                     gmk_x86_chunk_q45k(five, w + (size_t)i * wrow + (size_t)b * bb, c, &lo[i],
                                        &hi[i]);
                 }
-                slo[i] = _mm256_set1_epi16(h[i].sc[2 * c]);
-                shi[i] = _mm256_set1_epi16(h[i].sc[2 * c + 1]);
+                if (panel) { /* one broadcast load each */
+                    slo[i] = _mm256_set1_epi32((int)panel[GMK_X86_KTR * b + i].sc2[2 * c]);
+                    shi[i] = _mm256_set1_epi32((int)panel[GMK_X86_KTR * b + i].sc2[2 * c + 1]);
+                } else {
+                    slo[i] = _mm256_set1_epi16(h[i].sc[2 * c]);
+                    shi[i] = _mm256_set1_epi16(h[i].sc[2 * c + 1]);
+                }
             }
             GMK_X86_UNROLL
             for (int j = 0; j < T; j++) {
@@ -934,7 +940,7 @@ GMK_X86_AI void gmk_x86_tile(int kind, int xdt, int R, int T, float *restrict y,
 /* K-quant prefill on 256-bit tiles: each KTR rows are unpacked once into a
  * panel on the stack for all its token tiles (unpacking and decoding the
  * headers per tile cost about as much as the dots at 4 tokens a tile). */
-#define GMK_X86_KP_MAX 64 /* blocks per row a panel holds: KTR·64·320 B of stack */
+#define GMK_X86_KP_MAX 64 /* blocks per row a panel holds: KTR·64·352 B of stack */
 
 GMK_X86_AI void gmk_x86_kpanel(int kind, gmk_x86_kp *restrict panel, const uint8_t *restrict w,
                                size_t wrow, int64_t nb)
@@ -951,8 +957,11 @@ GMK_X86_AI void gmk_x86_kpanel(int kind, gmk_x86_kp *restrict panel, const uint8
                     gmk_x86_chunk_q45k(kind == GMK_DTYPE_Q5_K, blk, c, &p->u[2 * c],
                                        &p->u[2 * c + 1]);
             }
-            if (kind != GMK_DTYPE_Q6_K)
+            if (kind != GMK_DTYPE_Q6_K) {
                 p->h = gmk_x86_head_q45k(blk);
+                for (int j = 0; j < 8; j++)
+                    p->sc2[j] = p->h.sc[j] * 0x10001u;
+            }
         }
 }
 
