@@ -9,6 +9,7 @@
 #include "plan.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gmk.h"
@@ -204,36 +205,64 @@ gmc_status gmc_plan(gmc_graph *g, gmc_diag *diag)
     return gmc_plan_check(g, diag);
 }
 
+/* An activation by the node that first writes it, for the sweep of
+ * gmc_plan_check; ties keep value order. */
+typedef struct act_ref {
+    int first, index;
+} act_ref;
+
+static int by_first(const void *pa, const void *pb)
+{
+    const act_ref *a = pa, *b = pb;
+    if (a->first != b->first)
+        return a->first < b->first ? -1 : 1;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* Every pair of activations whose live ranges intersect must not overlap
+ * in memory.  Comparing all pairs is quadratic in the values, which a
+ * 1024-layer graph makes seconds of work, so the activations are swept in
+ * order of first use: each is compared only with those that start before
+ * it ends. */
 gmc_status gmc_plan_check(const gmc_graph *g, gmc_diag *diag)
 {
-    for (int i = 0; i < g->n_values; i++) {
+    act_ref *order = malloc((size_t)(g->n_values > 0 ? g->n_values : 1) * sizeof *order);
+    if (!order)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "plan: out of memory");
+    int n = 0;
+    gmc_status st = GMC_OK;
+    for (int i = 0; i < g->n_values && st == GMC_OK; i++) {
         const gmc_value *a = &g->values[i];
         if (a->kind != GMC_V_ACT || a->first < 0)
             continue;
         if (a->offset < 0 || (uint64_t)a->offset % ALIGN != 0 ||
             (uint64_t)a->offset + a->bytes > g->arena_bytes)
-            return gmc_fail(diag, GMC_ERR_SEMANTIC,
-                            "plan: %s at %" PRId64 " (+%" PRIu64
-                            ") is misaligned or outside the arena of %" PRIu64,
-                            a->name, a->offset, a->bytes, g->arena_bytes);
-        for (int j = i + 1; j < g->n_values; j++) {
-            const gmc_value *b = &g->values[j];
-            if (b->kind != GMC_V_ACT || b->first < 0)
-                continue;
-            bool live = a->first <= b->last && b->first <= a->last;
-            bool mem = (uint64_t)a->offset < (uint64_t)b->offset + b->bytes &&
-                       (uint64_t)b->offset < (uint64_t)a->offset + a->bytes;
-            if (live && mem)
-                return gmc_fail(diag, GMC_ERR_SEMANTIC,
-                                "plan: %s and %s are live together and overlap",
-                                a->name, b->name);
+            st = gmc_fail(diag, GMC_ERR_SEMANTIC,
+                          "plan: %s at %" PRId64 " (+%" PRIu64
+                          ") is misaligned or outside the arena of %" PRIu64,
+                          a->name, a->offset, a->bytes, g->arena_bytes);
+        order[n++] = (act_ref){a->first, i};
+    }
+    qsort(order, (size_t)n, sizeof *order, by_first);
+    for (int i = 0; i < n && st == GMC_OK; i++) {
+        const gmc_value *a = &g->values[order[i].index];
+        for (int j = i + 1; j < n && order[j].first <= a->last; j++) {
+            const gmc_value *b = &g->values[order[j].index];
+            if ((uint64_t)a->offset < (uint64_t)b->offset + b->bytes &&
+                (uint64_t)b->offset < (uint64_t)a->offset + a->bytes) {
+                st = gmc_fail(diag, GMC_ERR_SEMANTIC,
+                              "plan: %s and %s are live together and overlap",
+                              a->name, b->name);
+                break;
+            }
         }
     }
-    if (g->arena_bytes > g->naive_bytes)
-        return gmc_fail(diag, GMC_ERR_SEMANTIC,
-                        "plan: arena %" PRIu64 " exceeds the naive sum %" PRIu64,
-                        g->arena_bytes, g->naive_bytes);
-    return GMC_OK;
+    free(order);
+    if (st == GMC_OK && g->arena_bytes > g->naive_bytes)
+        st = gmc_fail(diag, GMC_ERR_SEMANTIC,
+                      "plan: arena %" PRIu64 " exceeds the naive sum %" PRIu64,
+                      g->arena_bytes, g->naive_bytes);
+    return st;
 }
 
 static void bytes_line(gmc_strbuf *b, const char *what, uint64_t n)
