@@ -362,7 +362,7 @@ static gmc_status parse_dtype(parser *p, const gmc_ynode *n, const char *path,
 }
 
 /* model.name becomes part of C symbol names and file names, so it is a C
- * identifier of bounded length (reliability.md check 43); nothing else
+ * identifier of bounded length (docs/input-checks.md check 43); nothing else
  * from the YAML reaches generated code as text. */
 static gmc_status parse_name(parser *p, const gmc_ynode *n, const char *path,
                              const char **out)

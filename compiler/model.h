@@ -20,7 +20,7 @@
 #include "arena.h"
 #include "diag.h"
 
-/* Limits of the front end (reference/reliability.md §2.4). */
+/* Limits of the front end (docs/input-checks.md §2.4). */
 #define GMC_YAML_MAX_BYTES (1u << 20)
 #define GMC_YAML_MAX_DEPTH 32
 #define GMC_YAML_MAX_EVENTS 100000

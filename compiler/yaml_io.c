@@ -215,7 +215,7 @@ static gmc_status attach(builder *b, gmc_ynode *n)
 }
 
 /* Refuses anchors and explicit tags, which every node event may carry.
- * Anchors exist only to be aliased (billion laughs, reliability.md check
+ * Anchors exist only to be aliased (billion laughs, docs/input-checks.md check
  * 39); a tag would let a scalar change type behind the schema's back. */
 static gmc_status check_props(builder *b, const yaml_event_t *e,
                               const yaml_char_t *anchor,
@@ -269,7 +269,7 @@ static gmc_status on_scalar(builder *b, const yaml_event_t *e)
 }
 
 /* Opens a mapping or sequence.  The depth check here is the only stack
- * guard: libyaml 0.2.5 itself nests without limit (reliability.md C14). */
+ * guard: libyaml 0.2.5 itself nests without limit (docs/input-checks.md #38). */
 static gmc_status on_start(builder *b, const yaml_event_t *e,
                            gmc_ynode_kind kind)
 {

@@ -4,7 +4,7 @@
  * gmc_yaml_parse runs libyaml 0.2.5's event parser over a buffer and builds
  * a small tree of mappings, sequences and scalars, each with its 1-based
  * line and column, in a gmc_arena.  It enforces the limits and refusals of
- * reliability.md §2.4 (size, depth, event count, scalar length; no anchors,
+ * docs/input-checks.md §2.4 (size, depth, event count, scalar length; no anchors,
  * aliases, tags or second documents; scalar, unique mapping keys) and turns
  * every libyaml error into a gmc_diag.  The schema (model.c) walks the tree.
  */

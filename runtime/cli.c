@@ -15,7 +15,7 @@
 
 #include "gmrt.h"
 
-#define GMRT_PROMPT_MAX (4u << 20) /* reliability.md §2.6 #48 */
+#define GMRT_PROMPT_MAX (4u << 20) /* docs/input-checks.md §2.6 #48 */
 
 typedef struct cli_opts {
     const char *weights, *tokenizer, *prompt, *prompt_file, *system, *ids_out;

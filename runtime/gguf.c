@@ -5,7 +5,7 @@
  * with a bounds-checked cursor: every length read from the file is checked
  * against its cap and against the bytes that remain BEFORE anything is
  * allocated, and all size arithmetic is overflow-checked in uint64.  The
- * checks are those of reliability.md §2.1 (1–19) and §2.5; each failure
+ * checks are those of docs/input-checks.md §2.1 (1–19) and §2.5; each failure
  * names the file, the byte offset, and the key or tensor at fault.
  * Metadata is copied out of the mapping at open time (the mapping may put
  * numeric arrays at unaligned addresses); tensor data stays in the mapping.

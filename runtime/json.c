@@ -4,7 +4,7 @@
  * Used for safetensors headers, model.safetensors.index.json, config.json
  * and tokenizer.json.  The whole text is parsed into a DOM that lives in one
  * arena owned by the gmrt_json document, so a caller frees one object.
- * Strictness is the point (reliability.md §2.2 #22): UTF-8 is validated, the
+ * Strictness is the point (docs/input-checks.md §2.2 #22): UTF-8 is validated, the
  * nesting depth, the value count, the members per container and the string
  * length are capped, duplicate keys are an error, and every error names the
  * byte offset, line and column and what was expected there.

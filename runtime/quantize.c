@@ -4,13 +4,13 @@
  *
  * Each reproduces ggml's reference quantizer (quantize_row_*_ref, which
  * llama.cpp's quantizer runs when it has no importance matrix) bit for bit,
- * as reliability.md §7.3 item 11 asks: weights quantized at load time from a
+ * as docs/input-checks.md §7.3 item 11 asks: weights quantized at load time from a
  * safetensors checkpoint, or written by `gemmac init`, are then the blocks
  * llama.cpp would write for the same weights.  The layouts are ggml's
  * (docs/models.md#quant-weights; gmk_quant.h's dequantizers read them back).  Checked byte for byte
  * against ggml's own output (tests/fixtures/quant, tests/test_dtype.c) and
  * on whole conformance models against llama.cpp's quantized files
- * (tests/test_conformance.c); round-trip error against reliability.md §4.2
+ * (tests/test_conformance.c); round-trip error against docs/input-checks.md §4.2
  * in tests/test_safetensors.c.
  *
  * Bit-exactness fixes the arithmetic: every sum is a float accumulated in

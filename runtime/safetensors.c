@@ -5,7 +5,7 @@
  *
  * A file is an 8-byte little-endian header length n, n bytes of JSON
  * ({name: {dtype, shape, data_offsets}, "__metadata__": {...}}), then the
- * tensor bytes.  Every check of reliability.md §2.2 (21–28) and §2.5 runs
+ * tensor bytes.  Every check of docs/input-checks.md §2.2 (21–28) and §2.5 runs
  * before any pointer into the data is formed: header size, strict JSON
  * (json.c), known dtype, offsets, contiguity from 0 with no holes or
  * overlaps, checked shape products equal to the byte ranges, and the last

@@ -5,7 +5,7 @@
  * Everything is allocated in gmrt_session_create; eval and generate only
  * index into those buffers (no malloc on the decode path).  Every manifest
  * tensor is checked against the file before any kernel runs
- * (reliability.md §2.1 check 20, C18).
+ * (docs/input-checks.md §2.1 check 20).
  */
 #include <errno.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
  * Gemma 4 (its BPE path with the gemma4 pre-tokenizer, docs/models.md#gguf-tokenizer).
  *
  * gmrt_vocab_from_gguf validates the tokenizer.ggml.* metadata
- * (reliability.md §2.3) and builds an immutable gmrt_vocab: a copy of every
+ * (docs/input-checks.md §2.3) and builds an immutable gmrt_vocab: a copy of every
  * piece, an open-addressing hash table text → id, the byte-fallback table,
  * the list of special-token candidates and, for Gemma 4, the merge ranks
  * (vocab_bpe.c).  gmrt_tokenize then (1) cuts the special tokens out of the
@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Longest text gmrt_tokenize accepts (reliability.md #48). */
-#define TEXT_MAX ((size_t)4 << 20) /* reliability.md §2.6 #48 */
+/* Longest text gmrt_tokenize accepts (docs/input-checks.md #48). */
+#define TEXT_MAX ((size_t)4 << 20) /* docs/input-checks.md §2.6 #48 */
 
 /* Per-token flag bits, kept beside the GGUF type. */
 enum {
@@ -319,7 +319,7 @@ static gmrt_status check_tokens(const vocab_src *src, size_t *out_total,
 }
 
 /* Special ids, defaults included, must index the vocabulary
- * (reliability.md #32): they are used as array indices later. */
+ * (docs/input-checks.md #32): they are used as array indices later. */
 static gmrt_status check_ids(const vocab_src *src, gmrt_diag *d)
 {
     for (int k = 0; k < 4; k++) {
@@ -398,7 +398,7 @@ static gmrt_status fill_tokens(gmrt_vocab *v, const vocab_src *src,
 }
 
 /* Every BYTE token must read <0xNN>; all 256 values exactly once
- * (reliability.md #33). */
+ * (docs/input-checks.md #33). */
 static gmrt_status fill_bytes(gmrt_vocab *v, gmrt_diag *d)
 {
     char q[200];
@@ -1295,7 +1295,7 @@ static gmrt_status run_fragments(partition *pt, emitter *e, gmrt_diag *d)
 }
 
 /* Argument checks; the length cap comes before any allocation or pass
- * over the text (reliability.md #48). */
+ * over the text (docs/input-checks.md #48). */
 static gmrt_status check_tokenize_args(const gmrt_vocab *v, const char *text,
                                        size_t len, const int32_t *out,
                                        size_t cap, size_t *out_n, gmrt_diag *d)
@@ -1315,7 +1315,7 @@ static gmrt_status check_tokenize_args(const gmrt_vocab *v, const char *text,
 }
 
 /* BOS, then the partition, then the fragments in order.  The id count is
- * kept in size_t all the way (reliability.md #50), and a short buffer
+ * kept in size_t all the way (docs/input-checks.md #50), and a short buffer
  * still gets the full count so that the caller can retry once. */
 gmrt_status gmrt_tokenize(const gmrt_vocab *v, const char *text, size_t len,
                           bool add_bos, bool parse_special, int32_t *out,

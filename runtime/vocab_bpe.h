@@ -22,7 +22,7 @@ typedef struct gmrt_bpe gmrt_bpe;
 
 /* Parses and checks merges[0..n) ("left right", split at the first space
  * after the first byte, as llama.cpp does): both sides and their
- * concatenation must be tokens of v (reliability.md #36).  A repeated pair
+ * concatenation must be tokens of v (docs/input-checks.md #36).  A repeated pair
  * keeps its first (lowest) rank.  Errors name the key and the index:
  * GMRT_ERR_FORMAT for a malformed entry, GMRT_ERR_LIMIT above
  * GMRT_BPE_MERGES_MAX, GMRT_ERR_NOMEM.  Free with gmrt_bpe_destroy. */

@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 N_GEN = 32          # greedy tokens per prompt compared by the test
-TOP_K = 5           # top-k per step (near-tie rule, reliability.md 4.5)
+TOP_K = 5           # top-k per step (near-tie rule, docs/input-checks.md 4.5)
 N_CTX = 1024
 N_BATCH = 512
 N_THREADS = 2
@@ -270,7 +270,7 @@ their special tokens.  The raw prompts give sensible text.
 
 Margin: the smallest gap between the top-1 and top-2 logits over the 32
 steps, and the step (0-based) where it occurs; small ones are where another
-implementation may legitimately diverge (near-tie rule, reliability.md 4.5).
+implementation may legitimately diverge (near-tie rule, docs/input-checks.md 4.5).
 
 | name | kind | prompt ids | smallest margin (step) |
 |---|---|---|---|

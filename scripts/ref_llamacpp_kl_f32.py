@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A trained-weight yardstick for the quantized KL bounds (reliability.md §7.3).
+"""A trained-weight yardstick for the quantized KL bounds (docs/input-checks.md §7.3).
 
 The §7.3 table (Q8_0 <= 0.002, Q4_K <= 0.04, Q4_0 <= 0.09 mean KL from the
 full-precision model) is written for trained models; the random-weight

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """llama.cpp-quantized copies of conformance fixtures, and llama.cpp's logits on them.
 
-reliability.md §7.3 grades Q8_0 / Q4_K / Q4_0 by mean KL from the f32
+docs/input-checks.md §7.3 grades Q8_0 / Q4_K / Q4_0 by mean KL from the f32
 reference, with bounds measured on trained models, "and no more than 10 %
 worse than llama.cpp on the same GGUF and text (the tightest fair anchor)".
 The conformance fixtures are random-weight models on which 4-bit KL is far

@@ -9,7 +9,7 @@
  *    logits within NMSE 1e-5 of the f32 reference at every position with the
  *    same argmax; bf16 weights within NMSE 1e-4 of the f32 forward on
  *    bf16-rounded weights; Q8_0 / Q4_0 / Q4_K weights quantized at load are
- *    graded by mean KL against the f32 reference (reliability.md §7.3 where
+ *    graded by mean KL against the f32 reference (docs/input-checks.md §7.3 where
  *    a random-weight model can meet it; see docs/conformance.md).  One
  *    variant also has a GGUF copy (Python's name mapping and +1, not the
  *    loader's), which must give the same logits.  A wrong embedding scale
@@ -597,7 +597,7 @@ END_TEST
 
 /* ---------------------------------------------- llama.cpp's quantizer */
 
-/* reliability.md §7.3: quantized KL "no more than 10 % worse than llama.cpp
+/* docs/input-checks.md §7.3: quantized KL "no more than 10 % worse than llama.cpp
  * on the same GGUF and text".  llamacpp-<type>.gguf is a fixture quantized
  * by llama.cpp's own quantizer (pure: every matmul of the type, the tied
  * embedding q6_k / q8_0 as embed_type), ref-llamacpp-<type>.gguf llama.cpp's
@@ -667,7 +667,7 @@ START_TEST(test_conformance_llamacpp_anchor)
 }
 END_TEST
 
-/* reliability.md §7.3 item 11: where the GGUF layout is consumed, blocks
+/* docs/input-checks.md §7.3 item 11: where the GGUF layout is consumed, blocks
  * are bit-exact with ggml's reference quantizer.  Every quantized tensor of
  * llama.cpp's files is quantized again here from the same checkpoint
  * weights by gmrt_quantize_row (the quantize-at-load path), block by block. */

@@ -3,7 +3,7 @@
  *
  * 1. The real Gemma 3 270M Q4_K_M against llama.cpp (fixtures made by
  *    scripts/ref_llamacpp.py), 32 greedy tokens per prompt equal, or
- *    diverging only under the near-tie rule of reliability.md §4.5 (at the
+ *    diverging only under the near-tie rule of docs/input-checks.md §4.5 (at the
  *    first mismatch each side's token is in the other's top 5, or — where the
  *    reference's top 5 lie within 0.5 of each other, a flat distribution —
  *    the reference's token is in ours), against two

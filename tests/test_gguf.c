@@ -3,7 +3,7 @@
  * the writer against the reader, and both against the real Gemma 3 270M.
  *
  * A small byte builder writes GGUF files by hand.  There is one malformed
- * file per check of reliability.md §2.1 (1–19) and §2.5, each expected to
+ * file per check of docs/input-checks.md §2.1 (1–19) and §2.5, each expected to
  * fail with a given status and a message naming what is wrong; every prefix
  * and many one-byte corruptions of a valid file must fail (or load) cleanly,
  * which ASan/UBSan turn into a no-crash, no-over-read guarantee.
@@ -472,7 +472,7 @@ static void bad_data_overflow(gb *b)
 /* The corpus: which check, how to build the file, and what must come
  * back.  The needles include byte offsets where the check reports one. */
 typedef struct bad_case {
-    const char *check;          /* reliability.md §2.1 item */
+    const char *check;          /* docs/input-checks.md §2.1 item */
     void (*build)(gb *b);
     gmrt_status status;
     const char *needle;         /* must appear in the message */

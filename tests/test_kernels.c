@@ -5,7 +5,7 @@
  * Conversions and block formats are checked against hand-built values from
  * the spec's formulas (docs/models.md#quant-weights); every kernel is compared with a
  * deliberately naive double-precision reference on random data of odd shapes,
- * with the NMSE thresholds of reliability.md §4.1, and run with nth = 1, 2, 3
+ * with the NMSE thresholds of docs/input-checks.md §4.1, and run with nth = 1, 2, 3
  * to check that its output does not depend on the thread count.
  */
 #include <check.h>
@@ -58,7 +58,7 @@ static float *copy_floats(const float *src, size_t n)
     return p;
 }
 
-/* NMSE = Σ(a − ref)² / Σ ref², the metric of reliability.md §4.1. */
+/* NMSE = Σ(a − ref)² / Σ ref², the metric of docs/input-checks.md §4.1. */
 static double nmse(const float *a, const double *ref, size_t n)
 {
     double num = 0, den = 0;

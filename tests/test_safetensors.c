@@ -1,7 +1,7 @@
 /*
  * test_safetensors.c — the safetensors suite: the strict JSON parser, the
  * safetensors reader against hand-built malicious files (one per check of
- * reliability.md §2.2, 21–28, plus sharded-index cases), weight binding
+ * docs/input-checks.md §2.2, 21–28, plus sharded-index cases), weight binding
  * from a Hugging Face-named checkpoint, and `gemmac import`.
  *
  * Every bad input must give a specific error naming what is wrong, never a

@@ -3,7 +3,7 @@
  *
  * tests/x86_isa.c is built once per x86-64 level; each level the CPU runs is
  * compared with gmk_ref_matmul_rows under the MUL_MAT NMSE bound of
- * reliability.md §4.1 for every weight type on odd shapes, checked for
+ * docs/input-checks.md §4.1 for every weight type on odd shapes, checked for
  * bit-identical results however rows are cut and tokens grouped, and its
  * activation quantizers against §4.2.  Weights: random bits (every code point,
  * q8_0's -128, negative q6_k scales) with random f16 scales, and quantized

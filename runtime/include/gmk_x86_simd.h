@@ -366,6 +366,7 @@ GMK_X86_AI void gmk_x86_lstep_b32(int F, int R, int T, __m256 acc[GMK_X86_LR][GM
         if (panel) {
             u[i] = panel[GMK_X86_LR * b + i].u;
             dw[i] = panel[GMK_X86_LR * b + i].d;
+            sw[i] = u[i]; /* unused: q8_0 never takes a panel */
             m = has_min ? pm[GMK_X86_LR * b + i] : 0.0f;
         } else {
             gmk_x86_prefetch(w, (size_t)(i + GMK_X86_PF_TILES * R) * wrow + (size_t)b * bb, bb);
@@ -396,7 +397,7 @@ GMK_X86_AI void gmk_x86_lstep_b32(int F, int R, int T, __m256 acc[GMK_X86_LR][GM
     }
 }
 
-/* R ≤ LRD rows × T ≤ LT tokens over nb blocks (see gmk_x86_lstep_b32). */
+/* R ≤ LR rows × T ≤ LT tokens over nb blocks (see gmk_x86_lstep_b32). */
 GMK_X86_AI void gmk_x86_ltile_b32(int F, int R, int T, float *restrict y, int64_t ldy,
                                   const uint8_t *restrict w, size_t wrow,
                                   const gmk_x86_lp *restrict panel, const float *restrict pm,

@@ -126,7 +126,7 @@ gmrt_status gmrt_quantize_row(int32_t dtype, const float *src, void *dst,
 
 /* ------------------------------------------------------- GGUF (gguf.c) */
 
-/* Caps enforced before any allocation (reference/reliability.md §7.1). */
+/* Caps enforced before any allocation (docs/input-checks.md §7.1). */
 #define GMRT_GGUF_MAX_TENSORS 65536
 #define GMRT_GGUF_MAX_KV 4096
 #define GMRT_GGUF_MAX_STRING (1u << 20)
@@ -154,7 +154,7 @@ typedef struct gmrt_gguf_tensor {
 typedef struct gmrt_gguf gmrt_gguf;
 
 /* Maps path read-only and validates header, metadata and tensor table
- * (every check of reliability.md §2.1 and §2.5).  On success *out must be
+ * (every check of docs/input-checks.md §2.1 and §2.5).  On success *out must be
  * released with gmrt_gguf_close.  On failure *out is NULL and diag names
  * what is wrong and at which byte offset / key / tensor. */
 gmrt_status gmrt_gguf_open(const char *path, gmrt_gguf **out,
@@ -322,7 +322,7 @@ bool gmrt_json_number(const gmrt_json_value *v, double *out);
 
 /* ------------------------------------------- safetensors (safetensors.c)
  * Hugging Face checkpoints: one .safetensors file, or the shards named by a
- * model.safetensors.index.json.  Every check of reliability.md §2.2 (21–28)
+ * model.safetensors.index.json.  Every check of docs/input-checks.md §2.2 (21–28)
  * and §2.5 runs at open; tensor data stays in the read-only mappings. */
 
 #define GMRT_ST_MAX_HEADER 100000000u   /* check 21 */
@@ -376,7 +376,7 @@ enum {
 typedef struct gmrt_vocab gmrt_vocab;
 
 /* Builds the tokenizer from a GGUF's tokenizer.ggml.* metadata with every
- * check of reliability.md §2.3.  tokenizer.ggml.model picks the algorithm:
+ * check of docs/input-checks.md §2.3.  tokenizer.ggml.model picks the algorithm:
  * "llama" (SentencePiece, Gemma 1/2/3) or "gemma4" (BPE with the merges of
  * tokenizer.ggml.merges, each checked against the tokens).  Free with
  * gmrt_vocab_destroy. */
@@ -457,7 +457,7 @@ typedef struct gmrt_sampler_params {
 } gmrt_sampler_params;
 
 void gmrt_sampler_params_default(gmrt_sampler_params *p);
-/* Range-checks every field (reliability.md §2.6 #52). */
+/* Range-checks every field (docs/input-checks.md §2.6 #52). */
 gmrt_status gmrt_sampler_params_check(const gmrt_sampler_params *p,
                                       gmrt_diag *diag) GMRT_MUST_CHECK;
 
