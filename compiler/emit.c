@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "gmk_act.h"
+#include "gmk_layout.h"
 #include "gmrt.h"
 
 #ifndef GMC_VERSION
@@ -72,8 +73,10 @@ static const char *dtype_const(char buf[32], int32_t dtype)
 static const char *wdtype_const(char buf[48], const gmc_value *w)
 {
     char d[32];
-    snprintf(buf, 48, "%s%s", dtype_const(d, w->dtype),
-             w->layout == GMK_LAYOUT_P16 ? " | GMK_LAYOUT_P16" : "");
+    if (w->layout == GMK_LAYOUT_PACKED)
+        snprintf(buf, 48, "%s", dtype_const(d, w->dtype));
+    else
+        snprintf(buf, 48, "%s | %s", dtype_const(d, w->dtype), gmk_layout_const(w->layout));
     return buf;
 }
 
@@ -1230,8 +1233,7 @@ static void emit_manifest_table(emitter *e)
             continue;
         emit_codef(b, "[%s] = {\"%s\", %s, %d, {%" PRId64 ", %" PRId64 ", %" PRId64 ", 1}, %s},",
                    wname(w, v), v->name, dtype_const(d, v->dtype), v->n_dims, v->ne[0], v->ne[1],
-                   v->ne[2],
-                   v->layout == GMK_LAYOUT_P16 ? "GMK_LAYOUT_P16" : "GMK_LAYOUT_PACKED");
+                   v->ne[2], gmk_layout_const(v->layout));
     }
     gmc_emit_dedent(b);
     gmc_emitf(b, "};\n\n");
@@ -1450,7 +1452,7 @@ static void emit_manifest(const gmc_graph *g, gmc_strbuf *b)
         if (v->kind == GMC_V_WEIGHT)
             gmc_emitf(b, "%d\t%s\t%s\t%" PRId64 "\t%" PRId64 "\t%" PRIu64 "\t%s\n",
                       v->index, v->name, gmrt_dtype_name(v->dtype), v->ne[0],
-                      v->ne[1], v->bytes, v->layout == GMK_LAYOUT_P16 ? "p16" : "packed");
+                      v->ne[1], v->bytes, gmk_layout_name(v->layout));
     }
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "gmk_act.h"
+#include "gmk_layout.h"
 #include "gmrt.h"
 
 const char *const gmc_op_names[GMC_OP_COUNT] = {
@@ -659,8 +660,8 @@ static void dump_value(const gmc_value *v, gmc_strbuf *b)
     if (v->n_dims == 3)
         gmc_emitf(b, ", %" PRId64, v->ne[2]);
     gmc_emitf(b, "] %" PRIu64 " B", v->bytes);
-    if (v->kind == GMC_V_WEIGHT && v->layout == GMK_LAYOUT_P16)
-        gmc_emitf(b, " layout p16");
+    if (v->kind == GMC_V_WEIGHT && v->layout != GMK_LAYOUT_PACKED)
+        gmc_emitf(b, " layout %s", gmk_layout_name(v->layout));
     if (v->mapped)
         gmc_emitf(b, " mapped");
     if (v->offset >= 0)

@@ -451,34 +451,29 @@ END_TEST
 
 /* ------------------------------------------------------------ layouts */
 
-/* The b32 cases (the first 8): repacked into P16 (gmk_layout.h), every block
- * comes back byte for byte and dequantizes alike; matmuls on P16 weights
- * equal those on the packed rows, bit for bit where the level has a P16
- * kernel (same arithmetic per row and token) and within the NMSE bound where
- * it falls back, for every token count and uneven row cuts that split
- * panels. */
-/* One P16 case at n_out × n_in: see test_p16_layout. */
-static void check_p16(int c, int n_out, int64_t n_in, const int *cuts, int n_cuts)
+/* One layout case at n_out × n_in: see test_p16_layout. */
+static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *cuts, int n_cuts)
 {
     const gmc_x86_isa *lv[4];
     int n_lv = cpu_levels(lv);
-    int dtype = cases[c].dtype, fmt = cases[c].fmt, wdt = dtype | GMK_LAYOUT_P16;
+    int dtype = cases[c].dtype, fmt = cases[c].fmt, wdt = dtype | layout;
     int64_t nb = n_in / 32;
     size_t bb = gmk_dtype_block_bytes(dtype);
     uint8_t *w = make_weights(dtype, n_out, n_in, cases[c].quantized);
-    uint64_t pbytes = gmk_layout_bytes(GMK_LAYOUT_P16, dtype, n_out, n_in);
-    ck_assert_uint_eq(pbytes, (uint64_t)((n_out + 15) / 16 * 16) * (uint64_t)nb * bb);
+    uint64_t pbytes = gmk_layout_bytes(layout, dtype, n_out, n_in);
+    int pr = gmk_layout_rows(layout);
+    ck_assert_uint_eq(pbytes, (uint64_t)((n_out + pr - 1) / pr * pr) * (uint64_t)nb * bb);
     uint8_t *pbase = malloc((size_t)pbytes + 1), *pw = pbase + 1; /* unaligned on purpose */
     ck_assert_ptr_nonnull(pbase);
-    gmk_layout_pack(pw, w, GMK_LAYOUT_P16, dtype, n_out, n_in);
+    gmk_layout_pack(pw, w, layout, dtype, n_out, n_in);
     uint8_t blk[64];
     float a[32], b[32];
     for (int64_t r = 0; r < n_out; r++) {
         for (int64_t k = 0; k < nb; k++) {
             gmk_weight_block(blk, pw, wdt, r, n_in, k);
             ck_assert_msg(memcmp(blk, w + (size_t)(r * nb + k) * bb, bb) == 0,
-                          "dtype %d: row %lld block %lld does not come back", dtype,
-                          (long long)r, (long long)k);
+                          "%s dtype %d: row %lld block %lld does not come back",
+                          gmk_layout_name(layout), dtype, (long long)r, (long long)k);
         }
         gmk_weight_dequant(a, w, dtype, r, n_in, n_in - 32, 32);
         gmk_weight_dequant(b, pw, wdt, r, n_in, n_in - 32, 32);
@@ -505,13 +500,14 @@ static void check_p16(int c, int n_out, int64_t n_in, const int *cuts, int n_cut
                 num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
                 den += (double)want[i] * want[i];
             }
-            if (lv[l]->has_p16)
+            if (lv[l]->layouts & (1 << (layout >> GMK_LAYOUT_SHIFT)))
                 ck_assert_msg(memcmp(want, got, (size_t)n_tok * n_out * sizeof *got) == 0,
-                              "%s dtype %d %dx%lld n_tok %d: P16 differs from packed (NMSE %g)",
-                              lv[l]->name, dtype, n_out, (long long)n_in, n_tok, num / den);
+                              "%s dtype %d %dx%lld n_tok %d: %s differs from packed (NMSE %g)",
+                              lv[l]->name, dtype, n_out, (long long)n_in, n_tok,
+                              gmk_layout_name(layout), num / den);
             else
-                ck_assert_msg(num <= 5e-4 * den, "%s dtype %d n_tok %d: P16 fallback NMSE %g",
-                              lv[l]->name, dtype, n_tok, num / den);
+                ck_assert_msg(num <= 5e-4 * den, "%s dtype %d n_tok %d: %s fallback NMSE %g",
+                              lv[l]->name, dtype, n_tok, gmk_layout_name(layout), num / den);
             free(xq);
         }
     }
@@ -535,9 +531,28 @@ START_TEST(test_p16_layout)
     static const int cuts67[] = {0, 3, 16, 21, 48, 63, 64, 67};
     static const int cuts1[] = {0, 1};
     static const int cuts17[] = {0, 17};
-    check_p16(_i, 67, case_len(_i, 2), cuts67, 8);
-    check_p16(_i, 1, 32, cuts1, 2);
-    check_p16(_i, 17, 160, cuts17, 2);
+    check_layout(GMK_LAYOUT_P16, _i, 67, case_len(_i, 2), cuts67, 8);
+    check_layout(GMK_LAYOUT_P16, _i, 1, 32, cuts1, 2);
+    check_layout(GMK_LAYOUT_P16, _i, 17, 160, cuts17, 2);
+}
+END_TEST
+
+/* q4_0 (cases 2 and 3) in P2, as test_p16_layout: row cuts that split
+ * pairs, an odd row count (the last pair padded), groups of 8 blocks with
+ * odd and even tails (5, 10 and 80 blocks), and rows longer than the
+ * prefill panel (513 blocks: the prefill reads the layout directly). */
+START_TEST(test_p2_layout)
+{
+    rng_seed(0x92u + (uint64_t)_i);
+    const int c = 2 + _i;
+    static const int cuts67[] = {0, 3, 16, 21, 48, 63, 64, 67};
+    static const int cuts1[] = {0, 1};
+    static const int cuts9[] = {0, 1, 2, 5, 9};
+    check_layout(GMK_LAYOUT_P2, c, 67, case_len(c, 2), cuts67, 8);
+    check_layout(GMK_LAYOUT_P2, c, 1, 32, cuts1, 2);
+    check_layout(GMK_LAYOUT_P2, c, 9, 160, cuts9, 5);
+    check_layout(GMK_LAYOUT_P2, c, 9, 320, cuts9, 5);
+    check_layout(GMK_LAYOUT_P2, c, 5, 513 * 32, cuts9, 4);
 }
 END_TEST
 
@@ -573,6 +588,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_nmse, 0, N_CASES);
     tcase_add_loop_test(tc, test_bit_identical, 0, N_CASES);
     tcase_add_loop_test(tc, test_p16_layout, 0, 8);
+    tcase_add_loop_test(tc, test_p2_layout, 0, 2);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);
     tcase_add_test(tc, test_bad_shapes);

@@ -29,9 +29,14 @@ static void isa_matmul_rows(float *y, int64_t ldy, const void *W, int wdtype, co
 
 const gmc_x86_isa GMK_ISA_CAT(gmk_isa_, GMK_ISA_NAME) = {
     .name = GMK_ISA_STR(GMK_ISA_NAME),
+    .layouts = 0
 #ifdef GMK_X86_HAVE_P16
-    .has_p16 = 1,
+               | 1 << (GMK_LAYOUT_P16 >> GMK_LAYOUT_SHIFT)
 #endif
+#ifdef GMK_X86_HAVE_P2
+               | 1 << (GMK_LAYOUT_P2 >> GMK_LAYOUT_SHIFT)
+#endif
+    ,
     .act_row = isa_act_row,
     .matmul_rows = isa_matmul_rows,
 };

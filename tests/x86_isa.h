@@ -13,7 +13,7 @@
 
 typedef struct gmc_x86_isa {
     const char *name;
-    int has_p16; /* a kernel of its own for GMK_LAYOUT_P16 weights */
+    int layouts; /* bit l: a kernel of its own for layout l << GMK_LAYOUT_SHIFT */
     void (*act_row)(void *xq, int fmt, const float *x, int64_t n);
     void (*matmul_rows)(float *y, int64_t ldy, const void *W, int wdtype, const void *xq, int fmt,
                         int n_tok, int64_t r0, int64_t r1, int64_t n_in);

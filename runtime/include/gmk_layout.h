@@ -26,6 +26,20 @@
  * panel r/16 at offset (r/16)·16·row_bytes: a row range that starts on a
  * multiple of 16 starts where it did in the packed layout.  The last panel is
  * padded with zero rows (gmk_layout_bytes).
+ *
+ * GMK_LAYOUT_P2 (q4_0, read by the AVX2 kernels): rows in pairs, pair p at
+ * offset 2p·row_bytes (the last pair padded with a zero row), its blocks in
+ * groups of 8 (the last group of n = nb − 8g < 8 blocks when 8 does not
+ * divide nb), group g at offset 2·8g·18 within the pair:
+ *
+ *   d     row 0's n f16 scales, then row 1's
+ *   qs    per two blocks (2k, 2k + 1): row 0's 32 bytes, then row 1's;
+ *         byte e = element e of block 2k | element e of block 2k + 1 << 4
+ *         (an odd last block: row 0's 16 bytes, then row 1's, as packed)
+ *
+ * so that a decode step reads one stream that feeds two rows (two
+ * independent sums), converts 8 scales with one instruction, and unpacks
+ * two blocks of a row with one load, a shift and two ands.
  */
 #ifndef GMK_LAYOUT_H
 #define GMK_LAYOUT_H
@@ -44,13 +58,42 @@ static inline int gmk_wdtype_layout(int wdtype) { return wdtype & ~GMK_DTYPE_MAS
 /* True if dtype can be stored in layout (packed: every dtype). */
 static inline int gmk_layout_supports(int layout, int dtype)
 {
-    if (layout == GMK_LAYOUT_PACKED)
-        return 1;
-    if (layout != GMK_LAYOUT_P16)
-        return 0;
-    return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q4_1 || dtype == GMK_DTYPE_Q5_0 ||
-           dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0;
+    switch (layout) {
+    case GMK_LAYOUT_PACKED: return 1;
+    case GMK_LAYOUT_P16:
+        return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q4_1 || dtype == GMK_DTYPE_Q5_0 ||
+               dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0;
+    case GMK_LAYOUT_P2: return dtype == GMK_DTYPE_Q4_0;
+    default: return 0;
+    }
 }
+
+/* Rows per panel of layout (the padding unit of gmk_layout_bytes). */
+static inline int gmk_layout_rows(int layout)
+{
+    return layout == GMK_LAYOUT_P16 ? 16 : layout == GMK_LAYOUT_P2 ? 2 : 1;
+}
+
+/* The layouts' names: in dumps and the weight manifest, and the constant in
+ * generated code. */
+static const struct gmk_layout_names {
+    int layout;
+    const char *name, *constant;
+} gmk_layout_table[] = {
+    {GMK_LAYOUT_PACKED, "packed", "GMK_LAYOUT_PACKED"},
+    {GMK_LAYOUT_P16, "p16", "GMK_LAYOUT_P16"},
+    {GMK_LAYOUT_P2, "p2", "GMK_LAYOUT_P2"},
+};
+
+static inline const struct gmk_layout_names *gmk_layout_find(int layout)
+{
+    for (size_t i = 0; i < sizeof gmk_layout_table / sizeof gmk_layout_table[0]; i++)
+        if (gmk_layout_table[i].layout == layout)
+            return &gmk_layout_table[i];
+    return &gmk_layout_table[0];
+}
+static inline const char *gmk_layout_name(int layout) { return gmk_layout_find(layout)->name; }
+static inline const char *gmk_layout_const(int layout) { return gmk_layout_find(layout)->constant; }
 
 /* Bytes of an (n_rows, n_in) tensor of dtype in layout (P16: whole panels);
  * 0 if the pair is not supported or n_in is not a multiple of the block. */
@@ -60,8 +103,8 @@ static inline uint64_t gmk_layout_bytes(int layout, int dtype, int64_t n_rows, i
     if (!gmk_layout_supports(layout, dtype) || blk <= 0 || n_in % blk != 0 || n_rows < 0)
         return 0;
     uint64_t row = (uint64_t)(n_in / blk) * gmk_dtype_block_bytes(dtype);
-    uint64_t rows = layout == GMK_LAYOUT_P16 ? ((uint64_t)n_rows + 15) / 16 * 16 : (uint64_t)n_rows;
-    return row * rows;
+    uint64_t pr = (uint64_t)gmk_layout_rows(layout);
+    return row * (((uint64_t)n_rows + pr - 1) / pr * pr);
 }
 
 /* Byte offsets of the parts of a P16 panel block of dtype. */
@@ -128,6 +171,62 @@ static inline void gmk_p16_swap(int dtype, uint8_t *restrict p, uint8_t *restric
         qh[j] = (uint8_t)(h >> 8 * j);
 }
 
+/* Block b of row i (< 2) of the P2 pair at p (nb blocks per row) into plain
+ * (a packed q4_0 block): gmk_p2_pack read backwards. */
+static inline void gmk_p2_block(uint8_t *restrict plain, const uint8_t *restrict p, int64_t nb,
+                                int64_t b, int i)
+{
+    int64_t g = b / 8;
+    int j = (int)(b % 8), n = nb - 8 * g < 8 ? (int)(nb - 8 * g) : 8;
+    const uint8_t *G = p + (size_t)g * 8 * 2 * 18, *qs = G + 4 * n + 64 * (j / 2);
+    memcpy(plain, G + 2 * (i * n + j), 2);
+    if (j / 2 * 2 + 1 == n) { /* an odd last block: as packed */
+        memcpy(plain + 2, qs + 16 * i, 16);
+        return;
+    }
+    const uint8_t *c = qs + 32 * i;
+    const int sh = 4 * (j % 2);
+    for (int e = 0; e < 16; e++) /* elements e and 16 + e */
+        plain[2 + e] = (uint8_t)((c[e] >> sh & 0x0f) | (c[16 + e] >> sh & 0x0f) << 4);
+}
+
+/* Row r's pair in a P2 weight of nb blocks per row (q4_0). */
+static inline uint8_t *gmk_p2_at(const uint8_t *W, int64_t r, int64_t nb)
+{
+    return (uint8_t *)W + (size_t)(r / 2) * 2 * (size_t)nb * 18;
+}
+
+/* Packed q4_0 rows (n_rows × nb blocks) into the zeroed P2 buffer dst: what
+ * gmk_p2_swap does block by block, a block pair at a time (the repacking
+ * of a model's weights at load). */
+static inline void gmk_p2_pack(void *restrict dst, const void *restrict src, int64_t n_rows,
+                               int64_t nb)
+{
+    for (int64_t r = 0; r < n_rows; r++) {
+        const uint8_t *row = (const uint8_t *)src + (size_t)r * (size_t)nb * 18;
+        uint8_t *p = gmk_p2_at((const uint8_t *)dst, r, nb);
+        const int i = (int)(r % 2);
+        for (int64_t g = 0; 8 * g < nb; g++) {
+            const int n = nb - 8 * g < 8 ? (int)(nb - 8 * g) : 8;
+            uint8_t *G = p + (size_t)g * 8 * 2 * 18, *qs = G + 4 * n;
+            const uint8_t *blk = row + (size_t)(8 * g) * 18;
+            for (int j = 0; j < n; j++)
+                memcpy(G + 2 * (i * n + j), blk + 18 * j, 2);
+            int j = 0;
+            for (; j + 1 < n; j += 2) {
+                const uint8_t *a = blk + 18 * j + 2, *b = blk + 18 * (j + 1) + 2;
+                uint8_t *c = qs + 64 * (j / 2) + 32 * i;
+                for (int e = 0; e < 16; e++) {
+                    c[e] = (uint8_t)((a[e] & 0x0f) | (b[e] & 0x0f) << 4);
+                    c[16 + e] = (uint8_t)(a[e] >> 4 | (b[e] & 0xf0));
+                }
+            }
+            if (j < n)
+                memcpy(qs + 64 * (j / 2) + 16 * i, blk + 18 * j + 2, 16);
+        }
+    }
+}
+
 /* Block b of row r of an (·, n_in) weight W of wdtype, in the packed format,
  * into out (gmk_dtype_block_bytes bytes). */
 static inline void gmk_weight_block(uint8_t *restrict out, const void *restrict W, int wdtype,
@@ -139,6 +238,8 @@ static inline void gmk_weight_block(uint8_t *restrict out, const void *restrict 
     if (gmk_wdtype_layout(wdtype) == GMK_LAYOUT_P16)
         gmk_p16_swap(dtype, (uint8_t *)gmk_p16_at((const uint8_t *)W, dtype, r, nb, b), out,
                      (int)(r % 16), 0);
+    else if (gmk_wdtype_layout(wdtype) == GMK_LAYOUT_P2)
+        gmk_p2_block(out, gmk_p2_at((const uint8_t *)W, r, nb), nb, b, (int)(r % 2));
     else
         memcpy(out, (const uint8_t *)W + (size_t)(r * nb + b) * bb, bb);
 }
@@ -177,17 +278,23 @@ static inline void gmk_layout_pack(void *restrict dst, const void *restrict src,
                                    int dtype, int64_t n_rows, int64_t n_in)
 {
     uint64_t bytes = gmk_layout_bytes(layout, dtype, n_rows, n_in);
-    if (layout != GMK_LAYOUT_P16) {
+    if (layout == GMK_LAYOUT_PACKED) {
         memcpy(dst, src, (size_t)bytes);
         return;
     }
     memset(dst, 0, (size_t)bytes);
     int64_t nb = n_in / gmk_dtype_block(dtype);
     size_t bb = gmk_dtype_block_bytes(dtype);
+    if (layout == GMK_LAYOUT_P2) {
+        gmk_p2_pack(dst, src, n_rows, nb);
+        return;
+    }
     for (int64_t r = 0; r < n_rows; r++)
-        for (int64_t b = 0; b < nb; b++)
+        for (int64_t b = 0; b < nb; b++) {
+            uint8_t *plain = (uint8_t *)src + (size_t)(r * nb + b) * bb;
             gmk_p16_swap(dtype, (uint8_t *)gmk_p16_at((const uint8_t *)dst, dtype, r, nb, b),
-                         (uint8_t *)src + (size_t)(r * nb + b) * bb, (int)(r % 16), 1);
+                         plain, (int)(r % 16), 1);
+        }
 }
 
 #endif /* GMK_LAYOUT_H */
