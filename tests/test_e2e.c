@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -177,6 +178,20 @@ static int parse_ids(char *s, const char *sep, int32_t *out, int cap)
     for (char *t = strtok(s, sep); t && n < cap; t = strtok(NULL, sep))
         out[n++] = (int32_t)strtol(t, NULL, 10);
     return n;
+}
+
+/* Pages of [p, p + n) resident in memory (p page-aligned). */
+static size_t resident_pages(const void *p, size_t n)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    size_t pages = (n + (size_t)page - 1) / (size_t)page, count = 0;
+    unsigned char *v = malloc(pages);
+    ck_assert_ptr_nonnull(v);
+    ck_assert_int_eq(mincore((void *)p, n, v), 0);
+    for (size_t i = 0; i < pages; i++)
+        count += v[i] & 1;
+    free(v);
+    return count;
 }
 
 /* ------------------------------------------------------------ llama.cpp */
@@ -533,11 +548,18 @@ START_TEST(test_e2e_manifest_mismatch)
     gmrt_session_destroy(s);
     dlclose(L.so);
 
-    /* The matching build runs, and rejects an out-of-range token id. */
+    /* The matching build runs, and rejects an out-of-range token id.  Its
+     * KV cache, sized for the whole context, has no page in memory until
+     * tokens are evaluated (session.c alloc_lazy). */
     compile_and_load(gmc_test_src("tests/graphs/tiny.yaml"), &L);
     s = open_session(L.m, gguf, 1);
+    size_t kv_bytes;
+    const void *kv = gmrt_session_kv(s, &kv_bytes);
+    ck_assert_uint_gt(kv_bytes, 0);
+    ck_assert_uint_eq(resident_pages(kv, kv_bytes), 0);
     const float *lf;
     ck_assert(gmrt_session_eval(s, toks, 4, false, &lf, &rd) == GMRT_OK);
+    ck_assert_uint_gt(resident_pages(kv, kv_bytes), 0);
     double num = 0, den = 0;
     for (int32_t i = 0; i < L.m->n_vocab; i++) {
         num += ((double)q8[i] - lf[i]) * ((double)q8[i] - lf[i]);
