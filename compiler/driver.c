@@ -29,6 +29,7 @@
 
 #include "emit.h"
 #include "fuse.h"
+#include "gmk_layout.h"
 #include "gmrt.h"
 #include "graph.h"
 #include "model.h"
@@ -336,10 +337,10 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     GMC_TRY(gmc_fuse(g, tc.target->act_fmt, a, &g, &note, diag));
     if (note && o->dump && strcmp(o->dump, "fused") == 0)
         fprintf(o->dump_out ? o->dump_out : stdout, "# not fused: %s\n", note);
-    for (int i = 0; i < g->n_values && tc.target->weight_layout; i++) {
+    for (int i = 0; i < g->n_values && tc.target->weight_layout && !o->packed; i++) {
         gmc_value *v = &g->values[i];
-        if (v->kind == GMC_V_WEIGHT && v->n_dims == 2 && !v->mapped)
-            v->layout = tc.target->weight_layout(v->dtype);
+        if (v->kind == GMC_V_WEIGHT && !v->mapped)
+            v->layout = gmk_layout_for(tc.target->weight_layout(v->dtype), v->n_dims, v->ne);
     }
     dump_graph(o, "fused", g, false);
     GMC_TRY(gmc_plan(g, diag));

@@ -33,6 +33,8 @@ typedef struct gmc_options {
     bool exe;              /* also link the standalone executable */
     bool force;            /* rebuild even if cached */
     bool verbose;          /* echo clang commands and timings */
+    bool packed;           /* weights stay in the file's packed rows: no target
+                            * layout, nothing repacked at load */
 } gmc_options;
 
 typedef struct gmc_result {

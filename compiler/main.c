@@ -113,6 +113,8 @@ static int build_option(int argc, char **argv, int *i, gmc_options *o)
         o->force = true;
     else if (strcmp(a, "--verbose-build") == 0)
         o->verbose = true;
+    else if (strcmp(a, "--packed") == 0)
+        o->packed = true;
     else
         return 0;
     if (takes)
@@ -127,7 +129,11 @@ static const char build_help[] =
     "  --batch N          prefill chunk size compiled in (default 64)\n"
     "  --dump=STAGE       print the IR after a stage: graph, fused, plan or c\n"
     "  --force            rebuild even if the cache is up to date\n"
-    "  --verbose-build    echo the clang commands\n";
+    "  --verbose-build    echo the clang commands\n"
+    "  --packed           keep the weights in the file's packed rows instead of the\n"
+    "                     target's layout: nothing is copied at load, so the mapped\n"
+    "                     file can be paged out (a MoE larger than memory), at the\n"
+    "                     cost of slower kernels where the target repacks\n";
 
 static int cmd_compile(int argc, char **argv)
 {

@@ -237,7 +237,10 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
         const gmk_tensor *t = &m->tensors[i];
         if (t->layout == GMK_LAYOUT_PACKED)
             continue;
-        uint64_t b = t->n_dims == 2 ? gmk_layout_bytes(t->layout, t->dtype, t->ne[1], t->ne[0]) : 0;
+        uint64_t b = gmk_layout_for(t->layout, t->n_dims, t->ne) == t->layout
+                         ? gmk_layout_bytes(t->layout, t->dtype,
+                                            gmk_layout_all_rows(t->n_dims, t->ne), t->ne[0])
+                         : 0;
         if (b == 0)
             return gmrt_fail(diag, GMRT_ERR_MISMATCH,
                              "tensor \"%s\": the compiled model %s reads it in layout %d, "
@@ -260,14 +263,15 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
         const gmk_tensor *t = &m->tensors[i];
         if (t->layout == GMK_LAYOUT_PACKED)
             continue;
-        uint64_t b = gmk_layout_bytes(t->layout, t->dtype, t->ne[1], t->ne[0]);
-        gmk_layout_pack(buf, s->w[i], t->layout, t->dtype, t->ne[1], t->ne[0]);
+        const int64_t rows = gmk_layout_all_rows(t->n_dims, t->ne);
+        uint64_t b = gmk_layout_bytes(t->layout, t->dtype, rows, t->ne[0]);
+        gmk_layout_pack(buf, s->w[i], t->layout, t->dtype, rows, t->ne[0]);
         const gmrt_gguf_tensor *f = mapped ? gmrt_gguf_find_tensor(s->file, t->name) : NULL;
         if (f && f->data == s->w[i] && page > 0) { /* still the mapped original (not
                                                     * --requant's copy): its whole pages */
             uintptr_t lo = ((uintptr_t)s->w[i] + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
             uintptr_t hi = ((uintptr_t)s->w[i] + (uintptr_t)gmk_layout_bytes(GMK_LAYOUT_PACKED,
-                            t->dtype, t->ne[1], t->ne[0])) / (uintptr_t)page * (uintptr_t)page;
+                            t->dtype, rows, t->ne[0])) / (uintptr_t)page * (uintptr_t)page;
             if (hi > lo)
                 madvise((void *)lo, hi - lo, MADV_DONTNEED);
         }

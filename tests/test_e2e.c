@@ -611,6 +611,36 @@ START_TEST(test_e2e_build_cache)
 }
 END_TEST
 
+/* x86-64-v3 reads q4_0 in the P2 layout (tiny-qmix's q4_0 matrices are
+ * marked in the fused dump); --packed keeps every weight as the file has
+ * it, and the two builds are different products (the stamp covers model.c). */
+START_TEST(test_e2e_packed_option)
+{
+    if (!target_runs_here("x86-64-v3"))
+        return;
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/packed-test", gmc_test_tmpdir());
+    for (int packed = 0; packed < 2; packed++) {
+        char *dump = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&dump, &len);
+        ck_assert_ptr_nonnull(f);
+        gmc_options o = {.graph = gmc_test_src("tests/graphs/tiny-qmix.yaml"),
+                         .target = "x86-64-v3", .out_dir = dir, .dump = "fused",
+                         .dump_out = f, .packed = packed};
+        gmc_result r;
+        gmc_diag d;
+        gmc_diag_clear(&d);
+        ck_assert_msg(gmc_compile(&o, &r, &d) == GMC_OK, "%s", d.msg);
+        fclose(f);
+        ck_assert_msg((strstr(dump, "layout p2") != NULL) == !packed,
+                      "packed %d: fused dump %s", packed, dump);
+        ck_assert(!r.cached);
+        free(dump);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------- build directory safety */
 
 /* gmc_compile of tiny.yaml for generic into dir (NULL: the default). */
@@ -1147,6 +1177,7 @@ Suite *e2e_suite(void)
     tcase_add_test(tc, test_e2e_init_gemma3n4);
     tcase_add_test(tc, test_e2e_manifest_mismatch);
     tcase_add_test(tc, test_e2e_build_cache);
+    tcase_add_test(tc, test_e2e_packed_option);
     tcase_add_test(tc, test_e2e_standalone_executable);
     tcase_add_test(tc, test_e2e_vs_llamacpp_f32_weights);
     tcase_add_test(tc, test_e2e_vs_llamacpp_same_gguf);

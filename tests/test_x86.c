@@ -556,6 +556,27 @@ START_TEST(test_p2_layout)
 }
 END_TEST
 
+/* Which weights take a layout: every 2-D matrix; a 3-D stack (MoE experts)
+ * only where the layout stacks and each matrix is whole panels, so that
+ * matrix e starts at e times its packed size (the expert kernels' offsets);
+ * the names come from one table. */
+START_TEST(test_layout_for)
+{
+    const int64_t m2[3] = {64, 7, 1}, even[3] = {64, 6, 4}, odd[3] = {64, 5, 4};
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P2, 2, m2), GMK_LAYOUT_P2);
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P2, 3, even), GMK_LAYOUT_P2);
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P2, 3, odd), GMK_LAYOUT_PACKED);
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P16, 3, even), GMK_LAYOUT_PACKED);
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P16, 2, m2), GMK_LAYOUT_P16);
+    ck_assert_int_eq(gmk_layout_all_rows(3, even), 24);
+    ck_assert_uint_eq(gmk_layout_bytes(GMK_LAYOUT_P2, GMK_DTYPE_Q4_0, 24, 64),
+                      gmk_layout_bytes(GMK_LAYOUT_PACKED, GMK_DTYPE_Q4_0, 24, 64));
+    ck_assert_str_eq(gmk_layout_name(GMK_LAYOUT_P2), "p2");
+    ck_assert_str_eq(gmk_layout_const(GMK_LAYOUT_P16), "GMK_LAYOUT_P16");
+    ck_assert_str_eq(gmk_layout_name(GMK_LAYOUT_PACKED), "packed");
+}
+END_TEST
+
 /* Shapes and formats the compiler never emits give zeros, not reads past
  * the buffers: n_in not a multiple of the block, an unknown format. */
 START_TEST(test_bad_shapes)
@@ -589,6 +610,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_bit_identical, 0, N_CASES);
     tcase_add_loop_test(tc, test_p16_layout, 0, 8);
     tcase_add_loop_test(tc, test_p2_layout, 0, 2);
+    tcase_add_test(tc, test_layout_for);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);
     tcase_add_test(tc, test_bad_shapes);

@@ -316,9 +316,12 @@ static inline void gmk_matmul_act(float *restrict y, int64_t ldy, const void *re
     gmk_matmul_rows(y, ldy, W, dtype, xq, fmt, n_tok, lo, hi, n_in);
 }
 
-/* Bytes of one expert's matrix of `rows` rows of n_in elements of dtype. */
-static inline size_t gmk_expert_bytes(int dtype, int64_t rows, int64_t n_in)
+/* Bytes of one expert's matrix of `rows` rows of n_in elements of wdtype
+ * (a layout keeps them: the compiler gives a stack a layout only when each
+ * matrix is whole panels, gmk_layout_for). */
+static inline size_t gmk_expert_bytes(int wdtype, int64_t rows, int64_t n_in)
 {
+    const int dtype = gmk_wdtype_dtype(wdtype);
     return (size_t)rows * gmk_dtype_block_bytes(dtype) * (size_t)(n_in / gmk_dtype_block(dtype));
 }
 

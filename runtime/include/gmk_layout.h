@@ -79,10 +79,13 @@ static inline int gmk_layout_rows(int layout)
 static const struct gmk_layout_names {
     int layout;
     const char *name, *constant;
+    int stacks; /* a 3-D stack of matrices (MoE experts) may take it, rows per
+                 * matrix a multiple of gmk_layout_rows: measured for P2;
+                 * P16 on experts has not run on an AVX-512 machine */
 } gmk_layout_table[] = {
-    {GMK_LAYOUT_PACKED, "packed", "GMK_LAYOUT_PACKED"},
-    {GMK_LAYOUT_P16, "p16", "GMK_LAYOUT_P16"},
-    {GMK_LAYOUT_P2, "p2", "GMK_LAYOUT_P2"},
+    {GMK_LAYOUT_PACKED, "packed", "GMK_LAYOUT_PACKED", 1},
+    {GMK_LAYOUT_P16, "p16", "GMK_LAYOUT_P16", 0},
+    {GMK_LAYOUT_P2, "p2", "GMK_LAYOUT_P2", 1},
 };
 
 static inline const struct gmk_layout_names *gmk_layout_find(int layout)
@@ -94,6 +97,25 @@ static inline const struct gmk_layout_names *gmk_layout_find(int layout)
 }
 static inline const char *gmk_layout_name(int layout) { return gmk_layout_find(layout)->name; }
 static inline const char *gmk_layout_const(int layout) { return gmk_layout_find(layout)->constant; }
+
+/* The layout a weight of n_dims dims (ne as gmk_tensor's) takes when its
+ * target asks for layout: 2-D matrices take it; a 3-D stack only if the
+ * layout stacks and each matrix is whole panels (so matrix e starts where
+ * it did in the packed file, which the expert kernels rely on). */
+static inline int gmk_layout_for(int layout, int n_dims, const int64_t *ne)
+{
+    if (n_dims == 2)
+        return layout;
+    if (n_dims == 3 && gmk_layout_find(layout)->stacks && ne[1] % gmk_layout_rows(layout) == 0)
+        return layout;
+    return GMK_LAYOUT_PACKED;
+}
+
+/* Rows of a 2-D weight, or of a 3-D stack taken as one matrix. */
+static inline int64_t gmk_layout_all_rows(int n_dims, const int64_t *ne)
+{
+    return n_dims == 3 ? ne[1] * ne[2] : ne[1];
+}
 
 /* Bytes of an (n_rows, n_in) tensor of dtype in layout (P16: whole panels);
  * 0 if the pair is not supported or n_in is not a multiple of the block. */
