@@ -68,24 +68,19 @@ static inline int gmk_layout_supports(int layout, int dtype)
     }
 }
 
-/* Rows per panel of layout (the padding unit of gmk_layout_bytes). */
-static inline int gmk_layout_rows(int layout)
-{
-    return layout == GMK_LAYOUT_P16 ? 16 : layout == GMK_LAYOUT_P2 ? 2 : 1;
-}
-
-/* The layouts' names: in dumps and the weight manifest, and the constant in
- * generated code. */
+/* The layouts: their names in dumps and the weight manifest, the constant
+ * in generated code, rows per panel (the padding unit of gmk_layout_bytes)
+ * and whether a 3-D stack of matrices (MoE experts) may take the layout,
+ * rows per matrix a multiple of the panel: measured for P2; P16 on experts
+ * has not run on an AVX-512 machine. */
 static const struct gmk_layout_names {
     int layout;
     const char *name, *constant;
-    int stacks; /* a 3-D stack of matrices (MoE experts) may take it, rows per
-                 * matrix a multiple of gmk_layout_rows: measured for P2;
-                 * P16 on experts has not run on an AVX-512 machine */
+    int rows, stacks;
 } gmk_layout_table[] = {
-    {GMK_LAYOUT_PACKED, "packed", "GMK_LAYOUT_PACKED", 1},
-    {GMK_LAYOUT_P16, "p16", "GMK_LAYOUT_P16", 0},
-    {GMK_LAYOUT_P2, "p2", "GMK_LAYOUT_P2", 1},
+    {GMK_LAYOUT_PACKED, "packed", "GMK_LAYOUT_PACKED", 1, 1},
+    {GMK_LAYOUT_P16, "p16", "GMK_LAYOUT_P16", 16, 0},
+    {GMK_LAYOUT_P2, "p2", "GMK_LAYOUT_P2", 2, 1},
 };
 
 static inline const struct gmk_layout_names *gmk_layout_find(int layout)
@@ -97,6 +92,7 @@ static inline const struct gmk_layout_names *gmk_layout_find(int layout)
 }
 static inline const char *gmk_layout_name(int layout) { return gmk_layout_find(layout)->name; }
 static inline const char *gmk_layout_const(int layout) { return gmk_layout_find(layout)->constant; }
+static inline int gmk_layout_rows(int layout) { return gmk_layout_find(layout)->rows; }
 
 /* The layout a weight of n_dims dims (ne as gmk_tensor's) takes when its
  * target asks for layout: 2-D matrices take it; a 3-D stack only if the
@@ -218,9 +214,9 @@ static inline uint8_t *gmk_p2_at(const uint8_t *W, int64_t r, int64_t nb)
     return (uint8_t *)W + (size_t)(r / 2) * 2 * (size_t)nb * 18;
 }
 
-/* Packed q4_0 rows (n_rows × nb blocks) into the zeroed P2 buffer dst: what
- * gmk_p2_swap does block by block, a block pair at a time (the repacking
- * of a model's weights at load). */
+/* Packed q4_0 rows (n_rows × nb blocks) into the zeroed P2 buffer dst, a
+ * block pair at a time (the repacking of a model's weights at load;
+ * gmk_p2_block reads a block back). */
 static inline void gmk_p2_pack(void *restrict dst, const void *restrict src, int64_t n_rows,
                                int64_t nb)
 {
