@@ -27,9 +27,9 @@ static int layout_p16(int dtype)
     return gmk_layout_supports(GMK_LAYOUT_P16, dtype) ? GMK_LAYOUT_P16 : GMK_LAYOUT_PACKED;
 }
 
-/* AVX2 reads q4_0 in row pairs of 8-block groups (gmk_layout.h): E2B-shaped
- * GEMV 10.5 → 14.2 GB/s at one thread (kernel_bench q4_0big / q4_0p2big,
- * docs/benchmarks.md). */
+/* AVX2 reads q4_0 in row pairs of 8-block groups (gmk_layout.h): a 12288 ×
+ * 1536 GEMV 10.5 → 12.3–17.0 GB/s at one thread (kernel_bench q4_0big /
+ * q4_0p2big, docs/benchmarks.md). */
 static int layout_p2(int dtype)
 {
     return gmk_layout_supports(GMK_LAYOUT_P2, dtype) ? GMK_LAYOUT_P2 : GMK_LAYOUT_PACKED;
