@@ -269,16 +269,6 @@ static bool product_current(const char *stamp, const char *tag, const char *path
     return true;
 }
 
-/* Front half shared by compile, plan and init: YAML → planned graph. */
-static gmc_status build_graph(const char *path, int32_t max_batch, gmc_arena *a,
-                              gmc_graph **out, gmc_diag *diag)
-{
-    gmc_model *m;
-    GMC_TRY(gmc_model_load(path, a, &m, diag));
-    GMC_TRY(gmc_graph_lower(m, max_batch ? max_batch : GMC_DEFAULT_BATCH, a, out, diag));
-    return gmc_plan(*out, diag);
-}
-
 static void dump(const gmc_options *o, const char *stage, const char *text)
 {
     if (o->dump && strcmp(o->dump, stage) == 0)
@@ -287,7 +277,7 @@ static void dump(const gmc_options *o, const char *stage, const char *text)
 
 /* --dump=graph / --dump=plan: the IR, plus the plan summary once planned. */
 static void dump_graph(const gmc_options *o, const char *stage, const gmc_graph *g,
-                       bool planned)
+                       const gmc_target_config *planned)
 {
     if (!o->dump || strcmp(o->dump, stage) != 0)
         return;
@@ -295,16 +285,20 @@ static void dump_graph(const gmc_options *o, const char *stage, const gmc_graph 
     gmc_strbuf_init(&d);
     gmc_graph_dump(g, &d);
     if (planned)
-        gmc_plan_report(g, &d);
+        gmc_plan_report(g, planned->target->name, &d);
     dump(o, stage, gmc_strbuf_str(&d));
     gmc_strbuf_deinit(&d);
 }
 
-static gmc_status resolve_target(const char *name, gmc_target_config *tc, gmc_diag *diag)
+static gmc_status resolve_target(const gmc_options *o, gmc_target_config *tc, gmc_diag *diag)
 {
     gmc_host h;
-    GMC_TRY(gmc_host_detect(&h, diag));
-    const gmc_target *t = gmc_target_find(name ? name : "host", &h);
+    if (o->host)
+        h = *o->host;
+    else
+        GMC_TRY(gmc_host_detect(&h, diag));
+    const char *name = o->target ? o->target : "host";
+    const gmc_target *t = gmc_target_find(name, &h);
     if (!t)
         return gmc_fail(diag, GMC_ERR_ARG,
                         "unknown target \"%s\" (gemmac targets lists them)", name);
@@ -315,8 +309,8 @@ static gmc_status resolve_target(const char *name, gmc_target_config *tc, gmc_di
     return GMC_OK;
 }
 
-static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e,
-                             gmc_result *r, gmc_diag *diag)
+gmc_status gmc_front(const gmc_options *o, gmc_arena *a, gmc_graph **out,
+                     gmc_target_config *tc, const char **unfused, gmc_diag *diag)
 {
     static const char *const stages[] = {"graph", "fused", "plan", "c", NULL};
     bool known = !o->dump;
@@ -325,26 +319,38 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     if (!known)
         return gmc_fail(diag, GMC_ERR_ARG,
                         "--dump=%s: expected one of graph, fused, plan, c", o->dump);
-    double t0 = now_s();
     gmc_model *m;
     GMC_TRY(gmc_model_load(o->graph, a, &m, diag));
     gmc_graph *g;
     GMC_TRY(gmc_graph_lower(m, o->max_batch ? o->max_batch : GMC_DEFAULT_BATCH, a, &g, diag));
-    dump_graph(o, "graph", g, false);
-    gmc_target_config tc;
-    GMC_TRY(resolve_target(o->target, &tc, diag));
+    dump_graph(o, "graph", g, NULL);
+    GMC_TRY(resolve_target(o, tc, diag));
     const char *note;
-    GMC_TRY(gmc_fuse(g, tc.target->act_fmt, a, &g, &note, diag));
+    GMC_TRY(gmc_fuse(g, tc->target->act_fmt, a, &g, &note, diag));
     if (note && o->dump && strcmp(o->dump, "fused") == 0)
         fprintf(o->dump_out ? o->dump_out : stdout, "# not fused: %s\n", note);
-    for (int i = 0; i < g->n_values && tc.target->weight_layout && !o->packed; i++) {
+    if (unfused)
+        *unfused = note;
+    for (int i = 0; i < g->n_values && tc->target->weight_layout && !o->packed; i++) {
         gmc_value *v = &g->values[i];
         if (v->kind == GMC_V_WEIGHT && !v->mapped)
-            v->layout = gmk_layout_for(tc.target->weight_layout(v->dtype), v->n_dims, v->ne);
+            v->layout = gmk_layout_for(tc->target->weight_layout(v->dtype), v->n_dims, v->ne);
     }
-    dump_graph(o, "fused", g, false);
+    dump_graph(o, "fused", g, NULL);
     GMC_TRY(gmc_plan(g, diag));
-    dump_graph(o, "plan", g, true);
+    dump_graph(o, "plan", g, tc);
+    *out = g;
+    return GMC_OK;
+}
+
+static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e,
+                             gmc_result *r, gmc_diag *diag)
+{
+    double t0 = now_s();
+    gmc_graph *g;
+    gmc_target_config tc;
+    GMC_TRY(gmc_front(o, a, &g, &tc, NULL, diag));
+    const gmc_model *m = g->model;
 
     char flags[4096];
     gmc_toolchain_flags(&tc, flags, sizeof flags);
@@ -439,25 +445,20 @@ gmc_status gmc_compile(const gmc_options *o, gmc_result *r, gmc_diag *diag)
     return s;
 }
 
-gmc_status gmc_plan_graph(const char *graph, int32_t max_batch, FILE *out, gmc_diag *diag)
+gmc_status gmc_plan_graph(const gmc_options *o, FILE *out, gmc_diag *diag)
 {
     gmc_arena a;
     gmc_arena_init(&a);
     gmc_graph *g;
-    gmc_status s = build_graph(graph, max_batch, &a, &g, diag);
+    gmc_target_config tc;
+    gmc_status s = gmc_front(o, &a, &g, &tc, NULL, diag);
     if (s == GMC_OK) {
         gmc_strbuf b;
         gmc_strbuf_init(&b);
-        gmc_plan_report(g, &b);
+        gmc_plan_report(g, tc.target->name, &b);
         fputs(gmc_strbuf_str(&b), out);
         gmc_strbuf_deinit(&b);
     }
     gmc_arena_deinit(&a);
     return s;
-}
-
-gmc_status gmc_driver_graph(const char *graph, gmc_arena *a, gmc_graph **out,
-                            gmc_diag *diag)
-{
-    return build_graph(graph, 0, a, out, diag);
 }

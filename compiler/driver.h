@@ -6,8 +6,9 @@
  * gmc_compile runs it for one graph and target into an output directory and
  * skips clang when the emitted C, flags and toolchain are unchanged (the
  * build cache).  --dump=<stage> prints the IR after a stage instead of
- * stopping there.  Also here: the `plan` and `init` entry points, which share
- * the front half of the pipeline.
+ * stopping there.  Everything that plans or builds (compile, plan, init, the
+ * tests) runs the same front half, gmc_front, so what `plan` prints is what
+ * the build does.
  */
 #ifndef GMC_DRIVER_H
 #define GMC_DRIVER_H
@@ -35,6 +36,8 @@ typedef struct gmc_options {
     bool verbose;          /* echo clang commands and timings */
     bool packed;           /* weights stay in the file's packed rows: no target
                             * layout, nothing repacked at load */
+    const struct gmc_host *host; /* the machine to configure the target for;
+                                  * NULL: this one (tests fix it) */
 } gmc_options;
 
 typedef struct gmc_result {
@@ -61,20 +64,24 @@ bool gmc_hash_product(const char *path, uint64_t *out);
 gmc_status gmc_verify_product(const char *path, uint64_t want,
                               gmc_diag *diag) GMC_MUST_CHECK;
 
-/* Prints the memory plan of a graph (no build) to out. */
-gmc_status gmc_plan_graph(const char *graph, int32_t max_batch, FILE *out,
-                          gmc_diag *diag) GMC_MUST_CHECK;
+/* The front half of the pipeline: YAML → lowered graph → fused for the
+ * target → weight layouts → memory plan, printing the stage o->dump names.
+ * Everything lives in a; *tc is the resolved target; *unfused (if not NULL)
+ * says what fusion left alone, NULL if nothing. */
+struct gmc_graph;
+struct gmc_arena;
+struct gmc_target_config;
+gmc_status gmc_front(const gmc_options *o, struct gmc_arena *a, struct gmc_graph **out,
+                     struct gmc_target_config *tc, const char **unfused,
+                     gmc_diag *diag) GMC_MUST_CHECK;
+
+/* Prints the plan of the build gmc_compile would make with options o (the
+ * graph, target, batch and layouts; nothing built) to out. */
+gmc_status gmc_plan_graph(const gmc_options *o, FILE *out, gmc_diag *diag) GMC_MUST_CHECK;
 
 /* Writes seeded random weights for a graph as a GGUF file, with a synthetic
  * vocabulary, so any variant runs without a checkpoint (init.c). */
 gmc_status gmc_init_weights(const char *graph, const char *path, uint64_t seed,
                             bool verbose, gmc_diag *diag) GMC_MUST_CHECK;
-
-/* The planned graph of a YAML file at the default batch (for init.c and
- * tests); everything lives in a. */
-struct gmc_graph;
-struct gmc_arena;
-gmc_status gmc_driver_graph(const char *graph, struct gmc_arena *a,
-                            struct gmc_graph **out, gmc_diag *diag) GMC_MUST_CHECK;
 
 #endif /* GMC_DRIVER_H */

@@ -22,6 +22,7 @@
 #include "driver.h"
 #include "graph.h"
 #include "gmrt.h"
+#include "target.h"
 
 typedef struct init_ctx {
     const gmc_graph *g;
@@ -341,7 +342,9 @@ gmc_status gmc_init_weights(const char *graph, const char *path, uint64_t seed,
     gmc_arena a;
     gmc_arena_init(&a);
     gmc_graph *g;
-    gmc_status st = gmc_driver_graph(graph, &a, &g, diag);
+    gmc_target_config tc; /* the weights are the same for every target */
+    gmc_status st = gmc_front(&(gmc_options){.graph = graph, .target = "generic"}, &a, &g,
+                              &tc, NULL, diag);
     if (st == GMC_OK && g->model->vocab < 512)
         st = gmc_fail(diag, GMC_ERR_SEMANTIC,
                       "%s: gemmac init needs a vocab of at least 512 for its "

@@ -345,33 +345,38 @@ static int cmd_model(int argc, char **argv, const model_cmd *c)
 
 static int cmd_plan(int argc, char **argv)
 {
-    const char *graph = NULL;
-    long batch = 0;
+    gmc_options o = {0};
     for (int i = 2; i < argc; i++) {
         if (is_help(argv[i])) {
-            printf("usage: gemmac plan GRAPH.yaml [--batch N]\n\n"
-                   "Prints the parameter count, weight bytes, the activation arena\n"
-                   "against the naive sum of buffers, and the KV cache per token and at\n"
-                   "full context, without building anything.\n");
+            printf("usage: gemmac plan GRAPH.yaml [--target NAME] [--batch N] [--packed]\n\n"
+                   "Prints the plan of the build `gemmac compile` makes with the same\n"
+                   "options, without building it: the parameter count, weight bytes\n"
+                   "(resident, looked up from the mapped file, repacked at load), the\n"
+                   "activation arena against the naive sum of buffers, and the KV cache\n"
+                   "per token and at full context.  --dump=STAGE prints the IR too.\n");
             return 0;
         }
-        if (strcmp(argv[i], "--batch") == 0 && i + 1 < argc) {
-            if (!parse_int("--batch", argv[++i], 1, 4096, &batch))
-                return 2;
-        } else if (argv[i][0] != '-' && !graph)
-            graph = argv[i];
-        else {
-            fprintf(stderr, "gemmac plan: unknown argument \"%s\"\n", argv[i]);
+        const char *arg = argv[i];
+        int r = build_option(argc, argv, &i, &o);
+        if (r < 0)
             return 2;
+        if (r && !o.out_dir && !o.force && !o.verbose)
+            continue;
+        if (!r && argv[i][0] != '-' && !o.graph) {
+            o.graph = argv[i];
+            continue;
         }
+        fprintf(stderr, "gemmac plan: %s \"%s\" (see --help)\n",
+                r ? "option for builds only" : "unknown argument", arg);
+        return 2;
     }
-    if (!graph) {
+    if (!o.graph) {
         fprintf(stderr, "gemmac plan: no graph given (gemmac plan GRAPH.yaml)\n");
         return 2;
     }
     gmc_diag d;
     gmc_diag_clear(&d);
-    if (gmc_plan_graph(graph, (int32_t)batch, stdout, &d) != GMC_OK) {
+    if (gmc_plan_graph(&o, stdout, &d) != GMC_OK) {
         print_diag(&d);
         return 1;
     }

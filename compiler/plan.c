@@ -271,12 +271,12 @@ static void bytes_line(gmc_strbuf *b, const char *what, uint64_t n)
               (double)n / (1024.0 * 1024.0));
 }
 
-void gmc_plan_report(const gmc_graph *g, gmc_strbuf *b)
+void gmc_plan_report(const gmc_graph *g, const char *target, gmc_strbuf *b)
 {
     const gmc_model *m = g->model;
     uint64_t logits = (uint64_t)m->vocab * sizeof(float);
-    gmc_emitf(b, "plan for %s (%s): %d layers, max batch %d, context %d\n",
-              m->name, m->source ? m->source : "?", m->n_layers, g->max_batch,
+    gmc_emitf(b, "plan for %s (%s) on %s: %d layers, max batch %d, context %d\n",
+              m->name, m->source ? m->source : "?", target, m->n_layers, g->max_batch,
               m->context);
     gmc_params pc = gmc_model_param_counts(m);
     gmc_emitf(b, "  parameters                   %14" PRIu64 "\n", pc.total);
@@ -285,15 +285,21 @@ void gmc_plan_report(const gmc_graph *g, gmc_strbuf *b)
     if (pc.active != pc.total - pc.mapped)
         gmc_emitf(b, "    active per token (top-%d of %d experts) %" PRIu64 "\n",
                   m->n_experts_used, m->n_experts, pc.active);
-    uint64_t looked_up = 0;
-    for (int i = 0; i < g->n_values; i++)
-        if (g->values[i].kind == GMC_V_WEIGHT && g->values[i].mapped)
-            looked_up += g->values[i].bytes;
+    uint64_t looked_up = 0, repacked = 0;
+    for (int i = 0; i < g->n_values; i++) {
+        const gmc_value *v = &g->values[i];
+        if (v->kind == GMC_V_WEIGHT && v->mapped)
+            looked_up += v->bytes;
+        if (v->kind == GMC_V_WEIGHT && v->layout != GMK_LAYOUT_PACKED)
+            repacked += v->bytes;
+    }
     bytes_line(b, "weights", g->weight_bytes);
     if (looked_up) {
         bytes_line(b, "  resident (computed with)", g->weight_bytes - looked_up);
-        bytes_line(b, "  mapped (looked up per token)", looked_up);
+        bytes_line(b, "  looked up from the file", looked_up);
     }
+    if (repacked)
+        bytes_line(b, "  repacked at load", repacked);
     bytes_line(b, "activation arena", g->arena_bytes);
     bytes_line(b, "  naive sum of buffers", g->naive_bytes);
     gmc_emitf(b, "  %-28s %14.1f %%\n", "  arena / naive",

@@ -22,6 +22,6 @@ gmc_status gmc_plan(gmc_graph *g, gmc_diag *diag) GMC_MUST_CHECK;
 gmc_status gmc_plan_check(const gmc_graph *g, gmc_diag *diag) GMC_MUST_CHECK;
 
 /* Appends the human summary `gemmac plan` prints. */
-void gmc_plan_report(const gmc_graph *g, gmc_strbuf *b);
+void gmc_plan_report(const gmc_graph *g, const char *target, gmc_strbuf *b);
 
 #endif /* GMC_PLAN_H */

@@ -580,6 +580,35 @@ START_TEST(test_e2e_manifest_mismatch)
 }
 END_TEST
 
+/* `gemmac plan --target host` prints the sizes the compiled model hands the
+ * runtime (a quantized graph, so that the host's weight layouts and its
+ * fused int8 kernels are in the build). */
+START_TEST(test_e2e_plan_matches_build)
+{
+    char graph[4200];
+    snprintf(graph, sizeof graph, "%s", gmc_test_src("tests/graphs/tiny-qmix.yaml"));
+    loaded L;
+    compile_and_load_for(graph, "host", &L);
+    char *plan = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&plan, &len);
+    ck_assert_ptr_nonnull(f);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    gmc_options o = {.graph = graph, .target = "host"};
+    ck_assert_msg(gmc_plan_graph(&o, f, &d) == GMC_OK, "%s", d.msg);
+    fclose(f);
+    ck_assert_uint_eq(gmc_test_number_after(plan, "  weights "), L.m->weight_bytes);
+    ck_assert_uint_eq(gmc_test_number_after(plan, "activation arena"), L.m->arena_bytes);
+    ck_assert_uint_eq(gmc_test_number_after(plan, "KV cache per token"),
+                      L.m->kv_bytes_per_token);
+    ck_assert_uint_eq(gmc_test_number_after(plan, "KV cache at full context"), L.m->kv_bytes);
+    ck_assert_uint_eq(gmc_test_number_after(plan, "max batch"), (unsigned)L.m->max_batch);
+    free(plan);
+    dlclose(L.so);
+}
+END_TEST
+
 /* ------------------------------------------------------------ build cache */
 
 static bool build_cached(const char *graph, const char *dir, bool exe)
@@ -1176,6 +1205,7 @@ Suite *e2e_suite(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, test_e2e_init_gemma3n4);
     tcase_add_test(tc, test_e2e_manifest_mismatch);
+    tcase_add_test(tc, test_e2e_plan_matches_build);
     tcase_add_test(tc, test_e2e_build_cache);
     tcase_add_test(tc, test_e2e_packed_option);
     tcase_add_test(tc, test_e2e_standalone_executable);

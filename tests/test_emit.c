@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "driver.h"
 #include "emit.h"
 #include "gmk.h"
 #include "fuse.h"
@@ -40,7 +41,7 @@ typedef struct emitted {
 static const gmc_host fixed_host = {
     .triple = "x86_64-pc-linux-gnu", .arch = "x86_64", .cpu = "znver4",
     .features = "+avx2,+fma,+f16c,+bmi2,+avx512f,+avx512bw,+avx512vl,+avx512dq,+avx512vnni,"
-                "+avx512bf16,+avx512vbmi"};
+                "+avx512bf16,+avx512vbmi,+sse2"};
 
 /* Compiles graph for target t as gemmac compile does, up to the C. */
 static void emit_graph(emitted *e, const char *graph, const gmc_target *t)
@@ -50,22 +51,11 @@ static void emit_graph(emitted *e, const char *graph, const gmc_target *t)
     gmc_emit_out_init(&e->out);
     gmc_diag d;
     gmc_diag_clear(&d);
-    gmc_model *m;
-    ck_assert_msg(gmc_model_load(graph, &e->a, &m, &d) == GMC_OK, "%s", d.msg);
-    ck_assert_msg(gmc_graph_lower(m, 4, &e->a, &e->g, &d) == GMC_OK, "%s", d.msg);
+    gmc_options o = {.graph = graph, .target = t->name, .max_batch = 4, .host = &fixed_host};
     gmc_target_config tc;
-    char why[64] = "";
-    ck_assert_msg(t->configure(t, &fixed_host, &tc, why, sizeof why), "%s: %s", t->name, why);
     const char *note;
-    ck_assert_msg(gmc_fuse(e->g, tc.target->act_fmt, &e->a, &e->g, &note, &d) == GMC_OK, "%s",
-                  d.msg);
+    ck_assert_msg(gmc_front(&o, &e->a, &e->g, &tc, &note, &d) == GMC_OK, "%s", d.msg);
     ck_assert_msg(note == NULL, "%s: not fused: %s", graph, note);
-    for (int i = 0; i < e->g->n_values && t->weight_layout; i++) { /* as driver.c does */
-        gmc_value *v = &e->g->values[i];
-        if (v->kind == GMC_V_WEIGHT && v->n_dims == 2)
-            v->layout = t->weight_layout(v->dtype);
-    }
-    ck_assert_msg(gmc_plan(e->g, &d) == GMC_OK, "%s", d.msg);
     gmc_toolchain_flags(&tc, e->flags, sizeof e->flags);
     ck_assert_msg(gmc_emit(e->g, &tc, e->flags, &e->out, &d) == GMC_OK, "%s", d.msg);
 }
@@ -205,6 +195,67 @@ START_TEST(test_emit_compiles_clean)
 }
 END_TEST
 
+/* What `gemmac plan` prints is what the build does: for every graph in
+ * graphs/ and every target, the weight, arena and KV bytes of the plan equal
+ * those the emitted model declares to the runtime (gmk_model). */
+START_TEST(test_plan_is_the_build)
+{
+    static const char *const graphs[] = {
+        "tests/graphs/tiny-qmix.yaml", "graphs/gemma-2b.yaml", "graphs/gemma-7b.yaml",
+        "graphs/gemma2-2b.yaml", "graphs/gemma2-9b.yaml", "graphs/gemma3-270m.yaml",
+        "graphs/gemma3-1b.yaml", "graphs/gemma3-1b-q4_0.yaml", "graphs/gemma3-1b-q8_0.yaml",
+        "graphs/gemma3n-e2b.yaml", "graphs/gemma3n-e4b.yaml", "graphs/gemma4-e2b.yaml",
+        "graphs/gemma4-e4b.yaml", "graphs/gemma4-31b.yaml", "graphs/gemma4-26b-a4b.yaml"};
+    static const struct {
+        const char *plan, *model;
+    } fields[] = {{"  weights ", ".weight_bytes"},
+                  {"activation arena", ".arena_bytes"},
+                  {"KV cache per token", ".kv_bytes_per_token"},
+                  {"KV cache at full context", ".kv_bytes"}};
+    int n_graphs = (int)(sizeof graphs / sizeof graphs[0]), checked = 0;
+    for (int t = 0; gmc_targets[t]; t++) {
+        for (int i = 0; i < n_graphs; i++) {
+            for (int packed = 0; packed < 2; packed++) {
+                ck_assert_int_eq(chdir(GMC_SOURCE_DIR), 0);
+                gmc_options o = {.graph = graphs[i], .target = gmc_targets[t]->name,
+                                 .packed = packed, .host = &fixed_host};
+                char *plan = NULL;
+                size_t plan_len = 0;
+                FILE *f = open_memstream(&plan, &plan_len);
+                ck_assert_ptr_nonnull(f);
+                gmc_diag d;
+                gmc_diag_clear(&d);
+                ck_assert_msg(gmc_plan_graph(&o, f, &d) == GMC_OK, "%s", d.msg);
+                fclose(f);
+                gmc_arena a;
+                gmc_arena_init(&a);
+                gmc_graph *g;
+                gmc_target_config tc;
+                ck_assert_msg(gmc_front(&o, &a, &g, &tc, NULL, &d) == GMC_OK, "%s", d.msg);
+                gmc_emit_out e;
+                gmc_emit_out_init(&e);
+                ck_assert_msg(gmc_emit(g, &tc, "", &e, &d) == GMC_OK, "%s", d.msg);
+                const char *c = gmc_strbuf_str(&e.model_c);
+                for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++) {
+                    unsigned long long want = gmc_test_number_after(c, fields[k].model),
+                                       got = gmc_test_number_after(plan, fields[k].plan);
+                    ck_assert_uint_gt(want, 0);
+                    ck_assert_msg(got == want, "%s on %s%s: plan prints %s %llu, the build has %llu",
+                                  graphs[i], gmc_targets[t]->name, packed ? " --packed" : "",
+                                  fields[k].plan, got, want);
+                }
+                ck_assert_msg(strstr(plan, gmc_targets[t]->name), "%s", plan);
+                gmc_emit_out_deinit(&e);
+                gmc_arena_deinit(&a);
+                free(plan);
+                checked++;
+            }
+        }
+    }
+    ck_assert_int_ge(checked, 6 * n_graphs * 2);
+}
+END_TEST
+
 /* Two specialisations with one name are told apart by what differs:
  * the unfused tiny graph with one post-norm's eps changed gets
  * rmsnorm_add_64 and rmsnorm_add_64_eps1em05; a difference no KVARY names
@@ -282,6 +333,7 @@ Suite *emit_suite(void)
     tcase_add_test(tc, test_emit_reproducible);
     tcase_add_test(tc, test_emit_hash_changes);
     tcase_add_test(tc, test_emit_compiles_clean);
+    tcase_add_test(tc, test_plan_is_the_build);
     tcase_add_test(tc, test_emit_variant_names);
     tcase_add_test(tc, test_emit_strbuf_long);
     suite_add_tcase(s, tc);

@@ -93,3 +93,12 @@ char *gmc_test_read_file(const char *path, size_t *out_len)
     }
     return buf;
 }
+
+unsigned long long gmc_test_number_after(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    if (!p)
+        return 0;
+    p += strlen(key);
+    return strtoull(p + strspn(p, " ="), NULL, 10);
+}

@@ -19,5 +19,8 @@ const char *gmc_test_src(const char *rel);
 const char *gmc_test_tmpdir(void);
 /* Reads a whole file into a malloc'd buffer (NUL added); NULL on error. */
 char *gmc_test_read_file(const char *path, size_t *out_len);
+/* The decimal number after the first key in text, past spaces and '='; 0 if
+ * key is not there. */
+unsigned long long gmc_test_number_after(const char *text, const char *key);
 
 #endif /* GMC_TESTUTIL_H */
