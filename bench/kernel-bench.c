@@ -185,10 +185,10 @@ int main(int argc, char **argv)
         {"q4_0p", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
         {"q5_0p", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
 #endif
-#ifdef GMK_X86_HAVE_P2 /* the layout x86-64-v3 models read */
-        {"q4_0p2", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P2},
+#ifdef GMK_X86_HAVE_P8 /* the layout x86-64-v3 models read */
+        {"q4_0p8", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
         {"q4_0big", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 12288, 1536, GMK_LAYOUT_PACKED},
-        {"q4_0p2big", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 12288, 1536, GMK_LAYOUT_P2},
+        {"q4_0p8big", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 12288, 1536, GMK_LAYOUT_P8},
 #endif
     };
 #ifdef GMK_X86_HAVE_P16

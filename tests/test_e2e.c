@@ -640,7 +640,7 @@ START_TEST(test_e2e_build_cache)
 }
 END_TEST
 
-/* x86-64-v3 reads q4_0 in the P2 layout (tiny-qmix's q4_0 matrices are
+/* x86-64-v3 reads q4_0 in the P8 layout (tiny-qmix's q4_0 matrices are
  * marked in the fused dump); --packed keeps every weight as the file has
  * it, and the two builds are different products (the stamp covers model.c). */
 START_TEST(test_e2e_packed_option)
@@ -662,7 +662,7 @@ START_TEST(test_e2e_packed_option)
         gmc_diag_clear(&d);
         ck_assert_msg(gmc_compile(&o, &r, &d) == GMC_OK, "%s", d.msg);
         fclose(f);
-        ck_assert_msg((strstr(dump, "layout p2") != NULL) == !packed,
+        ck_assert_msg((strstr(dump, "layout p8") != NULL) == !packed,
                       "packed %d: fused dump %s", packed, dump);
         ck_assert(!r.cached);
         free(dump);

@@ -451,6 +451,29 @@ END_TEST
 
 /* ------------------------------------------------------------ layouts */
 
+/* gmk_x86_step_b32's arithmetic for q4_0 in scalar C: per row and token,
+ * q = Σ (u − 8)·x exact per block, then acc = fma(float(q)·dx, dw, acc). */
+static void exact_q4_0(float *y, int64_t ldy, const uint8_t *w, const uint8_t *xq, int n_tok,
+                       int n_out, int64_t nb)
+{
+    for (int t = 0; t < n_tok; t++) {
+        const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(xq + (size_t)t * gmk_act_row_bytes(
+                                                                    GMK_ACT_Q8_0, nb * 32));
+        for (int r = 0; r < n_out; r++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = w + (size_t)(r * nb + b) * 18;
+                int32_t q = 0;
+                for (int e = 0; e < 16; e++)
+                    q += ((blk[2 + e] & 15) - 8) * a[b].qs[e] + ((blk[2 + e] >> 4) - 8) * a[b].qs[16 + e];
+                float sx = (float)q * a[b].d;
+                acc = fmaf(sx, gmk_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)), acc);
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
 /* One layout case at n_out × n_in: see test_p16_layout. */
 static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *cuts, int n_cuts)
 {
@@ -490,7 +513,11 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
         for (size_t q = 0; q < sizeof toks / sizeof toks[0]; q++) {
             int n_tok = toks[q];
             uint8_t *xq = make_act(lv[l], fmt, x, n_tok, n_in);
-            lv[l]->matmul_rows(want, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
+            int has_layout = (lv[l]->layouts >> (layout >> GMK_LAYOUT_SHIFT)) & 1;
+            if (has_layout && dtype == GMK_DTYPE_Q4_0)
+                exact_q4_0(want, n_out, w, xq, n_tok, n_out, nb);
+            else
+                lv[l]->matmul_rows(want, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
             memset(got, 0xff, (size_t)17 * (size_t)n_out * sizeof *got);
             for (int k = 0; k + 1 < n_cuts; k++)
                 lv[l]->matmul_rows(got, n_out, pw, wdt, xq, fmt, n_tok, cuts[k], cuts[k + 1],
@@ -500,11 +527,13 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
                 num += ((double)got[i] - want[i]) * ((double)got[i] - want[i]);
                 den += (double)want[i] * want[i];
             }
-            if (lv[l]->layouts & (1 << (layout >> GMK_LAYOUT_SHIFT)))
+            if (has_layout)
                 ck_assert_msg(memcmp(want, got, (size_t)n_tok * n_out * sizeof *got) == 0,
-                              "%s dtype %d %dx%lld n_tok %d: %s differs from packed (NMSE %g)",
+                              "%s dtype %d %dx%lld n_tok %d: %s differs from %s (NMSE %g)",
                               lv[l]->name, dtype, n_out, (long long)n_in, n_tok,
-                              gmk_layout_name(layout), num / den);
+                              gmk_layout_name(layout),
+                              dtype == GMK_DTYPE_Q4_0 ? "the exact arithmetic" : "packed",
+                              num / den);
             else
                 ck_assert_msg(num <= 5e-4 * den, "%s dtype %d n_tok %d: %s fallback NMSE %g",
                               lv[l]->name, dtype, n_tok, gmk_layout_name(layout), num / den);
@@ -537,22 +566,21 @@ START_TEST(test_p16_layout)
 }
 END_TEST
 
-/* q4_0 (cases 2 and 3) in P2, as test_p16_layout: row cuts that split
- * pairs, an odd row count (the last pair padded), groups of 8 blocks with
- * odd and even tails (5, 10 and 80 blocks), and rows longer than the
- * prefill panel (513 blocks: the prefill reads the layout directly). */
-START_TEST(test_p2_layout)
+/* q4_0 (cases 2 and 3) in P8, as test_p16_layout, against the scalar
+ * arithmetic the kernels promise (exact_q4_0) where the level reads P8:
+ * row cuts that split panels, a part panel (9 rows), one row, and rows
+ * longer than any tile (513 blocks). */
+START_TEST(test_p8_layout)
 {
-    rng_seed(0x92u + (uint64_t)_i);
+    rng_seed(0x98u + (uint64_t)_i);
     const int c = 2 + _i;
     static const int cuts67[] = {0, 3, 16, 21, 48, 63, 64, 67};
     static const int cuts1[] = {0, 1};
     static const int cuts9[] = {0, 1, 2, 5, 9};
-    check_layout(GMK_LAYOUT_P2, c, 67, case_len(c, 2), cuts67, 8);
-    check_layout(GMK_LAYOUT_P2, c, 1, 32, cuts1, 2);
-    check_layout(GMK_LAYOUT_P2, c, 9, 160, cuts9, 5);
-    check_layout(GMK_LAYOUT_P2, c, 9, 320, cuts9, 5);
-    check_layout(GMK_LAYOUT_P2, c, 5, 513 * 32, cuts9, 4);
+    check_layout(GMK_LAYOUT_P8, c, 67, case_len(c, 2), cuts67, 8);
+    check_layout(GMK_LAYOUT_P8, c, 1, 32, cuts1, 2);
+    check_layout(GMK_LAYOUT_P8, c, 9, 160, cuts9, 5);
+    check_layout(GMK_LAYOUT_P8, c, 5, 513 * 32, cuts9, 4);
 }
 END_TEST
 
@@ -562,16 +590,18 @@ END_TEST
  * the names come from one table. */
 START_TEST(test_layout_for)
 {
-    const int64_t m2[3] = {64, 7, 1}, even[3] = {64, 6, 4}, odd[3] = {64, 5, 4};
-    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P2, 2, m2), GMK_LAYOUT_P2);
-    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P2, 3, even), GMK_LAYOUT_P2);
-    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P2, 3, odd), GMK_LAYOUT_PACKED);
-    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P16, 3, even), GMK_LAYOUT_PACKED);
+    const int64_t m2[3] = {64, 7, 1}, whole[3] = {64, 16, 4}, part[3] = {64, 12, 4};
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P8, 2, m2), GMK_LAYOUT_P8);
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P8, 3, whole), GMK_LAYOUT_P8);
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P8, 3, part), GMK_LAYOUT_PACKED);
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P16, 3, whole), GMK_LAYOUT_PACKED);
     ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P16, 2, m2), GMK_LAYOUT_P16);
-    ck_assert_int_eq(gmk_layout_all_rows(3, even), 24);
-    ck_assert_uint_eq(gmk_layout_bytes(GMK_LAYOUT_P2, GMK_DTYPE_Q4_0, 24, 64),
-                      gmk_layout_bytes(GMK_LAYOUT_PACKED, GMK_DTYPE_Q4_0, 24, 64));
-    ck_assert_str_eq(gmk_layout_name(GMK_LAYOUT_P2), "p2");
+    ck_assert_int_eq(gmk_layout_all_rows(3, whole), 64);
+    ck_assert_uint_eq(gmk_layout_bytes(GMK_LAYOUT_P8, GMK_DTYPE_Q4_0, 64, 64),
+                      gmk_layout_bytes(GMK_LAYOUT_PACKED, GMK_DTYPE_Q4_0, 64, 64));
+    ck_assert_uint_eq(gmk_layout_bytes(GMK_LAYOUT_P8, GMK_DTYPE_Q4_0, 7, 64),
+                      gmk_layout_bytes(GMK_LAYOUT_PACKED, GMK_DTYPE_Q4_0, 8, 64));
+    ck_assert_str_eq(gmk_layout_name(GMK_LAYOUT_P8), "p8");
     ck_assert_str_eq(gmk_layout_const(GMK_LAYOUT_P16), "GMK_LAYOUT_P16");
     ck_assert_str_eq(gmk_layout_name(GMK_LAYOUT_PACKED), "packed");
 }
@@ -609,7 +639,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_nmse, 0, N_CASES);
     tcase_add_loop_test(tc, test_bit_identical, 0, N_CASES);
     tcase_add_loop_test(tc, test_p16_layout, 0, 8);
-    tcase_add_loop_test(tc, test_p2_layout, 0, 2);
+    tcase_add_loop_test(tc, test_p8_layout, 0, 2);
     tcase_add_test(tc, test_layout_for);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);

@@ -33,8 +33,8 @@ const gmc_x86_isa GMK_ISA_CAT(gmk_isa_, GMK_ISA_NAME) = {
 #ifdef GMK_X86_HAVE_P16
                | 1 << (GMK_LAYOUT_P16 >> GMK_LAYOUT_SHIFT)
 #endif
-#ifdef GMK_X86_HAVE_P2
-               | 1 << (GMK_LAYOUT_P2 >> GMK_LAYOUT_SHIFT)
+#ifdef GMK_X86_HAVE_P8
+               | 1 << (GMK_LAYOUT_P8 >> GMK_LAYOUT_SHIFT)
 #endif
     ,
     .act_row = isa_act_row,

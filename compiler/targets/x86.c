@@ -27,12 +27,11 @@ static int layout_p16(int dtype)
     return gmk_layout_supports(GMK_LAYOUT_P16, dtype) ? GMK_LAYOUT_P16 : GMK_LAYOUT_PACKED;
 }
 
-/* AVX2 reads q4_0 in row pairs of 8-block groups (gmk_layout.h): a 12288 ×
- * 1536 GEMV 10.5 → 12.3–17.0 GB/s at one thread (kernel_bench q4_0big /
- * q4_0p2big, docs/benchmarks.md). */
-static int layout_p2(int dtype)
+/* AVX2 reads q4_0 in 8-row panels (gmk_layout.h; kernel_bench q4_0p8 and
+ * q4_0p8big against q4_0 and q4_0big, docs/benchmarks.md). */
+static int layout_p8(int dtype)
 {
-    return gmk_layout_supports(GMK_LAYOUT_P2, dtype) ? GMK_LAYOUT_P2 : GMK_LAYOUT_PACKED;
+    return gmk_layout_supports(GMK_LAYOUT_P8, dtype) ? GMK_LAYOUT_P8 : GMK_LAYOUT_PACKED;
 }
 
 /* True if the comma-separated feature list has "+name" as a whole item. */
@@ -102,7 +101,7 @@ static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_con
 X86_PROFILE(gmc_target_x86_64, "x86-64", "x86-64 baseline (SSE2), f32 activations",
             gmc_act_fmt_f32, NULL, "x86-64", "", "sse2");
 X86_PROFILE(gmc_target_x86_64_v3, "x86-64-v3", "AVX2 + FMA (Haswell, Zen 1-3), int8 activations",
-            act_fmt_int8, layout_p2, "x86-64-v3", "", "avx2,fma,f16c,bmi2");
+            act_fmt_int8, layout_p8, "x86-64-v3", "", "avx2,fma,f16c,bmi2");
 X86_PROFILE(gmc_target_x86_64_v4, "x86-64-v4", "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations",
             act_fmt_int8, NULL, "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
 X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni",

@@ -468,236 +468,102 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
 
 #ifdef GMK_X86_HAVE_LANES
 /*
- * q4_0 in the P2 layout (gmk_layout.h), AVX2: a tile of R ≤ 2 rows (rows i0
- * .. i0 + R − 1 of the pair at p) × T ≤ LT tokens read straight from the
- * layout.  Per (row, token) and block the steps of gmk_x86_lstep_b32, in
- * the same order, so P2 and packed weights give the same bits; what the
- * layout saves is work around them: one load and two ands unpack two
- * blocks, one vcvtph2ps converts a row's 8 scales, and a decode step's two
- * rows are two independent sums fed by one sequential stream.
+ * q4_0 in the P8 layout (gmk_layout.h), AVX2: a 32-byte load holds 4 bytes
+ * of each of 8 rows, so one vpmaddubsw against a broadcast dword of
+ * activations advances 8 (row, token) dots by 4 elements.  A block's 8
+ * products of a row add up in int16 (|Σ| ≤ 8·2·15·128 < 2^15) before one
+ * vpmaddwd: about 3 vector instructions per (row, token, block) where the
+ * packed rows take 6, and no horizontal sums.  The arithmetic per (row,
+ * token) is gmk_x86_step_b32's (exact int32 per block, then
+ * acc = fma(float(q)·dx, dw, acc)), in lanes: every token count, row cut and
+ * thread count gives the same bits, and so does the P16 layout of an
+ * AVX-512 build.  (Not the packed AVX2 path, which keeps 8 partial sums per
+ * row and token: see gmk_x86_lstep_b32.)
  */
-#define GMK_X86_HAVE_P2 1
-#define GMK_X86_P2_GROUP (8 * 2 * 18) /* bytes of a pair's group of 8 blocks */
+#define GMK_X86_HAVE_P8 1
+#define GMK_X86_P8_TT 4                 /* tokens per register tile */
+#define GMK_X86_P8_BLOCK (8 * 18)       /* bytes of a panel block */
 
-/* Scales of a group of n blocks of both rows, row i in d[i]'s lanes 0..n-1. */
-GMK_X86_AI void gmk_x86_p2_scales(const uint8_t *G, int n, __m256 d[2])
+/* The 8 vectors of unsigned weights of panel block p: vector g holds
+ * elements 4g..4g+3 of each row. */
+GMK_X86_AI void gmk_x86_p8_unpack(const uint8_t *restrict p, __m256i u[8])
 {
-    __m128i h0, h1;
-    if (n == 8) {
-        h0 = _mm_loadu_si128((const __m128i *)G);
-        h1 = _mm_loadu_si128((const __m128i *)(G + 16));
-    } else {
-        uint16_t t[16] = {0};
-        memcpy(t, G, (size_t)(2 * n));
-        memcpy(t + 8, G + 2 * n, (size_t)(2 * n));
-        h0 = _mm_loadu_si128((const __m128i *)t);
-        h1 = _mm_loadu_si128((const __m128i *)(t + 8));
-    }
-    d[0] = _mm256_cvtph_ps(h0);
-    d[1] = _mm256_cvtph_ps(h1);
-}
-
-/* Block j of row i of a group (n blocks, quants at qs), unsigned. */
-GMK_X86_AI __m256i gmk_x86_p2_block(const uint8_t *qs, int n, int j, int i)
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    if (j / 2 * 2 + 1 == n) /* an odd last block: as packed */
-        return gmk_x86_nibbles(qs + 64 * (j / 2) + 16 * i);
-    __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 64 * (j / 2) + 32 * i));
-    return _mm256_and_si256(j % 2 ? _mm256_srli_epi16(v, 4) : v, m4);
-}
-
-/* Block b of R rows × T tokens into acc, rows unpacked in u, scales in
- * lane j of d (gmk_x86_lstep_b32's steps with off = 8). */
-GMK_X86_AI void gmk_x86_p2_step(int R, int T, __m256 acc[2][GMK_X86_LT], const __m256i *u,
-                                const __m256 *d, int j, const uint8_t *restrict x, size_t xrow,
-                                int64_t b)
-{
-    const __m256i ones = _mm256_set1_epi16(1), lane = _mm256_set1_epi32(j);
-    __m256 dw[2];
+    const __m256i lo4 = _mm256_set1_epi8(0x0f);
+    const uint8_t *qs = p + gmk_panel_qs_at(GMK_DTYPE_Q4_0, 8);
     GMK_X86_UNROLL
-    for (int i = 0; i < R; i++)
-        dw[i] = _mm256_permutevar8x32_ps(d[i], lane);
-    GMK_X86_UNROLL
-    for (int t = 0; t < T; t++) {
-        const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)t * xrow) + b;
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)a->qs);
-        const __m256i init = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-8 * a->sum));
-        const __m256 dx = _mm256_set1_ps(a->d);
-        GMK_X86_UNROLL
-        for (int i = 0; i < R; i++) {
-            __m256i q = _mm256_madd_epi16(_mm256_maddubs_epi16(u[i], xv), ones);
-            q = _mm256_add_epi32(q, init);
-            acc[i][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q), _mm256_mul_ps(dw[i], dx), acc[i][t]);
-        }
+    for (int k = 0; k < 4; k++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
+        u[k] = _mm256_and_si256(v, lo4);
+        u[k + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
     }
 }
 
-GMK_X86_AI void gmk_x86_p2_tile(int R, int T, int i0, float *restrict y, int64_t ldy,
-                                const uint8_t *restrict p, const uint8_t *restrict x, size_t xrow,
-                                int64_t nb)
+/* The exact int32 dot of a block of each of the 8 rows with activation
+ * block a, the q4_0 offset included: Σ (u − 8)·x. */
+GMK_X86_AI __m256i gmk_x86_p8_dot(const __m256i u[8], const gmk_act_q8_0 *a)
 {
-    __m256 acc[2][GMK_X86_LT];
+    __m256i s[2];
     GMK_X86_UNROLL
-    for (int i = 0; i < R; i++)
+    for (int g = 0; g < 8; g++) { /* two chains of int16 sums */
+        __m256i xg = _mm256_set1_epi32((int)gmk_load_u32((const uint8_t *)a->qs + 4 * g));
+        __m256i pr = _mm256_maddubs_epi16(u[g], xg);
+        s[g % 2] = g < 2 ? pr : _mm256_add_epi16(s[g % 2], pr);
+    }
+    __m256i q = _mm256_madd_epi16(_mm256_add_epi16(s[0], s[1]), _mm256_set1_epi16(1));
+    return _mm256_add_epi32(q, _mm256_set1_epi32(-8 * a->sum));
+}
+
+/* T ≤ GMK_X86_P8_TT tokens against the nb panel blocks of the panel at p,
+ * into the 8 lanes at y (rows ldy apart), lanes outside keep not stored. */
+GMK_X86_AI void gmk_x86_p8_tile(int T, const uint8_t *restrict p, int64_t nb,
+                                float *restrict y, int64_t ldy, __m256i keep,
+                                const uint8_t *restrict x, size_t xrow)
+{
+    __m256 acc[GMK_X86_P8_TT];
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++)
+        acc[j] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; b++, p += GMK_X86_P8_BLOCK) {
+        gmk_x86_prefetch(p, 4 * GMK_X86_P8_BLOCK, GMK_X86_P8_BLOCK);
+        __m256i u[8];
+        gmk_x86_p8_unpack(p, u);
+        const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         GMK_X86_UNROLL
-        for (int t = 0; t < T; t++)
-            acc[i][t] = _mm256_setzero_ps();
-    for (int64_t g = 0; 8 * g < nb; g++) {
-        const int n = nb - 8 * g < 8 ? (int)(nb - 8 * g) : 8;
-        const uint8_t *G = p + (size_t)g * GMK_X86_P2_GROUP, *qs = G + 4 * n;
-        __m256 d2[2], d[2];
-        __m256i u[2];
-        gmk_x86_prefetch(G, (size_t)GMK_X86_PF_TILES * GMK_X86_P2_GROUP, GMK_X86_P2_GROUP);
-        gmk_x86_p2_scales(G, n, d2);
-        GMK_X86_UNROLL
-        for (int i = 0; i < R; i++)
-            d[i] = d2[i0 + i];
-        if (n == 8) {
-            GMK_X86_UNROLL
-            for (int j = 0; j < 8; j++) {
-                GMK_X86_UNROLL
-                for (int i = 0; i < R; i++)
-                    u[i] = gmk_x86_p2_block(qs, 8, j, i0 + i);
-                gmk_x86_p2_step(R, T, acc, u, d, j, x, xrow, 8 * g + j);
-            }
-        } else {
-            for (int j = 0; j < n; j++) {
-                GMK_X86_UNROLL
-                for (int i = 0; i < R; i++)
-                    u[i] = gmk_x86_p2_block(qs, n, j, i0 + i);
-                gmk_x86_p2_step(R, T, acc, u, d, j, x, xrow, 8 * g + j);
-            }
+        for (int j = 0; j < T; j++) {
+            const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b;
+            __m256 sx = _mm256_mul_ps(_mm256_cvtepi32_ps(gmk_x86_p8_dot(u, a)),
+                                      _mm256_set1_ps(a->d));
+            acc[j] = _mm256_fmadd_ps(sx, d, acc[j]);
         }
     }
     GMK_X86_UNROLL
-    for (int i = 0; i < R; i++)
-        GMK_X86_UNROLL
-        for (int t = 0; t < T; t++)
-            y[t * ldy + i] = gmk_x86_hsum(acc[i][t]);
+    for (int j = 0; j < T; j++)
+        _mm256_maskstore_ps(y + j * ldy, keep, acc[j]);
 }
 
-/* Decode: R rows (from row i0 of the pair at p) against one token x, whose
- * block scales and offsets −8·Σx the caller gathered into dx[] and off[]
- * (nb entries, padded to a multiple of 8).  A group's 8 products dw·dx of a
- * row take one multiply, so a block of a row costs an and (or shift), a
- * maddubs, a madd, an add, a cvt, a lane permute and an fma: the steps of
- * gmk_x86_p2_step with T = 1, the same products, the same bits. */
-GMK_X86_AI void gmk_x86_p2_gemv(int R, int i0, float *restrict y, const uint8_t *restrict p,
-                                const float *restrict dx, const int32_t *restrict off,
-                                const uint8_t *restrict x, int64_t nb)
-{
-    const __m256i ones = _mm256_set1_epi16(1);
-    const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)x;
-    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int64_t g = 0; 8 * g < nb; g++) {
-        const int n = nb - 8 * g < 8 ? (int)(nb - 8 * g) : 8;
-        const uint8_t *G = p + (size_t)g * GMK_X86_P2_GROUP, *qs = G + 4 * n;
-        gmk_x86_prefetch(G, (size_t)GMK_X86_PF_TILES * GMK_X86_P2_GROUP, GMK_X86_P2_GROUP);
-        __m256 d[2], sc[2];
-        gmk_x86_p2_scales(G, n, d);
-        const __m256 dx8 = _mm256_loadu_ps(dx + 8 * g);
-        GMK_X86_UNROLL
-        for (int i = 0; i < R; i++)
-            sc[i] = _mm256_mul_ps(d[i0 + i], dx8);
-#define GMK_X86_P2_GEMV_BLOCK(nn, j)                                                          \
-    do {                                                                                      \
-        const int64_t b = 8 * g + (j);                                                        \
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)a[b].qs);                      \
-        const __m256i init = _mm256_zextsi128_si256(_mm_cvtsi32_si128(off[b]));               \
-        GMK_X86_UNROLL                                                                        \
-        for (int i = 0; i < R; i++) {                                                         \
-            __m256i u = gmk_x86_p2_block(qs, nn, j, i0 + i);                                  \
-            __m256i q = _mm256_madd_epi16(_mm256_maddubs_epi16(u, xv), ones);                 \
-            q = _mm256_add_epi32(q, init);                                                    \
-            acc[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q),                                   \
-                                     _mm256_permutevar8x32_ps(sc[i], _mm256_set1_epi32(j)),   \
-                                     acc[i]);                                                 \
-        }                                                                                     \
-    } while (0)
-        if (n == 8) {
-            GMK_X86_UNROLL
-            for (int j = 0; j < 8; j++)
-                GMK_X86_P2_GEMV_BLOCK(8, j);
-        } else {
-            for (int j = 0; j < n; j++)
-                GMK_X86_P2_GEMV_BLOCK(n, j);
-        }
-#undef GMK_X86_P2_GEMV_BLOCK
-    }
-    GMK_X86_UNROLL
-    for (int i = 0; i < R; i++)
-        y[i] = gmk_x86_hsum(acc[i]);
-}
-
-/* R rows (from row i0 of the pair at p) × n_tok tokens: prefill unpacks the
- * rows once into a gmk_x86_lp panel (rows that fit) and runs the packed
- * path's tiles on it; decode and longer rows read the layout. */
-GMK_X86_AI void gmk_x86_p2_rows(int R, int i0, float *restrict y, int64_t ldy,
-                                const uint8_t *restrict p, const uint8_t *restrict X, size_t xrow,
-                                int n_tok, int64_t nb)
-{
-    if (n_tok > 1 && nb <= GMK_X86_LP_MAX) {
-        gmk_x86_lp panel[GMK_X86_LR * GMK_X86_LP_MAX];
-        for (int64_t g = 0; 8 * g < nb; g++) {
-            const int n = nb - 8 * g < 8 ? (int)(nb - 8 * g) : 8;
-            const uint8_t *G = p + (size_t)g * GMK_X86_P2_GROUP;
-            __m256 d[2];
-            gmk_x86_p2_scales(G, n, d);
-            for (int j = 0; j < n; j++)
-                GMK_X86_UNROLL
-                for (int i = 0; i < R; i++) {
-                    gmk_x86_lp *e = &panel[GMK_X86_LR * (8 * g + j) + i];
-                    e->u = gmk_x86_p2_block(G + 4 * n, n, j, i0 + i);
-                    e->d = _mm256_permutevar8x32_ps(d[i0 + i], _mm256_set1_epi32(j));
-                }
-        }
-        gmk_x86_lrows_b32(GMK_DTYPE_Q4_0, R, y, ldy, NULL, 0, panel, NULL, X, xrow, n_tok, nb);
-        return;
-    }
-    int t = 0;
-    for (; t + GMK_X86_LT <= n_tok; t += GMK_X86_LT)
-        gmk_x86_p2_tile(R, GMK_X86_LT, i0, y + t * ldy, ldy, p, X + (size_t)t * xrow, xrow, nb);
-    for (; t < n_tok; t++)
-        gmk_x86_p2_tile(R, 1, i0, y + t * ldy, ldy, p, X + (size_t)t * xrow, xrow, nb);
-}
-
-/* Rows [r0, r1) × n_tok tokens of q4_0 in the P2 layout: whole pairs, and
- * a row alone where the range cuts a pair. */
-GMK_X86_AI void gmk_x86_p2_q4_0(float *restrict y, int64_t ldy, const uint8_t *restrict W,
+/* Rows [r0, r1) × n_tok tokens of q4_0 in P8 (nb blocks per row): panel by
+ * panel, lanes outside [r0, r1) computed and dropped. */
+GMK_X86_AI void gmk_x86_p8_q4_0(float *restrict y, int64_t ldy, const uint8_t *restrict W,
                                 const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
                                 int64_t r1, int64_t nb)
 {
-    if (n_tok == 1 && nb <= GMK_X86_LP_MAX) { /* decode: the token's scales gathered */
-        float dx[GMK_X86_LP_MAX + 8];
-        int32_t off[GMK_X86_LP_MAX + 8];
-        const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)X;
-        for (int64_t b = 0; b < nb; b++) {
-            dx[b] = a[b].d;
-            off[b] = -8 * a[b].sum;
-        }
-        for (int64_t b = nb; b < (nb + 7) / 8 * 8; b++)
-            dx[b] = 0.0f, off[b] = 0;
-        for (int64_t r = r0; r < r1;) {
-            const uint8_t *p = gmk_p2_at(W, r, nb);
-            if (r % 2 == 0 && r + 1 < r1) {
-                gmk_x86_p2_gemv(2, 0, y + r, p, dx, off, X, nb);
-                r += 2;
-            } else {
-                gmk_x86_p2_gemv(1, (int)(r % 2), y + r, p, dx, off, X, nb);
-                r += 1;
-            }
-        }
-        return;
-    }
-    for (int64_t r = r0; r < r1;) {
-        const uint8_t *p = gmk_p2_at(W, r, nb);
-        if (r % 2 == 0 && r + 1 < r1) {
-            gmk_x86_p2_rows(2, 0, y + r, ldy, p, X, xrow, n_tok, nb);
-            r += 2;
-        } else {
-            gmk_x86_p2_rows(1, (int)(r % 2), y + r, ldy, p, X, xrow, n_tok, nb);
-            r += 1;
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int64_t p0 = r0 / 8 * 8; p0 < r1; p0 += 8) {
+        const int lo = (int)((r0 > p0 ? r0 : p0) - p0), hi = (int)((r1 < p0 + 8 ? r1 : p0 + 8) - p0);
+        const __m256i keep = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)),
+                                              _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane));
+        const uint8_t *panel = W + (size_t)p0 * (size_t)nb * 18;
+        int t = 0;
+        for (; t + GMK_X86_P8_TT <= n_tok; t += GMK_X86_P8_TT)
+            gmk_x86_p8_tile(GMK_X86_P8_TT, panel, nb, y + t * ldy + p0, ldy, keep,
+                            X + (size_t)t * xrow, xrow);
+        const uint8_t *xt = X + (size_t)t * xrow;
+        float *yt = y + t * ldy + p0;
+        switch (n_tok - t) { /* the last tokens in one tile */
+        case 3: gmk_x86_p8_tile(3, panel, nb, yt, ldy, keep, xt, xrow); break;
+        case 2: gmk_x86_p8_tile(2, panel, nb, yt, ldy, keep, xt, xrow); break;
+        case 1: gmk_x86_p8_tile(1, panel, nb, yt, ldy, keep, xt, xrow); break;
+        default: break;
         }
     }
 }
@@ -723,7 +589,7 @@ GMK_X86_AI void gmk_x86_p2_q4_0(float *restrict y, int64_t ldy, const uint8_t *r
  * elements 4g..4g+3 of each row (gmk_x86_prep_b32's bytes, rows in lanes). */
 GMK_X86_AI void gmk_x86_p16_unpack(int F, const uint8_t *restrict p, __m512i u[8])
 {
-    const uint8_t *qs = p + gmk_p16_qs_at(F);
+    const uint8_t *qs = p + gmk_panel_qs_at(F, 16);
     if (F == GMK_DTYPE_Q8_0) { /* stored as w ^ 0x80 = w + 128 */
         GMK_X86_UNROLL
         for (int g = 0; g < 8; g++)
@@ -737,9 +603,9 @@ GMK_X86_AI void gmk_x86_p16_unpack(int F, const uint8_t *restrict p, __m512i u[8
         u[k] = _mm512_and_si512(v, lo4);
         u[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
     }
-    if (!gmk_p16_has_qh(F))
+    if (!gmk_panel_has_qh(F))
         return;
-    const uint8_t *qh = p + gmk_p16_qh_at(F);
+    const uint8_t *qh = p + gmk_panel_qh_at(F, 16);
     GMK_X86_UNROLL
     for (int g = 0; g < 8; g++) {
         uint64_t bits;
@@ -757,7 +623,7 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb
 {
     const size_t pb = 16 * gmk_dtype_block_bytes(F);
     const int off = gmk_x86_b32_off(F);
-    const int has_min = gmk_p16_has_min(F);
+    const int has_min = gmk_panel_has_min(F);
     __m512 acc[GMK_X86_P16_TT];
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++)
@@ -1348,13 +1214,13 @@ static inline void gmk_x86_matmul_fast(float *restrict y, int64_t ldy, const uin
     }
 }
 
-#ifdef GMK_X86_HAVE_P2
-static inline GMK_NOINLINE void gmk_x86_mm_p2_q4_0(float *restrict y, int64_t ldy,
+#ifdef GMK_X86_HAVE_P8
+static inline GMK_NOINLINE void gmk_x86_mm_p8_q4_0(float *restrict y, int64_t ldy,
                                                    const uint8_t *restrict W,
                                                    const uint8_t *restrict X, size_t xrow,
                                                    int n_tok, int64_t r0, int64_t r1, int64_t nb)
 {
-    gmk_x86_p2_q4_0(y, ldy, W, X, xrow, n_tok, r0, r1, nb);
+    gmk_x86_p8_q4_0(y, ldy, W, X, xrow, n_tok, r0, r1, nb);
 }
 #endif
 
