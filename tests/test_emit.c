@@ -240,7 +240,8 @@ START_TEST(test_plan_is_the_build)
                     unsigned long long want = gmc_test_number_after(c, fields[k].model),
                                        got = gmc_test_number_after(plan, fields[k].plan);
                     ck_assert_uint_gt(want, 0);
-                    ck_assert_msg(got == want, "%s on %s%s: plan prints %s %llu, the build has %llu",
+                    ck_assert_msg(got == want,
+                                  "%s on %s%s: plan prints %s %llu, the build has %llu",
                                   graphs[i], gmc_targets[t]->name, packed ? " --packed" : "",
                                   fields[k].plan, got, want);
                 }

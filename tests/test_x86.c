@@ -465,7 +465,8 @@ static void exact_q4_0(float *y, int64_t ldy, const uint8_t *w, const uint8_t *x
                 const uint8_t *blk = w + (size_t)(r * nb + b) * 18;
                 int32_t q = 0;
                 for (int e = 0; e < 16; e++)
-                    q += ((blk[2 + e] & 15) - 8) * a[b].qs[e] + ((blk[2 + e] >> 4) - 8) * a[b].qs[16 + e];
+                    q += ((blk[2 + e] & 15) - 8) * a[b].qs[e] +
+                         ((blk[2 + e] >> 4) - 8) * a[b].qs[16 + e];
                 float sx = (float)q * a[b].d;
                 acc = fmaf(sx, gmk_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)), acc);
             }

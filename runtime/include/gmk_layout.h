@@ -244,8 +244,8 @@ static inline void gmk_layout_pack(void *restrict dst, const void *restrict src,
     for (int64_t r = 0; r < n_rows; r++)
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *plain = (uint8_t *)src + (size_t)(r * nb + b) * bb;
-            gmk_panel_swap(dtype, R, (uint8_t *)gmk_panel_at((const uint8_t *)dst, dtype, R, r, nb, b),
-                           plain, (int)(r % R), 1);
+            uint8_t *p = (uint8_t *)gmk_panel_at((const uint8_t *)dst, dtype, R, r, nb, b);
+            gmk_panel_swap(dtype, R, p, plain, (int)(r % R), 1);
         }
 }
 
