@@ -589,15 +589,7 @@ START_TEST(test_e2e_plan_matches_build)
     snprintf(graph, sizeof graph, "%s", gmc_test_src("tests/graphs/tiny-qmix.yaml"));
     loaded L;
     compile_and_load_for(graph, "host", &L);
-    char *plan = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&plan, &len);
-    ck_assert_ptr_nonnull(f);
-    gmc_diag d;
-    gmc_diag_clear(&d);
-    gmc_options o = {.graph = graph, .target = "host"};
-    ck_assert_msg(gmc_plan_graph(&o, f, &d) == GMC_OK, "%s", d.msg);
-    fclose(f);
+    char *plan = gmc_test_plan(&(gmc_options){.graph = graph, .target = "host"});
     ck_assert_uint_eq(gmc_test_number_after(plan, "  weights "), L.m->weight_bytes);
     ck_assert_uint_eq(gmc_test_number_after(plan, "activation arena"), L.m->arena_bytes);
     ck_assert_uint_eq(gmc_test_number_after(plan, "KV cache per token"),

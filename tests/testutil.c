@@ -1,10 +1,13 @@
 /* testutil.c — see testutil.h. */
 #include "testutil.h"
 
+#include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "driver.h"
 
 const char *gmc_test_model_path(void)
 {
@@ -101,4 +104,17 @@ unsigned long long gmc_test_number_after(const char *text, const char *key)
         return 0;
     p += strlen(key);
     return strtoull(p + strspn(p, " ="), NULL, 10);
+}
+
+char *gmc_test_plan(const gmc_options *o)
+{
+    char *plan = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&plan, &len);
+    ck_assert_ptr_nonnull(f);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_plan_graph(o, f, &d) == GMC_OK, "%s", d.msg);
+    fclose(f);
+    return plan;
 }

@@ -22,5 +22,9 @@ char *gmc_test_read_file(const char *path, size_t *out_len);
 /* The decimal number after the first key in text, past spaces and '='; 0 if
  * key is not there. */
 unsigned long long gmc_test_number_after(const char *text, const char *key);
+/* What `gemmac plan` prints for options o (malloc'd); the test fails if
+ * planning does. */
+struct gmc_options;
+char *gmc_test_plan(const struct gmc_options *o);
 
 #endif /* GMC_TESTUTIL_H */
