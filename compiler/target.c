@@ -21,12 +21,6 @@ const gmc_target *const gmc_targets[] = {
     NULL,
 };
 
-/* The x86 profiles, most capable first: what "host" tries. */
-static const gmc_target *const x86_best_first[] = {
-    &gmc_target_x86_64_vnni, &gmc_target_x86_64_v4, &gmc_target_x86_64_v3,
-    &gmc_target_x86_64, NULL,
-};
-
 int gmc_act_fmt_f32(int wdtype)
 {
     (void)wdtype;
@@ -36,15 +30,16 @@ int gmc_act_fmt_f32(int wdtype)
 const gmc_target *gmc_target_find(const char *name, const gmc_host *h)
 {
     if (strcmp(name, "host") == 0) {
-        /* the most capable x86 profile this CPU runs, else the generic
-         * kernels compiled for the host CPU */
-        for (int i = 0; x86_best_first[i]; i++) {
+        const gmc_target *best = NULL;
+        for (int i = 0; gmc_targets[i]; i++) {
+            const gmc_target *t = gmc_targets[i];
             gmc_target_config c;
             char why[256];
-            if (x86_best_first[i]->configure(x86_best_first[i], h, &c, why, sizeof why))
-                return x86_best_first[i];
+            if (t->rank > 0 && (!best || t->rank > best->rank) &&
+                t->configure(t, h, &c, why, sizeof why))
+                best = t;
         }
-        return &gmc_target_native;
+        return best;
     }
     for (int i = 0; gmc_targets[i]; i++)
         if (strcmp(gmc_targets[i]->name, name) == 0)

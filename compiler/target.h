@@ -31,6 +31,9 @@ typedef struct gmc_target {
     const char *name;
     const char *description;
     const char *kernel_header;  /* included by generated code */
+    /* How good a choice for "host" it is: of the targets a host can build,
+     * the highest rank wins; 0: never chosen for "host" (generic). */
+    int rank;
     /* The matmul input format (gmk_act.h) its kernels want for weights of
      * dtype wdtype: GMK_ACT_F32 for kernels that take plain floats. */
     int (*act_fmt)(int wdtype);
@@ -61,8 +64,8 @@ struct gmc_target_config {
 
 /* All targets, NULL-terminated, in the order `gemmac targets` lists them. */
 extern const gmc_target *const gmc_targets[];
-/* "host" resolves to the best target that can be built for host h (the
- * first x86 profile, best first, whose features h has; else native).  NULL
+/* "host" resolves to the target of highest rank that can be built for host
+ * h (the most capable x86 profile whose features h has; else native).  NULL
  * if the name is unknown. */
 const gmc_target *gmc_target_find(const char *name, const gmc_host *h);
 

@@ -252,6 +252,25 @@ START_TEST(test_plan_is_the_build)
 }
 END_TEST
 
+/* "host" is the target of highest rank that the host can build: every x86
+ * profile on a Zen 4, x86-64-v3 on an AVX2-only Zen 3, the native generic
+ * build on an Arm host; no list in code decides it. */
+START_TEST(test_host_by_rank)
+{
+    gmc_host zen3 = fixed_host, arm = {.triple = "aarch64-unknown-linux-gnu",
+                                       .arch = "aarch64", .cpu = "cortex-a76",
+                                       .features = "+neon,+dotprod"};
+    snprintf(zen3.features, sizeof zen3.features, "+sse2,+avx2,+fma,+f16c,+bmi2");
+    ck_assert_str_eq(gmc_target_find("host", &fixed_host)->name, "x86-64-v4-vnni");
+    ck_assert_str_eq(gmc_target_find("host", &zen3)->name, "x86-64-v3");
+    ck_assert_str_eq(gmc_target_find("host", &arm)->name, "native");
+    int max = 0;
+    for (int i = 0; gmc_targets[i]; i++)
+        max = gmc_targets[i]->rank > max ? gmc_targets[i]->rank : max;
+    ck_assert_int_eq(gmc_target_find("host", &fixed_host)->rank, max);
+}
+END_TEST
+
 /* Two specialisations with one name are told apart by what differs:
  * the unfused tiny graph with one post-norm's eps changed gets
  * rmsnorm_add_64 and rmsnorm_add_64_eps1em05; a difference no KVARY names
@@ -330,6 +349,7 @@ Suite *emit_suite(void)
     tcase_add_test(tc, test_emit_hash_changes);
     tcase_add_test(tc, test_emit_compiles_clean);
     tcase_add_test(tc, test_plan_is_the_build);
+    tcase_add_test(tc, test_host_by_rank);
     tcase_add_test(tc, test_emit_variant_names);
     tcase_add_test(tc, test_emit_strbuf_long);
     suite_add_tcase(s, tc);

@@ -33,6 +33,7 @@ const gmc_target gmc_target_native = {
     .name = "native",
     .description = "generic kernels compiled for this machine's CPU and features",
     .kernel_header = "gmk_generic.h",
+    .rank = 1, /* below every x86 profile: "host" where none fits */
     .act_fmt = gmc_act_fmt_f32,
     .configure = configure_native,
 };

@@ -90,21 +90,22 @@ static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_con
     return true;
 }
 
-#define X86_PROFILE(var, nm, desc, fmt, layout, march_, extra_, req)                  \
+#define X86_PROFILE(var, nm, rank_, desc, fmt, layout, march_, extra_, req)           \
     const gmc_target var = {.name = nm, .description = desc, .kernel_header = "gmk_x86.h",  \
+                            .rank = rank_,                                               \
                             .act_fmt = fmt, .weight_layout = layout,                     \
                             .configure = configure_x86, .march = march_,                 \
                             .extra_flags = extra_, .requires = req, .link_libs = "-lmvec"}
 
 /* SSE2 has no u8 x s8 multiply: measured, its int8 path is slower than
  * dequantize + f32 dots, so the baseline keeps f32 activations. */
-X86_PROFILE(gmc_target_x86_64, "x86-64", "x86-64 baseline (SSE2), f32 activations",
+X86_PROFILE(gmc_target_x86_64, "x86-64", 2, "x86-64 baseline (SSE2), f32 activations",
             gmc_act_fmt_f32, NULL, "x86-64", "", "sse2");
-X86_PROFILE(gmc_target_x86_64_v3, "x86-64-v3", "AVX2 + FMA (Haswell, Zen 1-3), int8 activations",
-            act_fmt_int8, layout_p8, "x86-64-v3", "", "avx2,fma,f16c,bmi2");
-X86_PROFILE(gmc_target_x86_64_v4, "x86-64-v4", "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations",
-            act_fmt_int8, NULL, "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
-X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni",
+X86_PROFILE(gmc_target_x86_64_v3, "x86-64-v3", 3,
+            "AVX2 + FMA (Haswell, Zen 1-3), int8 activations", act_fmt_int8, layout_p8, "x86-64-v3", "", "avx2,fma,f16c,bmi2");
+X86_PROFILE(gmc_target_x86_64_v4, "x86-64-v4", 4,
+            "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations", act_fmt_int8, NULL, "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
+X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni", 5,
             "AVX-512 + VNNI + BF16 (Zen 4, Sapphire Rapids), int8 and bf16 dot products",
             act_fmt_int8_bf16, layout_p16, "x86-64-v4", "-mavx512vnni -mavx512bf16 -mavx512vbmi",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi");
