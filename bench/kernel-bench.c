@@ -189,6 +189,7 @@ int main(int argc, char **argv)
         {"q4_0p8", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
         {"q4_0big", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 12288, 1536, GMK_LAYOUT_PACKED},
         {"q4_0p8big", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 12288, 1536, GMK_LAYOUT_P8},
+        {"q5_0p8", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
 #endif
     };
 #ifdef GMK_X86_HAVE_P16

@@ -451,22 +451,28 @@ END_TEST
 
 /* ------------------------------------------------------------ layouts */
 
-/* gmk_x86_step_b32's arithmetic for q4_0 in scalar C: per row and token,
- * q = Σ (u − 8)·x exact per block, then acc = fma(float(q)·dx, dw, acc). */
-static void exact_q4_0(float *y, int64_t ldy, const uint8_t *w, const uint8_t *xq, int n_tok,
-                       int n_out, int64_t nb)
+/* gmk_x86_step_b32's arithmetic for q4_0 and q5_0 in scalar C: per row and
+ * token, q = Σ w·x exact per block, then acc = fma(float(q)·dx, dw, acc). */
+static void exact_b32(int dtype, float *y, int64_t ldy, const uint8_t *w, const uint8_t *xq,
+                      int n_tok, int n_out, int64_t nb)
 {
+    const int q5 = dtype == GMK_DTYPE_Q5_0, bb = q5 ? 22 : 18, off = q5 ? 16 : 8;
     for (int t = 0; t < n_tok; t++) {
         const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(xq + (size_t)t * gmk_act_row_bytes(
                                                                     GMK_ACT_Q8_0, nb * 32));
         for (int r = 0; r < n_out; r++) {
             float acc = 0.0f;
             for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *blk = w + (size_t)(r * nb + b) * 18;
+                const uint8_t *blk = w + (size_t)(r * nb + b) * bb, *qs = blk + bb - 16;
+                uint32_t qh = q5 ? (uint32_t)blk[2] | (uint32_t)blk[3] << 8 |
+                                       (uint32_t)blk[4] << 16 | (uint32_t)blk[5] << 24
+                                 : 0;
                 int32_t q = 0;
-                for (int e = 0; e < 16; e++)
-                    q += ((blk[2 + e] & 15) - 8) * a[b].qs[e] +
-                         ((blk[2 + e] >> 4) - 8) * a[b].qs[16 + e];
+                for (int e = 0; e < 16; e++) {
+                    int lo = (qs[e] & 15) | (int)(qh >> e & 1) << 4;
+                    int hi = (qs[e] >> 4) | (int)(qh >> (16 + e) & 1) << 4;
+                    q += (lo - off) * a[b].qs[e] + (hi - off) * a[b].qs[16 + e];
+                }
                 float sx = (float)q * a[b].d;
                 acc = fmaf(sx, gmk_f16_to_f32((uint16_t)(blk[0] | blk[1] << 8)), acc);
             }
@@ -515,8 +521,9 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
             int n_tok = toks[q];
             uint8_t *xq = make_act(lv[l], fmt, x, n_tok, n_in);
             int has_layout = (lv[l]->layouts >> (layout >> GMK_LAYOUT_SHIFT)) & 1;
-            if (has_layout && dtype == GMK_DTYPE_Q4_0)
-                exact_q4_0(want, n_out, w, xq, n_tok, n_out, nb);
+            int exact = has_layout && layout == GMK_LAYOUT_P8;
+            if (exact)
+                exact_b32(dtype, want, n_out, w, xq, n_tok, n_out, nb);
             else
                 lv[l]->matmul_rows(want, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
             memset(got, 0xff, (size_t)17 * (size_t)n_out * sizeof *got);
@@ -533,7 +540,7 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
                               "%s dtype %d %dx%lld n_tok %d: %s differs from %s (NMSE %g)",
                               lv[l]->name, dtype, n_out, (long long)n_in, n_tok,
                               gmk_layout_name(layout),
-                              dtype == GMK_DTYPE_Q4_0 ? "the exact arithmetic" : "packed",
+                              exact ? "the exact arithmetic" : "packed",
                               num / den);
             else
                 ck_assert_msg(num <= 5e-4 * den, "%s dtype %d n_tok %d: %s fallback NMSE %g",
@@ -567,8 +574,8 @@ START_TEST(test_p16_layout)
 }
 END_TEST
 
-/* q4_0 (cases 2 and 3) in P8, as test_p16_layout, against the scalar
- * arithmetic the kernels promise (exact_q4_0) where the level reads P8:
+/* q4_0 and q5_0 (cases 2 to 5) in P8, as test_p16_layout, against the
+ * scalar arithmetic the kernels promise (exact_b32) where the level reads P8:
  * row cuts that split panels, a part panel (9 rows), one row, and rows
  * longer than any tile (513 blocks). */
 START_TEST(test_p8_layout)
@@ -640,7 +647,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_nmse, 0, N_CASES);
     tcase_add_loop_test(tc, test_bit_identical, 0, N_CASES);
     tcase_add_loop_test(tc, test_p16_layout, 0, 8);
-    tcase_add_loop_test(tc, test_p8_layout, 0, 2);
+    tcase_add_loop_test(tc, test_p8_layout, 0, 4);
     tcase_add_test(tc, test_layout_for);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);

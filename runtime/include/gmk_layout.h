@@ -27,9 +27,10 @@
  * that starts on a multiple of R starts where it did in the packed layout.
  * The last panel is padded with zero rows (gmk_layout_bytes).
  *
- * GMK_LAYOUT_P8 (q4_0, read by the AVX2 kernels): the same with R = 8, so
- * that a 32-byte load (a ymm register) holds 4 bytes of each of 8 rows:
- * 144-byte panel blocks of 8 f16 scales and 4 × 32 bytes of nibbles.
+ * GMK_LAYOUT_P8 (q4_0, q5_0, read by the AVX2 kernels): the same with R = 8,
+ * so that a 32-byte load (a ymm register) holds 4 bytes of each of 8 rows:
+ * q4_0 panel blocks of 8 f16 scales and 4 × 32 bytes of nibbles (144
+ * bytes), q5_0 with 8 32-bit masks of 5th bits between them (176 bytes).
  */
 #ifndef GMK_LAYOUT_H
 #define GMK_LAYOUT_H
@@ -53,7 +54,7 @@ static inline int gmk_layout_supports(int layout, int dtype)
     case GMK_LAYOUT_P16:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q4_1 || dtype == GMK_DTYPE_Q5_0 ||
                dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0;
-    case GMK_LAYOUT_P8: return dtype == GMK_DTYPE_Q4_0;
+    case GMK_LAYOUT_P8: return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0;
     default: return 0;
     }
 }

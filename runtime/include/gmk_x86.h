@@ -231,8 +231,13 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
 #endif
 #ifdef GMK_X86_HAVE_P8
     if (layout == GMK_LAYOUT_P8 && fmt == GMK_ACT_Q8_0) {
-        gmk_x86_mm_p8_q4_0(y, ldy, (const uint8_t *)W, (const uint8_t *)xq,
-                           gmk_act_row_bytes(fmt, n_in), n_tok, r0, r1, n_in / 32);
+        size_t xrow = gmk_act_row_bytes(fmt, n_in);
+        if (dtype == GMK_DTYPE_Q5_0)
+            gmk_x86_p8_q5_0(y, ldy, (const uint8_t *)W, (const uint8_t *)xq, xrow, n_tok, r0, r1,
+                            n_in / 32);
+        else
+            gmk_x86_p8_q4_0(y, ldy, (const uint8_t *)W, (const uint8_t *)xq, xrow, n_tok, r0, r1,
+                            n_in / 32);
         return;
     }
 #endif

@@ -468,12 +468,14 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
 
 #ifdef GMK_X86_HAVE_LANES
 /*
- * q4_0 in the P8 layout (gmk_layout.h), AVX2: a 32-byte load holds 4 bytes
- * of each of 8 rows, so one vpmaddubsw against a broadcast dword of
- * activations advances 8 (row, token) dots by 4 elements.  A block's 8
- * products of a row add up in int16 (|Σ| ≤ 8·2·15·128 < 2^15) before one
- * vpmaddwd: about 3 vector instructions per (row, token, block) where the
- * packed rows take 6, and no horizontal sums.  The arithmetic per (row,
+ * q4_0 and q5_0 in the P8 layout (gmk_layout.h), AVX2: a 32-byte load holds
+ * 4 bytes of each of 8 rows, so one vpmaddubsw against a broadcast dword of
+ * activations advances 8 (row, token) dots by 4 elements.  A block's
+ * products of a row add up in int16 (q4_0: all 8, |Σ| ≤ 8·2·15·128 < 2^15;
+ * q5_0: 4 at a time, 4·2·31·128 < 2^15) before vpmaddwd: about 3 vector
+ * instructions per (row, token, block) where the packed rows take 6, and no
+ * horizontal sums; a q5_0 block's 5th bits cost 5 more per 32 bytes, paid
+ * once per token tile.  The arithmetic per (row,
  * token) is gmk_x86_step_b32's (exact int32 per block, then
  * acc = fma(float(q)·dx, dw, acc)), in lanes: every token count, row cut and
  * thread count gives the same bits, and so does the P16 layout of an
@@ -482,45 +484,63 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
  */
 #define GMK_X86_HAVE_P8 1
 #define GMK_X86_P8_TT 4                 /* tokens per register tile */
-#define GMK_X86_P8_BLOCK (8 * 18)       /* bytes of a panel block */
 #ifndef GMK_X86_P8_PF
 /* Blocks ahead that a tile prefetches: a 65536 × 2048 GEMV from DRAM at one
  * thread, 16.3–17.7 GB/s 4 blocks ahead, 19.7–21.8 GB/s 16 ahead. */
 #define GMK_X86_P8_PF 16
 #endif
 
-/* The 8 vectors of unsigned weights of panel block p: vector g holds
- * elements 4g..4g+3 of each row. */
-GMK_X86_AI void gmk_x86_p8_unpack(const uint8_t *restrict p, __m256i u[8])
+/* The 8 vectors of unsigned weights of panel block p of format F (q4_0,
+ * q5_0): vector g holds elements 4g..4g+3 of each row. */
+GMK_X86_AI void gmk_x86_p8_unpack(int F, const uint8_t *restrict p, __m256i u[8])
 {
     const __m256i lo4 = _mm256_set1_epi8(0x0f);
-    const uint8_t *qs = p + gmk_panel_qs_at(GMK_DTYPE_Q4_0, 8);
+    const uint8_t *qs = p + gmk_panel_qs_at(F, 8);
     GMK_X86_UNROLL
     for (int k = 0; k < 4; k++) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
         u[k] = _mm256_and_si256(v, lo4);
         u[k + 4] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
     }
+    if (F != GMK_DTYPE_Q5_0)
+        return;
+    /* bit j of 32-bit mask g is the 5th bit of byte j of vector g: each
+     * byte picks its mask byte, tests its bit, and adds 16 where set */
+    const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
+                                          2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const uint8_t *qh = p + gmk_panel_qh_at(F, 8);
+    GMK_X86_UNROLL
+    for (int g = 0; g < 8; g++) {
+        __m256i m = _mm256_shuffle_epi8(_mm256_set1_epi32((int)gmk_load_u32(qh + 4 * g)), pick);
+        m = _mm256_cmpeq_epi8(_mm256_and_si256(m, bit), bit);
+        u[g] = _mm256_or_si256(u[g], _mm256_and_si256(m, _mm256_set1_epi8(16)));
+    }
 }
 
 /* The exact int32 dot of a block of each of the 8 rows with activation
- * block a, the q4_0 offset included: Σ (u − 8)·x. */
-GMK_X86_AI __m256i gmk_x86_p8_dot(const __m256i u[8], const gmk_act_q8_0 *a)
+ * block a, the format's offset included: Σ (u − off)·x. */
+GMK_X86_AI __m256i gmk_x86_p8_dot(int F, const __m256i u[8], const gmk_act_q8_0 *a)
 {
+    const __m256i ones = _mm256_set1_epi16(1);
     __m256i s[2];
     GMK_X86_UNROLL
-    for (int g = 0; g < 8; g++) { /* two chains of int16 sums */
+    for (int g = 0; g < 8; g++) { /* q4_0: two chains; q5_0: one per half */
         __m256i xg = _mm256_set1_epi32((int)gmk_load_u32((const uint8_t *)a->qs + 4 * g));
         __m256i pr = _mm256_maddubs_epi16(u[g], xg);
-        s[g % 2] = g < 2 ? pr : _mm256_add_epi16(s[g % 2], pr);
+        const int q5 = F == GMK_DTYPE_Q5_0, c = q5 ? g / 4 : g % 2;
+        s[c] = (q5 ? g % 4 == 0 : g < 2) ? pr : _mm256_add_epi16(s[c], pr);
     }
-    __m256i q = _mm256_madd_epi16(_mm256_add_epi16(s[0], s[1]), _mm256_set1_epi16(1));
-    return _mm256_add_epi32(q, _mm256_set1_epi32(-8 * a->sum));
+    __m256i q = F == GMK_DTYPE_Q5_0
+                    ? _mm256_add_epi32(_mm256_madd_epi16(s[0], ones), _mm256_madd_epi16(s[1], ones))
+                    : _mm256_madd_epi16(_mm256_add_epi16(s[0], s[1]), ones);
+    return _mm256_add_epi32(q, _mm256_set1_epi32(-gmk_x86_b32_off(F) * a->sum));
 }
 
-/* T ≤ GMK_X86_P8_TT tokens against the nb panel blocks of the panel at p,
- * into the 8 lanes at y (rows ldy apart), lanes outside keep not stored. */
-GMK_X86_AI void gmk_x86_p8_tile(int T, const uint8_t *restrict p, int64_t nb,
+/* T ≤ GMK_X86_P8_TT tokens against the nb panel blocks of format F of the
+ * panel at p, into the 8 lanes at y (rows ldy apart), lanes outside keep not
+ * stored. */
+GMK_X86_AI void gmk_x86_p8_tile(int F, int T, const uint8_t *restrict p, int64_t nb,
                                 float *restrict y, int64_t ldy, __m256i keep,
                                 const uint8_t *restrict x, size_t xrow)
 {
@@ -528,15 +548,16 @@ GMK_X86_AI void gmk_x86_p8_tile(int T, const uint8_t *restrict p, int64_t nb,
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++)
         acc[j] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < nb; b++, p += GMK_X86_P8_BLOCK) {
-        gmk_x86_prefetch(p, GMK_X86_P8_PF * GMK_X86_P8_BLOCK, GMK_X86_P8_BLOCK);
+    const size_t pb = 8 * gmk_dtype_block_bytes(F);
+    for (int64_t b = 0; b < nb; b++, p += pb) {
+        gmk_x86_prefetch(p, GMK_X86_P8_PF * pb, pb);
         __m256i u[8];
-        gmk_x86_p8_unpack(p, u);
+        gmk_x86_p8_unpack(F, p, u);
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b;
-            __m256 sx = _mm256_mul_ps(_mm256_cvtepi32_ps(gmk_x86_p8_dot(u, a)),
+            __m256 sx = _mm256_mul_ps(_mm256_cvtepi32_ps(gmk_x86_p8_dot(F, u, a)),
                                       _mm256_set1_ps(a->d));
             acc[j] = _mm256_fmadd_ps(sx, d, acc[j]);
         }
@@ -546,11 +567,11 @@ GMK_X86_AI void gmk_x86_p8_tile(int T, const uint8_t *restrict p, int64_t nb,
         _mm256_maskstore_ps(y + j * ldy, keep, acc[j]);
 }
 
-/* Rows [r0, r1) × n_tok tokens of q4_0 in P8 (nb blocks per row): panel by
- * panel, lanes outside [r0, r1) computed and dropped. */
-GMK_X86_AI void gmk_x86_p8_q4_0(float *restrict y, int64_t ldy, const uint8_t *restrict W,
-                                const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
-                                int64_t r1, int64_t nb)
+/* Rows [r0, r1) × n_tok tokens of format F in P8 (nb blocks per row):
+ * panel by panel, lanes outside [r0, r1) computed and dropped. */
+GMK_X86_AI void gmk_x86_p8_b32(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
+                               const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
+                               int64_t r1, int64_t nb)
 {
     const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t p0 = r0 / 8 * 8; p0 < r1; p0 += 8) {
@@ -558,17 +579,17 @@ GMK_X86_AI void gmk_x86_p8_q4_0(float *restrict y, int64_t ldy, const uint8_t *r
         const int hi = (int)((r1 < p0 + 8 ? r1 : p0 + 8) - p0);
         const __m256i keep = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)),
                                               _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane));
-        const uint8_t *panel = W + (size_t)p0 * (size_t)nb * 18;
+        const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
         int t = 0;
         for (; t + GMK_X86_P8_TT <= n_tok; t += GMK_X86_P8_TT)
-            gmk_x86_p8_tile(GMK_X86_P8_TT, panel, nb, y + t * ldy + p0, ldy, keep,
+            gmk_x86_p8_tile(F, GMK_X86_P8_TT, panel, nb, y + t * ldy + p0, ldy, keep,
                             X + (size_t)t * xrow, xrow);
         const uint8_t *xt = X + (size_t)t * xrow;
         float *yt = y + t * ldy + p0;
         switch (n_tok - t) { /* the last tokens in one tile */
-        case 3: gmk_x86_p8_tile(3, panel, nb, yt, ldy, keep, xt, xrow); break;
-        case 2: gmk_x86_p8_tile(2, panel, nb, yt, ldy, keep, xt, xrow); break;
-        case 1: gmk_x86_p8_tile(1, panel, nb, yt, ldy, keep, xt, xrow); break;
+        case 3: gmk_x86_p8_tile(F, 3, panel, nb, yt, ldy, keep, xt, xrow); break;
+        case 2: gmk_x86_p8_tile(F, 2, panel, nb, yt, ldy, keep, xt, xrow); break;
+        case 1: gmk_x86_p8_tile(F, 1, panel, nb, yt, ldy, keep, xt, xrow); break;
         default: break;
         }
     }
@@ -1221,12 +1242,20 @@ static inline void gmk_x86_matmul_fast(float *restrict y, int64_t ldy, const uin
 }
 
 #ifdef GMK_X86_HAVE_P8
-static inline GMK_NOINLINE void gmk_x86_mm_p8_q4_0(float *restrict y, int64_t ldy,
-                                                   const uint8_t *restrict W,
-                                                   const uint8_t *restrict X, size_t xrow,
-                                                   int n_tok, int64_t r0, int64_t r1, int64_t nb)
+/* One out-of-line function per dtype in the P8 layout. */
+static inline GMK_NOINLINE void gmk_x86_p8_q4_0(float *restrict y, int64_t ldy,
+                                                const uint8_t *restrict W,
+                                                const uint8_t *restrict X, size_t xrow,
+                                                int n_tok, int64_t r0, int64_t r1, int64_t nb)
 {
-    gmk_x86_p8_q4_0(y, ldy, W, X, xrow, n_tok, r0, r1, nb);
+    gmk_x86_p8_b32(GMK_DTYPE_Q4_0, y, ldy, W, X, xrow, n_tok, r0, r1, nb);
+}
+static inline GMK_NOINLINE void gmk_x86_p8_q5_0(float *restrict y, int64_t ldy,
+                                                const uint8_t *restrict W,
+                                                const uint8_t *restrict X, size_t xrow,
+                                                int n_tok, int64_t r0, int64_t r1, int64_t nb)
+{
+    gmk_x86_p8_b32(GMK_DTYPE_Q5_0, y, ldy, W, X, xrow, n_tok, r0, r1, nb);
 }
 #endif
 
