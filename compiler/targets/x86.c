@@ -27,8 +27,9 @@ static int layout_p16(int dtype)
     return gmk_layout_supports(GMK_LAYOUT_P16, dtype) ? GMK_LAYOUT_P16 : GMK_LAYOUT_PACKED;
 }
 
-/* AVX2 reads q4_0 in 8-row panels (gmk_layout.h; kernel_bench q4_0p8 and
- * q4_0p8big against q4_0 and q4_0big, docs/benchmarks.md). */
+/* AVX2 reads q4_0 and q5_0 in 8-row panels (gmk_layout.h; kernel_bench
+ * q4_0p8, q4_0p8big and q5_0p8 against q4_0, q4_0big and q5_0,
+ * docs/benchmarks.md). */
 static int layout_p8(int dtype)
 {
     return gmk_layout_supports(GMK_LAYOUT_P8, dtype) ? GMK_LAYOUT_P8 : GMK_LAYOUT_PACKED;
