@@ -475,15 +475,16 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
  * q5_0: 4 at a time, 4·2·31·128 < 2^15) before vpmaddwd: about 3 vector
  * instructions per (row, token, block) where the packed rows take 6, and no
  * horizontal sums; a q5_0 block's 5th bits cost 5 more per 32 bytes, paid
- * once per token tile.  The arithmetic per (row,
- * token) is gmk_x86_step_b32's (exact int32 per block, then
- * acc = fma(float(q)·dx, dw, acc)), in lanes: every token count, row cut and
- * thread count gives the same bits, and so does the P16 layout of an
- * AVX-512 build.  (Not the packed AVX2 path, which keeps 8 partial sums per
- * row and token: see gmk_x86_lstep_b32.)
+ * once per token tile.  The arithmetic per (row, token) is
+ * gmk_x86_step_b32's (exact int32 per block, then acc = fma(float(q)·dx,
+ * dw, acc)), in lanes: every token count, row cut and thread count gives
+ * the same bits, and the P16 kernels of an AVX-512 build compute the same
+ * formula (not run on the AVX2 machine this was written on).  The packed
+ * AVX2 path does not: it keeps 8 partial sums per row and token
+ * (gmk_x86_lstep_b32).
  */
 #define GMK_X86_HAVE_P8 1
-#define GMK_X86_P8_TT 4                 /* tokens per register tile */
+#define GMK_X86_P8_TT 4 /* tokens per register tile */
 #ifndef GMK_X86_P8_PF
 /* Blocks ahead that a tile prefetches: a 65536 × 2048 GEMV from DRAM at one
  * thread, 16.3–17.7 GB/s 4 blocks ahead, 19.7–21.8 GB/s 16 ahead. */
