@@ -475,7 +475,7 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
  * q5_0: 4 at a time, 4·2·31·128 < 2^15) before vpmaddwd: about 3 vector
  * instructions per (row, token, block) where the packed rows take 6, and no
  * horizontal sums; a q5_0 block's 5th bits cost 5 more per 32 bytes, paid
- * once per token tile.  The arithmetic per (row, token) is
+ * once per call in prefill (GMK_X86_P8_UP_MAX).  The arithmetic per (row, token) is
  * gmk_x86_step_b32's (exact int32 per block, then acc = fma(float(q)·dx,
  * dw, acc)), in lanes: every token count, row cut and thread count gives
  * the same bits, and the P16 kernels of an AVX-512 build compute the same
@@ -485,6 +485,11 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
  */
 #define GMK_X86_HAVE_P8 1
 #define GMK_X86_P8_TT 4 /* tokens per register tile */
+/* Blocks per row up to which a q5_0 prefill unpacks its panel once per call
+ * (32 KiB of stack) rather than once per token tile: kernel_bench q5_0p8,
+ * 64 tokens, 96 → 146–150 GOP/s; no gain for q4_0, whose unpacking is 3
+ * instructions per 32 bytes. */
+#define GMK_X86_P8_UP_MAX 128
 #ifndef GMK_X86_P8_PF
 /* Blocks ahead that a tile prefetches: a 65536 × 2048 GEMV from DRAM at one
  * thread, 16.3–17.7 GB/s 4 blocks ahead, 19.7–21.8 GB/s 16 ahead. */
@@ -540,10 +545,12 @@ GMK_X86_AI __m256i gmk_x86_p8_dot(int F, const __m256i u[8], const gmk_act_q8_0 
 
 /* T ≤ GMK_X86_P8_TT tokens against the nb panel blocks of format F of the
  * panel at p, into the 8 lanes at y (rows ldy apart), lanes outside keep not
- * stored. */
-GMK_X86_AI void gmk_x86_p8_tile(int F, int T, const uint8_t *restrict p, int64_t nb,
-                                float *restrict y, int64_t ldy, __m256i keep,
-                                const uint8_t *restrict x, size_t xrow)
+ * stored; the weights unpacked from p, or taken from up (8 vectors a block,
+ * gmk_x86_p8_unpack's) where not NULL. */
+GMK_X86_AI void gmk_x86_p8_tile(int F, int T, const uint8_t *restrict p,
+                                const __m256i *restrict up, int64_t nb, float *restrict y,
+                                int64_t ldy, __m256i keep, const uint8_t *restrict x,
+                                size_t xrow)
 {
     __m256 acc[GMK_X86_P8_TT];
     GMK_X86_UNROLL
@@ -551,9 +558,15 @@ GMK_X86_AI void gmk_x86_p8_tile(int F, int T, const uint8_t *restrict p, int64_t
         acc[j] = _mm256_setzero_ps();
     const size_t pb = 8 * gmk_dtype_block_bytes(F);
     for (int64_t b = 0; b < nb; b++, p += pb) {
-        gmk_x86_prefetch(p, GMK_X86_P8_PF * pb, pb);
         __m256i u[8];
-        gmk_x86_p8_unpack(F, p, u);
+        if (up) {
+            GMK_X86_UNROLL
+            for (int g = 0; g < 8; g++)
+                u[g] = up[8 * b + g];
+        } else {
+            gmk_x86_prefetch(p, GMK_X86_P8_PF * pb, pb);
+            gmk_x86_p8_unpack(F, p, u);
+        }
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
@@ -580,17 +593,26 @@ GMK_X86_AI void gmk_x86_p8_b32(int F, float *restrict y, int64_t ldy, const uint
         const int hi = (int)((r1 < p0 + 8 ? r1 : p0 + 8) - p0);
         const __m256i keep = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)),
                                               _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane));
+        const size_t pb = 8 * gmk_dtype_block_bytes(F);
         const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
         int t = 0;
+        if (F == GMK_DTYPE_Q5_0 && n_tok >= 2 * GMK_X86_P8_TT && nb <= GMK_X86_P8_UP_MAX) {
+            __m256i up[8 * GMK_X86_P8_UP_MAX]; /* the 5th bits expanded once */
+            for (int64_t b = 0; b < nb; b++)
+                gmk_x86_p8_unpack(F, panel + (size_t)b * pb, up + 8 * b);
+            for (; t + GMK_X86_P8_TT <= n_tok; t += GMK_X86_P8_TT)
+                gmk_x86_p8_tile(F, GMK_X86_P8_TT, panel, up, nb, y + t * ldy + p0, ldy, keep,
+                                X + (size_t)t * xrow, xrow);
+        }
         for (; t + GMK_X86_P8_TT <= n_tok; t += GMK_X86_P8_TT)
-            gmk_x86_p8_tile(F, GMK_X86_P8_TT, panel, nb, y + t * ldy + p0, ldy, keep,
+            gmk_x86_p8_tile(F, GMK_X86_P8_TT, panel, NULL, nb, y + t * ldy + p0, ldy, keep,
                             X + (size_t)t * xrow, xrow);
         const uint8_t *xt = X + (size_t)t * xrow;
         float *yt = y + t * ldy + p0;
         switch (n_tok - t) { /* the last tokens in one tile */
-        case 3: gmk_x86_p8_tile(F, 3, panel, nb, yt, ldy, keep, xt, xrow); break;
-        case 2: gmk_x86_p8_tile(F, 2, panel, nb, yt, ldy, keep, xt, xrow); break;
-        case 1: gmk_x86_p8_tile(F, 1, panel, nb, yt, ldy, keep, xt, xrow); break;
+        case 3: gmk_x86_p8_tile(F, 3, panel, NULL, nb, yt, ldy, keep, xt, xrow); break;
+        case 2: gmk_x86_p8_tile(F, 2, panel, NULL, nb, yt, ldy, keep, xt, xrow); break;
+        case 1: gmk_x86_p8_tile(F, 1, panel, NULL, nb, yt, ldy, keep, xt, xrow); break;
         default: break;
         }
     }
