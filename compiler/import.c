@@ -64,9 +64,14 @@ static void spec_deinit(import_spec *s) { free(s->wtype); }
 
 /* ------------------------------------------------------------- helpers */
 
-/* A short rendering of a JSON value for "field = value" messages. */
+/* A short rendering of a JSON value for "field = value" messages; NULL: a
+ * key the config left out, whose default was taken. */
 static void render(const gmrt_json_value *v, char *buf, size_t cap)
 {
+    if (!v) {
+        snprintf(buf, cap, "absent (the default)");
+        return;
+    }
     switch (v->kind) {
     case GMRT_JSON_NULL: snprintf(buf, cap, "null"); break;
     case GMRT_JSON_BOOL: snprintf(buf, cap, "%s", v->u.b ? "true" : "false"); break;

@@ -1409,6 +1409,12 @@ static const struct { const char *json, *msg; } bad_configs[] = {
     {G3N_HEAD ", \"intermediate_size\": [32, 32, 64, 64]}",
      "\"intermediate_size\" = [...] (4 items): expected an integer in [1, 1048576] or a list"},
     {G3N_BASE ", \"laurel_rank\": 0}", "\"laurel_rank\" = 0: expected an integer in [1, 65536]"},
+    /* found by fuzz_import: a defaulted field in an error (was a NULL dereference) */
+    {"{\"model_type\": \"gemma3n_text\", \"vocab_size\": 512, \"hidden_size\": 64, "
+     "\"num_hidden_layers\": 8, \"num_attention_heads\": 4, \"num_key_value_heads\": 2, "
+     "\"head_dim\": 16, \"max_position_embeddings\": 64, \"sliding_window\": 2, "
+     "\"hidden_size_per_layer_input\": 8, \"intermediate_size\": 16, \"laurel_rank\": 1}",
+     "\"num_kv_shared_layers\" = absent (the default): must leave at least one layer"},
     {G3N_BASE ", \"vocab_size_per_layer_input\": 1024}",
      "\"vocab_size_per_layer_input\" = 1024: must be at most vocab_size"},
     {G4_BASE ", \"laurel_rank\": 8}",
