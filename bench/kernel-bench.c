@@ -190,6 +190,9 @@ int main(int argc, char **argv)
         {"q4_0big", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 12288, 1536, GMK_LAYOUT_PACKED},
         {"q4_0p8big", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 12288, 1536, GMK_LAYOUT_P8},
         {"q5_0p8", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
+        {"q4_kp8", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
+        {"q5_kp8", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
+        {"q6_kp8", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
 #endif
     };
 #ifdef GMK_X86_HAVE_P16

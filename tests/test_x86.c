@@ -481,13 +481,66 @@ static void exact_b32(int dtype, float *y, int64_t ldy, const uint8_t *w, const 
     }
 }
 
+/* The arithmetic the P8 k-quant kernels promise (gmk_x86_simd.h): per
+ * row, token and block, exact integer sums, then acc = fma(isum, d·dx,
+ * acc) and for q4_k/q5_k acc = fma(−msum, dmin·dx, acc). */
+static void exact_kq(int dtype, float *y, int64_t ldy, const uint8_t *w, const uint8_t *xq,
+                     int n_tok, int n_out, int64_t nb)
+{
+    const size_t bb = gmk_dtype_block_bytes(dtype);
+    for (int t = 0; t < n_tok; t++) {
+        const gmk_act_q8_k *a = (const gmk_act_q8_k *)(xq + (size_t)t * gmk_act_row_bytes(
+                                                                    GMK_ACT_Q8_K, nb * 256));
+        for (int r = 0; r < n_out; r++) {
+            float acc = 0.0f;
+            for (int64_t b = 0; b < nb; b++) {
+                const uint8_t *blk = w + (size_t)(r * nb + b) * bb;
+                float u[256];
+                int32_t isum = 0, msum = 0;
+                if (dtype == GMK_DTYPE_Q6_K) {
+                    /* unit scales and d give u − 32; the scales apply below */
+                    uint8_t one[210];
+                    memcpy(one, blk, sizeof one);
+                    for (int s = 0; s < 16; s++)
+                        one[192 + s] = 1;
+                    one[208] = 0x00, one[209] = 0x3c; /* f16 1.0 */
+                    gmk_dequantize_row(dtype, one, u, 256);
+                    for (int e = 0; e < 256; e++)
+                        isum += ((const int8_t *)blk)[192 + e / 16] * (int32_t)u[e] *
+                                a[b].qs[e];
+                    acc = fmaf((float)isum, gmk_f16_to_f32(gmk_load_u16(blk + 208)) * a[b].d,
+                               acc);
+                    continue;
+                }
+                uint8_t one[176];
+                memcpy(one, blk, bb);
+                one[0] = 0x00, one[1] = 0x3c, one[2] = 0, one[3] = 0; /* d 1, dmin 0 */
+                for (int j = 0; j < 8; j++) {
+                    uint8_t sc, m;
+                    gmk_scale_min_k4(j, blk + 4, &sc, &m);
+                    int32_t sx = 0;
+                    for (int e = 32 * j; e < 32 * j + 32; e++)
+                        sx += a[b].qs[e];
+                    msum += m * sx;
+                }
+                gmk_dequantize_row(dtype, one, u, 256); /* sc_j·u */
+                for (int e = 0; e < 256; e++)
+                    isum += (int32_t)u[e] * a[b].qs[e];
+                acc = fmaf((float)isum, gmk_f16_to_f32(gmk_load_u16(blk)) * a[b].d, acc);
+                acc = fmaf(-(float)msum, gmk_f16_to_f32(gmk_load_u16(blk + 2)) * a[b].d, acc);
+            }
+            y[t * ldy + r] = acc;
+        }
+    }
+}
+
 /* One layout case at n_out × n_in: see test_p16_layout. */
 static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *cuts, int n_cuts)
 {
     const gmc_x86_isa *lv[4];
     int n_lv = cpu_levels(lv);
     int dtype = cases[c].dtype, fmt = cases[c].fmt, wdt = dtype | layout;
-    int64_t nb = n_in / 32;
+    const int64_t blen = gmk_dtype_block(dtype), nb = n_in / blen;
     size_t bb = gmk_dtype_block_bytes(dtype);
     uint8_t *w = make_weights(dtype, n_out, n_in, cases[c].quantized);
     uint64_t pbytes = gmk_layout_bytes(layout, dtype, n_out, n_in);
@@ -496,8 +549,8 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
     uint8_t *pbase = malloc((size_t)pbytes + 1), *pw = pbase + 1; /* unaligned on purpose */
     ck_assert_ptr_nonnull(pbase);
     gmk_layout_pack(pw, w, layout, dtype, n_out, n_in);
-    uint8_t blk[64];
-    float a[32], b[32];
+    uint8_t blk[256];
+    float a[256], b[256];
     for (int64_t r = 0; r < n_out; r++) {
         for (int64_t k = 0; k < nb; k++) {
             gmk_weight_block(blk, pw, wdt, r, n_in, k);
@@ -505,9 +558,9 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
                           "%s dtype %d: row %lld block %lld does not come back",
                           gmk_layout_name(layout), dtype, (long long)r, (long long)k);
         }
-        gmk_weight_dequant(a, w, dtype, r, n_in, n_in - 32, 32);
-        gmk_weight_dequant(b, pw, wdt, r, n_in, n_in - 32, 32);
-        ck_assert(memcmp(a, b, sizeof a) == 0);
+        gmk_weight_dequant(a, w, dtype, r, n_in, n_in - blen, blen);
+        gmk_weight_dequant(b, pw, wdt, r, n_in, n_in - blen, blen);
+        ck_assert(memcmp(a, b, (size_t)blen * sizeof *a) == 0);
     }
     static const int toks[] = {1, 2, 3, 4, 5, 8, 9, 17};
     float *x = malloc((size_t)17 * (size_t)n_in * sizeof *x);
@@ -522,7 +575,9 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
             uint8_t *xq = make_act(lv[l], fmt, x, n_tok, n_in);
             int has_layout = (lv[l]->layouts >> (layout >> GMK_LAYOUT_SHIFT)) & 1;
             int exact = has_layout && layout == GMK_LAYOUT_P8;
-            if (exact)
+            if (exact && blen == 256)
+                exact_kq(dtype, want, n_out, w, xq, n_tok, n_out, nb);
+            else if (exact)
                 exact_b32(dtype, want, n_out, w, xq, n_tok, n_out, nb);
             else
                 lv[l]->matmul_rows(want, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
@@ -592,6 +647,22 @@ START_TEST(test_p8_layout)
 }
 END_TEST
 
+/* q4_k, q5_k and q6_k (cases 8 to 10) in P8, as test_p8_layout against
+ * their scalar arithmetic (exact_kq): one block, several, and rows of 33
+ * blocks (past the blocks prefill unpacks at a time). */
+START_TEST(test_p8k_layout)
+{
+    rng_seed(0x98cu + (uint64_t)_i);
+    const int c = 8 + _i;
+    static const int cuts67[] = {0, 3, 16, 21, 48, 63, 64, 67};
+    static const int cuts1[] = {0, 1};
+    static const int cuts9[] = {0, 1, 2, 5, 9};
+    check_layout(GMK_LAYOUT_P8, c, 67, 256 * 3, cuts67, 8);
+    check_layout(GMK_LAYOUT_P8, c, 1, 256, cuts1, 2);
+    check_layout(GMK_LAYOUT_P8, c, 9, 256 * 33, cuts9, 5);
+}
+END_TEST
+
 /* Which weights take a layout: every 2-D matrix; a 3-D stack (MoE experts)
  * only where the layout stacks and each matrix is whole panels, so that
  * matrix e starts at e times its packed size (the expert kernels' offsets);
@@ -648,6 +719,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_bit_identical, 0, N_CASES);
     tcase_add_loop_test(tc, test_p16_layout, 0, 8);
     tcase_add_loop_test(tc, test_p8_layout, 0, 4);
+    tcase_add_loop_test(tc, test_p8k_layout, 0, 3);
     tcase_add_test(tc, test_layout_for);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);

@@ -27,10 +27,19 @@
  * that starts on a multiple of R starts where it did in the packed layout.
  * The last panel is padded with zero rows (gmk_layout_bytes).
  *
- * GMK_LAYOUT_P8 (q4_0, q5_0, read by the AVX2 kernels): the same with R = 8,
- * so that a 32-byte load (a ymm register) holds 4 bytes of each of 8 rows:
- * q4_0 panel blocks of 8 f16 scales and 4 × 32 bytes of nibbles (144
- * bytes), q5_0 with 8 32-bit masks of 5th bits between them (176 bytes).
+ * GMK_LAYOUT_P8 (q4_0, q5_0, q4_k, q5_k, q6_k; read by the AVX2 kernels):
+ * the same with R = 8, so that a 32-byte load (a ymm register) holds 4
+ * bytes of each of 8 rows: q4_0 panel blocks of 8 f16 scales and 4 × 32
+ * bytes of nibbles (144 bytes), q5_0 with 8 32-bit masks of 5th bits
+ * between them (176 bytes).  The k-quants move whole bytes (their parts in
+ * gmk_panel_parts): a part of a row's block is cut into pieces of g bytes
+ * (2 for an f16, 1 for the packed 6-bit scales, 4 for weights), and piece i
+ * of row r lands at g·R·i + g·r past the part's start in the panel block,
+ * the parts back to back in the table's order:
+ *
+ *   q4_k  d, dmin (R f16 each), scales (12 × R bytes), qs (32 × 4R)
+ *   q5_k  d, dmin, scales, qh (8 × 4R), qs (32 × 4R)
+ *   q6_k  d (R f16), scales (16 × R int8), qh (16 × 4R), ql (32 × 4R)
  */
 #ifndef GMK_LAYOUT_H
 #define GMK_LAYOUT_H
@@ -54,7 +63,9 @@ static inline int gmk_layout_supports(int layout, int dtype)
     case GMK_LAYOUT_P16:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q4_1 || dtype == GMK_DTYPE_Q5_0 ||
                dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0;
-    case GMK_LAYOUT_P8: return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0;
+    case GMK_LAYOUT_P8:
+        return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q4_K ||
+               dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
     default: return 0;
     }
 }
@@ -134,6 +145,34 @@ static inline size_t gmk_panel_qs_at(int dtype, int R)
     return gmk_panel_qh_at(dtype, R) + (gmk_panel_has_qh(dtype) ? (size_t)(4 * R) : 0);
 }
 
+/* The parts of a k-quant block in panel order (see GMK_LAYOUT_P8): where
+ * each starts in the packed block, its bytes, and the piece kept whole. */
+static const struct gmk_panel_part {
+    int dtype, from, len, g;
+} gmk_panel_parts[] = {
+    {GMK_DTYPE_Q4_K, 0, 2, 2},    {GMK_DTYPE_Q4_K, 2, 2, 2},    {GMK_DTYPE_Q4_K, 4, 12, 1},
+    {GMK_DTYPE_Q4_K, 16, 128, 4}, {GMK_DTYPE_Q5_K, 0, 2, 2},    {GMK_DTYPE_Q5_K, 2, 2, 2},
+    {GMK_DTYPE_Q5_K, 4, 12, 1},   {GMK_DTYPE_Q5_K, 16, 32, 4},  {GMK_DTYPE_Q5_K, 48, 128, 4},
+    {GMK_DTYPE_Q6_K, 208, 2, 2},  {GMK_DTYPE_Q6_K, 192, 16, 1}, {GMK_DTYPE_Q6_K, 128, 64, 4},
+    {GMK_DTYPE_Q6_K, 0, 128, 4},
+};
+#define GMK_PANEL_N_PARTS (int)(sizeof gmk_panel_parts / sizeof gmk_panel_parts[0])
+
+/* Offset in a panel block of R rows of the part of a dtype block that
+ * starts at byte from of the packed block (-1 if there is none). */
+static inline int gmk_panel_part_at(int dtype, int R, int from)
+{
+    int at = 0;
+    for (int i = 0; i < GMK_PANEL_N_PARTS; i++) {
+        if (gmk_panel_parts[i].dtype != dtype)
+            continue;
+        if (gmk_panel_parts[i].from == from)
+            return at;
+        at += R * gmk_panel_parts[i].len;
+    }
+    return -1;
+}
+
 /* Panel block b of row r's panel of R rows, for a tensor of nb blocks per
  * row. */
 static inline const uint8_t *gmk_panel_at(const uint8_t *W, int dtype, int R, int64_t r,
@@ -149,6 +188,20 @@ static inline const uint8_t *gmk_panel_at(const uint8_t *W, int dtype, int R, in
 static inline void gmk_panel_swap(int dtype, int R, uint8_t *restrict p, uint8_t *restrict plain,
                                   int r, int to_panel)
 {
+    if (gmk_panel_part_at(dtype, R, 0) >= 0) { /* a k-quant: whole bytes */
+        uint8_t *part = p;
+        for (int i = 0; i < GMK_PANEL_N_PARTS; i++) {
+            const struct gmk_panel_part *q = &gmk_panel_parts[i];
+            if (q->dtype != dtype)
+                continue;
+            for (int k = 0; k < q->len; k += q->g) {
+                uint8_t *a = part + q->g * (R * (k / q->g) + r), *b = plain + q->from + k;
+                memcpy(to_panel ? a : b, to_panel ? b : a, (size_t)q->g);
+            }
+            part += R * q->len;
+        }
+        return;
+    }
     const int has_min = gmk_panel_has_min(dtype), has_qh = gmk_panel_has_qh(dtype);
     const int n_qs = dtype == GMK_DTYPE_Q8_0 ? 32 : 16, flip = dtype == GMK_DTYPE_Q8_0 ? 0x80 : 0;
     uint8_t *qs = plain + 2 + 2 * has_min + 4 * has_qh, *pq = p + gmk_panel_qs_at(dtype, R);
@@ -220,7 +273,7 @@ static inline void gmk_weight_dequant(float *restrict dst, const void *restrict 
         gmk_dequantize_row(dtype, row + (size_t)(k0 / blk) * bb, dst, len);
         return;
     }
-    uint8_t blkbuf[64];
+    uint8_t blkbuf[256];
     for (int64_t k = 0; k < len; k += blk) {
         gmk_weight_block(blkbuf, W, wdtype, r, n_in, (k0 + k) / blk);
         gmk_dequantize_row(dtype, blkbuf, dst + k, blk);

@@ -230,15 +230,22 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
     }
 #endif
 #ifdef GMK_X86_HAVE_P8
-    if (layout == GMK_LAYOUT_P8 && fmt == GMK_ACT_Q8_0) {
-        size_t xrow = gmk_act_row_bytes(fmt, n_in);
-        if (dtype == GMK_DTYPE_Q5_0)
-            gmk_x86_p8_q5_0(y, ldy, (const uint8_t *)W, (const uint8_t *)xq, xrow, n_tok, r0, r1,
-                            n_in / 32);
-        else
-            gmk_x86_p8_q4_0(y, ldy, (const uint8_t *)W, (const uint8_t *)xq, xrow, n_tok, r0, r1,
-                            n_in / 32);
-        return;
+    if (layout == GMK_LAYOUT_P8 && gmk_x86_pair_supported(dtype, fmt)) {
+        void (*mm)(float *restrict, int64_t, const uint8_t *restrict, const uint8_t *restrict,
+                   size_t, int, int64_t, int64_t, int64_t) = NULL;
+        switch (dtype) {
+        case GMK_DTYPE_Q4_0: mm = gmk_x86_p8_q4_0; break;
+        case GMK_DTYPE_Q5_0: mm = gmk_x86_p8_q5_0; break;
+        case GMK_DTYPE_Q4_K: mm = gmk_x86_p8_q4_k; break;
+        case GMK_DTYPE_Q5_K: mm = gmk_x86_p8_q5_k; break;
+        case GMK_DTYPE_Q6_K: mm = gmk_x86_p8_q6_k; break;
+        default: break; /* gmk_layout_supports said no */
+        }
+        if (mm) {
+            mm(y, ldy, (const uint8_t *)W, (const uint8_t *)xq, gmk_act_row_bytes(fmt, n_in),
+               n_tok, r0, r1, n_in / blk);
+            return;
+        }
     }
 #endif
     if (layout != GMK_LAYOUT_PACKED || !gmk_x86_pair_supported(wdtype, fmt)) {

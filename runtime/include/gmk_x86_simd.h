@@ -63,8 +63,10 @@
  * accumulators live in memory (clang leaves larger bodies rolled). */
 #if defined(__clang__)
 #define GMK_X86_UNROLL _Pragma("clang loop unroll(full)")
+#define GMK_X86_NO_UNROLL _Pragma("clang loop unroll(disable)")
 #else
 #define GMK_X86_UNROLL
+#define GMK_X86_NO_UNROLL
 #endif
 
 /* ------------------------------------------------------------ helpers */
@@ -613,6 +615,290 @@ GMK_X86_AI void gmk_x86_p8_b32(int F, float *restrict y, int64_t ldy, const uint
         case 3: gmk_x86_p8_tile(F, 3, panel, NULL, nb, yt, ldy, keep, xt, xrow); break;
         case 2: gmk_x86_p8_tile(F, 2, panel, NULL, nb, yt, ldy, keep, xt, xrow); break;
         case 1: gmk_x86_p8_tile(F, 1, panel, NULL, nb, yt, ldy, keep, xt, xrow); break;
+        default: break;
+        }
+    }
+}
+
+/*
+ * q4_k, q5_k and q6_k in the P8 layout (gmk_layout.h): the scheme above per
+ * 256-element block.  Vector i of a block holds elements 4i..4i+3 of each of
+ * the 8 rows as unsigned weights (q4_k 0..15, q5_k 0..31, q6_k 0..63); one
+ * vpmaddubsw against a broadcast dword of activations gives two int16 sums
+ * per row, which add up within a sub-block (q4_k: 8 vectors, |Σ| ≤
+ * 8·2·15·128 < 2^15; q5_k: 4, 4·2·31·128; q6_k: 2, 2·2·63·128) before one
+ * vpmaddwd by the sub-block's scale of each row.  Per (row, token, block),
+ * exact in int32, then two roundings as the scalar formula:
+ *
+ *   q4_k, q5_k  isum = Σ_j sc_j·Σ u·x   msum = Σ_j m_j·Σ x (from the bsums)
+ *               acc = fma(isum, d·dx, acc), acc = fma(−msum, dmin·dx, acc)
+ *   q6_k        isum = Σ_s sc_s·Σ u·x − 32·Σ_s sc_s·bsum_s
+ *               acc = fma(isum, d·dx, acc)
+ *
+ * so every token count, row cut and thread count gives the same bits.  The
+ * packed AVX2 k-quant tiles (gmk_x86_tile_q45k) sum in 8 lanes and differ in
+ * the last bits.  Prefill unpacks GMK_X86_P8K_UP blocks of a panel at a
+ * time for all its tokens (weights, scales and the f32 d of a block: 2.9
+ * KiB), carrying the sums in y between them; decode unpacks as it goes.
+ */
+#define GMK_X86_HAVE_P8K 1
+#define GMK_X86_P8K_TT 4  /* tokens per register tile */
+#define GMK_X86_P8K_UP 16 /* blocks unpacked at a time in prefill (46 KiB of stack) */
+#ifndef GMK_X86_P8K_PF
+#define GMK_X86_P8K_PF 2 /* panel blocks ahead that decode prefetches */
+#endif
+
+/* One k-quant panel block unpacked: u[i] as above; sc[s] the rows' scales
+ * of sub-block s (8 of 32 elements, q6_k 16 of 16), row r's in both int16
+ * halves of dword r; mn[k] the pairs that multiply the activations' sums
+ * (q4_k, q5_k: m_2k, m_2k+1, k < 4; q6_k: sc_2k, sc_2k+1, k < 8). */
+typedef struct gmk_x86_p8k {
+    __m256i u[64], sc[16], mn[8];
+    __m256 d, dmin;
+} gmk_x86_p8k;
+
+/* The int16 vector of 8 bytes a and 8 bytes b interleaved, sign-extended:
+ * dword r = (a[r], b[r]). */
+GMK_X86_AI __m256i gmk_x86_pair16(__m128i a, __m128i b)
+{
+    return _mm256_cvtepi8_epi16(_mm_unpacklo_epi8(a, b));
+}
+
+/* Scale vectors of 2 sub-blocks from 16 bytes (8 rows of each, byte 8j + r):
+ * sc[0], sc[1] duplicated, and their pair into *mn. */
+GMK_X86_AI void gmk_x86_p8k_sc2(__m128i v, __m256i *sc, __m256i *mn)
+{
+    __m128i hi = _mm_srli_si128(v, 8);
+    sc[0] = gmk_x86_pair16(v, v);
+    sc[1] = gmk_x86_pair16(hi, hi);
+    if (mn)
+        *mn = gmk_x86_pair16(v, hi);
+}
+
+GMK_X86_AI void gmk_x86_p8k_unpack(int F, const uint8_t *restrict p, gmk_x86_p8k *restrict k)
+{
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
+    if (F == GMK_DTYPE_Q6_K) {
+        const uint8_t *s = p + gmk_panel_part_at(F, 8, 192);
+        const uint8_t *qh = p + gmk_panel_part_at(F, 8, 128), *ql = p + gmk_panel_part_at(F, 8, 0);
+        const __m256i m2 = _mm256_set1_epi8(0x30);
+        k->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        k->dmin = _mm256_setzero_ps();
+        GMK_X86_UNROLL
+        for (int j = 0; j < 8; j++)
+            gmk_x86_p8k_sc2(_mm_loadu_si128((const __m128i *)(s + 16 * j)), k->sc + 2 * j,
+                            k->mn + j);
+        GMK_X86_UNROLL
+        for (int n = 0; n < 2; n++) /* see gmk_dequant_q6_k */
+            GMK_X86_UNROLL
+            for (int g = 0; g < 8; g++) {
+                __m256i a = _mm256_loadu_si256((const __m256i *)(ql + 32 * (16 * n + g)));
+                __m256i b = _mm256_loadu_si256((const __m256i *)(ql + 32 * (16 * n + 8 + g)));
+                __m256i h = _mm256_loadu_si256((const __m256i *)(qh + 32 * (8 * n + g)));
+                __m256i *u = k->u + 32 * n + g;
+                u[0] = _mm256_or_si256(_mm256_and_si256(a, m4),
+                                       _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+                u[8] = _mm256_or_si256(_mm256_and_si256(b, m4),
+                                       _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+                u[16] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
+                                        _mm256_and_si256(h, m2));
+                u[24] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
+                                        _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+            }
+        return;
+    }
+    /* q4_k, q5_k: the 12 packed scale bytes as gmk_scale_min_k4, 8 rows at
+     * a time (byte 8k + r of each vector) */
+    const uint8_t *s = p + gmk_panel_part_at(F, 8, 4);
+    const __m256i m6 = _mm256_set1_epi8(0x3f), top = _mm256_set1_epi8(0x30);
+    __m256i a = _mm256_loadu_si256((const __m256i *)s);
+    __m256i b = _mm256_loadu_si256((const __m256i *)(s + 32));
+    __m256i c = _mm256_loadu_si256((const __m256i *)(s + 64));
+    __m256i sc03 = _mm256_and_si256(a, m6), mn03 = _mm256_and_si256(b, m6);
+    __m256i sc47 = _mm256_or_si256(_mm256_and_si256(c, m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(a, 2), top));
+    __m256i mn47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4),
+                                   _mm256_and_si256(_mm256_srli_epi16(b, 2), top));
+    k->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    k->dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
+    gmk_x86_p8k_sc2(_mm256_castsi256_si128(sc03), k->sc + 0, NULL);
+    gmk_x86_p8k_sc2(_mm256_extracti128_si256(sc03, 1), k->sc + 2, NULL);
+    gmk_x86_p8k_sc2(_mm256_castsi256_si128(sc47), k->sc + 4, NULL);
+    gmk_x86_p8k_sc2(_mm256_extracti128_si256(sc47, 1), k->sc + 6, NULL);
+    __m256i junk[2];
+    gmk_x86_p8k_sc2(_mm256_castsi256_si128(mn03), junk, k->mn + 0);
+    gmk_x86_p8k_sc2(_mm256_extracti128_si256(mn03, 1), junk, k->mn + 1);
+    gmk_x86_p8k_sc2(_mm256_castsi256_si128(mn47), junk, k->mn + 2);
+    gmk_x86_p8k_sc2(_mm256_extracti128_si256(mn47, 1), junk, k->mn + 3);
+    const uint8_t *qs = p + gmk_panel_part_at(F, 8, F == GMK_DTYPE_Q5_K ? 48 : 16);
+    const uint8_t *qh = p + gmk_panel_part_at(F, 8, 16);
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    GMK_X86_UNROLL
+    for (int c4 = 0; c4 < 4; c4++) /* chunk c4: sub-blocks 2c4 (low nibbles), 2c4 + 1 */
+        GMK_X86_UNROLL
+        for (int g = 0; g < 8; g++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * (8 * c4 + g)));
+            __m256i lo = _mm256_and_si256(v, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+            if (F == GMK_DTYPE_Q5_K) { /* bit 2c4 of qh → 16 of lo, bit 2c4 + 1 → of hi */
+                __m256i h = _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(qh + 32 * g)),
+                                              2 * c4);
+                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), b4));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 3), b4));
+            }
+            k->u[16 * c4 + g] = lo;
+            k->u[16 * c4 + 8 + g] = hi;
+        }
+}
+
+/* Sub-block s of unpacked block k against the activation blocks a of T
+ * tokens, into the int32 sums is (the formula above). */
+GMK_X86_AI void gmk_x86_p8k_sub(int F, int T, const gmk_x86_p8k *restrict k,
+                                const gmk_act_q8_k *const *a, int s,
+                                __m256i is[GMK_X86_P8K_TT])
+{
+    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8; /* vectors per sub-block */
+    const int run = F == GMK_DTYPE_Q4_K ? 8 : F == GMK_DTYPE_Q5_K ? 4 : 2;
+    GMK_X86_UNROLL
+    for (int g0 = 0; g0 < gs; g0 += run) {
+        __m256i s16[GMK_X86_P8K_TT];
+        GMK_X86_UNROLL
+        for (int g = 0; g < run; g++) {
+            const int i = gs * s + g0 + g;
+            GMK_X86_UNROLL
+            for (int j = 0; j < T; j++) {
+                __m256i xg = _mm256_set1_epi32((int)gmk_load_u32((const uint8_t *)a[j]->qs +
+                                                                 4 * i));
+                __m256i pr = _mm256_maddubs_epi16(k->u[i], xg);
+                s16[j] = g ? _mm256_add_epi16(s16[j], pr) : pr;
+            }
+        }
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            is[j] = _mm256_add_epi32(is[j], _mm256_madd_epi16(s16[j], k->sc[s]));
+    }
+}
+
+/* One unpacked block k against activation block b of T ≤ GMK_X86_P8K_TT
+ * tokens (rows xrow bytes apart) into acc: the formula above.  From a
+ * buffer (rolled) the sub-blocks run as a loop, which keeps a tile's sums
+ * in registers (kernel_bench q4_kp8, 64 tokens: 146 → 193 GOP/s); a block
+ * unpacked on the fly is unrolled whole, so that its weights never reach
+ * memory (GEMV 17 → 28 GB/s). */
+GMK_X86_AI void gmk_x86_p8k_block(int F, int T, int rolled, const gmk_x86_p8k *restrict k,
+                                  const uint8_t *restrict x, size_t xrow, int64_t b,
+                                  __m256 acc[GMK_X86_P8K_TT])
+{
+    const int ns = F == GMK_DTYPE_Q6_K ? 16 : 8;
+    const gmk_act_q8_k *a[GMK_X86_P8K_TT];
+    __m256i is[GMK_X86_P8K_TT];
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++) {
+        a[j] = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
+        is[j] = _mm256_setzero_si256();
+    }
+    if (rolled) {
+        GMK_X86_NO_UNROLL
+        for (int s = 0; s < ns; s++)
+            gmk_x86_p8k_sub(F, T, k, a, s, is);
+    } else {
+        GMK_X86_UNROLL
+        for (int s = 0; s < ns; s++)
+            gmk_x86_p8k_sub(F, T, k, a, s, is);
+    }
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++) {
+        const __m256 dx = _mm256_set1_ps(a[j]->d);
+        if (F == GMK_DTYPE_Q6_K) {
+            __m256i bias = _mm256_setzero_si256();
+            GMK_X86_UNROLL
+            for (int q = 0; q < 8; q++)
+                bias = _mm256_add_epi32(
+                    bias, _mm256_madd_epi16(k->mn[q], _mm256_set1_epi32((int)gmk_load_u32(
+                                                          (const uint8_t *)a[j]->bsums + 4 * q))));
+            is[j] = _mm256_sub_epi32(is[j], _mm256_slli_epi32(bias, 5));
+            acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[j]), _mm256_mul_ps(k->d, dx), acc[j]);
+            continue;
+        }
+        /* the sums of the 8 sub-blocks in int16, pairs (Σ_2q, Σ_2q+1) in
+         * dwords 0, 1 (q = 0, 1) and 4, 5 (q = 2, 3) */
+        __m256i bs = _mm256_loadu_si256((const __m256i *)a[j]->bsums);
+        __m256i h = _mm256_hadd_epi16(bs, bs), ms = _mm256_setzero_si256();
+        GMK_X86_UNROLL
+        for (int q = 0; q < 4; q++) {
+            __m256i pair = _mm256_permutevar8x32_epi32(h, _mm256_set1_epi32(q / 2 * 4 + q % 2));
+            ms = _mm256_add_epi32(ms, _mm256_madd_epi16(k->mn[q], pair));
+        }
+        acc[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(is[j]), _mm256_mul_ps(k->d, dx), acc[j]);
+        acc[j] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(ms), _mm256_mul_ps(k->dmin, dx), acc[j]);
+    }
+}
+
+/* T tokens against blocks [b0, b1) of the panel at p, into the lanes of y
+ * that keep selects (rows ldy apart), starting from zero (b0 = 0) or from
+ * what y holds; the blocks taken from up (unpacked, up[0] is block b0)
+ * where not NULL, else unpacked one at a time. */
+GMK_X86_AI void gmk_x86_p8k_tile(int F, int T, const uint8_t *restrict p,
+                                 const gmk_x86_p8k *restrict up, int64_t b0, int64_t b1,
+                                 float *restrict y, int64_t ldy, __m256i keep,
+                                 const uint8_t *restrict x, size_t xrow)
+{
+    const size_t pb = 8 * gmk_dtype_block_bytes(F);
+    __m256 acc[GMK_X86_P8K_TT];
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++)
+        acc[j] = b0 ? _mm256_maskload_ps(y + j * ldy, keep) : _mm256_setzero_ps();
+    for (int64_t b = b0; b < b1; b++) {
+        if (up) {
+            gmk_x86_p8k_block(F, T, 1, up + (b - b0), x, xrow, b, acc);
+        } else {
+            gmk_x86_p8k k;
+            gmk_x86_prefetch(p, (size_t)(b + GMK_X86_P8K_PF) * pb, pb);
+            gmk_x86_p8k_unpack(F, p + (size_t)b * pb, &k);
+            gmk_x86_p8k_block(F, T, 0, &k, x, xrow, b, acc);
+        }
+    }
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++)
+        _mm256_maskstore_ps(y + j * ldy, keep, acc[j]);
+}
+
+/* Rows [r0, r1) × n_tok tokens of k-quant F in P8 (nb blocks per row), as
+ * gmk_x86_p8_b32. */
+GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
+                                 const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
+                                 int64_t r1, int64_t nb)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const size_t pb = 8 * gmk_dtype_block_bytes(F);
+    for (int64_t p0 = r0 / 8 * 8; p0 < r1; p0 += 8) {
+        const int lo = (int)((r0 > p0 ? r0 : p0) - p0);
+        const int hi = (int)((r1 < p0 + 8 ? r1 : p0 + 8) - p0);
+        const __m256i keep = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)),
+                                              _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane));
+        const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
+        int t = 0;
+        if (n_tok >= 2 * GMK_X86_P8K_TT) {
+            gmk_x86_p8k up[GMK_X86_P8K_UP];
+            const int full = n_tok / GMK_X86_P8K_TT * GMK_X86_P8K_TT;
+            for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_P8K_UP) {
+                const int64_t b1 = b0 + GMK_X86_P8K_UP < nb ? b0 + GMK_X86_P8K_UP : nb;
+                for (int64_t b = b0; b < b1; b++)
+                    gmk_x86_p8k_unpack(F, panel + (size_t)b * pb, up + (b - b0));
+                for (t = 0; t < full; t += GMK_X86_P8K_TT)
+                    gmk_x86_p8k_tile(F, GMK_X86_P8K_TT, panel, up, b0, b1, y + t * ldy + p0, ldy,
+                                     keep, X + (size_t)t * xrow, xrow);
+            }
+        }
+        for (; t + GMK_X86_P8K_TT <= n_tok; t += GMK_X86_P8K_TT)
+            gmk_x86_p8k_tile(F, GMK_X86_P8K_TT, panel, NULL, 0, nb, y + t * ldy + p0, ldy, keep,
+                             X + (size_t)t * xrow, xrow);
+        const uint8_t *xt = X + (size_t)t * xrow;
+        float *yt = y + t * ldy + p0;
+        switch (n_tok - t) { /* the last tokens in one tile */
+        case 3: gmk_x86_p8k_tile(F, 3, panel, NULL, 0, nb, yt, ldy, keep, xt, xrow); break;
+        case 2: gmk_x86_p8k_tile(F, 2, panel, NULL, 0, nb, yt, ldy, keep, xt, xrow); break;
+        case 1: gmk_x86_p8k_tile(F, 1, panel, NULL, 0, nb, yt, ldy, keep, xt, xrow); break;
         default: break;
         }
     }
@@ -1280,6 +1566,18 @@ static inline GMK_NOINLINE void gmk_x86_p8_q5_0(float *restrict y, int64_t ldy,
 {
     gmk_x86_p8_b32(GMK_DTYPE_Q5_0, y, ldy, W, X, xrow, n_tok, r0, r1, nb);
 }
+#define GMK_X86_P8K(name, kind)                                                               \
+    static inline GMK_NOINLINE void name(float *restrict y, int64_t ldy,                      \
+                                         const uint8_t *restrict W, const uint8_t *restrict X, \
+                                         size_t xrow, int n_tok, int64_t r0, int64_t r1,      \
+                                         int64_t nb)                                          \
+    {                                                                                         \
+        gmk_x86_p8k_rows(kind, y, ldy, W, X, xrow, n_tok, r0, r1, nb);                        \
+    }
+GMK_X86_P8K(gmk_x86_p8_q4_k, GMK_DTYPE_Q4_K)
+GMK_X86_P8K(gmk_x86_p8_q5_k, GMK_DTYPE_Q5_K)
+GMK_X86_P8K(gmk_x86_p8_q6_k, GMK_DTYPE_Q6_K)
+#undef GMK_X86_P8K
 #endif
 
 #ifdef GMK_X86_HAVE_P16
