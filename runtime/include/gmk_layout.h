@@ -145,11 +145,16 @@ static inline size_t gmk_panel_qs_at(int dtype, int R)
     return gmk_panel_qh_at(dtype, R) + (gmk_panel_has_qh(dtype) ? (size_t)(4 * R) : 0);
 }
 
-/* The parts of a k-quant block in panel order (see GMK_LAYOUT_P8): where
- * each starts in the packed block, its bytes, and the piece kept whole. */
+/* The parts of a block in panel order, for the formats whose panels move
+ * whole bytes (q4_0 and q4_1 as above, the k-quants as GMK_LAYOUT_P8):
+ * where each starts in the packed block, its bytes, and the piece kept
+ * whole.  q5_0/q5_1 (5th bits regrouped) and q8_0 (+128) are
+ * gmk_panel_swap's own. */
 static const struct gmk_panel_part {
     int dtype, from, len, g;
 } gmk_panel_parts[] = {
+    {GMK_DTYPE_Q4_0, 0, 2, 2},    {GMK_DTYPE_Q4_0, 2, 16, 4},   {GMK_DTYPE_Q4_1, 0, 2, 2},
+    {GMK_DTYPE_Q4_1, 2, 2, 2},    {GMK_DTYPE_Q4_1, 4, 16, 4},
     {GMK_DTYPE_Q4_K, 0, 2, 2},    {GMK_DTYPE_Q4_K, 2, 2, 2},    {GMK_DTYPE_Q4_K, 4, 12, 1},
     {GMK_DTYPE_Q4_K, 16, 128, 4}, {GMK_DTYPE_Q5_K, 0, 2, 2},    {GMK_DTYPE_Q5_K, 2, 2, 2},
     {GMK_DTYPE_Q5_K, 4, 12, 1},   {GMK_DTYPE_Q5_K, 16, 32, 4},  {GMK_DTYPE_Q5_K, 48, 128, 4},
@@ -158,19 +163,49 @@ static const struct gmk_panel_part {
 };
 #define GMK_PANEL_N_PARTS (int)(sizeof gmk_panel_parts / sizeof gmk_panel_parts[0])
 
+/* The parts of dtype (*first, consecutive in the table) and their count:
+ * 0 if its panels do not move whole bytes. */
+static inline int gmk_panel_parts_of(int dtype, const struct gmk_panel_part **first)
+{
+    int n = 0;
+    *first = NULL;
+    for (int i = 0; i < GMK_PANEL_N_PARTS; i++)
+        if (gmk_panel_parts[i].dtype == dtype && n++ == 0)
+            *first = &gmk_panel_parts[i];
+    return n;
+}
+
 /* Offset in a panel block of R rows of the part of a dtype block that
  * starts at byte from of the packed block (-1 if there is none). */
 static inline int gmk_panel_part_at(int dtype, int R, int from)
 {
-    int at = 0;
-    for (int i = 0; i < GMK_PANEL_N_PARTS; i++) {
-        if (gmk_panel_parts[i].dtype != dtype)
-            continue;
-        if (gmk_panel_parts[i].from == from)
+    const struct gmk_panel_part *q;
+    int n = gmk_panel_parts_of(dtype, &q), at = 0;
+    for (int i = 0; i < n; at += R * q[i].len, i++)
+        if (q[i].from == from)
             return at;
-        at += R * gmk_panel_parts[i].len;
-    }
     return -1;
+}
+
+/* Row r's block between panel block p and plain through the n parts q:
+ * into the panel (to_panel) or out of it. */
+static inline void gmk_panel_move(const struct gmk_panel_part *q, int n, int R,
+                                  uint8_t *restrict p, uint8_t *restrict plain, int r,
+                                  int to_panel)
+{
+    for (int i = 0; i < n; p += R * q[i].len, i++) {
+        const size_t g = (size_t)q[i].g, step = g * (size_t)R;
+        uint8_t *to = to_panel ? p + g * (size_t)r : plain + q[i].from;
+        const uint8_t *from = to_panel ? plain + q[i].from : p + g * (size_t)r;
+        const size_t to_step = to_panel ? step : g, from_step = to_panel ? g : step;
+        for (int k = 0; k < q[i].len / q[i].g; k++, to += to_step, from += from_step) {
+            switch (g) { /* fixed sizes: moves, not calls */
+            case 4: memcpy(to, from, 4); break;
+            case 2: memcpy(to, from, 2); break;
+            default: *to = *from; break;
+            }
+        }
+    }
 }
 
 /* Panel block b of row r's panel of R rows, for a tensor of nb blocks per
@@ -188,18 +223,10 @@ static inline const uint8_t *gmk_panel_at(const uint8_t *W, int dtype, int R, in
 static inline void gmk_panel_swap(int dtype, int R, uint8_t *restrict p, uint8_t *restrict plain,
                                   int r, int to_panel)
 {
-    if (gmk_panel_part_at(dtype, R, 0) >= 0) { /* a k-quant: whole bytes */
-        uint8_t *part = p;
-        for (int i = 0; i < GMK_PANEL_N_PARTS; i++) {
-            const struct gmk_panel_part *q = &gmk_panel_parts[i];
-            if (q->dtype != dtype)
-                continue;
-            for (int k = 0; k < q->len; k += q->g) {
-                uint8_t *a = part + q->g * (R * (k / q->g) + r), *b = plain + q->from + k;
-                memcpy(to_panel ? a : b, to_panel ? b : a, (size_t)q->g);
-            }
-            part += R * q->len;
-        }
+    const struct gmk_panel_part *parts;
+    const int n_parts = gmk_panel_parts_of(dtype, &parts);
+    if (n_parts > 0) {
+        gmk_panel_move(parts, n_parts, R, p, plain, r, to_panel);
         return;
     }
     const int has_min = gmk_panel_has_min(dtype), has_qh = gmk_panel_has_qh(dtype);
@@ -295,11 +322,16 @@ static inline void gmk_layout_pack(void *restrict dst, const void *restrict src,
     int64_t nb = n_in / gmk_dtype_block(dtype);
     size_t bb = gmk_dtype_block_bytes(dtype);
     const int R = gmk_layout_rows(layout);
+    const struct gmk_panel_part *parts;
+    const int n_parts = gmk_panel_parts_of(dtype, &parts);
     for (int64_t r = 0; r < n_rows; r++)
         for (int64_t b = 0; b < nb; b++) {
             uint8_t *plain = (uint8_t *)src + (size_t)(r * nb + b) * bb;
             uint8_t *p = (uint8_t *)gmk_panel_at((const uint8_t *)dst, dtype, R, r, nb, b);
-            gmk_panel_swap(dtype, R, p, plain, (int)(r % R), 1);
+            if (n_parts > 0) /* the parts looked up once per tensor */
+                gmk_panel_move(parts, n_parts, R, p, plain, (int)(r % R), 1);
+            else
+                gmk_panel_swap(dtype, R, p, plain, (int)(r % R), 1);
         }
 }
 
