@@ -7,9 +7,11 @@
  * gmk_ref_matmul_rows (f32 activations, dequantized weights).  Built by the
  * CMake target kernel_bench with the flags of the best x86 profile; not run
  * by the tests.  Usage: kernel_bench [reps [type]] (default 7 reps, every
- * type; type "head" runs only the 262144×640 q8_0 LM head).  Types ending
- * in "p" (and the head, where built with AVX-512 VNNI) time the repacked
- * GMK_LAYOUT_P16 weights that x86-64-v4-vnni models read.
+ * type; type "head" runs only the 262144×640 q8_0 LM head, "headpacked"
+ * the same in packed rows).  Types ending in "p" (and the head, where built
+ * with AVX-512 VNNI) time the repacked GMK_LAYOUT_P16 weights that
+ * x86-64-v4-vnni models read, in "p8" (and the head, built for AVX2) the
+ * GMK_LAYOUT_P8 weights of x86-64-v3.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -190,6 +192,7 @@ int main(int argc, char **argv)
         {"q4_0big", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 12288, 1536, GMK_LAYOUT_PACKED},
         {"q4_0p8big", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 12288, 1536, GMK_LAYOUT_P8},
         {"q5_0p8", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
+        {"q8_0p8", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
         {"q4_kp8", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
         {"q5_kp8", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
         {"q6_kp8", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
@@ -198,10 +201,15 @@ int main(int argc, char **argv)
 #ifdef GMK_X86_HAVE_P16
     static const bench_case head = {"q8_0p", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 262144, 640,
                                     GMK_LAYOUT_P16};
+#elif defined(GMK_X86_HAVE_P8)
+    static const bench_case head = {"q8_0p8", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 262144, 640,
+                                    GMK_LAYOUT_P8};
 #else
     static const bench_case head = {"q8_0", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 262144, 640,
                                     GMK_LAYOUT_PACKED};
 #endif
+    static const bench_case head_packed = {"q8_0", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 262144, 640,
+                                           GMK_LAYOUT_PACKED};
     const char *only = argc > 2 ? argv[2] : NULL;
     printf("type   shape        tokens      min       median   kernel        reference"
            "             speed-up\n");
@@ -210,6 +218,8 @@ int main(int argc, char **argv)
             run_case(&cases[i], 1, reps);
     if (!only || strcmp(only, "head") == 0)
         run_case(&head, 1, reps > 3 ? 3 : reps);
+    if (only && strcmp(only, "headpacked") == 0)
+        run_case(&head_packed, 1, reps > 3 ? 3 : reps);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         if (!only || strcmp(only, cases[i].name) == 0)
             run_case(&cases[i], 64, reps);

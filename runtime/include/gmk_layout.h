@@ -27,11 +27,11 @@
  * that starts on a multiple of R starts where it did in the packed layout.
  * The last panel is padded with zero rows (gmk_layout_bytes).
  *
- * GMK_LAYOUT_P8 (q4_0, q5_0, q4_k, q5_k, q6_k; read by the AVX2 kernels):
- * the same with R = 8, so that a 32-byte load (a ymm register) holds 4
- * bytes of each of 8 rows: q4_0 panel blocks of 8 f16 scales and 4 × 32
- * bytes of nibbles (144 bytes), q5_0 with 8 32-bit masks of 5th bits
- * between them (176 bytes).  The k-quants move whole bytes (their parts in
+ * GMK_LAYOUT_P8 (q4_0, q5_0, q8_0, q4_k, q5_k, q6_k; read by the AVX2
+ * kernels): the same with R = 8, so that a 32-byte load (a ymm register)
+ * holds 4 bytes of each of 8 rows: q4_0 panel blocks of 8 f16 scales and 4
+ * × 32 bytes of nibbles (144 bytes), q5_0 with 8 32-bit masks of 5th bits
+ * between them (176 bytes), q8_0 8 × 32 bytes of w + 128 (272 bytes).  The k-quants move whole bytes (their parts in
  * gmk_panel_parts): a part of a row's block is cut into pieces of g bytes
  * (2 for an f16, 1 for the packed 6-bit scales, 4 for weights), and piece i
  * of row r lands at g·R·i + g·r past the part's start in the panel block,
@@ -64,8 +64,8 @@ static inline int gmk_layout_supports(int layout, int dtype)
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q4_1 || dtype == GMK_DTYPE_Q5_0 ||
                dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0;
     case GMK_LAYOUT_P8:
-        return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q4_K ||
-               dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
+        return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0 ||
+               dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
     default: return 0;
     }
 }

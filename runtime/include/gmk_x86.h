@@ -236,6 +236,7 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
         switch (dtype) {
         case GMK_DTYPE_Q4_0: mm = gmk_x86_p8_q4_0; break;
         case GMK_DTYPE_Q5_0: mm = gmk_x86_p8_q5_0; break;
+        case GMK_DTYPE_Q8_0: mm = gmk_x86_p8_q8_0; break;
         case GMK_DTYPE_Q4_K: mm = gmk_x86_p8_q4_k; break;
         case GMK_DTYPE_Q5_K: mm = gmk_x86_p8_q5_k; break;
         case GMK_DTYPE_Q6_K: mm = gmk_x86_p8_q6_k; break;

@@ -484,26 +484,44 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
  * formula (not run on the AVX2 machine this was written on).  The packed
  * AVX2 path does not: it keeps 8 partial sums per row and token
  * (gmk_x86_lstep_b32).
+ *
+ * q8_0 is stored as P16 stores it, w + 128 unsigned; its two nibbles are
+ * two q4_0-like vectors, Σ w·x = Σ lo·x + 16·Σ hi·x − 128·Σ x, each sum in
+ * int16 over the block (8·2·15·128 < 2^15): 4 instructions per vector and
+ * token, where the packed rows pay 6 per 32 bytes and the float scaling of
+ * every (row, token, block).
  */
 #define GMK_X86_HAVE_P8 1
 #define GMK_X86_P8_TT 4 /* tokens per register tile */
-/* Blocks per row up to which a q5_0 prefill unpacks its panel once per call
- * (32 KiB of stack) rather than once per token tile: kernel_bench q5_0p8,
- * 64 tokens, 96 → 146–150 GOP/s; no gain for q4_0, whose unpacking is 3
- * instructions per 32 bytes. */
+/* Blocks per row up to which a q5_0 or q8_0 prefill unpacks its panel once
+ * per call (up to 64 KiB of stack) rather than once per token tile:
+ * kernel_bench q5_0p8, 64 tokens, 96 → 146–150 GOP/s; no gain for q4_0,
+ * whose unpacking is 3 instructions per 32 bytes. */
 #define GMK_X86_P8_UP_MAX 128
+/* Unpacked vectors per block: q8_0 two per 32 bytes. */
+#define GMK_X86_P8_NU(F) ((F) == GMK_DTYPE_Q8_0 ? 16 : 8)
 #ifndef GMK_X86_P8_PF
 /* Blocks ahead that a tile prefetches: a 65536 × 2048 GEMV from DRAM at one
  * thread, 16.3–17.7 GB/s 4 blocks ahead, 19.7–21.8 GB/s 16 ahead. */
 #define GMK_X86_P8_PF 16
 #endif
 
-/* The 8 vectors of unsigned weights of panel block p of format F (q4_0,
- * q5_0): vector g holds elements 4g..4g+3 of each row. */
-GMK_X86_AI void gmk_x86_p8_unpack(int F, const uint8_t *restrict p, __m256i u[8])
+/* The vectors of unsigned weights of panel block p of format F (q4_0,
+ * q5_0: vector g holds elements 4g..4g+3 of each row; q8_0: 8 + g holds
+ * the high nibbles of g's). */
+GMK_X86_AI void gmk_x86_p8_unpack(int F, const uint8_t *restrict p, __m256i u[16])
 {
     const __m256i lo4 = _mm256_set1_epi8(0x0f);
     const uint8_t *qs = p + gmk_panel_qs_at(F, 8);
+    if (F == GMK_DTYPE_Q8_0) {
+        GMK_X86_UNROLL
+        for (int g = 0; g < 8; g++) {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * g));
+            u[g] = _mm256_and_si256(v, lo4);
+            u[g + 8] = _mm256_and_si256(_mm256_srli_epi16(v, 4), lo4);
+        }
+        return;
+    }
     GMK_X86_UNROLL
     for (int k = 0; k < 4; k++) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * k));
@@ -528,10 +546,22 @@ GMK_X86_AI void gmk_x86_p8_unpack(int F, const uint8_t *restrict p, __m256i u[8]
 
 /* The exact int32 dot of a block of each of the 8 rows with activation
  * block a, the format's offset included: Σ (u − off)·x. */
-GMK_X86_AI __m256i gmk_x86_p8_dot(int F, const __m256i u[8], const gmk_act_q8_0 *a)
+GMK_X86_AI __m256i gmk_x86_p8_dot(int F, const __m256i u[16], const gmk_act_q8_0 *a)
 {
     const __m256i ones = _mm256_set1_epi16(1);
     __m256i s[2];
+    if (F == GMK_DTYPE_Q8_0) { /* low and high nibbles, a chain each */
+        GMK_X86_UNROLL
+        for (int g = 0; g < 8; g++) {
+            __m256i xg = _mm256_set1_epi32((int)gmk_load_u32((const uint8_t *)a->qs + 4 * g));
+            __m256i lo = _mm256_maddubs_epi16(u[g], xg), hi = _mm256_maddubs_epi16(u[g + 8], xg);
+            s[0] = g ? _mm256_add_epi16(s[0], lo) : lo;
+            s[1] = g ? _mm256_add_epi16(s[1], hi) : hi;
+        }
+        __m256i q = _mm256_add_epi32(_mm256_madd_epi16(s[0], ones),
+                                     _mm256_madd_epi16(s[1], _mm256_set1_epi16(16)));
+        return _mm256_add_epi32(q, _mm256_set1_epi32(-128 * a->sum));
+    }
     GMK_X86_UNROLL
     for (int g = 0; g < 8; g++) { /* q4_0: two chains; q5_0: one per half */
         __m256i xg = _mm256_set1_epi32((int)gmk_load_u32((const uint8_t *)a->qs + 4 * g));
@@ -559,12 +589,13 @@ GMK_X86_AI void gmk_x86_p8_tile(int F, int T, const uint8_t *restrict p,
     for (int j = 0; j < T; j++)
         acc[j] = _mm256_setzero_ps();
     const size_t pb = 8 * gmk_dtype_block_bytes(F);
+    const int nu = GMK_X86_P8_NU(F);
     for (int64_t b = 0; b < nb; b++, p += pb) {
-        __m256i u[8];
+        __m256i u[16];
         if (up) {
             GMK_X86_UNROLL
-            for (int g = 0; g < 8; g++)
-                u[g] = up[8 * b + g];
+            for (int g = 0; g < nu; g++)
+                u[g] = up[nu * b + g];
         } else {
             gmk_x86_prefetch(p, GMK_X86_P8_PF * pb, pb);
             gmk_x86_p8_unpack(F, p, u);
@@ -598,10 +629,11 @@ GMK_X86_AI void gmk_x86_p8_b32(int F, float *restrict y, int64_t ldy, const uint
         const size_t pb = 8 * gmk_dtype_block_bytes(F);
         const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
         int t = 0;
-        if (F == GMK_DTYPE_Q5_0 && n_tok >= 2 * GMK_X86_P8_TT && nb <= GMK_X86_P8_UP_MAX) {
-            __m256i up[8 * GMK_X86_P8_UP_MAX]; /* the 5th bits expanded once */
+        if (F != GMK_DTYPE_Q4_0 && n_tok >= 2 * GMK_X86_P8_TT && nb <= GMK_X86_P8_UP_MAX) {
+            const int nu = GMK_X86_P8_NU(F);
+            __m256i up[16 * GMK_X86_P8_UP_MAX]; /* unpacked once (64 KiB) */
             for (int64_t b = 0; b < nb; b++)
-                gmk_x86_p8_unpack(F, panel + (size_t)b * pb, up + 8 * b);
+                gmk_x86_p8_unpack(F, panel + (size_t)b * pb, up + nu * b);
             for (; t + GMK_X86_P8_TT <= n_tok; t += GMK_X86_P8_TT)
                 gmk_x86_p8_tile(F, GMK_X86_P8_TT, panel, up, nb, y + t * ldy + p0, ldy, keep,
                                 X + (size_t)t * xrow, xrow);
@@ -1565,6 +1597,13 @@ static inline GMK_NOINLINE void gmk_x86_p8_q5_0(float *restrict y, int64_t ldy,
                                                 int n_tok, int64_t r0, int64_t r1, int64_t nb)
 {
     gmk_x86_p8_b32(GMK_DTYPE_Q5_0, y, ldy, W, X, xrow, n_tok, r0, r1, nb);
+}
+static inline GMK_NOINLINE void gmk_x86_p8_q8_0(float *restrict y, int64_t ldy,
+                                                const uint8_t *restrict W,
+                                                const uint8_t *restrict X, size_t xrow,
+                                                int n_tok, int64_t r0, int64_t r1, int64_t nb)
+{
+    gmk_x86_p8_b32(GMK_DTYPE_Q8_0, y, ldy, W, X, xrow, n_tok, r0, r1, nb);
 }
 #define GMK_X86_P8K(name, kind)                                                               \
     static inline GMK_NOINLINE void name(float *restrict y, int64_t ldy,                      \
