@@ -358,6 +358,8 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     dump(o, "c", gmc_strbuf_str(&e->model_c));
 
     snprintf(r->name, sizeof r->name, "%s", m->name);
+    r->runs = tc.runs;
+    snprintf(r->emulator, sizeof r->emulator, "%s", tc.emulator);
     char root[4096] = "";
     bool shared = false;
     if (o->out_dir)

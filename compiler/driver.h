@@ -18,6 +18,7 @@
 #include <stdio.h>
 
 #include "diag.h"
+#include "target.h"
 
 #define GMC_DEFAULT_BATCH 64
 
@@ -51,6 +52,8 @@ typedef struct gmc_result {
     bool tampered;          /* rebuilt because a product no longer matched the stamp */
     double frontend_s;      /* YAML → C */
     double clang_s;         /* C → .so (+ executable) */
+    gmc_runs runs;          /* whether this machine runs the build (target.h) */
+    char emulator[160];     /* the command that runs it here, if emulated */
 } gmc_result;
 
 gmc_status gmc_compile(const gmc_options *o, gmc_result *out,

@@ -174,8 +174,11 @@ static int cmd_compile(int argc, char **argv)
     print_tampered(&r);
     fprintf(stderr, "%s: %s in %s (front end %.3f s, clang %.2f s)\n", r.name,
             r.cached ? "up to date" : "built", r.out_dir, r.frontend_s, r.clang_s);
-    if (r.exe_path[0])
-        fprintf(stderr, "run it: %s --weights FILE.gguf -p \"...\"\n", r.exe_path);
+    if (r.exe_path[0] && r.runs != GMC_RUNS_NO)
+        fprintf(stderr, "run it: %s%s%s --weights FILE.gguf -p \"...\"\n", r.emulator,
+                r.emulator[0] ? " " : "", r.exe_path);
+    else if (r.exe_path[0])
+        fprintf(stderr, "this machine cannot run it: copy %s to the device\n", r.exe_path);
     return 0;
 }
 
@@ -200,6 +203,15 @@ static int call_model(const gmc_result *r, const char *cmd, model_main_fn *fn, i
                       char **argv)
 {
     const char *so_path = r->so_path;
+    if (r->runs != GMC_RUNS_NATIVE) { /* its model.so is of another machine */
+        fprintf(stderr, "gemmac %s: this machine does not run %s's build natively; %s\n",
+                cmd, r->name,
+                r->runs == GMC_RUNS_EMULATED ? "use gemmac compile and run the executable "
+                                               "under the emulator it names"
+                                             : "copy the executable gemmac compile makes to "
+                                               "the device");
+        return 1;
+    }
     gmc_diag d;
     gmc_diag_clear(&d);
     /* The file must still be the one the build wrote (driver.c): loading
@@ -387,7 +399,9 @@ static int cmd_targets(int argc, char **argv)
 {
     if (argc > 2 && is_help(argv[2])) {
         printf("usage: gemmac targets\n\nDescribes this machine (through LLVM) and "
-               "lists the targets gemmac can build for it.\n");
+               "lists every target:\n\"yes\" runs here, \"qemu\" builds here and runs "
+               "under the emulator named\nbelow it, \"build\" builds but does not run here, "
+               "\"no\" cannot be built here\n(the reason follows).\n");
         return 0;
     }
     gmc_host h;
@@ -405,9 +419,13 @@ static int cmd_targets(int argc, char **argv)
         gmc_target_config c;
         char why[256] = "";
         bool ok = gmc_targets[i]->configure(gmc_targets[i], &h, &c, why, sizeof why);
-        printf("%-15s %-6s %s%s%s%s\n", gmc_targets[i]->name, ok ? "yes" : "no",
+        static const char *const runs[] = {"build", "yes", "qemu"};
+        printf("%-15s %-6s %s%s%s%s\n", gmc_targets[i]->name, ok ? runs[c.runs] : "no",
                gmc_targets[i]->description, gmc_targets[i] == best ? " [host]" : "",
-               ok ? "" : " — ", ok ? "" : why);
+               why[0] ? " — " : "", why);
+        if (ok && c.cross)
+            printf("%-15s %-6s   %s, %s%s%s\n", "", "", c.triple, c.cpu,
+                   c.runs == GMC_RUNS_EMULATED ? "; runs under " : "", c.emulator);
     }
     return 0;
 }

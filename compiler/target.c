@@ -4,12 +4,16 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 extern const gmc_target gmc_target_generic;
 extern const gmc_target gmc_target_native;
 extern const gmc_target gmc_target_x86_64, gmc_target_x86_64_v3, gmc_target_x86_64_v4,
     gmc_target_x86_64_vnni;
+extern const gmc_target gmc_target_aarch64, gmc_target_aarch64_dotprod,
+    gmc_target_aarch64_i8mm;
 
 const gmc_target *const gmc_targets[] = {
     &gmc_target_generic,
@@ -18,6 +22,9 @@ const gmc_target *const gmc_targets[] = {
     &gmc_target_x86_64_v3,
     &gmc_target_x86_64_v4,
     &gmc_target_x86_64_vnni,
+    &gmc_target_aarch64,
+    &gmc_target_aarch64_dotprod,
+    &gmc_target_aarch64_i8mm,
     NULL,
 };
 
@@ -36,7 +43,7 @@ const gmc_target *gmc_target_find(const char *name, const gmc_host *h)
             gmc_target_config c;
             char why[256];
             if (t->rank > 0 && (!best || t->rank > best->rank) &&
-                t->configure(t, h, &c, why, sizeof why))
+                t->configure(t, h, &c, why, sizeof why) && c.runs == GMC_RUNS_NATIVE)
                 best = t;
         }
         return best;
@@ -45,6 +52,47 @@ const gmc_target *gmc_target_find(const char *name, const gmc_host *h)
         if (strcmp(gmc_targets[i]->name, name) == 0)
             return gmc_targets[i];
     return NULL;
+}
+
+/* True if the comma-separated list has name as a whole item. */
+static bool has_item(const char *list, const char *name, size_t len)
+{
+    for (const char *p = list; (p = strstr(p, name)) != NULL; p += len) {
+        bool starts = p == list || p[-1] == ',';
+        bool ends = p[len] == '\0' || p[len] == ',';
+        if (starts && ends)
+            return true;
+    }
+    return false;
+}
+
+bool gmc_host_missing(const char *want, const gmc_host *h, char *miss, int miss_len)
+{
+    for (const char *p = want; *p;) {
+        int n = (int)strcspn(p, ",");
+        char f[64];
+        snprintf(f, sizeof f, "+%.*s", n, p);
+        if (!has_item(h->features, f, strlen(f))) {
+            snprintf(miss, (size_t)miss_len, "%s", f);
+            return true;
+        }
+        p += n + (p[n] == ',');
+    }
+    return false;
+}
+
+bool gmc_on_path(const char *prog)
+{
+    const char *path = getenv("PATH");
+    for (const char *p = path ? path : ""; *p;) {
+        int n = (int)strcspn(p, ":");
+        char full[4096];
+        snprintf(full, sizeof full, "%.*s/%s", n, p, prog);
+        if (n > 0 && access(full, X_OK) == 0)
+            return true;
+        p += n + (p[n] == ':');
+    }
+    return false;
 }
 
 void gmc_target_add_flag(gmc_target_config *c, const char *fmt, ...)

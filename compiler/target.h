@@ -53,6 +53,13 @@ typedef struct gmc_target {
                       gmc_target_config *out, char *why, int why_len);
 } gmc_target;
 
+/* Whether this machine runs what a target builds. */
+typedef enum gmc_runs {
+    GMC_RUNS_NO = 0,   /* built only: run it on the device */
+    GMC_RUNS_NATIVE,   /* on this CPU */
+    GMC_RUNS_EMULATED, /* under the emulator command of gmc_target_config */
+} gmc_runs;
+
 struct gmc_target_config {
     const gmc_target *target;
     char triple[128];
@@ -60,14 +67,23 @@ struct gmc_target_config {
     char features[4096];
     int n_flags;
     char flags[GMC_MAX_FLAGS][160]; /* clang flags specific to the target */
+    bool cross;         /* another architecture: the runtime is built from source */
+    gmc_runs runs;
+    char emulator[160]; /* the command that runs it here (GMC_RUNS_EMULATED) */
 };
 
 /* All targets, NULL-terminated, in the order `gemmac targets` lists them. */
 extern const gmc_target *const gmc_targets[];
-/* "host" resolves to the target of highest rank that can be built for host
- * h (the most capable x86 profile whose features h has; else native).  NULL
- * if the name is unknown. */
+/* "host" resolves to the target of highest rank that builds for host h and
+ * runs on it natively (the most capable x86 profile whose features h has;
+ * else native).  NULL if the name is unknown. */
 const gmc_target *gmc_target_find(const char *name, const gmc_host *h);
+
+/* The first of the comma-separated features want (without '+') that h
+ * lacks, as "+name" into miss; false if it has them all. */
+bool gmc_host_missing(const char *want, const gmc_host *h, char *miss, int miss_len);
+/* True if an executable named prog is on PATH. */
+bool gmc_on_path(const char *prog);
 
 /* act_fmt of targets whose kernels take f32 activations for every dtype. */
 int gmc_act_fmt_f32(int wdtype);

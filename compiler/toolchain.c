@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,6 +33,9 @@ extern char **environ;
 #endif
 #ifndef GMC_RUNTIME_LIB
 #define GMC_RUNTIME_LIB "libgemmart.a"
+#endif
+#ifndef GMC_RUNTIME_SRC_DIR
+#define GMC_RUNTIME_SRC_DIR "runtime"
 #endif
 #ifndef GMC_SAN_FLAGS
 #define GMC_SAN_FLAGS ""
@@ -138,6 +142,23 @@ static gmc_status run(char *const argv[], bool verbose, gmc_diag *diag)
     return GMC_OK;
 }
 
+static int name_cmp(const struct dirent **a, const struct dirent **b)
+{
+    return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static int is_header(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 2 && strcmp(d->d_name + n - 2, ".h") == 0;
+}
+
+static int is_c_source(const struct dirent *d)
+{
+    size_t n = strlen(d->d_name);
+    return n > 2 && strcmp(d->d_name + n - 2, ".c") == 0;
+}
+
 /* Splits a space-separated flag string into argv slots (in place). */
 static int split_flags(char *s, char **argv, int max)
 {
@@ -145,6 +166,56 @@ static int split_flags(char *s, char **argv, int max)
     for (char *t = strtok(s, " "); t && n < max; t = strtok(NULL, " "))
         argv[n++] = t;
     return n;
+}
+
+/* For a cross target: the runtime's sources compiled with the target's
+ * flags into dir/rt/, their paths appended to argv at *n (the host's
+ * libgemmart.a is of the wrong architecture).  The objects are freed by
+ * the caller through paths (n_paths of them). */
+static gmc_status build_runtime(const gmc_target_config *tc, const char *dir, bool verbose,
+                                char **argv, int *n, int max, char ***paths, int *n_paths,
+                                gmc_diag *diag)
+{
+    char rt[4200], flags[4096], inc[4200];
+    snprintf(rt, sizeof rt, "%s/rt", dir);
+    if (mkdir(rt, 0700) != 0 && errno != EEXIST)
+        return gmc_fail(diag, GMC_ERR_IO, "cannot create %s: %s", rt, strerror(errno));
+    snprintf(inc, sizeof inc, "-I%s", GMC_RUNTIME_INCLUDE_DIR);
+    struct dirent **list;
+    int n_src = scandir(GMC_RUNTIME_SRC_DIR, &list, is_c_source, name_cmp);
+    if (n_src <= 0)
+        return gmc_fail(diag, GMC_ERR_TOOLCHAIN, "no runtime sources in %s (a cross build "
+                        "compiles them for the target)", GMC_RUNTIME_SRC_DIR);
+    *paths = calloc((size_t)n_src, sizeof **paths);
+    gmc_status st = *paths ? GMC_OK : gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n_src && st == GMC_OK; i++) {
+        char src[4200], obj[4200];
+        snprintf(src, sizeof src, "%s/%s", GMC_RUNTIME_SRC_DIR, list[i]->d_name);
+        snprintf(obj, sizeof obj, "%s/%.*so", rt, (int)strlen(list[i]->d_name) - 1,
+                 list[i]->d_name);
+        if (verbose)
+            fprintf(stderr, "runtime for %s: %s\n", tc->target->name, list[i]->d_name);
+        gmc_toolchain_flags(tc, flags, sizeof flags);
+        char *cc[96];
+        int k = 0;
+        cc[k++] = (char *)GMC_CLANG;
+        k += split_flags(flags, cc + k, 64);
+        char *tail[] = {"-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE", inc, "-c", src, "-o",
+                        obj, NULL};
+        memcpy(cc + k, tail, sizeof tail);
+        st = run(cc, verbose, diag);
+        if (st == GMC_OK && !((*paths)[*n_paths] = strdup(obj)))
+            st = gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
+        if (st == GMC_OK) {
+            (*n_paths)++;
+            if (*n < max)
+                argv[(*n)++] = (*paths)[*n_paths - 1];
+        }
+    }
+    for (int i = 0; i < n_src; i++)
+        free(list[i]);
+    free(list);
+    return st;
 }
 
 gmc_status gmc_toolchain_build(const gmc_target_config *tc, const char *dir,
@@ -172,6 +243,8 @@ gmc_status gmc_toolchain_build(const gmc_target_config *tc, const char *dir,
     snprintf(libs, sizeof libs, "%s", tc->target->link_libs ? tc->target->link_libs : "");
     char *link_so[32] = {(char *)GMC_CLANG, target_flag, "-shared", obj, "-o", so};
     n = 6;
+    if (tc->cross) /* the host's ld links only the host's objects */
+        link_so[n++] = "-fuse-ld=lld";
     n += split_flags(libs, link_so + n, 8);
     link_so[n++] = "-lm";
     link_so[n] = NULL;
@@ -182,21 +255,35 @@ gmc_status gmc_toolchain_build(const gmc_target_config *tc, const char *dir,
     char main_c[4200], exe[4200], san[512];
     snprintf(main_c, sizeof main_c, "%s/main.c", dir);
     snprintf(exe, sizeof exe, "%s/%s", dir, exe_name);
-    snprintf(san, sizeof san, "%s", GMC_SAN_FLAGS);
+    /* sanitizer runtimes exist for the host only */
+    snprintf(san, sizeof san, "%s", tc->cross ? "" : GMC_SAN_FLAGS);
     gmc_toolchain_flags(tc, flags, sizeof flags);
+    char *big[160];
     n = 0;
-    argv[n++] = (char *)GMC_CLANG;
-    n += split_flags(flags, argv + n, 64);
-    n += split_flags(san, argv + n, 8);
-    argv[n++] = inc;
-    char *tail2[] = {main_c, obj, (char *)GMC_RUNTIME_LIB};
-    memcpy(argv + n, tail2, sizeof tail2);
-    n += 3;
-    snprintf(libs, sizeof libs, "%s", tc->target->link_libs ? tc->target->link_libs : "");
-    n += split_flags(libs, argv + n, 8);
-    char *tail3[] = {"-lpthread", "-lm", "-o", exe, NULL};
-    memcpy(argv + n, tail3, sizeof tail3);
-    return run(argv, verbose, diag);
+    big[n++] = (char *)GMC_CLANG;
+    n += split_flags(flags, big + n, 64);
+    n += split_flags(san, big + n, 8);
+    big[n++] = inc;
+    big[n++] = main_c;
+    big[n++] = obj;
+    char **rt_objs = NULL;
+    int n_rt = 0;
+    gmc_status st = GMC_OK;
+    if (tc->cross)
+        st = build_runtime(tc, dir, verbose, big, &n, 140, &rt_objs, &n_rt, diag);
+    else
+        big[n++] = (char *)GMC_RUNTIME_LIB;
+    if (st == GMC_OK) {
+        snprintf(libs, sizeof libs, "%s", tc->target->link_libs ? tc->target->link_libs : "");
+        n += split_flags(libs, big + n, 8);
+        char *tail3[] = {"-lpthread", "-lm", "-o", exe, NULL};
+        memcpy(big + n, tail3, sizeof tail3);
+        st = run(big, verbose, diag);
+    }
+    for (int i = 0; i < n_rt; i++)
+        free(rt_objs[i]);
+    free(rt_objs);
+    return st;
 }
 
 /* Folds the whole content of path into h (a missing file folds its name). */
@@ -214,17 +301,6 @@ static uint64_t hash_file(uint64_t h, const char *path)
     return h;
 }
 
-static int name_cmp(const struct dirent **a, const struct dirent **b)
-{
-    return strcmp((*a)->d_name, (*b)->d_name);
-}
-
-static int is_header(const struct dirent *d)
-{
-    size_t n = strlen(d->d_name);
-    return n > 2 && strcmp(d->d_name + n - 2, ".h") == 0;
-}
-
 uint64_t gmc_toolchain_inputs_hash(uint64_t h)
 {
     struct dirent **list;
@@ -232,6 +308,16 @@ uint64_t gmc_toolchain_inputs_hash(uint64_t h)
     for (int i = 0; i < n; i++) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%s", GMC_RUNTIME_INCLUDE_DIR, list[i]->d_name);
+        h = hash_file(h, path);
+        free(list[i]);
+    }
+    if (n >= 0)
+        free(list);
+    /* a cross build compiles the runtime from these */
+    n = scandir(GMC_RUNTIME_SRC_DIR, &list, is_c_source, name_cmp);
+    for (int i = 0; i < n; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", GMC_RUNTIME_SRC_DIR, list[i]->d_name);
         h = hash_file(h, path);
         free(list[i]);
     }

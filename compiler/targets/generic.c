@@ -27,6 +27,7 @@ static bool configure_generic(const gmc_target *t, const gmc_host *h,
         snprintf(c->cpu, sizeof c->cpu, "generic");
     }
     gmc_target_add_flag(c, "--target=%s", c->triple);
+    c->runs = GMC_RUNS_NATIVE;
     return true;
 }
 

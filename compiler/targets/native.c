@@ -26,6 +26,7 @@ static bool configure_native(const gmc_target *t, const gmc_host *h,
         gmc_target_add_flag(c, "-march=%s", h->cpu);
     else
         gmc_target_add_flag(c, "-mcpu=%s", h->cpu);
+    c->runs = GMC_RUNS_NATIVE;
     return true;
 }
 

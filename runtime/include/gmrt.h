@@ -640,6 +640,14 @@ void gmrt_bench_print_options(FILE *f);
  * a speed summary on stderr.  Used by standalone executables (generated
  * main.c) and by `gemmac run`.  Returns a process exit status. */
 int gmrt_cli_main(const gmk_model *model, int argc, char **argv);
+
+/* True if this CPU lacks one of the comma-separated features (LLVM names:
+ * "avx2", "dotprod", ...), which is copied into miss; names it cannot
+ * check count as present. */
+bool gmrt_cpu_missing(const char *features, char *miss, size_t len);
+/* gmrt_cpu_missing, saying on stderr which feature the build of target
+ * needs: false if one is missing (a compiled program's first call). */
+bool gmrt_cpu_check(const char *features, const char *target);
 /* The option list of gmrt_cli_main, for --help texts. */
 void gmrt_cli_print_options(FILE *f);
 

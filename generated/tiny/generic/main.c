@@ -5,5 +5,10 @@
 
 int main(int argc, char **argv)
 {
+    /* the CPU features the kernels were compiled for */
+    static const char features[] =
+        "";
+    if (!gmrt_cpu_check(features, "generic"))
+        return 1;
     return gmrt_cli_main(&tiny_model, argc, argv);
 }
