@@ -14,6 +14,7 @@ extern const gmc_target gmc_target_x86_64, gmc_target_x86_64_v3, gmc_target_x86_
     gmc_target_x86_64_vnni;
 extern const gmc_target gmc_target_aarch64, gmc_target_aarch64_dotprod,
     gmc_target_aarch64_i8mm;
+extern const gmc_target gmc_target_riscv64;
 
 const gmc_target *const gmc_targets[] = {
     &gmc_target_generic,
@@ -25,6 +26,7 @@ const gmc_target *const gmc_targets[] = {
     &gmc_target_aarch64,
     &gmc_target_aarch64_dotprod,
     &gmc_target_aarch64_i8mm,
+    &gmc_target_riscv64,
     NULL,
 };
 
@@ -93,6 +95,44 @@ bool gmc_on_path(const char *prog)
         p += n + (p[n] == ':');
     }
     return false;
+}
+
+bool gmc_configure_linux(const gmc_target *t, const gmc_host *h, gmc_target_config *c,
+                         char *why, int why_len)
+{
+    memset(c, 0, sizeof *c);
+    c->target = t;
+    char miss[64] = "", sysroot[160], crt[200], gcc[200], prog[64];
+    snprintf(sysroot, sizeof sysroot, "/usr/%s", t->cross_triple);
+    if (strcmp(h->arch, t->arch) == 0) {
+        snprintf(c->triple, sizeof c->triple, "%s", h->triple);
+        c->runs = gmc_host_missing(t->requires, h, miss, sizeof miss) ? GMC_RUNS_NO
+                                                                       : GMC_RUNS_NATIVE;
+    } else {
+        /* crt1.o from libc6-dev-<arch>-cross, crtbeginS.o from
+         * libgcc-12-dev-<arch>-cross (scripts/setup installs both) */
+        snprintf(crt, sizeof crt, "%s/lib/crt1.o", sysroot);
+        snprintf(gcc, sizeof gcc, "/usr/lib/gcc-cross/%s", t->cross_triple);
+        if (access(crt, R_OK) != 0 || access(gcc, R_OK) != 0) {
+            snprintf(why, (size_t)why_len, "no %s cross sysroot (%s and %s; scripts/setup "
+                     "installs them)", t->arch, crt, gcc);
+            return false;
+        }
+        snprintf(c->triple, sizeof c->triple, "%s", t->cross_triple);
+        c->cross = true;
+    }
+    snprintf(prog, sizeof prog, "%.*s", (int)strcspn(t->emulator, " "), t->emulator);
+    if (c->runs == GMC_RUNS_NO && gmc_on_path(prog)) {
+        c->runs = GMC_RUNS_EMULATED;
+        snprintf(c->emulator, sizeof c->emulator, "%s -L %s", t->emulator, sysroot);
+    }
+    snprintf(c->cpu, sizeof c->cpu, "%s", t->march);
+    snprintf(c->features, sizeof c->features, "%s", t->requires);
+    gmc_target_add_flag(c, "-march=%s", t->march);
+    gmc_target_add_flag(c, "--target=%s", c->triple);
+    if (c->cross)
+        gmc_target_add_flag(c, "-fuse-ld=lld");
+    return true;
 }
 
 void gmc_target_add_flag(gmc_target_config *c, const char *fmt, ...)

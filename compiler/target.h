@@ -47,6 +47,10 @@ typedef struct gmc_target {
     /* Libraries model.so and the executable link (e.g. "-lmvec" for the
      * vector math clang calls under -fveclib=libmvec); NULL: none. */
     const char *link_libs;
+    /* Targets of another architecture (gmc_configure_linux): the host arch
+     * that builds them natively, the Debian triple of the cross sysroot
+     * (/usr/<triple>) and the emulator command that runs them elsewhere. */
+    const char *arch, *cross_triple, *emulator;
     /* Fills triple/cpu/features/flags for host h; false if the target cannot
      * be built for that host (the reason goes into why). */
     bool (*configure)(const struct gmc_target *t, const gmc_host *h,
@@ -84,6 +88,13 @@ const gmc_target *gmc_target_find(const char *name, const gmc_host *h);
 bool gmc_host_missing(const char *want, const gmc_host *h, char *miss, int miss_len);
 /* True if an executable named prog is on PATH. */
 bool gmc_on_path(const char *prog);
+
+/* configure for a Linux target of architecture t->arch (march, requires,
+ * cross_triple, emulator as data): native on such a host, else
+ * cross-compiled against Debian's sysroot and run under the emulator where
+ * it is on PATH. */
+bool gmc_configure_linux(const gmc_target *t, const gmc_host *h, gmc_target_config *c,
+                         char *why, int why_len);
 
 /* act_fmt of targets whose kernels take f32 activations for every dtype. */
 int gmc_act_fmt_f32(int wdtype);

@@ -939,8 +939,11 @@ END_TEST
 
 /* ------------------------------------------------ cross builds, emulated */
 
-/* The AArch64 targets (compiler/targets/arm.c), cross-built here. */
-static const char *const arm_targets[] = {"aarch64", "aarch64-dotprod", "aarch64-i8mm"};
+/* The targets of other architectures (compiler/targets/arm.c, riscv.c),
+ * cross-built here. */
+static const char *const cross_targets[] = {"aarch64", "aarch64-dotprod", "aarch64-i8mm",
+                                            "riscv64"};
+#define N_CROSS (int)(sizeof cross_targets / sizeof cross_targets[0])
 
 /* path's n_floats f32 values (malloc'd); fails unless the size is exact. */
 static float *read_floats(const char *path, size_t n_floats)
@@ -976,12 +979,12 @@ static bool cross_config(const char *target, gmc_target_config *c)
 }
 
 /* graph built for the host's generic target and for target from the same
- * YAML, both executables run (target's under its emulator) with
- * --logits-out on prompt: the logits of every position (n_pos of them, V
- * each) agree within NMSE 1e-5 with the same argmax.  Returns the worst
- * NMSE. */
+ * YAML, both executables run (target's under its emulator, or under
+ * emulator where not NULL) with --logits-out on prompt: the logits of every
+ * position (n_pos of them, V each) agree within NMSE 1e-5 with the same
+ * argmax.  Returns the worst NMSE. */
 static double cross_check(const char *graph, const char *gguf, const char *target,
-                          const char *prompt, int n_pos, int V)
+                          const char *emulator, const char *prompt, int n_pos, int V)
 {
     const char *tmp = gmc_test_tmpdir();
     const char *names[2] = {"generic", target};
@@ -995,9 +998,10 @@ static double cross_check(const char *graph, const char *gguf, const char *targe
         gmc_diag d;
         gmc_diag_clear(&d);
         ck_assert_msg(gmc_compile(&o, &r[k], &d) == GMC_OK, "%s: %s", names[k], d.msg);
+        const char *emu = k == 1 && emulator ? emulator : r[k].emulator;
         snprintf(cmd, sizeof cmd, "timeout 300 %s%s'%s' --weights '%s' --raw -p '%s' -t 2 "
-                 "--logits-out '%s' 2> '%s/cross-err.txt'", r[k].emulator,
-                 r[k].emulator[0] ? " " : "", r[k].exe_path, gguf, prompt, outs[k], tmp);
+                 "--logits-out '%s' 2> '%s/cross-err.txt'", emu, emu[0] ? " " : "",
+                 r[k].exe_path, gguf, prompt, outs[k], tmp);
         ck_assert_msg(run_cmd(cmd) == 0, "%s failed: %s", names[k], cmd);
     }
     ck_assert_int_ne(r[1].runs, GMC_RUNS_NO);
@@ -1018,18 +1022,22 @@ static double cross_check(const char *graph, const char *gguf, const char *targe
     }
     fprintf(stderr, "e2e: %s of %s under %s: %d positions, worst NMSE %.3g against generic\n",
             target, strrchr(graph, '/') + 1,
-            r[1].runs == GMC_RUNS_EMULATED ? "emulation" : "this CPU", n_pos, worst);
+            emulator ? emulator : r[1].runs == GMC_RUNS_EMULATED ? r[1].emulator : "this CPU",
+            n_pos, worst);
     free(want);
     free(got);
     return worst;
 }
 
-/* tiny-qmix (q8_0/q4_0 weights, f16 KV) on each AArch64 target against the
- * host's generic build (cross_check), over a 22-token prompt. */
-START_TEST(test_e2e_cross_aarch64)
+/* tiny-qmix (q8_0/q4_0 weights, f16 KV) on each target of another
+ * architecture against the host's generic build (cross_check), over a
+ * 22-token prompt; riscv64 at 256-bit and at 128-bit vectors (the kernels
+ * are vector-length agnostic). */
+START_TEST(test_e2e_cross)
 {
+    const char *target = cross_targets[_i];
     gmc_target_config c;
-    if (!cross_config(arm_targets[_i], &c))
+    if (!cross_config(target, &c))
         return;
     char gguf[4200];
     snprintf(gguf, sizeof gguf, "%s/qmix-cross.gguf", gmc_test_tmpdir());
@@ -1038,7 +1046,14 @@ START_TEST(test_e2e_cross_aarch64)
     gmc_diag_clear(&d);
     ck_assert_msg(gmc_init_weights(graph, gguf, 5, false, &d) == GMC_OK, "%s", d.msg);
     /* <bos> + 21 letters of tiny's vocabulary */
-    cross_check(graph, gguf, arm_targets[_i], "abcabcabcabcabcabcabc", 22, 512);
+    cross_check(graph, gguf, target, NULL, "abcabcabcabcabcabcabc", 22, 512);
+    char *vlen = strstr(c.emulator, "vlen=256");
+    if (c.runs == GMC_RUNS_EMULATED && vlen) {
+        char emu[200];
+        snprintf(emu, sizeof emu, "%.*svlen=128%s", (int)(vlen - c.emulator), c.emulator,
+                 vlen + strlen("vlen=256"));
+        cross_check(graph, gguf, target, emu, "abcabcabcabcabcabcabc", 22, 512);
+    }
 }
 END_TEST
 
@@ -1055,7 +1070,7 @@ START_TEST(test_e2e_cross_270m)
     }
     if (!cross_config("aarch64-dotprod", &c))
         return;
-    cross_check(gmc_test_src("graphs/gemma3-270m.yaml"), weights, "aarch64-dotprod",
+    cross_check(gmc_test_src("graphs/gemma3-270m.yaml"), weights, "aarch64-dotprod", NULL,
                 "The quick brown fox jumps over the lazy dog because it was in a hurry to get",
                 18, 262144);
 }
@@ -1393,7 +1408,7 @@ Suite *e2e_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("cross");
     tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, test_e2e_cross_aarch64, 0, 3);
+    tcase_add_loop_test(tc, test_e2e_cross, 0, N_CROSS);
     tcase_add_test(tc, test_e2e_cross_270m);
     tcase_add_test(tc, test_e2e_cpu_check);
     suite_add_tcase(s, tc);
