@@ -123,22 +123,32 @@ static const char *const x86_targets[] = {"x86-64", "x86-64-v3", "x86-64-v4",
 /* True if target can be built and run on this machine (else says why) and
  * GMC_E2E_X86 does not leave it out ("host": only the best x86 profile, as
  * the sanitizer run of scripts/test asks). */
-static bool target_runs_here(const char *name)
+/* Target name configured for this machine into c: false (the reason in
+ * why) if it cannot be built here.  *is_host: whether it is "host". */
+static bool configure_here(const char *name, gmc_target_config *c, char *why, int why_len,
+                           bool *is_host)
 {
-    const char *only = getenv("GMC_E2E_X86");
     gmc_host h;
     gmc_diag d;
     gmc_diag_clear(&d);
     ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
     const gmc_target *t = gmc_target_find(name, &h);
     ck_assert_ptr_nonnull(t);
-    if (only && strcmp(only, "host") == 0 && t != gmc_target_find("host", &h)) {
+    *is_host = t == gmc_target_find("host", &h);
+    return t->configure(t, &h, c, why, why_len);
+}
+
+static bool target_runs_here(const char *name)
+{
+    const char *only = getenv("GMC_E2E_X86");
+    gmc_target_config c;
+    char why[256] = "";
+    bool is_host, ok = configure_here(name, &c, why, sizeof why, &is_host);
+    if (only && strcmp(only, "host") == 0 && !is_host) {
         fprintf(stderr, "e2e: skipping target %s (GMC_E2E_X86=host)\n", name);
         return false;
     }
-    gmc_target_config c;
-    char why[256] = "";
-    if (t->configure(t, &h, &c, why, sizeof why) && c.runs == GMC_RUNS_NATIVE)
+    if (ok && c.runs == GMC_RUNS_NATIVE)
         return true;
     fprintf(stderr, "e2e: skipping target %s here: %s\n", name, why[0] ? why : "not native");
     return false;
@@ -961,14 +971,8 @@ static float *read_floats(const char *path, size_t n_floats)
  * scripts/setup installed the sysroot and qemu) if it cannot run here. */
 static bool cross_config(const char *target, gmc_target_config *c)
 {
-    gmc_host h;
-    gmc_diag d;
-    gmc_diag_clear(&d);
-    ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
-    const gmc_target *t = gmc_target_find(target, &h);
-    ck_assert_ptr_nonnull(t);
     char why[256] = "";
-    bool ok = t->configure(t, &h, c, why, sizeof why);
+    bool is_host, ok = configure_here(target, c, why, sizeof why, &is_host);
     if (ok && c->runs != GMC_RUNS_NO)
         return true;
     const char *req = getenv("GMC_E2E_CROSS");

@@ -614,18 +614,24 @@ GMK_X86_AI void gmk_x86_p8_tile(int F, int T, const uint8_t *restrict p,
         _mm256_maskstore_ps(y + j * ldy, keep, acc[j]);
 }
 
+/* The lanes of the panel of rows [p0, p0 + 8) that lie in [r0, r1). */
+GMK_X86_AI __m256i gmk_x86_p8_keep(int64_t r0, int64_t r1, int64_t p0)
+{
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const int lo = (int)((r0 > p0 ? r0 : p0) - p0);
+    const int hi = (int)((r1 < p0 + 8 ? r1 : p0 + 8) - p0);
+    return _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)),
+                            _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane));
+}
+
 /* Rows [r0, r1) × n_tok tokens of format F in P8 (nb blocks per row):
  * panel by panel, lanes outside [r0, r1) computed and dropped. */
 GMK_X86_AI void gmk_x86_p8_b32(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
                                const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
                                int64_t r1, int64_t nb)
 {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int64_t p0 = r0 / 8 * 8; p0 < r1; p0 += 8) {
-        const int lo = (int)((r0 > p0 ? r0 : p0) - p0);
-        const int hi = (int)((r1 < p0 + 8 ? r1 : p0 + 8) - p0);
-        const __m256i keep = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)),
-                                              _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane));
+        const __m256i keep = gmk_x86_p8_keep(r0, r1, p0);
         const size_t pb = 8 * gmk_dtype_block_bytes(F);
         const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
         int t = 0;
@@ -901,13 +907,9 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
                                  const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
                                  int64_t r1, int64_t nb)
 {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const size_t pb = 8 * gmk_dtype_block_bytes(F);
     for (int64_t p0 = r0 / 8 * 8; p0 < r1; p0 += 8) {
-        const int lo = (int)((r0 > p0 ? r0 : p0) - p0);
-        const int hi = (int)((r1 < p0 + 8 ? r1 : p0 + 8) - p0);
-        const __m256i keep = _mm256_and_si256(_mm256_cmpgt_epi32(lane, _mm256_set1_epi32(lo - 1)),
-                                              _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), lane));
+        const __m256i keep = gmk_x86_p8_keep(r0, r1, p0);
         const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
         int t = 0;
         if (n_tok >= 2 * GMK_X86_P8K_TT) {
