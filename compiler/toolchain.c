@@ -200,16 +200,19 @@ static gmc_status build_runtime(const gmc_target_config *tc, const char *dir, bo
         int k = 0;
         cc[k++] = (char *)GMC_CLANG;
         k += split_flags(flags, cc + k, 64);
+        /* the POSIX level CMakeLists.txt compiles the runtime with */
         char *tail[] = {"-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE", inc, "-c", src, "-o",
                         obj, NULL};
         memcpy(cc + k, tail, sizeof tail);
         st = run(cc, verbose, diag);
+        if (st == GMC_OK && *n >= max)
+            st = gmc_fail(diag, GMC_ERR_TOOLCHAIN, "too many runtime sources in %s for one "
+                          "link command (%d)", GMC_RUNTIME_SRC_DIR, max);
         if (st == GMC_OK && !((*paths)[*n_paths] = strdup(obj)))
             st = gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
         if (st == GMC_OK) {
             (*n_paths)++;
-            if (*n < max)
-                argv[(*n)++] = (*paths)[*n_paths - 1];
+            argv[(*n)++] = (*paths)[*n_paths - 1];
         }
     }
     for (int i = 0; i < n_src; i++)
