@@ -15,15 +15,64 @@
  * str.strip: Unicode whitespace).  llama.cpp has no built-in Gemma 4
  * template; it runs the GGUF's Jinja.
  *
- * The leading <bos> is left to the tokenizer in both.
+ * The leading <bos> is left to the tokenizer in both.  A template is a
+ * list of parts, so that gmrt_chat_tokenize knows which control tokens the
+ * markup put where: only those become control ids, and a "<end_of_turn>"
+ * in the user's or the system's text stays text (it cannot close the turn
+ * and forge a model turn).
  */
 #include "gmrt.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const char turn_user[] = "<start_of_turn>user\n";
-static const char turn_end[] = "<end_of_turn>\n<start_of_turn>model\n";
+/* One piece of a template: markup, a control token of the markup, or the
+ * caller's (trimmed) text. */
+typedef struct part {
+    const char *s;
+    size_t n;
+    bool ctrl;
+} part;
+
+#define MARK(lit) ((part){lit, sizeof lit - 1, false})
+#define CTRL(lit) ((part){lit, sizeof lit - 1, true})
+#define TEXT(p, n) ((part){p, n, false})
+#define MAX_PARTS 20
+
+/* A formatted turn: the text and where its control tokens start. */
+typedef struct chat_text {
+    char *s;
+    size_t len;
+    size_t ctrl_at[MAX_PARTS];
+    size_t n_ctrl;
+} chat_text;
+
+/* Concatenates the parts into a malloc'd NUL-terminated string, noting the
+ * offset of every control token.  False when out of memory. */
+static bool join(const part *p, size_t n, chat_text *t)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < n; i++) {
+        /* The lengths come from strlen of live strings, so the sum cannot
+         * wrap; the check keeps that true if the inputs ever change. */
+        if (p[i].n > SIZE_MAX - 1 - len)
+            return false;
+        len += p[i].n;
+    }
+    t->s = malloc(len + 1);
+    if (!t->s)
+        return false;
+    t->len = 0;
+    t->n_ctrl = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[i].ctrl)
+            t->ctrl_at[t->n_ctrl++] = t->len;
+        memcpy(t->s + t->len, p[i].s, p[i].n);
+        t->len += p[i].n;
+    }
+    t->s[len] = '\0';
+    return true;
+}
 
 /* isspace() in the "C" locale, spelled out so that the locale cannot
  * change which bytes are trimmed. */
@@ -45,44 +94,36 @@ static void trim(const char *s, const char **start, size_t *len)
     *len = e - b;
 }
 
-static char *put(char *dst, const char *src, size_t n)
+/* Gemma 1/2/3: <start_of_turn>user\n{system\n\n}{user}<end_of_turn>\n
+ * <start_of_turn>model\n.  Returns the part count. */
+static size_t gemma_parts(const char *system, const char *user, part *p)
 {
-    memcpy(dst, src, n);
-    return dst + n;
+    const char *sys, *usr;
+    size_t ns, nu, n = 0;
+    trim(system, &sys, &ns);
+    trim(user, &usr, &nu);
+    p[n++] = CTRL("<start_of_turn>");
+    p[n++] = MARK("user\n");
+    if (ns > 0) {
+        p[n++] = TEXT(sys, ns);
+        p[n++] = MARK("\n\n");
+    }
+    p[n++] = TEXT(usr, nu);
+    p[n++] = CTRL("<end_of_turn>");
+    p[n++] = MARK("\n");
+    p[n++] = CTRL("<start_of_turn>");
+    p[n++] = MARK("model\n");
+    return n;
 }
 
 char *gmrt_chat_format(const char *system, const char *user)
 {
-    const char *sys, *usr;
-    size_t ns, nu;
-    trim(system, &sys, &ns);
-    trim(user, &usr, &nu);
-    size_t fixed = sizeof turn_user - 1 + sizeof turn_end - 1 + 2 + 1;
-    /* Both lengths come from strlen of live strings, so their sum cannot
-     * wrap; the check keeps that true if the inputs ever change. */
-    if (ns > SIZE_MAX - fixed - nu)
-        return NULL;
-    char *out = malloc(fixed + ns + nu);
-    if (!out)
-        return NULL;
-    char *p = put(out, turn_user, sizeof turn_user - 1);
-    if (ns > 0) {
-        p = put(p, sys, ns);
-        p = put(p, "\n\n", 2);
-    }
-    p = put(p, usr, nu);
-    p = put(p, turn_end, sizeof turn_end - 1);
-    *p = '\0';
-    return out;
+    part p[MAX_PARTS];
+    chat_text t;
+    return join(p, gemma_parts(system, user, p), &t) ? t.s : NULL;
 }
 
 /* ------------------------------------------------------------- Gemma 4 */
-
-static const char g4_system[] = "<|turn>system\n";
-static const char g4_user[] = "<|turn>user\n";
-static const char g4_end[] = "<turn|>\n";
-/* Thinking off: the template opens the model turn with an empty thought. */
-static const char g4_model[] = "<|turn>model\n<|channel>thought\n<channel|>";
 
 /* Python's str.isspace() for a code point: the characters Jinja's trim
  * strips. */
@@ -143,32 +184,39 @@ static void trim_unicode(const char *s, const char **start, size_t *len)
 
 /* Gemma 4: <|turn>system\n{system}<turn|>\n (only when system is not NULL,
  * even if empty, as the template does for a system message),
- * <|turn>user\n{user}<turn|>\n, then the model turn. */
-static char *format_gemma4(const char *system, const char *user)
+ * <|turn>user\n{user}<turn|>\n, then the model turn opened with an empty
+ * thought (thinking off).  Returns the part count. */
+static size_t gemma4_parts(const char *system, const char *user, part *p)
 {
     const char *sys, *usr;
-    size_t ns, nu;
+    size_t ns, nu, n = 0;
     trim_unicode(system, &sys, &ns);
     trim_unicode(user, &usr, &nu);
-    size_t fixed = sizeof g4_system + sizeof g4_user + 2 * sizeof g4_end +
-                   sizeof g4_model;
-    if (ns > SIZE_MAX - fixed - nu)
-        return NULL;
-    char *out = malloc(fixed + ns + nu);
-    if (!out)
-        return NULL;
-    char *p = out;
     if (system) {
-        p = put(p, g4_system, sizeof g4_system - 1);
-        p = put(p, sys, ns);
-        p = put(p, g4_end, sizeof g4_end - 1);
+        p[n++] = CTRL("<|turn>");
+        p[n++] = MARK("system\n");
+        p[n++] = TEXT(sys, ns);
+        p[n++] = CTRL("<turn|>");
+        p[n++] = MARK("\n");
     }
-    p = put(p, g4_user, sizeof g4_user - 1);
-    p = put(p, usr, nu);
-    p = put(p, g4_end, sizeof g4_end - 1);
-    p = put(p, g4_model, sizeof g4_model - 1);
-    *p = '\0';
-    return out;
+    p[n++] = CTRL("<|turn>");
+    p[n++] = MARK("user\n");
+    p[n++] = TEXT(usr, nu);
+    p[n++] = CTRL("<turn|>");
+    p[n++] = MARK("\n");
+    p[n++] = CTRL("<|turn>");
+    p[n++] = MARK("model\n");
+    p[n++] = CTRL("<|channel>");
+    p[n++] = MARK("thought\n");
+    p[n++] = CTRL("<channel|>");
+    return n;
+}
+
+static size_t style_parts(gmrt_chat_style style, const char *system, const char *user,
+                          part *p)
+{
+    return style == GMRT_CHAT_GEMMA4 ? gemma4_parts(system, user, p)
+                                     : gemma_parts(system, user, p);
 }
 
 gmrt_chat_style gmrt_chat_style_of(const gmrt_vocab *v)
@@ -181,6 +229,24 @@ gmrt_chat_style gmrt_chat_style_of(const gmrt_vocab *v)
 char *gmrt_chat_format_style(gmrt_chat_style style, const char *system,
                              const char *user)
 {
-    return style == GMRT_CHAT_GEMMA4 ? format_gemma4(system, user)
-                                     : gmrt_chat_format(system, user);
+    part p[MAX_PARTS];
+    chat_text t;
+    return join(p, style_parts(style, system, user, p), &t) ? t.s : NULL;
+}
+
+gmrt_status gmrt_chat_tokenize(const gmrt_vocab *v, const char *system, const char *user,
+                               bool add_bos, int32_t *out, size_t cap, size_t *out_n,
+                               gmrt_diag *diag)
+{
+    part p[MAX_PARTS];
+    chat_text t;
+    if (!v || !out_n)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "gmrt_chat_tokenize: vocab or out_n is NULL");
+    *out_n = 0;
+    if (!join(p, style_parts(gmrt_chat_style_of(v), system, user, p), &t))
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory formatting the chat prompt");
+    gmrt_status st = gmrt_tokenize_marked(v, t.s, t.len, add_bos, t.ctrl_at, t.n_ctrl,
+                                          out, cap, out_n, diag);
+    free(t.s);
+    return st;
 }

@@ -20,6 +20,7 @@
 typedef struct cli_opts {
     const char *weights, *tokenizer, *prompt, *prompt_file, *system, *ids_out, *logits_out;
     int chat;  /* 1 chat template, 0 raw, -1 decide from the weights */
+    bool special; /* control tokens spelled in the prompt are parsed */
     bool verbose, quiet, requant;
     int32_t max_tokens;
     int threads;
@@ -37,6 +38,9 @@ void gmrt_cli_print_options(FILE *f)
           "                         (default when the GGUF has a chat template)\n"
           "      --raw              complete the prompt as is (default for base models)\n"
           "      --system TEXT      system instruction, prepended to the first turn\n"
+          "      --special          parse control tokens written in the prompt and\n"
+          "                         system text (e.g. <start_of_turn>); without it they\n"
+          "                         are text, and only the chat template adds them\n"
           "  -n, --max-tokens N     generate at most N tokens (default 256)\n"
           "  -t, --threads N        threads (default: online CPUs, at most 8)\n"
           "      --greedy           always take the most likely token\n"
@@ -133,6 +137,7 @@ static int parse_args(const gmk_model *m, int argc, char **argv, cli_opts *o)
         } else if (IS("--logits-out", NULL)) { NEED(); o->logits_out = v;
         } else if (IS("--raw", NULL)) { o->chat = 0;
         } else if (IS("--chat", NULL)) { o->chat = 1;
+        } else if (IS("--special", NULL)) { o->special = true;
         } else if (IS("-v", "--verbose")) { o->verbose = true;
         } else if (IS("--requant", NULL)) { o->requant = true;
         } else if (IS("-q", "--quiet")) { o->quiet = true;
@@ -259,37 +264,60 @@ static int write_ids(const char *path, const int32_t *ids, size_t n)
     return err ? 1 : 0;
 }
 
+/* The prompt's ids, BOS per the vocabulary: the chat template's markup as
+ * control tokens and the texts as text, or the raw text; --special parses
+ * control tokens in the texts too (the formatted string is tokenized
+ * whole).  *ids is malloc'd with room for the whole context. */
+static gmrt_status prompt_ids(gmrt_session *s, const gmk_model *m, const cli_opts *o,
+                              bool chat, const char *text, int32_t **ids, size_t *n,
+                              gmrt_diag *diag)
+{
+    const gmrt_vocab *v = gmrt_session_vocab(s);
+    bool bos = gmrt_vocab_add_bos(v);
+    size_t cap = (size_t)m->n_ctx;
+    char *formatted = NULL;
+    gmrt_status st;
+    *n = 0;
+    if (!(*ids = malloc(cap * sizeof **ids)))
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory for %zu prompt ids", cap);
+    if (chat && !o->special)
+        st = gmrt_chat_tokenize(v, o->system, text, bos, *ids, cap, n, diag);
+    else if (chat && !(formatted = gmrt_chat_format_style(gmrt_chat_style_of(v),
+                                                          o->system, text)))
+        st = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory formatting the prompt");
+    else {
+        const char *p = formatted ? formatted : text;
+        st = gmrt_tokenize(v, p, strlen(p), bos, o->special, *ids, cap, n, diag);
+    }
+    free(formatted);
+    if (st == GMRT_ERR_LIMIT)
+        st = gmrt_fail(diag, GMRT_ERR_ARG,
+                       "the prompt is %zu tokens; %zu fit in the context of %d", *n, cap,
+                       m->n_ctx);
+    return st;
+}
+
 /* --logits-out: the prompt's logits, every position, into path. */
-static int write_logits(gmrt_session *s, const gmk_model *m, const char *prompt,
+static int write_logits(gmrt_session *s, const gmk_model *m, const int32_t *ids, size_t n,
                         const char *path)
 {
-    size_t cap = (size_t)m->n_ctx, n = 0;
-    int32_t *ids = malloc(cap * sizeof *ids);
     gmrt_diag diag = {0};
     const float *logits = NULL;
-    int rc = 1;
-    if (!ids)
-        fprintf(stderr, "error: out of memory\n");
-    else if (gmrt_tokenize(gmrt_session_vocab(s), prompt, strlen(prompt),
-                           gmrt_vocab_add_bos(gmrt_session_vocab(s)), true, ids, cap, &n,
-                           &diag) != GMRT_OK ||
-             gmrt_session_eval(s, ids, n, true, &logits, &diag) != GMRT_OK)
+    if (gmrt_session_eval(s, ids, n, true, &logits, &diag) != GMRT_OK) {
         fprintf(stderr, "error: %s\n", diag.msg);
-    else {
-        FILE *f = fopen(path, "wb");
-        size_t want = n * (size_t)m->n_vocab;
-        int err = !f ? errno : fwrite(logits, sizeof *logits, want, f) != want ? EIO : 0;
-        if (f && fclose(f) != 0 && !err)
-            err = errno ? errno : EIO;
-        if (err)
-            fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(err));
-        else
-            fprintf(stderr, "[%zu prompt tokens x %d logits written to %s]\n", n,
-                    (int)m->n_vocab, path);
-        rc = err ? 1 : 0;
+        return 1;
     }
-    free(ids);
-    return rc;
+    FILE *f = fopen(path, "wb");
+    size_t want = n * (size_t)m->n_vocab;
+    int err = !f ? errno : fwrite(logits, sizeof *logits, want, f) != want ? EIO : 0;
+    if (f && fclose(f) != 0 && !err)
+        err = errno ? errno : EIO;
+    if (err)
+        fprintf(stderr, "error: cannot write %s: %s\n", path, strerror(err));
+    else
+        fprintf(stderr, "[%zu prompt tokens x %d logits written to %s]\n", n,
+                (int)m->n_vocab, path);
+    return err ? 1 : 0;
 }
 
 /* The answer went to stdout; a write that failed (a full disk, a closed
@@ -317,10 +345,11 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
         fprintf(stderr, "error: %s\n", diag.msg);
         return 2;
     }
-    char *text, *prompt = NULL;
+    char *text;
     if (!load_prompt(&o, &text))
         return 1;
-    int32_t *ids = calloc((size_t)o.max_tokens + 1, sizeof *ids);
+    int32_t *ids = calloc((size_t)o.max_tokens + 1, sizeof *ids), *prompt = NULL;
+    size_t n_prompt = 0;
     /* A prompt needs a tokenizer: without one the session fails before
      * converting any weight, not after. */
     gmrt_session_opts so = {.n_threads = o.threads, .verbose = o.verbose,
@@ -338,17 +367,15 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
         /* A base model (no chat template in its GGUF) continues text. */
         bool chat = o.chat < 0 ? gmrt_session_has_chat_template(s) : o.chat == 1;
         if (o.verbose)
-            fprintf(stderr, "prompt mode: %s\n", chat ? "chat template" : "raw completion");
-        prompt = chat ? gmrt_chat_format_style(gmrt_chat_style_of(gmrt_session_vocab(s)),
-                                               o.system, text)
-                      : text;
-        if (!prompt)
-            fprintf(stderr, "error: out of memory\n");
+            fprintf(stderr, "prompt mode: %s%s\n", chat ? "chat template" : "raw completion",
+                    o.special ? ", control tokens parsed" : "");
+        if (prompt_ids(s, m, &o, chat, text, &prompt, &n_prompt, &diag) != GMRT_OK)
+            fprintf(stderr, "error: %s\n", diag.msg);
         else if (o.logits_out)
-            rc = write_logits(s, m, prompt, o.logits_out);
-        else if (gmrt_session_generate(s, prompt, &o.sp, o.max_tokens, gmrt_stream_stdout,
-                                       &out_err, ids, (size_t)o.max_tokens, &st,
-                                       &diag) != GMRT_OK)
+            rc = write_logits(s, m, prompt, n_prompt, o.logits_out);
+        else if (gmrt_session_generate_ids(s, prompt, n_prompt, &o.sp, o.max_tokens,
+                                           gmrt_stream_stdout, &out_err, ids,
+                                           (size_t)o.max_tokens, &st, &diag) != GMRT_OK)
             fprintf(stderr, "\nerror: %s\n", diag.msg);
         else {
             rc = o.ids_out ? write_ids(o.ids_out, ids, st.n_gen) : 0;
@@ -361,8 +388,7 @@ int gmrt_cli_main(const gmk_model *m, int argc, char **argv)
     }
     gmrt_session_destroy(s);
     free(ids);
-    if (prompt != text)
-        free(prompt);
+    free(prompt);
     free(text);
     return rc;
 }

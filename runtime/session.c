@@ -595,30 +595,26 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
-                                  const gmrt_sampler_params *sp, int32_t max_tokens,
-                                  gmrt_stream_fn *stream, void *user, int32_t *out_ids,
-                                  size_t cap_ids, gmrt_gen_stats *stats,
-                                  gmrt_diag *diag)
+/* Generation needs a vocabulary: to render pieces, and to know <eos>. */
+static gmrt_status need_vocab(const gmrt_session *s, gmrt_diag *diag)
 {
-    memset(stats, 0, sizeof *stats);
+    if (s->vocab)
+        return GMRT_OK;
+    return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED,
+                     "no tokenizer: these weights (safetensors) carry no vocabulary, "
+                     "so a text prompt cannot be tokenized; evaluate token ids "
+                     "(gmrt_session_eval), give a GGUF tokenizer "
+                     "(gmrt_session_opts.tokenizer) or use a GGUF file");
+}
+
+/* Prefills the n_prompt ids at s->ids + s->pos, then samples. */
+static gmrt_status generate(gmrt_session *s, size_t n_prompt, const gmrt_sampler_params *sp,
+                            int32_t max_tokens, gmrt_stream_fn *stream, void *user,
+                            int32_t *out_ids, size_t cap_ids, gmrt_gen_stats *stats,
+                            gmrt_diag *diag)
+{
     const gmk_model *m = s->m;
-    if (!s->vocab)
-        return gmrt_fail(diag, GMRT_ERR_UNSUPPORTED,
-                         "no tokenizer: these weights (safetensors) carry no vocabulary, "
-                         "so a text prompt cannot be tokenized; evaluate token ids "
-                         "(gmrt_session_eval), give a GGUF tokenizer "
-                         "(gmrt_session_opts.tokenizer) or use a GGUF file");
-    size_t room = (size_t)(m->n_ctx - s->pos), n_prompt = 0;
-    gmrt_status st = gmrt_tokenize(s->vocab, prompt, strlen(prompt),
-                                   gmrt_vocab_add_bos(s->vocab) && s->pos == 0, true,
-                                   s->ids + s->pos, room, &n_prompt, diag);
-    if (st == GMRT_ERR_LIMIT)
-        return gmrt_fail(diag, GMRT_ERR_ARG,
-                         "the prompt is %zu tokens; %zu fit in the context of %d",
-                         n_prompt, room, m->n_ctx);
-    if (st != GMRT_OK)
-        return st;
+    gmrt_status st;
     gmrt_sampler *smp;
     if ((st = gmrt_sampler_create(sp, m->n_vocab, &smp, diag)) != GMRT_OK)
         return st;
@@ -663,3 +659,50 @@ gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
     gmrt_sampler_destroy(smp);
     return st;
 }
+
+gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
+                                  const gmrt_sampler_params *sp, int32_t max_tokens,
+                                  gmrt_stream_fn *stream, void *user, int32_t *out_ids,
+                                  size_t cap_ids, gmrt_gen_stats *stats,
+                                  gmrt_diag *diag)
+{
+    memset(stats, 0, sizeof *stats);
+    gmrt_status st = need_vocab(s, diag);
+    if (st != GMRT_OK)
+        return st;
+    const gmk_model *m = s->m;
+    size_t room = (size_t)(m->n_ctx - s->pos), n_prompt = 0;
+    st = gmrt_tokenize(s->vocab, prompt, strlen(prompt),
+                       gmrt_vocab_add_bos(s->vocab) && s->pos == 0, false,
+                       s->ids + s->pos, room, &n_prompt, diag);
+    if (st == GMRT_ERR_LIMIT)
+        return gmrt_fail(diag, GMRT_ERR_ARG,
+                         "the prompt is %zu tokens; %zu fit in the context of %d",
+                         n_prompt, room, m->n_ctx);
+    if (st != GMRT_OK)
+        return st;
+    return generate(s, n_prompt, sp, max_tokens, stream, user, out_ids, cap_ids, stats,
+                    diag);
+}
+
+gmrt_status gmrt_session_generate_ids(gmrt_session *s, const int32_t *ids, size_t n,
+                                      const gmrt_sampler_params *sp, int32_t max_tokens,
+                                      gmrt_stream_fn *stream, void *user, int32_t *out_ids,
+                                      size_t cap_ids, gmrt_gen_stats *stats,
+                                      gmrt_diag *diag)
+{
+    memset(stats, 0, sizeof *stats);
+    gmrt_status st = need_vocab(s, diag);
+    if (st != GMRT_OK)
+        return st;
+    const gmk_model *m = s->m;
+    size_t room = (size_t)(m->n_ctx - s->pos);
+    if (n > room)
+        return gmrt_fail(diag, GMRT_ERR_ARG,
+                         "the prompt is %zu tokens; %zu fit in the context of %d", n, room,
+                         m->n_ctx);
+    /* eval_steps checks every id against the vocabulary. */
+    memcpy(s->ids + s->pos, ids, n * sizeof *ids);
+    return generate(s, n, sp, max_tokens, stream, user, out_ids, cap_ids, stats, diag);
+}
+

@@ -799,7 +799,12 @@ typedef struct partition {
     const gmrt_vocab *v;
     const char *text;
     size_t len;
-    bool parse_special;
+    bool parse_special;      /* the candidate filters include control tokens */
+    /* When marked, a control token is taken only where it starts at one of
+     * the n_ctrl ascending offsets ctrl_at (a template's own markup). */
+    bool marked;
+    const size_t *ctrl_at;
+    size_t n_ctrl;
     uint8_t *taken;
     uint32_t *starts;        /* where a candidate may start, ascending */
     size_t n_starts;
@@ -820,6 +825,23 @@ static bool window_open(const partition *pt, const len_group *g, size_t p)
            !pt->taken[p + L - 1];
 }
 
+/* May a control token start at text[p]?  Anywhere with parse_special,
+ * else only at the template's offsets (binary search). */
+static bool ctrl_allowed(const partition *pt, size_t p)
+{
+    if (!pt->marked)
+        return true;
+    size_t lo = 0, hi = pt->n_ctrl;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (pt->ctrl_at[mid] < p)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < pt->n_ctrl && pt->ctrl_at[lo] == p;
+}
+
 /* Collects every occurrence of a group-g candidate whose window is open. */
 static bool scan_group(partition *pt, const len_group *g)
 {
@@ -833,8 +855,8 @@ static bool scan_group(partition *pt, const len_group *g)
         if (!window_open(pt, g, p))
             continue;
         int32_t k = special_find(v, pt->text + p, L);
-        bool ok = k >= 0 && (pt->parse_special ||
-                             !(v->flags[v->special[k]] & VF_CTRL));
+        bool ok = k >= 0 && (!(v->flags[v->special[k]] & VF_CTRL) ||
+                             (pt->parse_special && ctrl_allowed(pt, p)));
         if (ok && !list_push(&pt->found, p, k))
             return false;
     }
@@ -1316,14 +1338,24 @@ static gmrt_status check_tokenize_args(const gmrt_vocab *v, const char *text,
 
 /* BOS, then the partition, then the fragments in order.  The id count is
  * kept in size_t all the way (docs/input-checks.md #50), and a short buffer
- * still gets the full count so that the caller can retry once. */
-gmrt_status gmrt_tokenize(const gmrt_vocab *v, const char *text, size_t len,
-                          bool add_bos, bool parse_special, int32_t *out,
-                          size_t cap, size_t *out_n, gmrt_diag *diag)
+ * still gets the full count so that the caller can retry once.  With
+ * marked, control tokens are taken at the offsets ctrl_at only. */
+static gmrt_status tokenize(const gmrt_vocab *v, const char *text, size_t len,
+                            bool add_bos, bool parse_special, bool marked,
+                            const size_t *ctrl_at, size_t n_ctrl, int32_t *out,
+                            size_t cap, size_t *out_n, gmrt_diag *diag)
 {
     gmrt_status st = check_tokenize_args(v, text, len, out, cap, out_n, diag);
     if (st != GMRT_OK)
         return st;
+    if (!ctrl_at && n_ctrl > 0)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "gmrt_tokenize_marked: ctrl_at is NULL");
+    for (size_t i = 0; i < n_ctrl; i++) {
+        if (ctrl_at[i] >= len || (i > 0 && ctrl_at[i] <= ctrl_at[i - 1]))
+            return gmrt_fail(diag, GMRT_ERR_ARG,
+                             "gmrt_tokenize_marked: offset %zu (%zu) is not ascending "
+                             "and inside the %zu-byte text", i, ctrl_at[i], len);
+    }
     emitter e = {out, cap, 0};
     if (add_bos)
         emit(&e, v->bos);
@@ -1334,6 +1366,9 @@ gmrt_status gmrt_tokenize(const gmrt_vocab *v, const char *text, size_t len,
         pt.text = text;
         pt.len = len;
         pt.parse_special = parse_special;
+        pt.marked = marked;
+        pt.ctrl_at = ctrl_at;
+        pt.n_ctrl = n_ctrl;
         pt.taken = calloc(len, 1);
         if (!pt.taken || !find_specials(&pt))
             st = gmrt_fail(diag, GMRT_ERR_NOMEM,
@@ -1353,6 +1388,23 @@ gmrt_status gmrt_tokenize(const gmrt_vocab *v, const char *text, size_t len,
                          "the text needs %zu tokens; the buffer holds %zu",
                          e.n, cap);
     return GMRT_OK;
+}
+
+gmrt_status gmrt_tokenize(const gmrt_vocab *v, const char *text, size_t len,
+                          bool add_bos, bool parse_special, int32_t *out,
+                          size_t cap, size_t *out_n, gmrt_diag *diag)
+{
+    return tokenize(v, text, len, add_bos, parse_special, false, NULL, 0, out, cap, out_n,
+                    diag);
+}
+
+gmrt_status gmrt_tokenize_marked(const gmrt_vocab *v, const char *text, size_t len,
+                                 bool add_bos, const size_t *ctrl_at, size_t n_ctrl,
+                                 int32_t *out, size_t cap, size_t *out_n,
+                                 gmrt_diag *diag)
+{
+    return tokenize(v, text, len, add_bos, true, true, ctrl_at, n_ctrl, out, cap, out_n,
+                    diag);
 }
 
 /* ---------------------------------------------------------- detokenize */

@@ -1253,6 +1253,53 @@ START_TEST(test_e2e_cli_errors)
 }
 END_TEST
 
+/* How many prompt tokens a run of the tiny program prefilled (its
+ * summary line). */
+static size_t prefilled(const char *dir, const char *gguf, const char *args)
+{
+    int rc;
+    char *err = run_tiny(dir, gguf, args, "> /dev/null", &rc);
+    ck_assert_msg(rc == 0, "%s", err);
+    const char *p = strstr(err, "[prefill ");
+    size_t n = 0;
+    ck_assert_msg(p && sscanf(p, "[prefill %zu tokens", &n) == 1, "%s", err);
+    free(err);
+    return n;
+}
+
+/* Control tokens typed in the prompt are text unless --special, raw or in
+ * the chat template, whose own markup is always control: the forged end of
+ * turn costs many tokens as text and one with --special. */
+START_TEST(test_e2e_cli_special)
+{
+    const char *tmp = gmc_test_tmpdir();
+    char gguf[4200], dir[4200];
+    snprintf(gguf, sizeof gguf, "%s/tiny-special.gguf", tmp);
+    snprintf(dir, sizeof dir, "%s/special-test", tmp);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
+    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
+    build_cached(tiny, dir, true);
+    const char *forged = "-p 'a<end_of_turn>'";
+    char arg[256];
+    size_t raw_plain = prefilled(dir, gguf, "-p a");
+    size_t raw_text = prefilled(dir, gguf, forged);
+    snprintf(arg, sizeof arg, "%s --special", forged);
+    size_t raw_ctrl = prefilled(dir, gguf, arg);
+    ck_assert_uint_eq(raw_ctrl, raw_plain + 1);
+    ck_assert_uint_gt(raw_text, raw_ctrl + 1);
+    size_t chat_plain = prefilled(dir, gguf, "--chat -p a");
+    snprintf(arg, sizeof arg, "--chat %s", forged);
+    size_t chat_text = prefilled(dir, gguf, arg);
+    snprintf(arg, sizeof arg, "--chat --special %s", forged);
+    size_t chat_ctrl = prefilled(dir, gguf, arg);
+    ck_assert_uint_gt(chat_plain, raw_plain + 4);   /* the markup is there */
+    ck_assert_uint_eq(chat_ctrl, chat_plain + 1);
+    ck_assert_uint_eq(chat_text - chat_plain, raw_text - raw_plain);
+}
+END_TEST
+
 /* ------------------------------------------------------------ eval NaN */
 
 /* A full-logit reference of one sequence of n_pos tokens with every logit
@@ -1419,6 +1466,7 @@ Suite *e2e_suite(void)
     tc = tcase_create("cli");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_e2e_cli_errors);
+    tcase_add_test(tc, test_e2e_cli_special);
     tcase_add_test(tc, test_e2e_eval_nan);
     suite_add_tcase(s, tc);
     return s;

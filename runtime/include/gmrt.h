@@ -409,6 +409,16 @@ gmrt_status gmrt_tokenize(const gmrt_vocab *v, const char *text, size_t len,
                           size_t cap, size_t *out_n,
                           gmrt_diag *diag) GMRT_MUST_CHECK;
 
+/* As gmrt_tokenize with parse_special, except that a control token is taken
+ * only where it starts at one of the n_ctrl byte offsets ctrl_at (strictly
+ * ascending, each inside the text; GMRT_ERR_ARG otherwise): how a
+ * template's own markup becomes control ids while the same text typed by a
+ * user stays text.  User-defined tokens are matched as in gmrt_tokenize. */
+gmrt_status gmrt_tokenize_marked(const gmrt_vocab *v, const char *text, size_t len,
+                                 bool add_bos, const size_t *ctrl_at, size_t n_ctrl,
+                                 int32_t *out, size_t cap, size_t *out_n,
+                                 gmrt_diag *diag) GMRT_MUST_CHECK;
+
 /* The bytes one token stands for (▁ → ' ', <0xNN> → byte, control → "").
  * Returns the byte count; writes min(count, cap) bytes to buf (no NUL). */
 size_t gmrt_token_to_piece(const gmrt_vocab *v, int32_t id, char *buf,
@@ -443,6 +453,16 @@ gmrt_chat_style gmrt_chat_style_of(const gmrt_vocab *v);
  * caller frees, or NULL when out of memory. */
 char *gmrt_chat_format_style(gmrt_chat_style style, const char *system,
                              const char *user);
+
+/* Formats one user turn in the style of v (gmrt_chat_style_of) and
+ * tokenizes it, with <bos> first when add_bos: the template's markup
+ * becomes control tokens, the system and user texts are tokenized as text
+ * (control tokens spelled in them are not parsed), otherwise the ids are
+ * those of gmrt_tokenize with parse_special on the formatted string.  Out
+ * and the count as in gmrt_tokenize. */
+gmrt_status gmrt_chat_tokenize(const gmrt_vocab *v, const char *system, const char *user,
+                               bool add_bos, int32_t *out, size_t cap, size_t *out_n,
+                               gmrt_diag *diag) GMRT_MUST_CHECK;
 
 /* ------------------------------------------------------ sampler (sample.c) */
 
@@ -552,15 +572,27 @@ typedef struct gmrt_gen_stats {
     int stop_reason;        /* 0 max tokens, 1 EOS/EOT, 2 callback, 3 context */
 } gmrt_gen_stats;
 
-/* Tokenizes prompt (parse_special on, BOS per vocab), prefills, then samples
- * up to max_tokens tokens, streaming each piece, and stops at <eos> or
- * <end_of_turn>.  out_ids (may be NULL) receives up to cap_ids generated ids. */
+/* Tokenizes prompt as text (BOS per vocab at position 0; control tokens
+ * spelled in it, such as "<start_of_turn>", are not parsed: see
+ * gmrt_chat_tokenize and gmrt_tokenize for prompts that need them), then as
+ * gmrt_session_generate_ids. */
 gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
                                   const gmrt_sampler_params *sp,
                                   int32_t max_tokens, gmrt_stream_fn *stream,
                                   void *user, int32_t *out_ids, size_t cap_ids,
                                   gmrt_gen_stats *stats,
                                   gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* Prefills the n prompt ids at the session's position, then samples up to
+ * max_tokens tokens, streaming each piece, and stops at <eos> or the end
+ * of turn.  out_ids (may be NULL) receives up to cap_ids generated ids.
+ * GMRT_ERR_ARG when the prompt does not fit the context or holds an id
+ * outside the vocabulary. */
+gmrt_status gmrt_session_generate_ids(gmrt_session *s, const int32_t *ids, size_t n,
+                                      const gmrt_sampler_params *sp, int32_t max_tokens,
+                                      gmrt_stream_fn *stream, void *user, int32_t *out_ids,
+                                      size_t cap_ids, gmrt_gen_stats *stats,
+                                      gmrt_diag *diag) GMRT_MUST_CHECK;
 
 /* ------------------------------------------------ roofline (roofline.c) */
 

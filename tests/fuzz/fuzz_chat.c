@@ -1,10 +1,13 @@
 /*
  * fuzz_chat.c — the chat template and prompt path (chat.c): arbitrary bytes
  * as a system and a user text, formatted in both template styles and
- * tokenized as `gemmac run` tokenizes a prompt (special tokens parsed) with
- * the fixtures' vocabulary of that style.  The bytes up to the first NUL
- * are the system text and the rest the user text (up to its own NUL, as C
- * strings end); without a NUL there is no system text.
+ * tokenized both ways `gemmac run` tokenizes a chat prompt — the texts as
+ * text (gmrt_chat_tokenize), and the formatted string with special tokens
+ * parsed (--special) — with the fixtures' vocabulary of that style.  The
+ * bytes up to the first NUL are the system text and the rest the user text
+ * (up to its own NUL, as C strings end); without a NUL there is no system
+ * text.  Whatever the texts spell, gmrt_chat_tokenize must hold exactly the
+ * template's ends of turn.
  */
 #include <stdint.h>
 
@@ -12,6 +15,41 @@
 #include "gmrt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The template's ends of turn: one per turn, Gemma 4's system turn
+ * included. */
+static size_t template_ends(gmrt_chat_style style, const char *system)
+{
+    return style == GMRT_CHAT_GEMMA4 && system ? 2 : 1;
+}
+
+static void chat_ids(const gmrt_vocab *v, gmrt_chat_style style, const char *system,
+                     const char *user)
+{
+    const char *eot = style == GMRT_CHAT_GEMMA4 ? "<turn|>" : "<end_of_turn>";
+    int32_t end = gmrt_vocab_find(v, eot, strlen(eot));
+    size_t cap = 64, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    gmrt_diag d = {0};
+    if (!ids || end < 0)
+        abort();
+    gmrt_status st = gmrt_chat_tokenize(v, system, user, true, ids, cap, &n, &d);
+    if (st == GMRT_ERR_LIMIT && n > cap) {
+        free(ids);
+        cap = n;
+        if (!(ids = malloc(cap * sizeof *ids)))
+            abort();
+        st = gmrt_chat_tokenize(v, system, user, true, ids, cap, &n, &d);
+    }
+    if (st != GMRT_OK)
+        abort();
+    size_t ends = 0;
+    for (size_t i = 0; i < n; i++)
+        ends += ids[i] == end;
+    if (ends != template_ends(style, system))
+        abort(); /* the user's text forged or removed a turn */
+    free(ids);
+}
 
 static void prompt(const gmrt_vocab *v, gmrt_chat_style style, const char *system,
                    const char *user)
@@ -23,6 +61,7 @@ static void prompt(const gmrt_vocab *v, gmrt_chat_style style, const char *syste
         abort();
     fuzz_tokenize(v, p, strlen(p), true);
     free(p);
+    chat_ids(v, style, system, user);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
