@@ -148,6 +148,21 @@ static int act(lower *L, int layer, const char *what, int64_t width)
     return act_rows(L, layer, what, width, L->g->max_batch);
 }
 
+/* Rows a kernel converts into the format its matmul reads (gmk_act.h):
+ * sized as padded f32 rows (gmk_act_row_bytes), which no other format's
+ * rows exceed, so the fusion pass may retype it without growing it. */
+static int kernel_rows(lower *L, int layer, const char *what, int64_t width, int64_t rows)
+{
+    int id = act_rows(L, layer, what, width, rows);
+    gmc_value *v = &L->g->values[id];
+    size_t row = gmk_act_row_bytes(GMK_ACT_F32, width);
+    if (row == 0 || (uint64_t)rows > UINT64_MAX / row)
+        L->failed = true;
+    else
+        v->bytes = (uint64_t)row * (uint64_t)rows;
+    return id;
+}
+
 static gmc_node *node(lower *L, gmc_op op, int layer, int out, int in0, int in1,
                       int in2, int in3)
 {
@@ -324,12 +339,12 @@ static int lower_moe(lower *L, const gmc_model *m, int l, int x)
     node(L, GMC_OP_RMSNORM, l, h, x, wn, -1, -1)->eps = (float)m->norm_eps;
     /* scratch, a row per (token, choice): inputs gathered by expert,
      * gate and up rows, hidden rows for down, expert outputs (the
-     * gathered and hidden rows in f32 or, once the target's formats are
-     * known, in the format its matmuls read: never larger) */
+     * gathered and hidden rows in the format the matmuls read, padded
+     * f32 until the target's formats are known: kernel_rows) */
     int64_t rows = (int64_t)L->g->max_batch * k;
-    int sx = act_rows(L, l, "moe_x", D, rows);
+    int sx = kernel_rows(L, l, "moe_x", D, rows);
     int sh = act_rows(L, l, "moe_h", 2 * F, rows);
-    int sq = act_rows(L, l, "moe_hq", F, rows);
+    int sq = kernel_rows(L, l, "moe_hq", F, rows);
     int sy = act_rows(L, l, "moe_y", D, rows);
     int y = act(L, l, "moe_out", D);
     gmc_node *n = node(L, GMC_OP_MOE_FFN, l, y, h, route, wgu, wd);
@@ -532,7 +547,8 @@ static int lower_altup_final(lower *L, const gmc_model *m, int xs)
 {
     int64_t D = m->d_model, N = m->altup_streams;
     int wu = weight3(L, -1, "altup_unembd_proj", m->altup_type, D, D, N - 1);
-    int sq = act(L, -1, "altup_stream", D); /* a stream's rows for the matmul */
+    /* a stream's rows for the matmul */
+    int sq = kernel_rows(L, -1, "altup_stream", D, L->g->max_batch);
     int u = act(L, -1, "altup_out", (N - 1) * D);
     gmc_node *n = node(L, GMC_OP_ALTUP_UNEMBED, -1, u, xs, wu, sq, -1);
     n->n_heads = (int32_t)N;

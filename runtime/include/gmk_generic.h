@@ -221,23 +221,24 @@ static inline void gmk_row_times_tokens(float *restrict y, int ldy, const float 
 
 /*
  * Matrix times activations for output rows [r0, r1): y[t·ldy + r] =
- * Σ_k W_r[k] · x[t·n_in + k] for every token t < n_tok.  Shapes: W (n_out,
- * n_in) of dtype, rows packed (row r at r·row_bytes); x (n_tok, n_in) f32;
- * y rows of stride ldy ≥ n_out.  A quantized row is dequantized once per
- * GMK_MATMUL_CHUNK floats into a stack buffer and reused for every token;
- * longer rows accumulate chunk by chunk into y.  f32 accumulation.  A row's
- * result does not depend on r0, r1 or n_tok.  An unsupported dtype yields
- * zeros; n_in must be a multiple of its block.  The reference every target's
- * matmul is tested against.
+ * Σ_k W_r[k] · x[t·ldx + k] for every token t < n_tok.  Shapes: W (n_out,
+ * n_in) of dtype, rows packed (row r at r·row_bytes); x (n_tok, n_in) f32,
+ * rows ldx ≥ n_in floats apart; y rows of stride ldy ≥ n_out.  A quantized
+ * row is dequantized once per GMK_MATMUL_CHUNK floats into a stack buffer
+ * and reused for every token; longer rows accumulate chunk by chunk into y.
+ * f32 accumulation.  A row's result does not depend on r0, r1, n_tok or
+ * ldx.  An unsupported dtype yields zeros; n_in must be a multiple of its
+ * block.  The reference every target's matmul is tested against.
  */
-static inline void gmk_ref_matmul_rows(float *restrict y, int64_t ldy, const void *restrict W,
-                                       int dtype, const float *restrict x, int n_tok, int64_t r0,
-                                       int64_t r1, int64_t n_in)
+static inline void gmk_ref_matmul_rows_ld(float *restrict y, int64_t ldy,
+                                          const void *restrict W, int dtype,
+                                          const float *restrict x, int64_t ldx, int n_tok,
+                                          int64_t r0, int64_t r1, int64_t n_in)
 {
     if (dtype == GMK_DTYPE_F32) { /* no conversion needed: dot rows directly */
         const float *Wf = (const float *)W;
         for (int64_t r = r0; r < r1; r++)
-            gmk_row_times_tokens(y + r, (int)ldy, Wf + r * n_in, x, n_in, n_tok, n_in, 0);
+            gmk_row_times_tokens(y + r, (int)ldy, Wf + r * n_in, x, ldx, n_tok, n_in, 0);
         return;
     }
     float buf[GMK_MATMUL_CHUNK];
@@ -246,9 +247,17 @@ static inline void gmk_ref_matmul_rows(float *restrict y, int64_t ldy, const voi
             int64_t len = n_in - k0 < GMK_MATMUL_CHUNK ? n_in - k0 : GMK_MATMUL_CHUNK;
             /* k0 is a multiple of every block size, so the chunk starts on a block */
             gmk_weight_dequant(buf, W, dtype, r, n_in, k0, len);
-            gmk_row_times_tokens(y + r, (int)ldy, buf, x + k0, n_in, n_tok, len, k0 > 0);
+            gmk_row_times_tokens(y + r, (int)ldy, buf, x + k0, ldx, n_tok, len, k0 > 0);
         }
     }
+}
+
+/* The same for dense rows (ldx = n_in). */
+static inline void gmk_ref_matmul_rows(float *restrict y, int64_t ldy, const void *restrict W,
+                                       int dtype, const float *restrict x, int n_tok, int64_t r0,
+                                       int64_t r1, int64_t n_in)
+{
+    gmk_ref_matmul_rows_ld(y, ldy, W, dtype, x, n_in, n_tok, r0, r1, n_in);
 }
 
 /*
@@ -273,8 +282,9 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
                                    int dtype, const void *restrict xq, int fmt, int n_tok,
                                    int64_t r0, int64_t r1, int64_t n_in)
 {
-    (void)fmt;
-    gmk_ref_matmul_rows(y, ldy, W, dtype, (const float *)xq, n_tok, r0, r1, n_in);
+    /* f32 rows are gmk_act_row_bytes apart: padded to 64 bytes */
+    int64_t ldx = (int64_t)(gmk_act_row_bytes(fmt, n_in) / sizeof(float));
+    gmk_ref_matmul_rows_ld(y, ldy, W, dtype, (const float *)xq, ldx, n_tok, r0, r1, n_in);
 }
 #endif
 

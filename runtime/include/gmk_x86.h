@@ -95,15 +95,9 @@ static inline void gmk_x86_matmul_fallback(float *restrict y, int64_t ldy,
                                            int64_t r0, int64_t r1, int64_t n_in)
 {
     size_t xrow = gmk_act_row_bytes(fmt, n_in);
-    if (fmt == GMK_ACT_F32 && xrow == (size_t)n_in * sizeof(float)) {
-        gmk_ref_matmul_rows(y, ldy, W, wdtype, (const float *)xq, n_tok, r0, r1, n_in);
-        return;
-    }
-    if (fmt == GMK_ACT_F32) { /* one token at a time: rows are xrow apart, not n_in */
-        for (int t = 0; t < n_tok; t++)
-            gmk_ref_matmul_rows(y + t * ldy, ldy, W, wdtype,
-                                (const float *)((const uint8_t *)xq + (size_t)t * xrow), 1, r0,
-                                r1, n_in);
+    if (fmt == GMK_ACT_F32) { /* rows are xrow apart, not n_in floats */
+        gmk_ref_matmul_rows_ld(y, ldy, W, wdtype, (const float *)xq,
+                               (int64_t)(xrow / sizeof(float)), n_tok, r0, r1, n_in);
         return;
     }
     float xb[GMK_MATMUL_CHUNK], wb[GMK_MATMUL_CHUNK];
