@@ -440,8 +440,8 @@ static void k_rope(emitter *e, const gmc_node *n, kcall *k)
     KSET(doc, "RoPE (half-split) in place on x (n, %d, %d)%s%s", n->n_heads, n->head_dim,
          scaled ? ", then x *= " : "", scaled ? flit(s, n->scale) : "");
     KSET(params, "float *x");
-    KSET(body, "gmk_rope(x, c->n_tokens, %d, %d, c->pos, %s, %s, ith, nth);", n->n_heads,
-         n->head_dim, table, flit(s, n->scale));
+    KSET(body, "gmk_seq_rope(x, %d, %d, %s, %s, c, ith, nth);", n->n_heads, n->head_dim,
+         table, flit(s, n->scale));
     KSET(args, "%s", ref(e, n->in[0], a));
 }
 
@@ -454,7 +454,7 @@ static void k_kv_store(emitter *e, const gmc_node *n, kcall *k)
     KSET(doc, "K, V (n, %" PRId64 ") -> %s caches (%d slots, ring when full)", kc->ne[0],
          dt, kc->n_slots);
     KSET(params, "void *kc, void *vc, const float *k, const float *v");
-    KSET(body, "gmk_kv_store(kc, vc, %s, k, v, c->n_tokens, c->pos, %d, %" PRId64 ", ith, nth);",
+    KSET(body, "gmk_seq_kv_store(kc, vc, %s, k, v, %d, %" PRId64 ", c, ith, nth);",
          dtype_const(t, kc->dtype), kc->n_slots, kc->ne[0]);
     KSET(args, "%s, %s, %s, %s", ref(e, n->in[0], a), ref(e, n->in[1], b), ref(e, n->in[2], c),
          ref(e, n->in[3], d));
@@ -471,9 +471,9 @@ static void k_attention(emitter *e, const gmc_node *n, kcall *k)
          n->head_dim, n->softcap > 0 ? ", soft-capped" : "",
          n->window ? "a sliding window" : "all positions", n->n_kv_heads);
     KSET(params, "float *o, const float *q, const void *kc, const void *vc");
-    KSET(body, "gmk_attention(o, q, kc, vc, %s, c->n_tokens, c->pos, %d, %d, %d, %d, %d, %s, "
-               "ith, nth);", dtype_const(t, kc->dtype), n->n_heads, n->n_kv_heads,
-         n->head_dim, n->window, kc->n_slots, flit(s, n->softcap));
+    KSET(body, "gmk_seq_attention(o, q, kc, vc, %s, %d, %d, %d, %d, %d, %s, c, ith, nth);",
+         dtype_const(t, kc->dtype), n->n_heads, n->n_kv_heads, n->head_dim, n->window,
+         kc->n_slots, flit(s, n->softcap));
     KSET(args, "%s, %s, %s, %s", ref(e, n->out, a), ref(e, n->in[0], b), ref(e, n->in[1], c),
          ref(e, n->in[2], d));
 }

@@ -32,10 +32,13 @@ struct gmrt_session {
     void *repacked;          /* tensors the model reads in another layout */
     unsigned char *arena, *kv;
     size_t kv_len;           /* bytes mapped at kv (alloc_lazy) */
+    int32_t n_seqs;          /* sequences, each with its own KV cache */
+    uint64_t kv_stride;      /* bytes from one sequence's cache to the next */
+    gmk_seq *runs;           /* n_seqs: a batched step's sequences */
     float *logits;           /* logit_rows x n_vocab */
     int32_t logit_rows;
-    int32_t pos;
-    int32_t *ids;            /* n_ctx: prompt and generated ids */
+    int32_t *pos;            /* n_seqs: each sequence's position */
+    int32_t *ids;            /* n_ctx: sequence 0's prompt and generated ids */
     char *piece;             /* GMRT_PIECE_MAX bytes */
     bool verbose;
     int32_t lookup;          /* manifest index of the per-layer embedding
@@ -432,18 +435,29 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
         st = open_gguf(s, weights, diag);
     else if (st == GMRT_OK)
         st = open_tokenizer(s, weights, opts->tokenizer, opts->need_tokenizer, diag);
+    s->n_seqs = opts->n_seqs > 0 ? opts->n_seqs : 1;
+    s->kv_stride = align_up(m->kv_bytes);
+    if (st == GMRT_OK && s->n_seqs > GMRT_MAX_SEQS)
+        st = gmrt_fail(diag, GMRT_ERR_ARG, "%d sequences asked; a session holds at most %d",
+                       s->n_seqs, GMRT_MAX_SEQS);
+    if (st == GMRT_OK && s->kv_stride > UINT64_MAX / (uint64_t)s->n_seqs)
+        st = gmrt_fail(diag, GMRT_ERR_LIMIT, "%d KV caches of %llu B overflow", s->n_seqs,
+                       (unsigned long long)m->kv_bytes);
     if (st == GMRT_OK) {
         s->w = calloc((size_t)m->n_tensors, sizeof *s->w);
         s->arena = alloc_aligned(m->arena_bytes);
-        s->kv = alloc_lazy(m->kv_bytes, &s->kv_len);
+        s->kv = alloc_lazy(s->kv_stride * (uint64_t)s->n_seqs, &s->kv_len);
+        s->pos = calloc((size_t)s->n_seqs, sizeof *s->pos);
+        s->runs = calloc((size_t)s->n_seqs, sizeof *s->runs);
         s->logit_rows = 1;
         s->logits = alloc_aligned((uint64_t)m->n_vocab * sizeof(float));
         s->ids = calloc((size_t)m->n_ctx, sizeof *s->ids);
         s->piece = malloc(GMRT_PIECE_MAX);
-        if (!s->w || !s->arena || !s->kv || !s->logits || !s->ids || !s->piece)
+        if (!s->w || !s->arena || !s->kv || !s->logits || !s->ids || !s->piece || !s->pos ||
+            !s->runs)
             st = gmrt_fail(diag, GMRT_ERR_NOMEM,
                            "out of memory allocating the arena (%llu B) and KV cache "
-                           "(%llu B)", (unsigned long long)m->arena_bytes,
+                           "(%d x %llu B)", (unsigned long long)m->arena_bytes, s->n_seqs,
                            (unsigned long long)m->kv_bytes);
     }
     if (st == GMRT_OK)
@@ -482,11 +496,19 @@ void gmrt_session_destroy(gmrt_session *s)
     free(s->logits);
     free(s->ids);
     free(s->piece);
+    free(s->pos);
+    free(s->runs);
     free(s);
 }
 
 const gmrt_vocab *gmrt_session_vocab(const gmrt_session *s) { return s->vocab; }
-int32_t gmrt_session_pos(const gmrt_session *s) { return s->pos; }
+int32_t gmrt_session_pos(const gmrt_session *s) { return s->pos[0]; }
+int32_t gmrt_session_n_seqs(const gmrt_session *s) { return s->n_seqs; }
+
+int32_t gmrt_session_seq_pos(const gmrt_session *s, int32_t seq)
+{
+    return seq >= 0 && seq < s->n_seqs ? s->pos[seq] : -1;
+}
 
 const void *gmrt_session_kv(const gmrt_session *s, size_t *out_bytes)
 {
@@ -499,7 +521,13 @@ bool gmrt_session_has_chat_template(const gmrt_session *s)
     const gmrt_gguf *f = s->file ? s->file : s->tok_file;
     return f && gmrt_gguf_has_key(f, "tokenizer.chat_template");
 }
-void gmrt_session_reset(gmrt_session *s) { s->pos = 0; }
+void gmrt_session_reset(gmrt_session *s) { s->pos[0] = 0; }
+
+void gmrt_session_seq_reset(gmrt_session *s, int32_t seq)
+{
+    if (seq >= 0 && seq < s->n_seqs)
+        s->pos[seq] = 0;
+}
 
 /* Grows the logits buffer to rows rows; only eval with all_logits (not the
  * decode loop) ever needs more than one. */
@@ -534,24 +562,60 @@ static void prefetch_rows(const gmrt_session *s, const int32_t *tokens, size_t n
     }
 }
 
-/* gmrt_session_eval; with argmax non-NULL (and not all_logits) the last
+/* Every id below n_vocab. */
+static gmrt_status check_ids(const gmk_model *m, const int32_t *tokens, size_t n,
+                             gmrt_diag *diag)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
+            return gmrt_fail(diag, GMRT_ERR_ARG, "token %zu: id %d is not in [0, %d)",
+                             i, tokens[i], m->n_vocab);
+    return GMRT_OK;
+}
+
+/* One forward call on every thread. */
+static void forward(gmrt_session *s, const int32_t *tokens, int32_t n, int32_t pos,
+                    int32_t n_logits, float *logits, int32_t *argmax, int32_t n_seqs,
+                    unsigned char *kv)
+{
+    gmk_ctx c = {
+        .w = s->w,
+        .arena = s->arena,
+        .kv = kv,
+        .tokens = tokens,
+        .n_tokens = n,
+        .pos = pos,
+        .n_logits = n_logits,
+        .logits = logits,
+        .argmax_out = argmax,
+        .n_seqs = n_seqs,
+        .seqs = n_seqs > 0 ? s->runs : NULL,
+    };
+    if (argmax)
+        *argmax = -1;
+    gmrt_pool_run(s->pool, s->m->forward, &c);
+}
+
+/* gmrt_session_seq_eval; with argmax non-NULL (and not all_logits) the last
  * step asks the model for the greedy id instead of logits (gmk_ctx). */
-static gmrt_status eval_steps(gmrt_session *s, const int32_t *tokens, size_t n,
+static gmrt_status eval_steps(gmrt_session *s, int32_t seq, const int32_t *tokens, size_t n,
                               bool all_logits, int32_t *argmax,
                               const float **out_logits, gmrt_diag *diag)
 {
     const gmk_model *m = s->m;
     *out_logits = NULL;
+    if (seq < 0 || seq >= s->n_seqs)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "sequence %d: the session has %d", seq,
+                         s->n_seqs);
     if (n == 0)
         return gmrt_fail(diag, GMRT_ERR_ARG, "nothing to evaluate (0 tokens)");
-    if (n > (size_t)(m->n_ctx - s->pos))
+    if (n > (size_t)(m->n_ctx - s->pos[seq]))
         return gmrt_fail(diag, GMRT_ERR_ARG,
                          "%zu tokens at position %d exceed the context of %d", n,
-                         s->pos, m->n_ctx);
-    for (size_t i = 0; i < n; i++)
-        if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
-            return gmrt_fail(diag, GMRT_ERR_ARG, "token %zu: id %d is not in [0, %d)",
-                             i, tokens[i], m->n_vocab);
+                         s->pos[seq], m->n_ctx);
+    gmrt_status st = check_ids(m, tokens, n, diag);
+    if (st != GMRT_OK)
+        return st;
     if (all_logits && reserve_logits(s, (int32_t)n, diag) != GMRT_OK)
         return GMRT_ERR_NOMEM;
     if (n > (size_t)m->max_batch) /* a step reads its own rows at once */
@@ -560,21 +624,10 @@ static gmrt_status eval_steps(gmrt_session *s, const int32_t *tokens, size_t n,
         int32_t chunk = (int32_t)(n - done < (size_t)m->max_batch ? n - done
                                                                   : (size_t)m->max_batch);
         bool last = done + (size_t)chunk == n;
-        gmk_ctx c = {
-            .w = s->w,
-            .arena = s->arena,
-            .kv = s->kv,
-            .tokens = tokens + done,
-            .n_tokens = chunk,
-            .pos = s->pos,
-            .n_logits = all_logits ? chunk : (last ? 1 : 0),
-            .logits = s->logits + (all_logits ? done * (size_t)m->n_vocab : 0),
-            .argmax_out = last && !all_logits ? argmax : NULL,
-        };
-        if (c.argmax_out)
-            *c.argmax_out = -1;
-        gmrt_pool_run(s->pool, m->forward, &c);
-        s->pos += chunk;
+        forward(s, tokens + done, chunk, s->pos[seq], all_logits ? chunk : (last ? 1 : 0),
+                s->logits + (all_logits ? done * (size_t)m->n_vocab : 0),
+                last && !all_logits ? argmax : NULL, 0, s->kv + (size_t)seq * s->kv_stride);
+        s->pos[seq] += chunk;
         done += (size_t)chunk;
     }
     *out_logits = s->logits;
@@ -585,7 +638,55 @@ gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
                               bool all_logits, const float **out_logits,
                               gmrt_diag *diag)
 {
-    return eval_steps(s, tokens, n, all_logits, NULL, out_logits, diag);
+    return eval_steps(s, 0, tokens, n, all_logits, NULL, out_logits, diag);
+}
+
+gmrt_status gmrt_session_seq_eval(gmrt_session *s, int32_t seq, const int32_t *tokens,
+                                  size_t n, bool all_logits, const float **out_logits,
+                                  gmrt_diag *diag)
+{
+    return eval_steps(s, seq, tokens, n, all_logits, NULL, out_logits, diag);
+}
+
+gmrt_status gmrt_session_decode(gmrt_session *s, const int32_t *seqs, const int32_t *tokens,
+                                size_t n, const float **out_logits, gmrt_diag *diag)
+{
+    const gmk_model *m = s->m;
+    *out_logits = NULL;
+    if (n == 0 || n > (size_t)s->n_seqs)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "%zu tokens for a batched step of the %d "
+                         "sequences (one token each)", n, s->n_seqs);
+    gmrt_status st = check_ids(m, tokens, n, diag);
+    if (st != GMRT_OK || (st = reserve_logits(s, (int32_t)n, diag)) != GMRT_OK)
+        return st;
+    for (size_t i = 0; i < n; i++) {
+        int32_t q = seqs[i];
+        if (q < 0 || q >= s->n_seqs)
+            return gmrt_fail(diag, GMRT_ERR_ARG, "token %zu: sequence %d of %d", i, q,
+                             s->n_seqs);
+        if (s->pos[q] >= m->n_ctx)
+            return gmrt_fail(diag, GMRT_ERR_ARG, "sequence %d is full (%d positions)", q,
+                             m->n_ctx);
+        for (size_t j = 0; j < i; j++)
+            if (seqs[j] == q)
+                return gmrt_fail(diag, GMRT_ERR_ARG, "sequence %d appears twice", q);
+    }
+    for (size_t done = 0; done < n;) {
+        int32_t chunk = (int32_t)(n - done < (size_t)m->max_batch ? n - done
+                                                                  : (size_t)m->max_batch);
+        for (int32_t i = 0; i < chunk; i++) {
+            int32_t q = seqs[done + (size_t)i];
+            s->runs[i] = (gmk_seq){.t0 = i, .n = 1, .pos = s->pos[q],
+                                   .kv_off = (uint64_t)q * s->kv_stride};
+        }
+        forward(s, tokens + done, chunk, 0, chunk, s->logits + done * (size_t)m->n_vocab,
+                NULL, chunk, s->kv);
+        for (int32_t i = 0; i < chunk; i++)
+            s->pos[seqs[done + (size_t)i]]++;
+        done += (size_t)chunk;
+    }
+    *out_logits = s->logits;
+    return GMRT_OK;
 }
 
 static double now_s(void)
@@ -607,7 +708,7 @@ static gmrt_status need_vocab(const gmrt_session *s, gmrt_diag *diag)
                      "(gmrt_session_opts.tokenizer) or use a GGUF file");
 }
 
-/* Prefills the n_prompt ids at s->ids + s->pos, then samples. */
+/* Prefills the n_prompt ids at s->ids + s->pos[0], then samples. */
 static gmrt_status generate(gmrt_session *s, size_t n_prompt, const gmrt_sampler_params *sp,
                             int32_t max_tokens, gmrt_stream_fn *stream, void *user,
                             int32_t *out_ids, size_t cap_ids, gmrt_gen_stats *stats,
@@ -626,14 +727,14 @@ static gmrt_status generate(gmrt_session *s, size_t n_prompt, const gmrt_sampler
     bool greedy = sp->temperature == 0.0f &&
                   (sp->repeat_penalty == 1.0f || sp->repeat_last_n == 0);
     int32_t best = -1;
-    st = eval_steps(s, s->ids + s->pos, n_prompt, false, greedy ? &best : NULL,
+    st = eval_steps(s, 0, s->ids + s->pos[0], n_prompt, false, greedy ? &best : NULL,
                     &logits, diag);
     double t1 = now_s();
     stats->prefill_s = t1 - t0;
     int32_t eot = gmrt_vocab_eot(s->vocab), eos = gmrt_vocab_eos(s->vocab);
     for (int32_t i = 0; st == GMRT_OK && i < max_tokens; i++) {
         int32_t id = best >= 0 ? best
-                               : gmrt_sampler_sample(smp, s->logits, s->ids, (size_t)s->pos);
+                               : gmrt_sampler_sample(smp, s->logits, s->ids, (size_t)s->pos[0]);
         if (out_ids && stats->n_gen < cap_ids)
             out_ids[stats->n_gen] = id;
         stats->n_gen++;
@@ -646,12 +747,12 @@ static gmrt_status generate(gmrt_session *s, size_t n_prompt, const gmrt_sampler
             stats->stop_reason = 2;
             break;
         }
-        if (s->pos >= m->n_ctx || i + 1 == max_tokens) {
-            stats->stop_reason = s->pos >= m->n_ctx ? 3 : 0;
+        if (s->pos[0] >= m->n_ctx || i + 1 == max_tokens) {
+            stats->stop_reason = s->pos[0] >= m->n_ctx ? 3 : 0;
             break;
         }
-        s->ids[s->pos] = id;
-        st = eval_steps(s, &s->ids[s->pos], 1, false, greedy ? &best : NULL, &logits,
+        s->ids[s->pos[0]] = id;
+        st = eval_steps(s, 0, &s->ids[s->pos[0]], 1, false, greedy ? &best : NULL, &logits,
                         diag);
         stats->n_decode++;
     }
@@ -671,10 +772,10 @@ gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
     if (st != GMRT_OK)
         return st;
     const gmk_model *m = s->m;
-    size_t room = (size_t)(m->n_ctx - s->pos), n_prompt = 0;
+    size_t room = (size_t)(m->n_ctx - s->pos[0]), n_prompt = 0;
     st = gmrt_tokenize(s->vocab, prompt, strlen(prompt),
-                       gmrt_vocab_add_bos(s->vocab) && s->pos == 0, false,
-                       s->ids + s->pos, room, &n_prompt, diag);
+                       gmrt_vocab_add_bos(s->vocab) && s->pos[0] == 0, false,
+                       s->ids + s->pos[0], room, &n_prompt, diag);
     if (st == GMRT_ERR_LIMIT)
         return gmrt_fail(diag, GMRT_ERR_ARG,
                          "the prompt is %zu tokens; %zu fit in the context of %d",
@@ -696,13 +797,13 @@ gmrt_status gmrt_session_generate_ids(gmrt_session *s, const int32_t *ids, size_
     if (st != GMRT_OK)
         return st;
     const gmk_model *m = s->m;
-    size_t room = (size_t)(m->n_ctx - s->pos);
+    size_t room = (size_t)(m->n_ctx - s->pos[0]);
     if (n > room)
         return gmrt_fail(diag, GMRT_ERR_ARG,
                          "the prompt is %zu tokens; %zu fit in the context of %d", n, room,
                          m->n_ctx);
     /* eval_steps checks every id against the vocabulary. */
-    memcpy(s->ids + s->pos, ids, n * sizeof *ids);
+    memcpy(s->ids + s->pos[0], ids, n * sizeof *ids);
     return generate(s, n, sp, max_tokens, stream, user, out_ids, cap_ids, stats, diag);
 }
 

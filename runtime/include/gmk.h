@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define GMK_ABI_VERSION 4u
+#define GMK_ABI_VERSION 5u
 
 /* Generated kernels are one function per distinct shape, called from many
  * places: keeping them out of line keeps compile time proportional to the
@@ -77,11 +77,25 @@ typedef struct gmk_tensor {
 } gmk_tensor;
 
 /*
+ * One sequence's tokens in a batch of several (gmk_ctx.seqs): tokens t0 ..
+ * t0 + n - 1 sit at positions pos .. pos + n - 1 of the KV cache that starts
+ * kv_off bytes into gmk_ctx.kv (a multiple of GMK_ARENA_ALIGN; each sequence
+ * has a cache of kv_bytes of its own).
+ */
+typedef struct gmk_seq {
+    int32_t t0, n, pos;
+    uint64_t kv_off;
+} gmk_seq;
+
+/*
  * Everything one forward step needs.  The runtime fills it; forward() reads it
  * on every thread and must not write it.  Positions pos .. pos+n_tokens-1 are
  * computed; K/V for them are written into kv; logits for the last n_logits
  * tokens (0 .. n_tokens; 0 while prefilling all but the last chunk) are
- * written row by row into logits.
+ * written row by row into logits.  With n_seqs > 0 the batch instead holds
+ * tokens of several sequences, seqs[0 .. n_seqs) in token order covering
+ * every token once, each attending to its own cache only (pos is then
+ * unused): a batched decode step reads the weights once for all of them.
  */
 typedef struct gmk_ctx {
     const void *const *w;   /* weight pointers, manifest order */
@@ -99,7 +113,20 @@ typedef struct gmk_ctx {
      * on ties, NaN never) and may leave logits unwritten; NULL: write
      * logits.  Models without the fusion ignore it, so set it to -1 first. */
     int32_t *argmax_out;
+    int32_t n_seqs;         /* 0: one sequence at pos in kv */
+    const gmk_seq *seqs;
 } gmk_ctx;
+
+/* The batch's sequence runs: gmk_ctx.seqs, or the one implied by pos. */
+static inline int32_t gmk_n_seqs(const gmk_ctx *c) { return c->n_seqs > 0 ? c->n_seqs : 1; }
+
+static inline gmk_seq gmk_seq_at(const gmk_ctx *c, int32_t r)
+{
+    if (c->n_seqs > 0)
+        return c->seqs[r];
+    gmk_seq one = {0, c->n_tokens, c->pos, 0};
+    return one;
+}
 
 typedef void gmk_forward_fn(const gmk_ctx *ctx, int ith, int nth);
 

@@ -117,8 +117,9 @@ static inline void gmk_kv_put(void *restrict cache, int kv_dtype, int64_t slot, 
  * qkv: Q, K, V = x · W^T in one pass, split by heads (n_heads + 2·n_kv units
  * of hd rows), then per token and per own head the epilogue: QK-norm, RoPE
  * (with the query scale on Q) and the K/V cache write at slot
- * (pos + t) % n_slots (only the last n_slots tokens when the batch is
- * longer, as gmk_kv_store).  cos/sin are computed once per token.
+ * (pos + t) % n_slots (only the last n_slots tokens of a sequence when it
+ * has more in the batch, as gmk_kv_store), per sequence of the batch
+ * (gmk_seq).  cos/sin are computed once per token.
  */
 static inline void gmk_fused_qkv(const gmk_qkv *a, const gmk_ctx *c, int ith, int nth)
 {
@@ -133,28 +134,75 @@ static inline void gmk_fused_qkv(const gmk_qkv *a, const gmk_ctx *c, int ith, in
         gmk_matmul_rows(y, ldy, a->w[m], a->wdtype[m], a->x[m], a->fmt[m], n_tok,
                         (int64_t)h * hd, (int64_t)(h + 1) * hd, a->D);
     }
-    int first = n_tok > a->n_slots ? n_tok - a->n_slots : 0;
     float cs[GMK_ROPE_MAX_HALF], sn[GMK_ROPE_MAX_HALF];
-    for (int64_t t = 0; t < n_tok && lo < hi; t++) {
-        float pos = (float)((int64_t)c->pos + t);
-        for (int i = 0; i < half; i++) {
-            float th = pos * a->inv_freq[i];
-            cs[i] = cosf(th);
-            sn[i] = sinf(th);
+    for (int32_t r = 0; r < gmk_n_seqs(c) && lo < hi; r++) {
+        gmk_seq q = gmk_seq_at(c, r);
+        void *kc = (unsigned char *)a->kc + q.kv_off, *vc = (unsigned char *)a->vc + q.kv_off;
+        int first = q.n > a->n_slots ? q.n - a->n_slots : 0;
+        for (int64_t i = 0; i < q.n; i++) {
+            int64_t t = q.t0 + i;
+            float pos = (float)((int64_t)q.pos + i);
+            for (int j = 0; j < half; j++) {
+                float th = pos * a->inv_freq[j];
+                cs[j] = cosf(th);
+                sn[j] = sinf(th);
+            }
+            int64_t slot = ((int64_t)q.pos + i) % a->n_slots;
+            for (int64_t u = lo; u < hi; u++) {
+                int m, h;
+                float *y = gmk_qkv_unit(a, u, &m, &h);
+                float *xh = y + t * (m == 0 ? (int64_t)a->n_heads * hd : kv_dim) +
+                            (int64_t)h * hd;
+                const float *nw = m == 0 ? a->q_norm : a->k_norm;
+                if (m < 2 && nw)
+                    gmk_norm_row(xh, xh, nw, hd, gmk_rms_scale(xh, hd, a->eps));
+                if (m < 2)
+                    gmk_rope_rotate(xh, xh + half, cs, sn, half, m == 0 ? a->q_scale : 1.0f);
+                if (m > 0 && i >= first)
+                    gmk_kv_put(m == 1 ? kc : vc, a->kv_dtype, slot, kv_dim, h, hd, xh);
+            }
         }
-        int64_t slot = ((int64_t)c->pos + t) % a->n_slots;
-        for (int64_t u = lo; u < hi; u++) {
-            int m, h;
-            float *y = gmk_qkv_unit(a, u, &m, &h);
-            float *xh = y + t * (m == 0 ? (int64_t)a->n_heads * hd : kv_dim) + (int64_t)h * hd;
-            const float *nw = m == 0 ? a->q_norm : a->k_norm;
-            if (m < 2 && nw)
-                gmk_norm_row(xh, xh, nw, hd, gmk_rms_scale(xh, hd, a->eps));
-            if (m < 2)
-                gmk_rope_rotate(xh, xh + half, cs, sn, half, m == 0 ? a->q_scale : 1.0f);
-            if (m > 0 && t >= first)
-                gmk_kv_put(m == 1 ? a->kc : a->vc, a->kv_dtype, slot, kv_dim, h, hd, xh);
-        }
+    }
+}
+
+/*
+ * The position-dependent kernels of gmk_generic.h run once per sequence of
+ * the batch (gmk_seq), on its rows, positions and cache; each call splits
+ * its own work over the threads, and the runs' rows are disjoint.
+ */
+static inline void gmk_seq_rope(float *x, int n_heads, int hd, const float *restrict inv_freq,
+                                float out_scale, const gmk_ctx *c, int ith, int nth)
+{
+    for (int32_t r = 0; r < gmk_n_seqs(c); r++) {
+        gmk_seq q = gmk_seq_at(c, r);
+        gmk_rope(x + (int64_t)q.t0 * n_heads * hd, q.n, n_heads, hd, q.pos, inv_freq,
+                 out_scale, ith, nth);
+    }
+}
+
+static inline void gmk_seq_kv_store(void *kc, void *vc, int kv_dtype, const float *k,
+                                    const float *v, int n_slots, int kv_dim, const gmk_ctx *c,
+                                    int ith, int nth)
+{
+    for (int32_t r = 0; r < gmk_n_seqs(c); r++) {
+        gmk_seq q = gmk_seq_at(c, r);
+        gmk_kv_store((unsigned char *)kc + q.kv_off, (unsigned char *)vc + q.kv_off, kv_dtype,
+                     k + (int64_t)q.t0 * kv_dim, v + (int64_t)q.t0 * kv_dim, q.n, q.pos,
+                     n_slots, kv_dim, ith, nth);
+    }
+}
+
+static inline void gmk_seq_attention(float *o, const float *q, const void *kc, const void *vc,
+                                     int kv_dtype, int n_heads, int n_kv, int hd, int window,
+                                     int n_slots, float softcap, const gmk_ctx *c, int ith,
+                                     int nth)
+{
+    for (int32_t r = 0; r < gmk_n_seqs(c); r++) {
+        gmk_seq s = gmk_seq_at(c, r);
+        size_t row = (size_t)s.t0 * (size_t)n_heads * (size_t)hd;
+        gmk_attention(o + row, q + row, (const unsigned char *)kc + s.kv_off,
+                      (const unsigned char *)vc + s.kv_off, kv_dtype, s.n, s.pos, n_heads,
+                      n_kv, hd, window, n_slots, softcap, ith, nth);
     }
 }
 
@@ -168,8 +216,8 @@ static inline void gmk_fused_attention(float *restrict o, const float *restrict 
                                        int n_slots, float softcap, const gmk_acts *out,
                                        const gmk_ctx *c, int ith, int nth)
 {
-    gmk_attention(o, q, kc, vc, kv_dtype, c->n_tokens, c->pos, n_heads, n_kv, hd, window,
-                  n_slots, softcap, ith, nth);
+    gmk_seq_attention(o, q, kc, vc, kv_dtype, n_heads, n_kv, hd, window, n_slots, softcap, c,
+                      ith, nth);
     c->barrier(c->sync);
     int64_t lo, hi, n = (int64_t)n_heads * hd;
     gmk_range(c->n_tokens, ith, nth, &lo, &hi);

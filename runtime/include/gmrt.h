@@ -521,7 +521,13 @@ typedef struct gmrt_session_opts {
      * converted, when the session would have no vocabulary. */
     const char *tokenizer;
     bool need_tokenizer;
+    /* Independent sequences (each its own KV cache of the model's kv_bytes,
+     * paged in as used), 1 .. GMRT_MAX_SEQS; 0 means 1.  The functions
+     * without a sequence argument work on sequence 0. */
+    int32_t n_seqs;
 } gmrt_session_opts;
+
+#define GMRT_MAX_SEQS 256
 
 /* Maps the weights, checks every manifest tensor (name, dtype, shape) against
  * the file, builds the tokenizer, allocates the arena and the KV cache once.
@@ -555,6 +561,27 @@ void gmrt_session_reset(gmrt_session *s);
 gmrt_status gmrt_session_eval(gmrt_session *s, const int32_t *tokens, size_t n,
                               bool all_logits, const float **out_logits,
                               gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* The same on sequence seq (0 .. n_seqs - 1) and its position. */
+gmrt_status gmrt_session_seq_eval(gmrt_session *s, int32_t seq, const int32_t *tokens,
+                                  size_t n, bool all_logits, const float **out_logits,
+                                  gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* One token for each of n distinct sequences (seqs[i] gets tokens[i] at its
+ * own position), all in one forward pass — the weights are read once for
+ * all of them — and every position advanced by one.  *out_logits holds n
+ * rows, row i for seqs[i] (valid until the next call).  GMRT_ERR_ARG for a
+ * sequence out of range, repeated or full, or an id >= n_vocab; nothing
+ * runs then. */
+gmrt_status gmrt_session_decode(gmrt_session *s, const int32_t *seqs, const int32_t *tokens,
+                                size_t n, const float **out_logits,
+                                gmrt_diag *diag) GMRT_MUST_CHECK;
+
+int32_t gmrt_session_n_seqs(const gmrt_session *s);
+/* Sequence seq's position (tokens evaluated), or -1 when out of range. */
+int32_t gmrt_session_seq_pos(const gmrt_session *s, int32_t seq);
+/* Forgets sequence seq's context (position back to 0). */
+void gmrt_session_seq_reset(gmrt_session *s, int32_t seq);
 
 /* Called with each decoded piece as soon as it is sampled; return false to
  * stop early. */
