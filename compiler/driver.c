@@ -387,6 +387,8 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     /* The cache key covers everything that decides the products. */
     uint64_t key = gmc_hash_bytes(GMC_HASH_INIT, gmc_strbuf_str(&e->model_c), e->model_c.len);
     key = gmc_hash_bytes(key, flags, strlen(flags));
+    if (tc.target->link_libs) /* and how it links */
+        key = gmc_hash_bytes(key, tc.target->link_libs, strlen(tc.target->link_libs));
     key = gmc_hash_bytes(key, gmc_toolchain_clang(), strlen(gmc_toolchain_clang()));
     key = gmc_hash_bytes(key, GMC_VERSION, strlen(GMC_VERSION));
     key = gmc_toolchain_inputs_hash(key);
