@@ -309,6 +309,27 @@ static gmc_status resolve_target(const gmc_options *o, gmc_target_config *tc, gm
     return GMC_OK;
 }
 
+/* A target whose programs address at most t->max_memory (wasm32: 4 GiB)
+ * must hold the weights, the KV cache at full context (allocated whole), the
+ * activation arena and a row of logits in it: refused here rather than at
+ * load time. */
+static gmc_status check_memory(const gmc_graph *g, const gmc_target *t, gmc_diag *diag)
+{
+    const gmc_model *m = g->model;
+    uint64_t logits = (uint64_t)m->vocab * sizeof(float);
+    uint64_t need = g->weight_bytes + g->kv_bytes + g->arena_bytes + logits;
+    double gib = 1024.0 * 1024.0 * 1024.0;
+    if (!t->max_memory || need <= t->max_memory)
+        return GMC_OK;
+    return gmc_fail(diag, GMC_ERR_LIMIT,
+                    "%s needs %.2f GiB of memory (weights %.2f, KV cache at full context "
+                    "%.2f, activation arena %.2f), over the %.0f GiB a %s program can "
+                    "address: lower model.context or pick a smaller model",
+                    m->source ? m->source : m->name, (double)need / gib,
+                    (double)g->weight_bytes / gib, (double)g->kv_bytes / gib,
+                    (double)g->arena_bytes / gib, (double)t->max_memory / gib, t->name);
+}
+
 gmc_status gmc_front(const gmc_options *o, gmc_arena *a, gmc_graph **out,
                      gmc_target_config *tc, const char **unfused, gmc_diag *diag)
 {
@@ -338,6 +359,7 @@ gmc_status gmc_front(const gmc_options *o, gmc_arena *a, gmc_graph **out,
     }
     dump_graph(o, "fused", g, NULL);
     GMC_TRY(gmc_plan(g, diag));
+    GMC_TRY(check_memory(g, tc->target, diag));
     dump_graph(o, "plan", g, tc);
     *out = g;
     return GMC_OK;
@@ -367,9 +389,14 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     else
         default_out_dir(m->name, tc.target->name, r->out_dir, sizeof r->out_dir, root,
                         sizeof root, &shared);
-    snprintf(r->so_path, sizeof r->so_path, "%s/model.so", r->out_dir);
+    /* a target without shared libraries offers model.o (target.h) */
+    snprintf(r->so_path, sizeof r->so_path, "%s/%s", r->out_dir,
+             tc.target->static_only ? "model.o" : "model.so");
+    char exe_name[128];
+    snprintf(exe_name, sizeof exe_name, "%s%s", m->name,
+             tc.target->exe_suffix ? tc.target->exe_suffix : "");
     if (o->exe)
-        snprintf(r->exe_path, sizeof r->exe_path, "%s/%s", r->out_dir, m->name);
+        snprintf(r->exe_path, sizeof r->exe_path, "%s/%s", r->out_dir, exe_name);
     /* Each checked after mkdir, which leaves an existing directory as it
      * is, and the root before anything is created in it. */
     if (root[0]) {
@@ -387,6 +414,8 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     /* The cache key covers everything that decides the products. */
     uint64_t key = gmc_hash_bytes(GMC_HASH_INIT, gmc_strbuf_str(&e->model_c), e->model_c.len);
     key = gmc_hash_bytes(key, flags, strlen(flags));
+    if (tc.target->link_libs) /* and how it links */
+        key = gmc_hash_bytes(key, tc.target->link_libs, strlen(tc.target->link_libs));
     key = gmc_hash_bytes(key, gmc_toolchain_clang(), strlen(gmc_toolchain_clang()));
     key = gmc_hash_bytes(key, GMC_VERSION, strlen(GMC_VERSION));
     key = gmc_toolchain_inputs_hash(key);
@@ -415,7 +444,7 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
             return gmc_fail(diag, GMC_ERR_IO, "cannot remove the old %s: %s", products[i],
                             strerror(errno));
     double t1 = now_s();
-    GMC_TRY(gmc_toolchain_build(&tc, r->out_dir, o->exe ? m->name : NULL, o->verbose, diag));
+    GMC_TRY(gmc_toolchain_build(&tc, r->out_dir, o->exe ? exe_name : NULL, o->verbose, diag));
     r->clang_s = now_s() - t1;
     if (!gmc_hash_product(r->so_path, &r->so_hash) ||
         (o->exe && !gmc_hash_product(r->exe_path, &r->exe_hash)))

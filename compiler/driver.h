@@ -44,7 +44,7 @@ typedef struct gmc_options {
 typedef struct gmc_result {
     char name[65];          /* model name */
     char out_dir[4096];
-    char so_path[4200];     /* model.so, for dlopen */
+    char so_path[4200];     /* model.so, for dlopen (model.o: target.h static_only) */
     char exe_path[4200];    /* "" unless options.exe */
     uint64_t so_hash;       /* of model.so as built (gmc_verify_product) */
     uint64_t exe_hash;      /* of the executable, if built */
@@ -53,7 +53,7 @@ typedef struct gmc_result {
     double frontend_s;      /* YAML → C */
     double clang_s;         /* C → .so (+ executable) */
     gmc_runs runs;          /* whether this machine runs the build (target.h) */
-    char emulator[160];     /* the command that runs it here, if emulated */
+    char emulator[512];     /* the command that runs it here, if emulated */
 } gmc_result;
 
 gmc_status gmc_compile(const gmc_options *o, gmc_result *out,

@@ -399,9 +399,9 @@ static int cmd_targets(int argc, char **argv)
 {
     if (argc > 2 && is_help(argv[2])) {
         printf("usage: gemmac targets\n\nDescribes this machine (through LLVM) and "
-               "lists every target:\n\"yes\" runs here, \"qemu\" builds here and runs "
-               "under the emulator named\nbelow it, \"build\" builds but does not run here, "
-               "\"no\" cannot be built here\n(the reason follows).\n");
+               "lists every target:\n\"yes\" runs here, \"qemu\" or \"node\" builds here "
+               "and runs under the\nemulator named below it, \"build\" builds but does not "
+               "run here, \"no\" cannot\nbe built here (the reason follows).\n");
         return 0;
     }
     gmc_host h;
@@ -419,8 +419,12 @@ static int cmd_targets(int argc, char **argv)
         gmc_target_config c;
         char why[256] = "";
         bool ok = gmc_targets[i]->configure(gmc_targets[i], &h, &c, why, sizeof why);
-        static const char *const runs[] = {"build", "yes", "qemu"};
-        printf("%-15s %-6s %s%s%s%s\n", gmc_targets[i]->name, ok ? runs[c.runs] : "no",
+        static const char *const runs[] = {"build", "yes", ""};
+        /* emulated: the emulator's name to its first '-' (qemu, node) */
+        char here[8];
+        snprintf(here, sizeof here, "%.*s", (int)strcspn(c.emulator, " -"), c.emulator);
+        printf("%-15s %-6s %s%s%s%s\n", gmc_targets[i]->name,
+               !ok ? "no" : c.runs == GMC_RUNS_EMULATED ? here : runs[c.runs],
                gmc_targets[i]->description, gmc_targets[i] == best ? " [host]" : "",
                why[0] ? " — " : "", why);
         if (ok && c.cross)

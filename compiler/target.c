@@ -15,6 +15,7 @@ extern const gmc_target gmc_target_x86_64, gmc_target_x86_64_v3, gmc_target_x86_
 extern const gmc_target gmc_target_aarch64, gmc_target_aarch64_dotprod,
     gmc_target_aarch64_i8mm;
 extern const gmc_target gmc_target_riscv64;
+extern const gmc_target gmc_target_wasm32;
 
 const gmc_target *const gmc_targets[] = {
     &gmc_target_generic,
@@ -27,6 +28,7 @@ const gmc_target *const gmc_targets[] = {
     &gmc_target_aarch64_dotprod,
     &gmc_target_aarch64_i8mm,
     &gmc_target_riscv64,
+    &gmc_target_wasm32,
     NULL,
 };
 

@@ -12,6 +12,7 @@
 #define GMC_TARGET_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "diag.h"
 
@@ -49,8 +50,18 @@ typedef struct gmc_target {
     const char *link_libs;
     /* Targets of another architecture (gmc_configure_linux): the host arch
      * that builds them natively, the Debian triple of the cross sysroot
-     * (/usr/<triple>) and the emulator command that runs them elsewhere. */
+     * (/usr/<triple>) and the emulator command that runs them elsewhere
+     * (wasm.c: the runner's interpreter). */
     const char *arch, *cross_triple, *emulator;
+    /* Appended to the executable's name (".wasm"); NULL: none. */
+    const char *exe_suffix;
+    /* No shared libraries (WASI): model.so is not linked, and the library
+     * an embedding program takes is the relocatable model.o. */
+    bool static_only;
+    /* The memory a program can address, where it bounds what a model may
+     * need (4 GiB for wasm32, which also reads the weights into it); 0: no
+     * bound (64-bit). */
+    uint64_t max_memory;
     /* Fills triple/cpu/features/flags for host h; false if the target cannot
      * be built for that host (the reason goes into why). */
     bool (*configure)(const struct gmc_target *t, const gmc_host *h,
@@ -73,7 +84,7 @@ struct gmc_target_config {
     char flags[GMC_MAX_FLAGS][160]; /* clang flags specific to the target */
     bool cross;         /* another architecture: the runtime is built from source */
     gmc_runs runs;
-    char emulator[160]; /* the command that runs it here (GMC_RUNS_EMULATED) */
+    char emulator[512]; /* the command that runs it here (GMC_RUNS_EMULATED) */
 };
 
 /* All targets, NULL-terminated, in the order `gemmac targets` lists them. */

@@ -251,7 +251,8 @@ gmc_status gmc_toolchain_build(const gmc_target_config *tc, const char *dir,
     n += split_flags(libs, link_so + n, 8);
     link_so[n++] = "-lm";
     link_so[n] = NULL;
-    GMC_TRY(run(link_so, verbose, diag));
+    if (!tc->target->static_only) /* else model.o is the library (target.h) */
+        GMC_TRY(run(link_so, verbose, diag));
     if (!exe_name)
         return GMC_OK;
 

@@ -3,7 +3,8 @@
  *
  * gmc_host_detect asks the LLVM C API what machine this is (triple, CPU,
  * features).  gmc_toolchain_build runs clang-19 on a directory of emitted C:
- * model.c → model.o → model.so (for dlopen by `gemmac run`) and, when asked,
+ * model.c → model.o → model.so (for dlopen by `gemmac run`; not on a target
+ * without shared libraries, where model.o is the library) and, when asked,
  * main.c + model.o + libgemmart → a standalone executable.  clang's exit
  * status and stderr are captured into the gmc_diag.  Nothing outside this
  * file includes LLVM headers or spawns processes.

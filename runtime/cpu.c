@@ -20,6 +20,8 @@
 /* 1 if this CPU has feature name, 0 if not, -1 if the name is unknown. */
 static int cpu_has(const char *name)
 {
+    (void)name; /* unused where there is nothing to ask (wasm32: the engine checks
+                 * SIMD128 when it compiles the module) */
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
     __builtin_cpu_init();
     /* __builtin_cpu_supports takes literals only: one line per name */

@@ -393,7 +393,8 @@ static gmrt_status parse_str_array(reader *r, gguf_kv *kv)
     }
     uint64_t n = kv->n;
     uint64_t bytes = n * (sizeof(char *) + sizeof(uint32_t)) + chars;
-    unsigned char *mem = malloc(bytes ? (size_t)bytes : 1);
+    /* twice the file at most: beyond size_t on a 32-bit machine (wasm32) */
+    unsigned char *mem = bytes <= SIZE_MAX ? malloc(bytes ? (size_t)bytes : 1) : NULL;
     if (!mem)
         return gmrt_fail(r->diag, GMRT_ERR_NOMEM, "gguf: out of memory "
                          "(%" PRIu64 " bytes for a string array)", bytes);

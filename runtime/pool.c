@@ -11,20 +11,29 @@
  * burning the CPU.  No mutex is taken on the way unless someone sleeps.
  * Results do not depend on the thread count: each output element is computed
  * by exactly one thread with the same arithmetic.
+ *
+ * Where the platform has no threads (GMRT_THREADS 0: the wasm32 target), a
+ * pool of any size runs every step on the calling thread and nothing ever
+ * waits.
  */
 #include <limits.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gmrt.h"
 
-#if defined(__linux__)
+#if GMRT_THREADS
+#include <pthread.h>
+#endif
+
+#if GMRT_THREADS && defined(__linux__)
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #define GMRT_POOL_FUTEX 1
+#elif GMRT_THREADS
+#define GMRT_POOL_CONDVAR 1
 #endif
 
 #define GMRT_MAX_THREADS 256
@@ -33,7 +42,9 @@
 
 struct gmrt_pool {
     int n;
+#if GMRT_THREADS
     pthread_t *threads;
+#endif
     /* The words threads wait on, each on its own cache line. */
     _Alignas(64) atomic_uint arrived;  /* threads at the current barrier */
     _Alignas(64) atomic_uint phase;    /* bumped when a barrier opens */
@@ -43,7 +54,7 @@ struct gmrt_pool {
     /* The step: written by thread 0 before the generation bump. */
     gmk_forward_fn *fn;
     gmk_ctx ctx;
-#ifndef GMRT_POOL_FUTEX
+#ifdef GMRT_POOL_CONDVAR
     pthread_mutex_t mu;
     pthread_cond_t cv;
 #endif
@@ -74,11 +85,13 @@ static void sleep_on(gmrt_pool *p, atomic_uint *word, unsigned seen)
 #ifdef GMRT_POOL_FUTEX
     (void)p;
     syscall(SYS_futex, (unsigned *)word, FUTEX_WAIT_PRIVATE, seen, NULL, NULL, 0);
-#else
+#elif defined(GMRT_POOL_CONDVAR)
     pthread_mutex_lock(&p->mu);
     while (atomic_load(word) == seen)
         pthread_cond_wait(&p->cv, &p->mu);
     pthread_mutex_unlock(&p->mu);
+#else
+    (void)p, (void)word, (void)seen; /* one thread: nobody to wait for */
 #endif
 }
 
@@ -105,11 +118,13 @@ static void wake_all(gmrt_pool *p, atomic_uint *word)
         return;
 #ifdef GMRT_POOL_FUTEX
     syscall(SYS_futex, (unsigned *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
-#else
+#elif defined(GMRT_POOL_CONDVAR)
     (void)word;
     pthread_mutex_lock(&p->mu);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
+#else
+    (void)word;
 #endif
 }
 
@@ -131,6 +146,7 @@ static void barrier(void *sync)
     wait_for_change(p, &p->phase, phase);
 }
 
+#if GMRT_THREADS
 static void *worker(void *arg)
 {
     worker_arg *wa = arg;
@@ -148,6 +164,20 @@ static void *worker(void *arg)
     }
 }
 
+/* Starts worker ith of p; 0 on success. */
+static int start_worker(gmrt_pool *p, int ith)
+{
+    worker_arg *wa = malloc(sizeof *wa);
+    if (!wa)
+        return -1;
+    *wa = (worker_arg){p, ith};
+    int rc = pthread_create(&p->threads[ith], NULL, worker, wa);
+    if (rc != 0)
+        free(wa);
+    return rc;
+}
+#endif
+
 gmrt_status gmrt_pool_create(int n_threads, gmrt_pool **out, gmrt_diag *diag)
 {
     *out = NULL;
@@ -155,34 +185,34 @@ gmrt_status gmrt_pool_create(int n_threads, gmrt_pool **out, gmrt_diag *diag)
         return gmrt_fail(diag, GMRT_ERR_ARG, "thread count %d is out of range [1, %d]",
                          n_threads, GMRT_MAX_THREADS);
     gmrt_pool *p = aligned_alloc(64, (sizeof *p + 63) / 64 * 64);
-    if (p)
-        memset(p, 0, sizeof *p);
-    if (!p || !(p->threads = calloc((size_t)n_threads, sizeof *p->threads))) {
+    if (!p)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory creating %d threads",
+                         n_threads);
+    memset(p, 0, sizeof *p);
+#if GMRT_THREADS
+    if (!(p->threads = calloc((size_t)n_threads, sizeof *p->threads))) {
         free(p);
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory creating %d threads",
                          n_threads);
     }
+#else
+    n_threads = 1; /* the calling thread runs every step */
+#endif
     p->n = n_threads;
-#ifndef GMRT_POOL_FUTEX
+#ifdef GMRT_POOL_CONDVAR
     pthread_mutex_init(&p->mu, NULL);
     pthread_cond_init(&p->cv, NULL);
 #endif
+#if GMRT_THREADS
     for (int i = 1; i < n_threads; i++) {
-        worker_arg *wa = malloc(sizeof *wa);
-        int rc = wa ? 0 : -1;
-        if (wa) {
-            *wa = (worker_arg){p, i};
-            rc = pthread_create(&p->threads[i], NULL, worker, wa);
-            if (rc != 0)
-                free(wa);
-        }
-        if (rc != 0) {
+        if (start_worker(p, i) != 0) {
             p->n = i; /* destroy joins only the threads that started */
             gmrt_pool_destroy(p);
             return gmrt_fail(diag, GMRT_ERR_NOMEM, "could not start thread %d of %d",
                              i + 1, n_threads);
         }
     }
+#endif
     *out = p;
     return GMRT_OK;
 }
@@ -194,13 +224,15 @@ void gmrt_pool_destroy(gmrt_pool *p)
     atomic_store(&p->quit, true);
     atomic_fetch_add(&p->generation, 1);
     wake_all(p, &p->generation);
+#if GMRT_THREADS
     for (int i = 1; i < p->n; i++)
         pthread_join(p->threads[i], NULL);
-#ifndef GMRT_POOL_FUTEX
+    free(p->threads);
+#endif
+#ifdef GMRT_POOL_CONDVAR
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
 #endif
-    free(p->threads);
     free(p);
 }
 

@@ -10,13 +10,16 @@
  * that is stored to a volatile sink, so the compiler cannot drop the work.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "gmrt.h"
+
+#if GMRT_THREADS
+#include <pthread.h>
+#endif
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define GMRT_ROOF_X86 1
@@ -92,22 +95,26 @@ static void *roof_thread_main(void *p)
 static double roof_run(roof_kernel_fn *fn, void *arg, int nth, uint64_t iters)
 {
     static roof_job j; /* large; measurements are never concurrent */
-    pthread_t th[GMRT_ROOF_MAX_THREADS];
     roof_thread ta[GMRT_ROOF_MAX_THREADS];
     j.fn = fn, j.arg = arg, j.iters = iters, j.nth = nth;
     atomic_store(&j.go, 0);
     int started = 1;
+#if GMRT_THREADS
+    pthread_t th[GMRT_ROOF_MAX_THREADS];
     for (int i = 1; i < nth; i++, started++) {
         ta[i] = (roof_thread){&j, i};
         if (pthread_create(&th[i], NULL, roof_thread_main, &ta[i]) != 0)
             break;
     }
+#endif
     atomic_store_explicit(&j.go, started < nth ? -1 : 1, memory_order_release);
     ta[0] = (roof_thread){&j, 0};
     if (started == nth)
         roof_thread_main(&ta[0]);
+#if GMRT_THREADS
     for (int i = 1; i < started; i++)
         pthread_join(th[i], NULL);
+#endif
     if (started < nth)
         return -1;
     double t0 = j.t0[0], t1 = j.t1[0];

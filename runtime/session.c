@@ -54,6 +54,8 @@ static uint64_t align_up(uint64_t bytes)
 
 static void *alloc_aligned(uint64_t bytes)
 {
+    if (align_up(bytes) > SIZE_MAX) /* a 32-bit machine (wasm32) */
+        return NULL;
     size_t n = (size_t)align_up(bytes);
     void *p = aligned_alloc(GMK_ARENA_ALIGN, n ? n : GMK_ARENA_ALIGN);
     if (p)
@@ -67,6 +69,8 @@ static void *alloc_aligned(uint64_t bytes)
  * Page-aligned; gmrt_session_destroy unmaps it with kv_len. */
 static void *alloc_lazy(uint64_t bytes, size_t *out_len)
 {
+    if (align_up(bytes) > SIZE_MAX)
+        return NULL;
     size_t n = (size_t)align_up(bytes ? bytes : 1);
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)

