@@ -249,6 +249,14 @@ START_TEST(load_missing_file)
     ck_assert_str_eq(first_line(&d), "/nonexistent/x.yaml: error: cannot "
                                      "open: No such file or directory");
     ck_assert_ptr_null(m);
+    /* Check 37 where fstat cannot give the size: read one byte past the
+     * cap, then refuse. */
+    ck_assert_int_eq(gmc_model_load("/dev/zero", &a, &m, &d), GMC_ERR_LIMIT);
+    ck_assert_str_eq(first_line(&d), "/dev/zero: error: the file is larger than "
+                                     "the limit of 1048576 bytes");
+    ck_assert_int_eq(gmc_model_load(gmc_test_tmpdir(), &a, &m, &d), GMC_ERR_IO);
+    ck_assert_msg(strstr(first_line(&d), "error: cannot read: it is a directory"), "%s",
+                  first_line(&d));
     gmc_arena_deinit(&a);
 }
 END_TEST
@@ -416,6 +424,12 @@ START_TEST(unknown_keys)
     char *root = repeat(BASE, "", 0, "extra: 1\n");
     EXPECT_TEXT(root, GMC_ERR_SCHEMA,
                 "t.yaml:22:1: error: extra: unknown key \"extra\"; allowed "
+                "keys: model, attention, layers, ffn, output, ple, moe, altup, laurel, quant");
+    free(root);
+    /* Check 42: no key names a file (weights, tokenizer, includes). */
+    root = repeat(BASE, "", 0, "weights: /etc/passwd\n");
+    EXPECT_TEXT(root, GMC_ERR_SCHEMA,
+                "t.yaml:22:1: error: weights: unknown key \"weights\"; allowed "
                 "keys: model, attention, layers, ffn, output, ple, moe, altup, laurel, quant");
     free(root);
     EXPECT_EDIT("  name: t", "  nme: t", GMC_ERR_SCHEMA,
@@ -712,6 +726,12 @@ START_TEST(pattern_longer_than_layers)
                 "  pattern: [local, global, local]", GMC_ERR_SEMANTIC,
                 "t.yaml:14:12: error: layers.pattern: the pattern has 3 "
                 "entries but the model has only 2 layers");
+    /* Check 41: a list is bounded before the arrays built from it. */
+    char *pat = repeat("  pattern: [", "local, ", 1024, "local]");
+    EXPECT_EDIT("  pattern: [local, global]", pat, GMC_ERR_SCHEMA,
+                "t.yaml:14:12: error: layers.pattern: expected at most 1024 "
+                "entries, got 1025");
+    free(pat);
 }
 END_TEST
 

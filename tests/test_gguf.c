@@ -302,6 +302,17 @@ static void bad_bool(gb *b)
     gb_u8(b, 2);
 }
 
+static void bad_bool_array(gb *b)
+{
+    hdr(b, 3, 0, 1);
+    kv(b, "flags", GMRT_GGUF_ARRAY);
+    gb_u32(b, GMRT_GGUF_BOOL);
+    gb_u64(b, 3);
+    gb_u8(b, 1);
+    gb_u8(b, 0);
+    gb_u8(b, 255);
+}
+
 /* Check 8: general.alignment as int32 (llama.cpp PR #26318), zero
  * (gguf-tools: SIGFPE) and not a power of two. */
 static void bad_align_type(gb *b)
@@ -522,6 +533,8 @@ static const bad_case bad_cases[] = {
      "key \"k\" at byte 24: unknown array element type 99 at byte 37"},
     {"7", bad_bool, GMRT_ERR_FORMAT,
      "key \"flag\" at byte 24: bool value 2 is not 0 or 1"},
+    {"7", bad_bool_array, GMRT_ERR_FORMAT,
+     "key \"flags\" at byte 24: bool array element 2 is 255, not 0 or 1"},
     {"8", bad_align_type, GMRT_ERR_FORMAT,
      "key \"general.alignment\": expected type uint32, got int32"},
     {"8", bad_align_zero, GMRT_ERR_FORMAT,

@@ -54,6 +54,12 @@ START_TEST(test_json_values)
     ck_assert_ptr_null(gmrt_json_get(r, "missing"));
     ck_assert_str_eq(r->u.c.members[0].key, "i"); /* document order kept */
     gmrt_json_destroy(doc);
+    /* Every other escape, and a \\u escape that needs three UTF-8 bytes. */
+    ck_assert_int_eq(parse("\"\\\"\\\\\\/\\b\\f\\r\\t\\u20AC\"", &d, &doc), GMRT_OK);
+    s = gmrt_json_root(doc);
+    ck_assert_uint_eq(s->u.s.len, 10);
+    ck_assert_mem_eq(s->u.s.p, "\"\\/\b\f\r\t\xe2\x82\xac", 10);
+    gmrt_json_destroy(doc);
 }
 END_TEST
 
@@ -78,6 +84,13 @@ static const struct { const char *text, *msg; gmrt_status st; } bad_json[] = {
     {"1.", "expected a digit after '.'", GMRT_ERR_FORMAT},
     {"+1", "expected a value (object, array", GMRT_ERR_FORMAT},
     {"tru", "expected a value (object, array", GMRT_ERR_FORMAT},
+    {"[1 2]", "t.json:1:4 (byte 3): expected ',' or ']', found an unexpected "
+     "character", GMRT_ERR_FORMAT},
+    {"1e+", "expected a digit in the exponent", GMRT_ERR_FORMAT},
+    {"1234567890123456789012345678901234567890123456789012345678901234",
+     "number longer than 63 characters", GMRT_ERR_LIMIT},
+    {"\"\\u12G4\"", "\\u must be followed by 4 hex digits", GMRT_ERR_FORMAT},
+    {"\"\\uDC00\"", "lone low surrogate \\uDC00", GMRT_ERR_FORMAT},
 };
 
 START_TEST(test_json_errors)
@@ -111,6 +124,19 @@ START_TEST(test_json_limits)
     lim.max_members = 2;
     ck_assert_int_eq(gmrt_json_parse("[1,2,3]", 7, "t.json", &lim, &doc, &d), GMRT_ERR_LIMIT);
     ck_assert_msg(strstr(d.msg, "more than 2 elements in one array"), "%s", d.msg);
+    /* The key count of check 22, the value count and the string length. */
+    const char *three = "{\"a\": 1, \"b\": 2, \"c\": 3}";
+    ck_assert_int_eq(gmrt_json_parse(three, strlen(three), "t.json", &lim, &doc, &d),
+                     GMRT_ERR_LIMIT);
+    ck_assert_msg(strstr(d.msg, "more than 2 keys in one object"), "%s", d.msg);
+    gmrt_json_limits_default(&lim);
+    lim.max_values = 3;
+    ck_assert_int_eq(gmrt_json_parse("[1,2,3]", 7, "t.json", &lim, &doc, &d), GMRT_ERR_LIMIT);
+    ck_assert_msg(strstr(d.msg, "more than 3 values"), "%s", d.msg);
+    gmrt_json_limits_default(&lim);
+    lim.max_string = 3;
+    ck_assert_int_eq(gmrt_json_parse("\"abcd\"", 6, "t.json", &lim, &doc, &d), GMRT_ERR_LIMIT);
+    ck_assert_msg(strstr(d.msg, "string of 4 bytes is above the cap of 3"), "%s", d.msg);
 }
 END_TEST
 
@@ -215,6 +241,14 @@ static const st_case st_cases[] = {
     {"-", "{\"a\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4], "
           "\"extra\": 1}}", 4, NO_N, GMRT_ERR_FORMAT, "unknown key \"extra\""},
     {"-", "{\"a\": [1]}", 0, NO_N, GMRT_ERR_FORMAT, "tensor \"a\" must be an object"},
+    {"23", "{\"a\": {\"dtype\": 7, \"shape\": [1], \"data_offsets\": [0, 4]}}", 4, NO_N,
+     GMRT_ERR_FORMAT, "tensor \"a\": \"dtype\" must be a string"},
+    {"26", "{\"a\": {\"dtype\": \"F32\", \"shape\": 1, \"data_offsets\": [0, 4]}}", 4, NO_N,
+     GMRT_ERR_FORMAT, "tensor \"a\": \"shape\" must be an array of integers"},
+    {"26", "{\"a\": {\"dtype\": \"F32\", \"shape\": [576460752303423488], "
+           "\"data_offsets\": [0, 4]}}", 4, NO_N, GMRT_ERR_FORMAT, "byte size overflows"},
+    {"-", "{\"\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}", 4, NO_N,
+     GMRT_ERR_FORMAT, "a tensor name is empty, longer than 1024 bytes or contains NUL"},
 };
 
 START_TEST(test_st_malformed)
@@ -263,6 +297,32 @@ START_TEST(test_st_truncated)
 }
 END_TEST
 
+/* Check 28's size cap on __metadata__ (1 MiB of keys and values), and a
+ * tensor name over 1024 bytes: headers too long to write out as cases. */
+START_TEST(test_st_caps)
+{
+    size_t big = (size_t)GMRT_ST_MAX_METADATA;
+    char *h = malloc(big + 2048);
+    ck_assert_ptr_nonnull(h);
+    int n = sprintf(h, "{\"__metadata__\": {\"kk\": \"");
+    memset(h + n, 'x', big);
+    strcpy(h + n + big, "\"}}");
+    const char *p = write_st("meta-cap.safetensors", h, 0, NO_N);
+    gmrt_safetensors *st;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_safetensors_open(p, &st, &d), GMRT_ERR_LIMIT);
+    ck_assert_msg(strstr(d.msg, "__metadata__ holds 1048578 bytes, above the cap of 1048576"),
+                  "%s", d.msg);
+    n = sprintf(h, "{\"");
+    memset(h + n, 'n', 1025);
+    strcpy(h + n + 1025, "\": {\"dtype\": \"F32\", \"shape\": [1], \"data_offsets\": [0, 4]}}");
+    p = write_st("name-cap.safetensors", h, 4, NO_N);
+    ck_assert_int_eq(gmrt_safetensors_open(p, &st, &d), GMRT_ERR_FORMAT);
+    ck_assert_msg(strstr(d.msg, "a tensor name is empty, longer than 1024 bytes"), "%s", d.msg);
+    free(h);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- index */
 
 static void write_text(const char *dir, const char *name, const char *text)
@@ -304,6 +364,10 @@ static const struct { const char *index, *msg; } index_cases[] = {
     {"{\"weight_map\": {\"a\": \"missing.safetensors\"}}", "missing.safetensors: cannot open"},
     {"{\"weight_map\": {}, \"extra\": 1}", "unknown key \"extra\""},
     {"{\"metadata\": {}}", "\"weight_map\" must be an object"},
+    {"[]        ", "model.safetensors.index.json: must be a JSON object"},
+    {"{\"weight_map\": {\"a\": \"s2.safetensors\", \"b\": \"s2.safetensors\", "
+     "\"c\": \"s1.safetensors\"}}",
+     "weight_map puts \"a\" in s2.safetensors but it is in s1.safetensors"},
 };
 
 START_TEST(test_st_index)
@@ -553,6 +617,30 @@ START_TEST(test_bind_matches_gguf)
 END_TEST
 
 /* Wrong architecture, unused tensors, no config.json, no tokenizer. */
+/* Seeded random weights for tests/graphs/tiny.yaml with `from` replaced by
+ * `to`, in tmp/<tag>.gguf; returns the path (valid until the next call). */
+static const char *tiny_variant_weights(const char *tag, const char *from, const char *to)
+{
+    static char gguf[4300];
+    char yaml[4300];
+    size_t len;
+    char *y = gmc_test_read_file(gmc_test_src("tests/graphs/tiny.yaml"), &len);
+    ck_assert_ptr_nonnull(y);
+    const char *at = strstr(y, from);
+    ck_assert_msg(at != NULL, "tiny.yaml has no \"%s\"", from);
+    snprintf(yaml, sizeof yaml, "%s/%s.yaml", gmc_test_tmpdir(), tag);
+    FILE *f = fopen(yaml, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "%.*s%s%s", (int)(at - y), y, to, at + strlen(from));
+    fclose(f);
+    free(y);
+    snprintf(gguf, sizeof gguf, "%s/%s.gguf", gmc_test_tmpdir(), tag);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert_msg(gmc_init_weights(yaml, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
+    return gguf;
+}
+
 START_TEST(test_bind_errors)
 {
     tiny_model t;
@@ -560,6 +648,16 @@ START_TEST(test_bind_errors)
     gmrt_session_opts so = {.n_threads = 1};
     gmrt_session *s;
     gmrt_diag d = {0};
+    /* §2.1 check 20 (a GGUF against the manifest): a tensor the build needs
+     * is missing, or has another shape (the wrong dtype: test_e2e.c). */
+    const char *w = tiny_variant_weights("no-qk-norm", "qk_norm: true", "qk_norm: false");
+    ck_assert_int_eq(gmrt_session_create(t.m, w, &so, &s, &d), GMRT_ERR_MISMATCH);
+    ck_assert_msg(strstr(d.msg, "is missing (the compiled model tiny needs"), "%s", d.msg);
+    w = tiny_variant_weights("ffn-256", "dim: 128", "dim: 256");
+    ck_assert_int_eq(gmrt_session_create(t.m, w, &so, &s, &d), GMRT_ERR_MISMATCH);
+    ck_assert_msg(strstr(d.msg, "tensor \"blk.0.ffn_") && strstr(d.msg, "has shape [") &&
+                  strstr(d.msg, "in the file but") && strstr(d.msg, "in the compiled model"),
+                  "%s", d.msg);
     const char *dir = hf_dir("hf-arch");
     gguf_to_hf(t.gguf, dir, false, "gemma2", NULL);
     ck_assert_int_eq(gmrt_session_create(t.m, dir, &so, &s, &d), GMRT_ERR_MISMATCH);
@@ -1470,6 +1568,7 @@ Suite *safetensors_suite(void)
     tcase_add_test(tc, test_st_valid);
     tcase_add_loop_test(tc, test_st_malformed, 0, (int)(sizeof st_cases / sizeof st_cases[0]));
     tcase_add_test(tc, test_st_truncated);
+    tcase_add_test(tc, test_st_caps);
     tcase_add_loop_test(tc, test_st_index, 0, (int)(sizeof index_cases / sizeof index_cases[0]));
     tcase_add_test(tc, test_st_dir_empty);
     tcase_add_test(tc, test_st_fifo);

@@ -392,12 +392,14 @@ typedef struct tvocab {
     int64_t ids[4];          /* bos, eos, unknown, padding; INT64_MIN: absent */
     int space_prefix;        /* add_space_prefix: -1 absent, else 0/1 */
     int add_bos;             /* add_bos_token: -1 absent, else 0/1 */
+    int add_eos;             /* add_eos_token: -1 absent, else 0/1 */
     /* tokenizer.ggml.merges, written when the model is "gemma4" (unless
      * no_merges); merges_i32 writes an i32 array instead. */
     const char *merges[TV_MAX];
     uint64_t n_merges;
     bool no_merges, merges_i32;
     bool scores_i32;         /* scores stored with the wrong type */
+    bool types_f32;          /* token types stored with the wrong type */
     int n_scores_delta;      /* scores / token_type entries beyond n */
     int n_types_delta;
 } tvocab;
@@ -434,6 +436,7 @@ static void tv_init(tvocab *t)
     t->ids[3] = 0;
     t->space_prefix = -1;
     t->add_bos = -1;
+    t->add_eos = -1;
 }
 
 /* A Gemma 4 (BPE) vocabulary: tv_init's tokens, model "gemma4". */
@@ -464,8 +467,15 @@ static void tv_write_arrays(const tvocab *t, gmrt_gguf_writer *w)
     else
         ck_assert_int_eq(gmrt_gguf_writer_set_f32s(w, "tokenizer.ggml.scores",
                                                    t->scores, ns), GMRT_OK);
-    ck_assert_int_eq(gmrt_gguf_writer_set_i32s(w, "tokenizer.ggml.token_type",
-                                               t->types, nt), GMRT_OK);
+    static float ftypes[TV_MAX + 1];
+    for (uint64_t i = 0; i < nt && t->types_f32; i++)
+        ftypes[i] = (float)t->types[i];
+    if (t->types_f32)
+        ck_assert_int_eq(gmrt_gguf_writer_set_f32s(w, "tokenizer.ggml.token_type",
+                                                   ftypes, nt), GMRT_OK);
+    else
+        ck_assert_int_eq(gmrt_gguf_writer_set_i32s(w, "tokenizer.ggml.token_type",
+                                                   t->types, nt), GMRT_OK);
 }
 
 static void tv_write_merges(const tvocab *t, gmrt_gguf_writer *w)
@@ -502,6 +512,9 @@ static const char *tv_write(const tvocab *t)
     if (t->add_bos >= 0)
         ck_assert_int_eq(gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token",
                                                    t->add_bos != 0), GMRT_OK);
+    if (t->add_eos >= 0)
+        ck_assert_int_eq(gmrt_gguf_writer_set_bool(w, "tokenizer.ggml.add_eos_token",
+                                                   t->add_eos != 0), GMRT_OK);
     if (strcmp(t->model, "gemma4") == 0 && !t->no_merges)
         tv_write_merges(t, w);
     gmrt_diag d = {0};
@@ -906,6 +919,14 @@ START_TEST(test_gguf_rejected)
     ck_assert_ptr_null(v);
     ck_assert_msg(strncmp(d.msg, "key \"tokenizer.ggml.scores\": expected type",
                           41) == 0, "%s", d.msg);
+    /* Check 29 for the token types too (i32, not f32). */
+    tv_init(&t);
+    t.types_f32 = true;
+    tv_expect(&t, GMRT_ERR_FORMAT, "key \"tokenizer.ggml.token_type\": expected type "
+                                   "array of int32, got array of float32");
+    tv_init(&t);
+    t.add_eos = 1;
+    tv_expect(&t, GMRT_ERR_UNSUPPORTED, "tokenizer.ggml.add_eos_token = true is not supported");
     ck_assert_int_eq(gmrt_vocab_from_gguf(NULL, &v, &d), GMRT_ERR_ARG);
     ck_assert_int_eq(gmrt_vocab_from_gguf(NULL, NULL, &d), GMRT_ERR_ARG);
 }
