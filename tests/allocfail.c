@@ -39,14 +39,15 @@ int __wrap_yaml_parser_initialize(yaml_parser_t *p);
 int __wrap_yaml_parser_parse(yaml_parser_t *p, yaml_event_t *e);
 
 /* Atomics: a session's worker threads may run while armed. */
-static int armed;
+static int armed, persist;
 static long calls, fail_at;
 static int failed;
 
-void gmc_allocfail_arm(long n)
+void gmc_allocfail_arm(long n, bool after)
 {
     __atomic_store_n(&calls, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&fail_at, n, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&persist, after, __ATOMIC_SEQ_CST);
     __atomic_store_n(&failed, 0, __ATOMIC_SEQ_CST);
     __atomic_store_n(&armed, 1, __ATOMIC_SEQ_CST);
 }
@@ -65,7 +66,8 @@ static bool fail_now(void)
     if (!__atomic_load_n(&armed, __ATOMIC_SEQ_CST))
         return false;
     long n = __atomic_add_fetch(&calls, 1, __ATOMIC_SEQ_CST);
-    if (n != __atomic_load_n(&fail_at, __ATOMIC_SEQ_CST))
+    long f = __atomic_load_n(&fail_at, __ATOMIC_SEQ_CST);
+    if (f == 0 || n < f || (n > f && !__atomic_load_n(&persist, __ATOMIC_SEQ_CST)))
         return false;
     __atomic_store_n(&failed, 1, __ATOMIC_SEQ_CST);
     errno = ENOMEM;

@@ -9,7 +9,8 @@
  * these only pass the call on.  Armed, they count the calls, and the n-th
  * fails as the real call does when memory runs out (NULL or MAP_FAILED
  * with errno ENOMEM, EAGAIN from pthread_create, libyaml's
- * YAML_MEMORY_ERROR); the calls before and after it succeed.
+ * YAML_MEMORY_ERROR); the calls before it succeed, and those after it
+ * too unless every later one is to fail as well.
  *
  * --wrap rewrites the references of the objects linked into this
  * executable (gemmac's static libraries, the tests, Check): what libc,
@@ -21,8 +22,9 @@
 
 #include <stdbool.h>
 
-/* Starts counting; the fail_at-th call from now fails (0: none does). */
-void gmc_allocfail_arm(long fail_at);
+/* Starts counting; the fail_at-th call from now fails (0: none does), and
+ * with after every later one too. */
+void gmc_allocfail_arm(long fail_at, bool after);
 /* Stops counting; returns the calls counted since gmc_allocfail_arm and
  * sets *out_failed (if not NULL) to whether one was made to fail. */
 long gmc_allocfail_disarm(bool *out_failed);

@@ -7,7 +7,9 @@
  * plan, emit; clang is not run).  It runs once with the allocation calls
  * counted, K of them, then once for each N in 1..K (above SWEEP_ALL, the
  * first SWEEP_ALL and an even stride to K) in a forked child where the
- * N-th call fails.  The child must return:
+ * N-th call fails, then again where it and every later one fail (so that
+ * error paths which themselves need memory are tried too).  The child must
+ * return:
  *
  *   - an error status whose message is not empty and says memory ran out
  *     (the NOMEM status, or "memory" in the text, as strerror(ENOMEM)
@@ -101,10 +103,11 @@ static const char *judge(const outcome *o, const outcome *base, bool failed)
     return NULL;
 }
 
-/* Runs op with the n-th allocation failing in a child; its exit status: 0
- * if all was right, else 1 (its report is on stderr), or a crash. */
-static int run_child(const char *name, op_fn *op, const void *arg, const outcome *base,
-                     long n)
+/* Runs op with the n-th allocation failing (after: and every later one)
+ * in a child; its exit status: 0 if all was right, else 1 (its report is on
+ * stderr), or a crash. */
+static int run_one(const char *name, op_fn *op, const void *arg, const outcome *base,
+                   long n, bool after)
 {
     fflush(NULL);
     pid_t pid = fork();
@@ -112,20 +115,21 @@ static int run_child(const char *name, op_fn *op, const void *arg, const outcome
     if (pid == 0) {
         static outcome o;
         memset(&o, 0, sizeof o);
-        gmc_allocfail_arm(n);
+        gmc_allocfail_arm(n, after);
         op(arg, &o);
         bool failed;
         gmc_allocfail_disarm(&failed);
         int rc = 0;
         const char *why = judge(&o, base, failed);
         if (why) {
-            fprintf(stderr, "alloc: %s, allocation %ld failing: %s (status %d: \"%s\")\n",
-                    name, n, why, o.status, o.msg);
+            fprintf(stderr, "alloc: %s, allocation %ld%s failing: %s (status %d: \"%s\")\n",
+                    name, n, after ? " and on" : "", why, o.status, o.msg);
             rc = 1;
         }
 #ifdef HAVE_LSAN
         if (__lsan_do_recoverable_leak_check()) {
-            fprintf(stderr, "alloc: %s, allocation %ld failing: leaks (above)\n", name, n);
+            fprintf(stderr, "alloc: %s, allocation %ld%s failing: leaks (above)\n", name, n,
+                    after ? " and on" : "");
             rc = 1;
         }
 #endif
@@ -135,11 +139,19 @@ static int run_child(const char *name, op_fn *op, const void *arg, const outcome
     int ws;
     ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
     if (WIFSIGNALED(ws)) {
-        fprintf(stderr, "alloc: %s, allocation %ld failing: killed by signal %d\n", name, n,
-                WTERMSIG(ws));
+        fprintf(stderr, "alloc: %s, allocation %ld%s failing: killed by signal %d\n", name,
+                n, after ? " and on" : "", WTERMSIG(ws));
         return 128 + WTERMSIG(ws);
     }
     return WEXITSTATUS(ws);
+}
+
+/* Both runs for n; true if both were right. */
+static bool run_child(const char *name, op_fn *op, const void *arg, const outcome *base,
+                      long n)
+{
+    bool once = run_one(name, op, arg, base, n, false) == 0;
+    return run_one(name, op, arg, base, n, true) == 0 && once;
 }
 
 /* The sweep: K counted, then every chosen N; fails naming the first bad N. */
@@ -148,7 +160,7 @@ static void sweep(const char *name, op_fn *op, const void *arg)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     outcome base = {0};
-    gmc_allocfail_arm(0);
+    gmc_allocfail_arm(0, false);
     op(arg, &base);
     long k = gmc_allocfail_disarm(NULL);
     ck_assert_msg(base.status == 0, "%s without injection: %s", name, base.msg);
@@ -156,20 +168,20 @@ static void sweep(const char *name, op_fn *op, const void *arg)
     long stride = k <= SWEEP_MAX ? 1 : (k - SWEEP_ALL) / (SWEEP_MAX - SWEEP_ALL) + 1;
     long tried = 0, bad = 0, first_bad = 0;
     for (long n = 1; n <= k; n += n < SWEEP_ALL ? 1 : stride) {
-        if (run_child(name, op, arg, &base, n) != 0 && bad++ == 0)
+        if (!run_child(name, op, arg, &base, n) && bad++ == 0)
             first_bad = n;
         tried++;
     }
     if (k > SWEEP_ALL && (k - SWEEP_ALL) % stride != 0) { /* K itself, always */
-        if (run_child(name, op, arg, &base, k) != 0 && bad++ == 0)
+        if (!run_child(name, op, arg, &base, k) && bad++ == 0)
             first_bad = k;
         tried++;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    fprintf(stderr, "alloc: %-28s K = %5ld, %4ld tried, %.2f s\n", name, k, tried,
+    fprintf(stderr, "alloc: %-28s K = %5ld, %4ld N tried twice, %.2f s\n", name, k, tried,
             (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec));
-    ck_assert_msg(bad == 0, "%s: %ld of %ld injections went wrong, first at allocation %ld "
-                  "of %ld (stderr says how)", name, bad, tried, first_bad, k);
+    ck_assert_msg(bad == 0, "%s: %ld of %ld N went wrong, the first N = %ld of K = %ld "
+                  "(stderr says how)", name, bad, tried, first_bad, k);
 }
 
 /* ------------------------------------------------------------ load */
