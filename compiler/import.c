@@ -19,6 +19,7 @@
 #include "import.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -1720,7 +1721,7 @@ gmc_status gmc_import(const char *path, const gmc_import_opts *o, gmc_strbuf *ou
 {
     FILE *f = fopen(path, "rb");
     if (!f)
-        return gmc_fail(diag, GMC_ERR_IO, "%s: cannot open", path);
+        return gmc_fail(diag, GMC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     char *text = malloc(CONFIG_MAX + 1);
     size_t len = text ? fread(text, 1, CONFIG_MAX + 1, f) : 0;
     fclose(f);
@@ -1757,6 +1758,8 @@ gmc_status gmc_import(const char *path, const gmc_import_opts *o, gmc_strbuf *ou
                                    : validate(gmc_strbuf_str(&y), &s, path, diag);
         if (st == GMC_OK)
             gmc_emitf(out, "%s", gmc_strbuf_str(&y));
+        if (st == GMC_OK && gmc_strbuf_failed(out))
+            st = gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
         gmc_strbuf_deinit(&y);
     }
     spec_deinit(&s);
