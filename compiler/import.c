@@ -1728,9 +1728,15 @@ gmc_status gmc_import(const char *path, const gmc_import_opts *o, gmc_strbuf *ou
     if (!text)
         return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
     import_spec s = {0};
-    bool gguf = len >= 4 && memcmp(text, "GGUF", 4) == 0;
+    gmrt_file_format fmt = gmrt_format_of(text, len);
+    bool gguf = fmt == GMRT_FORMAT_GGUF;
     gmc_status st = GMC_OK;
-    if (gguf && o->quant)
+    if (fmt != GMRT_FORMAT_GGUF && fmt != GMRT_FORMAT_JSON)
+        st = gmc_fail(diag, GMC_ERR_SCHEMA, "%s: not a Hugging Face config.json (JSON) or a "
+                      "GGUF file (\"GGUF\" magic)%s", path,
+                      fmt == GMRT_FORMAT_SAFETENSORS ? ": a safetensors file; give the "
+                      "config.json beside it" : "");
+    else if (gguf && o->quant)
         st = gmc_fail(diag, GMC_ERR_ARG, "--quant applies to config.json only (a GGUF "
                       "file's tensor types are used as they are)");
     else if (gguf)

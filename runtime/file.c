@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,6 +39,78 @@ const char *gmrt_file_kind(unsigned mode)
 #endif
     default: return "not a regular file";
     }
+}
+
+gmrt_file_format gmrt_format_of(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    if (n >= 4 && memcmp(b, "GGUF", 4) == 0)
+        return GMRT_FORMAT_GGUF;
+    if (n >= 9 && b[8] == '{') {
+        uint64_t h = 0;
+        for (int i = 7; i >= 0; i--)
+            h = h << 8 | b[i];
+        if (h >= 2)
+            return GMRT_FORMAT_SAFETENSORS;
+    }
+    size_t i = 0;
+    while (i < n && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+        i++;
+    return i < n && b[i] == '{' ? GMRT_FORMAT_JSON : GMRT_FORMAT_UNKNOWN;
+}
+
+/* "a GGUF file, a safetensors file or ..." for the bits of accept. */
+static void format_names(unsigned accept, char *buf, size_t cap)
+{
+    static const struct {
+        unsigned bit;
+        const char *name;
+    } names[] = {{GMRT_FORMAT_GGUF, "a GGUF file (\"GGUF\" magic)"},
+                 {GMRT_FORMAT_SAFETENSORS, "a safetensors file (JSON header after its "
+                                           "8-byte length)"},
+                 {GMRT_FORMAT_JSON, "a JSON file"},
+                 {GMRT_FORMAT_DIR, "a checkpoint directory"}};
+    size_t k = 0, n = 0, total = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        total += (accept & names[i].bit) != 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof *names && k < cap; i++) {
+        if (!(accept & names[i].bit))
+            continue;
+        const char *sep = n == 0 ? "" : n + 1 == total ? " or " : ", ";
+        k += (size_t)snprintf(buf + k, cap - k, "%s%s", sep, names[i].name);
+        n++;
+    }
+}
+
+gmrt_status gmrt_file_sniff(const char *path, unsigned accept, gmrt_file_format *out,
+                            gmrt_diag *diag)
+{
+    *out = GMRT_FORMAT_UNKNOWN;
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode) && (accept & GMRT_FORMAT_DIR)) {
+        *out = GMRT_FORMAT_DIR;
+        return GMRT_OK;
+    }
+    int fd;
+    gmrt_status s = gmrt_file_open_read(path, 0, &fd, diag);
+    if (s != GMRT_OK)
+        return s;
+    unsigned char head[16];
+    ssize_t n = read(fd, head, sizeof head);
+    int err = errno;
+    close(fd);
+    if (n < 0)
+        return gmrt_fail(diag, GMRT_ERR_IO, "%s: %s", path, strerror(err));
+    *out = gmrt_format_of(head, (size_t)n);
+    if (*out != GMRT_FORMAT_UNKNOWN && (accept & (unsigned)*out))
+        return GMRT_OK;
+    char want[256], bytes[3 * sizeof head + 1] = "";
+    format_names(accept, want, sizeof want);
+    for (ssize_t i = 0; i < n && i < 8; i++)
+        snprintf(bytes + 3 * i, 4, " %02x", head[i]);
+    return gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: not %s; %s%s", path, want,
+                     n == 0 ? "it is empty" : "it starts with bytes", bytes);
 }
 
 static gmrt_status not_regular(const char *path, unsigned mode, gmrt_diag *diag)

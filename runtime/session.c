@@ -313,22 +313,6 @@ static gmrt_status check_arch(gmrt_session *s, const char *path, gmrt_diag *diag
  * file, an index .json) goes to the safetensors loader.  A path that is
  * neither a directory nor a regular file (a FIFO, a device) is refused
  * here, without opening it: open() of a FIFO blocks. */
-static gmrt_status is_gguf(const char *path, bool *out, gmrt_diag *diag)
-{
-    *out = false;
-    struct stat st;
-    if (stat(path, &st) != 0 || S_ISDIR(st.st_mode))
-        return GMRT_OK; /* the safetensors loader says what is wrong */
-    FILE *f;
-    gmrt_status s = gmrt_file_fopen_read(path, &f, diag);
-    if (s != GMRT_OK)
-        return s;
-    char magic[4] = {0};
-    *out = fread(magic, 1, 4, f) == 4 && memcmp(magic, "GGUF", 4) == 0;
-    fclose(f);
-    return GMRT_OK;
-}
-
 /* Loads the GGUF file, its tokenizer and checks the architecture. */
 static gmrt_status open_gguf(gmrt_session *s, const char *weights, gmrt_diag *diag)
 {
@@ -383,13 +367,14 @@ static gmrt_status open_tokenizer(gmrt_session *s, const char *weights, const ch
     if (!S_ISREG(sb.st_mode))
         return gmrt_fail(diag, GMRT_ERR_IO, "tokenizer %s: is %s, not a regular file", tok,
                          gmrt_file_kind((unsigned)sb.st_mode));
-    bool gguf;
-    gmrt_status st = is_gguf(tok, &gguf, diag);
-    if (st != GMRT_OK)
-        return st;
-    if (!gguf)
-        return gmrt_fail(diag, GMRT_ERR_FORMAT, "tokenizer %s: not a GGUF file (gemmac "
-                         "reads vocabularies only from GGUF files)", tok);
+    gmrt_file_format fmt;
+    gmrt_status st = gmrt_file_sniff(tok, GMRT_FORMAT_GGUF, &fmt, diag);
+    if (st != GMRT_OK) {
+        char why[sizeof diag->msg];
+        snprintf(why, sizeof why, "%s", diag->msg);
+        return gmrt_fail(diag, st, "tokenizer %s (gemmac reads vocabularies only from GGUF "
+                         "files)", why);
+    }
     st = gmrt_gguf_open(tok, &s->tok_file, diag);
     if (st == GMRT_OK)
         st = gmrt_vocab_from_gguf(s->tok_file, &s->vocab, diag);
@@ -430,8 +415,11 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
     s->m = m;
     s->verbose = opts->verbose;
-    bool gguf;
-    gmrt_status st = is_gguf(weights, &gguf, diag);
+    gmrt_file_format fmt;
+    gmrt_status st = gmrt_file_sniff(weights, GMRT_FORMAT_GGUF | GMRT_FORMAT_SAFETENSORS |
+                                                  GMRT_FORMAT_JSON | GMRT_FORMAT_DIR,
+                                     &fmt, diag);
+    bool gguf = fmt == GMRT_FORMAT_GGUF;
     if (st == GMRT_OK && gguf && opts->tokenizer)
         st = gmrt_fail(diag, GMRT_ERR_ARG, "a separate tokenizer (%s) is for safetensors "
                        "weights; %s is a GGUF file with its own", opts->tokenizer, weights);

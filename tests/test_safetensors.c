@@ -1556,6 +1556,62 @@ START_TEST(test_import_bad)
 }
 END_TEST
 
+/* A file is judged by its first bytes before any reader sees it: a corrupt
+ * or foreign file as weights or for import is named as what it is not,
+ * never reported as a safetensors or JSON problem. */
+START_TEST(test_file_format)
+{
+    static const unsigned char st_head[] = {2, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
+    ck_assert_int_eq(gmrt_format_of("GGUF\3", 5), GMRT_FORMAT_GGUF);
+    ck_assert_int_eq(gmrt_format_of(st_head, sizeof st_head), GMRT_FORMAT_SAFETENSORS);
+    ck_assert_int_eq(gmrt_format_of(" \n{\"a\": 1}", 10), GMRT_FORMAT_JSON);
+    ck_assert_int_eq(gmrt_format_of("GGU", 3), GMRT_FORMAT_UNKNOWN);
+    ck_assert_int_eq(gmrt_format_of("", 0), GMRT_FORMAT_UNKNOWN);
+
+    char junk[4200], empty[4200], st[4200];
+    snprintf(junk, sizeof junk, "%s/junk.bin", gmc_test_tmpdir());
+    snprintf(empty, sizeof empty, "%s/empty.bin", gmc_test_tmpdir());
+    snprintf(st, sizeof st, "%s/format.safetensors", gmc_test_tmpdir());
+    FILE *f = fopen(junk, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite("\x60\xcb\0\x1a\x16\x52\xfb\xa3\x01\x02", 1, 10, f);
+    fclose(f);
+    f = fopen(empty, "wb");
+    ck_assert_ptr_nonnull(f);
+    fclose(f);
+    f = fopen(st, "wb");
+    ck_assert_ptr_nonnull(f);
+    fwrite(st_head, 1, sizeof st_head, f);
+    fclose(f);
+
+    tiny_model t;
+    tiny_setup(&t);
+    gmrt_session_opts so = {.n_threads = 1};
+    gmrt_session *s = NULL;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_session_create(t.m, junk, &so, &s, &d), GMRT_ERR_FORMAT);
+    ck_assert_msg(strstr(d.msg, junk) && strstr(d.msg, "not a GGUF file") &&
+                  strstr(d.msg, "starts with bytes 60 cb 00 1a") && !strstr(d.msg, "header"
+                  " length"), "%s", d.msg);
+    ck_assert_int_eq(gmrt_session_create(t.m, empty, &so, &s, &d), GMRT_ERR_FORMAT);
+    ck_assert_msg(strstr(d.msg, "it is empty"), "%s", d.msg);
+
+    gmc_import_opts o = {0};
+    gmc_strbuf b;
+    gmc_strbuf_init(&b);
+    gmc_diag cd;
+    gmc_diag_clear(&cd);
+    ck_assert_int_ne(gmc_import(junk, &o, &b, &cd), GMC_OK);
+    ck_assert_msg(strstr(cd.msg, "not a Hugging Face config.json (JSON) or a GGUF file") &&
+                  !strstr(cd.msg, "expected a value"), "%s", cd.msg);
+    ck_assert_int_ne(gmc_import(st, &o, &b, &cd), GMC_OK);
+    ck_assert_msg(strstr(cd.msg, "a safetensors file; give the config.json beside it"), "%s",
+                  cd.msg);
+    gmc_strbuf_deinit(&b);
+    dlclose(t.so);
+}
+END_TEST
+
 Suite *safetensors_suite(void)
 {
     Suite *s = suite_create("safetensors");
@@ -1579,6 +1635,7 @@ Suite *safetensors_suite(void)
     tcase_add_test(tc, test_bind_errors);
     tcase_add_test(tc, test_bind_hub_links);
     tcase_add_test(tc, test_bind_tokenizer);
+    tcase_add_test(tc, test_file_format);
     tcase_add_loop_test(tc, test_bind_gemma4, 0, 2);
     tcase_add_loop_test(tc, test_bind_gemma4_convert, 0, 2);
     tcase_add_test(tc, test_bind_gemma4_mapped);

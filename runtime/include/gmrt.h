@@ -73,6 +73,26 @@ const char *gmrt_file_kind(unsigned mode);
  * descriptor the caller closes; -1 on failure. */
 gmrt_status gmrt_file_open_read(const char *path, int flags, int *out_fd,
                                 gmrt_diag *diag) GMRT_MUST_CHECK;
+/* What a file holds, judged by its first bytes (gmrt_file_sniff). */
+typedef enum gmrt_file_format {
+    GMRT_FORMAT_UNKNOWN = 0,
+    GMRT_FORMAT_GGUF = 1,        /* "GGUF" */
+    GMRT_FORMAT_SAFETENSORS = 2, /* a little-endian u64 header length, then '{' */
+    GMRT_FORMAT_JSON = 4,        /* '{' after ASCII whitespace (config, index) */
+    GMRT_FORMAT_DIR = 8          /* a directory (a checkpoint's) */
+} gmrt_file_format;
+
+/* The format of the n bytes at p (never GMRT_FORMAT_DIR). */
+gmrt_file_format gmrt_format_of(const void *p, size_t n);
+
+/* Opens path (following links, refusing FIFOs and devices as
+ * gmrt_file_open_read does) and judges its format; *out must be one of the
+ * bits in accept, else GMRT_ERR_FORMAT naming the formats accepted and the
+ * file's first bytes, so that a corrupt or foreign file is never reported
+ * as a problem of another format's reader. */
+gmrt_status gmrt_file_sniff(const char *path, unsigned accept, gmrt_file_format *out,
+                            gmrt_diag *diag) GMRT_MUST_CHECK;
+
 /* The same as a FILE* ("rb"), which the caller fcloses. */
 gmrt_status gmrt_file_fopen_read(const char *path, FILE **out,
                                  gmrt_diag *diag) GMRT_MUST_CHECK;
