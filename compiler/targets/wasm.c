@@ -85,7 +85,8 @@ const gmc_target gmc_target_wasm32 = {
                  "-lwasi-emulated-mman -lwasi-emulated-getpid",
     .arch = "wasm32",
     .cross_triple = "wasm32-wasi",
-    .emulator = "node --no-warnings",
+    /* the flag: Node.js 18 (Debian 12) needs it for WASI, 20 accepts it */
+    .emulator = "node --no-warnings --experimental-wasi-unstable-preview1",
     .exe_suffix = ".wasm",
     .static_only = true,
     .max_memory = 4ull << 30, /* 32-bit linear memory */
