@@ -1553,6 +1553,60 @@ START_TEST(test_g4_chat_user_text_is_text)
 }
 END_TEST
 
+/* A conversation gives the ids of its template text tokenized with
+ * parse_special (texts without control tokens), in both styles. */
+static void check_msgs(const gmrt_vocab *v, const gmrt_chat_msg *m, size_t n, const char *want)
+{
+    int32_t a[256], b[256];
+    size_t na = 0, nb = 0;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_tokenize(v, want, strlen(want), true, true, a, 256, &na, &d),
+                     GMRT_OK);
+    ck_assert_msg(gmrt_chat_tokenize_msgs(v, m, n, true, b, 256, &nb, &d) == GMRT_OK, "%s",
+                  d.msg);
+    ck_assert_msg(na == nb && memcmp(a, b, na * sizeof *a) == 0, "ids differ for %s", want);
+}
+
+START_TEST(test_chat_messages)
+{
+    const gmrt_vocab *v = need_vocab();
+    const gmrt_chat_msg conv[] = {{"system", " Be brief. "}, {"system", "Really."},
+                                  {"user", "Hi"}, {"assistant", "Hello!\n"},
+                                  {"user", "Again"}};
+    check_msgs(v, conv, 5, "<start_of_turn>user\nBe brief.Really.\n\nHi<end_of_turn>\n"
+                           "<start_of_turn>model\nHello!<end_of_turn>\n<start_of_turn>user\n"
+                           "Again<end_of_turn>\n<start_of_turn>model\n");
+    check_msgs(v, conv + 2, 1, "<start_of_turn>user\nHi<end_of_turn>\n"
+                               "<start_of_turn>model\n");
+    /* Roles: system first, then user/assistant alternating from user. */
+    int32_t ids[64];
+    size_t n;
+    gmrt_diag d = {0};
+    const gmrt_chat_msg bad[][2] = {{{"user", "a"}, {"tool", "b"}},
+                                    {{"assistant", "a"}, {"user", "b"}},
+                                    {{"user", "a"}, {"user", "b"}},
+                                    {{"user", "a"}, {"system", "b"}},
+                                    {{"user", "a"}, {NULL, "b"}}};
+    for (int i = 0; i < 5; i++) {
+        ck_assert_int_eq(gmrt_chat_tokenize_msgs(v, bad[i], 2, true, ids, 64, &n, &d),
+                         GMRT_ERR_ARG);
+        ck_assert_msg(strstr(d.msg, i == 1 ? "message 0" : "message 1"), "%d: %s", i, d.msg);
+    }
+}
+END_TEST
+
+START_TEST(test_g4_chat_messages)
+{
+    const gmrt_vocab *v = need_g4();
+    const gmrt_chat_msg conv[] = {{"developer", "Be brief."}, {"user", " Hi "},
+                                  {"assistant", "<|channel>thought\nhmm<channel|> Hello!"},
+                                  {"user", "Again"}};
+    check_msgs(v, conv, 4, "<|turn>system\nBe brief.<turn|>\n<|turn>user\nHi<turn|>\n"
+                           "<|turn>model\nHello!<turn|>\n<|turn>user\nAgain<turn|>\n"
+                           "<|turn>model\n<|channel>thought\n<channel|>");
+}
+END_TEST
+
 Suite *tokenizer_suite(void)
 {
     Suite *s = suite_create("tokenizer");
@@ -1567,6 +1621,7 @@ Suite *tokenizer_suite(void)
     tcase_add_test(real, test_large_input);
     tcase_add_test(real, test_chat_tokens);
     tcase_add_test(real, test_chat_user_text_is_text);
+    tcase_add_test(real, test_chat_messages);
     suite_add_tcase(s, real);
 
     TCase *mem = tcase_create("small_vocab");
@@ -1596,6 +1651,7 @@ Suite *tokenizer_suite(void)
     tcase_add_test(g4, test_g4_chat_fixture);
     tcase_add_test(g4, test_g4_chat_tokens);
     tcase_add_test(g4, test_g4_chat_user_text_is_text);
+    tcase_add_test(g4, test_g4_chat_messages);
     suite_add_tcase(s, g4);
 
     TCase *bpe = tcase_create("bpe_vocab");

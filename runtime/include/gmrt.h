@@ -474,6 +474,24 @@ gmrt_chat_style gmrt_chat_style_of(const gmrt_vocab *v);
 char *gmrt_chat_format_style(gmrt_chat_style style, const char *system,
                              const char *user);
 
+/* One message of a conversation: role "system" (or "developer"), "user" or
+ * "assistant" (or "model"), and its text. */
+typedef struct gmrt_chat_msg {
+    const char *role, *content;
+} gmrt_chat_msg;
+
+/* Formats a conversation in the style of v (gmrt_chat_style_of) — system
+ * messages first (Gemma 1-3 put the first non-empty one before the first
+ * user text; Gemma 4 writes a system turn for the first), then user and
+ * assistant turns alternating from a user turn (a Gemma 4 assistant text
+ * without its thought channels), then the model's turn opened — and
+ * tokenizes it as gmrt_chat_tokenize does: the markup as control tokens,
+ * every text as text.  GMRT_ERR_ARG naming the message for another role or
+ * order. */
+gmrt_status gmrt_chat_tokenize_msgs(const gmrt_vocab *v, const gmrt_chat_msg *msgs, size_t n,
+                                    bool add_bos, int32_t *out, size_t cap, size_t *out_n,
+                                    gmrt_diag *diag) GMRT_MUST_CHECK;
+
 /* Formats one user turn in the style of v (gmrt_chat_style_of) and
  * tokenizes it, with <bos> first when add_bos: the template's markup
  * becomes control tokens, the system and user texts are tokenized as text
