@@ -301,7 +301,11 @@ static gmc_status make_variant(const sparser *p, const gmc_ynode *set, const gmc
         gmc_emitf(&name, "base");
     v->ovr = o;
     v->n_ovr = k;
-    v->name = gmc_strbuf_failed(&name) ? NULL : gmc_arena_strdup(p->a, gmc_strbuf_str(&name));
+    char *nm = gmc_strbuf_failed(&name) ? NULL : gmc_arena_strdup(p->a, gmc_strbuf_str(&name));
+    for (char *c = nm; c && *c; c++) /* one line, one TSV field (variants.tsv) */
+        if ((unsigned char)*c < 0x20 || *c == 0x7F)
+            *c = '?';
+    v->name = nm;
     gmc_strbuf_deinit(&name);
     if (!o || !v->name)
         return nomem(p);
