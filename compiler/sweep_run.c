@@ -513,8 +513,8 @@ static void describe(const result *r, char *out, size_t cap)
 {
     if (strcmp(r->status, "ok") == 0 && r->n_speed) {
         const gmrt_bench_speed *s = &r->speed[r->n_speed - 1];
-        snprintf(out, cap, "pp %.1f t/s, tg %.1f t/s at %d threads", s->pp_median_tps,
-                 s->tg_median_tps, s->threads);
+        snprintf(out, cap, "pp %.1f t/s, tg %.1f t/s at %d thread%s", s->pp_median_tps,
+                 s->tg_median_tps, s->threads, s->threads == 1 ? "" : "s");
     } else if (strcmp(r->status, "built") == 0)
         snprintf(out, cap, "built (%.1f s%s)", r->compile_s, r->cached ? ", cached" : "");
     else
