@@ -387,8 +387,8 @@ static gmc_status compile_in(const gmc_options *o, gmc_arena *a, gmc_emit_out *e
     if (o->out_dir)
         snprintf(r->out_dir, sizeof r->out_dir, "%s", o->out_dir);
     else
-        default_out_dir(m->name, tc.target->name, r->out_dir, sizeof r->out_dir, root,
-                        sizeof root, &shared);
+        default_out_dir(o->cache_name ? o->cache_name : m->name, tc.target->name, r->out_dir,
+                        sizeof r->out_dir, root, sizeof root, &shared);
     /* a target without shared libraries offers model.o (target.h) */
     snprintf(r->so_path, sizeof r->so_path, "%s/%s", r->out_dir,
              tc.target->static_only ? "model.o" : "model.so");

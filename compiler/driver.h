@@ -29,6 +29,8 @@ typedef struct gmc_options {
      * else under /tmp/gemmac-<uid>.  Refused unless it is the user's own
      * directory and writable by nobody else (driver.c). */
     const char *out_dir;
+    const char *cache_name;/* the default directory's <name> (NULL: the model's):
+                            * gemmac sweep caches each variant apart */
     int32_t max_batch;     /* prefill chunk; GMC_DEFAULT_BATCH if 0 */
     const char *dump;      /* "graph", "plan", "c", or NULL */
     FILE *dump_out;        /* where dumps go (stdout if NULL) */

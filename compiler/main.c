@@ -1,6 +1,6 @@
 /*
  * main.c — the gemmac command line: compile, run, plan, targets, init, import,
- * eval, bench.
+ * eval, bench, sweep.
  *
  * Each command parses its own options, calls one driver entry point and
  * prints diagnostics chibicc-style.  `run` compiles (cached), loads the model
@@ -16,6 +16,7 @@
 
 #include "driver.h"
 #include "import.h"
+#include "sweep.h"
 #include "gmrt.h"
 #include "target.h"
 #include "toolchain.h"
@@ -46,6 +47,7 @@ static void usage(FILE *f)
             "  import CONFIG.json|FILE.gguf [-o OUT.yaml]   write a graph YAML\n"
             "  eval [GRAPH.yaml]    perplexity, or KL/top-1/NMSE against a reference\n"
             "  bench [GRAPH.yaml]   compile (cached) and measure prefill/decode speed\n"
+            "  sweep SWEEP.yaml     build and benchmark variants of a graph, tabulate\n"
             "  version              print the version\n"
             "\n"
             "`gemmac <command> --help` describes a command's options.\n"
@@ -555,6 +557,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "import") == 0) return cmd_import(argc, argv);
     if (strcmp(cmd, "eval") == 0) return cmd_model(argc, argv, &cmd_eval);
     if (strcmp(cmd, "bench") == 0) return cmd_model(argc, argv, &cmd_bench);
+    if (strcmp(cmd, "sweep") == 0) return gmc_sweep_main(argc, argv);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("gemmac %s (runtime %s, %s)\n", GMC_VERSION, GMRT_VERSION,
                gmc_toolchain_clang());

@@ -31,6 +31,7 @@ typedef struct bench_opts {
     enum { OUT_TABLE, OUT_JSON, OUT_CSV } out;
     bool roofline;
     long bw_mib;
+    bool quiet;  /* no progress on stderr (gmrt_bench_measure) */
 } bench_opts;
 
 /* One test at one thread count. */
@@ -367,15 +368,19 @@ static gmrt_status run_test(gmrt_session *s, const int32_t *toks, const bench_op
                             bench_result *r, gmrt_diag *diag)
 {
     double t;
-    fprintf(stderr, "[bench] t%d %s%d: warm-up", r->threads, r->decode ? "tg" : "pp", r->n);
+    if (!o->quiet)
+        fprintf(stderr, "[bench] t%d %s%d: warm-up", r->threads, r->decode ? "tg" : "pp",
+                r->n);
     if (run_once(s, toks, r->decode, r->n, &t, diag) != GMRT_OK)
         return diag->status;
     for (int i = 0; i < o->reps; i++) {
         if (run_once(s, toks, r->decode, r->n, &r->times[i], diag) != GMRT_OK)
             return diag->status;
-        fprintf(stderr, " %.3fs", r->times[i]);
+        if (!o->quiet)
+            fprintf(stderr, " %.3fs", r->times[i]);
     }
-    fputc('\n', stderr);
+    if (!o->quiet)
+        fputc('\n', stderr);
     summarise(r, o->reps);
     return GMRT_OK;
 }
@@ -592,6 +597,43 @@ static gmrt_status bench_all(const gmk_model *m, const bench_opts *o,
             st = bench_threads(m, o, o->threads[t], toks, res, n_res, diag);
     }
     free(toks);
+    return st;
+}
+
+/* A single thread count, for gemmac sweep (gmrt.h). */
+gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int threads,
+                               int n_prompt, int n_gen, int reps, gmrt_bench_speed *out,
+                               gmrt_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    out->threads = threads;
+    if (threads < 1 || threads > GMRT_ROOF_MAX_THREADS || reps < 1 || reps > BENCH_MAX_REPS ||
+        n_prompt < 0 || n_gen < 0 || n_prompt > m->n_ctx || n_gen > m->n_ctx)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "bench: threads %d, prompt %d, gen %d or reps %d "
+                         "out of range (context %d)", threads, n_prompt, n_gen, reps, m->n_ctx);
+    bench_opts o = {.weights = weights, .pp = {n_prompt}, .n_pp = n_prompt > 0,
+                    .tg = {n_gen}, .n_tg = n_gen > 0, .reps = reps, .quiet = true};
+    bench_result res[2] = {{0}};
+    double *times = calloc(2 * (size_t)reps, sizeof *times);
+    int max_n = n_prompt > n_gen ? n_prompt : n_gen > 0 ? n_gen : 1;
+    int32_t *toks = bench_tokens(m->n_vocab, max_n);
+    int n_res = 0;
+    gmrt_status st = GMRT_OK;
+    if (!times || !toks)
+        st = gmrt_fail(diag, GMRT_ERR_NOMEM, "bench: out of memory");
+    res[0].times = times;
+    res[1].times = times ? times + reps : NULL;
+    if (st == GMRT_OK)
+        st = bench_threads(m, &o, threads, toks, res, &n_res, diag);
+    for (int i = 0; st == GMRT_OK && i < n_res; i++) {
+        double best = res[i].n / res[i].min_s, median = res[i].n / res[i].median_s;
+        if (res[i].decode)
+            out->tg_best_tps = best, out->tg_median_tps = median;
+        else
+            out->pp_best_tps = best, out->pp_median_tps = median;
+    }
+    free(toks);
+    free(times);
     return st;
 }
 

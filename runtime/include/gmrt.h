@@ -732,6 +732,22 @@ double gmrt_bench_tg_bytes(const gmrt_bench_costs *c, int64_t n_gen);
  * n(n+1)/2 query-key pairs (an upper bound past a sliding window). */
 double gmrt_bench_pp_ops(const gmrt_bench_costs *c, int64_t n_prompt);
 
+/* Tokens/s of one thread count: at the fastest and at the median of the
+ * timed runs; 0 for a test not run. */
+typedef struct gmrt_bench_speed {
+    int threads;
+    double pp_best_tps, pp_median_tps; /* prefill */
+    double tg_best_tps, tg_median_tps; /* decode */
+} gmrt_bench_speed;
+
+/* The measurement of gmrt_bench_main without its output: pp<n_prompt> and
+ * tg<n_gen> (0 = skip that test) on a session of `threads` threads over the
+ * GGUF weights, one warm-up and reps timed runs each, nothing printed.
+ * GMRT_ERR_ARG for counts out of range; the session's errors otherwise. */
+gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int threads,
+                               int n_prompt, int n_gen, int reps, gmrt_bench_speed *out,
+                               gmrt_diag *diag) GMRT_MUST_CHECK;
+
 /* The `bench` command line of a compiled model (see --help): runs pp/tg
  * tests with repetitions, measures the roofline, prints a table, JSON or
  * CSV to stdout and progress to stderr.  Returns a process exit status. */
