@@ -753,29 +753,39 @@ static gmrt_status generate(gmrt_session *s, size_t n_prompt, const gmrt_sampler
     return st;
 }
 
+/* What both generate calls check first: a vocabulary, and the room left
+ * in sequence 0's context. */
+static gmrt_status gen_begin(gmrt_session *s, gmrt_gen_stats *stats, size_t *room,
+                             gmrt_diag *diag)
+{
+    memset(stats, 0, sizeof *stats);
+    *room = (size_t)(s->m->n_ctx - s->pos[0]);
+    return need_vocab(s, diag);
+}
+
+static gmrt_status too_long(const gmrt_session *s, size_t n, size_t room, gmrt_diag *diag)
+{
+    return gmrt_fail(diag, GMRT_ERR_ARG, "the prompt is %zu tokens; %zu fit in the context "
+                     "of %d", n, room, s->m->n_ctx);
+}
+
 gmrt_status gmrt_session_generate(gmrt_session *s, const char *prompt,
                                   const gmrt_sampler_params *sp, int32_t max_tokens,
                                   gmrt_stream_fn *stream, void *user, int32_t *out_ids,
                                   size_t cap_ids, gmrt_gen_stats *stats,
                                   gmrt_diag *diag)
 {
-    memset(stats, 0, sizeof *stats);
-    gmrt_status st = need_vocab(s, diag);
-    if (st != GMRT_OK)
-        return st;
-    const gmk_model *m = s->m;
-    size_t room = (size_t)(m->n_ctx - s->pos[0]), n_prompt = 0;
-    st = gmrt_tokenize(s->vocab, prompt, strlen(prompt),
-                       gmrt_vocab_add_bos(s->vocab) && s->pos[0] == 0, false,
-                       s->ids + s->pos[0], room, &n_prompt, diag);
+    size_t room, n = 0;
+    gmrt_status st = gen_begin(s, stats, &room, diag);
+    if (st == GMRT_OK)
+        st = gmrt_tokenize(s->vocab, prompt, strlen(prompt),
+                           gmrt_vocab_add_bos(s->vocab) && s->pos[0] == 0, false,
+                           s->ids + s->pos[0], room, &n, diag);
     if (st == GMRT_ERR_LIMIT)
-        return gmrt_fail(diag, GMRT_ERR_ARG,
-                         "the prompt is %zu tokens; %zu fit in the context of %d",
-                         n_prompt, room, m->n_ctx);
+        return too_long(s, n, room, diag);
     if (st != GMRT_OK)
         return st;
-    return generate(s, n_prompt, sp, max_tokens, stream, user, out_ids, cap_ids, stats,
-                    diag);
+    return generate(s, n, sp, max_tokens, stream, user, out_ids, cap_ids, stats, diag);
 }
 
 gmrt_status gmrt_session_generate_ids(gmrt_session *s, const int32_t *ids, size_t n,
@@ -784,16 +794,12 @@ gmrt_status gmrt_session_generate_ids(gmrt_session *s, const int32_t *ids, size_
                                       size_t cap_ids, gmrt_gen_stats *stats,
                                       gmrt_diag *diag)
 {
-    memset(stats, 0, sizeof *stats);
-    gmrt_status st = need_vocab(s, diag);
+    size_t room;
+    gmrt_status st = gen_begin(s, stats, &room, diag);
     if (st != GMRT_OK)
         return st;
-    const gmk_model *m = s->m;
-    size_t room = (size_t)(m->n_ctx - s->pos[0]);
     if (n > room)
-        return gmrt_fail(diag, GMRT_ERR_ARG,
-                         "the prompt is %zu tokens; %zu fit in the context of %d", n, room,
-                         m->n_ctx);
+        return too_long(s, n, room, diag);
     /* eval_steps checks every id against the vocabulary. */
     memcpy(s->ids + s->pos[0], ids, n * sizeof *ids);
     return generate(s, n, sp, max_tokens, stream, user, out_ids, cap_ids, stats, diag);
