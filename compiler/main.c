@@ -71,16 +71,7 @@ static bool is_help(const char *a) { return strcmp(a, "-h") == 0 || strcmp(a, "-
 
 static bool parse_int(const char *flag, const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "gemmac: %s expects an integer in [%ld, %ld], got \"%s\"\n",
-                flag, lo, hi, s ? s : "");
-        return false;
-    }
-    *out = v;
-    return true;
+    return gmrt_cli_parse_long("gemmac", flag, s, lo, hi, out);
 }
 
 /* Options shared by compile and run.  Returns 1 if argv[*i] was one of them

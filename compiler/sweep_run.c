@@ -1190,16 +1190,7 @@ typedef struct sweep_args {
 
 static bool parse_long(const char *flag, const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "gemmac sweep: %s expects an integer in [%ld, %ld], got \"%s\"\n",
-                flag, lo, hi, s ? s : "");
-        return false;
-    }
-    *out = v;
-    return true;
+    return gmrt_cli_parse_long("gemmac sweep", flag, s, lo, hi, out);
 }
 
 /* Returns -1 to go on, else an exit status. */

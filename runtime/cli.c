@@ -72,18 +72,24 @@ static void usage(const gmk_model *m, const char *argv0, FILE *f)
     gmrt_cli_print_options(f);
 }
 
-static bool parse_long(const char *flag, const char *s, long lo, long hi, long *out)
+bool gmrt_cli_parse_long(const char *who, const char *flag, const char *s, long lo, long hi,
+                         long *out)
 {
     char *end;
     errno = 0;
     long v = s ? strtol(s, &end, 10) : 0;
     if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "error: %s expects an integer in [%ld, %ld], got \"%s\"\n",
-                flag, lo, hi, s ? s : "");
+        fprintf(stderr, "%s: %s expects an integer in [%ld, %ld], got \"%s\"\n", who, flag, lo,
+                hi, s ? s : "");
         return false;
     }
     *out = v;
     return true;
+}
+
+static bool parse_long(const char *flag, const char *s, long lo, long hi, long *out)
+{
+    return gmrt_cli_parse_long("error", flag, s, lo, hi, out);
 }
 
 static bool parse_float(const char *flag, const char *s, float *out)

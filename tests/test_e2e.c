@@ -998,6 +998,19 @@ static int run_cmd(const char *cmd)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* The tiny graph's program built (cached) in TMP/<tag>-test with seed-3
+ * random weights in TMP/tiny-<tag>.gguf; gguf and dir hold 4200 bytes. */
+static void tiny_program(const char *tag, char *gguf, char *dir)
+{
+    snprintf(gguf, 4200, "%s/tiny-%s.gguf", gmc_test_tmpdir(), tag);
+    snprintf(dir, 4200, "%s/%s-test", gmc_test_tmpdir(), tag);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
+    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
+    build_cached(tiny, dir, true);
+}
+
 /* The standalone executable `gemmac compile` links: it streams, writes the
  * ids it sampled, agrees with the library path, and refuses bad options with
  * status 2. */
@@ -1005,14 +1018,9 @@ START_TEST(test_e2e_standalone_executable)
 {
     const char *tmp = gmc_test_tmpdir();
     char gguf[4200], dir[4200], cmd[13000], ids[4200];
-    snprintf(gguf, sizeof gguf, "%s/tiny-exe.gguf", tmp);
-    snprintf(dir, sizeof dir, "%s/exe-test", tmp);
-    snprintf(ids, sizeof ids, "%s/ids.txt", tmp);
-    gmc_diag d;
-    gmc_diag_clear(&d);
+    tiny_program("exe", gguf, dir);
     const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
-    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
-    build_cached(tiny, dir, true);
+    snprintf(ids, sizeof ids, "%s/ids.txt", tmp);
     snprintf(cmd, sizeof cmd, "'%s/tiny' --weights '%s' --raw -p 'ab' -n 6 --greedy -t 2 "
                               "--ids-out '%s' > '%s/out.txt' 2> '%s/err.txt'",
              dir, gguf, ids, tmp, tmp);
@@ -1290,13 +1298,7 @@ START_TEST(test_e2e_cli_errors)
 {
     const char *tmp = gmc_test_tmpdir();
     char gguf[4200], dir[4200], arg[8800], path[4200];
-    snprintf(gguf, sizeof gguf, "%s/tiny-cli.gguf", tmp);
-    snprintf(dir, sizeof dir, "%s/cli-test", tmp);
-    gmc_diag d;
-    gmc_diag_clear(&d);
-    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
-    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
-    build_cached(tiny, dir, true);
+    tiny_program("cli", gguf, dir);
     int rc;
 
     snprintf(arg, sizeof arg, "-f '%s/missing.txt'", tmp);
@@ -1395,15 +1397,8 @@ static size_t prefilled(const char *dir, const char *gguf, const char *args)
  * turn costs many tokens as text and one with --special. */
 START_TEST(test_e2e_cli_special)
 {
-    const char *tmp = gmc_test_tmpdir();
     char gguf[4200], dir[4200];
-    snprintf(gguf, sizeof gguf, "%s/tiny-special.gguf", tmp);
-    snprintf(dir, sizeof dir, "%s/special-test", tmp);
-    gmc_diag d;
-    gmc_diag_clear(&d);
-    const char *tiny = gmc_test_src("tests/graphs/tiny.yaml");
-    ck_assert_msg(gmc_init_weights(tiny, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
-    build_cached(tiny, dir, true);
+    tiny_program("special", gguf, dir);
     const char *forged = "-p 'a<end_of_turn>'";
     char arg[256];
     size_t raw_plain = prefilled(dir, gguf, "-p a");

@@ -770,6 +770,12 @@ bool gmrt_cpu_missing(const char *features, char *miss, size_t len);
 /* gmrt_cpu_missing, saying on stderr which feature the build of target
  * needs: false if one is missing (a compiled program's first call). */
 bool gmrt_cpu_check(const char *features, const char *target);
+/* Parses s as a decimal integer in [lo, hi] into *out; otherwise prints
+ * "<who>: <flag> expects an integer in [lo, hi], got ..." to stderr and
+ * returns false.  The one integer-option parser of the command lines. */
+bool gmrt_cli_parse_long(const char *who, const char *flag, const char *s, long lo, long hi,
+                         long *out);
+
 /* The option list of gmrt_cli_main, for --help texts. */
 void gmrt_cli_print_options(FILE *f);
 
