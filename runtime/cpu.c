@@ -5,15 +5,15 @@
  * a build for a CPU it is not running on names the missing feature instead
  * of dying on an illegal instruction.  Feature names are LLVM's (the
  * target's `features`, compiler/targets/); x86 asks the compiler's CPUID
- * table, AArch64 Linux the kernel's hardware capability bits.  A name this
- * file does not know is taken as present.
+ * table, AArch64 and RISC-V Linux the kernel's hardware capability bits.  A
+ * name this file does not know is taken as present.
  */
 #include "gmrt.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#if defined(__aarch64__) && defined(__linux__)
+#if (defined(__aarch64__) || defined(__riscv)) && defined(__linux__)
 #include <sys/auxv.h>
 #endif
 
@@ -44,6 +44,11 @@ static int cpu_has(const char *name)
     for (size_t i = 0; i < sizeof caps / sizeof caps[0]; i++)
         if (strcmp(name, caps[i].name) == 0)
             return (getauxval(caps[i].hwcap2 ? AT_HWCAP2 : AT_HWCAP) & caps[i].bit) != 0;
+#elif defined(__riscv) && defined(__linux__)
+    /* Linux gives the single-letter extensions as AT_HWCAP bits, 'a' at bit 0
+     * ("v": RVV 1.0) */
+    if (name[0] >= 'a' && name[0] <= 'z' && name[1] == '\0')
+        return (int)((getauxval(AT_HWCAP) >> (name[0] - 'a')) & 1);
 #endif
     return -1;
 }

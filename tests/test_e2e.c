@@ -1163,7 +1163,7 @@ static double cross_check(const char *graph, const char *gguf, const char *targe
 /* tiny-qmix (q8_0/q4_0 weights, f16 KV) on each target of another
  * architecture against the host's generic build (cross_check), over a
  * 22-token prompt; riscv64 at 256-bit and at 128-bit vectors (the kernels
- * are vector-length agnostic). */
+ * are vector-length agnostic), and refused by its CPU check without them. */
 START_TEST(test_e2e_cross)
 {
     const char *target = cross_targets[_i];
@@ -1184,6 +1184,21 @@ START_TEST(test_e2e_cross)
         snprintf(emu, sizeof emu, "%.*svlen=128%s", (int)(vlen - c.emulator), c.emulator,
                  vlen + strlen("vlen=256"));
         cross_check(graph, gguf, target, emu, "abcabcabcabcabcabcabc", 22, 512);
+        /* A CPU without the vector extension: the program's CPU check says so. */
+        char dir[4200], cmd[13000], err[4300];
+        snprintf(dir, sizeof dir, "%s/cross-%s-tiny-qmix.yaml", gmc_test_tmpdir(), target);
+        snprintf(err, sizeof err, "%s/novector.txt", gmc_test_tmpdir());
+        const char *v = strstr(c.emulator, "v=true");
+        ck_assert_ptr_nonnull(v);
+        snprintf(emu, sizeof emu, "%.*sv=false%s", (int)(v - c.emulator), c.emulator,
+                 v + strlen("v=true"));
+        snprintf(cmd, sizeof cmd, "%s '%s/tiny_qmix' --weights '%s' -p a 2> '%s'", emu, dir,
+                 gguf, err);
+        ck_assert_int_eq(run_cmd(cmd), 1);
+        char *text = gmc_test_read_file(err, NULL);
+        ck_assert_ptr_nonnull(text);
+        ck_assert_msg(strstr(text, "needs the CPU feature +v"), "%s: %s", emu, text);
+        free(text);
     }
 }
 END_TEST
