@@ -295,8 +295,9 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
         }
         size_t lp0 = c->lp_sent + (c->lp_sent && r->lp.len > c->lp_sent); /* skip ',' */
         if (r->text.len > c->text_sent || r->lp.len > c->lp_sent)
-            chunk_event(c, false, r->text.p + c->text_sent, r->text.len - c->text_sent,
-                        r->lp.p + lp0, r->lp.len - lp0, NULL);
+            chunk_event(c, false, r->text.p ? r->text.p + c->text_sent : "",
+                        r->text.len - c->text_sent, r->lp.p ? r->lp.p + lp0 : "",
+                        r->lp.len - lp0, NULL);
         c->text_sent = r->text.len;
         c->lp_sent = r->lp.len;
         if (r->done && !r->finish) {
