@@ -163,16 +163,7 @@ void gmrt_bench_print_options(FILE *f)
 
 static bool parse_long(const char *flag, const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "error: %s expects an integer in [%ld, %ld], got \"%s\"\n",
-                flag, lo, hi, s ? s : "");
-        return false;
-    }
-    *out = v;
-    return true;
+    return gmrt_cli_parse_long("error", flag, s, lo, hi, out);
 }
 
 /* "1,2,4" into out[] (at most BENCH_MAX_LIST values in [lo, hi]). */

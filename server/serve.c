@@ -42,16 +42,7 @@ void gms_serve_print_options(FILE *f)
 
 static bool parse_long(const char *flag, const char *s, long lo, long hi, long *out)
 {
-    char *end;
-    errno = 0;
-    long v = s ? strtol(s, &end, 10) : 0;
-    if (!s || !*s || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "gemmac serve: %s expects an integer in [%ld, %ld], got \"%s\"\n",
-                flag, lo, hi, s ? s : "");
-        return false;
-    }
-    *out = v;
-    return true;
+    return gmrt_cli_parse_long("gemmac serve", flag, s, lo, hi, out);
 }
 
 /* Returns 0 to serve, 1 after --help, 2 on a usage error. */
