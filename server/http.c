@@ -207,18 +207,25 @@ static void answer_json(const gms_conn *c, const gms_req *r, gms_buf *b)
     gms_jw_end(&w);
 }
 
+/* Opens a server-sent event with a chunk object: its head, then the
+ * "choices" array left open for the caller. */
+static void event_open(gms_conn *c, gms_jw *w)
+{
+    gms_buf_puts(&c->out, "data: ");
+    gms_jw_init(w, &c->out);
+    gms_jw_obj(w);
+    head(w, c, c->route == R_CHAT ? "chat.completion.chunk" : "text_completion");
+    gms_jw_key(w, "choices");
+    gms_jw_arr(w);
+}
+
 /* One server-sent event with a chunk: text (role: the first, empty one),
  * logprobs lp, and finish (NULL while streaming). */
 static void chunk_event(gms_conn *c, bool role, const char *text, size_t n, const char *lp,
                         size_t n_lp, const char *finish)
 {
     gms_jw w;
-    gms_buf_puts(&c->out, "data: ");
-    gms_jw_init(&w, &c->out);
-    gms_jw_obj(&w);
-    head(&w, c, c->route == R_CHAT ? "chat.completion.chunk" : "text_completion");
-    gms_jw_key(&w, "choices");
-    gms_jw_arr(&w);
+    event_open(c, &w);
     gms_jw_obj(&w);
     gms_jw_key(&w, "index");
     gms_jw_int(&w, 0);
@@ -310,12 +317,7 @@ static ssize_t stream_cb(void *cls, uint64_t pos, char *buf, size_t max)
             chunk_event(c, false, "", 0, NULL, 0, r->finish);
             if (r->p.include_usage) {
                 gms_jw w;
-                gms_buf_puts(&c->out, "data: ");
-                gms_jw_init(&w, &c->out);
-                gms_jw_obj(&w);
-                head(&w, c, c->route == R_CHAT ? "chat.completion.chunk" : "text_completion");
-                gms_jw_key(&w, "choices");
-                gms_jw_arr(&w);
+                event_open(c, &w); /* no choices: the usage chunk */
                 gms_jw_end(&w);
                 usage(&w, r);
                 gms_jw_end(&w);
