@@ -17,7 +17,7 @@
 #include "driver.h"
 #include "import.h"
 #include "sweep.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "server.h"
 #include "target.h"
 #include "toolchain.h"

@@ -47,16 +47,16 @@ struct gmrt_session {
 };
 
 /* bytes rounded up to a multiple of GMK_ARENA_ALIGN. */
-static uint64_t align_up(uint64_t bytes)
+static uint64_t arena_align(uint64_t bytes)
 {
     return (bytes + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
 }
 
 static void *alloc_aligned(uint64_t bytes)
 {
-    if (align_up(bytes) > SIZE_MAX) /* a 32-bit machine (wasm32) */
+    if (arena_align(bytes) > SIZE_MAX) /* a 32-bit machine (wasm32) */
         return NULL;
-    size_t n = (size_t)align_up(bytes);
+    size_t n = (size_t)arena_align(bytes);
     void *p = aligned_alloc(GMK_ARENA_ALIGN, n ? n : GMK_ARENA_ALIGN);
     if (p)
         memset(p, 0, n);
@@ -69,9 +69,9 @@ static void *alloc_aligned(uint64_t bytes)
  * Page-aligned; gmrt_session_destroy unmaps it with kv_len. */
 static void *alloc_lazy(uint64_t bytes, size_t *out_len)
 {
-    if (align_up(bytes) > SIZE_MAX)
+    if (arena_align(bytes) > SIZE_MAX)
         return NULL;
-    size_t n = (size_t)align_up(bytes ? bytes : 1);
+    size_t n = (size_t)arena_align(bytes ? bytes : 1);
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
@@ -132,7 +132,7 @@ static gmrt_status aligned_size(const gmk_tensor *t, uint64_t *out, gmrt_diag *d
     uint64_t b = rb;
     for (int d = 1; d < t->n_dims; d++)
         b *= (uint64_t)t->ne[d];
-    *out = align_up(b);
+    *out = arena_align(b);
     return st;
 }
 
@@ -254,7 +254,7 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
                              "which this runtime cannot make from %s (recompile the model)",
                              t->name, m->name, t->layout >> GMK_LAYOUT_SHIFT,
                              gmrt_dtype_name(t->dtype));
-        total += align_up(b);
+        total += arena_align(b);
     }
     if (total == 0)
         return GMRT_OK;
@@ -283,7 +283,7 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
                 madvise((void *)lo, hi - lo, MADV_DONTNEED);
         }
         s->w[i] = buf;
-        buf += align_up(b);
+        buf += arena_align(b);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (s->verbose)
@@ -428,7 +428,7 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
     else if (st == GMRT_OK)
         st = open_tokenizer(s, weights, opts->tokenizer, opts->need_tokenizer, diag);
     s->n_seqs = opts->n_seqs > 0 ? opts->n_seqs : 1;
-    s->kv_stride = align_up(m->kv_bytes);
+    s->kv_stride = arena_align(m->kv_bytes);
     if (st == GMRT_OK && s->n_seqs > GMRT_MAX_SEQS)
         st = gmrt_fail(diag, GMRT_ERR_ARG, "%d sequences asked; a session holds at most %d",
                        s->n_seqs, GMRT_MAX_SEQS);
@@ -686,6 +686,16 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+bool gmrt_stream_stdout(void *user, int32_t id, const char *piece, size_t len)
+{
+    (void)id;
+    if (fwrite(piece, 1, len, stdout) == len && fflush(stdout) == 0)
+        return true;
+    if (user && !*(int *)user)
+        *(int *)user = errno ? errno : EIO;
+    return false; /* nobody can read the rest */
 }
 
 /* Generation needs a vocabulary: to render pieces, and to know <eos>. */

@@ -9,7 +9,7 @@
  * unsupported types, sizes that overflow) is refused here first, so a file
  * we write is always one we can read.  Alignment is always 32.
  */
-#include "gmrt.h"
+#include "gmrt_tools.h"
 
 #include <errno.h>
 #include <inttypes.h>
