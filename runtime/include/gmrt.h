@@ -189,6 +189,11 @@ uint64_t gmrt_gguf_file_size(const gmrt_gguf *g);
 /* Metadata entries, in file order; key_at is NULL out of range. */
 int64_t gmrt_gguf_n_kv(const gmrt_gguf *g);
 const char *gmrt_gguf_key_at(const gmrt_gguf *g, int64_t i);
+/* Entry i's value as encoded in the file (after its type word; an array's
+ * element type and count included), inside the mapping: what a writer
+ * copies to carry the entry over unchanged.  false out of range. */
+bool gmrt_gguf_kv_raw(const gmrt_gguf *g, int64_t i, gmrt_gguf_type *type, const void **val,
+                      size_t *len);
 int64_t gmrt_gguf_n_tensors(const gmrt_gguf *g);
 const gmrt_gguf_tensor *gmrt_gguf_tensor_at(const gmrt_gguf *g, int64_t i);
 /* NULL if no tensor has that name. */
@@ -531,6 +536,17 @@ typedef struct gmrt_session_opts {
 
 #define GMRT_MAX_SEQS 256
 
+/* A GGUF file whose tensors are already in a compiled model's layouts
+ * (`gemmac export`, docs/export.md) carries these keys: the target and
+ * graph hash it was laid out for, and each tensor's GMK_LAYOUT_* (int32,
+ * in the file's tensor order).  A tensor in a panel layout holds whole
+ * panels: its row count (ne[1]) is rounded up to the panel's rows, the
+ * extra rows zero.  The session maps such a file with nothing repacked,
+ * and refuses it for a model of another target, graph or layout. */
+#define GMRT_KEY_LAYOUT_TARGET "gemmac.layout.target"
+#define GMRT_KEY_LAYOUT_GRAPH "gemmac.layout.graph_hash"
+#define GMRT_KEY_LAYOUT_OF "gemmac.layout.tensors"
+
 /* Maps the weights, checks every manifest tensor (name, dtype, shape) against
  * the file, builds the tokenizer, allocates the arena and the KV cache once.
  * weights is a GGUF file, or a Hugging Face safetensors checkpoint (a
@@ -545,6 +561,10 @@ gmrt_status gmrt_session_create(const gmk_model *model, const char *weights,
                                 const gmrt_session_opts *opts,
                                 gmrt_session **out, gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_session_destroy(gmrt_session *s);
+
+/* Bytes of weights the session copied into the model's layouts at load;
+ * 0 for a file already laid out (GMRT_KEY_LAYOUT_TARGET). */
+uint64_t gmrt_session_repacked_bytes(const gmrt_session *s);
 
 /* NULL when the weights carried no tokenizer (safetensors without
  * opts->tokenizer). */

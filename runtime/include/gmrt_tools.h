@@ -43,6 +43,11 @@ gmrt_status gmrt_gguf_writer_set_i32s(gmrt_gguf_writer *w, const char *key,
                                       const int32_t *v, uint64_t n) GMRT_MUST_CHECK;
 gmrt_status gmrt_gguf_writer_set_bools(gmrt_gguf_writer *w, const char *key,
                                        const bool *v, uint64_t n) GMRT_MUST_CHECK;
+/* A value already encoded as GGUF stores it (gmrt_gguf_kv_raw of a file
+ * the reader accepted), copied byte for byte. */
+gmrt_status gmrt_gguf_writer_set_raw(gmrt_gguf_writer *w, const char *key,
+                                     gmrt_gguf_type type, const void *val,
+                                     size_t len) GMRT_MUST_CHECK;
 gmrt_status gmrt_gguf_writer_add_tensor(gmrt_gguf_writer *w, const char *name,
                                         int32_t dtype, int32_t n_dims,
                                         const int64_t *ne) GMRT_MUST_CHECK;

@@ -300,6 +300,18 @@ gmrt_status gmrt_gguf_writer_set_str(gmrt_gguf_writer *w, const char *key,
     return st;
 }
 
+gmrt_status gmrt_gguf_writer_set_raw(gmrt_gguf_writer *w, const char *key,
+                                     gmrt_gguf_type type, const void *val, size_t len)
+{
+    if ((len && !val) || (key && strcmp(key, "general.alignment") == 0))
+        return GMRT_ERR_ARG;
+    gmrt_status st;
+    unsigned char *p = begin_kv(w, key, type, len, &st);
+    if (p && len)
+        put(p, val, len);
+    return st;
+}
+
 /* Numeric arrays: element type, count, raw little-endian elements. */
 static gmrt_status set_array(gmrt_gguf_writer *w, const char *key,
                              gmrt_gguf_type elem, const void *v, uint64_t n,
