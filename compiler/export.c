@@ -180,11 +180,18 @@ static gmc_status paste_core(gmc_strbuf *out, pasted *p, gmc_diag *diag)
         snprintf(path, sizeof path, "%s/%s", GMC_RUNTIME_SRC_DIR, list[i]->d_name);
         if (st == GMC_OK)
             st = paste_file(out, path, p, 0, diag);
+        /* A file-scope FP_CONTRACT pragma (dtype.c, quantize.c) would hold to
+         * the end of the translation unit, over the kernels too: end it with
+         * its source, as its own translation unit would. */
+        gmc_emitf(out, "#if defined(__clang__)\n#pragma STDC FP_CONTRACT DEFAULT\n#endif\n");
         free(list[i]);
     }
     free(list);
     return st;
 }
+
+/* How the README builds the export with the system's C compiler. */
+static const char cc_line[] = "cc -O2 -ffp-contract=on -fno-math-errno";
 
 /* The flags a C compiler needs for the target: all of them for clang, and
  * for another cc the -m options (the ISA) alone. */
@@ -472,11 +479,14 @@ static gmc_status write_readme(const gmc_export_options *o, const char *name,
                   "read: loading maps the file, nothing is repacked |\n\n",
               name, name, name);
     gmc_emitf(&b, "## Build\n\nWith your program `app.c` (see gemmac's "
-                  "`examples/stream.c`):\n\n```\ncc -O2%s %s.c app.c -lm -lpthread%s%s\n```\n\n",
-              isa, name, libs[0] ? " " : "", libs);
-    gmc_emitf(&b, "The `-m` options are the target's instruction set; gemmac's own build "
-                  "uses clang-19 with\n\n```\nclang-19 -O2 -fno-math-errno%s %s.c app.c "
-                  "-lm -lpthread%s%s\n```\n\n", all, name, libs[0] ? " " : "", libs);
+                  "`examples/stream.c`):\n\n```\n%s%s %s.c app.c -lm -lpthread%s%s\n```\n\n",
+              cc_line, isa, name, libs[0] ? " " : "", libs);
+    gmc_emitf(&b, "The `-m` options are the target's instruction set.  `-ffp-contract=on` "
+                  "keeps the\nrounding of gemmac's own builds: GNU C's default (`fast`) "
+                  "fuses multiply-adds\nacross statements, which changes the logits' last "
+                  "bits and can change a greedy\ntoken.  gemmac itself builds with\n\n"
+                  "```\nclang-19 -O2 -fno-math-errno%s %s.c app.c -lm -lpthread%s%s\n```\n\n",
+              all, name, libs[0] ? " " : "", libs);
     gmc_emitf(&b, "## Use\n\n```c\n#include \"%s.h\"\n\n"
                   "gmrt_diag d;\ngmrt_session *s;\n"
                   "gmrt_session_opts opts = {.n_threads = 4};\n"
