@@ -41,18 +41,22 @@
 #define GMC_RUNTIME_SRC_DIR "runtime"
 #endif
 
-/* Headers already pasted, by name (the runtime's header names are unique). */
+/* Files already pasted, by name (the runtime's file names are unique). */
+#define MAX_PASTED 128
 typedef struct pasted {
-    char names[64][64];
+    char names[MAX_PASTED][64];
     int n;
 } pasted;
 
-static bool was_pasted(pasted *p, const char *name, size_t len)
+/* Whether name was pasted before; if not, records it (false with *full set
+ * when there is no room). */
+static bool was_pasted(pasted *p, const char *name, size_t len, bool *full)
 {
     for (int i = 0; i < p->n; i++)
         if (strlen(p->names[i]) == len && memcmp(p->names[i], name, len) == 0)
             return true;
-    if (p->n < 64 && len < sizeof p->names[0]) {
+    *full = p->n == MAX_PASTED || len >= sizeof p->names[0];
+    if (!*full) {
         memcpy(p->names[p->n], name, len);
         p->names[p->n++][len] = '\0';
     }
@@ -126,10 +130,15 @@ static gmc_status paste_text(gmc_strbuf *out, const char *text, const char *what
         const char *nl = strchr(line, '\n');
         size_t n = nl ? (size_t)(nl - line) + 1 : strlen(line);
         size_t len;
+        bool full = false;
         const char *inc = quoted_include(line, &len);
         if (!inc) {
             gmc_strbuf_append(out, line, n);
-        } else if (!was_pasted(p, inc, len)) {
+        } else if (!was_pasted(p, inc, len, &full)) {
+            if (full)
+                return gmc_fail(diag, GMC_ERR_LIMIT, "%s: #include \"%.*s\": more than %d "
+                                "runtime files, or a name of 64 bytes", what, (int)len, inc,
+                                MAX_PASTED);
             char path[4200];
             snprintf(path, sizeof path, "%s/%.*s", GMC_RUNTIME_INCLUDE_DIR, (int)len, inc);
             struct stat sb;

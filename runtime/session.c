@@ -237,11 +237,13 @@ static gmrt_status laid_out_shape(const gmrt_session *s, const gmk_tensor *t,
     uint64_t n;
     if (gmrt_gguf_get_i32s(s->file, GMRT_KEY_LAYOUT_OF, &of, &n, diag) != GMRT_OK)
         return GMRT_ERR_FORMAT;
+    /* the reader keeps the tensor table as one array, in file order */
     int32_t layout = of[f - gmrt_gguf_tensor_at(s->file, 0)];
     if (layout != t->layout)
-        return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" is laid out as %s in "
-                         "the file but the compiled model %s reads %s", path, t->name,
-                         gmk_layout_name(layout), s->m->name, gmk_layout_name(t->layout));
+        return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" is laid out as %s "
+                         "(layout %d) in the file but the compiled model %s reads %s", path,
+                         t->name, gmk_layout_name(layout), layout >> GMK_LAYOUT_SHIFT,
+                         s->m->name, gmk_layout_name(t->layout));
     if (layout != GMK_LAYOUT_PACKED && t->n_dims == 2) {
         int64_t r = gmk_layout_rows(layout);
         t_out->ne[1] = (t->ne[1] + r - 1) / r * r;
@@ -268,7 +270,12 @@ static gmrt_status bind_weights(gmrt_session *s, const char *path, bool requant,
             st = gmrt_fail(diag, GMRT_ERR_MISMATCH,
                            "%s: tensor \"%s\" is missing (the compiled model %s "
                            "needs %d tensors)", path, t->name, m->name, m->n_tensors);
-        else if (f->dtype != t->dtype && (!requant || s->laid_out))
+        else if (f->dtype != t->dtype && s->laid_out)
+            st = gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" is %s in the file "
+                           "but %s in the compiled model (a laid-out file is not converted: "
+                           "export it again)", path, t->name, gmrt_dtype_name(f->dtype),
+                           gmrt_dtype_name(t->dtype));
+        else if (f->dtype != t->dtype && !requant)
             st = gmrt_fail(diag, GMRT_ERR_MISMATCH,
                            "%s: tensor \"%s\" is %s in the file but %s in the "
                            "compiled model (fix quant: in the graph YAML, or convert at "

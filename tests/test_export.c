@@ -193,8 +193,8 @@ static gmrt_status open_session(const gmk_model *m, const char *weights, uint64_
 }
 
 /* The host build repacks the original weights into its layouts at load
- * and maps the exported ones as they are; a file exported for another
- * target (or graph) is refused, naming both. */
+ * and maps the exported ones as they are; the same build --packed, and a
+ * file exported for another target, are refused, naming both sides. */
 START_TEST(test_export_maps_without_repacking)
 {
     char weights[4200], dir[4200], other[4200], laid[4300], msg[1024];
@@ -224,6 +224,21 @@ START_TEST(test_export_maps_without_repacking)
     snprintf(laid, sizeof laid, "%s/model.gguf", dir);
     ck_assert_msg(open_session(m, laid, &repacked, msg) == GMRT_OK, "%s", msg);
     ck_assert_uint_eq(repacked, 0);
+
+    if (has_layout) { /* the same graph and target built --packed reads no panels */
+        snprintf(build, sizeof build, "%s/build-packed", dir);
+        gmc_options op = {.graph = graph, .target = "host", .out_dir = build, .packed = true};
+        gmc_result rp;
+        ck_assert_msg(gmc_compile(&op, &rp, &d) == GMC_OK, "%s", d.msg);
+        void *so_p = dlopen(rp.so_path, RTLD_NOW | RTLD_LOCAL);
+        ck_assert_msg(so_p != NULL, "dlopen: %s", dlerror());
+        const gmk_model *const *packed = dlsym(so_p, "gmk_model_entry");
+        ck_assert_ptr_nonnull(packed);
+        ck_assert_int_eq(open_session(*packed, laid, &repacked, msg), GMRT_ERR_MISMATCH);
+        ck_assert_msg(strstr(msg, "is laid out as p") && strstr(msg, "reads packed"), "%s",
+                      msg);
+        dlclose(so_p);
+    }
 
     snprintf(other, sizeof other, "%s/export-generic", gmc_test_tmpdir());
     export_to(graph, weights, "generic", other);
