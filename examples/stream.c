@@ -1,13 +1,15 @@
 /*
  * stream.c — a program that embeds a model exported by `gemmac export
  * GRAPH --weights W -o DIR --name model` and streams a completion
- * (docs/export.md).  Built with nothing but a C compiler:
+ * (docs/export.md).  Built with nothing but a C compiler, as DIR/README.md
+ * says (its -m flags are the target's):
  *
- *   cc -O2 -IDIR DIR/model.c examples/stream.c -lm -lpthread [-m flags]
+ *   cc -O2 -ffp-contract=on -fno-math-errno -march=... -IDIR DIR/model.c
+ *      examples/stream.c -lm -lpthread
  *   ./a.out DIR/model.gguf "Once upon a time" 32
  *
- * Greedy decoding; with a third argument, at most that many tokens.  The
- * ids go to stderr as "ids: ..." so that a test can compare them.
+ * Greedy decoding of at most MAX_TOKENS (default 32) tokens.  The ids go
+ * to stderr as "ids: ..." so that a test can compare them.
  */
 #include "model.h"
 
