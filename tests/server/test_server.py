@@ -4,11 +4,14 @@
 Starts a live server on loopback (port 0: any free one) over the tiny test
 model (tests/graphs/tiny.yaml with `gemmac init` weights, or GRAPH/WEIGHTS
 given) and checks streaming and not, stop strings, seeds, logprobs, errors,
-disconnects, concurrency (4 clients at once get what one at a time gets)
-and a bounded load at twice the slot count with 10 % malformed requests
-(zero crashes, every malformed one 4xx, every good one completed, RSS flat
-after warm-up).  Ends the server with SIGTERM and requires exit status 0
-(under ASan that includes the leak check).  docs/server.md#tests.
+concurrency (4 clients at once get what one at a time gets) and a bounded
+load at twice the slot count with 10 % malformed requests (zero crashes,
+every malformed one 4xx, every good one completed, RSS flat after
+warm-up).  Then a second server over tests/graphs/tiny-slow.yaml with one
+slot and a queue of one checks the limits: 413 with and without
+Content-Length, 429 when the queue is full, and clients that disconnect
+freeing the slot at once.  Ends each server with SIGTERM and requires exit
+status 0 (under ASan that includes the leak check).  docs/server.md#tests.
 
 usage: test_server.py GEMMAC [GRAPH.yaml WEIGHTS]
 """
@@ -22,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import socket
 import threading
 import time
 
@@ -47,9 +51,9 @@ def rss_kb(pid):
 
 
 class Server:
-    def __init__(self, gemmac, graph, weights, extra=()):
+    def __init__(self, gemmac, graph, weights, slots=SLOTS, extra=()):
         cmd = [gemmac, "serve", graph, "--weights", weights, "--port", "0",
-               "-P", str(SLOTS), "-t", "2", *extra]
+               "-P", str(slots), "-t", "2", *extra]
         self.p = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
         self.log = []
         deadline = time.time() + 300
@@ -220,7 +224,6 @@ def test_errors(s, cl):
     st, _ = s.raw("GET", "/v1/chat/completions")
     check(st == 405, f"wrong method: {st}")
     # A body over --max-body is refused from its Content-Length, before it is read.
-    import socket
     with socket.create_connection(("127.0.0.1", s.port), timeout=30) as sk:
         sk.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
                    b"application/json\r\nContent-Length: 2097152\r\n\r\n" + b"x" * 1024)
@@ -238,19 +241,124 @@ def metric(s, name):
     return float(m.group(1)) if m else None
 
 
-def test_disconnect(s):
-    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
-    body = json.dumps({"messages": [{"role": "user", "content": "go"}], "stream": True,
-                       "max_tokens": 40, "temperature": 0})
-    c.request("POST", "/v1/chat/completions", body=body,
-              headers={"Content-Type": "application/json"})
+SLOW_TOKENS = 1000  # tiny-slow: seconds of decoding, more than any check waits
+
+
+def error_body(data, status, code):
+    """True when data is an OpenAI-style error body with code."""
+    try:
+        e = json.loads(data)["error"]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return e.get("code") == code and e.get("message") and \
+        e.get("type") == ("rate_limit_error" if status == 429 else "invalid_request_error")
+
+
+def test_body_limit(s):
+    """413 from Content-Length before the body is read, and from a chunked
+    body (no length) once it passes --max-body; the server goes on."""
+    for chunked in (False, True):
+        with socket.create_connection(("127.0.0.1", s.port), timeout=30) as sk:
+            head = (b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                    b"application/json\r\n")
+            if chunked:  # 4 chunks of 1 KiB against a limit of 1 KiB, then the end
+                sk.sendall(head + b"Transfer-Encoding: chunked\r\n\r\n" +
+                           (b"400\r\n" + b"x" * 1024 + b"\r\n") * 4 + b"0\r\n\r\n")
+            else:
+                sk.sendall(head + b"Content-Length: 4096\r\n\r\n" + b"x" * 512)
+            data = b""
+            while b"}}" not in data:
+                more = sk.recv(4096)
+                if not more:
+                    break
+                data += more
+        st, _, body = data.partition(b"\r\n\r\n")
+        check(st.startswith(b"HTTP/1.1 413") and error_body(body, 413, "request_too_large"),
+              f"413, chunked={chunked}: {data[:300]!r}")
+    check(s.raw("GET", "/health")[0] == 200, "alive after 413")
+
+
+def stream_open(s, max_tokens):
+    """A streaming completion, returned once its first text chunk came."""
+    c = http.client.HTTPConnection("127.0.0.1", s.port, timeout=60)
+    c.request("POST", "/v1/completions", headers={"Content-Type": "application/json"},
+              body=json.dumps({"prompt": "Once", "stream": True, "max_tokens": max_tokens,
+                               "temperature": 1.0, "seed": 1}))
     r = c.getresponse()
-    r.read(64)
-    c.close()
-    deadline = time.time() + 5
-    while time.time() < deadline and metric(s, "gemmac_slots_busy") != 0:
-        time.sleep(0.05)
-    check(metric(s, "gemmac_slots_busy") == 0, "a disconnected client frees its slot")
+    while not r.readline().startswith(b"data: {"):
+        pass
+    return c, r
+
+
+def token_rate(s):
+    """Completion tokens per second now, from /metrics over 0.3 s."""
+    t0, n0 = time.time(), metric(s, "gemmac_completion_tokens_total")
+    time.sleep(0.3)
+    return (metric(s, "gemmac_completion_tokens_total") - n0) / (time.time() - t0)
+
+
+def wait_metric(s, name, value, limit=10):
+    deadline = time.time() + limit
+    while time.time() < deadline and metric(s, name) != value:
+        time.sleep(0.02)
+    return metric(s, name) == value
+
+
+def test_queue_full(s, cl):
+    """One slot and a queue of one: a long stream holds the slot, a second
+    request waits, a third gets 429; when the stream's client goes away the
+    waiting one is served at once, not after the stream's max_tokens."""
+    n0 = metric(s, "gemmac_completion_tokens_total")
+    a, ra = stream_open(s, SLOW_TOKENS)
+    res = {}
+
+    def queued():
+        res["st"], res["body"] = s.raw("POST", "/v1/completions",
+                                       json.dumps({"prompt": "Hi", "max_tokens": 1}).encode())
+        res["t"] = time.time()
+    th = threading.Thread(target=queued)
+    th.start()
+    check(wait_metric(s, "gemmac_queue_depth", 1), "the second request waits in the queue")
+    try:
+        cl.with_options(timeout=10).completions.create(model="m", prompt="x", max_tokens=1)
+        check(False, "queue full: no error")
+    except openai.RateLimitError as e:
+        check(isinstance(e.body, dict) and e.body.get("code") == "queue_full", f"429 body {e.body}")
+    st, data = s.raw("POST", "/v1/chat/completions",
+                     b'{"messages":[{"role":"user","content":"x"}]}')
+    check(st == 429 and error_body(data, 429, "queue_full"), f"429: {st} {data!r}")
+    rate = token_rate(s)
+    left = (SLOW_TOKENS - (metric(s, "gemmac_completion_tokens_total") - n0)) / rate
+    t_close = time.time()
+    ra.close()
+    a.close()
+    th.join(60)
+    took = res.get("t", float("inf")) - t_close
+    check(res.get("st") == 200, f"the queued request is served: {res}")
+    check(took < left / 3, f"served {took:.2f} s after the stream closed (its {left:.1f} s "
+          "of decoding left were not waited for)")
+    n = metric(s, "gemmac_completion_tokens_total") - n0
+    check(n < SLOW_TOKENS, f"the stream stopped early: {n} tokens of {SLOW_TOKENS}")
+    print(f"queue: served {took * 1e3:.0f} ms after the disconnect ({left:.1f} s were left, "
+          f"{rate:.0f} tok/s)")
+
+
+def test_disconnect_waiting(s):
+    """A non-streaming client that goes away frees its slot too."""
+    n0 = metric(s, "gemmac_completion_tokens_total")
+    sk = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+    body = json.dumps({"prompt": "Once", "max_tokens": SLOW_TOKENS, "seed": 2}).encode()
+    sk.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    check(wait_metric(s, "gemmac_slots_busy", 1), "the request holds the slot")
+    time.sleep(0.2)
+    t = time.time()
+    sk.close()
+    st, _ = s.raw("POST", "/v1/completions", json.dumps({"prompt": "Hi", "max_tokens": 1}).encode())
+    took = time.time() - t
+    n = metric(s, "gemmac_completion_tokens_total") - n0
+    check(st == 200 and n < SLOW_TOKENS, f"non-streaming disconnect: {st}, {n} tokens, "
+          f"{took:.2f} s")
 
 
 PROMPTS = ["The sea", "A red fox", "Numbers:", "Hello, world"]
@@ -316,6 +424,27 @@ def test_load(s, cl):
     print(f"load: {ng} good and {nb} malformed requests; RSS {before} -> {after} kB")
 
 
+def client(s):
+    return openai.OpenAI(base_url=f"http://127.0.0.1:{s.port}/v1", api_key="none",
+                         max_retries=0, timeout=120)
+
+
+def run_tests(s, tests):
+    """Runs each test (an exception is a failure, not a crash of the test),
+    then stops the server, which must exit with status 0."""
+    try:
+        for name, fn in tests:
+            t = time.time()
+            try:
+                fn()
+            except Exception as e:
+                check(False, f"{name}: {type(e).__name__}: {e}")
+            print(f"server test {name}: {time.time() - t:.1f} s", flush=True)
+    finally:
+        rc = s.stop()
+    check(rc == 0, f"server exit status {rc}; its log:\n" + "".join(s.log[-30:]))
+
+
 def main():
     if len(sys.argv) not in (2, 4):
         raise SystemExit(__doc__)
@@ -330,24 +459,22 @@ def main():
                        stderr=subprocess.DEVNULL)
     t0 = time.time()
     s = Server(gemmac, graph, weights)
-    cl = openai.OpenAI(base_url=f"http://127.0.0.1:{s.port}/v1", api_key="none",
-                       max_retries=0, timeout=120)
-    try:
-        for name, fn in [("basic", lambda: test_basic(s, cl)), ("stop", lambda: test_stop(s, cl)),
-                         ("seed+logprobs", lambda: test_seed_logprobs(s, cl)),
-                         ("errors", lambda: test_errors(s, cl)),
-                         ("disconnect", lambda: test_disconnect(s)),
-                         ("concurrency", lambda: test_concurrency(s, cl)),
-                         ("load", lambda: test_load(s, cl))]:
-            t = time.time()
-            try:
-                fn()
-            except Exception as e:  # an exception is a failure, not a crash of the test
-                check(False, f"{name}: {type(e).__name__}: {e}")
-            print(f"server test {name}: {time.time() - t:.1f} s", flush=True)
-    finally:
-        rc = s.stop()
-    check(rc == 0, f"server exit status {rc}; its log:\n" + "".join(s.log[-30:]))
+    cl = client(s)
+    run_tests(s, [("basic", lambda: test_basic(s, cl)), ("stop", lambda: test_stop(s, cl)),
+                  ("seed+logprobs", lambda: test_seed_logprobs(s, cl)),
+                  ("errors", lambda: test_errors(s, cl)),
+                  ("concurrency", lambda: test_concurrency(s, cl)),
+                  ("load", lambda: test_load(s, cl))])
+    # The limits: one slot, a queue of one, a body limit of 1 KiB, over a
+    # model slow enough that a long request holds its slot for seconds.
+    slow, slow_w = os.path.join(src, "tests/graphs/tiny-slow.yaml"), os.path.join(tmp, "s.gguf")
+    subprocess.run([gemmac, "init", slow, "-o", slow_w, "--seed", "3"], check=True,
+                   stderr=subprocess.DEVNULL)
+    s = Server(gemmac, slow, slow_w, 1, ["--queue", "1", "--max-body", "1024"])
+    cl = client(s)
+    run_tests(s, [("body limit", lambda: test_body_limit(s)),
+                  ("queue full", lambda: test_queue_full(s, cl)),
+                  ("disconnect", lambda: test_disconnect_waiting(s))])
     # A non-loopback host without --api-key is refused.
     p = subprocess.run([gemmac, "serve", graph, "--weights", weights, "--host", "0.0.0.0"],
                        capture_output=True, text=True)
