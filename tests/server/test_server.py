@@ -361,6 +361,58 @@ def test_disconnect_waiting(s):
           f"{took:.2f} s")
 
 
+def ids_of(s, text):
+    """The prompt ids of a completion of text (with BOS)."""
+    _, data = s.raw("POST", "/tokenize", json.dumps({"content": text,
+                                                      "add_special": True}).encode())
+    return json.loads(data)["tokens"]
+
+
+def greedy(s, prompt, n):
+    st, data = s.raw("POST", "/v1/completions", json.dumps(
+        {"prompt": prompt, "max_tokens": n, "temperature": 0}).encode())
+    r = json.loads(data)
+    return r["choices"][0]["text"], r["usage"]["prompt_tokens_details"]["cached_tokens"]
+
+
+def common(u, v):
+    n = 0
+    while n < min(len(u), len(v)) and u[n] == v[n]:
+        n += 1
+    return n
+
+
+MAX_BATCH = 64  # tiny-slow's steps (gemmac's default): its ring of 8 + 64 rows
+
+
+def test_prefix_cache(s):
+    """The one slot keeps its last prompt's KV: a prompt sharing a prefix
+    with it prefills only the rest and gets the text a fresh slot gives
+    (greedy); one that forgets more than MAX_BATCH ids starts over."""
+    x = " ".join(f"{w}{i}" for i, w in enumerate(["alpha", "beta", "gamma", "delta"] * 12))
+    a, b = x + " but first another thing", x + " and then the question"
+    c = x + " and a long detour" * 20
+    ia, ib, ic = ids_of(s, a), ids_of(s, b), ids_of(s, c)
+    shared = common(ia, ib)
+    check(shared > 8 + MAX_BATCH and len(ic) - common(ic, ib) > MAX_BATCH,
+          f"prompts: {len(ia)}, {len(ib)}, {len(ic)} ids, {shared} shared")
+    greedy(s, "zz " * 100, 1)  # a KV sharing only BOS with b, too long to keep
+    ref, cached = greedy(s, b, 8)
+    check(cached == 0, f"b after an unrelated prompt: {cached} cached")
+    greedy(s, a, 8)
+    p0, c0 = metric(s, "gemmac_prompt_tokens_total"), metric(s, "gemmac_prompt_tokens_cached_total")
+    text, cached = greedy(s, b, 8)
+    prefilled = (metric(s, "gemmac_prompt_tokens_total") - p0) - \
+        (metric(s, "gemmac_prompt_tokens_cached_total") - c0)
+    check(cached == shared and prefilled == len(ib) - shared,
+          f"b after a: {cached} cached, {prefilled} prefilled, want {shared}, {len(ib) - shared}")
+    check(text == ref, f"b after a: {text!r}, fresh {ref!r}")
+    greedy(s, c, 1)
+    text, cached = greedy(s, b, 8)
+    check(cached == 0 and text == ref, f"b after c: {cached} cached, {text!r} vs {ref!r}")
+    print(f"prefix cache: {shared} of {len(ib)} ids reused")
+
+
 PROMPTS = ["The sea", "A red fox", "Numbers:", "Hello, world"]
 
 
@@ -474,7 +526,8 @@ def main():
     cl = client(s)
     run_tests(s, [("body limit", lambda: test_body_limit(s)),
                   ("queue full", lambda: test_queue_full(s, cl)),
-                  ("disconnect", lambda: test_disconnect_waiting(s))])
+                  ("disconnect", lambda: test_disconnect_waiting(s)),
+                  ("prefix cache", lambda: test_prefix_cache(s))])
     # A non-loopback host without --api-key is refused.
     p = subprocess.run([gemmac, "serve", graph, "--weights", weights, "--host", "0.0.0.0"],
                        capture_output=True, text=True)
