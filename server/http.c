@@ -365,8 +365,9 @@ static enum MHD_Result generate(gms_conn *c)
     if (!gms_sched_submit(srv->sched, c->req)) {
         gms_req_unref(c->req);
         c->req = NULL;
-        gms_err(&e, 429, NULL, "the server is busy: %d slots and their queue are full; "
-                               "retry later", gms_sched_slots(srv->sched));
+        int n = gms_sched_slots(srv->sched);
+        gms_err(&e, 429, NULL, "the server is busy: its %d slot%s and queue are full; "
+                               "retry later", n, n == 1 ? "" : "s");
         e.code = "queue_full";
         return reply_error(c, &e);
     }

@@ -324,7 +324,24 @@ static void admit(gms_sched *q, gms_req *r)
         finish(q, best, NULL, d.msg);
 }
 
-/* Takes queued requests into free slots; drops cancelled ones.  Under mu. */
+/* Drops the queued requests whose clients went away, keeping the order of
+ * the others: their places take new requests at once, not only when a slot
+ * frees.  Under mu. */
+static void drop_cancelled(gms_sched *q)
+{
+    int32_t kept = 0;
+    for (int32_t i = 0; i < q->q_len; i++) {
+        gms_req *r = q->queue[(q->q_head + i) % q->q_cap];
+        if (atomic_load(&r->cancelled)) {
+            gms_req_unref(r);
+            atomic_fetch_sub(&q->st.queue_depth, 1);
+        } else
+            q->queue[(q->q_head + kept++) % q->q_cap] = r;
+    }
+    q->q_len = kept;
+}
+
+/* Takes queued requests into free slots.  Under mu. */
 static void admit_queued(gms_sched *q)
 {
     while (q->q_len && atomic_load(&q->st.slots_busy) < q->n_slots) {
@@ -332,10 +349,6 @@ static void admit_queued(gms_sched *q)
         q->q_head = (q->q_head + 1) % q->q_cap;
         q->q_len--;
         atomic_fetch_sub(&q->st.queue_depth, 1);
-        if (atomic_load(&r->cancelled)) {
-            gms_req_unref(r);
-            continue;
-        }
         admit(q, r);
     }
 }
@@ -413,6 +426,7 @@ static void *model_thread(void *arg)
         for (int32_t i = 0; i < q->n_slots; i++) /* clients gone: free their slots */
             if (q->slots[i].req && atomic_load(&q->slots[i].req->cancelled))
                 finish(q, &q->slots[i], NULL, "cancelled");
+        drop_cancelled(q);
         admit_queued(q);
         pthread_mutex_unlock(&q->mu);
         prefill(q);

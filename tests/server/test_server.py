@@ -304,20 +304,24 @@ def wait_metric(s, name, value, limit=10):
     return metric(s, name) == value
 
 
+def post_raw(s, body):
+    """A completion request on a socket of its own, left unread."""
+    sk = socket.create_connection(("127.0.0.1", s.port), timeout=30)
+    body = json.dumps(body).encode()
+    sk.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    return sk
+
+
 def test_queue_full(s, cl):
     """One slot and a queue of one: a long stream holds the slot, a second
-    request waits, a third gets 429; when the stream's client goes away the
-    waiting one is served at once, not after the stream's max_tokens."""
+    request waits, a third gets 429.  The waiting client goes away: its
+    place is free at once and a fourth request takes it.  The stream's
+    client goes away: the fourth is served at once, not after the stream's
+    max_tokens."""
     n0 = metric(s, "gemmac_completion_tokens_total")
     a, ra = stream_open(s, SLOW_TOKENS)
-    res = {}
-
-    def queued():
-        res["st"], res["body"] = s.raw("POST", "/v1/completions",
-                                       json.dumps({"prompt": "Hi", "max_tokens": 1}).encode())
-        res["t"] = time.time()
-    th = threading.Thread(target=queued)
-    th.start()
+    b = post_raw(s, {"prompt": "Hi", "max_tokens": 1})
     check(wait_metric(s, "gemmac_queue_depth", 1), "the second request waits in the queue")
     try:
         cl.with_options(timeout=10).completions.create(model="m", prompt="x", max_tokens=1)
@@ -327,6 +331,18 @@ def test_queue_full(s, cl):
     st, data = s.raw("POST", "/v1/chat/completions",
                      b'{"messages":[{"role":"user","content":"x"}]}')
     check(st == 429 and error_body(data, 429, "queue_full"), f"429: {st} {data!r}")
+    b.close()
+    check(wait_metric(s, "gemmac_queue_depth", 0, 5),
+          "a waiting client that goes away leaves the queue at once")
+    res = {}
+
+    def queued():
+        res["st"], res["body"] = s.raw("POST", "/v1/completions",
+                                       json.dumps({"prompt": "Hi", "max_tokens": 1}).encode())
+        res["t"] = time.time()
+    th = threading.Thread(target=queued)
+    th.start()
+    check(wait_metric(s, "gemmac_queue_depth", 1), "the fourth request waits in its place")
     rate = token_rate(s)
     left = (SLOW_TOKENS - (metric(s, "gemmac_completion_tokens_total") - n0)) / rate
     t_close = time.time()
@@ -346,10 +362,7 @@ def test_queue_full(s, cl):
 def test_disconnect_waiting(s):
     """A non-streaming client that goes away frees its slot too."""
     n0 = metric(s, "gemmac_completion_tokens_total")
-    sk = socket.create_connection(("127.0.0.1", s.port), timeout=30)
-    body = json.dumps({"prompt": "Once", "max_tokens": SLOW_TOKENS, "seed": 2}).encode()
-    sk.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
-               b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    sk = post_raw(s, {"prompt": "Once", "max_tokens": SLOW_TOKENS, "seed": 2})
     check(wait_metric(s, "gemmac_slots_busy", 1), "the request holds the slot")
     time.sleep(0.2)
     t = time.time()
