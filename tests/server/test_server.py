@@ -9,8 +9,10 @@ load at twice the slot count with 10 % malformed requests (zero crashes,
 every malformed one 4xx, every good one completed, RSS flat after
 warm-up).  Then a second server over tests/graphs/tiny-slow.yaml with one
 slot and a queue of one checks the limits: 413 with and without
-Content-Length, 429 when the queue is full, and clients that disconnect
-freeing the slot at once.  Ends each server with SIGTERM and requires exit
+Content-Length, 429 when the queue is full, clients that disconnect
+freeing the slot or their place in the queue at once, and the prefix a
+slot keeps for the next prompt (and, on two slots, which slot a prompt
+takes).  Ends each server with SIGTERM and requires exit
 status 0 (under ASan that includes the leak check).  docs/server.md#tests.
 
 usage: test_server.py GEMMAC [GRAPH.yaml WEIGHTS]
@@ -426,6 +428,18 @@ def test_prefix_cache(s):
     print(f"prefix cache: {shared} of {len(ib)} ids reused")
 
 
+def test_slot_choice(s):
+    """Two slots: a prompt that can keep nothing of either goes to the empty
+    one, so the other keeps its prompt for a follow-up."""
+    z1 = " ".join(f"red{i}" for i in range(40))
+    z2 = " ".join(f"blue{i}" for i in range(40))
+    check(min(len(ids_of(s, z1)), len(ids_of(s, z2))) > MAX_BATCH + 1, "prompts too short")
+    greedy(s, z1, 1)
+    greedy(s, z2, 1)
+    _, cached = greedy(s, z1 + " and more", 1)
+    check(cached >= len(ids_of(s, z1)) - 1, f"z1 kept in its slot: {cached} cached")
+
+
 PROMPTS = ["The sea", "A red fox", "Numbers:", "Hello, world"]
 
 
@@ -541,6 +555,8 @@ def main():
                   ("queue full", lambda: test_queue_full(s, cl)),
                   ("disconnect", lambda: test_disconnect_waiting(s)),
                   ("prefix cache", lambda: test_prefix_cache(s))])
+    s = Server(gemmac, slow, slow_w, 2)
+    run_tests(s, [("slot choice", lambda: test_slot_choice(s))])
     # A non-loopback host without --api-key is refused.
     p = subprocess.run([gemmac, "serve", graph, "--weights", weights, "--host", "0.0.0.0"],
                        capture_output=True, text=True)
