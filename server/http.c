@@ -270,7 +270,12 @@ static bool wait_req(gms_conn *c, bool stream)
         if (ts.tv_nsec >= 1000000000)
             ts.tv_sec++, ts.tv_nsec -= 1000000000;
         if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT && peer_gone(c->mc)) {
+            /* The model thread takes the scheduler's mutex, then r's (to
+             * end a cancelled request): cancelling with r's held could
+             * deadlock with it. */
+            pthread_mutex_unlock(&r->mu);
             gms_sched_cancel(c->srv->sched, r);
+            pthread_mutex_lock(&r->mu);
             return false;
         }
     }
