@@ -156,7 +156,9 @@ def main():
     ap.add_argument("-n", type=int, default=64)
     ap.add_argument("-r", type=int, default=3)
     a = ap.parse_args()
-    if (a.port is None) == (a.gemmac is None) and not a.llama:
+    if a.port is not None and a.gemmac:
+        ap.error("give PORT (a running gemmac serve) or --gemmac, not both")
+    if a.port is None and not a.gemmac and not a.llama:
         ap.error("give PORT or --gemmac, and/or --llama")
     if not a.gguf and (a.gemmac or a.llama):
         root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
