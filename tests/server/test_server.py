@@ -384,7 +384,8 @@ def ids_of(s, text):
 
 
 def greedy(s, prompt, n):
-    st, data = s.raw("POST", "/v1/completions", json.dumps(
+    """A greedy completion: its text and how many prompt ids were cached."""
+    _, data = s.raw("POST", "/v1/completions", json.dumps(
         {"prompt": prompt, "max_tokens": n, "temperature": 0}).encode())
     r = json.loads(data)
     return r["choices"][0]["text"], r["usage"]["prompt_tokens_details"]["cached_tokens"]
@@ -408,7 +409,7 @@ def test_prefix_cache(s):
     a, b = x + " but first another thing", x + " and then the question"
     c = x + " and a long detour" * 20
     ia, ib, ic = ids_of(s, a), ids_of(s, b), ids_of(s, c)
-    shared = common(ia, ib)
+    shared = common(ia, ib)  # past the ring's 8 + MAX_BATCH rows: it has wrapped
     check(shared > 8 + MAX_BATCH and len(ic) - common(ic, ib) > MAX_BATCH,
           f"prompts: {len(ia)}, {len(ib)}, {len(ic)} ids, {shared} shared")
     greedy(s, "zz " * 100, 1)  # a KV sharing only BOS with b, too long to keep
