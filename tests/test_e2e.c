@@ -90,12 +90,15 @@ static const char *default_target(void)
     return t ? t : "generic";
 }
 
-static void compile_and_load_for(const char *graph, const char *target, loaded *out)
+/* A build of graph for target with steps of at most max_batch tokens (0:
+ * the default). */
+static void compile_and_load_batch(const char *graph, const char *target, int max_batch,
+                                   loaded *out)
 {
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/build-%s-%s", gmc_test_tmpdir(), target,
+    snprintf(dir, sizeof dir, "%s/build-%s-b%d-%s", gmc_test_tmpdir(), target, max_batch,
              strrchr(graph, '/') + 1);
-    gmc_options o = {.graph = graph, .target = target, .out_dir = dir};
+    gmc_options o = {.graph = graph, .target = target, .out_dir = dir, .max_batch = max_batch};
     gmc_result r;
     gmc_diag d;
     gmc_diag_clear(&d);
@@ -107,6 +110,11 @@ static void compile_and_load_for(const char *graph, const char *target, loaded *
     const gmk_model *const *entry = dlsym(out->so, "gmk_model_entry");
     ck_assert_ptr_nonnull(entry);
     out->m = *entry;
+}
+
+static void compile_and_load_for(const char *graph, const char *target, loaded *out)
+{
+    compile_and_load_batch(graph, target, 0, out);
 }
 
 static void compile_and_load(const char *graph, loaded *out)
@@ -636,6 +644,82 @@ START_TEST(test_e2e_batched_decode)
                     graphs[g][1], targets[t], diff);
             ck_assert_msg(diff == 0, "%s on %s: %g", graphs[g][1], targets[t], diff);
         }
+    }
+}
+END_TEST
+
+/* Sequence 0 evaluates 40 ids, is truncated to n and evaluates a new
+ * suffix up to 48 ids; sequence 1 evaluates the same 48 from scratch.  The
+ * build takes steps of 4 tokens, so the window of 8 has a ring of 12 rows
+ * that 40 ids have wrapped more than three times.  Checks what the
+ * truncation keeps and returns the largest logit difference (the last
+ * prefill row, then one batched decode step). */
+static double truncated_vs_fresh(gmrt_session *s, const gmk_model *m, int32_t n)
+{
+    enum { P = 40, Q = 48 };
+    int32_t a[P], b[Q];
+    for (int32_t i = 0; i < Q; i++) {
+        if (i < P)
+            a[i] = (5 * i + 11) % m->n_vocab;
+        b[i] = i < n ? a[i] : (7 * i + 3) % m->n_vocab;
+    }
+    const float *l;
+    gmrt_diag d = {0};
+    gmrt_session_seq_reset(s, 0);
+    ck_assert(gmrt_session_seq_eval(s, 0, a, P, false, &l, &d) == GMRT_OK);
+    int32_t want = P - n <= m->max_batch ? n : 0, kept = gmrt_session_seq_truncate(s, 0, n);
+    ck_assert_int_eq(kept, want);
+    ck_assert_int_eq(gmrt_session_seq_pos(s, 0), want);
+    size_t row = (size_t)m->n_vocab * sizeof(float);
+    float *keep = malloc(2 * row);
+    ck_assert_ptr_nonnull(keep);
+    ck_assert(gmrt_session_seq_eval(s, 0, b + kept, (size_t)(Q - kept), false, &l, &d) ==
+              GMRT_OK);
+    memcpy(keep, l, row);
+    gmrt_session_seq_reset(s, 1);
+    ck_assert(gmrt_session_seq_eval(s, 1, b, Q, false, &l, &d) == GMRT_OK);
+    double worst = max_diff(keep, l, m->n_vocab);
+    int32_t seqs[2] = {0, 1}, toks[2] = {argmax(l, m->n_vocab), argmax(l, m->n_vocab)};
+    ck_assert(gmrt_session_decode(s, seqs, toks, 2, &l, &d) == GMRT_OK);
+    worst = fmax(worst, max_diff(l, l + m->n_vocab, m->n_vocab));
+    free(keep);
+    return worst;
+}
+
+/* gmrt_session_seq_truncate keeps a prefix exactly (the logits are those
+ * of a sequence that never saw what was forgotten, bit for bit) when it
+ * forgets at most max_batch positions, and starts over otherwise: a ring
+ * may have lost rows the prefix's end attends to (keeping n = 30 or 10
+ * here gives other logits). */
+START_TEST(test_e2e_seq_truncate)
+{
+    static const char *const graphs[][2] = {
+        {"tests/graphs/tiny.yaml", "tiny"}, {"tests/graphs/gemma4-tiny.yaml", "gemma4-tiny"},
+        {"tests/graphs/gemma3n-tiny.yaml", "gemma3n-tiny"}};
+    static const int32_t ns[] = {40, 39, 36, 35, 30, 10, 1, 0};
+    for (int g = 0; g < 3; g++) {
+        char gguf[4200];
+        gmc_diag cd;
+        gmc_diag_clear(&cd);
+        snprintf(gguf, sizeof gguf, "%s/truncate-%s.gguf", gmc_test_tmpdir(), graphs[g][1]);
+        const char *graph = gmc_test_src(graphs[g][0]);
+        ck_assert_msg(gmc_init_weights(graph, gguf, 5, false, &cd) == GMC_OK, "%s", cd.msg);
+        loaded L;
+        compile_and_load_batch(graph, "generic", 4, &L);
+        ck_assert_int_eq(L.m->max_batch, 4);
+        gmrt_session_opts so = {.n_threads = 2, .n_seqs = 2};
+        gmrt_session *s = NULL;
+        gmrt_diag d = {0};
+        ck_assert_msg(gmrt_session_create(L.m, gguf, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            double diff = truncated_vs_fresh(s, L.m, ns[i]);
+            ck_assert_msg(diff == 0, "%s, truncated to %d: %g", graphs[g][1], ns[i], diff);
+        }
+        ck_assert_int_eq(gmrt_session_seq_truncate(s, 0, 100), gmrt_session_seq_pos(s, 0));
+        ck_assert_int_eq(gmrt_session_seq_truncate(s, 2, 1), 0);
+        ck_assert_int_eq(gmrt_session_seq_keep(s, -1, 1), 0);
+        gmrt_session_destroy(s);
+        dlclose(L.so);
     }
 }
 END_TEST
@@ -1599,6 +1683,7 @@ Suite *e2e_suite(void)
     tc = tcase_create("batched");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_e2e_batched_decode);
+    tcase_add_test(tc, test_e2e_seq_truncate);
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");
     tcase_set_timeout(tc, 300);

@@ -629,6 +629,20 @@ int32_t gmrt_session_n_seqs(const gmrt_session *s);
 int32_t gmrt_session_seq_pos(const gmrt_session *s, int32_t seq);
 /* Forgets sequence seq's context (position back to 0). */
 void gmrt_session_seq_reset(gmrt_session *s, int32_t seq);
+/* How many positions of sequence seq a truncation to n keeps: n (at most
+ * its position) when the positions after n can be forgotten exactly, else
+ * 0.  A sliding-window layer keeps a ring of window + max_batch rows
+ * (docs/internals.md#memory-plan): once later positions have overwritten
+ * rows that position n attends to, the prefix cannot be kept.  The model
+ * descriptor does not say how long the rings are, so a truncation keeps n
+ * only when it forgets at most max_batch positions (always exact, whatever
+ * the window), and 0 for a sequence out of range. */
+int32_t gmrt_session_seq_keep(const gmrt_session *s, int32_t seq, int32_t n);
+/* Forgets sequence seq's positions from gmrt_session_seq_keep(s, seq, n)
+ * on, so that evaluation goes on there (0: the whole context, as
+ * gmrt_session_seq_reset); returns that position.  The logits that follow
+ * are those of a sequence that evaluated only the kept prefix. */
+int32_t gmrt_session_seq_truncate(gmrt_session *s, int32_t seq, int32_t n);
 
 /* Called with each decoded piece as soon as it is sampled; return false to
  * stop early. */
