@@ -84,7 +84,7 @@ END_TEST
  * bytes (P8 still stores them + 128), and the size is whole panels. */
 START_TEST(test_p4_layout)
 {
-    const int dtypes[] = {GMK_DTYPE_Q4_0, GMK_DTYPE_Q8_0};
+    const int dtypes[] = {GMK_DTYPE_Q4_0, GMK_DTYPE_Q5_0, GMK_DTYPE_Q8_0};
     const int F = dtypes[_i];
     const size_t bb = gmk_dtype_block_bytes(F);
     for (int64_t n_out = 1; n_out <= 9; n_out += 4) {
@@ -107,8 +107,10 @@ START_TEST(test_p4_layout)
                         ck_assert_uint_eq(blk[i], 0);
                 }
             }
-        /* row 0's first 4 quants: at 2·R, signed as stored in the file */
-        ck_assert_int_eq(memcmp(p + 8, w + 2, 4), 0);
+        /* row 0's first 4 quant bytes start the panel's quants, as stored in
+         * the file (q8_0 signed, not + 128 as in P8) */
+        const size_t qs = F == GMK_DTYPE_Q8_0 ? 2 : bb - 16;
+        ck_assert_int_eq(memcmp(p + gmk_panel_qs_at(F, 4), w + qs, 4), 0);
     }
     ck_assert_str_eq(gmk_layout_name(GMK_LAYOUT_P4), "p4");
     uint8_t w8[34] = {0}, p8[8 * 34];
@@ -124,7 +126,7 @@ Suite *arm_suite(void)
     TCase *tc = tcase_create("kernels");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_arm_kernels, 0, N_ARM);
-    tcase_add_loop_test(tc, test_p4_layout, 0, 2);
+    tcase_add_loop_test(tc, test_p4_layout, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }

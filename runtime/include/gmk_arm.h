@@ -3,7 +3,7 @@
  *
  * The two primitives of gmk_generic.h with int8 activations: gmk_act_row
  * quantizes f32 rows to Q8_0 blocks by the x86 targets' rule, and
- * gmk_matmul_rows multiplies q4_0 and q8_0 weights by them, read from the
+ * gmk_matmul_rows multiplies q4_0, q5_0 and q8_0 weights by them, read from the
  * file's rows or from 4-row panels (GMK_LAYOUT_P4, gmk_layout.h).  The
  * instructions follow the -march macros: sdot with __ARM_FEATURE_DOTPROD,
  * smmla for pairs of tokens with __ARM_FEATURE_MATMUL_INT8, else widening
@@ -22,55 +22,62 @@
 
 #include <arm_neon.h>
 
-#define GMK_ARM_QK 32 /* elements per q4_0 / q8_0 weight and Q8_0 activation block */
+#define GMK_ARM_QK 32   /* elements per q4_0 / q8_0 weight and Q8_0 activation block */
+#define GMK_ARM_QKK 256 /* per k-quant and Q8_K block */
 #define GMK_ARM_R 4   /* rows per GMK_LAYOUT_P4 panel: one int32 lane each */
 #define GMK_ARM_T 4   /* tokens per register tile */
 
 /* ------------------------------------------------------------ activations */
 
 /*
- * One block of 32 floats to Q8_0 with the rule of gmk_x86.h's gmk_act_row
- * (both ISAs must see the same integers): d = amax/127, NaN left out of the
- * amax; v = x·(1/d) (0 where d is 0), NaN → 0, clamped to ±127, then
- * truncated after adding ±0.5 (half away from zero, without libm).
+ * n floats (a multiple of 8) to int8 at q with the rule of gmk_x86.h's
+ * gmk_act_row (both ISAs must see the same integers): d = amax/127, NaN
+ * left out of the amax; v = x·(1/d) (0 where d is 0), NaN → 0, clamped to
+ * ±127, then truncated after adding ±0.5 (half away from zero, without
+ * libm).  Returns d.
  */
-static inline void gmk_arm_quant_block(gmk_act_q8_0 *restrict b, const float *restrict x)
+static inline float gmk_arm_quant(int8_t *restrict q, const float *restrict x, int n)
 {
     GMK_NO_CONTRACT
-    float32x4_t v[8], m = vdupq_n_f32(0.0f);
-    for (int i = 0; i < 8; i++) {
-        v[i] = vld1q_f32(x + 4 * i);
-        m = vmaxnmq_f32(m, vabsq_f32(v[i])); /* maxnm: a NaN loses to a number */
-    }
+    float32x4_t m = vdupq_n_f32(0.0f);
+    for (int i = 0; i < n; i += 4) /* maxnm: a NaN loses to a number */
+        m = vmaxnmq_f32(m, vabsq_f32(vld1q_f32(x + i)));
     const float d = vmaxvq_f32(m) / 127.0f, id = d > 0.0f ? 1.0f / d : 0.0f;
     const float32x4_t lim = vdupq_n_f32(127.0f), half = vdupq_n_f32(0.5f);
-    int32x4_t q[8], s = vdupq_n_s32(0);
-    for (int i = 0; i < 8; i++) {
-        float32x4_t t = vmulq_n_f32(v[i], id);
-        t = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(t), vceqq_f32(t, t)));
-        t = vminq_f32(vmaxq_f32(t, vnegq_f32(lim)), lim);
-        t = vaddq_f32(t, vbslq_f32(vcgeq_f32(t, vdupq_n_f32(0.0f)), half, vnegq_f32(half)));
-        q[i] = vcvtq_s32_f32(t); /* toward zero */
-        s = vaddq_s32(s, q[i]);
+    for (int i = 0; i < n; i += 8) {
+        int32x4_t r[2];
+        for (int h = 0; h < 2; h++) {
+            float32x4_t t = vmulq_n_f32(vld1q_f32(x + i + 4 * h), id);
+            t = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(t), vceqq_f32(t, t)));
+            t = vminq_f32(vmaxq_f32(t, vnegq_f32(lim)), lim);
+            t = vaddq_f32(t, vbslq_f32(vcgeq_f32(t, vdupq_n_f32(0.0f)), half, vnegq_f32(half)));
+            r[h] = vcvtq_s32_f32(t); /* toward zero */
+        }
+        vst1_s8(q + i, vmovn_s16(vcombine_s16(vmovn_s32(r[0]), vmovn_s32(r[1]))));
     }
-    for (int i = 0; i < 8; i += 2) {
-        int16x4_t h0 = vmovn_s32(q[i]), h1 = vmovn_s32(q[i + 1]);
-        vst1_s8(b->qs + 4 * i, vmovn_s16(vcombine_s16(h0, h1)));
-    }
-    b->d = d;
-    b->sum = vaddvq_s32(s);
+    return d;
 }
 
 /*
  * Converts one f32 row of n elements into fmt at xq (gmk_act_row_bytes(fmt,
- * n) bytes): Q8_0 blocks as above, or an f32 copy (the only two formats the
- * Arm targets ask for).  n must be a multiple of gmk_act_block(fmt).
+ * n) bytes): Q8_0 blocks with sum = Σ qs, Q8_K blocks with bsums of 16 (as
+ * gmk_x86.h), or an f32 copy.  n must be a multiple of gmk_act_block(fmt).
  */
 static inline void gmk_act_row(void *restrict xq, int fmt, const float *restrict x, int64_t n)
 {
     if (fmt == GMK_ACT_Q8_0) {
-        for (int64_t i = 0; i < n / GMK_ARM_QK; i++)
-            gmk_arm_quant_block((gmk_act_q8_0 *)xq + i, x + i * GMK_ARM_QK);
+        gmk_act_q8_0 *b = (gmk_act_q8_0 *)xq;
+        for (int64_t i = 0; i < n / GMK_ARM_QK; i++, b++) {
+            b->d = gmk_arm_quant(b->qs, x + i * GMK_ARM_QK, GMK_ARM_QK);
+            b->sum = vaddlvq_s8(vld1q_s8(b->qs)) + vaddlvq_s8(vld1q_s8(b->qs + 16));
+        }
+    } else if (fmt == GMK_ACT_Q8_K) {
+        gmk_act_q8_k *b = (gmk_act_q8_k *)xq;
+        for (int64_t i = 0; i < n / GMK_ARM_QKK; i++, b++) {
+            b->d = gmk_arm_quant(b->qs, x + i * GMK_ARM_QKK, GMK_ARM_QKK);
+            for (int j = 0; j < 16; j++)
+                b->bsums[j] = vaddlvq_s8(vld1q_s8(b->qs + 16 * j));
+        }
     } else if (fmt == GMK_ACT_F32) {
         memcpy(xq, x, (size_t)n * sizeof(float));
     }
@@ -84,8 +91,37 @@ GMK_AI const gmk_act_q8_0 *gmk_arm_act(const uint8_t *x, size_t xrow, int t, int
     return (const gmk_act_q8_0 *)(x + (size_t)t * xrow) + b;
 }
 
-/* q4_0 stores its weights + 8: folded in as −8·Σx, one integer per block. */
-GMK_AI int gmk_arm_off(int F) { return F == GMK_DTYPE_Q4_0 ? 8 : 0; }
+/* The f16 at p as f32 by the fcvt instruction: exact, as gmk_f16_to_f32,
+ * without that function's branches. */
+GMK_AI float gmk_arm_f16(const uint8_t *p)
+{
+    __fp16 h;
+    memcpy(&h, p, sizeof h);
+    return (float)h;
+}
+
+/* q4_0 stores its weights + 8, q5_0 + 16: folded in as −off·Σx, one
+ * integer per block. */
+GMK_AI int gmk_arm_off(int F)
+{
+    return F == GMK_DTYPE_Q4_0 ? 8 : F == GMK_DTYPE_Q5_0 ? 16 : 0;
+}
+
+/* 16 bytes of a q5_0 weight vector: nibbles n (0..15) with 16 added where
+ * bit k of the 16-bit mask in bytes i, i+1 of h is set, k the byte's
+ * index; idx is (i × 8, i+1 × 8), the bytes that tbl spreads. */
+GMK_AI int8x16_t gmk_arm_add_5th(uint8x16_t n, uint8x16_t h, uint8x16_t idx)
+{
+    const uint8x16_t bit = vreinterpretq_u8_u64(vdupq_n_u64(0x8040201008040201u));
+    uint8x16_t set = vtstq_u8(vqtbl1q_u8(h, idx), bit);
+    return vreinterpretq_s8_u8(vorrq_u8(n, vandq_u8(set, vdupq_n_u8(0x10))));
+}
+
+/* (i × 8, i+1 × 8) for gmk_arm_add_5th. */
+GMK_AI uint8x16_t gmk_arm_spread(int i)
+{
+    return vcombine_u8(vdup_n_u8((uint8_t)i), vdup_n_u8((uint8_t)(i + 1)));
+}
 
 /* The float step of 4 rows and one token: q holds the rows' int32 dots
  * before the offset; dw their scales. */
@@ -99,7 +135,8 @@ GMK_AI float32x4_t gmk_arm_step4(float32x4_t acc, int32x4_t q, const gmk_act_q8_
 /* ----------------------------------------------------- the file's rows */
 
 /* One row's block of F at w as signed bytes: elements 0..15 and 16..31
- * (q4_0: low and high nibbles, still + 8). */
+ * (q4_0: low and high nibbles, still + 8; q5_0: with their 5th bits, bits
+ * 0..15 and 16..31 of qh, still + 16). */
 GMK_AI void gmk_arm_row_block(int F, const uint8_t *w, int8x16_t v[2])
 {
     if (F == GMK_DTYPE_Q8_0) {
@@ -107,9 +144,17 @@ GMK_AI void gmk_arm_row_block(int F, const uint8_t *w, int8x16_t v[2])
         v[1] = vld1q_s8((const int8_t *)w + 18);
         return;
     }
-    uint8x16_t qs = vld1q_u8(w + 2);
-    v[0] = vreinterpretq_s8_u8(vandq_u8(qs, vdupq_n_u8(0x0f)));
-    v[1] = vreinterpretq_s8_u8(vshrq_n_u8(qs, 4));
+    const int five = F == GMK_DTYPE_Q5_0;
+    uint8x16_t qs = vld1q_u8(w + 2 + 4 * five);
+    uint8x16_t lo = vandq_u8(qs, vdupq_n_u8(0x0f)), hi = vshrq_n_u8(qs, 4);
+    if (five) {
+        uint8x16_t h = vld1q_u8(w + 2); /* qh, then qs: within the 22 bytes */
+        v[0] = gmk_arm_add_5th(lo, h, gmk_arm_spread(0));
+        v[1] = gmk_arm_add_5th(hi, h, gmk_arm_spread(2));
+        return;
+    }
+    v[0] = vreinterpretq_s8_u8(lo);
+    v[1] = vreinterpretq_s8_u8(hi);
 }
 
 /* Σ w·x over 32 bytes, in four int32 lanes. */
@@ -146,7 +191,7 @@ static inline void gmk_arm_rows(int F, float *restrict y, int64_t ldy, const uin
             for (int64_t b = 0; b < nb; b++) {
                 int8x16_t v[2];
                 gmk_arm_row_block(F, w + (size_t)b * bb, v);
-                const float dw = gmk_f16_to_f32(gmk_load_u16(w + (size_t)b * bb));
+                const float dw = gmk_arm_f16(w + (size_t)b * bb);
                 for (int j = 0; j < T; j++) {
                     const gmk_act_q8_0 *a = gmk_arm_act(x, xrow, t0 + j, b);
                     int32_t q = vaddvq_s32(gmk_arm_dot32(v, a->qs)) - off * a->sum;
@@ -159,13 +204,143 @@ static inline void gmk_arm_rows(int F, float *restrict y, int64_t ldy, const uin
     }
 }
 
+/* ------------------------------------------------- k-quants, file's rows */
+
+/* Σ w·x over 16 bytes, in four int32 lanes. */
+GMK_AI int32x4_t gmk_arm_dot16(int8x16_t w, int8x16_t x)
+{
+#ifdef __ARM_FEATURE_DOTPROD
+    return vdotq_s32(vdupq_n_s32(0), w, x);
+#else
+    return vpaddlq_s16(vmlal_high_s8(vmull_s8(vget_low_s8(w), vget_low_s8(x)), w, x));
+#endif
+}
+
+/* One k-quant block unpacked for every token of a tile: q[g] = elements
+ * 16g .. 16g+15 without offsets (q4_k 0..15, q5_k 0..31, q6_k 0..63),
+ * sc[g] their group's scale, mn[j] the minimum of 32-element sub-block j
+ * (q4_k, q5_k), q6_k's −32 as off[g] = 32·sc[g]. */
+typedef struct gmk_arm_kblk {
+    int8x16_t q[16];
+    int32_t sc[16], mn[8], off[16];
+    float d, dmin;
+} gmk_arm_kblk;
+
+/* q4_k / q5_k (five) at b: chunk c is sub-blocks 2c (low nibbles of
+ * qs[32c..32c+31]) and 2c+1 (high); q5_k's 5th bit of element 64c+l is bit
+ * 2c of qh[l], of 64c+32+l bit 2c+1. */
+GMK_AI void gmk_arm_unpack_q45k(gmk_arm_kblk *u, int five, const uint8_t *b)
+{
+    u->d = gmk_arm_f16(b);
+    u->dmin = gmk_arm_f16(b + 2);
+    for (int j = 0; j < 8; j++) {
+        uint8_t sc, m;
+        gmk_scale_min_k4(j, b + 4, &sc, &m);
+        u->sc[2 * j] = u->sc[2 * j + 1] = sc;
+        u->mn[j] = m;
+    }
+    const uint8_t *qh = b + 16, *qs = b + 16 + 32 * five;
+    const uint8x16_t low = vdupq_n_u8(0x0f), b4 = vdupq_n_u8(0x10);
+    for (int c = 0; c < 4; c++)
+        for (int h = 0; h < 2; h++) {
+            uint8x16_t v = vld1q_u8(qs + 32 * c + 16 * h);
+            uint8x16_t lo = vandq_u8(v, low), hi = vshrq_n_u8(v, 4);
+            if (five) {
+                uint8x16_t m = vld1q_u8(qh + 16 * h);
+                lo = vorrq_u8(lo, vandq_u8(vtstq_u8(m, vdupq_n_u8((uint8_t)(1u << 2 * c))), b4));
+                hi = vorrq_u8(hi, vandq_u8(vtstq_u8(m, vdupq_n_u8((uint8_t)(2u << 2 * c))), b4));
+            }
+            u->q[4 * c + h] = vreinterpretq_s8_u8(lo);
+            u->q[4 * c + 2 + h] = vreinterpretq_s8_u8(hi);
+        }
+}
+
+/* q6_k at b (layout as gmk_dequant_q6_k): in half n, element 128n + 32k +
+ * l takes a nibble of ql (low for k = 0, 1) and bits 2k, 2k+1 of qh[l]. */
+GMK_AI void gmk_arm_unpack_q6k(gmk_arm_kblk *u, const uint8_t *b)
+{
+    u->d = gmk_arm_f16(b + 208);
+    for (int g = 0; g < 16; g++) {
+        u->sc[g] = (int8_t)b[192 + g];
+        u->off[g] = 32 * u->sc[g];
+    }
+    const uint8x16_t low = vdupq_n_u8(0x0f), two = vdupq_n_u8(0x30);
+    for (int n = 0; n < 2; n++)
+        for (int h = 0; h < 2; h++) {
+            uint8x16_t l0 = vld1q_u8(b + 64 * n + 16 * h), l1 = vld1q_u8(b + 64 * n + 32 + 16 * h);
+            uint8x16_t hb = vld1q_u8(b + 128 + 32 * n + 16 * h);
+            int8x16_t *q = u->q + 8 * n + h; /* group 8n + 2k + h */
+            uint8x16_t v0 = vorrq_u8(vandq_u8(l0, low), vandq_u8(vshlq_n_u8(hb, 4), two));
+            uint8x16_t v1 = vorrq_u8(vandq_u8(l1, low), vandq_u8(vshlq_n_u8(hb, 2), two));
+            uint8x16_t v2 = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hb, two));
+            uint8x16_t v3 = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(hb, 2), two));
+            q[0] = vreinterpretq_s8_u8(v0);
+            q[2] = vreinterpretq_s8_u8(v1);
+            q[4] = vreinterpretq_s8_u8(v2);
+            q[6] = vreinterpretq_s8_u8(v3);
+        }
+}
+
+/* One block's contribution for one token, the arithmetic of the x86 P8
+ * k-quant kernels: exact isum = Σ_g sc_g·(Σ q·x − off_g·bsum_g) and msum =
+ * Σ_j mn_j·Σx_j, then acc = fma(isum, d·dx, acc), acc = fma(−msum, dmin·dx,
+ * acc) for q4_k / q5_k. */
+GMK_AI float gmk_arm_kstep(int F, float acc, const gmk_arm_kblk *u, const gmk_act_q8_k *a)
+{
+    GMK_NO_CONTRACT
+    int32x4_t t = vdupq_n_s32(0);
+    for (int g = 0; g < 16; g++)
+        t = vmlaq_n_s32(t, gmk_arm_dot16(u->q[g], vld1q_s8(a->qs + 16 * g)), u->sc[g]);
+    int32_t isum = vaddvq_s32(t);
+    if (F == GMK_DTYPE_Q6_K) {
+        for (int g = 0; g < 16; g++)
+            isum -= u->off[g] * a->bsums[g];
+        return __builtin_fmaf((float)isum, u->d * a->d, acc);
+    }
+    int32_t msum = 0;
+    for (int j = 0; j < 8; j++)
+        msum += u->mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
+    acc = __builtin_fmaf((float)isum, u->d * a->d, acc);
+    return __builtin_fmaf(-(float)msum, u->dmin * a->d, acc);
+}
+
+/* Rows [r0, r1) of a k-quant F in the file's order, each block unpacked
+ * once per GMK_ARM_T tokens. */
+static inline void gmk_arm_rows_k(int F, float *restrict y, int64_t ldy,
+                                  const uint8_t *restrict W, const uint8_t *restrict x,
+                                  size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t nb)
+{
+    const size_t bb = gmk_dtype_block_bytes(F);
+    gmk_arm_kblk u;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *w = W + (size_t)r * (size_t)nb * bb;
+        for (int t0 = 0; t0 < n_tok; t0 += GMK_ARM_T) {
+            const int T = n_tok - t0 < GMK_ARM_T ? n_tok - t0 : GMK_ARM_T;
+            float acc[GMK_ARM_T] = {0};
+            for (int64_t b = 0; b < nb; b++) {
+                if (F == GMK_DTYPE_Q6_K)
+                    gmk_arm_unpack_q6k(&u, w + (size_t)b * bb);
+                else
+                    gmk_arm_unpack_q45k(&u, F == GMK_DTYPE_Q5_K, w + (size_t)b * bb);
+                for (int j = 0; j < T; j++) {
+                    const uint8_t *xt = x + (size_t)(t0 + j) * xrow;
+                    acc[j] = gmk_arm_kstep(F, acc[j], &u, (const gmk_act_q8_k *)xt + b);
+                }
+            }
+            for (int j = 0; j < T; j++)
+                y[(t0 + j) * ldy + r] = acc[j];
+        }
+    }
+}
+
 /* ------------------------------------------------------ 4-row panels (P4) */
 
 /* Panel block p of F as 8 vectors, w[g] = 4 bytes of each row: elements
- * 4g .. 4g+3 (q4_0: still + 8); returns the 4 rows' scales. */
+ * 4g .. 4g+3 (q4_0: still + 8, q5_0 + 16: its mask g holds the 5th bits
+ * of vector g, bit 4r+i for byte 4r+i); returns the 4 rows' scales. */
 GMK_AI float32x4_t gmk_arm_panel_block(int F, const uint8_t *p, int8x16_t w[8])
 {
-    const uint8_t *qs = p + 2 * GMK_ARM_R;
+    const uint8_t *qs = p + gmk_panel_qs_at(F, GMK_ARM_R);
     if (F == GMK_DTYPE_Q8_0) {
         for (int g = 0; g < 8; g++)
             w[g] = vld1q_s8((const int8_t *)qs + 16 * g);
@@ -175,6 +350,11 @@ GMK_AI float32x4_t gmk_arm_panel_block(int F, const uint8_t *p, int8x16_t w[8])
             w[k] = vreinterpretq_s8_u8(vandq_u8(u, vdupq_n_u8(0x0f)));
             w[k + 4] = vreinterpretq_s8_u8(vshrq_n_u8(u, 4));
         }
+    }
+    if (F == GMK_DTYPE_Q5_0) { /* 8 masks of 16 bits: one load */
+        uint8x16_t h = vld1q_u8(p + gmk_panel_qh_at(F, GMK_ARM_R));
+        for (int g = 0; g < 8; g++)
+            w[g] = gmk_arm_add_5th(vreinterpretq_u8_s8(w[g]), h, gmk_arm_spread(2 * g));
     }
     return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
 }
@@ -328,14 +508,25 @@ static inline void gmk_arm_p4(int F, float *restrict y, int64_t ldy, const uint8
 
 /* ------------------------------------------------------------- dispatch */
 
+/* Element k of a Q8_0 or Q8_K activation row as a float. */
+GMK_AI float gmk_arm_act_f32(const uint8_t *xt, int fmt, int64_t k)
+{
+    if (fmt == GMK_ACT_Q8_K) {
+        const gmk_act_q8_k *a = (const gmk_act_q8_k *)xt + k / GMK_ARM_QKK;
+        return a->d * (float)a->qs[k % GMK_ARM_QKK];
+    }
+    const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)xt + k / GMK_ARM_QK;
+    return a->d * (float)a->qs[k % GMK_ARM_QK];
+}
+
 /*
- * Any (weights, format) pair without a kernel here, e.g. a q5_0 weight
+ * Any (weights, format) pair without a kernel here, e.g. a q4_1 weight
  * handed Q8_0 rows: activations back to f32 a chunk at a time and the
- * reference dots.  The compiler never pairs them (arm.c asks for Q8_0
- * exactly where GMK_LAYOUT_P4 has the dtype); slow but never wrong.
+ * reference dots.  The compiler never pairs them (arm.c asks for int8 rows
+ * exactly where gmk_act_fmt_arm says); slow but never wrong.
  */
 static inline void gmk_arm_fallback(float *restrict y, int64_t ldy, const void *restrict W,
-                                    int wdtype, const uint8_t *restrict x, size_t xrow,
+                                    int wdtype, const uint8_t *restrict x, int fmt, size_t xrow,
                                     int n_tok, int64_t r0, int64_t r1, int64_t n_in)
 {
     GMK_NO_CONTRACT
@@ -343,10 +534,8 @@ static inline void gmk_arm_fallback(float *restrict y, int64_t ldy, const void *
     for (int t = 0; t < n_tok; t++) {
         for (int64_t k0 = 0; k0 < n_in; k0 += GMK_MATMUL_CHUNK) {
             int64_t len = n_in - k0 < GMK_MATMUL_CHUNK ? n_in - k0 : GMK_MATMUL_CHUNK;
-            for (int64_t k = 0; k < len; k++) {
-                const gmk_act_q8_0 *a = gmk_arm_act(x, xrow, t, (k0 + k) / GMK_ARM_QK);
-                xb[k] = a->d * (float)a->qs[(k0 + k) % GMK_ARM_QK];
-            }
+            for (int64_t k = 0; k < len; k++)
+                xb[k] = gmk_arm_act_f32(x + (size_t)t * xrow, fmt, k0 + k);
             for (int64_t r = r0; r < r1; r++) {
                 gmk_weight_dequant(wb, W, wdtype, r, n_in, k0, len);
                 float d = gmk_dot_f32(wb, xb, len);
@@ -356,11 +545,48 @@ static inline void gmk_arm_fallback(float *restrict y, int64_t ldy, const void *
     }
 }
 
+/* Runs the int8 kernel for (dtype, layout, fmt), the dtype a constant in
+ * each call so that its kernel is specialized; 0 if there is none. */
+static inline int gmk_arm_int8(float *restrict y, int64_t ldy, const uint8_t *restrict w,
+                               int dtype, int layout, const uint8_t *restrict x, int fmt,
+                               size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t n_in)
+{
+    const int64_t nb = n_in / gmk_dtype_block(dtype);
+#define GMK_ARM_ARGS y, ldy, w, x, xrow, n_tok, r0, r1, nb
+    if (fmt == GMK_ACT_Q8_0 && layout == GMK_LAYOUT_P4) {
+        switch (dtype) {
+        case GMK_DTYPE_Q4_0: gmk_arm_p4(GMK_DTYPE_Q4_0, GMK_ARM_ARGS); return 1;
+        case GMK_DTYPE_Q5_0: gmk_arm_p4(GMK_DTYPE_Q5_0, GMK_ARM_ARGS); return 1;
+        case GMK_DTYPE_Q8_0: gmk_arm_p4(GMK_DTYPE_Q8_0, GMK_ARM_ARGS); return 1;
+        default: return 0;
+        }
+    }
+    if (fmt == GMK_ACT_Q8_0 && layout == GMK_LAYOUT_PACKED) {
+        switch (dtype) {
+        case GMK_DTYPE_Q4_0: gmk_arm_rows(GMK_DTYPE_Q4_0, GMK_ARM_ARGS); return 1;
+        case GMK_DTYPE_Q5_0: gmk_arm_rows(GMK_DTYPE_Q5_0, GMK_ARM_ARGS); return 1;
+        case GMK_DTYPE_Q8_0: gmk_arm_rows(GMK_DTYPE_Q8_0, GMK_ARM_ARGS); return 1;
+        default: return 0;
+        }
+    }
+    if (fmt == GMK_ACT_Q8_K && layout == GMK_LAYOUT_PACKED) {
+        switch (dtype) {
+        case GMK_DTYPE_Q4_K: gmk_arm_rows_k(GMK_DTYPE_Q4_K, GMK_ARM_ARGS); return 1;
+        case GMK_DTYPE_Q5_K: gmk_arm_rows_k(GMK_DTYPE_Q5_K, GMK_ARM_ARGS); return 1;
+        case GMK_DTYPE_Q6_K: gmk_arm_rows_k(GMK_DTYPE_Q6_K, GMK_ARM_ARGS); return 1;
+        default: return 0;
+        }
+    }
+#undef GMK_ARM_ARGS
+    return 0;
+}
+
 /*
  * y[t·ldy + r] = Σ_k W_r[k] · x_t[k] for rows r in [r0, r1) and tokens
  * t < n_tok; W is (n_out, n_in) of wdtype (dtype | layout); activation row
- * t sits at (const char *)xq + t·gmk_act_row_bytes(fmt, n_in).  q4_0 and
- * q8_0 with Q8_0 rows take the int8 kernels; f32 rows the reference.
+ * t sits at (const char *)xq + t·gmk_act_row_bytes(fmt, n_in).  q4_0, q5_0
+ * and q8_0 with Q8_0 rows (file's rows or P4) and q4_k, q5_k, q6_k with
+ * Q8_K rows (file's rows) take the int8 kernels; f32 rows the reference.
  */
 static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *restrict W,
                                    int wdtype, const void *restrict xq, int fmt, int n_tok,
@@ -371,8 +597,8 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
     const int dtype = gmk_wdtype_dtype(wdtype), layout = gmk_wdtype_layout(wdtype);
     const int64_t blk = gmk_dtype_block(dtype);
     const size_t xrow = gmk_act_row_bytes(fmt, n_in);
-    if (xrow == 0 || (blk > 0 && n_in % blk != 0) || !gmk_layout_supports(layout, dtype) ||
-        (fmt != GMK_ACT_F32 && fmt != GMK_ACT_Q8_0)) {
+    if (xrow == 0 || blk <= 0 || n_in % blk != 0 || !gmk_layout_supports(layout, dtype) ||
+        (fmt != GMK_ACT_F32 && fmt != GMK_ACT_Q8_0 && fmt != GMK_ACT_Q8_K)) {
         /* a shape the compiler never emits: zeros, and no read out of bounds */
         for (int t = 0; t < n_tok; t++)
             for (int64_t r = r0; r < r1; r++)
@@ -385,18 +611,8 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
         return;
     }
     const uint8_t *w = (const uint8_t *)W, *x = (const uint8_t *)xq;
-    const int64_t nb = n_in / blk;
-    const int p4 = layout == GMK_LAYOUT_P4, packed = layout == GMK_LAYOUT_PACKED;
-    if (dtype == GMK_DTYPE_Q4_0 && p4)
-        gmk_arm_p4(GMK_DTYPE_Q4_0, y, ldy, w, x, xrow, n_tok, r0, r1, nb);
-    else if (dtype == GMK_DTYPE_Q8_0 && p4)
-        gmk_arm_p4(GMK_DTYPE_Q8_0, y, ldy, w, x, xrow, n_tok, r0, r1, nb);
-    else if (dtype == GMK_DTYPE_Q4_0 && packed)
-        gmk_arm_rows(GMK_DTYPE_Q4_0, y, ldy, w, x, xrow, n_tok, r0, r1, nb);
-    else if (dtype == GMK_DTYPE_Q8_0 && packed)
-        gmk_arm_rows(GMK_DTYPE_Q8_0, y, ldy, w, x, xrow, n_tok, r0, r1, nb);
-    else
-        gmk_arm_fallback(y, ldy, W, wdtype, x, xrow, n_tok, r0, r1, n_in);
+    if (!gmk_arm_int8(y, ldy, w, dtype, layout, x, fmt, xrow, n_tok, r0, r1, n_in))
+        gmk_arm_fallback(y, ldy, W, wdtype, x, fmt, xrow, n_tok, r0, r1, n_in);
 }
 
 #endif /* GMK_ARM_H */

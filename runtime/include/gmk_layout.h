@@ -41,8 +41,9 @@
  *   q5_k  d, dmin, scales, qh (8 × 4R), qs (32 × 4R)
  *   q6_k  d (R f16), scales (16 × R int8), qh (16 × 4R), ql (32 × 4R)
  *
- * GMK_LAYOUT_P4 (q4_0, q8_0; read by the AArch64 kernels, gmk_arm.h): the
- * P16 order with R = 4, but q8_0 keeps its signed bytes (sdot, smmla and
+ * GMK_LAYOUT_P4 (q4_0, q5_0, q8_0; read by the AArch64 kernels, gmk_arm.h):
+ * the P16 order with R = 4 (q5_0's 5th bits one 16-bit mask per 4 bytes of
+ * the 4 rows), but q8_0 keeps its signed bytes (sdot, smmla and
  * smull multiply s8 by s8).  A 16-byte load holds 4 bytes of each of the 4
  * rows: what sdot against one 4-byte lane of activations wants, and, two
  * loads zipped by 32-bit lanes, the 2 rows × 8 bytes an smmla takes.
@@ -72,7 +73,8 @@ static inline int gmk_layout_supports(int layout, int dtype)
     case GMK_LAYOUT_P8:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0 ||
                dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
-    case GMK_LAYOUT_P4: return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q8_0;
+    case GMK_LAYOUT_P4:
+        return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0;
     default: return 0;
     }
 }
