@@ -2,17 +2,18 @@
  * gmk_arm.h — matmul kernels of the AArch64 targets (aarch64, -dotprod, -i8mm).
  *
  * The two primitives of gmk_generic.h with int8 activations: gmk_act_row
- * quantizes f32 rows to Q8_0 blocks by the x86 targets' rule, and
- * gmk_matmul_rows multiplies q4_0, q5_0 and q8_0 weights by them, read from the
- * file's rows or from 4-row panels (GMK_LAYOUT_P4, gmk_layout.h).  The
+ * quantizes f32 rows to Q8_0 / Q8_K blocks by the x86 targets' rule, and
+ * gmk_matmul_rows multiplies q4_0, q5_0 and q8_0 weights by Q8_0 rows, read
+ * from the file's rows or from 4-row panels (GMK_LAYOUT_P4, gmk_layout.h),
+ * and q4_k, q5_k, q6_k by Q8_K rows from the file's rows.  The
  * instructions follow the -march macros: sdot with __ARM_FEATURE_DOTPROD,
  * smmla for pairs of tokens with __ARM_FEATURE_MATMUL_INT8, else widening
  * multiplies (smull, sadalp) of Armv8.0.  Every path computes, per (row,
- * token, block), the exact int32 dot q and then acc = fma(float(q)·dx, dw,
- * acc), as gmk_x86_step_b32 does: the three targets, both layouts, any row
- * cut and any token count give the same bits.  The weight types without
- * kernels here take f32 activations (compiler/targets/arm.c) and the
- * portable kernels.
+ * token, block), exact integer sums and then the float steps of the x86
+ * kernels (acc = fma(float(q)·dx, dw, acc) for the b32 formats, as
+ * gmk_x86_step_b32): the three targets, both layouts, any row cut and any
+ * token count give the same bits.  The weight types without kernels here
+ * take f32 activations (gmk_act_fmt_arm) and the portable kernels.
  */
 #ifndef GMK_ARM_H
 #define GMK_ARM_H
@@ -22,10 +23,10 @@
 
 #include <arm_neon.h>
 
-#define GMK_ARM_QK 32   /* elements per q4_0 / q8_0 weight and Q8_0 activation block */
+#define GMK_ARM_QK 32   /* elements per b32 weight and Q8_0 activation block */
 #define GMK_ARM_QKK 256 /* per k-quant and Q8_K block */
-#define GMK_ARM_R 4   /* rows per GMK_LAYOUT_P4 panel: one int32 lane each */
-#define GMK_ARM_T 4   /* tokens per register tile */
+#define GMK_ARM_R 4     /* rows per GMK_LAYOUT_P4 panel: one int32 lane each */
+#define GMK_ARM_T 4     /* tokens per register tile */
 
 /* ------------------------------------------------------------ activations */
 
