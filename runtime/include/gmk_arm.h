@@ -219,11 +219,12 @@ GMK_AI int32x4_t gmk_arm_dot16(int8x16_t w, int8x16_t x)
 
 /* One k-quant block unpacked for every token of a tile: q[g] = elements
  * 16g .. 16g+15 without offsets (q4_k 0..15, q5_k 0..31, q6_k 0..63),
- * sc[g] their group's scale, mn[j] the minimum of 32-element sub-block j
- * (q4_k, q5_k), q6_k's −32 as off[g] = 32·sc[g]. */
+ * sc[g/4] lane g%4 their group's scale (q6_k: also as int16 lanes sc16,
+ * for its −32), mn the minimums of the 32-element sub-blocks (q4_k, q5_k). */
 typedef struct gmk_arm_kblk {
     int8x16_t q[16];
-    int32_t sc[16], mn[8], off[16];
+    int32x4_t sc[4];
+    int16x8_t sc16[2], mn;
     float d, dmin;
 } gmk_arm_kblk;
 
@@ -234,12 +235,17 @@ GMK_AI void gmk_arm_unpack_q45k(gmk_arm_kblk *u, int five, const uint8_t *b)
 {
     u->d = gmk_arm_f16(b);
     u->dmin = gmk_arm_f16(b + 2);
+    int16_t mn[8];
+    int32_t sc[16];
     for (int j = 0; j < 8; j++) {
-        uint8_t sc, m;
-        gmk_scale_min_k4(j, b + 4, &sc, &m);
-        u->sc[2 * j] = u->sc[2 * j + 1] = sc;
-        u->mn[j] = m;
+        uint8_t s6, m6;
+        gmk_scale_min_k4(j, b + 4, &s6, &m6);
+        sc[2 * j] = sc[2 * j + 1] = s6;
+        mn[j] = m6;
     }
+    for (int k = 0; k < 4; k++)
+        u->sc[k] = vld1q_s32(sc + 4 * k);
+    u->mn = vld1q_s16(mn);
     const uint8_t *qh = b + 16, *qs = b + 16 + 32 * five;
     const uint8x16_t low = vdupq_n_u8(0x0f), b4 = vdupq_n_u8(0x10);
     for (int c = 0; c < 4; c++)
@@ -261,9 +267,12 @@ GMK_AI void gmk_arm_unpack_q45k(gmk_arm_kblk *u, int five, const uint8_t *b)
 GMK_AI void gmk_arm_unpack_q6k(gmk_arm_kblk *u, const uint8_t *b)
 {
     u->d = gmk_arm_f16(b + 208);
-    for (int g = 0; g < 16; g++) {
-        u->sc[g] = (int8_t)b[192 + g];
-        u->off[g] = 32 * u->sc[g];
+    const int8x16_t sc = vld1q_s8((const int8_t *)b + 192);
+    u->sc16[0] = vmovl_s8(vget_low_s8(sc));
+    u->sc16[1] = vmovl_high_s8(sc);
+    for (int k = 0; k < 2; k++) {
+        u->sc[2 * k] = vmovl_s16(vget_low_s16(u->sc16[k]));
+        u->sc[2 * k + 1] = vmovl_high_s16(u->sc16[k]);
     }
     const uint8x16_t low = vdupq_n_u8(0x0f), two = vdupq_n_u8(0x30);
     for (int n = 0; n < 2; n++)
@@ -283,25 +292,35 @@ GMK_AI void gmk_arm_unpack_q6k(gmk_arm_kblk *u, const uint8_t *b)
 }
 
 /* One block's contribution for one token, the arithmetic of the x86 P8
- * k-quant kernels: exact isum = Σ_g sc_g·(Σ q·x − off_g·bsum_g) and msum =
- * Σ_j mn_j·Σx_j, then acc = fma(isum, d·dx, acc), acc = fma(−msum, dmin·dx,
- * acc) for q4_k / q5_k. */
+ * k-quant kernels: exact isum = Σ_g sc_g·(Σ q·x − 32·bsum_g for q6_k) and
+ * msum = Σ_j mn_j·Σx_j, then acc = fma(isum, d·dx, acc), acc = fma(−msum,
+ * dmin·dx, acc) for q4_k / q5_k.  The sums of 16 (bsums) and of 32 (their
+ * pairs, at most 32·127) fit int16; every product int32. */
 GMK_AI float gmk_arm_kstep(int F, float acc, const gmk_arm_kblk *u, const gmk_act_q8_k *a)
 {
     GMK_NO_CONTRACT
     int32x4_t t = vdupq_n_s32(0);
-    for (int g = 0; g < 16; g++)
-        t = vmlaq_n_s32(t, gmk_arm_dot16(u->q[g], vld1q_s8(a->qs + 16 * g)), u->sc[g]);
-    int32_t isum = vaddvq_s32(t);
+    for (int k = 0; k < 4; k++) { /* groups 4k .. 4k+3, scales by lane */
+        const int8x16_t *q = u->q + 4 * k;
+        const int8_t *x = a->qs + 64 * k;
+        t = vmlaq_laneq_s32(t, gmk_arm_dot16(q[0], vld1q_s8(x)), u->sc[k], 0);
+        t = vmlaq_laneq_s32(t, gmk_arm_dot16(q[1], vld1q_s8(x + 16)), u->sc[k], 1);
+        t = vmlaq_laneq_s32(t, gmk_arm_dot16(q[2], vld1q_s8(x + 32)), u->sc[k], 2);
+        t = vmlaq_laneq_s32(t, gmk_arm_dot16(q[3], vld1q_s8(x + 48)), u->sc[k], 3);
+    }
+    const int16x8_t b0 = vld1q_s16(a->bsums), b1 = vld1q_s16(a->bsums + 8);
     if (F == GMK_DTYPE_Q6_K) {
-        for (int g = 0; g < 16; g++)
-            isum -= u->off[g] * a->bsums[g];
+        int32x4_t o = vmull_s16(vget_low_s16(u->sc16[0]), vget_low_s16(b0));
+        o = vmlal_high_s16(o, u->sc16[0], b0);
+        o = vmlal_s16(o, vget_low_s16(u->sc16[1]), vget_low_s16(b1));
+        o = vmlal_high_s16(o, u->sc16[1], b1);
+        int32_t isum = vaddvq_s32(vsubq_s32(t, vshlq_n_s32(o, 5)));
         return __builtin_fmaf((float)isum, u->d * a->d, acc);
     }
-    int32_t msum = 0;
-    for (int j = 0; j < 8; j++)
-        msum += u->mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
-    acc = __builtin_fmaf((float)isum, u->d * a->d, acc);
+    const int16x8_t x32 = vpaddq_s16(b0, b1); /* Σx of sub-blocks 0..7 */
+    int32x4_t m = vmull_s16(vget_low_s16(u->mn), vget_low_s16(x32));
+    int32_t msum = vaddvq_s32(vmlal_high_s16(m, u->mn, x32));
+    acc = __builtin_fmaf((float)vaddvq_s32(t), u->d * a->d, acc);
     return __builtin_fmaf(-(float)msum, u->dmin * a->d, acc);
 }
 
