@@ -843,6 +843,20 @@ gmrt_status gmrt_eval_save_topk(gmrt_session *s, const gmk_model *m, const int32
                                 int32_t n_seq, int32_t n_pos, int32_t k, const char *path,
                                 gmrt_diag *diag) GMRT_MUST_CHECK;
 
+/* Token ids from arg: a list written on the command line ("2,651 17": only
+ * digits, commas and blanks) or else the name of a text file of ids
+ * separated by commas or white space.  Each must be in [0, n_vocab), and
+ * 1..max_n of them; errors name the file and line (or --ids) and the
+ * offending text.  *out is malloc'd, the caller frees it. */
+gmrt_status gmrt_eval_read_ids(const char *arg, int32_t n_vocab, int32_t max_n, int32_t **out,
+                               size_t *out_n, gmrt_diag *diag) GMRT_MUST_CHECK;
+/* Runs ids[0..n) from an empty context and writes the logits of every
+ * position, n rows of n_vocab float32 in this machine's byte order, to path
+ * (replaced atomically): as a .npy array of shape (n, n_vocab) when path
+ * ends in ".npy", else raw.  docs/conformance.md#logits-out. */
+gmrt_status gmrt_eval_write_logits(gmrt_session *s, const gmk_model *m, const int32_t *ids,
+                                   size_t n, const char *path, gmrt_diag *diag) GMRT_MUST_CHECK;
+
 /* The `eval` command line (see --help); returns a process exit status. */
 int gmrt_eval_main(const gmk_model *model, int argc, char **argv);
 void gmrt_eval_print_options(FILE *f);
