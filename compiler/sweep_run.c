@@ -65,6 +65,7 @@ typedef struct result {
     bool has_costs;           /* costs: what a token costs, from the plan */
     gmrt_bench_costs costs;
     int prompt, gen;          /* the bench's pp<prompt> and tg<gen> */
+    double ppl;               /* perplexity over the sweep's eval text; 0: none */
     int n_speed;
     gmrt_bench_speed speed[GMC_SWEEP_MAX_THREADS];
 } result;
@@ -120,7 +121,8 @@ static bool write_result(const char *path, const result *r)
                 "\"tg_tps_best\": %.4f, \"tg_tps_median\": %.4f}", i ? "," : "", s->threads,
                 s->pp_best_tps, s->pp_median_tps, s->tg_best_tps, s->tg_median_tps);
     }
-    fprintf(f, "],\n \"prompt\": %d, \"gen\": %d", r->prompt, r->gen);
+    fprintf(f, "],\n \"prompt\": %d, \"gen\": %d, \"ppl\": %.6f", r->prompt, r->gen,
+            r->ppl);
     if (r->has_costs)
         fprintf(f, ",\n \"costs\": {\"decode_weight_bytes\": %" PRIu64 ", \"kv_bytes_per_pos\": "
                 "%" PRIu64 ", \"dense_macs\": %.17g, \"head_macs\": %.17g, "
@@ -207,6 +209,7 @@ static bool read_result(const char *path, result *r)
     read_speeds(gmrt_json_get(o, "speed"), r);
     r->prompt = (int)jnum(o, "prompt");
     r->gen = (int)jnum(o, "gen");
+    r->ppl = jnum(o, "ppl");
     const gmrt_json_value *co = gmrt_json_get(o, "costs");
     if (co && co->kind == GMRT_JSON_OBJECT) {
         double peak = jnum(co, "peak");
@@ -345,7 +348,7 @@ static void build_variant(const ctx *c, const job *j, result *r)
     r->compile_s = now_s() - t0;
     r->cached = st == GMC_OK && br.cached;
     struct stat sb;
-    if (st == GMC_OK && stat(j->weights, &sb) != 0) {
+    if (st == GMC_OK && !c->s->weights && stat(j->weights, &sb) != 0) {
         char tmp[4300];
         snprintf(tmp, sizeof tmp, "%s.%ld.tmp", j->weights, (long)getpid());
         st = gmc_init_weights(j->yaml, tmp, c->s->seed, false, &d);
@@ -357,6 +360,55 @@ static void build_variant(const ctx *c, const job *j, result *r)
     snprintf(r->status, sizeof r->status, st == GMC_OK ? "built" : "failed");
     if (st != GMC_OK)
         diag_text(&d, r->error, sizeof r->error);
+}
+
+/* A whole text file (a regular file, at most 4 MiB: the tokenizer's cap),
+ * malloc'd and NUL-terminated; NULL with the error in d. */
+static char *read_text(const char *path, size_t *len, gmrt_diag *d)
+{
+    enum { MAX = 4 << 20 };
+    FILE *f;
+    if (gmrt_file_fopen_read(path, &f, d) != GMRT_OK)
+        return NULL;
+    char *buf = malloc(MAX + 1);
+    *len = buf ? fread(buf, 1, MAX + 1, f) : 0;
+    bool bad = !buf || ferror(f) || *len > MAX;
+    fclose(f);
+    if (bad) {
+        gmrt_fail(d, GMRT_ERR_IO, "cannot read %s (or over 4 MiB)", path);
+        free(buf);
+        return NULL;
+    }
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* The perplexity of the variant over the sweep's eval text (second half of
+ * each chunk scored, as gemmac eval), at the sweep's largest thread count:
+ * into r->ppl, or the error into err. */
+static void eval_variant(const ctx *c, const gmk_model *m, const char *weights, result *r,
+                         char *err, size_t cap)
+{
+    int threads = 1;
+    for (int t = 0; t < c->s->n_threads; t++)
+        threads = c->s->threads[t] > threads ? c->s->threads[t] : threads;
+    gmrt_session_opts so = {.n_threads = threads, .requant = c->s->weights != NULL};
+    gmrt_session *s = NULL;
+    gmrt_diag d = {0};
+    gmrt_ppl_stats p;
+    size_t len = 0;
+    char *text = read_text(c->s->eval_text, &len, &d);
+    if (!text)
+        snprintf(err, cap, "eval: %s", d.msg);
+    else if (gmrt_session_create(m, weights, &so, &s, &d) != GMRT_OK ||
+             gmrt_eval_text(s, text, len, c->s->eval_ctx < m->n_ctx ? c->s->eval_ctx
+                                                                     : m->n_ctx,
+                            false, &p, &d) != GMRT_OK)
+        snprintf(err, cap, "eval: %s", d.msg);
+    else
+        r->ppl = p.ppl;
+    gmrt_session_destroy(s);
+    free(text);
 }
 
 /* Loads the built model.so and measures every thread count: status "ok",
@@ -387,17 +439,20 @@ static void bench_variant(const ctx *c, const job *j, result *r)
     r->n_speed = 0;
     for (int t = 0; !err[0] && t < c->s->n_threads; t++) {
         gmrt_diag rd = {0};
-        if (gmrt_bench_measure(*entry, j->weights, c->s->threads[t], c->s->prompt, c->s->gen,
-                               c->s->reps, &r->speed[t], &rd) != GMRT_OK)
+        if (gmrt_bench_measure(*entry, j->weights, c->s->weights != NULL, c->s->threads[t],
+                               c->s->prompt, c->s->gen, c->s->reps, &r->speed[t],
+                               &rd) != GMRT_OK)
             snprintf(err, sizeof err, "bench at %d threads: %s", c->s->threads[t], rd.msg);
         else
             r->n_speed = t + 1;
     }
+    if (!err[0] && c->s->eval_text)
+        eval_variant(c, *entry, j->weights, r, err, sizeof err);
     if (h)
         dlclose(h);
     snprintf(r->status, sizeof r->status, err[0] ? "failed" : "ok");
     snprintf(r->error, sizeof r->error, "%s", err);
-    if (!c->keep_weights)
+    if (!c->keep_weights && !c->s->weights) /* the random ones only */
         unlink(j->weights);
 }
 
@@ -462,12 +517,22 @@ static gmc_status make_jobs(const ctx *c, gmc_arena *a, job *jobs, size_t only,
         rk = gmc_hash_bytes(rk, s->threads, sizeof s->threads);
         int32_t bench[3] = {s->prompt, s->gen, s->reps};
         rk = gmc_hash_bytes(rk, bench, sizeof bench);
+        /* real weights and the eval text are part of what is measured (and
+         * leave the keys of sweeps without them as they were) */
+        if (s->weights)
+            rk = gmc_hash_bytes(rk, s->weights, strlen(s->weights) + 1);
+        if (s->eval_text)
+            rk = gmc_hash_bytes(gmc_hash_bytes(rk, s->eval_text, strlen(s->eval_text) + 1),
+                                &s->eval_ctx, sizeof s->eval_ctx);
         snprintf(j->key, sizeof j->key, "%016" PRIx64, rk);
         snprintf(j->cache, sizeof j->cache, "sweep-%016" PRIx64, gh);
         snprintf(j->yaml, sizeof j->yaml, "%s/variants/v%d.yaml", c->out, j->v->index);
         snprintf(j->res, sizeof j->res, "%s/results/%s.json", c->out, j->key);
-        snprintf(j->weights, sizeof j->weights, "%s/weights/%016" PRIx64 "-s%" PRIu64 ".gguf",
-                 c->out, gh, s->seed);
+        if (s->weights)
+            snprintf(j->weights, sizeof j->weights, "%s", s->weights);
+        else
+            snprintf(j->weights, sizeof j->weights, "%s/weights/%016" PRIx64 "-s%" PRIu64
+                     ".gguf", c->out, gh, s->seed);
         bool ok = !gmc_strbuf_failed(&b) && write_text(j->yaml, text, b.len);
         gmc_strbuf_deinit(&b);
         if (!ok)
@@ -676,9 +741,10 @@ static const char *const metric_cols[] = {
     "params", "params_effective", "params_active", "weight_bytes", "arena_bytes",
     "kv_bytes_per_token", "kv_bytes_full", "memory_bytes", "compile_s", "threads",
     "pp_tps_best", "pp_tps_median", "tg_tps_best", "tg_tps_median",
-    "pp_tps_predicted", "pp_ratio", "tg_tps_predicted", "tg_ratio"};
+    "pp_tps_predicted", "pp_ratio", "tg_tps_predicted", "tg_ratio", "ppl"};
 #define FIRST_SPEED 9      /* metric_cols[FIRST_SPEED..]: measured speeds */
 #define FIRST_PREDICTED 14 /* metric_cols[FIRST_PREDICTED..]: the cost model's */
+#define PPL_COL 18         /* perplexity over the eval text */
 #define N_METRICS (sizeof metric_cols / sizeof metric_cols[0])
 
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
@@ -697,11 +763,13 @@ static bool value_of(const row *w, const char *col, double *out)
         s ? s->threads : 0, s ? s->pp_best_tps : 0, s ? s->pp_median_tps : 0,
         s ? s->tg_best_tps : 0, s ? s->tg_median_tps : 0,
         p->pp_tps, s && p->pp_tps > 0 ? s->pp_median_tps / p->pp_tps : 0,
-        p->tg_tps, s && p->tg_tps > 0 ? s->tg_median_tps / p->tg_tps : 0};
-    _Static_assert(N_METRICS == FIRST_PREDICTED + 4, "metric_cols and v[] differ");
+        p->tg_tps, s && p->tg_tps > 0 ? s->tg_median_tps / p->tg_tps : 0, r->ppl};
+    _Static_assert(N_METRICS == PPL_COL + 1, "metric_cols and v[] differ");
     for (size_t i = 0; i < N_METRICS; i++)
         if (strcmp(col, metric_cols[i]) == 0) {
             *out = v[i];
+            if (i == PPL_COL)
+                return strcmp(r->status, "ok") == 0 && v[i] > 0;
             if (i >= FIRST_PREDICTED)
                 return w->has_pred && v[i] > 0;
             return strcmp(r->status, "ok") == 0 && (i < FIRST_SPEED || s);
@@ -787,8 +855,10 @@ static bool write_csv(const table *t, const char *path)
         for (size_t m = 0; m < N_METRICS; m++) {
             double v;
             if (value_of(w, metric_cols[m], &v))
-                fprintf(f, m == 8 || m == FIRST_PREDICTED + 1 || m == FIRST_PREDICTED + 3
-                               ? ",%.3f" : m > FIRST_SPEED ? ",%.2f" : ",%.0f", v);
+                fprintf(f, m == PPL_COL ? ",%.4f"
+                           : m == 8 || m == FIRST_PREDICTED + 1 || m == FIRST_PREDICTED + 3
+                               ? ",%.3f"
+                           : m > FIRST_SPEED ? ",%.2f" : ",%.0f", v);
             else
                 fputc(',', f);
         }
@@ -839,8 +909,10 @@ static bool write_md(const table *t, const char *path)
                 t->machine);
     fprintf(f, "| # | variant | params (M) | weights (MiB) | KV/token (KiB) | KV full (MiB) | "
             "arena (MiB) | memory (MiB) | compile (s) | threads | pp t/s best | pp t/s median "
-            "| pp predicted | ratio | tg t/s best | tg t/s median | tg predicted | ratio | |\n");
-    fprintf(f, "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|\n");
+            "| pp predicted | ratio | tg t/s best | tg t/s median | tg predicted | ratio | ppl "
+            "| |\n");
+    fprintf(f, "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:"
+            "|:-:|\n");
     for (size_t i = 0; i < t->n_rows; i++) {
         const row *w = &t->rows[i];
         const result *r = w->r;
@@ -856,6 +928,11 @@ static bool write_md(const table *t, const char *path)
         md_predicted(f, w, "pp_tps_predicted", "pp_ratio");
         fprintf(f, "%.1f | %.1f | ", w->sp->tg_best_tps, w->sp->tg_median_tps);
         md_predicted(f, w, "tg_tps_predicted", "tg_ratio");
+        double ppl;
+        if (value_of(w, "ppl", &ppl))
+            fprintf(f, "%.3f | ", ppl);
+        else
+            fprintf(f, "– | ");
         fprintf(f, "%s |\n", w->front ? "★" : "");
     }
     bool head = false;

@@ -33,6 +33,7 @@ typedef struct bench_opts {
     bool roofline;
     long bw_mib;
     bool quiet;  /* no progress on stderr (gmrt_bench_measure) */
+    bool requant; /* convert weights of other types at load (gmrt_bench_measure) */
     bool calibrate;       /* write a machine profile (docs/experiments.md) */
     const char *machine;  /* its path; NULL: the target's default */
 } bench_opts;
@@ -580,7 +581,7 @@ static gmrt_status bench_threads(const gmk_model *m, const bench_opts *o, int th
                                  const int32_t *toks, bench_result *res, int *n_res,
                                  gmrt_diag *diag)
 {
-    gmrt_session_opts so = {.n_threads = threads};
+    gmrt_session_opts so = {.n_threads = threads, .requant = o->requant};
     gmrt_session *s = NULL;
     if (gmrt_session_create(m, o->weights, &so, &s, diag) != GMRT_OK)
         return diag->status;
@@ -625,9 +626,9 @@ static gmrt_status bench_all(const gmk_model *m, const bench_opts *o,
 }
 
 /* A single thread count, for gemmac sweep (gmrt.h). */
-gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int threads,
-                               int n_prompt, int n_gen, int reps, gmrt_bench_speed *out,
-                               gmrt_diag *diag)
+gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, bool requant,
+                               int threads, int n_prompt, int n_gen, int reps,
+                               gmrt_bench_speed *out, gmrt_diag *diag)
 {
     memset(out, 0, sizeof *out);
     out->threads = threads;
@@ -636,7 +637,8 @@ gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int thre
         return gmrt_fail(diag, GMRT_ERR_ARG, "bench: threads %d, prompt %d, gen %d or reps %d "
                          "out of range (context %d)", threads, n_prompt, n_gen, reps, m->n_ctx);
     bench_opts o = {.weights = weights, .pp = {n_prompt}, .n_pp = n_prompt > 0,
-                    .tg = {n_gen}, .n_tg = n_gen > 0, .reps = reps, .quiet = true};
+                    .tg = {n_gen}, .n_tg = n_gen > 0, .reps = reps, .quiet = true,
+                    .requant = requant};
     bench_result res[2] = {{0}};
     double *times = calloc(2 * (size_t)reps, sizeof *times);
     int max_n = n_prompt > n_gen ? n_prompt : n_gen > 0 ? n_gen : 1;

@@ -22,6 +22,7 @@
 
 #include "gmk.h"
 #include "model.h"
+#include "driver.h"
 #include "sweep.h"
 #include "testutil.h"
 
@@ -357,6 +358,52 @@ START_TEST(command_round_trip)
 }
 END_TEST
 
+/* weights: and eval: — every variant runs the same GGUF (converted at load
+ * where its types differ) and is scored on a text: the f32 variant's
+ * perplexity is what `gemmac eval -f` reports for those weights, and the
+ * q8_0 one (converted) is close to it but not equal; the weights are kept. */
+START_TEST(command_real_weights_and_eval)
+{
+    const char *dir = gmc_test_tmpdir();
+    char w[4200], txt[4200], text[2048], cmd[16000], out[4200];
+    snprintf(w, sizeof w, "%s/tiny-real.gguf", dir);
+    snprintf(out, sizeof out, "%s/real-out", dir);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert(gmc_init_weights(tiny, w, 11, false, &d) == GMC_OK);
+    snprintf(txt, sizeof txt, "%s", put_file("ppl.txt", "the cat sat on the mat and the dog "
+                                             "sat on the log; the cat and the dog sat.\n"));
+    snprintf(text, sizeof text,
+             "base: %s\nname: tiny-real\ntarget: generic\nweights: %s\n"
+             "eval: {text: ppl.txt, ctx: 16}\ngrid:\n  quant.ffn: [f32, q8_0]\n"
+             "bench:\n  threads: [1]\n  prompt: 4\n  gen: 2\n  reps: 1\n", tiny, w);
+    const char *sweep = put_file("tiny-real.yaml", text);
+    char cache[4200];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    ck_assert_int_eq(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' -o '%s' 2>'%s/real.log'", GMC_GEMMAC, sweep,
+             out, dir);
+    ck_assert_int_eq(run_cmd(cmd), 0);
+    char *csv = read_in(out, "results.csv");
+    double p32 = csv_cell(csv, "\n1,ffn=f32,ok,", "ppl", 1);
+    double p8 = csv_cell(csv, "\n2,ffn=q8_0,ok,", "ppl", 1);
+    snprintf(cmd, sizeof cmd, "'%s' eval '%s' --target generic --weights '%s' -f '%s' "
+             "--ctx 16 -t 1 -o json > '%s/ppl.json' 2>/dev/null", GMC_GEMMAC, tiny, w, txt,
+             dir);
+    ck_assert_int_eq(run_cmd(cmd), 0);
+    char *js = read_in(dir, "ppl.json");
+    const char *at = strstr(js, "\"ppl\": ");
+    ck_assert_ptr_nonnull(at);
+    double want = atof(at + 7);
+    ck_assert_msg(fabs(p32 - want) < 1e-4 * want, "sweep ppl %.6f, eval %.6f\n%s", p32, want,
+                  csv);
+    ck_assert_msg(p8 > 0 && p8 != p32 && fabs(p8 - p32) < 0.05 * p32, "q8_0 ppl %.6f", p8);
+    struct stat sb;
+    ck_assert_int_eq(stat(w, &sb), 0);
+    free(csv), free(js);
+}
+END_TEST
+
 /* Bad command lines are usage errors (2); a bad sweep file is 1 with the
  * file and line. */
 START_TEST(command_errors)
@@ -390,6 +437,7 @@ Suite *sweep_suite(void)
     tcase_add_test(tc, variant_errors);
     tcase_add_test(tc, command_errors);
     tcase_add_test(tc, command_round_trip);
+    tcase_add_test(tc, command_real_weights_and_eval);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -748,11 +748,13 @@ typedef struct gmrt_bench_speed {
 
 /* The measurement of gmrt_bench_main without its output: pp<n_prompt> and
  * tg<n_gen> (0 = skip that test) on a session of `threads` threads over the
- * GGUF weights, one warm-up and reps timed runs each, nothing printed.
- * GMRT_ERR_ARG for counts out of range; the session's errors otherwise. */
-gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int threads,
-                               int n_prompt, int n_gen, int reps, gmrt_bench_speed *out,
-                               gmrt_diag *diag) GMRT_MUST_CHECK;
+ * GGUF weights (converted at load where their types differ from the
+ * compiled ones if requant), one warm-up and reps timed runs each, nothing
+ * printed.  GMRT_ERR_ARG for counts out of range; the session's errors
+ * otherwise. */
+gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, bool requant,
+                               int threads, int n_prompt, int n_gen, int reps,
+                               gmrt_bench_speed *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 
 /* The `bench` command line of a compiled model (see --help): runs pp/tg
  * tests with repetitions, measures the roofline, prints a table, JSON or
