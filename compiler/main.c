@@ -365,7 +365,7 @@ static int cmd_plan(int argc, char **argv)
 {
     gmc_options o = {0};
     gmc_predict_opts p = {.n_prompt = 512, .n_gen = 128};
-    bool predict = false;
+    bool predict = false, predict_opts = false;
     for (int i = 2; i < argc; i++) {
         if (is_help(argv[i])) {
             printf("usage: gemmac plan GRAPH.yaml [--target NAME] [--batch N] [--packed]\n"
@@ -389,6 +389,7 @@ static int cmd_plan(int argc, char **argv)
         }
         if (!strcmp(arg, "--machine") || !strcmp(arg, "-p") || !strcmp(arg, "-n")) {
             long v = 0;
+            predict_opts = true;
             if (i + 1 >= argc) {
                 fprintf(stderr, "gemmac plan: %s needs a value\n", arg);
                 return 2;
@@ -418,7 +419,7 @@ static int cmd_plan(int argc, char **argv)
         fprintf(stderr, "gemmac plan: no graph given (gemmac plan GRAPH.yaml)\n");
         return 2;
     }
-    if (!predict && (p.machine || p.n_prompt != 512 || p.n_gen != 128)) {
+    if (!predict && predict_opts) {
         fprintf(stderr, "gemmac plan: --machine, -p and -n go with --predict\n");
         return 2;
     }

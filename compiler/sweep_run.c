@@ -1103,6 +1103,11 @@ static const char *column_label(const char *col)
         {"tg_tps_best", "decode tokens/s (best)"},
         {"pp_tps_median", "prefill tokens/s (median)"},
         {"pp_tps_best", "prefill tokens/s (best)"},
+        {"tg_tps_predicted", "decode tokens/s (predicted)"},
+        {"pp_tps_predicted", "prefill tokens/s (predicted)"},
+        {"tg_ratio", "decode: measured / predicted"},
+        {"pp_ratio", "prefill: measured / predicted"},
+        {"ppl", "perplexity"},
     };
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++)
         if (strcmp(col, l[i].col) == 0)

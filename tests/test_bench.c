@@ -217,7 +217,8 @@ START_TEST(command_csv_table_and_errors)
     ck_assert(strstr(tab, "read bandwidth") != NULL);
     free(tab);
     static const char *const bad[] = {"-r 0", "-o xml", "-p 65", "-t 0", "-p 0 -n 0",
-                                      "-p 1,,x", "--frobnicate 1", "--bw-mib 1048576"};
+                                      "-p 1,,x", "--frobnicate 1", "--bw-mib 1048576",
+                                      "--machine m.txt", "--calibrate --no-roofline"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(run_cmd(bench_cmd(cmd, sizeof cmd, gguf, bad[i], "bad.txt")) == 2,
                       "bench %s was not refused with status 2", bad[i]);
