@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "driver.h"
@@ -902,6 +903,27 @@ START_TEST(test_conformance_logits_out)
     ck_assert_msg(r.seq[0].nmse_mean > 0 && fabs(nmse - r.seq[0].nmse_mean) <=
                   1e-12 * nmse, "NMSE %.9e, eval --ref %.9e", nmse, r.seq[0].nmse_mean);
     gmrt_eval_report_free(&r);
+
+    /* The command line: ids as a list write the same array; --ids alone is
+     * a usage error. */
+    char cmd[20000], ids[512] = "", cli[4300];
+    for (int i = 0; i < P; i++)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%d", i ? "," : "", tok[i]);
+    snprintf(cli, sizeof cli, "%s/logits-cli.npy", gmc_test_tmpdir());
+    char graph[4300]; /* gmc_test_src's buffer is fixture()'s too */
+    snprintf(graph, sizeof graph, "%s", gmc_test_src("tests/conformance/gemma3.yaml"));
+    snprintf(cmd, sizeof cmd, "'%s' eval '%s' --target %s --build-dir '%s/conf-cli' "
+             "--weights '%s' --ids %s --logits-out '%s' -t 1 2>/dev/null", GMC_GEMMAC, graph,
+             target(), gmc_test_tmpdir(), fixture("gemma3", "model.safetensors"), ids, cli);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
+    size_t n_cli;
+    char *f_cli = gmc_test_read_file(cli, &n_cli);
+    ck_assert(n_cli == n_npy && !memcmp(f_cli, f_npy, n_npy));
+    free(f_cli);
+    snprintf(cmd, sizeof cmd, "'%s' eval '%s' --target %s --build-dir '%s/conf-cli' "
+             "--weights '%s' --ids 1,2 2>/dev/null", GMC_GEMMAC, graph, target(),
+             gmc_test_tmpdir(), fixture("gemma3", "model.safetensors"));
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
     free(f_npy);
     free(f_raw);
     gmrt_gguf_close(g);
