@@ -784,11 +784,12 @@ typedef struct gmrt_machine {
     gmrt_machine_threads t[GMRT_MACHINE_MAX_THREADS];
 } gmrt_machine;
 
-/* Parses a profile's text (`key value` lines, `#` comments); path names it
- * in errors, which are GMRT_ERR_FORMAT "path:line: what" (an unknown key,
- * a value that is not a positive number, a key outside or twice in its
- * section, a section missing a required key).  gmrt_machine_load reads the
- * file first (regular files of at most 64 KiB). */
+/* Parses a profile's text (`key value` lines; a line starting with `#` is
+ * a comment); path names it in errors, which are GMRT_ERR_FORMAT
+ * "path:line: what" (an unknown key, a value that is not a positive
+ * number, a key outside or twice in its section, a section missing a
+ * required key).  gmrt_machine_load reads the file first (regular files of
+ * at most 64 KiB). */
 gmrt_status gmrt_machine_parse(const char *text, const char *path, gmrt_machine *out,
                                gmrt_diag *diag) GMRT_MUST_CHECK;
 gmrt_status gmrt_machine_load(const char *path, gmrt_machine *out,
