@@ -30,7 +30,7 @@
 #include "emit.h"
 #include "fuse.h"
 #include "gmk_layout.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "graph.h"
 #include "model.h"
 #include "plan.h"
@@ -197,18 +197,7 @@ static gmc_status write_if_changed(const char *dir, const char *name,
 static void default_out_dir(const char *name, const char *target, char *buf, size_t n,
                             char *root, size_t rn, bool *shared)
 {
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    *shared = false;
-    if (xdg && *xdg)
-        snprintf(root, rn, "%s/gemmac", xdg);
-    else if (home && *home)
-        snprintf(root, rn, "%s/.cache/gemmac", home);
-    else {
-        /* The uid in the name: another user's directory is not ours to
-         * refuse or share. */
-        snprintf(root, rn, "/tmp/gemmac-%u", (unsigned)geteuid());
-        *shared = true;
-    }
+    gmrt_cache_root(root, rn, shared);
     snprintf(buf, n, "%s/%s-%s", root, name, target);
 }
 
@@ -476,20 +465,52 @@ gmc_status gmc_compile(const gmc_options *o, gmc_result *r, gmc_diag *diag)
     return s;
 }
 
-gmc_status gmc_plan_graph(const gmc_options *o, FILE *out, gmc_diag *diag)
+/* The profile --predict uses into *mach (NULL when the default profile
+ * does not exist), its path into path. */
+static gmc_status load_machine(const gmc_predict_opts *p, const char *target, char *path,
+                               size_t cap, gmrt_machine *mach, gmrt_machine **out,
+                               gmc_diag *diag)
+{
+    *out = NULL;
+    if (p->machine)
+        snprintf(path, cap, "%s", p->machine);
+    else if (!gmrt_machine_default_path(target, path, cap))
+        return gmc_fail(diag, GMC_ERR_IO, "the cache directory's path is too long");
+    if (!p->machine && access(path, F_OK) != 0)
+        return GMC_OK;
+    gmrt_diag rd = {0};
+    if (gmrt_machine_load(path, mach, &rd) != GMRT_OK)
+        return gmc_fail(diag, GMC_ERR_IO, "%s", rd.msg);
+    *out = mach;
+    return GMC_OK;
+}
+
+gmc_status gmc_plan_graph(const gmc_options *o, const gmc_predict_opts *predict, FILE *out,
+                          gmc_diag *diag)
 {
     gmc_arena a;
     gmc_arena_init(&a);
     gmc_graph *g;
     gmc_target_config tc;
+    gmc_strbuf b;
+    gmc_strbuf_init(&b);
     gmc_status s = gmc_front(o, &a, &g, &tc, NULL, diag);
-    if (s == GMC_OK) {
-        gmc_strbuf b;
-        gmc_strbuf_init(&b);
+    if (s == GMC_OK)
         gmc_plan_report(g, tc.target->name, &b);
-        fputs(gmc_strbuf_str(&b), out);
-        gmc_strbuf_deinit(&b);
+    if (s == GMC_OK && predict) {
+        gmrt_bench_costs c;
+        gmrt_machine mach, *m;
+        char path[4200];
+        s = gmc_plan_costs(g, &c, diag);
+        if (s == GMC_OK)
+            s = load_machine(predict, tc.target->name, path, sizeof path, &mach, &m, diag);
+        if (s == GMC_OK)
+            gmc_plan_predict_report(&c, tc.target->name, m, path, predict->n_prompt,
+                                    predict->n_gen, &b);
     }
+    if (s == GMC_OK)
+        fputs(gmc_strbuf_str(&b), out);
+    gmc_strbuf_deinit(&b);
     gmc_arena_deinit(&a);
     return s;
 }

@@ -80,9 +80,19 @@ gmc_status gmc_front(const gmc_options *o, struct gmc_arena *a, struct gmc_graph
                      struct gmc_target_config *tc, const char **unfused,
                      gmc_diag *diag) GMC_MUST_CHECK;
 
+/* `gemmac plan --predict`: which machine profile, and the tests predicted. */
+typedef struct gmc_predict_opts {
+    const char *machine;  /* profile path; NULL: the target's default (a missing
+                           * default is reported, not an error) */
+    int n_prompt, n_gen;  /* pp<n_prompt>, tg<n_gen> */
+} gmc_predict_opts;
+
 /* Prints the plan of the build gmc_compile would make with options o (the
- * graph, target, batch and layouts; nothing built) to out. */
-gmc_status gmc_plan_graph(const gmc_options *o, FILE *out, gmc_diag *diag) GMC_MUST_CHECK;
+ * graph, target, batch and layouts; nothing built) to out, and with
+ * predict the cost per token and the predicted speeds.  A profile named
+ * in predict->machine that cannot be read or parsed is an error (file:line). */
+gmc_status gmc_plan_graph(const gmc_options *o, const gmc_predict_opts *predict, FILE *out,
+                          gmc_diag *diag) GMC_MUST_CHECK;
 
 /* Writes seeded random weights for a graph as a GGUF file, with a synthetic
  * vocabulary, so any variant runs without a checkpoint (init.c). */

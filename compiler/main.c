@@ -367,17 +367,44 @@ static int cmd_model(int argc, char **argv, const model_cmd *c)
 static int cmd_plan(int argc, char **argv)
 {
     gmc_options o = {0};
+    gmc_predict_opts p = {.n_prompt = 512, .n_gen = 128};
+    bool predict = false, predict_opts = false;
     for (int i = 2; i < argc; i++) {
         if (is_help(argv[i])) {
-            printf("usage: gemmac plan GRAPH.yaml [--target NAME] [--batch N] [--packed]\n\n"
+            printf("usage: gemmac plan GRAPH.yaml [--target NAME] [--batch N] [--packed]\n"
+                   "                  [--predict [--machine FILE] [-p N] [-n N]]\n\n"
                    "Prints the plan of the build `gemmac compile` makes with the same\n"
                    "options, without building it: the parameter count, weight bytes\n"
                    "(resident, looked up from the mapped file, repacked at load), the\n"
                    "activation arena against the naive sum of buffers, and the KV cache\n"
-                   "per token and at full context.  --dump=STAGE prints the IR too.\n");
+                   "per token and at full context.  --dump=STAGE prints the IR too.\n\n"
+                   "--predict adds the bytes and operations per token and the prefill\n"
+                   "(pp<N>, -p, default 512) and decode (tg<N>, -n, default 128) tokens/s\n"
+                   "a machine profile predicts at each of its thread counts: FILE, or by\n"
+                   "default the one `gemmac bench --calibrate` wrote for the target\n"
+                   "(docs/experiments.md#cost-model).\n");
             return 0;
         }
         const char *arg = argv[i];
+        if (!strcmp(arg, "--predict")) {
+            predict = true;
+            continue;
+        }
+        if (!strcmp(arg, "--machine") || !strcmp(arg, "-p") || !strcmp(arg, "-n")) {
+            long v = 0;
+            predict_opts = true;
+            if (i + 1 >= argc) {
+                fprintf(stderr, "gemmac plan: %s needs a value\n", arg);
+                return 2;
+            }
+            if (!strcmp(arg, "--machine"))
+                p.machine = argv[++i];
+            else if (!gmrt_cli_parse_long("gemmac plan", arg, argv[++i], 0, 1 << 24, &v))
+                return 2;
+            else
+                *(arg[1] == 'p' ? &p.n_prompt : &p.n_gen) = (int)v;
+            continue;
+        }
         int r = build_option(argc, argv, &i, &o);
         if (r < 0)
             return 2;
@@ -395,9 +422,13 @@ static int cmd_plan(int argc, char **argv)
         fprintf(stderr, "gemmac plan: no graph given (gemmac plan GRAPH.yaml)\n");
         return 2;
     }
+    if (!predict && predict_opts) {
+        fprintf(stderr, "gemmac plan: --machine, -p and -n go with --predict\n");
+        return 2;
+    }
     gmc_diag d;
     gmc_diag_clear(&d);
-    if (gmc_plan_graph(&o, stdout, &d) != GMC_OK) {
+    if (gmc_plan_graph(&o, predict ? &p : NULL, stdout, &d) != GMC_OK) {
         print_diag(&d);
         return 1;
     }

@@ -311,3 +311,68 @@ void gmc_plan_report(const gmc_graph *g, const char *target, gmc_strbuf *b)
     bytes_line(b, "logits (one row)", logits);
     bytes_line(b, "total resident (no weights)", g->arena_bytes + g->kv_bytes + logits);
 }
+
+gmc_status gmc_plan_costs(const gmc_graph *g, gmrt_bench_costs *out, gmc_diag *diag)
+{
+    gmk_tensor *t = malloc((size_t)(g->n_values > 0 ? g->n_values : 1) * sizeof *t);
+    if (!t)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "plan: out of memory");
+    int32_t n = 0;
+    for (int i = 0; i < g->n_values; i++) {
+        const gmc_value *v = &g->values[i];
+        if (v->kind == GMC_V_WEIGHT)
+            t[n++] = (gmk_tensor){.name = v->name, .dtype = v->dtype, .n_dims = v->n_dims,
+                                  .ne = {v->ne[0], v->ne[1], v->ne[2], v->ne[3]},
+                                  .layout = v->layout};
+    }
+    /* Only the fields the cost formulas read. */
+    gmk_model m = {.name = g->model->name, .n_tensors = n, .tensors = t,
+                   .n_experts_used = g->model->n_experts_used,
+                   .kv_bytes_per_token = g->kv_bytes_per_token};
+    gmrt_diag rd = {0};
+    gmrt_status st = gmrt_bench_costs_init(&m, out, &rd);
+    free(t);
+    return st == GMRT_OK ? GMC_OK : gmc_fail(diag, GMC_ERR_SEMANTIC, "plan: %s", rd.msg);
+}
+
+static const char *const peak_units[] = {"int8 GOPS", "bf16 GFLOPS", "f32 GFLOPS"};
+
+void gmc_plan_predict_report(const gmrt_bench_costs *c, const char *target,
+                             const gmrt_machine *mach, const char *mach_path, int n_prompt,
+                             int n_gen, gmc_strbuf *b)
+{
+    gmc_emitf(b, "cost per token (docs/benchmarks.md)\n");
+    gmc_emitf(b, "  decode reads                 %14.1f MB of weights + %.1f kB of KV per "
+              "attended position\n", (double)c->decode_weight_bytes * 1e-6,
+              (double)c->kv_bytes_per_pos * 1e-3);
+    gmc_emitf(b, "  prefill computes             %14.4f G ops dense + %.1f k per attended "
+              "position, + %.4f G for the head once (%s peak)\n", 2 * c->dense_macs * 1e-9,
+              2 * c->attn_macs_per_key * 1e-3, 2 * c->head_macs * 1e-9,
+              peak_units[c->peak]);
+    if (!mach) {
+        gmc_emitf(b, "no prediction: no machine profile at %s; measure this machine with "
+                  "`gemmac bench GRAPH --weights W.gguf --calibrate` (any model built for "
+                  "%s), write one by hand (docs/experiments.md#machine-profiles), or name "
+                  "one with --machine FILE\n", mach_path, target);
+        return;
+    }
+    gmc_emitf(b, "predicted with %s (target %s%s%s)\n", mach_path,
+              mach->target[0] ? mach->target : "not given", mach->cpu[0] ? ", " : "",
+              mach->cpu);
+    if (mach->target[0] && strcmp(mach->target, target) != 0)
+        gmc_emitf(b, "  note: the profile's efficiencies were measured with %s kernels, this "
+                  "plan is for %s\n", mach->target, target);
+    gmc_emitf(b, "  %7s %11s %11s %9s %11s %8s %8s\n", "threads", "pp t/s", "tg t/s",
+              "read GB/s", "peak", "dec eff", "pre eff");
+    for (int i = 0; i < mach->n; i++) {
+        const gmrt_machine_threads *t = &mach->t[i];
+        gmrt_prediction p;
+        gmrt_machine_predict(t, c, n_prompt, n_gen, &p);
+        gmc_emitf(b, "  %7d %11.1f %11.2f %9.2f %11.1f %8.3f %8.3f\n", t->threads, p.pp_tps,
+                  p.tg_tps, t->read_gbs, gmrt_machine_peak(t, c->peak),
+                  t->decode_efficiency, t->prefill_efficiency);
+    }
+    gmc_emitf(b, "  (pp%d: prefill of %d tokens from an empty context; tg%d: %d decode "
+              "steps, as gemmac bench -p %d -n %d runs them)\n", n_prompt, n_prompt, n_gen,
+              n_gen, n_prompt, n_gen);
+}

@@ -13,6 +13,7 @@
 #define GMC_PLAN_H
 
 #include "diag.h"
+#include "gmrt_tools.h"
 #include "graph.h"
 
 gmc_status gmc_plan(gmc_graph *g, gmc_diag *diag) GMC_MUST_CHECK;
@@ -23,5 +24,19 @@ gmc_status gmc_plan_check(const gmc_graph *g, gmc_diag *diag) GMC_MUST_CHECK;
 
 /* Appends the human summary `gemmac plan` prints. */
 void gmc_plan_report(const gmc_graph *g, const char *target, gmc_strbuf *b);
+
+/* What a token of the planned build costs: the runtime's own formulas
+ * (gmrt_bench_costs_init, docs/benchmarks.md) over the graph's weights, so
+ * that a prediction from the plan and a measurement of the build count
+ * alike.  Errors as gmrt_bench_costs_init's, as GMC_ERR_SEMANTIC. */
+gmc_status gmc_plan_costs(const gmc_graph *g, gmrt_bench_costs *out,
+                          gmc_diag *diag) GMC_MUST_CHECK;
+
+/* Appends the cost per token and, if mach is not NULL, the predicted
+ * prefill (pp<n_prompt>) and decode (tg<n_gen>) tokens/s at each of its
+ * thread counts (`gemmac plan --predict`; docs/experiments.md). */
+void gmc_plan_predict_report(const gmrt_bench_costs *c, const char *target,
+                             const gmrt_machine *mach, const char *mach_path, int n_prompt,
+                             int n_gen, gmc_strbuf *b);
 
 #endif /* GMC_PLAN_H */

@@ -116,6 +116,30 @@ static gmc_status note_path(const sparser *p, seen_path *seen, size_t *n_seen,
     return GMC_OK;
 }
 
+/* eval: {text: FILE, ctx: N}: perplexity of every variant over a text. */
+static gmc_status parse_eval(const sparser *p, const gmc_ynode *m)
+{
+    gmc_sweep *s = p->s;
+    if (m->kind != GMC_YNODE_MAP)
+        return fail_node(p, m, "eval", "expected a mapping {text: FILE, ctx: N}");
+    s->eval_ctx = 512;
+    for (size_t i = 0; i < m->n; i++) {
+        const gmc_ynode *k = m->pairs[i].key, *v = m->pairs[i].value;
+        long x;
+        if (gmc_ynode_is(k, "text"))
+            GMC_TRY(get_string(p, v, "eval.text", &s->eval_text));
+        else if (gmc_ynode_is(k, "ctx")) {
+            GMC_TRY(get_int(p, v, "eval.ctx", 2, 1048576, &x));
+            s->eval_ctx = (int32_t)x;
+        } else
+            return fail_node(p, k, "eval", "unknown key \"%.64s\"; allowed keys: text, ctx",
+                             k->text);
+    }
+    if (!s->eval_text)
+        return fail_node(p, m, "eval", "missing required key \"text\" (the text file)");
+    return GMC_OK;
+}
+
 static gmc_status parse_bench(const sparser *p, const gmc_ynode *m)
 {
     gmc_sweep *s = p->s;
@@ -205,10 +229,11 @@ static gmc_status walk_root(const sparser *p, const gmc_ynode *root, const gmc_y
                             const gmc_ynode **grid, const gmc_ynode **list)
 {
     gmc_sweep *s = p->s;
-    static const char allowed[] = "base, name, target, batch, seed, set, grid, list, bench";
+    static const char allowed[] =
+        "base, name, target, batch, seed, weights, eval, set, grid, list, bench";
     if (root->kind != GMC_YNODE_MAP)
         return fail_node(p, root, "", "expected a mapping with the keys %s", allowed);
-    const gmc_ynode *bench = NULL;
+    const gmc_ynode *bench = NULL, *eval = NULL;
     for (size_t i = 0; i < root->n; i++) {
         const gmc_ynode *k = root->pairs[i].key, *v = root->pairs[i].value;
         long x;
@@ -232,12 +257,18 @@ static gmc_status walk_root(const sparser *p, const gmc_ynode *root, const gmc_y
             *list = v;
         else if (gmc_ynode_is(k, "bench"))
             bench = v;
+        else if (gmc_ynode_is(k, "weights"))
+            GMC_TRY(get_string(p, v, "weights", &s->weights));
+        else if (gmc_ynode_is(k, "eval"))
+            eval = v;
         else
             return fail_node(p, k, "", "unknown key \"%.64s\"; allowed keys: %s", k->text,
                              allowed);
     }
     if (!s->base)
         return fail_node(p, root, "", "missing required key \"base\" (the graph to vary)");
+    if (eval)
+        GMC_TRY(parse_eval(p, eval));
     return bench ? parse_bench(p, bench) : GMC_OK;
 }
 
@@ -417,6 +448,23 @@ static gmc_status read_file(const char *path, gmc_arena *a, const char **out, si
     return s;
 }
 
+/* *file (if not NULL) relative to the sweep file's directory, unless
+ * absolute. */
+static gmc_status beside(const char *sweep, const char **file, gmc_arena *a, gmc_diag *diag)
+{
+    if (!*file)
+        return GMC_OK;
+    const char *slash = strrchr(sweep, '/');
+    size_t dir = slash && (*file)[0] != '/' ? (size_t)(slash - sweep) + 1 : 0;
+    char *p = gmc_arena_alloc(a, dir + strlen(*file) + 1);
+    if (!p)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
+    memcpy(p, sweep, dir);
+    strcpy(p + dir, *file);
+    *file = p;
+    return GMC_OK;
+}
+
 gmc_status gmc_sweep_load(const char *path, gmc_arena *a, gmc_sweep **out, gmc_diag *diag)
 {
     const char *text;
@@ -425,17 +473,20 @@ gmc_status gmc_sweep_load(const char *path, gmc_arena *a, gmc_sweep **out, gmc_d
     GMC_TRY(read_file(path, a, &text, &len, diag));
     gmc_sweep *s;
     GMC_TRY(gmc_sweep_parse(text, len, path, a, &s, diag));
-    /* base: relative to the sweep file's directory, unless absolute */
-    const char *slash = strrchr(path, '/');
-    size_t dir = slash && s->base[0] != '/' ? (size_t)(slash - path) + 1 : 0;
-    char *base = gmc_arena_alloc(a, dir + strlen(s->base) + 1);
-    if (!base)
-        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
-    memcpy(base, path, dir);
-    strcpy(base + dir, s->base);
-    s->base = base;
-    GMC_TRY(read_file(base, a, &s->base_text, &s->base_len, diag));
-    GMC_TRY(gmc_yaml_parse(s->base_text, s->base_len, base, a, &s->base_root, diag));
+    GMC_TRY(beside(path, &s->base, a, diag));
+    GMC_TRY(beside(path, &s->eval_text, a, diag));
+    if (s->weights && s->weights[0] == '$') {
+        /* "$NAME": from the environment, so that a committed sweep file
+         * need not name a path on one machine (GMC_MODEL_GGUF) */
+        const char *v = getenv(s->weights + 1);
+        if (!v || !*v)
+            return gmc_fail(diag, GMC_ERR_SCHEMA, "%s: weights: %s is not set (the GGUF "
+                            "every variant runs)", path, s->weights);
+        s->weights = v;
+    } else
+        GMC_TRY(beside(path, &s->weights, a, diag));
+    GMC_TRY(read_file(s->base, a, &s->base_text, &s->base_len, diag));
+    GMC_TRY(gmc_yaml_parse(s->base_text, s->base_len, s->base, a, &s->base_root, diag));
     *out = s;
     return GMC_OK;
 }

@@ -54,6 +54,10 @@ typedef struct gmc_sweep {
     uint64_t seed;             /* of the random weights */
     int threads[GMC_SWEEP_MAX_THREADS], n_threads;
     int32_t prompt, gen, reps; /* bench: pp<prompt>, tg<gen>, timed runs */
+    const char *weights;       /* a GGUF every variant runs (converted at load
+                                * where its types differ); NULL: random weights */
+    const char *eval_text;     /* eval: perplexity over this text; NULL: none */
+    int32_t eval_ctx;          /* ... in chunks of this many tokens */
     const char **columns;      /* every override path, first use first */
     size_t n_columns;
     gmc_sweep_variant *variants;

@@ -40,6 +40,7 @@
 #include "gmrt_tools.h"
 #include "graph.h"
 #include "model.h"
+#include "plan.h"
 #include "sweep.h"
 
 #define MAX_OVR 64
@@ -61,6 +62,10 @@ typedef struct result {
     uint64_t weight_bytes, arena_bytes, kv_per_token, kv_full;
     double compile_s;
     bool cached;              /* the build was in the cache already */
+    bool has_costs;           /* costs: what a token costs, from the plan */
+    gmrt_bench_costs costs;
+    int prompt, gen;          /* the bench's pp<prompt> and tg<gen> */
+    double ppl;               /* perplexity over the sweep's eval text; 0: none */
     int n_speed;
     gmrt_bench_speed speed[GMC_SWEEP_MAX_THREADS];
 } result;
@@ -116,7 +121,15 @@ static bool write_result(const char *path, const result *r)
                 "\"tg_tps_best\": %.4f, \"tg_tps_median\": %.4f}", i ? "," : "", s->threads,
                 s->pp_best_tps, s->pp_median_tps, s->tg_best_tps, s->tg_median_tps);
     }
-    fprintf(f, "]}\n");
+    fprintf(f, "],\n \"prompt\": %d, \"gen\": %d, \"ppl\": %.6f", r->prompt, r->gen,
+            r->ppl);
+    if (r->has_costs)
+        fprintf(f, ",\n \"costs\": {\"decode_weight_bytes\": %" PRIu64 ", \"kv_bytes_per_pos\": "
+                "%" PRIu64 ", \"dense_macs\": %.17g, \"head_macs\": %.17g, "
+                "\"attn_macs_per_key\": %.17g, \"peak\": %d}", r->costs.decode_weight_bytes,
+                r->costs.kv_bytes_per_pos, r->costs.dense_macs, r->costs.head_macs,
+                r->costs.attn_macs_per_key, (int)r->costs.peak);
+    fprintf(f, "}\n");
     bool ok = !ferror(f);
     ok = fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
@@ -194,6 +207,18 @@ static bool read_result(const char *path, result *r)
     const gmrt_json_value *c = gmrt_json_get(o, "cached");
     r->cached = c && c->kind == GMRT_JSON_BOOL && c->u.b;
     read_speeds(gmrt_json_get(o, "speed"), r);
+    r->prompt = (int)jnum(o, "prompt");
+    r->gen = (int)jnum(o, "gen");
+    r->ppl = jnum(o, "ppl");
+    const gmrt_json_value *co = gmrt_json_get(o, "costs");
+    if (co && co->kind == GMRT_JSON_OBJECT) {
+        double peak = jnum(co, "peak");
+        r->has_costs = peak >= 0 && peak <= GMRT_PEAK_F32;
+        r->costs = (gmrt_bench_costs){(uint64_t)jnum(co, "decode_weight_bytes"),
+                                      (uint64_t)jnum(co, "kv_bytes_per_pos"),
+                                      jnum(co, "dense_macs"), jnum(co, "head_macs"),
+                                      jnum(co, "attn_macs_per_key"), (gmrt_peak_kind)peak};
+    }
     gmrt_json_destroy(doc);
     free(buf);
     return true;
@@ -261,6 +286,8 @@ static void base_result(const ctx *c, const job *j, result *r)
     snprintf(r->name, sizeof r->name, "%s", j->v->name);
     snprintf(r->key, sizeof r->key, "%s", j->key);
     snprintf(r->target, sizeof r->target, "%s", c->s->target);
+    r->prompt = c->s->prompt;
+    r->gen = c->s->gen;
     gmc_arena a;
     gmc_arena_init(&a);
     for (size_t i = 0; i < j->v->n_ovr && r->n_ovr < MAX_OVR; i++) {
@@ -306,6 +333,8 @@ static void build_variant(const ctx *c, const job *j, result *r)
         r->kv_per_token = g->kv_bytes_per_token;
         r->kv_full = g->kv_bytes;
         snprintf(r->target, sizeof r->target, "%s", tc.target->name);
+        st = gmc_plan_costs(g, &r->costs, &d);
+        r->has_costs = st == GMC_OK;
     }
     gmc_arena_deinit(&a);
     if (st != GMC_OK) {
@@ -319,7 +348,7 @@ static void build_variant(const ctx *c, const job *j, result *r)
     r->compile_s = now_s() - t0;
     r->cached = st == GMC_OK && br.cached;
     struct stat sb;
-    if (st == GMC_OK && stat(j->weights, &sb) != 0) {
+    if (st == GMC_OK && !c->s->weights && stat(j->weights, &sb) != 0) {
         char tmp[4300];
         snprintf(tmp, sizeof tmp, "%s.%ld.tmp", j->weights, (long)getpid());
         st = gmc_init_weights(j->yaml, tmp, c->s->seed, false, &d);
@@ -331,6 +360,55 @@ static void build_variant(const ctx *c, const job *j, result *r)
     snprintf(r->status, sizeof r->status, st == GMC_OK ? "built" : "failed");
     if (st != GMC_OK)
         diag_text(&d, r->error, sizeof r->error);
+}
+
+/* A whole text file (a regular file, at most 4 MiB: the tokenizer's cap),
+ * malloc'd and NUL-terminated; NULL with the error in d. */
+static char *read_text(const char *path, size_t *len, gmrt_diag *d)
+{
+    enum { MAX = 4 << 20 };
+    FILE *f;
+    if (gmrt_file_fopen_read(path, &f, d) != GMRT_OK)
+        return NULL;
+    char *buf = malloc(MAX + 1);
+    *len = buf ? fread(buf, 1, MAX + 1, f) : 0;
+    bool bad = !buf || ferror(f) || *len > MAX;
+    fclose(f);
+    if (bad) {
+        gmrt_fail(d, GMRT_ERR_IO, "cannot read %s (or over 4 MiB)", path);
+        free(buf);
+        return NULL;
+    }
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* The perplexity of the variant over the sweep's eval text (second half of
+ * each chunk scored, as gemmac eval), at the sweep's largest thread count:
+ * into r->ppl, or the error into err. */
+static void eval_variant(const ctx *c, const gmk_model *m, const char *weights, result *r,
+                         char *err, size_t cap)
+{
+    int threads = 1;
+    for (int t = 0; t < c->s->n_threads; t++)
+        threads = c->s->threads[t] > threads ? c->s->threads[t] : threads;
+    gmrt_session_opts so = {.n_threads = threads, .requant = c->s->weights != NULL};
+    gmrt_session *s = NULL;
+    gmrt_diag d = {0};
+    gmrt_ppl_stats p;
+    size_t len = 0;
+    char *text = read_text(c->s->eval_text, &len, &d);
+    if (!text)
+        snprintf(err, cap, "eval: %s", d.msg);
+    else if (gmrt_session_create(m, weights, &so, &s, &d) != GMRT_OK ||
+             gmrt_eval_text(s, text, len, c->s->eval_ctx < m->n_ctx ? c->s->eval_ctx
+                                                                     : m->n_ctx,
+                            false, &p, &d) != GMRT_OK)
+        snprintf(err, cap, "eval: %s", d.msg);
+    else
+        r->ppl = p.ppl;
+    gmrt_session_destroy(s);
+    free(text);
 }
 
 /* Loads the built model.so and measures every thread count: status "ok",
@@ -361,17 +439,20 @@ static void bench_variant(const ctx *c, const job *j, result *r)
     r->n_speed = 0;
     for (int t = 0; !err[0] && t < c->s->n_threads; t++) {
         gmrt_diag rd = {0};
-        if (gmrt_bench_measure(*entry, j->weights, c->s->threads[t], c->s->prompt, c->s->gen,
-                               c->s->reps, &r->speed[t], &rd) != GMRT_OK)
+        if (gmrt_bench_measure(*entry, j->weights, c->s->weights != NULL, c->s->threads[t],
+                               c->s->prompt, c->s->gen, c->s->reps, &r->speed[t],
+                               &rd) != GMRT_OK)
             snprintf(err, sizeof err, "bench at %d threads: %s", c->s->threads[t], rd.msg);
         else
             r->n_speed = t + 1;
     }
+    if (!err[0] && c->s->eval_text)
+        eval_variant(c, *entry, j->weights, r, err, sizeof err);
     if (h)
         dlclose(h);
     snprintf(r->status, sizeof r->status, err[0] ? "failed" : "ok");
     snprintf(r->error, sizeof r->error, "%s", err);
-    if (!c->keep_weights)
+    if (!c->keep_weights && !c->s->weights) /* the random ones only */
         unlink(j->weights);
 }
 
@@ -436,12 +517,22 @@ static gmc_status make_jobs(const ctx *c, gmc_arena *a, job *jobs, size_t only,
         rk = gmc_hash_bytes(rk, s->threads, sizeof s->threads);
         int32_t bench[3] = {s->prompt, s->gen, s->reps};
         rk = gmc_hash_bytes(rk, bench, sizeof bench);
+        /* real weights and the eval text are part of what is measured (and
+         * leave the keys of sweeps without them as they were) */
+        if (s->weights)
+            rk = gmc_hash_bytes(rk, s->weights, strlen(s->weights) + 1);
+        if (s->eval_text)
+            rk = gmc_hash_bytes(gmc_hash_bytes(rk, s->eval_text, strlen(s->eval_text) + 1),
+                                &s->eval_ctx, sizeof s->eval_ctx);
         snprintf(j->key, sizeof j->key, "%016" PRIx64, rk);
         snprintf(j->cache, sizeof j->cache, "sweep-%016" PRIx64, gh);
         snprintf(j->yaml, sizeof j->yaml, "%s/variants/v%d.yaml", c->out, j->v->index);
         snprintf(j->res, sizeof j->res, "%s/results/%s.json", c->out, j->key);
-        snprintf(j->weights, sizeof j->weights, "%s/weights/%016" PRIx64 "-s%" PRIu64 ".gguf",
-                 c->out, gh, s->seed);
+        if (s->weights)
+            snprintf(j->weights, sizeof j->weights, "%s", s->weights);
+        else
+            snprintf(j->weights, sizeof j->weights, "%s/weights/%016" PRIx64 "-s%" PRIu64
+                     ".gguf", c->out, gh, s->seed);
         bool ok = !gmc_strbuf_failed(&b) && write_text(j->yaml, text, b.len);
         gmc_strbuf_deinit(&b);
         if (!ok)
@@ -631,6 +722,8 @@ typedef struct row {
     const result *r;
     const gmrt_bench_speed *sp; /* NULL: not measured */
     bool front;                 /* on the Pareto front of its thread count */
+    bool has_pred;              /* the machine profile has this thread count */
+    gmrt_prediction pred;
 } row;
 
 typedef struct table {
@@ -641,12 +734,17 @@ typedef struct table {
     char name[128];
     const char *cols[MAX_OVR * 4];  /* override paths, first use first */
     size_t n_cols;
+    char machine[4200];             /* the profile predicted with; "" none */
 } table;
 
 static const char *const metric_cols[] = {
     "params", "params_effective", "params_active", "weight_bytes", "arena_bytes",
     "kv_bytes_per_token", "kv_bytes_full", "memory_bytes", "compile_s", "threads",
-    "pp_tps_best", "pp_tps_median", "tg_tps_best", "tg_tps_median"};
+    "pp_tps_best", "pp_tps_median", "tg_tps_best", "tg_tps_median",
+    "pp_tps_predicted", "pp_ratio", "tg_tps_predicted", "tg_ratio", "ppl"};
+#define FIRST_SPEED 9      /* metric_cols[FIRST_SPEED..]: measured speeds */
+#define FIRST_PREDICTED 14 /* metric_cols[FIRST_PREDICTED..]: the cost model's */
+#define PPL_COL 18         /* perplexity over the eval text */
 #define N_METRICS (sizeof metric_cols / sizeof metric_cols[0])
 
 static double mib(uint64_t b) { return (double)b / (1024.0 * 1024.0); }
@@ -657,16 +755,24 @@ static bool value_of(const row *w, const char *col, double *out)
 {
     const result *r = w->r;
     const gmrt_bench_speed *s = w->sp;
+    const gmrt_prediction *p = &w->pred;
     double v[N_METRICS] = {
         (double)r->params, (double)r->params_effective, (double)r->params_active,
         (double)r->weight_bytes, (double)r->arena_bytes, (double)r->kv_per_token,
         (double)r->kv_full, (double)(r->weight_bytes + r->kv_full), r->compile_s,
         s ? s->threads : 0, s ? s->pp_best_tps : 0, s ? s->pp_median_tps : 0,
-        s ? s->tg_best_tps : 0, s ? s->tg_median_tps : 0};
+        s ? s->tg_best_tps : 0, s ? s->tg_median_tps : 0,
+        p->pp_tps, s && p->pp_tps > 0 ? s->pp_median_tps / p->pp_tps : 0,
+        p->tg_tps, s && p->tg_tps > 0 ? s->tg_median_tps / p->tg_tps : 0, r->ppl};
+    _Static_assert(N_METRICS == PPL_COL + 1, "metric_cols and v[] differ");
     for (size_t i = 0; i < N_METRICS; i++)
         if (strcmp(col, metric_cols[i]) == 0) {
             *out = v[i];
-            return strcmp(r->status, "ok") == 0 && (i < 9 || s);
+            if (i == PPL_COL)
+                return strcmp(r->status, "ok") == 0 && v[i] > 0;
+            if (i >= FIRST_PREDICTED)
+                return w->has_pred && v[i] > 0;
+            return strcmp(r->status, "ok") == 0 && (i < FIRST_SPEED || s);
         }
     for (int i = 0; i < r->n_ovr; i++)
         if (strcmp(col, r->ovr_path[i]) == 0) {
@@ -749,7 +855,10 @@ static bool write_csv(const table *t, const char *path)
         for (size_t m = 0; m < N_METRICS; m++) {
             double v;
             if (value_of(w, metric_cols[m], &v))
-                fprintf(f, m == 8 ? ",%.3f" : m >= 10 ? ",%.2f" : ",%.0f", v);
+                fprintf(f, m == PPL_COL ? ",%.4f"
+                           : m == 8 || m == FIRST_PREDICTED + 1 || m == FIRST_PREDICTED + 3
+                               ? ",%.3f"
+                           : m > FIRST_SPEED ? ",%.2f" : ",%.0f", v);
             else
                 fputc(',', f);
         }
@@ -773,6 +882,18 @@ static void md_cell(FILE *f, const char *s)
     }
 }
 
+/* "predicted | ratio | " cells, or dashes without a prediction. */
+static void md_predicted(FILE *f, const row *w, const char *pred, const char *ratio)
+{
+    double p, q;
+    if (value_of(w, pred, &p) && value_of(w, ratio, &q))
+        fprintf(f, "%.1f | %.2f | ", p, q);
+    else if (value_of(w, pred, &p))
+        fprintf(f, "%.1f | – | ", p);
+    else
+        fprintf(f, "– | – | ");
+}
+
 static bool write_md(const table *t, const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -782,10 +903,16 @@ static bool write_md(const table *t, const char *path)
             "t/s best = at the fastest run, median = at the median run; "
             "★ = on the Pareto front of decode speed against memory at that thread "
             "count.\n\n", t->name, t->n_res);
+    if (t->machine[0])
+        fprintf(f, "Predicted: the cost model with the machine profile `%s` "
+                "(docs/experiments.md#cost-model); ratio = measured median / predicted.\n\n",
+                t->machine);
     fprintf(f, "| # | variant | params (M) | weights (MiB) | KV/token (KiB) | KV full (MiB) | "
             "arena (MiB) | memory (MiB) | compile (s) | threads | pp t/s best | pp t/s median "
-            "| tg t/s best | tg t/s median | |\n");
-    fprintf(f, "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|:-:|\n");
+            "| pp predicted | ratio | tg t/s best | tg t/s median | tg predicted | ratio | ppl "
+            "| |\n");
+    fprintf(f, "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:"
+            "|:-:|\n");
     for (size_t i = 0; i < t->n_rows; i++) {
         const row *w = &t->rows[i];
         const result *r = w->r;
@@ -793,12 +920,20 @@ static bool write_md(const table *t, const char *path)
             continue;
         fprintf(f, "| %d | ", r->index);
         md_cell(f, r->name);
-        fprintf(f, " | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %.1f | %.1f | "
-                "%.1f | %.1f | %s |\n", (double)r->params / 1e6, mib(r->weight_bytes),
+        fprintf(f, " | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %d | %.1f | %.1f | ",
+                (double)r->params / 1e6, mib(r->weight_bytes),
                 (double)r->kv_per_token / 1024.0, mib(r->kv_full), mib(r->arena_bytes),
                 mib(r->weight_bytes + r->kv_full), r->compile_s, w->sp->threads,
-                w->sp->pp_best_tps, w->sp->pp_median_tps, w->sp->tg_best_tps,
-                w->sp->tg_median_tps, w->front ? "★" : "");
+                w->sp->pp_best_tps, w->sp->pp_median_tps);
+        md_predicted(f, w, "pp_tps_predicted", "pp_ratio");
+        fprintf(f, "%.1f | %.1f | ", w->sp->tg_best_tps, w->sp->tg_median_tps);
+        md_predicted(f, w, "tg_tps_predicted", "tg_ratio");
+        double ppl;
+        if (value_of(w, "ppl", &ppl))
+            fprintf(f, "%.3f | ", ppl);
+        else
+            fprintf(f, "– | ");
+        fprintf(f, "%s |\n", w->front ? "★" : "");
     }
     bool head = false;
     for (size_t i = 0; i < t->n_res; i++) {
@@ -968,6 +1103,11 @@ static const char *column_label(const char *col)
         {"tg_tps_best", "decode tokens/s (best)"},
         {"pp_tps_median", "prefill tokens/s (median)"},
         {"pp_tps_best", "prefill tokens/s (best)"},
+        {"tg_tps_predicted", "decode tokens/s (predicted)"},
+        {"pp_tps_predicted", "prefill tokens/s (predicted)"},
+        {"tg_ratio", "decode: measured / predicted"},
+        {"pp_ratio", "prefill: measured / predicted"},
+        {"ppl", "perplexity"},
     };
     for (size_t i = 0; i < sizeof l / sizeof l[0]; i++)
         if (strcmp(col, l[i].col) == 0)
@@ -1026,7 +1166,47 @@ static int write_plots(const table *t, const char *dir, const char *const *plots
 
 /* Reads variants.tsv and the results it names, and writes results.csv,
  * results.md and the plots into dir. */
-static int report(const char *dir, const char *const *plots, int n_plots, bool quiet)
+/* The machine profile of the predictions: the one named (an error if it
+ * cannot be read), else the default of the results' target if there is
+ * one.  t->machine stays "" without a profile. */
+static int load_machine(table *t, const char *named, gmrt_machine *m, bool quiet)
+{
+    const char *target = t->n_res ? t->res[0].target : "";
+    char path[4200];
+    if (named)
+        snprintf(path, sizeof path, "%s", named);
+    else if (!target[0] || !gmrt_machine_default_path(target, path, sizeof path))
+        return 0;
+    if (!named && access(path, F_OK) != 0) {
+        if (!quiet)
+            fprintf(stderr, "sweep: no machine profile at %s: no predictions (gemmac bench "
+                    "--calibrate writes it; docs/experiments.md#cost-model)\n", path);
+        return 0;
+    }
+    gmrt_diag d = {0};
+    if (gmrt_machine_load(path, m, &d) != GMRT_OK) {
+        fprintf(stderr, "gemmac sweep: %s\n", d.msg);
+        return 1;
+    }
+    snprintf(t->machine, sizeof t->machine, "%s", path);
+    return 0;
+}
+
+/* Each measured row's prediction at its thread count. */
+static void predict_rows(table *t, const gmrt_machine *m)
+{
+    for (size_t i = 0; t->machine[0] && i < t->n_rows; i++) {
+        row *w = &t->rows[i];
+        const gmrt_machine_threads *mt = w->sp ? gmrt_machine_find(m, w->sp->threads) : NULL;
+        if (!mt || !w->r->has_costs)
+            continue;
+        gmrt_machine_predict(mt, &w->r->costs, w->r->prompt, w->r->gen, &w->pred);
+        w->has_pred = true;
+    }
+}
+
+static int report(const char *dir, const char *machine, const char *const *plots,
+                  int n_plots, bool quiet)
 {
     char path[4200], line[2048];
     snprintf(path, sizeof path, "%s/variants.tsv", dir);
@@ -1077,12 +1257,15 @@ static int report(const char *dir, const char *const *plots, int n_plots, bool q
                 t.cols[t.n_cols++] = r->ovr_path[k];
         }
         for (int k = 0; k < r->n_speed; k++)
-            t.rows[t.n_rows++] = (row){r, &r->speed[k], false};
+            t.rows[t.n_rows++] = (row){.r = r, .sp = &r->speed[k]};
         if (!r->n_speed)
-            t.rows[t.n_rows++] = (row){r, NULL, false};
+            t.rows[t.n_rows++] = (row){.r = r};
     }
     if (!t.rows && !rc)
         rc = 1;
+    gmrt_machine mach;
+    if (!rc && !(rc = load_machine(&t, machine, &mach, quiet)))
+        predict_rows(&t, &mach);
     if (!rc) {
         pareto(&t, "memory_bytes", "tg_tps_median", NULL);
         snprintf(path, sizeof path, "%s/results.csv", dir);
@@ -1167,7 +1350,8 @@ static void help(void)
            "       gemmac sweep SWEEP.yaml --emit DIR     write DIR/build.ninja: one job a "
            "variant\n"
            "       gemmac sweep SWEEP.yaml --one N -o DIR build and measure variant N only\n"
-           "       gemmac sweep --collect DIR [--plot X:Y]...  tabulate DIR's results\n\n"
+           "       gemmac sweep --collect DIR [--plot X:Y]... [--machine FILE]\n"
+           "                                   tabulate DIR's results\n\n"
            "Builds every variant of a base graph that the sweep file describes\n"
            "(docs/experiments.md), with seeded random weights, measures prefill and\n"
            "decode speed, and writes results.csv, results.md and plots (gnuplot) of\n"
@@ -1177,11 +1361,13 @@ static void help(void)
            "                  the sweep file)\n"
            "  -j N            build N variants at a time (benchmarks run one at a time)\n"
            "  --plot X:Y      also plot column Y against column X of results.csv\n"
+           "  --machine FILE  predict with this machine profile (default: the one\n"
+           "                  gemmac bench --calibrate wrote for the target, if any)\n"
            "  --keep-weights  keep each variant's random weights under DIR/weights\n");
 }
 
 typedef struct sweep_args {
-    const char *file, *out, *emit, *collect;
+    const char *file, *out, *emit, *collect, *machine;
     long one, jobs;
     bool keep;
     const char *plots[MAX_PLOTS];
@@ -1200,7 +1386,8 @@ static int parse_args(int argc, char **argv, sweep_args *a)
     for (int i = 2; i < argc; i++) {
         const char *s = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool takes = !strcmp(s, "-o") || !strcmp(s, "-j") || !strcmp(s, "--plot") ||
-                     !strcmp(s, "--emit") || !strcmp(s, "--collect") || !strcmp(s, "--one");
+                     !strcmp(s, "--emit") || !strcmp(s, "--collect") || !strcmp(s, "--one") ||
+                     !strcmp(s, "--machine");
         if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
             help();
             return 0;
@@ -1215,6 +1402,8 @@ static int parse_args(int argc, char **argv, sweep_args *a)
             a->emit = v;
         else if (!strcmp(s, "--collect"))
             a->collect = v;
+        else if (!strcmp(s, "--machine"))
+            a->machine = v;
         else if (!strcmp(s, "-j") && !parse_long("-j", v, 1, 256, &a->jobs))
             return 2;
         else if (!strcmp(s, "--one") && !parse_long("--one", v, 1, GMC_SWEEP_MAX_VARIANTS, &a->one))
@@ -1292,7 +1481,7 @@ static int run(ctx *c, const job *jobs, size_t one, const sweep_args *a)
     if (!interrupted)
         bench_all(c, jobs);
     sigaction(SIGINT, &old, NULL);
-    int rc = report(c->out, a->plots, a->n_plots, false);
+    int rc = report(c->out, a->machine, a->plots, a->n_plots, false);
     if (interrupted) {
         fprintf(stderr, "sweep: interrupted; what finished is kept: run the same command "
                 "again to resume\n");
@@ -1308,7 +1497,7 @@ int gmc_sweep_main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (a.collect)
-        return report(a.collect, a.plots, a.n_plots, false);
+        return report(a.collect, a.machine, a.plots, a.n_plots, false);
     gmc_arena ar;
     gmc_arena_init(&ar);
     gmc_sweep *s;

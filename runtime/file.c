@@ -252,3 +252,19 @@ void gmrt_file_replace_abort(gmrt_file_replace *r)
     free(r->tmp);
     r->tmp = NULL;
 }
+
+void gmrt_cache_root(char *buf, size_t cap, bool *shared)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    *shared = false;
+    if (xdg && *xdg)
+        snprintf(buf, cap, "%s/gemmac", xdg);
+    else if (home && *home)
+        snprintf(buf, cap, "%s/.cache/gemmac", home);
+    else {
+        /* The uid in the name: another user's directory is not ours to
+         * refuse or share. */
+        snprintf(buf, cap, "/tmp/gemmac-%u", (unsigned)geteuid());
+        *shared = true;
+    }
+}

@@ -600,6 +600,28 @@ void gmrt_session_seq_reset(gmrt_session *s, int32_t seq)
         s->pos[seq] = 0;
 }
 
+/* A ring of window + max_batch rows overwrites the row of position p with
+ * position p + window + max_batch.  Position n attends back to n - window
+ * + 1 (gmk_generic.h), whose row survives while the sequence has evaluated
+ * at most max_batch + 1 positions past n, whatever the window; the bound
+ * taken, max_batch, holds as well for a window counted one row wider. */
+int32_t gmrt_session_seq_keep(const gmrt_session *s, int32_t seq, int32_t n)
+{
+    if (seq < 0 || seq >= s->n_seqs || n <= 0)
+        return 0;
+    if (n >= s->pos[seq])
+        return s->pos[seq];
+    return s->pos[seq] - n <= s->m->max_batch ? n : 0;
+}
+
+int32_t gmrt_session_seq_truncate(gmrt_session *s, int32_t seq, int32_t n)
+{
+    int32_t keep = gmrt_session_seq_keep(s, seq, n);
+    if (seq >= 0 && seq < s->n_seqs)
+        s->pos[seq] = keep;
+    return keep;
+}
+
 /* Grows the logits buffer to rows rows; only eval with all_logits (not the
  * decode loop) ever needs more than one. */
 static gmrt_status reserve_logits(gmrt_session *s, int32_t rows, gmrt_diag *diag)

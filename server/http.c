@@ -270,7 +270,12 @@ static bool wait_req(gms_conn *c, bool stream)
         if (ts.tv_nsec >= 1000000000)
             ts.tv_sec++, ts.tv_nsec -= 1000000000;
         if (pthread_cond_timedwait(&r->cv, &r->mu, &ts) == ETIMEDOUT && peer_gone(c->mc)) {
+            /* The model thread takes the scheduler's mutex, then r's (to
+             * end a cancelled request): cancelling with r's held could
+             * deadlock with it. */
+            pthread_mutex_unlock(&r->mu);
             gms_sched_cancel(c->srv->sched, r);
+            pthread_mutex_lock(&r->mu);
             return false;
         }
     }
@@ -365,8 +370,9 @@ static enum MHD_Result generate(gms_conn *c)
     if (!gms_sched_submit(srv->sched, c->req)) {
         gms_req_unref(c->req);
         c->req = NULL;
-        gms_err(&e, 429, NULL, "the server is busy: %d slots and their queue are full; "
-                               "retry later", gms_sched_slots(srv->sched));
+        int n = gms_sched_slots(srv->sched);
+        gms_err(&e, 429, NULL, "the server is busy: its %d slot%s and queue are full; "
+                               "retry later", n, n == 1 ? "" : "s");
         e.code = "queue_full";
         return reply_error(c, &e);
     }

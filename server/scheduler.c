@@ -2,10 +2,11 @@
  * scheduler.c — the model thread (scheduler.h; docs/server.md#scheduling).
  *
  * A slot is one sequence of the session.  It remembers the ids in its KV
- * cache, so that a request whose prompt extends them exactly (the next turn
- * of a conversation) prefills only the rest: the runtime cannot truncate a
- * sequence, so any other prompt resets it.  Everything here runs on the
- * model thread except submit and cancel, which take the scheduler's mutex.
+ * cache, so that a request sharing a prefix with them (the next turn of a
+ * conversation, the same system prompt) prefills only the rest: the
+ * sequence is truncated to the common prefix, as far as the runtime can
+ * keep it (gmrt_session_seq_keep).  Everything here runs on the model
+ * thread except submit and cancel, which take the scheduler's mutex.
  */
 #include "scheduler.h"
 
@@ -279,31 +280,32 @@ static void on_logits(gms_sched *q, slot *sl, const float *logits)
 
 /* ------------------------------------------------------------ admission */
 
-/* How many of sl's KV ids r can keep: all of them when r's prompt extends
- * them by at least one id, else none. */
-static int32_t reusable(const slot *sl, const gms_req *r)
+/* How many of slot i's KV ids r can keep: their common prefix with r's
+ * prompt, less one id at least (its last id is fed for the logits), as far
+ * as the runtime can truncate to it. */
+static int32_t reusable(const gms_sched *q, int32_t i, const gms_req *r)
 {
-    if (sl->n_kv == 0 || (size_t)sl->n_kv >= r->p.n_ids)
-        return 0;
-    return memcmp(sl->kv, r->p.ids, (size_t)sl->n_kv * sizeof *sl->kv) == 0 ? sl->n_kv : 0;
+    const slot *sl = &q->slots[i];
+    int32_t n = 0, max = (int32_t)r->p.n_ids - 1 < sl->n_kv ? (int32_t)r->p.n_ids - 1
+                                                           : sl->n_kv;
+    while (n < max && sl->kv[n] == r->p.ids[n])
+        n++;
+    return gmrt_session_seq_keep(q->s, i, n);
 }
 
-/* Puts r into the free slot with the longest reusable prefix. */
+/* Puts r into the free slot with the longest reusable prefix; among equals
+ * the one with the fewest ids to lose, so that other slots keep theirs. */
 static void admit(gms_sched *q, gms_req *r)
 {
     slot *best = NULL;
     int32_t best_len = -1;
     for (int32_t i = 0; i < q->n_slots; i++) {
         slot *sl = &q->slots[i];
-        int32_t len = sl->req ? -1 : reusable(sl, r);
-        if (len > best_len)
+        int32_t len = sl->req ? -1 : reusable(q, i, r);
+        if (len > best_len || (len >= 0 && len == best_len && sl->n_kv < best->n_kv))
             best = sl, best_len = len;
     }
-    int32_t seq = (int32_t)(best - q->slots);
-    if (best_len == 0 && best->n_kv) {
-        gmrt_session_seq_reset(q->s, seq);
-        best->n_kv = 0;
-    }
+    best->n_kv = gmrt_session_seq_truncate(q->s, (int32_t)(best - q->slots), best_len);
     for (int32_t i = 0; i < best->n_uniq; i++)
         best->count[best->uniq[i]] = 0;
     best->n_uniq = best->n_gen = 0;
@@ -322,7 +324,24 @@ static void admit(gms_sched *q, gms_req *r)
         finish(q, best, NULL, d.msg);
 }
 
-/* Takes queued requests into free slots; drops cancelled ones.  Under mu. */
+/* Drops the queued requests whose clients went away, keeping the order of
+ * the others: their places take new requests at once, not only when a slot
+ * frees.  Under mu. */
+static void drop_cancelled(gms_sched *q)
+{
+    int32_t kept = 0;
+    for (int32_t i = 0; i < q->q_len; i++) {
+        gms_req *r = q->queue[(q->q_head + i) % q->q_cap];
+        if (atomic_load(&r->cancelled)) {
+            gms_req_unref(r);
+            atomic_fetch_sub(&q->st.queue_depth, 1);
+        } else
+            q->queue[(q->q_head + kept++) % q->q_cap] = r;
+    }
+    q->q_len = kept;
+}
+
+/* Takes queued requests into free slots.  Under mu. */
 static void admit_queued(gms_sched *q)
 {
     while (q->q_len && atomic_load(&q->st.slots_busy) < q->n_slots) {
@@ -330,10 +349,6 @@ static void admit_queued(gms_sched *q)
         q->q_head = (q->q_head + 1) % q->q_cap;
         q->q_len--;
         atomic_fetch_sub(&q->st.queue_depth, 1);
-        if (atomic_load(&r->cancelled)) {
-            gms_req_unref(r);
-            continue;
-        }
         admit(q, r);
     }
 }
@@ -411,6 +426,7 @@ static void *model_thread(void *arg)
         for (int32_t i = 0; i < q->n_slots; i++) /* clients gone: free their slots */
             if (q->slots[i].req && atomic_load(&q->slots[i].req->cancelled))
                 finish(q, &q->slots[i], NULL, "cancelled");
+        drop_cancelled(q);
         admit_queued(q);
         pthread_mutex_unlock(&q->mu);
         prefill(q);

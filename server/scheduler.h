@@ -67,7 +67,8 @@ void gms_sched_destroy(gms_sched *q);
 /* Queues r (taking a reference).  False when the queue is full (429) or the
  * scheduler stops. */
 bool gms_sched_submit(gms_sched *q, gms_req *r);
-/* Marks r cancelled and wakes the model thread (any thread). */
+/* Marks r cancelled and wakes the model thread (any thread, not holding
+ * r->mu: the scheduler's mutex is taken before a request's). */
 void gms_sched_cancel(gms_sched *q, gms_req *r);
 gms_stats *gms_sched_stats(gms_sched *q);
 int32_t gms_sched_slots(const gms_sched *q);

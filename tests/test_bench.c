@@ -217,7 +217,8 @@ START_TEST(command_csv_table_and_errors)
     ck_assert(strstr(tab, "read bandwidth") != NULL);
     free(tab);
     static const char *const bad[] = {"-r 0", "-o xml", "-p 65", "-t 0", "-p 0 -n 0",
-                                      "-p 1,,x", "--frobnicate 1", "--bw-mib 1048576"};
+                                      "-p 1,,x", "--frobnicate 1", "--bw-mib 1048576",
+                                      "--machine m.txt", "--calibrate --no-roofline"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(run_cmd(bench_cmd(cmd, sizeof cmd, gguf, bad[i], "bad.txt")) == 2,
                       "bench %s was not refused with status 2", bad[i]);
@@ -225,6 +226,176 @@ START_TEST(command_csv_table_and_errors)
         ck_assert_msg(strstr(err, "error: ") != NULL, "bench %s said: %s", bad[i], err);
         free(err);
     }
+}
+END_TEST
+
+/* ------------------------------------------------------------ cost model */
+
+/* Every malformed profile is refused naming the file and the line. */
+START_TEST(profile_parse_errors)
+{
+    static const struct {
+        const char *text, *want;
+    } bad[] = {
+        {"threads 1\nread_gbs 10\nint8_gops 1\nbf16_gflops 1\nf32_gflops 1\nfoo 2\n",
+         "p.txt:6: unknown key \"foo\""},
+        {"read_gbs 10\n", "p.txt:1: read_gbs comes before any \"threads N\" line"},
+        {"# c\n\nthreads 1\nread_gbs -3\n", "p.txt:4: read_gbs needs a positive number"},
+        {"threads 1\nread_gbs 1e999\n", "p.txt:2: read_gbs needs a positive number"},
+        {"threads 1\nread_gbs 5\nread_gbs 6\n", "p.txt:3: read_gbs is given twice"},
+        {"threads 2\nread_gbs 5\n", "p.txt:1: threads 2 has no int8_gops"},
+        {"threads 1\nread_gbs 1\nint8_gops 1\nbf16_gflops 1\nf32_gflops 1\nthreads 1\n",
+         "p.txt:6: threads 1: sections go in increasing thread counts"},
+        {"threads x\n", "p.txt:1: threads needs a whole number"},
+        {"threads 1\ntarget generic\n", "p.txt:2: target belongs before the first"},
+        {"target\n", "p.txt:1: target has no value"},
+        {"# nothing\n", "p.txt: no \"threads N\" section"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        gmrt_machine m;
+        gmrt_diag d = {0};
+        ck_assert_int_eq(gmrt_machine_parse(bad[i].text, "p.txt", &m, &d), GMRT_ERR_FORMAT);
+        ck_assert_msg(strstr(d.msg, bad[i].want), "case %zu: \"%s\" lacks \"%s\"", i, d.msg,
+                      bad[i].want);
+    }
+}
+END_TEST
+
+/* A hand-written profile and hand-made costs: the predictions are the
+ * formulas of docs/experiments.md worked out here, not by the program. */
+START_TEST(profile_prediction_arithmetic)
+{
+    const char *text = "# written by hand\ntarget generic\ncpu Example CPU 3000\n\n"
+                       "threads 1\nread_gbs 10\nint8_gops 100\nbf16_gflops 50\n"
+                       "f32_gflops 25\ndecode_efficiency 0.5\nprefill_efficiency 0.25\n"
+                       "threads 4\n  read_gbs 20   \nint8_gops 400\nbf16_gflops 200\n"
+                       "f32_gflops 100\n";
+    gmrt_machine m;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_machine_parse(text, "hand.txt", &m, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert(m.n == 2 && !strcmp(m.target, "generic") && !strcmp(m.cpu, "Example CPU 3000"));
+    ck_assert(gmrt_machine_find(&m, 2) == NULL && gmrt_machine_find(&m, 4) == &m.t[1]);
+    ck_assert(m.t[1].decode_efficiency == 1.0 && m.t[1].prefill_efficiency == 1.0);
+    gmrt_bench_costs c = {.decode_weight_bytes = 100000000, .kv_bytes_per_pos = 1000,
+                          .dense_macs = 1e8, .head_macs = 1e7, .attn_macs_per_key = 1000,
+                          .peak = GMRT_PEAK_INT8};
+    gmrt_prediction p;
+    /* tg9 reads 1e8 + 1000 x (9 + 1) / 2 bytes a step at 10 GB/s x 0.5;
+     * pp10 does 2 x (10 x 1e8 + 1e7 + 1000 x 10 x 11 / 2) ops at 100 GOPS x 0.25. */
+    gmrt_machine_predict(&m.t[0], &c, 10, 9, &p);
+    ck_assert(p.threads == 1);
+    ck_assert_msg(fabs(p.tg_tps - 5e9 / 100005000.0) < 1e-9, "tg %.12g", p.tg_tps);
+    ck_assert_msg(fabs(p.pp_tps - 10 * 25e9 / 2020110000.0) < 1e-9, "pp %.12g", p.pp_tps);
+    c.peak = GMRT_PEAK_BF16; /* 200 GFLOPS at 4 threads, efficiency 1 */
+    gmrt_machine_predict(&m.t[1], &c, 10, 0, &p);
+    ck_assert(p.tg_tps == 0 && fabs(p.pp_tps - 10 * 200e9 / 2020110000.0) < 1e-9);
+    /* What gmrt_machine_save writes reads back the same. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/hand-profile.txt", gmc_test_tmpdir());
+    ck_assert(gmrt_machine_save(path, &m, "a note", &d) == GMRT_OK);
+    gmrt_machine back;
+    ck_assert_msg(gmrt_machine_load(path, &back, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert(back.n == 2 && !strcmp(back.cpu, m.cpu) && back.t[0].read_gbs == 10 &&
+              back.t[0].prefill_efficiency == 0.25 && back.t[1].f32_gflops == 100);
+}
+END_TEST
+
+/* The number printed in column col (0-based, after "threads") of the
+ * prediction table row for `threads`. */
+static double predicted(const char *out, int threads, int col)
+{
+    const char *at = strstr(out, "dec eff");
+    ck_assert_ptr_nonnull(at);
+    for (at = strchr(at, '\n'); at; at = strchr(at + 1, '\n')) {
+        char *end;
+        if (strtol(at + 1, &end, 10) != threads)
+            continue;
+        double v = 0;
+        for (int i = 0; i <= col; i++)
+            v = strtod(end, &end);
+        return v;
+    }
+    ck_abort_msg("no prediction row for %d threads in:\n%s", threads, out);
+    return 0;
+}
+
+/* bench --calibrate writes a profile whose efficiencies are the fractions
+ * it measured, so plan --predict gives back, for the model calibrated on,
+ * the median rates bench measured; without a profile plan --predict still
+ * prints the costs and names the profile it needs; a broken one is an
+ * error naming file:line. */
+START_TEST(calibrate_then_predict)
+{
+    char gguf[4200], cmd[16000], prof[4200];
+    snprintf(gguf, sizeof gguf, "%s/tiny-calib.gguf", gmc_test_tmpdir());
+    snprintf(prof, sizeof prof, "%s/calib-profile.txt", gmc_test_tmpdir());
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert(gmc_init_weights(gmc_test_src("tests/graphs/tiny.yaml"), gguf, 7, false,
+                               &d) == GMC_OK);
+    char args[4400];
+    snprintf(args, sizeof args, "-p 6 -n 5 -r 3 -t 1,2 --bw-mib 8 -o json --calibrate "
+             "--machine '%s'", prof);
+    ck_assert_int_eq(run_cmd(bench_cmd(cmd, sizeof cmd, gguf, args, "cal.json")), 0);
+    char *js = read_out("cal.json");
+    gmrt_machine m;
+    gmrt_diag rd = {0};
+    ck_assert_msg(gmrt_machine_load(prof, &m, &rd) == GMRT_OK, "%s", rd.msg);
+    ck_assert(m.n == 2 && m.t[0].threads == 1 && m.t[1].threads == 2);
+    ck_assert(!strcmp(m.target, "generic"));
+    snprintf(cmd, sizeof cmd, "'%s' plan '%s' --target generic --predict --machine '%s' "
+             "-p 6 -n 5 > '%s/pred.txt' 2>&1", GMC_GEMMAC,
+             gmc_test_src("tests/graphs/tiny.yaml"), prof, gmc_test_tmpdir());
+    ck_assert_int_eq(run_cmd(cmd), 0);
+    char *out = read_out("pred.txt");
+    for (int t = 1; t <= 2; t++) {
+        char want[64];
+        const char *at = js;
+        snprintf(want, sizeof want, "\"threads\": %d, \"test\": \"pp6\"", t);
+        at = strstr(js, want);
+        ck_assert_ptr_nonnull(at);
+        double pp = json_num(at, "tps_median", NULL);
+        snprintf(want, sizeof want, "\"threads\": %d, \"test\": \"tg5\"", t);
+        at = strstr(js, want);
+        ck_assert_ptr_nonnull(at);
+        double tg = json_num(at, "tps_median", NULL);
+        /* the profile keeps 6 digits, the table 1 or 2 decimals */
+        ck_assert_msg(near(predicted(out, t, 0), pp, 1e-4) || fabs(predicted(out, t, 0) - pp)
+                      < 0.06, "t%d: pp predicted %g, measured %g", t, predicted(out, t, 0), pp);
+        ck_assert_msg(near(predicted(out, t, 1), tg, 1e-4) || fabs(predicted(out, t, 1) - tg)
+                      < 0.006, "t%d: tg predicted %g, measured %g", t, predicted(out, t, 1), tg);
+    }
+    free(out);
+    free(js);
+    /* No profile: the costs, and which profile would be read. */
+    snprintf(cmd, sizeof cmd, "XDG_CACHE_HOME='%s/no-cache' '%s' plan '%s' --target generic "
+             "--predict > '%s/pred0.txt' 2>&1", gmc_test_tmpdir(), GMC_GEMMAC,
+             gmc_test_src("tests/graphs/tiny.yaml"), gmc_test_tmpdir());
+    ck_assert_int_eq(run_cmd(cmd), 0);
+    out = read_out("pred0.txt");
+    ck_assert_msg(strstr(out, "decode reads") && strstr(out, "no prediction: no machine "
+                  "profile at ") && strstr(out, "/no-cache/gemmac/machine-generic.txt"),
+                  "%s", out);
+    free(out);
+    /* A broken profile named with --machine is an error with its line. */
+    char *text = gmc_test_read_file(prof, NULL);
+    int line = 2; /* the new section's second line */
+    for (const char *q = text; *q; q++)
+        line += *q == '\n';
+    free(text);
+    FILE *f = fopen(prof, "a");
+    ck_assert_ptr_nonnull(f);
+    fputs("threads 3\nread_gbs fast\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' plan '%s' --target generic --predict --machine '%s' "
+             "> '%s/pred1.txt' 2>&1", GMC_GEMMAC, gmc_test_src("tests/graphs/tiny.yaml"), prof,
+             gmc_test_tmpdir());
+    ck_assert_int_eq(run_cmd(cmd), 1);
+    out = read_out("pred1.txt");
+    char want[4400];
+    snprintf(want, sizeof want, "%s:%d: read_gbs", prof, line);
+    ck_assert_msg(strstr(out, want) && strstr(out, "\"fast\""), "%s", out);
+    free(out);
 }
 END_TEST
 
@@ -239,5 +410,12 @@ Suite *bench_suite(void)
     tcase_add_test(tc, command_json);
     tcase_add_test(tc, command_csv_table_and_errors);
     suite_add_tcase(s, tc);
+    /* CK_RUN_CASE=costmodel runs these alone. */
+    TCase *cm = tcase_create("costmodel");
+    tcase_set_timeout(cm, 300);
+    tcase_add_test(cm, profile_parse_errors);
+    tcase_add_test(cm, profile_prediction_arithmetic);
+    tcase_add_test(cm, calibrate_then_predict);
+    suite_add_tcase(s, cm);
     return s;
 }

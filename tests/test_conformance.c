@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 
 #include "driver.h"
@@ -827,6 +828,140 @@ START_TEST(test_conformance_compare_files)
 }
 END_TEST
 
+/* ------------------------------------------------------------ logits out */
+
+/* The array of a .npy file written by gmrt_eval_write_logits, after
+ * checking its header as numpy's format 1.0 defines it: magic, version,
+ * little-endian u16 length, a dict literal padded with spaces to end at a
+ * multiple of 64 bytes with '\n', and the data right after it. */
+static const float *npy_rows(const char *file, size_t size, int rows, int cols)
+{
+    ck_assert_msg(size > 10 && !memcmp(file, "\x93NUMPY\x01\x00", 8), "not an npy 1.0 file");
+    size_t hlen = (unsigned char)file[8] | (size_t)(unsigned char)file[9] << 8;
+    ck_assert_msg((10 + hlen) % 64 == 0 && file[10 + hlen - 1] == '\n', "header of %zu", hlen);
+    char *dict = strndup(file + 10, hlen), want[80];
+    snprintf(want, sizeof want, "'shape': (%d, %d)", rows, cols);
+    ck_assert_msg(!strncmp(dict, "{'descr': '<f4', 'fortran_order': False, ", 41) &&
+                  strstr(dict, want) && strspn(strchr(dict, '}') + 1, " \n") ==
+                  strlen(strchr(dict, '}') + 1), "header: %s", dict);
+    free(dict);
+    ck_assert_uint_eq(size - 10 - hlen, (size_t)rows * (size_t)cols * sizeof(float));
+    return (const float *)(file + 10 + hlen);
+}
+
+/* --ids/--logits-out: the logits written for the reference's first
+ * sequence are, bit for bit, those a session computes for it, and give the
+ * NMSE that gmrt_eval_reference reports for that sequence; the raw file
+ * is the same array without the header. */
+START_TEST(test_conformance_logits_out)
+{
+    loaded L;
+    load_graph(gmc_test_src("tests/conformance/gemma3.yaml"), "gemma3", &L);
+    const char *ref = fixture("gemma3", "ref.gguf");
+    gmrt_diag d = {0};
+    gmrt_session *s = NULL;
+    gmrt_session_opts so = {.n_threads = 2};
+    ck_assert_msg(gmrt_session_create(L.m, fixture("gemma3", "model.safetensors"), &so, &s,
+                                      &d) == GMRT_OK, "%s", d.msg);
+    gmrt_gguf *g;
+    const int32_t *tok;
+    uint64_t n_tok;
+    ck_assert(gmrt_gguf_open(ref, &g, &d) == GMRT_OK);
+    ck_assert(gmrt_gguf_get_i32s(g, "gemmac.ref.tokens", &tok, &n_tok, &d) == GMRT_OK);
+    const gmrt_gguf_tensor *t = gmrt_gguf_find_tensor(g, "logits");
+    const int P = 32, V = 512; /* sequence 0 is unpadded: 32 positions */
+    ck_assert(n_tok == 3u * (uint64_t)P && tok[P - 1] >= 0 && t);
+    char npy[4300], raw[4300];
+    snprintf(npy, sizeof npy, "%s/logits-out.npy", gmc_test_tmpdir());
+    snprintf(raw, sizeof raw, "%s/logits-out.f32", gmc_test_tmpdir());
+    ck_assert_msg(gmrt_eval_write_logits(s, L.m, tok, (size_t)P, npy, &d) == GMRT_OK, "%s",
+                  d.msg);
+    ck_assert(gmrt_eval_write_logits(s, L.m, tok, (size_t)P, raw, &d) == GMRT_OK);
+    size_t n_npy, n_raw;
+    char *f_npy = gmc_test_read_file(npy, &n_npy), *f_raw = gmc_test_read_file(raw, &n_raw);
+    const float *rows = npy_rows(f_npy, n_npy, P, V);
+    ck_assert(n_raw == (size_t)P * V * sizeof(float) && !memcmp(f_raw, rows, n_raw));
+
+    const float *ours;
+    gmrt_session_reset(s);
+    ck_assert(gmrt_session_eval(s, tok, (size_t)P, true, &ours, &d) == GMRT_OK);
+    ck_assert(!memcmp(ours, rows, n_raw));
+    gmrt_eval_report r;
+    ck_assert(gmrt_eval_reference(s, L.m, ref, &r, &d) == GMRT_OK);
+    const float *want = t->data;
+    double nmse = 0;
+    for (int i = 0; i < P; i++) {
+        double num = 0, den = 0;
+        for (int v = 0; v < V; v++) {
+            double e = (double)rows[i * V + v] - want[i * V + v];
+            num += e * e;
+            den += (double)want[i * V + v] * want[i * V + v];
+        }
+        nmse += num / den;
+    }
+    nmse /= P;
+    ck_assert_msg(r.seq[0].nmse_mean > 0 && fabs(nmse - r.seq[0].nmse_mean) <=
+                  1e-12 * nmse, "NMSE %.9e, eval --ref %.9e", nmse, r.seq[0].nmse_mean);
+    gmrt_eval_report_free(&r);
+
+    /* The command line: ids as a list write the same array; --ids alone is
+     * a usage error. */
+    char cmd[20000], ids[512] = "", cli[4300];
+    for (int i = 0; i < P; i++)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%d", i ? "," : "", tok[i]);
+    snprintf(cli, sizeof cli, "%s/logits-cli.npy", gmc_test_tmpdir());
+    char graph[4300]; /* gmc_test_src's buffer is fixture()'s too */
+    snprintf(graph, sizeof graph, "%s", gmc_test_src("tests/conformance/gemma3.yaml"));
+    snprintf(cmd, sizeof cmd, "'%s' eval '%s' --target %s --build-dir '%s/conf-cli' "
+             "--weights '%s' --ids %s --logits-out '%s' -t 1 2>/dev/null", GMC_GEMMAC, graph,
+             target(), gmc_test_tmpdir(), fixture("gemma3", "model.safetensors"), ids, cli);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 0);
+    size_t n_cli;
+    char *f_cli = gmc_test_read_file(cli, &n_cli);
+    ck_assert(n_cli == n_npy && !memcmp(f_cli, f_npy, n_npy));
+    free(f_cli);
+    snprintf(cmd, sizeof cmd, "'%s' eval '%s' --target %s --build-dir '%s/conf-cli' "
+             "--weights '%s' --ids 1,2 2>/dev/null", GMC_GEMMAC, graph, target(),
+             gmc_test_tmpdir(), fixture("gemma3", "model.safetensors"));
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    free(f_npy);
+    free(f_raw);
+    gmrt_gguf_close(g);
+    gmrt_session_destroy(s);
+    dlclose(L.so);
+}
+END_TEST
+
+/* Bad --ids name what and where: the file and line, or the option. */
+START_TEST(test_conformance_ids_errors)
+{
+    gmrt_diag d = {0};
+    int32_t *ids;
+    size_t n;
+    ck_assert(gmrt_eval_read_ids("2, 651 17", 1000, 64, &ids, &n, &d) == GMRT_OK);
+    ck_assert(n == 3 && ids[0] == 2 && ids[1] == 651 && ids[2] == 17);
+    free(ids);
+    ck_assert_int_eq(gmrt_eval_read_ids("2,1000", 1000, 64, &ids, &n, &d), GMRT_ERR_ARG);
+    ck_assert_msg(strstr(d.msg, "--ids: \"1000\" (id 1)") && strstr(d.msg, "[0, 1000)"), "%s",
+                  d.msg);
+    ck_assert_int_eq(gmrt_eval_read_ids("1,2,3", 1000, 2, &ids, &n, &d), GMRT_ERR_LIMIT);
+    ck_assert_int_eq(gmrt_eval_read_ids(" , ", 1000, 2, &ids, &n, &d), GMRT_ERR_ARG);
+    char path[4300];
+    snprintf(path, sizeof path, "%s/ids-bad.txt", gmc_test_tmpdir());
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("2 5\n7,x9 4\n", f);
+    fclose(f);
+    ck_assert_int_eq(gmrt_eval_read_ids(path, 1000, 64, &ids, &n, &d), GMRT_ERR_ARG);
+    char want[4400];
+    snprintf(want, sizeof want, "%s:2: \"x9\" (id 3)", path);
+    ck_assert_msg(strstr(d.msg, want), "%s", d.msg);
+    snprintf(path, sizeof path, "%s/ids-missing.txt", gmc_test_tmpdir());
+    ck_assert_int_eq(gmrt_eval_read_ids(path, 1000, 64, &ids, &n, &d), GMRT_ERR_IO);
+    ck_assert_msg(strstr(d.msg, "ids-missing.txt"), "%s", d.msg);
+}
+END_TEST
+
 /* ------------------------------------------------------------ top-K refs */
 
 /* --save-ref round trip and the lower-bound property: the top-K KL of the
@@ -1263,5 +1398,11 @@ Suite *conformance_suite(void)
     tcase_add_test(tc, test_conformance_full_context);
     tcase_add_test(tc, test_conformance_gemma4_llamacpp_anchor);
     suite_add_tcase(s, tc);
+    /* A case of its own, to run alone: CK_RUN_CASE=logits_out. */
+    TCase *lo = tcase_create("logits_out");
+    tcase_set_timeout(lo, 600);
+    tcase_add_test(lo, test_conformance_logits_out);
+    tcase_add_test(lo, test_conformance_ids_errors);
+    suite_add_tcase(s, lo);
     return s;
 }

@@ -90,12 +90,15 @@ static const char *default_target(void)
     return t ? t : "generic";
 }
 
-static void compile_and_load_for(const char *graph, const char *target, loaded *out)
+/* A build of graph for target with steps of at most max_batch tokens (0:
+ * the default). */
+static void compile_and_load_batch(const char *graph, const char *target, int max_batch,
+                                   loaded *out)
 {
     char dir[4200];
-    snprintf(dir, sizeof dir, "%s/build-%s-%s", gmc_test_tmpdir(), target,
+    snprintf(dir, sizeof dir, "%s/build-%s-b%d-%s", gmc_test_tmpdir(), target, max_batch,
              strrchr(graph, '/') + 1);
-    gmc_options o = {.graph = graph, .target = target, .out_dir = dir};
+    gmc_options o = {.graph = graph, .target = target, .out_dir = dir, .max_batch = max_batch};
     gmc_result r;
     gmc_diag d;
     gmc_diag_clear(&d);
@@ -107,6 +110,11 @@ static void compile_and_load_for(const char *graph, const char *target, loaded *
     const gmk_model *const *entry = dlsym(out->so, "gmk_model_entry");
     ck_assert_ptr_nonnull(entry);
     out->m = *entry;
+}
+
+static void compile_and_load_for(const char *graph, const char *target, loaded *out)
+{
+    compile_and_load_batch(graph, target, 0, out);
 }
 
 static void compile_and_load(const char *graph, loaded *out)
@@ -640,6 +648,82 @@ START_TEST(test_e2e_batched_decode)
 }
 END_TEST
 
+/* Sequence 0 evaluates 40 ids, is truncated to n and evaluates a new
+ * suffix up to 48 ids; sequence 1 evaluates the same 48 from scratch.  The
+ * build takes steps of 4 tokens, so the window of 8 has a ring of 12 rows
+ * that 40 ids have wrapped more than three times.  Checks what the
+ * truncation keeps and returns the largest logit difference (the last
+ * prefill row, then one batched decode step). */
+static double truncated_vs_fresh(gmrt_session *s, const gmk_model *m, int32_t n)
+{
+    enum { P = 40, Q = 48 };
+    int32_t a[P], b[Q];
+    for (int32_t i = 0; i < Q; i++) {
+        if (i < P)
+            a[i] = (5 * i + 11) % m->n_vocab;
+        b[i] = i < n ? a[i] : (7 * i + 3) % m->n_vocab;
+    }
+    const float *l;
+    gmrt_diag d = {0};
+    gmrt_session_seq_reset(s, 0);
+    ck_assert(gmrt_session_seq_eval(s, 0, a, P, false, &l, &d) == GMRT_OK);
+    int32_t want = P - n <= m->max_batch ? n : 0, kept = gmrt_session_seq_truncate(s, 0, n);
+    ck_assert_int_eq(kept, want);
+    ck_assert_int_eq(gmrt_session_seq_pos(s, 0), want);
+    size_t row = (size_t)m->n_vocab * sizeof(float);
+    float *keep = malloc(2 * row);
+    ck_assert_ptr_nonnull(keep);
+    ck_assert(gmrt_session_seq_eval(s, 0, b + kept, (size_t)(Q - kept), false, &l, &d) ==
+              GMRT_OK);
+    memcpy(keep, l, row);
+    gmrt_session_seq_reset(s, 1);
+    ck_assert(gmrt_session_seq_eval(s, 1, b, Q, false, &l, &d) == GMRT_OK);
+    double worst = max_diff(keep, l, m->n_vocab);
+    int32_t seqs[2] = {0, 1}, toks[2] = {argmax(l, m->n_vocab), argmax(l, m->n_vocab)};
+    ck_assert(gmrt_session_decode(s, seqs, toks, 2, &l, &d) == GMRT_OK);
+    worst = fmax(worst, max_diff(l, l + m->n_vocab, m->n_vocab));
+    free(keep);
+    return worst;
+}
+
+/* gmrt_session_seq_truncate keeps a prefix exactly (the logits are those
+ * of a sequence that never saw what was forgotten, bit for bit) when it
+ * forgets at most max_batch positions, and starts over otherwise: a ring
+ * may have lost rows the prefix's end attends to (keeping n = 30 or 10
+ * here gives other logits). */
+START_TEST(test_e2e_seq_truncate)
+{
+    static const char *const graphs[][2] = {
+        {"tests/graphs/tiny.yaml", "tiny"}, {"tests/graphs/gemma4-tiny.yaml", "gemma4-tiny"},
+        {"tests/graphs/gemma3n-tiny.yaml", "gemma3n-tiny"}};
+    static const int32_t ns[] = {40, 39, 36, 35, 30, 10, 1, 0};
+    for (int g = 0; g < 3; g++) {
+        char gguf[4200];
+        gmc_diag cd;
+        gmc_diag_clear(&cd);
+        snprintf(gguf, sizeof gguf, "%s/truncate-%s.gguf", gmc_test_tmpdir(), graphs[g][1]);
+        const char *graph = gmc_test_src(graphs[g][0]);
+        ck_assert_msg(gmc_init_weights(graph, gguf, 5, false, &cd) == GMC_OK, "%s", cd.msg);
+        loaded L;
+        compile_and_load_batch(graph, "generic", 4, &L);
+        ck_assert_int_eq(L.m->max_batch, 4);
+        gmrt_session_opts so = {.n_threads = 2, .n_seqs = 2};
+        gmrt_session *s = NULL;
+        gmrt_diag d = {0};
+        ck_assert_msg(gmrt_session_create(L.m, gguf, &so, &s, &d) == GMRT_OK, "%s", d.msg);
+        for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+            double diff = truncated_vs_fresh(s, L.m, ns[i]);
+            ck_assert_msg(diff == 0, "%s, truncated to %d: %g", graphs[g][1], ns[i], diff);
+        }
+        ck_assert_int_eq(gmrt_session_seq_truncate(s, 0, 100), gmrt_session_seq_pos(s, 0));
+        ck_assert_int_eq(gmrt_session_seq_truncate(s, 2, 1), 0);
+        ck_assert_int_eq(gmrt_session_seq_keep(s, -1, 1), 0);
+        gmrt_session_destroy(s);
+        dlclose(L.so);
+    }
+}
+END_TEST
+
 /* ------------------------------------------------------------ mismatch */
 
 START_TEST(test_e2e_manifest_mismatch)
@@ -1076,10 +1160,23 @@ END_TEST
 
 /* ------------------------------------------------ cross builds, emulated */
 
-/* The targets of other architectures (compiler/targets/arm.c, riscv.c,
- * wasm.c), cross-built here. */
-static const char *const cross_targets[] = {"aarch64", "aarch64-dotprod", "aarch64-i8mm",
-                                            "riscv64", "wasm32"};
+/* A target of another architecture (compiler/targets/arm.c, riscv.c,
+ * wasm.c), cross-built here, and the host build its logits are compared
+ * with: the generic one for those with f32 activations; for the Arm ones,
+ * whose matmuls take int8 activations (gmk_arm.h), x86-64-v3, which
+ * quantizes them by the same rule and has the same per-block arithmetic
+ * (against generic they differ by the int8 rounding, NMSE ~1e-4).  exact:
+ * how many leading positions must agree within NMSE 1e-5 (0: all); see
+ * cross_check for the others. */
+typedef struct cross_pair {
+    const char *target, *ref;
+    int exact;
+} cross_pair;
+
+static const cross_pair cross_targets[] = {
+    {"aarch64", "x86-64-v3", 0}, {"aarch64-dotprod", "x86-64-v3", 0},
+    {"aarch64-i8mm", "x86-64-v3", 0}, {"riscv64", "generic", 0}, {"wasm32", "generic", 0},
+};
 #define N_CROSS (int)(sizeof cross_targets / sizeof cross_targets[0])
 
 /* path's n_floats f32 values (malloc'd); fails unless the size is exact. */
@@ -1093,32 +1190,46 @@ static float *read_floats(const char *path, size_t n_floats)
     return (float *)buf;
 }
 
-/* The configuration of target on this host; false (after saying why, or
- * failing under GMC_E2E_CROSS=required, which scripts/test sets once
- * scripts/setup installed the sysroot and qemu) if it cannot run here. */
-static bool cross_config(const char *target, gmc_target_config *c)
+/* The configuration of p's target on this host; false (after saying why,
+ * or failing under GMC_E2E_CROSS=required, which scripts/test sets once
+ * scripts/setup installed the sysroot and qemu) if it cannot run here or
+ * its reference build cannot run natively. */
+static bool cross_config(const cross_pair *p, gmc_target_config *c)
 {
-    char why[256] = "";
-    bool is_host, ok = configure_here(target, c, why, sizeof why, &is_host);
-    if (ok && c->runs != GMC_RUNS_NO)
+    char why[256] = "", why_ref[256] = "";
+    gmc_target_config rc;
+    bool is_host, ok = configure_here(p->target, c, why, sizeof why, &is_host);
+    bool ref_ok = configure_here(p->ref, &rc, why_ref, sizeof why_ref, &is_host);
+    if (ok && c->runs != GMC_RUNS_NO && ref_ok && rc.runs == GMC_RUNS_NATIVE)
         return true;
+    char msg[600];
+    if (!ok || c->runs == GMC_RUNS_NO)
+        snprintf(msg, sizeof msg, "%s", ok ? "no emulator on PATH" : why);
+    else
+        snprintf(msg, sizeof msg, "its reference %s does not run here: %s", p->ref,
+                 why_ref[0] ? why_ref : "not native");
     const char *req = getenv("GMC_E2E_CROSS");
-    ck_assert_msg(!req || strcmp(req, "required") != 0, "%s cannot run here: %s", target,
-                  ok ? "no emulator" : why);
-    fprintf(stderr, "e2e: SKIPPED %s: %s\n", target, ok ? "no emulator on PATH" : why);
+    ck_assert_msg(!req || strcmp(req, "required") != 0, "%s cannot run here: %s", p->target,
+                  msg);
+    fprintf(stderr, "e2e: SKIPPED %s: %s\n", p->target, msg);
     return false;
 }
 
-/* graph built for the host's generic target and for target from the same
- * YAML, both executables run (target's under its emulator, or under
- * emulator where not NULL) with --logits-out on prompt: the logits of every
- * position (n_pos of them, V each) agree within NMSE 1e-5 with the same
- * argmax.  Returns the worst NMSE. */
-static double cross_check(const char *graph, const char *gguf, const char *target,
+/* graph built for p's reference (a host target) and for p's target from
+ * the same YAML, both executables run (the target's under its emulator, or
+ * under emulator where not NULL) with --logits-out on prompt: the logits of
+ * every position (n_pos of them, V each) have the same argmax, and agree
+ * within NMSE 1e-5 at the first pair->exact positions (all if 0).  Past those,
+ * where the int8 activations of the two builds round a value the other way
+ * once the ISAs' expf/tanhf differ in a last bit (attention over more than
+ * one position), the difference grows through the layers as the int8
+ * rounding itself does (docs/targets.md): 5e-2 there only catches a broken
+ * build.  Returns the worst NMSE of the exact positions. */
+static double cross_check(const char *graph, const char *gguf, const cross_pair *pair,
                           const char *emulator, const char *prompt, int n_pos, int V)
 {
-    const char *tmp = gmc_test_tmpdir();
-    const char *names[2] = {"generic", target};
+    const char *tmp = gmc_test_tmpdir(), *target = pair->target;
+    const char *names[2] = {pair->ref, target};
     char dirs[2][4200], outs[2][4200], cmd[13000];
     gmc_result r[2];
     for (int k = 0; k < 2; k++) {
@@ -1138,7 +1249,8 @@ static double cross_check(const char *graph, const char *gguf, const char *targe
     ck_assert_int_ne(r[1].runs, GMC_RUNS_NO);
     float *want = read_floats(outs[0], (size_t)n_pos * V);
     float *got = read_floats(outs[1], (size_t)n_pos * V);
-    double worst = 0;
+    const int n_exact = pair->exact == 0 ? n_pos : pair->exact;
+    double worst = 0, worst_rest = 0;
     for (int p = 0; p < n_pos; p++) {
         double num = 0, den = 0;
         for (int i = 0; i < V; i++) {
@@ -1146,29 +1258,35 @@ static double cross_check(const char *graph, const char *gguf, const char *targe
             num += e * e;
             den += (double)want[(size_t)p * V + i] * want[(size_t)p * V + i];
         }
-        ck_assert_msg(den > 0 && num <= 1e-5 * den, "%s position %d: NMSE %g", target, p,
-                      den > 0 ? num / den : -1.0);
-        worst = num / den > worst ? num / den : worst;
+        const double bound = p < n_exact ? 1e-5 : 5e-2;
+        ck_assert_msg(den > 0 && num <= bound * den, "%s position %d: NMSE %g (bound %g)",
+                      target, p, den > 0 ? num / den : -1.0, bound);
+        double *w = p < n_exact ? &worst : &worst_rest;
+        *w = num / den > *w ? num / den : *w;
         ck_assert_int_eq(argmax(got + (size_t)p * V, V), argmax(want + (size_t)p * V, V));
     }
-    fprintf(stderr, "e2e: %s of %s under %s: %d positions, worst NMSE %.3g against generic\n",
+    char rest[80] = "";
+    if (n_exact < n_pos)
+        snprintf(rest, sizeof rest, " (then %d more, worst %.3g)", n_pos - n_exact, worst_rest);
+    fprintf(stderr, "e2e: %s of %s under %s: %d positions, worst NMSE %.3g against %s%s\n",
             target, strrchr(graph, '/') + 1,
             emulator ? emulator : r[1].runs == GMC_RUNS_EMULATED ? r[1].emulator : "this CPU",
-            n_pos, worst);
+            n_exact, worst, pair->ref, rest);
     free(want);
     free(got);
     return worst;
 }
 
 /* tiny-qmix (q8_0/q4_0 weights, f16 KV) on each target of another
- * architecture against the host's generic build (cross_check), over a
+ * architecture against its host reference build (cross_check), over a
  * 22-token prompt; riscv64 at 256-bit and at 128-bit vectors (the kernels
  * are vector-length agnostic), and refused by its CPU check without them. */
 START_TEST(test_e2e_cross)
 {
-    const char *target = cross_targets[_i];
+    const cross_pair *p = &cross_targets[_i];
+    const char *target = p->target;
     gmc_target_config c;
-    if (!cross_config(target, &c))
+    if (!cross_config(p, &c))
         return;
     char gguf[4200];
     snprintf(gguf, sizeof gguf, "%s/qmix-cross.gguf", gmc_test_tmpdir());
@@ -1177,13 +1295,13 @@ START_TEST(test_e2e_cross)
     gmc_diag_clear(&d);
     ck_assert_msg(gmc_init_weights(graph, gguf, 5, false, &d) == GMC_OK, "%s", d.msg);
     /* <bos> + 21 letters of tiny's vocabulary */
-    cross_check(graph, gguf, target, NULL, "abcabcabcabcabcabcabc", 22, 512);
+    cross_check(graph, gguf, p, NULL, "abcabcabcabcabcabcabc", 22, 512);
     char *vlen = strstr(c.emulator, "vlen=256");
     if (c.runs == GMC_RUNS_EMULATED && vlen) {
         char emu[200];
         snprintf(emu, sizeof emu, "%.*svlen=128%s", (int)(vlen - c.emulator), c.emulator,
                  vlen + strlen("vlen=256"));
-        cross_check(graph, gguf, target, emu, "abcabcabcabcabcabcabc", 22, 512);
+        cross_check(graph, gguf, p, emu, "abcabcabcabcabcabcabc", 22, 512);
         /* A CPU without the vector extension: the program's CPU check says so. */
         char dir[4200], cmd[13000], err[4300];
         snprintf(dir, sizeof dir, "%s/cross-%s-tiny-qmix.yaml", gmc_test_tmpdir(), target);
@@ -1203,24 +1321,29 @@ START_TEST(test_e2e_cross)
 }
 END_TEST
 
-/* The targets the real 270M runs on under emulation (test_e2e_cross_270m). */
-static const char *const cross_270m_targets[] = {"aarch64-dotprod", "wasm32"};
+/* The targets the real 270M runs on under emulation (test_e2e_cross_270m).
+ * aarch64-dotprod: position 0 (<bos>, whose attention has one score) has
+ * the same bits on both ISAs in every op, so all 18 layers' int8 matmuls
+ * are compared there; later positions see the int8 rounding noise. */
+static const cross_pair cross_270m_targets[] = {{"aarch64-dotprod", "x86-64-v3", 1},
+                                                {"wasm32", "generic", 0}};
 #define N_CROSS_270M (int)(sizeof cross_270m_targets / sizeof cross_270m_targets[0])
 
 /* The real Gemma 3 270M (the PyPI Q4_K_M file) on aarch64-dotprod and
- * wasm32 under emulation against the host's generic build: 18 positions of
- * a sentence (about 30 s under qemu, 3 s under node). */
+ * wasm32 under emulation against their host reference builds: 18
+ * positions of a sentence (about 30 s under qemu, 3 s under node). */
 START_TEST(test_e2e_cross_270m)
 {
-    const char *weights = gmc_test_model_path(), *target = cross_270m_targets[_i];
+    const char *weights = gmc_test_model_path();
+    const cross_pair *p = &cross_270m_targets[_i];
     gmc_target_config c;
     if (!weights) {
         fprintf(stderr, "e2e: SKIPPED the 270M cross test: the GGUF is missing\n");
         return;
     }
-    if (!cross_config(target, &c))
+    if (!cross_config(p, &c))
         return;
-    cross_check(gmc_test_src("graphs/gemma3-270m.yaml"), weights, target, NULL,
+    cross_check(gmc_test_src("graphs/gemma3-270m.yaml"), weights, p, NULL,
                 "The quick brown fox jumps over the lazy dog because it was in a hurry to get",
                 18, 262144);
 }
@@ -1599,6 +1722,7 @@ Suite *e2e_suite(void)
     tc = tcase_create("batched");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_e2e_batched_decode);
+    tcase_add_test(tc, test_e2e_seq_truncate);
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");
     tcase_set_timeout(tc, 300);

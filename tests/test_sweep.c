@@ -12,6 +12,7 @@
  * --collect give the same table.
  */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 
 #include "gmk.h"
 #include "model.h"
+#include "driver.h"
 #include "sweep.h"
 #include "testutil.h"
 
@@ -204,6 +206,37 @@ static void csv_sizes(const char *csv, char *out, size_t cap)
     }
 }
 
+/* The number in column `col` of the CSV row starting with `row` whose
+ * threads column is `threads`; NAN if there is none or the cell is empty. */
+static double csv_cell(const char *csv, const char *row, const char *col, int threads)
+{
+    int want = -1, thr = -1, k = 0;
+    for (const char *c = csv; *c && *c != '\n'; k++) {
+        size_t n = strcspn(c, ",\n");
+        if (n == strlen(col) && !strncmp(c, col, n))
+            want = k;
+        if (n == 7 && !strncmp(c, "threads", 7))
+            thr = k;
+        c += n + (c[n] == ',');
+    }
+    ck_assert(want >= 0 && thr >= 0);
+    for (const char *l = strstr(csv, row); l; l = strstr(l + 1, row)) {
+        const char *c = l + 1;
+        double v = NAN, t = -1;
+        for (k = 0; *c && *c != '\n'; k++) {
+            size_t n = strcspn(c, ",\n");
+            if (k == thr)
+                t = atof(c);
+            if (k == want && n > 0)
+                v = atof(c);
+            c += n + (c[n] == ',');
+        }
+        if (t == threads)
+            return v;
+    }
+    return NAN;
+}
+
 /* Three variants of tiny (kv_heads 1, 2, 3 of 2 heads: the last invalid),
  * two thread counts; a rerun; --emit and --collect. */
 START_TEST(command_round_trip)
@@ -262,6 +295,42 @@ START_TEST(command_round_trip)
                   strstr(log, "2 of 3 variants measured"), "%s", log);
     ck_assert_str_eq(csv, csv2);
 
+    /* --collect with a hand-written machine profile: each measured row gets
+     * the prediction worked out here from tiny.yaml (as in the bench suite:
+     * kv_heads=1 decode reads 4 x (64 x 512 + 2 x per layer + 64) bytes of
+     * f32 weights and 512 B of KV per position; tg4 attends 2.5 on average)
+     * and the ratio measured / predicted. */
+    char prof[4200]; /* put_file's buffer still holds the sweep's path */
+    snprintf(prof, sizeof prof, "%s/hand-machine.txt", dir);
+    FILE *pf = fopen(prof, "w");
+    ck_assert_ptr_nonnull(pf);
+    fputs("target generic\nthreads 1\nread_gbs 8\nint8_gops 50\nbf16_gflops 20\n"
+          "f32_gflops 10\ndecode_efficiency 0.5\nprefill_efficiency 0.25\n", pf);
+    ck_assert_int_eq(fclose(pf), 0);
+    snprintf(cmd, sizeof cmd, "'%s' sweep --collect '%s' --machine '%s' 2>/dev/null",
+             GMC_GEMMAC, out, prof);
+    ck_assert_int_eq(run_cmd(cmd), 0);
+    char *csvp = read_in(out, "results.csv"), *mdp = read_in(out, "results.md");
+    double per_layer = 4 * 64 + 2 * 32 + 2 * 4096 + 2 * 2048 + 3 * 8192;
+    double tg_pred = 8e9 * 0.5 / (4 * (64 * 512 + 2 * per_layer + 64) + 512 * 2.5);
+    double pred = csv_cell(csvp, "\n1,kv_heads=1,ok,1,", "tg_tps_predicted", 1);
+    ck_assert_msg(fabs(pred - tg_pred) < 0.006, "predicted %.3f, by hand %.3f", pred, tg_pred);
+    double ratio = csv_cell(csvp, "\n1,kv_heads=1,ok,1,", "tg_ratio", 1);
+    double tg = csv_cell(csvp, "\n1,kv_heads=1,ok,1,", "tg_tps_median", 1);
+    ck_assert_msg(fabs(ratio - tg / pred) < 2e-3 * ratio + 1e-3, "ratio %g", ratio);
+    /* the profile has no 2-thread section: no prediction there */
+    ck_assert(isnan(csv_cell(csvp, "\n1,kv_heads=1,ok,1,", "tg_tps_predicted", 2)));
+    ck_assert_msg(strstr(mdp, "hand-machine.txt") && strstr(mdp, "| tg predicted | ratio |"),
+                  "%s", mdp);
+    free(csvp), free(mdp);
+    snprintf(cmd, sizeof cmd, "printf 'threads 1\\nread_gbs\\n' > '%s/broken.txt' && "
+             "'%s' sweep --collect '%s' --machine '%s/broken.txt' 2>'%s/broken.log'", dir,
+             GMC_GEMMAC, out, dir, dir);
+    ck_assert_int_eq(run_cmd(cmd), 1);
+    char *blog = read_in(dir, "broken.log");
+    ck_assert_msg(strstr(blog, "broken.txt:2: read_gbs has no value"), "%s", blog);
+    free(blog);
+
     /* --emit: one job per variant; run by ninja, or by hand */
     snprintf(cmd, sizeof cmd, "'%s' sweep '%s' --emit '%s' 2>/dev/null", GMC_GEMMAC, sweep,
              emit);
@@ -286,6 +355,52 @@ START_TEST(command_round_trip)
     char *csv4 = read_in(emit, "results.csv");
     ck_assert_str_eq(csv3, csv4);
     free(csv), free(md), free(log), free(csv2), free(ninja), free(csv3), free(csv4);
+}
+END_TEST
+
+/* weights: and eval: — every variant runs the same GGUF (converted at load
+ * where its types differ) and is scored on a text: the f32 variant's
+ * perplexity is what `gemmac eval -f` reports for those weights, and the
+ * q8_0 one (converted) is close to it but not equal; the weights are kept. */
+START_TEST(command_real_weights_and_eval)
+{
+    const char *dir = gmc_test_tmpdir();
+    char w[4200], txt[4200], text[2048], cmd[16000], out[4200];
+    snprintf(w, sizeof w, "%s/tiny-real.gguf", dir);
+    snprintf(out, sizeof out, "%s/real-out", dir);
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert(gmc_init_weights(tiny, w, 11, false, &d) == GMC_OK);
+    snprintf(txt, sizeof txt, "%s", put_file("ppl.txt", "the cat sat on the mat and the dog "
+                                             "sat on the log; the cat and the dog sat.\n"));
+    snprintf(text, sizeof text,
+             "base: %s\nname: tiny-real\ntarget: generic\nweights: %s\n"
+             "eval: {text: ppl.txt, ctx: 16}\ngrid:\n  quant.ffn: [f32, q8_0]\n"
+             "bench:\n  threads: [1]\n  prompt: 4\n  gen: 2\n  reps: 1\n", tiny, w);
+    const char *sweep = put_file("tiny-real.yaml", text);
+    char cache[4200];
+    snprintf(cache, sizeof cache, "%s/cache", dir);
+    ck_assert_int_eq(setenv("XDG_CACHE_HOME", cache, 1), 0);
+    snprintf(cmd, sizeof cmd, "'%s' sweep '%s' -o '%s' 2>'%s/real.log'", GMC_GEMMAC, sweep,
+             out, dir);
+    ck_assert_int_eq(run_cmd(cmd), 0);
+    char *csv = read_in(out, "results.csv");
+    double p32 = csv_cell(csv, "\n1,ffn=f32,ok,", "ppl", 1);
+    double p8 = csv_cell(csv, "\n2,ffn=q8_0,ok,", "ppl", 1);
+    snprintf(cmd, sizeof cmd, "'%s' eval '%s' --target generic --weights '%s' -f '%s' "
+             "--ctx 16 -t 1 -o json > '%s/ppl.json' 2>/dev/null", GMC_GEMMAC, tiny, w, txt,
+             dir);
+    ck_assert_int_eq(run_cmd(cmd), 0);
+    char *js = read_in(dir, "ppl.json");
+    const char *at = strstr(js, "\"ppl\": ");
+    ck_assert_ptr_nonnull(at);
+    double want = atof(at + 7);
+    ck_assert_msg(fabs(p32 - want) < 1e-4 * want, "sweep ppl %.6f, eval %.6f\n%s", p32, want,
+                  csv);
+    ck_assert_msg(p8 > 0 && p8 != p32 && fabs(p8 - p32) < 0.05 * p32, "q8_0 ppl %.6f", p8);
+    struct stat sb;
+    ck_assert_int_eq(stat(w, &sb), 0);
+    free(csv), free(js);
 }
 END_TEST
 
@@ -322,6 +437,7 @@ Suite *sweep_suite(void)
     tcase_add_test(tc, variant_errors);
     tcase_add_test(tc, command_errors);
     tcase_add_test(tc, command_round_trip);
+    tcase_add_test(tc, command_real_weights_and_eval);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -114,7 +114,7 @@ char *gmc_test_plan(const gmc_options *o)
     ck_assert_ptr_nonnull(f);
     gmc_diag d;
     gmc_diag_clear(&d);
-    ck_assert_msg(gmc_plan_graph(o, f, &d) == GMC_OK, "%s", d.msg);
+    ck_assert_msg(gmc_plan_graph(o, NULL, f, &d) == GMC_OK, "%s", d.msg);
     fclose(f);
     return plan;
 }

@@ -62,6 +62,7 @@ typedef enum gmk_dtype {
 #define GMK_LAYOUT_PACKED 0                    /* the file's packed rows */
 #define GMK_LAYOUT_P16 (1 << GMK_LAYOUT_SHIFT) /* b32 formats, 16-row panels */
 #define GMK_LAYOUT_P8 (2 << GMK_LAYOUT_SHIFT)  /* q4/5/8_0, k-quants: 8-row panels (AVX2) */
+#define GMK_LAYOUT_P4 (3 << GMK_LAYOUT_SHIFT)  /* q4_0, q8_0: 4-row panels (AArch64) */
 #define GMK_DTYPE_MASK ((1 << GMK_LAYOUT_SHIFT) - 1)
 
 /* One weight tensor the compiled model expects, in ggml dim order (ne[0] is

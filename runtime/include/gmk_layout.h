@@ -40,6 +40,13 @@
  *   q4_k  d, dmin (R f16 each), scales (12 × R bytes), qs (32 × 4R)
  *   q5_k  d, dmin, scales, qh (8 × 4R), qs (32 × 4R)
  *   q6_k  d (R f16), scales (16 × R int8), qh (16 × 4R), ql (32 × 4R)
+ *
+ * GMK_LAYOUT_P4 (q4_0, q5_0, q8_0; read by the AArch64 kernels, gmk_arm.h):
+ * the P16 order with R = 4 (q5_0's 5th bits one 16-bit mask per 4 bytes of
+ * the 4 rows), but q8_0 keeps its signed bytes (sdot, smmla and
+ * smull multiply s8 by s8).  A 16-byte load holds 4 bytes of each of the 4
+ * rows: what sdot against one 4-byte lane of activations wants, and, two
+ * loads zipped by 32-bit lanes, the 2 rows × 8 bytes an smmla takes.
  */
 #ifndef GMK_LAYOUT_H
 #define GMK_LAYOUT_H
@@ -66,23 +73,27 @@ static inline int gmk_layout_supports(int layout, int dtype)
     case GMK_LAYOUT_P8:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0 ||
                dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
+    case GMK_LAYOUT_P4:
+        return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0;
     default: return 0;
     }
 }
 
 /* The layouts: their names in dumps and the weight manifest, the constant
- * in generated code, rows per panel (the padding unit of gmk_layout_bytes)
- * and whether a 3-D stack of matrices (MoE experts) may take the layout,
- * rows per matrix a multiple of the panel: measured for P8; P16 on experts
- * has not run on an AVX-512 machine. */
+ * in generated code, rows per panel (the padding unit of gmk_layout_bytes),
+ * whether a 3-D stack of matrices (MoE experts) may take the layout, rows
+ * per matrix a multiple of the panel (measured for P8; P16 on experts has
+ * not run on an AVX-512 machine, P4 on no Arm one), and whether q8_0 is
+ * stored + 128 (the u8 operand of x86's vpmaddubsw and vpdpbusd). */
 static const struct gmk_layout_names {
     int layout;
     const char *name, *constant;
-    int rows, stacks;
+    int rows, stacks, q8_biased;
 } gmk_layout_table[] = {
-    {GMK_LAYOUT_PACKED, "packed", "GMK_LAYOUT_PACKED", 1, 1},
-    {GMK_LAYOUT_P16, "p16", "GMK_LAYOUT_P16", 16, 0},
-    {GMK_LAYOUT_P8, "p8", "GMK_LAYOUT_P8", 8, 1},
+    {GMK_LAYOUT_PACKED, "packed", "GMK_LAYOUT_PACKED", 1, 1, 0},
+    {GMK_LAYOUT_P16, "p16", "GMK_LAYOUT_P16", 16, 0, 1},
+    {GMK_LAYOUT_P8, "p8", "GMK_LAYOUT_P8", 8, 1, 1},
+    {GMK_LAYOUT_P4, "p4", "GMK_LAYOUT_P4", 4, 0, 0},
 };
 
 static inline const struct gmk_layout_names *gmk_layout_find(int layout)
@@ -217,12 +228,13 @@ static inline const uint8_t *gmk_panel_at(const uint8_t *W, int dtype, int R, in
     return W + (size_t)(r / R) * (size_t)R * (size_t)nb * bb + (size_t)b * (size_t)R * bb;
 }
 
-/* Row r's (r < R) block from panel block p into plain (block_bytes bytes),
- * or the other way round (to_panel): the one permutation both directions
- * share. */
-static inline void gmk_panel_swap(int dtype, int R, uint8_t *restrict p, uint8_t *restrict plain,
-                                  int r, int to_panel)
+/* Row r's (r < R) block from panel block p of layout into plain
+ * (block_bytes bytes), or the other way round (to_panel): the one
+ * permutation both directions share. */
+static inline void gmk_panel_swap(int dtype, int layout, uint8_t *restrict p,
+                                  uint8_t *restrict plain, int r, int to_panel)
 {
+    const int R = gmk_layout_rows(layout);
     const struct gmk_panel_part *parts;
     const int n_parts = gmk_panel_parts_of(dtype, &parts);
     if (n_parts > 0) {
@@ -230,7 +242,8 @@ static inline void gmk_panel_swap(int dtype, int R, uint8_t *restrict p, uint8_t
         return;
     }
     const int has_min = gmk_panel_has_min(dtype), has_qh = gmk_panel_has_qh(dtype);
-    const int n_qs = dtype == GMK_DTYPE_Q8_0 ? 32 : 16, flip = dtype == GMK_DTYPE_Q8_0 ? 0x80 : 0;
+    const int n_qs = dtype == GMK_DTYPE_Q8_0 ? 32 : 16;
+    const int flip = dtype == GMK_DTYPE_Q8_0 && gmk_layout_find(layout)->q8_biased ? 0x80 : 0;
     uint8_t *qs = plain + 2 + 2 * has_min + 4 * has_qh, *pq = p + gmk_panel_qs_at(dtype, R);
     for (int j = 0; j < 2 + 2 * has_min; j++) { /* d, then m: f16 each */
         uint8_t *a = p + 2 * R * (j / 2) + 2 * r + j % 2, *b = plain + j;
@@ -272,10 +285,11 @@ static inline void gmk_weight_block(uint8_t *restrict out, const void *restrict 
     int dtype = gmk_wdtype_dtype(wdtype);
     int64_t nb = n_in / gmk_dtype_block(dtype);
     size_t bb = gmk_dtype_block_bytes(dtype);
-    const int R = gmk_layout_rows(gmk_wdtype_layout(wdtype));
+    const int layout = gmk_wdtype_layout(wdtype), R = gmk_layout_rows(layout);
     if (R > 1)
-        gmk_panel_swap(dtype, R, (uint8_t *)gmk_panel_at((const uint8_t *)W, dtype, R, r, nb, b),
-                       out, (int)(r % R), 0);
+        gmk_panel_swap(dtype, layout,
+                       (uint8_t *)gmk_panel_at((const uint8_t *)W, dtype, R, r, nb, b), out,
+                       (int)(r % R), 0);
     else
         memcpy(out, (const uint8_t *)W + (size_t)(r * nb + b) * bb, bb);
 }
@@ -331,7 +345,7 @@ static inline void gmk_layout_pack(void *restrict dst, const void *restrict src,
             if (n_parts > 0) /* the parts looked up once per tensor */
                 gmk_panel_move(parts, n_parts, R, p, plain, (int)(r % R), 1);
             else
-                gmk_panel_swap(dtype, R, p, plain, (int)(r % R), 1);
+                gmk_panel_swap(dtype, layout, p, plain, (int)(r % R), 1);
         }
 }
 

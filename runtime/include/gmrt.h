@@ -119,6 +119,12 @@ gmrt_status gmrt_file_replace_commit(gmrt_file_replace *r,
                                      gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_file_replace_abort(gmrt_file_replace *r);
 
+/* The root of gemmac's cache: $XDG_CACHE_HOME/gemmac, else
+ * $HOME/.cache/gemmac, else /tmp/gemmac-<uid> (*shared then true: anyone
+ * can create names in /tmp).  Build directories and machine profiles live
+ * under it.  Creates nothing. */
+void gmrt_cache_root(char *buf, size_t cap, bool *shared);
+
 /* ------------------------------------------------------- types (dtype.c) */
 
 /* Name ("q4_k", "f32", ...) of a dtype, or NULL for an id that is out of
@@ -604,6 +610,20 @@ int32_t gmrt_session_n_seqs(const gmrt_session *s);
 int32_t gmrt_session_seq_pos(const gmrt_session *s, int32_t seq);
 /* Forgets sequence seq's context (position back to 0). */
 void gmrt_session_seq_reset(gmrt_session *s, int32_t seq);
+/* How many positions of sequence seq a truncation to n keeps: n (at most
+ * its position) when the positions after n can be forgotten exactly, else
+ * 0.  A sliding-window layer keeps a ring of window + max_batch rows
+ * (docs/internals.md#memory-plan): once later positions have overwritten
+ * rows that position n attends to, the prefix cannot be kept.  The model
+ * descriptor does not say how long the rings are, so a truncation keeps n
+ * only when it forgets at most max_batch positions (always exact, whatever
+ * the window), and 0 for a sequence out of range. */
+int32_t gmrt_session_seq_keep(const gmrt_session *s, int32_t seq, int32_t n);
+/* Forgets sequence seq's positions from gmrt_session_seq_keep(s, seq, n)
+ * on, so that evaluation goes on there (0: the whole context, as
+ * gmrt_session_seq_reset); returns that position.  The logits that follow
+ * are those of a sequence that evaluated only the kept prefix. */
+int32_t gmrt_session_seq_truncate(gmrt_session *s, int32_t seq, int32_t n);
 
 /* Called with each decoded piece as soon as it is sampled; return false to
  * stop early. */
@@ -656,6 +676,5 @@ bool gmrt_cpu_missing(const char *features, char *miss, size_t len);
 /* gmrt_cpu_missing, saying on stderr which feature the build of target
  * needs: false if one is missing (a compiled program's first call). */
 bool gmrt_cpu_check(const char *features, const char *target);
-
 
 #endif /* GMRT_H */

@@ -2,8 +2,8 @@
  * gmrt_tools.h — the runtime's tools: what the command lines (gemmac run,
  * bench, eval, standalone executables) and the compiler use on top of the
  * core API of gmrt.h, and what an embedded model never needs: the GGUF
- * writer, the roofline, the benchmark, the `run` command line and the
- * evaluation.  Their sources are runtime/tools/; the core (the .c files
+ * writer, the roofline, the benchmark and its cost model, the `run` command
+ * line and the evaluation.  Their sources are runtime/tools/; the core (the .c files
  * of runtime/) never calls them (docs/export.md).
  */
 #ifndef GMRT_TOOLS_H
@@ -139,11 +139,13 @@ typedef struct gmrt_bench_speed {
 
 /* The measurement of gmrt_bench_main without its output: pp<n_prompt> and
  * tg<n_gen> (0 = skip that test) on a session of `threads` threads over the
- * GGUF weights, one warm-up and reps timed runs each, nothing printed.
- * GMRT_ERR_ARG for counts out of range; the session's errors otherwise. */
-gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int threads,
-                               int n_prompt, int n_gen, int reps, gmrt_bench_speed *out,
-                               gmrt_diag *diag) GMRT_MUST_CHECK;
+ * GGUF weights (converted at load where their types differ from the
+ * compiled ones if requant), one warm-up and reps timed runs each, nothing
+ * printed.  GMRT_ERR_ARG for counts out of range; the session's errors
+ * otherwise. */
+gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, bool requant,
+                               int threads, int n_prompt, int n_gen, int reps,
+                               gmrt_bench_speed *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 
 /* The `bench` command line of a compiled model (see --help): runs pp/tg
  * tests with repetitions, measures the roofline, prints a table, JSON or
@@ -151,6 +153,61 @@ gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int thre
 int gmrt_bench_main(const gmk_model *model, int argc, char **argv);
 /* The option list of gmrt_bench_main, for --help texts. */
 void gmrt_bench_print_options(FILE *f);
+
+/* ------------------------------------------------ cost model (costmodel.c) */
+
+#define GMRT_MACHINE_MAX_THREADS 16
+
+/* One thread count of a machine profile (docs/experiments.md#machine-profiles):
+ * the roofline (GB/s are 1e9 bytes/s, ops 2 x multiply-adds) and the
+ * fractions of it that decode (of read_gbs) and prefill (of the peak of the
+ * weights' arithmetic) reached when calibrated; 1 where not given. */
+typedef struct gmrt_machine_threads {
+    int threads;
+    double read_gbs, int8_gops, bf16_gflops, f32_gflops;
+    double decode_efficiency, prefill_efficiency;
+} gmrt_machine_threads;
+
+typedef struct gmrt_machine {
+    char target[64];  /* the target whose kernels were calibrated; "" unknown */
+    char cpu[128];
+    int n;            /* sections, in increasing thread counts */
+    gmrt_machine_threads t[GMRT_MACHINE_MAX_THREADS];
+} gmrt_machine;
+
+/* Parses a profile's text (`key value` lines; a line starting with `#` is
+ * a comment); path names it in errors, which are GMRT_ERR_FORMAT
+ * "path:line: what" (an unknown key, a value that is not a positive
+ * number, a key outside or twice in its section, a section missing a
+ * required key).  gmrt_machine_load reads the file first (regular files of
+ * at most 64 KiB). */
+gmrt_status gmrt_machine_parse(const char *text, const char *path, gmrt_machine *out,
+                               gmrt_diag *diag) GMRT_MUST_CHECK;
+gmrt_status gmrt_machine_load(const char *path, gmrt_machine *out,
+                              gmrt_diag *diag) GMRT_MUST_CHECK;
+/* Writes m to path (replaced atomically), with note as a comment line. */
+gmrt_status gmrt_machine_save(const char *path, const gmrt_machine *m, const char *note,
+                              gmrt_diag *diag) GMRT_MUST_CHECK;
+/* The default profile of a target: <cache root>/machine-<target>.txt
+ * (gmrt_cache_root).  False if it does not fit in cap. */
+bool gmrt_machine_default_path(const char *target, char *buf, size_t cap);
+/* The section for exactly `threads`, or NULL. */
+const gmrt_machine_threads *gmrt_machine_find(const gmrt_machine *m, int threads);
+/* The peak of one kind of arithmetic (int8 GOPS, bf16 or f32 GFLOPS). */
+double gmrt_machine_peak(const gmrt_machine_threads *t, gmrt_peak_kind kind);
+
+typedef struct gmrt_prediction {
+    int threads;
+    double pp_tps, tg_tps; /* 0 for a test of 0 tokens */
+} gmrt_prediction;
+
+/* Predicted tokens/s of pp<n_prompt> and tg<n_gen> (as gemmac bench runs
+ * them) at t's thread count: decode = read_gbs x decode_efficiency / the
+ * mean bytes of a step (gmrt_bench_tg_bytes); prefill = n_prompt x peak x
+ * prefill_efficiency / the operations of the whole prefill
+ * (gmrt_bench_pp_ops). */
+void gmrt_machine_predict(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                          int n_prompt, int n_gen, gmrt_prediction *out);
 
 /* ------------------------------------------------------ command line (cli.c) */
 
@@ -232,6 +289,20 @@ gmrt_status gmrt_eval_text(gmrt_session *s, const char *text, size_t len, int32_
 gmrt_status gmrt_eval_save_topk(gmrt_session *s, const gmk_model *m, const int32_t *tokens,
                                 int32_t n_seq, int32_t n_pos, int32_t k, const char *path,
                                 gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* Token ids from arg: a list written on the command line ("2,651 17": only
+ * digits, commas and blanks) or else the name of a text file of ids
+ * separated by commas or white space.  Each must be in [0, n_vocab), and
+ * 1..max_n of them; errors name the file and line (or --ids) and the
+ * offending text.  *out is malloc'd, the caller frees it. */
+gmrt_status gmrt_eval_read_ids(const char *arg, int32_t n_vocab, int32_t max_n, int32_t **out,
+                               size_t *out_n, gmrt_diag *diag) GMRT_MUST_CHECK;
+/* Runs ids[0..n) from an empty context and writes the logits of every
+ * position, n rows of n_vocab float32 in this machine's byte order, to path
+ * (replaced atomically): as a .npy array of shape (n, n_vocab) when path
+ * ends in ".npy", else raw.  docs/conformance.md#logits-out. */
+gmrt_status gmrt_eval_write_logits(gmrt_session *s, const gmk_model *m, const int32_t *ids,
+                                   size_t n, const char *path, gmrt_diag *diag) GMRT_MUST_CHECK;
 
 /* The `eval` command line (see --help); returns a process exit status. */
 int gmrt_eval_main(const gmk_model *model, int argc, char **argv);

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,6 +33,9 @@ typedef struct bench_opts {
     bool roofline;
     long bw_mib;
     bool quiet;  /* no progress on stderr (gmrt_bench_measure) */
+    bool requant; /* convert weights of other types at load (gmrt_bench_measure) */
+    bool calibrate;       /* write a machine profile (docs/experiments.md) */
+    const char *machine;  /* its path; NULL: the target's default */
 } bench_opts;
 
 /* One test at one thread count. */
@@ -158,6 +162,11 @@ void gmrt_bench_print_options(FILE *f)
           "  -o, --output FMT     table, json or csv (default table)\n"
           "      --no-roofline    skip the bandwidth and peak measurement\n"
           "      --bw-mib N       bandwidth buffer in MiB (default 1024)\n"
+          "      --calibrate      write this machine's profile for gemmac plan --predict:\n"
+          "                       the roofline and the fractions of it reached, per\n"
+          "                       thread count (default -t: 1 .. online CPUs, <= 8)\n"
+          "      --machine FILE   where --calibrate writes (default: the cache directory,\n"
+          "                       machine-<target>.txt)\n"
           "  -h, --help           this text\n", f);
 }
 
@@ -217,6 +226,7 @@ static int parse_args(const gmk_model *m, int argc, char **argv, bench_opts *o)
     *o = (bench_opts){.pp = {512}, .n_pp = 1, .tg = {128}, .n_tg = 1,
                       .threads = {default_threads()}, .n_threads = 1, .reps = 5,
                       .out = OUT_TABLE, .roofline = true, .bw_mib = 1024};
+    bool threads_given = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         long l;
@@ -234,6 +244,10 @@ static int parse_args(const gmk_model *m, int argc, char **argv, bench_opts *o)
             o->roofline = false;
             continue;
         }
+        if (IS("--calibrate", NULL)) {
+            o->calibrate = true;
+            continue;
+        }
         if (!v) {
             fprintf(stderr, "error: %s needs a value (or is unknown; see --help)\n", a);
             return 2;
@@ -246,9 +260,12 @@ static int parse_args(const gmk_model *m, int argc, char **argv, bench_opts *o)
         else if (IS("-n", "--n-gen"))
             ok = parse_list(a, v, 0, m->n_ctx, o->tg, &o->n_tg);
         else if (IS("-t", "--threads"))
-            ok = parse_list(a, v, 1, GMRT_ROOF_MAX_THREADS, o->threads, &o->n_threads);
+            ok = parse_list(a, v, 1, GMRT_ROOF_MAX_THREADS, o->threads, &o->n_threads) &&
+                 (threads_given = true);
         else if (IS("-r", "--repetitions"))
             ok = parse_long(a, v, 1, BENCH_MAX_REPS, &l) && (o->reps = (int)l, true);
+        else if (IS("--machine", NULL))
+            o->machine = v;
         else if (IS("--bw-mib", NULL))
             ok = parse_long(a, v, 1, 1L << 20, &l) && (o->bw_mib = l, true);
         else if (IS("-o", "--output")) {
@@ -269,6 +286,23 @@ static int parse_args(const gmk_model *m, int argc, char **argv, bench_opts *o)
     }
     drop_zeros(o->pp, &o->n_pp);
     drop_zeros(o->tg, &o->n_tg);
+    if (o->calibrate && !threads_given)
+        for (o->n_threads = 0; o->n_threads < default_threads(); o->n_threads++)
+            o->threads[o->n_threads] = o->n_threads + 1;
+    if (o->calibrate && o->n_threads > GMRT_MACHINE_MAX_THREADS) {
+        fprintf(stderr, "error: a profile holds at most %d thread counts\n",
+                GMRT_MACHINE_MAX_THREADS);
+        return 2;
+    }
+    if (o->calibrate && !o->roofline) {
+        fprintf(stderr, "error: --calibrate measures the roofline: drop --no-roofline\n");
+        return 2;
+    }
+    if (o->machine && !o->calibrate) {
+        fprintf(stderr, "error: --machine FILE is where --calibrate writes; add "
+                "--calibrate\n");
+        return 2;
+    }
     if (!o->weights) {
         fprintf(stderr, "error: no weights given (--weights FILE.gguf)\n");
         return 2;
@@ -547,7 +581,7 @@ static gmrt_status bench_threads(const gmk_model *m, const bench_opts *o, int th
                                  const int32_t *toks, bench_result *res, int *n_res,
                                  gmrt_diag *diag)
 {
-    gmrt_session_opts so = {.n_threads = threads};
+    gmrt_session_opts so = {.n_threads = threads, .requant = o->requant};
     gmrt_session *s = NULL;
     if (gmrt_session_create(m, o->weights, &so, &s, diag) != GMRT_OK)
         return diag->status;
@@ -592,9 +626,9 @@ static gmrt_status bench_all(const gmk_model *m, const bench_opts *o,
 }
 
 /* A single thread count, for gemmac sweep (gmrt.h). */
-gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int threads,
-                               int n_prompt, int n_gen, int reps, gmrt_bench_speed *out,
-                               gmrt_diag *diag)
+gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, bool requant,
+                               int threads, int n_prompt, int n_gen, int reps,
+                               gmrt_bench_speed *out, gmrt_diag *diag)
 {
     memset(out, 0, sizeof *out);
     out->threads = threads;
@@ -603,7 +637,8 @@ gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int thre
         return gmrt_fail(diag, GMRT_ERR_ARG, "bench: threads %d, prompt %d, gen %d or reps %d "
                          "out of range (context %d)", threads, n_prompt, n_gen, reps, m->n_ctx);
     bench_opts o = {.weights = weights, .pp = {n_prompt}, .n_pp = n_prompt > 0,
-                    .tg = {n_gen}, .n_tg = n_gen > 0, .reps = reps, .quiet = true};
+                    .tg = {n_gen}, .n_tg = n_gen > 0, .reps = reps, .quiet = true,
+                    .requant = requant};
     bench_result res[2] = {{0}};
     double *times = calloc(2 * (size_t)reps, sizeof *times);
     int max_n = n_prompt > n_gen ? n_prompt : n_gen > 0 ? n_gen : 1;
@@ -625,6 +660,81 @@ gmrt_status gmrt_bench_measure(const gmk_model *m, const char *weights, int thre
     }
     free(toks);
     free(times);
+    return st;
+}
+
+/* ------------------------------------------------------------- calibration */
+
+/* This CPU's model name (Linux /proc/cpuinfo), or "" where unknown. */
+static void cpu_name(char *out, size_t cap)
+{
+    out[0] = '\0';
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (has_prefix(line, "model name") && colon) {
+            snprintf(out, cap, "%s", colon + 2);
+            out[strcspn(out, "\n")] = '\0';
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+}
+
+/* The profile of what was measured: each thread count's roofline and the
+ * fractions of it that its first pp and first tg test reached (at the
+ * median time), written to o->machine or the target's default path. */
+static gmrt_status write_profile(const gmk_model *m, const bench_opts *o,
+                                 const gmrt_roofline *roofs, const bench_result *res,
+                                 int n_res, gmrt_diag *diag)
+{
+    gmrt_machine p = {.n = o->n_threads};
+    snprintf(p.target, sizeof p.target, "%s", m->target);
+    cpu_name(p.cpu, sizeof p.cpu);
+    for (int t = 0; t < o->n_threads; t++) {
+        const gmrt_roofline *r = &roofs[t];
+        p.t[t] = (gmrt_machine_threads){r->n_threads, r->bw_best_gbs, r->int8_gops,
+                                        r->bf16_gflops, r->f32_gflops, 1.0, 1.0};
+        for (int i = n_res - 1; i >= 0; i--) {
+            if (res[i].threads != r->n_threads)
+                continue;
+            if (res[i].decode)
+                p.t[t].decode_efficiency = res[i].fraction;
+            else
+                p.t[t].prefill_efficiency = res[i].fraction;
+        }
+    }
+    char path[4200], note[512];
+    if (o->machine)
+        snprintf(path, sizeof path, "%s", o->machine);
+    else if (!gmrt_machine_default_path(m->target, path, sizeof path))
+        return gmrt_fail(diag, GMRT_ERR_ARG, "the cache directory's path is too long");
+    if (!o->machine) {
+        /* The cache root may not exist yet; 0700 as for build directories. */
+        char root[4096];
+        bool shared;
+        gmrt_cache_root(root, sizeof root, &shared);
+        for (char *q = root + 1; ; q++) {
+            char c = *q;
+            if (c != '/' && c != '\0')
+                continue;
+            *q = '\0';
+            if (mkdir(root, 0700) != 0 && errno != EEXIST)
+                return gmrt_fail(diag, GMRT_ERR_IO, "cannot create %s: %s", root,
+                                 strerror(errno));
+            *q = c;
+            if (!c)
+                break;
+        }
+    }
+    snprintf(note, sizeof note, "gemmac bench --calibrate: model %s, target %s, pp%d tg%d, "
+             "%d timed runs (efficiencies at the median)", m->name, m->target,
+             o->n_pp ? o->pp[0] : 0, o->n_tg ? o->tg[0] : 0, o->reps);
+    gmrt_status st = gmrt_machine_save(path, &p, note, diag);
+    if (st == GMRT_OK)
+        fprintf(stderr, "[bench] wrote machine profile %s\n", path);
     return st;
 }
 
@@ -659,6 +769,12 @@ int gmrt_bench_main(const gmk_model *m, int argc, char **argv)
         const gmrt_roofline *rf = roof_for(roofs, &o, res[i].threads);
         res[i].fraction = roof_fraction(&res[i], res[i].median_s, &c, rf);
         res[i].fraction_min = roof_fraction(&res[i], res[i].min_s, &c, rf);
+    }
+    if (rc == 0 && o.calibrate) {
+        if (write_profile(m, &o, roofs, res, n_res, &diag) != GMRT_OK) {
+            fprintf(stderr, "error: %s\n", diag.msg);
+            rc = 1;
+        }
     }
     if (rc == 0 && o.out == OUT_TABLE)
         print_table(m, &o, &c, roofs, res, n_res);

@@ -9,6 +9,8 @@
  * Text mode reports perplexity and bits per byte over a text file in chunks
  * of --ctx tokens, scored as llama.cpp's perplexity tool scores them.
  * `--save-ref` writes our own top-K reference, to compare two builds.
+ * `--ids` with `--logits-out` writes every position's logits for given
+ * token ids (raw or .npy), to compare with any other implementation.
  *
  * All statistics are accumulated in double.  Nothing here is on the decode
  * path, so it allocates freely, but every size taken from a file is checked
@@ -653,10 +655,193 @@ gmrt_status gmrt_eval_save_topk(gmrt_session *s, const gmk_model *m, const int32
     return st;
 }
 
+/* ------------------------------------------------------------ logits out */
+
+#define EVAL_IDS_FILE_MAX (16u << 20)
+
+/* True when s is a list of ids written on the command line ("2,651 17"):
+ * digits, signs, commas and blanks only.  Anything else names a file (a
+ * file named only by digits is written "./123"). */
+static bool ids_is_list(const char *s)
+{
+    if (!*s)
+        return false;
+    for (; *s; s++)
+        if (!strchr("0123456789+-, \t\n", *s))
+            return false;
+    return true;
+}
+
+/* Parses ids separated by commas and/or white space from text.  where names
+ * the source in errors ("--ids" or the file); line numbers count '\n'. */
+static gmrt_status ids_parse(const char *text, const char *where, bool is_file, int32_t n_vocab,
+                             int32_t max_n, int32_t **out, size_t *out_n, gmrt_diag *diag)
+{
+    size_t cap = 64, n = 0;
+    int32_t *ids = malloc(cap * sizeof *ids);
+    int line = 1;
+    gmrt_status st = ids ? GMRT_OK : gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    for (const char *p = text; st == GMRT_OK && *p;) {
+        if (*p == ',' || *p == ' ' || *p == '\t' || *p == '\r' || *p == '\n') {
+            line += *p++ == '\n';
+            continue;
+        }
+        char loc[64] = "";
+        if (is_file)
+            snprintf(loc, sizeof loc, ":%d", line);
+        char *end;
+        errno = 0;
+        long v = strtol(p, &end, 10);
+        size_t len = strcspn(p, ", \t\r\n");
+        if (end != p + len || errno || v < 0 || v >= n_vocab) {
+            st = gmrt_fail(diag, GMRT_ERR_ARG, "%s%s: \"%.*s\" (id %zu) is not a token id in "
+                           "[0, %d) (the model's vocabulary)", where, loc,
+                           (int)(len > 40 ? 40 : len), p, n, n_vocab);
+            break;
+        }
+        if (n == (size_t)max_n) {
+            st = gmrt_fail(diag, GMRT_ERR_LIMIT, "%s: more than %d ids (the compiled context)",
+                           where, max_n);
+            break;
+        }
+        if (n == cap) {
+            int32_t *g = realloc(ids, 2 * cap * sizeof *ids);
+            if (!g) {
+                st = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+                break;
+            }
+            ids = g;
+            cap *= 2;
+        }
+        ids[n++] = (int32_t)v;
+        p = end;
+    }
+    if (st == GMRT_OK && n == 0)
+        st = gmrt_fail(diag, GMRT_ERR_ARG, "%s: no token ids", where);
+    if (st != GMRT_OK) {
+        free(ids);
+        return st;
+    }
+    *out = ids;
+    *out_n = n;
+    return GMRT_OK;
+}
+
+gmrt_status gmrt_eval_read_ids(const char *arg, int32_t n_vocab, int32_t max_n, int32_t **out,
+                               size_t *out_n, gmrt_diag *diag)
+{
+    *out = NULL;
+    *out_n = 0;
+    if (ids_is_list(arg))
+        return ids_parse(arg, "--ids", false, n_vocab, max_n, out, out_n, diag);
+    FILE *f;
+    gmrt_status st = gmrt_file_fopen_read(arg, &f, diag);
+    if (st != GMRT_OK) {
+        char why[sizeof diag->msg];
+        snprintf(why, sizeof why, "%s", diag->msg);
+        return gmrt_fail(diag, st, "--ids: %s (a list of ids has only digits, commas and "
+                         "blanks; anything else names a file)", why);
+    }
+    char *buf = malloc(EVAL_IDS_FILE_MAX + 1);
+    size_t n = buf ? fread(buf, 1, EVAL_IDS_FILE_MAX + 1, f) : 0;
+    int rerr = buf && ferror(f) ? errno : 0;
+    fclose(f);
+    if (!buf)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    if (rerr || n > EVAL_IDS_FILE_MAX || memchr(buf, '\0', n)) {
+        st = rerr ? gmrt_fail(diag, GMRT_ERR_IO, "cannot read %s: %s", arg, strerror(rerr))
+             : n > EVAL_IDS_FILE_MAX
+                 ? gmrt_fail(diag, GMRT_ERR_LIMIT, "%s: id files are limited to %u bytes", arg,
+                             EVAL_IDS_FILE_MAX)
+                 : gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: a NUL byte; expected token ids as "
+                             "text", arg);
+        free(buf);
+        return st;
+    }
+    buf[n] = '\0';
+    st = ids_parse(buf, arg, true, n_vocab, max_n, out, out_n, diag);
+    free(buf);
+    return st;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* The .npy header (format version 1.0, docs/conformance.md#logits-out) of
+ * a C-order float32 array of rows × cols: magic, version, a little-endian
+ * u16 length, then a Python dict literal padded with spaces and ended by
+ * '\n' so that the data starts at a multiple of 64 bytes.  Returns its
+ * length (at most cap). */
+static size_t npy_header(char *buf, size_t cap, size_t rows, size_t cols)
+{
+    /* The file holds floats as this machine stores them. */
+    const char *descr = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? "<f4" : ">f4";
+    char dict[128];
+    int d = snprintf(dict, sizeof dict, "{'descr': '%s', 'fortran_order': False, "
+                     "'shape': (%zu, %zu), }", descr, rows, cols);
+    size_t total = (10 + (size_t)d + 1 + 63) / 64 * 64, hlen = total - 10;
+    if (total > cap)
+        return 0;
+    memcpy(buf, "\x93NUMPY\x01\x00", 8);
+    buf[8] = (char)(hlen & 0xff);
+    buf[9] = (char)(hlen >> 8);
+    memcpy(buf + 10, dict, (size_t)d);
+    memset(buf + 10 + d, ' ', hlen - (size_t)d - 1);
+    buf[total - 1] = '\n';
+    return total;
+}
+
+static bool write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return false;
+        c += w;
+        n -= (size_t)w;
+    }
+    return true;
+}
+
+gmrt_status gmrt_eval_write_logits(gmrt_session *s, const gmk_model *m, const int32_t *ids,
+                                   size_t n, const char *path, gmrt_diag *diag)
+{
+    const float *lg;
+    gmrt_session_reset(s);
+    gmrt_status st = gmrt_session_eval(s, ids, n, true, &lg, diag);
+    if (st != GMRT_OK)
+        return st;
+    char head[256];
+    size_t hn = ends_with(path, ".npy") ? npy_header(head, sizeof head, n, (size_t)m->n_vocab)
+                                        : 0;
+    gmrt_file_replace w;
+    if ((st = gmrt_file_replace_begin(&w, path, diag)) != GMRT_OK)
+        return st;
+    errno = 0;
+    int err = write_all(w.fd, head, hn) &&
+                      write_all(w.fd, lg, n * (size_t)m->n_vocab * sizeof *lg)
+                  ? 0
+                  : errno ? errno : EIO;
+    if (close(w.fd) != 0 && !err)
+        err = errno;  /* a full disk may show only here */
+    w.fd = -1;
+    if (err) {
+        gmrt_file_replace_abort(&w);
+        return gmrt_fail(diag, GMRT_ERR_IO, "cannot write %s: %s", path, strerror(err));
+    }
+    return gmrt_file_replace_commit(&w, diag);
+}
+
 /* ------------------------------------------------------------ command line */
 
 typedef struct eval_opts {
-    const char *weights, *text, *ref, *save_ref, *format;
+    const char *weights, *text, *ref, *save_ref, *format, *ids, *logits_out;
     int32_t ctx, top_k;
     int threads;
     bool score_all, verbose, requant;
@@ -672,6 +857,9 @@ void gmrt_eval_print_options(FILE *f)
           "                         the compiled context)\n"
           "      --score-all        text mode: score every position of a chunk, not\n"
           "                         only its second half (llama.cpp's choice)\n"
+          "      --ids IDS          token ids: a list (\"2,651,17\") or a file of them\n"
+          "      --logits-out OUT   with --ids: write the logits of every position, float32\n"
+          "                         [ids][vocabulary], as .npy if OUT ends in .npy, else raw\n"
           "      --save-ref OUT     also write our top-K log-probs as a reference\n"
           "      --top-k K          K of --save-ref (default 32)\n"
           "  -o table|json          output format (default table)\n"
@@ -707,13 +895,15 @@ static int eval_parse(const gmk_model *m, int argc, char **argv, eval_opts *o)
         bool takes = !strcmp(a, "-m") || !strcmp(a, "--weights") || !strcmp(a, "-f") ||
                      !strcmp(a, "--file") || !strcmp(a, "--ref") || !strcmp(a, "--ctx") ||
                      !strcmp(a, "--save-ref") || !strcmp(a, "--top-k") || !strcmp(a, "-o") ||
-                     !strcmp(a, "-t") || !strcmp(a, "--threads");
+                     !strcmp(a, "-t") || !strcmp(a, "--threads") || !strcmp(a, "--ids") ||
+                     !strcmp(a, "--logits-out");
         if (takes && !v) {
             fprintf(stderr, "error: %s needs a value\n", a);
             return 2;
         }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            printf("usage: %s --weights FILE.gguf (-f TEXT | --ref REF.gguf) [options]\n\n"
+            printf("usage: %s --weights FILE.gguf (-f TEXT | --ref REF.gguf | --ids IDS "
+                   "--logits-out OUT) [options]\n\n"
                    "Evaluates the compiled model %s (target %s).\n\n", argv[0], m->name,
                    m->target);
             gmrt_eval_print_options(stdout);
@@ -722,6 +912,8 @@ static int eval_parse(const gmk_model *m, int argc, char **argv, eval_opts *o)
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = v;
         else if (!strcmp(a, "--ref")) o->ref = v;
         else if (!strcmp(a, "--save-ref")) o->save_ref = v;
+        else if (!strcmp(a, "--ids")) o->ids = v;
+        else if (!strcmp(a, "--logits-out")) o->logits_out = v;
         else if (!strcmp(a, "-o")) o->format = v;
         else if (!strcmp(a, "--score-all")) o->score_all = true;
         else if (!strcmp(a, "--requant")) o->requant = true;
@@ -746,8 +938,13 @@ static int eval_parse(const gmk_model *m, int argc, char **argv, eval_opts *o)
         fprintf(stderr, "error: -o expects table or json, got \"%s\"\n", o->format);
         return 2;
     }
-    if (!o->weights || (!o->text == !o->ref)) {
-        fprintf(stderr, "error: need --weights and exactly one of -f TEXT and --ref REF\n");
+    if (!o->weights || !!o->text + !!o->ref + !!o->ids != 1) {
+        fprintf(stderr, "error: need --weights and exactly one of -f TEXT, --ref REF and "
+                "--ids IDS\n");
+        return 2;
+    }
+    if (!o->ids != !o->logits_out || (o->ids && o->save_ref)) {
+        fprintf(stderr, "error: --ids and --logits-out go together, without --save-ref\n");
         return 2;
     }
     return 0;
@@ -918,6 +1115,23 @@ static gmrt_status run_ref(const gmk_model *m, gmrt_session *s, const eval_opts 
     return st;
 }
 
+/* --ids mode: the logits of the given ids to --logits-out. */
+static gmrt_status run_ids(const gmk_model *m, gmrt_session *s, const eval_opts *o,
+                           gmrt_diag *diag)
+{
+    int32_t *ids;
+    size_t n;
+    gmrt_status st = gmrt_eval_read_ids(o->ids, m->n_vocab, m->n_ctx, &ids, &n, diag);
+    if (st != GMRT_OK)
+        return st;
+    st = gmrt_eval_write_logits(s, m, ids, n, o->logits_out, diag);
+    if (st == GMRT_OK)
+        fprintf(stderr, "wrote %s: %zu x %d float32 logits%s\n", o->logits_out, n,
+                m->n_vocab, ends_with(o->logits_out, ".npy") ? " (.npy)" : " (raw)");
+    free(ids);
+    return st;
+}
+
 int gmrt_eval_main(const gmk_model *m, int argc, char **argv)
 {
     eval_opts o;
@@ -930,7 +1144,9 @@ int gmrt_eval_main(const gmk_model *m, int argc, char **argv)
     gmrt_diag diag = {0};
     gmrt_status st = gmrt_session_create(m, o.weights, &so, &s, &diag);
     if (st == GMRT_OK)
-        st = o.ref ? run_ref(m, s, &o, &diag) : run_text(m, s, &o, &diag);
+        st = o.ref ? run_ref(m, s, &o, &diag)
+             : o.ids ? run_ids(m, s, &o, &diag)
+                     : run_text(m, s, &o, &diag);
     if (st == GMRT_OK && o.save_ref)
         fprintf(stderr, "wrote %s (top-%d)\n", o.save_ref, o.top_k);
     if (st != GMRT_OK)

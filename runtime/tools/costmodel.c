@@ -1,0 +1,301 @@
+/*
+ * costmodel.c — machine profiles and the speed they predict
+ * (docs/experiments.md#cost-model).
+ *
+ * A machine profile is a small text file of `key value` lines: what
+ * `gemmac bench --calibrate` measured (read bandwidth and compute peaks per
+ * thread count, and the fraction of them the compiled kernels reached), or
+ * what a user wrote by hand for a machine they do not have.  A prediction
+ * divides a model's planned bytes per decode step and operations per
+ * prefill (gmrt_bench_costs, the formulas of docs/benchmarks.md) by those
+ * ceilings times the fractions.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "gmrt_tools.h"
+
+#define PROFILE_MAX_BYTES 65536
+#define TRY(expr)                                                                          \
+    do {                                                                                   \
+        gmrt_status try_ = (expr);                                                         \
+        if (try_ != GMRT_OK)                                                               \
+            return try_;                                                                   \
+    } while (0)
+
+/* The keys of a `threads N` section, once: the parser, the writer and the
+ * docs' table follow this order.  Efficiencies default to 1 (the bare
+ * roofline) when a hand-written profile leaves them out. */
+static const struct {
+    const char *key;
+    size_t off;
+    bool required;
+} section_keys[] = {
+    {"read_gbs", offsetof(gmrt_machine_threads, read_gbs), true},
+    {"int8_gops", offsetof(gmrt_machine_threads, int8_gops), true},
+    {"bf16_gflops", offsetof(gmrt_machine_threads, bf16_gflops), true},
+    {"f32_gflops", offsetof(gmrt_machine_threads, f32_gflops), true},
+    {"decode_efficiency", offsetof(gmrt_machine_threads, decode_efficiency), false},
+    {"prefill_efficiency", offsetof(gmrt_machine_threads, prefill_efficiency), false},
+};
+#define N_SECTION_KEYS (sizeof section_keys / sizeof section_keys[0])
+
+static double *field(gmrt_machine_threads *t, size_t k)
+{
+    return (double *)((char *)t + section_keys[k].off);
+}
+
+/* ------------------------------------------------------------ parsing */
+
+typedef struct parser {
+    const char *path;
+    int line;
+    gmrt_machine *m;
+    gmrt_machine_threads *cur;  /* the open section, or NULL */
+    int cur_line;               /* its `threads` line */
+    bool seen[N_SECTION_KEYS];
+    gmrt_diag *diag;
+} parser;
+
+/* An error at the current line: "path:line: message". */
+static gmrt_status GMRT_PRINTF(2, 3) perr(const parser *p, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return gmrt_fail(p->diag, GMRT_ERR_FORMAT, "%s:%d: %s", p->path, p->line, msg);
+}
+
+/* A finished section must have every required key; fills the defaults. */
+static gmrt_status close_section(parser *p)
+{
+    if (!p->cur)
+        return GMRT_OK;
+    for (size_t k = 0; k < N_SECTION_KEYS; k++) {
+        if (p->seen[k])
+            continue;
+        if (section_keys[k].required)
+            return gmrt_fail(p->diag, GMRT_ERR_FORMAT, "%s:%d: threads %d has no %s",
+                             p->path, p->cur_line, p->cur->threads, section_keys[k].key);
+        *field(p->cur, k) = 1.0;
+    }
+    p->cur = NULL;
+    return GMRT_OK;
+}
+
+static gmrt_status open_section(parser *p, const char *value)
+{
+    char *end;
+    errno = 0;
+    long n = strtol(value, &end, 10);
+    if (*end || errno || n < 1 || n > GMRT_ROOF_MAX_THREADS)
+        return perr(p, "threads needs a whole number in [1, %d], got \"%s\"",
+                    GMRT_ROOF_MAX_THREADS, value);
+    gmrt_machine *m = p->m;
+    if (m->n > 0 && n <= m->t[m->n - 1].threads)
+        return perr(p, "threads %ld: sections go in increasing thread counts, each once", n);
+    if (m->n == GMRT_MACHINE_MAX_THREADS)
+        return perr(p, "more than %d thread counts", GMRT_MACHINE_MAX_THREADS);
+    TRY(close_section(p));
+    p->cur = &m->t[m->n++];
+    memset(p->cur, 0, sizeof *p->cur);
+    p->cur->threads = (int)n;
+    p->cur_line = p->line;
+    memset(p->seen, 0, sizeof p->seen);
+    return GMRT_OK;
+}
+
+static gmrt_status section_value(parser *p, const char *key, const char *value)
+{
+    size_t k = 0;
+    while (k < N_SECTION_KEYS && strcmp(section_keys[k].key, key) != 0)
+        k++;
+    if (k == N_SECTION_KEYS)
+        return perr(p, "unknown key \"%s\" (known: target, cpu, threads, read_gbs, "
+                    "int8_gops, bf16_gflops, f32_gflops, decode_efficiency, "
+                    "prefill_efficiency)", key);
+    if (!p->cur)
+        return perr(p, "%s comes before any \"threads N\" line", key);
+    if (p->seen[k])
+        return perr(p, "%s is given twice for threads %d", key, p->cur->threads);
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (*end || errno || !isfinite(v) || v <= 0)
+        return perr(p, "%s needs a positive number, got \"%s\"", key, value);
+    p->seen[k] = true;
+    *field(p->cur, k) = v;
+    return GMRT_OK;
+}
+
+/* One line without its newline: blank, a comment, or `key value`. */
+static gmrt_status parse_line(parser *p, char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        s[--n] = '\0';
+    if (!*s || *s == '#')
+        return GMRT_OK;
+    char *value = s + strcspn(s, " \t");
+    if (*value)
+        *value++ = '\0';
+    while (*value == ' ' || *value == '\t')
+        value++;
+    if (!*value)
+        return perr(p, "%s has no value", s);
+    if (!strcmp(s, "threads"))
+        return open_section(p, value);
+    if (!strcmp(s, "target") || !strcmp(s, "cpu")) {
+        if (p->cur)
+            return perr(p, "%s belongs before the first \"threads N\" line", s);
+        char *dst = !strcmp(s, "target") ? p->m->target : p->m->cpu;
+        size_t cap = !strcmp(s, "target") ? sizeof p->m->target : sizeof p->m->cpu;
+        if (strlen(value) >= cap)
+            return perr(p, "%s is too long: \"%.60s\"", s, value);
+        memcpy(dst, value, strlen(value) + 1);
+        return GMRT_OK;
+    }
+    return section_value(p, s, value);
+}
+
+gmrt_status gmrt_machine_parse(const char *text, const char *path, gmrt_machine *out,
+                               gmrt_diag *diag)
+{
+    memset(out, 0, sizeof *out);
+    parser p = {.path = path, .m = out, .diag = diag};
+    char line[512];
+    for (const char *s = text; *s;) {
+        size_t n = strcspn(s, "\n");
+        p.line++;
+        if (n >= sizeof line)
+            return perr(&p, "line longer than %zu bytes", sizeof line - 1);
+        memcpy(line, s, n);
+        line[n] = '\0';
+        TRY(parse_line(&p, line));
+        s += n + (s[n] == '\n');
+    }
+    TRY(close_section(&p));
+    if (out->n == 0)
+        return gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: no \"threads N\" section: a profile "
+                         "needs at least one (docs/experiments.md#machine-profiles)", path);
+    return GMRT_OK;
+}
+
+gmrt_status gmrt_machine_load(const char *path, gmrt_machine *out, gmrt_diag *diag)
+{
+    FILE *f;
+    TRY(gmrt_file_fopen_read(path, &f, diag));
+    char *buf = malloc(PROFILE_MAX_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, PROFILE_MAX_BYTES + 1, f) : 0;
+    int rerr = buf && ferror(f) ? errno : 0;
+    fclose(f);
+    gmrt_status st = GMRT_OK;
+    if (!buf)
+        st = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    else if (rerr)
+        st = gmrt_fail(diag, GMRT_ERR_IO, "cannot read %s: %s", path, strerror(rerr));
+    else if (n > PROFILE_MAX_BYTES || memchr(buf, '\0', n))
+        st = gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: not a machine profile (%s)", path,
+                       n > PROFILE_MAX_BYTES ? "over 64 KiB" : "a NUL byte");
+    if (st == GMRT_OK) {
+        buf[n] = '\0';
+        st = gmrt_machine_parse(buf, path, out, diag);
+    }
+    free(buf);
+    return st;
+}
+
+/* ------------------------------------------------------------ writing */
+
+gmrt_status gmrt_machine_save(const char *path, const gmrt_machine *m, const char *note,
+                              gmrt_diag *diag)
+{
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f)
+        return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    fprintf(f, "# gemmac machine profile (docs/experiments.md#machine-profiles)\n");
+    if (note && *note)
+        fprintf(f, "# %s\n", note);
+    if (m->target[0])
+        fprintf(f, "target %s\n", m->target);
+    if (m->cpu[0])
+        fprintf(f, "cpu %s\n", m->cpu);
+    for (int i = 0; i < m->n; i++) {
+        gmrt_machine_threads t = m->t[i];
+        fprintf(f, "\nthreads %d\n", t.threads);
+        for (size_t k = 0; k < N_SECTION_KEYS; k++)
+            fprintf(f, "%-19s %.6g\n", section_keys[k].key, *field(&t, k));
+    }
+    fclose(f);
+    gmrt_file_replace w;
+    gmrt_status st = text ? gmrt_file_replace_begin(&w, path, diag)
+                          : gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
+    if (st == GMRT_OK) {
+        bool ok = write(w.fd, text, len) == (ssize_t)len;
+        int err = ok ? 0 : errno ? errno : EIO;
+        if (close(w.fd) != 0 && !err)
+            err = errno;
+        w.fd = -1;
+        if (err) {
+            gmrt_file_replace_abort(&w);
+            st = gmrt_fail(diag, GMRT_ERR_IO, "cannot write %s: %s", path, strerror(err));
+        } else
+            st = gmrt_file_replace_commit(&w, diag);
+    }
+    free(text);
+    return st;
+}
+
+bool gmrt_machine_default_path(const char *target, char *buf, size_t cap)
+{
+    char root[4096];
+    bool shared;
+    gmrt_cache_root(root, sizeof root, &shared);
+    return snprintf(buf, cap, "%s/machine-%s.txt", root, target) < (int)cap;
+}
+
+/* ------------------------------------------------------------ prediction */
+
+const gmrt_machine_threads *gmrt_machine_find(const gmrt_machine *m, int threads)
+{
+    for (int i = 0; i < m->n; i++)
+        if (m->t[i].threads == threads)
+            return &m->t[i];
+    return NULL;
+}
+
+double gmrt_machine_peak(const gmrt_machine_threads *t, gmrt_peak_kind kind)
+{
+    return kind == GMRT_PEAK_INT8 ? t->int8_gops
+           : kind == GMRT_PEAK_BF16 ? t->bf16_gflops
+                                    : t->f32_gflops;
+}
+
+void gmrt_machine_predict(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                          int n_prompt, int n_gen, gmrt_prediction *out)
+{
+    memset(out, 0, sizeof *out);
+    out->threads = t->threads;
+    if (n_gen > 0) {
+        double bytes = gmrt_bench_tg_bytes(c, n_gen);
+        out->tg_tps = t->read_gbs * 1e9 * t->decode_efficiency / bytes;
+    }
+    if (n_prompt > 0) {
+        double ops = gmrt_bench_pp_ops(c, n_prompt);
+        out->pp_tps = n_prompt * gmrt_machine_peak(t, c->peak) * 1e9 * t->prefill_efficiency /
+                      ops;
+    }
+}

@@ -1,0 +1,132 @@
+/*
+ * test_arm.c — the AArch64 kernels (runtime/include/gmk_arm.h).
+ *
+ * test_arm_kernels compiles tests/arm/kernels.c with the flags the compiler
+ * uses for each Arm target (its own configuration of the target, so the
+ * kernels see the same -march) and runs it under the target's emulator
+ * (qemu-aarch64 -cpu max; natively on an AArch64 host); that program checks
+ * the kernels against the reference and exits non-zero naming the first
+ * failure.  Without the cross sysroot or qemu the case says so and passes,
+ * unless GMC_E2E_CROSS=required (scripts/test), as the e2e cross cases do.
+ * test_p4_layout checks the 4-row panel layout on any host.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#include "gmk_layout.h"
+#include "testutil.h"
+#include "toolchain.h"
+
+static const char *const arm_targets[] = {"aarch64", "aarch64-dotprod", "aarch64-i8mm"};
+#define N_ARM (int)(sizeof arm_targets / sizeof arm_targets[0])
+
+/* The configuration of target here; false (after saying why, or failing
+ * under GMC_E2E_CROSS=required) if its programs cannot run here. */
+static bool arm_config(const char *name, gmc_target_config *c)
+{
+    gmc_host h;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
+    const gmc_target *t = gmc_target_find(name, &h);
+    ck_assert_ptr_nonnull(t);
+    char why[256] = "";
+    bool ok = t->configure(t, &h, c, why, sizeof why);
+    if (ok && c->runs != GMC_RUNS_NO)
+        return true;
+    const char *req = getenv("GMC_E2E_CROSS");
+    ck_assert_msg(!req || strcmp(req, "required") != 0, "%s cannot run here: %s", name,
+                  ok ? "no emulator" : why);
+    fprintf(stderr, "arm: SKIPPED %s: %s\n", name, ok ? "no emulator on PATH" : why);
+    return false;
+}
+
+static int run_cmd(const char *cmd)
+{
+    int st = system(cmd);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+START_TEST(test_arm_kernels)
+{
+    const char *name = arm_targets[_i];
+    gmc_target_config c;
+    if (!arm_config(name, &c))
+        return;
+    char flags[4096], inc[4200], src[4200], exe[4200], out[4200], cmd[16384];
+    gmc_toolchain_flags(&c, flags, sizeof flags);
+    snprintf(inc, sizeof inc, "%s", gmc_test_src("runtime/include"));
+    snprintf(src, sizeof src, "%s", gmc_test_src("tests/arm/kernels.c"));
+    snprintf(exe, sizeof exe, "%s/arm-kernels-%s", gmc_test_tmpdir(), name);
+    snprintf(out, sizeof out, "%s/arm-kernels-%s.txt", gmc_test_tmpdir(), name);
+    snprintf(cmd, sizeof cmd, "'%s' %s -I'%s' '%s' -o '%s' -lm > '%s' 2>&1",
+             gmc_toolchain_clang(), flags, inc, src, exe, out);
+    int rc = run_cmd(cmd);
+    char *log = gmc_test_read_file(out, NULL);
+    ck_assert_msg(rc == 0, "%s: cannot compile tests/arm/kernels.c: %s", name, log ? log : "");
+    free(log);
+    snprintf(cmd, sizeof cmd, "timeout 120 %s%s'%s' > '%s' 2>&1", c.emulator,
+             c.emulator[0] ? " " : "", exe, out);
+    rc = run_cmd(cmd);
+    log = gmc_test_read_file(out, NULL);
+    ck_assert_msg(rc == 0 && log && strstr(log, "checks passed"), "%s: %s", name,
+                  log ? log : "no output");
+    fprintf(stderr, "arm: %s: %s", name, log);
+    free(log);
+}
+END_TEST
+
+/* P4 panels: every block of every row comes back as it was (rows a
+ * multiple of 4 and not), padding rows are zero, q8_0 keeps its signed
+ * bytes (P8 still stores them + 128), and the size is whole panels. */
+START_TEST(test_p4_layout)
+{
+    const int dtypes[] = {GMK_DTYPE_Q4_0, GMK_DTYPE_Q5_0, GMK_DTYPE_Q8_0};
+    const int F = dtypes[_i];
+    const size_t bb = gmk_dtype_block_bytes(F);
+    for (int64_t n_out = 1; n_out <= 9; n_out += 4) {
+        const int64_t n_in = 96, nb = n_in / 32;
+        uint8_t w[9 * 3 * 34], p[12 * 3 * 34], blk[34];
+        for (size_t i = 0; i < sizeof w; i++)
+            w[i] = (uint8_t)(i * 37 + 11);
+        uint64_t bytes = gmk_layout_bytes(GMK_LAYOUT_P4, F, n_out, n_in);
+        ck_assert_uint_eq(bytes, (uint64_t)((n_out + 3) / 4 * 4 * nb) * bb);
+        gmk_layout_pack(p, w, GMK_LAYOUT_P4, F, n_out, n_in);
+        for (int64_t r = 0; r < (n_out + 3) / 4 * 4; r++)
+            for (int64_t b = 0; b < nb; b++) {
+                gmk_weight_block(blk, p, F | GMK_LAYOUT_P4, r, n_in, b);
+                if (r < n_out) {
+                    ck_assert_msg(memcmp(blk, w + (size_t)(r * nb + b) * bb, bb) == 0,
+                                  "dtype %d row %lld block %lld", F, (long long)r,
+                                  (long long)b);
+                } else {
+                    for (size_t i = 0; i < bb; i++)
+                        ck_assert_uint_eq(blk[i], 0);
+                }
+            }
+        /* row 0's first 4 quant bytes start the panel's quants, as stored in
+         * the file (q8_0 signed, not + 128 as in P8) */
+        const size_t qs = F == GMK_DTYPE_Q8_0 ? 2 : bb - 16;
+        ck_assert_int_eq(memcmp(p + gmk_panel_qs_at(F, 4), w + qs, 4), 0);
+    }
+    ck_assert_str_eq(gmk_layout_name(GMK_LAYOUT_P4), "p4");
+    uint8_t w8[34] = {0}, p8[8 * 34];
+    w8[2] = 0x05;
+    gmk_layout_pack(p8, w8, GMK_LAYOUT_P8, GMK_DTYPE_Q8_0, 1, 32);
+    ck_assert_uint_eq(p8[gmk_panel_qs_at(GMK_DTYPE_Q8_0, 8)], 0x85);
+}
+END_TEST
+
+Suite *arm_suite(void)
+{
+    Suite *s = suite_create("arm");
+    TCase *tc = tcase_create("kernels");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_arm_kernels, 0, N_ARM);
+    tcase_add_loop_test(tc, test_p4_layout, 0, 3);
+    suite_add_tcase(s, tc);
+    return s;
+}
