@@ -30,7 +30,7 @@
 #include "emit.h"
 #include "fuse.h"
 #include "gmk_layout.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "graph.h"
 #include "model.h"
 #include "plan.h"

@@ -21,7 +21,7 @@
 
 #include "driver.h"
 #include "graph.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "target.h"
 
 typedef struct init_ctx {

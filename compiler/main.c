@@ -15,9 +15,10 @@
 #include <string.h>
 
 #include "driver.h"
+#include "export.h"
 #include "import.h"
 #include "sweep.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "server.h"
 #include "target.h"
 #include "toolchain.h"
@@ -46,6 +47,8 @@ static void usage(FILE *f)
             "  targets              list targets and describe this machine\n"
             "  init GRAPH.yaml -o FILE.gguf   write seeded random weights\n"
             "  import CONFIG.json|FILE.gguf [-o OUT.yaml]   write a graph YAML\n"
+            "  export GRAPH.yaml --weights W -o DIR   one C file, header and laid-out\n"
+            "                       weights to embed in a program (no gemmac needed)\n"
             "  eval [GRAPH.yaml]    perplexity, or KL/top-1/NMSE against a reference\n"
             "  bench [GRAPH.yaml]   compile (cached) and measure prefill/decode speed\n"
             "  sweep SWEEP.yaml     build and benchmark variants of a graph, tabulate\n"
@@ -512,6 +515,72 @@ static int cmd_init(int argc, char **argv)
     return 0;
 }
 
+static int cmd_export(int argc, char **argv)
+{
+    gmc_export_options o = {.target = "host"};
+    long n;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool takes = strcmp(a, "--weights") == 0 || strcmp(a, "--target") == 0 ||
+                     strcmp(a, "-o") == 0 || strcmp(a, "--name") == 0 ||
+                     strcmp(a, "--batch") == 0;
+        if (is_help(a)) {
+            printf("usage: gemmac export GRAPH.yaml --weights FILE.gguf -o DIR [options]\n\n"
+                   "Writes DIR/NAME.c (the model's kernels and the runtime's core in one C\n"
+                   "file: libc, libm and pthreads only), DIR/NAME.h (the API to embed it),\n"
+                   "DIR/NAME.gguf (the weights already in the target's layout: loading\n"
+                   "maps them, nothing is repacked) and DIR/README.md (how to build it:\n"
+                   "cc -O2 NAME.c app.c -lm -lpthread).  clang is not run.\n\n"
+                   "  --weights FILE     GGUF with the graph's tensors in its dtypes\n"
+                   "  -o DIR             output directory (created if absent)\n"
+                   "  --target NAME      target to export for (default host)\n"
+                   "  --name NAME        the files' stem (default the model's name)\n"
+                   "  --batch N          prefill chunk size compiled in (default 64)\n");
+            return 0;
+        }
+        if (takes && !v) {
+            fprintf(stderr, "gemmac export: %s needs a value\n", a);
+            return 2;
+        }
+        if (strcmp(a, "--weights") == 0)
+            o.weights = v;
+        else if (strcmp(a, "--target") == 0)
+            o.target = v;
+        else if (strcmp(a, "-o") == 0)
+            o.out_dir = v;
+        else if (strcmp(a, "--name") == 0)
+            o.name = v;
+        else if (strcmp(a, "--batch") == 0) {
+            if (!parse_int(a, v, 1, 4096, &n))
+                return 2;
+            o.max_batch = (int32_t)n;
+        } else if (a[0] != '-' && !o.graph)
+            o.graph = a;
+        else {
+            fprintf(stderr, "gemmac export: unknown argument \"%s\" (see --help)\n", a);
+            return 2;
+        }
+        i += takes;
+    }
+    if (!o.graph || !o.weights || !o.out_dir) {
+        fprintf(stderr, "gemmac export: %s missing (gemmac export GRAPH.yaml --weights "
+                        "FILE.gguf -o DIR)\n", !o.graph ? "GRAPH" : !o.weights ? "--weights"
+                                                                             : "-o DIR");
+        return 2;
+    }
+    gmc_export_result r;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    if (gmc_export(&o, &r, &d) != GMC_OK) {
+        print_diag(&d);
+        return 1;
+    }
+    fprintf(stderr, "%s: exported for %s to %s/%s.{c,h,gguf} (%.1f MiB of weights), "
+                    "README.md says how to build it\n", r.name, r.target, o.out_dir, r.name,
+            (double)r.weight_bytes / 1048576.0);
+    return 0;
+}
+
 static int cmd_import(int argc, char **argv)
 {
     const char *src = NULL, *out = NULL;
@@ -590,6 +659,7 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "targets") == 0) return cmd_targets(argc, argv);
     if (strcmp(cmd, "init") == 0) return cmd_init(argc, argv);
     if (strcmp(cmd, "import") == 0) return cmd_import(argc, argv);
+    if (strcmp(cmd, "export") == 0) return cmd_export(argc, argv);
     if (strcmp(cmd, "eval") == 0) return cmd_model(argc, argv, &cmd_eval);
     if (strcmp(cmd, "bench") == 0) return cmd_model(argc, argv, &cmd_bench);
     if (strcmp(cmd, "sweep") == 0) return gmc_sweep_main(argc, argv);

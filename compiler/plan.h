@@ -13,7 +13,7 @@
 #define GMC_PLAN_H
 
 #include "diag.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "graph.h"
 
 gmc_status gmc_plan(gmc_graph *g, gmc_diag *diag) GMC_MUST_CHECK;

@@ -37,7 +37,7 @@
 #include <unistd.h>
 
 #include "driver.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "graph.h"
 #include "model.h"
 #include "plan.h"

@@ -168,29 +168,32 @@ static int split_flags(char *s, char **argv, int max)
     return n;
 }
 
-/* For a cross target: the runtime's sources compiled with the target's
- * flags into dir/rt/, their paths appended to argv at *n (the host's
- * libgemmart.a is of the wrong architecture).  The objects are freed by
- * the caller through paths (n_paths of them). */
-static gmc_status build_runtime(const gmc_target_config *tc, const char *dir, bool verbose,
-                                char **argv, int *n, int max, char ***paths, int *n_paths,
-                                gmc_diag *diag)
+/* The runtime's source folders under GMC_RUNTIME_SRC_DIR: the core (what an
+ * embedded model needs, and all `gemmac export` amalgamates) and the tools
+ * (the command lines the executable's main.c calls). */
+static const char *const runtime_dirs[] = {"", "/tools"};
+enum { N_RUNTIME_DIRS = sizeof runtime_dirs / sizeof runtime_dirs[0] };
+
+/* Compiles each C source of the runtime folder sub with the target's flags
+ * into rt/, appending the objects' paths to argv at *n and to *paths (which
+ * the caller frees, n_paths of them, cap entries). */
+static gmc_status build_runtime_dir(const gmc_target_config *tc, const char *rt,
+                                    const char *sub, bool verbose, char **argv, int *n,
+                                    int max, char **paths, int *n_paths, int cap,
+                                    gmc_diag *diag)
 {
-    char rt[4200], flags[4096], inc[4200];
-    snprintf(rt, sizeof rt, "%s/rt", dir);
-    if (mkdir(rt, 0700) != 0 && errno != EEXIST)
-        return gmc_fail(diag, GMC_ERR_IO, "cannot create %s: %s", rt, strerror(errno));
+    char dir[4200], flags[4096], inc[4200];
+    snprintf(dir, sizeof dir, "%s%s", GMC_RUNTIME_SRC_DIR, sub);
     snprintf(inc, sizeof inc, "-I%s", GMC_RUNTIME_INCLUDE_DIR);
     struct dirent **list;
-    int n_src = scandir(GMC_RUNTIME_SRC_DIR, &list, is_c_source, name_cmp);
+    int n_src = scandir(dir, &list, is_c_source, name_cmp);
     if (n_src <= 0)
         return gmc_fail(diag, GMC_ERR_TOOLCHAIN, "no runtime sources in %s (a cross build "
-                        "compiles them for the target)", GMC_RUNTIME_SRC_DIR);
-    *paths = calloc((size_t)n_src, sizeof **paths);
-    gmc_status st = *paths ? GMC_OK : gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
+                        "compiles them for the target)", dir);
+    gmc_status st = GMC_OK;
     for (int i = 0; i < n_src && st == GMC_OK; i++) {
         char src[4200], obj[4200];
-        snprintf(src, sizeof src, "%s/%s", GMC_RUNTIME_SRC_DIR, list[i]->d_name);
+        snprintf(src, sizeof src, "%s/%s", dir, list[i]->d_name);
         snprintf(obj, sizeof obj, "%s/%.*so", rt, (int)strlen(list[i]->d_name) - 1,
                  list[i]->d_name);
         if (verbose)
@@ -205,19 +208,41 @@ static gmc_status build_runtime(const gmc_target_config *tc, const char *dir, bo
                         obj, NULL};
         memcpy(cc + k, tail, sizeof tail);
         st = run(cc, verbose, diag);
-        if (st == GMC_OK && *n >= max)
+        if (st == GMC_OK && (*n >= max || *n_paths >= cap))
             st = gmc_fail(diag, GMC_ERR_TOOLCHAIN, "too many runtime sources in %s for one "
-                          "link command (%d)", GMC_RUNTIME_SRC_DIR, max);
-        if (st == GMC_OK && !((*paths)[*n_paths] = strdup(obj)))
+                          "link command (%d)", dir, max);
+        if (st == GMC_OK && !(paths[*n_paths] = strdup(obj)))
             st = gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
         if (st == GMC_OK) {
             (*n_paths)++;
-            argv[(*n)++] = (*paths)[*n_paths - 1];
+            argv[(*n)++] = paths[*n_paths - 1];
         }
     }
     for (int i = 0; i < n_src; i++)
         free(list[i]);
     free(list);
+    return st;
+}
+
+/* For a cross target: the runtime's sources (core and tools) compiled with
+ * the target's flags into dir/rt/, their paths appended to argv at *n (the
+ * host's libgemmart.a is of the wrong architecture).  The objects are freed
+ * by the caller through paths (n_paths of them). */
+static gmc_status build_runtime(const gmc_target_config *tc, const char *dir, bool verbose,
+                                char **argv, int *n, int max, char ***paths, int *n_paths,
+                                gmc_diag *diag)
+{
+    char rt[4200];
+    snprintf(rt, sizeof rt, "%s/rt", dir);
+    if (mkdir(rt, 0700) != 0 && errno != EEXIST)
+        return gmc_fail(diag, GMC_ERR_IO, "cannot create %s: %s", rt, strerror(errno));
+    *paths = calloc((size_t)max, sizeof **paths);
+    if (!*paths)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory");
+    gmc_status st = GMC_OK;
+    for (int d = 0; d < N_RUNTIME_DIRS && st == GMC_OK; d++)
+        st = build_runtime_dir(tc, rt, runtime_dirs[d], verbose, argv, n, max, *paths,
+                               n_paths, max, diag);
     return st;
 }
 
@@ -318,14 +343,18 @@ uint64_t gmc_toolchain_inputs_hash(uint64_t h)
     if (n >= 0)
         free(list);
     /* a cross build compiles the runtime from these */
-    n = scandir(GMC_RUNTIME_SRC_DIR, &list, is_c_source, name_cmp);
-    for (int i = 0; i < n; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/%s", GMC_RUNTIME_SRC_DIR, list[i]->d_name);
-        h = hash_file(h, path);
-        free(list[i]);
+    for (int d = 0; d < N_RUNTIME_DIRS; d++) {
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s%s", GMC_RUNTIME_SRC_DIR, runtime_dirs[d]);
+        n = scandir(dir, &list, is_c_source, name_cmp);
+        for (int i = 0; i < n; i++) {
+            char path[8400];
+            snprintf(path, sizeof path, "%s/%s", dir, list[i]->d_name);
+            h = hash_file(h, path);
+            free(list[i]);
+        }
+        if (n >= 0)
+            free(list);
     }
-    if (n >= 0)
-        free(list);
     return hash_file(h, GMC_RUNTIME_LIB);
 }

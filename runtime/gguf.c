@@ -44,6 +44,7 @@
 typedef struct gguf_kv {
     char *key;             /* first member: see name_at() */
     uint64_t at;           /* byte offset of the entry, for messages */
+    uint64_t val_at, end;  /* the encoded value: [val_at, end) of the file */
     gmrt_gguf_type type;
     gmrt_gguf_type elem;   /* element type of an ARRAY */
     uint64_t n;            /* element count of an ARRAY */
@@ -507,9 +508,10 @@ static gmrt_status parse_kv(reader *r, gmrt_gguf *g, int64_t i)
         return kv_fail(r, kv, GMRT_ERR_FORMAT, "unknown value type %" PRId32
                        " at byte %" PRIu64, t, tat);
     kv->type = (gmrt_gguf_type)t;
-    if (t == GMRT_GGUF_ARRAY)
-        return parse_array(r, kv);
-    return parse_scalar(r, kv, kv->type);
+    kv->val_at = r->pos;
+    s = t == GMRT_GGUF_ARRAY ? parse_array(r, kv) : parse_scalar(r, kv, kv->type);
+    kv->end = r->pos;
+    return s;
 }
 
 static const gguf_kv *find_kv(const gmrt_gguf *g, const char *key)
@@ -897,6 +899,17 @@ int64_t gmrt_gguf_n_kv(const gmrt_gguf *g)
 const char *gmrt_gguf_key_at(const gmrt_gguf *g, int64_t i)
 {
     return g && i >= 0 && i < g->n_kv ? g->kv[i].key : NULL;
+}
+
+bool gmrt_gguf_kv_raw(const gmrt_gguf *g, int64_t i, gmrt_gguf_type *type, const void **val,
+                      size_t *len)
+{
+    if (i < 0 || i >= g->n_kv)
+        return false;
+    *type = g->kv[i].type;
+    *val = (const unsigned char *)g->map + g->kv[i].val_at;
+    *len = (size_t)(g->kv[i].end - g->kv[i].val_at);
+    return true;
 }
 
 const gmrt_gguf_tensor *gmrt_gguf_tensor_at(const gmrt_gguf *g, int64_t i)

@@ -68,7 +68,7 @@ static const struct { const char *name; int32_t gmk; unsigned bits; } st_dtypes[
  * ../../blobs/<sha>), and the user named the path.  What the link reaches
  * must still be a regular file (a FIFO would block, a device never ends),
  * and the size checks below apply to it. */
-static gmrt_status map_file(const char *path, shard *sh, gmrt_diag *diag)
+static gmrt_status map_shard(const char *path, shard *sh, gmrt_diag *diag)
 {
     struct stat stt;
     if (stat(path, &stt) != 0)
@@ -263,7 +263,7 @@ static gmrt_status parse_shard(shard *sh, int32_t index, gmrt_st_tensor **ts,
                                int64_t *n_ts, gmrt_diag *diag)
 {
     const char *path = sh->path;
-    gmrt_status st = map_file(path, sh, diag);
+    gmrt_status st = map_shard(path, sh, diag);
     if (st != GMRT_OK)
         return st;
     uint64_t n;
@@ -323,7 +323,7 @@ static bool plain_name(const char *s, size_t len)
            strcmp(s, ".") != 0 && strcmp(s, "..") != 0;
 }
 
-static char *join(const char *dir, const char *name)
+static char *path_join(const char *dir, const char *name)
 {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);
@@ -345,7 +345,7 @@ static gmrt_status read_index(const char *path, gmrt_json **doc,
                               const gmrt_json_value **out_map, gmrt_diag *diag)
 {
     shard tmp = {0};
-    gmrt_status st = map_file(path, &tmp, diag);
+    gmrt_status st = map_shard(path, &tmp, diag);
     if (st == GMRT_OK && tmp.size > ST_INDEX_MAX)
         st = gmrt_fail(diag, GMRT_ERR_LIMIT, "%s: %" PRIu64 " bytes is above the cap of "
                        "%u for an index", path, tmp.size, ST_INDEX_MAX);
@@ -452,7 +452,7 @@ static gmrt_status open_shards(gmrt_safetensors *st, const gmrt_json_value *map,
     if (s == GMRT_OK && !(st->shards = calloc(distinct ? distinct : 1, sizeof *st->shards)))
         s = gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
     for (size_t i = 0; s == GMRT_OK && i < distinct; i++) {
-        st->shards[i].path = join(st->dir, names[i]);
+        st->shards[i].path = path_join(st->dir, names[i]);
         st->n_shards++;
         s = st->shards[i].path ? parse_shard(&st->shards[i], (int32_t)i, &st->tensors,
                                              &st->n_tensors, diag)
@@ -471,7 +471,7 @@ static bool ends_with(const char *s, const char *suffix)
 }
 
 /* Whether a directory entry exists (a link counts, even a dangling one);
- * map_file refuses it later, naming it, if it does not reach a regular file
+ * map_shard refuses it later, naming it, if it does not reach a regular file
  * (a FIFO or a directory). */
 static bool is_file(const char *path)
 {
@@ -504,10 +504,10 @@ static gmrt_status resolve(const char *path, char **dir, char **file, bool *inde
         return gmrt_fail(diag, GMRT_ERR_IO, "%s: %s", path, strerror(errno));
     if (S_ISDIR(stt.st_mode)) {
         *dir = strdup(path);
-        *file = *dir ? join(*dir, "model.safetensors.index.json") : NULL;
+        *file = *dir ? path_join(*dir, "model.safetensors.index.json") : NULL;
         if (*file && !is_file(*file)) {
             free(*file);
-            *file = join(*dir, "model.safetensors");
+            *file = path_join(*dir, "model.safetensors");
             if (*file && !is_file(*file))
                 return gmrt_fail(diag, GMRT_ERR_IO, "%s: holds neither "
                                  "model.safetensors.index.json nor model.safetensors",

@@ -30,6 +30,8 @@ struct gmrt_session {
     void *converted;         /* safetensors, --requant: converted weights w points into */
     gmrt_safetensors *st;    /* safetensors tensors w points into (the PLE table), or NULL */
     void *repacked;          /* tensors the model reads in another layout */
+    uint64_t repacked_bytes; /* their size (gmrt_session_repacked_bytes) */
+    bool laid_out;           /* the file holds them in those layouts already */
     unsigned char *arena, *kv;
     size_t kv_len;           /* bytes mapped at kv (alloc_lazy) */
     int32_t n_seqs;          /* sequences, each with its own KV cache */
@@ -47,16 +49,16 @@ struct gmrt_session {
 };
 
 /* bytes rounded up to a multiple of GMK_ARENA_ALIGN. */
-static uint64_t align_up(uint64_t bytes)
+static uint64_t arena_align(uint64_t bytes)
 {
     return (bytes + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
 }
 
 static void *alloc_aligned(uint64_t bytes)
 {
-    if (align_up(bytes) > SIZE_MAX) /* a 32-bit machine (wasm32) */
+    if (arena_align(bytes) > SIZE_MAX) /* a 32-bit machine (wasm32) */
         return NULL;
-    size_t n = (size_t)align_up(bytes);
+    size_t n = (size_t)arena_align(bytes);
     void *p = aligned_alloc(GMK_ARENA_ALIGN, n ? n : GMK_ARENA_ALIGN);
     if (p)
         memset(p, 0, n);
@@ -69,9 +71,9 @@ static void *alloc_aligned(uint64_t bytes)
  * Page-aligned; gmrt_session_destroy unmaps it with kv_len. */
 static void *alloc_lazy(uint64_t bytes, size_t *out_len)
 {
-    if (align_up(bytes) > SIZE_MAX)
+    if (arena_align(bytes) > SIZE_MAX)
         return NULL;
-    size_t n = (size_t)align_up(bytes ? bytes : 1);
+    size_t n = (size_t)arena_align(bytes ? bytes : 1);
     void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
@@ -132,7 +134,7 @@ static gmrt_status aligned_size(const gmk_tensor *t, uint64_t *out, gmrt_diag *d
     uint64_t b = rb;
     for (int d = 1; d < t->n_dims; d++)
         b *= (uint64_t)t->ne[d];
-    *out = align_up(b);
+    *out = arena_align(b);
     return st;
 }
 
@@ -191,15 +193,75 @@ static gmrt_status requant_weights(gmrt_session *s, const gmrt_gguf_tensor **f, 
     return st;
 }
 
+/* Whether the file was laid out for this model (GMRT_KEY_LAYOUT_TARGET):
+ * the same target and graph hash, else a mismatch naming both. */
+static gmrt_status check_laid_out(gmrt_session *s, const char *path, gmrt_diag *diag)
+{
+    s->laid_out = gmrt_gguf_has_key(s->file, GMRT_KEY_LAYOUT_TARGET);
+    if (!s->laid_out)
+        return GMRT_OK;
+    const char *target, *graph;
+    const int32_t *of;
+    uint64_t n;
+    gmrt_status st = gmrt_gguf_get_str(s->file, GMRT_KEY_LAYOUT_TARGET, &target, diag);
+    if (st == GMRT_OK)
+        st = gmrt_gguf_get_str(s->file, GMRT_KEY_LAYOUT_GRAPH, &graph, diag);
+    if (st == GMRT_OK)
+        st = gmrt_gguf_get_i32s(s->file, GMRT_KEY_LAYOUT_OF, &of, &n, diag);
+    if (st != GMRT_OK)
+        return st;
+    if (n != (uint64_t)gmrt_gguf_n_tensors(s->file))
+        return gmrt_fail(diag, GMRT_ERR_FORMAT, "%s: key \"%s\" has %llu layouts for %lld "
+                         "tensors", path, GMRT_KEY_LAYOUT_OF, (unsigned long long)n,
+                         (long long)gmrt_gguf_n_tensors(s->file));
+    if (strcmp(target, s->m->target) != 0 || strcmp(graph, s->m->graph_hash) != 0)
+        return gmrt_fail(diag, GMRT_ERR_MISMATCH,
+                         "%s: the weights are laid out for target %s, graph %s, but the "
+                         "compiled model %s is target %s, graph %s (export the model again, "
+                         "or load the original GGUF)", path, target, graph, s->m->name,
+                         s->m->target, s->m->graph_hash);
+    return GMRT_OK;
+}
+
+/* For a laid-out file: tensor t's file entry f must be in t's layout and,
+ * in a panel layout, hold whole panels (ne[1] rounded up to them); t_out
+ * is t with the shape the file then has. */
+static gmrt_status laid_out_shape(const gmrt_session *s, const gmk_tensor *t,
+                                  const gmrt_gguf_tensor *f, const char *path, gmk_tensor *t_out,
+                                  gmrt_diag *diag)
+{
+    *t_out = *t;
+    if (!s->laid_out)
+        return GMRT_OK;
+    const int32_t *of;
+    uint64_t n;
+    if (gmrt_gguf_get_i32s(s->file, GMRT_KEY_LAYOUT_OF, &of, &n, diag) != GMRT_OK)
+        return GMRT_ERR_FORMAT;
+    /* the reader keeps the tensor table as one array, in file order */
+    int32_t layout = of[f - gmrt_gguf_tensor_at(s->file, 0)];
+    if (layout != t->layout)
+        return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" is laid out as %s "
+                         "(layout %d) in the file but the compiled model %s reads %s", path,
+                         t->name, gmk_layout_name(layout), layout >> GMK_LAYOUT_SHIFT,
+                         s->m->name, gmk_layout_name(t->layout));
+    if (layout != GMK_LAYOUT_PACKED && t->n_dims == 2) {
+        int64_t r = gmk_layout_rows(layout);
+        t_out->ne[1] = (t->ne[1] + r - 1) / r * r;
+    }
+    return GMRT_OK;
+}
+
 /* Binds every manifest tensor to the file, checking name, dtype and shape. */
 static gmrt_status bind_weights(gmrt_session *s, const char *path, bool requant,
                                 gmrt_diag *diag)
 {
     const gmk_model *m = s->m;
+    gmrt_status st = check_laid_out(s, path, diag);
+    if (st != GMRT_OK)
+        return st;
     const gmrt_gguf_tensor **files = calloc((size_t)m->n_tensors, sizeof *files);
     if (!files)
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory");
-    gmrt_status st = GMRT_OK;
     for (int32_t i = 0; i < m->n_tensors && st == GMRT_OK; i++) {
         const gmk_tensor *t = &m->tensors[i];
         const gmrt_gguf_tensor *f = gmrt_gguf_find_tensor(s->file, t->name);
@@ -208,14 +270,23 @@ static gmrt_status bind_weights(gmrt_session *s, const char *path, bool requant,
             st = gmrt_fail(diag, GMRT_ERR_MISMATCH,
                            "%s: tensor \"%s\" is missing (the compiled model %s "
                            "needs %d tensors)", path, t->name, m->name, m->n_tensors);
+        else if (f->dtype != t->dtype && s->laid_out)
+            st = gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" is %s in the file "
+                           "but %s in the compiled model (a laid-out file is not converted: "
+                           "export it again)", path, t->name, gmrt_dtype_name(f->dtype),
+                           gmrt_dtype_name(t->dtype));
         else if (f->dtype != t->dtype && !requant)
             st = gmrt_fail(diag, GMRT_ERR_MISMATCH,
                            "%s: tensor \"%s\" is %s in the file but %s in the "
                            "compiled model (fix quant: in the graph YAML, or convert at "
                            "load with --requant)", path, t->name, gmrt_dtype_name(f->dtype),
                            gmrt_dtype_name(t->dtype));
-        else
-            st = check_shape(t, f, path, diag);
+        else {
+            gmk_tensor shape;
+            st = laid_out_shape(s, t, f, path, &shape, diag);
+            if (st == GMRT_OK)
+                st = check_shape(&shape, f, path, diag);
+        }
         if (st == GMRT_OK)
             s->w[i] = f->data;
     }
@@ -240,6 +311,12 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
 {
     const gmk_model *m = s->m;
     uint64_t total = 0;
+    if (s->laid_out) { /* bind_weights checked every layout: the mapping is read as is */
+        if (s->verbose)
+            fprintf(stderr, "note: the weights are laid out for %s already: nothing "
+                            "repacked\n", m->target);
+        return GMRT_OK;
+    }
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const gmk_tensor *t = &m->tensors[i];
         if (t->layout == GMK_LAYOUT_PACKED)
@@ -254,7 +331,7 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
                              "which this runtime cannot make from %s (recompile the model)",
                              t->name, m->name, t->layout >> GMK_LAYOUT_SHIFT,
                              gmrt_dtype_name(t->dtype));
-        total += align_up(b);
+        total += arena_align(b);
     }
     if (total == 0)
         return GMRT_OK;
@@ -265,6 +342,7 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "out of memory repacking %llu B of weights",
                          (unsigned long long)total);
     s->repacked = buf;
+    s->repacked_bytes = total;
     long page = sysconf(_SC_PAGESIZE);
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const gmk_tensor *t = &m->tensors[i];
@@ -283,7 +361,7 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
                 madvise((void *)lo, hi - lo, MADV_DONTNEED);
         }
         s->w[i] = buf;
-        buf += align_up(b);
+        buf += arena_align(b);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (s->verbose)
@@ -428,7 +506,7 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
     else if (st == GMRT_OK)
         st = open_tokenizer(s, weights, opts->tokenizer, opts->need_tokenizer, diag);
     s->n_seqs = opts->n_seqs > 0 ? opts->n_seqs : 1;
-    s->kv_stride = align_up(m->kv_bytes);
+    s->kv_stride = arena_align(m->kv_bytes);
     if (st == GMRT_OK && s->n_seqs > GMRT_MAX_SEQS)
         st = gmrt_fail(diag, GMRT_ERR_ARG, "%d sequences asked; a session holds at most %d",
                        s->n_seqs, GMRT_MAX_SEQS);
@@ -496,6 +574,7 @@ void gmrt_session_destroy(gmrt_session *s)
 const gmrt_vocab *gmrt_session_vocab(const gmrt_session *s) { return s->vocab; }
 int32_t gmrt_session_pos(const gmrt_session *s) { return s->pos[0]; }
 int32_t gmrt_session_n_seqs(const gmrt_session *s) { return s->n_seqs; }
+uint64_t gmrt_session_repacked_bytes(const gmrt_session *s) { return s->repacked_bytes; }
 
 int32_t gmrt_session_seq_pos(const gmrt_session *s, int32_t seq)
 {
@@ -708,6 +787,16 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+bool gmrt_stream_stdout(void *user, int32_t id, const char *piece, size_t len)
+{
+    (void)id;
+    if (fwrite(piece, 1, len, stdout) == len && fflush(stdout) == 0)
+        return true;
+    if (user && !*(int *)user)
+        *(int *)user = errno ? errno : EIO;
+    return false; /* nobody can read the rest */
 }
 
 /* Generation needs a vocabulary: to render pieces, and to know <eos>. */

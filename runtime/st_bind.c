@@ -117,7 +117,7 @@ static const name_pair stacked_names[] = {
 static bool is_g3n(const char *arch) { return strcmp(arch, "gemma3n") == 0; }
 static bool is_g4(const char *arch) { return strcmp(arch, "gemma4") == 0; }
 
-static const char *lookup(const name_pair *t, size_t n, const char *gguf)
+static const char *hf_name_of(const name_pair *t, size_t n, const char *gguf)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(gguf, t[i].gguf) == 0)
@@ -135,13 +135,13 @@ static const char *hf_block_name(const char *arch, const char *suffix)
         return "post_attention_layernorm.weight";
     if (gemma1 && strcmp(suffix, "post_attention_norm.weight") == 0)
         return NULL;
-    const char *hf = lookup(block_names, N_OF(block_names), suffix);
+    const char *hf = hf_name_of(block_names, N_OF(block_names), suffix);
     if (!hf && (is_g3n(arch) || is_g4(arch)))
-        hf = lookup(ple_block_names, N_OF(ple_block_names), suffix);
+        hf = hf_name_of(ple_block_names, N_OF(ple_block_names), suffix);
     if (!hf && is_g3n(arch))
-        hf = lookup(gemma3n_block_names, N_OF(gemma3n_block_names), suffix);
+        hf = hf_name_of(gemma3n_block_names, N_OF(gemma3n_block_names), suffix);
     if (!hf && is_g4(arch))
-        hf = lookup(gemma4_block_names, N_OF(gemma4_block_names), suffix);
+        hf = hf_name_of(gemma4_block_names, N_OF(gemma4_block_names), suffix);
     return hf;
 }
 
@@ -159,7 +159,7 @@ static bool hf_name(const char *arch, const char *prefix, const char *gguf, char
             n = snprintf(buf, cap, "%slayers.%ld.%s", prefix, layer, hf);
     } else {
         size_t ng = is_g3n(arch) || is_g4(arch) ? N_OF(global_names) : 2;
-        const char *hf = lookup(global_names, ng, gguf);
+        const char *hf = hf_name_of(global_names, ng, gguf);
         if (hf)
             n = snprintf(buf, cap, "%s%s", prefix, hf);
     }
@@ -169,7 +169,7 @@ static bool hf_name(const char *arch, const char *prefix, const char *gguf, char
 /* The HF base name of a stacked GGUF tensor (Gemma 3n), or NULL. */
 static const char *stacked_name(const char *arch, const char *gguf)
 {
-    return is_g3n(arch) ? lookup(stacked_names, N_OF(stacked_names), gguf) : NULL;
+    return is_g3n(arch) ? hf_name_of(stacked_names, N_OF(stacked_names), gguf) : NULL;
 }
 
 /* Whether the checkpoint stores norm weights as w for x·(1 + w), which
@@ -259,7 +259,7 @@ static float load_elem(int32_t dtype, const unsigned char *p, int64_t i)
     return dtype == GMK_DTYPE_F16 ? gmk_f16_to_f32(h) : gmk_bf16_to_f32(h);
 }
 
-static void shape_str(char *buf, size_t len, int n, const int64_t *v, bool reverse)
+static void hf_shape_str(char *buf, size_t len, int n, const int64_t *v, bool reverse)
 {
     size_t k = (size_t)snprintf(buf, len, "[");
     for (int i = 0; i < n && k < len; i++)
@@ -284,7 +284,7 @@ static bool ple_padded(const char *arch, const gmk_tensor *t, const gmrt_st_tens
 }
 
 /* Checks that the HF tensor's shape, reversed, is the manifest's ne. */
-static gmrt_status check_shape(const char *arch, const char *path, const gmk_tensor *t,
+static gmrt_status check_hf_shape(const char *arch, const char *path, const gmk_tensor *t,
                                const gmrt_st_tensor *h, gmrt_diag *diag)
 {
     bool same = h->n_dims == t->n_dims;
@@ -293,8 +293,8 @@ static gmrt_status check_shape(const char *arch, const char *path, const gmk_ten
     if (same || ple_padded(arch, t, h))
         return GMRT_OK;
     char a[128], b[128];
-    shape_str(a, sizeof a, h->n_dims, h->shape, false);
-    shape_str(b, sizeof b, t->n_dims, t->ne, true);
+    hf_shape_str(a, sizeof a, h->n_dims, h->shape, false);
+    hf_shape_str(b, sizeof b, t->n_dims, t->ne, true);
     return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" (%s) has shape %s but "
                      "the compiled model needs %s", path, h->name, t->name, a, b);
 }
@@ -424,7 +424,7 @@ static gmrt_status resolve_stack(const gmrt_safetensors *st, const gmk_tensor *t
             return gmrt_fail(diag, GMRT_ERR_MISMATCH, "%s: tensor \"%s\" (slice %" PRId64
                              " of %s) is missing", path, name, k, t->name);
         used[h - gmrt_safetensors_tensor_at(st, 0)] = true;
-        gmrt_status s = check_shape("", path, &v, h, diag);
+        gmrt_status s = check_hf_shape("", path, &v, h, diag);
         if (s != GMRT_OK)
             return s;
         if (k == 0)
@@ -435,7 +435,7 @@ static gmrt_status resolve_stack(const gmrt_safetensors *st, const gmk_tensor *t
 
 /* Finds the checkpoint tensor of manifest tensor i, checks its shape and
  * marks it used. */
-static gmrt_status resolve(const gmk_model *m, const gmrt_safetensors *st, int32_t i,
+static gmrt_status resolve_tensor(const gmk_model *m, const gmrt_safetensors *st, int32_t i,
                            const char *prefix, const char *path,
                            const gmrt_st_tensor **out, bool *used, gmrt_diag *diag)
 {
@@ -453,7 +453,7 @@ static gmrt_status resolve(const gmk_model *m, const gmrt_safetensors *st, int32
                          path, name, t->name);
     used[h - gmrt_safetensors_tensor_at(st, 0)] = true;
     *out = h;
-    return check_shape(m->arch, path, t, h, diag);
+    return check_hf_shape(m->arch, path, t, h, diag);
 }
 
 /* Sizes the one buffer: every converted tensor rounded up to
@@ -492,7 +492,7 @@ static gmrt_status resolve_all(const gmk_model *m, const gmrt_safetensors *st,
 {
     const char *prefix = text_prefix(st);
     for (int32_t i = 0; i < m->n_tensors; i++) {
-        gmrt_status s = resolve(m, st, i, prefix, path, &src[i], used, diag);
+        gmrt_status s = resolve_tensor(m, st, i, prefix, path, &src[i], used, diag);
         if (s != GMRT_OK)
             return s;
         mapped[i] = use_mapping(&m->tensors[i], src[i]);

@@ -184,7 +184,7 @@ static int32_t table_find(const gmrt_vocab *v, uint64_t m, const char *s,
 /* Text → id for any token type, like llama.cpp's text_to_token.  Texts
  * longer than every piece are rejected before hashing, which keeps the
  * merge loop's failed lookups O(1) in long runs. */
-static int32_t lookup(const gmrt_vocab *v, const char *s, size_t len)
+static int32_t token_id(const gmrt_vocab *v, const char *s, size_t len)
 {
     if (len == 0 || len > v->max_len)
         return -1;
@@ -320,7 +320,7 @@ static gmrt_status check_tokens(const vocab_src *src, size_t *out_total,
 
 /* Special ids, defaults included, must index the vocabulary
  * (docs/input-checks.md #32): they are used as array indices later. */
-static gmrt_status check_ids(const vocab_src *src, gmrt_diag *d)
+static gmrt_status check_token_ids(const vocab_src *src, gmrt_diag *d)
 {
     for (int k = 0; k < 4; k++) {
         if (src->ids[k] < 0 || (uint64_t)src->ids[k] >= src->n_pieces)
@@ -436,14 +436,14 @@ static void mark_special(gmrt_vocab *v)
     }
     size_t n_forced = sizeof forced_control / sizeof forced_control[0];
     for (size_t k = 0; k < n_forced; k++) {
-        int32_t id = lookup(v, forced_control[k], strlen(forced_control[k]));
+        int32_t id = token_id(v, forced_control[k], strlen(forced_control[k]));
         if (id >= 0)
             v->flags[id] |= VF_CTRL;
     }
     /* llama.cpp then takes "</s>" back out when <|tool_response> (Gemma 4)
      * is an end-of-generation token too: there "</s>" is ordinary text,
      * its attribute set to NORMAL whatever the stored type. */
-    int32_t tool = lookup(v, "<|tool_response>", 16), eos_s = lookup(v, "</s>", 4);
+    int32_t tool = token_id(v, "<|tool_response>", 16), eos_s = token_id(v, "</s>", 4);
     if (tool >= 0 && eos_s >= 0)
         v->flags[eos_s] = VF_PLAIN;
     for (int32_t i = 0; i < v->n; i++) {
@@ -562,7 +562,7 @@ static gmrt_status vocab_build(const vocab_src *src, gmrt_vocab **out,
     if (st == GMRT_OK)
         st = check_tokens(src, &blob_bytes, d);
     if (st == GMRT_OK)
-        st = check_ids(src, d);
+        st = check_token_ids(src, d);
     if (st != GMRT_OK)
         return st;
     gmrt_vocab *v = calloc(1, sizeof *v);
@@ -589,9 +589,9 @@ static gmrt_status vocab_build(const vocab_src *src, gmrt_vocab **out,
     v->pad = (int32_t)src->ids[3];
     /* llama.cpp finds the end-of-turn token by its text, not by a key:
      * <end_of_turn> up to Gemma 3, <turn|> in Gemma 4. */
-    v->eot = lookup(v, "<end_of_turn>", 13);
+    v->eot = token_id(v, "<end_of_turn>", 13);
     if (v->eot < 0)
-        v->eot = lookup(v, "<turn|>", 7);
+        v->eot = token_id(v, "<turn|>", 7);
     v->add_bos = src->add_bos;
     *out = v;
     return GMRT_OK;
@@ -718,7 +718,7 @@ int32_t gmrt_vocab_find(const gmrt_vocab *v, const char *text, size_t len)
 {
     if (!v || !text)
         return -1;
-    return lookup(v, text, len);
+    return token_id(v, text, len);
 }
 
 /* The type as stored (so "</s>" reads USER_DEFINED even though it is
@@ -982,7 +982,7 @@ typedef struct spm {
 
 /* llama.cpp's unicode_len_utf8: the lead byte's high nibble gives the
  * length; continuation and invalid bytes count as one. */
-static uint32_t utf8_len(uint8_t c)
+static uint32_t utf8_seq_len(uint8_t c)
 {
     static const uint8_t lens[16] = {1, 1, 1, 1, 1, 1, 1, 1,
                                      1, 1, 1, 1, 2, 2, 3, 4};
@@ -1070,7 +1070,7 @@ static bool pair_score(const spm *m, int32_t l, float *score)
         *score = -(float)rank;
         return rank >= 0;
     }
-    int32_t id = lookup(m->v, m->esc + m->s[l].off,
+    int32_t id = token_id(m->v, m->esc + m->s[l].off,
                         (size_t)m->s[l].n + m->s[r].n);
     if (id < 0)
         return false;
@@ -1111,7 +1111,7 @@ static int32_t split_chars(spm *m, size_t base, size_t len)
 {
     int32_t n = 0;
     for (size_t off = 0; off < len; n++) {
-        size_t cl = utf8_len((uint8_t)m->esc[base + off]);
+        size_t cl = utf8_seq_len((uint8_t)m->esc[base + off]);
         if (cl > len - off)
             cl = len - off;
         sym *s = &m->s[n];
@@ -1119,7 +1119,7 @@ static int32_t split_chars(spm *m, size_t base, size_t len)
         s->n = (uint32_t)cl;
         s->prev = n - 1;
         if (m->v->bpe)
-            m->sid[n] = lookup(m->v, m->esc + base + off, cl);
+            m->sid[n] = token_id(m->v, m->esc + base + off, cl);
         off += cl;
         s->next = off == len ? -1 : n + 1;
         m->hpos[n] = -1;
@@ -1176,7 +1176,7 @@ static void tokenize_fragment(spm *m, const char *raw, size_t len, emitter *e)
     merge_all(m);
     for (int32_t i = 0; i != -1; i = m->s[i].next) {
         const char *t = m->esc + m->s[i].off;
-        int32_t id = lookup(m->v, t, m->s[i].n);
+        int32_t id = token_id(m->v, t, m->s[i].n);
         if (id >= 0) {
             emit(e, id);
             continue;
@@ -1218,7 +1218,7 @@ static void tokenize_fragment_bpe(spm *m, const char *raw, size_t len,
             end++;
         /* A run of newlines that is itself a token is emitted whole
          * (llama.cpp PR 21343); other runs go through the merges. */
-        int32_t id = nl ? lookup(m->v, m->esc + at, end - at) : -1;
+        int32_t id = nl ? token_id(m->v, m->esc + at, end - at) : -1;
         if (id >= 0) {
             emit(e, id);
         } else {

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "jsonw.h"
 
 #define GMS_MAX_STOP 4

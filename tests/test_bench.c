@@ -1,5 +1,5 @@
 /*
- * test_bench.c — suite "bench": runtime/bench.c and `gemmac bench`.
+ * test_bench.c — suite "bench": runtime/tools/bench.c and `gemmac bench`.
  *
  * The cost model (bytes a decode step reads, ops a prefill does) on small
  * hand-made manifests whose sums are worked out here by hand; then the
@@ -17,7 +17,7 @@
 #include <sys/wait.h>
 
 #include "driver.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "testutil.h"
 
 /* d_model 32; Q has 64 rows (2 heads x 16), K 32 rows; FFN 64. */

@@ -39,7 +39,7 @@
 #include <time.h>
 
 #include "driver.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "testutil.h"
 
 static const char *const variants[] = {"gemma1-mqa", "gemma1-mha", "gemma2", "gemma3",

@@ -43,7 +43,7 @@
 #include "driver.h"
 #include "target.h"
 #include "toolchain.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "testutil.h"
 
 #define N_GEN 32

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "testutil.h"
 
 /* The bit pattern of a float, for exact comparisons. */

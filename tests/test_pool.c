@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gmrt.h"
+#include "gmrt_tools.h"
 
 #define N_ELEM 1003 /* not a multiple of any thread count tested */
 #define N_PHASES 5

@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "driver.h"
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "import.h"
 #include "model.h"
 #include "testutil.h"

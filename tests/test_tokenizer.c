@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gmrt.h"
+#include "gmrt_tools.h"
 #include "testutil.h"
 
 /* ------------------------------------------------ the real vocabulary */

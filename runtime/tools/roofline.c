@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gmrt.h"
+#include "gmrt_tools.h"
 
 #if GMRT_THREADS
 #include <pthread.h>

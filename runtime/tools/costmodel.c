@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gmrt.h"
+#include "gmrt_tools.h"
 
 #define PROFILE_MAX_BYTES 65536
 #define TRY(expr)                                                                          \

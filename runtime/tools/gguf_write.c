@@ -9,7 +9,7 @@
  * unsupported types, sizes that overflow) is refused here first, so a file
  * we write is always one we can read.  Alignment is always 32.
  */
-#include "gmrt.h"
+#include "gmrt_tools.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -297,6 +297,18 @@ gmrt_status gmrt_gguf_writer_set_str(gmrt_gguf_writer *w, const char *key,
                                 &st);
     if (p)
         put_str(p, v, len);
+    return st;
+}
+
+gmrt_status gmrt_gguf_writer_set_raw(gmrt_gguf_writer *w, const char *key,
+                                     gmrt_gguf_type type, const void *val, size_t len)
+{
+    if ((len && !val) || (key && strcmp(key, "general.alignment") == 0))
+        return GMRT_ERR_ARG;
+    gmrt_status st;
+    unsigned char *p = begin_kv(w, key, type, len, &st);
+    if (p && len)
+        put(p, val, len);
     return st;
 }
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gmrt.h"
+#include "gmrt_tools.h"
 
 #define GMRT_PROMPT_MAX (4u << 20) /* docs/input-checks.md §2.6 #48 */
 
@@ -225,16 +225,6 @@ static bool load_prompt(const cli_opts *o, char **out)
     buf[n] = '\0';
     *out = buf;
     return true;
-}
-
-bool gmrt_stream_stdout(void *user, int32_t id, const char *piece, size_t len)
-{
-    (void)id;
-    if (fwrite(piece, 1, len, stdout) == len && fflush(stdout) == 0)
-        return true;
-    if (user && !*(int *)user)
-        *(int *)user = errno ? errno : EIO;
-    return false; /* nobody can read the rest */
 }
 
 static const char *const stop_names[] = {"token limit", "end of turn", "stopped",

@@ -24,7 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gmrt.h"
+#include "gmrt_tools.h"
 
 #define EVAL_TEXT_MAX (4u << 20)  /* the tokenizer's own cap */
 #define EVAL_TOPK_MAX 4096

@@ -18,7 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "gmrt.h"
+#include "gmrt_tools.h"
 
 #define BENCH_MAX_LIST 16
 #define BENCH_MAX_REPS 1000
