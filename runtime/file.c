@@ -263,8 +263,12 @@ void gmrt_cache_root(char *buf, size_t cap, bool *shared)
         snprintf(buf, cap, "%s/.cache/gemmac", home);
     else {
         /* The uid in the name: another user's directory is not ours to
-         * refuse or share. */
+         * refuse or share (WASI has no users, nor geteuid). */
+#ifdef __wasi__
+        snprintf(buf, cap, "/tmp/gemmac");
+#else
         snprintf(buf, cap, "/tmp/gemmac-%u", (unsigned)geteuid());
+#endif
         *shared = true;
     }
 }
