@@ -196,6 +196,8 @@ int main(int argc, char **argv)
         {"q4_kp8", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
         {"q5_kp8", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
         {"q6_kp8", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
+        {"f16p8", GMK_DTYPE_F16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P8},
+        {"bf16p8", GMK_DTYPE_BF16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P8},
 #endif
     };
 #ifdef GMK_X86_HAVE_P16

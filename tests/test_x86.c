@@ -537,6 +537,28 @@ static void exact_kq(int dtype, float *y, int64_t ldy, const uint8_t *w, const u
     }
 }
 
+/* Float weights in P8: one fma chain per (row, token), elements in order
+ * from 0 (gmk_x86_p8_flt). */
+static void exact_flt(int dtype, float *y, int64_t ldy, const uint8_t *w, const uint8_t *xq,
+                      int n_tok, int n_out, int64_t n_in)
+{
+    float *row = malloc((size_t)n_in * sizeof *row);
+    ck_assert_ptr_nonnull(row);
+    for (int r = 0; r < n_out; r++) {
+        gmk_dequantize_row(dtype, w + (size_t)r * (size_t)n_in * gmk_dtype_block_bytes(dtype),
+                           row, n_in);
+        for (int t = 0; t < n_tok; t++) {
+            const float *x = (const float *)(xq + (size_t)t * gmk_act_row_bytes(GMK_ACT_F32,
+                                                                                 n_in));
+            float acc = 0.0f;
+            for (int64_t k = 0; k < n_in; k++)
+                acc = fmaf(row[k], x[k], acc);
+            y[t * ldy + r] = acc;
+        }
+    }
+    free(row);
+}
+
 /* One layout case at n_out × n_in: see test_p16_layout. */
 static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *cuts, int n_cuts)
 {
@@ -581,7 +603,9 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
             lv[l]->matmul_rows(want, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
             if (exact) { /* the promised arithmetic, itself within rounding of packed */
                 memcpy(got, want, (size_t)n_tok * n_out * sizeof *got);
-                if (blen == 256)
+                if (blen == 1)
+                    exact_flt(dtype, want, n_out, w, xq, n_tok, n_out, nb);
+                else if (blen == 256)
                     exact_kq(dtype, want, n_out, w, xq, n_tok, n_out, nb);
                 else
                     exact_b32(dtype, want, n_out, w, xq, n_tok, n_out, nb);
@@ -675,6 +699,39 @@ START_TEST(test_p8k_layout)
 }
 END_TEST
 
+/* f16 and bf16 (cases 12 and 13, f32 activations) in P8, as
+ * test_p8_layout against one fma chain per (row, token) (exact_flt): rows
+ * longer than a prefill chunk (2570 elements, a tail past 5 chunks of 512),
+ * a part panel, one row of 2 elements; and whole rows read back out of the
+ * panels as the embedding gather reads them. */
+START_TEST(test_p8f_layout)
+{
+    rng_seed(0x98fu + (uint64_t)_i);
+    const int c = 12 + _i, dtype = cases[c].dtype;
+    static const int cuts67[] = {0, 3, 16, 21, 48, 63, 64, 67};
+    static const int cuts1[] = {0, 1};
+    static const int cuts9[] = {0, 1, 2, 5, 9};
+    check_layout(GMK_LAYOUT_P8, c, 67, case_len(c, 2), cuts67, 8);
+    check_layout(GMK_LAYOUT_P8, c, 1, 2, cuts1, 2);
+    check_layout(GMK_LAYOUT_P8, c, 9, 42, cuts9, 5);
+    const int n_out = 11, n_in = 300;
+    uint8_t *w = make_weights(dtype, n_out, n_in, 1);
+    uint8_t *pw = malloc((size_t)gmk_layout_bytes(GMK_LAYOUT_P8, dtype, n_out, n_in));
+    float a[300], b[300];
+    ck_assert_ptr_nonnull(pw);
+    gmk_layout_pack(pw, w, GMK_LAYOUT_P8, dtype, n_out, n_in);
+    for (int r = 0; r < n_out; r++) {
+        gmk_weight_dequant(a, w, dtype, r, n_in, 0, n_in);
+        gmk_weight_dequant(b, pw, dtype | GMK_LAYOUT_P8, r, n_in, 0, n_in);
+        ck_assert_msg(memcmp(a, b, sizeof a) == 0, "dtype %d row %d differs", dtype, r);
+        gmk_weight_dequant(b, pw, dtype | GMK_LAYOUT_P8, r, n_in, 70, 130);
+        ck_assert(memcmp(a + 70, b, 130 * sizeof *b) == 0);
+    }
+    free(pw);
+    free_weights(w, dtype);
+}
+END_TEST
+
 /* Which weights take a layout: every 2-D matrix; a 3-D stack (MoE experts)
  * only where the layout stacks and each matrix is whole panels, so that
  * matrix e starts at e times its packed size (the expert kernels' offsets);
@@ -732,6 +789,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_p16_layout, 0, 8);
     tcase_add_loop_test(tc, test_p8_layout, 0, 6);
     tcase_add_loop_test(tc, test_p8k_layout, 0, 3);
+    tcase_add_loop_test(tc, test_p8f_layout, 0, 2);
     tcase_add_test(tc, test_layout_for);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);

@@ -27,7 +27,7 @@ static int layout_p16(int dtype)
     return gmk_layout_supports(GMK_LAYOUT_P16, dtype) ? GMK_LAYOUT_P16 : GMK_LAYOUT_PACKED;
 }
 
-/* AVX2 reads q4_0, q5_0, q8_0 and the k-quants in 8-row panels
+/* AVX2 reads q4_0, q5_0, q8_0, the k-quants, f16 and bf16 in 8-row panels
  * (gmk_layout.h; kernel_bench's p8 cases against the packed ones,
  * docs/benchmarks.md). */
 static int layout_p8(int dtype)

@@ -47,6 +47,12 @@
  * smull multiply s8 by s8).  A 16-byte load holds 4 bytes of each of the 4
  * rows: what sdot against one 4-byte lane of activations wants, and, two
  * loads zipped by 32-bit lanes, the 2 rows × 8 bytes an smmla takes.
+ *
+ * f16 and bf16 weights are blocks of one element, so a P8 panel block is
+ * element k of each of the 8 rows side by side (16 bytes): a vector of rows
+ * that one load widens, against a broadcast activation.  f32 stays packed:
+ * the graph declares f32 exactly the 2-D weights that element-wise kernels
+ * read as plain rows (the MoE and AltUp routers, AltUp's coefficients).
  */
 #ifndef GMK_LAYOUT_H
 #define GMK_LAYOUT_H
@@ -72,7 +78,8 @@ static inline int gmk_layout_supports(int layout, int dtype)
                dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0;
     case GMK_LAYOUT_P8:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0 ||
-               dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
+               dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K ||
+               dtype == GMK_DTYPE_F16 || dtype == GMK_DTYPE_BF16;
     case GMK_LAYOUT_P4:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0;
     default: return 0;
@@ -170,7 +177,7 @@ static const struct gmk_panel_part {
     {GMK_DTYPE_Q4_K, 16, 128, 4}, {GMK_DTYPE_Q5_K, 0, 2, 2},    {GMK_DTYPE_Q5_K, 2, 2, 2},
     {GMK_DTYPE_Q5_K, 4, 12, 1},   {GMK_DTYPE_Q5_K, 16, 32, 4},  {GMK_DTYPE_Q5_K, 48, 128, 4},
     {GMK_DTYPE_Q6_K, 208, 2, 2},  {GMK_DTYPE_Q6_K, 192, 16, 1}, {GMK_DTYPE_Q6_K, 128, 64, 4},
-    {GMK_DTYPE_Q6_K, 0, 128, 4},
+    {GMK_DTYPE_Q6_K, 0, 128, 4},   {GMK_DTYPE_F16, 0, 2, 2},     {GMK_DTYPE_BF16, 0, 2, 2},
 };
 #define GMK_PANEL_N_PARTS (int)(sizeof gmk_panel_parts / sizeof gmk_panel_parts[0])
 
@@ -315,6 +322,18 @@ static inline void gmk_weight_dequant(float *restrict dst, const void *restrict 
         return;
     }
     uint8_t blkbuf[256];
+    if (blk == 1) { /* f16, bf16: 64 elements at a time out of their panels */
+        const int R = gmk_layout_rows(gmk_wdtype_layout(wdtype));
+        const uint8_t *row = gmk_panel_at((const uint8_t *)W, dtype, R, r, n_in, 0) +
+                             (size_t)(r % R) * bb;
+        for (int64_t k = 0; k < len; k += 64) {
+            int64_t m = len - k < 64 ? len - k : 64;
+            for (int64_t i = 0; i < m; i++)
+                memcpy(blkbuf + (size_t)i * bb, row + (size_t)(k0 + k + i) * R * bb, bb);
+            gmk_dequantize_row(dtype, blkbuf, dst + k, m);
+        }
+        return;
+    }
     for (int64_t k = 0; k < len; k += blk) {
         gmk_weight_block(blkbuf, W, wdtype, r, n_in, (k0 + k) / blk);
         gmk_dequantize_row(dtype, blkbuf, dst + k, blk);
@@ -336,6 +355,18 @@ static inline void gmk_layout_pack(void *restrict dst, const void *restrict src,
     int64_t nb = n_in / gmk_dtype_block(dtype);
     size_t bb = gmk_dtype_block_bytes(dtype);
     const int R = gmk_layout_rows(layout);
+    if (nb == n_in) { /* f16, bf16: each panel a transpose, written in order */
+        for (int64_t p0 = 0; p0 < n_rows; p0 += R) {
+            uint8_t *p = (uint8_t *)dst + (size_t)p0 * (size_t)n_in * bb;
+            const int rows = n_rows - p0 < R ? (int)(n_rows - p0) : R;
+            for (int64_t k = 0; k < n_in; k++, p += (size_t)R * bb)
+                for (int i = 0; i < rows; i++) {
+                    const uint8_t *from = (const uint8_t *)src + (size_t)((p0 + i) * n_in + k) * bb;
+                    memcpy(p + 2 * (size_t)i, from, 2); /* a move, not a call */
+                }
+        }
+        return;
+    }
     const struct gmk_panel_part *parts;
     const int n_parts = gmk_panel_parts_of(dtype, &parts);
     for (int64_t r = 0; r < n_rows; r++)

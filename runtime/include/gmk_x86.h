@@ -224,7 +224,8 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
     }
 #endif
 #ifdef GMK_X86_HAVE_P8
-    if (layout == GMK_LAYOUT_P8 && gmk_x86_pair_supported(dtype, fmt)) {
+    if (layout == GMK_LAYOUT_P8 && gmk_x86_pair_supported(dtype, fmt) &&
+        (blk > 1 || fmt == GMK_ACT_F32)) {
         void (*mm)(float *restrict, int64_t, const uint8_t *restrict, const uint8_t *restrict,
                    size_t, int, int64_t, int64_t, int64_t) = NULL;
         switch (dtype) {
@@ -234,6 +235,8 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
         case GMK_DTYPE_Q4_K: mm = gmk_x86_p8_q4_k; break;
         case GMK_DTYPE_Q5_K: mm = gmk_x86_p8_q5_k; break;
         case GMK_DTYPE_Q6_K: mm = gmk_x86_p8_q6_k; break;
+        case GMK_DTYPE_F16: mm = gmk_x86_p8_f16; break;
+        case GMK_DTYPE_BF16: mm = gmk_x86_p8_bf16; break;
         default: break; /* gmk_layout_supports said no */
         }
         if (mm) {

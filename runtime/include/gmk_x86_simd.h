@@ -1577,6 +1577,129 @@ GMK_X86_AI void gmk_x86_walk(int kind, int xdt, int TR, int TT, float *restrict 
     gmk_x86_tiles(kind, xdt, TR, TT, y, ldy, W, wrow, X, xrow, n_tok, r, r1, len, 0);
 }
 
+#ifdef GMK_X86_HAVE_P8
+/*
+ * f16 and bf16 weights in the P8 layout (gmk_layout.h): element k of a
+ * panel's 8 rows side by side, so one load and one widening give a vector
+ * of rows, and each token's x[k] (f32) is broadcast against it:
+ *
+ *   acc[row lanes] = fma(w[k], x[k], acc), k in order from 0
+ *
+ * one chain per (row, token), whatever the tile, token count, row cut or
+ * thread count.  The packed tiles (gmk_x86_tile_flt) keep 8 partial sums per
+ * row and widen every weight vector again for each token tile; here prefill
+ * runs 2 panels × 6 tokens (12 accumulators: 2 loads and 6 broadcasts per 12
+ * fmas) over chunks of GMK_X86_FKC elements that stay in L1 for all token
+ * tiles, the sums carried in y between chunks (reloaded exactly), and
+ * decode 4 panels at a time so that 4 chains hide the fma latency.
+ */
+#define GMK_X86_P8F_NP 2 /* panels per prefill tile */
+#define GMK_X86_P8F_TT 6 /* tokens per prefill tile */
+#define GMK_X86_P8F_DP 4 /* panels per decode tile */
+
+/* NP panels (pstride bytes apart) × T tokens over elements [k0, k1), into
+ * the lanes keep[i] of y + 8i; the chains start from y where k0 > 0. */
+GMK_X86_AI void gmk_x86_p8f_tile(int dt, int NP, int T, const uint8_t *restrict p,
+                                 size_t pstride, int64_t k0, int64_t k1, float *restrict y,
+                                 int64_t ldy, const __m256i *keep, const uint8_t *restrict x,
+                                 size_t xrow)
+{
+    GMK_NO_CONTRACT
+    const size_t pe = 8 * gmk_dtype_block_bytes(dt); /* bytes of one panel element */
+    __m256 acc[GMK_X86_P8F_DP][GMK_X86_P8F_TT];
+    GMK_X86_UNROLL
+    for (int i = 0; i < NP; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            acc[i][j] = k0 > 0 ? _mm256_maskload_ps(y + j * ldy + 8 * i, keep[i])
+                               : _mm256_setzero_ps();
+    for (int64_t k = k0; k < k1; k++) {
+        __m256 w[GMK_X86_P8F_DP];
+        GMK_X86_UNROLL
+        for (int i = 0; i < NP; i++) {
+            const uint8_t *pk = p + (size_t)i * pstride + (size_t)k * pe;
+            if (((uintptr_t)pk & 63) < pe) /* one prefetch per 64 bytes */
+                _mm_prefetch((const char *)(pk + 1024), GMK_X86_PF_HINT);
+            w[i] = gmk_x86_load8(dt, pk);
+        }
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++) {
+            const __m256 xv = _mm256_broadcast_ss((const float *)(x + (size_t)j * xrow) + k);
+            GMK_X86_UNROLL
+            for (int i = 0; i < NP; i++)
+                acc[i][j] = _mm256_fmadd_ps(w[i], xv, acc[i][j]);
+        }
+    }
+    GMK_X86_UNROLL
+    for (int i = 0; i < NP; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            _mm256_maskstore_ps(y + j * ldy + 8 * i, keep[i], acc[i][j]);
+}
+
+/* Every token of NP panels from p0 over elements [k0, k1): tiles of
+ * GMK_X86_P8F_TT tokens, the last tokens in one tile. */
+GMK_X86_AI void gmk_x86_p8f_tokens(int dt, int NP, const uint8_t *restrict p, size_t ps,
+                                   int64_t k0, int64_t k1, float *restrict y, int64_t ldy,
+                                   const __m256i *keep, const uint8_t *restrict X, size_t xrow,
+                                   int n_tok)
+{
+    int t = 0;
+    for (; t + GMK_X86_P8F_TT <= n_tok; t += GMK_X86_P8F_TT)
+        gmk_x86_p8f_tile(dt, NP, GMK_X86_P8F_TT, p, ps, k0, k1, y + t * ldy, ldy, keep,
+                         X + (size_t)t * xrow, xrow);
+    const uint8_t *xt = X + (size_t)t * xrow;
+    float *yt = y + t * ldy;
+    switch (n_tok - t) {
+    case 5: gmk_x86_p8f_tile(dt, NP, 5, p, ps, k0, k1, yt, ldy, keep, xt, xrow); break;
+    case 4: gmk_x86_p8f_tile(dt, NP, 4, p, ps, k0, k1, yt, ldy, keep, xt, xrow); break;
+    case 3: gmk_x86_p8f_tile(dt, NP, 3, p, ps, k0, k1, yt, ldy, keep, xt, xrow); break;
+    case 2: gmk_x86_p8f_tile(dt, NP, 2, p, ps, k0, k1, yt, ldy, keep, xt, xrow); break;
+    case 1: gmk_x86_p8f_tile(dt, NP, 1, p, ps, k0, k1, yt, ldy, keep, xt, xrow); break;
+    default: break;
+    }
+}
+
+/* Rows [r0, r1) × n_tok tokens of float dtype dt in P8, n elements a row. */
+GMK_X86_AI void gmk_x86_p8_flt(int dt, float *restrict y, int64_t ldy, const uint8_t *restrict W,
+                               const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
+                               int64_t r1, int64_t n)
+{
+    const size_t ps = 8 * (size_t)n * gmk_dtype_block_bytes(dt); /* bytes of a panel */
+    int64_t p0 = r0 / 8 * 8;
+    __m256i keep[GMK_X86_P8F_DP];
+    if (n_tok == 1) {
+        for (; p0 + 8 * (GMK_X86_P8F_DP - 1) < r1; p0 += 8 * GMK_X86_P8F_DP) {
+            GMK_X86_UNROLL
+            for (int i = 0; i < GMK_X86_P8F_DP; i++)
+                keep[i] = gmk_x86_p8_keep(r0, r1, p0 + 8 * i);
+            gmk_x86_p8f_tile(dt, GMK_X86_P8F_DP, 1, W + (size_t)(p0 / 8) * ps, ps, 0, n, y + p0,
+                             ldy, keep, X, xrow);
+        }
+        for (; p0 < r1; p0 += 8) {
+            keep[0] = gmk_x86_p8_keep(r0, r1, p0);
+            gmk_x86_p8f_tile(dt, 1, 1, W + (size_t)(p0 / 8) * ps, ps, 0, n, y + p0, ldy, keep,
+                             X, xrow);
+        }
+        return;
+    }
+    for (; p0 < r1; p0 += 8 * GMK_X86_P8F_NP) {
+        const int np = p0 + 8 * (GMK_X86_P8F_NP - 1) < r1 ? GMK_X86_P8F_NP : 1;
+        for (int i = 0; i < np; i++)
+            keep[i] = gmk_x86_p8_keep(r0, r1, p0 + 8 * i);
+        const uint8_t *p = W + (size_t)(p0 / 8) * ps;
+        for (int64_t k0 = 0; k0 < n; k0 += GMK_X86_FKC) {
+            const int64_t k1 = n - k0 < GMK_X86_FKC ? n : k0 + GMK_X86_FKC;
+            if (np == GMK_X86_P8F_NP)
+                gmk_x86_p8f_tokens(dt, GMK_X86_P8F_NP, p, ps, k0, k1, y + p0, ldy, keep, X,
+                                   xrow, n_tok);
+            else
+                gmk_x86_p8f_tokens(dt, 1, p, ps, k0, k1, y + p0, ldy, keep, X, xrow, n_tok);
+        }
+    }
+}
+#endif
+
 /* One out-of-line function per weight dtype: a call with a constant dtype
  * references only its own tiles, and each translation unit compiles each
  * dtype's tiles once however many matmuls it has. */
@@ -1666,6 +1789,17 @@ GMK_X86_P8K(gmk_x86_p8_q4_k, GMK_DTYPE_Q4_K)
 GMK_X86_P8K(gmk_x86_p8_q5_k, GMK_DTYPE_Q5_K)
 GMK_X86_P8K(gmk_x86_p8_q6_k, GMK_DTYPE_Q6_K)
 #undef GMK_X86_P8K
+#define GMK_X86_P8F(name, kind)                                                               \
+    static inline GMK_NOINLINE void name(float *restrict y, int64_t ldy,                      \
+                                         const uint8_t *restrict W, const uint8_t *restrict X, \
+                                         size_t xrow, int n_tok, int64_t r0, int64_t r1,      \
+                                         int64_t n)                                           \
+    {                                                                                         \
+        gmk_x86_p8_flt(kind, y, ldy, W, X, xrow, n_tok, r0, r1, n);                           \
+    }
+GMK_X86_P8F(gmk_x86_p8_f16, GMK_DTYPE_F16)
+GMK_X86_P8F(gmk_x86_p8_bf16, GMK_DTYPE_BF16)
+#undef GMK_X86_P8F
 #endif
 
 #ifdef GMK_X86_HAVE_P16
