@@ -716,6 +716,8 @@ static void dump_node(const gmc_graph *g, int i, gmc_strbuf *b)
         gmc_emitf(b, " window=%d", n->window);
     if (n->op == GMC_OP_ROPE || n->op == GMC_OP_QKV)
         gmc_emitf(b, " rope=%s", n->rope ? "global" : "local");
+    if (n->v_norm)
+        gmc_emitf(b, " v_norm");
     if (n->op == GMC_OP_GELU_SLICE || n->op == GMC_OP_SLICE || n->op == GMC_OP_ALTUP_CORRECT ||
         n->op == GMC_OP_STREAMS_ADD)
         gmc_emitf(b, " col=%d", n->col);
