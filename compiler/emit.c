@@ -971,8 +971,9 @@ static void norm_add_kcall(emitter *e, const gmc_node *n, kcall *k, const char *
          w->ne[0], tag);
     KVARY("eps", "%g", (double)n->eps);
     KVARY("post", "%d", post);
+    bool raw = !norm && in[GMC_PROJ_NORM_ADD_A0] >= 0; /* x itself converted */
     KSET(doc, "x (n, %" PRId64 ") += %s(xq . W^T)%s", w->ne[1], post ? "rmsnorm" : "",
-         norm ? next : "");
+         norm ? next : raw ? "; x as matmul input rows" : "");
     KSET(body, "%s\ngmk_fused_proj_norm_add(xq, %s, w, %s, %" PRId64 ", y, x, %s, %s, &out, "
                "%" PRId64 ", %s, c, ith, nth);", decl, fmt_const(e, in[GMC_PROJ_NORM_ADD_XQ]),
          wdtype_const(d, w), w->ne[0], post ? "post" : "NULL", norm ? "norm" : "NULL",
@@ -1009,6 +1010,25 @@ static void k_gate_up(emitter *e, const gmc_node *n, kcall *k)
                ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[GMC_GATE_UP_XG]),
          fmt_const(e, n->in[GMC_GATE_UP_XU]), wdtype_const(dg, wg),
          wdtype_const(du, val(e, n->in[GMC_GATE_UP_WU])), wg->ne[0], wg->ne[1]);
+}
+
+static void k_ple_gate(emitter *e, const gmc_node *n, kcall *k)
+{
+    char decl[160], tag[48], d[48];
+    const gmc_value *w = val(e, n->in[GMC_PLE_GATE_W]);
+    int64_t LP = val(e, n->in[GMC_PLE_GATE_P])->ne[0];
+    add_param(e, k, "const void *xq", n->in[GMC_PLE_GATE_XQ]);
+    add_param(e, k, "const void *w", n->in[GMC_PLE_GATE_W]);
+    add_param(e, k, "float *g", n->in[GMC_PLE_GATE_G]);
+    add_param(e, k, "const float *p", n->in[GMC_PLE_GATE_P]);
+    acts_decl(e, n, GMC_PLE_GATE_A, k, decl, sizeof decl, tag, sizeof tag);
+    KSET(name, "ple_gate_%s_%" PRId64 "x%" PRId64 "_at%d%s", gmrt_dtype_name(w->dtype),
+         w->ne[1], w->ne[0], n->col, tag);
+    KSET(doc, "g (n, %" PRId64 ") = gelu_tanh(x . W^T) * p[:, %d..%" PRId64 "), as %s rows",
+         w->ne[1], n->col, n->col + w->ne[1], tag + 1);
+    KSET(body, "%s\ngmk_fused_ple_gate(xq, %s, w, %s, g, p + %d, %" PRId64 ", &out, %" PRId64
+               ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[GMC_PLE_GATE_XQ]),
+         wdtype_const(d, w), n->col, LP, w->ne[0], w->ne[1]);
 }
 
 static void k_head(emitter *e, const gmc_node *n, kcall *k)
@@ -1196,6 +1216,7 @@ static const char *const fused_comment[GMC_OP_COUNT] = {
     [GMC_OP_GATE_UP] = "gelu(gate) * up as down-projection input rows",
     [GMC_OP_DOWN_NORM_ADD] = "x += (post-norm of) down; the next layer's input rows",
     [GMC_OP_HEAD] = "final norm, tied head (soft-cap), or the greedy id",
+    [GMC_OP_PLE_GATE] = "the per-layer embedding's gate as projection input rows",
 };
 
 static void emit_call(emitter *e, const kset *ks, int node)

@@ -52,9 +52,16 @@ typedef struct out_block {
     float softcap;
 } out_block;
 
-typedef enum blk_kind { BLK_ATTN, BLK_FFN, BLK_OUT } blk_kind;
+/* The per-layer embedding's contribution (Gemma 4): g = x · wg, gelu(g) ·
+ * p[:, col..], x += rmsnorm(g · wp) · wpost.  Its input is x itself, so
+ * only the op before it can write its input rows (in.wn and in.h -1). */
+typedef struct ple_block {
+    int g, wg, p, col, wp, y, wpost;
+} ple_block;
 
-static const char *const blk_names[] = {"attention", "FFN", "output"};
+typedef enum blk_kind { BLK_ATTN, BLK_FFN, BLK_PLE, BLK_OUT } blk_kind;
+
+static const char *const blk_names[] = {"attention", "FFN", "per-layer embedding", "output"};
 
 /* A recognised block: nodes [start, end) of g. */
 typedef struct block {
@@ -66,6 +73,7 @@ typedef struct block {
     bool chain;     /* its last op writes the next block's input rows */
     attn_block a;
     ffn_block f;
+    ple_block p;
     out_block o;
 } block;
 
@@ -256,6 +264,33 @@ static void match_ffn(fuser *F, norm_in *in, ffn_block *b)
     expect(F, eps == in->eps);
 }
 
+static void match_ple(fuser *F, norm_in *in, ple_block *b)
+{
+    memset(b, 0, sizeof *b);
+    in->wn = in->h = -1;
+    const gmc_node *n = take(F, GMC_OP_MATMUL);
+    if (!n)
+        return;
+    in->x = n->in[0];
+    b->g = n->out;
+    b->wg = n->in[1];
+    if ((n = take(F, GMC_OP_GELU_SLICE))) {
+        expect(F, n->in[0] == b->g);
+        b->p = n->in[1];
+        b->col = n->col;
+    }
+    if ((n = take(F, GMC_OP_MATMUL))) {
+        expect(F, n->in[0] == b->g);
+        b->y = n->out;
+        b->wp = n->in[1];
+    }
+    if ((n = take(F, GMC_OP_RMSNORM_ADD))) {
+        expect(F, n->in[0] == in->x && n->in[1] == b->y);
+        b->wpost = n->in[2];
+        in->eps = n->eps;
+    }
+}
+
 static void match_out(fuser *F, norm_in *in, out_block *b)
 {
     memset(b, 0, sizeof *b);
@@ -308,24 +343,29 @@ static void note_reason(fuser *F, const char *what, int layer)
     r->last = layer;
 }
 
+/* The values a block computes and its fused ops keep to themselves (the
+ * projections, the attention output, the gate): n of them, -1 absent. */
+static int inner_values(const block *b, int v[5])
+{
+    const attn_block *a = &b->a;
+    const int attn[] = {a->q, a->k, a->v, a->o, a->y}, ffn[] = {b->f.g, b->f.u, b->f.y},
+              ple[] = {b->p.g, b->p.y};
+    const int *src = b->kind == BLK_ATTN ? attn : b->kind == BLK_FFN ? ffn : ple;
+    int n = b->kind == BLK_ATTN ? 5 : b->kind == BLK_FFN ? 3 : b->kind == BLK_PLE ? 2 : 0;
+    memcpy(v, src, (size_t)n * sizeof *v);
+    return n;
+}
+
 /* What a block's fused kernels cannot do though its ops match, or NULL. */
 static const char *block_limit(const fuser *F, const block *b)
 {
-    const gmc_graph *g = F->g;
-    if (b->kind == BLK_ATTN) {
-        const gmc_node *at = b->a.att;
-        if (at->head_dim % 2 != 0 || at->head_dim / 2 > ROPE_MAX_HALF)
-            return "head_dim is odd or too large for the fused RoPE";
-        int mid[] = {b->a.q, b->a.k, b->a.v, b->a.o, b->a.y};
-        for (size_t i = 0; i < sizeof mid / sizeof *mid; i++)
-            if (used_outside(g, mid[i], b->start, b->end))
-                return "a value inside the block is read outside it";
-    } else if (b->kind == BLK_FFN) {
-        int mid[] = {b->f.g, b->f.u, b->f.y};
-        for (size_t i = 0; i < sizeof mid / sizeof *mid; i++)
-            if (used_outside(g, mid[i], b->start, b->end))
-                return "a value inside the block is read outside it";
-    }
+    if (b->kind == BLK_ATTN &&
+        (b->a.att->head_dim % 2 != 0 || b->a.att->head_dim / 2 > ROPE_MAX_HALF))
+        return "head_dim is odd or too large for the fused RoPE";
+    int v[5], n = inner_values(b, v);
+    for (int i = 0; i < n; i++)
+        if (used_outside(F->g, v[i], b->start, b->end))
+            return "a value inside the block is read outside it";
     return NULL;
 }
 
@@ -341,6 +381,8 @@ static bool match_kind(fuser *F, int i, blk_kind kind, block *b)
         match_attn(F, &b->in, &b->a);
     else if (kind == BLK_FFN)
         match_ffn(F, &b->in, &b->f);
+    else if (kind == BLK_PLE)
+        match_ple(F, &b->in, &b->p);
     else
         match_out(F, &b->in, &b->o);
     b->start = i;
@@ -350,15 +392,20 @@ static bool match_kind(fuser *F, int i, blk_kind kind, block *b)
     return !F->why;
 }
 
-/* Whether the node at i opens a block: a norm whose output a matmul reads
- * next.  A block that opens but does not match stays unfused, and why. */
-static bool opens_block(const gmc_graph *g, int i)
+/* The kind of block the node at i opens, or -1: a norm whose output a
+ * matmul reads next (attention or FFN), a matmul whose output the
+ * per-layer embedding's gate reads next, the final norm.  A block that
+ * opens but does not match stays unfused, and why. */
+static int opens_block(const gmc_graph *g, int i)
 {
-    const gmc_node *n = &g->nodes[i];
+    const gmc_node *n = &g->nodes[i], *next = i + 1 < g->n_nodes ? n + 1 : NULL;
     if (n->op == GMC_OP_FINAL_NORM)
-        return true;
-    return n->op == GMC_OP_RMSNORM && i + 1 < g->n_nodes &&
-           g->nodes[i + 1].op == GMC_OP_MATMUL && g->nodes[i + 1].in[0] == n->out;
+        return BLK_OUT;
+    if (!next || next->in[0] != n->out)
+        return -1;
+    if (n->op == GMC_OP_MATMUL && next->op == GMC_OP_GELU_SLICE)
+        return BLK_PLE;
+    return n->op == GMC_OP_RMSNORM && next->op == GMC_OP_MATMUL ? BLK_ATTN : -1;
 }
 
 /* The block at node i, if one opens there and the fused kernels can run
@@ -366,10 +413,11 @@ static bool opens_block(const gmc_graph *g, int i)
 static bool recognise(fuser *F, int i, block *b)
 {
     const gmc_graph *g = F->g;
-    if (!opens_block(g, i))
+    int kind = opens_block(g, i);
+    if (kind < 0)
         return false;
     char what[160];
-    bool ok = match_kind(F, i, g->nodes[i].op == GMC_OP_FINAL_NORM ? BLK_OUT : BLK_ATTN, b);
+    bool ok = match_kind(F, i, (blk_kind)kind, b); /* BLK_ATTN: or FFN */
     if (!ok && b->kind == BLK_ATTN) {
         block fb;
         int bad = F->bad;
@@ -392,7 +440,8 @@ static bool recognise(fuser *F, int i, block *b)
         return false;
     }
     b->h_outside = used_outside(g, b->in.h, b->start, b->end);
-    if (b->kind != BLK_OUT && i > 0 && g->nodes[i - 1].op == GMC_OP_SCALE_W &&
+    if ((b->kind == BLK_ATTN || b->kind == BLK_FFN) && i > 0 &&
+        g->nodes[i - 1].op == GMC_OP_SCALE_W &&
         g->nodes[i - 1].in[0] == b->in.x) { /* the layer output scale before it */
         b->scale = g->nodes[i - 1].in[1];
         b->start--;
@@ -400,9 +449,19 @@ static bool recognise(fuser *F, int i, block *b)
     return true;
 }
 
-/* The blocks of g in order; *n_out of them.  A block whose last op can
- * apply the next one's norm (adjacent, same residual and eps, its normed
- * rows not needed elsewhere) is marked to chain. */
+/* Whether block p's last op can write q's input rows: q follows p on the
+ * same residual, nothing else reads q's normed rows, and the one eps of
+ * p's last op serves both norms (a per-layer embedding block has none). */
+static bool can_chain(const block *p, const block *q)
+{
+    return p->kind != BLK_OUT && q->kind != BLK_OUT && p->end == q->start &&
+           p->in.x == q->in.x && (q->kind == BLK_PLE || p->in.eps == q->in.eps) &&
+           !q->h_outside && q->scale < 0;
+}
+
+/* The blocks of g in order; *n_out of them, each marked when it chains
+ * into the next.  A per-layer embedding block nothing chains into stays
+ * unfused: no norm_act converts x unnormed. */
 static block *find_blocks(fuser *F, int *n_out)
 {
     const gmc_graph *g = F->g;
@@ -414,14 +473,18 @@ static block *find_blocks(fuser *F, int *n_out)
         else
             i++;
     }
-    for (int j = 0; j + 1 < n; j++) {
-        const block *p = &bl[j], *q = &bl[j + 1];
-        bl[j].chain = p->kind != BLK_OUT && q->kind != BLK_OUT && p->end == q->start &&
-                      p->in.x == q->in.x && p->in.eps == q->in.eps && !q->h_outside &&
-                      q->scale < 0;
+    int kept = 0;
+    for (int j = 0; j < n; j++) {
+        if (bl[j].kind == BLK_PLE && !(kept > 0 && can_chain(&bl[kept - 1], &bl[j]))) {
+            note_reason(F, "per-layer embedding blocks after unfused ops", bl[j].layer);
+            continue;
+        }
+        bl[kept++] = bl[j];
     }
+    for (int j = 0; j + 1 < kept; j++)
+        bl[j].chain = can_chain(&bl[j], &bl[j + 1]);
     F->why = NULL;
-    *n_out = n;
+    *n_out = kept;
     return bl;
 }
 
@@ -547,6 +610,10 @@ static int block_weights(const block *b, int ws[3])
         ws[0] = b->a.wq, ws[1] = b->a.wk, ws[2] = b->a.wv;
         return 3;
     }
+    if (b->kind == BLK_PLE) {
+        ws[0] = b->p.wg;
+        return 1;
+    }
     ws[0] = b->f.wg, ws[1] = b->f.wu;
     return 2;
 }
@@ -554,9 +621,10 @@ static int block_weights(const block *b, int ws[3])
 /* The input buffers of block b (named "l3.attn_in_q8_0", ...). */
 static void block_acts(fuser *F, const block *b, act_set *s)
 {
+    static const char *const what[] = {"attn_in", "ffn_in", "ple_in"};
     char name[64];
     int ws[3], n = block_weights(b, ws);
-    snprintf(name, sizeof name, "l%d.%s", b->layer, b->kind == BLK_ATTN ? "attn_in" : "ffn_in");
+    snprintf(name, sizeof name, "l%d.%s", b->layer, what[b->kind]);
     make_acts(F, s, name, b->layer, F->g->values[b->in.x].ne[0], ws, n);
 }
 
@@ -675,6 +743,27 @@ static void build_ffn(fuser *F, const block *b, const act_set *in, const block *
     build_norm_add(F, GMC_OP_DOWN_NORM_ADD, b, d.id[0], B->wd, B->y, B->wpost, next, next_in);
 }
 
+static void build_ple(fuser *F, const block *b, const act_set *in, const block *next,
+                      act_set *next_in)
+{
+    char name[64];
+    const ple_block *P = &b->p;
+    act_set h;
+    int wp[1] = {P->wp};
+    snprintf(name, sizeof name, "l%d.ple_h", b->layer);
+    make_acts(F, &h, name, b->layer, F->g->values[P->g].ne[0], wp, 1);
+    gmc_node *n = add_node(F, GMC_OP_PLE_GATE, b->layer);
+    n->in[GMC_PLE_GATE_XQ] = in->of[0];
+    n->in[GMC_PLE_GATE_W] = P->wg;
+    n->in[GMC_PLE_GATE_G] = P->g;
+    n->in[GMC_PLE_GATE_P] = P->p;
+    n->in[GMC_PLE_GATE_A] = h.id[0];
+    n->out = h.id[0];
+    n->col = P->col;
+
+    build_norm_add(F, GMC_OP_PROJ_NORM_ADD, b, h.id[0], P->wp, P->y, P->wpost, next, next_in);
+}
+
 static void build_out(fuser *F, const block *b)
 {
     const out_block *O = &b->o;
@@ -727,6 +816,8 @@ static void build(fuser *F, const block *bl, int n_blocks)
             build_attn(F, b, &in, next, &carry);
         else if (b->kind == BLK_FFN)
             build_ffn(F, b, &in, next, &carry);
+        else if (b->kind == BLK_PLE)
+            build_ple(F, b, &in, next, &carry);
         else
             build_out(F, b);
         at = b->end;

@@ -279,12 +279,13 @@ END_TEST
 static const gmc_op layer_ops[] = {GMC_OP_QKV, GMC_OP_ATTN_ACT, GMC_OP_PROJ_NORM_ADD,
                                    GMC_OP_GATE_UP, GMC_OP_DOWN_NORM_ADD};
 
-/* Gemma 4 E2B: every attention and FFN block fuses, with the features of
- * its layer (from the model): the value norm on layers with their own K/V,
- * none of K, V or caches on the KV-shared ones, the global head_dim.  What
- * stays per op is the per-layer embedding (its inputs before layer 0 and 4
- * ops per layer) and the last layer's output scale; the others ride on the
- * next layer's norm_act.  A step has fewer than half the barriers. */
+/* Gemma 4 E2B: every attention, FFN and per-layer embedding block fuses,
+ * with the features of its layer (from the model): the value norm on
+ * layers with their own K/V, none of K, V or caches on the KV-shared ones,
+ * the global head_dim.  The FFN's last op converts x for the per-layer
+ * embedding's gate; the output scale rides on the next layer's norm_act.
+ * What stays per op: the per-layer inputs before layer 0 and the last
+ * layer's output scale.  A step has fewer than half the ops. */
 START_TEST(test_fuse_gemma4_blocks)
 {
     fused r;
@@ -293,13 +294,19 @@ START_TEST(test_fuse_gemma4_blocks)
     const gmc_graph *f = r.f;
     const gmc_model *m = f->model;
     int L = m->n_layers, qkv = 0;
-    for (size_t i = 0; i < sizeof layer_ops / sizeof *layer_ops; i++)
-        ck_assert_int_eq(count_op(f, layer_ops[i]), L);
+    for (size_t i = 0; i < sizeof layer_ops / sizeof *layer_ops; i++) /* + ple's projection */
+        ck_assert_int_eq(count_op(f, layer_ops[i]), L * (1 + (i == 2)));
+    ck_assert_int_eq(count_op(f, GMC_OP_PLE_GATE), L);
     ck_assert_int_eq(count_op(f, GMC_OP_HEAD), 1);
     for (int i = 0; i < f->n_nodes; i++) {
         const gmc_node *n = &f->nodes[i];
         if (n->op == GMC_OP_NORM_ACT) /* the previous layer's output scale first */
             ck_assert_int_eq(slot(n, "scale") >= 0, n->layer >= 0);
+        if (n->op == GMC_OP_DOWN_NORM_ADD) { /* x itself, for the gate */
+            ck_assert_int_lt(slot(n, "norm"), 0);
+            ck_assert_int_eq(slot(n, "a0"), slot(&f->nodes[i + 1], "xq"));
+            ck_assert_int_eq(f->nodes[i + 1].op, GMC_OP_PLE_GATE);
+        }
         if (n->op != GMC_OP_QKV)
             continue;
         const gmc_layer *ly = &m->layers[qkv];
@@ -314,15 +321,16 @@ START_TEST(test_fuse_gemma4_blocks)
         qkv++;
     }
     ck_assert_int_eq(count_op(f, GMC_OP_NORM_ACT), L);
-    /* unfused: ple_tok embed + 5 ops of the PLE inputs, 4 per layer, 1 scale */
+    /* unfused: the two embeds, 5 ops of the per-layer inputs, 1 scale */
     int unfused = 0;
     for (int i = 0; i < f->n_nodes; i++)
         unfused += gmc_op_slots[f->nodes[i].op] == NULL;
-    ck_assert_int_eq(unfused, 2 + 5 + 4 * L + 1);
-    ck_assert_int_eq(f->n_nodes, unfused + L * (1 + 5) + 1);
+    ck_assert_int_eq(unfused, 2 + 5 + 1);
+    ck_assert_int_eq(f->n_nodes, unfused + L * (1 + 5 + 2) + 1);
     ck_assert_int_lt(2 * f->n_nodes, r.g->n_nodes);
     ck_assert_ptr_nonnull(note);
-    ck_assert_msg(strstr(note, "gelu_slice x35") && !strstr(note, "blocks"), "%s", note);
+    ck_assert_msg(strstr(note, "6 ops unfused: matmul x1 head_norm x1 add x1 scale x2 "
+                               "scale_w x1") && !strstr(note, "blocks"), "%s", note);
     check_compiles(f, "gemma4_e2b");
     gmc_arena_deinit(&r.a);
 }
@@ -370,7 +378,9 @@ START_TEST(test_fuse_unknown_op_one_block)
     lower_graph(&r, "tests/graphs/gemma4-tiny.yaml");
     note = fuse_lowered(&r, act_int8);
     L = r.g->model->n_layers;
-    ck_assert_msg(note && strstr(note, "FFN blocks at moe_route x6 (layers 0..5)"), "%s", note);
+    ck_assert_msg(note && strstr(note, "FFN blocks at moe_route x6 (layers 0..5)") &&
+                      strstr(note, "per-layer embedding blocks after unfused ops x6"),
+                  "%s", note);
     ck_assert_int_eq(count_op(r.f, GMC_OP_QKV), L);
     ck_assert_int_eq(count_op(r.f, GMC_OP_GATE_UP), 0);
     ck_assert_int_eq(count_op(r.f, GMC_OP_MOE_FFN), L);

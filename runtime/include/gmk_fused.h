@@ -273,7 +273,9 @@ static inline void gmk_fused_attention(float *restrict o, const float *restrict 
  * proj_norm_add / down_norm_add: y = xq · W^T (output rows split), barrier,
  * then per token (rows split): x += rmsnorm(y) · post (post NULL: x += y, the
  * Gemma 1 residual), and when norm is set the next norm of x into y's row,
- * converted into out.  Shapes: W (D, n_in); y, x (n_tok, D).
+ * converted into out; without norm, x itself converted into out (the input
+ * of the per-layer embedding's gate), if out has formats.
+ * Shapes: W (D, n_in); y, x (n_tok, D).
  */
 static inline void gmk_fused_proj_norm_add(const void *restrict xq, int fmt, const void *restrict W,
                                            int wdtype, int n_in, float *restrict y, float *restrict x,
@@ -299,8 +301,33 @@ static inline void gmk_fused_proj_norm_add(const void *restrict xq, int fmt, con
         if (norm) {
             gmk_norm_row(yt, xt, norm, D, gmk_rms_scale(xt, D, eps));
             gmk_acts_put(out, t, yt, D);
+        } else {
+            gmk_acts_put(out, t, xt, D);
         }
     }
+}
+
+/*
+ * ple_gate: g = xq · W^T (output rows split), g = gelu_tanh(g) · p on the
+ * thread's rows (p: the layer's slice of the per-layer inputs, rows of
+ * stride ldp), barrier, then rows of g converted into out (rows split).
+ * The unfused matmul and gmk_gelu_slice in one pass: gmk_gelu_mul gives the
+ * same bits whatever range it is handed.  Shapes: W (P, D); g (n_tok, P).
+ */
+static inline void gmk_fused_ple_gate(const void *restrict xq, int fmt, const void *restrict W,
+                                      int wdtype, float *restrict g, const float *restrict p,
+                                      int64_t ldp, const gmk_acts *out, int D, int P,
+                                      const gmk_ctx *c, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(P, ith, nth, &lo, &hi);
+    gmk_matmul_rows(g, P, W, wdtype, xq, fmt, c->n_tokens, lo, hi, D);
+    for (int64_t t = 0; t < c->n_tokens; t++)
+        gmk_gelu_mul(g + t * P + lo, p + t * ldp + lo, hi - lo);
+    c->barrier(c->sync);
+    gmk_range(c->n_tokens, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        gmk_acts_put(out, t, g + t * P, P);
 }
 
 /*
