@@ -2,13 +2,13 @@
  * fuse.c — the fusion pass (see fuse.h).
  *
  * The lowering emits every layer as the same op sequence (graph.c), so the
- * pass first recognises the blocks — per layer attention and FFN, and the
- * output — checking each op and how values connect, and only then builds
- * the fused nodes from what it found.  A block it does not recognise (an op
- * of a feature the fused kernels lack, such as Gemma 4's experts) keeps its
- * ops, as does everything between the blocks (embedding, per-layer
- * embeddings, AltUp); a fused block after such ops starts with its own norm
- * (norm_act).  What is legal follows docs/models.md#fusion-invariants: a
+ * pass first recognises the blocks — per layer attention, FFN and per-layer
+ * embedding, and the output — checking each op and how values connect, and
+ * only then builds the fused nodes from what it found.  A block it does not
+ * recognise (an op of a feature the fused kernels lack, such as Gemma 4's
+ * experts) keeps its ops, as does everything between the blocks (the
+ * embedding, the per-layer inputs, AltUp); a fused block after such ops
+ * starts with its own norm (norm_act).  What is legal follows docs/models.md#fusion-invariants: a
  * norm feeding only matmuls becomes their input conversion; a post-norm
  * needs the whole output row, so it runs after a barrier inside the
  * projection's kernel.
@@ -336,6 +336,8 @@ static void note_reason(fuser *F, const char *what, int layer)
     reason *r = &F->reasons[i];
     if (i == F->n_reasons) {
         r->what = gmc_arena_strdup(F->a, what);
+        if (!r->what) /* gmc_fuse reports the arena's failure */
+            return;
         r->first = layer;
         F->n_reasons++;
     }
@@ -895,15 +897,16 @@ static gmc_status new_graph(fuser *F, int values, int nodes, gmc_diag *diag)
     return GMC_OK;
 }
 
-/* The note: each distinct reason a block stayed unfused, with its count
- * and layers, then the ops that run unfused; NULL when everything fused. */
-static const char *make_note(fuser *F, const char *why)
+/* *out: each distinct reason a block stayed unfused, with its count and
+ * layers, then the ops that run unfused; NULL when everything fused. */
+static gmc_status make_note(fuser *F, const char *why, const char **out, gmc_diag *diag)
 {
     int ops = 0;
     for (int i = 0; i < GMC_OP_COUNT; i++)
         ops += F->unfused[i];
+    *out = NULL;
     if (!why && !F->n_reasons && !ops)
-        return NULL;
+        return GMC_OK;
     gmc_strbuf b;
     gmc_strbuf_init(&b);
     if (why)
@@ -916,10 +919,12 @@ static const char *make_note(fuser *F, const char *why)
     for (int i = 0; i < GMC_OP_COUNT; i++)
         if (F->unfused[i])
             gmc_emitf(&b, " %s x%d", gmc_op_names[i], F->unfused[i]);
-    const char *s = gmc_strbuf_failed(&b) ? "out of memory" : gmc_arena_strdup(F->a,
-                                                                              gmc_strbuf_str(&b));
+    bool failed = gmc_strbuf_failed(&b);
+    *out = failed ? NULL : gmc_arena_strdup(F->a, gmc_strbuf_str(&b));
     gmc_strbuf_deinit(&b);
-    return s;
+    if (failed || !*out)
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory fusing the graph");
+    return GMC_OK;
 }
 
 gmc_status gmc_fuse(gmc_graph *g, int (*act_fmt)(int wdtype), gmc_arena *a, gmc_graph **out,
@@ -947,14 +952,16 @@ gmc_status gmc_fuse(gmc_graph *g, int (*act_fmt)(int wdtype), gmc_arena *a, gmc_
         copy_nodes(&F, 0, g->n_nodes);
     }
     GMC_TRY(convert_inputs(&F, diag));
-    if (gmc_arena_failed(a))
-        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory fusing the graph");
     if (F.why) { /* a width its format cannot hold: leave the f32 kernels */
         why = why ? why : F.why;
         F.f = g;
     }
+    const char *text;
+    GMC_TRY(make_note(&F, why, &text, diag));
+    if (gmc_arena_failed(a))
+        return gmc_fail(diag, GMC_ERR_NOMEM, "out of memory fusing the graph");
     if (note)
-        *note = make_note(&F, why);
+        *note = text;
     *out = F.f;
     return GMC_OK;
 }

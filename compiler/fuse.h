@@ -8,15 +8,15 @@
  * one per distinct format, and the argmax slots of the head.  Per layer:
  * qkv, attn_act, proj_norm_add, gate_up, down_norm_add (which also applies
  * the next layer's attention norm); before the layers norm_act, after them
- * head.  Fusion is per block: an attention or FFN block whose op sequence
- * the pass does not know (Gemma 4's experts, Gemma 3n's sparse gate) keeps
- * its ops, as do the ops between blocks (per-layer embeddings, AltUp), and
- * a fused block after them opens with its own norm_act; the note says
- * which.  Every unfused matmul gets its input in the target's format (a
- * third input each, and the MoE scratch rows take the formats of the
- * experts' weights).  The graph hash stays the one of the unfused graph:
- * the fused graph is a pure function of it and the target, which the
- * banner and cache key name too.
+ * head; Gemma 4's per-layer embedding block is ple_gate and proj_norm_add.
+ * Fusion is per block: a block whose op sequence the pass does not know
+ * (Gemma 4's experts, Gemma 3n's sparse gate) keeps its ops, as do the ops
+ * between blocks (the per-layer inputs, AltUp), and a fused block after
+ * them opens with its own norm_act; the note says which.  Every unfused
+ * matmul gets its input in the target's format (a third input each, and
+ * the MoE scratch rows take the formats of the experts' weights).  The
+ * graph hash stays the one of the unfused graph: the fused graph is a pure
+ * function of it and the target, which the banner and cache key name too.
  */
 #ifndef GMC_FUSE_H
 #define GMC_FUSE_H
