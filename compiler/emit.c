@@ -827,64 +827,99 @@ static void k_norm_act(emitter *e, const gmc_node *n, kcall *k)
 {
     char decl[160], tag[48], s[40];
     int64_t D = val(e, n->in[GMC_NORM_ACT_X])->ne[0];
-    add_param(e, k, "const float *x", n->in[GMC_NORM_ACT_X]);
+    bool scale = n->in[GMC_NORM_ACT_SCALE] >= 0;
+    add_param(e, k, scale ? "float *x" : "const float *x", n->in[GMC_NORM_ACT_X]);
+    if (scale)
+        add_param(e, k, "const float *scale", n->in[GMC_NORM_ACT_SCALE]);
     add_param(e, k, "const float *w", n->in[GMC_NORM_ACT_W]);
     add_param(e, k, "float *tmp", n->in[GMC_NORM_ACT_TMP]);
     acts_decl(e, n, GMC_NORM_ACT_A0, k, decl, sizeof decl, tag, sizeof tag);
-    KSET(name, "norm_act_%" PRId64 "%s", D, tag);
+    KSET(name, "%snorm_act_%" PRId64 "%s", scale ? "scale_" : "", D, tag);
     KVARY("eps", "%g", (double)n->eps);
-    KSET(doc, "a (n, %" PRId64 ") = rmsnorm(x) * w as matmul input rows (%s)", D, tag + 1);
-    KSET(body, "%s\ngmk_fused_norm_act(x, w, tmp, &out, c->n_tokens, %" PRId64 ", %s, ith, nth);",
-         decl, D, flit(s, n->eps));
+    KSET(doc, "a (n, %" PRId64 ") = rmsnorm(x%s) * w as matmul input rows (%s)", D,
+         scale ? " *= scale[0]" : "", tag + 1);
+    KSET(body, "%s\ngmk_fused_%snorm_act(x, %sw, tmp, &out, c->n_tokens, %" PRId64 ", %s, ith, "
+               "nth);", decl, scale ? "scale_" : "", scale ? "scale, " : "", D, flit(s, n->eps));
 }
 
+/* Adds slot `slot` of n as parameter decl named name when it is present;
+ * returns the name the body uses for it: name, or NULL when absent. */
+static const char *opt_param(emitter *e, const gmc_node *n, kcall *k, int slot,
+                             const char *decl, const char *name)
+{
+    if (n->in[slot] < 0)
+        return "NULL";
+    add_param(e, k, decl, n->in[slot]);
+    return name;
+}
+
+/* The dtype constant (or 0) and name ("none") of an optional weight slot. */
+static const char *opt_wdtype(const emitter *e, int id, char buf[48])
+{
+    return id >= 0 ? wdtype_const(buf, val(e, id)) : "0";
+}
+
+static const char *opt_dtype_name(const emitter *e, int id)
+{
+    return id >= 0 ? gmrt_dtype_name(val(e, id)->dtype) : "none";
+}
+
+/* A layer that shares another's cache has no K, V, K-norm or caches; one
+ * with K = V no V weight (fused.def).  Absent operands are NULL. */
 static void k_qkv(emitter *e, const gmc_node *n, kcall *k)
 {
-    char d0[48], d1[48], d2[48], kd[32], s[40], qs[40];
-    static const char *const xs[3] = {"const void *xq", "const void *xk", "const void *xv"};
-    static const char *const wsn[3] = {"const void *wq", "const void *wk", "const void *wv"};
-    for (int i = 0; i < 3; i++)
-        add_param(e, k, xs[i], n->in[GMC_QKV_XQ + i]);
-    for (int i = 0; i < 3; i++)
-        add_param(e, k, wsn[i], n->in[GMC_QKV_WQ + i]);
-    bool qkn = n->in[GMC_QKV_QN] >= 0 && n->in[GMC_QKV_KN] >= 0;
-    if (qkn) {
-        add_param(e, k, "const float *qn", n->in[GMC_QKV_QN]);
-        add_param(e, k, "const float *kn", n->in[GMC_QKV_KN]);
-    }
+    char d0[48], d1[48], d2[48], kd[32], s[40], qs[40], vn[16] = "", tail[48];
+    const char *xk, *xv, *wk, *wv, *qn, *kn, *kv, *vv, *kcp, *vcp;
+    add_param(e, k, "const void *xq", n->in[GMC_QKV_XQ]);
+    xk = opt_param(e, n, k, GMC_QKV_XK, "const void *xk", "xk");
+    xv = opt_param(e, n, k, GMC_QKV_XV, "const void *xv", "xv");
+    add_param(e, k, "const void *wq", n->in[GMC_QKV_WQ]);
+    wk = opt_param(e, n, k, GMC_QKV_WK, "const void *wk", "wk");
+    wv = opt_param(e, n, k, GMC_QKV_WV, "const void *wv", "wv");
+    qn = opt_param(e, n, k, GMC_QKV_QN, "const float *qn", "qn");
+    kn = opt_param(e, n, k, GMC_QKV_KN, "const float *kn", "kn");
     add_param(e, k, "float *q", n->in[GMC_QKV_Q]);
-    add_param(e, k, "float *k", n->in[GMC_QKV_K]);
-    add_param(e, k, "float *v", n->in[GMC_QKV_V]);
-    add_param(e, k, "void *kc", n->in[GMC_QKV_KC]);
-    add_param(e, k, "void *vc", n->in[GMC_QKV_VC]);
-    const gmc_value *kc = val(e, n->in[GMC_QKV_KC]), *wq = val(e, n->in[GMC_QKV_WQ]);
+    kv = opt_param(e, n, k, GMC_QKV_K, "float *k", "k");
+    vv = opt_param(e, n, k, GMC_QKV_V, "float *v", "v");
+    kcp = opt_param(e, n, k, GMC_QKV_KC, "void *kc", "kc");
+    vcp = opt_param(e, n, k, GMC_QKV_VC, "void *vc", "vc");
+    bool qkn = n->in[GMC_QKV_QN] >= 0, own = n->in[GMC_QKV_KC] >= 0;
+    const gmc_value *kc = own ? val(e, n->in[GMC_QKV_KC]) : NULL, *wq = val(e, n->in[GMC_QKV_WQ]);
+    int slots = kc ? kc->n_slots : 0;
     const char *table = n->rope ? "rope_global" : "rope_local";
     KSET(name, "qkv_%s_%dx%d_kv%d_%s_s%d", gmrt_dtype_name(wq->dtype), n->n_heads, n->head_dim,
-         n->n_kv_heads, n->rope ? "global" : "local", kc->n_slots);
+         n->n_kv_heads, n->rope ? "global" : "local", slots);
     KVARY("eps", "%g", (double)n->eps);
     KVARY("qscale", "%g", (double)n->scale);
     KVARY("qknorm", "%d", qkn);
-    KVARY("wk", "%s", gmrt_dtype_name(val(e, n->in[GMC_QKV_WK])->dtype));
-    KVARY("wv", "%s", gmrt_dtype_name(val(e, n->in[GMC_QKV_WV])->dtype));
-    KSET(doc, "q, k, v = x . W^T by heads%s, RoPE, q *= %s, K/V -> cache (%d slots)",
-         qkn ? ", QK-norm" : "", flit(qs, n->scale), kc->n_slots);
+    KVARY("wk", "%s", opt_dtype_name(e, n->in[GMC_QKV_WK]));
+    KVARY("wv", "%s", opt_dtype_name(e, n->in[GMC_QKV_WV]));
+    KVARY("vnorm", "%d", n->v_norm);
+    if (n->v_norm)
+        snprintf(vn, sizeof vn, " .v_norm = 1,");
+    if (own)
+        snprintf(tail, sizeof tail, "%sK/V -> cache (%d slots)",
+                 n->in[GMC_QKV_WV] < 0 ? "V = K, " : "", slots);
+    else
+        snprintf(tail, sizeof tail, "K/V: another layer's cache");
+    KSET(doc, "q, k, v = x . W^T by heads%s%s, RoPE, q *= %s, %s", qkn ? ", QK-norm" : "",
+         n->v_norm ? ", V-norm" : "", flit(qs, n->scale), tail);
     KSET(body,
          "const gmk_qkv a = {\n"
-         "    .x = {xq, xk, xv}, .fmt = {%s, %s, %s},\n"
-         "    .w = {wq, wk, wv},\n"
+         "    .x = {xq, %s, %s}, .fmt = {%s, %s, %s},\n"
+         "    .w = {wq, %s, %s},\n"
          "    .wdtype = {%s, %s, %s},\n"
-         "    .q_norm = %s, .k_norm = %s, .eps = %s,\n"
-         "    .q = q, .k = k, .v = v, .kc = kc, .vc = vc, .kv_dtype = %s, .n_slots = %d,\n"
+         "    .q_norm = %s, .k_norm = %s, .eps = %s,%s\n"
+         "    .q = q, .k = %s, .v = %s, .kc = %s, .vc = %s, .kv_dtype = %s, .n_slots = %d,\n"
          "    .inv_freq = %s, .q_scale = %s,\n"
          "    .n_heads = %d, .n_kv = %d, .hd = %d, .D = %" PRId64 ",\n"
          "};\n"
          "gmk_fused_qkv(&a, c, ith, nth);",
-         fmt_const(e, n->in[GMC_QKV_XQ]), fmt_const(e, n->in[GMC_QKV_XK]),
-         fmt_const(e, n->in[GMC_QKV_XV]), wdtype_const(d0, wq),
-         wdtype_const(d1, val(e, n->in[GMC_QKV_WK])), wdtype_const(d2, val(e, n->in[GMC_QKV_WV])),
-         qkn ? "qn" : "NULL", qkn ? "kn" : "NULL",
-         flit(s, n->eps), dtype_const(kd, kc->dtype), kc->n_slots, table, qs, n->n_heads,
-         n->n_kv_heads, n->head_dim, wq->ne[0]);
+         xk, xv, fmt_const(e, n->in[GMC_QKV_XQ]), fmt_const(e, n->in[GMC_QKV_XK]),
+         fmt_const(e, n->in[GMC_QKV_XV]), wk, wv, wdtype_const(d0, wq),
+         opt_wdtype(e, n->in[GMC_QKV_WK], d1), opt_wdtype(e, n->in[GMC_QKV_WV], d2), qn, kn,
+         flit(s, n->eps), vn, kv, vv, kcp, vcp, kc ? dtype_const(kd, kc->dtype) : "0", slots,
+         table, qs, n->n_heads, n->n_kv_heads, n->head_dim, wq->ne[0]);
 }
 
 static void k_attn_act(emitter *e, const gmc_node *n, kcall *k)
@@ -936,8 +971,9 @@ static void norm_add_kcall(emitter *e, const gmc_node *n, kcall *k, const char *
          w->ne[0], tag);
     KVARY("eps", "%g", (double)n->eps);
     KVARY("post", "%d", post);
+    bool raw = !norm && in[GMC_PROJ_NORM_ADD_A0] >= 0; /* x itself converted */
     KSET(doc, "x (n, %" PRId64 ") += %s(xq . W^T)%s", w->ne[1], post ? "rmsnorm" : "",
-         norm ? next : "");
+         norm ? next : raw ? "; x as matmul input rows" : "");
     KSET(body, "%s\ngmk_fused_proj_norm_add(xq, %s, w, %s, %" PRId64 ", y, x, %s, %s, &out, "
                "%" PRId64 ", %s, c, ith, nth);", decl, fmt_const(e, in[GMC_PROJ_NORM_ADD_XQ]),
          wdtype_const(d, w), w->ne[0], post ? "post" : "NULL", norm ? "norm" : "NULL",
@@ -974,6 +1010,25 @@ static void k_gate_up(emitter *e, const gmc_node *n, kcall *k)
                ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[GMC_GATE_UP_XG]),
          fmt_const(e, n->in[GMC_GATE_UP_XU]), wdtype_const(dg, wg),
          wdtype_const(du, val(e, n->in[GMC_GATE_UP_WU])), wg->ne[0], wg->ne[1]);
+}
+
+static void k_ple_gate(emitter *e, const gmc_node *n, kcall *k)
+{
+    char decl[160], tag[48], d[48];
+    const gmc_value *w = val(e, n->in[GMC_PLE_GATE_W]);
+    int64_t LP = val(e, n->in[GMC_PLE_GATE_P])->ne[0];
+    add_param(e, k, "const void *xq", n->in[GMC_PLE_GATE_XQ]);
+    add_param(e, k, "const void *w", n->in[GMC_PLE_GATE_W]);
+    add_param(e, k, "float *g", n->in[GMC_PLE_GATE_G]);
+    add_param(e, k, "const float *p", n->in[GMC_PLE_GATE_P]);
+    acts_decl(e, n, GMC_PLE_GATE_A, k, decl, sizeof decl, tag, sizeof tag);
+    KSET(name, "ple_gate_%s_%" PRId64 "x%" PRId64 "_at%d%s", gmrt_dtype_name(w->dtype),
+         w->ne[1], w->ne[0], n->col, tag);
+    KSET(doc, "g (n, %" PRId64 ") = gelu_tanh(x . W^T) * p[:, %d..%" PRId64 "), as %s rows",
+         w->ne[1], n->col, n->col + w->ne[1], tag + 1);
+    KSET(body, "%s\ngmk_fused_ple_gate(xq, %s, w, %s, g, p + %d, %" PRId64 ", &out, %" PRId64
+               ", %" PRId64 ", c, ith, nth);", decl, fmt_const(e, n->in[GMC_PLE_GATE_XQ]),
+         wdtype_const(d, w), n->col, LP, w->ne[0], w->ne[1]);
 }
 
 static void k_head(emitter *e, const gmc_node *n, kcall *k)
@@ -1154,13 +1209,14 @@ static void emit_kernels(emitter *e, const kset *ks)
 
 /* What each fused op does, above its call in forward(). */
 static const char *const fused_comment[GMC_OP_COUNT] = {
-    [GMC_OP_NORM_ACT] = "layer 0's input: rmsnorm(x) as matmul input rows",
+    [GMC_OP_NORM_ACT] = "the block's input: rmsnorm(x) as matmul input rows",
     [GMC_OP_QKV] = "q, k, v by heads; QK-norm, RoPE, K/V into the cache",
     [GMC_OP_ATTN_ACT] = "attention; its output as o-projection input rows",
     [GMC_OP_PROJ_NORM_ADD] = "x += (post-norm of) o . Wo; FFN input rows = rmsnorm(x)",
     [GMC_OP_GATE_UP] = "gelu(gate) * up as down-projection input rows",
     [GMC_OP_DOWN_NORM_ADD] = "x += (post-norm of) down; the next layer's input rows",
     [GMC_OP_HEAD] = "final norm, tied head (soft-cap), or the greedy id",
+    [GMC_OP_PLE_GATE] = "the per-layer embedding's gate as projection input rows",
 };
 
 static void emit_call(emitter *e, const kset *ks, int node)

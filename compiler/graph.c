@@ -36,7 +36,7 @@ const char *const *const gmc_op_slots[GMC_OP_COUNT] = {
 #define GMC_FUSED_END(OP, op) [GMC_OP_##OP] = op##_slots,
 #include "fused.def"
 };
-_Static_assert(GMC_OP_COUNT == 37, "update the emitter table in emit.c");
+_Static_assert(GMC_OP_COUNT == 38, "update the emitter table in emit.c");
 
 uint64_t gmc_hash_bytes(uint64_t h, const void *p, size_t n)
 {
@@ -716,8 +716,10 @@ static void dump_node(const gmc_graph *g, int i, gmc_strbuf *b)
         gmc_emitf(b, " window=%d", n->window);
     if (n->op == GMC_OP_ROPE || n->op == GMC_OP_QKV)
         gmc_emitf(b, " rope=%s", n->rope ? "global" : "local");
+    if (n->v_norm)
+        gmc_emitf(b, " v_norm");
     if (n->op == GMC_OP_GELU_SLICE || n->op == GMC_OP_SLICE || n->op == GMC_OP_ALTUP_CORRECT ||
-        n->op == GMC_OP_STREAMS_ADD)
+        n->op == GMC_OP_STREAMS_ADD || n->op == GMC_OP_PLE_GATE)
         gmc_emitf(b, " col=%d", n->col);
     if (n->op == GMC_OP_MOE_ROUTE || n->op == GMC_OP_MOE_FFN)
         gmc_emitf(b, " top_k=%d", n->col);

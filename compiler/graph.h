@@ -78,6 +78,7 @@ typedef struct gmc_node {
     int32_t n_heads, n_kv_heads, head_dim, window;
     int32_t col;        /* GELU_SLICE: first column of p; MOE_*: top_k */
     int rope;           /* ROPE: index into model rope tables (0 local, 1 global) */
+    bool v_norm;        /* QKV: weightless RMSNorm of each V head (Gemma 4) */
 } gmc_node;
 
 typedef struct gmc_graph {

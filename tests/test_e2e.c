@@ -510,20 +510,27 @@ START_TEST(test_e2e_init_x86)
 END_TEST
 
 /* Gemma 4 (per-layer embeddings, KV sharing, K = V, MoE) and Gemma 3n
- * (AltUp, LAuReL, sparsity) graphs, unfused, on generic and every x86
- * kernel set this CPU runs: thread counts give the same bits. */
+ * (AltUp, LAuReL, sparsity) graphs, fused where docs/internals.md's Fusion
+ * allows (their experts, sparse gates and AltUp per op), and the Gemma 4
+ * graph without experts (its FFN and per-layer embedding blocks fused too),
+ * on generic and every x86 kernel set this CPU runs: thread counts give
+ * the same bits. */
 START_TEST(test_e2e_init_gemma3n4)
 {
+    static const char *const moe[] = {"moe:\n  experts: 6\n  top_k: 2\n  dim: 24\n", ""};
     static const char *const graphs[][2] = {{"tests/graphs/gemma4-tiny.yaml", "gemma4-tiny"},
-                                            {"tests/graphs/gemma3n-tiny.yaml", "gemma3n-tiny"}};
+                                            {"tests/graphs/gemma3n-tiny.yaml", "gemma3n-tiny"},
+                                            {"tests/graphs/gemma4-tiny.yaml", "gemma4-dense"}};
     const char *targets[] = {"generic", "x86-64-v3", "x86-64-v4-vnni"};
     for (int t = 0; t < 3; t++) {
         if (!target_runs_here(targets[t]))
             continue;
-        for (int g = 0; g < 2; g++) {
+        for (int g = 0; g < 3; g++) {
             char gguf[4200];
+            const char *path = g == 2 ? graph_variant(graphs[g][0], "gemma4-dense.yaml", moe, 1)
+                                      : gmc_test_src(graphs[g][0]);
             snprintf(gguf, sizeof gguf, "%s/%s.gguf", gmc_test_tmpdir(), graphs[g][1]);
-            check_init_graph(gmc_test_src(graphs[g][0]), gguf, graphs[g][1], targets[t]);
+            check_init_graph(path, gguf, graphs[g][1], targets[t]);
         }
     }
 }

@@ -69,16 +69,39 @@ static inline void gmk_fused_norm_act(const float *restrict x, const float *rest
     }
 }
 
+/*
+ * scale_norm_act: x[t] *= scale[0] (the previous layer's output scale,
+ * Gemma 4), then norm_act of the row.  Unfused, the scale is its own op
+ * (gmk_scale); each thread here scales the rows it then normalises, so the
+ * bits are the same without a barrier between.
+ */
+static inline void gmk_fused_scale_norm_act(float *restrict x, const float *restrict scale,
+                                            const float *restrict w, float *restrict tmp,
+                                            const gmk_acts *out, int n_tok, int D, float eps,
+                                            int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(n_tok, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        for (int i = 0; i < D; i++)
+            x[t * D + i] *= scale[0];
+    gmk_fused_norm_act(x, w, tmp, out, n_tok, D, eps, ith, nth);
+}
+
 /* Everything the QKV kernel needs; generated code fills it with constants. */
 typedef struct gmk_qkv {
     const void *x[3]; /* the normed input in the format of Q, K, V's weights */
     int fmt[3];
-    const void *w[3]; /* Q (n_heads·hd, D), K, V (n_kv·hd, D) */
+    /* Q (n_heads·hd, D), K, V (n_kv·hd, D); K and V NULL: the layer reads
+     * another layer's cache (KV sharing); V alone NULL: V is K's projection
+     * taken before K's norm (K = V, Gemma 4 globals) */
+    const void *w[3];
     int wdtype[3];
     const float *q_norm, *k_norm; /* QK-norm weights (hd); NULL: no QK-norm */
     float eps;
+    int v_norm;       /* weightless RMSNorm of each V head (Gemma 4) */
     float *q, *k, *v; /* f32 outputs (n_tok, heads·hd); k and v are scratch */
-    void *kc, *vc;    /* caches (n_slots, n_kv·hd) of kv_dtype */
+    void *kc, *vc;    /* caches (n_slots, n_kv·hd) of kv_dtype; NULL when shared */
     int kv_dtype, n_slots;
     const float *inv_freq; /* hd/2 RoPE inverse frequencies */
     float q_scale;
@@ -86,7 +109,8 @@ typedef struct gmk_qkv {
 } gmk_qkv;
 
 /* Unit u of the QKV work (a head's hd rows of Q, K or V): its matrix m
- * (0 q, 1 k, 2 v), head h, and output buffer. */
+ * (0 q, 1 k, 2 v), head h, and output buffer.  K's units come before V's,
+ * so a layer without V's (or without both) only has fewer units. */
 static inline float *gmk_qkv_unit(const gmk_qkv *a, int64_t u, int *m, int *h)
 {
     if (u < a->n_heads) {
@@ -113,20 +137,34 @@ static inline void gmk_kv_put(void *restrict cache, int kv_dtype, int64_t slot, 
     }
 }
 
+/* The epilogue of V head h of token t (row vh): the value norm, then the
+ * cache write unless the token is one a later one of its batch replaces. */
+static inline void gmk_qkv_value(const gmk_qkv *a, float *restrict vh, void *vc, int64_t slot,
+                                 int h, int store)
+{
+    if (a->v_norm)
+        gmk_norm_row(vh, vh, NULL, a->hd, gmk_rms_scale(vh, a->hd, a->eps));
+    if (store)
+        gmk_kv_put(vc, a->kv_dtype, slot, a->n_kv * a->hd, h, a->hd, vh);
+}
+
 /*
  * qkv: Q, K, V = x · W^T in one pass, split by heads (n_heads + 2·n_kv units
- * of hd rows), then per token and per own head the epilogue: QK-norm, RoPE
- * (with the query scale on Q) and the K/V cache write at slot
- * (pos + t) % n_slots (only the last n_slots tokens of a sequence when it
- * has more in the batch, as gmk_kv_store), per sequence of the batch
- * (gmk_seq).  cos/sin are computed once per token.
+ * of hd rows; n_heads + n_kv for K = V, n_heads when the layer shares
+ * another's cache), then per token and per own head the epilogue: QK-norm,
+ * RoPE (with the query scale on Q), the value norm and the K/V cache write at
+ * slot (pos + t) % n_slots (only the last n_slots tokens of a sequence when
+ * it has more in the batch, as gmk_kv_store), per sequence of the batch
+ * (gmk_seq).  For K = V the K unit copies its raw row to V first, as the
+ * unfused copy op does.  cos/sin are computed once per token.
  */
 static inline void gmk_fused_qkv(const gmk_qkv *a, const gmk_ctx *c, int ith, int nth)
 {
     int n_tok = c->n_tokens, hd = a->hd, half = hd / 2;
     int kv_dim = a->n_kv * hd;
+    int64_t units = (int64_t)a->n_heads + (a->w[1] ? a->n_kv : 0) + (a->w[2] ? a->n_kv : 0);
     int64_t lo, hi;
-    gmk_range((int64_t)a->n_heads + 2 * (int64_t)a->n_kv, ith, nth, &lo, &hi);
+    gmk_range(units, ith, nth, &lo, &hi);
     for (int64_t u = lo; u < hi; u++) {
         int m, h;
         float *y = gmk_qkv_unit(a, u, &m, &h);
@@ -137,8 +175,9 @@ static inline void gmk_fused_qkv(const gmk_qkv *a, const gmk_ctx *c, int ith, in
     float cs[GMK_ROPE_MAX_HALF], sn[GMK_ROPE_MAX_HALF];
     for (int32_t r = 0; r < gmk_n_seqs(c) && lo < hi; r++) {
         gmk_seq q = gmk_seq_at(c, r);
-        void *kc = (unsigned char *)a->kc + q.kv_off, *vc = (unsigned char *)a->vc + q.kv_off;
-        int first = q.n > a->n_slots ? q.n - a->n_slots : 0;
+        void *kc = a->kc ? (unsigned char *)a->kc + q.kv_off : NULL;
+        void *vc = a->vc ? (unsigned char *)a->vc + q.kv_off : NULL;
+        int first = q.n > a->n_slots ? q.n - a->n_slots : 0; /* n_slots 0: no cache */
         for (int64_t i = 0; i < q.n; i++) {
             int64_t t = q.t0 + i;
             float pos = (float)((int64_t)q.pos + i);
@@ -147,19 +186,24 @@ static inline void gmk_fused_qkv(const gmk_qkv *a, const gmk_ctx *c, int ith, in
                 cs[j] = cosf(th);
                 sn[j] = sinf(th);
             }
-            int64_t slot = ((int64_t)q.pos + i) % a->n_slots;
+            int64_t slot = a->n_slots ? ((int64_t)q.pos + i) % a->n_slots : 0;
             for (int64_t u = lo; u < hi; u++) {
                 int m, h;
                 float *y = gmk_qkv_unit(a, u, &m, &h);
                 float *xh = y + t * (m == 0 ? (int64_t)a->n_heads * hd : kv_dim) +
                             (int64_t)h * hd;
+                float *vh = a->v ? a->v + t * kv_dim + (int64_t)h * hd : NULL;
+                if (m == 1 && !a->w[2])
+                    memcpy(vh, xh, (size_t)hd * sizeof(float));
                 const float *nw = m == 0 ? a->q_norm : a->k_norm;
                 if (m < 2 && nw)
                     gmk_norm_row(xh, xh, nw, hd, gmk_rms_scale(xh, hd, a->eps));
                 if (m < 2)
                     gmk_rope_rotate(xh, xh + half, cs, sn, half, m == 0 ? a->q_scale : 1.0f);
-                if (m > 0 && i >= first)
-                    gmk_kv_put(m == 1 ? kc : vc, a->kv_dtype, slot, kv_dim, h, hd, xh);
+                if (m == 1 && i >= first)
+                    gmk_kv_put(kc, a->kv_dtype, slot, kv_dim, h, hd, xh);
+                if (m == 2 || (m == 1 && !a->w[2]))
+                    gmk_qkv_value(a, vh, vc, slot, h, i >= first);
             }
         }
     }
@@ -229,7 +273,9 @@ static inline void gmk_fused_attention(float *restrict o, const float *restrict 
  * proj_norm_add / down_norm_add: y = xq · W^T (output rows split), barrier,
  * then per token (rows split): x += rmsnorm(y) · post (post NULL: x += y, the
  * Gemma 1 residual), and when norm is set the next norm of x into y's row,
- * converted into out.  Shapes: W (D, n_in); y, x (n_tok, D).
+ * converted into out; without norm, x itself converted into out (the input
+ * of the per-layer embedding's gate), if out has formats.
+ * Shapes: W (D, n_in); y, x (n_tok, D).
  */
 static inline void gmk_fused_proj_norm_add(const void *restrict xq, int fmt, const void *restrict W,
                                            int wdtype, int n_in, float *restrict y, float *restrict x,
@@ -255,8 +301,33 @@ static inline void gmk_fused_proj_norm_add(const void *restrict xq, int fmt, con
         if (norm) {
             gmk_norm_row(yt, xt, norm, D, gmk_rms_scale(xt, D, eps));
             gmk_acts_put(out, t, yt, D);
+        } else {
+            gmk_acts_put(out, t, xt, D);
         }
     }
+}
+
+/*
+ * ple_gate: g = xq · W^T (output rows split), g = gelu_tanh(g) · p on the
+ * thread's rows (p: the layer's slice of the per-layer inputs, rows of
+ * stride ldp), barrier, then rows of g converted into out (rows split).
+ * The unfused matmul and gmk_gelu_slice in one pass: gmk_gelu_mul gives the
+ * same bits whatever range it is handed.  Shapes: W (P, D); g (n_tok, P).
+ */
+static inline void gmk_fused_ple_gate(const void *restrict xq, int fmt, const void *restrict W,
+                                      int wdtype, float *restrict g, const float *restrict p,
+                                      int64_t ldp, const gmk_acts *out, int D, int P,
+                                      const gmk_ctx *c, int ith, int nth)
+{
+    int64_t lo, hi;
+    gmk_range(P, ith, nth, &lo, &hi);
+    gmk_matmul_rows(g, P, W, wdtype, xq, fmt, c->n_tokens, lo, hi, D);
+    for (int64_t t = 0; t < c->n_tokens; t++)
+        gmk_gelu_mul(g + t * P + lo, p + t * ldp + lo, hi - lo);
+    c->barrier(c->sync);
+    gmk_range(c->n_tokens, ith, nth, &lo, &hi);
+    for (int64_t t = lo; t < hi; t++)
+        gmk_acts_put(out, t, g + t * P, P);
 }
 
 /*

@@ -311,7 +311,7 @@ static void tiny_qmix_forward(const gmk_ctx *c, int ith, int nth)
     float *const argmax = A(2560); /* [512] */
     embed_q8_0_64(x, W(W_token_embd), c, ith, nth);
     SYNC();
-    /* layer 0's input: rmsnorm(x) as matmul input rows */
+    /* the block's input: rmsnorm(x) as matmul input rows */
     norm_act_64_q8_0(x, WF(W_blk0_attn_norm), l0_attn_in, l0_attn_in_q8_0, c, ith, nth);
     SYNC();
 

@@ -248,7 +248,7 @@ static void tiny_forward(const gmk_ctx *c, int ith, int nth)
     float *const argmax = A(3072); /* [512] */
     embed_f32_64(x, WF(W_token_embd), c, ith, nth);
     SYNC();
-    /* layer 0's input: rmsnorm(x) as matmul input rows */
+    /* the block's input: rmsnorm(x) as matmul input rows */
     norm_act_64_f32(x, WF(W_blk0_attn_norm), l0_attn_in, l0_attn_in_f32, c, ith, nth);
     SYNC();
 
