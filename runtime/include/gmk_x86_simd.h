@@ -1755,51 +1755,25 @@ static inline void gmk_x86_matmul_fast(float *restrict y, int64_t ldy, const uin
 }
 
 #ifdef GMK_X86_HAVE_P8
-/* One out-of-line function per dtype in the P8 layout. */
-static inline GMK_NOINLINE void gmk_x86_p8_q4_0(float *restrict y, int64_t ldy,
-                                                const uint8_t *restrict W,
-                                                const uint8_t *restrict X, size_t xrow,
-                                                int n_tok, int64_t r0, int64_t r1, int64_t nb)
-{
-    gmk_x86_p8_b32(GMK_DTYPE_Q4_0, y, ldy, W, X, xrow, n_tok, r0, r1, nb);
-}
-static inline GMK_NOINLINE void gmk_x86_p8_q5_0(float *restrict y, int64_t ldy,
-                                                const uint8_t *restrict W,
-                                                const uint8_t *restrict X, size_t xrow,
-                                                int n_tok, int64_t r0, int64_t r1, int64_t nb)
-{
-    gmk_x86_p8_b32(GMK_DTYPE_Q5_0, y, ldy, W, X, xrow, n_tok, r0, r1, nb);
-}
-static inline GMK_NOINLINE void gmk_x86_p8_q8_0(float *restrict y, int64_t ldy,
-                                                const uint8_t *restrict W,
-                                                const uint8_t *restrict X, size_t xrow,
-                                                int n_tok, int64_t r0, int64_t r1, int64_t nb)
-{
-    gmk_x86_p8_b32(GMK_DTYPE_Q8_0, y, ldy, W, X, xrow, n_tok, r0, r1, nb);
-}
-#define GMK_X86_P8K(name, kind)                                                               \
+/* One out-of-line function per dtype in the P8 layout, each calling the
+ * walk of its family (len: blocks per row, elements for f16/bf16). */
+#define GMK_X86_P8(name, walk, kind)                                                          \
     static inline GMK_NOINLINE void name(float *restrict y, int64_t ldy,                      \
                                          const uint8_t *restrict W, const uint8_t *restrict X, \
                                          size_t xrow, int n_tok, int64_t r0, int64_t r1,      \
-                                         int64_t nb)                                          \
+                                         int64_t len)                                         \
     {                                                                                         \
-        gmk_x86_p8k_rows(kind, y, ldy, W, X, xrow, n_tok, r0, r1, nb);                        \
+        walk(kind, y, ldy, W, X, xrow, n_tok, r0, r1, len);                                   \
     }
-GMK_X86_P8K(gmk_x86_p8_q4_k, GMK_DTYPE_Q4_K)
-GMK_X86_P8K(gmk_x86_p8_q5_k, GMK_DTYPE_Q5_K)
-GMK_X86_P8K(gmk_x86_p8_q6_k, GMK_DTYPE_Q6_K)
-#undef GMK_X86_P8K
-#define GMK_X86_P8F(name, kind)                                                               \
-    static inline GMK_NOINLINE void name(float *restrict y, int64_t ldy,                      \
-                                         const uint8_t *restrict W, const uint8_t *restrict X, \
-                                         size_t xrow, int n_tok, int64_t r0, int64_t r1,      \
-                                         int64_t n)                                           \
-    {                                                                                         \
-        gmk_x86_p8_flt(kind, y, ldy, W, X, xrow, n_tok, r0, r1, n);                           \
-    }
-GMK_X86_P8F(gmk_x86_p8_f16, GMK_DTYPE_F16)
-GMK_X86_P8F(gmk_x86_p8_bf16, GMK_DTYPE_BF16)
-#undef GMK_X86_P8F
+GMK_X86_P8(gmk_x86_p8_q4_0, gmk_x86_p8_b32, GMK_DTYPE_Q4_0)
+GMK_X86_P8(gmk_x86_p8_q5_0, gmk_x86_p8_b32, GMK_DTYPE_Q5_0)
+GMK_X86_P8(gmk_x86_p8_q8_0, gmk_x86_p8_b32, GMK_DTYPE_Q8_0)
+GMK_X86_P8(gmk_x86_p8_q4_k, gmk_x86_p8k_rows, GMK_DTYPE_Q4_K)
+GMK_X86_P8(gmk_x86_p8_q5_k, gmk_x86_p8k_rows, GMK_DTYPE_Q5_K)
+GMK_X86_P8(gmk_x86_p8_q6_k, gmk_x86_p8k_rows, GMK_DTYPE_Q6_K)
+GMK_X86_P8(gmk_x86_p8_f16, gmk_x86_p8_flt, GMK_DTYPE_F16)
+GMK_X86_P8(gmk_x86_p8_bf16, gmk_x86_p8_flt, GMK_DTYPE_BF16)
+#undef GMK_X86_P8
 #endif
 
 #ifdef GMK_X86_HAVE_P16
