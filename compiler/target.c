@@ -11,7 +11,7 @@
 extern const gmc_target gmc_target_generic;
 extern const gmc_target gmc_target_native;
 extern const gmc_target gmc_target_x86_64, gmc_target_x86_64_v3, gmc_target_x86_64_v4,
-    gmc_target_x86_64_vnni;
+    gmc_target_x86_64_vnni, gmc_target_x86_64_bf16;
 extern const gmc_target gmc_target_aarch64, gmc_target_aarch64_dotprod,
     gmc_target_aarch64_i8mm;
 extern const gmc_target gmc_target_riscv64;
@@ -24,6 +24,7 @@ const gmc_target *const gmc_targets[] = {
     &gmc_target_x86_64_v3,
     &gmc_target_x86_64_v4,
     &gmc_target_x86_64_vnni,
+    &gmc_target_x86_64_bf16,
     &gmc_target_aarch64,
     &gmc_target_aarch64_dotprod,
     &gmc_target_aarch64_i8mm,

@@ -451,8 +451,8 @@ END_TEST
 
 START_TEST(compile_qmix)
 {
-    sweep_compile("compile tiny-qmix (v4-vnni)", "tests/graphs/tiny-qmix.yaml",
-                  "x86-64-v4-vnni");
+    sweep_compile("compile tiny-qmix (v4-bf16)", "tests/graphs/tiny-qmix.yaml",
+                  "x86-64-v4-bf16");
 }
 END_TEST
 

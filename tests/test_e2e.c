@@ -125,7 +125,7 @@ static void compile_and_load(const char *graph, loaded *out)
 /* The x86 kernel sets, checked by the loop tests below where the CPU runs
  * them. */
 static const char *const x86_targets[] = {"x86-64", "x86-64-v3", "x86-64-v4",
-                                          "x86-64-v4-vnni"};
+                                          "x86-64-v4-vnni", "x86-64-v4-bf16"};
 #define N_X86 (int)(sizeof x86_targets / sizeof x86_targets[0])
 
 /* True if target can be built and run on this machine (else says why) and
@@ -521,8 +521,8 @@ START_TEST(test_e2e_init_gemma3n4)
     static const char *const graphs[][2] = {{"tests/graphs/gemma4-tiny.yaml", "gemma4-tiny"},
                                             {"tests/graphs/gemma3n-tiny.yaml", "gemma3n-tiny"},
                                             {"tests/graphs/gemma4-tiny.yaml", "gemma4-dense"}};
-    const char *targets[] = {"generic", "x86-64-v3", "x86-64-v4-vnni"};
-    for (int t = 0; t < 3; t++) {
+    const char *targets[] = {"generic", "x86-64-v3", "x86-64-v4-vnni", "x86-64-v4-bf16"};
+    for (int t = 0; t < 4; t++) {
         if (!target_runs_here(targets[t]))
             continue;
         for (int g = 0; g < 3; g++) {

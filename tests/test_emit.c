@@ -4,8 +4,8 @@
  * tests/graphs/tiny.yaml is compiled (fused) for the generic target of a
  * fixed x86-64 host description, and every emitted file is compared byte for byte
  * with generated/tiny/generic/; tests/graphs/tiny-qmix.yaml (q8_0/q4_0
- * weights, f16 KV) likewise for x86-64-v4-vnni (int8 activations, P16
- * weight layout) with generated/tiny-qmix/x86-64-v4-vnni/.  The host is a
+ * weights, f16 KV) likewise for x86-64-v4-bf16 (int8 activations, P16
+ * weight layout) with generated/tiny-qmix/x86-64-v4-bf16/.  The host is a
  * description, so neither needs the CPU it targets.  After an intended
  * emitter change, refresh the golden files with GMC_UPDATE_GOLDEN=1 and
  * review the diff.  The emitted C must also compile warning-free with
@@ -27,7 +27,7 @@
 #include "testutil.h"
 #include "toolchain.h"
 
-extern const gmc_target gmc_target_generic, gmc_target_x86_64_vnni;
+extern const gmc_target gmc_target_generic, gmc_target_x86_64_bf16;
 
 typedef struct emitted {
     gmc_arena a;
@@ -116,10 +116,10 @@ END_TEST
  * with the target's own flags (a syntax check: this CPU need not run it). */
 START_TEST(test_emit_golden_quantized)
 {
-    check_golden("tests/graphs/tiny-qmix.yaml", &gmc_target_x86_64_vnni,
-                 "tiny-qmix/x86-64-v4-vnni");
+    check_golden("tests/graphs/tiny-qmix.yaml", &gmc_target_x86_64_bf16,
+                 "tiny-qmix/x86-64-v4-bf16");
     emitted e;
-    emit_graph(&e, "tests/graphs/tiny-qmix.yaml", &gmc_target_x86_64_vnni);
+    emit_graph(&e, "tests/graphs/tiny-qmix.yaml", &gmc_target_x86_64_bf16);
     const char *c = gmc_strbuf_str(&e.out.model_c);
     ck_assert_ptr_nonnull(strstr(c, "GMK_DTYPE_Q4_0 | GMK_LAYOUT_P16"));
     ck_assert_ptr_nonnull(strstr(c, "GMK_ACT_Q8_0"));
@@ -260,7 +260,8 @@ START_TEST(test_plan_is_the_build)
 END_TEST
 
 /* "host" is the target of highest rank that the host builds and runs
- * natively: every x86 profile on a Zen 4, x86-64-v3 on an AVX2-only Zen 3
+ * natively: every x86 profile on a Zen 4, x86-64-v4-vnni where BF16 is
+ * missing, x86-64-v3 on an AVX2-only Zen 3
  * (not aarch64-i8mm, ranked above it, which an x86 host only cross-builds),
  * the Arm profile whose features an Arm host has; no list in code decides
  * it. */
@@ -270,7 +271,12 @@ START_TEST(test_host_by_rank)
                                        .arch = "aarch64", .cpu = "cortex-a76",
                                        .features = "+neon,+dotprod"};
     snprintf(zen3.features, sizeof zen3.features, "+sse2,+avx2,+fma,+f16c,+bmi2");
-    ck_assert_str_eq(gmc_target_find("host", &fixed_host)->name, "x86-64-v4-vnni");
+    ck_assert_str_eq(gmc_target_find("host", &fixed_host)->name, "x86-64-v4-bf16");
+    gmc_host icelake = fixed_host; /* or a VM that hides BF16 from its guest */
+    snprintf(icelake.features, sizeof icelake.features, "%s",
+             "+sse2,+avx2,+fma,+f16c,+bmi2,+avx512f,+avx512bw,+avx512vl,+avx512dq,"
+             "+avx512vnni,+avx512vbmi");
+    ck_assert_str_eq(gmc_target_find("host", &icelake)->name, "x86-64-v4-vnni");
     ck_assert_str_eq(gmc_target_find("host", &zen3)->name, "x86-64-v3");
     ck_assert_str_eq(gmc_target_find("host", &arm)->name, "aarch64-dotprod");
     snprintf(arm.features, sizeof arm.features, "+neon");

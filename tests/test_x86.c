@@ -60,16 +60,20 @@ static int cpu_levels(const gmc_x86_isa **out)
     out[n++] = &gmk_isa_v3;
     if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))) {
-        printf("x86: CPU lacks x86-64-v4, levels v4 and vnni not tested\n");
+        printf("x86: CPU lacks x86-64-v4, levels v4, vnni and bf16 not tested\n");
         return n;
     }
     out[n++] = &gmk_isa_v4;
-    if (!(__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16") &&
-          __builtin_cpu_supports("avx512vbmi"))) {
-        printf("x86: CPU lacks AVX-512 VNNI/BF16/VBMI, level vnni not tested\n");
+    if (!(__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vbmi"))) {
+        printf("x86: CPU lacks AVX-512 VNNI/VBMI, levels vnni and bf16 not tested\n");
         return n;
     }
     out[n++] = &gmk_isa_vnni;
+    if (!__builtin_cpu_supports("avx512bf16")) {
+        printf("x86: CPU lacks AVX-512 BF16, level bf16 not tested\n");
+        return n;
+    }
+    out[n++] = &gmk_isa_bf16;
     return n;
 }
 

@@ -19,6 +19,7 @@ typedef struct gmc_x86_isa {
                         int n_tok, int64_t r0, int64_t r1, int64_t n_in);
 } gmc_x86_isa;
 
-extern const gmc_x86_isa gmk_isa_base, gmk_isa_v3, gmk_isa_v4, gmk_isa_vnni;
+extern const gmc_x86_isa gmk_isa_base, gmk_isa_v3, gmk_isa_v4, gmk_isa_vnni,
+    gmk_isa_bf16;
 
 #endif /* GMC_X86_ISA_H */

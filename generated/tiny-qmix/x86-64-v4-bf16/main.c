@@ -8,7 +8,7 @@ int main(int argc, char **argv)
     /* the CPU features the kernels were compiled for */
     static const char features[] =
         "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi";
-    if (!gmrt_cpu_check(features, "x86-64-v4-vnni"))
+    if (!gmrt_cpu_check(features, "x86-64-v4-bf16"))
         return 1;
     return gmrt_cli_main(&tiny_qmix_model, argc, argv);
 }
