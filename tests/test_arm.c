@@ -23,8 +23,8 @@
 static const char *const arm_targets[] = {"aarch64", "aarch64-dotprod", "aarch64-i8mm"};
 #define N_ARM (int)(sizeof arm_targets / sizeof arm_targets[0])
 
-/* The configuration of target here; false (after saying why, or failing
- * under GMC_E2E_CROSS=required) if its programs cannot run here. */
+/* The configuration of target here; false (gmc_test_cross_runs) if its
+ * programs cannot run here or GMC_E2E_CROSS=skip. */
 static bool arm_config(const char *name, gmc_target_config *c)
 {
     gmc_host h;
@@ -36,12 +36,8 @@ static bool arm_config(const char *name, gmc_target_config *c)
     char why[256] = "";
     bool ok = t->configure(t, &h, c, why, sizeof why);
     if (ok && c->runs != GMC_RUNS_NO)
-        return true;
-    const char *req = getenv("GMC_E2E_CROSS");
-    ck_assert_msg(!req || strcmp(req, "required") != 0, "%s cannot run here: %s", name,
-                  ok ? "no emulator" : why);
-    fprintf(stderr, "arm: SKIPPED %s: %s\n", name, ok ? "no emulator on PATH" : why);
-    return false;
+        return gmc_test_cross_runs("arm", name, NULL);
+    return gmc_test_cross_runs("arm", name, ok ? "no emulator on PATH" : why);
 }
 
 static int run_cmd(const char *cmd)

@@ -114,8 +114,9 @@ static const struct {
     {"host", "host", "clang-19 -O2", true, "Once upon a time", 24},
 };
 
-/* The target of case i configured for this machine into c; false (after
- * saying why, or failing under GMC_E2E_CROSS=required) if it cannot run. */
+/* The target of case i configured for this machine into c; false
+ * (gmc_test_cross_runs) if it cannot run, or is emulated and
+ * GMC_E2E_CROSS=skip. */
 static bool case_runs(int i, gmc_target_config *c)
 {
     gmc_host h;
@@ -126,12 +127,8 @@ static bool case_runs(int i, gmc_target_config *c)
     const gmc_target *t = gmc_target_find(cases[i].target, &h);
     ck_assert_ptr_nonnull(t);
     if (t->configure(t, &h, c, why, sizeof why) && c->runs != GMC_RUNS_NO)
-        return true;
-    const char *req = getenv("GMC_E2E_CROSS");
-    ck_assert_msg(!req || strcmp(req, "required") != 0, "%s cannot run here: %s",
-                  cases[i].target, why[0] ? why : "no emulator");
-    fprintf(stderr, "export: SKIPPED %s: %s\n", cases[i].target, why);
-    return false;
+        return c->runs == GMC_RUNS_NATIVE || gmc_test_cross_runs("export", cases[i].target, NULL);
+    return gmc_test_cross_runs("export", cases[i].target, why[0] ? why : "no emulator");
 }
 
 START_TEST(test_export_stream)

@@ -118,3 +118,19 @@ char *gmc_test_plan(const gmc_options *o)
     fclose(f);
     return plan;
 }
+
+bool gmc_test_cross_runs(const char *suite, const char *target, const char *why)
+{
+    const char *mode = getenv("GMC_E2E_CROSS");
+    if (why) {
+        ck_assert_msg(!mode || strcmp(mode, "required") != 0, "%s cannot run here: %s", target,
+                      why);
+        fprintf(stderr, "%s: SKIPPED %s: %s\n", suite, target, why);
+        return false;
+    }
+    if (mode && strcmp(mode, "skip") == 0) {
+        fprintf(stderr, "%s: SKIPPED %s (GMC_E2E_CROSS=skip)\n", suite, target);
+        return false;
+    }
+    return true;
+}

@@ -9,6 +9,7 @@
 #ifndef GMC_TESTUTIL_H
 #define GMC_TESTUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 const char *gmc_test_model_path(void);
@@ -26,5 +27,11 @@ unsigned long long gmc_test_number_after(const char *text, const char *key);
  * planning does. */
 struct gmc_options;
 char *gmc_test_plan(const struct gmc_options *o);
+/* Whether a case that runs target under emulation goes ahead: false (after
+ * saying why on stderr, prefixed by suite) if why is not NULL (it cannot
+ * run here) or GMC_E2E_CROSS=skip; a failed check instead of a skip when
+ * why is set and GMC_E2E_CROSS=required (scripts/test sets it once
+ * scripts/setup installed the sysroots and emulators). */
+bool gmc_test_cross_runs(const char *suite, const char *target, const char *why);
 
 #endif /* GMC_TESTUTIL_H */
