@@ -21,18 +21,27 @@ static int act_fmt_int8_bf16(int wdtype)
     return wdtype == GMK_DTYPE_BF16 ? GMK_ACT_BF16 : gmk_act_fmt_int8(wdtype);
 }
 
-/* AVX-512 VNNI reads the b32 formats in 16-row panels (gmk_layout.h). */
-static int layout_p16(int dtype)
-{
-    return gmk_layout_supports(GMK_LAYOUT_P16, dtype) ? GMK_LAYOUT_P16 : GMK_LAYOUT_PACKED;
-}
-
 /* AVX2 reads q4_0, q5_0, q8_0, the k-quants, f16 and bf16 in 8-row panels
  * (gmk_layout.h; kernel_bench's p8 cases against the packed ones,
- * docs/benchmarks.md). */
+ * docs/benchmarks.md), and so do the AVX-512 profiles where they have
+ * nothing better: their packed 512-bit k-quant tiles ran at about half the
+ * P8 kernels' speed (kernel_bench, Sapphire Rapids VM). */
 static int layout_p8(int dtype)
 {
     return gmk_layout_supports(GMK_LAYOUT_P8, dtype) ? GMK_LAYOUT_P8 : GMK_LAYOUT_PACKED;
+}
+
+/* AVX-512 VNNI reads the b32 formats in 16-row panels (gmk_layout.h). */
+static int layout_p16(int dtype)
+{
+    return gmk_layout_supports(GMK_LAYOUT_P16, dtype) ? GMK_LAYOUT_P16 : layout_p8(dtype);
+}
+
+/* With bf16 dot products, bf16 weights stay in rows for vdpbf16ps on bf16
+ * activations (the P8 float kernel takes f32 ones). */
+static int layout_p16_bf16(int dtype)
+{
+    return dtype == GMK_DTYPE_BF16 ? GMK_LAYOUT_PACKED : layout_p16(dtype);
 }
 
 static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_config *c,
@@ -79,7 +88,7 @@ X86_PROFILE(gmc_target_x86_64, "x86-64", 2, "x86-64 baseline (SSE2), f32 activat
 X86_PROFILE(gmc_target_x86_64_v3, "x86-64-v3", 3,
             "AVX2 + FMA (Haswell, Zen 1-3), int8 activations", act_fmt_int8, layout_p8, "x86-64-v3", "", "avx2,fma,f16c,bmi2");
 X86_PROFILE(gmc_target_x86_64_v4, "x86-64-v4", 4,
-            "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations", act_fmt_int8, NULL, "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
+            "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations", act_fmt_int8, layout_p8, "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
 /* VNNI without BF16: Cascade Lake, Ice Lake, and virtual machines that hide
  * BF16 from their guests (a Sapphire Rapids VM measured: 270M Q4_K_M pp128
  * 672 t/s here against 412 on x86-64-v3 and 220 on x86-64-v4).  bf16
@@ -90,5 +99,5 @@ X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni", 5,
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi");
 X86_PROFILE(gmc_target_x86_64_bf16, "x86-64-v4-bf16", 6,
             "AVX-512 + VNNI + BF16 (Zen 4, Sapphire Rapids), int8 and bf16 dot products",
-            act_fmt_int8_bf16, layout_p16, "x86-64-v4", "-mavx512vnni -mavx512bf16 -mavx512vbmi",
+            act_fmt_int8_bf16, layout_p16_bf16, "x86-64-v4", "-mavx512vnni -mavx512bf16 -mavx512vbmi",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi");
