@@ -494,6 +494,10 @@ void gmrt_sampler_destroy(gmrt_sampler *s);
  * penalties); history holds the ids seen so far, most recent last. */
 int32_t gmrt_sampler_sample(gmrt_sampler *s, float *logits,
                             const int32_t *history, size_t n_history);
+/* The same without the repetition penalty, leaving logits as they are:
+ * what gmrt_sampler_sample does when the penalty is off.  Samplers are
+ * independent: two threads may pick with two samplers at once. */
+int32_t gmrt_sampler_pick(gmrt_sampler *s, const float *logits);
 
 /* ------------------------------------------------------ threads (pool.c) */
 
