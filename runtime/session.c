@@ -784,8 +784,8 @@ static gmrt_status check_batch(const gmrt_session *s, const gmrt_run *runs, size
 }
 
 /* A part of a batch in step order: len tokens from tokens[src] for
- * sequence seq at positions pos ..; wants: it is a run's last token and
- * its logits are asked for. */
+ * sequence seq at positions pos .. (a whole run, the run less its last
+ * token, or that last token alone). */
 typedef struct batch_part {
     int32_t seq, len, pos;
     size_t src;
