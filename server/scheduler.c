@@ -474,8 +474,10 @@ static void step(gms_sched *q)
             q->picks[q->n_picks++] = sl;
         }
     }
-    if (q->n_picks)
+    if (q->n_picks > 1)
         gmrt_pool_run_task(gmrt_session_pool(q->s), pick_rows, q);
+    else if (q->n_picks) /* one row: no hand-out to wait for */
+        pick_row(q, q->picks[0]);
     for (int32_t k = 0; k < q->n_picks; k++)
         on_pick(q, q->picks[k]);
 }
