@@ -54,6 +54,8 @@ struct gmrt_pool {
     /* The step: written by thread 0 before the generation bump. */
     gmk_forward_fn *fn;
     gmk_ctx ctx;
+    gmrt_task_fn *task;  /* gmrt_pool_run_task's, run through run_task */
+    void *task_user;
 #ifdef GMRT_POOL_CONDVAR
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -237,6 +239,22 @@ void gmrt_pool_destroy(gmrt_pool *p)
 }
 
 int gmrt_pool_threads(const gmrt_pool *p) { return p->n; }
+
+/* A task as a step: the workers run whatever fn the step names, and
+ * ctx->sync is the pool (gmrt_pool_run). */
+static void run_task(const gmk_ctx *ctx, int ith, int nth)
+{
+    const gmrt_pool *p = ctx->sync;
+    p->task(p->task_user, ith, nth);
+}
+
+void gmrt_pool_run_task(gmrt_pool *p, gmrt_task_fn *fn, void *user)
+{
+    gmk_ctx none = {0};
+    p->task = fn;
+    p->task_user = user;
+    gmrt_pool_run(p, run_task, &none);
+}
 
 void gmrt_pool_run(gmrt_pool *p, gmk_forward_fn *fn, const gmk_ctx *ctx)
 {

@@ -31,7 +31,25 @@ struct gmrt_sampler {
     uint64_t rng[4];         /* xoshiro256** state */
     cand *c;                 /* n_vocab candidates */
     uint8_t *seen;           /* n_vocab flags for the penalty window */
+    uint64_t *keys;          /* 2 x n_vocab for sort_all, or NULL when unused */
 };
+
+/* Above this many candidates to order, sort_all replaces heap + qsort. */
+#define SORT_HEAP_MAX 2048
+
+/* top_k as sampling uses it: 0 (off) or above the vocabulary keeps all. */
+static int32_t effective_k(const gmrt_sampler_params *p, int32_t n_vocab)
+{
+    return p->top_k == 0 || p->top_k > n_vocab ? n_vocab : p->top_k;
+}
+
+/* Whether select_top_k sorts more candidates than a heap and qsort do
+ * well: then it sorts the whole vocabulary (sort_all) and keeps the first
+ * k, the same k best in the same order. */
+static bool sorts_all(const gmrt_sampler_params *p, int32_t k, int32_t n_vocab)
+{
+    return p->temperature != 0.0f && k > SORT_HEAP_MAX && (k < n_vocab || p->top_p < 1.0f);
+}
 
 void gmrt_sampler_params_default(gmrt_sampler_params *p)
 {
@@ -135,8 +153,10 @@ gmrt_status gmrt_sampler_create(const gmrt_sampler_params *p, int32_t n_vocab,
     if (s) {
         s->c = malloc((size_t)n_vocab * sizeof *s->c);
         s->seen = calloc((size_t)n_vocab, 1);
+        if (sorts_all(p, effective_k(p, n_vocab), n_vocab))
+            s->keys = malloc(2 * (size_t)n_vocab * sizeof *s->keys);
     }
-    if (!s || !s->c || !s->seen) {
+    if (!s || !s->c || !s->seen || (sorts_all(p, effective_k(p, n_vocab), n_vocab) && !s->keys)) {
         gmrt_sampler_destroy(s);
         return gmrt_fail(diag, GMRT_ERR_NOMEM,
                          "out of memory for a sampler over %d tokens", (int)n_vocab);
@@ -156,6 +176,7 @@ void gmrt_sampler_destroy(gmrt_sampler *s)
         return;
     free(s->c);
     free(s->seen);
+    free(s->keys);
     free(s);
 }
 
@@ -201,19 +222,42 @@ static bool better(const cand *a, const cand *b)
     return a->logit > b->logit || (a->logit == b->logit && a->id < b->id);
 }
 
-/* Greedy: the first (lowest) id among equal maxima, as llama.cpp. */
+/* Greedy: the first (lowest) id among equal maxima, as llama.cpp, of the
+ * sane() values.  Two passes written in lanes of 16 so that the compiler
+ * vectorizes them (the server runs this on every row of a batched step):
+ * the largest value (NaN never compares greater), then the first index that
+ * reaches it.  sane() is monotone, so max(sane) = sane(max); a value above
+ * the maximum's sane() can only be +inf when that is FLT_MAX, which sane()
+ * makes FLT_MAX too.  With no value above -inf, every one ties: id 0. */
+#define ARGMAX_LANES 16
+
 static int32_t argmax(const float *logits, int32_t n)
 {
-    int32_t best = 0;
-    float bl = sane(logits[0]);
-    for (int32_t i = 1; i < n; i++) {
-        float l = sane(logits[i]);
-        if (l > bl) {
-            bl = l;
-            best = i;
-        }
+    float lane[ARGMAX_LANES];
+    for (int j = 0; j < ARGMAX_LANES; j++)
+        lane[j] = -INFINITY;
+    int32_t i = 0;
+    for (; i + ARGMAX_LANES <= n; i += ARGMAX_LANES)
+        for (int j = 0; j < ARGMAX_LANES; j++)
+            lane[j] = logits[i + j] > lane[j] ? logits[i + j] : lane[j];
+    float m = -INFINITY;
+    for (int j = 0; j < ARGMAX_LANES; j++)
+        m = lane[j] > m ? lane[j] : m;
+    for (; i < n; i++)
+        m = logits[i] > m ? logits[i] : m;
+    m = sane(m);
+    if (m == -INFINITY)
+        return 0;
+    for (i = 0; i + ARGMAX_LANES <= n; i += ARGMAX_LANES) {
+        int hit = 0;
+        for (int j = 0; j < ARGMAX_LANES; j++)
+            hit |= logits[i + j] >= m;
+        if (hit)
+            break;
     }
-    return best;
+    for (; i < n && !(logits[i] >= m); i++)
+        ;
+    return i < n ? i : 0;
 }
 
 /* Min-heap on `better` (worst candidate on top) for partial selection. */
@@ -242,12 +286,70 @@ static int cmp_cand(const void *a, const void *b)
     return better(x, y) ? -1 : better(y, x) ? 1 : 0;
 }
 
+/* The ordering key of a logit: a radix sort on it ascending puts higher
+ * logits first.  The float's bits made monotone as an unsigned integer
+ * (negatives flipped whole, positives with the sign bit set), then
+ * inverted; -0 is +0 first, since `better` ties them. */
+static uint32_t desc_key(float l)
+{
+    uint32_t u;
+    l = l == 0.0f ? 0.0f : l;
+    memcpy(&u, &l, sizeof u);
+    u = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return ~u;
+}
+
+/*
+ * Every candidate in s->c[0..n_vocab), best first: the order qsort on
+ * `better` gives, in O(n) instead of 262144 comparisons through a function
+ * pointer (tens of milliseconds a token for top-p without top-k).  An LSD
+ * radix sort on the key in the upper half of (key << 32 | id), one byte a
+ * pass; each pass is stable and the ids start ascending, so equal logits
+ * stay ordered by id, as `better` orders them.  Four passes end in
+ * s->keys[0..n), the other half being the ping-pong buffer.
+ */
+static void sort_all(gmrt_sampler *s, const float *logits)
+{
+    const int32_t n = s->n_vocab;
+    uint64_t *a = s->keys, *b = s->keys + n;
+    uint32_t count[4][256];
+    memset(count, 0, sizeof count);
+    for (int32_t i = 0; i < n; i++) {
+        uint32_t k = desc_key(sane(logits[i]));
+        a[i] = (uint64_t)k << 32 | (uint32_t)i;
+        for (int d = 0; d < 4; d++)
+            count[d][(k >> (8 * d)) & 255]++;
+    }
+    for (int d = 0; d < 4; d++) {
+        uint32_t at = 0;
+        for (int v = 0; v < 256; v++) {
+            uint32_t c = count[d][v];
+            count[d][v] = at;
+            at += c;
+        }
+        for (int32_t i = 0; i < n; i++)
+            b[count[d][(a[i] >> (32 + 8 * d)) & 255]++] = a[i];
+        uint64_t *t = a;
+        a = b;
+        b = t;
+    }
+    for (int32_t i = 0; i < n; i++) {
+        int32_t id = (int32_t)(uint32_t)a[i];
+        s->c[i] = (cand){sane(logits[id]), id, 0.0};
+    }
+}
+
 /* Keeps the k best logits in s->c[0..k), best first, in O(n log k) (a
- * full sort of 262144 entries would cost more than the rest together). */
+ * full sort of 262144 entries would cost more than the rest together),
+ * or by sort_all when k is large. */
 static int32_t select_top_k(gmrt_sampler *s, const float *logits, int32_t k,
                             bool need_order)
 {
     cand *h = s->c;
+    if (sorts_all(&s->p, k, s->n_vocab)) {
+        sort_all(s, logits);
+        return k;
+    }
     for (int32_t i = 0; i < k; i++)
         h[i] = (cand){sane(logits[i]), i, 0.0};
     if (k < s->n_vocab) {
@@ -333,18 +435,13 @@ static int32_t draw(gmrt_sampler *s, const cand *c, int32_t n, double sum)
     return c[0].id;
 }
 
-int32_t gmrt_sampler_sample(gmrt_sampler *s, float *logits,
-                            const int32_t *history, size_t n_history)
+int32_t gmrt_sampler_pick(gmrt_sampler *s, const float *logits)
 {
     if (!s || !logits)
         return -1;
-    apply_penalty(s, logits, history, n_history);
     if (s->p.temperature == 0.0f)
         return argmax(logits, s->n_vocab);
-    /* top_k 0 means off; a k above the vocabulary keeps everything. */
-    int32_t k = s->p.top_k;
-    if (k == 0 || k > s->n_vocab)
-        k = s->n_vocab;
+    int32_t k = effective_k(&s->p, s->n_vocab);
     bool use_top_p = s->p.top_p < 1.0f;
     int32_t n = select_top_k(s, logits, k, use_top_p);
     double sum;
@@ -363,4 +460,13 @@ int32_t gmrt_sampler_sample(gmrt_sampler *s, float *logits,
     if (s->p.min_p > 0.0f)
         n = cut_min_p(s->c, n, p_top, s->p.min_p, &sum);
     return draw(s, s->c, n, sum);
+}
+
+int32_t gmrt_sampler_sample(gmrt_sampler *s, float *logits,
+                            const int32_t *history, size_t n_history)
+{
+    if (!s || !logits)
+        return -1;
+    apply_penalty(s, logits, history, n_history);
+    return gmrt_sampler_pick(s, logits);
 }

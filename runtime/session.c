@@ -36,7 +36,9 @@ struct gmrt_session {
     size_t kv_len;           /* bytes mapped at kv (alloc_lazy) */
     int32_t n_seqs;          /* sequences, each with its own KV cache */
     uint64_t kv_stride;      /* bytes from one sequence's cache to the next */
-    gmk_seq *runs;           /* n_seqs: a batched step's sequences */
+    gmk_seq *runs;           /* 2 x n_seqs: a batched step's runs (gmrt_session_batch) */
+    int32_t *btoks;          /* n_seqs x max_batch: a batch's tokens in step order */
+    gmrt_run *dec;           /* n_seqs: gmrt_session_decode's runs */
     float *logits;           /* logit_rows x n_vocab */
     int32_t logit_rows;
     int32_t *pos;            /* n_seqs: each sequence's position */
@@ -518,13 +520,15 @@ gmrt_status gmrt_session_create(const gmk_model *m, const char *weights,
         s->arena = alloc_aligned(m->arena_bytes);
         s->kv = alloc_lazy(s->kv_stride * (uint64_t)s->n_seqs, &s->kv_len);
         s->pos = calloc((size_t)s->n_seqs, sizeof *s->pos);
-        s->runs = calloc((size_t)s->n_seqs, sizeof *s->runs);
+        s->runs = calloc(2 * (size_t)s->n_seqs, sizeof *s->runs);
+        s->btoks = calloc((size_t)s->n_seqs * (size_t)m->max_batch, sizeof *s->btoks);
+        s->dec = calloc((size_t)s->n_seqs, sizeof *s->dec);
         s->logit_rows = 1;
         s->logits = alloc_aligned((uint64_t)m->n_vocab * sizeof(float));
         s->ids = calloc((size_t)m->n_ctx, sizeof *s->ids);
         s->piece = malloc(GMRT_PIECE_MAX);
         if (!s->w || !s->arena || !s->kv || !s->logits || !s->ids || !s->piece || !s->pos ||
-            !s->runs)
+            !s->runs || !s->btoks || !s->dec)
             st = gmrt_fail(diag, GMRT_ERR_NOMEM,
                            "out of memory allocating the arena (%llu B) and KV cache "
                            "(%d x %llu B)", (unsigned long long)m->arena_bytes, s->n_seqs,
@@ -568,12 +572,16 @@ void gmrt_session_destroy(gmrt_session *s)
     free(s->piece);
     free(s->pos);
     free(s->runs);
+    free(s->btoks);
+    free(s->dec);
     free(s);
 }
 
 const gmrt_vocab *gmrt_session_vocab(const gmrt_session *s) { return s->vocab; }
 int32_t gmrt_session_pos(const gmrt_session *s) { return s->pos[0]; }
 int32_t gmrt_session_n_seqs(const gmrt_session *s) { return s->n_seqs; }
+int32_t gmrt_session_max_batch(const gmrt_session *s) { return s->m->max_batch; }
+gmrt_pool *gmrt_session_pool(gmrt_session *s) { return s->pool; }
 uint64_t gmrt_session_repacked_bytes(const gmrt_session *s) { return s->repacked_bytes; }
 
 int32_t gmrt_session_seq_pos(const gmrt_session *s, int32_t seq)
@@ -741,45 +749,134 @@ gmrt_status gmrt_session_seq_eval(gmrt_session *s, int32_t seq, const int32_t *t
     return eval_steps(s, seq, tokens, n, all_logits, NULL, out_logits, diag);
 }
 
+/* The checks of gmrt_session_batch: nothing runs unless all pass.  Sets
+ * *out_rows to the number of runs that want logits. */
+static gmrt_status check_batch(const gmrt_session *s, const gmrt_run *runs, size_t n_runs,
+                               const int32_t *tokens, int32_t *out_rows, gmrt_diag *diag)
+{
+    const gmk_model *m = s->m;
+    if (n_runs == 0 || n_runs > (size_t)s->n_seqs)
+        return gmrt_fail(diag, GMRT_ERR_ARG, "%zu runs for a batched step of the %d "
+                         "sequences (one run each)", n_runs, s->n_seqs);
+    size_t at = 0;
+    *out_rows = 0;
+    for (size_t i = 0; i < n_runs; i++) {
+        int32_t q = runs[i].seq, n = runs[i].n;
+        if (q < 0 || q >= s->n_seqs)
+            return gmrt_fail(diag, GMRT_ERR_ARG, "run %zu: sequence %d of %d", i, q,
+                             s->n_seqs);
+        if (n < 1 || n > m->max_batch)
+            return gmrt_fail(diag, GMRT_ERR_ARG, "run %zu: %d tokens (1 .. %d)", i, n,
+                             m->max_batch);
+        if (n > m->n_ctx - s->pos[q])
+            return gmrt_fail(diag, GMRT_ERR_ARG, "sequence %d is full (%d positions)", q,
+                             m->n_ctx);
+        for (size_t j = 0; j < i; j++)
+            if (runs[j].seq == q)
+                return gmrt_fail(diag, GMRT_ERR_ARG, "sequence %d appears twice", q);
+        gmrt_status st = check_ids(m, tokens + at, (size_t)n, diag);
+        if (st != GMRT_OK)
+            return st;
+        at += (size_t)n;
+        *out_rows += runs[i].logits;
+    }
+    return GMRT_OK;
+}
+
+/* A part of a batch in step order: len tokens from tokens[src] for
+ * sequence seq at positions pos .. (a whole run, the run less its last
+ * token, or that last token alone). */
+typedef struct batch_part {
+    int32_t seq, len, pos;
+    size_t src;
+} batch_part;
+
+/*
+ * Lays the runs out in the order a forward pass needs: the model writes
+ * logits for the last n_logits tokens of a step, so every token whose
+ * logits are wanted goes last.  First the runs without them and the other
+ * tokens of the runs with them, then the last token of each run with them,
+ * in run order (a run's last token after the rest of it, so that it sees
+ * their K/V, written before any attention reads the cache).  Fills parts
+ * (2 n_runs at most) and s->btoks; returns the number of parts.
+ */
+static int32_t batch_layout(gmrt_session *s, const gmrt_run *runs, size_t n_runs,
+                            const int32_t *tokens, batch_part *parts)
+{
+    int32_t np = 0;
+    size_t at = 0;
+    for (size_t i = 0; i < n_runs; i++) {
+        int32_t len = runs[i].n - (runs[i].logits ? 1 : 0);
+        if (len > 0)
+            parts[np++] = (batch_part){runs[i].seq, len, s->pos[runs[i].seq], at};
+        at += (size_t)runs[i].n;
+    }
+    at = 0;
+    for (size_t i = 0; i < n_runs; i++) {
+        at += (size_t)runs[i].n;
+        if (runs[i].logits)
+            parts[np++] = (batch_part){runs[i].seq, 1, s->pos[runs[i].seq] + runs[i].n - 1,
+                                       at - 1};
+    }
+    size_t t = 0;
+    for (int32_t p = 0; p < np; p++) {
+        memcpy(s->btoks + t, tokens + parts[p].src, (size_t)parts[p].len * sizeof *tokens);
+        t += (size_t)parts[p].len;
+    }
+    return np;
+}
+
+gmrt_status gmrt_session_batch(gmrt_session *s, const gmrt_run *runs, size_t n_runs,
+                               const int32_t *tokens, const float **out_logits,
+                               gmrt_diag *diag)
+{
+    const gmk_model *m = s->m;
+    *out_logits = NULL;
+    int32_t rows;
+    gmrt_status st = check_batch(s, runs, n_runs, tokens, &rows, diag);
+    if (st != GMRT_OK || (rows && (st = reserve_logits(s, rows, diag)) != GMRT_OK))
+        return st;
+    batch_part parts[2 * GMRT_MAX_SEQS];
+    int32_t np = batch_layout(s, runs, n_runs, tokens, parts);
+    int32_t total = 0, first_row = 0; /* the logit tokens are the last `rows` of total */
+    for (int32_t p = 0; p < np; p++)
+        total += parts[p].len;
+    /* Forward passes of at most max_batch tokens; a part may straddle two. */
+    int32_t p = 0, used = 0; /* parts[p]'s first `used` tokens already ran */
+    for (int32_t done = 0; done < total;) {
+        int32_t chunk = total - done < m->max_batch ? total - done : m->max_batch, k = 0;
+        for (int32_t t = 0; t < chunk; k++) {
+            int32_t n = parts[p].len - used < chunk - t ? parts[p].len - used : chunk - t;
+            s->runs[k] = (gmk_seq){.t0 = t, .n = n, .pos = parts[p].pos + used,
+                                   .kv_off = (uint64_t)parts[p].seq * s->kv_stride};
+            t += n;
+            used += n;
+            if (used == parts[p].len)
+                p++, used = 0;
+        }
+        int32_t n_logits = done + chunk - (total - rows);
+        n_logits = n_logits < 0 ? 0 : n_logits > chunk ? chunk : n_logits;
+        forward(s, s->btoks + done, chunk, 0, n_logits,
+                s->logits + (size_t)first_row * (size_t)m->n_vocab, NULL, k, s->kv);
+        first_row += n_logits;
+        done += chunk;
+    }
+    for (size_t i = 0; i < n_runs; i++)
+        s->pos[runs[i].seq] += runs[i].n;
+    *out_logits = rows ? s->logits : NULL;
+    return GMRT_OK;
+}
+
 gmrt_status gmrt_session_decode(gmrt_session *s, const int32_t *seqs, const int32_t *tokens,
                                 size_t n, const float **out_logits, gmrt_diag *diag)
 {
-    const gmk_model *m = s->m;
     *out_logits = NULL;
     if (n == 0 || n > (size_t)s->n_seqs)
         return gmrt_fail(diag, GMRT_ERR_ARG, "%zu tokens for a batched step of the %d "
                          "sequences (one token each)", n, s->n_seqs);
-    gmrt_status st = check_ids(m, tokens, n, diag);
-    if (st != GMRT_OK || (st = reserve_logits(s, (int32_t)n, diag)) != GMRT_OK)
-        return st;
-    for (size_t i = 0; i < n; i++) {
-        int32_t q = seqs[i];
-        if (q < 0 || q >= s->n_seqs)
-            return gmrt_fail(diag, GMRT_ERR_ARG, "token %zu: sequence %d of %d", i, q,
-                             s->n_seqs);
-        if (s->pos[q] >= m->n_ctx)
-            return gmrt_fail(diag, GMRT_ERR_ARG, "sequence %d is full (%d positions)", q,
-                             m->n_ctx);
-        for (size_t j = 0; j < i; j++)
-            if (seqs[j] == q)
-                return gmrt_fail(diag, GMRT_ERR_ARG, "sequence %d appears twice", q);
-    }
-    for (size_t done = 0; done < n;) {
-        int32_t chunk = (int32_t)(n - done < (size_t)m->max_batch ? n - done
-                                                                  : (size_t)m->max_batch);
-        for (int32_t i = 0; i < chunk; i++) {
-            int32_t q = seqs[done + (size_t)i];
-            s->runs[i] = (gmk_seq){.t0 = i, .n = 1, .pos = s->pos[q],
-                                   .kv_off = (uint64_t)q * s->kv_stride};
-        }
-        forward(s, tokens + done, chunk, 0, chunk, s->logits + done * (size_t)m->n_vocab,
-                NULL, chunk, s->kv);
-        for (int32_t i = 0; i < chunk; i++)
-            s->pos[seqs[done + (size_t)i]]++;
-        done += (size_t)chunk;
-    }
-    *out_logits = s->logits;
-    return GMRT_OK;
+    for (size_t i = 0; i < n; i++)
+        s->dec[i] = (gmrt_run){.seq = seqs[i], .n = 1, .logits = true};
+    return gmrt_session_batch(s, s->dec, n, tokens, out_logits, diag);
 }
 
 static double now_s(void)

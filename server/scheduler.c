@@ -5,8 +5,11 @@
  * cache, so that a request sharing a prefix with them (the next turn of a
  * conversation, the same system prompt) prefills only the rest: the
  * sequence is truncated to the common prefix, as far as the runtime can
- * keep it (gmrt_session_seq_keep).  Everything here runs on the model
- * thread except submit and cancel, which take the scheduler's mutex.
+ * keep it (gmrt_session_seq_keep).  Each iteration runs one forward step
+ * for all busy slots, prompt chunks and decode tokens together.
+ * Everything here runs on the model thread except submit and cancel, which
+ * take the scheduler's mutex, and pick_row, which the model thread hands
+ * to the session's threads and waits for.
  */
 #include "scheduler.h"
 
@@ -28,12 +31,18 @@ typedef struct slot {
     int32_t *gen, n_gen;     /* generated ids, most recent last (n_ctx) */
     int32_t *uniq, n_uniq;   /* the distinct ids of gen */
     gms_buf pend;            /* sampled text not yet released (stop strings) */
+    /* A step's sampling, done on the pool's threads (pick_rows): the row,
+     * the id drawn, and for logprobs the raw row's log-sum-exp and best ids. */
+    const float *logits;
+    int32_t pick;
+    double lse;
+    int32_t top[GMS_MAX_TOP_LOGPROBS], n_top;
 } slot;
 
 struct gms_sched {
     gmrt_session *s;
     const gmrt_vocab *v;
-    int32_t n_vocab, n_ctx, chunk, eos, eot;
+    int32_t n_vocab, n_ctx, chunk, eos, eot; /* chunk: tokens a step aims at */
     int32_t n_slots;
     slot *slots;
     pthread_mutex_t mu;
@@ -43,8 +52,11 @@ struct gms_sched {
     bool stop, wake, started;
     pthread_t thread;
     char *piece;             /* GMRT_PIECE_MAX */
-    int32_t *seqs, *toks;    /* n_slots: one decode step's batch */
-    slot **batch;
+    gmrt_run *runs;          /* n_slots: one step's runs */
+    int32_t *toks;           /* n_slots + chunk: their tokens */
+    slot **batch;            /* n_slots: the slot of each run */
+    slot **picks;            /* n_slots: the slots sampling this step */
+    int32_t n_picks;
     gms_stats st;
 };
 
@@ -177,19 +189,20 @@ static bool release(gms_sched *q, slot *sl)
 
 /* ------------------------------------------------------------ sampling */
 
-/* One logprobs entry (OpenAI's chat format) for id from the raw logits. */
-static void logprob_entry(gms_sched *q, slot *sl, const float *logits, int32_t id)
+/* What a logprobs entry needs from the raw logits (the model's
+ * distribution): their log-sum-exp and the top_logprobs best ids, best
+ * first.  Runs on a pool thread (pick_rows): only sl is written. */
+static void logprob_stats(const gms_sched *q, slot *sl, const float *logits)
 {
-    gms_req *r = sl->req;
     float mx = -INFINITY;
     for (int32_t i = 0; i < q->n_vocab; i++)
         mx = logits[i] > mx ? logits[i] : mx;
     double sum = 0;
     for (int32_t i = 0; i < q->n_vocab; i++)
         sum += exp((double)(logits[i] - mx));
-    double lse = (double)mx + log(sum);
-    int32_t top[GMS_MAX_TOP_LOGPROBS];
-    int k = 0, want = r->p.top_logprobs;
+    sl->lse = (double)mx + log(sum);
+    int32_t *top = sl->top;
+    int k = 0, want = sl->req->p.top_logprobs;
     for (int32_t i = 0; i < q->n_vocab && want; i++) { /* insertion into the top */
         if (k == want && logits[i] <= logits[top[k - 1]])
             continue;
@@ -198,6 +211,16 @@ static void logprob_entry(gms_sched *q, slot *sl, const float *logits, int32_t i
             top[j] = top[j - 1];
         top[j] = i;
     }
+    sl->n_top = k;
+}
+
+/* One logprobs entry (OpenAI's chat format) for id, from logprob_stats. */
+static void logprob_entry(gms_sched *q, slot *sl, const float *logits, int32_t id)
+{
+    gms_req *r = sl->req;
+    double lse = sl->lse;
+    int k = sl->n_top;
+    const int32_t *top = sl->top;
     gms_buf b;
     gms_buf_init(&b, 0);
     gms_jw w;
@@ -234,18 +257,43 @@ static void logprob_entry(gms_sched *q, slot *sl, const float *logits, int32_t i
     gms_buf_deinit(&b);
 }
 
-/* Samples sl's next token from logits (the last prompt token's or a decode
- * step's row), releases its text and decides whether the slot goes on. */
-static void on_logits(gms_sched *q, slot *sl, const float *logits)
+/* Draws sl's next token from its row (sl->logits) into sl->pick, with the
+ * presence and frequency penalties on a copy of it, and the logprobs
+ * statistics when asked.  Each slot has its own sampler and buffers, so
+ * the rows of a step are drawn on several threads at once; nothing shared
+ * is written (the text and the request come after, in on_pick). */
+static void pick_row(const gms_sched *q, slot *sl)
+{
+    const gms_request *p = &sl->req->p;
+    const float *row = sl->logits;
+    if (sl->n_uniq && (p->presence != 0 || p->frequency != 0)) {
+        memcpy(sl->row, row, (size_t)q->n_vocab * sizeof *sl->row);
+        for (int32_t i = 0; i < sl->n_uniq; i++) {
+            int32_t id = sl->uniq[i];
+            sl->row[id] -= p->presence + p->frequency * (float)sl->count[id];
+        }
+        row = sl->row;
+    }
+    sl->pick = gmrt_sampler_pick(sl->smp, row);
+    if (p->logprobs)
+        logprob_stats(q, sl, sl->logits);
+}
+
+/* gmrt_pool_run_task: thread ith draws rows ith, ith + nth, ... */
+static void pick_rows(void *user, int ith, int nth)
+{
+    gms_sched *q = user;
+    for (int32_t k = ith; k < q->n_picks; k += nth)
+        pick_row(q, q->picks[k]);
+}
+
+/* Takes sl's drawn token (pick_row): releases its text and decides whether
+ * the slot goes on. */
+static void on_pick(gms_sched *q, slot *sl)
 {
     gms_req *r = sl->req;
     const gms_request *p = &r->p;
-    memcpy(sl->row, logits, (size_t)q->n_vocab * sizeof *sl->row);
-    for (int32_t i = 0; i < sl->n_uniq && (p->presence != 0 || p->frequency != 0); i++) {
-        int32_t id = sl->uniq[i];
-        sl->row[id] -= p->presence + p->frequency * (float)sl->count[id];
-    }
-    int32_t id = gmrt_sampler_sample(sl->smp, sl->row, sl->gen, (size_t)sl->n_gen);
+    int32_t id = sl->pick;
     if (sl->n_gen == 0) {
         double now = gms_now();
         pthread_mutex_lock(&r->mu);
@@ -255,7 +303,7 @@ static void on_logits(gms_sched *q, slot *sl, const float *logits)
         atomic_fetch_add(&q->st.ttft_count, 1);
     }
     if (p->logprobs)
-        logprob_entry(q, sl, logits, id);
+        logprob_entry(q, sl, sl->logits, id);
     if (!sl->count[id]++)
         sl->uniq[sl->n_uniq++] = id;
     sl->gen[sl->n_gen++] = id;
@@ -355,60 +403,83 @@ static void admit_queued(gms_sched *q)
 
 /* ------------------------------------------------------------ the loop */
 
-/* Prefills at most one chunk of prompt ids, over the slots in order. */
-static void prefill(gms_sched *q)
+/* The runs of the next step: one token for each generating slot, then
+ * prompt ids of the prefilling slots in order, up to chunk tokens in all
+ * (at least chunk / 4 prompt ids and one, so that prompts go on however
+ * many slots generate).  Returns the number of runs. */
+static size_t plan_step(gms_sched *q)
 {
-    int32_t budget = q->chunk;
+    size_t n = 0, t = 0;
+    for (int32_t i = 0; i < q->n_slots; i++) {
+        slot *sl = &q->slots[i];
+        if (sl->state != SLOT_GEN)
+            continue;
+        q->runs[n] = (gmrt_run){.seq = i, .n = 1, .logits = true};
+        q->toks[t++] = sl->next;
+        q->batch[n++] = sl;
+    }
+    int32_t least = q->chunk / 4 > 1 ? q->chunk / 4 : 1;
+    int32_t budget = q->chunk - (int32_t)t > least ? q->chunk - (int32_t)t : least;
     for (int32_t i = 0; i < q->n_slots && budget > 0; i++) {
         slot *sl = &q->slots[i];
         if (sl->state != SLOT_PREFILL)
             continue;
         const gms_request *p = &sl->req->p;
-        int32_t left = (int32_t)p->n_ids - sl->n_kv, n = left < budget ? left : budget;
-        const float *logits = NULL;
-        gmrt_diag d = {0};
-        if (gmrt_session_seq_eval(q->s, i, p->ids + sl->n_kv, (size_t)n, false, &logits,
-                                  &d) != GMRT_OK) {
-            gmrt_session_seq_reset(q->s, i);
-            sl->n_kv = 0;
-            finish(q, sl, NULL, d.msg);
-            continue;
-        }
-        memcpy(sl->kv + sl->n_kv, p->ids + sl->n_kv, (size_t)n * sizeof *sl->kv);
-        sl->n_kv += n;
-        budget -= n;
-        if (sl->n_kv == (int32_t)p->n_ids)
-            on_logits(q, sl, logits);
+        int32_t left = (int32_t)p->n_ids - sl->n_kv, k = left < budget ? left : budget;
+        q->runs[n] = (gmrt_run){.seq = i, .n = k, .logits = k == left};
+        memcpy(q->toks + t, p->ids + sl->n_kv, (size_t)k * sizeof *q->toks);
+        t += (size_t)k;
+        q->batch[n++] = sl;
+        budget -= k;
     }
+    return n;
 }
 
-/* One batched decode step for every generating slot. */
-static void decode(gms_sched *q)
+/* One forward step for every busy slot (gmrt_session_batch): the decode
+ * tokens and a chunk of prompt ids share a pass over the weights, so a new
+ * request's prompt costs the others no pass of their own.  Then the rows
+ * are drawn on the session's threads (pick_rows) and the text released in
+ * slot order. */
+static void step(gms_sched *q)
 {
-    size_t n = 0;
-    for (int32_t i = 0; i < q->n_slots; i++)
-        if (q->slots[i].state == SLOT_GEN) {
-            q->seqs[n] = i;
-            q->toks[n] = q->slots[i].next;
-            q->batch[n++] = &q->slots[i];
-        }
+    size_t n = plan_step(q);
     if (!n)
         return;
     const float *logits = NULL;
     gmrt_diag d = {0};
     double t0 = gms_now();
-    gmrt_status st = gmrt_session_decode(q->s, q->seqs, q->toks, n, &logits, &d);
-    atomic_fetch_add(&q->st.decode_steps, 1);
-    atomic_fetch_add(&q->st.decode_us, (long long)((gms_now() - t0) * 1e6));
+    bool decodes = q->batch[0]->state == SLOT_GEN; /* plan_step puts them first */
+    gmrt_status st = gmrt_session_batch(q->s, q->runs, n, q->toks, &logits, &d);
+    if (decodes) {
+        atomic_fetch_add(&q->st.decode_steps, 1);
+        atomic_fetch_add(&q->st.decode_us, (long long)((gms_now() - t0) * 1e6));
+    }
+    q->n_picks = 0;
+    const int32_t *tok = q->toks;
     for (size_t k = 0; k < n; k++) {
         slot *sl = q->batch[k];
         if (st != GMRT_OK) {
+            if (sl->state == SLOT_PREFILL) {
+                gmrt_session_seq_reset(q->s, (int32_t)(sl - q->slots));
+                sl->n_kv = 0;
+            }
             finish(q, sl, NULL, d.msg);
             continue;
         }
-        sl->kv[sl->n_kv++] = q->toks[k];
-        on_logits(q, sl, logits + k * (size_t)q->n_vocab);
+        memcpy(sl->kv + sl->n_kv, tok, (size_t)q->runs[k].n * sizeof *tok);
+        sl->n_kv += q->runs[k].n;
+        tok += q->runs[k].n;
+        if (q->runs[k].logits) {
+            sl->logits = logits + (size_t)q->n_picks * (size_t)q->n_vocab;
+            q->picks[q->n_picks++] = sl;
+        }
     }
+    if (q->n_picks > 1)
+        gmrt_pool_run_task(gmrt_session_pool(q->s), pick_rows, q);
+    else if (q->n_picks) /* one row: no hand-out to wait for */
+        pick_row(q, q->picks[0]);
+    for (int32_t k = 0; k < q->n_picks; k++)
+        on_pick(q, q->picks[k]);
 }
 
 static void *model_thread(void *arg)
@@ -429,8 +500,7 @@ static void *model_thread(void *arg)
         drop_cancelled(q);
         admit_queued(q);
         pthread_mutex_unlock(&q->mu);
-        prefill(q);
-        decode(q);
+        step(q);
     }
     return NULL;
 }
@@ -453,7 +523,7 @@ gmrt_status gms_sched_create(gmrt_session *s, int32_t n_slots, int32_t queue_cap
     q->v = v;
     q->n_vocab = gmrt_vocab_size(v);
     q->n_ctx = n_ctx;
-    q->chunk = 64;
+    q->chunk = gmrt_session_max_batch(s) < 64 ? gmrt_session_max_batch(s) : 64;
     q->eos = gmrt_vocab_eos(v);
     q->eot = gmrt_vocab_eot(v);
     q->n_slots = n_slots;
@@ -463,9 +533,10 @@ gmrt_status gms_sched_create(gmrt_session *s, int32_t n_slots, int32_t queue_cap
     bool ok = (q->slots = calloc((size_t)n_slots, sizeof *q->slots)) &&
               (q->queue = calloc((size_t)queue_cap, sizeof *q->queue)) &&
               (q->piece = malloc(GMRT_PIECE_MAX)) &&
-              (q->seqs = calloc((size_t)n_slots, sizeof *q->seqs)) &&
-              (q->toks = calloc((size_t)n_slots, sizeof *q->toks)) &&
-              (q->batch = calloc((size_t)n_slots, sizeof *q->batch));
+              (q->runs = calloc((size_t)n_slots, sizeof *q->runs)) &&
+              (q->toks = calloc((size_t)n_slots + (size_t)q->chunk, sizeof *q->toks)) &&
+              (q->batch = calloc((size_t)n_slots, sizeof *q->batch)) &&
+              (q->picks = calloc((size_t)n_slots, sizeof *q->picks));
     for (int32_t i = 0; ok && i < n_slots; i++) {
         slot *sl = &q->slots[i];
         gms_buf_init(&sl->pend, 0);
@@ -532,9 +603,10 @@ void gms_sched_destroy(gms_sched *q)
     free(q->slots);
     free(q->queue);
     free(q->piece);
-    free(q->seqs);
+    free(q->runs);
     free(q->toks);
     free(q->batch);
+    free(q->picks);
     pthread_cond_destroy(&q->cv);
     pthread_mutex_destroy(&q->mu);
     free(q);

@@ -655,6 +655,109 @@ START_TEST(test_e2e_batched_decode)
 }
 END_TEST
 
+/* Three sequences through gmrt_session_batch on a build of 4-token steps:
+ * prompts of 7, 10 and 3 ids fed in runs of 1 to 4 ids beside the decode
+ * tokens of the others (up to 9 tokens a step: passes of 4 in which a run
+ * straddles two passes, and a run's last token comes after the other runs'
+ * tokens), then greedy steps, against one session per sequence fed the same
+ * runs alone.  Returns the largest logit difference over every row. */
+static double mixed_vs_alone(const char *graph, const char *gguf, const char *target)
+{
+    loaded L;
+    compile_and_load_batch(graph, target, 4, &L);
+    const gmk_model *m = L.m;
+    ck_assert_int_eq(m->max_batch, 4);
+    gmrt_session_opts so = {.n_threads = 2, .n_seqs = N_SEQS};
+    gmrt_session *b = NULL, *one[N_SEQS];
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_session_create(m, gguf, &so, &b, &d) == GMRT_OK, "%s", d.msg);
+    static const int lens[N_SEQS] = {7, 10, 3};
+    int32_t prompt[N_SEQS][10], fed[N_SEQS] = {0}, next[N_SEQS] = {0};
+    for (int q = 0; q < N_SEQS; q++) {
+        one[q] = open_session(m, gguf, 2);
+        for (int i = 0; i < lens[q]; i++)
+            prompt[q][i] = (int32_t)((5 * i + 17 * q + 1) % m->n_vocab);
+    }
+    double worst = 0;
+    for (int step = 0; step < 10; step++) {
+        gmrt_run runs[N_SEQS];
+        int32_t toks[N_SEQS * 4];
+        size_t nr = 0, nt = 0;
+        for (int k = 0; k < N_SEQS; k++) {
+            int q = (step + k) % N_SEQS;
+            if (step % 3 == 2 && k == 0)
+                continue; /* now and then a sequence sits a step out */
+            int32_t n = 1 + (step + q) % 4;
+            n = fed[q] < lens[q] ? (n < lens[q] - fed[q] ? n : lens[q] - fed[q]) : 1;
+            runs[nr++] = (gmrt_run){q, n, fed[q] + n >= lens[q]};
+            for (int32_t i = 0; i < n; i++)
+                toks[nt++] = fed[q] < lens[q] ? prompt[q][fed[q] + i] : next[q];
+            fed[q] += fed[q] < lens[q] ? n : 0;
+        }
+        const float *lb, *l1;
+        ck_assert_msg(gmrt_session_batch(b, runs, nr, toks, &lb, &d) == GMRT_OK, "%s", d.msg);
+        size_t at = 0, row = 0;
+        for (size_t i = 0; i < nr; i++) {
+            int q = runs[i].seq;
+            ck_assert(gmrt_session_eval(one[q], toks + at, (size_t)runs[i].n, false, &l1, &d) ==
+                      GMRT_OK);
+            at += (size_t)runs[i].n;
+            ck_assert_int_eq(gmrt_session_seq_pos(b, q), gmrt_session_pos(one[q]));
+            if (!runs[i].logits)
+                continue;
+            worst = fmax(worst, max_diff(lb + row++ * (size_t)m->n_vocab, l1, m->n_vocab));
+            next[q] = argmax(l1, m->n_vocab);
+        }
+    }
+    for (int q = 0; q < N_SEQS; q++)
+        ck_assert_int_gt(gmrt_session_seq_pos(b, q), lens[q]);
+    /* Bad batches run nothing. */
+    gmrt_run bad[2] = {{0, 5, true}, {1, 0, true}};
+    int32_t toks[5] = {1, 1, 1, 1, 1};
+    const float *lb;
+    int32_t pos0 = gmrt_session_seq_pos(b, 0);
+    ck_assert_int_eq(gmrt_session_batch(b, bad, 1, toks, &lb, &d), GMRT_ERR_ARG);
+    ck_assert_msg(strstr(d.msg, "run 0: 5 tokens (1 .. 4)"), "%s", d.msg);
+    bad[0].n = 2;
+    ck_assert_int_eq(gmrt_session_batch(b, bad, 2, toks, &lb, &d), GMRT_ERR_ARG);
+    ck_assert_msg(strstr(d.msg, "run 1: 0 tokens"), "%s", d.msg);
+    ck_assert_int_eq(gmrt_session_seq_pos(b, 0), pos0);
+    for (int q = 0; q < N_SEQS; q++)
+        gmrt_session_destroy(one[q]);
+    gmrt_session_destroy(b);
+    dlclose(L.so);
+    return worst;
+}
+
+/* gmrt_session_batch: prefill runs and decode tokens of several sequences
+ * in one step give each the logits it gets alone, bit for bit, on the
+ * portable kernels and on the x86 ones the server runs here. */
+START_TEST(test_e2e_batched_mixed)
+{
+    static const char *const graphs[][2] = {
+        {"tests/graphs/tiny.yaml", "tiny"}, {"tests/graphs/tiny-qmix.yaml", "tiny-qmix"},
+        {"tests/graphs/gemma4-tiny.yaml", "gemma4-tiny"}};
+    const char *targets[] = {"generic", "x86-64-v4-vnni"};
+    for (int t = 0; t < 2; t++) {
+        if (!target_runs_here(targets[t]))
+            continue;
+        for (int g = 0; g < 3; g++) {
+            char gguf[4200];
+            gmc_diag cd;
+            gmc_diag_clear(&cd);
+            snprintf(gguf, sizeof gguf, "%s/mixed-%s.gguf", gmc_test_tmpdir(), graphs[g][1]);
+            const char *graph = gmc_test_src(graphs[g][0]);
+            ck_assert_msg(gmc_init_weights(graph, gguf, 5, false, &cd) == GMC_OK, "%s",
+                          cd.msg);
+            double diff = mixed_vs_alone(graph, gguf, targets[t]);
+            fprintf(stderr, "mixed batch %s on %s: largest logit difference %.3g\n",
+                    graphs[g][1], targets[t], diff);
+            ck_assert_msg(diff == 0, "%s on %s: %g", graphs[g][1], targets[t], diff);
+        }
+    }
+}
+END_TEST
+
 /* Sequence 0 evaluates 40 ids, is truncated to n and evaluates a new
  * suffix up to 48 ids; sequence 1 evaluates the same 48 from scratch.  The
  * build takes steps of 4 tokens, so the window of 8 has a ring of 12 rows
@@ -1724,6 +1827,7 @@ Suite *e2e_suite(void)
     tc = tcase_create("batched");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, test_e2e_batched_decode);
+    tcase_add_test(tc, test_e2e_batched_mixed);
     tcase_add_test(tc, test_e2e_seq_truncate);
     suite_add_tcase(s, tc);
     tc = tcase_create("cli");

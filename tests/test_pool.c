@@ -124,6 +124,41 @@ START_TEST(sleeping_workers_wake)
 }
 END_TEST
 
+/* gmrt_pool_run_task: every thread runs the task once per call with its
+ * own ith and the pool's nth, and the call returns after all of them. */
+typedef struct task_log {
+    atomic_int runs[MAX_TH];
+    atomic_int bad;
+    int nth;
+} task_log;
+
+static void log_task(void *user, int ith, int nth)
+{
+    task_log *t = user;
+    if (nth != t->nth || ith < 0 || ith >= nth)
+        atomic_fetch_add(&t->bad, 1);
+    else
+        atomic_fetch_add(&t->runs[ith], 1);
+}
+
+START_TEST(tasks_between_steps)
+{
+    for (int nth = 1; nth <= MAX_TH; nth++) {
+        gmrt_pool *p = NULL;
+        gmrt_diag d = {0};
+        ck_assert_int_eq(gmrt_pool_create(nth, &p, &d), GMRT_OK);
+        task_log t = {.nth = gmrt_pool_threads(p)};
+        for (int i = 0; i < 200; i++) {
+            gmrt_pool_run_task(p, log_task, &t);
+            for (int k = 0; k < t.nth; k++)
+                ck_assert_int_eq(atomic_load(&t.runs[k]), i + 1);
+        }
+        ck_assert_int_eq(atomic_load(&t.bad), 0);
+        gmrt_pool_destroy(p);
+    }
+}
+END_TEST
+
 START_TEST(create_and_destroy_repeatedly)
 {
     for (int i = 0; i < 50; i++) {
@@ -173,6 +208,7 @@ Suite *pool_suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, many_steps_1_to_4_threads);
     tcase_add_test(tc, sleeping_workers_wake);
+    tcase_add_test(tc, tasks_between_steps);
     tcase_add_test(tc, create_and_destroy_repeatedly);
     tcase_add_test(tc, bad_thread_counts);
     tcase_add_test(tc, roofline_is_sane);

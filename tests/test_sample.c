@@ -9,6 +9,7 @@
  * deterministic anyway).
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +390,49 @@ START_TEST(test_large_vocab_top_k)
 }
 END_TEST
 
+/* A top-p over more than a few thousand candidates sorts the whole
+ * vocabulary by radix (sort_all) instead of a heap and qsort: it must
+ * order exactly as they do, equal logits by id, -0 equal to +0, NaN last.
+ * Only 2002 logits are finite, so a top-k of 2048 (heap and qsort) and
+ * one of 4000 (radix) keep the same candidates with weight, and with the
+ * same seed they must draw the same ids; greedy (two passes in lanes)
+ * must give the first maximum. */
+START_TEST(test_sort_all_order)
+{
+    enum { NV = 4099 };
+    static float base[NV], l[NV];
+    uint32_t x = 12345;
+    for (int i = 0; i < NV; i++) {
+        x = x * 1103515245u + 12345u;
+        bool finite = i % 2 == 0 && i < 4000;           /* 2000; many equal, the best 0 */
+        base[i] = finite ? (float)((x >> 16) % 64) / 8.0f - 7.875f : -INFINITY;
+    }
+    base[10] = -0.0f, base[12] = 0.0f, base[3] = NAN, base[4097] = 9.0f, base[4098] = 9.0f;
+    gmrt_sampler_params p;
+    gmrt_sampler_params_default(&p);
+    p.temperature = 0.5f, p.top_p = 0.9f, p.seed = 9;
+    p.top_k = 2048;
+    gmrt_sampler *heap = with(&p, NV);
+    p.top_k = 4000;
+    gmrt_sampler *radix = with(&p, NV);
+    base[4097] = base[4098] = -1.0f;
+    for (int i = 0; i < 300; i++)
+        ck_assert_int_eq(gmrt_sampler_pick(heap, base), gmrt_sampler_pick(radix, base));
+    gmrt_sampler_destroy(heap);
+    gmrt_sampler_destroy(radix);
+    gmrt_sampler *g = plain(NV, 0.0f, 1);
+    base[4097] = base[4098] = 9.0f;
+    memcpy(l, base, sizeof l);
+    ck_assert_int_eq(gmrt_sampler_sample(g, l, NULL, 0), 4097);
+    base[4098] = INFINITY, base[4097] = FLT_MAX;
+    ck_assert_int_eq(gmrt_sampler_pick(g, base), 4097); /* +inf counts as FLT_MAX */
+    for (int i = 0; i < NV; i++)
+        base[i] = i == 7 ? NAN : -INFINITY;
+    ck_assert_int_eq(gmrt_sampler_pick(g, base), 0);
+    gmrt_sampler_destroy(g);
+}
+END_TEST
+
 Suite *sample_suite(void)
 {
     Suite *s = suite_create("sample");
@@ -406,6 +450,7 @@ Suite *sample_suite(void)
     tcase_add_test(tc, test_params_rejected);
     tcase_add_test(tc, test_create_rejected);
     tcase_add_test(tc, test_large_vocab_top_k);
+    tcase_add_test(tc, test_sort_all_order);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -494,6 +494,10 @@ void gmrt_sampler_destroy(gmrt_sampler *s);
  * penalties); history holds the ids seen so far, most recent last. */
 int32_t gmrt_sampler_sample(gmrt_sampler *s, float *logits,
                             const int32_t *history, size_t n_history);
+/* The same without the repetition penalty, leaving logits as they are:
+ * what gmrt_sampler_sample does when the penalty is off.  Samplers are
+ * independent: two threads may pick with two samplers at once. */
+int32_t gmrt_sampler_pick(gmrt_sampler *s, const float *logits);
 
 /* ------------------------------------------------------ threads (pool.c) */
 
@@ -516,6 +520,11 @@ int gmrt_pool_threads(const gmrt_pool *p);
 /* Runs fn(ctx, ith, nth) on every thread with ctx->barrier/sync replaced by
  * the pool's barrier; returns when all threads are done. */
 void gmrt_pool_run(gmrt_pool *p, gmk_forward_fn *fn, const gmk_ctx *ctx);
+/* Runs fn(user, ith, nth) on every thread (the caller is thread 0) and
+ * returns when all are done: work other than a forward step on the same
+ * threads, which are then warm for the next step. */
+typedef void gmrt_task_fn(void *user, int ith, int nth);
+void gmrt_pool_run_task(gmrt_pool *p, gmrt_task_fn *fn, void *user);
 
 /* ---------------------------------------------------- session (session.c) */
 
@@ -605,7 +614,33 @@ gmrt_status gmrt_session_decode(gmrt_session *s, const int32_t *seqs, const int3
                                 size_t n, const float **out_logits,
                                 gmrt_diag *diag) GMRT_MUST_CHECK;
 
+/*
+ * One forward step over several sequences at once, each with any number of
+ * tokens: a prefill chunk of one and the decode tokens of others share the
+ * pass (and its read of the weights).  Run i feeds the next runs[i].n
+ * tokens of `tokens` (the runs' tokens one after the other) to sequence
+ * runs[i].seq at its position; with runs[i].logits, the logits of its last
+ * token are one row of *out_logits, in run order (valid until the next
+ * call; NULL when no run asks).  Each sequence appears once, with 1 ..
+ * gmrt_session_max_batch tokens; more tokens than that in all take several
+ * passes.  The logits are those the sequence gets alone, bit for bit.
+ * GMRT_ERR_ARG for a sequence out of range, repeated or without room, a
+ * count out of range or an id >= n_vocab; nothing runs then.
+ */
+typedef struct gmrt_run {
+    int32_t seq, n;
+    bool logits;
+} gmrt_run;
+gmrt_status gmrt_session_batch(gmrt_session *s, const gmrt_run *runs, size_t n_runs,
+                               const int32_t *tokens, const float **out_logits,
+                               gmrt_diag *diag) GMRT_MUST_CHECK;
+
 int32_t gmrt_session_n_seqs(const gmrt_session *s);
+/* Tokens in one forward pass of the compiled model (its --batch). */
+int32_t gmrt_session_max_batch(const gmrt_session *s);
+/* The session's threads, for work between steps (gmrt_pool_run_task); a
+ * step must not run while it is in use. */
+gmrt_pool *gmrt_session_pool(gmrt_session *s);
 /* Sequence seq's position (tokens evaluated), or -1 when out of range. */
 int32_t gmrt_session_seq_pos(const gmrt_session *s, int32_t seq);
 /* Forgets sequence seq's context (position back to 0). */
