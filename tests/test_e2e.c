@@ -624,34 +624,44 @@ static double batched_vs_alone(const char *graph, const char *gguf, const char *
     return worst;
 }
 
+/* check(graph, gguf, target) for the first n_graphs test graphs (seeded
+ * weights under name-prefix) on the portable kernels and on the host's:
+ * each must give a largest logit difference of 0, what (named) compares. */
+static void each_batched_case(int n_graphs, const char *prefix, const char *what,
+                              double (*check)(const char *, const char *, const char *))
+{
+    static const char *const graphs[][2] = {
+        {"tests/graphs/tiny.yaml", "tiny"}, {"tests/graphs/tiny-qmix.yaml", "tiny-qmix"},
+        {"tests/graphs/gemma4-tiny.yaml", "gemma4-tiny"},
+        {"tests/graphs/gemma3n-tiny.yaml", "gemma3n-tiny"}};
+    const char *targets[] = {"generic", "host"};
+    for (int t = 0; t < 2; t++) {
+        if (!target_runs_here(targets[t]))
+            continue;
+        for (int g = 0; g < n_graphs; g++) {
+            char gguf[4200];
+            gmc_diag cd;
+            gmc_diag_clear(&cd);
+            snprintf(gguf, sizeof gguf, "%s/%s-%s.gguf", gmc_test_tmpdir(), prefix,
+                     graphs[g][1]);
+            const char *graph = gmc_test_src(graphs[g][0]);
+            ck_assert_msg(gmc_init_weights(graph, gguf, 5, false, &cd) == GMC_OK, "%s",
+                          cd.msg);
+            double diff = check(graph, gguf, targets[t]);
+            fprintf(stderr, "%s %s on %s: largest logit difference %.3g\n", what,
+                    graphs[g][1], targets[t], diff);
+            ck_assert_msg(diff == 0, "%s on %s: %g", graphs[g][1], targets[t], diff);
+        }
+    }
+}
+
 /* A batched decode step (gmk_ctx.seqs) gives each sequence the logits it
  * gets alone, bit for bit: no kernel lets a row's arithmetic depend on the
  * other rows of its batch (the MoE rows of a padded width once did, on the
  * portable kernels: found by this test). */
 START_TEST(test_e2e_batched_decode)
 {
-    static const char *const graphs[][2] = {
-        {"tests/graphs/tiny.yaml", "tiny"}, {"tests/graphs/tiny-qmix.yaml", "tiny-qmix"},
-        {"tests/graphs/gemma4-tiny.yaml", "gemma4-tiny"},
-        {"tests/graphs/gemma3n-tiny.yaml", "gemma3n-tiny"}};
-    const char *targets[] = {"generic", "x86-64-v3"};
-    for (int t = 0; t < 2; t++) {
-        if (!target_runs_here(targets[t]))
-            continue;
-        for (int g = 0; g < 4; g++) {
-            char gguf[4200];
-            gmc_diag cd;
-            gmc_diag_clear(&cd);
-            snprintf(gguf, sizeof gguf, "%s/batched-%s.gguf", gmc_test_tmpdir(), graphs[g][1]);
-            const char *graph = gmc_test_src(graphs[g][0]);
-            ck_assert_msg(gmc_init_weights(graph, gguf, 5, false, &cd) == GMC_OK, "%s",
-                          cd.msg);
-            double diff = batched_vs_alone(graph, gguf, targets[t]);
-            fprintf(stderr, "batched decode %s on %s: largest logit difference %.3g\n",
-                    graphs[g][1], targets[t], diff);
-            ck_assert_msg(diff == 0, "%s on %s: %g", graphs[g][1], targets[t], diff);
-        }
-    }
+    each_batched_case(4, "batched", "batched decode", batched_vs_alone);
 }
 END_TEST
 
@@ -731,30 +741,10 @@ static double mixed_vs_alone(const char *graph, const char *gguf, const char *ta
 
 /* gmrt_session_batch: prefill runs and decode tokens of several sequences
  * in one step give each the logits it gets alone, bit for bit, on the
- * portable kernels and on the x86 ones the server runs here. */
+ * portable kernels and on the host's, which the server runs. */
 START_TEST(test_e2e_batched_mixed)
 {
-    static const char *const graphs[][2] = {
-        {"tests/graphs/tiny.yaml", "tiny"}, {"tests/graphs/tiny-qmix.yaml", "tiny-qmix"},
-        {"tests/graphs/gemma4-tiny.yaml", "gemma4-tiny"}};
-    const char *targets[] = {"generic", "x86-64-v4-vnni"};
-    for (int t = 0; t < 2; t++) {
-        if (!target_runs_here(targets[t]))
-            continue;
-        for (int g = 0; g < 3; g++) {
-            char gguf[4200];
-            gmc_diag cd;
-            gmc_diag_clear(&cd);
-            snprintf(gguf, sizeof gguf, "%s/mixed-%s.gguf", gmc_test_tmpdir(), graphs[g][1]);
-            const char *graph = gmc_test_src(graphs[g][0]);
-            ck_assert_msg(gmc_init_weights(graph, gguf, 5, false, &cd) == GMC_OK, "%s",
-                          cd.msg);
-            double diff = mixed_vs_alone(graph, gguf, targets[t]);
-            fprintf(stderr, "mixed batch %s on %s: largest logit difference %.3g\n",
-                    graphs[g][1], targets[t], diff);
-            ck_assert_msg(diff == 0, "%s on %s: %g", graphs[g][1], targets[t], diff);
-        }
-    }
+    each_batched_case(3, "mixed", "mixed batch", mixed_vs_alone);
 }
 END_TEST
 
