@@ -1172,8 +1172,8 @@ END_TEST
  * with: the generic one for those with f32 activations; for the Arm ones,
  * whose matmuls take int8 activations (gmk_arm.h), x86-64-v3, which
  * quantizes them by the same rule and has the same per-block arithmetic
- * (against generic they differ by the int8 rounding, NMSE ~1e-4; the
- * AVX-512 profiles sum the k-quants' blocks in another order). */
+ * (against generic they differ by the int8 rounding, NMSE ~1e-4; so do
+ * the AVX-512 profiles' k-quant matmuls, docs/targets.md). */
 typedef struct cross_pair {
     const char *target, *ref;
 } cross_pair;
