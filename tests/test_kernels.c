@@ -16,8 +16,8 @@
 #include <string.h>
 
 #include "gmk_generic.h"
-#include "gmk_math.h"
 #include "gmk_quant.h"
+#include "math_hash.h"
 
 /* ------------------------------------------------------------ helpers */
 
@@ -1162,25 +1162,16 @@ static double ulps_from(float got, double want)
 /* gmk_math.h against libm in double, on every 4099th float (a million,
  * every sign and exponent): exp within 1.5 ulp, tanh within 2, sin and cos
  * within 1 (measured on every 7th float: 1.21, 1.52, 0.50, 0.50); the
- * limits, ±0 and NaN; and a hash of all the results, so that a change of
- * arithmetic (an fma contracted, a reordered polynomial) that would make
- * two ISAs differ shows here on any one of them. */
-/* test_portable_math's hash, measured the same compiled for x86-64,
- * x86-64-v3 and x86-64-v4, for armv8.2-a (qemu-aarch64) and for rv64gcv
- * (qemu-riscv64).  NaNs count as one value: their payloads are the ISA's
- * (RISC-V returns the canonical NaN whatever the input's). */
-#define GMK_MATH_HASH 0x7adec02873a4cfb9u
-
+ * limits, ±0 and NaN; and the hash of the results (math_hash.h), which
+ * tests/arm/kernels.c checks on the Arm targets. */
 START_TEST(test_portable_math)
 {
     double worst[4] = {0};
-    uint64_t h = 1469598103934665603u;
-    for (uint64_t u = 0; u <= 0xffffffffu; u += 4099) {
-        float x = gmk_bits_f32((uint32_t)u), s, c, e = gmk_expf(x), t = gmk_tanhf(x);
-        gmk_sincosf(x, &s, &c);
-        const float got[4] = {e, t, s, c};
-        for (int k = 0; k < 4; k++)
-            h = (h ^ (isnan(got[k]) ? 0x7fc00000u : gmk_f32_bits(got[k]))) * 1099511628211u;
+    uint64_t h = GMK_TEST_MATH_SEED;
+    for (uint64_t u = 0; u <= 0xffffffffu; u += GMK_TEST_MATH_STRIDE) {
+        float x = gmk_bits_f32((uint32_t)u), got[4];
+        h = gmk_test_math_step(h, x, got);
+        float e = got[0], t = got[1];
         if (isnan(x)) {
             ck_assert(isnan(e) && isnan(t));
             continue;
@@ -1201,7 +1192,7 @@ START_TEST(test_portable_math)
     ck_assert(isinf(gmk_expf(INFINITY)) && isinf(gmk_expf(88.73f)));
     ck_assert(gmk_tanhf(INFINITY) == 1.0f && gmk_tanhf(-INFINITY) == -1.0f);
     ck_assert(gmk_tanhf(-0.0f) == 0.0f && signbit(gmk_tanhf(-0.0f)));
-    ck_assert_msg(h == GMK_MATH_HASH, "hash %#llx", (unsigned long long)h);
+    ck_assert_msg(h == GMK_TEST_MATH_HASH, "hash %#llx", (unsigned long long)h);
 }
 END_TEST
 
