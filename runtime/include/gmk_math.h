@@ -22,13 +22,13 @@
 #include "gmk_quant.h" /* GMK_NO_CONTRACT, gmk_f32_bits, gmk_bits_f32 */
 
 /*
- * exp(x) within about 1 ulp (gradual underflow, +inf above 88.72, NaN kept).
+ * exp(x) within 1.25 ulp (gradual underflow, +inf above 88.72, NaN kept).
  * x = n·ln2 + r, |r| ≤ ln2/2, with n = round(x/ln2) read from the low bits
  * of x/ln2 + 1.5·2^23 (round to nearest, as every IEEE machine does); ln2
  * is split so that n·ln2_hi is exact.  e^r is its Taylor polynomial to r^7
  * (the next term is under 0.05 ulp); 2^n is applied as 2^n1 · 2^(n − n1),
- * n1 = round(n/2), so that each factor is a normal float for every n the
- * clamp allows and only the last product can round (to a subnormal).
+ * n1 = round(x/(2·ln2)), so that each factor is a normal float for every n
+ * the clamp allows and only the last product can round (to a subnormal).
  */
 static inline float gmk_expf(float x)
 {
@@ -59,7 +59,7 @@ static inline float gmk_expf(float x)
 }
 
 /*
- * tanh(x) within a few ulp, odd, ±1 in the limits, NaN kept.  |x| < 0.55:
+ * tanh(x) within 2 ulp, odd, ±1 in the limits, NaN kept.  |x| < 0.55:
  * the Taylor series to x^19 (the next term is under 0.01 ulp there); above,
  * 1 − 2/(e^{2|x|} + 1), whose subtraction then loses at most one bit.
  */
