@@ -45,8 +45,8 @@ typedef struct gmc_target {
      * -march value, further clang flags (space-separated) and the host
      * features the target needs (comma-separated, without '+'). */
     const char *march, *extra_flags, *requires;
-    /* Libraries model.so and the executable link (e.g. "-lmvec" for the
-     * vector math clang calls under -fveclib=libmvec); NULL: none. */
+    /* Libraries model.so and the executable link, or linker flags (wasm32's
+     * stack and memory); NULL: none. */
     const char *link_libs;
     /* Targets of another architecture (gmc_configure_linux): the host arch
      * that builds them natively, the Debian triple of the cross sysroot

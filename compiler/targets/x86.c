@@ -67,8 +67,8 @@ static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_con
     snprintf(extra, sizeof extra, "%s", t->extra_flags);
     for (char *f = strtok(extra, " "); f; f = strtok(NULL, " "))
         gmc_target_add_flag(c, "%s", f);
-    /* expf/tanhf in loops (softmax, GELU) go to glibc's vector versions */
-    gmc_target_add_flag(c, "-fveclib=libmvec");
+    /* no -fveclib: the kernels call no libm function in a loop (exp, tanh,
+     * sin and cos are gmk_math.h's, the same bits as on other ISAs) */
     gmc_target_add_flag(c, "--target=%s", c->triple);
     c->runs = lacks ? GMC_RUNS_NO : GMC_RUNS_NATIVE;
     return true;
@@ -79,7 +79,7 @@ static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_con
                             .rank = rank_,                                               \
                             .act_fmt = fmt, .weight_layout = layout,                     \
                             .configure = configure_x86, .march = march_,                 \
-                            .extra_flags = extra_, .requires = req, .link_libs = "-lmvec"}
+                            .extra_flags = extra_, .requires = req}
 
 /* SSE2 has no u8 x s8 multiply: measured, its int8 path is slower than
  * dequantize + f32 dots, so the baseline keeps f32 activations. */

@@ -181,11 +181,8 @@ static inline void gmk_fused_qkv(const gmk_qkv *a, const gmk_ctx *c, int ith, in
         for (int64_t i = 0; i < q.n; i++) {
             int64_t t = q.t0 + i;
             float pos = (float)((int64_t)q.pos + i);
-            for (int j = 0; j < half; j++) {
-                float th = pos * a->inv_freq[j];
-                cs[j] = cosf(th);
-                sn[j] = sinf(th);
-            }
+            for (int j = 0; j < half; j++)
+                gmk_sincosf(pos * a->inv_freq[j], &sn[j], &cs[j]);
             int64_t slot = a->n_slots ? ((int64_t)q.pos + i) % a->n_slots : 0;
             for (int64_t u = lo; u < hi; u++) {
                 int m, h;
@@ -381,7 +378,7 @@ static inline void gmk_fused_head(const float *restrict x, const float *restrict
         gmk_matmul_rows(c->logits, V, E, dtype, hq, fmt, n, lo, hi, D);
         for (int64_t t = 0; t < n && softcap > 0.0f; t++)
             for (int64_t r = lo; r < hi; r++)
-                c->logits[t * V + r] = softcap * tanhf(c->logits[t * V + r] / softcap);
+                c->logits[t * V + r] = softcap * gmk_tanhf(c->logits[t * V + r] / softcap);
         return;
     }
     int parts = nth < GMK_MAX_THREADS ? nth : GMK_MAX_THREADS;
@@ -394,7 +391,7 @@ static inline void gmk_fused_head(const float *restrict x, const float *restrict
         for (int64_t r = r0; r < r1; r++) {
             float l = c->logits[r];
             if (softcap > 0.0f)
-                l = softcap * tanhf(l / softcap);
+                l = softcap * gmk_tanhf(l / softcap);
             l = gmk_sane_logit(l);
             if (id < 0 || l > best) {
                 best = l;

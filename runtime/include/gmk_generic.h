@@ -8,7 +8,8 @@
  * arithmetic whatever nth is, so results are bit-identical across thread
  * counts.  Kernels allocate nothing, touch no globals and make no OS calls;
  * they are the reference the per-ISA kernels are tested against.  Build with
- * -fno-math-errno so that sqrtf/expf/tanhf stay pure.
+ * -fno-math-errno so that sqrtf stays pure; exp, tanh, sin and cos are
+ * gmk_math.h's, the same bits on every ISA.
  */
 #ifndef GMK_GENERIC_H
 #define GMK_GENERIC_H
@@ -26,6 +27,7 @@
 #include "gmk_act.h"
 #include "gmk_quant.h"
 #include "gmk_layout.h"
+#include "gmk_math.h"
 
 /* Floats of a quantized weight row dequantized at a time in gmk_matmul
  * (a multiple of every block size; 16 KiB of stack). */
@@ -351,11 +353,8 @@ static inline void gmk_rope(float *x, int n_tok, int n_heads, int hd, int32_t po
         for (int i0 = 0; i0 < half; i0 += GMK_ROPE_MAX_HALF) {
             int n = half - i0 < GMK_ROPE_MAX_HALF ? half - i0 : GMK_ROPE_MAX_HALF;
             if (t != cached_t || half > GMK_ROPE_MAX_HALF) {
-                for (int i = 0; i < n; i++) {
-                    float th = pos * inv_freq[i0 + i];
-                    c[i] = cosf(th);
-                    s[i] = sinf(th);
-                }
+                for (int i = 0; i < n; i++)
+                    gmk_sincosf(pos * inv_freq[i0 + i], &s[i], &c[i]);
                 cached_t = t;
             }
             gmk_rope_rotate(xh + i0, xh + half + i0, c, s, n, out_scale);
@@ -557,20 +556,20 @@ static inline void gmk_attn_softmax_step(float *restrict s, int n, float *restri
 {
     if (softcap > 0.0f)
         for (int j = 0; j < n; j++)
-            s[j] = softcap * tanhf(s[j] / softcap);
+            s[j] = softcap * gmk_tanhf(s[j] / softcap);
     float cm = -INFINITY;
     for (int j = 0; j < n; j++)
         cm = s[j] > cm ? s[j] : cm;
     if (cm > *m) { /* rescale what has been accumulated to the new max */
-        float corr = expf(*m - cm);
+        float corr = gmk_expf(*m - cm);
         *l *= corr;
         for (int i = 0; i < hd; i++)
             o[i] *= corr;
         *m = cm;
     }
     float mx = *m, sum = *l;
-    for (int j = 0; j < n; j++) /* a plain loop: vectorized expf (-fveclib) */
-        s[j] = expf(s[j] - mx);
+    for (int j = 0; j < n; j++) /* a plain loop: gmk_expf vectorizes */
+        s[j] = gmk_expf(s[j] - mx);
     for (int j = 0; j < n; j++)
         sum += s[j];
     *l = sum;
@@ -763,13 +762,12 @@ static inline void gmk_attention(float *restrict o, const float *restrict q,
 
 /* gelu_tanh(x) = 0.5·x·(1 + tanh(z)), z = sqrt(2/π)·(x + 0.044715·x³),
  * computed as x / (1 + exp(−2z)) (the same function: 1 + tanh(z) =
- * 2 / (1 + exp(−2z))) because expf has vector versions (clang's -fveclib)
- * and tanhf has none there; no cancellation near 0, and exp overflow gives
- * the right limits (x → −∞: −0; x → +∞: x). */
+ * 2 / (1 + exp(−2z))): one gmk_expf, which vectorizes; no cancellation
+ * near 0, and exp overflow gives the right limits (x → −∞: −0; x → +∞: x). */
 static inline float gmk_gelu_tanh(float x)
 {
     const float k2 = 1.5957691216057308f; /* 2·sqrt(2/π) */
-    return x / (1.0f + expf(-k2 * (x + 0.044715f * x * x * x)));
+    return x / (1.0f + gmk_expf(-k2 * (x + 0.044715f * x * x * x)));
 }
 
 /* Elements gmk_gelu_mul computes per block: every element, tail included,
@@ -813,7 +811,7 @@ static inline void gmk_softcap(float *x, int64_t n, float cap, int ith, int nth)
     int64_t lo, hi;
     gmk_range(n, ith, nth, &lo, &hi);
     for (int64_t i = lo; i < hi; i++)
-        x[i] = cap * tanhf(x[i] / cap);
+        x[i] = cap * gmk_tanhf(x[i] / cap);
 }
 
 /* ------------------------------------------------------------ Gemma 4 */
@@ -890,7 +888,7 @@ static inline void gmk_moe_route(float *restrict route, const float *restrict x,
             mx = logit[e] > mx ? logit[e] : mx;
         float sum = 0;
         for (int64_t e = 0; e < E; e++) {
-            logit[e] = expf(logit[e] - mx);
+            logit[e] = gmk_expf(logit[e] - mx);
             sum += logit[e];
         }
         float *rt = route + t * 3 * k;
@@ -924,7 +922,7 @@ static inline void gmk_tanh(float *x, int n_tok, int64_t D, int ith, int nth)
     int64_t lo, hi;
     gmk_range((int64_t)n_tok * D, ith, nth, &lo, &hi);
     for (int64_t i = lo; i < hi; i++)
-        x[i] = tanhf(x[i]);
+        x[i] = gmk_tanhf(x[i]);
 }
 
 /* x /= s (a division, not a multiplication by 1/s).  Elements split. */

@@ -16,7 +16,9 @@
  *    uniform activations as there) of gmk_ref_matmul_rows on the f32
  *    activations;
  *  - a weight without an int8 kernel: q4_1 handed Q8_0 rows (the fallback)
- *    and P4 weights with f32 rows (the reference, exact).
+ *    and P4 weights with f32 rows (the reference, exact);
+ *  - gmk_math.h's exp, tanh, sin and cos give the host's bits (the hash of
+ *    tests/math_hash.h, which the kernels suite checks on the host).
  */
 #include <math.h>
 #include <stdio.h>
@@ -24,6 +26,7 @@
 
 #include "gmk_arm.h"
 #include "gmk_layout.h"
+#include "../math_hash.h"
 
 #if defined(__ARM_FEATURE_MATMUL_INT8)
 #define ISA "i8mm: smmla + sdot"
@@ -372,9 +375,27 @@ static void check_bad_shapes(void)
     n_checks += 3;
 }
 
+/* The hash of gmk_math.h's results is the host's: the two ISAs' softmax,
+ * GELU and RoPE give the same bits (docs/targets.md). */
+static void check_math(void)
+{
+    uint64_t h = GMK_TEST_MATH_SEED;
+    float out[4];
+    for (uint64_t u = 0; u <= 0xffffffffu; u += GMK_TEST_MATH_STRIDE)
+        h = gmk_test_math_step(h, gmk_bits_f32((uint32_t)u), out);
+    if (h != GMK_TEST_MATH_HASH) {
+        char what[80];
+        snprintf(what, sizeof what, "gmk_math.h hash %#llx, the host's %#llx",
+                 (unsigned long long)h, (unsigned long long)GMK_TEST_MATH_HASH);
+        fail(what);
+    }
+    n_checks++;
+}
+
 int main(void)
 {
     check_quant();
+    check_math();
     const int64_t b32[][2] = {{67, 96}, {9, 32 * 17}, {4, 32}, {1, 64}, {130, 512}};
     const int64_t kq[][2] = {{13, 256}, {5, 768}, {1, 512}, {33, 1024}, {4, 256}};
     const int dtypes[] = {GMK_DTYPE_Q4_0, GMK_DTYPE_Q5_0, GMK_DTYPE_Q8_0,
