@@ -126,9 +126,10 @@ static bool write_result(const char *path, const result *r)
     if (r->has_costs)
         fprintf(f, ",\n \"costs\": {\"decode_weight_bytes\": %" PRIu64 ", \"kv_bytes_per_pos\": "
                 "%" PRIu64 ", \"dense_macs\": %.17g, \"head_macs\": %.17g, "
-                "\"attn_macs_per_key\": %.17g, \"peak\": %d}", r->costs.decode_weight_bytes,
-                r->costs.kv_bytes_per_pos, r->costs.dense_macs, r->costs.head_macs,
-                r->costs.attn_macs_per_key, (int)r->costs.peak);
+                "\"attn_macs_per_key\": %.17g, \"peak\": %d, \"step_barriers\": %.0f}",
+                r->costs.decode_weight_bytes, r->costs.kv_bytes_per_pos, r->costs.dense_macs,
+                r->costs.head_macs, r->costs.attn_macs_per_key, (int)r->costs.peak,
+                r->costs.step_barriers);
     fprintf(f, "}\n");
     bool ok = !ferror(f);
     ok = fclose(f) == 0 && ok;
@@ -217,7 +218,9 @@ static bool read_result(const char *path, result *r)
         r->costs = (gmrt_bench_costs){(uint64_t)jnum(co, "decode_weight_bytes"),
                                       (uint64_t)jnum(co, "kv_bytes_per_pos"),
                                       jnum(co, "dense_macs"), jnum(co, "head_macs"),
-                                      jnum(co, "attn_macs_per_key"), (gmrt_peak_kind)peak};
+                                      jnum(co, "attn_macs_per_key"), (gmrt_peak_kind)peak,
+                                      /* 0 in a result written before it was */
+                                      jnum(co, "step_barriers")};
     }
     gmrt_json_destroy(doc);
     free(buf);

@@ -516,6 +516,11 @@ int gmrt_pool_threads(const gmrt_pool *p);
 /* Runs fn(ctx, ith, nth) on every thread with ctx->barrier/sync replaced by
  * the pool's barrier; returns when all threads are done. */
 void gmrt_pool_run(gmrt_pool *p, gmk_forward_fn *fn, const gmk_ctx *ctx);
+/* Barriers passed so far by all pools of this process, each counted once
+ * (not once per thread), the one that ends a step included.  The difference
+ * over one decode step is what the cost model calls its barriers
+ * (docs/experiments.md#cost-model). */
+uint64_t gmrt_pool_barriers(void);
 
 /* ---------------------------------------------------- session (session.c) */
 

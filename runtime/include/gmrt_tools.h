@@ -81,11 +81,14 @@ typedef struct gmrt_roofline {
     const char *bw_insn;
     double int8_gops, bf16_gflops, f32_gflops; /* best of three runs */
     const char *int8_insn, *bf16_insn, *f32_insn;
+    double barrier_us; /* one barrier of the runtime's thread pool (pool.c)
+                          with no work between: the best of 7 runs */
 } gmrt_roofline;
 
 /* Measures read bandwidth (bw_bytes, rounded down to a whole number of
  * vector blocks per thread, read `passes` times by n_threads threads after
- * one untimed pass) and the int8 / bf16 / f32 peaks on n_threads threads.
+ * one untimed pass), the int8 / bf16 / f32 peaks and the time of one pool
+ * barrier on n_threads threads.
  * Allocates and frees the buffer itself; takes about 0.1 s per GiB-pass plus
  * 0.5 s for the peaks.  Fails with GMRT_ERR_ARG (counts out of range),
  * GMRT_ERR_NOMEM (buffer or threads).  Not reentrant. */
@@ -115,6 +118,9 @@ typedef struct gmrt_bench_costs {
     double attn_macs_per_key;     /* per token and attended position: QK + PV,
                                      sum over layers of 2 x attn_q rows */
     gmrt_peak_kind peak;          /* type of most of the blk.* weight bytes */
+    double step_barriers;         /* thread-pool barriers a forward step
+                                     passes (gmc_plan_step_barriers, or
+                                     counted by bench); 0 where unknown */
 } gmrt_bench_costs;
 
 /* Fails with GMRT_ERR_MISMATCH if there is no token_embd.weight, or
@@ -166,6 +172,7 @@ typedef struct gmrt_machine_threads {
     int threads;
     double read_gbs, int8_gops, bf16_gflops, f32_gflops;
     double decode_efficiency, prefill_efficiency;
+    double barrier_us; /* one thread-pool barrier, microseconds; 0 if not given */
 } gmrt_machine_threads;
 
 typedef struct gmrt_machine {
@@ -201,9 +208,13 @@ typedef struct gmrt_prediction {
     double pp_tps, tg_tps; /* 0 for a test of 0 tokens */
 } gmrt_prediction;
 
+/* Seconds of a mean decode step of tg<n_gen> at t's thread count: its
+ * bytes (gmrt_bench_tg_bytes) / (read_gbs x decode_efficiency), plus
+ * c->step_barriers x barrier_us. */
+double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                           int n_gen);
 /* Predicted tokens/s of pp<n_prompt> and tg<n_gen> (as gemmac bench runs
- * them) at t's thread count: decode = read_gbs x decode_efficiency / the
- * mean bytes of a step (gmrt_bench_tg_bytes); prefill = n_prompt x peak x
+ * them) at t's thread count: decode = 1 / gmrt_machine_step_s; prefill = n_prompt x peak x
  * prefill_efficiency / the operations of the whole prefill
  * (gmrt_bench_pp_ops). */
 void gmrt_machine_predict(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
