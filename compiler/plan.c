@@ -382,6 +382,11 @@ void gmc_plan_predict_report(const gmrt_bench_costs *c, const char *target,
               (double)c->kv_bytes_per_pos * 1e-3);
     gmc_emitf(b, "  a step passes                %14.0f thread-pool barriers\n",
               c->step_barriers);
+    gmc_emitf(b, "  dense ops by weight type    ");
+    for (int d = 0; d < GMK_DTYPE_COUNT; d++)
+        if (c->type_macs[d] > 0 && gmrt_dtype_name(d))
+            gmc_emitf(b, " %s %.1f%%", gmrt_dtype_name(d), 100 * c->type_macs[d] / c->dense_macs);
+    gmc_emitf(b, "\n");
     gmc_emitf(b, "  prefill computes             %14.4f G ops dense + %.1f k per attended "
               "position, + %.4f G for the head once (%s peak)\n", 2 * c->dense_macs * 1e-9,
               2 * c->attn_macs_per_key * 1e-3, 2 * c->head_macs * 1e-9,

@@ -250,6 +250,12 @@ START_TEST(profile_parse_errors)
         {"threads 1\ntarget generic\n", "p.txt:2: target belongs before the first"},
         {"target\n", "p.txt:1: target has no value"},
         {"threads 1\nbarrier_us -1\n", "p.txt:2: barrier_us needs a non-negative number"},
+        {"threads 1\nprefill_efficiency_q9_9 0.2\n", "p.txt:2: unknown weight type in"},
+        {"prefill_efficiency_q4_0 0.2\n", "p.txt:1: prefill_efficiency_q4_0 comes before"},
+        {"threads 1\nprefill_efficiency_q4_0 0.2\nprefill_efficiency_q4_0 0.3\n",
+         "p.txt:3: prefill_efficiency_q4_0 is given twice"},
+        {"threads 1\nprefill_efficiency_bf16 0\n", "p.txt:2: prefill_efficiency_bf16 needs a "
+         "positive"},
         {"threads 1\ndecode_efficiency 0\n", "p.txt:2: decode_efficiency needs a positive"},
         {"# nothing\n", "p.txt: no \"threads N\" section"},
     };
@@ -271,7 +277,7 @@ START_TEST(profile_prediction_arithmetic)
                        "threads 1\nread_gbs 10\nint8_gops 100\nbf16_gflops 50\n"
                        "f32_gflops 25\ndecode_efficiency 0.5\nprefill_efficiency 0.25\n"
                        "threads 4\n  read_gbs 20   \nint8_gops 400\nbf16_gflops 200\n"
-                       "f32_gflops 100\nbarrier_us 2.5\n";
+                       "f32_gflops 100\nbarrier_us 2.5\nprefill_efficiency_q4_0 0.5\n";
     gmrt_machine m;
     gmrt_diag d = {0};
     ck_assert_msg(gmrt_machine_parse(text, "hand.txt", &m, &d) == GMRT_OK, "%s", d.msg);
@@ -301,6 +307,15 @@ START_TEST(profile_prediction_arithmetic)
                   p.tg_tps);
     gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
     ck_assert(fabs(p.tg_tps - 5e9 / 100005000.0) < 1e-9);
+    /* Split by type, pp10: 6e7 q4_0 MACs a token at 400 GOPS x 0.5 (its own
+     * efficiency), 4e7 f16 at 100 GFLOPS x 1, the head and the attention
+     * (2 x (1e7 + 55000) ops) at the bf16 peak of c.peak, 200 x 1. */
+    c.type_macs[GMK_DTYPE_Q4_0] = 6e7;
+    c.type_macs[GMK_DTYPE_F16] = 4e7;
+    gmrt_machine_predict(&m.t[1], &c, 10, 0, &p);
+    double pp_s = 2 * 10 * 6e7 / 200e9 + 2 * 10 * 4e7 / 100e9 + 2 * (1e7 + 55000) / 200e9;
+    ck_assert_msg(fabs(p.pp_tps - 10 / pp_s) < 1e-6, "pp %.12g, by hand %.12g", p.pp_tps,
+                  10 / pp_s);
     /* What gmrt_machine_save writes reads back the same. */
     char path[4200];
     snprintf(path, sizeof path, "%s/hand-profile.txt", gmc_test_tmpdir());
@@ -309,7 +324,9 @@ START_TEST(profile_prediction_arithmetic)
     ck_assert_msg(gmrt_machine_load(path, &back, &d) == GMRT_OK, "%s", d.msg);
     ck_assert(back.n == 2 && !strcmp(back.cpu, m.cpu) && back.t[0].read_gbs == 10 &&
               back.t[0].prefill_efficiency == 0.25 && back.t[1].f32_gflops == 100 &&
-              back.t[0].barrier_us == 0 && back.t[1].barrier_us == 2.5);
+              back.t[0].barrier_us == 0 && back.t[1].barrier_us == 2.5 &&
+              back.t[1].type_prefill_efficiency[GMK_DTYPE_Q4_0] == 0.5 &&
+              back.t[0].type_prefill_efficiency[GMK_DTYPE_Q4_0] == 0);
 }
 END_TEST
 

@@ -121,7 +121,13 @@ typedef struct gmrt_bench_costs {
     double step_barriers;         /* thread-pool barriers a forward step
                                      passes (gmc_plan_step_barriers, or
                                      counted by bench); 0 where unknown */
+    double type_macs[GMK_DTYPE_COUNT]; /* dense_macs by the weights' dtype;
+                                          all 0 where unknown */
 } gmrt_bench_costs;
+
+/* The peak a weight dtype's matmuls run at: int8 dot products for the
+ * integer-quantized types, bf16, else f32 (f32 and f16, widened). */
+gmrt_peak_kind gmrt_bench_peak_of_dtype(int32_t dtype);
 
 /* Fails with GMRT_ERR_MISMATCH if there is no token_embd.weight, or
  * GMRT_ERR_FORMAT / GMRT_ERR_LIMIT for a tensor whose size is invalid. */
@@ -173,6 +179,10 @@ typedef struct gmrt_machine_threads {
     double read_gbs, int8_gops, bf16_gflops, f32_gflops;
     double decode_efficiency, prefill_efficiency;
     double barrier_us; /* one thread-pool barrier, microseconds; 0 if not given */
+    /* prefill_efficiency_<dtype>: the fraction of its peak that the matmuls
+     * of one weight dtype reach in prefill; 0 where not given (then
+     * prefill_efficiency) */
+    double type_prefill_efficiency[GMK_DTYPE_COUNT];
 } gmrt_machine_threads;
 
 typedef struct gmrt_machine {
@@ -213,10 +223,16 @@ typedef struct gmrt_prediction {
  * c->step_barriers x barrier_us. */
 double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                            int n_gen);
+/* Seconds of the prefill pp<n_prompt> at t's thread count: each weight
+ * dtype's dense ops (c->type_macs) at its peak times its efficiency
+ * (prefill_efficiency_<dtype>, else prefill_efficiency), the head and the
+ * attention at the peak of c->peak times prefill_efficiency.  Without
+ * c->type_macs, all of gmrt_bench_pp_ops at that peak. */
+double gmrt_machine_prefill_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                              int n_prompt);
 /* Predicted tokens/s of pp<n_prompt> and tg<n_gen> (as gemmac bench runs
- * them) at t's thread count: decode = 1 / gmrt_machine_step_s; prefill = n_prompt x peak x
- * prefill_efficiency / the operations of the whole prefill
- * (gmrt_bench_pp_ops). */
+ * them) at t's thread count: decode = 1 / gmrt_machine_step_s, prefill =
+ * n_prompt / gmrt_machine_prefill_s. */
 void gmrt_machine_predict(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                           int n_prompt, int n_gen, gmrt_prediction *out);
 

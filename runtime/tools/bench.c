@@ -76,13 +76,19 @@ static gmrt_status tensor_bytes(const gmk_tensor *t, uint64_t *out, gmrt_diag *d
     return GMRT_OK;
 }
 
-static gmrt_peak_kind peak_of_dtype(int32_t dtype)
+gmrt_peak_kind gmrt_bench_peak_of_dtype(int32_t dtype)
 {
     if (dtype == GMK_DTYPE_BF16)
         return GMRT_PEAK_BF16;
     if (dtype == GMK_DTYPE_F32 || dtype == GMK_DTYPE_F16)
         return GMRT_PEAK_F32;
     return GMRT_PEAK_INT8;
+}
+
+static void add_type_macs(gmrt_bench_costs *c, int32_t dtype, double macs)
+{
+    if (dtype >= 0 && dtype < GMK_DTYPE_COUNT)
+        c->type_macs[dtype] += macs;
 }
 
 gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
@@ -99,8 +105,10 @@ gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
         if (t->n_dims == 3 && m->n_experts_used > 0) {
             /* experts: a token reads and computes with n_experts_used of them */
             b = b / (uint64_t)t->ne[2] * (uint64_t)m->n_experts_used;
-            out->dense_macs += (double)t->ne[0] * (double)t->ne[1] * m->n_experts_used;
-            by_peak[peak_of_dtype(t->dtype)] += b;
+            double macs = (double)t->ne[0] * (double)t->ne[1] * m->n_experts_used;
+            out->dense_macs += macs;
+            add_type_macs(out, t->dtype, macs);
+            by_peak[gmrt_bench_peak_of_dtype(t->dtype)] += b;
         }
         if (strcmp(t->name, "per_layer_token_embd.weight") == 0)
             b /= (uint64_t)t->ne[1]; /* looked up: one row per token */
@@ -111,7 +119,8 @@ gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
             head = t;
         else if (has_prefix(t->name, "blk.") && t->n_dims == 2) {
             out->dense_macs += (double)t->ne[0] * (double)t->ne[1];
-            by_peak[peak_of_dtype(t->dtype)] += b;
+            add_type_macs(out, t->dtype, (double)t->ne[0] * (double)t->ne[1]);
+            by_peak[gmrt_bench_peak_of_dtype(t->dtype)] += b;
             if (has_suffix(t->name, ".attn_q.weight"))
                 out->attn_macs_per_key += 2.0 * (double)t->ne[1];
         }
@@ -747,7 +756,7 @@ static gmrt_status write_profile(const gmk_model *m, const bench_opts *o,
         gmrt_machine_threads *t = &p.t[j];
         *t = (gmrt_machine_threads){r->n_threads, r->bw_best_gbs, r->int8_gops,
                                     r->bf16_gflops, r->f32_gflops, 1.0, 1.0,
-                                    r->barrier_us};
+                                    r->barrier_us, {0}};
         const bench_result *pp = NULL, *tg = NULL;
         for (int i = n_res - 1; i >= 0; i--)
             if (res[i].threads == r->n_threads && res[i].decode)

@@ -117,15 +117,39 @@ static gmrt_status open_section(parser *p, const char *value)
     return GMRT_OK;
 }
 
+#define TYPE_EFF_PREFIX "prefill_efficiency_"
+
+/* `prefill_efficiency_<dtype> F`: a fraction in (0, 1e3], once a section. */
+static gmrt_status type_value(parser *p, const char *key, const char *value)
+{
+    int32_t dt = gmrt_dtype_from_name(key + strlen(TYPE_EFF_PREFIX));
+    if (dt < 0 || dt >= GMK_DTYPE_COUNT)
+        return perr(p, "unknown weight type in \"%s\" (prefill_efficiency_ then a type "
+                    "as gemmac names it: q4_0, q8_0, q4_k, f16, bf16, ...)", key);
+    if (!p->cur)
+        return perr(p, "%s comes before any \"threads N\" line", key);
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (*end || errno || !isfinite(v) || v <= 0)
+        return perr(p, "%s needs a positive number, got \"%s\"", key, value);
+    if (p->cur->type_prefill_efficiency[dt] > 0)
+        return perr(p, "%s is given twice for threads %d", key, p->cur->threads);
+    p->cur->type_prefill_efficiency[dt] = v;
+    return GMRT_OK;
+}
+
 static gmrt_status section_value(parser *p, const char *key, const char *value)
 {
+    if (!strncmp(key, TYPE_EFF_PREFIX, strlen(TYPE_EFF_PREFIX)))
+        return type_value(p, key, value);
     size_t k = 0;
     while (k < N_SECTION_KEYS && strcmp(section_keys[k].key, key) != 0)
         k++;
     if (k == N_SECTION_KEYS)
         return perr(p, "unknown key \"%s\" (known: target, cpu, threads, read_gbs, "
                     "int8_gops, bf16_gflops, f32_gflops, decode_efficiency, "
-                    "prefill_efficiency, barrier_us)", key);
+                    "prefill_efficiency, prefill_efficiency_<type>, barrier_us)", key);
     if (!p->cur)
         return perr(p, "%s comes before any \"threads N\" line", key);
     if (p->seen[k])
@@ -244,6 +268,10 @@ gmrt_status gmrt_machine_save(const char *path, const gmrt_machine *m, const cha
         fprintf(f, "\nthreads %d\n", t.threads);
         for (size_t k = 0; k < N_SECTION_KEYS; k++)
             fprintf(f, "%-19s %.6g\n", section_keys[k].key, *field(&t, k));
+        for (int d = 0; d < GMK_DTYPE_COUNT; d++)
+            if (t.type_prefill_efficiency[d] > 0)
+                fprintf(f, "%s%s %.6g\n", TYPE_EFF_PREFIX, gmrt_dtype_name(d),
+                        t.type_prefill_efficiency[d]);
     }
     fclose(f);
     gmrt_file_replace w;
@@ -298,6 +326,25 @@ double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs
            c->step_barriers * t->barrier_us * 1e-6;
 }
 
+double gmrt_machine_prefill_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                              int n_prompt)
+{
+    double n = n_prompt, typed = 0, s = 0;
+    for (int d = 0; d < GMK_DTYPE_COUNT; d++) {
+        if (c->type_macs[d] <= 0)
+            continue;
+        double eff = t->type_prefill_efficiency[d] > 0 ? t->type_prefill_efficiency[d]
+                                                       : t->prefill_efficiency;
+        double peak = gmrt_machine_peak(t, gmrt_bench_peak_of_dtype(d)) * 1e9;
+        s += 2.0 * n * c->type_macs[d] / (peak * eff);
+        typed += 2.0 * n * c->type_macs[d];
+    }
+    /* The head, the attention, and dense ops of no known type (none where
+     * type_macs is filled) at the main peak. */
+    double rest = gmrt_bench_pp_ops(c, n_prompt) - typed;
+    return s + rest / (gmrt_machine_peak(t, c->peak) * 1e9 * t->prefill_efficiency);
+}
+
 void gmrt_machine_predict(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                           int n_prompt, int n_gen, gmrt_prediction *out)
 {
@@ -305,9 +352,6 @@ void gmrt_machine_predict(const gmrt_machine_threads *t, const gmrt_bench_costs 
     out->threads = t->threads;
     if (n_gen > 0)
         out->tg_tps = 1.0 / gmrt_machine_step_s(t, c, n_gen);
-    if (n_prompt > 0) {
-        double ops = gmrt_bench_pp_ops(c, n_prompt);
-        out->pp_tps = n_prompt * gmrt_machine_peak(t, c->peak) * 1e9 * t->prefill_efficiency /
-                      ops;
-    }
+    if (n_prompt > 0)
+        out->pp_tps = n_prompt / gmrt_machine_prefill_s(t, c, n_prompt);
 }
