@@ -172,6 +172,8 @@ void gmrt_bench_print_options(FILE *f)
           "  -o, --output FMT     table, json or csv (default table)\n"
           "      --no-roofline    skip the bandwidth and peak measurement\n"
           "      --bw-mib N       bandwidth buffer in MiB (default 1024)\n"
+          "      --requant        convert weights whose type differs from the compiled\n"
+          "                       one at load, as gemmac run --requant does\n"
           "      --calibrate      write this machine's profile for gemmac plan --predict:\n"
           "                       the roofline and the fractions of it reached, per\n"
           "                       thread count (default -t: 1 .. online CPUs, <= 8)\n"
@@ -256,6 +258,10 @@ static int parse_args(const gmk_model *m, int argc, char **argv, bench_opts *o)
         }
         if (IS("--calibrate", NULL)) {
             o->calibrate = true;
+            continue;
+        }
+        if (IS("--requant", NULL)) {
+            o->requant = true;
             continue;
         }
         if (!v) {
