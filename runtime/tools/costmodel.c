@@ -119,7 +119,8 @@ static gmrt_status open_section(parser *p, const char *value)
 
 #define TYPE_EFF_PREFIX "prefill_efficiency_"
 
-/* `prefill_efficiency_<dtype> F`: a fraction in (0, 1e3], once a section. */
+/* `prefill_efficiency_<dtype> F`: a positive number, once a section; 0 in
+ * the array marks a type not given. */
 static gmrt_status type_value(parser *p, const char *key, const char *value)
 {
     int32_t dt = gmrt_dtype_from_name(key + strlen(TYPE_EFF_PREFIX));
