@@ -312,6 +312,40 @@ void gmc_plan_report(const gmc_graph *g, const char *target, gmc_strbuf *b)
     bytes_line(b, "total resident (no weights)", g->arena_bytes + g->kv_bytes + logits);
 }
 
+/* Barriers inside one op's kernel, as runtime/include/gmk_fused.h calls
+ * c->barrier (a step that computes logits, not the greedy id alone). */
+static int kernel_barriers(const gmc_node *n)
+{
+    switch (n->op) {
+    case GMC_OP_ATTN_ACT:      /* gmk_fused_attention */
+    case GMC_OP_PROJ_NORM_ADD: /* gmk_fused_proj_norm_add */
+    case GMC_OP_DOWN_NORM_ADD:
+    case GMC_OP_GATE_UP:       /* gmk_fused_gate_up */
+    case GMC_OP_PLE_GATE:      /* gmk_fused_ple_gate */
+    case GMC_OP_HEAD:          /* gmk_fused_head: the norm before the rows */
+        return 1;
+    case GMC_OP_MATMUL:        /* gmk_matmul_act: the input converted first */
+    case GMC_OP_LOGITS:
+        return n->in[2] >= 0;
+    case GMC_OP_MOE_FFN:       /* gmk_moe_ffn */
+        return 5;
+    case GMC_OP_ALTUP_UNEMBED: /* gmk_altup_unembed: two per other stream */
+        return 2 * (n->n_heads - 1);
+    default:
+        return 0;
+    }
+}
+
+int gmc_plan_step_barriers(const gmc_graph *g)
+{
+    /* The SYNC() after every node but the last, the pool's barrier at the
+     * end of the step, and those inside the kernels. */
+    int n = g->n_nodes;
+    for (int i = 0; i < g->n_nodes; i++)
+        n += kernel_barriers(&g->nodes[i]);
+    return n;
+}
+
 gmc_status gmc_plan_costs(const gmc_graph *g, gmrt_bench_costs *out, gmc_diag *diag)
 {
     gmk_tensor *t = malloc((size_t)(g->n_values > 0 ? g->n_values : 1) * sizeof *t);
@@ -331,6 +365,7 @@ gmc_status gmc_plan_costs(const gmc_graph *g, gmrt_bench_costs *out, gmc_diag *d
                    .kv_bytes_per_token = g->kv_bytes_per_token};
     gmrt_diag rd = {0};
     gmrt_status st = gmrt_bench_costs_init(&m, out, &rd);
+    out->step_barriers = gmc_plan_step_barriers(g);
     free(t);
     return st == GMRT_OK ? GMC_OK : gmc_fail(diag, GMC_ERR_SEMANTIC, "plan: %s", rd.msg);
 }
@@ -345,6 +380,13 @@ void gmc_plan_predict_report(const gmrt_bench_costs *c, const char *target,
     gmc_emitf(b, "  decode reads                 %14.1f MB of weights + %.1f kB of KV per "
               "attended position\n", (double)c->decode_weight_bytes * 1e-6,
               (double)c->kv_bytes_per_pos * 1e-3);
+    gmc_emitf(b, "  a step passes                %14.0f thread-pool barriers\n",
+              c->step_barriers);
+    gmc_emitf(b, "  dense ops by weight type    ");
+    for (int d = 0; d < GMK_DTYPE_COUNT; d++)
+        if (c->type_macs[d] > 0 && gmrt_dtype_name(d))
+            gmc_emitf(b, " %s %.1f%%", gmrt_dtype_name(d), 100 * c->type_macs[d] / c->dense_macs);
+    gmc_emitf(b, "\n");
     gmc_emitf(b, "  prefill computes             %14.4f G ops dense + %.1f k per attended "
               "position, + %.4f G for the head once (%s peak)\n", 2 * c->dense_macs * 1e-9,
               2 * c->attn_macs_per_key * 1e-3, 2 * c->head_macs * 1e-9,
@@ -362,15 +404,15 @@ void gmc_plan_predict_report(const gmrt_bench_costs *c, const char *target,
     if (mach->target[0] && strcmp(mach->target, target) != 0)
         gmc_emitf(b, "  note: the profile's efficiencies were measured with %s kernels, this "
                   "plan is for %s\n", mach->target, target);
-    gmc_emitf(b, "  %7s %11s %11s %9s %11s %8s %8s\n", "threads", "pp t/s", "tg t/s",
-              "read GB/s", "peak", "dec eff", "pre eff");
+    gmc_emitf(b, "  %7s %11s %11s %9s %11s %8s %8s %10s\n", "threads", "pp t/s", "tg t/s",
+              "read GB/s", "peak", "dec eff", "pre eff", "barrier us");
     for (int i = 0; i < mach->n; i++) {
         const gmrt_machine_threads *t = &mach->t[i];
         gmrt_prediction p;
         gmrt_machine_predict(t, c, n_prompt, n_gen, &p);
-        gmc_emitf(b, "  %7d %11.1f %11.2f %9.2f %11.1f %8.3f %8.3f\n", t->threads, p.pp_tps,
-                  p.tg_tps, t->read_gbs, gmrt_machine_peak(t, c->peak),
-                  t->decode_efficiency, t->prefill_efficiency);
+        gmc_emitf(b, "  %7d %11.1f %11.2f %9.2f %11.1f %8.3f %8.3f %10.3f\n", t->threads,
+                  p.pp_tps, p.tg_tps, t->read_gbs, gmrt_machine_peak(t, c->peak),
+                  t->decode_efficiency, t->prefill_efficiency, t->barrier_us);
     }
     gmc_emitf(b, "  (pp%d: prefill of %d tokens from an empty context; tg%d: %d decode "
               "steps, as gemmac bench -p %d -n %d runs them)\n", n_prompt, n_prompt, n_gen,

@@ -32,6 +32,11 @@ void gmc_plan_report(const gmc_graph *g, const char *target, gmc_strbuf *b);
 gmc_status gmc_plan_costs(const gmc_graph *g, gmrt_bench_costs *out,
                           gmc_diag *diag) GMC_MUST_CHECK;
 
+/* Barriers one forward step passes (the generated SYNC()s, those inside
+ * the kernels, the pool's at the end): what gmrt_pool_barriers counts over
+ * a decode step of the build. */
+int gmc_plan_step_barriers(const gmc_graph *g);
+
 /* Appends the cost per token and, if mach is not NULL, the predicted
  * prefill (pp<n_prompt>) and decode (tg<n_gen>) tokens/s at each of its
  * thread counts (`gemmac plan --predict`; docs/experiments.md). */

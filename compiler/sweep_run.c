@@ -123,12 +123,21 @@ static bool write_result(const char *path, const result *r)
     }
     fprintf(f, "],\n \"prompt\": %d, \"gen\": %d, \"ppl\": %.6f", r->prompt, r->gen,
             r->ppl);
-    if (r->has_costs)
+    if (r->has_costs) {
         fprintf(f, ",\n \"costs\": {\"decode_weight_bytes\": %" PRIu64 ", \"kv_bytes_per_pos\": "
                 "%" PRIu64 ", \"dense_macs\": %.17g, \"head_macs\": %.17g, "
-                "\"attn_macs_per_key\": %.17g, \"peak\": %d}", r->costs.decode_weight_bytes,
-                r->costs.kv_bytes_per_pos, r->costs.dense_macs, r->costs.head_macs,
-                r->costs.attn_macs_per_key, (int)r->costs.peak);
+                "\"attn_macs_per_key\": %.17g, \"peak\": %d, \"step_barriers\": %.0f, "
+                "\"type_macs\": {", r->costs.decode_weight_bytes, r->costs.kv_bytes_per_pos,
+                r->costs.dense_macs, r->costs.head_macs, r->costs.attn_macs_per_key,
+                (int)r->costs.peak, r->costs.step_barriers);
+        const char *sep = "";
+        for (int d = 0; d < GMK_DTYPE_COUNT; d++)
+            if (r->costs.type_macs[d] > 0 && gmrt_dtype_name(d)) {
+                fprintf(f, "%s\"%s\": %.17g", sep, gmrt_dtype_name(d), r->costs.type_macs[d]);
+                sep = ", ";
+            }
+        fprintf(f, "}}");
+    }
     fprintf(f, "}\n");
     bool ok = !ferror(f);
     ok = fclose(f) == 0 && ok;
@@ -217,7 +226,13 @@ static bool read_result(const char *path, result *r)
         r->costs = (gmrt_bench_costs){(uint64_t)jnum(co, "decode_weight_bytes"),
                                       (uint64_t)jnum(co, "kv_bytes_per_pos"),
                                       jnum(co, "dense_macs"), jnum(co, "head_macs"),
-                                      jnum(co, "attn_macs_per_key"), (gmrt_peak_kind)peak};
+                                      jnum(co, "attn_macs_per_key"), (gmrt_peak_kind)peak,
+                                      /* 0 in a result written before it was */
+                                      jnum(co, "step_barriers"), {0}};
+        const gmrt_json_value *tm = gmrt_json_get(co, "type_macs");
+        for (int d = 0; tm && d < GMK_DTYPE_COUNT; d++)
+            if (gmrt_dtype_name(d))
+                r->costs.type_macs[d] = jnum(tm, gmrt_dtype_name(d));
     }
     gmrt_json_destroy(doc);
     free(buf);

@@ -40,6 +40,11 @@
 /* Pause-loop iterations before sleeping: some tens of microseconds. */
 #define SPINS_BEFORE_SLEEP 4096
 
+/* Barriers passed by every pool of the process (gmrt_pool_barriers): what
+ * the cost model multiplies by a barrier's time.  Relaxed: a count, not an
+ * order, and one add per barrier is nothing beside the barrier itself. */
+static atomic_ullong barriers_passed;
+
 struct gmrt_pool {
     int n;
 #if GMRT_THREADS
@@ -135,11 +140,14 @@ static void wake_all(gmrt_pool *p, atomic_uint *word)
 static void barrier(void *sync)
 {
     gmrt_pool *p = sync;
-    if (p->n == 1)
+    if (p->n == 1) {
+        atomic_fetch_add_explicit(&barriers_passed, 1, memory_order_relaxed);
         return;
+    }
     /* The phase cannot move before this thread arrives. */
     unsigned phase = atomic_load(&p->phase);
     if (atomic_fetch_add(&p->arrived, 1) == (unsigned)p->n - 1) {
+        atomic_fetch_add_explicit(&barriers_passed, 1, memory_order_relaxed);
         atomic_store(&p->arrived, 0);
         atomic_fetch_add(&p->phase, 1);
         wake_all(p, &p->phase);
@@ -255,6 +263,8 @@ void gmrt_pool_run_task(gmrt_pool *p, gmrt_task_fn *fn, void *user)
     p->task_user = user;
     gmrt_pool_run(p, run_task, &none);
 }
+
+uint64_t gmrt_pool_barriers(void) { return atomic_load(&barriers_passed); }
 
 void gmrt_pool_run(gmrt_pool *p, gmk_forward_fn *fn, const gmk_ctx *ctx)
 {

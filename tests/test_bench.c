@@ -249,6 +249,14 @@ START_TEST(profile_parse_errors)
         {"threads x\n", "p.txt:1: threads needs a whole number"},
         {"threads 1\ntarget generic\n", "p.txt:2: target belongs before the first"},
         {"target\n", "p.txt:1: target has no value"},
+        {"threads 1\nbarrier_us -1\n", "p.txt:2: barrier_us needs a non-negative number"},
+        {"threads 1\nprefill_efficiency_q9_9 0.2\n", "p.txt:2: unknown weight type in"},
+        {"prefill_efficiency_q4_0 0.2\n", "p.txt:1: prefill_efficiency_q4_0 comes before"},
+        {"threads 1\nprefill_efficiency_q4_0 0.2\nprefill_efficiency_q4_0 0.3\n",
+         "p.txt:3: prefill_efficiency_q4_0 is given twice"},
+        {"threads 1\nprefill_efficiency_bf16 0\n", "p.txt:2: prefill_efficiency_bf16 needs a "
+         "positive"},
+        {"threads 1\ndecode_efficiency 0\n", "p.txt:2: decode_efficiency needs a positive"},
         {"# nothing\n", "p.txt: no \"threads N\" section"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -269,13 +277,15 @@ START_TEST(profile_prediction_arithmetic)
                        "threads 1\nread_gbs 10\nint8_gops 100\nbf16_gflops 50\n"
                        "f32_gflops 25\ndecode_efficiency 0.5\nprefill_efficiency 0.25\n"
                        "threads 4\n  read_gbs 20   \nint8_gops 400\nbf16_gflops 200\n"
-                       "f32_gflops 100\n";
+                       "f32_gflops 100\nbarrier_us 2.5\nprefill_efficiency_q4_0 0.5\n";
     gmrt_machine m;
     gmrt_diag d = {0};
     ck_assert_msg(gmrt_machine_parse(text, "hand.txt", &m, &d) == GMRT_OK, "%s", d.msg);
     ck_assert(m.n == 2 && !strcmp(m.target, "generic") && !strcmp(m.cpu, "Example CPU 3000"));
     ck_assert(gmrt_machine_find(&m, 2) == NULL && gmrt_machine_find(&m, 4) == &m.t[1]);
     ck_assert(m.t[1].decode_efficiency == 1.0 && m.t[1].prefill_efficiency == 1.0);
+    /* A profile without barrier_us (written before the key) counts none. */
+    ck_assert(m.t[0].barrier_us == 0 && m.t[1].barrier_us == 2.5);
     gmrt_bench_costs c = {.decode_weight_bytes = 100000000, .kv_bytes_per_pos = 1000,
                           .dense_macs = 1e8, .head_macs = 1e7, .attn_macs_per_key = 1000,
                           .peak = GMRT_PEAK_INT8};
@@ -289,6 +299,23 @@ START_TEST(profile_prediction_arithmetic)
     c.peak = GMRT_PEAK_BF16; /* 200 GFLOPS at 4 threads, efficiency 1 */
     gmrt_machine_predict(&m.t[1], &c, 10, 0, &p);
     ck_assert(p.tg_tps == 0 && fabs(p.pp_tps - 10 * 200e9 / 2020110000.0) < 1e-9);
+    /* 400 barriers a step at 2.5 us add 1 ms to tg9's 100005000 B at 20 GB/s;
+     * at one thread (barrier_us 0) they cost nothing. */
+    c.step_barriers = 400;
+    gmrt_machine_predict(&m.t[1], &c, 0, 9, &p);
+    ck_assert_msg(fabs(p.tg_tps - 1 / (100005000.0 / 20e9 + 1e-3)) < 1e-9, "tg %.12g",
+                  p.tg_tps);
+    gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
+    ck_assert(fabs(p.tg_tps - 5e9 / 100005000.0) < 1e-9);
+    /* Split by type, pp10: 6e7 q4_0 MACs a token at 400 GOPS x 0.5 (its own
+     * efficiency), 4e7 f16 at 100 GFLOPS x 1, the head and the attention
+     * (2 x (1e7 + 55000) ops) at the bf16 peak of c.peak, 200 x 1. */
+    c.type_macs[GMK_DTYPE_Q4_0] = 6e7;
+    c.type_macs[GMK_DTYPE_F16] = 4e7;
+    gmrt_machine_predict(&m.t[1], &c, 10, 0, &p);
+    double pp_s = 2 * 10 * 6e7 / 200e9 + 2 * 10 * 4e7 / 100e9 + 2 * (1e7 + 55000) / 200e9;
+    ck_assert_msg(fabs(p.pp_tps - 10 / pp_s) < 1e-6, "pp %.12g, by hand %.12g", p.pp_tps,
+                  10 / pp_s);
     /* What gmrt_machine_save writes reads back the same. */
     char path[4200];
     snprintf(path, sizeof path, "%s/hand-profile.txt", gmc_test_tmpdir());
@@ -296,7 +323,10 @@ START_TEST(profile_prediction_arithmetic)
     gmrt_machine back;
     ck_assert_msg(gmrt_machine_load(path, &back, &d) == GMRT_OK, "%s", d.msg);
     ck_assert(back.n == 2 && !strcmp(back.cpu, m.cpu) && back.t[0].read_gbs == 10 &&
-              back.t[0].prefill_efficiency == 0.25 && back.t[1].f32_gflops == 100);
+              back.t[0].prefill_efficiency == 0.25 && back.t[1].f32_gflops == 100 &&
+              back.t[0].barrier_us == 0 && back.t[1].barrier_us == 2.5 &&
+              back.t[1].type_prefill_efficiency[GMK_DTYPE_Q4_0] == 0.5 &&
+              back.t[0].type_prefill_efficiency[GMK_DTYPE_Q4_0] == 0);
 }
 END_TEST
 
@@ -399,6 +429,54 @@ START_TEST(calibrate_then_predict)
 }
 END_TEST
 
+/* The barriers the plan counts for a step (gmc_plan_step_barriers: the
+ * SYNC()s and the kernels' own) are those the pool passes in a decode step
+ * of the build, on graphs whose fused kernels have barriers inside: MoE
+ * (gemma4-tiny), AltUp (gemma3n-tiny), converted matmul inputs (tiny-qmix
+ * for the host's x86 or Arm kernels). */
+START_TEST(step_barriers_counted)
+{
+    static const struct {
+        const char *graph, *target;
+    } cases[] = {{"tests/graphs/tiny.yaml", "generic"},
+                 {"tests/graphs/gemma4-tiny.yaml", "generic"},
+                 {"tests/graphs/gemma3n-tiny.yaml", "generic"},
+                 {"tests/graphs/tiny-qmix.yaml", "host"}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char graph[4200], gguf[4200], cmd[16000];
+        snprintf(graph, sizeof graph, "%s", gmc_test_src(cases[i].graph));
+        snprintf(gguf, sizeof gguf, "%s/barriers-%zu.gguf", gmc_test_tmpdir(), i);
+        gmc_diag d;
+        gmc_diag_clear(&d);
+        ck_assert_msg(gmc_init_weights(graph, gguf, 3, false, &d) == GMC_OK, "%s", d.msg);
+        snprintf(cmd, sizeof cmd, "'%s' bench '%s' --target %s --build-dir '%s/barriers-%zu' "
+                 "--weights '%s' -p 0 -n 3 -r 1 -t 1,2 --no-roofline -o json > '%s/b%zu.json' "
+                 "2> '%s/b%zu.err' && XDG_CACHE_HOME='%s/no-cache' '%s' plan '%s' --target %s "
+                 "--predict > '%s/b%zu.txt' 2>&1", GMC_GEMMAC, graph, cases[i].target,
+                 gmc_test_tmpdir(), i, gguf, gmc_test_tmpdir(), i, gmc_test_tmpdir(), i,
+                 gmc_test_tmpdir(), GMC_GEMMAC, graph, cases[i].target, gmc_test_tmpdir(), i);
+        ck_assert_int_eq(run_cmd(cmd), 0);
+        char name[64];
+        snprintf(name, sizeof name, "b%zu.json", i);
+        char *js = read_out(name);
+        snprintf(name, sizeof name, "b%zu.txt", i);
+        char *plan = read_out(name);
+        const char *at = strstr(plan, "a step passes");
+        ck_assert_msg(at, "%s: %s", cases[i].graph, plan);
+        double want = strtod(at + strlen("a step passes"), NULL);
+        const char *from = js;
+        for (int t = 0; t < 2; t++) {
+            double got = json_num(from, "barriers_per_step", &from);
+            ck_assert_msg(got == want, "%s, %d thread(s): the pool passed %g barriers a step, "
+                          "the plan counts %g", cases[i].graph, t + 1, got, want);
+            from++;
+        }
+        free(js);
+        free(plan);
+    }
+}
+END_TEST
+
 Suite *bench_suite(void)
 {
     Suite *s = suite_create("bench");
@@ -416,6 +494,7 @@ Suite *bench_suite(void)
     tcase_add_test(cm, profile_parse_errors);
     tcase_add_test(cm, profile_prediction_arithmetic);
     tcase_add_test(cm, calibrate_then_predict);
+    tcase_add_test(cm, step_barriers_counted);
     suite_add_tcase(s, cm);
     return s;
 }

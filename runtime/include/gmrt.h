@@ -525,6 +525,11 @@ void gmrt_pool_run(gmrt_pool *p, gmk_forward_fn *fn, const gmk_ctx *ctx);
  * threads, which are then warm for the next step. */
 typedef void gmrt_task_fn(void *user, int ith, int nth);
 void gmrt_pool_run_task(gmrt_pool *p, gmrt_task_fn *fn, void *user);
+/* Barriers passed so far by all pools of this process, each counted once
+ * (not once per thread), the one that ends a step included.  The difference
+ * over one decode step is what the cost model calls its barriers
+ * (docs/experiments.md#cost-model). */
+uint64_t gmrt_pool_barriers(void);
 
 /* ---------------------------------------------------- session (session.c) */
 

@@ -81,11 +81,14 @@ typedef struct gmrt_roofline {
     const char *bw_insn;
     double int8_gops, bf16_gflops, f32_gflops; /* best of three runs */
     const char *int8_insn, *bf16_insn, *f32_insn;
+    double barrier_us; /* one barrier of the runtime's thread pool (pool.c)
+                          with no work between: the best of 7 runs */
 } gmrt_roofline;
 
 /* Measures read bandwidth (bw_bytes, rounded down to a whole number of
  * vector blocks per thread, read `passes` times by n_threads threads after
- * one untimed pass) and the int8 / bf16 / f32 peaks on n_threads threads.
+ * one untimed pass), the int8 / bf16 / f32 peaks and the time of one pool
+ * barrier on n_threads threads.
  * Allocates and frees the buffer itself; takes about 0.1 s per GiB-pass plus
  * 0.5 s for the peaks.  Fails with GMRT_ERR_ARG (counts out of range),
  * GMRT_ERR_NOMEM (buffer or threads).  Not reentrant. */
@@ -115,7 +118,16 @@ typedef struct gmrt_bench_costs {
     double attn_macs_per_key;     /* per token and attended position: QK + PV,
                                      sum over layers of 2 x attn_q rows */
     gmrt_peak_kind peak;          /* type of most of the blk.* weight bytes */
+    double step_barriers;         /* thread-pool barriers a forward step
+                                     passes (gmc_plan_step_barriers, or
+                                     counted by bench); 0 where unknown */
+    double type_macs[GMK_DTYPE_COUNT]; /* dense_macs by the weights' dtype;
+                                          all 0 where unknown */
 } gmrt_bench_costs;
+
+/* The peak a weight dtype's matmuls run at: int8 dot products for the
+ * integer-quantized types, bf16, else f32 (f32 and f16, widened). */
+gmrt_peak_kind gmrt_bench_peak_of_dtype(int32_t dtype);
 
 /* Fails with GMRT_ERR_MISMATCH if there is no token_embd.weight, or
  * GMRT_ERR_FORMAT / GMRT_ERR_LIMIT for a tensor whose size is invalid. */
@@ -166,6 +178,11 @@ typedef struct gmrt_machine_threads {
     int threads;
     double read_gbs, int8_gops, bf16_gflops, f32_gflops;
     double decode_efficiency, prefill_efficiency;
+    double barrier_us; /* one thread-pool barrier, microseconds; 0 if not given */
+    /* prefill_efficiency_<dtype>: the fraction of its peak that the matmuls
+     * of one weight dtype reach in prefill; 0 where not given (then
+     * prefill_efficiency) */
+    double type_prefill_efficiency[GMK_DTYPE_COUNT];
 } gmrt_machine_threads;
 
 typedef struct gmrt_machine {
@@ -201,11 +218,21 @@ typedef struct gmrt_prediction {
     double pp_tps, tg_tps; /* 0 for a test of 0 tokens */
 } gmrt_prediction;
 
+/* Seconds of a mean decode step of tg<n_gen> at t's thread count: its
+ * bytes (gmrt_bench_tg_bytes) / (read_gbs x decode_efficiency), plus
+ * c->step_barriers x barrier_us. */
+double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                           int n_gen);
+/* Seconds of the prefill pp<n_prompt> at t's thread count: each weight
+ * dtype's dense ops (c->type_macs) at its peak times its efficiency
+ * (prefill_efficiency_<dtype>, else prefill_efficiency), the head and the
+ * attention at the peak of c->peak times prefill_efficiency.  Without
+ * c->type_macs, all of gmrt_bench_pp_ops at that peak. */
+double gmrt_machine_prefill_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                              int n_prompt);
 /* Predicted tokens/s of pp<n_prompt> and tg<n_gen> (as gemmac bench runs
- * them) at t's thread count: decode = read_gbs x decode_efficiency / the
- * mean bytes of a step (gmrt_bench_tg_bytes); prefill = n_prompt x peak x
- * prefill_efficiency / the operations of the whole prefill
- * (gmrt_bench_pp_ops). */
+ * them) at t's thread count: decode = 1 / gmrt_machine_step_s, prefill =
+ * n_prompt / gmrt_machine_prefill_s. */
 void gmrt_machine_predict(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                           int n_prompt, int n_gen, gmrt_prediction *out);
 

@@ -46,6 +46,7 @@ typedef struct bench_result {
     double *times; /* reps wall-clock seconds, sorted */
     double min_s, median_s, tps_mean, tps_sd;
     double fraction, fraction_min; /* of bandwidth or peak, median / min time */
+    double barriers; /* pool barriers per step (gmrt_pool_barriers), tg only */
 } bench_result;
 
 static const char *const peak_names[] = {"int8", "bf16", "f32"};
@@ -75,13 +76,19 @@ static gmrt_status tensor_bytes(const gmk_tensor *t, uint64_t *out, gmrt_diag *d
     return GMRT_OK;
 }
 
-static gmrt_peak_kind peak_of_dtype(int32_t dtype)
+gmrt_peak_kind gmrt_bench_peak_of_dtype(int32_t dtype)
 {
     if (dtype == GMK_DTYPE_BF16)
         return GMRT_PEAK_BF16;
     if (dtype == GMK_DTYPE_F32 || dtype == GMK_DTYPE_F16)
         return GMRT_PEAK_F32;
     return GMRT_PEAK_INT8;
+}
+
+static void add_type_macs(gmrt_bench_costs *c, int32_t dtype, double macs)
+{
+    if (dtype >= 0 && dtype < GMK_DTYPE_COUNT)
+        c->type_macs[dtype] += macs;
 }
 
 gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
@@ -98,8 +105,10 @@ gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
         if (t->n_dims == 3 && m->n_experts_used > 0) {
             /* experts: a token reads and computes with n_experts_used of them */
             b = b / (uint64_t)t->ne[2] * (uint64_t)m->n_experts_used;
-            out->dense_macs += (double)t->ne[0] * (double)t->ne[1] * m->n_experts_used;
-            by_peak[peak_of_dtype(t->dtype)] += b;
+            double macs = (double)t->ne[0] * (double)t->ne[1] * m->n_experts_used;
+            out->dense_macs += macs;
+            add_type_macs(out, t->dtype, macs);
+            by_peak[gmrt_bench_peak_of_dtype(t->dtype)] += b;
         }
         if (strcmp(t->name, "per_layer_token_embd.weight") == 0)
             b /= (uint64_t)t->ne[1]; /* looked up: one row per token */
@@ -110,7 +119,8 @@ gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
             head = t;
         else if (has_prefix(t->name, "blk.") && t->n_dims == 2) {
             out->dense_macs += (double)t->ne[0] * (double)t->ne[1];
-            by_peak[peak_of_dtype(t->dtype)] += b;
+            add_type_macs(out, t->dtype, (double)t->ne[0] * (double)t->ne[1]);
+            by_peak[gmrt_bench_peak_of_dtype(t->dtype)] += b;
             if (has_suffix(t->name, ".attn_q.weight"))
                 out->attn_macs_per_key += 2.0 * (double)t->ne[1];
         }
@@ -162,6 +172,8 @@ void gmrt_bench_print_options(FILE *f)
           "  -o, --output FMT     table, json or csv (default table)\n"
           "      --no-roofline    skip the bandwidth and peak measurement\n"
           "      --bw-mib N       bandwidth buffer in MiB (default 1024)\n"
+          "      --requant        convert weights whose type differs from the compiled\n"
+          "                       one at load, as gemmac run --requant does\n"
           "      --calibrate      write this machine's profile for gemmac plan --predict:\n"
           "                       the roofline and the fractions of it reached, per\n"
           "                       thread count (default -t: 1 .. online CPUs, <= 8)\n"
@@ -246,6 +258,10 @@ static int parse_args(const gmk_model *m, int argc, char **argv, bench_opts *o)
         }
         if (IS("--calibrate", NULL)) {
             o->calibrate = true;
+            continue;
+        }
+        if (IS("--requant", NULL)) {
+            o->requant = true;
             continue;
         }
         if (!v) {
@@ -338,12 +354,14 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* One run of a test from an empty context; *out_s is its wall time. */
+/* One run of a test from an empty context; *out_s is its wall time and
+ * *barriers the pool barriers it passed. */
 static gmrt_status run_once(gmrt_session *s, const int32_t *toks, bool decode, int n,
-                            double *out_s, gmrt_diag *diag)
+                            double *out_s, uint64_t *barriers, gmrt_diag *diag)
 {
     const float *logits;
     gmrt_session_reset(s);
+    uint64_t b0 = gmrt_pool_barriers();
     double t0 = now_s();
     if (!decode) {
         if (gmrt_session_eval(s, toks, (size_t)n, false, &logits, diag) != GMRT_OK)
@@ -354,6 +372,7 @@ static gmrt_status run_once(gmrt_session *s, const int32_t *toks, bool decode, i
                 return diag->status;
     }
     *out_s = now_s() - t0;
+    *barriers = gmrt_pool_barriers() - b0;
     return GMRT_OK;
 }
 
@@ -393,13 +412,15 @@ static gmrt_status run_test(gmrt_session *s, const int32_t *toks, const bench_op
                             bench_result *r, gmrt_diag *diag)
 {
     double t;
+    uint64_t barriers;
     if (!o->quiet)
         fprintf(stderr, "[bench] t%d %s%d: warm-up", r->threads, r->decode ? "tg" : "pp",
                 r->n);
-    if (run_once(s, toks, r->decode, r->n, &t, diag) != GMRT_OK)
+    if (run_once(s, toks, r->decode, r->n, &t, &barriers, diag) != GMRT_OK)
         return diag->status;
+    r->barriers = r->decode ? (double)barriers / r->n : 0;
     for (int i = 0; i < o->reps; i++) {
-        if (run_once(s, toks, r->decode, r->n, &r->times[i], diag) != GMRT_OK)
+        if (run_once(s, toks, r->decode, r->n, &r->times[i], &barriers, diag) != GMRT_OK)
             return diag->status;
         if (!o->quiet)
             fprintf(stderr, " %.3fs", r->times[i]);
@@ -453,19 +474,22 @@ static void print_roof_line(FILE *f, const char *lead, const gmrt_roofline *r)
 {
     fprintf(f,
             "%sthreads %d: read bandwidth %.2f GB/s best, %.2f median (%d x %zu MiB, %s); "
-            "int8 %.1f GOPS (%s); bf16 %.1f GFLOPS (%s); f32 %.1f GFLOPS (%s)\n",
+            "int8 %.1f GOPS (%s); bf16 %.1f GFLOPS (%s); f32 %.1f GFLOPS (%s); "
+            "barrier %.3f us\n",
             lead, r->n_threads, r->bw_best_gbs, r->bw_median_gbs, r->bw_passes,
             r->bw_bytes >> 20, r->bw_insn, r->int8_gops, r->int8_insn, r->bf16_gflops,
-            r->bf16_insn, r->f32_gflops, r->f32_insn);
+            r->bf16_insn, r->f32_gflops, r->f32_insn, r->barrier_us);
 }
 
 static void print_table(const gmk_model *m, const bench_opts *o, const gmrt_bench_costs *c,
                         const gmrt_roofline *roofs, const bench_result *res, int n_res)
 {
     printf("model %s, target %s, weights %s\n", m->name, m->target, o->weights);
-    printf("decode bytes/token = %.1f MB weights read + %.1f kB KV per attended position; "
-           "prefill ops/token = %.3f G dense + attention (peak used: %s)\n",
-           c->decode_weight_bytes * 1e-6, c->kv_bytes_per_pos * 1e-3,
+    printf("decode bytes/token = %.1f MB weights read + %.1f kB KV per attended position",
+           c->decode_weight_bytes * 1e-6, c->kv_bytes_per_pos * 1e-3);
+    if (c->step_barriers > 0)
+        printf(", %.0f thread-pool barriers a step", c->step_barriers);
+    printf("; prefill ops/token = %.3f G dense + attention (peak used: %s)\n",
            2 * c->dense_macs * 1e-9, peak_names[c->peak]);
     for (int i = 0; roofs && i < o->n_threads; i++)
         print_roof_line(stdout, "", &roofs[i]);
@@ -515,7 +539,8 @@ static void print_json_result(const bench_result *r, int reps, const gmrt_bench_
            r->min_s, r->median_s, r->n / r->min_s, r->n / r->median_s, r->tps_mean,
            r->tps_sd);
     if (r->decode)
-        printf("\"bytes_per_token\": %.0f, ", gmrt_bench_tg_bytes(c, r->n));
+        printf("\"bytes_per_token\": %.0f, \"barriers_per_step\": %.6g, ",
+               gmrt_bench_tg_bytes(c, r->n), r->barriers);
     else
         printf("\"ops\": %.0f, ", gmrt_bench_pp_ops(c, r->n));
     if (has_roof)
@@ -683,28 +708,71 @@ static void cpu_name(char *out, size_t cap)
         fclose(f);
 }
 
-/* The profile of what was measured: each thread count's roofline and the
- * fractions of it that its first pp and first tg test reached (at the
- * median time), written to o->machine or the target's default path. */
+/* The decode terms of a thread count's section from its tg result r (the
+ * cost model's step, gmrt_machine_step_s, solved for them, so that the
+ * calibrating model is predicted as measured).  At the first (fewest)
+ * thread count: the barrier as the pool's microbenchmark measured it
+ * (capped at half the step) and the efficiency that the rest of the step
+ * gives.  At more threads the kernels stream the same bytes, so the first
+ * count's efficiency is kept and what the step takes beyond it is put on
+ * its barriers: waiting for the slowest thread, which cores busy with other
+ * work make far longer than the microbenchmark's spin.  Where the step is
+ * faster than that, the efficiency is fitted as at the first count. */
+static void fit_decode(gmrt_machine_threads *t, const gmrt_machine_threads *first,
+                       const bench_result *r, const gmrt_bench_costs *c)
+{
+    double bytes = gmrt_bench_tg_bytes(c, r->n), bw = t->read_gbs * 1e9;
+    double step = r->median_s / r->n;
+    if (first && r->barriers > 0) {
+        double left = step - bytes / (bw * first->decode_efficiency);
+        if (left > 0) {
+            t->decode_efficiency = first->decode_efficiency;
+            t->barrier_us = left / r->barriers * 1e6;
+            return;
+        }
+    }
+    if (r->barriers * t->barrier_us * 1e-6 > 0.5 * step)
+        t->barrier_us = 0.5 * step / r->barriers * 1e6;
+    t->decode_efficiency = bytes / (step - r->barriers * t->barrier_us * 1e-6) / bw;
+}
+
+/* The profile of what was measured: each thread count's roofline and pool
+ * barrier, the fraction of the peak its first pp test reached and the
+ * decode terms of its first tg test (fit_decode), at the median time,
+ * written to o->machine or the target's default path. */
 static gmrt_status write_profile(const gmk_model *m, const bench_opts *o,
-                                 const gmrt_roofline *roofs, const bench_result *res,
-                                 int n_res, gmrt_diag *diag)
+                                 const gmrt_bench_costs *c, const gmrt_roofline *roofs,
+                                 const bench_result *res, int n_res, gmrt_diag *diag)
 {
     gmrt_machine p = {.n = o->n_threads};
     snprintf(p.target, sizeof p.target, "%s", m->target);
     cpu_name(p.cpu, sizeof p.cpu);
+    /* In increasing thread counts, as a profile keeps them. */
+    int order[BENCH_MAX_LIST];
     for (int t = 0; t < o->n_threads; t++) {
-        const gmrt_roofline *r = &roofs[t];
-        p.t[t] = (gmrt_machine_threads){r->n_threads, r->bw_best_gbs, r->int8_gops,
-                                        r->bf16_gflops, r->f32_gflops, 1.0, 1.0};
-        for (int i = n_res - 1; i >= 0; i--) {
-            if (res[i].threads != r->n_threads)
-                continue;
-            if (res[i].decode)
-                p.t[t].decode_efficiency = res[i].fraction;
-            else
-                p.t[t].prefill_efficiency = res[i].fraction;
+        int k = t;
+        while (k > 0 && roofs[order[k - 1]].n_threads > roofs[t].n_threads) {
+            order[k] = order[k - 1];
+            k--;
         }
+        order[k] = t;
+    }
+    for (int j = 0; j < o->n_threads; j++) {
+        const gmrt_roofline *r = &roofs[order[j]];
+        gmrt_machine_threads *t = &p.t[j];
+        *t = (gmrt_machine_threads){r->n_threads, r->bw_best_gbs, r->int8_gops,
+                                    r->bf16_gflops, r->f32_gflops, 1.0, 1.0,
+                                    r->barrier_us, {0}};
+        const bench_result *pp = NULL, *tg = NULL;
+        for (int i = n_res - 1; i >= 0; i--)
+            if (res[i].threads == r->n_threads && res[i].decode)
+                tg = &res[i];
+            else if (res[i].threads == r->n_threads)
+                pp = &res[i];
+        if (pp)
+            t->prefill_efficiency = pp->fraction;
+        if (tg)
+            fit_decode(t, j > 0 ? &p.t[0] : NULL, tg, c);
     }
     char path[4200], note[512];
     if (o->machine)
@@ -765,13 +833,16 @@ int gmrt_bench_main(const gmk_model *m, int argc, char **argv)
             rc = 1;
         }
     }
+    for (int i = n_res - 1; rc == 0 && i >= 0; i--)
+        if (res[i].decode)
+            c.step_barriers = res[i].barriers; /* counted: the same at any thread count */
     for (int i = 0; rc == 0 && i < n_res; i++) {
         const gmrt_roofline *rf = roof_for(roofs, &o, res[i].threads);
         res[i].fraction = roof_fraction(&res[i], res[i].median_s, &c, rf);
         res[i].fraction_min = roof_fraction(&res[i], res[i].min_s, &c, rf);
     }
     if (rc == 0 && o.calibrate) {
-        if (write_profile(m, &o, roofs, res, n_res, &diag) != GMRT_OK) {
+        if (write_profile(m, &o, &c, roofs, res, n_res, &diag) != GMRT_OK) {
             fprintf(stderr, "error: %s\n", diag.msg);
             rc = 1;
         }

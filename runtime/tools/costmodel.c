@@ -31,19 +31,22 @@
     } while (0)
 
 /* The keys of a `threads N` section, once: the parser, the writer and the
- * docs' table follow this order.  Efficiencies default to 1 (the bare
- * roofline) when a hand-written profile leaves them out. */
+ * docs' table follow this order.  A hand-written profile may leave out the
+ * optional ones: efficiencies then default to 1 (the bare roofline) and
+ * barrier_us to 0 (a profile written before it existed predicts as it did). */
 static const struct {
     const char *key;
     size_t off;
     bool required;
+    double dflt; /* of an optional key */
 } section_keys[] = {
-    {"read_gbs", offsetof(gmrt_machine_threads, read_gbs), true},
-    {"int8_gops", offsetof(gmrt_machine_threads, int8_gops), true},
-    {"bf16_gflops", offsetof(gmrt_machine_threads, bf16_gflops), true},
-    {"f32_gflops", offsetof(gmrt_machine_threads, f32_gflops), true},
-    {"decode_efficiency", offsetof(gmrt_machine_threads, decode_efficiency), false},
-    {"prefill_efficiency", offsetof(gmrt_machine_threads, prefill_efficiency), false},
+    {"read_gbs", offsetof(gmrt_machine_threads, read_gbs), true, 0},
+    {"int8_gops", offsetof(gmrt_machine_threads, int8_gops), true, 0},
+    {"bf16_gflops", offsetof(gmrt_machine_threads, bf16_gflops), true, 0},
+    {"f32_gflops", offsetof(gmrt_machine_threads, f32_gflops), true, 0},
+    {"decode_efficiency", offsetof(gmrt_machine_threads, decode_efficiency), false, 1},
+    {"prefill_efficiency", offsetof(gmrt_machine_threads, prefill_efficiency), false, 1},
+    {"barrier_us", offsetof(gmrt_machine_threads, barrier_us), false, 0},
 };
 #define N_SECTION_KEYS (sizeof section_keys / sizeof section_keys[0])
 
@@ -86,7 +89,7 @@ static gmrt_status close_section(parser *p)
         if (section_keys[k].required)
             return gmrt_fail(p->diag, GMRT_ERR_FORMAT, "%s:%d: threads %d has no %s",
                              p->path, p->cur_line, p->cur->threads, section_keys[k].key);
-        *field(p->cur, k) = 1.0;
+        *field(p->cur, k) = section_keys[k].dflt;
     }
     p->cur = NULL;
     return GMRT_OK;
@@ -114,15 +117,40 @@ static gmrt_status open_section(parser *p, const char *value)
     return GMRT_OK;
 }
 
+#define TYPE_EFF_PREFIX "prefill_efficiency_"
+
+/* `prefill_efficiency_<dtype> F`: a positive number, once a section; 0 in
+ * the array marks a type not given. */
+static gmrt_status type_value(parser *p, const char *key, const char *value)
+{
+    int32_t dt = gmrt_dtype_from_name(key + strlen(TYPE_EFF_PREFIX));
+    if (dt < 0 || dt >= GMK_DTYPE_COUNT)
+        return perr(p, "unknown weight type in \"%s\" (prefill_efficiency_ then a type "
+                    "as gemmac names it: q4_0, q8_0, q4_k, f16, bf16, ...)", key);
+    if (!p->cur)
+        return perr(p, "%s comes before any \"threads N\" line", key);
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (*end || errno || !isfinite(v) || v <= 0)
+        return perr(p, "%s needs a positive number, got \"%s\"", key, value);
+    if (p->cur->type_prefill_efficiency[dt] > 0)
+        return perr(p, "%s is given twice for threads %d", key, p->cur->threads);
+    p->cur->type_prefill_efficiency[dt] = v;
+    return GMRT_OK;
+}
+
 static gmrt_status section_value(parser *p, const char *key, const char *value)
 {
+    if (!strncmp(key, TYPE_EFF_PREFIX, strlen(TYPE_EFF_PREFIX)))
+        return type_value(p, key, value);
     size_t k = 0;
     while (k < N_SECTION_KEYS && strcmp(section_keys[k].key, key) != 0)
         k++;
     if (k == N_SECTION_KEYS)
         return perr(p, "unknown key \"%s\" (known: target, cpu, threads, read_gbs, "
                     "int8_gops, bf16_gflops, f32_gflops, decode_efficiency, "
-                    "prefill_efficiency)", key);
+                    "prefill_efficiency, prefill_efficiency_<type>, barrier_us)", key);
     if (!p->cur)
         return perr(p, "%s comes before any \"threads N\" line", key);
     if (p->seen[k])
@@ -130,8 +158,11 @@ static gmrt_status section_value(parser *p, const char *key, const char *value)
     char *end;
     errno = 0;
     double v = strtod(value, &end);
-    if (*end || errno || !isfinite(v) || v <= 0)
-        return perr(p, "%s needs a positive number, got \"%s\"", key, value);
+    /* A time may be 0 (none); a bandwidth, peak or fraction may not. */
+    bool zero_ok = !section_keys[k].required && section_keys[k].dflt == 0;
+    if (*end || errno || !isfinite(v) || v < 0 || (v == 0 && !zero_ok))
+        return perr(p, "%s needs a %s number, got \"%s\"", key,
+                    zero_ok ? "non-negative" : "positive", value);
     p->seen[k] = true;
     *field(p->cur, k) = v;
     return GMRT_OK;
@@ -238,6 +269,10 @@ gmrt_status gmrt_machine_save(const char *path, const gmrt_machine *m, const cha
         fprintf(f, "\nthreads %d\n", t.threads);
         for (size_t k = 0; k < N_SECTION_KEYS; k++)
             fprintf(f, "%-19s %.6g\n", section_keys[k].key, *field(&t, k));
+        for (int d = 0; d < GMK_DTYPE_COUNT; d++)
+            if (t.type_prefill_efficiency[d] > 0)
+                fprintf(f, "%s%s %.6g\n", TYPE_EFF_PREFIX, gmrt_dtype_name(d),
+                        t.type_prefill_efficiency[d]);
     }
     fclose(f);
     gmrt_file_replace w;
@@ -284,18 +319,40 @@ double gmrt_machine_peak(const gmrt_machine_threads *t, gmrt_peak_kind kind)
                                     : t->f32_gflops;
 }
 
+double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                           int n_gen)
+{
+    double bytes = gmrt_bench_tg_bytes(c, n_gen);
+    return bytes / (t->read_gbs * 1e9 * t->decode_efficiency) +
+           c->step_barriers * t->barrier_us * 1e-6;
+}
+
+double gmrt_machine_prefill_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                              int n_prompt)
+{
+    double n = n_prompt, typed = 0, s = 0;
+    for (int d = 0; d < GMK_DTYPE_COUNT; d++) {
+        if (c->type_macs[d] <= 0)
+            continue;
+        double eff = t->type_prefill_efficiency[d] > 0 ? t->type_prefill_efficiency[d]
+                                                       : t->prefill_efficiency;
+        double peak = gmrt_machine_peak(t, gmrt_bench_peak_of_dtype(d)) * 1e9;
+        s += 2.0 * n * c->type_macs[d] / (peak * eff);
+        typed += 2.0 * n * c->type_macs[d];
+    }
+    /* The head, the attention, and dense ops of no known type (none where
+     * type_macs is filled) at the main peak. */
+    double rest = gmrt_bench_pp_ops(c, n_prompt) - typed;
+    return s + rest / (gmrt_machine_peak(t, c->peak) * 1e9 * t->prefill_efficiency);
+}
+
 void gmrt_machine_predict(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                           int n_prompt, int n_gen, gmrt_prediction *out)
 {
     memset(out, 0, sizeof *out);
     out->threads = t->threads;
-    if (n_gen > 0) {
-        double bytes = gmrt_bench_tg_bytes(c, n_gen);
-        out->tg_tps = t->read_gbs * 1e9 * t->decode_efficiency / bytes;
-    }
-    if (n_prompt > 0) {
-        double ops = gmrt_bench_pp_ops(c, n_prompt);
-        out->pp_tps = n_prompt * gmrt_machine_peak(t, c->peak) * 1e9 * t->prefill_efficiency /
-                      ops;
-    }
+    if (n_gen > 0)
+        out->tg_tps = 1.0 / gmrt_machine_step_s(t, c, n_gen);
+    if (n_prompt > 0)
+        out->pp_tps = n_prompt / gmrt_machine_prefill_s(t, c, n_prompt);
 }

@@ -446,6 +446,43 @@ static double measure_peak(peak_kernel k, int nth)
     return 2.0 * k.macs_per_iter * (double)iters * nth / best;
 }
 
+/* ------------------------------------------------------------ barrier */
+
+#define BARRIERS_PER_RUN 2000
+#define BARRIER_RUNS 7
+
+/* A step of nothing but barriers: what a decode step pays per op beyond its
+ * bytes when threads are many and the work is small. */
+static void barriers_only(const gmk_ctx *c, int ith, int nth)
+{
+    (void)ith, (void)nth;
+    for (int i = 0; i < BARRIERS_PER_RUN; i++)
+        c->barrier(c->sync);
+}
+
+/* Microseconds per barrier of a gmrt_pool of n_threads: the fastest of
+ * BARRIER_RUNS steps after one untimed step (which wakes the workers), the
+ * cost with every thread on a core; waiting for a thread that another
+ * process holds is the calibration's to measure (bench.c, fit_decode). */
+static gmrt_status measure_barrier(int n_threads, double *us, gmrt_diag *diag)
+{
+    gmrt_pool *p;
+    if (gmrt_pool_create(n_threads, &p, diag) != GMRT_OK)
+        return diag->status;
+    gmk_ctx ctx = {0};
+    double t[BARRIER_RUNS];
+    gmrt_pool_run(p, barriers_only, &ctx);
+    for (int r = 0; r < BARRIER_RUNS; r++) {
+        double t0 = now_s();
+        gmrt_pool_run(p, barriers_only, &ctx);
+        t[r] = now_s() - t0;
+    }
+    gmrt_pool_destroy(p);
+    qsort(t, BARRIER_RUNS, sizeof *t, cmp_double);
+    *us = t[0] * 1e6 / (BARRIERS_PER_RUN + 1);
+    return GMRT_OK;
+}
+
 gmrt_status gmrt_roofline_measure(int n_threads, size_t bw_bytes, int passes,
                                   gmrt_roofline *out, gmrt_diag *diag)
 {
@@ -470,5 +507,5 @@ gmrt_status gmrt_roofline_measure(int n_threads, size_t bw_bytes, int passes,
     if (out->int8_gops <= 0 || out->bf16_gflops <= 0 || out->f32_gflops <= 0)
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "cannot start %d measurement threads",
                          n_threads);
-    return GMRT_OK;
+    return measure_barrier(n_threads, &out->barrier_us, diag);
 }

@@ -4,9 +4,9 @@
  * token ids for `gemmac eval --ids` (eval.c).  The input is parsed as a
  * profile from memory and, written to a file, read as ids.  An accepted
  * profile must hold 1 .. GMRT_MACHINE_MAX_THREADS sections in increasing
- * thread counts, every value positive and finite, and predict finite,
- * non-negative speeds for a fixed model; accepted ids must be 1 .. 64 ids of
- * a 512-token vocabulary.
+ * thread counts, every value positive and finite (barrier_us may be 0),
+ * and predict finite, non-negative speeds for a fixed model; accepted ids
+ * must be 1 .. 64 ids of a 512-token vocabulary.
  */
 #include <math.h>
 #include <stdint.h>
@@ -20,7 +20,8 @@ static void check_profile(const gmrt_machine *m)
 {
     const gmrt_bench_costs c = {.decode_weight_bytes = 1u << 28, .kv_bytes_per_pos = 18432,
                                 .dense_macs = 2e8, .head_macs = 1.7e8,
-                                .attn_macs_per_key = 36864, .peak = GMRT_PEAK_INT8};
+                                .attn_macs_per_key = 36864, .peak = GMRT_PEAK_INT8,
+                                .step_barriers = 166};
     if (m->n < 1 || m->n > GMRT_MACHINE_MAX_THREADS)
         abort();
     for (int i = 0; i < m->n; i++) {
@@ -30,6 +31,8 @@ static void check_profile(const gmrt_machine *m)
         for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
             if (!(v[k] > 0) || !isfinite(v[k]))
                 abort();
+        if (!(t->barrier_us >= 0) || !isfinite(t->barrier_us))
+            abort();
         if (t->threads < 1 || (i > 0 && t->threads <= m->t[i - 1].threads))
             abort();
         if (gmrt_machine_find(m, t->threads) != t)
