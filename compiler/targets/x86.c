@@ -1,11 +1,12 @@
 /*
  * x86.c — the x86-64 kernel sets: one profile per microarchitecture level
  * (x86-64 baseline SSE2, x86-64-v3 AVX2+FMA, x86-64-v4 AVX-512, AVX-512 with
- * VNNI as on Ice Lake, and with VNNI and BF16 as on Zen 4 and Sapphire Rapids).  All share the kernel
- * header gmk_x86.h, which picks its code paths from the ISA macros the -march
- * flags below turn on; they differ only in data: flags, the features the host
- * must have, and the matmul input formats (int8 blocks for integer-quantized
- * weights everywhere, bf16 pairs where the CPU has bf16 dot products).
+ * VNNI as on Ice Lake, and with VNNI and BF16 as on Zen 4 and Sapphire
+ * Rapids).  All share the kernel header gmk_x86.h, which picks its code
+ * paths from the ISA macros the -march flags below turn on; they differ only
+ * in data: flags, the features the host must have, the matmul input formats
+ * (int8 blocks for integer-quantized weights everywhere, bf16 pairs where
+ * the CPU has bf16 dot products) and the weight layouts.
  */
 #include <stdio.h>
 #include <string.h>
@@ -86,18 +87,22 @@ static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_con
 X86_PROFILE(gmc_target_x86_64, "x86-64", 2, "x86-64 baseline (SSE2), f32 activations",
             gmc_act_fmt_f32, NULL, "x86-64", "", "sse2");
 X86_PROFILE(gmc_target_x86_64_v3, "x86-64-v3", 3,
-            "AVX2 + FMA (Haswell, Zen 1-3), int8 activations", act_fmt_int8, layout_p8, "x86-64-v3", "", "avx2,fma,f16c,bmi2");
+            "AVX2 + FMA (Haswell, Zen 1-3), int8 activations", act_fmt_int8, layout_p8,
+            "x86-64-v3", "", "avx2,fma,f16c,bmi2");
 X86_PROFILE(gmc_target_x86_64_v4, "x86-64-v4", 4,
-            "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations", act_fmt_int8, layout_p8, "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
-/* VNNI without BF16: Cascade Lake, Ice Lake, and virtual machines that hide
- * BF16 from their guests (a Sapphire Rapids VM measured: 270M Q4_K_M pp128
- * 672 t/s here against 412 on x86-64-v3 and 220 on x86-64-v4).  bf16
- * weights take f32 activations, as on x86-64-v4. */
+            "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations", act_fmt_int8, layout_p8,
+            "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
+/* VNNI (and VBMI, which Cascade Lake lacks) without BF16: Ice Lake, Tiger
+ * Lake, and virtual machines that hide BF16 from their guests (a Sapphire
+ * Rapids VM measured: 270M Q4_K_M pp128 672 t/s here against 412 on
+ * x86-64-v3 and 220 on x86-64-v4).  bf16 weights take f32 activations, as
+ * on x86-64-v4. */
 X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni", 5,
-            "AVX-512 + VNNI (Cascade Lake, Ice Lake), int8 dot products",
+            "AVX-512 + VNNI + VBMI (Ice Lake), int8 dot products",
             act_fmt_int8, layout_p16, "x86-64-v4", "-mavx512vnni -mavx512vbmi",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi");
 X86_PROFILE(gmc_target_x86_64_bf16, "x86-64-v4-bf16", 6,
             "AVX-512 + VNNI + BF16 (Zen 4, Sapphire Rapids), int8 and bf16 dot products",
-            act_fmt_int8_bf16, layout_p16_bf16, "x86-64-v4", "-mavx512vnni -mavx512bf16 -mavx512vbmi",
+            act_fmt_int8_bf16, layout_p16_bf16, "x86-64-v4",
+            "-mavx512vnni -mavx512bf16 -mavx512vbmi",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi");
