@@ -955,12 +955,15 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
  * tile) and tokens per register tile. */
 #define GMK_X86_P16_KC 64
 #define GMK_X86_P16_TT 8
-/* Panel blocks ahead that a tile of several tokens prefetches into L1: the
- * hardware prefetchers alone let a 2-4 token pass over the 262144 × 640
- * q8_0 LM head cost 1.2-1.5 × one token's; with it 0.94-1.05 × (a server's
- * batched decode step, Sapphire Rapids VM, loaded machine).  One token
- * streams fast enough without. */
+/* Panel blocks ahead that every tile prefetches into L1: the hardware
+ * prefetchers alone let a 2-4 token pass over the 262144 × 640 q8_0 LM
+ * head cost 1.2-1.5 × one token's; with it 0.94-1.05 × (a server's batched
+ * decode step, Sapphire Rapids VM, loaded machine).  One token from memory
+ * needs it as much: kernel_bench q4_0 65536 × 2048 (75 MB), 1 token,
+ * 7.5-8.8 GB/s without, 10.3-14.4 GB/s with (same VM, loaded). */
+#ifndef GMK_X86_P16_PF
 #define GMK_X86_P16_PF 8
+#endif
 
 /* The 8 vectors of unsigned weight bytes of panel block p: vector g holds
  * elements 4g..4g+3 of each row (gmk_x86_prep_b32's bytes, rows in lanes). */
@@ -1007,9 +1010,8 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb
         acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, y + j * ldy);
     for (int b = 0; b < nb; b++, p += pb) {
         __m512i u[8];
-        if (T > 1) /* see GMK_X86_P16_PF */
-            for (size_t l = 0; l < pb; l += 64)
-                _mm_prefetch((const char *)(p + GMK_X86_P16_PF * pb + l), _MM_HINT_T0);
+        for (size_t l = 0; l < pb; l += 64) /* see GMK_X86_P16_PF */
+            _mm_prefetch((const char *)(p + GMK_X86_P16_PF * pb + l), _MM_HINT_T0);
         gmk_x86_p16_unpack(F, p, u);
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         const __m512 m = has_min ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)))
