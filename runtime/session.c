@@ -303,11 +303,69 @@ static gmrt_status bind_weights(gmrt_session *s, const char *path, bool requant,
     return GMRT_OK;
 }
 
+/* Rows a repacking pass takes at a time before it drops their file pages:
+ * a multiple of every layout's panel rows. */
+#define REPACK_SLICE_BYTES (32u << 20)
+#define REPACK_SLICE_ALIGN 64
+
+/* Drops the whole pages of the mapped bytes [lo, hi) from this process's
+ * memory (the mapping stays; a page read again comes back from the file). */
+static void drop_pages(const unsigned char *lo, const unsigned char *hi)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0)
+        return;
+    uintptr_t pg = (uintptr_t)page;
+    uintptr_t a = ((uintptr_t)lo + pg - 1) / pg * pg, b = (uintptr_t)hi / pg * pg;
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Tensor t from its packed rows at src into dst in t's layout, in slices
+ * of rows; with drop (src is the file mapping), each slice's pages are
+ * dropped once copied, so that the process never holds a whole tensor
+ * twice: the E2B's 428 MB head did (peak RSS 1.34 × what the generation
+ * after the load needed; docs/gemma4.md). */
+static void pack_tensor(unsigned char *dst, const unsigned char *src, const gmk_tensor *t,
+                        bool drop)
+{
+    const int64_t rows = gmk_layout_all_rows(t->n_dims, t->ne), n_in = t->ne[0];
+    const uint64_t row_bytes = gmk_layout_bytes(GMK_LAYOUT_PACKED, t->dtype, 1, n_in);
+    int64_t slice = (int64_t)(REPACK_SLICE_BYTES / (row_bytes ? row_bytes : 1));
+    slice = slice < REPACK_SLICE_ALIGN ? REPACK_SLICE_ALIGN
+                                       : slice / REPACK_SLICE_ALIGN * REPACK_SLICE_ALIGN;
+    for (int64_t r0 = 0; r0 < rows; r0 += slice) {
+        const int64_t n = rows - r0 < slice ? rows - r0 : slice;
+        gmk_layout_pack(dst + gmk_layout_bytes(t->layout, t->dtype, r0, n_in),
+                        src + (uint64_t)r0 * row_bytes, t->layout, t->dtype, n, n_in);
+        if (drop)
+            drop_pages(src, src + (uint64_t)(r0 + n) * row_bytes);
+    }
+}
+
+/* Bytes of tensor t in layout. */
+static uint64_t weight_bytes(const gmk_tensor *t, int layout)
+{
+    return gmk_layout_bytes(layout, t->dtype, gmk_layout_all_rows(t->n_dims, t->ne), t->ne[0]);
+}
+
+/* Whether t, read from the file's rows, is copied beside the repacked
+ * weights anyway: a small tensor (norms, routers) shares its first and last
+ * pages with the large ones around it, and the page cache maps whole
+ * folios, so reading it made up to 2 MiB of its repacked neighbours
+ * resident again (150 MB of the E2B's 1 GB of layers; docs/gemma4.md). */
+static bool copied_beside(const gmk_tensor *t)
+{
+    return t->layout == GMK_LAYOUT_PACKED && weight_bytes(t, GMK_LAYOUT_PACKED) <= (4u << 20) &&
+           strcmp(t->name, "per_layer_token_embd.weight") != 0;
+}
+
 /*
  * Copies every tensor whose manifest layout is not the file's packed rows
- * into one buffer in that layout (gmk_layout.h) and points w at the copies.
- * The mapped originals of a GGUF file are then dropped from memory (the
- * mapping stays; a page read again comes back from the file).
+ * into one buffer in that layout (gmk_layout.h), with the small tensors
+ * that stay in rows (copied_beside), and points w at the copies.  The
+ * mapped originals of a GGUF file are then dropped from memory (the mapping
+ * stays; a page read again comes back from the file).
  */
 static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
 {
@@ -337,6 +395,9 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
     }
     if (total == 0)
         return GMRT_OK;
+    for (int32_t i = 0; i < m->n_tensors; i++)
+        if (copied_beside(&m->tensors[i]))
+            total += arena_align(weight_bytes(&m->tensors[i], GMK_LAYOUT_PACKED));
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     unsigned char *buf = total <= SIZE_MAX ? alloc_aligned(total) : NULL;
@@ -345,25 +406,15 @@ static gmrt_status repack_weights(gmrt_session *s, bool mapped, gmrt_diag *diag)
                          (unsigned long long)total);
     s->repacked = buf;
     s->repacked_bytes = total;
-    long page = sysconf(_SC_PAGESIZE);
     for (int32_t i = 0; i < m->n_tensors; i++) {
         const gmk_tensor *t = &m->tensors[i];
-        if (t->layout == GMK_LAYOUT_PACKED)
+        if (t->layout == GMK_LAYOUT_PACKED && !copied_beside(t))
             continue;
-        const int64_t rows = gmk_layout_all_rows(t->n_dims, t->ne);
-        uint64_t b = gmk_layout_bytes(t->layout, t->dtype, rows, t->ne[0]);
-        gmk_layout_pack(buf, s->w[i], t->layout, t->dtype, rows, t->ne[0]);
         const gmrt_gguf_tensor *f = mapped ? gmrt_gguf_find_tensor(s->file, t->name) : NULL;
-        if (f && f->data == s->w[i] && page > 0) { /* still the mapped original (not
-                                                    * --requant's copy): its whole pages */
-            uintptr_t lo = ((uintptr_t)s->w[i] + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
-            uintptr_t hi = ((uintptr_t)s->w[i] + (uintptr_t)gmk_layout_bytes(GMK_LAYOUT_PACKED,
-                            t->dtype, rows, t->ne[0])) / (uintptr_t)page * (uintptr_t)page;
-            if (hi > lo)
-                madvise((void *)lo, hi - lo, MADV_DONTNEED);
-        }
+        /* still the mapped original (not --requant's copy)? */
+        pack_tensor(buf, s->w[i], t, f && f->data == s->w[i]);
         s->w[i] = buf;
-        buf += arena_align(b);
+        buf += arena_align(weight_bytes(t, t->layout));
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     if (s->verbose)
@@ -465,8 +516,22 @@ static gmrt_status open_tokenizer(gmrt_session *s, const char *weights, const ch
     return st;
 }
 
+/* The page-aligned span of len bytes at p, as madvise wants it. */
+static void advise_span(const void *p, size_t len, int advice)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (page <= 0 || len == 0)
+        return;
+    uintptr_t lo = (uintptr_t)p / (uintptr_t)page * (uintptr_t)page;
+    madvise((void *)lo, (uintptr_t)p + len - lo, advice);
+}
+
 /* The per-layer embedding table (Gemma 3n/4) stays in the file mapping and
- * a step reads one row of it per token; s->lookup says which tensor. */
+ * a step reads one row of it per token; s->lookup says which tensor.  Its
+ * rows are read in token order, at random: without MADV_RANDOM a cold row's
+ * page fault reads the device's whole read-ahead window around it (8 MiB on
+ * the VM of docs/gemma4.md, 8-31 ms a decode token) where one row is 9.5 KB.
+ * Hints only: failures are ignored. */
 static gmrt_status find_lookup_table(gmrt_session *s, gmrt_diag *diag)
 {
     s->lookup = -1;
@@ -475,7 +540,10 @@ static gmrt_status find_lookup_table(gmrt_session *s, gmrt_diag *diag)
         if (strcmp(t->name, "per_layer_token_embd.weight") == 0 &&
             t->layout == GMK_LAYOUT_PACKED) {
             s->lookup = i;
-            return gmrt_dtype_row_bytes(t->dtype, t->ne[0], &s->lookup_row, diag);
+            gmrt_status st = gmrt_dtype_row_bytes(t->dtype, t->ne[0], &s->lookup_row, diag);
+            if (st == GMRT_OK)
+                advise_span(s->w[i], s->lookup_row * (size_t)t->ne[1], MADV_RANDOM);
+            return st;
         }
     }
     return GMRT_OK;
@@ -645,22 +713,18 @@ static gmrt_status reserve_logits(gmrt_session *s, int32_t rows, gmrt_diag *diag
     return GMRT_OK;
 }
 
-/* Asks the kernel to read the lookup table's rows of the step's tokens
- * ahead (MADV_WILLNEED), so that a long prompt's later chunks do not wait
- * for cold pages: the rows depend only on the ids, known before any layer
- * runs.  A hint: failures are ignored. */
+/* Asks the kernel to read the lookup table's rows of the tokens ahead
+ * (MADV_WILLNEED): the rows depend only on the ids, known before any layer
+ * runs, so a long prompt's later chunks do not wait for cold pages, and a
+ * step's own row (three pages) is one read instead of three faults in a
+ * row.  A hint: failures are ignored. */
 static void prefetch_rows(const gmrt_session *s, const int32_t *tokens, size_t n)
 {
-    long page = sysconf(_SC_PAGESIZE);
-    if (s->lookup < 0 || page <= 0)
+    if (s->lookup < 0)
         return;
     const unsigned char *base = s->w[s->lookup];
-    for (size_t i = 0; i < n; i++) {
-        uintptr_t lo = (uintptr_t)(base + (size_t)tokens[i] * s->lookup_row);
-        uintptr_t hi = lo + s->lookup_row;
-        lo = lo / (uintptr_t)page * (uintptr_t)page;
-        madvise((void *)lo, hi - lo, MADV_WILLNEED);
-    }
+    for (size_t i = 0; i < n; i++)
+        advise_span(base + (size_t)tokens[i] * s->lookup_row, s->lookup_row, MADV_WILLNEED);
 }
 
 /* Every id below n_vocab. */
@@ -719,8 +783,7 @@ static gmrt_status eval_steps(gmrt_session *s, int32_t seq, const int32_t *token
         return st;
     if (all_logits && reserve_logits(s, (int32_t)n, diag) != GMRT_OK)
         return GMRT_ERR_NOMEM;
-    if (n > (size_t)m->max_batch) /* a step reads its own rows at once */
-        prefetch_rows(s, tokens + m->max_batch, n - (size_t)m->max_batch);
+    prefetch_rows(s, tokens, n);
     for (size_t done = 0; done < n;) {
         int32_t chunk = (int32_t)(n - done < (size_t)m->max_batch ? n - done
                                                                   : (size_t)m->max_batch);
@@ -841,6 +904,7 @@ gmrt_status gmrt_session_batch(gmrt_session *s, const gmrt_run *runs, size_t n_r
     int32_t total = 0, first_row = 0; /* the logit tokens are the last `rows` of total */
     for (int32_t p = 0; p < np; p++)
         total += parts[p].len;
+    prefetch_rows(s, s->btoks, (size_t)total);
     /* Forward passes of at most max_batch tokens; a part may straddle two. */
     int32_t p = 0, used = 0; /* parts[p]'s first `used` tokens already ran */
     for (int32_t done = 0; done < total;) {
