@@ -75,7 +75,8 @@ static inline int gmk_layout_supports(int layout, int dtype)
     case GMK_LAYOUT_PACKED: return 1;
     case GMK_LAYOUT_P16:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q4_1 || dtype == GMK_DTYPE_Q5_0 ||
-               dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0;
+               dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0 || dtype == GMK_DTYPE_Q4_K ||
+               dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
     case GMK_LAYOUT_P8:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0 ||
                dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K ||
