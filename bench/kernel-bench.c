@@ -202,6 +202,8 @@ int main(int argc, char **argv)
         {"q4_kp16", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
         {"q5_kp16", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
         {"q6_kp16", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
+        /* past L2: a Gemma 1 2B FFN matrix (16384 × 2048, 18 MiB) */
+        {"q4_kp16big", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 16384, 2048, GMK_LAYOUT_P16},
 #endif
 #ifdef GMK_X86_HAVE_P8 /* the layout x86-64-v3 models read */
         {"q4_0p8", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
@@ -210,6 +212,7 @@ int main(int argc, char **argv)
         {"q5_0p8", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
         {"q8_0p8", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
         {"q4_kp8", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
+        {"q4_kp8big", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 16384, 2048, GMK_LAYOUT_P8},
         {"q5_kp8", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
         {"q6_kp8", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
         {"f16p8", GMK_DTYPE_F16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P8},

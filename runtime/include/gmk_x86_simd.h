@@ -470,9 +470,10 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
 
 /*
  * q4_0 and q5_0 in the P8 layout (gmk_layout.h), AVX2 (compiled into the
- * AVX-512 builds too, whose k-quants and floats read P8: kernel_bench on a
- * Sapphire Rapids VM, q4_k 64 tokens 80 → 150 GOP/s and one token 11.8 →
- * 21.6 GB/s against the packed 512-bit tiles): a 32-byte load holds
+ * AVX-512 builds too, whose floats and, without VNNI or in expert stacks,
+ * k-quants read P8: kernel_bench on a Sapphire Rapids VM, q4_k 64 tokens
+ * 80 → 150 GOP/s and one token 11.8 → 21.6 GB/s against the packed
+ * 512-bit tiles): a 32-byte load holds
  * 4 bytes of each of 8 rows, so one vpmaddubsw against a broadcast dword of
  * activations advances 8 (row, token) dots by 4 elements.  A block's
  * products of a row add up in int16 (q4_0: all 8, |Σ| ≤ 8·2·15·128 < 2^15;
