@@ -1203,8 +1203,9 @@ GMK_X86_AI void gmk_x86_p16k_unpack(int F, const uint8_t *restrict p, gmk_x86_p1
 }
 
 /* Sub-block s of unpacked block k against the activation blocks a of T
- * tokens, into the int32 sums is: Σ u·x exact in int32 (at most
- * 32·63·127 per lane), times the rows' scales. */
+ * tokens, into the int32 sums is: Σ u·x exact in int32 (|Σ| ≤ 32·31·128,
+ * q5_k), times the rows' scales (isum stays below 2^29, q6_k's −32 and
+ * all). */
 GMK_X86_AI void gmk_x86_p16k_sub(int F, int T, const gmk_x86_p16k *restrict k,
                                  const gmk_act_q8_k *const *a, int s,
                                  __m512i is[GMK_X86_P16K_TT])
