@@ -6,12 +6,13 @@
  * multiply-add), min and median over repetitions, next to
  * gmk_ref_matmul_rows (f32 activations, dequantized weights).  Built by the
  * CMake target kernel_bench with the flags of the best x86 profile; not run
- * by the tests.  Usage: kernel_bench [reps [type]] (default 7 reps, every
- * type; type "head" runs only the 262144×640 q8_0 LM head, "headpacked"
- * the same in packed rows).  Types ending in "p" (and the head, where built
- * with AVX-512 VNNI) time the repacked GMK_LAYOUT_P16 weights that
- * x86-64-v4-vnni models read, in "p8" (and the head, built for AVX2) the
- * GMK_LAYOUT_P8 weights of x86-64-v3.
+ * by the tests.  Usage: kernel_bench [reps [types]] (default 7 reps, every
+ * type; types a comma-separated list, such as q4_kp8,q4_kp16 to compare
+ * two in one run; type "head" runs only the 262144×640 q8_0 LM head,
+ * "headpacked" the same in packed rows).  Types ending in "p" or "p16" (and
+ * the head, where built with AVX-512 VNNI) time the repacked GMK_LAYOUT_P16
+ * weights that x86-64-v4-vnni models read, in "p8" (and the head, built
+ * for AVX2) the GMK_LAYOUT_P8 weights of x86-64-v3.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -163,6 +164,18 @@ static void run_case(const bench_case *c, int n_tok, int reps)
     free(y);
 }
 
+/* Whether name is one of the comma-separated names in list (NULL: all). */
+static int listed(const char *list, const char *name)
+{
+    if (!list)
+        return 1;
+    size_t n = strlen(name);
+    for (const char *p = list; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL)
+        if (strncmp(p, name, n) == 0 && (p[n] == ',' || p[n] == '\0'))
+            return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int reps = argc > 1 ? atoi(argv[1]) : 7;
@@ -186,6 +199,11 @@ int main(int argc, char **argv)
         {"q8_0p", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
         {"q4_0p", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
         {"q5_0p", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
+        {"q4_kp16", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
+        {"q5_kp16", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
+        {"q6_kp16", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
+        /* past L2: a Gemma 1 2B FFN matrix (16384 × 2048, 18 MiB) */
+        {"q4_kp16big", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 16384, 2048, GMK_LAYOUT_P16},
 #endif
 #ifdef GMK_X86_HAVE_P8 /* the layout x86-64-v3 models read */
         {"q4_0p8", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
@@ -194,6 +212,7 @@ int main(int argc, char **argv)
         {"q5_0p8", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
         {"q8_0p8", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},
         {"q4_kp8", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
+        {"q4_kp8big", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 16384, 2048, GMK_LAYOUT_P8},
         {"q5_kp8", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
         {"q6_kp8", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P8},
         {"f16p8", GMK_DTYPE_F16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P8},
@@ -216,14 +235,14 @@ int main(int argc, char **argv)
     printf("type   shape        tokens      min       median   kernel        reference"
            "             speed-up\n");
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (!only || strcmp(only, cases[i].name) == 0)
+        if (listed(only, cases[i].name))
             run_case(&cases[i], 1, reps);
-    if (!only || strcmp(only, "head") == 0)
+    if (listed(only, "head"))
         run_case(&head, 1, reps > 3 ? 3 : reps);
-    if (only && strcmp(only, "headpacked") == 0)
+    if (only && listed(only, "headpacked"))
         run_case(&head_packed, 1, reps > 3 ? 3 : reps);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (!only || strcmp(only, cases[i].name) == 0)
+        if (listed(only, cases[i].name))
             run_case(&cases[i], 64, reps);
     return 0;
 }

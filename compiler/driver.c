@@ -343,8 +343,12 @@ gmc_status gmc_front(const gmc_options *o, gmc_arena *a, gmc_graph **out,
         *unfused = note;
     for (int i = 0; i < g->n_values && tc->target->weight_layout && !o->packed; i++) {
         gmc_value *v = &g->values[i];
-        if (v->kind == GMC_V_WEIGHT && !v->mapped)
-            v->layout = gmk_layout_for(tc->target->weight_layout(v->dtype), v->n_dims, v->ne);
+        if (v->kind != GMC_V_WEIGHT || v->mapped)
+            continue;
+        const gmc_target *t = tc->target;
+        int want = v->n_dims == 3 && t->stack_layout ? t->stack_layout(v->dtype)
+                                                     : t->weight_layout(v->dtype);
+        v->layout = gmk_layout_for(want, v->n_dims, v->ne);
     }
     dump_graph(o, "fused", g, NULL);
     GMC_TRY(gmc_plan(g, diag));

@@ -41,6 +41,10 @@ typedef struct gmc_target {
     /* The layout (GMK_LAYOUT_*) its kernels read a 2-D weight of dtype in;
      * NULL: every weight stays in the file's packed rows. */
     int (*weight_layout)(int dtype);
+    /* The layout it asks for a 3-D stack of matrices (MoE experts) of
+     * dtype; NULL: weight_layout's.  gmk_layout_for then decides whether
+     * the stack can take it. */
+    int (*stack_layout)(int dtype);
     /* Data for table-driven configure functions (NULL where unused): the
      * -march value, further clang flags (space-separated) and the host
      * features the target needs (comma-separated, without '+'). */

@@ -20,6 +20,7 @@
 #include "driver.h"
 #include "emit.h"
 #include "gmk.h"
+#include "gmk_layout.h"
 #include "fuse.h"
 #include "graph.h"
 #include "plan.h"
@@ -292,6 +293,34 @@ START_TEST(test_host_by_rank)
 }
 END_TEST
 
+/* The layouts the x86 profiles ask for (the kernels each reads): the VNNI
+ * profiles' 16-row panels for the b32 formats and the k-quants; a stack of
+ * k-quant matrices (MoE experts) P8, since P16 does not stack; x86-64-v3
+ * P8. */
+START_TEST(test_x86_layouts)
+{
+    const gmc_target *vnni = gmc_target_find("x86-64-v4-vnni", &fixed_host);
+    const gmc_target *bf16 = gmc_target_find("x86-64-v4-bf16", &fixed_host);
+    const gmc_target *v3 = gmc_target_find("x86-64-v3", &fixed_host);
+    ck_assert(vnni && bf16 && v3);
+    const int64_t stack[3] = {256, 32, 4};
+    static const int kq[] = {GMK_DTYPE_Q4_K, GMK_DTYPE_Q5_K, GMK_DTYPE_Q6_K};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(vnni->weight_layout(kq[i]), GMK_LAYOUT_P16);
+        ck_assert_int_eq(bf16->weight_layout(kq[i]), GMK_LAYOUT_P16);
+        ck_assert_int_eq(v3->weight_layout(kq[i]), GMK_LAYOUT_P8);
+        ck_assert_int_eq(gmk_layout_for(vnni->stack_layout(kq[i]), 3, stack), GMK_LAYOUT_P8);
+        ck_assert_int_eq(gmk_layout_for(bf16->stack_layout(kq[i]), 3, stack), GMK_LAYOUT_P8);
+    }
+    ck_assert_int_eq(vnni->weight_layout(GMK_DTYPE_Q4_0), GMK_LAYOUT_P16);
+    ck_assert_int_eq(gmk_layout_for(vnni->stack_layout(GMK_DTYPE_Q4_0), 3, stack),
+                     GMK_LAYOUT_PACKED);
+    ck_assert_int_eq(bf16->stack_layout(GMK_DTYPE_BF16), GMK_LAYOUT_PACKED);
+    ck_assert_int_eq(vnni->stack_layout(GMK_DTYPE_BF16), GMK_LAYOUT_P8);
+    ck_assert(v3->stack_layout == NULL);
+}
+END_TEST
+
 /* Two specialisations with one name are told apart by what differs:
  * the unfused tiny graph with one post-norm's eps changed gets
  * rmsnorm_add_64 and rmsnorm_add_64_eps1em05; a difference no KVARY names
@@ -371,6 +400,7 @@ Suite *emit_suite(void)
     tcase_add_test(tc, test_emit_compiles_clean);
     tcase_add_test(tc, test_plan_is_the_build);
     tcase_add_test(tc, test_host_by_rank);
+    tcase_add_test(tc, test_x86_layouts);
     tcase_add_test(tc, test_emit_variant_names);
     tcase_add_test(tc, test_emit_strbuf_long);
     suite_add_tcase(s, tc);

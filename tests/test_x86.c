@@ -591,7 +591,7 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
         gmk_weight_dequant(b, pw, wdt, r, n_in, n_in - blen, blen);
         ck_assert(memcmp(a, b, (size_t)blen * sizeof *a) == 0);
     }
-    static const int toks[] = {1, 2, 3, 4, 5, 8, 9, 17};
+    static const int toks[] = {1, 2, 3, 4, 5, 8, 9, 13, 17};
     float *x = malloc((size_t)17 * (size_t)n_in * sizeof *x);
     float *want = malloc((size_t)17 * (size_t)n_out * sizeof *want);
     float *got = malloc((size_t)17 * (size_t)n_out * sizeof *got);
@@ -603,7 +603,10 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
             int n_tok = toks[q];
             uint8_t *xq = make_act(lv[l], fmt, x, n_tok, n_in);
             int has_layout = (lv[l]->layouts >> (layout >> GMK_LAYOUT_SHIFT)) & 1;
-            int exact = has_layout && layout == GMK_LAYOUT_P8;
+            /* P8 and the P16 k-quants promise a scalar formula (the packed
+             * tiles differ from it in the last bits); the P16 b32 kernels
+             * the packed tiles' arithmetic */
+            int exact = has_layout && (layout == GMK_LAYOUT_P8 || blen == 256);
             lv[l]->matmul_rows(want, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
             if (exact) { /* the promised arithmetic, itself within rounding of packed */
                 memcpy(got, want, (size_t)n_tok * n_out * sizeof *got);
@@ -703,6 +706,39 @@ START_TEST(test_p8k_layout)
 }
 END_TEST
 
+/* q4_k, q5_k and q6_k (cases 8 to 10) in P16, as test_p8k_layout: the
+ * same scalar arithmetic (exact_kq), so the same bits as P8, where the
+ * level reads P16 (AVX-512 VNNI); row cuts that split panels of 16, a part
+ * panel, one row, rows of 33 blocks (past the blocks prefill unpacks at a
+ * time), and whole rows and parts of rows read back out of the panels. */
+START_TEST(test_p16k_layout)
+{
+    rng_seed(0x916cu + (uint64_t)_i);
+    const int c = 8 + _i, dtype = cases[c].dtype;
+    static const int cuts67[] = {0, 3, 16, 21, 48, 63, 64, 67};
+    static const int cuts1[] = {0, 1};
+    static const int cuts9[] = {0, 1, 2, 5, 9};
+    check_layout(GMK_LAYOUT_P16, c, 67, 256 * 3, cuts67, 8);
+    check_layout(GMK_LAYOUT_P16, c, 1, 256, cuts1, 2);
+    check_layout(GMK_LAYOUT_P16, c, 9, 256 * 33, cuts9, 5);
+    const int n_out = 19, n_in = 256 * 5;
+    uint8_t *w = make_weights(dtype, n_out, n_in, cases[c].quantized);
+    uint8_t *pw = malloc((size_t)gmk_layout_bytes(GMK_LAYOUT_P16, dtype, n_out, n_in));
+    float a[256 * 5], b[256 * 5];
+    ck_assert_ptr_nonnull(pw);
+    gmk_layout_pack(pw, w, GMK_LAYOUT_P16, dtype, n_out, n_in);
+    for (int r = 0; r < n_out; r++) {
+        gmk_weight_dequant(a, w, dtype, r, n_in, 0, n_in);
+        gmk_weight_dequant(b, pw, dtype | GMK_LAYOUT_P16, r, n_in, 0, n_in);
+        ck_assert_msg(memcmp(a, b, sizeof a) == 0, "dtype %d row %d differs", dtype, r);
+        gmk_weight_dequant(b, pw, dtype | GMK_LAYOUT_P16, r, n_in, 256, 512);
+        ck_assert(memcmp(a + 256, b, 512 * sizeof *b) == 0);
+    }
+    free(pw);
+    free_weights(w, dtype);
+}
+END_TEST
+
 /* f16 and bf16 (cases 12 and 13, f32 activations) in P8, as
  * test_p8_layout against one fma chain per (row, token) (exact_flt): rows
  * longer than a prefill chunk (2570 elements, a tail past 5 chunks of 512),
@@ -793,6 +829,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_p16_layout, 0, 8);
     tcase_add_loop_test(tc, test_p8_layout, 0, 6);
     tcase_add_loop_test(tc, test_p8k_layout, 0, 3);
+    tcase_add_loop_test(tc, test_p16k_layout, 0, 3);
     tcase_add_loop_test(tc, test_p8f_layout, 0, 2);
     tcase_add_test(tc, test_layout_for);
     tcase_add_test(tc, test_act_quant);

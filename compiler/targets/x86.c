@@ -26,16 +26,27 @@ static int act_fmt_int8_bf16(int wdtype)
  * (gmk_layout.h; kernel_bench's p8 cases against the packed ones,
  * docs/benchmarks.md), and so do the AVX-512 profiles where they have
  * nothing better: their packed 512-bit k-quant tiles ran at about half the
- * P8 kernels' speed (kernel_bench, Sapphire Rapids VM). */
+ * P8 kernels' speed (kernel_bench, Sapphire Rapids VM; x86-64-v4 has no
+ * P16 kernels, the VNNI profiles read their k-quants in P16 but f16 and
+ * their k-quant expert stacks in P8). */
 static int layout_p8(int dtype)
 {
     return gmk_layout_supports(GMK_LAYOUT_P8, dtype) ? GMK_LAYOUT_P8 : GMK_LAYOUT_PACKED;
 }
 
-/* AVX-512 VNNI reads the b32 formats in 16-row panels (gmk_layout.h). */
+/* AVX-512 VNNI reads the b32 formats and the k-quants in 16-row panels
+ * (gmk_layout.h). */
 static int layout_p16(int dtype)
 {
     return gmk_layout_supports(GMK_LAYOUT_P16, dtype) ? GMK_LAYOUT_P16 : layout_p8(dtype);
+}
+
+/* P16 does not stack (gmk_layout_table: not run on experts), so a stack of
+ * k-quant matrices asks for P8, which does, rather than staying packed;
+ * the b32 stacks stay packed as before. */
+static int stack_p16(int dtype)
+{
+    return gmk_dtype_block(dtype) == 256 ? layout_p8(dtype) : layout_p16(dtype);
 }
 
 /* With bf16 dot products, bf16 weights stay in rows for vdpbf16ps on bf16
@@ -43,6 +54,11 @@ static int layout_p16(int dtype)
 static int layout_p16_bf16(int dtype)
 {
     return dtype == GMK_DTYPE_BF16 ? GMK_LAYOUT_PACKED : layout_p16(dtype);
+}
+
+static int stack_p16_bf16(int dtype)
+{
+    return dtype == GMK_DTYPE_BF16 ? GMK_LAYOUT_PACKED : stack_p16(dtype);
 }
 
 static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_config *c,
@@ -75,23 +91,24 @@ static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_con
     return true;
 }
 
-#define X86_PROFILE(var, nm, rank_, desc, fmt, layout, march_, extra_, req)           \
+#define X86_PROFILE(var, nm, rank_, desc, fmt, layout, stack, march_, extra_, req)    \
     const gmc_target var = {.name = nm, .description = desc, .kernel_header = "gmk_x86.h",  \
                             .rank = rank_,                                               \
                             .act_fmt = fmt, .weight_layout = layout,                     \
+                            .stack_layout = stack,                                       \
                             .configure = configure_x86, .march = march_,                 \
                             .extra_flags = extra_, .requires = req}
 
 /* SSE2 has no u8 x s8 multiply: measured, its int8 path is slower than
  * dequantize + f32 dots, so the baseline keeps f32 activations. */
 X86_PROFILE(gmc_target_x86_64, "x86-64", 2, "x86-64 baseline (SSE2), f32 activations",
-            gmc_act_fmt_f32, NULL, "x86-64", "", "sse2");
+            gmc_act_fmt_f32, NULL, NULL, "x86-64", "", "sse2");
 X86_PROFILE(gmc_target_x86_64_v3, "x86-64-v3", 3,
             "AVX2 + FMA (Haswell, Zen 1-3), int8 activations", act_fmt_int8, layout_p8,
-            "x86-64-v3", "", "avx2,fma,f16c,bmi2");
+            NULL, "x86-64-v3", "", "avx2,fma,f16c,bmi2");
 X86_PROFILE(gmc_target_x86_64_v4, "x86-64-v4", 4,
             "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations", act_fmt_int8, layout_p8,
-            "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
+            NULL, "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
 /* VNNI (and VBMI, which Cascade Lake lacks) without BF16: Ice Lake, Tiger
  * Lake, and virtual machines that hide BF16 from their guests (a Sapphire
  * Rapids VM measured: 270M Q4_K_M pp128 672 t/s here against 412 on
@@ -99,10 +116,10 @@ X86_PROFILE(gmc_target_x86_64_v4, "x86-64-v4", 4,
  * on x86-64-v4. */
 X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni", 5,
             "AVX-512 + VNNI + VBMI (Ice Lake), int8 dot products",
-            act_fmt_int8, layout_p16, "x86-64-v4", "-mavx512vnni -mavx512vbmi",
+            act_fmt_int8, layout_p16, stack_p16, "x86-64-v4", "-mavx512vnni -mavx512vbmi",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi");
 X86_PROFILE(gmc_target_x86_64_bf16, "x86-64-v4-bf16", 6,
             "AVX-512 + VNNI + BF16 (Zen 4, Sapphire Rapids), int8 and bf16 dot products",
-            act_fmt_int8_bf16, layout_p16_bf16, "x86-64-v4",
+            act_fmt_int8_bf16, layout_p16_bf16, stack_p16_bf16, "x86-64-v4",
             "-mavx512vnni -mavx512bf16 -mavx512vbmi",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi");

@@ -7,9 +7,10 @@
  * every block of the original is recoverable (gmk_weight_block) and every
  * kernel computes the same numbers from either layout.
  *
- * GMK_LAYOUT_P16 (b32 formats: q4_0, q4_1, q5_0, q5_1, q8_0): rows in
- * panels of R = 16, a panel's blocks in order, each block of the R rows
- * stored as one "panel block" of R·block_bytes bytes:
+ * GMK_LAYOUT_P16 (b32 formats: q4_0, q4_1, q5_0, q5_1, q8_0; the k-quants
+ * as in P8 below, with R = 16): rows in panels of R = 16, a panel's blocks
+ * in order, each block of the R rows stored as one "panel block" of
+ * R·block_bytes bytes:
  *
  *   d     R × f16             row r's scale at 2r
  *   m     R × f16             minimum (q4_1, q5_1)
@@ -31,15 +32,20 @@
  * kernels): the same with R = 8, so that a 32-byte load (a ymm register)
  * holds 4 bytes of each of 8 rows: q4_0 panel blocks of 8 f16 scales and 4
  * × 32 bytes of nibbles (144 bytes), q5_0 with 8 32-bit masks of 5th bits
- * between them (176 bytes), q8_0 8 × 32 bytes of w + 128 (272 bytes).  The k-quants move whole bytes (their parts in
- * gmk_panel_parts): a part of a row's block is cut into pieces of g bytes
- * (2 for an f16, 1 for the packed 6-bit scales, 4 for weights), and piece i
- * of row r lands at g·R·i + g·r past the part's start in the panel block,
- * the parts back to back in the table's order:
+ * between them (176 bytes), q8_0 8 × 32 bytes of w + 128 (272 bytes).
+ * The k-quants move whole bytes (their parts in gmk_panel_parts), in P8
+ * and P16 alike: a part of a row's block is cut into pieces of g bytes (2
+ * for an f16, 1 for the packed 6-bit scales, 4 for weights), and piece i of
+ * row r lands at g·R·i + g·r past the part's start in the panel block, the
+ * parts back to back in the table's order:
  *
  *   q4_k  d, dmin (R f16 each), scales (12 × R bytes), qs (32 × 4R)
  *   q5_k  d, dmin, scales, qh (8 × 4R), qs (32 × 4R)
  *   q6_k  d (R f16), scales (16 × R int8), qh (16 × 4R), ql (32 × 4R)
+ *
+ * so that one 4R-byte load holds 4 weight bytes of each row (a ymm register
+ * in P8, a zmm in P16: vpdpbusd's operand), and one R-byte load scale byte
+ * k of every row.
  *
  * GMK_LAYOUT_P4 (q4_0, q5_0, q8_0; read by the AArch64 kernels, gmk_arm.h):
  * the P16 order with R = 4 (q5_0's 5th bits one 16-bit mask per 4 bytes of
@@ -75,7 +81,8 @@ static inline int gmk_layout_supports(int layout, int dtype)
     case GMK_LAYOUT_PACKED: return 1;
     case GMK_LAYOUT_P16:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q4_1 || dtype == GMK_DTYPE_Q5_0 ||
-               dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0;
+               dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0 || dtype == GMK_DTYPE_Q4_K ||
+               dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
     case GMK_LAYOUT_P8:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0 ||
                dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K ||
@@ -164,7 +171,7 @@ static inline size_t gmk_panel_qs_at(int dtype, int R)
 }
 
 /* The parts of a block in panel order, for the formats whose panels move
- * whole bytes (q4_0 and q4_1 as above, the k-quants as GMK_LAYOUT_P8):
+ * whole bytes (q4_0 and q4_1 as above, the k-quants in P8 and P16):
  * where each starts in the packed block, its bytes, and the piece kept
  * whole.  q5_0/q5_1 (5th bits regrouped) and q8_0 (+128) are
  * gmk_panel_swap's own. */

@@ -470,9 +470,10 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
 
 /*
  * q4_0 and q5_0 in the P8 layout (gmk_layout.h), AVX2 (compiled into the
- * AVX-512 builds too, whose k-quants and floats read P8: kernel_bench on a
- * Sapphire Rapids VM, q4_k 64 tokens 80 → 150 GOP/s and one token 11.8 →
- * 21.6 GB/s against the packed 512-bit tiles): a 32-byte load holds
+ * AVX-512 builds too, whose floats and, without VNNI or in expert stacks,
+ * k-quants read P8: kernel_bench on a Sapphire Rapids VM, q4_k 64 tokens
+ * 80 → 150 GOP/s and one token 11.8 → 21.6 GB/s against the packed
+ * 512-bit tiles): a 32-byte load holds
  * 4 bytes of each of 8 rows, so one vpmaddubsw against a broadcast dword of
  * activations advances 8 (row, token) dots by 4 elements.  A block's
  * products of a row add up in int16 (q4_0: all 8, |Σ| ≤ 8·2·15·128 < 2^15;
@@ -1065,6 +1066,299 @@ GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uin
             case 1: gmk_x86_p16_tile(F, 1, pk, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
             default: break;
             }
+        }
+    }
+}
+
+/*
+ * q4_k, q5_k and q6_k in the P16 layout (gmk_layout.h: the P8 parts with
+ * R = 16): vector i of a block holds elements 4i..4i+3 of each of the 16
+ * rows as unsigned bytes (q4_k 0..15, q5_k 0..31, q6_k 0..63), so one
+ * vpdpbusd against a broadcast dword of a token's Q8_K activations
+ * advances 16 row dots by 4 elements in int32, with no int16 stage: a
+ * sub-block's dot (8 vectors, q6_k 4) is exact as it stands and one vpmulld
+ * by the rows' sub-block scales adds it to isum.  The mins (q4_k, q5_k) and
+ * q6_k's −32 come from the bsums by vpdpwssd with the scale pairs, as the
+ * P8 kernel takes them by vpmaddwd.  So per (row, token, block) the integers
+ * are the P8 kernel's and the float steps are its steps in its order
+ *
+ *   acc = fma(isum, d·dx, acc), acc = fma(−msum, dmin·dx, acc)  (q4_k, q5_k)
+ *
+ * which gives the P8 and exact_kq bits (test_p16k_layout).  Prefill
+ * unpacks GMK_X86_P16K_UP blocks of a panel at a time and runs every token
+ * tile over them, the sums carried in y between such slices, the
+ * sub-blocks a rolled loop (a tile's sums stay in registers); one tile of
+ * tokens (decode, small batches) unpacks each block as it goes, unrolled.
+ */
+#define GMK_X86_HAVE_P16K 1
+#ifndef GMK_X86_P16K_TT
+#define GMK_X86_P16K_TT 8 /* tokens per register tile */
+#endif
+#ifndef GMK_X86_P16K_UP
+#define GMK_X86_P16K_UP 8 /* blocks unpacked at a time in prefill (45 KiB of stack) */
+#endif
+#ifndef GMK_X86_P16K_PF
+#define GMK_X86_P16K_PF 2 /* panel blocks ahead that an unpacking prefetches */
+#endif
+
+/* One k-quant panel block of 16 rows unpacked: u[i] as above; sc[s] the
+ * rows' scales of sub-block s (8 of 32 elements, q6_k 16 of 16) as int32
+ * lanes; mn[q] int16 pairs, row r's in dword r, that multiply the pairs of
+ * activation sums (q4_k, q5_k: m_2q, m_2q+1, q < 4; q6_k: sc_2q, sc_2q+1,
+ * q < 8). */
+typedef struct gmk_x86_p16k {
+    __m512i u[64], sc[16], mn[8];
+    __m512 d, dmin;
+} gmk_x86_p16k;
+
+/* Dword r = (a[r], b[r]) as int16, from 16 bytes of each (signed). */
+GMK_X86_AI __m512i gmk_x86_pair16z(__m128i a, __m128i b)
+{
+    return _mm512_cvtepi8_epi16(
+        _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
+}
+
+GMK_X86_AI void gmk_x86_p16k_unpack(int F, const uint8_t *restrict p, gmk_x86_p16k *restrict k)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+    if (F == GMK_DTYPE_Q6_K) {
+        const uint8_t *s = p + gmk_panel_part_at(F, 16, 192);
+        const uint8_t *qh = p + gmk_panel_part_at(F, 16, 128);
+        const uint8_t *ql = p + gmk_panel_part_at(F, 16, 0);
+        const __m512i m2 = _mm512_set1_epi8(0x30);
+        k->dmin = _mm512_setzero_ps();
+        GMK_X86_UNROLL
+        for (int j = 0; j < 16; j++)
+            k->sc[j] = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(s + 16 * j)));
+        GMK_X86_UNROLL
+        for (int q = 0; q < 8; q++)
+            k->mn[q] = gmk_x86_pair16z(_mm_loadu_si128((const __m128i *)(s + 32 * q)),
+                                       _mm_loadu_si128((const __m128i *)(s + 32 * q + 16)));
+        GMK_X86_UNROLL
+        for (int n = 0; n < 2; n++) /* see gmk_x86_p8k_unpack */
+            GMK_X86_UNROLL
+            for (int g = 0; g < 8; g++) {
+                __m512i a = _mm512_loadu_si512((const void *)(ql + 64 * (16 * n + g)));
+                __m512i b = _mm512_loadu_si512((const void *)(ql + 64 * (16 * n + 8 + g)));
+                __m512i h = _mm512_loadu_si512((const void *)(qh + 64 * (8 * n + g)));
+                __m512i *u = k->u + 32 * n + g;
+                u[0] = _mm512_or_si512(_mm512_and_si512(a, m4),
+                                       _mm512_and_si512(_mm512_slli_epi16(h, 4), m2));
+                u[8] = _mm512_or_si512(_mm512_and_si512(b, m4),
+                                       _mm512_and_si512(_mm512_slli_epi16(h, 2), m2));
+                u[16] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m4),
+                                        _mm512_and_si512(h, m2));
+                u[24] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b, 4), m4),
+                                        _mm512_and_si512(_mm512_srli_epi16(h, 2), m2));
+            }
+        return;
+    }
+    /* q4_k, q5_k: the 12 packed scale bytes as gmk_scale_min_k4, 16 rows
+     * at a time (byte 16k + r of each vector) */
+    const uint8_t *s = p + gmk_panel_part_at(F, 16, 4);
+    const __m512i m6 = _mm512_set1_epi8(0x3f), top = _mm512_set1_epi8(0x30);
+    __m512i a = _mm512_loadu_si512((const void *)s);
+    __m512i b = _mm512_loadu_si512((const void *)(s + 64));
+    __m512i c = _mm512_loadu_si512((const void *)(s + 128));
+    __m512i sc[2], mn[2];
+    sc[0] = _mm512_and_si512(a, m6);
+    mn[0] = _mm512_and_si512(b, m6);
+    sc[1] = _mm512_or_si512(_mm512_and_si512(c, m4),
+                            _mm512_and_si512(_mm512_srli_epi16(a, 2), top));
+    mn[1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(c, 4), m4),
+                            _mm512_and_si512(_mm512_srli_epi16(b, 2), top));
+    k->dmin = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)));
+    GMK_X86_UNROLL
+    for (int h = 0; h < 2; h++) {
+        __m128i m[4];
+        m[0] = _mm512_castsi512_si128(mn[h]);
+        m[1] = _mm512_extracti32x4_epi32(mn[h], 1);
+        m[2] = _mm512_extracti32x4_epi32(mn[h], 2);
+        m[3] = _mm512_extracti32x4_epi32(mn[h], 3);
+        k->sc[4 * h + 0] = _mm512_cvtepu8_epi32(_mm512_castsi512_si128(sc[h]));
+        k->sc[4 * h + 1] = _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(sc[h], 1));
+        k->sc[4 * h + 2] = _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(sc[h], 2));
+        k->sc[4 * h + 3] = _mm512_cvtepu8_epi32(_mm512_extracti32x4_epi32(sc[h], 3));
+        k->mn[2 * h] = gmk_x86_pair16z(m[0], m[1]);
+        k->mn[2 * h + 1] = gmk_x86_pair16z(m[2], m[3]);
+    }
+    const uint8_t *qs = p + gmk_panel_part_at(F, 16, F == GMK_DTYPE_Q5_K ? 48 : 16);
+    const uint8_t *qh = p + gmk_panel_part_at(F, 16, 16);
+    const __m512i b4 = _mm512_set1_epi8(0x10);
+    GMK_X86_UNROLL
+    for (int c4 = 0; c4 < 4; c4++) /* chunk c4: sub-blocks 2c4 (low nibbles), 2c4 + 1 */
+        GMK_X86_UNROLL
+        for (int g = 0; g < 8; g++) {
+            __m512i v = _mm512_loadu_si512((const void *)(qs + 64 * (8 * c4 + g)));
+            __m512i lo = _mm512_and_si512(v, m4);
+            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            if (F == GMK_DTYPE_Q5_K) { /* bit 2c4 of qh → 16 of lo, bit 2c4 + 1 → of hi */
+                __m512i h = _mm512_srli_epi16(_mm512_loadu_si512((const void *)(qh + 64 * g)),
+                                              2 * c4);
+                lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), b4));
+                hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 3), b4));
+            }
+            k->u[16 * c4 + g] = lo;
+            k->u[16 * c4 + 8 + g] = hi;
+        }
+}
+
+/* Sub-block s of unpacked block k against the activation blocks a of T
+ * tokens, into the int32 sums is: Σ u·x exact in int32 (|Σ| ≤ 32·31·128,
+ * q5_k), times the rows' scales (isum stays below 2^29, q6_k's −32 and
+ * all). */
+GMK_X86_AI void gmk_x86_p16k_sub(int F, int T, const gmk_x86_p16k *restrict k,
+                                 const gmk_act_q8_k *const *a, int s,
+                                 __m512i is[GMK_X86_P16K_TT])
+{
+    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8; /* vectors per sub-block */
+    __m512i dot[GMK_X86_P16K_TT];
+    GMK_X86_UNROLL
+    for (int g = 0; g < gs; g++) {
+        const int i = gs * s + g;
+        const __m512i u = k->u[i];
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++) {
+            __m512i xg = _mm512_set1_epi32((int)gmk_load_u32((const uint8_t *)a[j]->qs + 4 * i));
+            dot[j] = _mm512_dpbusd_epi32(g ? dot[j] : _mm512_setzero_si512(), u, xg);
+        }
+    }
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++)
+        is[j] = _mm512_add_epi32(is[j], _mm512_mullo_epi32(dot[j], k->sc[s]));
+}
+
+/* One unpacked block k against activation block b of T ≤ GMK_X86_P16K_TT
+ * tokens (rows xrow bytes apart) into acc: the formula above, the
+ * sub-blocks rolled (from a buffer) or unrolled (unpacked on the fly). */
+GMK_X86_AI void gmk_x86_p16k_block(int F, int T, int rolled, const gmk_x86_p16k *restrict k,
+                                   const uint8_t *restrict x, size_t xrow, int64_t b,
+                                   __m512 acc[GMK_X86_P16K_TT])
+{
+    const int ns = F == GMK_DTYPE_Q6_K ? 16 : 8;
+    const gmk_act_q8_k *a[GMK_X86_P16K_TT];
+    __m512i is[GMK_X86_P16K_TT];
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++) {
+        a[j] = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
+        is[j] = _mm512_setzero_si512();
+    }
+    if (rolled) {
+        GMK_X86_NO_UNROLL
+        for (int s = 0; s < ns; s++)
+            gmk_x86_p16k_sub(F, T, k, a, s, is);
+    } else {
+        GMK_X86_UNROLL
+        for (int s = 0; s < ns; s++)
+            gmk_x86_p16k_sub(F, T, k, a, s, is);
+    }
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++) {
+        const __m512 dx = _mm512_set1_ps(a[j]->d);
+        if (F == GMK_DTYPE_Q6_K) {
+            __m512i bias = _mm512_setzero_si512();
+            GMK_X86_UNROLL
+            for (int q = 0; q < 8; q++)
+                bias = _mm512_dpwssd_epi32(bias, k->mn[q],
+                                           _mm512_set1_epi32((int)gmk_load_u32(
+                                               (const uint8_t *)a[j]->bsums + 4 * q)));
+            is[j] = _mm512_sub_epi32(is[j], _mm512_slli_epi32(bias, 5));
+            acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[j]), _mm512_mul_ps(k->d, dx), acc[j]);
+            continue;
+        }
+        /* the sums of the 8 sub-blocks in int16, pairs (Σ_2q, Σ_2q+1) in
+         * dwords 0, 1 (q = 0, 1) and 4, 5 (q = 2, 3) */
+        __m256i bs = _mm256_loadu_si256((const __m256i *)a[j]->bsums);
+        __m512i h = _mm512_castsi256_si512(_mm256_hadd_epi16(bs, bs));
+        __m512i ms = _mm512_setzero_si512();
+        GMK_X86_UNROLL
+        for (int q = 0; q < 4; q++)
+            ms = _mm512_dpwssd_epi32(
+                ms, k->mn[q], _mm512_permutexvar_epi32(_mm512_set1_epi32(q / 2 * 4 + q % 2), h));
+        acc[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(is[j]), _mm512_mul_ps(k->d, dx), acc[j]);
+        acc[j] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(ms), _mm512_mul_ps(k->dmin, dx), acc[j]);
+    }
+}
+
+/* T tokens against blocks [b0, b1) of the panel at p, into the lanes of y
+ * that keep selects (rows ldy apart), starting from zero (b0 = 0) or from
+ * what y holds; the blocks taken from up (unpacked, up[0] is block b0)
+ * where not NULL, else unpacked one at a time. */
+GMK_X86_AI void gmk_x86_p16k_tile(int F, int T, const uint8_t *restrict p,
+                                  const gmk_x86_p16k *restrict up, int64_t b0, int64_t b1,
+                                  float *restrict y, int64_t ldy, __mmask16 keep,
+                                  const uint8_t *restrict x, size_t xrow)
+{
+    const size_t pb = 16 * gmk_dtype_block_bytes(F);
+    __m512 acc[GMK_X86_P16K_TT];
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++)
+        acc[j] = b0 ? _mm512_maskz_loadu_ps(keep, y + j * ldy) : _mm512_setzero_ps();
+    for (int64_t b = b0; b < b1; b++) {
+        if (up) {
+            gmk_x86_p16k_block(F, T, 1, up + (b - b0), x, xrow, b, acc);
+        } else {
+            gmk_x86_p16k k;
+            gmk_x86_prefetch(p, (size_t)(b + GMK_X86_P16K_PF) * pb, pb);
+            gmk_x86_p16k_unpack(F, p + (size_t)b * pb, &k);
+            gmk_x86_p16k_block(F, T, 0, &k, x, xrow, b, acc);
+        }
+    }
+    GMK_X86_UNROLL
+    for (int j = 0; j < T; j++)
+        _mm512_mask_storeu_ps(y + j * ldy, keep, acc[j]);
+}
+
+/* Every token of blocks [b0, b1) of a panel: tiles of GMK_X86_P16K_TT, then
+ * one of 4, then the last tokens in one tile. */
+GMK_X86_AI void gmk_x86_p16k_tokens(int F, const uint8_t *restrict p,
+                                    const gmk_x86_p16k *restrict up, int64_t b0, int64_t b1,
+                                    float *restrict y, int64_t ldy, __mmask16 keep,
+                                    const uint8_t *restrict X, size_t xrow, int n_tok)
+{
+    int t = 0;
+    for (; t + GMK_X86_P16K_TT <= n_tok; t += GMK_X86_P16K_TT)
+        gmk_x86_p16k_tile(F, GMK_X86_P16K_TT, p, up, b0, b1, y + t * ldy, ldy, keep,
+                          X + (size_t)t * xrow, xrow);
+    if (t + 4 <= n_tok) {
+        gmk_x86_p16k_tile(F, 4, p, up, b0, b1, y + t * ldy, ldy, keep, X + (size_t)t * xrow,
+                          xrow);
+        t += 4;
+    }
+    const uint8_t *xt = X + (size_t)t * xrow;
+    float *yt = y + t * ldy;
+    switch (n_tok - t) {
+    case 3: gmk_x86_p16k_tile(F, 3, p, up, b0, b1, yt, ldy, keep, xt, xrow); break;
+    case 2: gmk_x86_p16k_tile(F, 2, p, up, b0, b1, yt, ldy, keep, xt, xrow); break;
+    case 1: gmk_x86_p16k_tile(F, 1, p, up, b0, b1, yt, ldy, keep, xt, xrow); break;
+    default: break;
+    }
+}
+
+/* Rows [r0, r1) × n_tok tokens of k-quant F in P16 (nb blocks per row):
+ * panel by panel, lanes outside [r0, r1) computed and dropped. */
+GMK_X86_AI void gmk_x86_p16k_rows(int F, float *restrict y, int64_t ldy,
+                                  const uint8_t *restrict W, const uint8_t *restrict X,
+                                  size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t nb)
+{
+    const size_t pb = 16 * gmk_dtype_block_bytes(F);
+    for (int64_t p0 = r0 / 16 * 16; p0 < r1; p0 += 16) {
+        int lo = (int)((r0 > p0 ? r0 : p0) - p0), hi = (int)((r1 < p0 + 16 ? r1 : p0 + 16) - p0);
+        const __mmask16 keep = (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
+        const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
+        if (n_tok <= GMK_X86_P16K_TT) { /* one tile: each block unpacked as it is read */
+            gmk_x86_p16k_tokens(F, panel, NULL, 0, nb, y + p0, ldy, keep, X, xrow, n_tok);
+            continue;
+        }
+        gmk_x86_p16k up[GMK_X86_P16K_UP];
+        for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_P16K_UP) {
+            const int64_t b1 = b0 + GMK_X86_P16K_UP < nb ? b0 + GMK_X86_P16K_UP : nb;
+            for (int64_t b = b0; b < b1; b++) {
+                gmk_x86_prefetch(panel, (size_t)(b + GMK_X86_P16K_PF) * pb, pb);
+                gmk_x86_p16k_unpack(F, panel + (size_t)b * pb, up + (b - b0));
+            }
+            gmk_x86_p16k_tokens(F, panel, up, b0, b1, y + p0, ldy, keep, X, xrow, n_tok);
         }
     }
 }
@@ -1794,30 +2088,39 @@ GMK_X86_P8(gmk_x86_p8_bf16, gmk_x86_p8_flt, GMK_DTYPE_BF16)
 #endif
 
 #ifdef GMK_X86_HAVE_P16
-/* One out-of-line function per b32 dtype in the P16 layout. */
-#define GMK_X86_P16(name, kind)                                                               \
+/* One out-of-line function per dtype in the P16 layout, each calling the
+ * walk of its family. */
+#define GMK_X86_P16(name, walk, kind)                                                         \
     static inline GMK_NOINLINE void name(float *restrict y, int64_t ldy,                      \
                                          const uint8_t *restrict W, const uint8_t *restrict X, \
                                          size_t xrow, int n_tok, int64_t r0, int64_t r1,      \
                                          int64_t nb)                                          \
     {                                                                                         \
-        gmk_x86_p16_b32(kind, y, ldy, W, X, xrow, n_tok, r0, r1, nb);                         \
+        walk(kind, y, ldy, W, X, xrow, n_tok, r0, r1, nb);                                    \
     }
-GMK_X86_P16(gmk_x86_p16_q4_0, GMK_DTYPE_Q4_0)
-GMK_X86_P16(gmk_x86_p16_q4_1, GMK_DTYPE_Q4_1)
-GMK_X86_P16(gmk_x86_p16_q5_0, GMK_DTYPE_Q5_0)
-GMK_X86_P16(gmk_x86_p16_q5_1, GMK_DTYPE_Q5_1)
-GMK_X86_P16(gmk_x86_p16_q8_0, GMK_DTYPE_Q8_0)
+GMK_X86_P16(gmk_x86_p16_q4_0, gmk_x86_p16_b32, GMK_DTYPE_Q4_0)
+GMK_X86_P16(gmk_x86_p16_q4_1, gmk_x86_p16_b32, GMK_DTYPE_Q4_1)
+GMK_X86_P16(gmk_x86_p16_q5_0, gmk_x86_p16_b32, GMK_DTYPE_Q5_0)
+GMK_X86_P16(gmk_x86_p16_q5_1, gmk_x86_p16_b32, GMK_DTYPE_Q5_1)
+GMK_X86_P16(gmk_x86_p16_q8_0, gmk_x86_p16_b32, GMK_DTYPE_Q8_0)
+GMK_X86_P16(gmk_x86_p16_q4_k, gmk_x86_p16k_rows, GMK_DTYPE_Q4_K)
+GMK_X86_P16(gmk_x86_p16_q5_k, gmk_x86_p16k_rows, GMK_DTYPE_Q5_K)
+GMK_X86_P16(gmk_x86_p16_q6_k, gmk_x86_p16k_rows, GMK_DTYPE_Q6_K)
 #undef GMK_X86_P16
 
-/* A P16 b32 weight against q8_0 activations (n_in a multiple of 32). */
+/* A P16 weight against its activations (gmk_x86_pair_supported: q8_0 for
+ * the b32 formats, Q8_K for the k-quants). */
 static inline void gmk_x86_matmul_p16(float *restrict y, int64_t ldy, const uint8_t *restrict W,
                                       int dtype, const uint8_t *restrict X, int n_tok,
                                       int64_t r0, int64_t r1, int64_t n_in)
 {
-    size_t xrow = gmk_act_row_bytes(GMK_ACT_Q8_0, n_in);
-    int64_t nb = n_in / 32;
+    const int kq = gmk_dtype_block(dtype) == 256;
+    size_t xrow = gmk_act_row_bytes(kq ? GMK_ACT_Q8_K : GMK_ACT_Q8_0, n_in);
+    int64_t nb = n_in / gmk_dtype_block(dtype);
     switch (dtype) {
+    case GMK_DTYPE_Q4_K: gmk_x86_p16_q4_k(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
+    case GMK_DTYPE_Q5_K: gmk_x86_p16_q5_k(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
+    case GMK_DTYPE_Q6_K: gmk_x86_p16_q6_k(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
     case GMK_DTYPE_Q4_0: gmk_x86_p16_q4_0(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
     case GMK_DTYPE_Q4_1: gmk_x86_p16_q4_1(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
     case GMK_DTYPE_Q5_0: gmk_x86_p16_q5_0(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
