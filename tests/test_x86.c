@@ -706,6 +706,30 @@ START_TEST(test_p8k_layout)
 }
 END_TEST
 
+/* Every row of an n_out × n_in weight of dtype read back out of layout,
+ * whole and its elements [k0, k0 + kn), equals the packed row's values. */
+static void check_read_back(int layout, int dtype, int n_out, int n_in, int quantized, int k0,
+                            int kn)
+{
+    uint8_t *w = make_weights(dtype, n_out, n_in, quantized);
+    uint8_t *pw = malloc((size_t)gmk_layout_bytes(layout, dtype, n_out, n_in));
+    float *a = malloc((size_t)n_in * sizeof *a), *b = malloc((size_t)n_in * sizeof *b);
+    ck_assert(pw && a && b);
+    gmk_layout_pack(pw, w, layout, dtype, n_out, n_in);
+    for (int r = 0; r < n_out; r++) {
+        gmk_weight_dequant(a, w, dtype, r, n_in, 0, n_in);
+        gmk_weight_dequant(b, pw, dtype | layout, r, n_in, 0, n_in);
+        ck_assert_msg(memcmp(a, b, (size_t)n_in * sizeof *a) == 0, "dtype %d row %d differs",
+                      dtype, r);
+        gmk_weight_dequant(b, pw, dtype | layout, r, n_in, k0, kn);
+        ck_assert(memcmp(a + k0, b, (size_t)kn * sizeof *b) == 0);
+    }
+    free(a);
+    free(b);
+    free(pw);
+    free_weights(w, dtype);
+}
+
 /* q4_k, q5_k and q6_k (cases 8 to 10) in P16, as test_p8k_layout: the
  * same scalar arithmetic (exact_kq), so the same bits as P8, where the
  * level reads P16 (AVX-512 VNNI); row cuts that split panels of 16, a part
@@ -721,21 +745,7 @@ START_TEST(test_p16k_layout)
     check_layout(GMK_LAYOUT_P16, c, 67, 256 * 3, cuts67, 8);
     check_layout(GMK_LAYOUT_P16, c, 1, 256, cuts1, 2);
     check_layout(GMK_LAYOUT_P16, c, 9, 256 * 33, cuts9, 5);
-    const int n_out = 19, n_in = 256 * 5;
-    uint8_t *w = make_weights(dtype, n_out, n_in, cases[c].quantized);
-    uint8_t *pw = malloc((size_t)gmk_layout_bytes(GMK_LAYOUT_P16, dtype, n_out, n_in));
-    float a[256 * 5], b[256 * 5];
-    ck_assert_ptr_nonnull(pw);
-    gmk_layout_pack(pw, w, GMK_LAYOUT_P16, dtype, n_out, n_in);
-    for (int r = 0; r < n_out; r++) {
-        gmk_weight_dequant(a, w, dtype, r, n_in, 0, n_in);
-        gmk_weight_dequant(b, pw, dtype | GMK_LAYOUT_P16, r, n_in, 0, n_in);
-        ck_assert_msg(memcmp(a, b, sizeof a) == 0, "dtype %d row %d differs", dtype, r);
-        gmk_weight_dequant(b, pw, dtype | GMK_LAYOUT_P16, r, n_in, 256, 512);
-        ck_assert(memcmp(a + 256, b, 512 * sizeof *b) == 0);
-    }
-    free(pw);
-    free_weights(w, dtype);
+    check_read_back(GMK_LAYOUT_P16, dtype, 19, 256 * 5, cases[c].quantized, 256, 512);
 }
 END_TEST
 
@@ -754,21 +764,7 @@ START_TEST(test_p8f_layout)
     check_layout(GMK_LAYOUT_P8, c, 67, case_len(c, 2), cuts67, 8);
     check_layout(GMK_LAYOUT_P8, c, 1, 2, cuts1, 2);
     check_layout(GMK_LAYOUT_P8, c, 9, 42, cuts9, 5);
-    const int n_out = 11, n_in = 300;
-    uint8_t *w = make_weights(dtype, n_out, n_in, 1);
-    uint8_t *pw = malloc((size_t)gmk_layout_bytes(GMK_LAYOUT_P8, dtype, n_out, n_in));
-    float a[300], b[300];
-    ck_assert_ptr_nonnull(pw);
-    gmk_layout_pack(pw, w, GMK_LAYOUT_P8, dtype, n_out, n_in);
-    for (int r = 0; r < n_out; r++) {
-        gmk_weight_dequant(a, w, dtype, r, n_in, 0, n_in);
-        gmk_weight_dequant(b, pw, dtype | GMK_LAYOUT_P8, r, n_in, 0, n_in);
-        ck_assert_msg(memcmp(a, b, sizeof a) == 0, "dtype %d row %d differs", dtype, r);
-        gmk_weight_dequant(b, pw, dtype | GMK_LAYOUT_P8, r, n_in, 70, 130);
-        ck_assert(memcmp(a + 70, b, 130 * sizeof *b) == 0);
-    }
-    free(pw);
-    free_weights(w, dtype);
+    check_read_back(GMK_LAYOUT_P8, dtype, 11, 300, 1, 70, 130);
 }
 END_TEST
 
@@ -782,6 +778,9 @@ START_TEST(test_layout_for)
     ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P8, 2, m2), GMK_LAYOUT_P8);
     ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P8, 3, whole), GMK_LAYOUT_P8);
     ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P8, 3, part), GMK_LAYOUT_PACKED);
+    /* a gate/up pair of 2 x 12 rows: the up half would start mid-panel */
+    ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P8, 3, (const int64_t[]){64, 24, 4}),
+                     GMK_LAYOUT_PACKED);
     ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P16, 3, whole), GMK_LAYOUT_PACKED);
     ck_assert_int_eq(gmk_layout_for(GMK_LAYOUT_P16, 2, m2), GMK_LAYOUT_P16);
     ck_assert_int_eq(gmk_layout_all_rows(3, whole), 64);

@@ -123,13 +123,15 @@ static inline int gmk_layout_rows(int layout) { return gmk_layout_find(layout)->
 
 /* The layout a weight of n_dims dims (ne as gmk_tensor's) takes when its
  * target asks for layout: 2-D matrices take it; a 3-D stack only if the
- * layout stacks and each matrix is whole panels (so matrix e starts where
- * it did in the packed file, which the expert kernels rely on). */
+ * layout stacks and each half of each matrix is whole panels (so matrix e
+ * starts where it did in the packed file, and so does the up half of a
+ * gate/up pair of 2F rows: the expert kernels rely on both). */
 static inline int gmk_layout_for(int layout, int n_dims, const int64_t *ne)
 {
     if (n_dims == 2)
         return layout;
-    if (n_dims == 3 && gmk_layout_find(layout)->stacks && ne[1] % gmk_layout_rows(layout) == 0)
+    if (n_dims == 3 && gmk_layout_find(layout)->stacks &&
+        ne[1] % (2 * gmk_layout_rows(layout)) == 0)
         return layout;
     return GMK_LAYOUT_PACKED;
 }
