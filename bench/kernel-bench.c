@@ -204,6 +204,8 @@ int main(int argc, char **argv)
         {"q6_kp16", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
         /* past L2: a Gemma 1 2B FFN matrix (16384 × 2048, 18 MiB) */
         {"q4_kp16big", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 16384, 2048, GMK_LAYOUT_P16},
+        {"f16p16", GMK_DTYPE_F16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P16},
+        {"bf16p16", GMK_DTYPE_BF16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P16},
 #endif
 #ifdef GMK_X86_HAVE_P8 /* the layout x86-64-v3 models read */
         {"q4_0p8", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},

@@ -294,7 +294,8 @@ START_TEST(test_host_by_rank)
 END_TEST
 
 /* The layouts the x86 profiles ask for (the kernels each reads): the VNNI
- * profiles' 16-row panels for the b32 formats and the k-quants; a stack of
+ * profiles' 16-row panels for the b32 formats, the k-quants and the floats
+ * (but bf16 where the CPU has bf16 dot products: rows); a stack of
  * matrices (MoE experts) P8, since P16 does not stack; x86-64-v3 P8. */
 START_TEST(test_x86_layouts)
 {
@@ -314,6 +315,12 @@ START_TEST(test_x86_layouts)
     ck_assert_int_eq(vnni->weight_layout(GMK_DTYPE_Q4_0), GMK_LAYOUT_P16);
     ck_assert_int_eq(gmk_layout_for(vnni->stack_layout(GMK_DTYPE_Q4_0), 3, stack),
                      GMK_LAYOUT_P8);
+    ck_assert_int_eq(vnni->weight_layout(GMK_DTYPE_F16), GMK_LAYOUT_P16);
+    ck_assert_int_eq(vnni->weight_layout(GMK_DTYPE_BF16), GMK_LAYOUT_P16);
+    ck_assert_int_eq(bf16->weight_layout(GMK_DTYPE_F16), GMK_LAYOUT_P16);
+    ck_assert_int_eq(bf16->weight_layout(GMK_DTYPE_BF16), GMK_LAYOUT_PACKED);
+    ck_assert_int_eq(v3->weight_layout(GMK_DTYPE_F16), GMK_LAYOUT_P8);
+    ck_assert_int_eq(gmk_layout_for(vnni->stack_layout(GMK_DTYPE_F16), 3, stack), GMK_LAYOUT_P8);
     ck_assert_int_eq(bf16->stack_layout(GMK_DTYPE_BF16), GMK_LAYOUT_PACKED);
     ck_assert_int_eq(vnni->stack_layout(GMK_DTYPE_BF16), GMK_LAYOUT_P8);
     ck_assert(v3->stack_layout == NULL);

@@ -603,10 +603,10 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
             int n_tok = toks[q];
             uint8_t *xq = make_act(lv[l], fmt, x, n_tok, n_in);
             int has_layout = (lv[l]->layouts >> (layout >> GMK_LAYOUT_SHIFT)) & 1;
-            /* P8 and the P16 k-quants promise a scalar formula (the packed
-             * tiles differ from it in the last bits); the P16 b32 kernels
-             * the packed tiles' arithmetic */
-            int exact = has_layout && (layout == GMK_LAYOUT_P8 || blen == 256);
+            /* P8 and the P16 k-quants and floats promise a scalar formula
+             * (the packed tiles differ from it in the last bits); the P16
+             * b32 kernels the packed tiles' arithmetic */
+            int exact = has_layout && (layout == GMK_LAYOUT_P8 || blen == 256 || blen == 1);
             lv[l]->matmul_rows(want, n_out, w, dtype, xq, fmt, n_tok, 0, n_out, n_in);
             if (exact) { /* the promised arithmetic, itself within rounding of packed */
                 memcpy(got, want, (size_t)n_tok * n_out * sizeof *got);
@@ -768,6 +768,25 @@ START_TEST(test_p8f_layout)
 }
 END_TEST
 
+/* f16 and bf16 in P16, as test_p8f_layout: the same chains, so the same
+ * bits as P8 and exact_flt, where the level reads P16 (AVX-512 VNNI); cuts
+ * that split panels of 16 and pairs of them, 67 rows (4 decode panels at a
+ * time, then one; 2 prefill panels, then one), every token tile (12, 6 and
+ * the tails), rows longer than a prefill chunk of 256 elements. */
+START_TEST(test_p16f_layout)
+{
+    rng_seed(0x916u + (uint64_t)_i);
+    const int c = 12 + _i, dtype = cases[c].dtype;
+    static const int cuts67[] = {0, 3, 16, 21, 48, 63, 64, 67};
+    static const int cuts1[] = {0, 1};
+    static const int cuts19[] = {0, 1, 2, 17, 19};
+    check_layout(GMK_LAYOUT_P16, c, 67, case_len(c, 2), cuts67, 8);
+    check_layout(GMK_LAYOUT_P16, c, 1, 2, cuts1, 2);
+    check_layout(GMK_LAYOUT_P16, c, 19, 600, cuts19, 5);
+    check_read_back(GMK_LAYOUT_P16, dtype, 19, 300, 1, 70, 130);
+}
+END_TEST
+
 /* Which weights take a layout: every 2-D matrix; a 3-D stack (MoE experts)
  * only where the layout stacks and each matrix is whole panels, so that
  * matrix e starts at e times its packed size (the expert kernels' offsets);
@@ -830,6 +849,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_p8k_layout, 0, 3);
     tcase_add_loop_test(tc, test_p16k_layout, 0, 3);
     tcase_add_loop_test(tc, test_p8f_layout, 0, 2);
+    tcase_add_loop_test(tc, test_p16f_layout, 0, 2);
     tcase_add_test(tc, test_layout_for);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);

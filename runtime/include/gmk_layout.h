@@ -7,8 +7,8 @@
  * every block of the original is recoverable (gmk_weight_block) and every
  * kernel computes the same numbers from either layout.
  *
- * GMK_LAYOUT_P16 (b32 formats: q4_0, q4_1, q5_0, q5_1, q8_0; the k-quants
- * as in P8 below, with R = 16): rows in panels of R = 16, a panel's blocks
+ * GMK_LAYOUT_P16 (b32 formats: q4_0, q4_1, q5_0, q5_1, q8_0; the k-quants,
+ * f16 and bf16 as in P8 below, with R = 16): rows in panels of R = 16, a panel's blocks
  * in order, each block of the R rows stored as one "panel block" of
  * R·block_bytes bytes:
  *
@@ -55,8 +55,9 @@
  * loads zipped by 32-bit lanes, the 2 rows × 8 bytes an smmla takes.
  *
  * f16 and bf16 weights are blocks of one element, so a P8 panel block is
- * element k of each of the 8 rows side by side (16 bytes): a vector of rows
- * that one load widens, against a broadcast activation.  f32 stays packed:
+ * element k of each of the 8 rows side by side (16 bytes; a P16 one 32
+ * bytes, 16 rows): a vector of rows that one load widens, against a
+ * broadcast activation.  f32 stays packed:
  * the graph declares f32 exactly the 2-D weights that element-wise kernels
  * read as plain rows (the MoE and AltUp routers, AltUp's coefficients).
  */
@@ -82,7 +83,8 @@ static inline int gmk_layout_supports(int layout, int dtype)
     case GMK_LAYOUT_P16:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q4_1 || dtype == GMK_DTYPE_Q5_0 ||
                dtype == GMK_DTYPE_Q5_1 || dtype == GMK_DTYPE_Q8_0 || dtype == GMK_DTYPE_Q4_K ||
-               dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
+               dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K || dtype == GMK_DTYPE_F16 ||
+               dtype == GMK_DTYPE_BF16;
     case GMK_LAYOUT_P8:
         return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0 ||
                dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K ||

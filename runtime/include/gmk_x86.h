@@ -217,7 +217,8 @@ static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *r
         return;
     }
 #ifdef GMK_X86_HAVE_P16
-    if (layout == GMK_LAYOUT_P16 && gmk_x86_pair_supported(dtype, fmt)) {
+    if (layout == GMK_LAYOUT_P16 && gmk_x86_pair_supported(dtype, fmt) &&
+        (blk > 1 || fmt == GMK_ACT_F32)) {
         gmk_x86_matmul_p16(y, ldy, (const uint8_t *)W, dtype, (const uint8_t *)xq, n_tok, r0, r1,
                            n_in);
         return;

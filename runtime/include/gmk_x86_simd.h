@@ -2011,6 +2011,175 @@ GMK_X86_AI void gmk_x86_p8_flt(int dt, float *restrict y, int64_t ldy, const uin
 }
 #endif
 
+#ifdef GMK_X86_HAVE_P16
+/*
+ * f16 and bf16 weights in P16 (gmk_layout.h): the P8 float kernel with the
+ * 16 rows of a panel in a zmm, element k of each side by side (32 bytes),
+ * one widening per load and each token's x[k] broadcast against it:
+ *
+ *   acc[row lanes] = fma(w[k], x[k], acc), k in order from 0
+ *
+ * the same chain per (row, token) as P8, so the two layouts and every tile,
+ * token count, row cut and thread count agree bit for bit.  The P8 kernel's
+ * ymm reach at most half of an AVX-512 core's f32 peak.  Prefill widens
+ * GMK_X86_P16F_KC elements of 2 panels at a time into an f32 buffer (32 KiB
+ * of stack) and runs every token tile of 12 over it: 24 accumulators, per
+ * element 2 loads, 12 broadcasts folded into 24 fmas, the widenings out of
+ * the loop (kernel_bench 2048 × 2048, 64 tokens, Sapphire Rapids VM: P8
+ * 72 GOP/s, P16 widening in the tile 131-137, from the buffer 141-145, of
+ * an f32 peak of 177).  Decode runs 4 panels at a time, 4 chains.
+ */
+#ifndef GMK_X86_P16F_NP
+#define GMK_X86_P16F_NP 2 /* panels per prefill tile */
+#endif
+#ifndef GMK_X86_P16F_TT
+#define GMK_X86_P16F_TT 12 /* tokens per prefill tile */
+#endif
+#define GMK_X86_P16F_DP 4 /* panels per decode tile (at least NP) */
+#ifndef GMK_X86_P16F_KC
+#define GMK_X86_P16F_KC 256 /* elements per prefill chunk */
+#endif
+#ifndef GMK_X86_P16F_PF
+#define GMK_X86_P16F_PF 2048 /* bytes ahead in a panel that decode prefetches */
+#endif
+
+/* The 16 weights of dtype dt at p (f16, bf16 or f32) as f32 (exact). */
+GMK_X86_AI __m512 gmk_x86_load16(int dt, const uint8_t *p)
+{
+    if (dt == GMK_DTYPE_F32)
+        return _mm512_loadu_ps((const float *)p);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)p);
+    if (dt == GMK_DTYPE_F16)
+        return _mm512_cvtph_ps(h);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+
+/* The lanes of the 16-row panel at row p0 that lie in [r0, r1). */
+GMK_X86_AI __mmask16 gmk_x86_p16_keep(int64_t r0, int64_t r1, int64_t p0)
+{
+    const int lo = (int)((r0 > p0 ? r0 : p0) - p0);
+    const int hi = (int)((r1 < p0 + 16 ? r1 : p0 + 16) - p0);
+    return (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
+}
+
+/* NP panels (pstride bytes apart) × T tokens over elements [k0, k1), into
+ * the lanes keep[i] of y + 16i; the chains start from y where carry is set,
+ * else from zero. */
+GMK_X86_AI void gmk_x86_p16f_tile(int dt, int NP, int T, const uint8_t *restrict p,
+                                  size_t pstride, int64_t k0, int64_t k1, int carry,
+                                  float *restrict y, int64_t ldy, const __mmask16 *keep,
+                                  const uint8_t *restrict x, size_t xrow)
+{
+    const size_t pe = 16 * gmk_dtype_block_bytes(dt); /* bytes of one panel element */
+    __m512 acc[GMK_X86_P16F_DP][GMK_X86_P16F_TT];
+    GMK_X86_UNROLL
+    for (int i = 0; i < NP; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            acc[i][j] = carry ? _mm512_maskz_loadu_ps(keep[i], y + j * ldy + 16 * i)
+                              : _mm512_setzero_ps();
+    for (int64_t k = k0; k < k1; k++) {
+        __m512 w[GMK_X86_P16F_DP];
+        GMK_X86_UNROLL
+        for (int i = 0; i < NP; i++) {
+            const uint8_t *pk = p + (size_t)i * pstride + (size_t)k * pe;
+            if (dt != GMK_DTYPE_F32 && ((uintptr_t)pk & 63) < pe) /* one per 64 bytes */
+                _mm_prefetch((const char *)(pk + GMK_X86_P16F_PF), GMK_X86_PF_HINT);
+            w[i] = gmk_x86_load16(dt, pk);
+        }
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++) {
+            const __m512 xv = _mm512_set1_ps(((const float *)(x + (size_t)j * xrow))[k]);
+            GMK_X86_UNROLL
+            for (int i = 0; i < NP; i++)
+                acc[i][j] = _mm512_fmadd_ps(w[i], xv, acc[i][j]);
+        }
+    }
+    GMK_X86_UNROLL
+    for (int i = 0; i < NP; i++)
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++)
+            _mm512_mask_storeu_ps(y + j * ldy + 16 * i, keep[i], acc[i][j]);
+}
+
+/* Every token of NP panels from p over elements [k0, k1): tiles of
+ * GMK_X86_P16F_TT tokens, then of 6, the last tokens in one tile. */
+GMK_X86_AI void gmk_x86_p16f_tokens(int dt, int NP, const uint8_t *restrict p, size_t ps,
+                                    int64_t k0, int64_t k1, int carry, float *restrict y,
+                                    int64_t ldy, const __mmask16 *keep,
+                                    const uint8_t *restrict X, size_t xrow, int n_tok)
+{
+    int t = 0;
+    for (; t + GMK_X86_P16F_TT <= n_tok; t += GMK_X86_P16F_TT)
+        gmk_x86_p16f_tile(dt, NP, GMK_X86_P16F_TT, p, ps, k0, k1, carry, y + t * ldy, ldy, keep,
+                          X + (size_t)t * xrow, xrow);
+    for (; t + 6 <= n_tok; t += 6)
+        gmk_x86_p16f_tile(dt, NP, 6, p, ps, k0, k1, carry, y + t * ldy, ldy, keep,
+                          X + (size_t)t * xrow, xrow);
+    const uint8_t *xt = X + (size_t)t * xrow;
+    float *yt = y + t * ldy;
+    switch (n_tok - t) {
+    case 5: gmk_x86_p16f_tile(dt, NP, 5, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
+    case 4: gmk_x86_p16f_tile(dt, NP, 4, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
+    case 3: gmk_x86_p16f_tile(dt, NP, 3, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
+    case 2: gmk_x86_p16f_tile(dt, NP, 2, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
+    case 1: gmk_x86_p16f_tile(dt, NP, 1, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
+    default: break;
+    }
+}
+
+/* Rows [r0, r1) × n_tok tokens of float dtype dt in P16, n elements a row.
+ * Prefill widens each chunk of a panel pair once into wb (f32, exact) and
+ * runs every token tile over it, carrying the sums in y between chunks. */
+GMK_X86_AI void gmk_x86_p16_flt(int dt, float *restrict y, int64_t ldy,
+                                const uint8_t *restrict W, const uint8_t *restrict X,
+                                size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t n)
+{
+    const size_t pe = 16 * gmk_dtype_block_bytes(dt), ps = (size_t)n * pe; /* a panel */
+    int64_t p0 = r0 / 16 * 16;
+    __mmask16 keep[GMK_X86_P16F_DP];
+    if (n_tok == 1) {
+        for (; p0 + 16 * (GMK_X86_P16F_DP - 1) < r1; p0 += 16 * GMK_X86_P16F_DP) {
+            GMK_X86_UNROLL
+            for (int i = 0; i < GMK_X86_P16F_DP; i++)
+                keep[i] = gmk_x86_p16_keep(r0, r1, p0 + 16 * i);
+            gmk_x86_p16f_tile(dt, GMK_X86_P16F_DP, 1, W + (size_t)(p0 / 16) * ps, ps, 0, n, 0,
+                              y + p0, ldy, keep, X, xrow);
+        }
+        for (; p0 < r1; p0 += 16) {
+            keep[0] = gmk_x86_p16_keep(r0, r1, p0);
+            gmk_x86_p16f_tile(dt, 1, 1, W + (size_t)(p0 / 16) * ps, ps, 0, n, 0, y + p0, ldy,
+                              keep, X, xrow);
+        }
+        return;
+    }
+    _Alignas(64) float wb[GMK_X86_P16F_NP][GMK_X86_P16F_KC][16];
+    const uint8_t *wbp = (const uint8_t *)wb;
+    const size_t wbs = sizeof wb[0];
+    for (; p0 < r1; p0 += 16 * GMK_X86_P16F_NP) {
+        const int np = p0 + 16 * (GMK_X86_P16F_NP - 1) < r1 ? GMK_X86_P16F_NP : 1;
+        for (int i = 0; i < np; i++)
+            keep[i] = gmk_x86_p16_keep(r0, r1, p0 + 16 * i);
+        const uint8_t *p = W + (size_t)(p0 / 16) * ps;
+        for (int64_t k0 = 0; k0 < n; k0 += GMK_X86_P16F_KC) {
+            const int64_t kn = n - k0 < GMK_X86_P16F_KC ? n - k0 : GMK_X86_P16F_KC;
+            for (int i = 0; i < np; i++) {
+                const uint8_t *pi = p + (size_t)i * ps + (size_t)k0 * pe;
+                for (int64_t k = 0; k < kn; k++)
+                    _mm512_store_ps(wb[i][k], gmk_x86_load16(dt, pi + (size_t)k * pe));
+            }
+            const uint8_t *xk = X + (size_t)k0 * sizeof(float);
+            if (np == GMK_X86_P16F_NP)
+                gmk_x86_p16f_tokens(GMK_DTYPE_F32, GMK_X86_P16F_NP, wbp, wbs, 0, kn, k0 > 0,
+                                    y + p0, ldy, keep, xk, xrow, n_tok);
+            else
+                gmk_x86_p16f_tokens(GMK_DTYPE_F32, 1, wbp, wbs, 0, kn, k0 > 0, y + p0, ldy,
+                                    keep, xk, xrow, n_tok);
+        }
+    }
+}
+#endif
+
 /* One out-of-line function per weight dtype: a call with a constant dtype
  * references only its own tiles, and each translation unit compiles each
  * dtype's tiles once however many matmuls it has. */
@@ -2106,18 +2275,22 @@ GMK_X86_P16(gmk_x86_p16_q8_0, gmk_x86_p16_b32, GMK_DTYPE_Q8_0)
 GMK_X86_P16(gmk_x86_p16_q4_k, gmk_x86_p16k_rows, GMK_DTYPE_Q4_K)
 GMK_X86_P16(gmk_x86_p16_q5_k, gmk_x86_p16k_rows, GMK_DTYPE_Q5_K)
 GMK_X86_P16(gmk_x86_p16_q6_k, gmk_x86_p16k_rows, GMK_DTYPE_Q6_K)
+GMK_X86_P16(gmk_x86_p16_f16, gmk_x86_p16_flt, GMK_DTYPE_F16)
+GMK_X86_P16(gmk_x86_p16_bf16, gmk_x86_p16_flt, GMK_DTYPE_BF16)
 #undef GMK_X86_P16
 
 /* A P16 weight against its activations (gmk_x86_pair_supported: q8_0 for
- * the b32 formats, Q8_K for the k-quants). */
+ * the b32 formats, Q8_K for the k-quants, f32 for f16 and bf16). */
 static inline void gmk_x86_matmul_p16(float *restrict y, int64_t ldy, const uint8_t *restrict W,
                                       int dtype, const uint8_t *restrict X, int n_tok,
                                       int64_t r0, int64_t r1, int64_t n_in)
 {
-    const int kq = gmk_dtype_block(dtype) == 256;
-    size_t xrow = gmk_act_row_bytes(kq ? GMK_ACT_Q8_K : GMK_ACT_Q8_0, n_in);
+    const int kq = gmk_dtype_block(dtype) == 256, flt = gmk_dtype_block(dtype) == 1;
+    size_t xrow = gmk_act_row_bytes(flt ? GMK_ACT_F32 : kq ? GMK_ACT_Q8_K : GMK_ACT_Q8_0, n_in);
     int64_t nb = n_in / gmk_dtype_block(dtype);
     switch (dtype) {
+    case GMK_DTYPE_F16: gmk_x86_p16_f16(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
+    case GMK_DTYPE_BF16: gmk_x86_p16_bf16(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
     case GMK_DTYPE_Q4_K: gmk_x86_p16_q4_k(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
     case GMK_DTYPE_Q5_K: gmk_x86_p16_q5_k(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
     case GMK_DTYPE_Q6_K: gmk_x86_p16_q6_k(y, ldy, W, X, xrow, n_tok, r0, r1, nb); return;
