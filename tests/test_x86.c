@@ -784,6 +784,35 @@ START_TEST(test_p16f_layout)
     check_layout(GMK_LAYOUT_P16, c, 1, 2, cuts1, 2);
     check_layout(GMK_LAYOUT_P16, c, 19, 600, cuts19, 5);
     check_read_back(GMK_LAYOUT_P16, dtype, 19, 300, 1, 70, 130);
+    /* more tokens than one activation copy holds (GMK_X86_P16F_XT = 64) */
+    enum { NT = 70, NO = 35, NI = 300 };
+    const gmc_x86_isa *lv[4];
+    int n_lv = cpu_levels(lv);
+    uint8_t *w = make_weights(dtype, NO, NI, 1);
+    uint8_t *pw = malloc((size_t)gmk_layout_bytes(GMK_LAYOUT_P16, dtype, NO, NI));
+    float *x = malloc((size_t)NT * NI * sizeof *x), *want = malloc(NT * NO * sizeof *want),
+          *got = malloc(NT * NO * sizeof *got);
+    ck_assert(pw && x && want && got);
+    gmk_layout_pack(pw, w, GMK_LAYOUT_P16, dtype, NO, NI);
+    for (int i = 0; i < NT * NI; i++)
+        x[i] = rng_unit();
+    for (int l = 0; l < n_lv; l++) {
+        if (!((lv[l]->layouts >> (GMK_LAYOUT_P16 >> GMK_LAYOUT_SHIFT)) & 1))
+            continue;
+        uint8_t *xq = make_act(lv[l], GMK_ACT_F32, x, NT, NI);
+        exact_flt(dtype, want, NO, w, xq, NT, NO, NI);
+        lv[l]->matmul_rows(got, NO, pw, dtype | GMK_LAYOUT_P16, xq, GMK_ACT_F32, NT, 0, 20, NI);
+        lv[l]->matmul_rows(got, NO, pw, dtype | GMK_LAYOUT_P16, xq, GMK_ACT_F32, NT, 20, NO, NI);
+        ck_assert_msg(memcmp(want, got, sizeof(float) * NT * NO) == 0,
+                      "%s dtype %d: P16 with %d tokens differs from the chains", lv[l]->name,
+                      dtype, NT);
+        free(xq);
+    }
+    free(x);
+    free(want);
+    free(got);
+    free(pw);
+    free_weights(w, dtype);
 }
 END_TEST
 
