@@ -816,6 +816,76 @@ START_TEST(test_p16f_layout)
 }
 END_TEST
 
+/* gmk_attention as the AVX-512 levels compile it (4 rows × 4 keys of
+ * scores at a time, gmk_attn_dots4x4) gives the bits of the AVX2 level's
+ * (the portable loops with fma; test_kernels checks those loops against the
+ * double-precision reference and across tilings; the baseline level has no
+ * fma, so other bits): GQA groups of 4 and 8, a window across softmax
+ * chunks in a ring, soft-cap, head dims with a tail, one-token decode, f16
+ * and f32 caches. */
+START_TEST(test_attention_levels)
+{
+    static const struct {
+        int n_tok, pos0, H, KV, hd, window, slots, f16;
+        float softcap;
+    } cases[] = {
+        {70, 480, 4, 1, 256, 512, 581, 1, 0.0f}, {20, 0, 8, 1, 256, 0, 20, 0, 0.0f},
+        {33, 5, 6, 2, 40, 17, 60, 1, 2.5f},      {1, 300, 4, 1, 256, 0, 400, 1, 0.0f},
+        {9, 0, 4, 1, 9, 0, 9, 0, 0.0f},          {12, 40, 8, 2, 24, 0, 52, 0, 30.0f},
+    };
+    rng_seed(0xa77u);
+    const gmc_x86_isa *lv[4], *v3 = NULL;
+    int n_lv = cpu_levels(lv);
+    for (int l = 0; l < n_lv; l++)
+        if (lv[l] == &gmk_isa_v3)
+            v3 = lv[l];
+    if (!v3) {
+        fprintf(stderr, "x86: CPU lacks AVX2, attention levels not compared\n");
+        return;
+    }
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const int hd = cases[c].hd, kvd = cases[c].KV * hd, n_q = cases[c].n_tok * cases[c].H * hd;
+        const size_t n_kv = (size_t)cases[c].slots * (size_t)kvd;
+        const int dt = cases[c].f16 ? GMK_DTYPE_F16 : GMK_DTYPE_F32;
+        const size_t esz = cases[c].f16 ? 2 : 4;
+        uint8_t *kc = malloc(n_kv * esz), *vc = malloc(n_kv * esz);
+        float *q = malloc((size_t)n_q * sizeof *q), *want = malloc((size_t)n_q * sizeof *want),
+              *got = malloc((size_t)n_q * sizeof *got);
+        ck_assert(kc && vc && q && want && got);
+        for (size_t i = 0; i < n_kv; i++) {
+            float kf = 2.0f * rng_unit(), vf = rng_unit();
+            if (cases[c].f16) {
+                uint16_t hk = gmk_f32_to_f16(kf), hv = gmk_f32_to_f16(vf);
+                memcpy(kc + 2 * i, &hk, 2);
+                memcpy(vc + 2 * i, &hv, 2);
+            } else {
+                memcpy(kc + 4 * i, &kf, 4);
+                memcpy(vc + 4 * i, &vf, 4);
+            }
+        }
+        for (int i = 0; i < n_q; i++)
+            q[i] = 0.3f * rng_unit();
+        v3->attention(want, q, kc, vc, dt, cases[c].n_tok, cases[c].pos0, cases[c].H, cases[c].KV,
+                      hd, cases[c].window, cases[c].slots, cases[c].softcap, 0, 1);
+        for (int l = 0; l < n_lv; l++) {
+            if (lv[l] == &gmk_isa_base || lv[l] == v3)
+                continue;
+            memset(got, 0xff, (size_t)n_q * sizeof *got);
+            lv[l]->attention(got, q, kc, vc, dt, cases[c].n_tok, cases[c].pos0, cases[c].H,
+                             cases[c].KV, hd, cases[c].window, cases[c].slots, cases[c].softcap,
+                             0, 1);
+            ck_assert_msg(memcmp(want, got, (size_t)n_q * sizeof *got) == 0,
+                          "%s: attention case %zu differs from v3's", lv[l]->name, c);
+        }
+        free(kc);
+        free(vc);
+        free(q);
+        free(want);
+        free(got);
+    }
+}
+END_TEST
+
 /* Which weights take a layout: every 2-D matrix; a 3-D stack (MoE experts)
  * only where the layout stacks and each matrix is whole panels, so that
  * matrix e starts at e times its packed size (the expert kernels' offsets);
@@ -879,6 +949,7 @@ Suite *x86_suite(void)
     tcase_add_loop_test(tc, test_p16k_layout, 0, 3);
     tcase_add_loop_test(tc, test_p8f_layout, 0, 2);
     tcase_add_loop_test(tc, test_p16f_layout, 0, 2);
+    tcase_add_test(tc, test_attention_levels);
     tcase_add_test(tc, test_layout_for);
     tcase_add_test(tc, test_act_quant);
     tcase_add_test(tc, test_act_degenerate);

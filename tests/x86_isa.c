@@ -27,6 +27,14 @@ static void isa_matmul_rows(float *y, int64_t ldy, const void *W, int wdtype, co
     gmk_matmul_rows(y, ldy, W, wdtype, xq, fmt, n_tok, r0, r1, n_in);
 }
 
+static void isa_attention(float *o, const float *q, const void *kc, const void *vc, int kv_dtype,
+                          int n_tok, int32_t pos0, int n_heads, int n_kv, int hd, int window,
+                          int n_slots, float softcap, int ith, int nth)
+{
+    gmk_attention(o, q, kc, vc, kv_dtype, n_tok, pos0, n_heads, n_kv, hd, window, n_slots,
+                  softcap, ith, nth);
+}
+
 const gmc_x86_isa GMK_ISA_CAT(gmk_isa_, GMK_ISA_NAME) = {
     .name = GMK_ISA_STR(GMK_ISA_NAME),
     .layouts = 0
@@ -39,4 +47,5 @@ const gmc_x86_isa GMK_ISA_CAT(gmk_isa_, GMK_ISA_NAME) = {
     ,
     .act_row = isa_act_row,
     .matmul_rows = isa_matmul_rows,
+    .attention = isa_attention,
 };

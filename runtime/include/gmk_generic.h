@@ -482,6 +482,79 @@ GMK_AI void gmk_attn_dots(float *out, const float *const *q, const float *restri
         out[3] = gmk_reduce16(a3);
 }
 
+#if defined(__AVX512F__)
+#define GMK_ATTN_DOTS4X4 1
+/* out[4r + c] = q[r]·k[c] for 4 rows and 4 keys, each with exactly the
+ * lanes and order of gmk_dot_f32 (16 lane sums, then gmk_reduce16's tree),
+ * in one zmm per dot: 8 loads per 16 fmas where 4 rows against one key
+ * take 5 per 4, and the 16 trees summed a level at a time across the dots
+ * (15 additions) where each alone went scalar. */
+GMK_AI void gmk_attn_dots4x4(float *out, const float *const *q, const float *const *k, int hd)
+{
+    __m512 a[16];
+    for (int d = 0; d < 16; d++)
+        a[d] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= hd; i += 16) {
+        __m512 kv[4];
+        for (int c = 0; c < 4; c++)
+            kv[c] = _mm512_loadu_ps(k[c] + i);
+        for (int r = 0; r < 4; r++) {
+            const __m512 qv = _mm512_loadu_ps(q[r] + i);
+            for (int c = 0; c < 4; c++)
+                a[4 * r + c] = _mm512_fmadd_ps(qv, kv[c], a[4 * r + c]);
+        }
+    }
+    if (i < hd) { /* lanes j < hd - i; the others keep their sums */
+        const __mmask16 m = (__mmask16)((1u << (hd - i)) - 1u);
+        __m512 kv[4];
+        for (int c = 0; c < 4; c++)
+            kv[c] = _mm512_maskz_loadu_ps(m, k[c] + i);
+        for (int r = 0; r < 4; r++) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, q[r] + i);
+            for (int c = 0; c < 4; c++)
+                a[4 * r + c] = _mm512_mask3_fmadd_ps(qv, kv[c], a[4 * r + c], m);
+        }
+    }
+    /* the tree a level at a time: level 1 (lane j + lane j+8) of dots 2x
+     * and 2x+1 into b[x], level 2 (j + j+4) of 4 dots into c4, levels 3
+     * and 4 inside 128-bit lanes */
+    __m512 b[8], c4[4], e[2];
+    for (int x = 0; x < 8; x++) {
+        const __m512 lo = _mm512_shuffle_f32x4(a[2 * x], a[2 * x + 1], 0x44); /* 0,1 | 0,1 */
+        const __m512 hi = _mm512_shuffle_f32x4(a[2 * x], a[2 * x + 1], 0xee); /* 2,3 | 2,3 */
+        b[x] = _mm512_add_ps(lo, hi);
+    }
+    /* b[x] lanes: q0 = dot 2x j0-3, q1 = dot 2x j4-7, q2 = dot 2x+1 j0-3,
+     * q3 = dot 2x+1 j4-7 */
+    for (int x = 0; x < 4; x++) {
+        const __m512 lo = _mm512_shuffle_f32x4(b[2 * x], b[2 * x + 1], 0x88); /* 0,2 | 0,2 */
+        const __m512 hi = _mm512_shuffle_f32x4(b[2 * x], b[2 * x + 1], 0xdd); /* 1,3 | 1,3 */
+        c4[x] = _mm512_add_ps(lo, hi);
+    }
+    /* c4[x] 128-bit lanes: dots 4x, 4x+1, 4x+2, 4x+3, 4 level-2 sums each */
+    for (int x = 0; x < 2; x++) {
+        const __m512 lo = _mm512_shuffle_ps(c4[2 * x], c4[2 * x + 1], 0x44); /* 0,1,0,1 */
+        const __m512 hi = _mm512_shuffle_ps(c4[2 * x], c4[2 * x + 1], 0xee); /* 2,3,2,3 */
+        e[x] = _mm512_add_ps(lo, hi);
+    }
+    /* e[x] lane 4m + {0,1}: dot 8x + m's two level-3 sums, {2,3}: dot 8x +
+     * 4 + m's */
+    const __m512 lo = _mm512_shuffle_ps(e[0], e[1], 0x88); /* 0,2,0,2 */
+    const __m512 hi = _mm512_shuffle_ps(e[0], e[1], 0xdd); /* 1,3,1,3 */
+    const __m512 f = _mm512_add_ps(lo, hi);
+    /* f lane 4m + {0, 1, 2, 3}: dots m, m + 4, 8 + m, 12 + m */
+    float t[16];
+    _mm512_storeu_ps(t, f);
+    for (int m = 0; m < 4; m++) {
+        out[m] = t[4 * m];
+        out[m + 4] = t[4 * m + 1];
+        out[m + 8] = t[4 * m + 2];
+        out[m + 12] = t[4 * m + 3];
+    }
+}
+#endif
+
 /* o[r][i] += Σ_j e[r][j] · v[j][i] for r < R (R ≤ 4, constant after
  * inlining), j = 0 .. n-1 in order, i < hd: per element the same sums as
  * one key at a time, with GMK_ATTN_VDIMS accumulators per row held in
@@ -601,6 +674,27 @@ static inline void gmk_attn_scores(float (*sc)[GMK_ATTN_CHUNK], const gmk_attn_t
             ++*rb;
         int r = *ra;
         float s[4];
+#ifdef GMK_ATTN_DOTS4X4
+        /* keys j .. j+3 seen by the same rows (no row ends before j+3, none
+         * starts after j): 4 rows × 4 keys at a time */
+        if (jj + 4 <= n && r + 4 <= *rb && t->jhi[r] >= j + 3 &&
+            (*rb == t->nr || t->jlo[*rb] > j + 3)) {
+            float s16[16];
+            for (; r + 4 <= *rb; r += 4) {
+                gmk_attn_dots4x4(s16, t->q + r, k + jj, hd);
+                for (int x = 0; x < 4; x++)
+                    for (int c = 0; c < 4; c++)
+                        sc[r + x][col + c] = s16[4 * x + c];
+            }
+            for (; r < *rb; r++)
+                for (int c = 0; c < 4; c++) {
+                    gmk_attn_dots(s, t->q + r, k[jj + c], hd, 1);
+                    sc[r][col + c] = s[0];
+                }
+            jj += 3;
+            continue;
+        }
+#endif
         for (; r + 4 <= *rb; r += 4) {
             gmk_attn_dots(s, t->q + r, k[jj], hd, 4);
             for (int x = 0; x < 4; x++)
