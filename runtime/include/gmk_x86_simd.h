@@ -966,6 +966,14 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
 #define GMK_X86_P16_PF 8
 #endif
 
+/* The lanes of the 16-row panel at row p0 that lie in [r0, r1). */
+GMK_X86_AI __mmask16 gmk_x86_p16_keep(int64_t r0, int64_t r1, int64_t p0)
+{
+    const int lo = (int)((r0 > p0 ? r0 : p0) - p0);
+    const int hi = (int)((r1 < p0 + 16 ? r1 : p0 + 16) - p0);
+    return (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
+}
+
 /* The 8 vectors of unsigned weight bytes of panel block p: vector g holds
  * elements 4g..4g+3 of each row (gmk_x86_prep_b32's bytes, rows in lanes). */
 GMK_X86_AI void gmk_x86_p16_unpack(int F, const uint8_t *restrict p, __m512i u[8])
@@ -1045,8 +1053,7 @@ GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uin
 {
     const size_t pb = 16 * gmk_dtype_block_bytes(F);
     for (int64_t p0 = r0 / 16 * 16; p0 < r1; p0 += 16) {
-        int lo = (int)((r0 > p0 ? r0 : p0) - p0), hi = (int)((r1 < p0 + 16 ? r1 : p0 + 16) - p0);
-        __mmask16 keep = (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
+        const __mmask16 keep = gmk_x86_p16_keep(r0, r1, p0);
         const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
         for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_P16_KC) {
             int kc = nb - b0 < GMK_X86_P16_KC ? (int)(nb - b0) : GMK_X86_P16_KC;
@@ -1344,8 +1351,7 @@ GMK_X86_AI void gmk_x86_p16k_rows(int F, float *restrict y, int64_t ldy,
 {
     const size_t pb = 16 * gmk_dtype_block_bytes(F);
     for (int64_t p0 = r0 / 16 * 16; p0 < r1; p0 += 16) {
-        int lo = (int)((r0 > p0 ? r0 : p0) - p0), hi = (int)((r1 < p0 + 16 ? r1 : p0 + 16) - p0);
-        const __mmask16 keep = (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
+        const __mmask16 keep = gmk_x86_p16_keep(r0, r1, p0);
         const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
         if (n_tok <= GMK_X86_P16K_TT) { /* one tile: each block unpacked as it is read */
             gmk_x86_p16k_tokens(F, panel, NULL, 0, nb, y + p0, ldy, keep, X, xrow, n_tok);
@@ -2052,14 +2058,6 @@ GMK_X86_AI __m512 gmk_x86_load16(int dt, const uint8_t *p)
     if (dt == GMK_DTYPE_F16)
         return _mm512_cvtph_ps(h);
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-}
-
-/* The lanes of the 16-row panel at row p0 that lie in [r0, r1). */
-GMK_X86_AI __mmask16 gmk_x86_p16_keep(int64_t r0, int64_t r1, int64_t p0)
-{
-    const int lo = (int)((r0 > p0 ? r0 : p0) - p0);
-    const int hi = (int)((r1 < p0 + 16 ? r1 : p0 + 16) - p0);
-    return (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
 }
 
 /* NP panels (pstride bytes apart) × T tokens over elements [k0, k1), into
