@@ -206,6 +206,9 @@ int main(int argc, char **argv)
         {"q4_kp16big", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 16384, 2048, GMK_LAYOUT_P16},
         {"f16p16", GMK_DTYPE_F16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P16},
         {"bf16p16", GMK_DTYPE_BF16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P16},
+        /* the 2B's FFN shapes: gate/up (16384 × 2048) and down (2048 × 16384), 64 MiB */
+        {"f16p16big", GMK_DTYPE_F16, GMK_ACT_F32, 16384, 2048, GMK_LAYOUT_P16},
+        {"f16p16deep", GMK_DTYPE_F16, GMK_ACT_F32, 2048, 16384, GMK_LAYOUT_P16},
 #endif
 #ifdef GMK_X86_HAVE_P8 /* the layout x86-64-v3 models read */
         {"q4_0p8", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P8},

@@ -2060,13 +2060,24 @@ GMK_X86_AI __m512 gmk_x86_load16(int dt, const uint8_t *p)
     return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
 
+/* The weights a prefill widens next: np panels ps bytes apart from p, pe
+ * bytes an element, fetched a line at a time while a tile runs over the
+ * buffer (widening them from memory, not cache, cost a 2B FFN matrix a
+ * fifth of its time). */
+typedef struct {
+    const uint8_t *p;
+    size_t ps, pe;
+    int np;
+} gmk_x86_p16f_next;
+
 /* NP panels (pstride bytes apart) × T tokens over elements [k0, k1), into
  * the lanes keep[i] of y + 16i; the chains start from y where carry is set,
- * else from zero. */
+ * else from zero; the lines of next (if any) prefetched on the way. */
 GMK_X86_AI void gmk_x86_p16f_tile(int dt, int NP, int T, const uint8_t *restrict p,
                                   size_t pstride, int64_t k0, int64_t k1, int carry,
                                   float *restrict y, int64_t ldy, const __mmask16 *keep,
-                                  const uint8_t *restrict x, size_t xrow)
+                                  const uint8_t *restrict x, size_t xrow,
+                                  const gmk_x86_p16f_next *next)
 {
     const size_t pe = 16 * gmk_dtype_block_bytes(dt); /* bytes of one panel element */
     __m512 acc[GMK_X86_P16F_DP][GMK_X86_P16F_TT];
@@ -2085,6 +2096,10 @@ GMK_X86_AI void gmk_x86_p16f_tile(int dt, int NP, int T, const uint8_t *restrict
                 _mm_prefetch((const char *)(pk + GMK_X86_P16F_PF), GMK_X86_PF_HINT);
             w[i] = gmk_x86_load16(dt, pk);
         }
+        if (next && (k * next->pe & 63) < next->pe) /* one line of each panel per 64 bytes */
+            for (int i = 0; i < next->np; i++)
+                _mm_prefetch((const char *)(next->p + (size_t)i * next->ps +
+                                            (size_t)k * next->pe), GMK_X86_PF_HINT);
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             const __m512 xv = _mm512_set1_ps(((const float *)(x + (size_t)j * xrow))[k]);
@@ -2105,23 +2120,25 @@ GMK_X86_AI void gmk_x86_p16f_tile(int dt, int NP, int T, const uint8_t *restrict
 GMK_X86_AI void gmk_x86_p16f_tokens(int dt, int NP, const uint8_t *restrict p, size_t ps,
                                     int64_t k0, int64_t k1, int carry, float *restrict y,
                                     int64_t ldy, const __mmask16 *keep,
-                                    const uint8_t *restrict X, size_t xrow, int n_tok)
+                                    const uint8_t *restrict X, size_t xrow, int n_tok,
+                                    const gmk_x86_p16f_next *next)
 {
     int t = 0;
-    for (; t + GMK_X86_P16F_TT <= n_tok; t += GMK_X86_P16F_TT)
+    for (; t + GMK_X86_P16F_TT <= n_tok; t += GMK_X86_P16F_TT, next = NULL)
         gmk_x86_p16f_tile(dt, NP, GMK_X86_P16F_TT, p, ps, k0, k1, carry, y + t * ldy, ldy, keep,
-                          X + (size_t)t * xrow, xrow);
-    for (; t + 6 <= n_tok; t += 6)
+                          X + (size_t)t * xrow, xrow, next);
+    for (; t + 6 <= n_tok; t += 6, next = NULL)
         gmk_x86_p16f_tile(dt, NP, 6, p, ps, k0, k1, carry, y + t * ldy, ldy, keep,
-                          X + (size_t)t * xrow, xrow);
+                          X + (size_t)t * xrow, xrow, next);
     const uint8_t *xt = X + (size_t)t * xrow;
     float *yt = y + t * ldy;
+    const gmk_x86_p16f_next *nx = next;
     switch (n_tok - t) {
-    case 5: gmk_x86_p16f_tile(dt, NP, 5, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
-    case 4: gmk_x86_p16f_tile(dt, NP, 4, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
-    case 3: gmk_x86_p16f_tile(dt, NP, 3, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
-    case 2: gmk_x86_p16f_tile(dt, NP, 2, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
-    case 1: gmk_x86_p16f_tile(dt, NP, 1, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow); break;
+    case 5: gmk_x86_p16f_tile(dt, NP, 5, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow, nx); break;
+    case 4: gmk_x86_p16f_tile(dt, NP, 4, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow, nx); break;
+    case 3: gmk_x86_p16f_tile(dt, NP, 3, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow, nx); break;
+    case 2: gmk_x86_p16f_tile(dt, NP, 2, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow, nx); break;
+    case 1: gmk_x86_p16f_tile(dt, NP, 1, p, ps, k0, k1, carry, yt, ldy, keep, xt, xrow, nx); break;
     default: break;
     }
 }
@@ -2148,12 +2165,12 @@ GMK_X86_AI void gmk_x86_p16_flt(int dt, float *restrict y, int64_t ldy,
             for (int i = 0; i < GMK_X86_P16F_DP; i++)
                 keep[i] = gmk_x86_p16_keep(r0, r1, p0 + 16 * i);
             gmk_x86_p16f_tile(dt, GMK_X86_P16F_DP, 1, W + (size_t)(p0 / 16) * ps, ps, 0, n, 0,
-                              y + p0, ldy, keep, X, xrow);
+                              y + p0, ldy, keep, X, xrow, NULL);
         }
         for (; p0 < r1; p0 += 16) {
             keep[0] = gmk_x86_p16_keep(r0, r1, p0);
             gmk_x86_p16f_tile(dt, 1, 1, W + (size_t)(p0 / 16) * ps, ps, 0, n, 0, y + p0, ldy,
-                              keep, X, xrow);
+                              keep, X, xrow, NULL);
         }
         return;
     }
@@ -2177,12 +2194,19 @@ GMK_X86_AI void gmk_x86_p16_flt(int dt, float *restrict y, int64_t ldy,
                     for (int64_t k = 0; k < kn; k++)
                         _mm512_store_ps(wb[i][k], gmk_x86_load16(dt, pi + (size_t)k * pe));
                 }
+                /* the next panels of this chunk, else the first of the next chunk */
+                const int64_t q0 = p0 + 16 * GMK_X86_P16F_NP < r1 ? p0 + 16 * GMK_X86_P16F_NP
+                                                                  : r0 / 16 * 16;
+                const int64_t qk = q0 > p0 ? k0 : k0 + GMK_X86_P16F_KC;
+                const gmk_x86_p16f_next next = {W + (size_t)(q0 / 16) * ps + (size_t)qk * pe, ps,
+                                                pe, q0 + 16 < r1 ? GMK_X86_P16F_NP : 1};
+                const gmk_x86_p16f_next *nx = qk < n ? &next : NULL;
                 if (np == GMK_X86_P16F_NP)
                     gmk_x86_p16f_tokens(GMK_DTYPE_F32, GMK_X86_P16F_NP, wbp, wbs, 0, kn, k0 > 0,
-                                        yt + p0, ldy, keep, xbp, xbs, nt);
+                                        yt + p0, ldy, keep, xbp, xbs, nt, nx);
                 else
                     gmk_x86_p16f_tokens(GMK_DTYPE_F32, 1, wbp, wbs, 0, kn, k0 > 0, yt + p0, ldy,
-                                        keep, xbp, xbs, nt);
+                                        keep, xbp, xbs, nt, nx);
             }
         }
     }
