@@ -74,6 +74,24 @@ START_TEST(costs_untied_head_and_int8)
 }
 END_TEST
 
+START_TEST(costs_experts)
+{
+    /* 8 experts of 32 x 64 q8_0 (2 x 34 B a row), 2 used a token. */
+    gmk_tensor t[] = {toy[0], {"blk.0.ffn_gate_exps.weight", GMK_DTYPE_Q8_0, 3, {64, 32, 8, 1},
+                               GMK_LAYOUT_PACKED}};
+    gmk_model m = toy_model(2);
+    m.tensors = t;
+    m.n_experts_used = 2;
+    gmrt_bench_costs c;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_bench_costs_init(&m, &c, &d), GMRT_OK);
+    ck_assert_uint_eq(c.expert_bytes, 8 * 32 * 68);
+    ck_assert_uint_eq(c.decode_expert_bytes, 2 * 32 * 68);
+    ck_assert_uint_eq(c.decode_weight_bytes, 12800 + 2 * 32 * 68);
+    ck_assert(c.dense_macs == 2.0 * 64 * 32);
+}
+END_TEST
+
 START_TEST(costs_refuse_bad_manifests)
 {
     gmk_model m = toy_model(5);
@@ -250,6 +268,8 @@ START_TEST(profile_parse_errors)
         {"threads 1\ntarget generic\n", "p.txt:2: target belongs before the first"},
         {"target\n", "p.txt:1: target has no value"},
         {"threads 1\nbarrier_us -1\n", "p.txt:2: barrier_us needs a non-negative number"},
+        {"threads 1\ncache_mib x\n", "p.txt:2: cache_mib needs a non-negative number"},
+        {"threads 1\ncach_gbs 3\n", "barrier_us, cache_mib, cache_gbs, prefill_efficiency_<type>)"},
         {"threads 1\nprefill_efficiency_q9_9 0.2\n", "p.txt:2: unknown weight type in"},
         {"prefill_efficiency_q4_0 0.2\n", "p.txt:1: prefill_efficiency_q4_0 comes before"},
         {"threads 1\nprefill_efficiency_q4_0 0.2\nprefill_efficiency_q4_0 0.3\n",
@@ -327,6 +347,50 @@ START_TEST(profile_prediction_arithmetic)
               back.t[0].barrier_us == 0 && back.t[1].barrier_us == 2.5 &&
               back.t[1].type_prefill_efficiency[GMK_DTYPE_Q4_0] == 0.5 &&
               back.t[0].type_prefill_efficiency[GMK_DTYPE_Q4_0] == 0);
+}
+END_TEST
+
+/* The cache term of gmrt_machine_read_s, worked out by hand: 100 MiB of
+ * caches at 40 GB/s in front of 10 GB/s of memory, decode efficiency 0.5. */
+START_TEST(profile_cache_term)
+{
+    const char *text = "threads 1\nread_gbs 10\nint8_gops 100\nbf16_gflops 50\n"
+                       "f32_gflops 25\ndecode_efficiency 0.5\ncache_mib 100\ncache_gbs 40\n";
+    gmrt_machine m;
+    gmrt_diag d = {0};
+    ck_assert_msg(gmrt_machine_parse(text, "cache.txt", &m, &d) == GMRT_OK, "%s", d.msg);
+    const double mib = 1048576.0, kv = 1000 * 5.0; /* tg9 attends 5 positions a step */
+    gmrt_bench_costs c = {.decode_weight_bytes = 50 << 20, .kv_bytes_per_pos = 1000};
+    gmrt_prediction p;
+    /* 50 MiB of dense weights stay in the caches; the KV comes from memory. */
+    gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
+    double want = 0.5 / (50 * mib / 40e9 + kv / 10e9);
+    ck_assert_msg(fabs(p.tg_tps - want) < 1e-9 * want, "tg %.12g, by hand %.12g", p.tg_tps, want);
+    /* 200 MiB do not fit: all of it from memory. */
+    c.decode_weight_bytes = 200 << 20;
+    gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
+    want = 0.5 / ((200 * mib + kv) / 10e9);
+    ck_assert_msg(fabs(p.tg_tps - want) < 1e-9 * want, "tg %.12g, by hand %.12g", p.tg_tps, want);
+    /* A MoE: 30 MiB read every step stay; the 70 MiB left hold half of the
+     * 140 MiB of experts, so half of a step's 10 MiB of experts hits. */
+    c = (gmrt_bench_costs){.decode_weight_bytes = 40 << 20, .kv_bytes_per_pos = 1000,
+                           .decode_expert_bytes = 10 << 20, .expert_bytes = 140 << 20};
+    gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
+    want = 0.5 / (35 * mib / 40e9 + (5 * mib + kv) / 10e9);
+    ck_assert_msg(fabs(p.tg_tps - want) < 1e-9 * want, "tg %.12g, by hand %.12g", p.tg_tps, want);
+    /* Caches no faster than memory are no term. */
+    m.t[0].cache_gbs = 10;
+    gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
+    want = 0.5 / ((40 * mib + kv) / 10e9);
+    ck_assert_msg(fabs(p.tg_tps - want) < 1e-9 * want, "tg %.12g, by hand %.12g", p.tg_tps, want);
+    /* The keys read back as written. */
+    char path[4200];
+    snprintf(path, sizeof path, "%s/cache-profile.txt", gmc_test_tmpdir());
+    m.t[0].cache_gbs = 40;
+    ck_assert(gmrt_machine_save(path, &m, NULL, &d) == GMRT_OK);
+    gmrt_machine back;
+    ck_assert_msg(gmrt_machine_load(path, &back, &d) == GMRT_OK, "%s", d.msg);
+    ck_assert(back.t[0].cache_mib == 100 && back.t[0].cache_gbs == 40);
 }
 END_TEST
 
@@ -484,6 +548,7 @@ Suite *bench_suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, costs_tied_head);
     tcase_add_test(tc, costs_untied_head_and_int8);
+    tcase_add_test(tc, costs_experts);
     tcase_add_test(tc, costs_refuse_bad_manifests);
     tcase_add_test(tc, command_json);
     tcase_add_test(tc, command_csv_table_and_errors);
@@ -493,6 +558,7 @@ Suite *bench_suite(void)
     tcase_set_timeout(cm, 300);
     tcase_add_test(cm, profile_parse_errors);
     tcase_add_test(cm, profile_prediction_arithmetic);
+    tcase_add_test(cm, profile_cache_term);
     tcase_add_test(cm, calibrate_then_predict);
     tcase_add_test(cm, step_barriers_counted);
     suite_add_tcase(s, cm);

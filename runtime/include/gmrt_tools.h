@@ -83,6 +83,12 @@ typedef struct gmrt_roofline {
     const char *int8_insn, *bf16_insn, *f32_insn;
     double barrier_us; /* one barrier of the runtime's thread pool (pool.c)
                           with no work between: the best of 7 runs */
+    /* gmrt_roofline_measure_cache: the read bandwidth of buffers that stay
+     * in the caches (past the core's own), and the largest buffer that
+     * still reads at least halfway from bw_best_gbs to it; 0 where not
+     * measured, or where no buffer read 1.25 x faster than memory */
+    double cache_gbs;
+    size_t cache_bytes;
 } gmrt_roofline;
 
 /* Measures read bandwidth (bw_bytes, rounded down to a whole number of
@@ -94,6 +100,14 @@ typedef struct gmrt_roofline {
  * GMRT_ERR_NOMEM (buffer or threads).  Not reentrant. */
 gmrt_status gmrt_roofline_measure(int n_threads, size_t bw_bytes, int passes,
                                   gmrt_roofline *out, gmrt_diag *diag) GMRT_MUST_CHECK;
+
+/* Reads buffers of 4 MiB to max_bytes (steps of a factor sqrt 2, each
+ * until 256 MiB have been read, at least 3 times; the best time) on
+ * n_threads threads, and sets r->cache_gbs and r->cache_bytes against
+ * r->bw_best_gbs (gmrt_roofline_measure first).  About 0.3 s a thread
+ * count; GMRT_ERR_NOMEM for the buffer or the threads. */
+gmrt_status gmrt_roofline_measure_cache(int n_threads, size_t max_bytes, gmrt_roofline *r,
+                                        gmrt_diag *diag) GMRT_MUST_CHECK;
 
 /* ------------------------------------------------ benchmark (bench.c) */
 
@@ -123,6 +137,10 @@ typedef struct gmrt_bench_costs {
                                      counted by bench); 0 where unknown */
     double type_macs[GMK_DTYPE_COUNT]; /* dense_macs by the weights' dtype;
                                           all 0 where unknown */
+    uint64_t decode_expert_bytes; /* of decode_weight_bytes, the n_experts_used
+                                     experts' share (a step's choice varies) */
+    uint64_t expert_bytes;        /* all experts of all MoE stacks: the set
+                                     the choices range over */
 } gmrt_bench_costs;
 
 /* The peak a weight dtype's matmuls run at: int8 dot products for the
@@ -179,6 +197,8 @@ typedef struct gmrt_machine_threads {
     double read_gbs, int8_gops, bf16_gflops, f32_gflops;
     double decode_efficiency, prefill_efficiency;
     double barrier_us; /* one thread-pool barrier, microseconds; 0 if not given */
+    double cache_mib, cache_gbs; /* what reads from the caches: up to cache_mib
+                                    MiB at cache_gbs; 0 if not given (none) */
     /* prefill_efficiency_<dtype>: the fraction of its peak that the matmuls
      * of one weight dtype reach in prefill; 0 where not given (then
      * prefill_efficiency) */
@@ -218,9 +238,17 @@ typedef struct gmrt_prediction {
     double pp_tps, tg_tps; /* 0 for a test of 0 tokens */
 } gmrt_prediction;
 
-/* Seconds of a mean decode step of tg<n_gen> at t's thread count: its
- * bytes (gmrt_bench_tg_bytes) / (read_gbs x decode_efficiency), plus
- * c->step_barriers x barrier_us. */
+/* Seconds a mean decode step of tg<n_gen> takes to read its bytes
+ * (gmrt_bench_tg_bytes) at t's ceilings: from memory at read_gbs, but for
+ * what stays in the caches, read at cache_gbs.  That is the weights every
+ * step reads (all but the experts' share) where they fit in cache_mib, and
+ * then of the experts' share the fraction of all experts that fits in the
+ * room left; the KV cache, growing, from memory. */
+double gmrt_machine_read_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                           int n_gen);
+/* Seconds of a mean decode step of tg<n_gen> at t's thread count:
+ * gmrt_machine_read_s / decode_efficiency, plus c->step_barriers x
+ * barrier_us. */
 double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                            int n_gen);
 /* Seconds of the prefill pp<n_prompt> at t's thread count: each weight

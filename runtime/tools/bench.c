@@ -104,7 +104,9 @@ gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
             return diag->status;
         if (t->n_dims == 3 && m->n_experts_used > 0) {
             /* experts: a token reads and computes with n_experts_used of them */
+            out->expert_bytes += b;
             b = b / (uint64_t)t->ne[2] * (uint64_t)m->n_experts_used;
+            out->decode_expert_bytes += b;
             double macs = (double)t->ne[0] * (double)t->ne[1] * m->n_experts_used;
             out->dense_macs += macs;
             add_type_macs(out, t->dtype, macs);
@@ -479,6 +481,9 @@ static void print_roof_line(FILE *f, const char *lead, const gmrt_roofline *r)
             lead, r->n_threads, r->bw_best_gbs, r->bw_median_gbs, r->bw_passes,
             r->bw_bytes >> 20, r->bw_insn, r->int8_gops, r->int8_insn, r->bf16_gflops,
             r->bf16_insn, r->f32_gflops, r->f32_insn, r->barrier_us);
+    if (r->cache_bytes)
+        fprintf(f, "%sthreads %d: caches read %.2f GB/s, up to %zu MiB\n", lead, r->n_threads,
+                r->cache_gbs, r->cache_bytes >> 20);
 }
 
 static void print_table(const gmk_model *m, const bench_opts *o, const gmrt_bench_costs *c,
@@ -640,6 +645,10 @@ static gmrt_status bench_all(const gmk_model *m, const bench_opts *o,
             fprintf(stderr, "[bench] t%d: measuring the roofline\n", o->threads[t]);
             st = gmrt_roofline_measure(o->threads[t], (size_t)o->bw_mib << 20, 7,
                                        &roofs[t], diag);
+            /* what a profile's cache term needs (gmrt_machine_read_s) */
+            if (st == GMRT_OK && o->calibrate)
+                st = gmrt_roofline_measure_cache(o->threads[t], (size_t)o->bw_mib << 19,
+                                                 &roofs[t], diag);
             if (st == GMRT_OK)
                 print_roof_line(stderr, "[bench] ", &roofs[t]);
         }
@@ -721,10 +730,10 @@ static void cpu_name(char *out, size_t cap)
 static void fit_decode(gmrt_machine_threads *t, const gmrt_machine_threads *first,
                        const bench_result *r, const gmrt_bench_costs *c)
 {
-    double bytes = gmrt_bench_tg_bytes(c, r->n), bw = t->read_gbs * 1e9;
+    double read = gmrt_machine_read_s(t, c, r->n); /* at efficiency 1 */
     double step = r->median_s / r->n;
     if (first && r->barriers > 0) {
-        double left = step - bytes / (bw * first->decode_efficiency);
+        double left = step - read / first->decode_efficiency;
         if (left > 0) {
             t->decode_efficiency = first->decode_efficiency;
             t->barrier_us = left / r->barriers * 1e6;
@@ -733,7 +742,7 @@ static void fit_decode(gmrt_machine_threads *t, const gmrt_machine_threads *firs
     }
     if (r->barriers * t->barrier_us * 1e-6 > 0.5 * step)
         t->barrier_us = 0.5 * step / r->barriers * 1e6;
-    t->decode_efficiency = bytes / (step - r->barriers * t->barrier_us * 1e-6) / bw;
+    t->decode_efficiency = read / (step - r->barriers * t->barrier_us * 1e-6);
 }
 
 /* The profile of what was measured: each thread count's roofline and pool
@@ -760,9 +769,12 @@ static gmrt_status write_profile(const gmk_model *m, const bench_opts *o,
     for (int j = 0; j < o->n_threads; j++) {
         const gmrt_roofline *r = &roofs[order[j]];
         gmrt_machine_threads *t = &p.t[j];
-        *t = (gmrt_machine_threads){r->n_threads, r->bw_best_gbs, r->int8_gops,
-                                    r->bf16_gflops, r->f32_gflops, 1.0, 1.0,
-                                    r->barrier_us, {0}};
+        *t = (gmrt_machine_threads){.threads = r->n_threads, .read_gbs = r->bw_best_gbs,
+                                    .int8_gops = r->int8_gops, .bf16_gflops = r->bf16_gflops,
+                                    .f32_gflops = r->f32_gflops, .decode_efficiency = 1.0,
+                                    .prefill_efficiency = 1.0, .barrier_us = r->barrier_us,
+                                    .cache_mib = (double)r->cache_bytes / 1048576.0,
+                                    .cache_gbs = r->cache_gbs};
         const bench_result *pp = NULL, *tg = NULL;
         for (int i = n_res - 1; i >= 0; i--)
             if (res[i].threads == r->n_threads && res[i].decode)

@@ -47,6 +47,8 @@ static const struct {
     {"decode_efficiency", offsetof(gmrt_machine_threads, decode_efficiency), false, 1},
     {"prefill_efficiency", offsetof(gmrt_machine_threads, prefill_efficiency), false, 1},
     {"barrier_us", offsetof(gmrt_machine_threads, barrier_us), false, 0},
+    {"cache_mib", offsetof(gmrt_machine_threads, cache_mib), false, 0},
+    {"cache_gbs", offsetof(gmrt_machine_threads, cache_gbs), false, 0},
 };
 #define N_SECTION_KEYS (sizeof section_keys / sizeof section_keys[0])
 
@@ -147,10 +149,14 @@ static gmrt_status section_value(parser *p, const char *key, const char *value)
     size_t k = 0;
     while (k < N_SECTION_KEYS && strcmp(section_keys[k].key, key) != 0)
         k++;
-    if (k == N_SECTION_KEYS)
-        return perr(p, "unknown key \"%s\" (known: target, cpu, threads, read_gbs, "
-                    "int8_gops, bf16_gflops, f32_gflops, decode_efficiency, "
-                    "prefill_efficiency, prefill_efficiency_<type>, barrier_us)", key);
+    if (k == N_SECTION_KEYS) {
+        char known[400] = "";
+        for (size_t i = 0; i < N_SECTION_KEYS; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), ", %s",
+                     section_keys[i].key);
+        return perr(p, "unknown key \"%s\" (known: target, cpu, threads%s, "
+                    TYPE_EFF_PREFIX "<type>)", key, known);
+    }
     if (!p->cur)
         return perr(p, "%s comes before any \"threads N\" line", key);
     if (p->seen[k])
@@ -319,11 +325,25 @@ double gmrt_machine_peak(const gmrt_machine_threads *t, gmrt_peak_kind kind)
                                     : t->f32_gflops;
 }
 
+double gmrt_machine_read_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
+                           int n_gen)
+{
+    double bytes = gmrt_bench_tg_bytes(c, n_gen), mem = t->read_gbs * 1e9;
+    double cache = t->cache_mib * 1048576.0;
+    double every = (double)c->decode_weight_bytes - (double)c->decode_expert_bytes;
+    if (cache <= 0 || t->cache_gbs <= t->read_gbs || every > cache)
+        return bytes / mem;
+    double hit = every;
+    if (c->expert_bytes > 0)
+        hit += (double)c->decode_expert_bytes * fmin(1.0, (cache - every) /
+                                                          (double)c->expert_bytes);
+    return hit / (t->cache_gbs * 1e9) + (bytes - hit) / mem;
+}
+
 double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                            int n_gen)
 {
-    double bytes = gmrt_bench_tg_bytes(c, n_gen);
-    return bytes / (t->read_gbs * 1e9 * t->decode_efficiency) +
+    return gmrt_machine_read_s(t, c, n_gen) / t->decode_efficiency +
            c->step_barriers * t->barrier_us * 1e-6;
 }
 
