@@ -407,18 +407,18 @@ void gmc_plan_predict_report(const gmrt_bench_costs *c, const char *target,
     if (mach->target[0] && strcmp(mach->target, target) != 0)
         gmc_emitf(b, "  note: the profile's efficiencies were measured with %s kernels, this "
                   "plan is for %s\n", mach->target, target);
-    gmc_emitf(b, "  %7s %11s %11s %9s %11s %8s %8s %10s %15s\n", "threads", "pp t/s", "tg t/s",
-              "read GB/s", "peak", "dec eff", "pre eff", "barrier us", "cache MiB@GB/s");
+    gmc_emitf(b, "  %7s %11s %11s %9s %9s %11s %8s %8s %10s\n", "threads", "pp t/s", "tg t/s",
+              "read GB/s", "step GB/s", "peak", "dec eff", "pre eff", "barrier us");
     for (int i = 0; i < mach->n; i++) {
         const gmrt_machine_threads *t = &mach->t[i];
         gmrt_prediction p;
         gmrt_machine_predict(t, c, n_prompt, n_gen, &p);
-        char cache[40] = "none";
-        if (t->cache_mib > 0 && t->cache_gbs > t->read_gbs)
-            snprintf(cache, sizeof cache, "%.0f@%.1f", t->cache_mib, t->cache_gbs);
-        gmc_emitf(b, "  %7d %11.1f %11.2f %9.2f %11.1f %8.3f %8.3f %10.3f %15s\n", t->threads,
-                  p.pp_tps, p.tg_tps, t->read_gbs, gmrt_machine_peak(t, c->peak),
-                  t->decode_efficiency, t->prefill_efficiency, t->barrier_us, cache);
+        /* the mean rate a step's bytes read at, the cache curve's share */
+        double step_gbs = gmrt_bench_tg_bytes(c, n_gen) / gmrt_machine_read_s(t, c, n_gen);
+        step_gbs *= 1e-9;
+        gmc_emitf(b, "  %7d %11.1f %11.2f %9.2f %9.2f %11.1f %8.3f %8.3f %10.3f\n", t->threads,
+                  p.pp_tps, p.tg_tps, t->read_gbs, step_gbs, gmrt_machine_peak(t, c->peak),
+                  t->decode_efficiency, t->prefill_efficiency, t->barrier_us);
     }
     gmc_emitf(b, "  (pp%d: prefill of %d tokens from an empty context; tg%d: %d decode "
               "steps, as gemmac bench -p %d -n %d runs them)\n", n_prompt, n_prompt, n_gen,

@@ -127,9 +127,11 @@ static bool write_result(const char *path, const result *r)
         fprintf(f, ",\n \"costs\": {\"decode_weight_bytes\": %" PRIu64 ", \"kv_bytes_per_pos\": "
                 "%" PRIu64 ", \"dense_macs\": %.17g, \"head_macs\": %.17g, "
                 "\"attn_macs_per_key\": %.17g, \"peak\": %d, \"step_barriers\": %.0f, "
+                "\"decode_expert_bytes\": %" PRIu64 ", \"expert_bytes\": %" PRIu64 ", "
                 "\"type_macs\": {", r->costs.decode_weight_bytes, r->costs.kv_bytes_per_pos,
                 r->costs.dense_macs, r->costs.head_macs, r->costs.attn_macs_per_key,
-                (int)r->costs.peak, r->costs.step_barriers);
+                (int)r->costs.peak, r->costs.step_barriers, r->costs.decode_expert_bytes,
+                r->costs.expert_bytes);
         const char *sep = "";
         for (int d = 0; d < GMK_DTYPE_COUNT; d++)
             if (r->costs.type_macs[d] > 0 && gmrt_dtype_name(d)) {
@@ -223,12 +225,17 @@ static bool read_result(const char *path, result *r)
     if (co && co->kind == GMRT_JSON_OBJECT) {
         double peak = jnum(co, "peak");
         r->has_costs = peak >= 0 && peak <= GMRT_PEAK_F32;
-        r->costs = (gmrt_bench_costs){(uint64_t)jnum(co, "decode_weight_bytes"),
-                                      (uint64_t)jnum(co, "kv_bytes_per_pos"),
-                                      jnum(co, "dense_macs"), jnum(co, "head_macs"),
-                                      jnum(co, "attn_macs_per_key"), (gmrt_peak_kind)peak,
-                                      /* 0 in a result written before it was */
-                                      jnum(co, "step_barriers"), {0}};
+        /* A key missing from a result written before it existed reads 0. */
+        r->costs = (gmrt_bench_costs){
+            .decode_weight_bytes = (uint64_t)jnum(co, "decode_weight_bytes"),
+            .kv_bytes_per_pos = (uint64_t)jnum(co, "kv_bytes_per_pos"),
+            .dense_macs = jnum(co, "dense_macs"),
+            .head_macs = jnum(co, "head_macs"),
+            .attn_macs_per_key = jnum(co, "attn_macs_per_key"),
+            .peak = (gmrt_peak_kind)peak,
+            .step_barriers = jnum(co, "step_barriers"),
+            .decode_expert_bytes = (uint64_t)jnum(co, "decode_expert_bytes"),
+            .expert_bytes = (uint64_t)jnum(co, "expert_bytes")};
         const gmrt_json_value *tm = gmrt_json_get(co, "type_macs");
         for (int d = 0; tm && d < GMK_DTYPE_COUNT; d++)
             if (gmrt_dtype_name(d))

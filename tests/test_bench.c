@@ -268,8 +268,13 @@ START_TEST(profile_parse_errors)
         {"threads 1\ntarget generic\n", "p.txt:2: target belongs before the first"},
         {"target\n", "p.txt:1: target has no value"},
         {"threads 1\nbarrier_us -1\n", "p.txt:2: barrier_us needs a non-negative number"},
-        {"threads 1\ncache_mib x\n", "p.txt:2: cache_mib needs a non-negative number"},
-        {"threads 1\ncach_gbs 3\n", "barrier_us, cache_mib, cache_gbs, prefill_efficiency_<type>)"},
+        {"threads 1\ncache_curve 4\n", "p.txt:2: cache_curve needs MiB:GB/s pairs"},
+        {"threads 1\ncache_curve 4:1 8:x\n", "p.txt:2: cache_curve needs MiB:GB/s pairs of "
+         "positive numbers, got \"8:x\""},
+        {"threads 1\ncache_curve 4:1 2:3\n", "p.txt:2: cache_curve: sizes go up (2 after 4)"},
+        {"threads 1\ncache_curve 4:1\ncache_curve 8:1\n", "p.txt:3: cache_curve is given twice"},
+        {"cache_curve 4:1\n", "p.txt:1: cache_curve comes before"},
+        {"threads 1\ncach_gbs 3\n", "barrier_us, prefill_efficiency_<type>, cache_curve)"},
         {"threads 1\nprefill_efficiency_q9_9 0.2\n", "p.txt:2: unknown weight type in"},
         {"prefill_efficiency_q4_0 0.2\n", "p.txt:1: prefill_efficiency_q4_0 comes before"},
         {"threads 1\nprefill_efficiency_q4_0 0.2\nprefill_efficiency_q4_0 0.3\n",
@@ -350,47 +355,54 @@ START_TEST(profile_prediction_arithmetic)
 }
 END_TEST
 
-/* The cache term of gmrt_machine_read_s, worked out by hand: 100 MiB of
- * caches at 40 GB/s in front of 10 GB/s of memory, decode efficiency 0.5. */
-START_TEST(profile_cache_term)
+/* The cache curve of gmrt_machine_read_s, worked out by hand: memory at
+ * 10 GB/s, caches at 40 GB/s up to 64 MiB, falling to 20 at 256 MiB. */
+START_TEST(profile_cache_curve)
 {
     const char *text = "threads 1\nread_gbs 10\nint8_gops 100\nbf16_gflops 50\n"
-                       "f32_gflops 25\ndecode_efficiency 0.5\ncache_mib 100\ncache_gbs 40\n";
+                       "f32_gflops 25\ndecode_efficiency 0.5\n"
+                       "cache_curve 16:40 64:40\t256:20 512:5\n";
     gmrt_machine m;
     gmrt_diag d = {0};
     ck_assert_msg(gmrt_machine_parse(text, "cache.txt", &m, &d) == GMRT_OK, "%s", d.msg);
-    const double mib = 1048576.0, kv = 1000 * 5.0; /* tg9 attends 5 positions a step */
-    gmrt_bench_costs c = {.decode_weight_bytes = 50 << 20, .kv_bytes_per_pos = 1000};
+    const gmrt_machine_threads *t = &m.t[0];
+    const double mib = 1048576.0;
+    ck_assert(t->n_cache == 4 && t->cache_mib[2] == 256 && t->cache_gbs[2] == 20);
+    /* Below the first size, its bandwidth; between two, linear in the
+     * logarithm of the size (128 MiB: halfway); a point below memory's
+     * bandwidth counts as memory; past the last, memory. */
+    ck_assert(gmrt_machine_gbs_at(t, 4 * mib) == 40 && gmrt_machine_gbs_at(t, 64 * mib) == 40);
+    ck_assert(fabs(gmrt_machine_gbs_at(t, 128 * mib) - 30) < 1e-12);
+    ck_assert(gmrt_machine_gbs_at(t, 512 * mib) == 10 && gmrt_machine_gbs_at(t, 600 * mib) == 10);
+    /* Dense: 64 MiB a step come back after 64 MiB, at 40 GB/s; 256 MiB at 20. */
+    gmrt_bench_costs c = {.decode_weight_bytes = 64 << 20};
     gmrt_prediction p;
-    /* 50 MiB of dense weights stay in the caches; the KV comes from memory. */
-    gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
-    double want = 0.5 / (50 * mib / 40e9 + kv / 10e9);
+    gmrt_machine_predict(t, &c, 0, 9, &p);
+    ck_assert_msg(fabs(p.tg_tps - 0.5 / (64 * mib / 40e9)) < 1e-9, "tg %.12g", p.tg_tps);
+    c.decode_weight_bytes = 256 << 20;
+    gmrt_machine_predict(t, &c, 0, 9, &p);
+    ck_assert_msg(fabs(p.tg_tps - 0.5 / (256 * mib / 20e9)) < 1e-9, "tg %.12g", p.tg_tps);
+    /* A MoE step of 64 MiB, 16 of them the experts chosen from 64 MiB: the
+     * 48 MiB read every step come back after 64 MiB (40 GB/s), an expert
+     * after 64 x 64 / 16 = 256 MiB (20 GB/s). */
+    c = (gmrt_bench_costs){.decode_weight_bytes = 64 << 20, .decode_expert_bytes = 16 << 20,
+                           .expert_bytes = 64 << 20};
+    gmrt_machine_predict(t, &c, 0, 9, &p);
+    double want = 0.5 / (48 * mib / 40e9 + 16 * mib / 20e9);
     ck_assert_msg(fabs(p.tg_tps - want) < 1e-9 * want, "tg %.12g, by hand %.12g", p.tg_tps, want);
-    /* 200 MiB do not fit: all of it from memory. */
-    c.decode_weight_bytes = 200 << 20;
-    gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
-    want = 0.5 / ((200 * mib + kv) / 10e9);
-    ck_assert_msg(fabs(p.tg_tps - want) < 1e-9 * want, "tg %.12g, by hand %.12g", p.tg_tps, want);
-    /* A MoE: 30 MiB read every step stay; the 70 MiB left hold half of the
-     * 140 MiB of experts, so half of a step's 10 MiB of experts hits. */
-    c = (gmrt_bench_costs){.decode_weight_bytes = 40 << 20, .kv_bytes_per_pos = 1000,
-                           .decode_expert_bytes = 10 << 20, .expert_bytes = 140 << 20};
-    gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
-    want = 0.5 / (35 * mib / 40e9 + (5 * mib + kv) / 10e9);
-    ck_assert_msg(fabs(p.tg_tps - want) < 1e-9 * want, "tg %.12g, by hand %.12g", p.tg_tps, want);
-    /* Caches no faster than memory are no term. */
-    m.t[0].cache_gbs = 10;
-    gmrt_machine_predict(&m.t[0], &c, 0, 9, &p);
-    want = 0.5 / ((40 * mib + kv) / 10e9);
-    ck_assert_msg(fabs(p.tg_tps - want) < 1e-9 * want, "tg %.12g, by hand %.12g", p.tg_tps, want);
-    /* The keys read back as written. */
+    /* Without a curve, memory's bandwidth for all of it. */
+    m.t[0].n_cache = 0;
+    gmrt_machine_predict(t, &c, 0, 9, &p);
+    ck_assert_msg(fabs(p.tg_tps - 0.5 / (64 * mib / 10e9)) < 1e-9, "tg %.12g", p.tg_tps);
+    /* The curve reads back as written. */
     char path[4200];
     snprintf(path, sizeof path, "%s/cache-profile.txt", gmc_test_tmpdir());
-    m.t[0].cache_gbs = 40;
+    m.t[0].n_cache = 4;
     ck_assert(gmrt_machine_save(path, &m, NULL, &d) == GMRT_OK);
     gmrt_machine back;
     ck_assert_msg(gmrt_machine_load(path, &back, &d) == GMRT_OK, "%s", d.msg);
-    ck_assert(back.t[0].cache_mib == 100 && back.t[0].cache_gbs == 40);
+    ck_assert(back.t[0].n_cache == 4 && back.t[0].cache_mib[3] == 512 &&
+              back.t[0].cache_gbs[0] == 40 && back.t[0].cache_gbs[3] == 5);
 }
 END_TEST
 
@@ -558,7 +570,7 @@ Suite *bench_suite(void)
     tcase_set_timeout(cm, 300);
     tcase_add_test(cm, profile_parse_errors);
     tcase_add_test(cm, profile_prediction_arithmetic);
-    tcase_add_test(cm, profile_cache_term);
+    tcase_add_test(cm, profile_cache_curve);
     tcase_add_test(cm, calibrate_then_predict);
     tcase_add_test(cm, step_barriers_counted);
     suite_add_tcase(s, cm);

@@ -69,6 +69,7 @@ gmrt_status gmrt_gguf_writer_write(gmrt_gguf_writer *w, const char *path,
 
 #define GMRT_ROOF_MAX_THREADS 256
 #define GMRT_ROOF_MAX_PASSES 64
+#define GMRT_CACHE_POINTS 24 /* buffer sizes of a read-bandwidth curve */
 
 /* This machine's ceilings at one thread count.  GB/s are 1e9 bytes/s; ops
  * are 2 x multiply-adds.  The *_insn strings name what was measured (static
@@ -83,12 +84,10 @@ typedef struct gmrt_roofline {
     const char *int8_insn, *bf16_insn, *f32_insn;
     double barrier_us; /* one barrier of the runtime's thread pool (pool.c)
                           with no work between: the best of 7 runs */
-    /* gmrt_roofline_measure_cache: the read bandwidth of buffers that stay
-     * in the caches (past the core's own), and the largest buffer that
-     * still reads at least halfway from bw_best_gbs to it; 0 where not
-     * measured, or where no buffer read 1.25 x faster than memory */
-    double cache_gbs;
-    size_t cache_bytes;
+    /* gmrt_roofline_measure_cache: the read bandwidth of n_cache buffer
+     * sizes (MiB, increasing); n_cache 0 where not measured */
+    int n_cache;
+    double cache_mib[GMRT_CACHE_POINTS], cache_gbs[GMRT_CACHE_POINTS];
 } gmrt_roofline;
 
 /* Measures read bandwidth (bw_bytes, rounded down to a whole number of
@@ -101,11 +100,12 @@ typedef struct gmrt_roofline {
 gmrt_status gmrt_roofline_measure(int n_threads, size_t bw_bytes, int passes,
                                   gmrt_roofline *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 
-/* Reads buffers of 4 MiB to max_bytes (steps of a factor sqrt 2, each
- * until 256 MiB have been read, at least 3 times; the best time) on
- * n_threads threads, and sets r->cache_gbs and r->cache_bytes against
- * r->bw_best_gbs (gmrt_roofline_measure first).  About 0.3 s a thread
- * count; GMRT_ERR_NOMEM for the buffer or the threads. */
+/* The read bandwidth of buffers from 4 MiB a thread up to max_bytes (steps
+ * of a factor sqrt 2, at most GMRT_CACHE_POINTS; each read until 256 MiB
+ * have been read, at least 3 times, the best time) on n_threads threads,
+ * into r's cache curve: what data that comes back after that many bytes
+ * reads at.  About 0.3 s a thread count; GMRT_ERR_NOMEM for the buffer or
+ * the threads. */
 gmrt_status gmrt_roofline_measure_cache(int n_threads, size_t max_bytes, gmrt_roofline *r,
                                         gmrt_diag *diag) GMRT_MUST_CHECK;
 
@@ -197,8 +197,10 @@ typedef struct gmrt_machine_threads {
     double read_gbs, int8_gops, bf16_gflops, f32_gflops;
     double decode_efficiency, prefill_efficiency;
     double barrier_us; /* one thread-pool barrier, microseconds; 0 if not given */
-    double cache_mib, cache_gbs; /* what reads from the caches: up to cache_mib
-                                    MiB at cache_gbs; 0 if not given (none) */
+    /* cache_curve: the read bandwidth of a buffer of cache_mib[i] MiB,
+     * increasing sizes; n_cache 0 if not given (read_gbs at every size) */
+    int n_cache;
+    double cache_mib[GMRT_CACHE_POINTS], cache_gbs[GMRT_CACHE_POINTS];
     /* prefill_efficiency_<dtype>: the fraction of its peak that the matmuls
      * of one weight dtype reach in prefill; 0 where not given (then
      * prefill_efficiency) */
@@ -238,12 +240,16 @@ typedef struct gmrt_prediction {
     double pp_tps, tg_tps; /* 0 for a test of 0 tokens */
 } gmrt_prediction;
 
-/* Seconds a mean decode step of tg<n_gen> takes to read its bytes
- * (gmrt_bench_tg_bytes) at t's ceilings: from memory at read_gbs, but for
- * what stays in the caches, read at cache_gbs.  That is the weights every
- * step reads (all but the experts' share) where they fit in cache_mib, and
- * then of the experts' share the fraction of all experts that fits in the
- * room left; the KV cache, growing, from memory. */
+/* The read bandwidth (1e9 bytes/s) of data that comes back after `bytes`
+ * other bytes were read: t's cache curve at that size (interpolated in the
+ * logarithm of the size, the first point's below it), never below
+ * read_gbs, and read_gbs past the curve's last point. */
+double gmrt_machine_gbs_at(const gmrt_machine_threads *t, double bytes);
+/* Seconds a mean decode step of tg<n_gen> takes to read its bytes B
+ * (gmrt_bench_tg_bytes) at t's ceilings: what every step reads (all but
+ * the experts' share E) comes back after B bytes, at gmrt_machine_gbs_at
+ * B; an expert after the steps between two choices of it, at
+ * gmrt_machine_gbs_at B x (all experts' bytes / E). */
 double gmrt_machine_read_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                            int n_gen);
 /* Seconds of a mean decode step of tg<n_gen> at t's thread count:

@@ -481,9 +481,12 @@ static void print_roof_line(FILE *f, const char *lead, const gmrt_roofline *r)
             lead, r->n_threads, r->bw_best_gbs, r->bw_median_gbs, r->bw_passes,
             r->bw_bytes >> 20, r->bw_insn, r->int8_gops, r->int8_insn, r->bf16_gflops,
             r->bf16_insn, r->f32_gflops, r->f32_insn, r->barrier_us);
-    if (r->cache_bytes)
-        fprintf(f, "%sthreads %d: caches read %.2f GB/s, up to %zu MiB\n", lead, r->n_threads,
-                r->cache_gbs, r->cache_bytes >> 20);
+    if (r->n_cache) {
+        fprintf(f, "%sthreads %d: read GB/s by buffer MiB:", lead, r->n_threads);
+        for (int i = 0; i < r->n_cache; i++)
+            fprintf(f, " %.3g:%.1f", r->cache_mib[i], r->cache_gbs[i]);
+        fprintf(f, "\n");
+    }
 }
 
 static void print_table(const gmk_model *m, const bench_opts *o, const gmrt_bench_costs *c,
@@ -773,8 +776,9 @@ static gmrt_status write_profile(const gmk_model *m, const bench_opts *o,
                                     .int8_gops = r->int8_gops, .bf16_gflops = r->bf16_gflops,
                                     .f32_gflops = r->f32_gflops, .decode_efficiency = 1.0,
                                     .prefill_efficiency = 1.0, .barrier_us = r->barrier_us,
-                                    .cache_mib = (double)r->cache_bytes / 1048576.0,
-                                    .cache_gbs = r->cache_gbs};
+                                    .n_cache = r->n_cache};
+        memcpy(t->cache_mib, r->cache_mib, sizeof t->cache_mib);
+        memcpy(t->cache_gbs, r->cache_gbs, sizeof t->cache_gbs);
         const bench_result *pp = NULL, *tg = NULL;
         for (int i = n_res - 1; i >= 0; i--)
             if (res[i].threads == r->n_threads && res[i].decode)

@@ -47,8 +47,6 @@ static const struct {
     {"decode_efficiency", offsetof(gmrt_machine_threads, decode_efficiency), false, 1},
     {"prefill_efficiency", offsetof(gmrt_machine_threads, prefill_efficiency), false, 1},
     {"barrier_us", offsetof(gmrt_machine_threads, barrier_us), false, 0},
-    {"cache_mib", offsetof(gmrt_machine_threads, cache_mib), false, 0},
-    {"cache_gbs", offsetof(gmrt_machine_threads, cache_gbs), false, 0},
 };
 #define N_SECTION_KEYS (sizeof section_keys / sizeof section_keys[0])
 
@@ -142,10 +140,48 @@ static gmrt_status type_value(parser *p, const char *key, const char *value)
     return GMRT_OK;
 }
 
+#define CURVE_KEY "cache_curve"
+
+/* `cache_curve MiB:GB/s ...`: positive numbers, sizes increasing, at most
+ * GMRT_CACHE_POINTS pairs, once a section. */
+static gmrt_status curve_value(parser *p, const char *value)
+{
+    if (!p->cur)
+        return perr(p, CURVE_KEY " comes before any \"threads N\" line");
+    gmrt_machine_threads *t = p->cur;
+    if (t->n_cache)
+        return perr(p, CURVE_KEY " is given twice for threads %d", t->threads);
+    for (const char *s = value; *s;) {
+        char *end;
+        errno = 0;
+        double mib = strtod(s, &end);
+        bool ok = end != s && *end == ':' && !errno && isfinite(mib) && mib > 0;
+        const char *g = end + 1;
+        double gbs = ok ? strtod(g, &end) : 0;
+        ok = ok && end != g && (*end == ' ' || *end == '\t' || !*end) && !errno &&
+             isfinite(gbs) && gbs > 0;
+        if (!ok)
+            return perr(p, CURVE_KEY " needs MiB:GB/s pairs of positive numbers, got \"%.40s\"",
+                        s);
+        if (t->n_cache == GMRT_CACHE_POINTS)
+            return perr(p, CURVE_KEY " has more than %d points", GMRT_CACHE_POINTS);
+        if (t->n_cache && mib <= t->cache_mib[t->n_cache - 1])
+            return perr(p, CURVE_KEY ": sizes go up (%g after %g)", mib,
+                        t->cache_mib[t->n_cache - 1]);
+        t->cache_mib[t->n_cache] = mib;
+        t->cache_gbs[t->n_cache++] = gbs;
+        for (s = end; *s == ' ' || *s == '\t'; s++)
+            ;
+    }
+    return GMRT_OK;
+}
+
 static gmrt_status section_value(parser *p, const char *key, const char *value)
 {
     if (!strncmp(key, TYPE_EFF_PREFIX, strlen(TYPE_EFF_PREFIX)))
         return type_value(p, key, value);
+    if (!strcmp(key, CURVE_KEY))
+        return curve_value(p, value);
     size_t k = 0;
     while (k < N_SECTION_KEYS && strcmp(section_keys[k].key, key) != 0)
         k++;
@@ -155,7 +191,7 @@ static gmrt_status section_value(parser *p, const char *key, const char *value)
             snprintf(known + strlen(known), sizeof known - strlen(known), ", %s",
                      section_keys[i].key);
         return perr(p, "unknown key \"%s\" (known: target, cpu, threads%s, "
-                    TYPE_EFF_PREFIX "<type>)", key, known);
+                    TYPE_EFF_PREFIX "<type>, " CURVE_KEY ")", key, known);
     }
     if (!p->cur)
         return perr(p, "%s comes before any \"threads N\" line", key);
@@ -279,6 +315,12 @@ gmrt_status gmrt_machine_save(const char *path, const gmrt_machine *m, const cha
             if (t.type_prefill_efficiency[d] > 0)
                 fprintf(f, "%s%s %.6g\n", TYPE_EFF_PREFIX, gmrt_dtype_name(d),
                         t.type_prefill_efficiency[d]);
+        if (t.n_cache) {
+            fprintf(f, "%-19s", CURVE_KEY);
+            for (int i = 0; i < t.n_cache; i++)
+                fprintf(f, " %.6g:%.6g", t.cache_mib[i], t.cache_gbs[i]);
+            fprintf(f, "\n");
+        }
     }
     fclose(f);
     gmrt_file_replace w;
@@ -325,19 +367,33 @@ double gmrt_machine_peak(const gmrt_machine_threads *t, gmrt_peak_kind kind)
                                     : t->f32_gflops;
 }
 
+double gmrt_machine_gbs_at(const gmrt_machine_threads *t, double bytes)
+{
+    double mib = bytes / 1048576.0, g = t->read_gbs;
+    int n = t->n_cache;
+    if (n == 0 || mib > t->cache_mib[n - 1])
+        return g;
+    if (mib <= t->cache_mib[0])
+        g = t->cache_gbs[0];
+    else
+        for (int i = 1; i < n; i++)
+            if (mib <= t->cache_mib[i]) {
+                double f = log(mib / t->cache_mib[i - 1]) /
+                           log(t->cache_mib[i] / t->cache_mib[i - 1]);
+                g = t->cache_gbs[i - 1] + f * (t->cache_gbs[i] - t->cache_gbs[i - 1]);
+                break;
+            }
+    return g > t->read_gbs ? g : t->read_gbs;
+}
+
 double gmrt_machine_read_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                            int n_gen)
 {
-    double bytes = gmrt_bench_tg_bytes(c, n_gen), mem = t->read_gbs * 1e9;
-    double cache = t->cache_mib * 1048576.0;
-    double every = (double)c->decode_weight_bytes - (double)c->decode_expert_bytes;
-    if (cache <= 0 || t->cache_gbs <= t->read_gbs || every > cache)
-        return bytes / mem;
-    double hit = every;
-    if (c->expert_bytes > 0)
-        hit += (double)c->decode_expert_bytes * fmin(1.0, (cache - every) /
-                                                          (double)c->expert_bytes);
-    return hit / (t->cache_gbs * 1e9) + (bytes - hit) / mem;
+    double bytes = gmrt_bench_tg_bytes(c, n_gen), e = (double)c->decode_expert_bytes;
+    double s = (bytes - e) / (gmrt_machine_gbs_at(t, bytes) * 1e9);
+    if (e > 0)
+        s += e / (gmrt_machine_gbs_at(t, bytes * (double)c->expert_bytes / e) * 1e9);
+    return s;
 }
 
 double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,

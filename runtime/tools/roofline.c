@@ -258,22 +258,20 @@ static gmrt_status measure_bandwidth(int nth, size_t bytes, int passes,
 
 /* ------------------------------------------------------------ caches */
 
-#define CACHE_MAX_SIZES 48
 #define CACHE_READ_BYTES (256.0 * 1048576.0) /* read per buffer size, at least */
 
 gmrt_status gmrt_roofline_measure_cache(int n_threads, size_t max_bytes, gmrt_roofline *r,
                                         gmrt_diag *diag)
 {
-    r->cache_gbs = 0;
-    r->cache_bytes = 0;
+    r->n_cache = 0;
     if (n_threads < 1 || n_threads > GMRT_ROOF_MAX_THREADS)
         return gmrt_fail(diag, GMRT_ERR_ARG, "roofline thread count %d is out of [1, %d]",
                          n_threads, GMRT_ROOF_MAX_THREADS);
     /* From 4 MiB a thread: past the core's own cache on current CPUs. */
     size_t grain = (size_t)64 * 8 * (size_t)n_threads, first = ((size_t)4 << 20) * n_threads;
     max_bytes = max_bytes / grain * grain;
-    if (max_bytes < first || r->bw_best_gbs <= 0)
-        return GMRT_OK; /* nothing to set against memory */
+    if (max_bytes < first)
+        return GMRT_OK;
     void *buf = NULL;
     if (posix_memalign(&buf, 4096, max_bytes) != 0)
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "cannot allocate the %zu MiB cache buffer",
@@ -281,11 +279,8 @@ gmrt_status gmrt_roofline_measure_cache(int n_threads, size_t max_bytes, gmrt_ro
     bw_arg a = {buf, max_bytes};
     const char *insn;
     roof_kernel_fn *fn = bw_pick(&insn);
-    double gbs[CACHE_MAX_SIZES];
-    size_t size[CACHE_MAX_SIZES];
-    int n = 0;
     bool ok = roof_run(bw_fill, &a, n_threads, 0) >= 0;
-    for (double s = (double)first; ok && s <= (double)max_bytes && n < CACHE_MAX_SIZES;
+    for (double s = (double)first; ok && s <= (double)max_bytes && r->n_cache < GMRT_CACHE_POINTS;
          s *= 1.4142135623730951) {
         a.bytes = (size_t)s / grain * grain;
         int passes = (int)(CACHE_READ_BYTES / (double)a.bytes) + 1;
@@ -294,29 +289,20 @@ gmrt_status gmrt_roofline_measure_cache(int n_threads, size_t max_bytes, gmrt_ro
         ok = roof_run(fn, &a, n_threads, 0) >= 0; /* brings the buffer in */
         for (int i = 0; ok && i < passes; i++) {
             double t = roof_run(fn, &a, n_threads, 0);
-            ok = t >= 0;
+            ok = t > 0;
             best = ok && (best == 0 || t < best) ? t : best;
         }
-        size[n] = a.bytes;
-        gbs[n++] = best > 0 ? (double)a.bytes / best * 1e-9 : 0;
+        if (ok) {
+            r->cache_mib[r->n_cache] = (double)a.bytes / 1048576.0;
+            r->cache_gbs[r->n_cache++] = (double)a.bytes / best * 1e-9;
+        }
     }
     free(buf);
-    if (!ok)
+    if (!ok) {
+        r->n_cache = 0;
         return gmrt_fail(diag, GMRT_ERR_NOMEM, "cannot start %d measurement threads",
                          n_threads);
-    int top = 0;
-    for (int i = 1; i < n; i++)
-        top = gbs[i] > gbs[top] ? i : top;
-    if (gbs[top] < 1.25 * r->bw_best_gbs)
-        return GMRT_OK; /* no cache worth a term */
-    /* The last size, from the fastest on, that reads at least halfway from
-     * memory's bandwidth to the caches'. */
-    double half = 0.5 * (gbs[top] + r->bw_best_gbs);
-    int last = top;
-    while (last + 1 < n && gbs[last + 1] >= half)
-        last++;
-    r->cache_gbs = gbs[top];
-    r->cache_bytes = size[last];
+    }
     return GMRT_OK;
 }
 
