@@ -418,7 +418,7 @@ void gmc_plan_predict_report(const gmrt_bench_costs *c, const char *target,
         step_gbs *= 1e-9;
         gmc_emitf(b, "  %7d %11.1f %11.2f %9.2f %9.2f %11.1f %8.3f %8.3f %10.3f\n", t->threads,
                   p.pp_tps, p.tg_tps, t->read_gbs, step_gbs, gmrt_machine_peak(t, c->peak),
-                  t->decode_efficiency, t->prefill_efficiency, t->barrier_us);
+                  gmrt_machine_decode_efficiency(t, c), t->prefill_efficiency, t->barrier_us);
     }
     gmc_emitf(b, "  (pp%d: prefill of %d tokens from an empty context; tg%d: %d decode "
               "steps, as gemmac bench -p %d -n %d runs them)\n", n_prompt, n_prompt, n_gen,

@@ -87,6 +87,19 @@ static void json_str(FILE *f, const char *s)
 
 /* Writes r to path through a temporary renamed over it, so that a reader
  * (a resumed run, --collect) never sees half a file. */
+/* {"q4_0": v, ...} of the types with a positive value. */
+static void write_by_type(FILE *f, const double *v)
+{
+    const char *sep = "";
+    fprintf(f, "{");
+    for (int d = 0; d < GMK_DTYPE_COUNT; d++)
+        if (v[d] > 0 && gmrt_dtype_name(d)) {
+            fprintf(f, "%s\"%s\": %.17g", sep, gmrt_dtype_name(d), v[d]);
+            sep = ", ";
+        }
+    fprintf(f, "}");
+}
+
 static bool write_result(const char *path, const result *r)
 {
     char tmp[4200];
@@ -128,17 +141,14 @@ static bool write_result(const char *path, const result *r)
                 "%" PRIu64 ", \"dense_macs\": %.17g, \"head_macs\": %.17g, "
                 "\"attn_macs_per_key\": %.17g, \"peak\": %d, \"step_barriers\": %.0f, "
                 "\"decode_expert_bytes\": %" PRIu64 ", \"expert_bytes\": %" PRIu64 ", "
-                "\"type_macs\": {", r->costs.decode_weight_bytes, r->costs.kv_bytes_per_pos,
+                "\"type_macs\": ", r->costs.decode_weight_bytes, r->costs.kv_bytes_per_pos,
                 r->costs.dense_macs, r->costs.head_macs, r->costs.attn_macs_per_key,
                 (int)r->costs.peak, r->costs.step_barriers, r->costs.decode_expert_bytes,
                 r->costs.expert_bytes);
-        const char *sep = "";
-        for (int d = 0; d < GMK_DTYPE_COUNT; d++)
-            if (r->costs.type_macs[d] > 0 && gmrt_dtype_name(d)) {
-                fprintf(f, "%s\"%s\": %.17g", sep, gmrt_dtype_name(d), r->costs.type_macs[d]);
-                sep = ", ";
-            }
-        fprintf(f, "}}");
+        write_by_type(f, r->costs.type_macs);
+        fprintf(f, ", \"type_bytes\": ");
+        write_by_type(f, r->costs.type_bytes);
+        fprintf(f, "}");
     }
     fprintf(f, "}\n");
     bool ok = !ferror(f);
@@ -154,6 +164,14 @@ static double jnum(const gmrt_json_value *o, const char *key)
 {
     double d = 0;
     return gmrt_json_number(gmrt_json_get(o, key), &d) ? d : 0;
+}
+
+/* The object write_by_type wrote (absent: all 0). */
+static void read_by_type(const gmrt_json_value *o, double *v)
+{
+    for (int d = 0; o && d < GMK_DTYPE_COUNT; d++)
+        if (gmrt_dtype_name(d))
+            v[d] = jnum(o, gmrt_dtype_name(d));
 }
 
 static void jstr(const gmrt_json_value *o, const char *key, char *out, size_t cap)
@@ -236,10 +254,8 @@ static bool read_result(const char *path, result *r)
             .step_barriers = jnum(co, "step_barriers"),
             .decode_expert_bytes = (uint64_t)jnum(co, "decode_expert_bytes"),
             .expert_bytes = (uint64_t)jnum(co, "expert_bytes")};
-        const gmrt_json_value *tm = gmrt_json_get(co, "type_macs");
-        for (int d = 0; tm && d < GMK_DTYPE_COUNT; d++)
-            if (gmrt_dtype_name(d))
-                r->costs.type_macs[d] = jnum(tm, gmrt_dtype_name(d));
+        read_by_type(gmrt_json_get(co, "type_macs"), r->costs.type_macs);
+        read_by_type(gmrt_json_get(co, "type_bytes"), r->costs.type_bytes);
     }
     gmrt_json_destroy(doc);
     free(buf);

@@ -44,6 +44,8 @@ START_TEST(costs_tied_head)
     gmrt_diag d = {0};
     ck_assert_int_eq(gmrt_bench_costs_init(&m, &c, &d), GMRT_OK);
     ck_assert_uint_eq(c.decode_weight_bytes, 12800 + 128 + 64 * 34 + 32 * 34 + 8192);
+    ck_assert(c.type_bytes[GMK_DTYPE_F32] == 12800 + 128 + 8192 &&
+              c.type_bytes[GMK_DTYPE_Q8_0] == 64 * 34 + 32 * 34);
     ck_assert_uint_eq(c.kv_bytes_per_pos, 256);
     ck_assert(c.dense_macs == 32.0 * 64 + 32 * 32 + 64 * 32);
     ck_assert(c.head_macs == 32.0 * 100);
@@ -69,6 +71,8 @@ START_TEST(costs_untied_head_and_int8)
     /* The embedding table is read for one row (32 f32); the head whole. */
     ck_assert_uint_eq(c.decode_weight_bytes, 32 * 4 + 128 + 64 * 34 + 32 * 34 + 32 * 68 +
                                                  100 * 34);
+    ck_assert(c.type_bytes[GMK_DTYPE_F32] == 32 * 4 + 128 &&
+              c.type_bytes[GMK_DTYPE_Q8_0] == 64 * 34 + 32 * 34 + 32 * 68 + 100 * 34);
     ck_assert(c.head_macs == 32.0 * 100);
     ck_assert_int_eq(c.peak, GMRT_PEAK_INT8);
 }
@@ -274,7 +278,12 @@ START_TEST(profile_parse_errors)
         {"threads 1\ncache_curve 4:1 2:3\n", "p.txt:2: cache_curve: sizes go up (2 after 4)"},
         {"threads 1\ncache_curve 4:1\ncache_curve 8:1\n", "p.txt:3: cache_curve is given twice"},
         {"cache_curve 4:1\n", "p.txt:1: cache_curve comes before"},
-        {"threads 1\ncach_gbs 3\n", "barrier_us, prefill_efficiency_<type>, cache_curve)"},
+        {"threads 1\ncach_gbs 3\n", "barrier_us, decode_efficiency_<type>, "
+         "prefill_efficiency_<type>, cache_curve)"},
+        {"threads 1\ndecode_efficiency_q9 1\n", "p.txt:2: unknown weight type in "
+         "\"decode_efficiency_q9\" (decode_efficiency_ then"},
+        {"threads 1\ndecode_efficiency_q8_0 1\ndecode_efficiency_q8_0 1\n",
+         "p.txt:3: decode_efficiency_q8_0 is given twice"},
         {"threads 1\nprefill_efficiency_q9_9 0.2\n", "p.txt:2: unknown weight type in"},
         {"prefill_efficiency_q4_0 0.2\n", "p.txt:1: prefill_efficiency_q4_0 comes before"},
         {"threads 1\nprefill_efficiency_q4_0 0.2\nprefill_efficiency_q4_0 0.3\n",
@@ -394,6 +403,13 @@ START_TEST(profile_cache_curve)
     m.t[0].n_cache = 0;
     gmrt_machine_predict(t, &c, 0, 9, &p);
     ck_assert_msg(fabs(p.tg_tps - 0.5 / (64 * mib / 10e9)) < 1e-9, "tg %.12g", p.tg_tps);
+    /* Half of the bytes q4_0 at decode_efficiency_q4_0 0.25, the rest at
+     * 0.5: the step's efficiency 64 / (32 / 0.25 + 32 / 0.5) = 1 / 3. */
+    m.t[0].type_decode_efficiency[GMK_DTYPE_Q4_0] = 0.25;
+    c.type_bytes[GMK_DTYPE_Q4_0] = 32 << 20;
+    ck_assert(fabs(gmrt_machine_decode_efficiency(t, &c) - 1.0 / 3) < 1e-12);
+    gmrt_machine_predict(t, &c, 0, 9, &p);
+    ck_assert_msg(fabs(p.tg_tps - (1.0 / 3) / (64 * mib / 10e9)) < 1e-9, "tg %.12g", p.tg_tps);
     /* The curve reads back as written. */
     char path[4200];
     snprintf(path, sizeof path, "%s/cache-profile.txt", gmc_test_tmpdir());
@@ -402,7 +418,8 @@ START_TEST(profile_cache_curve)
     gmrt_machine back;
     ck_assert_msg(gmrt_machine_load(path, &back, &d) == GMRT_OK, "%s", d.msg);
     ck_assert(back.t[0].n_cache == 4 && back.t[0].cache_mib[3] == 512 &&
-              back.t[0].cache_gbs[0] == 40 && back.t[0].cache_gbs[3] == 5);
+              back.t[0].cache_gbs[0] == 40 && back.t[0].cache_gbs[3] == 5 &&
+              back.t[0].type_decode_efficiency[GMK_DTYPE_Q4_0] == 0.25);
 }
 END_TEST
 

@@ -141,6 +141,8 @@ typedef struct gmrt_bench_costs {
                                      experts' share (a step's choice varies) */
     uint64_t expert_bytes;        /* all experts of all MoE stacks: the set
                                      the choices range over */
+    double type_bytes[GMK_DTYPE_COUNT]; /* decode_weight_bytes by the weights'
+                                           dtype; all 0 where unknown */
 } gmrt_bench_costs;
 
 /* The peak a weight dtype's matmuls run at: int8 dot products for the
@@ -205,6 +207,9 @@ typedef struct gmrt_machine_threads {
      * of one weight dtype reach in prefill; 0 where not given (then
      * prefill_efficiency) */
     double type_prefill_efficiency[GMK_DTYPE_COUNT];
+    /* decode_efficiency_<dtype>: the fraction of the bandwidth that decode
+     * reaches on weights of one dtype; 0 where not given */
+    double type_decode_efficiency[GMK_DTYPE_COUNT];
 } gmrt_machine_threads;
 
 typedef struct gmrt_machine {
@@ -252,9 +257,14 @@ double gmrt_machine_gbs_at(const gmrt_machine_threads *t, double bytes);
  * gmrt_machine_gbs_at B x (all experts' bytes / E). */
 double gmrt_machine_read_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                            int n_gen);
+/* The decode efficiency of c's weights at t: the byte-weighted harmonic
+ * mean of their types' decode_efficiency_<dtype> (c->type_bytes), types
+ * without one and bytes of no known type at decode_efficiency. */
+double gmrt_machine_decode_efficiency(const gmrt_machine_threads *t,
+                                      const gmrt_bench_costs *c);
 /* Seconds of a mean decode step of tg<n_gen> at t's thread count:
- * gmrt_machine_read_s / decode_efficiency, plus c->step_barriers x
- * barrier_us. */
+ * gmrt_machine_read_s / gmrt_machine_decode_efficiency, plus
+ * c->step_barriers x barrier_us. */
 double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                            int n_gen);
 /* Seconds of the prefill pp<n_prompt> at t's thread count: each weight

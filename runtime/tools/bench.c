@@ -115,6 +115,8 @@ gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
         if (strcmp(t->name, "per_layer_token_embd.weight") == 0)
             b /= (uint64_t)t->ne[1]; /* looked up: one row per token */
         out->decode_weight_bytes += b;
+        if (t->dtype >= 0 && t->dtype < GMK_DTYPE_COUNT)
+            out->type_bytes[t->dtype] += (double)b;
         if (strcmp(t->name, "token_embd.weight") == 0)
             embd = t, embd_bytes = b;
         else if (strcmp(t->name, "output.weight") == 0)
@@ -137,6 +139,8 @@ gmrt_status gmrt_bench_costs_init(const gmk_model *m, gmrt_bench_costs *out,
         if (gmrt_dtype_row_bytes(embd->dtype, embd->ne[0], &row, diag) != GMRT_OK)
             return diag->status;
         out->decode_weight_bytes -= embd_bytes - row;
+        if (embd->dtype >= 0 && embd->dtype < GMK_DTYPE_COUNT)
+            out->type_bytes[embd->dtype] -= (double)(embd_bytes - row);
     } else
         head = embd;
     out->head_macs = (double)head->ne[0] * (double)head->ne[1];

@@ -117,16 +117,29 @@ static gmrt_status open_section(parser *p, const char *value)
     return GMRT_OK;
 }
 
-#define TYPE_EFF_PREFIX "prefill_efficiency_"
+/* The per-weight-type keys of a section, `<prefix><dtype> F`: one array a
+ * prefix, 0 marking a type not given. */
+static const struct {
+    const char *prefix;
+    size_t off;
+} type_keys[] = {
+    {"decode_efficiency_", offsetof(gmrt_machine_threads, type_decode_efficiency)},
+    {"prefill_efficiency_", offsetof(gmrt_machine_threads, type_prefill_efficiency)},
+};
+#define N_TYPE_KEYS (sizeof type_keys / sizeof type_keys[0])
 
-/* `prefill_efficiency_<dtype> F`: a positive number, once a section; 0 in
- * the array marks a type not given. */
-static gmrt_status type_value(parser *p, const char *key, const char *value)
+static double *type_field(gmrt_machine_threads *t, size_t k)
 {
-    int32_t dt = gmrt_dtype_from_name(key + strlen(TYPE_EFF_PREFIX));
+    return (double *)((char *)t + type_keys[k].off);
+}
+
+/* The type key k's value: a positive number, once a section. */
+static gmrt_status type_value(parser *p, size_t k, const char *key, const char *value)
+{
+    int32_t dt = gmrt_dtype_from_name(key + strlen(type_keys[k].prefix));
     if (dt < 0 || dt >= GMK_DTYPE_COUNT)
-        return perr(p, "unknown weight type in \"%s\" (prefill_efficiency_ then a type "
-                    "as gemmac names it: q4_0, q8_0, q4_k, f16, bf16, ...)", key);
+        return perr(p, "unknown weight type in \"%s\" (%s then a type as gemmac names it: "
+                    "q4_0, q8_0, q4_k, f16, bf16, ...)", key, type_keys[k].prefix);
     if (!p->cur)
         return perr(p, "%s comes before any \"threads N\" line", key);
     char *end;
@@ -134,9 +147,10 @@ static gmrt_status type_value(parser *p, const char *key, const char *value)
     double v = strtod(value, &end);
     if (*end || errno || !isfinite(v) || v <= 0)
         return perr(p, "%s needs a positive number, got \"%s\"", key, value);
-    if (p->cur->type_prefill_efficiency[dt] > 0)
+    double *a = type_field(p->cur, k);
+    if (a[dt] > 0)
         return perr(p, "%s is given twice for threads %d", key, p->cur->threads);
-    p->cur->type_prefill_efficiency[dt] = v;
+    a[dt] = v;
     return GMRT_OK;
 }
 
@@ -178,8 +192,9 @@ static gmrt_status curve_value(parser *p, const char *value)
 
 static gmrt_status section_value(parser *p, const char *key, const char *value)
 {
-    if (!strncmp(key, TYPE_EFF_PREFIX, strlen(TYPE_EFF_PREFIX)))
-        return type_value(p, key, value);
+    for (size_t k = 0; k < N_TYPE_KEYS; k++)
+        if (!strncmp(key, type_keys[k].prefix, strlen(type_keys[k].prefix)))
+            return type_value(p, k, key, value);
     if (!strcmp(key, CURVE_KEY))
         return curve_value(p, value);
     size_t k = 0;
@@ -190,8 +205,11 @@ static gmrt_status section_value(parser *p, const char *key, const char *value)
         for (size_t i = 0; i < N_SECTION_KEYS; i++)
             snprintf(known + strlen(known), sizeof known - strlen(known), ", %s",
                      section_keys[i].key);
-        return perr(p, "unknown key \"%s\" (known: target, cpu, threads%s, "
-                    TYPE_EFF_PREFIX "<type>, " CURVE_KEY ")", key, known);
+        for (size_t i = 0; i < N_TYPE_KEYS; i++)
+            snprintf(known + strlen(known), sizeof known - strlen(known), ", %s<type>",
+                     type_keys[i].prefix);
+        return perr(p, "unknown key \"%s\" (known: target, cpu, threads%s, " CURVE_KEY ")",
+                    key, known);
     }
     if (!p->cur)
         return perr(p, "%s comes before any \"threads N\" line", key);
@@ -311,10 +329,11 @@ gmrt_status gmrt_machine_save(const char *path, const gmrt_machine *m, const cha
         fprintf(f, "\nthreads %d\n", t.threads);
         for (size_t k = 0; k < N_SECTION_KEYS; k++)
             fprintf(f, "%-19s %.6g\n", section_keys[k].key, *field(&t, k));
-        for (int d = 0; d < GMK_DTYPE_COUNT; d++)
-            if (t.type_prefill_efficiency[d] > 0)
-                fprintf(f, "%s%s %.6g\n", TYPE_EFF_PREFIX, gmrt_dtype_name(d),
-                        t.type_prefill_efficiency[d]);
+        for (size_t k = 0; k < N_TYPE_KEYS; k++)
+            for (int d = 0; d < GMK_DTYPE_COUNT; d++)
+                if (type_field(&t, k)[d] > 0)
+                    fprintf(f, "%s%s %.6g\n", type_keys[k].prefix, gmrt_dtype_name(d),
+                            type_field(&t, k)[d]);
         if (t.n_cache) {
             fprintf(f, "%-19s", CURVE_KEY);
             for (int i = 0; i < t.n_cache; i++)
@@ -396,10 +415,26 @@ double gmrt_machine_read_s(const gmrt_machine_threads *t, const gmrt_bench_costs
     return s;
 }
 
+double gmrt_machine_decode_efficiency(const gmrt_machine_threads *t,
+                                      const gmrt_bench_costs *c)
+{
+    double typed = 0, s = 0;
+    for (int d = 0; d < GMK_DTYPE_COUNT; d++)
+        if (c->type_bytes[d] > 0 && t->type_decode_efficiency[d] > 0) {
+            typed += c->type_bytes[d];
+            s += c->type_bytes[d] / t->type_decode_efficiency[d];
+        }
+    double all = (double)c->decode_weight_bytes;
+    if (typed <= 0 || all <= 0)
+        return t->decode_efficiency;
+    double rest = all > typed ? all - typed : 0;
+    return all / (s + rest / t->decode_efficiency);
+}
+
 double gmrt_machine_step_s(const gmrt_machine_threads *t, const gmrt_bench_costs *c,
                            int n_gen)
 {
-    return gmrt_machine_read_s(t, c, n_gen) / t->decode_efficiency +
+    return gmrt_machine_read_s(t, c, n_gen) / gmrt_machine_decode_efficiency(t, c) +
            c->step_barriers * t->barrier_us * 1e-6;
 }
 
