@@ -181,8 +181,10 @@ void gmrt_bench_print_options(FILE *f)
           "      --requant        convert weights whose type differs from the compiled\n"
           "                       one at load, as gemmac run --requant does\n"
           "      --calibrate      write this machine's profile for gemmac plan --predict:\n"
-          "                       the roofline and the fractions of it reached, per\n"
-          "                       thread count (default -t: 1 .. online CPUs, <= 8)\n"
+          "                       the roofline, the read bandwidth of buffers from\n"
+          "                       4 MiB a thread to half of --bw-mib, and the\n"
+          "                       fractions reached, per thread count (default -t:\n"
+          "                       1 .. online CPUs, <= 8)\n"
           "      --machine FILE   where --calibrate writes (default: the cache directory,\n"
           "                       machine-<target>.txt)\n"
           "  -h, --help           this text\n", f);
