@@ -2150,7 +2150,9 @@ GMK_X86_AI void gmk_x86_p16f_tokens(int dt, int NP, const uint8_t *restrict p, s
  * set: a 2048 × 16384 matrix ran 17 % slower than 2048 × 16400), then for
  * each panel pair the chunk widened once into wb (f32, exact) and every
  * token tile run over it, the sums carried in y between chunks. */
+#ifndef GMK_X86_P16F_XT
 #define GMK_X86_P16F_XT 64                        /* tokens per activation copy */
+#endif
 #define GMK_X86_P16F_XS (GMK_X86_P16F_KC + 16)    /* floats between rows of the copy */
 GMK_X86_AI void gmk_x86_p16_flt(int dt, float *restrict y, int64_t ldy,
                                 const uint8_t *restrict W, const uint8_t *restrict X,
