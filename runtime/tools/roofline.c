@@ -280,19 +280,22 @@ gmrt_status gmrt_roofline_measure_cache(int n_threads, size_t max_bytes, gmrt_ro
     const char *insn;
     roof_kernel_fn *fn = bw_pick(&insn);
     bool ok = roof_run(bw_fill, &a, n_threads, 0) >= 0;
-    for (double s = (double)first; ok && s <= (double)max_bytes && r->n_cache < GMRT_CACHE_POINTS;
+    /* (the bound a little over max_bytes: the steps' rounding must not drop it) */
+    for (double s = (double)first; ok && s <= 1.001 * (double)max_bytes &&
+                                   r->n_cache < GMRT_CACHE_POINTS;
          s *= 1.4142135623730951) {
         a.bytes = (size_t)s / grain * grain;
+        a.bytes = a.bytes > max_bytes ? max_bytes : a.bytes;
         int passes = (int)(CACHE_READ_BYTES / (double)a.bytes) + 1;
         passes = passes < 3 ? 3 : passes;
         double best = 0;
         ok = roof_run(fn, &a, n_threads, 0) >= 0; /* brings the buffer in */
         for (int i = 0; ok && i < passes; i++) {
             double t = roof_run(fn, &a, n_threads, 0);
-            ok = t > 0;
-            best = ok && (best == 0 || t < best) ? t : best;
+            ok = t >= 0;
+            best = t > 0 && (best == 0 || t < best) ? t : best;
         }
-        if (ok) {
+        if (ok && best > 0) { /* a time too short for the clock is no point */
             r->cache_mib[r->n_cache] = (double)a.bytes / 1048576.0;
             r->cache_gbs[r->n_cache++] = (double)a.bytes / best * 1e-9;
         }

@@ -5,7 +5,8 @@
  * profile from memory and, written to a file, read as ids.  An accepted
  * profile must hold 1 .. GMRT_MACHINE_MAX_THREADS sections in increasing
  * thread counts, every value positive and finite (barrier_us may be 0),
- * and predict finite, non-negative speeds for a fixed model; accepted ids
+ * a cache curve of positive sizes going up, and predict finite,
+ * non-negative speeds for a fixed dense model and a MoE; accepted ids
  * must be 1 .. 64 ids of a 512-token vocabulary.
  */
 #include <math.h>
@@ -18,10 +19,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void check_profile(const gmrt_machine *m)
 {
-    const gmrt_bench_costs c = {.decode_weight_bytes = 1u << 28, .kv_bytes_per_pos = 18432,
-                                .dense_macs = 2e8, .head_macs = 1.7e8,
-                                .attn_macs_per_key = 36864, .peak = GMRT_PEAK_INT8,
-                                .step_barriers = 166};
+    /* a dense model and a MoE, so both reuse distances reach the curve */
+    gmrt_bench_costs c = {.decode_weight_bytes = 1u << 28, .kv_bytes_per_pos = 18432,
+                          .dense_macs = 2e8, .head_macs = 1.7e8,
+                          .attn_macs_per_key = 36864, .peak = GMRT_PEAK_INT8,
+                          .step_barriers = 166};
+    gmrt_bench_costs moe = c;
+    moe.decode_expert_bytes = 1u << 26;
+    moe.expert_bytes = 1u << 30;
+    moe.type_bytes[GMK_DTYPE_Q4_0] = 1u << 27;
+    moe.type_bytes[GMK_DTYPE_Q8_0] = 1u << 27;
     if (m->n < 1 || m->n > GMRT_MACHINE_MAX_THREADS)
         abort();
     for (int i = 0; i < m->n; i++) {
@@ -37,10 +44,19 @@ static void check_profile(const gmrt_machine *m)
             abort();
         if (gmrt_machine_find(m, t->threads) != t)
             abort();
-        gmrt_prediction p;
-        gmrt_machine_predict(t, &c, 64, 32, &p);
-        if (!(p.pp_tps >= 0) || !(p.tg_tps >= 0) || isnan(p.pp_tps) || isnan(p.tg_tps))
+        if (t->n_cache < 0 || t->n_cache > GMRT_CACHE_POINTS)
             abort();
+        for (int k = 0; k < t->n_cache; k++)
+            if (!(t->cache_mib[k] > 0) || !isfinite(t->cache_mib[k]) ||
+                !(t->cache_gbs[k] > 0) || !isfinite(t->cache_gbs[k]) ||
+                (k > 0 && !(t->cache_mib[k] > t->cache_mib[k - 1])))
+                abort();
+        for (int k = 0; k < 2; k++) {
+            gmrt_prediction p;
+            gmrt_machine_predict(t, k ? &moe : &c, 64, 32, &p);
+            if (!(p.pp_tps >= 0) || !(p.tg_tps >= 0) || isnan(p.pp_tps) || isnan(p.tg_tps))
+                abort();
+        }
     }
 }
 
