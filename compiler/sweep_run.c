@@ -85,8 +85,6 @@ static void json_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-/* Writes r to path through a temporary renamed over it, so that a reader
- * (a resumed run, --collect) never sees half a file. */
 /* {"q4_0": v, ...} of the types with a positive value. */
 static void write_by_type(FILE *f, const double *v)
 {
@@ -99,6 +97,9 @@ static void write_by_type(FILE *f, const double *v)
         }
     fprintf(f, "}");
 }
+
+/* Writes r to path through a temporary renamed over it, so that a reader
+ * (a resumed run, --collect) never sees half a file. */
 
 static bool write_result(const char *path, const result *r)
 {

@@ -101,11 +101,12 @@ gmrt_status gmrt_roofline_measure(int n_threads, size_t bw_bytes, int passes,
                                   gmrt_roofline *out, gmrt_diag *diag) GMRT_MUST_CHECK;
 
 /* The read bandwidth of buffers from 4 MiB a thread up to max_bytes (steps
- * of a factor sqrt 2, at most GMRT_CACHE_POINTS; each read until 256 MiB
- * have been read, at least 3 times, the best time) on n_threads threads,
- * into r's cache curve: what data that comes back after that many bytes
- * reads at.  About 0.3 s a thread count; GMRT_ERR_NOMEM for the buffer or
- * the threads. */
+ * of a factor sqrt 2, at most GMRT_CACHE_POINTS; each measured as the
+ * roofline's, filled, read once untimed, then until 256 MiB have been read,
+ * 3 to 64 times, the best time) on n_threads threads, into r's cache
+ * curve: what data that comes back after that many bytes reads at.  About
+ * 1.5 s a thread count (each size filled first); GMRT_ERR_NOMEM for the
+ * buffer or the threads. */
 gmrt_status gmrt_roofline_measure_cache(int n_threads, size_t max_bytes, gmrt_roofline *r,
                                         gmrt_diag *diag) GMRT_MUST_CHECK;
 

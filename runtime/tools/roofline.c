@@ -267,44 +267,22 @@ gmrt_status gmrt_roofline_measure_cache(int n_threads, size_t max_bytes, gmrt_ro
     if (n_threads < 1 || n_threads > GMRT_ROOF_MAX_THREADS)
         return gmrt_fail(diag, GMRT_ERR_ARG, "roofline thread count %d is out of [1, %d]",
                          n_threads, GMRT_ROOF_MAX_THREADS);
-    /* From 4 MiB a thread: past the core's own cache on current CPUs. */
-    size_t grain = (size_t)64 * 8 * (size_t)n_threads, first = ((size_t)4 << 20) * n_threads;
-    max_bytes = max_bytes / grain * grain;
-    if (max_bytes < first)
-        return GMRT_OK;
-    void *buf = NULL;
-    if (posix_memalign(&buf, 4096, max_bytes) != 0)
-        return gmrt_fail(diag, GMRT_ERR_NOMEM, "cannot allocate the %zu MiB cache buffer",
-                         max_bytes >> 20);
-    bw_arg a = {buf, max_bytes};
-    const char *insn;
-    roof_kernel_fn *fn = bw_pick(&insn);
-    bool ok = roof_run(bw_fill, &a, n_threads, 0) >= 0;
-    /* (the bound a little over max_bytes: the steps' rounding must not drop it) */
-    for (double s = (double)first; ok && s <= 1.001 * (double)max_bytes &&
-                                   r->n_cache < GMRT_CACHE_POINTS;
+    /* From 4 MiB a thread: past the core's own cache on current CPUs; the
+     * bound a little over max_bytes, so that the steps' rounding keeps it. */
+    for (double s = ((double)(4 << 20)) * n_threads;
+         s <= 1.001 * (double)max_bytes && r->n_cache < GMRT_CACHE_POINTS;
          s *= 1.4142135623730951) {
-        a.bytes = (size_t)s / grain * grain;
-        a.bytes = a.bytes > max_bytes ? max_bytes : a.bytes;
-        int passes = (int)(CACHE_READ_BYTES / (double)a.bytes) + 1;
-        passes = passes < 3 ? 3 : passes;
-        double best = 0;
-        ok = roof_run(fn, &a, n_threads, 0) >= 0; /* brings the buffer in */
-        for (int i = 0; ok && i < passes; i++) {
-            double t = roof_run(fn, &a, n_threads, 0);
-            ok = t >= 0;
-            best = t > 0 && (best == 0 || t < best) ? t : best;
+        size_t bytes = (size_t)s < max_bytes ? (size_t)s : max_bytes;
+        int passes = (int)(CACHE_READ_BYTES / (double)bytes) + 1;
+        passes = passes < 3 ? 3 : passes > GMRT_ROOF_MAX_PASSES ? GMRT_ROOF_MAX_PASSES : passes;
+        gmrt_roofline one;
+        gmrt_status st = measure_bandwidth(n_threads, bytes, passes, &one, diag);
+        if (st != GMRT_OK) {
+            r->n_cache = 0;
+            return st;
         }
-        if (ok && best > 0) { /* a time too short for the clock is no point */
-            r->cache_mib[r->n_cache] = (double)a.bytes / 1048576.0;
-            r->cache_gbs[r->n_cache++] = (double)a.bytes / best * 1e-9;
-        }
-    }
-    free(buf);
-    if (!ok) {
-        r->n_cache = 0;
-        return gmrt_fail(diag, GMRT_ERR_NOMEM, "cannot start %d measurement threads",
-                         n_threads);
+        r->cache_mib[r->n_cache] = (double)one.bw_bytes / 1048576.0;
+        r->cache_gbs[r->n_cache++] = one.bw_best_gbs;
     }
     return GMRT_OK;
 }
