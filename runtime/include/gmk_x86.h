@@ -122,13 +122,18 @@ static inline void gmk_x86_matmul_fallback(float *restrict y, int64_t ldy,
 #include "gmk_x86_portable.h"
 #endif
 
-/* gmk_x86_quant_q8_c, vectorized where the ISA header has it (same results). */
-static inline float gmk_x86_quant_q8(int8_t *restrict q, const float *restrict x, int n)
+/* gmk_x86_quant_q8_c, vectorized where the ISA header has it (same results);
+ * s[j] = Σ q[16j .. 16j+16) (n a multiple of 16). */
+static inline float gmk_x86_quant_q8(int8_t *restrict q, int32_t *restrict s,
+                                     const float *restrict x, int n)
 {
 #ifdef GMK_X86_HAVE_QUANT8
-    return gmk_x86_quant_q8_simd(q, x, n);
+    return gmk_x86_quant_q8_simd(q, s, x, n);
 #else
-    return gmk_x86_quant_q8_c(q, x, n);
+    float d = gmk_x86_quant_q8_c(q, x, n);
+    for (int j = 0; j < n / 16; j++)
+        s[j] = gmk_x86_sum_q8(q + 16 * j, 16);
+    return d;
 #endif
 }
 
@@ -146,17 +151,19 @@ static inline void gmk_act_row(void *restrict xq, int fmt, const float *restrict
     case GMK_ACT_Q8_0: {
         gmk_act_q8_0 *b = (gmk_act_q8_0 *)xq;
         for (int64_t i = 0; i < n / GMK_X86_QK; i++, b++) {
-            b->d = gmk_x86_quant_q8(b->qs, x + i * GMK_X86_QK, GMK_X86_QK);
-            b->sum = gmk_x86_sum_q8(b->qs, GMK_X86_QK);
+            int32_t s[GMK_X86_QK / 16];
+            b->d = gmk_x86_quant_q8(b->qs, s, x + i * GMK_X86_QK, GMK_X86_QK);
+            b->sum = s[0] + s[1];
         }
         return;
     }
     case GMK_ACT_Q8_K: {
         gmk_act_q8_k *b = (gmk_act_q8_k *)xq;
         for (int64_t i = 0; i < n / GMK_X86_QKK; i++, b++) {
-            b->d = gmk_x86_quant_q8(b->qs, x + i * GMK_X86_QKK, GMK_X86_QKK);
+            int32_t s[GMK_X86_QKK / 16];
+            b->d = gmk_x86_quant_q8(b->qs, s, x + i * GMK_X86_QKK, GMK_X86_QKK);
             for (int j = 0; j < 16; j++)
-                b->bsums[j] = (int16_t)gmk_x86_sum_q8(b->qs + 16 * j, 16);
+                b->bsums[j] = (int16_t)s[j];
         }
         return;
     }

@@ -162,9 +162,41 @@ GMK_X86_AI void gmk_x86_prefetch(const uint8_t *w, size_t off, size_t len)
 /* gmk_x86_quant_q8_c 32 values at a time (n a multiple of 32), with the same
  * operations per element, so both give the same bytes: amax ignoring NaN
  * (maxps returns its second operand when one is NaN), NaN → 0, clamp to
- * ±127, add ±0.5, truncate. */
+ * ±127, add ±0.5, truncate; s[j] = Σ q[16j .. 16j+16) where s is not NULL.
+ * AVX-512 takes 16 values a vector and the sums from the int32 lanes before
+ * they are narrowed: the 1B Q4_0's prefill had spent 6 % of its time here
+ * (kernel_bench: 170 µs of a 2048-wide, 64-token matmul's 1.4 ms). */
 #define GMK_X86_HAVE_QUANT8 1
-GMK_X86_AI float gmk_x86_quant_q8_simd(int8_t *restrict q, const float *restrict x, int n)
+#if GMK_X86_BW
+GMK_X86_AI float gmk_x86_quant_q8_simd(int8_t *restrict q, int32_t *restrict s,
+                                       const float *restrict x, int n)
+{
+    const __m512 sign = _mm512_set1_ps(-0.0f), lim = _mm512_set1_ps(127.0f);
+    __m512 m = _mm512_setzero_ps();
+    for (int i = 0; i < n; i += 16)
+        m = _mm512_max_ps(_mm512_andnot_ps(sign, _mm512_loadu_ps(x + i)), m);
+    __m256 h8 = _mm256_max_ps(_mm512_castps512_ps256(m),
+                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(m), 1)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float d = _mm_cvtss_f32(h) / 127.0f;
+    const __m512 id = _mm512_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
+    for (int i = 0; i < n; i += 16) {
+        __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), id);
+        v = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v);
+        v = _mm512_min_ps(_mm512_max_ps(v, _mm512_xor_ps(lim, sign)), lim);
+        v = _mm512_add_ps(v, _mm512_or_ps(_mm512_set1_ps(0.5f), _mm512_and_ps(v, sign)));
+        __m512i r = _mm512_cvttps_epi32(v);
+        _mm_storeu_si128((__m128i *)(q + i), _mm512_cvtsepi32_epi8(r));
+        if (s)
+            s[i / 16] = _mm512_reduce_add_epi32(r);
+    }
+    return d;
+}
+#else
+GMK_X86_AI float gmk_x86_quant_q8_simd(int8_t *restrict q, int32_t *restrict s,
+                                       const float *restrict x, int n)
 {
     const __m256 sign = _mm256_set1_ps(-0.0f), lim = _mm256_set1_ps(127.0f);
     __m256 m = _mm256_setzero_ps();
@@ -189,8 +221,11 @@ GMK_X86_AI float gmk_x86_quant_q8_simd(int8_t *restrict q, const float *restrict
         __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(r[0], r[1]), _mm256_packs_epi32(r[2], r[3]));
         _mm256_storeu_si256((__m256i *)(q + i), _mm256_permutevar8x32_epi32(b, order));
     }
+    for (int j = 0; s && j < n / 16; j++)
+        s[j] = gmk_x86_sum_q8(q + 16 * j, 16);
     return d;
 }
+#endif
 
 /* ------------------------------------------------------------ b32 family */
 
