@@ -988,9 +988,16 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
  */
 #define GMK_X86_HAVE_P16 1
 /* Blocks per slice (a token tile's weights stay in L1/L2 for the next
- * tile) and tokens per register tile. */
+ * tile) and tokens per register tile: 12 unpack a block for more tokens
+ * than 8 did (kernel_bench, 2048², 64 tokens, 1 thread, four alternating
+ * rounds: q8_0 1.37-1.38 → 1.27-1.34 ms, q4_0 1.37-1.38 → 1.31-1.38, q5_0
+ * 1.55-1.61 → 1.46-1.52; 16 measured level with 12). */
+#ifndef GMK_X86_P16_KC
 #define GMK_X86_P16_KC 64
-#define GMK_X86_P16_TT 8
+#endif
+#ifndef GMK_X86_P16_TT
+#define GMK_X86_P16_TT 12
+#endif
 /* Panel blocks ahead that every tile prefetches into L1: the hardware
  * prefetchers alone let a 2-4 token pass over the 262144 × 640 q8_0 LM
  * head cost 1.2-1.5 × one token's; with it 0.94-1.05 × (a server's batched
