@@ -1,7 +1,7 @@
 /*
  * math_hash.h — one number for the bits gmk_math.h computes, shared by the
- * kernels suite (on the host) and tests/arm/kernels.c (on each Arm target,
- * under qemu): exp, tanh, sin and cos of every 4099th float, hashed.  The
+ * kernels suite (on the host) and tests/cross/kernels.c (on each Arm and
+ * RISC-V target, under qemu): exp, tanh, sin and cos of every 4099th float, hashed.  The
  * functions promise the same bits on every ISA, so both must find
  * GMK_TEST_MATH_HASH; a change of arithmetic (an fma contracted, a
  * reordered polynomial) shows on any one machine.

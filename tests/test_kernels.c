@@ -1163,7 +1163,7 @@ static double ulps_from(float got, double want)
  * every sign and exponent): exp within 1.5 ulp, tanh within 2, sin and cos
  * within 1 (measured on every 7th float: 1.21, 1.52, 0.50, 0.50); the
  * limits, ±0 and NaN; and the hash of the results (math_hash.h), which
- * tests/arm/kernels.c checks on the Arm targets. */
+ * tests/cross/kernels.c checks on the Arm and RISC-V targets. */
 START_TEST(test_portable_math)
 {
     double worst[4] = {0};

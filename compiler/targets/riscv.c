@@ -1,19 +1,22 @@
 /*
  * riscv.c — RISC-V 64 with the vector extension 1.0 (RVV), vector-length
- * agnostic: the portable kernels (gmk_generic.h) vectorized by clang for
- * rv64gcv, which runs on any vector length.  Built natively on a RISC-V
- * host, else cross-compiled against Debian's riscv64 sysroot and run under
+ * agnostic: q4_0, q5_0 and q8_0 weights take int8 activations (Q8_0
+ * blocks) and the RVV kernels of gmk_rvv.h; every other weight type keeps
+ * f32 activations and the portable kernels (gmk_generic.h), which clang
+ * vectorizes for rv64gcv.  Built natively on a RISC-V host, else
+ * cross-compiled against Debian's riscv64 sysroot and run under
  * qemu-riscv64 with 256-bit vectors (the tests also run it at 128 bits);
- * gmc_configure_linux.  RVV kernels of their own are still to be written.
+ * gmc_configure_linux.
  */
+#include "gmk_act.h"
 #include "target.h"
 
 const gmc_target gmc_target_riscv64 = {
     .name = "riscv64",
-    .description = "RV64GC + RVV 1.0, portable kernels vectorized by clang (any VLEN)",
-    .kernel_header = "gmk_generic.h",
+    .description = "RV64GC + RVV 1.0 (any VLEN), int8 activations (vwmul, vwredsum)",
+    .kernel_header = "gmk_rvv.h",
     .rank = 2,
-    .act_fmt = gmc_act_fmt_f32,
+    .act_fmt = gmk_act_fmt_rvv,
     .configure = gmc_configure_linux,
     .march = "rv64gcv",
     .extra_flags = "",

@@ -86,14 +86,28 @@ static inline int gmk_act_fmt_int8(int wdtype)
 
 /* The format the AArch64 kernels (gmk_arm.h) read for weights of wdtype:
  * the integer one for the types they have int8 kernels for, else f32 (the
- * portable kernels).  compiler/targets/arm.c and the Arm kernel tests
- * (tests/arm/kernels.c) read it here. */
+ * portable kernels).  compiler/targets/arm.c and the kernel tests
+ * (tests/cross/kernels.c) read it here. */
 static inline int gmk_act_fmt_arm(int wdtype)
 {
     switch (wdtype) {
     case GMK_DTYPE_Q4_0: case GMK_DTYPE_Q5_0: case GMK_DTYPE_Q8_0:
     case GMK_DTYPE_Q4_K: case GMK_DTYPE_Q5_K: case GMK_DTYPE_Q6_K:
         return gmk_act_fmt_int8(wdtype);
+    default:
+        return GMK_ACT_F32;
+    }
+}
+
+/* The format the riscv64 kernels (gmk_rvv.h) read for weights of wdtype:
+ * Q8_0 for the b32 types they have int8 kernels for, else f32 (the
+ * portable kernels).  compiler/targets/riscv.c and the kernel tests
+ * (tests/cross/kernels.c) read it here. */
+static inline int gmk_act_fmt_rvv(int wdtype)
+{
+    switch (wdtype) {
+    case GMK_DTYPE_Q4_0: case GMK_DTYPE_Q5_0: case GMK_DTYPE_Q8_0:
+        return GMK_ACT_Q8_0;
     default:
         return GMK_ACT_F32;
     }

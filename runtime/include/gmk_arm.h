@@ -528,43 +528,6 @@ static inline void gmk_arm_p4(int F, float *restrict y, int64_t ldy, const uint8
 
 /* ------------------------------------------------------------- dispatch */
 
-/* Element k of a Q8_0 or Q8_K activation row as a float. */
-GMK_AI float gmk_arm_act_f32(const uint8_t *xt, int fmt, int64_t k)
-{
-    if (fmt == GMK_ACT_Q8_K) {
-        const gmk_act_q8_k *a = (const gmk_act_q8_k *)xt + k / GMK_ARM_QKK;
-        return a->d * (float)a->qs[k % GMK_ARM_QKK];
-    }
-    const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)xt + k / GMK_ARM_QK;
-    return a->d * (float)a->qs[k % GMK_ARM_QK];
-}
-
-/*
- * Any (weights, format) pair without a kernel here, e.g. a q4_1 weight
- * handed Q8_0 rows: activations back to f32 a chunk at a time and the
- * reference dots.  The compiler never pairs them (arm.c asks for int8 rows
- * exactly where gmk_act_fmt_arm says); slow but never wrong.
- */
-static inline void gmk_arm_fallback(float *restrict y, int64_t ldy, const void *restrict W,
-                                    int wdtype, const uint8_t *restrict x, int fmt, size_t xrow,
-                                    int n_tok, int64_t r0, int64_t r1, int64_t n_in)
-{
-    GMK_NO_CONTRACT
-    float xb[GMK_MATMUL_CHUNK], wb[GMK_MATMUL_CHUNK];
-    for (int t = 0; t < n_tok; t++) {
-        for (int64_t k0 = 0; k0 < n_in; k0 += GMK_MATMUL_CHUNK) {
-            int64_t len = n_in - k0 < GMK_MATMUL_CHUNK ? n_in - k0 : GMK_MATMUL_CHUNK;
-            for (int64_t k = 0; k < len; k++)
-                xb[k] = gmk_arm_act_f32(x + (size_t)t * xrow, fmt, k0 + k);
-            for (int64_t r = r0; r < r1; r++) {
-                gmk_weight_dequant(wb, W, wdtype, r, n_in, k0, len);
-                float d = gmk_dot_f32(wb, xb, len);
-                y[t * ldy + r] = k0 > 0 ? y[t * ldy + r] + d : d;
-            }
-        }
-    }
-}
-
 /* Runs the int8 kernel for (dtype, layout, fmt), the dtype a constant in
  * each call so that its kernel is specialized; 0 if there is none. */
 static inline int gmk_arm_int8(float *restrict y, int64_t ldy, const uint8_t *restrict w,
@@ -601,38 +564,15 @@ static inline int gmk_arm_int8(float *restrict y, int64_t ldy, const uint8_t *re
     return 0;
 }
 
-/*
- * y[t·ldy + r] = Σ_k W_r[k] · x_t[k] for rows r in [r0, r1) and tokens
- * t < n_tok; W is (n_out, n_in) of wdtype (dtype | layout); activation row
- * t sits at (const char *)xq + t·gmk_act_row_bytes(fmt, n_in).  q4_0, q5_0
- * and q8_0 with Q8_0 rows (file's rows or P4) and q4_k, q5_k, q6_k with
- * Q8_K rows (file's rows) take the int8 kernels; f32 rows the reference.
- */
+/* gmk_generic.h's gmk_int8_matmul_rows around the kernels above: q4_0,
+ * q5_0 and q8_0 with Q8_0 rows (file's rows or P4) and q4_k, q5_k, q6_k
+ * with Q8_K rows (file's rows) take the int8 kernels; f32 rows the
+ * reference. */
 static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *restrict W,
                                    int wdtype, const void *restrict xq, int fmt, int n_tok,
                                    int64_t r0, int64_t r1, int64_t n_in)
 {
-    if (n_tok <= 0 || r1 <= r0 || n_in <= 0)
-        return;
-    const int dtype = gmk_wdtype_dtype(wdtype), layout = gmk_wdtype_layout(wdtype);
-    const int64_t blk = gmk_dtype_block(dtype);
-    const size_t xrow = gmk_act_row_bytes(fmt, n_in);
-    if (xrow == 0 || blk <= 0 || n_in % blk != 0 || !gmk_layout_supports(layout, dtype) ||
-        (fmt != GMK_ACT_F32 && fmt != GMK_ACT_Q8_0 && fmt != GMK_ACT_Q8_K)) {
-        /* a shape the compiler never emits: zeros, and no read out of bounds */
-        for (int t = 0; t < n_tok; t++)
-            for (int64_t r = r0; r < r1; r++)
-                y[t * ldy + r] = 0.0f;
-        return;
-    }
-    if (fmt == GMK_ACT_F32) { /* rows are xrow apart, not n_in floats */
-        gmk_ref_matmul_rows_ld(y, ldy, W, wdtype, (const float *)xq,
-                               (int64_t)(xrow / sizeof(float)), n_tok, r0, r1, n_in);
-        return;
-    }
-    const uint8_t *w = (const uint8_t *)W, *x = (const uint8_t *)xq;
-    if (!gmk_arm_int8(y, ldy, w, dtype, layout, x, fmt, xrow, n_tok, r0, r1, n_in))
-        gmk_arm_fallback(y, ldy, W, wdtype, x, fmt, xrow, n_tok, r0, r1, n_in);
+    gmk_int8_matmul_rows(gmk_arm_int8, y, ldy, W, wdtype, xq, fmt, n_tok, r0, r1, n_in);
 }
 
 #endif /* GMK_ARM_H */

@@ -1,22 +1,25 @@
 /*
- * tests/arm/kernels.c — gmk_arm.h against the reference, on AArch64.
+ * tests/cross/kernels.c — the kernel header of a target of another
+ * architecture against the reference: gmk_arm.h on AArch64, gmk_rvv.h on
+ * RISC-V.
  *
- * Not part of gemmac_tests: tests/test_arm.c compiles this file with the
- * flags the compiler uses for each AArch64 target and runs it under the
- * target's emulator (natively on an Arm host).  It exits 0 when every check
- * passes, else 1 after naming the first failure:
+ * Not part of gemmac_tests: tests/test_cross.c compiles this file with the
+ * flags the compiler uses for each such target and runs it under the
+ * target's emulator (natively on a host of that architecture).  It exits 0
+ * when every check passes, else 1 after naming the first failure:
  *  - gmk_act_row's Q8_0 and Q8_K blocks equal the rule of the x86 targets,
  *    written here in scalar C, bit for bit (ties, NaN, infinities, zeros);
- *  - q4_0, q5_0 and q8_0 weights in the file's rows and in P4 panels, q4_k,
- *    q5_k and q6_k in the file's rows, 1 to 9 tokens, rows cut at places
- *    that split panels: every output equals the block arithmetic of
- *    gmk_arm.h written in scalar C, bit for bit, and all outputs of a
- *    weight type (one NMSE over its shapes: a 4-output product alone is
- *    too few for a stable figure) are within the x86 suite's bound (5e-4,
- *    uniform activations as there) of gmk_ref_matmul_rows on the f32
- *    activations;
+ *  - q4_0, q5_0 and q8_0 weights in the file's rows and, on Arm, in P4
+ *    panels; q4_k, q5_k and q6_k in the file's rows; 1 to 9 tokens, rows
+ *    cut at places that split panels: every output equals the block
+ *    arithmetic of the int8 kernels written in scalar C, bit for bit (the
+ *    reference itself where the target keeps f32 activations for the type,
+ *    ACT_FMT), and all outputs of a weight type (one NMSE over its shapes:
+ *    a 4-output product alone is too few for a stable figure) are within
+ *    the x86 suite's bound (5e-4, uniform activations as there) of
+ *    gmk_ref_matmul_rows on the f32 activations;
  *  - a weight without an int8 kernel: q4_1 handed Q8_0 rows (the fallback)
- *    and P4 weights with f32 rows (the reference, exact);
+ *    and, on Arm, P4 weights with f32 rows (the reference, exact);
  *  - gmk_math.h's exp, tanh, sin and cos give the host's bits (the hash of
  *    tests/math_hash.h, which the kernels suite checks on the host).
  */
@@ -24,17 +27,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#if defined(__aarch64__)
 #include "gmk_arm.h"
+#define ACT_FMT gmk_act_fmt_arm
+#define HAVE_P4 1
+#if defined(__ARM_FEATURE_MATMUL_INT8)
+#define ISA "aarch64 i8mm: smmla + sdot"
+#elif defined(__ARM_FEATURE_DOTPROD)
+#define ISA "aarch64 dotprod: sdot"
+#else
+#define ISA "aarch64 armv8-a: smull + sadalp"
+#endif
+#elif defined(__riscv)
+#include "gmk_rvv.h"
+#define ACT_FMT gmk_act_fmt_rvv
+#define HAVE_P4 0
+#define ISA "riscv64 rvv: vwmul + vwredsum"
+#else
+#error "tests/cross/kernels.c is for AArch64 and RISC-V"
+#endif
 #include "gmk_layout.h"
 #include "../math_hash.h"
-
-#if defined(__ARM_FEATURE_MATMUL_INT8)
-#define ISA "i8mm: smmla + sdot"
-#elif defined(__ARM_FEATURE_DOTPROD)
-#define ISA "dotprod: sdot"
-#else
-#define ISA "armv8-a: smull + sadalp"
-#endif
 
 #define MAX_TOK 9
 static int n_checks;
@@ -55,7 +68,7 @@ static float uniform(float lo, float hi)
 
 static void fail(const char *what)
 {
-    fprintf(stderr, "arm kernels (%s): FAILED: %s\n", ISA, what);
+    fprintf(stderr, "kernels (%s): FAILED: %s\n", ISA, what);
     exit(1);
 }
 
@@ -195,7 +208,7 @@ static int kquant_int(int F, const uint8_t *b, int e, int *sc, int *m)
     return (hi ? q >> 4 : q & 15) | bit;
 }
 
-/* gmk_arm.h's arithmetic in scalar C.  b32: per block the exact int32 dot,
+/* The int8 kernels' arithmetic in scalar C.  b32: per block the exact int32 dot,
  * then acc = fma(float(q)·dx, dw, acc).  k-quants (the x86 P8 kernels'):
  * isum = Σ sc·(u − 32 for q6_k)·x and msum = Σ m·x exact, then acc =
  * fma(isum, d·dx, acc) and acc = fma(−msum, dmin·dx, acc). */
@@ -269,7 +282,7 @@ static double nmse(const float *got, const float *want, size_t n)
  * (bits) and, summed into sums, the f32 reference. */
 static void check_matmul(int F, int64_t n_out, int64_t n_in, double sums[2])
 {
-    const int fmt = gmk_act_fmt_arm(F), n_lay = gmk_layout_supports(GMK_LAYOUT_P4, F) ? 2 : 1;
+    const int fmt = ACT_FMT(F), n_lay = HAVE_P4 && gmk_layout_supports(GMK_LAYOUT_P4, F) ? 2 : 1;
     const int64_t nb = n_in / gmk_dtype_block(F);
     const size_t xrow = gmk_act_row_bytes(fmt, n_in), row = (size_t)nb * gmk_dtype_block_bytes(F);
     uint8_t *w = malloc(row * (size_t)n_out);
@@ -298,7 +311,8 @@ static void check_matmul(int F, int64_t n_out, int64_t n_in, double sums[2])
                 run_cuts(y, n_out, W, wdtype, xq, fmt, n_tok, n_out, n_in, cuts[c], 3);
                 for (int t = 0; t < n_tok; t++)
                     for (int64_t r = 0; r < n_out; r++) {
-                        float e = exact_dot(F, w + (size_t)r * row, xq + (size_t)t * xrow, nb);
+                        float e = fmt == GMK_ACT_F32 ? ref[t * n_out + r]
+                                  : exact_dot(F, w + (size_t)r * row, xq + (size_t)t * xrow, nb);
                         if (memcmp(&e, &y[t * n_out + r], sizeof e) == 0)
                             continue;
                         snprintf(what, sizeof what, "dtype %d %s %lldx%lld n_tok %d cut %d: "
@@ -317,8 +331,8 @@ static void check_matmul(int F, int64_t n_out, int64_t n_in, double sums[2])
 
 /* The pairs without an int8 kernel: q4_1 weights with Q8_0 rows go through
  * the fallback (f32 again: NMSE near rounding against the reference on the
- * same dequantized rows); P4 weights with f32 rows through the reference,
- * bit for bit with the packed ones. */
+ * same dequantized rows); P4 weights (Arm) with f32 rows through the
+ * reference, bit for bit with the packed ones. */
 static void check_fallbacks(void)
 {
     enum { N_OUT = 10, N_IN = 96, NB = N_IN / 32 };
@@ -344,12 +358,15 @@ static void check_fallbacks(void)
     gmk_ref_matmul_rows(ref, N_OUT, w41, GMK_DTYPE_Q4_1, xf, 2, 0, N_OUT, N_IN);
     if (!(nmse(y, ref, 2 * N_OUT) < 1e-10))
         fail("q4_1 with Q8_0 rows: the fallback is not the reference");
+    n_checks++;
+    if (!HAVE_P4)
+        return;
     gmk_matmul_rows(y, N_OUT, p4, GMK_DTYPE_Q4_0 | GMK_LAYOUT_P4, x, GMK_ACT_F32, 1, 0, N_OUT,
                     N_IN);
     gmk_ref_matmul_rows(ref, N_OUT, w4, GMK_DTYPE_Q4_0, x, 1, 0, N_OUT, N_IN);
     if (memcmp(y, ref, N_OUT * sizeof(float)) != 0)
         fail("P4 q4_0 with f32 rows differs from the packed reference");
-    n_checks += 2;
+    n_checks++;
 }
 
 /* Shapes and formats the compiler never emits give zeros, not reads past
@@ -418,7 +435,7 @@ int main(void)
     }
     check_fallbacks();
     check_bad_shapes();
-    printf("arm kernels (%s): %d checks passed, worst NMSE %.2e against the f32 reference\n",
-           ISA, n_checks, worst);
+    printf("kernels (%s): %d checks passed, worst NMSE %.2e against the f32 reference\n", ISA,
+           n_checks, worst);
     return 0;
 }

@@ -1,14 +1,17 @@
 /*
- * test_arm.c — the AArch64 kernels (runtime/include/gmk_arm.h).
+ * test_cross.c — the kernel headers of the targets of other architectures
+ * (runtime/include/gmk_arm.h, gmk_rvv.h).
  *
- * test_arm_kernels compiles tests/arm/kernels.c with the flags the compiler
- * uses for each Arm target (its own configuration of the target, so the
- * kernels see the same -march) and runs it under the target's emulator
- * (qemu-aarch64 -cpu max; natively on an AArch64 host); that program checks
- * the kernels against the reference and exits non-zero naming the first
+ * test_cross_kernels compiles tests/cross/kernels.c with the flags the
+ * compiler uses for each Arm and RISC-V target (its own configuration of
+ * the target, so the kernels see the same -march) and runs it under the
+ * target's emulator (qemu-aarch64 -cpu max; qemu-riscv64 with 256-bit and
+ * again with 128-bit vectors, the kernels being vector-length agnostic;
+ * natively on a host of that architecture); that program checks the
+ * kernels against the reference and exits non-zero naming the first
  * failure.  Without the cross sysroot or qemu the case says so and passes,
  * unless GMC_E2E_CROSS=required (scripts/test), as the e2e cross cases do.
- * test_p4_layout checks the 4-row panel layout on any host.
+ * test_p4_layout checks the Arm 4-row panel layout on any host.
  */
 #include <check.h>
 #include <stdio.h>
@@ -20,12 +23,21 @@
 #include "testutil.h"
 #include "toolchain.h"
 
-static const char *const arm_targets[] = {"aarch64", "aarch64-dotprod", "aarch64-i8mm"};
-#define N_ARM (int)(sizeof arm_targets / sizeof arm_targets[0])
+/* Each target, and the vector length its emulator is given instead of the
+ * target's own (NULL: the target's). */
+typedef struct cross_kernels {
+    const char *target, *vlen;
+} cross_kernels;
+
+static const cross_kernels kernel_targets[] = {
+    {"aarch64", NULL}, {"aarch64-dotprod", NULL}, {"aarch64-i8mm", NULL},
+    {"riscv64", NULL}, {"riscv64", "vlen=128"},
+};
+#define N_KERNEL_TARGETS (int)(sizeof kernel_targets / sizeof kernel_targets[0])
 
 /* The configuration of target here; false (gmc_test_cross_runs) if its
  * programs cannot run here or GMC_E2E_CROSS=skip. */
-static bool arm_config(const char *name, gmc_target_config *c)
+static bool cross_config(const char *name, gmc_target_config *c)
 {
     gmc_host h;
     gmc_diag d;
@@ -36,8 +48,8 @@ static bool arm_config(const char *name, gmc_target_config *c)
     char why[256] = "";
     bool ok = t->configure(t, &h, c, why, sizeof why);
     if (ok && c->runs != GMC_RUNS_NO)
-        return gmc_test_cross_runs("arm", name, NULL);
-    return gmc_test_cross_runs("arm", name, ok ? "no emulator on PATH" : why);
+        return gmc_test_cross_runs("cross", name, NULL);
+    return gmc_test_cross_runs("cross", name, ok ? "no emulator on PATH" : why);
 }
 
 static int run_cmd(const char *cmd)
@@ -46,31 +58,43 @@ static int run_cmd(const char *cmd)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-START_TEST(test_arm_kernels)
+START_TEST(test_cross_kernels)
 {
-    const char *name = arm_targets[_i];
+    const cross_kernels *k = &kernel_targets[_i];
     gmc_target_config c;
-    if (!arm_config(name, &c))
+    if (!cross_config(k->target, &c))
         return;
+    char emu[300];
+    const char *at = k->vlen && c.runs == GMC_RUNS_EMULATED ? strstr(c.emulator, "vlen=") : NULL;
+    if (k->vlen && !at)
+        return; /* natively, or an emulator without a vector length: run once */
+    if (at) {
+        const char *end = at + strcspn(at, ", ");
+        snprintf(emu, sizeof emu, "%.*s%s%s", (int)(at - c.emulator), c.emulator, k->vlen, end);
+    } else {
+        snprintf(emu, sizeof emu, "%s", c.emulator);
+    }
+    const char *tag = k->vlen ? k->vlen : "default";
     char flags[4096], inc[4200], src[4200], exe[4200], out[4200], cmd[16384];
     gmc_toolchain_flags(&c, flags, sizeof flags);
     snprintf(inc, sizeof inc, "%s", gmc_test_src("runtime/include"));
-    snprintf(src, sizeof src, "%s", gmc_test_src("tests/arm/kernels.c"));
-    snprintf(exe, sizeof exe, "%s/arm-kernels-%s", gmc_test_tmpdir(), name);
-    snprintf(out, sizeof out, "%s/arm-kernels-%s.txt", gmc_test_tmpdir(), name);
+    snprintf(src, sizeof src, "%s", gmc_test_src("tests/cross/kernels.c"));
+    snprintf(exe, sizeof exe, "%s/cross-kernels-%s", gmc_test_tmpdir(), k->target);
+    snprintf(out, sizeof out, "%s/cross-kernels-%s-%s.txt", gmc_test_tmpdir(), k->target, tag);
     snprintf(cmd, sizeof cmd, "'%s' %s -I'%s' '%s' -o '%s' -lm > '%s' 2>&1",
              gmc_toolchain_clang(), flags, inc, src, exe, out);
     int rc = run_cmd(cmd);
     char *log = gmc_test_read_file(out, NULL);
-    ck_assert_msg(rc == 0, "%s: cannot compile tests/arm/kernels.c: %s", name, log ? log : "");
+    ck_assert_msg(rc == 0, "%s: cannot compile tests/cross/kernels.c: %s", k->target,
+                  log ? log : "");
     free(log);
-    snprintf(cmd, sizeof cmd, "timeout 120 %s%s'%s' > '%s' 2>&1", c.emulator,
-             c.emulator[0] ? " " : "", exe, out);
+    snprintf(cmd, sizeof cmd, "timeout 120 %s%s'%s' > '%s' 2>&1", emu, emu[0] ? " " : "", exe,
+             out);
     rc = run_cmd(cmd);
     log = gmc_test_read_file(out, NULL);
-    ck_assert_msg(rc == 0 && log && strstr(log, "checks passed"), "%s: %s", name,
+    ck_assert_msg(rc == 0 && log && strstr(log, "checks passed"), "%s (%s): %s", k->target, tag,
                   log ? log : "no output");
-    fprintf(stderr, "arm: %s: %s", name, log);
+    fprintf(stderr, "cross: %s (%s): %s", k->target, tag, log);
     free(log);
 }
 END_TEST
@@ -116,12 +140,12 @@ START_TEST(test_p4_layout)
 }
 END_TEST
 
-Suite *arm_suite(void)
+Suite *cross_suite(void)
 {
-    Suite *s = suite_create("arm");
+    Suite *s = suite_create("cross");
     TCase *tc = tcase_create("kernels");
     tcase_set_timeout(tc, 300);
-    tcase_add_loop_test(tc, test_arm_kernels, 0, N_ARM);
+    tcase_add_loop_test(tc, test_cross_kernels, 0, N_KERNEL_TARGETS);
     tcase_add_loop_test(tc, test_p4_layout, 0, 3);
     suite_add_tcase(s, tc);
     return s;
