@@ -39,14 +39,8 @@ static const cross_kernels kernel_targets[] = {
  * programs cannot run here or GMC_E2E_CROSS=skip. */
 static bool cross_config(const char *name, gmc_target_config *c)
 {
-    gmc_host h;
-    gmc_diag d;
-    gmc_diag_clear(&d);
-    ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
-    const gmc_target *t = gmc_target_find(name, &h);
-    ck_assert_ptr_nonnull(t);
     char why[256] = "";
-    bool ok = t->configure(t, &h, c, why, sizeof why);
+    bool ok = gmc_test_configure(name, c, why, sizeof why, NULL);
     if (ok && c->runs != GMC_RUNS_NO)
         return gmc_test_cross_runs("cross", name, NULL);
     return gmc_test_cross_runs("cross", name, ok ? "no emulator on PATH" : why);

@@ -131,27 +131,12 @@ static const char *const x86_targets[] = {"x86-64", "x86-64-v3", "x86-64-v4",
 /* True if target can be built and run on this machine (else says why) and
  * GMC_E2E_X86 does not leave it out ("host": only the best x86 profile, as
  * the sanitizer run of scripts/test asks). */
-/* Target name configured for this machine into c: false (the reason in
- * why) if it cannot be built here.  *is_host: whether it is "host". */
-static bool configure_here(const char *name, gmc_target_config *c, char *why, int why_len,
-                           bool *is_host)
-{
-    gmc_host h;
-    gmc_diag d;
-    gmc_diag_clear(&d);
-    ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
-    const gmc_target *t = gmc_target_find(name, &h);
-    ck_assert_ptr_nonnull(t);
-    *is_host = t == gmc_target_find("host", &h);
-    return t->configure(t, &h, c, why, why_len);
-}
-
 static bool target_runs_here(const char *name)
 {
     const char *only = getenv("GMC_E2E_X86");
     gmc_target_config c;
     char why[256] = "";
-    bool is_host, ok = configure_here(name, &c, why, sizeof why, &is_host);
+    bool is_host, ok = gmc_test_configure(name, &c, why, sizeof why, &is_host);
     if (only && strcmp(only, "host") == 0 && !is_host) {
         fprintf(stderr, "e2e: skipping target %s (GMC_E2E_X86=host)\n", name);
         return false;
@@ -1296,8 +1281,8 @@ static bool cross_config(const cross_pair *p, gmc_target_config *c)
 {
     char why[256] = "", why_ref[256] = "";
     gmc_target_config rc;
-    bool is_host, ok = configure_here(p->target, c, why, sizeof why, &is_host);
-    bool ref_ok = configure_here(p->ref, &rc, why_ref, sizeof why_ref, &is_host);
+    bool is_host, ok = gmc_test_configure(p->target, c, why, sizeof why, &is_host);
+    bool ref_ok = gmc_test_configure(p->ref, &rc, why_ref, sizeof why_ref, &is_host);
     if (ok && c->runs != GMC_RUNS_NO && ref_ok && rc.runs == GMC_RUNS_NATIVE)
         return gmc_test_cross_runs("e2e", p->target, NULL);
     char msg[600];

@@ -8,6 +8,8 @@
 #include <unistd.h>
 
 #include "driver.h"
+#include "target.h"
+#include "toolchain.h"
 
 const char *gmc_test_model_path(void)
 {
@@ -117,6 +119,20 @@ char *gmc_test_plan(const gmc_options *o)
     ck_assert_msg(gmc_plan_graph(o, NULL, f, &d) == GMC_OK, "%s", d.msg);
     fclose(f);
     return plan;
+}
+
+bool gmc_test_configure(const char *name, gmc_target_config *c, char *why, int why_len,
+                        bool *is_host)
+{
+    gmc_host h;
+    gmc_diag d;
+    gmc_diag_clear(&d);
+    ck_assert(gmc_host_detect(&h, &d) == GMC_OK);
+    const gmc_target *t = gmc_target_find(name, &h);
+    ck_assert_ptr_nonnull(t);
+    if (is_host)
+        *is_host = t == gmc_target_find("host", &h);
+    return t->configure(t, &h, c, why, why_len);
 }
 
 bool gmc_test_cross_runs(const char *suite, const char *target, const char *why)

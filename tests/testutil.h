@@ -27,6 +27,12 @@ unsigned long long gmc_test_number_after(const char *text, const char *key);
  * planning does. */
 struct gmc_options;
 char *gmc_test_plan(const struct gmc_options *o);
+/* Target name configured for this machine into c: false (the reason in
+ * why) if it cannot be built here.  *is_host (if not NULL): whether it is
+ * "host". */
+struct gmc_target_config;
+bool gmc_test_configure(const char *name, struct gmc_target_config *c, char *why, int why_len,
+                        bool *is_host);
 /* Whether a case that runs target under emulation goes ahead: false (after
  * saying why on stderr, prefixed by suite) if why is not NULL (it cannot
  * run here) or GMC_E2E_CROSS=skip; a failed check instead of a skip when
