@@ -1,7 +1,8 @@
 /*
  * riscv.c — RISC-V 64 with the vector extension 1.0 (RVV), vector-length
  * agnostic: q4_0, q5_0 and q8_0 weights take int8 activations (Q8_0
- * blocks) and the RVV kernels of gmk_rvv.h; every other weight type keeps
+ * blocks), q4_k, q5_k and q6_k Q8_K blocks, and the RVV kernels of
+ * gmk_rvv.h (the file's rows); every other weight type keeps
  * f32 activations and the portable kernels (gmk_generic.h), which clang
  * vectorizes for rv64gcv.  Built natively on a RISC-V host, else
  * cross-compiled against Debian's riscv64 sysroot and run under

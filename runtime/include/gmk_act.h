@@ -100,17 +100,12 @@ static inline int gmk_act_fmt_arm(int wdtype)
 }
 
 /* The format the riscv64 kernels (gmk_rvv.h) read for weights of wdtype:
- * Q8_0 for the b32 types they have int8 kernels for, else f32 (the
- * portable kernels).  compiler/targets/riscv.c and the kernel tests
- * (tests/cross/kernels.c) read it here. */
+ * the Arm kernels' choice, the same six types in int8 (file's rows).
+ * compiler/targets/riscv.c and the kernel tests (tests/cross/kernels.c)
+ * read it here. */
 static inline int gmk_act_fmt_rvv(int wdtype)
 {
-    switch (wdtype) {
-    case GMK_DTYPE_Q4_0: case GMK_DTYPE_Q5_0: case GMK_DTYPE_Q8_0:
-        return GMK_ACT_Q8_0;
-    default:
-        return GMK_ACT_F32;
-    }
+    return gmk_act_fmt_arm(wdtype);
 }
 
 #endif /* GMK_ACT_H */

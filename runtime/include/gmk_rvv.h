@@ -5,7 +5,8 @@
  * The two primitives of gmk_generic.h with int8 activations, on the plan of
  * gmk_arm.h: gmk_act_row quantizes f32 rows to Q8_0 / Q8_K blocks by the
  * x86 targets' rule (the same integers on every ISA), and gmk_matmul_rows
- * multiplies q4_0, q5_0 and q8_0 weights in the file's rows by Q8_0 rows.
+ * multiplies q4_0, q5_0 and q8_0 weights in the file's rows by Q8_0 rows
+ * and q4_k, q5_k, q6_k by Q8_K rows.
  * A weight block is unpacked once per tile of GMK_RVV_T tokens into 32
  * signed bytes (the format's offset taken out: q4_0 − 8, q5_0 − 16), then
  * per token one widening multiply (vwmul, int8 × int8 → int16: |w·x| ≤
@@ -14,9 +15,12 @@
  * so any row cut and token count give the same bits as gmk_arm.h.  Vectors
  * of 32 bytes are two registers (LMUL 2) at the smallest VLEN RVV allows
  * (128 bits) and part of two at larger ones: vl is always 32, which is what
- * makes the code vector-length agnostic.  Every other weight type keeps f32
- * activations (gmk_act_fmt_rvv) and the portable kernels, which clang
- * vectorizes for rv64gcv.
+ * makes the code vector-length agnostic.  A k-quant block is unpacked once
+ * per tile into 256 bytes and its scales; per token, each 32-element
+ * sub-block (q6_k: 16-element group) is one vwmul + vwredsum, and the
+ * integer and float steps are those of gmk_arm_kstep.  Every other weight
+ * type keeps f32 activations (gmk_act_fmt_rvv) and the portable kernels,
+ * which clang vectorizes for rv64gcv.
  */
 #ifndef GMK_RVV_H
 #define GMK_RVV_H
@@ -142,20 +146,147 @@ GMK_AI void gmk_rvv_rows(int F, float *restrict y, int64_t ldy, const uint8_t *r
     }
 }
 
+/* ------------------------------------------------- k-quants, file's rows */
+
+/* One k-quant block unpacked for every token of a tile: q[e] = element e
+ * without offsets (q4_k 0..15, q5_k 0..31, q6_k 0..63); sc the scale of
+ * each 32-element sub-block (q4_k, q5_k; mn its minimum) or 16-element
+ * group (q6_k). */
+typedef struct gmk_rvv_kblk {
+    int8_t q[256];
+    int32_t sc[16], mn[8];
+    float d, dmin;
+} gmk_rvv_kblk;
+
+/* q4_k / q5_k (five) at b: chunk c is sub-blocks 2c (low nibbles of
+ * qs[32c..32c+31]) and 2c+1 (high); q5_k's 5th bit of element 64c+l is bit
+ * 2c of qh[l], of 64c+32+l bit 2c+1. */
+GMK_AI void gmk_rvv_unpack_q45k(gmk_rvv_kblk *u, int five, const uint8_t *b)
+{
+    const size_t vl = 32;
+    u->d = gmk_f16_to_f32(gmk_load_u16(b));
+    u->dmin = gmk_f16_to_f32(gmk_load_u16(b + 2));
+    for (int j = 0; j < 8; j++) {
+        uint8_t s6, m6;
+        gmk_scale_min_k4(j, b + 4, &s6, &m6);
+        u->sc[j] = s6;
+        u->mn[j] = m6;
+    }
+    const uint8_t *qh = b + 16, *qs = b + 16 + 32 * five;
+    for (int c = 0; c < 4; c++) {
+        vuint8m2_t v = __riscv_vle8_v_u8m2(qs + 32 * c, vl);
+        vuint8m2_t lo = __riscv_vand_vx_u8m2(v, 0x0f, vl), hi = __riscv_vsrl_vx_u8m2(v, 4, vl);
+        if (five) {
+            vuint8m2_t h = __riscv_vle8_v_u8m2(qh, vl);
+            vuint8m2_t h0 = __riscv_vand_vx_u8m2(__riscv_vsrl_vx_u8m2(h, 2 * c, vl), 1, vl);
+            vuint8m2_t h1 = __riscv_vand_vx_u8m2(__riscv_vsrl_vx_u8m2(h, 2 * c + 1, vl), 1, vl);
+            lo = __riscv_vor_vv_u8m2(lo, __riscv_vsll_vx_u8m2(h0, 4, vl), vl);
+            hi = __riscv_vor_vv_u8m2(hi, __riscv_vsll_vx_u8m2(h1, 4, vl), vl);
+        }
+        __riscv_vse8_v_u8m2((uint8_t *)u->q + 64 * c, lo, vl);
+        __riscv_vse8_v_u8m2((uint8_t *)u->q + 64 * c + 32, hi, vl);
+    }
+}
+
+/* q6_k at b (layout as gmk_dequant_q6_k): in half n, element 128n + 32k +
+ * l takes a nibble of ql[64n + 32(k&1) + l] (low for k < 2) and bits 2k,
+ * 2k+1 of qh[32n + l]. */
+GMK_AI void gmk_rvv_unpack_q6k(gmk_rvv_kblk *u, const uint8_t *b)
+{
+    const size_t vl = 32;
+    u->d = gmk_f16_to_f32(gmk_load_u16(b + 208));
+    for (int g = 0; g < 16; g++)
+        u->sc[g] = (int8_t)b[192 + g];
+    for (int n = 0; n < 2; n++) {
+        vuint8m2_t h = __riscv_vle8_v_u8m2(b + 128 + 32 * n, vl);
+        for (int k = 0; k < 4; k++) {
+            vuint8m2_t l = __riscv_vle8_v_u8m2(b + 64 * n + 32 * (k & 1), vl);
+            l = k < 2 ? __riscv_vand_vx_u8m2(l, 0x0f, vl) : __riscv_vsrl_vx_u8m2(l, 4, vl);
+            vuint8m2_t hb = __riscv_vand_vx_u8m2(__riscv_vsrl_vx_u8m2(h, 2 * k, vl), 3, vl);
+            l = __riscv_vor_vv_u8m2(l, __riscv_vsll_vx_u8m2(hb, 4, vl), vl);
+            __riscv_vse8_v_u8m2((uint8_t *)u->q + 128 * n + 32 * k, l, vl);
+        }
+    }
+}
+
+/* Σ q·x over n ≤ 32 bytes, exact (vwmul to int16, vwredsum to int32). */
+GMK_AI int32_t gmk_rvv_dot(const int8_t *q, const int8_t *x, size_t n)
+{
+    vint16m4_t p = __riscv_vwmul_vv_i16m4(__riscv_vle8_v_i8m2(q, n), __riscv_vle8_v_i8m2(x, n), n);
+    vint32m1_t z = __riscv_vmv_s_x_i32m1(0, 1);
+    return __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, z, n));
+}
+
+/* One block's contribution for one token, the arithmetic of the x86 P8
+ * k-quant kernels (and gmk_arm_kstep): exact isum = Σ sc·(Σ q·x − 32·bsum
+ * for q6_k) and msum = Σ_j mn_j·Σx_j, then acc = fma(isum, d·dx, acc),
+ * acc = fma(−msum, dmin·dx, acc) for q4_k / q5_k. */
+GMK_AI float gmk_rvv_kstep(int F, float acc, const gmk_rvv_kblk *u, const gmk_act_q8_k *a)
+{
+    GMK_NO_CONTRACT
+    int32_t isum = 0;
+    if (F == GMK_DTYPE_Q6_K) {
+        for (int g = 0; g < 16; g++)
+            isum += u->sc[g] * (gmk_rvv_dot(u->q + 16 * g, a->qs + 16 * g, 16) -
+                                32 * a->bsums[g]);
+        return __builtin_fmaf((float)isum, u->d * a->d, acc);
+    }
+    int32_t msum = 0;
+    for (int j = 0; j < 8; j++) {
+        isum += u->sc[j] * gmk_rvv_dot(u->q + 32 * j, a->qs + 32 * j, 32);
+        msum += u->mn[j] * (a->bsums[2 * j] + a->bsums[2 * j + 1]);
+    }
+    acc = __builtin_fmaf((float)isum, u->d * a->d, acc);
+    return __builtin_fmaf(-(float)msum, u->dmin * a->d, acc);
+}
+
+/* Rows [r0, r1) of a k-quant F in the file's order, each block unpacked
+ * once per GMK_RVV_T tokens. */
+GMK_AI void gmk_rvv_rows_k(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
+                           const uint8_t *restrict x, size_t xrow, int n_tok, int64_t r0,
+                           int64_t r1, int64_t nb)
+{
+    const size_t bb = gmk_dtype_block_bytes(F);
+    gmk_rvv_kblk u;
+    for (int64_t r = r0; r < r1; r++) {
+        const uint8_t *w = W + (size_t)r * (size_t)nb * bb;
+        for (int t0 = 0; t0 < n_tok; t0 += GMK_RVV_T) {
+            const int T = n_tok - t0 < GMK_RVV_T ? n_tok - t0 : GMK_RVV_T;
+            float acc[GMK_RVV_T] = {0};
+            for (int64_t b = 0; b < nb; b++) {
+                if (F == GMK_DTYPE_Q6_K)
+                    gmk_rvv_unpack_q6k(&u, w + (size_t)b * bb);
+                else
+                    gmk_rvv_unpack_q45k(&u, F == GMK_DTYPE_Q5_K, w + (size_t)b * bb);
+                for (int j = 0; j < T; j++) {
+                    const uint8_t *xt = x + (size_t)(t0 + j) * xrow;
+                    acc[j] = gmk_rvv_kstep(F, acc[j], &u, (const gmk_act_q8_k *)xt + b);
+                }
+            }
+            for (int j = 0; j < T; j++)
+                y[(t0 + j) * ldy + r] = acc[j];
+        }
+    }
+}
+
 /* Runs the int8 kernel for (dtype, layout, fmt), the dtype a constant in
  * each call so that its kernel is specialized; 0 if there is none. */
 static inline int gmk_rvv_int8(float *restrict y, int64_t ldy, const uint8_t *restrict w,
                                int dtype, int layout, const uint8_t *restrict x, int fmt,
                                size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t n_in)
 {
-    if (fmt != GMK_ACT_Q8_0 || layout != GMK_LAYOUT_PACKED)
+    if (layout != GMK_LAYOUT_PACKED || (fmt != GMK_ACT_Q8_0 && fmt != GMK_ACT_Q8_K) ||
+        fmt != gmk_act_fmt_rvv(dtype))
         return 0;
-    const int64_t nb = n_in / GMK_RVV_QK;
+    const int64_t nb = n_in / gmk_dtype_block(dtype);
 #define GMK_RVV_ARGS y, ldy, w, x, xrow, n_tok, r0, r1, nb
     switch (dtype) {
     case GMK_DTYPE_Q4_0: gmk_rvv_rows(GMK_DTYPE_Q4_0, GMK_RVV_ARGS); return 1;
     case GMK_DTYPE_Q5_0: gmk_rvv_rows(GMK_DTYPE_Q5_0, GMK_RVV_ARGS); return 1;
     case GMK_DTYPE_Q8_0: gmk_rvv_rows(GMK_DTYPE_Q8_0, GMK_RVV_ARGS); return 1;
+    case GMK_DTYPE_Q4_K: gmk_rvv_rows_k(GMK_DTYPE_Q4_K, GMK_RVV_ARGS); return 1;
+    case GMK_DTYPE_Q5_K: gmk_rvv_rows_k(GMK_DTYPE_Q5_K, GMK_RVV_ARGS); return 1;
+    case GMK_DTYPE_Q6_K: gmk_rvv_rows_k(GMK_DTYPE_Q6_K, GMK_RVV_ARGS); return 1;
     default: return 0;
     }
 #undef GMK_RVV_ARGS
