@@ -114,38 +114,6 @@ GMK_AI vint8m2_t gmk_rvv_block(int F, const uint8_t *w)
     return __riscv_vsub_vx_i8m2(__riscv_vreinterpret_v_u8m2_i8m2(u), five ? 16 : 8, vl);
 }
 
-/* Rows [r0, r1) of F in the file's order, tokens GMK_RVV_T at a time. */
-GMK_AI void gmk_rvv_rows(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
-                        const uint8_t *restrict x, size_t xrow, int n_tok, int64_t r0,
-                        int64_t r1, int64_t nb)
-{
-    GMK_NO_CONTRACT
-    const size_t bb = gmk_dtype_block_bytes(F), vl = GMK_RVV_QK;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *w = W + (size_t)r * (size_t)nb * bb;
-        for (int t0 = 0; t0 < n_tok; t0 += GMK_RVV_T) {
-            const int T = n_tok - t0 < GMK_RVV_T ? n_tok - t0 : GMK_RVV_T;
-            float acc[GMK_RVV_T] = {0};
-            for (int64_t b = 0; b < nb; b++) {
-                const uint8_t *blk = w + (size_t)b * bb;
-                const vint8m2_t v = gmk_rvv_block(F, blk);
-                const float dw = gmk_f16_to_f32(gmk_load_u16(blk));
-                for (int j = 0; j < T; j++) {
-                    const gmk_act_q8_0 *a =
-                        (const gmk_act_q8_0 *)(x + (size_t)(t0 + j) * xrow) + b;
-                    vint16m4_t p = __riscv_vwmul_vv_i16m4(v, __riscv_vle8_v_i8m2(a->qs, vl), vl);
-                    vint32m1_t z = __riscv_vmv_s_x_i32m1(0, 1);
-                    int32_t q =
-                        __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, z, vl));
-                    acc[j] = __builtin_fmaf((float)q * a->d, dw, acc[j]);
-                }
-            }
-            for (int j = 0; j < T; j++)
-                y[(t0 + j) * ldy + r] = acc[j];
-        }
-    }
-}
-
 /* ------------------------------------------------- k-quants, file's rows */
 
 /* One k-quant block unpacked for every token of a tile: q[e] = element e
@@ -240,13 +208,17 @@ GMK_AI float gmk_rvv_kstep(int F, float acc, const gmk_rvv_kblk *u, const gmk_ac
     return __builtin_fmaf(-(float)msum, u->dmin * a->d, acc);
 }
 
-/* Rows [r0, r1) of a k-quant F in the file's order, each block unpacked
- * once per GMK_RVV_T tokens. */
-GMK_AI void gmk_rvv_rows_k(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
-                           const uint8_t *restrict x, size_t xrow, int n_tok, int64_t r0,
-                           int64_t r1, int64_t nb)
+/* Rows [r0, r1) of F in the file's order, tokens GMK_RVV_T at a time, each
+ * block unpacked once per tile: a b32 block into 32 signed bytes, then per
+ * token acc = fma(float(q)·dx, dw, acc) on its exact dot; a k-quant block
+ * as gmk_rvv_kblk, then gmk_rvv_kstep per token. */
+GMK_AI void gmk_rvv_rows(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
+                         const uint8_t *restrict x, size_t xrow, int n_tok, int64_t r0,
+                         int64_t r1, int64_t nb)
 {
-    const size_t bb = gmk_dtype_block_bytes(F);
+    GMK_NO_CONTRACT
+    const size_t bb = gmk_dtype_block_bytes(F), vl = GMK_RVV_QK;
+    const int kq = gmk_dtype_block(F) == 256;
     gmk_rvv_kblk u;
     for (int64_t r = r0; r < r1; r++) {
         const uint8_t *w = W + (size_t)r * (size_t)nb * bb;
@@ -254,13 +226,28 @@ GMK_AI void gmk_rvv_rows_k(int F, float *restrict y, int64_t ldy, const uint8_t 
             const int T = n_tok - t0 < GMK_RVV_T ? n_tok - t0 : GMK_RVV_T;
             float acc[GMK_RVV_T] = {0};
             for (int64_t b = 0; b < nb; b++) {
-                if (F == GMK_DTYPE_Q6_K)
-                    gmk_rvv_unpack_q6k(&u, w + (size_t)b * bb);
-                else
-                    gmk_rvv_unpack_q45k(&u, F == GMK_DTYPE_Q5_K, w + (size_t)b * bb);
+                const uint8_t *blk = w + (size_t)b * bb;
+                if (kq) {
+                    if (F == GMK_DTYPE_Q6_K)
+                        gmk_rvv_unpack_q6k(&u, blk);
+                    else
+                        gmk_rvv_unpack_q45k(&u, F == GMK_DTYPE_Q5_K, blk);
+                    for (int j = 0; j < T; j++) {
+                        const uint8_t *xt = x + (size_t)(t0 + j) * xrow;
+                        acc[j] = gmk_rvv_kstep(F, acc[j], &u, (const gmk_act_q8_k *)xt + b);
+                    }
+                    continue;
+                }
+                const vint8m2_t v = gmk_rvv_block(F, blk);
+                const float dw = gmk_f16_to_f32(gmk_load_u16(blk));
                 for (int j = 0; j < T; j++) {
-                    const uint8_t *xt = x + (size_t)(t0 + j) * xrow;
-                    acc[j] = gmk_rvv_kstep(F, acc[j], &u, (const gmk_act_q8_k *)xt + b);
+                    const gmk_act_q8_0 *a =
+                        (const gmk_act_q8_0 *)(x + (size_t)(t0 + j) * xrow) + b;
+                    vint16m4_t p = __riscv_vwmul_vv_i16m4(v, __riscv_vle8_v_i8m2(a->qs, vl), vl);
+                    vint32m1_t z = __riscv_vmv_s_x_i32m1(0, 1);
+                    int32_t q =
+                        __riscv_vmv_x_s_i32m1_i32(__riscv_vwredsum_vs_i16m4_i32m1(p, z, vl));
+                    acc[j] = __builtin_fmaf((float)q * a->d, dw, acc[j]);
                 }
             }
             for (int j = 0; j < T; j++)
@@ -284,9 +271,9 @@ static inline int gmk_rvv_int8(float *restrict y, int64_t ldy, const uint8_t *re
     case GMK_DTYPE_Q4_0: gmk_rvv_rows(GMK_DTYPE_Q4_0, GMK_RVV_ARGS); return 1;
     case GMK_DTYPE_Q5_0: gmk_rvv_rows(GMK_DTYPE_Q5_0, GMK_RVV_ARGS); return 1;
     case GMK_DTYPE_Q8_0: gmk_rvv_rows(GMK_DTYPE_Q8_0, GMK_RVV_ARGS); return 1;
-    case GMK_DTYPE_Q4_K: gmk_rvv_rows_k(GMK_DTYPE_Q4_K, GMK_RVV_ARGS); return 1;
-    case GMK_DTYPE_Q5_K: gmk_rvv_rows_k(GMK_DTYPE_Q5_K, GMK_RVV_ARGS); return 1;
-    case GMK_DTYPE_Q6_K: gmk_rvv_rows_k(GMK_DTYPE_Q6_K, GMK_RVV_ARGS); return 1;
+    case GMK_DTYPE_Q4_K: gmk_rvv_rows(GMK_DTYPE_Q4_K, GMK_RVV_ARGS); return 1;
+    case GMK_DTYPE_Q5_K: gmk_rvv_rows(GMK_DTYPE_Q5_K, GMK_RVV_ARGS); return 1;
+    case GMK_DTYPE_Q6_K: gmk_rvv_rows(GMK_DTYPE_Q6_K, GMK_RVV_ARGS); return 1;
     default: return 0;
     }
 #undef GMK_RVV_ARGS
