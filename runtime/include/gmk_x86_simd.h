@@ -167,6 +167,13 @@ GMK_X86_AI void gmk_x86_prefetch(const uint8_t *w, size_t off, size_t len)
  * they are narrowed: the 1B Q4_0's prefill had spent 6 % of its time here
  * (kernel_bench: 170 µs of a 2048-wide, 64-token matmul's 1.4 ms). */
 #define GMK_X86_HAVE_QUANT8 1
+/* The largest of the 8 lanes of m (none NaN). */
+GMK_X86_AI float gmk_x86_hmax8(__m256 m)
+{
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+}
 #if GMK_X86_BW
 GMK_X86_AI float gmk_x86_quant_q8_simd(int8_t *restrict q, int32_t *restrict s,
                                        const float *restrict x, int n)
@@ -175,12 +182,8 @@ GMK_X86_AI float gmk_x86_quant_q8_simd(int8_t *restrict q, int32_t *restrict s,
     __m512 m = _mm512_setzero_ps();
     for (int i = 0; i < n; i += 16)
         m = _mm512_max_ps(_mm512_andnot_ps(sign, _mm512_loadu_ps(x + i)), m);
-    __m256 h8 = _mm256_max_ps(_mm512_castps512_ps256(m),
-                              _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(m), 1)));
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(h8), _mm256_extractf128_ps(h8, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_movehdup_ps(h));
-    float d = _mm_cvtss_f32(h) / 127.0f;
+    float d = gmk_x86_hmax8(_mm256_max_ps(_mm512_castps512_ps256(m), _mm256_castpd_ps(
+                                _mm512_extractf64x4_pd(_mm512_castps_pd(m), 1)))) / 127.0f;
     const __m512 id = _mm512_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
     for (int i = 0; i < n; i += 16) {
         __m512 v = _mm512_mul_ps(_mm512_loadu_ps(x + i), id);
@@ -202,10 +205,7 @@ GMK_X86_AI float gmk_x86_quant_q8_simd(int8_t *restrict q, int32_t *restrict s,
     __m256 m = _mm256_setzero_ps();
     for (int i = 0; i < n; i += 8)
         m = _mm256_max_ps(_mm256_andnot_ps(sign, _mm256_loadu_ps(x + i)), m);
-    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_max_ss(h, _mm_movehdup_ps(h));
-    float d = _mm_cvtss_f32(h) / 127.0f;
+    float d = gmk_x86_hmax8(m) / 127.0f;
     const __m256 id = _mm256_set1_ps(d > 0.0f ? 1.0f / d : 0.0f);
     const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
     for (int i = 0; i < n; i += 32) {
