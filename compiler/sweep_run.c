@@ -100,7 +100,6 @@ static void write_by_type(FILE *f, const double *v)
 
 /* Writes r to path through a temporary renamed over it, so that a reader
  * (a resumed run, --collect) never sees half a file. */
-
 static bool write_result(const char *path, const result *r)
 {
     char tmp[4200];
