@@ -750,41 +750,80 @@ GMK_X86_AI void gmk_x86_p8k_sc2(__m128i v, __m256i *sc, __m256i *mn)
         *mn = gmk_x86_pair16(v, hi);
 }
 
-GMK_X86_AI void gmk_x86_p8k_unpack(int F, const uint8_t *restrict p, gmk_x86_p8k *restrict k)
+/* Sub-block q of weight group c of a block (gmk_x86_p8k_group). */
+GMK_X86_AI int gmk_x86_pk_gsub(int F, int c, int q)
+{
+    return F == GMK_DTYPE_Q6_K ? 8 * (c / 2) + 2 * q + c % 2 : 2 * c + q;
+}
+
+/* Weight group c < 4 of the k-quant panel block at p: 16 vectors, those of
+ * sub-blocks gmk_x86_pk_gsub(F, c, q) in u[gs·q .. gs·q + gs) (gs the
+ * vectors per sub-block, 8 or q6_k's 4), where an unpacked block keeps
+ * them at u[gs·s ..].  A group is what one pass over its bytes gives: a
+ * q4_k/q5_k chunk's low and high nibbles, q6_k's four quarters of 4 ql,
+ * ql + 8 and qh vectors (see gmk_dequant_q6_k). */
+GMK_X86_AI void gmk_x86_p8k_group(int F, const uint8_t *restrict p, int c, __m256i u[16])
 {
     const __m256i m4 = _mm256_set1_epi8(0x0f);
     if (F == GMK_DTYPE_Q6_K) {
-        const uint8_t *s = p + gmk_panel_part_at(F, 8, 192);
         const uint8_t *qh = p + gmk_panel_part_at(F, 8, 128), *ql = p + gmk_panel_part_at(F, 8, 0);
         const __m256i m2 = _mm256_set1_epi8(0x30);
-        k->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+        const int n = c / 2;
+        GMK_X86_UNROLL
+        for (int e = 0; e < 4; e++) {
+            const int g = 4 * (c % 2) + e;
+            __m256i a = _mm256_loadu_si256((const __m256i *)(ql + 32 * (16 * n + g)));
+            __m256i b = _mm256_loadu_si256((const __m256i *)(ql + 32 * (16 * n + 8 + g)));
+            __m256i h = _mm256_loadu_si256((const __m256i *)(qh + 32 * (8 * n + g)));
+            u[e] = _mm256_or_si256(_mm256_and_si256(a, m4),
+                                   _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
+            u[4 + e] = _mm256_or_si256(_mm256_and_si256(b, m4),
+                                       _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
+            u[8 + e] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
+                                       _mm256_and_si256(h, m2));
+            u[12 + e] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
+                                        _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
+        }
+        return;
+    }
+    /* chunk c: sub-blocks 2c (low nibbles), 2c + 1 */
+    const uint8_t *qs = p + gmk_panel_part_at(F, 8, F == GMK_DTYPE_Q5_K ? 48 : 16);
+    const uint8_t *qh = p + gmk_panel_part_at(F, 8, 16);
+    const __m256i b4 = _mm256_set1_epi8(0x10);
+    GMK_X86_UNROLL
+    for (int g = 0; g < 8; g++) {
+        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * (8 * c + g)));
+        __m256i lo = _mm256_and_si256(v, m4);
+        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
+        if (F == GMK_DTYPE_Q5_K) { /* bit 2c of qh → 16 of lo, bit 2c + 1 → of hi */
+            __m256i h = _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(qh + 32 * g)),
+                                          2 * c);
+            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), b4));
+            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 3), b4));
+        }
+        u[g] = lo;
+        u[8 + g] = hi;
+    }
+}
+
+/* The scales, minimums and block scales of the panel block at p into k
+ * (all of it but the weights). */
+GMK_X86_AI void gmk_x86_p8k_head(int F, const uint8_t *restrict p, gmk_x86_p8k *restrict k)
+{
+    k->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
+    if (F == GMK_DTYPE_Q6_K) {
+        const uint8_t *s = p + gmk_panel_part_at(F, 8, 192);
         k->dmin = _mm256_setzero_ps();
         GMK_X86_UNROLL
         for (int j = 0; j < 8; j++)
             gmk_x86_p8k_sc2(_mm_loadu_si128((const __m128i *)(s + 16 * j)), k->sc + 2 * j,
                             k->mn + j);
-        GMK_X86_UNROLL
-        for (int n = 0; n < 2; n++) /* see gmk_dequant_q6_k */
-            GMK_X86_UNROLL
-            for (int g = 0; g < 8; g++) {
-                __m256i a = _mm256_loadu_si256((const __m256i *)(ql + 32 * (16 * n + g)));
-                __m256i b = _mm256_loadu_si256((const __m256i *)(ql + 32 * (16 * n + 8 + g)));
-                __m256i h = _mm256_loadu_si256((const __m256i *)(qh + 32 * (8 * n + g)));
-                __m256i *u = k->u + 32 * n + g;
-                u[0] = _mm256_or_si256(_mm256_and_si256(a, m4),
-                                       _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
-                u[8] = _mm256_or_si256(_mm256_and_si256(b, m4),
-                                       _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
-                u[16] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
-                                        _mm256_and_si256(h, m2));
-                u[24] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
-                                        _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
-            }
         return;
     }
     /* q4_k, q5_k: the 12 packed scale bytes as gmk_scale_min_k4, 8 rows at
      * a time (byte 8k + r of each vector) */
     const uint8_t *s = p + gmk_panel_part_at(F, 8, 4);
+    const __m256i m4 = _mm256_set1_epi8(0x0f);
     const __m256i m6 = _mm256_set1_epi8(0x3f), top = _mm256_set1_epi8(0x30);
     __m256i a = _mm256_loadu_si256((const __m256i *)s);
     __m256i b = _mm256_loadu_si256((const __m256i *)(s + 32));
@@ -794,7 +833,6 @@ GMK_X86_AI void gmk_x86_p8k_unpack(int F, const uint8_t *restrict p, gmk_x86_p8k
                                    _mm256_and_si256(_mm256_srli_epi16(a, 2), top));
     __m256i mn47 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), m4),
                                    _mm256_and_si256(_mm256_srli_epi16(b, 2), top));
-    k->d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
     k->dmin = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(p + 16)));
     gmk_x86_p8k_sc2(_mm256_castsi256_si128(sc03), k->sc + 0, NULL);
     gmk_x86_p8k_sc2(_mm256_extracti128_si256(sc03, 1), k->sc + 2, NULL);
@@ -805,30 +843,26 @@ GMK_X86_AI void gmk_x86_p8k_unpack(int F, const uint8_t *restrict p, gmk_x86_p8k
     gmk_x86_p8k_sc2(_mm256_extracti128_si256(mn03, 1), junk, k->mn + 1);
     gmk_x86_p8k_sc2(_mm256_castsi256_si128(mn47), junk, k->mn + 2);
     gmk_x86_p8k_sc2(_mm256_extracti128_si256(mn47, 1), junk, k->mn + 3);
-    const uint8_t *qs = p + gmk_panel_part_at(F, 8, F == GMK_DTYPE_Q5_K ? 48 : 16);
-    const uint8_t *qh = p + gmk_panel_part_at(F, 8, 16);
-    const __m256i b4 = _mm256_set1_epi8(0x10);
-    GMK_X86_UNROLL
-    for (int c4 = 0; c4 < 4; c4++) /* chunk c4: sub-blocks 2c4 (low nibbles), 2c4 + 1 */
-        GMK_X86_UNROLL
-        for (int g = 0; g < 8; g++) {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * (8 * c4 + g)));
-            __m256i lo = _mm256_and_si256(v, m4);
-            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            if (F == GMK_DTYPE_Q5_K) { /* bit 2c4 of qh → 16 of lo, bit 2c4 + 1 → of hi */
-                __m256i h = _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(qh + 32 * g)),
-                                              2 * c4);
-                lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), b4));
-                hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 3), b4));
-            }
-            k->u[16 * c4 + g] = lo;
-            k->u[16 * c4 + 8 + g] = hi;
-        }
 }
 
-/* Sub-block s of unpacked block k against the activation blocks a of T
- * tokens, into the int32 sums is (the formula above). */
-GMK_X86_AI void gmk_x86_p8k_sub(int F, int T, const gmk_x86_p8k *restrict k,
+GMK_X86_AI void gmk_x86_p8k_unpack(int F, const uint8_t *restrict p, gmk_x86_p8k *restrict k)
+{
+    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;
+    gmk_x86_p8k_head(F, p, k);
+    GMK_X86_UNROLL
+    for (int c = 0; c < 4; c++) {
+        __m256i u[16];
+        gmk_x86_p8k_group(F, p, c, u);
+        GMK_X86_UNROLL
+        for (int i = 0; i < 16; i++)
+            k->u[gs * gmk_x86_pk_gsub(F, c, i / gs) + i % gs] = u[i];
+    }
+}
+
+/* Sub-block s (its gs vectors at u, its rows' scales sc) against the
+ * activation blocks a of T tokens, into the int32 sums is (the formula
+ * above: exact, so the order of the sub-blocks is free). */
+GMK_X86_AI void gmk_x86_p8k_sub(int F, int T, const __m256i *restrict u, __m256i sc,
                                 const gmk_act_q8_k *const *a, int s,
                                 __m256i is[GMK_X86_P8K_TT])
 {
@@ -844,43 +878,35 @@ GMK_X86_AI void gmk_x86_p8k_sub(int F, int T, const gmk_x86_p8k *restrict k,
             for (int j = 0; j < T; j++) {
                 __m256i xg = _mm256_set1_epi32((int)gmk_load_u32((const uint8_t *)a[j]->qs +
                                                                  4 * i));
-                __m256i pr = _mm256_maddubs_epi16(k->u[i], xg);
+                __m256i pr = _mm256_maddubs_epi16(u[g0 + g], xg);
                 s16[j] = g ? _mm256_add_epi16(s16[j], pr) : pr;
             }
         }
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++)
-            is[j] = _mm256_add_epi32(is[j], _mm256_madd_epi16(s16[j], k->sc[s]));
+            is[j] = _mm256_add_epi32(is[j], _mm256_madd_epi16(s16[j], sc));
     }
 }
 
-/* One unpacked block k against activation block b of T ≤ GMK_X86_P8K_TT
- * tokens (rows xrow bytes apart) into acc: the formula above.  From a
- * buffer (rolled) the sub-blocks run as a loop, which keeps a tile's sums
- * in registers (kernel_bench q4_kp8, 64 tokens: 146 → 193 GOP/s); a block
- * unpacked on the fly is unrolled whole, so that its weights never reach
- * memory (GEMV 17 → 28 GB/s). */
-GMK_X86_AI void gmk_x86_p8k_block(int F, int T, int rolled, const gmk_x86_p8k *restrict k,
-                                  const uint8_t *restrict x, size_t xrow, int64_t b,
-                                  __m256 acc[GMK_X86_P8K_TT])
+/* The activation blocks b of T tokens (rows xrow bytes apart), and their
+ * sums is zeroed. */
+GMK_X86_AI void gmk_x86_p8k_begin(int T, const uint8_t *restrict x, size_t xrow, int64_t b,
+                                  const gmk_act_q8_k *a[GMK_X86_P8K_TT],
+                                  __m256i is[GMK_X86_P8K_TT])
 {
-    const int ns = F == GMK_DTYPE_Q6_K ? 16 : 8;
-    const gmk_act_q8_k *a[GMK_X86_P8K_TT];
-    __m256i is[GMK_X86_P8K_TT];
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++) {
         a[j] = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
         is[j] = _mm256_setzero_si256();
     }
-    if (rolled) {
-        GMK_X86_NO_UNROLL
-        for (int s = 0; s < ns; s++)
-            gmk_x86_p8k_sub(F, T, k, a, s, is);
-    } else {
-        GMK_X86_UNROLL
-        for (int s = 0; s < ns; s++)
-            gmk_x86_p8k_sub(F, T, k, a, s, is);
-    }
+}
+
+/* The block's sums is of T tokens (activation blocks a) into acc: the
+ * minimums or q6_k's −32 from the bsums, then the float steps above. */
+GMK_X86_AI void gmk_x86_p8k_end(int F, int T, const gmk_x86_p8k *restrict k,
+                                const gmk_act_q8_k *const *a, __m256i is[GMK_X86_P8K_TT],
+                                __m256 acc[GMK_X86_P8K_TT])
+{
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++) {
         const __m256 dx = _mm256_set1_ps(a[j]->d);
@@ -909,6 +935,49 @@ GMK_X86_AI void gmk_x86_p8k_block(int F, int T, int rolled, const gmk_x86_p8k *r
     }
 }
 
+/* Unpacked block k against activation block b of T ≤ GMK_X86_P8K_TT
+ * tokens (rows xrow bytes apart) into acc, the sub-blocks a rolled loop,
+ * which keeps a tile's sums in registers (kernel_bench q4_kp8, 64 tokens:
+ * 146 → 193 GOP/s, against unrolled). */
+GMK_X86_AI void gmk_x86_p8k_block(int F, int T, const gmk_x86_p8k *restrict k,
+                                  const uint8_t *restrict x, size_t xrow, int64_t b,
+                                  __m256 acc[GMK_X86_P8K_TT])
+{
+    const int ns = F == GMK_DTYPE_Q6_K ? 16 : 8, gs = 64 / ns;
+    const gmk_act_q8_k *a[GMK_X86_P8K_TT];
+    __m256i is[GMK_X86_P8K_TT];
+    gmk_x86_p8k_begin(T, x, xrow, b, a, is);
+    GMK_X86_NO_UNROLL
+    for (int s = 0; s < ns; s++)
+        gmk_x86_p8k_sub(F, T, k->u + gs * s, k->sc[s], a, s, is);
+    gmk_x86_p8k_end(F, T, k, a, is, acc);
+}
+
+/* The same from the panel block at p, unpacked a group at a time as it is
+ * used, unrolled whole (decode: the weights never reach memory). */
+GMK_X86_AI void gmk_x86_p8k_stream(int F, int T, const uint8_t *restrict p,
+                                   const uint8_t *restrict x, size_t xrow, int64_t b,
+                                   __m256 acc[GMK_X86_P8K_TT])
+{
+    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;
+    const gmk_act_q8_k *a[GMK_X86_P8K_TT];
+    __m256i is[GMK_X86_P8K_TT];
+    gmk_x86_p8k k;
+    gmk_x86_p8k_head(F, p, &k);
+    gmk_x86_p8k_begin(T, x, xrow, b, a, is);
+    GMK_X86_UNROLL
+    for (int c = 0; c < 4; c++) {
+        __m256i u[16];
+        gmk_x86_p8k_group(F, p, c, u);
+        GMK_X86_UNROLL
+        for (int q = 0; q < 16 / gs; q++) {
+            const int s = gmk_x86_pk_gsub(F, c, q);
+            gmk_x86_p8k_sub(F, T, u + gs * q, k.sc[s], a, s, is);
+        }
+    }
+    gmk_x86_p8k_end(F, T, &k, a, is, acc);
+}
+
 /* T tokens against blocks [b0, b1) of the panel at p, into the lanes of y
  * that keep selects (rows ldy apart), starting from zero (b0 = 0) or from
  * what y holds; the blocks taken from up (unpacked, up[0] is block b0)
@@ -925,12 +994,10 @@ GMK_X86_AI void gmk_x86_p8k_tile(int F, int T, const uint8_t *restrict p,
         acc[j] = b0 ? _mm256_maskload_ps(y + j * ldy, keep) : _mm256_setzero_ps();
     for (int64_t b = b0; b < b1; b++) {
         if (up) {
-            gmk_x86_p8k_block(F, T, 1, up + (b - b0), x, xrow, b, acc);
+            gmk_x86_p8k_block(F, T, up + (b - b0), x, xrow, b, acc);
         } else {
-            gmk_x86_p8k k;
             gmk_x86_prefetch(p, (size_t)(b + GMK_X86_P8K_PF) * pb, pb);
-            gmk_x86_p8k_unpack(F, p + (size_t)b * pb, &k);
-            gmk_x86_p8k_block(F, T, 0, &k, x, xrow, b, acc);
+            gmk_x86_p8k_stream(F, T, p + (size_t)b * pb, x, xrow, b, acc);
         }
     }
     GMK_X86_UNROLL
@@ -1166,15 +1233,64 @@ GMK_X86_AI __m512i gmk_x86_pair16z(__m128i a, __m128i b)
         _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
 }
 
-GMK_X86_AI void gmk_x86_p16k_unpack(int F, const uint8_t *restrict p, gmk_x86_p16k *restrict k)
+/* Weight group c < 4 of the k-quant panel block at p: 16 vectors, those of
+ * sub-blocks gmk_x86_pk_gsub(F, c, q) in u[gs·q .. gs·q + gs) (gs the
+ * vectors per sub-block, 8 or q6_k's 4), where an unpacked block keeps
+ * them at u[gs·s ..].  A group is what one pass over its bytes gives: a
+ * q4_k/q5_k chunk's low and high nibbles, q6_k's four quarters of 4 ql,
+ * ql + 8 and qh vectors. */
+GMK_X86_AI void gmk_x86_p16k_group(int F, const uint8_t *restrict p, int c, __m512i u[16])
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    if (F == GMK_DTYPE_Q6_K) { /* see gmk_x86_p8k_unpack */
+        const uint8_t *qh = p + gmk_panel_part_at(F, 16, 128);
+        const uint8_t *ql = p + gmk_panel_part_at(F, 16, 0);
+        const __m512i m2 = _mm512_set1_epi8(0x30);
+        const int n = c / 2;
+        GMK_X86_UNROLL
+        for (int e = 0; e < 4; e++) {
+            const int g = 4 * (c % 2) + e;
+            __m512i a = _mm512_loadu_si512((const void *)(ql + 64 * (16 * n + g)));
+            __m512i b = _mm512_loadu_si512((const void *)(ql + 64 * (16 * n + 8 + g)));
+            __m512i h = _mm512_loadu_si512((const void *)(qh + 64 * (8 * n + g)));
+            u[e] = _mm512_or_si512(_mm512_and_si512(a, m4),
+                                   _mm512_and_si512(_mm512_slli_epi16(h, 4), m2));
+            u[4 + e] = _mm512_or_si512(_mm512_and_si512(b, m4),
+                                       _mm512_and_si512(_mm512_slli_epi16(h, 2), m2));
+            u[8 + e] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m4),
+                                       _mm512_and_si512(h, m2));
+            u[12 + e] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b, 4), m4),
+                                        _mm512_and_si512(_mm512_srli_epi16(h, 2), m2));
+        }
+        return;
+    }
+    /* chunk c: sub-blocks 2c (low nibbles), 2c + 1 */
+    const uint8_t *qs = p + gmk_panel_part_at(F, 16, F == GMK_DTYPE_Q5_K ? 48 : 16);
+    const uint8_t *qh = p + gmk_panel_part_at(F, 16, 16);
+    const __m512i b4 = _mm512_set1_epi8(0x10);
+    GMK_X86_UNROLL
+    for (int g = 0; g < 8; g++) {
+        __m512i v = _mm512_loadu_si512((const void *)(qs + 64 * (8 * c + g)));
+        __m512i lo = _mm512_and_si512(v, m4);
+        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+        if (F == GMK_DTYPE_Q5_K) { /* bit 2c of qh → 16 of lo, bit 2c + 1 → of hi */
+            __m512i h = _mm512_srli_epi16(_mm512_loadu_si512((const void *)(qh + 64 * g)), 2 * c);
+            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), b4));
+            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 3), b4));
+        }
+        u[g] = lo;
+        u[8 + g] = hi;
+    }
+}
+
+/* The scales, minimums and block scales of the panel block at p into k
+ * (all of it but the weights). */
+GMK_X86_AI void gmk_x86_p16k_head(int F, const uint8_t *restrict p, gmk_x86_p16k *restrict k)
 {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
     k->d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
     if (F == GMK_DTYPE_Q6_K) {
         const uint8_t *s = p + gmk_panel_part_at(F, 16, 192);
-        const uint8_t *qh = p + gmk_panel_part_at(F, 16, 128);
-        const uint8_t *ql = p + gmk_panel_part_at(F, 16, 0);
-        const __m512i m2 = _mm512_set1_epi8(0x30);
         k->dmin = _mm512_setzero_ps();
         GMK_X86_UNROLL
         for (int j = 0; j < 16; j++)
@@ -1183,23 +1299,6 @@ GMK_X86_AI void gmk_x86_p16k_unpack(int F, const uint8_t *restrict p, gmk_x86_p1
         for (int q = 0; q < 8; q++)
             k->mn[q] = gmk_x86_pair16z(_mm_loadu_si128((const __m128i *)(s + 32 * q)),
                                        _mm_loadu_si128((const __m128i *)(s + 32 * q + 16)));
-        GMK_X86_UNROLL
-        for (int n = 0; n < 2; n++) /* see gmk_x86_p8k_unpack */
-            GMK_X86_UNROLL
-            for (int g = 0; g < 8; g++) {
-                __m512i a = _mm512_loadu_si512((const void *)(ql + 64 * (16 * n + g)));
-                __m512i b = _mm512_loadu_si512((const void *)(ql + 64 * (16 * n + 8 + g)));
-                __m512i h = _mm512_loadu_si512((const void *)(qh + 64 * (8 * n + g)));
-                __m512i *u = k->u + 32 * n + g;
-                u[0] = _mm512_or_si512(_mm512_and_si512(a, m4),
-                                       _mm512_and_si512(_mm512_slli_epi16(h, 4), m2));
-                u[8] = _mm512_or_si512(_mm512_and_si512(b, m4),
-                                       _mm512_and_si512(_mm512_slli_epi16(h, 2), m2));
-                u[16] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m4),
-                                        _mm512_and_si512(h, m2));
-                u[24] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b, 4), m4),
-                                        _mm512_and_si512(_mm512_srli_epi16(h, 2), m2));
-            }
         return;
     }
     /* q4_k, q5_k: the 12 packed scale bytes as gmk_scale_min_k4, 16 rows
@@ -1231,32 +1330,27 @@ GMK_X86_AI void gmk_x86_p16k_unpack(int F, const uint8_t *restrict p, gmk_x86_p1
         k->mn[2 * h] = gmk_x86_pair16z(m[0], m[1]);
         k->mn[2 * h + 1] = gmk_x86_pair16z(m[2], m[3]);
     }
-    const uint8_t *qs = p + gmk_panel_part_at(F, 16, F == GMK_DTYPE_Q5_K ? 48 : 16);
-    const uint8_t *qh = p + gmk_panel_part_at(F, 16, 16);
-    const __m512i b4 = _mm512_set1_epi8(0x10);
-    GMK_X86_UNROLL
-    for (int c4 = 0; c4 < 4; c4++) /* chunk c4: sub-blocks 2c4 (low nibbles), 2c4 + 1 */
-        GMK_X86_UNROLL
-        for (int g = 0; g < 8; g++) {
-            __m512i v = _mm512_loadu_si512((const void *)(qs + 64 * (8 * c4 + g)));
-            __m512i lo = _mm512_and_si512(v, m4);
-            __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-            if (F == GMK_DTYPE_Q5_K) { /* bit 2c4 of qh → 16 of lo, bit 2c4 + 1 → of hi */
-                __m512i h = _mm512_srli_epi16(_mm512_loadu_si512((const void *)(qh + 64 * g)),
-                                              2 * c4);
-                lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), b4));
-                hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 3), b4));
-            }
-            k->u[16 * c4 + g] = lo;
-            k->u[16 * c4 + 8 + g] = hi;
-        }
 }
 
-/* Sub-block s of unpacked block k against the activation blocks a of T
- * tokens, into the int32 sums is: Σ u·x exact in int32 (|Σ| ≤ 32·31·128,
- * q5_k), times the rows' scales (isum stays below 2^29, q6_k's −32 and
- * all). */
-GMK_X86_AI void gmk_x86_p16k_sub(int F, int T, const gmk_x86_p16k *restrict k,
+GMK_X86_AI void gmk_x86_p16k_unpack(int F, const uint8_t *restrict p, gmk_x86_p16k *restrict k)
+{
+    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;
+    gmk_x86_p16k_head(F, p, k);
+    GMK_X86_UNROLL
+    for (int c = 0; c < 4; c++) {
+        __m512i u[16];
+        gmk_x86_p16k_group(F, p, c, u);
+        GMK_X86_UNROLL
+        for (int i = 0; i < 16; i++)
+            k->u[gs * gmk_x86_pk_gsub(F, c, i / gs) + i % gs] = u[i];
+    }
+}
+
+/* Sub-block s (its gs vectors at u, its rows' scales sc) against the
+ * activation blocks a of T tokens, into the int32 sums is: Σ u·x exact in
+ * int32 (|Σ| ≤ 32·31·128, q5_k), times the rows' scales (isum stays below
+ * 2^29, q6_k's −32 and all), so the order of the sub-blocks is free. */
+GMK_X86_AI void gmk_x86_p16k_sub(int F, int T, const __m512i *restrict u, __m512i sc,
                                  const gmk_act_q8_k *const *a, int s,
                                  __m512i is[GMK_X86_P16K_TT])
 {
@@ -1265,42 +1359,36 @@ GMK_X86_AI void gmk_x86_p16k_sub(int F, int T, const gmk_x86_p16k *restrict k,
     GMK_X86_UNROLL
     for (int g = 0; g < gs; g++) {
         const int i = gs * s + g;
-        const __m512i u = k->u[i];
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             __m512i xg = _mm512_set1_epi32((int)gmk_load_u32((const uint8_t *)a[j]->qs + 4 * i));
-            dot[j] = _mm512_dpbusd_epi32(g ? dot[j] : _mm512_setzero_si512(), u, xg);
+            dot[j] = _mm512_dpbusd_epi32(g ? dot[j] : _mm512_setzero_si512(), u[g], xg);
         }
     }
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++)
-        is[j] = _mm512_add_epi32(is[j], _mm512_mullo_epi32(dot[j], k->sc[s]));
+        is[j] = _mm512_add_epi32(is[j], _mm512_mullo_epi32(dot[j], sc));
 }
 
-/* One unpacked block k against activation block b of T ≤ GMK_X86_P16K_TT
- * tokens (rows xrow bytes apart) into acc: the formula above, the
- * sub-blocks rolled (from a buffer) or unrolled (unpacked on the fly). */
-GMK_X86_AI void gmk_x86_p16k_block(int F, int T, int rolled, const gmk_x86_p16k *restrict k,
-                                   const uint8_t *restrict x, size_t xrow, int64_t b,
-                                   __m512 acc[GMK_X86_P16K_TT])
+/* The activation blocks b of T tokens (rows xrow bytes apart), and their
+ * sums is zeroed. */
+GMK_X86_AI void gmk_x86_p16k_begin(int T, const uint8_t *restrict x, size_t xrow, int64_t b,
+                                   const gmk_act_q8_k *a[GMK_X86_P16K_TT],
+                                   __m512i is[GMK_X86_P16K_TT])
 {
-    const int ns = F == GMK_DTYPE_Q6_K ? 16 : 8;
-    const gmk_act_q8_k *a[GMK_X86_P16K_TT];
-    __m512i is[GMK_X86_P16K_TT];
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++) {
         a[j] = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
         is[j] = _mm512_setzero_si512();
     }
-    if (rolled) {
-        GMK_X86_NO_UNROLL
-        for (int s = 0; s < ns; s++)
-            gmk_x86_p16k_sub(F, T, k, a, s, is);
-    } else {
-        GMK_X86_UNROLL
-        for (int s = 0; s < ns; s++)
-            gmk_x86_p16k_sub(F, T, k, a, s, is);
-    }
+}
+
+/* The block's sums is of T tokens (activation blocks a) into acc: the
+ * minimums or q6_k's −32 from the bsums, then the float steps above. */
+GMK_X86_AI void gmk_x86_p16k_end(int F, int T, const gmk_x86_p16k *restrict k,
+                                 const gmk_act_q8_k *const *a, __m512i is[GMK_X86_P16K_TT],
+                                 __m512 acc[GMK_X86_P16K_TT])
+{
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++) {
         const __m512 dx = _mm512_set1_ps(a[j]->d);
@@ -1329,6 +1417,47 @@ GMK_X86_AI void gmk_x86_p16k_block(int F, int T, int rolled, const gmk_x86_p16k 
     }
 }
 
+/* Unpacked block k against activation block b of T ≤ GMK_X86_P16K_TT
+ * tokens (rows xrow bytes apart) into acc, the sub-blocks a rolled loop. */
+GMK_X86_AI void gmk_x86_p16k_block(int F, int T, const gmk_x86_p16k *restrict k,
+                                   const uint8_t *restrict x, size_t xrow, int64_t b,
+                                   __m512 acc[GMK_X86_P16K_TT])
+{
+    const int ns = F == GMK_DTYPE_Q6_K ? 16 : 8, gs = 64 / ns;
+    const gmk_act_q8_k *a[GMK_X86_P16K_TT];
+    __m512i is[GMK_X86_P16K_TT];
+    gmk_x86_p16k_begin(T, x, xrow, b, a, is);
+    GMK_X86_NO_UNROLL
+    for (int s = 0; s < ns; s++)
+        gmk_x86_p16k_sub(F, T, k->u + gs * s, k->sc[s], a, s, is);
+    gmk_x86_p16k_end(F, T, k, a, is, acc);
+}
+
+/* The same from the panel block at p, unpacked a group at a time as it is
+ * used (decode: the weights never leave the registers). */
+GMK_X86_AI void gmk_x86_p16k_stream(int F, int T, const uint8_t *restrict p,
+                                    const uint8_t *restrict x, size_t xrow, int64_t b,
+                                    __m512 acc[GMK_X86_P16K_TT])
+{
+    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;
+    const gmk_act_q8_k *a[GMK_X86_P16K_TT];
+    __m512i is[GMK_X86_P16K_TT];
+    gmk_x86_p16k k;
+    gmk_x86_p16k_head(F, p, &k);
+    gmk_x86_p16k_begin(T, x, xrow, b, a, is);
+    GMK_X86_UNROLL
+    for (int c = 0; c < 4; c++) {
+        __m512i u[16];
+        gmk_x86_p16k_group(F, p, c, u);
+        GMK_X86_UNROLL
+        for (int q = 0; q < 16 / gs; q++) {
+            const int s = gmk_x86_pk_gsub(F, c, q);
+            gmk_x86_p16k_sub(F, T, u + gs * q, k.sc[s], a, s, is);
+        }
+    }
+    gmk_x86_p16k_end(F, T, &k, a, is, acc);
+}
+
 /* T tokens against blocks [b0, b1) of the panel at p, into the lanes of y
  * that keep selects (rows ldy apart), starting from zero (b0 = 0) or from
  * what y holds; the blocks taken from up (unpacked, up[0] is block b0)
@@ -1345,12 +1474,10 @@ GMK_X86_AI void gmk_x86_p16k_tile(int F, int T, const uint8_t *restrict p,
         acc[j] = b0 ? _mm512_maskz_loadu_ps(keep, y + j * ldy) : _mm512_setzero_ps();
     for (int64_t b = b0; b < b1; b++) {
         if (up) {
-            gmk_x86_p16k_block(F, T, 1, up + (b - b0), x, xrow, b, acc);
+            gmk_x86_p16k_block(F, T, up + (b - b0), x, xrow, b, acc);
         } else {
-            gmk_x86_p16k k;
             gmk_x86_prefetch(p, (size_t)(b + GMK_X86_P16K_PF) * pb, pb);
-            gmk_x86_p16k_unpack(F, p + (size_t)b * pb, &k);
-            gmk_x86_p16k_block(F, T, 0, &k, x, xrow, b, acc);
+            gmk_x86_p16k_stream(F, T, p + (size_t)b * pb, x, xrow, b, acc);
         }
     }
     GMK_X86_UNROLL
