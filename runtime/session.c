@@ -56,14 +56,25 @@ static uint64_t arena_align(uint64_t bytes)
     return (bytes + GMK_ARENA_ALIGN - 1) / GMK_ARENA_ALIGN * GMK_ARENA_ALIGN;
 }
 
+/* Buffers from this size on (the repacked weights, a large arena) are
+ * aligned to and ask for transparent huge pages (a hint: Linux's default
+ * "madvise" mode gives them only where asked): decode streams every weight
+ * once a step, and in 4 KiB pages each page of it is a TLB miss. */
+#define HUGE_PAGE ((uint64_t)2 << 20)
+
 static void *alloc_aligned(uint64_t bytes)
 {
-    if (arena_align(bytes) > SIZE_MAX) /* a 32-bit machine (wasm32) */
+    const uint64_t align = bytes >= 8 * HUGE_PAGE ? HUGE_PAGE : GMK_ARENA_ALIGN;
+    const uint64_t n = (bytes + align - 1) / align * align;
+    if (n > SIZE_MAX) /* a 32-bit machine (wasm32) */
         return NULL;
-    size_t n = (size_t)arena_align(bytes);
-    void *p = aligned_alloc(GMK_ARENA_ALIGN, n ? n : GMK_ARENA_ALIGN);
+    void *p = aligned_alloc((size_t)align, n ? (size_t)n : (size_t)align);
+#ifdef MADV_HUGEPAGE
+    if (p && align == HUGE_PAGE)
+        madvise(p, (size_t)n, MADV_HUGEPAGE);
+#endif
     if (p)
-        memset(p, 0, n);
+        memset(p, 0, (size_t)n);
     return p;
 }
 
