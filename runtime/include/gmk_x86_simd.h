@@ -539,8 +539,11 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
 #define GMK_X86_P8_NU(F) ((F) == GMK_DTYPE_Q8_0 ? 16 : 8)
 #ifndef GMK_X86_P8_PF
 /* Blocks ahead that a tile prefetches: a 65536 × 2048 GEMV from DRAM at one
- * thread, 16.3–17.7 GB/s 4 blocks ahead, 19.7–21.8 GB/s 16 ahead. */
-#define GMK_X86_P8_PF 16
+ * thread, 16.3–17.7 GB/s 4 blocks ahead, 19.7–21.8 GB/s 16 ahead (an AVX2
+ * machine); in huge pages (session.c) on the Sapphire Rapids VM, q4_0
+ * 262144 × 2048, 10.1 GB/s 8 ahead, 11.9–12.0 16, 13.0–13.3 32 and 64
+ * (q8_0 level at 13.5). */
+#define GMK_X86_P8_PF 32
 #endif
 
 /* The vectors of unsigned weights of panel block p of format F (q4_0,
@@ -719,8 +722,11 @@ GMK_X86_AI void gmk_x86_p8_b32(int F, float *restrict y, int64_t ldy, const uint
 #define GMK_X86_HAVE_P8K 1
 #define GMK_X86_P8K_TT 4  /* tokens per register tile */
 #define GMK_X86_P8K_UP 16 /* blocks unpacked at a time in prefill (46 KiB of stack) */
+/* Panel blocks ahead that decode prefetches: in huge pages, 262144 × 2048
+ * from memory, q4_k 11.6 GB/s 2 ahead, 12.0–12.2 4 and 8 (q6_k 12.4–12.6
+ * against 12.5–12.7). */
 #ifndef GMK_X86_P8K_PF
-#define GMK_X86_P8K_PF 2 /* panel blocks ahead that decode prefetches */
+#define GMK_X86_P8K_PF 4
 #endif
 
 /* One k-quant panel block unpacked: u[i] as above; sc[s] the rows' scales

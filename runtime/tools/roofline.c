@@ -20,6 +20,9 @@
 #if GMRT_THREADS
 #include <pthread.h>
 #endif
+#ifdef __linux__
+#include <sys/mman.h> /* madvise */
+#endif
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #define GMRT_ROOF_X86 1
@@ -232,10 +235,16 @@ static gmrt_status measure_bandwidth(int nth, size_t bytes, int passes,
     if (bytes < grain)
         return gmrt_fail(diag, GMRT_ERR_ARG, "bandwidth buffer of %zu bytes is too small",
                          bytes);
+    /* in huge pages where the system gives them, as the session's
+     * repacked weights are (session.c alloc_aligned) */
+    const size_t huge = (size_t)2 << 20;
     void *buf = NULL;
-    if (posix_memalign(&buf, 4096, bytes) != 0)
+    if (posix_memalign(&buf, huge, (bytes + huge - 1) / huge * huge) != 0)
         return gmrt_fail(diag, GMRT_ERR_NOMEM,
                          "cannot allocate the %zu MiB bandwidth buffer", bytes >> 20);
+#ifdef MADV_HUGEPAGE
+    madvise(buf, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
+#endif
     bw_arg a = {buf, bytes};
     double times[GMRT_ROOF_MAX_PASSES];
     roof_kernel_fn *fn = bw_pick(&r->bw_insn);
