@@ -894,19 +894,6 @@ GMK_X86_AI void gmk_x86_p8k_sub(int F, int T, const __m256i *restrict u, __m256i
     }
 }
 
-/* The activation blocks b of T tokens (rows xrow bytes apart), and their
- * sums is zeroed. */
-GMK_X86_AI void gmk_x86_p8k_begin(int T, const uint8_t *restrict x, size_t xrow, int64_t b,
-                                  const gmk_act_q8_k *a[GMK_X86_P8K_TT],
-                                  __m256i is[GMK_X86_P8K_TT])
-{
-    GMK_X86_UNROLL
-    for (int j = 0; j < T; j++) {
-        a[j] = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
-        is[j] = _mm256_setzero_si256();
-    }
-}
-
 /* The block's sums is of T tokens (activation blocks a) into acc: the
  * minimums or q6_k's −32 from the bsums, then the float steps above. */
 GMK_X86_AI void gmk_x86_p8k_end(int F, int T, const gmk_x86_p8k *restrict k,
@@ -941,48 +928,58 @@ GMK_X86_AI void gmk_x86_p8k_end(int F, int T, const gmk_x86_p8k *restrict k,
     }
 }
 
-/* Unpacked block k against activation block b of T ≤ GMK_X86_P8K_TT
- * tokens (rows xrow bytes apart) into acc, the sub-blocks a rolled loop,
+/* The two ways through a k-quant panel block, for the P8 kernels (P
+ * gmk_x86_p8k, K its unpacked block, V __m256i, VF __m256, TT its tile) and
+ * the P16 ones alike, the integer sums is zeroed for T tokens and ended by
+ * P##_end: P##_block from unpacked block k, the sub-blocks a rolled loop,
  * which keeps a tile's sums in registers (kernel_bench q4_kp8, 64 tokens:
- * 146 → 193 GOP/s, against unrolled). */
-GMK_X86_AI void gmk_x86_p8k_block(int F, int T, const gmk_x86_p8k *restrict k,
-                                  const uint8_t *restrict x, size_t xrow, int64_t b,
-                                  __m256 acc[GMK_X86_P8K_TT])
-{
-    const int ns = F == GMK_DTYPE_Q6_K ? 16 : 8, gs = 64 / ns;
-    const gmk_act_q8_k *a[GMK_X86_P8K_TT];
-    __m256i is[GMK_X86_P8K_TT];
-    gmk_x86_p8k_begin(T, x, xrow, b, a, is);
-    GMK_X86_NO_UNROLL
-    for (int s = 0; s < ns; s++)
-        gmk_x86_p8k_sub(F, T, k->u + gs * s, k->sc[s], a, s, is);
-    gmk_x86_p8k_end(F, T, k, a, is, acc);
-}
-
-/* The same from the panel block at p, unpacked a group at a time as it is
- * used, unrolled whole (decode: the weights never reach memory). */
-GMK_X86_AI void gmk_x86_p8k_stream(int F, int T, const uint8_t *restrict p,
-                                   const uint8_t *restrict x, size_t xrow, int64_t b,
-                                   __m256 acc[GMK_X86_P8K_TT])
-{
-    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;
-    const gmk_act_q8_k *a[GMK_X86_P8K_TT];
-    __m256i is[GMK_X86_P8K_TT];
-    gmk_x86_p8k k;
-    gmk_x86_p8k_head(F, p, &k);
-    gmk_x86_p8k_begin(T, x, xrow, b, a, is);
-    GMK_X86_UNROLL
-    for (int c = 0; c < 4; c++) {
-        __m256i u[16];
-        gmk_x86_p8k_group(F, p, c, u);
-        GMK_X86_UNROLL
-        for (int q = 0; q < 16 / gs; q++) {
-            const int s = gmk_x86_pk_gsub(F, c, q);
-            gmk_x86_p8k_sub(F, T, u + gs * q, k.sc[s], a, s, is);
-        }
+ * 146 → 193 GOP/s against unrolled); P##_stream from the panel block at p,
+ * unpacked a group of 16 vectors at a time as they are used, unrolled
+ * whole (decode: the weights stay in registers). */
+#define GMK_X86_PK_WALKS(P, K, V, VF, TT, ZERO)                                               \
+    GMK_X86_AI void P##_block(int F, int T, const K *restrict k, const uint8_t *restrict x,  \
+                              size_t xrow, int64_t b, VF acc[TT])                            \
+    {                                                                                        \
+        const int ns = F == GMK_DTYPE_Q6_K ? 16 : 8, gs = 64 / ns;                           \
+        const gmk_act_q8_k *a[TT];                                                           \
+        V is[TT];                                                                            \
+        GMK_X86_UNROLL                                                                       \
+        for (int j = 0; j < T; j++) {                                                        \
+            a[j] = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;                         \
+            is[j] = ZERO();                                                                  \
+        }                                                                                    \
+        GMK_X86_NO_UNROLL                                                                    \
+        for (int s = 0; s < ns; s++)                                                         \
+            P##_sub(F, T, k->u + gs * s, k->sc[s], a, s, is);                                \
+        P##_end(F, T, k, a, is, acc);                                                        \
+    }                                                                                        \
+    GMK_X86_AI void P##_stream(int F, int T, const uint8_t *restrict p,                      \
+                               const uint8_t *restrict x, size_t xrow, int64_t b, VF acc[TT]) \
+    {                                                                                        \
+        const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;                                          \
+        const gmk_act_q8_k *a[TT];                                                           \
+        V is[TT];                                                                            \
+        K k;                                                                                 \
+        P##_head(F, p, &k);                                                                  \
+        GMK_X86_UNROLL                                                                       \
+        for (int j = 0; j < T; j++) {                                                        \
+            a[j] = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;                         \
+            is[j] = ZERO();                                                                  \
+        }                                                                                    \
+        GMK_X86_UNROLL                                                                       \
+        for (int c = 0; c < 4; c++) {                                                        \
+            V u[16];                                                                         \
+            P##_group(F, p, c, u);                                                           \
+            GMK_X86_UNROLL                                                                   \
+            for (int q = 0; q < 16 / gs; q++) {                                              \
+                const int s = gmk_x86_pk_gsub(F, c, q);                                      \
+                P##_sub(F, T, u + gs * q, k.sc[s], a, s, is);                                \
+            }                                                                                \
+        }                                                                                    \
+        P##_end(F, T, &k, a, is, acc);                                                       \
     }
-    gmk_x86_p8k_end(F, T, &k, a, is, acc);
-}
+
+GMK_X86_PK_WALKS(gmk_x86_p8k, gmk_x86_p8k, __m256i, __m256, GMK_X86_P8K_TT, _mm256_setzero_si256)
 
 /* T tokens against blocks [b0, b1) of the panel at p, into the lanes of y
  * that keep selects (rows ldy apart), starting from zero (b0 = 0) or from
@@ -1376,19 +1373,6 @@ GMK_X86_AI void gmk_x86_p16k_sub(int F, int T, const __m512i *restrict u, __m512
         is[j] = _mm512_add_epi32(is[j], _mm512_mullo_epi32(dot[j], sc));
 }
 
-/* The activation blocks b of T tokens (rows xrow bytes apart), and their
- * sums is zeroed. */
-GMK_X86_AI void gmk_x86_p16k_begin(int T, const uint8_t *restrict x, size_t xrow, int64_t b,
-                                   const gmk_act_q8_k *a[GMK_X86_P16K_TT],
-                                   __m512i is[GMK_X86_P16K_TT])
-{
-    GMK_X86_UNROLL
-    for (int j = 0; j < T; j++) {
-        a[j] = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
-        is[j] = _mm512_setzero_si512();
-    }
-}
-
 /* The block's sums is of T tokens (activation blocks a) into acc: the
  * minimums or q6_k's −32 from the bsums, then the float steps above. */
 GMK_X86_AI void gmk_x86_p16k_end(int F, int T, const gmk_x86_p16k *restrict k,
@@ -1423,46 +1407,8 @@ GMK_X86_AI void gmk_x86_p16k_end(int F, int T, const gmk_x86_p16k *restrict k,
     }
 }
 
-/* Unpacked block k against activation block b of T ≤ GMK_X86_P16K_TT
- * tokens (rows xrow bytes apart) into acc, the sub-blocks a rolled loop. */
-GMK_X86_AI void gmk_x86_p16k_block(int F, int T, const gmk_x86_p16k *restrict k,
-                                   const uint8_t *restrict x, size_t xrow, int64_t b,
-                                   __m512 acc[GMK_X86_P16K_TT])
-{
-    const int ns = F == GMK_DTYPE_Q6_K ? 16 : 8, gs = 64 / ns;
-    const gmk_act_q8_k *a[GMK_X86_P16K_TT];
-    __m512i is[GMK_X86_P16K_TT];
-    gmk_x86_p16k_begin(T, x, xrow, b, a, is);
-    GMK_X86_NO_UNROLL
-    for (int s = 0; s < ns; s++)
-        gmk_x86_p16k_sub(F, T, k->u + gs * s, k->sc[s], a, s, is);
-    gmk_x86_p16k_end(F, T, k, a, is, acc);
-}
-
-/* The same from the panel block at p, unpacked a group at a time as it is
- * used (decode: the weights never leave the registers). */
-GMK_X86_AI void gmk_x86_p16k_stream(int F, int T, const uint8_t *restrict p,
-                                    const uint8_t *restrict x, size_t xrow, int64_t b,
-                                    __m512 acc[GMK_X86_P16K_TT])
-{
-    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;
-    const gmk_act_q8_k *a[GMK_X86_P16K_TT];
-    __m512i is[GMK_X86_P16K_TT];
-    gmk_x86_p16k k;
-    gmk_x86_p16k_head(F, p, &k);
-    gmk_x86_p16k_begin(T, x, xrow, b, a, is);
-    GMK_X86_UNROLL
-    for (int c = 0; c < 4; c++) {
-        __m512i u[16];
-        gmk_x86_p16k_group(F, p, c, u);
-        GMK_X86_UNROLL
-        for (int q = 0; q < 16 / gs; q++) {
-            const int s = gmk_x86_pk_gsub(F, c, q);
-            gmk_x86_p16k_sub(F, T, u + gs * q, k.sc[s], a, s, is);
-        }
-    }
-    gmk_x86_p16k_end(F, T, &k, a, is, acc);
-}
+GMK_X86_PK_WALKS(gmk_x86_p16k, gmk_x86_p16k, __m512i, __m512, GMK_X86_P16K_TT,
+                 _mm512_setzero_si512)
 
 /* T tokens against blocks [b0, b1) of the panel at p, into the lanes of y
  * that keep selects (rows ldy apart), starting from zero (b0 = 0) or from
