@@ -767,50 +767,66 @@ GMK_X86_AI int gmk_x86_pk_gsub(int F, int c, int q)
  * vectors per sub-block, 8 or q6_k's 4), where an unpacked block keeps
  * them at u[gs·s ..].  A group is what one pass over its bytes gives: a
  * q4_k/q5_k chunk's low and high nibbles, q6_k's four quarters of 4 ql,
- * ql + 8 and qh vectors (see gmk_dequant_q6_k). */
-GMK_X86_AI void gmk_x86_p8k_group(int F, const uint8_t *restrict p, int c, __m256i u[16])
-{
-    const __m256i m4 = _mm256_set1_epi8(0x0f);
-    if (F == GMK_DTYPE_Q6_K) {
-        const uint8_t *qh = p + gmk_panel_part_at(F, 8, 128), *ql = p + gmk_panel_part_at(F, 8, 0);
-        const __m256i m2 = _mm256_set1_epi8(0x30);
-        const int n = c / 2;
-        GMK_X86_UNROLL
-        for (int e = 0; e < 4; e++) {
-            const int g = 4 * (c % 2) + e;
-            __m256i a = _mm256_loadu_si256((const __m256i *)(ql + 32 * (16 * n + g)));
-            __m256i b = _mm256_loadu_si256((const __m256i *)(ql + 32 * (16 * n + 8 + g)));
-            __m256i h = _mm256_loadu_si256((const __m256i *)(qh + 32 * (8 * n + g)));
-            u[e] = _mm256_or_si256(_mm256_and_si256(a, m4),
-                                   _mm256_and_si256(_mm256_slli_epi16(h, 4), m2));
-            u[4 + e] = _mm256_or_si256(_mm256_and_si256(b, m4),
-                                       _mm256_and_si256(_mm256_slli_epi16(h, 2), m2));
-            u[8 + e] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), m4),
-                                       _mm256_and_si256(h, m2));
-            u[12 + e] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 4), m4),
-                                        _mm256_and_si256(_mm256_srli_epi16(h, 2), m2));
-        }
-        return;
+ * ql + 8 and qh vectors (see gmk_dequant_q6_k).  P##_group and the whole
+ * block's P##_unpack (P##_head's parts, then the groups in place), for the
+ * P8 kernels (P gmk_x86_p8k, K its unpacked block, V __m256i, R 8 rows,
+ * X _mm256, S si256) and the P16 ones alike. */
+#define GMK_X86_PK_UNPACKS(P, K, V, R, X, S)                                                 \
+    GMK_X86_AI void P##_group(int F, const uint8_t *restrict p, int c, V u[16])              \
+    {                                                                                        \
+        const V m4 = X##_set1_epi8(0x0f);                                                    \
+        if (F == GMK_DTYPE_Q6_K) {                                                           \
+            const uint8_t *qh = p + gmk_panel_part_at(F, R, 128);                            \
+            const uint8_t *ql = p + gmk_panel_part_at(F, R, 0);                              \
+            const V m2 = X##_set1_epi8(0x30);                                                \
+            const int n = c / 2;                                                             \
+            GMK_X86_UNROLL                                                                   \
+            for (int e = 0; e < 4; e++) {                                                    \
+                const int g = 4 * (c % 2) + e;                                               \
+                V a = X##_loadu_##S((const void *)(ql + 4 * R * (16 * n + g)));              \
+                V b = X##_loadu_##S((const void *)(ql + 4 * R * (16 * n + 8 + g)));          \
+                V h = X##_loadu_##S((const void *)(qh + 4 * R * (8 * n + g)));               \
+                u[e] = X##_or_##S(X##_and_##S(a, m4), X##_and_##S(X##_slli_epi16(h, 4), m2)); \
+                u[4 + e] =                                                                   \
+                    X##_or_##S(X##_and_##S(b, m4), X##_and_##S(X##_slli_epi16(h, 2), m2));   \
+                u[8 + e] = X##_or_##S(X##_and_##S(X##_srli_epi16(a, 4), m4),                 \
+                                      X##_and_##S(h, m2));                                   \
+                u[12 + e] = X##_or_##S(X##_and_##S(X##_srli_epi16(b, 4), m4),                \
+                                       X##_and_##S(X##_srli_epi16(h, 2), m2));               \
+            }                                                                                \
+            return;                                                                          \
+        }                                                                                    \
+        /* chunk c: sub-blocks 2c (low nibbles), 2c + 1 */                                   \
+        const uint8_t *qs = p + gmk_panel_part_at(F, R, F == GMK_DTYPE_Q5_K ? 48 : 16);      \
+        const uint8_t *qh = p + gmk_panel_part_at(F, R, 16);                                 \
+        const V b4 = X##_set1_epi8(0x10);                                                    \
+        GMK_X86_UNROLL                                                                       \
+        for (int g = 0; g < 8; g++) {                                                        \
+            V v = X##_loadu_##S((const void *)(qs + 4 * R * (8 * c + g)));                   \
+            V lo = X##_and_##S(v, m4);                                                       \
+            V hi = X##_and_##S(X##_srli_epi16(v, 4), m4);                                    \
+            if (F == GMK_DTYPE_Q5_K) { /* bit 2c of qh → 16 of lo, bit 2c + 1 → of hi */    \
+                V h = X##_srli_epi16(X##_loadu_##S((const void *)(qh + 4 * R * g)), 2 * c);  \
+                lo = X##_or_##S(lo, X##_and_##S(X##_slli_epi16(h, 4), b4));                  \
+                hi = X##_or_##S(hi, X##_and_##S(X##_slli_epi16(h, 3), b4));                  \
+            }                                                                                \
+            u[g] = lo;                                                                       \
+            u[8 + g] = hi;                                                                   \
+        }                                                                                    \
+    }                                                                                        \
+    GMK_X86_AI void P##_unpack(int F, const uint8_t *restrict p, K *restrict k)              \
+    {                                                                                        \
+        const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;                                          \
+        P##_head(F, p, k);                                                                   \
+        GMK_X86_UNROLL                                                                       \
+        for (int c = 0; c < 4; c++) {                                                        \
+            V u[16];                                                                         \
+            P##_group(F, p, c, u);                                                           \
+            GMK_X86_UNROLL                                                                   \
+            for (int i = 0; i < 16; i++)                                                     \
+                k->u[gs * gmk_x86_pk_gsub(F, c, i / gs) + i % gs] = u[i];                    \
+        }                                                                                    \
     }
-    /* chunk c: sub-blocks 2c (low nibbles), 2c + 1 */
-    const uint8_t *qs = p + gmk_panel_part_at(F, 8, F == GMK_DTYPE_Q5_K ? 48 : 16);
-    const uint8_t *qh = p + gmk_panel_part_at(F, 8, 16);
-    const __m256i b4 = _mm256_set1_epi8(0x10);
-    GMK_X86_UNROLL
-    for (int g = 0; g < 8; g++) {
-        __m256i v = _mm256_loadu_si256((const __m256i *)(qs + 32 * (8 * c + g)));
-        __m256i lo = _mm256_and_si256(v, m4);
-        __m256i hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-        if (F == GMK_DTYPE_Q5_K) { /* bit 2c of qh → 16 of lo, bit 2c + 1 → of hi */
-            __m256i h = _mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)(qh + 32 * g)),
-                                          2 * c);
-            lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(h, 4), b4));
-            hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(h, 3), b4));
-        }
-        u[g] = lo;
-        u[8 + g] = hi;
-    }
-}
 
 /* The scales, minimums and block scales of the panel block at p into k
  * (all of it but the weights). */
@@ -851,19 +867,7 @@ GMK_X86_AI void gmk_x86_p8k_head(int F, const uint8_t *restrict p, gmk_x86_p8k *
     gmk_x86_p8k_sc2(_mm256_extracti128_si256(mn47, 1), junk, k->mn + 3);
 }
 
-GMK_X86_AI void gmk_x86_p8k_unpack(int F, const uint8_t *restrict p, gmk_x86_p8k *restrict k)
-{
-    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;
-    gmk_x86_p8k_head(F, p, k);
-    GMK_X86_UNROLL
-    for (int c = 0; c < 4; c++) {
-        __m256i u[16];
-        gmk_x86_p8k_group(F, p, c, u);
-        GMK_X86_UNROLL
-        for (int i = 0; i < 16; i++)
-            k->u[gs * gmk_x86_pk_gsub(F, c, i / gs) + i % gs] = u[i];
-    }
-}
+GMK_X86_PK_UNPACKS(gmk_x86_p8k, gmk_x86_p8k, __m256i, 8, _mm256, si256)
 
 /* Sub-block s (its gs vectors at u, its rows' scales sc) against the
  * activation blocks a of T tokens, into the int32 sums is (the formula
@@ -1236,56 +1240,6 @@ GMK_X86_AI __m512i gmk_x86_pair16z(__m128i a, __m128i b)
         _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b)));
 }
 
-/* Weight group c < 4 of the k-quant panel block at p: 16 vectors, those of
- * sub-blocks gmk_x86_pk_gsub(F, c, q) in u[gs·q .. gs·q + gs) (gs the
- * vectors per sub-block, 8 or q6_k's 4), where an unpacked block keeps
- * them at u[gs·s ..].  A group is what one pass over its bytes gives: a
- * q4_k/q5_k chunk's low and high nibbles, q6_k's four quarters of 4 ql,
- * ql + 8 and qh vectors. */
-GMK_X86_AI void gmk_x86_p16k_group(int F, const uint8_t *restrict p, int c, __m512i u[16])
-{
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    if (F == GMK_DTYPE_Q6_K) { /* see gmk_x86_p8k_unpack */
-        const uint8_t *qh = p + gmk_panel_part_at(F, 16, 128);
-        const uint8_t *ql = p + gmk_panel_part_at(F, 16, 0);
-        const __m512i m2 = _mm512_set1_epi8(0x30);
-        const int n = c / 2;
-        GMK_X86_UNROLL
-        for (int e = 0; e < 4; e++) {
-            const int g = 4 * (c % 2) + e;
-            __m512i a = _mm512_loadu_si512((const void *)(ql + 64 * (16 * n + g)));
-            __m512i b = _mm512_loadu_si512((const void *)(ql + 64 * (16 * n + 8 + g)));
-            __m512i h = _mm512_loadu_si512((const void *)(qh + 64 * (8 * n + g)));
-            u[e] = _mm512_or_si512(_mm512_and_si512(a, m4),
-                                   _mm512_and_si512(_mm512_slli_epi16(h, 4), m2));
-            u[4 + e] = _mm512_or_si512(_mm512_and_si512(b, m4),
-                                       _mm512_and_si512(_mm512_slli_epi16(h, 2), m2));
-            u[8 + e] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(a, 4), m4),
-                                       _mm512_and_si512(h, m2));
-            u[12 + e] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(b, 4), m4),
-                                        _mm512_and_si512(_mm512_srli_epi16(h, 2), m2));
-        }
-        return;
-    }
-    /* chunk c: sub-blocks 2c (low nibbles), 2c + 1 */
-    const uint8_t *qs = p + gmk_panel_part_at(F, 16, F == GMK_DTYPE_Q5_K ? 48 : 16);
-    const uint8_t *qh = p + gmk_panel_part_at(F, 16, 16);
-    const __m512i b4 = _mm512_set1_epi8(0x10);
-    GMK_X86_UNROLL
-    for (int g = 0; g < 8; g++) {
-        __m512i v = _mm512_loadu_si512((const void *)(qs + 64 * (8 * c + g)));
-        __m512i lo = _mm512_and_si512(v, m4);
-        __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
-        if (F == GMK_DTYPE_Q5_K) { /* bit 2c of qh → 16 of lo, bit 2c + 1 → of hi */
-            __m512i h = _mm512_srli_epi16(_mm512_loadu_si512((const void *)(qh + 64 * g)), 2 * c);
-            lo = _mm512_or_si512(lo, _mm512_and_si512(_mm512_slli_epi16(h, 4), b4));
-            hi = _mm512_or_si512(hi, _mm512_and_si512(_mm512_slli_epi16(h, 3), b4));
-        }
-        u[g] = lo;
-        u[8 + g] = hi;
-    }
-}
-
 /* The scales, minimums and block scales of the panel block at p into k
  * (all of it but the weights). */
 GMK_X86_AI void gmk_x86_p16k_head(int F, const uint8_t *restrict p, gmk_x86_p16k *restrict k)
@@ -1335,19 +1289,7 @@ GMK_X86_AI void gmk_x86_p16k_head(int F, const uint8_t *restrict p, gmk_x86_p16k
     }
 }
 
-GMK_X86_AI void gmk_x86_p16k_unpack(int F, const uint8_t *restrict p, gmk_x86_p16k *restrict k)
-{
-    const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;
-    gmk_x86_p16k_head(F, p, k);
-    GMK_X86_UNROLL
-    for (int c = 0; c < 4; c++) {
-        __m512i u[16];
-        gmk_x86_p16k_group(F, p, c, u);
-        GMK_X86_UNROLL
-        for (int i = 0; i < 16; i++)
-            k->u[gs * gmk_x86_pk_gsub(F, c, i / gs) + i % gs] = u[i];
-    }
-}
+GMK_X86_PK_UNPACKS(gmk_x86_p16k, gmk_x86_p16k, __m512i, 16, _mm512, si512)
 
 /* Sub-block s (its gs vectors at u, its rows' scales sc) against the
  * activation blocks a of T tokens, into the int32 sums is: Σ u·x exact in
