@@ -95,16 +95,19 @@ END_TEST
 
 /* P4 panels: every block of every row comes back as it was (rows a
  * multiple of 4 and not), padding rows are zero, q8_0 keeps its signed
- * bytes (P8 still stores them + 128), and the size is whole panels. */
+ * bytes (P8 still stores them + 128), the k-quants' weight bytes start
+ * their part 4 bytes a row, and the size is whole panels. */
 START_TEST(test_p4_layout)
 {
-    const int dtypes[] = {GMK_DTYPE_Q4_0, GMK_DTYPE_Q5_0, GMK_DTYPE_Q8_0};
+    const int dtypes[] = {GMK_DTYPE_Q4_0, GMK_DTYPE_Q5_0, GMK_DTYPE_Q8_0,
+                          GMK_DTYPE_Q4_K, GMK_DTYPE_Q5_K, GMK_DTYPE_Q6_K};
     const int F = dtypes[_i];
     const size_t bb = gmk_dtype_block_bytes(F);
+    const int64_t n_in = 3 * gmk_dtype_block(F), nb = 3;
+    uint8_t *w = malloc(9 * 3 * bb), *p = malloc(12 * 3 * bb), blk[256];
+    ck_assert(w && p && bb <= sizeof blk);
     for (int64_t n_out = 1; n_out <= 9; n_out += 4) {
-        const int64_t n_in = 96, nb = n_in / 32;
-        uint8_t w[9 * 3 * 34], p[12 * 3 * 34], blk[34];
-        for (size_t i = 0; i < sizeof w; i++)
+        for (size_t i = 0; i < 9 * 3 * bb; i++)
             w[i] = (uint8_t)(i * 37 + 11);
         uint64_t bytes = gmk_layout_bytes(GMK_LAYOUT_P4, F, n_out, n_in);
         ck_assert_uint_eq(bytes, (uint64_t)((n_out + 3) / 4 * 4 * nb) * bb);
@@ -122,10 +125,19 @@ START_TEST(test_p4_layout)
                 }
             }
         /* row 0's first 4 quant bytes start the panel's quants, as stored in
-         * the file (q8_0 signed, not + 128 as in P8) */
-        const size_t qs = F == GMK_DTYPE_Q8_0 ? 2 : bb - 16;
-        ck_assert_int_eq(memcmp(p + gmk_panel_qs_at(F, 4), w + qs, 4), 0);
+         * the file (q8_0 signed, not + 128 as in P8); a k-quant's qs (q6_k:
+         * ql) is its last part */
+        const int b32 = gmk_dtype_block(F) == 32;
+        const size_t qs = F == GMK_DTYPE_Q8_0   ? 2
+                          : F == GMK_DTYPE_Q6_K ? 0
+                                                : bb - (b32 ? 16 : 128);
+        const size_t at = b32 ? gmk_panel_qs_at(F, 4) : 4 * (bb - 128);
+        ck_assert_int_eq(memcmp(p + at, w + qs, 4), 0);
+        if (n_out > 1) /* row 1 */
+            ck_assert_int_eq(memcmp(p + at + 4, w + nb * bb + qs, 4), 0);
     }
+    free(w);
+    free(p);
     ck_assert_str_eq(gmk_layout_name(GMK_LAYOUT_P4), "p4");
     uint8_t w8[34] = {0}, p8[8 * 34];
     w8[2] = 0x05;
@@ -140,7 +152,7 @@ Suite *cross_suite(void)
     TCase *tc = tcase_create("kernels");
     tcase_set_timeout(tc, 300);
     tcase_add_loop_test(tc, test_cross_kernels, 0, N_KERNEL_TARGETS);
-    tcase_add_loop_test(tc, test_p4_layout, 0, 3);
+    tcase_add_loop_test(tc, test_p4_layout, 0, 6);
     suite_add_tcase(s, tc);
     return s;
 }

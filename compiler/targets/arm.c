@@ -5,9 +5,9 @@
  *
  * All three share the kernel header gmk_arm.h, which picks smull, sdot or
  * smmla from the ISA macros the -march flags below turn on.  q4_0, q5_0
- * and q8_0 weights take int8 activations (Q8_0 blocks) and are repacked at
- * load into 4-row panels (GMK_LAYOUT_P4); q4_k, q5_k and q6_k take Q8_K
- * blocks in the file's rows; every other weight type keeps f32 activations
+ * and q8_0 weights take int8 activations (Q8_0 blocks), q4_k, q5_k and
+ * q6_k Q8_K blocks, and all six are repacked at load into 4-row panels
+ * (GMK_LAYOUT_P4); every other weight type keeps f32 activations
  * and the portable kernels (gmk_generic.h), which clang vectorizes for the
  * -march (docs/targets.md).  On an AArch64 host they
  * build natively; on any other host they cross-compile against Debian's
@@ -17,8 +17,7 @@
 #include "gmk_layout.h"
 #include "target.h"
 
-/* The panels hold q4_0, q5_0, q8_0 (gmk_layout_supports); the k-quants
- * are read in the file's rows. */
+/* The panels hold q4_0, q5_0, q8_0 and the k-quants (gmk_layout_supports). */
 static int layout_p4(int dtype)
 {
     return gmk_layout_supports(GMK_LAYOUT_P4, dtype) ? GMK_LAYOUT_P4 : GMK_LAYOUT_PACKED;

@@ -3,17 +3,18 @@
  *
  * The two primitives of gmk_generic.h with int8 activations: gmk_act_row
  * quantizes f32 rows to Q8_0 / Q8_K blocks by the x86 targets' rule, and
- * gmk_matmul_rows multiplies q4_0, q5_0 and q8_0 weights by Q8_0 rows, read
- * from the file's rows or from 4-row panels (GMK_LAYOUT_P4, gmk_layout.h),
- * and q4_k, q5_k, q6_k by Q8_K rows from the file's rows.  The
- * instructions follow the -march macros: sdot with __ARM_FEATURE_DOTPROD,
- * smmla for pairs of tokens with __ARM_FEATURE_MATMUL_INT8, else widening
+ * gmk_matmul_rows multiplies q4_0, q5_0 and q8_0 weights by Q8_0 rows and
+ * q4_k, q5_k, q6_k by Q8_K rows, read from the file's rows or from 4-row
+ * panels (GMK_LAYOUT_P4, gmk_layout.h).  The instructions follow the
+ * -march macros: sdot with __ARM_FEATURE_DOTPROD, smmla for pairs of
+ * tokens with __ARM_FEATURE_MATMUL_INT8 (b32 panels), else widening
  * multiplies (smull, sadalp) of Armv8.0.  Every path computes, per (row,
  * token, block), exact integer sums and then the float steps of the x86
  * kernels (acc = fma(float(q)·dx, dw, acc) for the b32 formats, as
- * gmk_x86_step_b32): the three targets, both layouts, any row cut and any
- * token count give the same bits.  The weight types without kernels here
- * take f32 activations (gmk_act_fmt_arm) and the portable kernels.
+ * gmk_x86_step_b32; gmk_arm_kstep's for the k-quants): the three targets,
+ * both layouts, any row cut and any token count give the same bits.  The
+ * weight types without kernels here take f32 activations (gmk_act_fmt_arm)
+ * and the portable kernels.
  */
 #ifndef GMK_ARM_H
 #define GMK_ARM_H
@@ -228,6 +229,32 @@ typedef struct gmk_arm_kblk {
     float d, dmin;
 } gmk_arm_kblk;
 
+/* The low and high nibbles of qs bytes v (out[0], out[1]); for q5_k
+ * (five) plus 16 where bit 2c (low) or 2c+1 (high) of its qh bytes h is
+ * set. */
+GMK_AI void gmk_arm_nibbles(uint8x16_t v, int five, uint8x16_t h, int c, uint8x16_t out[2])
+{
+    const uint8x16_t b4 = vdupq_n_u8(0x10);
+    uint8x16_t lo = vandq_u8(v, vdupq_n_u8(0x0f)), hi = vshrq_n_u8(v, 4);
+    if (five) {
+        lo = vorrq_u8(lo, vandq_u8(vtstq_u8(h, vdupq_n_u8((uint8_t)(1u << 2 * c))), b4));
+        hi = vorrq_u8(hi, vandq_u8(vtstq_u8(h, vdupq_n_u8((uint8_t)(2u << 2 * c))), b4));
+    }
+    out[0] = lo;
+    out[1] = hi;
+}
+
+/* q6_k's 6-bit values from ql bytes l0 (low nibbles: k = 0, high: k = 2)
+ * and l1 (k = 1, 3) and qh bytes hb (bits 2k, 2k+1): v[k]. */
+GMK_AI void gmk_arm_six(uint8x16_t l0, uint8x16_t l1, uint8x16_t hb, uint8x16_t v[4])
+{
+    const uint8x16_t low = vdupq_n_u8(0x0f), two = vdupq_n_u8(0x30);
+    v[0] = vorrq_u8(vandq_u8(l0, low), vandq_u8(vshlq_n_u8(hb, 4), two));
+    v[1] = vorrq_u8(vandq_u8(l1, low), vandq_u8(vshlq_n_u8(hb, 2), two));
+    v[2] = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hb, two));
+    v[3] = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(hb, 2), two));
+}
+
 /* q4_k / q5_k (five) at b: chunk c is sub-blocks 2c (low nibbles of
  * qs[32c..32c+31]) and 2c+1 (high); q5_k's 5th bit of element 64c+l is bit
  * 2c of qh[l], of 64c+32+l bit 2c+1. */
@@ -247,18 +274,13 @@ GMK_AI void gmk_arm_unpack_q45k(gmk_arm_kblk *u, int five, const uint8_t *b)
         u->sc[k] = vld1q_s32(sc + 4 * k);
     u->mn = vld1q_s16(mn);
     const uint8_t *qh = b + 16, *qs = b + 16 + 32 * five;
-    const uint8x16_t low = vdupq_n_u8(0x0f), b4 = vdupq_n_u8(0x10);
     for (int c = 0; c < 4; c++)
         for (int h = 0; h < 2; h++) {
-            uint8x16_t v = vld1q_u8(qs + 32 * c + 16 * h);
-            uint8x16_t lo = vandq_u8(v, low), hi = vshrq_n_u8(v, 4);
-            if (five) {
-                uint8x16_t m = vld1q_u8(qh + 16 * h);
-                lo = vorrq_u8(lo, vandq_u8(vtstq_u8(m, vdupq_n_u8((uint8_t)(1u << 2 * c))), b4));
-                hi = vorrq_u8(hi, vandq_u8(vtstq_u8(m, vdupq_n_u8((uint8_t)(2u << 2 * c))), b4));
-            }
-            u->q[4 * c + h] = vreinterpretq_s8_u8(lo);
-            u->q[4 * c + 2 + h] = vreinterpretq_s8_u8(hi);
+            uint8x16_t n[2];
+            gmk_arm_nibbles(vld1q_u8(qs + 32 * c + 16 * h), five,
+                            five ? vld1q_u8(qh + 16 * h) : vdupq_n_u8(0), c, n);
+            u->q[4 * c + h] = vreinterpretq_s8_u8(n[0]);
+            u->q[4 * c + 2 + h] = vreinterpretq_s8_u8(n[1]);
         }
 }
 
@@ -274,20 +296,13 @@ GMK_AI void gmk_arm_unpack_q6k(gmk_arm_kblk *u, const uint8_t *b)
         u->sc[2 * k] = vmovl_s16(vget_low_s16(u->sc16[k]));
         u->sc[2 * k + 1] = vmovl_high_s16(u->sc16[k]);
     }
-    const uint8x16_t low = vdupq_n_u8(0x0f), two = vdupq_n_u8(0x30);
     for (int n = 0; n < 2; n++)
         for (int h = 0; h < 2; h++) {
-            uint8x16_t l0 = vld1q_u8(b + 64 * n + 16 * h), l1 = vld1q_u8(b + 64 * n + 32 + 16 * h);
-            uint8x16_t hb = vld1q_u8(b + 128 + 32 * n + 16 * h);
-            int8x16_t *q = u->q + 8 * n + h; /* group 8n + 2k + h */
-            uint8x16_t v0 = vorrq_u8(vandq_u8(l0, low), vandq_u8(vshlq_n_u8(hb, 4), two));
-            uint8x16_t v1 = vorrq_u8(vandq_u8(l1, low), vandq_u8(vshlq_n_u8(hb, 2), two));
-            uint8x16_t v2 = vorrq_u8(vshrq_n_u8(l0, 4), vandq_u8(hb, two));
-            uint8x16_t v3 = vorrq_u8(vshrq_n_u8(l1, 4), vandq_u8(vshrq_n_u8(hb, 2), two));
-            q[0] = vreinterpretq_s8_u8(v0);
-            q[2] = vreinterpretq_s8_u8(v1);
-            q[4] = vreinterpretq_s8_u8(v2);
-            q[6] = vreinterpretq_s8_u8(v3);
+            uint8x16_t v[4];
+            gmk_arm_six(vld1q_u8(b + 64 * n + 16 * h), vld1q_u8(b + 64 * n + 32 + 16 * h),
+                        vld1q_u8(b + 128 + 32 * n + 16 * h), v);
+            for (int k = 0; k < 4; k++) /* group 8n + 2k + h */
+                u->q[8 * n + 2 * k + h] = vreinterpretq_s8_u8(v[k]);
         }
 }
 
@@ -388,33 +403,41 @@ GMK_AI float32x4_t gmk_arm_panel_block(int F, const uint8_t *p, int8x16_t w[8])
         a01 = vpadalq_s16(a01, vmull_s8(vget_low_s8(w), vget_low_s8(xd_)));                  \
         a23 = vpadalq_s16(a23, vmull_high_s8(w, xd_));                                       \
     } while (0)
+/* The same for the 16 bytes of xv against w[0..3], one lane each. */
+#define GMK_ARM_MULL4(a01, a23, w, xv)                                                       \
+    do {                                                                                     \
+        GMK_ARM_MULL(a01, a23, (w)[0], xv, 0);                                               \
+        GMK_ARM_MULL(a01, a23, (w)[1], xv, 1);                                               \
+        GMK_ARM_MULL(a01, a23, (w)[2], xv, 2);                                               \
+        GMK_ARM_MULL(a01, a23, (w)[3], xv, 3);                                               \
+    } while (0)
 #endif
+
+/* a + the 4 rows' dots with 16 bytes x: w[g] against elements 4g .. 4g+3. */
+GMK_AI int32x4_t gmk_arm_panel_dot16(int32x4_t a, const int8x16_t w[4], int8x16_t x)
+{
+#ifdef __ARM_FEATURE_DOTPROD
+    a = vdotq_laneq_s32(a, w[0], x, 0);
+    a = vdotq_laneq_s32(a, w[1], x, 1);
+    a = vdotq_laneq_s32(a, w[2], x, 2);
+    return vdotq_laneq_s32(a, w[3], x, 3);
+#else
+    int32x4_t a01 = vdupq_n_s32(0), a23 = vdupq_n_s32(0);
+    GMK_ARM_MULL4(a01, a23, w, x);
+    return vaddq_s32(a, vpaddq_s32(a01, a23));
+#endif
+}
 
 /* The 4 rows' dots with one token's 32 bytes x. */
 GMK_AI int32x4_t gmk_arm_panel_dot(const int8x16_t w[8], const int8_t *x)
 {
     const int8x16_t x0 = vld1q_s8(x), x1 = vld1q_s8(x + 16);
 #ifdef __ARM_FEATURE_DOTPROD
-    int32x4_t a = vdupq_n_s32(0); /* sdot by lane: w[g] against elements 4g..4g+3 */
-    a = vdotq_laneq_s32(a, w[0], x0, 0);
-    a = vdotq_laneq_s32(a, w[1], x0, 1);
-    a = vdotq_laneq_s32(a, w[2], x0, 2);
-    a = vdotq_laneq_s32(a, w[3], x0, 3);
-    a = vdotq_laneq_s32(a, w[4], x1, 0);
-    a = vdotq_laneq_s32(a, w[5], x1, 1);
-    a = vdotq_laneq_s32(a, w[6], x1, 2);
-    a = vdotq_laneq_s32(a, w[7], x1, 3);
-    return a;
+    return gmk_arm_panel_dot16(gmk_arm_panel_dot16(vdupq_n_s32(0), w, x0), w + 4, x1);
 #else
     int32x4_t a01 = vdupq_n_s32(0), a23 = vdupq_n_s32(0);
-    GMK_ARM_MULL(a01, a23, w[0], x0, 0);
-    GMK_ARM_MULL(a01, a23, w[1], x0, 1);
-    GMK_ARM_MULL(a01, a23, w[2], x0, 2);
-    GMK_ARM_MULL(a01, a23, w[3], x0, 3);
-    GMK_ARM_MULL(a01, a23, w[4], x1, 0);
-    GMK_ARM_MULL(a01, a23, w[5], x1, 1);
-    GMK_ARM_MULL(a01, a23, w[6], x1, 2);
-    GMK_ARM_MULL(a01, a23, w[7], x1, 3);
+    GMK_ARM_MULL4(a01, a23, w, x0);
+    GMK_ARM_MULL4(a01, a23, w + 4, x1);
     return vpaddq_s32(a01, a23); /* lanes 0+1: row 0, 2+3: row 1, ... */
 #endif
 }
@@ -481,8 +504,21 @@ GMK_AI void gmk_arm_p4_block(int F, int T, float32x4_t *acc, const uint8_t *pb,
     }
 }
 
-/* One panel of 4 rows (at pw) × T tokens; rows outside [r0, r1) are
+/* The T tokens' sums of panel p into y: rows outside [r0, r1) are
  * computed but not stored (another thread owns them). */
+GMK_AI void gmk_arm_p4_store(int T, float *restrict y, int64_t ldy, const float32x4_t *acc,
+                             int64_t p, int64_t r0, int64_t r1)
+{
+    for (int j = 0; j < T; j++) {
+        float o[GMK_ARM_R];
+        vst1q_f32(o, acc[j]);
+        for (int i = 0; i < GMK_ARM_R; i++)
+            if (p + i >= r0 && p + i < r1)
+                y[j * ldy + p + i] = o[i];
+    }
+}
+
+/* One panel of 4 rows (at pw) × T tokens of a b32 F. */
 GMK_AI void gmk_arm_p4_tile(int F, int T, float *restrict y, int64_t ldy, const uint8_t *pw,
                             int64_t p, const uint8_t *x, size_t xrow, int64_t r0, int64_t r1,
                             int64_t nb)
@@ -493,13 +529,153 @@ GMK_AI void gmk_arm_p4_tile(int F, int T, float *restrict y, int64_t ldy, const 
         acc[j] = vdupq_n_f32(0.0f);
     for (int64_t b = 0; b < nb; b++)
         gmk_arm_p4_block(F, T, acc, pw + (size_t)b * pbb, x, xrow, b);
-    for (int j = 0; j < T; j++) {
-        float o[GMK_ARM_R];
-        vst1q_f32(o, acc[j]);
-        for (int i = 0; i < GMK_ARM_R; i++)
-            if (p + i >= r0 && p + i < r1)
-                y[j * ldy + p + i] = o[i];
+    gmk_arm_p4_store(T, y, ldy, acc, p, r0, r1);
+}
+
+/* ---------------------------------------------- k-quants in 4-row panels */
+
+/*
+ * A k-quant panel block (gmk_layout.h's k-quant parts with R = 4) unpacked
+ * once per token tile: w[v] = 4 bytes of each row, elements 4v .. 4v+3 of
+ * the block (q4_k 0..15, q5_k 0..31, q6_k with its −32 taken out here,
+ * −32..31: one subtraction per vector and tile, where the file's rows
+ * subtract 32·Σx per group and token; the integer sums are exact either
+ * way), sc[j] the rows' scales
+ * of sub-block j (32 elements; q6_k group j of 16), mn[j] their minimums
+ * (q4_k, q5_k), d and dmin the rows' f16 scales.
+ */
+typedef struct gmk_arm_p4k {
+    int8x16_t w[64];
+    int32x4_t sc[16];
+    int16x4_t mn[8];
+    float32x4_t d, dmin;
+} gmk_arm_p4k;
+
+/* Four u8 lanes of v from lane 4k on, widened to int32. */
+GMK_AI int32x4_t gmk_arm_u8x4(uint8x16_t v, int k)
+{
+    uint16x8_t h = k < 2 ? vmovl_u8(vget_low_u8(v)) : vmovl_high_u8(v);
+    return vreinterpretq_s32_u32(k % 2 ? vmovl_high_u16(h) : vmovl_u16(vget_low_u16(h)));
+}
+
+/* q4_k / q5_k (five) panel block p: parts d, dmin (4R bytes), the 6-bit
+ * scales (12 pieces of R bytes: byte k of row r at 4k + r), q5_k's qh (8
+ * vectors), qs (32 vectors).  Vector i of qs is bytes 4i .. 4i+3 of each
+ * row's qs: chunk c = i/8 at l = 4(i%8), low nibbles elements 64c + l..,
+ * high 64c + 32 + l..; qh vector i%8 holds their 5th bits (2c, 2c+1). */
+GMK_AI void gmk_arm_p4k_q45(gmk_arm_p4k *u, int five, const uint8_t *p)
+{
+    u->d = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
+    u->dmin = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p + 8)));
+    /* gmk_scale_min_k4 on every row at once: s0 holds bytes 0..3 of the
+     * rows, s1 4..7, s2 8..11 */
+    const uint8x16_t s0 = vld1q_u8(p + 16), s1 = vld1q_u8(p + 32), s2 = vld1q_u8(p + 48);
+    const uint8x16_t m63 = vdupq_n_u8(63), m15 = vdupq_n_u8(15);
+    const uint8x16_t sc[2] = {vandq_u8(s0, m63),
+                              vorrq_u8(vandq_u8(s2, m15), vshlq_n_u8(vshrq_n_u8(s0, 6), 4))};
+    const uint8x16_t mn[2] = {vandq_u8(s1, m63),
+                              vorrq_u8(vshrq_n_u8(s2, 4), vshlq_n_u8(vshrq_n_u8(s1, 6), 4))};
+    for (int h = 0; h < 2; h++)
+        for (int k = 0; k < 4; k++) {
+            u->sc[4 * h + k] = gmk_arm_u8x4(sc[h], k);
+            uint16x8_t m = vmovl_u8(k < 2 ? vget_low_u8(mn[h]) : vget_high_u8(mn[h]));
+            u->mn[4 * h + k] = vreinterpret_s16_u16(k % 2 ? vget_high_u16(m) : vget_low_u16(m));
+        }
+    const uint8_t *qh = p + 64, *qs = p + 64 + 128 * five;
+    for (int i = 0; i < 32; i++) {
+        const int c = i / 8, m = i % 8;
+        uint8x16_t n[2];
+        gmk_arm_nibbles(vld1q_u8(qs + 16 * i), five, five ? vld1q_u8(qh + 16 * m) : vdupq_n_u8(0),
+                        c, n);
+        u->w[16 * c + m] = vreinterpretq_s8_u8(n[0]);
+        u->w[16 * c + 8 + m] = vreinterpretq_s8_u8(n[1]);
     }
+}
+
+/* q6_k panel block p: parts d (4R bytes), the int8 scales (16 pieces of R
+ * bytes), qh (16 vectors), ql (32 vectors).  In half n, ql vectors 16n + m
+ * and 16n + 8 + m (m < 8) hold the low nibbles of elements 128n + 4m.. and
+ * 128n + 32 + 4m.. and the high nibbles of 128n + 64 + 4m.. and 128n + 96 +
+ * 4m..; qh vector 8n + m their top two bits, 2k and 2k+1 for element 32k. */
+GMK_AI void gmk_arm_p4k_q6(gmk_arm_p4k *u, const uint8_t *p)
+{
+    u->d = vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8(p)));
+    for (int k = 0; k < 4; k++) {
+        const int8x16_t s = vld1q_s8((const int8_t *)p + 8 + 16 * k);
+        const int16x8_t s16[2] = {vmovl_s8(vget_low_s8(s)), vmovl_high_s8(s)};
+        for (int h = 0; h < 2; h++) {
+            u->sc[4 * k + 2 * h] = vmovl_s16(vget_low_s16(s16[h]));
+            u->sc[4 * k + 2 * h + 1] = vmovl_high_s16(s16[h]);
+        }
+    }
+    const uint8_t *qh = p + 72, *ql = p + 72 + 256;
+    const int8x16_t off = vdupq_n_s8(32);
+    for (int n = 0; n < 2; n++)
+        for (int m = 0; m < 8; m++) {
+            uint8x16_t v[4];
+            gmk_arm_six(vld1q_u8(ql + 16 * (16 * n + m)), vld1q_u8(ql + 16 * (16 * n + 8 + m)),
+                        vld1q_u8(qh + 16 * (8 * n + m)), v);
+            for (int k = 0; k < 4; k++)
+                u->w[32 * n + 8 * k + m] = vsubq_s8(vreinterpretq_s8_u8(v[k]), off);
+        }
+}
+
+/* One token's step on an unpacked panel block, the arithmetic of
+ * gmk_arm_kstep by lane: isum = Σ_j sc_j·dot_j and msum = Σ_j mn_j·Σx_j
+ * exact, then acc = fma(isum, d·dx, acc), acc = fma(−msum, dmin·dx, acc)
+ * for q4_k / q5_k. */
+GMK_AI float32x4_t gmk_arm_p4k_step(int F, float32x4_t acc, const gmk_arm_p4k *u,
+                                    const gmk_act_q8_k *a)
+{
+    int32x4_t t = vdupq_n_s32(0);
+    if (F == GMK_DTYPE_Q6_K) {
+        for (int g = 0; g < 16; g++) /* groups of 16 */
+            t = vmlaq_s32(t, gmk_arm_panel_dot16(vdupq_n_s32(0), u->w + 4 * g,
+                                                 vld1q_s8(a->qs + 16 * g)), u->sc[g]);
+        return vfmaq_f32(acc, vcvtq_f32_s32(t), vmulq_n_f32(u->d, a->d));
+    }
+    int32x4_t m = vdupq_n_s32(0);
+    for (int j = 0; j < 8; j++) { /* sub-blocks of 32 */
+        t = vmlaq_s32(t, gmk_arm_panel_dot(u->w + 8 * j, a->qs + 32 * j), u->sc[j]);
+        m = vmlal_n_s16(m, u->mn[j], (int16_t)(a->bsums[2 * j] + a->bsums[2 * j + 1]));
+    }
+    acc = vfmaq_f32(acc, vcvtq_f32_s32(t), vmulq_n_f32(u->d, a->d));
+    return vfmaq_f32(acc, vnegq_f32(vcvtq_f32_s32(m)), vmulq_n_f32(u->dmin, a->d));
+}
+
+/* One panel of 4 rows (at pw) × T tokens of a k-quant F, each panel block
+ * unpacked once; rows outside [r0, r1) are computed but not stored. */
+GMK_AI void gmk_arm_p4k_tile(int F, int T, float *restrict y, int64_t ldy, const uint8_t *pw,
+                             int64_t p, const uint8_t *x, size_t xrow, int64_t r0, int64_t r1,
+                             int64_t nb)
+{
+    const size_t pbb = GMK_ARM_R * gmk_dtype_block_bytes(F);
+    float32x4_t acc[GMK_ARM_T];
+    gmk_arm_p4k u;
+    for (int j = 0; j < T; j++)
+        acc[j] = vdupq_n_f32(0.0f);
+    for (int64_t b = 0; b < nb; b++) {
+        if (F == GMK_DTYPE_Q6_K)
+            gmk_arm_p4k_q6(&u, pw + (size_t)b * pbb);
+        else
+            gmk_arm_p4k_q45(&u, F == GMK_DTYPE_Q5_K, pw + (size_t)b * pbb);
+        for (int j = 0; j < T; j++) {
+            const gmk_act_q8_k *a = (const gmk_act_q8_k *)(x + (size_t)j * xrow) + b;
+            acc[j] = gmk_arm_p4k_step(F, acc[j], &u, a);
+        }
+    }
+    gmk_arm_p4_store(T, y, ldy, acc, p, r0, r1);
+}
+
+/* The tile of the b32 formats or of the k-quants. */
+GMK_AI void gmk_arm_p4_any(int F, int T, float *restrict y, int64_t ldy, const uint8_t *pw,
+                           int64_t p, const uint8_t *x, size_t xrow, int64_t r0, int64_t r1,
+                           int64_t nb)
+{
+    if (gmk_dtype_block(F) == GMK_ARM_QKK)
+        gmk_arm_p4k_tile(F, T, y, ldy, pw, p, x, xrow, r0, r1, nb);
+    else
+        gmk_arm_p4_tile(F, T, y, ldy, pw, p, x, xrow, r0, r1, nb);
 }
 
 /* Rows [r0, r1) of F in P4 panels, GMK_ARM_T tokens per tile (the token
@@ -517,10 +693,10 @@ static inline void gmk_arm_p4(int F, float *restrict y, int64_t ldy, const uint8
             const uint8_t *xt = x + (size_t)t0 * xrow;
             float *yt = y + t0 * ldy;
             switch (n_tok - t0 < GMK_ARM_T ? n_tok - t0 : GMK_ARM_T) {
-            case 1: gmk_arm_p4_tile(F, 1, yt, ldy, pw, p, xt, xrow, r0, r1, nb); break;
-            case 2: gmk_arm_p4_tile(F, 2, yt, ldy, pw, p, xt, xrow, r0, r1, nb); break;
-            case 3: gmk_arm_p4_tile(F, 3, yt, ldy, pw, p, xt, xrow, r0, r1, nb); break;
-            default: gmk_arm_p4_tile(F, 4, yt, ldy, pw, p, xt, xrow, r0, r1, nb); break;
+            case 1: gmk_arm_p4_any(F, 1, yt, ldy, pw, p, xt, xrow, r0, r1, nb); break;
+            case 2: gmk_arm_p4_any(F, 2, yt, ldy, pw, p, xt, xrow, r0, r1, nb); break;
+            case 3: gmk_arm_p4_any(F, 3, yt, ldy, pw, p, xt, xrow, r0, r1, nb); break;
+            default: gmk_arm_p4_any(F, 4, yt, ldy, pw, p, xt, xrow, r0, r1, nb); break;
             }
         }
     }
@@ -552,6 +728,14 @@ static inline int gmk_arm_int8(float *restrict y, int64_t ldy, const uint8_t *re
         default: return 0;
         }
     }
+    if (fmt == GMK_ACT_Q8_K && layout == GMK_LAYOUT_P4) {
+        switch (dtype) {
+        case GMK_DTYPE_Q4_K: gmk_arm_p4(GMK_DTYPE_Q4_K, GMK_ARM_ARGS); return 1;
+        case GMK_DTYPE_Q5_K: gmk_arm_p4(GMK_DTYPE_Q5_K, GMK_ARM_ARGS); return 1;
+        case GMK_DTYPE_Q6_K: gmk_arm_p4(GMK_DTYPE_Q6_K, GMK_ARM_ARGS); return 1;
+        default: return 0;
+        }
+    }
     if (fmt == GMK_ACT_Q8_K && layout == GMK_LAYOUT_PACKED) {
         switch (dtype) {
         case GMK_DTYPE_Q4_K: gmk_arm_rows_k(GMK_DTYPE_Q4_K, GMK_ARM_ARGS); return 1;
@@ -565,9 +749,8 @@ static inline int gmk_arm_int8(float *restrict y, int64_t ldy, const uint8_t *re
 }
 
 /* gmk_generic.h's gmk_int8_matmul_rows around the kernels above: q4_0,
- * q5_0 and q8_0 with Q8_0 rows (file's rows or P4) and q4_k, q5_k, q6_k
- * with Q8_K rows (file's rows) take the int8 kernels; f32 rows the
- * reference. */
+ * q5_0 and q8_0 with Q8_0 rows and q4_k, q5_k, q6_k with Q8_K rows (file's
+ * rows or P4) take the int8 kernels; f32 rows the reference. */
 static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *restrict W,
                                    int wdtype, const void *restrict xq, int fmt, int n_tok,
                                    int64_t r0, int64_t r1, int64_t n_in)

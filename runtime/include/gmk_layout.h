@@ -47,12 +47,13 @@
  * in P8, a zmm in P16: vpdpbusd's operand), and one R-byte load scale byte
  * k of every row.
  *
- * GMK_LAYOUT_P4 (q4_0, q5_0, q8_0; read by the AArch64 kernels, gmk_arm.h):
- * the P16 order with R = 4 (q5_0's 5th bits one 16-bit mask per 4 bytes of
- * the 4 rows), but q8_0 keeps its signed bytes (sdot, smmla and
- * smull multiply s8 by s8).  A 16-byte load holds 4 bytes of each of the 4
- * rows: what sdot against one 4-byte lane of activations wants, and, two
- * loads zipped by 32-bit lanes, the 2 rows × 8 bytes an smmla takes.
+ * GMK_LAYOUT_P4 (q4_0, q5_0, q8_0, q4_k, q5_k, q6_k; read by the AArch64
+ * kernels, gmk_arm.h): the P16 order with R = 4 (q5_0's 5th bits one
+ * 16-bit mask per 4 bytes of the 4 rows; the k-quants' parts as above),
+ * but q8_0 keeps its signed bytes (sdot, smmla and smull multiply s8 by
+ * s8).  A 16-byte load holds 4 bytes of each of the 4 rows: what sdot
+ * against one 4-byte lane of activations wants, and, two loads zipped by
+ * 32-bit lanes, the 2 rows × 8 bytes an smmla takes.
  *
  * f16 and bf16 weights are blocks of one element, so a P8 panel block is
  * element k of each of the 8 rows side by side (16 bytes; a P16 one 32
@@ -90,7 +91,8 @@ static inline int gmk_layout_supports(int layout, int dtype)
                dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K ||
                dtype == GMK_DTYPE_F16 || dtype == GMK_DTYPE_BF16;
     case GMK_LAYOUT_P4:
-        return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0;
+        return dtype == GMK_DTYPE_Q4_0 || dtype == GMK_DTYPE_Q5_0 || dtype == GMK_DTYPE_Q8_0 ||
+               dtype == GMK_DTYPE_Q4_K || dtype == GMK_DTYPE_Q5_K || dtype == GMK_DTYPE_Q6_K;
     default: return 0;
     }
 }

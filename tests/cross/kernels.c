@@ -9,8 +9,8 @@
  * when every check passes, else 1 after naming the first failure:
  *  - gmk_act_row's Q8_0 and Q8_K blocks equal the rule of the x86 targets,
  *    written here in scalar C, bit for bit (ties, NaN, infinities, zeros);
- *  - q4_0, q5_0 and q8_0 weights in the file's rows and, on Arm, in P4
- *    panels; q4_k, q5_k and q6_k in the file's rows; 1 to 9 tokens, rows
+ *  - q4_0, q5_0, q8_0, q4_k, q5_k and q6_k weights in the file's rows
+ *    and, on Arm, in P4 panels; 1 to 9 tokens, rows
  *    cut at places that split panels: every output equals the block
  *    arithmetic of the int8 kernels written in scalar C, bit for bit (the
  *    reference itself where the target keeps f32 activations for the type,
