@@ -46,7 +46,11 @@ static float rng_unit(void)
     return (float)((double)(rng_next() >> 11) * 0x1p-52 - 1.0);
 }
 
-/* The levels this CPU can run, in order; returns how many. */
+/* The levels there are: base, v3, v4, vnni, bf16. */
+#define N_LEVELS 5
+
+/* The levels this CPU can run, in order (out holds N_LEVELS); returns how
+ * many. */
 static int cpu_levels(const gmc_x86_isa **out)
 {
     int n = 0;
@@ -215,13 +219,13 @@ static double worst_nmse; /* largest NMSE seen by one test_nmse run */
 
 static void check_nmse(int c, int64_t n_in)
 {
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     int dtype = cases[c].dtype, fmt = cases[c].fmt;
     for (size_t o = 0; o < sizeof n_outs / sizeof n_outs[0]; o++) {
         int n_out = n_outs[o];
         uint8_t *w = make_weights(dtype, n_out, n_in, cases[c].quantized);
-        double num[4] = {0}, den = 0;
+        double num[N_LEVELS] = {0}, den = 0;
         for (size_t q = 0; q < sizeof n_toks / sizeof n_toks[0]; q++) {
             int n_tok = n_toks[q];
             float *x = malloc((size_t)n_tok * (size_t)n_in * sizeof *x);
@@ -282,7 +286,7 @@ END_TEST
  * directly. */
 static void check_bit_identical(int c, int64_t n_in)
 {
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     int dtype = cases[c].dtype, fmt = cases[c].fmt;
     const int n_out = 67, n_tok = 17;
@@ -341,7 +345,7 @@ static double quant_error(const float *a, const float *b, int64_t n)
  * and the sums the kernels rely on exact. */
 START_TEST(test_act_quant)
 {
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     enum { N = 32 * 128 };
     static float x[N], back[N];
@@ -396,7 +400,7 @@ END_TEST
 /* All-zero and non-finite activations stay finite in the int8 formats. */
 START_TEST(test_act_degenerate)
 {
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     float x[256];
     for (int l = 0; l < n_lv; l++) {
@@ -422,7 +426,7 @@ END_TEST
 START_TEST(test_act_levels_agree)
 {
     rng_seed(0xac7u);
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     enum { N = 2048 };
     static float x[N];
@@ -566,7 +570,7 @@ static void exact_flt(int dtype, float *y, int64_t ldy, const uint8_t *w, const 
 /* One layout case at n_out × n_in: see test_p16_layout. */
 static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *cuts, int n_cuts)
 {
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     int dtype = cases[c].dtype, fmt = cases[c].fmt, wdt = dtype | layout;
     const int64_t blen = gmk_dtype_block(dtype), nb = n_in / blen;
@@ -786,7 +790,7 @@ START_TEST(test_p16f_layout)
     check_read_back(GMK_LAYOUT_P16, dtype, 19, 300, 1, 70, 130);
     /* more tokens than one activation copy holds (GMK_X86_P16F_XT = 64) */
     enum { NT = 70, NO = 35, NI = 300 };
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     uint8_t *w = make_weights(dtype, NO, NI, 1);
     uint8_t *pw = malloc((size_t)gmk_layout_bytes(GMK_LAYOUT_P16, dtype, NO, NI));
@@ -834,7 +838,7 @@ START_TEST(test_attention_levels)
         {9, 0, 4, 1, 9, 0, 9, 0, 0.0f},          {12, 40, 8, 2, 24, 0, 52, 0, 30.0f},
     };
     rng_seed(0xa77u);
-    const gmc_x86_isa *lv[4], *v3 = NULL;
+    const gmc_x86_isa *lv[N_LEVELS], *v3 = NULL;
     int n_lv = cpu_levels(lv);
     for (int l = 0; l < n_lv; l++)
         if (lv[l] == &gmk_isa_v3)
@@ -916,7 +920,7 @@ END_TEST
  * the buffers: n_in not a multiple of the block, an unknown format. */
 START_TEST(test_bad_shapes)
 {
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     gmk_act_q8_0 xq[4];
     memset(xq, 0x11, sizeof xq);
@@ -972,7 +976,7 @@ END_TEST
 START_TEST(test_act_levels_agree)
 {
     rng_seed(0xac7u);
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     enum { N = 2048 };
     static float x[N];
@@ -1007,7 +1011,7 @@ END_TEST
  * the buffers: n_in not a multiple of the block, an unknown format. */
 START_TEST(test_bad_shapes)
 {
-    const gmc_x86_isa *lv[4];
+    const gmc_x86_isa *lv[N_LEVELS];
     int n_lv = cpu_levels(lv);
     gmk_act_q8_0 xq[4];
     memset(xq, 0x11, sizeof xq);
