@@ -295,6 +295,8 @@ static gmc_status resolve_target(const gmc_options *o, gmc_target_config *tc, gm
     if (!t->configure(t, &h, tc, why, sizeof why))
         return gmc_fail(diag, GMC_ERR_ARG, "target %s cannot be built here: %s",
                         t->name, why);
+    if (o->no_contract) /* in the flags: the banner and the cache key see it */
+        gmc_target_add_flag(tc, "-ffp-contract=off");
     return GMC_OK;
 }
 

@@ -39,6 +39,9 @@ typedef struct gmc_options {
     bool verbose;          /* echo clang commands and timings */
     bool packed;           /* weights stay in the file's packed rows: no target
                             * layout, nothing repacked at load */
+    bool no_contract;      /* -ffp-contract=off: a·b + c stays two roundings
+                            * unless the source asks for fma, as on targets
+                            * without it (wasm32): docs/targets.md */
     const struct gmc_host *host; /* the machine to configure the target for;
                                   * NULL: this one (tests fix it) */
 } gmc_options;

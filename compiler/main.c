@@ -113,6 +113,8 @@ static int build_option(int argc, char **argv, int *i, gmc_options *o)
         o->verbose = true;
     else if (strcmp(a, "--packed") == 0)
         o->packed = true;
+    else if (strcmp(a, "--fp-contract=off") == 0)
+        o->no_contract = true;
     else
         return 0;
     if (takes)
@@ -131,7 +133,10 @@ static const char build_help[] =
     "  --packed           keep the weights in the file's packed rows instead of the\n"
     "                     target's layout: nothing is copied at load, so the mapped\n"
     "                     file can be paged out (a MoE larger than memory), at the\n"
-    "                     cost of slower kernels where the target repacks\n";
+    "                     cost of slower kernels where the target repacks\n"
+    "  --fp-contract=off  no fused multiply-add where the C does not ask for one:\n"
+    "                     the f32 bits of a target without fma (wasm32); an\n"
+    "                     x86-64-v3 build then equals a wasm32 one bit for bit\n";
 
 static int cmd_compile(int argc, char **argv)
 {

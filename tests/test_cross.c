@@ -1,13 +1,14 @@
 /*
  * test_cross.c — the kernel headers of the targets of other architectures
- * (runtime/include/gmk_arm.h, gmk_rvv.h).
+ * (runtime/include/gmk_arm.h, gmk_rvv.h, gmk_wasm.h).
  *
  * test_cross_kernels compiles tests/cross/kernels.c with the flags the
- * compiler uses for each Arm and RISC-V target (its own configuration of
- * the target, so the kernels see the same -march) and runs it under the
- * target's emulator (qemu-aarch64 -cpu max; qemu-riscv64 with 256-bit and
- * again with 128-bit vectors, the kernels being vector-length agnostic;
- * natively on a host of that architecture); that program checks the
+ * compiler uses for each Arm, RISC-V and WebAssembly target (its own
+ * configuration of the target, so the kernels see the same -march) and
+ * runs it under the target's emulator (qemu-aarch64 -cpu max; qemu-riscv64
+ * with 256-bit and again with 128-bit vectors, the kernels being
+ * vector-length agnostic; Node.js's WASI; natively on a host of that
+ * architecture); that program checks the
  * kernels against the reference and exits non-zero naming the first
  * failure.  Without the cross sysroot or qemu the case says so and passes,
  * unless GMC_E2E_CROSS=required (scripts/test), as the e2e cross cases do.
@@ -31,7 +32,7 @@ typedef struct cross_kernels {
 
 static const cross_kernels kernel_targets[] = {
     {"aarch64", NULL}, {"aarch64-dotprod", NULL}, {"aarch64-i8mm", NULL},
-    {"riscv64", NULL}, {"riscv64", "vlen=128"},
+    {"riscv64", NULL}, {"riscv64", "vlen=128"}, {"wasm32", NULL},
 };
 #define N_KERNEL_TARGETS (int)(sizeof kernel_targets / sizeof kernel_targets[0])
 
@@ -75,8 +76,9 @@ START_TEST(test_cross_kernels)
     snprintf(src, sizeof src, "%s", gmc_test_src("tests/cross/kernels.c"));
     snprintf(exe, sizeof exe, "%s/cross-kernels-%s", gmc_test_tmpdir(), k->target);
     snprintf(out, sizeof out, "%s/cross-kernels-%s-%s.txt", gmc_test_tmpdir(), k->target, tag);
-    snprintf(cmd, sizeof cmd, "'%s' %s -I'%s' '%s' -o '%s' -lm > '%s' 2>&1",
-             gmc_toolchain_clang(), flags, inc, src, exe, out);
+    snprintf(cmd, sizeof cmd, "'%s' %s -I'%s' '%s' -o '%s' %s -lm > '%s' 2>&1",
+             gmc_toolchain_clang(), flags, inc, src, exe,
+             c.target->link_libs ? c.target->link_libs : "", out);
     int rc = run_cmd(cmd);
     char *log = gmc_test_read_file(out, NULL);
     ck_assert_msg(rc == 0, "%s: cannot compile tests/cross/kernels.c: %s", k->target,

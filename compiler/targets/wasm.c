@@ -1,6 +1,8 @@
 /*
  * wasm.c — WebAssembly for WASI (preview 1) with the 128-bit SIMD proposal:
- * the portable kernels (gmk_generic.h) vectorized by clang under -msimd128,
+ * int8 activations and the SIMD128 kernels of gmk_wasm.h for q4_0, q5_0,
+ * q8_0 and the k-quants, the portable kernels (gmk_generic.h) vectorized by
+ * clang under -msimd128 for the other weight types, and
  * the runtime compiled for wasm32-wasi against Debian's wasi-libc with its
  * mmap and getpid emulations, linked by wasm-ld into NAME.wasm.  WASI has no
  * shared libraries, so the build's library is the relocatable model.o, and
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gmk_act.h"
 #include "target.h"
 
 #ifndef GMC_RUNTIME_SRC_DIR
@@ -65,10 +68,10 @@ static bool configure_wasm(const gmc_target *t, const gmc_host *h, gmc_target_co
 
 const gmc_target gmc_target_wasm32 = {
     .name = "wasm32",
-    .description = "WebAssembly + SIMD128 for WASI, portable kernels vectorized by clang",
-    .kernel_header = "gmk_generic.h",
+    .description = "WebAssembly + SIMD128 for WASI, int8 activations (i16x8.extmul)",
+    .kernel_header = "gmk_wasm.h",
     .rank = 0, /* never "host": nothing runs it natively */
-    .act_fmt = gmc_act_fmt_f32,
+    .act_fmt = gmk_act_fmt_wasm,
     .configure = configure_wasm,
     .march = "generic",
     /* the header directory alone: Debian's clang also searches /usr/include,

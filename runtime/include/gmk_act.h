@@ -108,4 +108,12 @@ static inline int gmk_act_fmt_rvv(int wdtype)
     return gmk_act_fmt_arm(wdtype);
 }
 
+/* The format the wasm32 kernels (gmk_wasm.h) read: the same six types in
+ * int8 (file's rows).  compiler/targets/wasm.c and the kernel tests read
+ * it here. */
+static inline int gmk_act_fmt_wasm(int wdtype)
+{
+    return gmk_act_fmt_arm(wdtype);
+}
+
 #endif /* GMK_ACT_H */

@@ -329,15 +329,73 @@ static inline void gmk_int8_fallback(float *restrict y, int64_t ldy, const void 
     }
 }
 
+/* A header's int8 quantizer: n floats (a multiple of 16) to int8 at q by
+ * the x86 targets' rule, s[j] = Σ q[16j .. 16j+16); returns the scale. */
+typedef float (*gmk_quant16_fn)(int8_t *restrict q, int32_t *restrict s, const float *restrict x,
+                                int n);
+
+/* gmk_act_row of a header with such a quantizer (gmk_rvv.h, gmk_wasm.h):
+ * one f32 row of n elements into fmt at xq (gmk_act_row_bytes(fmt, n)
+ * bytes): Q8_0 blocks with sum = Σ qs, Q8_K blocks with bsums of 16 (as
+ * gmk_x86.h), or an f32 copy.  n must be a multiple of gmk_act_block(fmt). */
+static inline void gmk_act_row_q16(gmk_quant16_fn quant, void *restrict xq, int fmt,
+                                   const float *restrict x, int64_t n)
+{
+    if (fmt == GMK_ACT_Q8_0) {
+        gmk_act_q8_0 *b = (gmk_act_q8_0 *)xq;
+        for (int64_t i = 0; i < n / 32; i++, b++) {
+            int32_t s[2];
+            b->d = quant(b->qs, s, x + i * 32, 32);
+            b->sum = s[0] + s[1];
+        }
+    } else if (fmt == GMK_ACT_Q8_K) {
+        gmk_act_q8_k *b = (gmk_act_q8_k *)xq;
+        for (int64_t i = 0; i < n / 256; i++, b++) {
+            int32_t s[16];
+            b->d = quant(b->qs, s, x + i * 256, 256);
+            for (int j = 0; j < 16; j++)
+                b->bsums[j] = (int16_t)s[j];
+        }
+    } else if (fmt == GMK_ACT_F32) {
+        memcpy(xq, x, (size_t)n * sizeof(float));
+    }
+}
+
 /* A target header's int8 kernels: runs the one for (dtype, layout, fmt) on
  * rows [r0, r1) and returns 1, or returns 0 where there is none. */
 typedef int (*gmk_int8_kernels)(float *restrict y, int64_t ldy, const uint8_t *restrict w,
                                 int dtype, int layout, const uint8_t *restrict x, int fmt,
                                 size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t n_in);
 
+/* Defines name, the gmk_int8_kernels of a header whose one kernel
+ * rows(F, y, ldy, w, x, xrow, n_tok, r0, r1, nb) takes q4_0, q5_0, q8_0,
+ * q4_k, q5_k and q6_k in the file's rows with activations in act_fmt(F)
+ * (gmk_rvv.h, gmk_wasm.h): F a constant in each call, so that the kernel
+ * is specialized to it. */
+#define GMK_INT8_ROWS_KERNELS(name, rows, act_fmt)                                                 \
+    static inline int name(float *restrict y, int64_t ldy, const uint8_t *restrict w,              \
+                           int dtype, int layout, const uint8_t *restrict x, int fmt,              \
+                           size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t n_in)           \
+    {                                                                                              \
+        if (layout != GMK_LAYOUT_PACKED || (fmt != GMK_ACT_Q8_0 && fmt != GMK_ACT_Q8_K) ||         \
+            fmt != act_fmt(dtype))                                                                 \
+            return 0;                                                                              \
+        const int64_t nb = n_in / gmk_dtype_block(dtype);                                          \
+        switch (dtype) {                                                                           \
+        case GMK_DTYPE_Q4_0: rows(GMK_DTYPE_Q4_0, y, ldy, w, x, xrow, n_tok, r0, r1, nb); break;   \
+        case GMK_DTYPE_Q5_0: rows(GMK_DTYPE_Q5_0, y, ldy, w, x, xrow, n_tok, r0, r1, nb); break;   \
+        case GMK_DTYPE_Q8_0: rows(GMK_DTYPE_Q8_0, y, ldy, w, x, xrow, n_tok, r0, r1, nb); break;   \
+        case GMK_DTYPE_Q4_K: rows(GMK_DTYPE_Q4_K, y, ldy, w, x, xrow, n_tok, r0, r1, nb); break;   \
+        case GMK_DTYPE_Q5_K: rows(GMK_DTYPE_Q5_K, y, ldy, w, x, xrow, n_tok, r0, r1, nb); break;   \
+        case GMK_DTYPE_Q6_K: rows(GMK_DTYPE_Q6_K, y, ldy, w, x, xrow, n_tok, r0, r1, nb); break;   \
+        default: return 0;                                                                         \
+        }                                                                                          \
+        return 1;                                                                                  \
+    }
+
 /*
  * gmk_matmul_rows of a header with int8 activations (gmk_arm.h,
- * gmk_rvv.h), around its kernels: y[t·ldy + r] = Σ_k W_r[k] · x_t[k] for
+ * gmk_rvv.h, gmk_wasm.h), around its kernels: y[t·ldy + r] = Σ_k W_r[k] · x_t[k] for
  * rows r in [r0, r1) and tokens t < n_tok; W is (n_out, n_in) of wdtype
  * (dtype | layout); activation row t sits at (const char *)xq +
  * t·gmk_act_row_bytes(fmt, n_in).  f32 rows take the reference, pairs

@@ -68,31 +68,10 @@ static inline float gmk_rvv_quant(int8_t *restrict q, int32_t *restrict s,
     return d;
 }
 
-/*
- * Converts one f32 row of n elements into fmt at xq (gmk_act_row_bytes(fmt,
- * n) bytes): Q8_0 blocks with sum = Σ qs, Q8_K blocks with bsums of 16 (as
- * gmk_x86.h), or an f32 copy.  n must be a multiple of gmk_act_block(fmt).
- */
+/* Converts one f32 row of n elements into fmt at xq (gmk_act_row_q16). */
 static inline void gmk_act_row(void *restrict xq, int fmt, const float *restrict x, int64_t n)
 {
-    if (fmt == GMK_ACT_Q8_0) {
-        gmk_act_q8_0 *b = (gmk_act_q8_0 *)xq;
-        for (int64_t i = 0; i < n / GMK_RVV_QK; i++, b++) {
-            int32_t s[2];
-            b->d = gmk_rvv_quant(b->qs, s, x + i * GMK_RVV_QK, GMK_RVV_QK);
-            b->sum = s[0] + s[1];
-        }
-    } else if (fmt == GMK_ACT_Q8_K) {
-        gmk_act_q8_k *b = (gmk_act_q8_k *)xq;
-        for (int64_t i = 0; i < n / 256; i++, b++) {
-            int32_t s[16];
-            b->d = gmk_rvv_quant(b->qs, s, x + i * 256, 256);
-            for (int j = 0; j < 16; j++)
-                b->bsums[j] = (int16_t)s[j];
-        }
-    } else if (fmt == GMK_ACT_F32) {
-        memcpy(xq, x, (size_t)n * sizeof(float));
-    }
+    gmk_act_row_q16(gmk_rvv_quant, xq, fmt, x, n);
 }
 
 /* ----------------------------------------------------- the file's rows */
@@ -256,28 +235,7 @@ GMK_AI void gmk_rvv_rows(int F, float *restrict y, int64_t ldy, const uint8_t *r
     }
 }
 
-/* Runs the int8 kernel for (dtype, layout, fmt), the dtype a constant in
- * each call so that its kernel is specialized; 0 if there is none. */
-static inline int gmk_rvv_int8(float *restrict y, int64_t ldy, const uint8_t *restrict w,
-                               int dtype, int layout, const uint8_t *restrict x, int fmt,
-                               size_t xrow, int n_tok, int64_t r0, int64_t r1, int64_t n_in)
-{
-    if (layout != GMK_LAYOUT_PACKED || (fmt != GMK_ACT_Q8_0 && fmt != GMK_ACT_Q8_K) ||
-        fmt != gmk_act_fmt_rvv(dtype))
-        return 0;
-    const int64_t nb = n_in / gmk_dtype_block(dtype);
-#define GMK_RVV_ARGS y, ldy, w, x, xrow, n_tok, r0, r1, nb
-    switch (dtype) {
-    case GMK_DTYPE_Q4_0: gmk_rvv_rows(GMK_DTYPE_Q4_0, GMK_RVV_ARGS); return 1;
-    case GMK_DTYPE_Q5_0: gmk_rvv_rows(GMK_DTYPE_Q5_0, GMK_RVV_ARGS); return 1;
-    case GMK_DTYPE_Q8_0: gmk_rvv_rows(GMK_DTYPE_Q8_0, GMK_RVV_ARGS); return 1;
-    case GMK_DTYPE_Q4_K: gmk_rvv_rows(GMK_DTYPE_Q4_K, GMK_RVV_ARGS); return 1;
-    case GMK_DTYPE_Q5_K: gmk_rvv_rows(GMK_DTYPE_Q5_K, GMK_RVV_ARGS); return 1;
-    case GMK_DTYPE_Q6_K: gmk_rvv_rows(GMK_DTYPE_Q6_K, GMK_RVV_ARGS); return 1;
-    default: return 0;
-    }
-#undef GMK_RVV_ARGS
-}
+GMK_INT8_ROWS_KERNELS(gmk_rvv_int8, gmk_rvv_rows, gmk_act_fmt_rvv)
 
 /* gmk_generic.h's gmk_int8_matmul_rows around the kernels above: q4_0,
  * q5_0 and q8_0 in the file's rows with Q8_0 rows take them; f32 rows the

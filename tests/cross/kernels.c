@@ -1,7 +1,7 @@
 /*
  * tests/cross/kernels.c — the kernel header of a target of another
  * architecture against the reference: gmk_arm.h on AArch64, gmk_rvv.h on
- * RISC-V.
+ * RISC-V, gmk_wasm.h on WebAssembly.
  *
  * Not part of gemmac_tests: tests/test_cross.c compiles this file with the
  * flags the compiler uses for each such target and runs it under the
@@ -21,7 +21,11 @@
  *  - a weight without an int8 kernel: q4_1 handed Q8_0 rows (the fallback)
  *    and, on Arm, P4 weights with f32 rows (the reference, exact);
  *  - gmk_math.h's exp, tanh, sin and cos give the host's bits (the hash of
- *    tests/math_hash.h, which the kernels suite checks on the host).
+ *    tests/math_hash.h, which the kernels suite checks on the host);
+ *  - on WebAssembly, gmk_wasm_fma4 rounds a·b + c once, bit for bit in
+ *    every lane (against binary128, ref_fmaf): products that fall on a tie
+ *    of float with a far smaller addend (where rounding a·b + c to double
+ *    first would round the tie to even), and random ones.
  */
 #include <math.h>
 #include <stdio.h>
@@ -43,8 +47,13 @@
 #define ACT_FMT gmk_act_fmt_rvv
 #define HAVE_P4 0
 #define ISA "riscv64 rvv: vwmul + vwredsum"
+#elif defined(__wasm__)
+#include "gmk_wasm.h"
+#define ACT_FMT gmk_act_fmt_wasm
+#define HAVE_P4 0
+#define ISA "wasm32 simd128: i16x8.extmul + exact fma"
 #else
-#error "tests/cross/kernels.c is for AArch64 and RISC-V"
+#error "tests/cross/kernels.c is for AArch64, RISC-V and WebAssembly"
 #endif
 #include "gmk_layout.h"
 #include "../math_hash.h"
@@ -208,6 +217,20 @@ static int kquant_int(int F, const uint8_t *b, int e, int *sc, int *m)
     return (hi ? q >> 4 : q & 15) | bit;
 }
 
+/* a·b + c rounded once: libm's fmaf, except on WebAssembly, where
+ * wasi-libc's (Debian 12) rounds some ties the wrong way (fmaf(−(1 +
+ * 2^-12), 1 + 2^-12, 2^-80) gives −(1 + 2^-11 + 2^-23), not −(1 + 2^-11)):
+ * there in binary128 (its long double), exact for the operands here (spans
+ * under 113 bits), then rounded once to float. */
+static float ref_fmaf(float a, float b, float c)
+{
+#ifdef __wasm__
+    return (float)((long double)a * (long double)b + (long double)c);
+#else
+    return fmaf(a, b, c);
+#endif
+}
+
 /* The int8 kernels' arithmetic in scalar C.  b32: per block the exact int32 dot,
  * then acc = fma(float(q)·dx, dw, acc).  k-quants (the x86 P8 kernels'):
  * isum = Σ sc·(u − 32 for q6_k)·x and msum = Σ m·x exact, then acc =
@@ -224,7 +247,7 @@ static float exact_dot(int F, const uint8_t *row, const uint8_t *xt, int64_t nb)
             int32_t q = 0;
             for (int k = 0; k < 32; k++)
                 q += weight_int(F, blk, k) * a->qs[k];
-            acc = fmaf((float)q * a->d, gmk_f16_to_f32(gmk_load_u16(blk)), acc);
+            acc = ref_fmaf((float)q * a->d, gmk_f16_to_f32(gmk_load_u16(blk)), acc);
             continue;
         }
         const gmk_act_q8_k *a = (const gmk_act_q8_k *)xt + b;
@@ -235,11 +258,11 @@ static float exact_dot(int F, const uint8_t *row, const uint8_t *xt, int64_t nb)
             msum += m * a->qs[e];
         }
         if (F == GMK_DTYPE_Q6_K) {
-            acc = fmaf((float)isum, gmk_f16_to_f32(gmk_load_u16(blk + 208)) * a->d, acc);
+            acc = ref_fmaf((float)isum, gmk_f16_to_f32(gmk_load_u16(blk + 208)) * a->d, acc);
             continue;
         }
-        acc = fmaf((float)isum, gmk_f16_to_f32(gmk_load_u16(blk)) * a->d, acc);
-        acc = fmaf(-(float)msum, gmk_f16_to_f32(gmk_load_u16(blk + 2)) * a->d, acc);
+        acc = ref_fmaf((float)isum, gmk_f16_to_f32(gmk_load_u16(blk)) * a->d, acc);
+        acc = ref_fmaf(-(float)msum, gmk_f16_to_f32(gmk_load_u16(blk + 2)) * a->d, acc);
     }
     return acc;
 }
@@ -409,10 +432,52 @@ static void check_math(void)
     n_checks++;
 }
 
+#ifdef __wasm__
+/* Lane by lane, gmk_wasm_fma4(x, y, z) is ref_fmaf. */
+static void check_fma4(const float x[4], const float y[4], const float z[4], const char *what)
+{
+    float got[4];
+    wasm_v128_store(got, gmk_wasm_fma4(wasm_v128_load(x), wasm_v128_load(y), wasm_v128_load(z)));
+    for (int l = 0; l < 4; l++) {
+        float want = ref_fmaf(x[l], y[l], z[l]);
+        if (memcmp(&got[l], &want, sizeof want) != 0) {
+            fprintf(stderr, "fma(%a, %a, %a) = %a, want %a\n", x[l], y[l], z[l], got[l], want);
+            fail(what);
+        }
+    }
+}
+
+static void check_fma(void)
+{
+    /* (1 + 2^-12)² = 1 + 2^-11 + 2^-24, a tie between two floats: a tiny z
+     * decides it, which a double sum loses */
+    const float a = 1.0f + 0x1p-12f, tiny[] = {0x1p-80f, -0x1p-80f, 0x1p-60f, -0x1p-100f};
+    for (int s = 0; s < 2; s++) {
+        float x[4] = {a, -a, a, -a}, y[4] = {a, a, a, a};
+        for (int l = 0; l < 4; l++)
+            x[l] = s ? -x[l] : x[l];
+        check_fma4(x, y, tiny, "gmk_wasm_fma4 on a tie");
+    }
+    for (int i = 0; i < 250000; i++) {
+        float x[4], y[4], z[4];
+        for (int l = 0; l < 4; l++) {
+            x[l] = uniform(-1.0f, 1.0f) * (float)(next_u32() % 4096);
+            y[l] = gmk_f16_to_f32(gmk_f32_to_f16(uniform(-0.05f, 0.05f)));
+            z[l] = uniform(-1.0f, 1.0f) * ldexpf(1.0f, (int)(next_u32() % 60) - 30);
+        }
+        check_fma4(x, y, z, "gmk_wasm_fma4 on random operands");
+    }
+    n_checks += 2;
+}
+#endif
+
 int main(void)
 {
     check_quant();
     check_math();
+#ifdef __wasm__
+    check_fma();
+#endif
     const int64_t b32[][2] = {{67, 96}, {9, 32 * 17}, {4, 32}, {1, 64}, {130, 512}};
     const int64_t kq[][2] = {{13, 256}, {5, 768}, {1, 512}, {33, 1024}, {4, 256}};
     const int dtypes[] = {GMK_DTYPE_Q4_0, GMK_DTYPE_Q5_0, GMK_DTYPE_Q8_0,
