@@ -20,6 +20,7 @@
 #include "driver.h"
 #include "emit.h"
 #include "gmk.h"
+#include "gmk_act.h"
 #include "gmk_layout.h"
 #include "fuse.h"
 #include "graph.h"
@@ -295,8 +296,9 @@ END_TEST
 
 /* The layouts the x86 profiles ask for (the kernels each reads): the VNNI
  * profiles' 16-row panels for the b32 formats, the k-quants and the floats
- * (but bf16 where the CPU has bf16 dot products: rows); a stack of
- * matrices (MoE experts) P8, since P16 does not stack; x86-64-v3 P8. */
+ * (bf16 too where the CPU has bf16 dot products, with f32 activations:
+ * vdpbf16ps on rows measured slower); a stack of matrices (MoE experts)
+ * P8, since P16 does not stack; x86-64-v3 P8. */
 START_TEST(test_x86_layouts)
 {
     const gmc_target *vnni = gmc_target_find("x86-64-v4-vnni", &fixed_host);
@@ -318,10 +320,11 @@ START_TEST(test_x86_layouts)
     ck_assert_int_eq(vnni->weight_layout(GMK_DTYPE_F16), GMK_LAYOUT_P16);
     ck_assert_int_eq(vnni->weight_layout(GMK_DTYPE_BF16), GMK_LAYOUT_P16);
     ck_assert_int_eq(bf16->weight_layout(GMK_DTYPE_F16), GMK_LAYOUT_P16);
-    ck_assert_int_eq(bf16->weight_layout(GMK_DTYPE_BF16), GMK_LAYOUT_PACKED);
+    ck_assert_int_eq(bf16->weight_layout(GMK_DTYPE_BF16), GMK_LAYOUT_P16);
     ck_assert_int_eq(v3->weight_layout(GMK_DTYPE_F16), GMK_LAYOUT_P8);
     ck_assert_int_eq(gmk_layout_for(vnni->stack_layout(GMK_DTYPE_F16), 3, stack), GMK_LAYOUT_P8);
-    ck_assert_int_eq(bf16->stack_layout(GMK_DTYPE_BF16), GMK_LAYOUT_PACKED);
+    ck_assert_int_eq(bf16->stack_layout(GMK_DTYPE_BF16), GMK_LAYOUT_P8);
+    ck_assert_int_eq(bf16->act_fmt(GMK_DTYPE_BF16), GMK_ACT_F32);
     ck_assert_int_eq(vnni->stack_layout(GMK_DTYPE_BF16), GMK_LAYOUT_P8);
     ck_assert(v3->stack_layout == NULL);
 }

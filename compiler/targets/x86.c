@@ -5,8 +5,8 @@
  * Rapids).  All share the kernel header gmk_x86.h, which picks its code
  * paths from the ISA macros the -march flags below turn on; they differ only
  * in data: flags, the features the host must have, the matmul input formats
- * (int8 blocks for integer-quantized weights everywhere, bf16 pairs where
- * the CPU has bf16 dot products) and the weight layouts.
+ * (int8 blocks for integer-quantized weights, f32 rows for float weights)
+ * and the weight layouts.
  */
 #include <stdio.h>
 #include <string.h>
@@ -16,11 +16,6 @@
 #include "target.h"
 
 static int act_fmt_int8(int wdtype) { return gmk_act_fmt_int8(wdtype); }
-
-static int act_fmt_int8_bf16(int wdtype)
-{
-    return wdtype == GMK_DTYPE_BF16 ? GMK_ACT_BF16 : gmk_act_fmt_int8(wdtype);
-}
 
 /* AVX2 reads q4_0, q5_0, q8_0, the k-quants, f16 and bf16 in 8-row panels
  * (gmk_layout.h; kernel_bench's p8 cases against the packed ones,
@@ -47,18 +42,6 @@ static int layout_p16(int dtype)
  * 26B-A4B's q4_0 experts packed ran pp512 at 24.0 t/s and tg16 at 6.61, in
  * P8 at 49.5 and 8.46 (2 threads, Sapphire Rapids VM; docs/gemma4.md). */
 static int stack_p16(int dtype) { return layout_p8(dtype); }
-
-/* With bf16 dot products, bf16 weights stay in rows for vdpbf16ps on bf16
- * activations (the P8 float kernel takes f32 ones). */
-static int layout_p16_bf16(int dtype)
-{
-    return dtype == GMK_DTYPE_BF16 ? GMK_LAYOUT_PACKED : layout_p16(dtype);
-}
-
-static int stack_p16_bf16(int dtype)
-{
-    return dtype == GMK_DTYPE_BF16 ? GMK_LAYOUT_PACKED : stack_p16(dtype);
-}
 
 static bool configure_x86(const gmc_target *t, const gmc_host *h, gmc_target_config *c,
                           char *why, int why_len)
@@ -117,8 +100,16 @@ X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni", 5,
             "AVX-512 + VNNI + VBMI (Ice Lake), int8 dot products",
             act_fmt_int8, layout_p16, stack_p16, "x86-64-v4", "-mavx512vnni -mavx512vbmi",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi");
+/* With BF16 too (Zen 4, Sapphire Rapids): the VNNI profile's data.  bf16
+ * weights take f32 activations and the P16 f32 kernels here as well: the
+ * vdpbf16ps kernel on rows of bf16 pairs (gmk_x86_mm_bf16bf16, bf16
+ * activations, GMK_ACT_BF16) measured 2.8 times slower at prefill and 1.4
+ * at decode on a Sapphire Rapids VM (Gemma 1 2B BF16, one thread: pp256
+ * 13.4 against 37.3 t/s, tg16 2.56 against 3.63), where vdpbf16ps itself
+ * runs at half the f32 FMA rate (117 against 235 GFLOPS); no profile
+ * chooses it (docs/benchmarks.md). */
 X86_PROFILE(gmc_target_x86_64_bf16, "x86-64-v4-bf16", 6,
-            "AVX-512 + VNNI + BF16 (Zen 4, Sapphire Rapids), int8 and bf16 dot products",
-            act_fmt_int8_bf16, layout_p16_bf16, stack_p16_bf16, "x86-64-v4",
+            "AVX-512 + VNNI + BF16 (Zen 4, Sapphire Rapids), int8 dot products",
+            act_fmt_int8, layout_p16, stack_p16, "x86-64-v4",
             "-mavx512vnni -mavx512bf16 -mavx512vbmi",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi");

@@ -147,7 +147,7 @@ typedef struct gmrt_bench_costs {
 } gmrt_bench_costs;
 
 /* The peak a weight dtype's matmuls run at: int8 dot products for the
- * integer-quantized types, bf16, else f32 (f32 and f16, widened). */
+ * integer-quantized types, else f32 (f32, and f16 and bf16 widened). */
 gmrt_peak_kind gmrt_bench_peak_of_dtype(int32_t dtype);
 
 /* Fails with GMRT_ERR_MISMATCH if there is no token_embd.weight, or
