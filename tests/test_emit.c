@@ -161,6 +161,31 @@ START_TEST(test_emit_reproducible)
 }
 END_TEST
 
+/* gemmac compile --fp-contract=off puts -ffp-contract=off into the flags
+ * the build uses, so the banner names it (and the cache key covers it);
+ * without the option the flags have none. */
+START_TEST(test_emit_fp_contract_option)
+{
+    const char *tmp = gmc_test_tmpdir(), *graph = gmc_test_src("tests/graphs/tiny.yaml");
+    for (int off = 0; off < 2; off++) {
+        char cmd[13000], out[4200];
+        snprintf(out, sizeof out, "%s/fpc-%d.c", tmp, off);
+        snprintf(cmd, sizeof cmd, "'%s' compile '%s' --target generic%s --dump=c -o '%s/fpc-%d' "
+                 "> '%s' 2>/dev/null", GMC_GEMMAC, graph, off ? " --fp-contract=off" : "", tmp,
+                 off, out);
+        ck_assert_msg(system(cmd) == 0, "%s", cmd);
+        char *c = gmc_test_read_file(out, NULL);
+        ck_assert_ptr_nonnull(c);
+        const char *flags = strstr(c, " * flags:"), *end = flags ? strstr(flags, "\n */") : NULL;
+        ck_assert(flags && end);
+        const char *at = strstr(flags, "-ffp-contract=off");
+        ck_assert_msg(off ? at && at < end : !at || at > end, "--fp-contract=%s: %.*s",
+                      off ? "off" : "(default)", (int)(end - flags), flags);
+        free(c);
+    }
+}
+END_TEST
+
 /* A different graph gives a different hash and different code. */
 START_TEST(test_emit_hash_changes)
 {
@@ -406,6 +431,7 @@ Suite *emit_suite(void)
     tcase_add_test(tc, test_emit_golden_quantized);
     tcase_add_test(tc, test_emit_reproducible);
     tcase_add_test(tc, test_emit_hash_changes);
+    tcase_add_test(tc, test_emit_fp_contract_option);
     tcase_add_test(tc, test_emit_compiles_clean);
     tcase_add_test(tc, test_plan_is_the_build);
     tcase_add_test(tc, test_host_by_rank);
