@@ -237,8 +237,8 @@ GMK_AI void gmk_rvv_rows(int F, float *restrict y, int64_t ldy, const uint8_t *r
 
 GMK_INT8_ROWS_KERNELS(gmk_rvv_int8, gmk_rvv_rows, gmk_act_fmt_rvv)
 
-/* gmk_generic.h's gmk_int8_matmul_rows around the kernels above: q4_0,
- * q5_0 and q8_0 in the file's rows with Q8_0 rows take them; f32 rows the
+/* gmk_generic.h's gmk_int8_matmul_rows around the kernels above: the six
+ * types in the file's rows with their int8 rows take them; f32 rows the
  * reference. */
 static inline void gmk_matmul_rows(float *restrict y, int64_t ldy, const void *restrict W,
                                    int wdtype, const void *restrict xq, int fmt, int n_tok,
