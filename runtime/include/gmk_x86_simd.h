@@ -157,6 +157,31 @@ GMK_X86_AI void gmk_x86_prefetch(const uint8_t *w, size_t off, size_t len)
         _mm_prefetch((const char *)(p + o), GMK_X86_PF_HINT);
 }
 
+/* How far ahead in a panel the repacked kernels prefetch, in bytes: a
+ * panel is one stream read in order, so the distance is the memory's
+ * latency times the rate the kernel reads, whatever the format's block
+ * size; the k-quants' decode spreads a block's prefetches over its four
+ * weight groups rather than issuing them at once (36 to 53 in a row filled
+ * the line-fill buffers and stalled the loop).  GEMV of 260k-390k × 2048
+ * from memory, huge pages, one thread, Sapphire Rapids VM whose read loop
+ * gives 15.5 GB/s, three alternating rounds: P16 q4_k / q6_k / q4_0 / q8_0
+ * 12.1-12.5 / 12.6-12.8 / 11.1-11.6 / 14.6-15.3 GB/s with the distances in
+ * blocks before (2, 2, 8, 8; q4_0 and q8_0 into L1) → 14.7-15.3 /
+ * 14.4-15.1 / 14.4-15.0 / 15.4-15.9 at 3072 bytes (2048 and 4096 a little
+ * below); P8 (4, 4, 32, 32 blocks) 10.8-11.1 / 11.6-12.0 / 13.8-14.5 /
+ * 12.5-13.0 → 14.3-14.8 / 13.2-13.7 / 13.8-14.5 / 14.4-14.9. */
+#ifndef GMK_X86_DPF
+#define GMK_X86_DPF 3072
+#endif
+
+/* Each cache line that starts in [p, p + len) prefetched, once. */
+GMK_X86_AI void gmk_x86_prefetch_span(const uint8_t *p, size_t len)
+{
+    uintptr_t a = ((uintptr_t)p + 63) & ~(uintptr_t)63, end = (uintptr_t)p + len;
+    for (; a < end; a += 64)
+        _mm_prefetch((const char *)a, GMK_X86_PF_HINT);
+}
+
 /* ------------------------------------------------------------ activations */
 
 /* gmk_x86_quant_q8_c 32 values at a time (n a multiple of 32), with the same
@@ -537,14 +562,6 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
 #define GMK_X86_P8_UP_MAX 128
 /* Unpacked vectors per block: q8_0 two per 32 bytes. */
 #define GMK_X86_P8_NU(F) ((F) == GMK_DTYPE_Q8_0 ? 16 : 8)
-#ifndef GMK_X86_P8_PF
-/* Blocks ahead that a tile prefetches: a 65536 × 2048 GEMV from DRAM at one
- * thread, 16.3–17.7 GB/s 4 blocks ahead, 19.7–21.8 GB/s 16 ahead (an AVX2
- * machine); in huge pages (session.c) on the Sapphire Rapids VM, q4_0
- * 262144 × 2048, 10.1 GB/s 8 ahead, 11.9–12.0 16, 13.0–13.3 32 and 64
- * (q8_0 level at 13.5). */
-#define GMK_X86_P8_PF 32
-#endif
 
 /* The vectors of unsigned weights of panel block p of format F (q4_0,
  * q5_0: vector g holds elements 4g..4g+3 of each row; q8_0: 8 + g holds
@@ -637,7 +654,7 @@ GMK_X86_AI void gmk_x86_p8_tile(int F, int T, const uint8_t *restrict p,
             for (int g = 0; g < nu; g++)
                 u[g] = up[nu * b + g];
         } else {
-            gmk_x86_prefetch(p, GMK_X86_P8_PF * pb, pb);
+            gmk_x86_prefetch_span(p + GMK_X86_DPF, pb);
             gmk_x86_p8_unpack(F, p, u);
         }
         const __m256 d = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
@@ -722,12 +739,6 @@ GMK_X86_AI void gmk_x86_p8_b32(int F, float *restrict y, int64_t ldy, const uint
 #define GMK_X86_HAVE_P8K 1
 #define GMK_X86_P8K_TT 4  /* tokens per register tile */
 #define GMK_X86_P8K_UP 16 /* blocks unpacked at a time in prefill (46 KiB of stack) */
-/* Panel blocks ahead that decode prefetches: in huge pages, 262144 × 2048
- * from memory, q4_k 11.6 GB/s 2 ahead, 12.0–12.2 4 and 8 (q6_k 12.4–12.6
- * against 12.5–12.7). */
-#ifndef GMK_X86_P8K_PF
-#define GMK_X86_P8K_PF 4
-#endif
 
 /* One k-quant panel block unpacked: u[i] as above; sc[s] the rows' scales
  * of sub-block s (8 of 32 elements, q6_k 16 of 16), row r's in both int16
@@ -958,9 +969,11 @@ GMK_X86_AI void gmk_x86_p8k_end(int F, int T, const gmk_x86_p8k *restrict k,
         P##_end(F, T, k, a, is, acc);                                                        \
     }                                                                                        \
     GMK_X86_AI void P##_stream(int F, int T, const uint8_t *restrict p,                      \
-                               const uint8_t *restrict x, size_t xrow, int64_t b, VF acc[TT]) \
+                               const uint8_t *restrict x, size_t xrow, int64_t b, VF acc[TT], \
+                               const uint8_t *pf)                                            \
     {                                                                                        \
         const int gs = F == GMK_DTYPE_Q6_K ? 4 : 8;                                          \
+        const int lines = (int)((sizeof(V) / 4 * gmk_dtype_block_bytes(F) + 63) / 64);       \
         const gmk_act_q8_k *a[TT];                                                           \
         V is[TT];                                                                            \
         K k;                                                                                 \
@@ -973,6 +986,9 @@ GMK_X86_AI void gmk_x86_p8k_end(int F, int T, const gmk_x86_p8k *restrict k,
         GMK_X86_UNROLL                                                                       \
         for (int c = 0; c < 4; c++) {                                                        \
             V u[16];                                                                         \
+            GMK_X86_UNROLL                                                                   \
+            for (int l = c * lines / 4; pf && l < (c + 1) * lines / 4; l++)                  \
+                _mm_prefetch((const char *)(pf + 64 * l), GMK_X86_PF_HINT);                  \
             P##_group(F, p, c, u);                                                           \
             GMK_X86_UNROLL                                                                   \
             for (int q = 0; q < 16 / gs; q++) {                                              \
@@ -1003,8 +1019,8 @@ GMK_X86_AI void gmk_x86_p8k_tile(int F, int T, const uint8_t *restrict p,
         if (up) {
             gmk_x86_p8k_block(F, T, up + (b - b0), x, xrow, b, acc);
         } else {
-            gmk_x86_prefetch(p, (size_t)(b + GMK_X86_P8K_PF) * pb, pb);
-            gmk_x86_p8k_stream(F, T, p + (size_t)b * pb, x, xrow, b, acc);
+            gmk_x86_p8k_stream(F, T, p + (size_t)b * pb, x, xrow, b, acc,
+                               p + (size_t)b * pb + GMK_X86_DPF);
         }
     }
     GMK_X86_UNROLL
@@ -1071,15 +1087,6 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
 #ifndef GMK_X86_P16_TT
 #define GMK_X86_P16_TT 12
 #endif
-/* Panel blocks ahead that every tile prefetches into L1: the hardware
- * prefetchers alone let a 2-4 token pass over the 262144 × 640 q8_0 LM
- * head cost 1.2-1.5 × one token's; with it 0.94-1.05 × (a server's batched
- * decode step, Sapphire Rapids VM, loaded machine).  One token from memory
- * needs it as much: kernel_bench q4_0 65536 × 2048 (75 MB), 1 token,
- * 7.5-8.8 GB/s without, 10.3-14.4 GB/s with (same VM, loaded). */
-#ifndef GMK_X86_P16_PF
-#define GMK_X86_P16_PF 8
-#endif
 
 /* The lanes of the 16-row panel at row p0 that lie in [r0, r1). */
 GMK_X86_AI __mmask16 gmk_x86_p16_keep(int64_t r0, int64_t r1, int64_t p0)
@@ -1134,8 +1141,7 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb
         acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, y + j * ldy);
     for (int b = 0; b < nb; b++, p += pb) {
         __m512i u[8];
-        for (size_t l = 0; l < pb; l += 64) /* see GMK_X86_P16_PF */
-            _mm_prefetch((const char *)(p + GMK_X86_P16_PF * pb + l), _MM_HINT_T0);
+        gmk_x86_prefetch_span(p + GMK_X86_DPF, pb);
         gmk_x86_p16_unpack(F, p, u);
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         const __m512 m = has_min ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)))
@@ -1370,8 +1376,8 @@ GMK_X86_AI void gmk_x86_p16k_tile(int F, int T, const uint8_t *restrict p,
         if (up) {
             gmk_x86_p16k_block(F, T, up + (b - b0), x, xrow, b, acc);
         } else {
-            gmk_x86_prefetch(p, (size_t)(b + GMK_X86_P16K_PF) * pb, pb);
-            gmk_x86_p16k_stream(F, T, p + (size_t)b * pb, x, xrow, b, acc);
+            gmk_x86_p16k_stream(F, T, p + (size_t)b * pb, x, xrow, b, acc,
+                                p + (size_t)b * pb + GMK_X86_DPF);
         }
     }
     GMK_X86_UNROLL
