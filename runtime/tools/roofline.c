@@ -155,29 +155,34 @@ static uint64_t bw_scalar(void *p, int ith, int nth, uint64_t iters)
 }
 
 #ifdef GMRT_ROOF_X86
-/* The x86 read loops come plain and prefetching: the second also asks for
- * the line ROOF_PF_BYTES ahead of each one it reads (prefetcht1), as the
- * repacked kernels do (gmk_x86_simd.h, GMK_X86_DPF), and on the Sapphire
- * Rapids VM reads 17.2-17.6 GB/s at one thread where the plain loop reads
- * 15.9-16.3; the roofline keeps whichever is faster, so that no kernel
- * reads faster than "the bandwidth". */
+/* The x86 read loops, each over its thread's slice: plain, or asking for
+ * each line ROOF_PF_BYTES ahead (prefetcht1) as the repacked kernels do
+ * (gmk_x86_simd.h, GMK_X86_DPF), in one stream or in 4 read side by side
+ * (the slice's quarters, as the f16/bf16 decode reads 4 panels).  Which
+ * is fastest depends on the machine and the moment: on the Sapphire Rapids
+ * VM 15.9-16.3 GB/s at one thread plain in one stream, 17.2-17.7 with the
+ * prefetches, and its bf16 decode (4 streams) read more than either; the
+ * roofline keeps the fastest, so that no kernel reads faster than "the
+ * bandwidth". */
 #define ROOF_PF_BYTES 3072
 
-#define ROOF_BW_LOOP(NAME, TARGET, V, LOAD, XOR, PF)                                      \
+#define ROOF_BW_LOOP(NAME, TARGET, V, LOAD, XOR, PF, S)                                   \
     __attribute__((target(TARGET))) static uint64_t NAME(void *p, int ith, int nth,       \
                                                          uint64_t iters)                  \
     {                                                                                     \
         const bw_arg *a = p;                                                              \
-        size_t slice = a->bytes / (size_t)nth;                                            \
+        size_t slice = a->bytes / (size_t)nth, part = slice / (S * sizeof(V));            \
         const V *q = (const V *)(const void *)(a->buf + slice * (size_t)ith);             \
         V x[4];                                                                           \
         (void)iters;                                                                      \
         memset(x, 0, sizeof x);                                                           \
-        for (size_t i = 0; i < slice / sizeof(V); i += 8) {                               \
+        for (size_t i = 0; i < part; i += 8 / S) {                                        \
             for (size_t l = 0; PF && l < 8 * sizeof(V); l += 64)                          \
-                _mm_prefetch((const char *)(q + i) + l + ROOF_PF_BYTES, _MM_HINT_T1);     \
+                _mm_prefetch((const char *)(q + l / (8 / S * sizeof(V)) * part + i) +     \
+                                 l % (8 / S * sizeof(V)) + ROOF_PF_BYTES,                 \
+                             _MM_HINT_T1);                                                \
             for (int k = 0; k < 8; k++)                                                   \
-                x[k % 4] = XOR(x[k % 4], LOAD(q + i + k));                                \
+                x[k % 4] = XOR(x[k % 4], LOAD(q + (size_t)(k % S) * part + i + k / S));   \
         }                                                                                 \
         uint64_t out[sizeof(V) / 8], r = 0;                                               \
         x[0] = XOR(XOR(x[0], x[1]), XOR(x[2], x[3]));                                     \
@@ -187,34 +192,42 @@ static uint64_t bw_scalar(void *p, int ith, int nth, uint64_t iters)
         return r;                                                                         \
     }
 
-ROOF_BW_LOOP(bw_avx2, "avx2", __m256i, _mm256_load_si256, _mm256_xor_si256, 0)
-ROOF_BW_LOOP(bw_avx2_pf, "avx2", __m256i, _mm256_load_si256, _mm256_xor_si256, 1)
-ROOF_BW_LOOP(bw_avx512, "avx512f", __m512i, _mm512_load_si512, _mm512_xor_si512, 0)
-ROOF_BW_LOOP(bw_avx512_pf, "avx512f", __m512i, _mm512_load_si512, _mm512_xor_si512, 1)
+ROOF_BW_LOOP(bw_avx2, "avx2", __m256i, _mm256_load_si256, _mm256_xor_si256, 0, 1)
+ROOF_BW_LOOP(bw_avx2_pf, "avx2", __m256i, _mm256_load_si256, _mm256_xor_si256, 1, 1)
+ROOF_BW_LOOP(bw_avx2_s4, "avx2", __m256i, _mm256_load_si256, _mm256_xor_si256, 0, 4)
+ROOF_BW_LOOP(bw_avx2_s4pf, "avx2", __m256i, _mm256_load_si256, _mm256_xor_si256, 1, 4)
+ROOF_BW_LOOP(bw_avx512, "avx512f", __m512i, _mm512_load_si512, _mm512_xor_si512, 0, 1)
+ROOF_BW_LOOP(bw_avx512_pf, "avx512f", __m512i, _mm512_load_si512, _mm512_xor_si512, 1, 1)
+ROOF_BW_LOOP(bw_avx512_s4, "avx512f", __m512i, _mm512_load_si512, _mm512_xor_si512, 0, 4)
+ROOF_BW_LOOP(bw_avx512_s4pf, "avx512f", __m512i, _mm512_load_si512, _mm512_xor_si512, 1, 4)
 #endif
 
-/* The read loops of this CPU: the plain one, and where there is one the
- * prefetching one into pf (else NULL), with what they run. */
-static roof_kernel_fn *bw_pick(const char **out_insn, roof_kernel_fn **pf,
-                               const char **out_pf_insn)
+#define ROOF_BW_MAX 4
+
+/* The read loops of this CPU into fn[] with what they run into insn[];
+ * returns their count. */
+static int bw_pick(roof_kernel_fn **fn, const char **insn)
 {
 #ifdef GMRT_ROOF_X86
     if (__builtin_cpu_supports("avx512f")) {
-        *out_insn = "avx512 vmovdqa64 zmm loads";
-        *out_pf_insn = "avx512 vmovdqa64 zmm loads, prefetcht1 3072 B ahead";
-        *pf = bw_avx512_pf;
-        return bw_avx512;
+        fn[0] = bw_avx512, insn[0] = "avx512 vmovdqa64 zmm loads";
+        fn[1] = bw_avx512_pf, insn[1] = "avx512 vmovdqa64 zmm loads, prefetcht1 3072 B ahead";
+        fn[2] = bw_avx512_s4, insn[2] = "avx512 vmovdqa64 zmm loads, 4 streams";
+        fn[3] = bw_avx512_s4pf,
+        insn[3] = "avx512 vmovdqa64 zmm loads, 4 streams, prefetcht1 3072 B ahead";
+        return 4;
     }
     if (__builtin_cpu_supports("avx2")) {
-        *out_insn = "avx2 vmovdqa ymm loads";
-        *out_pf_insn = "avx2 vmovdqa ymm loads, prefetcht1 3072 B ahead";
-        *pf = bw_avx2_pf;
-        return bw_avx2;
+        fn[0] = bw_avx2, insn[0] = "avx2 vmovdqa ymm loads";
+        fn[1] = bw_avx2_pf, insn[1] = "avx2 vmovdqa ymm loads, prefetcht1 3072 B ahead";
+        fn[2] = bw_avx2_s4, insn[2] = "avx2 vmovdqa ymm loads, 4 streams";
+        fn[3] = bw_avx2_s4pf,
+        insn[3] = "avx2 vmovdqa ymm loads, 4 streams, prefetcht1 3072 B ahead";
+        return 4;
     }
 #endif
-    *out_insn = *out_pf_insn = "scalar 64-bit loads";
-    *pf = NULL;
-    return bw_scalar;
+    fn[0] = bw_scalar, insn[0] = "scalar 64-bit loads";
+    return 1;
 }
 
 /* Fills the buffer with a non-zero pattern in parallel: untouched pages would
@@ -247,13 +260,12 @@ static gmrt_status measure_bandwidth(int nth, size_t bytes, int passes,
     madvise(buf, (bytes + huge - 1) / huge * huge, MADV_HUGEPAGE);
 #endif
     bw_arg a = {buf, bytes};
-    /* the two loops' passes alternate, so a slow phase of a shared
+    /* the loops' passes alternate, so that a slow phase of a shared
      * machine does not fall on one of them only */
-    double times[2][GMRT_ROOF_MAX_PASSES];
-    const char *insn[2];
-    roof_kernel_fn *fn[2];
-    fn[0] = bw_pick(&insn[0], &fn[1], &insn[1]);
-    const int n_fn = fn[1] ? 2 : 1;
+    double times[ROOF_BW_MAX][GMRT_ROOF_MAX_PASSES];
+    const char *insn[ROOF_BW_MAX];
+    roof_kernel_fn *fn[ROOF_BW_MAX];
+    const int n_fn = bw_pick(fn, insn);
     gmrt_status st = GMRT_OK;
     if (roof_run(bw_fill, &a, nth, 0) < 0 || roof_run(fn[0], &a, nth, 0) < 0)
         st = gmrt_fail(diag, GMRT_ERR_NOMEM, "cannot start %d measurement threads", nth);
@@ -266,10 +278,11 @@ static gmrt_status measure_bandwidth(int nth, size_t bytes, int passes,
     if (st != GMRT_OK)
         return st;
     int best = 0;
-    for (int f = 0; f < n_fn; f++)
+    for (int f = 0; f < n_fn; f++) {
         qsort(times[f], (size_t)passes, sizeof times[f][0], cmp_double);
-    if (n_fn == 2 && times[1][0] < times[0][0])
-        best = 1;
+        if (times[f][0] < times[best][0])
+            best = f;
+    }
     r->bw_insn = insn[best];
     const double *t = times[best];
     r->bw_bytes = bytes;
