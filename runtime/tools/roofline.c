@@ -204,30 +204,42 @@ ROOF_BW_LOOP(bw_avx512_s4pf, "avx512f", __m512i, _mm512_load_si512, _mm512_xor_s
 
 #define ROOF_BW_MAX 4
 
+/* The four shapes of one ISA's read loop, in ROOF_BW_LOOP's order. */
+struct bw_isa {
+    roof_kernel_fn *fn[ROOF_BW_MAX];
+    const char *insn[ROOF_BW_MAX];
+};
+
+#ifdef GMRT_ROOF_X86
+#define ROOF_BW_NAMES(base)                                                                \
+    {base, base ", prefetcht1 3072 B ahead", base ", 4 streams",                          \
+     base ", 4 streams, prefetcht1 3072 B ahead"}
+
+static const struct bw_isa bw_avx512_isa = {
+    {bw_avx512, bw_avx512_pf, bw_avx512_s4, bw_avx512_s4pf},
+    ROOF_BW_NAMES("avx512 vmovdqa64 zmm loads")};
+static const struct bw_isa bw_avx2_isa = {
+    {bw_avx2, bw_avx2_pf, bw_avx2_s4, bw_avx2_s4pf}, ROOF_BW_NAMES("avx2 vmovdqa ymm loads")};
+#endif
+
 /* The read loops of this CPU into fn[] with what they run into insn[];
  * returns their count. */
 static int bw_pick(roof_kernel_fn **fn, const char **insn)
 {
+    const struct bw_isa *isa = NULL;
 #ifdef GMRT_ROOF_X86
-    if (__builtin_cpu_supports("avx512f")) {
-        fn[0] = bw_avx512, insn[0] = "avx512 vmovdqa64 zmm loads";
-        fn[1] = bw_avx512_pf, insn[1] = "avx512 vmovdqa64 zmm loads, prefetcht1 3072 B ahead";
-        fn[2] = bw_avx512_s4, insn[2] = "avx512 vmovdqa64 zmm loads, 4 streams";
-        fn[3] = bw_avx512_s4pf,
-        insn[3] = "avx512 vmovdqa64 zmm loads, 4 streams, prefetcht1 3072 B ahead";
-        return 4;
-    }
-    if (__builtin_cpu_supports("avx2")) {
-        fn[0] = bw_avx2, insn[0] = "avx2 vmovdqa ymm loads";
-        fn[1] = bw_avx2_pf, insn[1] = "avx2 vmovdqa ymm loads, prefetcht1 3072 B ahead";
-        fn[2] = bw_avx2_s4, insn[2] = "avx2 vmovdqa ymm loads, 4 streams";
-        fn[3] = bw_avx2_s4pf,
-        insn[3] = "avx2 vmovdqa ymm loads, 4 streams, prefetcht1 3072 B ahead";
-        return 4;
-    }
+    if (__builtin_cpu_supports("avx512f"))
+        isa = &bw_avx512_isa;
+    else if (__builtin_cpu_supports("avx2"))
+        isa = &bw_avx2_isa;
 #endif
-    fn[0] = bw_scalar, insn[0] = "scalar 64-bit loads";
-    return 1;
+    if (!isa) {
+        fn[0] = bw_scalar, insn[0] = "scalar 64-bit loads";
+        return 1;
+    }
+    for (int i = 0; i < ROOF_BW_MAX; i++)
+        fn[i] = isa->fn[i], insn[i] = isa->insn[i];
+    return ROOF_BW_MAX;
 }
 
 /* Fills the buffer with a non-zero pattern in parallel: untouched pages would
