@@ -1217,7 +1217,7 @@ GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uin
  * tile over them, the sums carried in y between such slices, the
  * sub-blocks a rolled loop (a tile's sums stay in registers), the full
  * tiles prefetching the next slice a few lines a block (the unpacking had
- * waited on memory: 2B Q4_K_M pp512 82 → 93 t/s at one thread); one tile
+ * waited on memory: 2B Q4_K_M pp512 84 → 92 t/s at one thread); one tile
  * of tokens (decode, small batches) unpacks each block as it goes,
  * unrolled.
  */
