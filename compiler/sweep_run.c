@@ -1059,7 +1059,7 @@ static bool plot(const table *t, const char *dir, const char *x, const char *y,
     int series[GMC_SWEEP_MAX_THREADS], n_series = 0;
     bool per_thread = is_speed(x) || is_speed(y);
     size_t points = 0, *order = calloc(t->n_rows + 1, sizeof *order);
-    double xv, yv;
+    double xv, yv, lo[2] = {INFINITY, INFINITY}, hi[2] = {-INFINITY, -INFINITY};
     for (size_t i = 0; order && i < t->n_rows; i++) {
         const row *w = &t->rows[i];
         if (!value_of(w, x, &xv) || !value_of(w, y, &yv))
@@ -1078,6 +1078,9 @@ static bool plot(const table *t, const char *dir, const char *x, const char *y,
                 continue;
             fprintf(f, "%.6g\t%.6g\t%d\n", xv * xscale, yv, w->r->index);
             points++;
+            const double v[2] = {xv * xscale, yv};
+            for (int a = 0; a < 2; a++)
+                lo[a] = fmin(lo[a], v[a]), hi[a] = fmax(hi[a], v[a]);
             if (!front[i])
                 continue;
             size_t at = n_front++; /* insertion sort by x */
@@ -1110,6 +1113,11 @@ static bool plot(const table *t, const char *dir, const char *x, const char *y,
             "set datafile separator '\\t'\nset key outside right top\nset grid\n"
             "set xlabel '%s'\nset ylabel '%s'\nset title \"%s\" noenhanced\n", stem, xlabel,
             ylabel, t->name);
+    for (int a = 0; a < 2; a++) /* one value: a range around it, not gnuplot's warning */
+        if (lo[a] == hi[a]) {
+            double d = lo[a] ? fabs(lo[a]) / 20 : 1;
+            fprintf(f, "set %crange [%.6g:%.6g]\n", a ? 'y' : 'x', lo[a] - d, hi[a] + d);
+        }
     for (int fmt = 0; fmt < 2; fmt++) {
         fprintf(f, "set terminal %s size %s\nset output '%s.%s'\nplot ",
                 fmt ? "svg dynamic" : "pngcairo", fmt ? "900,560" : "900,560", stem,
