@@ -184,6 +184,21 @@ GMK_X86_AI void gmk_x86_prefetch_span(const uint8_t *p, size_t len)
         _mm_prefetch((const char *)a, GMK_X86_PF_HINT);
 }
 
+/* The length of each of n parts that cover len bytes, the last one short:
+ * prefill's token tiles each fetch a part of the next slice, spread over
+ * their blocks a part each. */
+GMK_X86_AI size_t gmk_x86_part_len(size_t len, size_t n)
+{
+    return len / n + 1;
+}
+
+/* Part i of n of [p, p + len) prefetched. */
+GMK_X86_AI void gmk_x86_prefetch_part(const uint8_t *p, size_t len, size_t i, size_t n)
+{
+    const size_t part = gmk_x86_part_len(len, n);
+    gmk_x86_prefetch_span(p + i * part, part);
+}
+
 /* ------------------------------------------------------------ activations */
 
 /* gmk_x86_quant_q8_c 32 values at a time (n a multiple of 32), with the same
@@ -1019,7 +1034,6 @@ GMK_X86_AI void gmk_x86_p8k_tile(int F, int T, const uint8_t *restrict p,
                                  size_t pf_len)
 {
     const size_t pb = 8 * gmk_dtype_block_bytes(F);
-    const size_t pf_per = pf_len / (size_t)(b1 - b0) + 1;
     __m256 acc[GMK_X86_P8K_TT];
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++)
@@ -1027,7 +1041,7 @@ GMK_X86_AI void gmk_x86_p8k_tile(int F, int T, const uint8_t *restrict p,
     for (int64_t b = b0; b < b1; b++) {
         if (up) {
             if (pf)
-                gmk_x86_prefetch_span(pf + (size_t)(b - b0) * pf_per, pf_per);
+                gmk_x86_prefetch_part(pf, pf_len, (size_t)(b - b0), (size_t)(b1 - b0));
             gmk_x86_p8k_block(F, T, up + (b - b0), x, xrow, b, acc);
         } else {
             gmk_x86_p8k_stream(F, T, p + (size_t)b * pb, x, xrow, b, acc,
@@ -1057,7 +1071,7 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
              * other) fetched while the tiles run over this one, a share
              * each, as gmk_x86_p16k_rows does */
             const size_t next = (size_t)GMK_X86_P8K_UP * pb;
-            const size_t share = next / (size_t)(full / GMK_X86_P8K_TT) + 1;
+            const size_t share = gmk_x86_part_len(next, (size_t)(full / GMK_X86_P8K_TT));
             for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_P8K_UP) {
                 const int64_t b1 = b0 + GMK_X86_P8K_UP < nb ? b0 + GMK_X86_P8K_UP : nb;
                 for (int64_t b = b0; b < b1; b++) {
@@ -1248,9 +1262,6 @@ GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uin
 #ifndef GMK_X86_P16K_UP
 #define GMK_X86_P16K_UP 8 /* blocks unpacked at a time in prefill (45 KiB of stack) */
 #endif
-#ifndef GMK_X86_P16K_PF
-#define GMK_X86_P16K_PF 2 /* blocks ahead that the first slice's unpacking prefetches */
-#endif
 
 /* One k-quant panel block of 16 rows unpacked: u[i] as above; sc[s] the
  * rows' scales of sub-block s (8 of 32 elements, q6_k 16 of 16) as int32
@@ -1392,7 +1403,6 @@ GMK_X86_AI void gmk_x86_p16k_tile(int F, int T, const uint8_t *restrict p,
                                   size_t pf_len)
 {
     const size_t pb = 16 * gmk_dtype_block_bytes(F);
-    const size_t pf_per = pf_len / (size_t)(b1 - b0) + 1;
     __m512 acc[GMK_X86_P16K_TT];
     GMK_X86_UNROLL
     for (int j = 0; j < T; j++)
@@ -1400,7 +1410,7 @@ GMK_X86_AI void gmk_x86_p16k_tile(int F, int T, const uint8_t *restrict p,
     for (int64_t b = b0; b < b1; b++) {
         if (up) {
             if (pf)
-                gmk_x86_prefetch_span(pf + (size_t)(b - b0) * pf_per, pf_per);
+                gmk_x86_prefetch_part(pf, pf_len, (size_t)(b - b0), (size_t)(b1 - b0));
             gmk_x86_p16k_block(F, T, up + (b - b0), x, xrow, b, acc);
         } else {
             gmk_x86_p16k_stream(F, T, p + (size_t)b * pb, x, xrow, b, acc,
@@ -1421,7 +1431,7 @@ GMK_X86_AI void gmk_x86_p16k_tokens(int F, const uint8_t *restrict p,
                                     const uint8_t *pf, size_t pf_len)
 {
     const int full = n_tok / GMK_X86_P16K_TT;
-    const size_t share = full ? pf_len / (size_t)full + 1 : 0;
+    const size_t share = full ? gmk_x86_part_len(pf_len, (size_t)full) : 0;
     int t = 0;
     for (int i = 0; t + GMK_X86_P16K_TT <= n_tok; t += GMK_X86_P16K_TT, i++)
         gmk_x86_p16k_tile(F, GMK_X86_P16K_TT, p, up, b0, b1, y + t * ldy, ldy, keep,
@@ -1461,7 +1471,7 @@ GMK_X86_AI void gmk_x86_p16k_rows(int F, float *restrict y, int64_t ldy,
             const int64_t b1 = b0 + GMK_X86_P16K_UP < nb ? b0 + GMK_X86_P16K_UP : nb;
             for (int64_t b = b0; b < b1; b++) {
                 if (b0 == 0 && p0 == r0 / 16 * 16) /* the first slice, unannounced */
-                    gmk_x86_prefetch(panel, (size_t)(b + GMK_X86_P16K_PF) * pb, pb);
+                    gmk_x86_prefetch(panel, (size_t)b * pb + GMK_X86_DPF, pb);
                 gmk_x86_p16k_unpack(F, panel + (size_t)b * pb, up + (b - b0));
             }
             /* the next slice (of this panel or the next: they follow each
