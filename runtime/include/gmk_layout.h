@@ -32,7 +32,8 @@
  * kernels): the same with R = 8, so that a 32-byte load (a ymm register)
  * holds 4 bytes of each of 8 rows: q4_0 panel blocks of 8 f16 scales and 4
  * × 32 bytes of nibbles (144 bytes), q5_0 with 8 32-bit masks of 5th bits
- * between them (176 bytes), q8_0 8 × 32 bytes of w + 128 (272 bytes).
+ * between them (176 bytes), q8_0 8 × 32 bytes of w, signed as P4 keeps
+ * them (272 bytes; the AVX2 kernels take |w| and x with w's sign).
  * The k-quants move whole bytes (their parts in gmk_panel_parts), in P8
  * and P16 alike: a part of a row's block is cut into pieces of g bytes (2
  * for an f16, 1 for the packed 6-bit scales, 4 for weights), and piece i of
@@ -110,7 +111,7 @@ static const struct gmk_layout_names {
 } gmk_layout_table[] = {
     {GMK_LAYOUT_PACKED, "packed", "GMK_LAYOUT_PACKED", 1, 1, 0},
     {GMK_LAYOUT_P16, "p16", "GMK_LAYOUT_P16", 16, 0, 1},
-    {GMK_LAYOUT_P8, "p8", "GMK_LAYOUT_P8", 8, 1, 1},
+    {GMK_LAYOUT_P8, "p8", "GMK_LAYOUT_P8", 8, 1, 0},
     {GMK_LAYOUT_P4, "p4", "GMK_LAYOUT_P4", 4, 0, 0},
 };
 
