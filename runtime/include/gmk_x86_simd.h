@@ -571,7 +571,7 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
  * instructions per vector and token and 1 per vector where the nibbles
  * below took 5 and 3, and no −128·Σ x: GEMV from memory (838860 × 640,
  * 466033 × 1152), one thread, 14.3-15.3 → 15.5-16.5 GB/s; the 270M's
- * decode at x86-64-v3 +7 % (its head is q8_0).  Unpacked once per call
+ * decode at x86-64-v3 +9 % at one thread (its head is q8_0).  Unpacked once per call
  * (prefill), w ^ 0x80 =
  * w + 128 splits into two q4_0-like vectors, Σ w·x = Σ lo·x + 16·Σ hi·x −
  * 128·Σ x, each sum in int16 over the block (8·2·15·128 < 2^15), which
