@@ -565,17 +565,16 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
  * (gmk_x86_lstep_b32).
  *
  * q8_0 keeps its signed bytes w.  Streamed (decode, and the tiles of a
- * prefill too wide to unpack once), Σ w·x = Σ |w|·(x·sign w): vpmaddubsw
- * of |w| (u8, 128 for −128) and x with w's sign (s8: |x| ≤ 127), its pairs
- * (≤ 2·128·127 < 2^15) widened by vpmaddwd and summed in int32; 4
- * instructions per vector and token and 1 per vector where the nibbles
- * below took 5 and 3, and no −128·Σ x: GEMV from memory (838860 × 640,
- * 466033 × 1152), one thread, 14.3-15.3 → 15.5-16.5 GB/s; the 270M's
- * decode at x86-64-v3 +9 % at one thread (its head is q8_0).  Unpacked once per call
- * (prefill), w ^ 0x80 =
- * w + 128 splits into two q4_0-like vectors, Σ w·x = Σ lo·x + 16·Σ hi·x −
- * 128·Σ x, each sum in int16 over the block (8·2·15·128 < 2^15), which
- * shares the q4_0 and q5_0 dot.
+ * prefill too wide or too short to unpack once), Σ w·x = Σ |w|·(x·sign w):
+ * vpmaddubsw of |w| (u8, 128 for −128) and x with w's sign (s8: |x| ≤
+ * 127), its pairs (≤ 2·128·127 < 2^15) widened by vpmaddwd and summed in
+ * int32; 4 instructions per vector and token and 1 per vector where the
+ * nibbles below took 5 and 3, and no −128·Σ x: GEMV from memory (838860 ×
+ * 640, 466033 × 1152), one thread, 14.3-15.3 → 15.5-16.5 GB/s; the 270M's
+ * decode at x86-64-v3 +9 % at one thread (its head is q8_0).  Unpacked
+ * once per call (prefill), w ^ 0x80 = w + 128 splits into two q4_0-like
+ * vectors, Σ w·x = Σ lo·x + 16·Σ hi·x − 128·Σ x, each sum in int16 over
+ * the block (8·2·15·128 < 2^15), the q4_0 and q5_0 dot.
  */
 #define GMK_X86_HAVE_P8 1
 #define GMK_X86_P8_TT 4 /* tokens per register tile */
@@ -588,8 +587,8 @@ GMK_X86_AI void gmk_x86_lwalk_b32(int F, float *restrict y, int64_t ldy,
 #define GMK_X86_P8_NU(F) ((F) == GMK_DTYPE_Q8_0 ? 16 : 8)
 
 /* The vectors of unsigned weights of panel block p of format F (q4_0,
- * q5_0: vector g holds elements 4g..4g+3 of each row; q8_0: 8 + g holds
- * the high nibbles of g's). */
+ * q5_0: vector g holds elements 4g..4g+3 of each row; q8_0: the nibbles of
+ * w + 128, 8 + g the high ones of g's). */
 GMK_X86_AI void gmk_x86_p8_unpack(int F, const uint8_t *restrict p, __m256i u[16])
 {
     const __m256i lo4 = _mm256_set1_epi8(0x0f);
