@@ -97,7 +97,7 @@ END_TEST
 
 /* P4 panels: every block of every row comes back as it was (rows a
  * multiple of 4 and not), padding rows are zero, q8_0 keeps its signed
- * bytes (P8 still stores them + 128), the k-quants' weight bytes start
+ * bytes (as P8 does; P16 stores them + 128), the k-quants' weight bytes start
  * their part 4 bytes a row, and the size is whole panels. */
 START_TEST(test_p4_layout)
 {
@@ -127,7 +127,7 @@ START_TEST(test_p4_layout)
                 }
             }
         /* row 0's first 4 quant bytes start the panel's quants, as stored in
-         * the file (q8_0 signed, not + 128 as in P8); a k-quant's qs (q6_k:
+         * the file (q8_0 signed, as in P8; P16 adds 128); a k-quant's qs (q6_k:
          * ql) is its last part */
         const int b32 = gmk_dtype_block(F) == 32;
         const size_t qs = F == GMK_DTYPE_Q8_0   ? 2
@@ -141,10 +141,14 @@ START_TEST(test_p4_layout)
     free(w);
     free(p);
     ck_assert_str_eq(gmk_layout_name(GMK_LAYOUT_P4), "p4");
-    uint8_t w8[34] = {0}, p8[8 * 34];
-    w8[2] = 0x05;
+    /* q8_0's bytes: signed in P8 as in P4 (AVX2 takes |w| and x with w's
+     * sign), + 128 in P16 (vpdpbusd's u8 operand) */
+    uint8_t w8[34] = {0}, p8[8 * 34], p16[16 * 34];
+    w8[2] = 0x85;
     gmk_layout_pack(p8, w8, GMK_LAYOUT_P8, GMK_DTYPE_Q8_0, 1, 32);
     ck_assert_uint_eq(p8[gmk_panel_qs_at(GMK_DTYPE_Q8_0, 8)], 0x85);
+    gmk_layout_pack(p16, w8, GMK_LAYOUT_P16, GMK_DTYPE_Q8_0, 1, 32);
+    ck_assert_uint_eq(p16[gmk_panel_qs_at(GMK_DTYPE_Q8_0, 16)], 0x05);
 }
 END_TEST
 
