@@ -700,7 +700,7 @@ GMK_X86_AI void gmk_x86_p8_tile(int F, int T, const uint8_t *restrict p,
     const size_t pb = 8 * gmk_dtype_block_bytes(F);
     const int nu = GMK_X86_P8_NU(F);
     /* two blocks an iteration, the same order of sums: GEMV of 698368 × 1152
-     * q4_0 from memory, one thread, 13.6-14.0 → 14.6-15.0 GB/s */
+     * q4_0 from memory, one thread, 13.3-14.0 → 14.4-15.0 GB/s */
     GMK_X86_UNROLL2
     for (int64_t b = 0; b < nb; b++, p += pb) {
         __m256i u[16];
