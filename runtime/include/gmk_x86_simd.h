@@ -1169,38 +1169,29 @@ GMK_X86_AI __mmask16 gmk_x86_p16_keep(int64_t r0, int64_t r1, int64_t p0)
     return (__mmask16)(((1u << (hi - lo)) - 1u) << lo);
 }
 
-/* The 8 vectors of unsigned weight bytes of panel block p: vector g holds
- * elements 4g..4g+3 of each row (gmk_x86_prep_b32's bytes, rows in lanes). */
-GMK_X86_AI void gmk_x86_p16_unpack(int F, const uint8_t *restrict p, __m512i u[8])
+/* Vector g of the unsigned weight bytes of panel block p: elements
+ * 4g..4g+3 of each row (gmk_x86_prep_b32's bytes, rows in lanes). */
+GMK_X86_AI __m512i gmk_x86_p16_unpack(int F, const uint8_t *restrict p, int g)
 {
     const uint8_t *qs = p + gmk_panel_qs_at(F, 16);
-    if (F == GMK_DTYPE_Q8_0) { /* stored as w ^ 0x80 = w + 128 */
-        GMK_X86_UNROLL
-        for (int g = 0; g < 8; g++)
-            u[g] = _mm512_loadu_si512((const void *)(qs + 64 * g));
-        return;
-    }
+    if (F == GMK_DTYPE_Q8_0) /* stored as w ^ 0x80 = w + 128 */
+        return _mm512_loadu_si512((const void *)(qs + 64 * g));
     const __m512i lo4 = _mm512_set1_epi8(0x0f);
-    GMK_X86_UNROLL
-    for (int k = 0; k < 4; k++) {
-        __m512i v = _mm512_loadu_si512((const void *)(qs + 64 * k));
-        u[k] = _mm512_and_si512(v, lo4);
-        u[k + 4] = _mm512_and_si512(_mm512_srli_epi16(v, 4), lo4);
-    }
+    __m512i v = _mm512_loadu_si512((const void *)(qs + 64 * (g & 3)));
+    __m512i u = _mm512_and_si512(g < 4 ? v : _mm512_srli_epi16(v, 4), lo4);
     if (!gmk_panel_has_qh(F))
-        return;
-    const uint8_t *qh = p + gmk_panel_qh_at(F, 16);
-    GMK_X86_UNROLL
-    for (int g = 0; g < 8; g++) {
-        uint64_t bits;
-        memcpy(&bits, qh + 8 * g, sizeof bits);
-        u[g] = _mm512_mask_add_epi8(u[g], _cvtu64_mask64(bits), u[g], _mm512_set1_epi8(16));
-    }
+        return u;
+    uint64_t bits;
+    memcpy(&bits, p + gmk_panel_qh_at(F, 16) + 8 * g, sizeof bits);
+    return _mm512_mask_add_epi8(u, _cvtu64_mask64(bits), u, _mm512_set1_epi8(16));
 }
 
 /* T ≤ GMK_X86_P16_TT tokens against nb panel blocks from p, accumulating
  * into the 16 lanes at y (rows ldy apart; lanes in keep are kept); first:
- * the accumulators start at zero rather than at y. */
+ * the accumulators start at zero rather than at y.  Per block, each weight
+ * vector meets every token before the next is unpacked: the T integer sums
+ * grow side by side, so no token waits on a chain of 8 dependent vpdpbusd
+ * (integer sums: the order changes no bit). */
 GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb,
                                  float *restrict y, int64_t ldy, __mmask16 keep, int first,
                                  const uint8_t *restrict x, size_t xrow, int64_t b0)
@@ -1213,24 +1204,31 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb
     for (int j = 0; j < T; j++)
         acc[j] = first ? _mm512_setzero_ps() : _mm512_maskz_loadu_ps(keep, y + j * ldy);
     for (int b = 0; b < nb; b++, p += pb) {
-        __m512i u[8];
+        const gmk_act_q8_0 *a[GMK_X86_P16_TT];
+        __m512i q[GMK_X86_P16_TT];
         gmk_x86_prefetch_span(p + GMK_X86_DPF, pb);
-        gmk_x86_p16_unpack(F, p, u);
+        GMK_X86_UNROLL
+        for (int j = 0; j < T; j++) {
+            a[j] = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b0 + b;
+            q[j] = _mm512_set1_epi32(-off * a[j]->sum);
+        }
+        GMK_X86_UNROLL
+        for (int g = 0; g < 8; g++) {
+            const __m512i u = gmk_x86_p16_unpack(F, p, g);
+            GMK_X86_UNROLL
+            for (int j = 0; j < T; j++)
+                q[j] = _mm512_dpbusd_epi32(q[j], u, _mm512_set1_epi32((int)gmk_load_u32(
+                                                         (const uint8_t *)a[j]->qs + 4 * g)));
+        }
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
         const __m512 m = has_min ? _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p + 32)))
                                  : _mm512_setzero_ps();
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
-            const gmk_act_q8_0 *a = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b0 + b;
-            __m512i q = _mm512_set1_epi32(-off * a->sum);
-            GMK_X86_UNROLL
-            for (int g = 0; g < 8; g++)
-                q = _mm512_dpbusd_epi32(q, u[g], _mm512_set1_epi32((int)gmk_load_u32(
-                                                     (const uint8_t *)a->qs + 4 * g)));
-            __m512 sx = _mm512_mul_ps(_mm512_cvtepi32_ps(q), _mm512_set1_ps(a->d));
+            __m512 sx = _mm512_mul_ps(_mm512_cvtepi32_ps(q[j]), _mm512_set1_ps(a[j]->d));
             acc[j] = _mm512_fmadd_ps(sx, d, acc[j]);
             if (has_min)
-                acc[j] = _mm512_fmadd_ps(m, _mm512_set1_ps(a->d * (float)a->sum), acc[j]);
+                acc[j] = _mm512_fmadd_ps(m, _mm512_set1_ps(a[j]->d * (float)a[j]->sum), acc[j]);
         }
     }
     GMK_X86_UNROLL
