@@ -91,14 +91,22 @@ X86_PROFILE(gmc_target_x86_64_v3, "x86-64-v3", 3,
 X86_PROFILE(gmc_target_x86_64_v4, "x86-64-v4", 4,
             "AVX-512 F/BW/VL/DQ (Skylake-X), int8 activations", act_fmt_int8, layout_p8,
             NULL, "x86-64-v4", "", "avx512f,avx512bw,avx512vl,avx512dq");
-/* VNNI (and VBMI, which Cascade Lake lacks) without BF16: Ice Lake, Tiger
+/* The two VNNI profiles let clang vectorize plain C loops (attention,
+ * norms, GeGLU) 16 floats wide, as the kernels' intrinsics already are:
+ * the same arithmetic in wider registers, so the same bits (270M pp512 at
+ * one thread, x86-64-v4-bf16 on a Sapphire Rapids VM, three alternating
+ * rounds: -1 to +6 %).  Kept off x86-64-v4, whose Skylake-X cores slow
+ * their clock for zmm work.
+ *
+ * VNNI (and VBMI, which Cascade Lake lacks) without BF16: Ice Lake, Tiger
  * Lake, and virtual machines that hide BF16 from their guests (a Sapphire
  * Rapids VM measured: 270M Q4_K_M pp128 672 t/s here against 412 on
  * x86-64-v3 and 220 on x86-64-v4).  bf16 weights take f32 activations, as
  * on x86-64-v4. */
 X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni", 5,
             "AVX-512 + VNNI + VBMI (Ice Lake), int8 dot products",
-            act_fmt_int8, layout_p16, stack_p16, "x86-64-v4", "-mavx512vnni -mavx512vbmi",
+            act_fmt_int8, layout_p16, stack_p16, "x86-64-v4",
+            "-mavx512vnni -mavx512vbmi -mprefer-vector-width=512",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi");
 /* With BF16 too (Zen 4, Sapphire Rapids): the VNNI profile's data.  bf16
  * weights take f32 activations and the P16 f32 kernels here as well: the
@@ -111,5 +119,5 @@ X86_PROFILE(gmc_target_x86_64_vnni, "x86-64-v4-vnni", 5,
 X86_PROFILE(gmc_target_x86_64_bf16, "x86-64-v4-bf16", 6,
             "AVX-512 + VNNI + BF16 (Zen 4, Sapphire Rapids), int8 dot products",
             act_fmt_int8, layout_p16, stack_p16, "x86-64-v4",
-            "-mavx512vnni -mavx512bf16 -mavx512vbmi",
+            "-mavx512vnni -mavx512bf16 -mavx512vbmi -mprefer-vector-width=512",
             "avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi");

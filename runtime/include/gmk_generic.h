@@ -541,8 +541,14 @@ static inline void gmk_kv_store(void *restrict kc, void *restrict vc, int kv_dty
  * block holds GMK_ATTN_KV_FLOATS / hd rows, at most GMK_ATTN_KEYS. */
 #define GMK_ATTN_KV_FLOATS 16384
 #define GMK_ATTN_KEYS 64
-/* Output dims whose V accumulators stay in registers over a key block. */
+/* Output dims whose V accumulators stay in registers over a key block
+ * (4 rows of them: 16 zmm with AVX-512, 16 ymm otherwise).  The sums are
+ * the same whatever the width. */
+#if defined(__AVX512F__)
+#define GMK_ATTN_VDIMS 64
+#else
 #define GMK_ATTN_VDIMS 32
+#endif
 
 /* The attention inner loops are small helpers called with constant row
  * counts; inlining them is what lets clang keep accumulators in registers. */
@@ -561,6 +567,10 @@ static inline const float *gmk_kv_row_f32(float *restrict buf, const uint8_t *re
         return (const float *)(base + off);
     const uint16_t *h = (const uint16_t *)(base + off);
     int i = 0;
+#if defined(__AVX512F__)
+    for (; i + 16 <= hd; i += 16) /* exact, like gmk_f16_to_f32 */
+        _mm512_storeu_ps(buf + i, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(h + i))));
+#endif
 #if defined(__F16C__)
     for (; i + 8 <= hd; i += 8) /* exact, like gmk_f16_to_f32 */
         _mm256_storeu_ps(buf + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
@@ -769,9 +779,23 @@ static inline void gmk_attn_softmax_step(float *restrict s, int n, float *restri
     if (softcap > 0.0f)
         for (int j = 0; j < n; j++)
             s[j] = softcap * gmk_tanhf(s[j] / softcap);
+    /* the chunk's max 16 lanes at a time, then across the lanes: the value
+     * an in-order scan finds (NaNs skipped either way; only which of +0 and
+     * -0 is kept may differ, and exp(s - m) cannot tell), in a loop clang
+     * vectorizes (the scan was a chain of scalar compares, a tenth of the
+     * 270M's attention) */
+    float lane[16];
+    for (int i = 0; i < 16; i++)
+        lane[i] = -INFINITY;
+    int j0 = 0;
+    for (; j0 + 16 <= n; j0 += 16)
+        for (int i = 0; i < 16; i++)
+            lane[i] = s[j0 + i] > lane[i] ? s[j0 + i] : lane[i];
     float cm = -INFINITY;
-    for (int j = 0; j < n; j++)
-        cm = s[j] > cm ? s[j] : cm;
+    for (int i = 0; i < 16; i++)
+        cm = lane[i] > cm ? lane[i] : cm;
+    for (; j0 < n; j0++)
+        cm = s[j0] > cm ? s[j0] : cm;
     if (cm > *m) { /* rescale what has been accumulated to the new max */
         float corr = gmk_expf(*m - cm);
         *l *= corr;

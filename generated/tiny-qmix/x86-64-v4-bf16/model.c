@@ -5,7 +5,7 @@
  * target:   x86-64-v4-bf16 (x86_64-pc-linux-gnu, cpu x86-64-v4)
  * features: avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512bf16,avx512vbmi
  * flags:    -std=c11 -O2 -fPIC -fno-math-errno -Wall -Wextra -march=x86-64-v4 -mavx512vnni
- *           -mavx512bf16 -mavx512vbmi --target=x86_64-pc-linux-gnu
+ *           -mavx512bf16 -mavx512vbmi -mprefer-vector-width=512 --target=x86_64-pc-linux-gnu
  * plan:     arena 6656 B (naive 40192 B), KV 11264 B, weights 114432 B
  */
 #include "gmk.h"
