@@ -204,6 +204,7 @@ int main(int argc, char **argv)
         {"q6_kp16", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
         /* past L2: a Gemma 1 2B FFN matrix (16384 × 2048, 18 MiB) */
         {"q4_kp16big", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 16384, 2048, GMK_LAYOUT_P16},
+        {"q6_kp16big", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 16384, 2048, GMK_LAYOUT_P16},
         {"f16p16", GMK_DTYPE_F16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P16},
         {"bf16p16", GMK_DTYPE_BF16, GMK_ACT_F32, 2048, 2048, GMK_LAYOUT_P16},
         /* the 2B's FFN shapes: gate/up (16384 × 2048) and down (2048 × 16384), 64 MiB */
