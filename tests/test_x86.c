@@ -595,12 +595,15 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
         gmk_weight_dequant(b, pw, wdt, r, n_in, n_in - blen, blen);
         ck_assert(memcmp(a, b, (size_t)blen * sizeof *a) == 0);
     }
-    static const int toks[] = {1, 2, 3, 4, 5, 8, 9, 13, 17};
-    float *x = malloc((size_t)17 * (size_t)n_in * sizeof *x);
-    float *want = malloc((size_t)17 * (size_t)n_out * sizeof *want);
-    float *got = malloc((size_t)17 * (size_t)n_out * sizeof *got);
+    /* up to 29: two full P16 token tiles (the prefill paths that unpack a
+     * chunk once for all its tiles), a tile of 4 and one token */
+    enum { MAXT = 29 };
+    static const int toks[] = {1, 2, 3, 4, 5, 8, 9, 13, 17, MAXT};
+    float *x = malloc((size_t)MAXT * (size_t)n_in * sizeof *x);
+    float *want = malloc((size_t)MAXT * (size_t)n_out * sizeof *want);
+    float *got = malloc((size_t)MAXT * (size_t)n_out * sizeof *got);
     ck_assert(x && want && got);
-    for (int64_t i = 0; i < 17 * n_in; i++)
+    for (int64_t i = 0; i < MAXT * n_in; i++)
         x[i] = rng_unit();
     for (int l = 0; l < n_lv; l++) {
         for (size_t q = 0; q < sizeof toks / sizeof toks[0]; q++) {
@@ -628,7 +631,7 @@ static void check_layout(int layout, int c, int n_out, int64_t n_in, const int *
                 ck_assert_msg(e <= 1e-10 * m, "dtype %d n_tok %d: exact vs packed NMSE %g",
                               dtype, n_tok, e / m);
             }
-            memset(got, 0xff, (size_t)17 * (size_t)n_out * sizeof *got);
+            memset(got, 0xff, (size_t)MAXT * (size_t)n_out * sizeof *got);
             for (int k = 0; k + 1 < n_cuts; k++)
                 lv[l]->matmul_rows(got, n_out, pw, wdt, xq, fmt, n_tok, cuts[k], cuts[k + 1],
                                    n_in);

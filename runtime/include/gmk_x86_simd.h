@@ -1192,8 +1192,9 @@ GMK_X86_AI __m512i gmk_x86_p16_unpack(int F, const uint8_t *restrict p, int g)
  * vector meets every token before the next is unpacked: the T integer sums
  * grow side by side, so no token waits on a chain of 8 dependent vpdpbusd
  * (integer sums: the order changes no bit). */
-GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb,
-                                 float *restrict y, int64_t ldy, __mmask16 keep, int first,
+GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p,
+                                 const __m512i *restrict up, int nb, float *restrict y,
+                                 int64_t ldy, __mmask16 keep, int first,
                                  const uint8_t *restrict x, size_t xrow, int64_t b0)
 {
     const size_t pb = 16 * gmk_dtype_block_bytes(F);
@@ -1206,7 +1207,8 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb
     for (int b = 0; b < nb; b++, p += pb) {
         const gmk_act_q8_0 *a[GMK_X86_P16_TT];
         __m512i q[GMK_X86_P16_TT];
-        gmk_x86_prefetch_span(p + GMK_X86_DPF, pb);
+        if (!up)
+            gmk_x86_prefetch_span(p + GMK_X86_DPF, pb);
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             a[j] = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b0 + b;
@@ -1214,7 +1216,7 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb
         }
         GMK_X86_UNROLL
         for (int g = 0; g < 8; g++) {
-            const __m512i u = gmk_x86_p16_unpack(F, p, g);
+            const __m512i u = up ? up[8 * b + g] : gmk_x86_p16_unpack(F, p, g);
             GMK_X86_UNROLL
             for (int j = 0; j < T; j++)
                 q[j] = _mm512_dpbusd_epi32(q[j], u, _mm512_set1_epi32((int)gmk_load_u32(
@@ -1238,31 +1240,41 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p, int nb
 
 /* Rows [r0, r1) × n_tok tokens of format F from the P16 weights W (nb
  * blocks per row): panel by panel, lanes outside [r0, r1) computed and
- * dropped. */
+ * dropped.  Where two full token tiles or more share a chunk, its blocks
+ * (but q8_0's, stored ready) are unpacked once into up for all of them. */
 GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
                                 const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
                                 int64_t r1, int64_t nb)
 {
     const size_t pb = 16 * gmk_dtype_block_bytes(F);
+    const int unpack = gmk_panel_has_qh(F) && n_tok >= 2 * GMK_X86_P16_TT;
+    __m512i upb[8 * GMK_X86_P16_KC]; /* 32 KiB */
+    const __m512i *up = unpack ? upb : NULL;
     for (int64_t p0 = r0 / 16 * 16; p0 < r1; p0 += 16) {
         const __mmask16 keep = gmk_x86_p16_keep(r0, r1, p0);
         const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
         for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_P16_KC) {
             int kc = nb - b0 < GMK_X86_P16_KC ? (int)(nb - b0) : GMK_X86_P16_KC;
             const uint8_t *pk = panel + (size_t)b0 * pb;
+            for (int b = 0; unpack && b < kc; b++) {
+                gmk_x86_prefetch_span(pk + (size_t)b * pb + GMK_X86_DPF, pb);
+                GMK_X86_UNROLL
+                for (int g = 0; g < 8; g++)
+                    upb[8 * b + g] = gmk_x86_p16_unpack(F, pk + (size_t)b * pb, g);
+            }
             int t = 0;
             for (; t + GMK_X86_P16_TT <= n_tok; t += GMK_X86_P16_TT)
-                gmk_x86_p16_tile(F, GMK_X86_P16_TT, pk, kc, y + t * ldy + p0, ldy, keep,
+                gmk_x86_p16_tile(F, GMK_X86_P16_TT, pk, up, kc, y + t * ldy + p0, ldy, keep,
                                  b0 == 0, X + (size_t)t * xrow, xrow, b0);
             for (; t + 4 <= n_tok; t += 4)
-                gmk_x86_p16_tile(F, 4, pk, kc, y + t * ldy + p0, ldy, keep, b0 == 0,
+                gmk_x86_p16_tile(F, 4, pk, up, kc, y + t * ldy + p0, ldy, keep, b0 == 0,
                                  X + (size_t)t * xrow, xrow, b0);
             const uint8_t *xt = X + (size_t)t * xrow;
             float *yt = y + t * ldy + p0;
             switch (n_tok - t) { /* the last tokens in one tile, the weights read once */
-            case 3: gmk_x86_p16_tile(F, 3, pk, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
-            case 2: gmk_x86_p16_tile(F, 2, pk, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
-            case 1: gmk_x86_p16_tile(F, 1, pk, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
+            case 3: gmk_x86_p16_tile(F, 3, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
+            case 2: gmk_x86_p16_tile(F, 2, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
+            case 1: gmk_x86_p16_tile(F, 1, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
             default: break;
             }
         }
