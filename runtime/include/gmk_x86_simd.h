@@ -1144,9 +1144,13 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
  * bytes of each of 16 rows, so one vpdpbusd against a broadcast dword of
  * activations advances 16 (row, token) dots and the per-block scaling runs
  * 16 rows per instruction.  A panel block is unpacked once for up to
- * GMK_X86_P16_TT tokens.  The arithmetic per (row, token) is
- * gmk_x86_step_b32's, in lanes instead of tiles, so both layouts and every
- * token count agree bit for bit.
+ * GMK_X86_P16_TT tokens (q5_0, q5_1 in prefill: once per call), each of its
+ * vectors meeting every token of the tile before the next (the tokens' sums
+ * grow side by side, no chain of 8 dependent vpdpbusd), and each token's
+ * integer sum starts from −off·Σx, in prefill read from a table computed
+ * once per call (the broadcast then a load, not a vector-ALU op).  The
+ * arithmetic per (row, token) is gmk_x86_step_b32's, in lanes instead of
+ * tiles, so both layouts and every token count agree bit for bit.
  */
 #define GMK_X86_HAVE_P16 1
 /* Blocks per slice (a token tile's weights stay in L1/L2 for the next
@@ -1159,6 +1163,9 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
 #endif
 #ifndef GMK_X86_P16_TT
 #define GMK_X86_P16_TT 12
+#endif
+#ifndef GMK_X86_P16_BO
+#define GMK_X86_P16_BO 8192 /* (token, block) offsets of the table, at most (32 KiB) */
 #endif
 
 /* The lanes of the 16-row panel at row p0 that lie in [r0, r1). */
@@ -1195,7 +1202,8 @@ GMK_X86_AI __m512i gmk_x86_p16_unpack(int F, const uint8_t *restrict p, int g)
 GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p,
                                  const __m512i *restrict up, int nb, float *restrict y,
                                  int64_t ldy, __mmask16 keep, int first,
-                                 const uint8_t *restrict x, size_t xrow, int64_t b0)
+                                 const uint8_t *restrict x, size_t xrow, int64_t b0,
+                                 const int32_t *restrict bo, int64_t bos)
 {
     const size_t pb = 16 * gmk_dtype_block_bytes(F);
     const int off = gmk_x86_b32_off(F);
@@ -1212,7 +1220,7 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p,
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             a[j] = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b0 + b;
-            q[j] = _mm512_set1_epi32(-off * a[j]->sum);
+            q[j] = _mm512_set1_epi32(bo ? bo[j * bos + b0 + b] : -off * a[j]->sum);
         }
         GMK_X86_UNROLL
         for (int g = 0; g < 8; g++) {
@@ -1250,6 +1258,15 @@ GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uin
     const int unpack = gmk_panel_has_qh(F) && n_tok >= 2 * GMK_X86_P16_TT;
     __m512i upb[8 * GMK_X86_P16_KC]; /* 32 KiB */
     const __m512i *up = unpack ? upb : NULL;
+    int32_t bob[GMK_X86_P16_BO];
+    const int32_t *bo = NULL;
+    if (n_tok >= 2 * GMK_X86_P16_TT && (int64_t)n_tok * nb <= GMK_X86_P16_BO) {
+        const int off = gmk_x86_b32_off(F);
+        for (int t = 0; t < n_tok; t++)
+            for (int64_t b = 0; b < nb; b++)
+                bob[t * nb + b] = -off * ((const gmk_act_q8_0 *)(X + (size_t)t * xrow))[b].sum;
+        bo = bob;
+    }
     for (int64_t p0 = r0 / 16 * 16; p0 < r1; p0 += 16) {
         const __mmask16 keep = gmk_x86_p16_keep(r0, r1, p0);
         const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
@@ -1265,16 +1282,18 @@ GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uin
             int t = 0;
             for (; t + GMK_X86_P16_TT <= n_tok; t += GMK_X86_P16_TT)
                 gmk_x86_p16_tile(F, GMK_X86_P16_TT, pk, up, kc, y + t * ldy + p0, ldy, keep,
-                                 b0 == 0, X + (size_t)t * xrow, xrow, b0);
+                                 b0 == 0, X + (size_t)t * xrow, xrow, b0, bo ? bo + t * nb : NULL,
+                                 nb);
             for (; t + 4 <= n_tok; t += 4)
                 gmk_x86_p16_tile(F, 4, pk, up, kc, y + t * ldy + p0, ldy, keep, b0 == 0,
-                                 X + (size_t)t * xrow, xrow, b0);
+                                 X + (size_t)t * xrow, xrow, b0, bo ? bo + t * nb : NULL, nb);
             const uint8_t *xt = X + (size_t)t * xrow;
+            const int32_t *bt = bo ? bo + t * nb : NULL;
             float *yt = y + t * ldy + p0;
             switch (n_tok - t) { /* the last tokens in one tile, the weights read once */
-            case 3: gmk_x86_p16_tile(F, 3, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
-            case 2: gmk_x86_p16_tile(F, 2, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
-            case 1: gmk_x86_p16_tile(F, 1, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0); break;
+            case 3: gmk_x86_p16_tile(F, 3, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0, bt, nb); break;
+            case 2: gmk_x86_p16_tile(F, 2, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0, bt, nb); break;
+            case 1: gmk_x86_p16_tile(F, 1, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0, bt, nb); break;
             default: break;
             }
         }
