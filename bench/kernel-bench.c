@@ -199,8 +199,9 @@ int main(int argc, char **argv)
         {"q8_0p", GMK_DTYPE_Q8_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
         {"q4_0p", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
         {"q5_0p", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 2048, GMK_LAYOUT_P16},
-        /* the Gemma 3 270M's gate and up (2048 × 640) */
+        /* the Gemma 3 270M's gate and up (2048 × 640), the 1B's down (1152 × 6912) */
         {"q5_0p640", GMK_DTYPE_Q5_0, GMK_ACT_Q8_0, 2048, 640, GMK_LAYOUT_P16},
+        {"q4_0pdeep", GMK_DTYPE_Q4_0, GMK_ACT_Q8_0, 1152, 6912, GMK_LAYOUT_P16},
         {"q4_kp16", GMK_DTYPE_Q4_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
         {"q5_kp16", GMK_DTYPE_Q5_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},
         {"q6_kp16", GMK_DTYPE_Q6_K, GMK_ACT_Q8_K, 2048, 2048, GMK_LAYOUT_P16},

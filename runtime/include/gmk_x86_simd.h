@@ -1165,7 +1165,7 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
 #define GMK_X86_P16_TT 12
 #endif
 #ifndef GMK_X86_P16_BO
-#define GMK_X86_P16_BO 8192 /* (token, block) offsets of the table, at most (32 KiB) */
+#define GMK_X86_P16_BO 8192 /* entries of a chunk's offset table: 128 tokens (32 KiB) */
 #endif
 
 /* The lanes of the 16-row panel at row p0 that lie in [r0, r1). */
@@ -1220,7 +1220,7 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p,
         GMK_X86_UNROLL
         for (int j = 0; j < T; j++) {
             a[j] = (const gmk_act_q8_0 *)(x + (size_t)j * xrow) + b0 + b;
-            q[j] = _mm512_set1_epi32(bo ? bo[j * bos + b0 + b] : -off * a[j]->sum);
+            q[j] = _mm512_set1_epi32(bo ? bo[j * bos + b] : -off * a[j]->sum);
         }
         GMK_X86_UNROLL
         for (int g = 0; g < 8; g++) {
@@ -1247,32 +1247,31 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p,
 }
 
 /* Rows [r0, r1) × n_tok tokens of format F from the P16 weights W (nb
- * blocks per row): panel by panel, lanes outside [r0, r1) computed and
- * dropped.  Where two full token tiles or more share a chunk, its blocks
- * (but q8_0's, stored ready) are unpacked once into up for all of them. */
+ * blocks per row): chunk by chunk of GMK_X86_P16_KC blocks, in each panel
+ * by panel, lanes outside [r0, r1) computed and dropped.  Where two full
+ * token tiles or more share a chunk, the tokens' −off·Σx of its blocks are
+ * tabled once for every panel, and q5 blocks unpacked once for every tile. */
 GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
                                 const uint8_t *restrict X, size_t xrow, int n_tok, int64_t r0,
                                 int64_t r1, int64_t nb)
 {
     const size_t pb = 16 * gmk_dtype_block_bytes(F);
+    const int off = gmk_x86_b32_off(F);
     const int unpack = gmk_panel_has_qh(F) && n_tok >= 2 * GMK_X86_P16_TT;
+    const int table = n_tok >= 2 * GMK_X86_P16_TT && n_tok * GMK_X86_P16_KC <= GMK_X86_P16_BO;
     __m512i upb[8 * GMK_X86_P16_KC]; /* 32 KiB */
-    const __m512i *up = unpack ? upb : NULL;
     int32_t bob[GMK_X86_P16_BO];
-    const int32_t *bo = NULL;
-    if (n_tok >= 2 * GMK_X86_P16_TT && (int64_t)n_tok * nb <= GMK_X86_P16_BO) {
-        const int off = gmk_x86_b32_off(F);
-        for (int t = 0; t < n_tok; t++)
-            for (int64_t b = 0; b < nb; b++)
-                bob[t * nb + b] = -off * ((const gmk_act_q8_0 *)(X + (size_t)t * xrow))[b].sum;
-        bo = bob;
-    }
-    for (int64_t p0 = r0 / 16 * 16; p0 < r1; p0 += 16) {
-        const __mmask16 keep = gmk_x86_p16_keep(r0, r1, p0);
-        const uint8_t *panel = W + (size_t)p0 * (size_t)nb * gmk_dtype_block_bytes(F);
-        for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_P16_KC) {
-            int kc = nb - b0 < GMK_X86_P16_KC ? (int)(nb - b0) : GMK_X86_P16_KC;
-            const uint8_t *pk = panel + (size_t)b0 * pb;
+    const __m512i *up = unpack ? upb : NULL;
+    const int32_t *bo = table ? bob : NULL;
+    for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_P16_KC) {
+        const int kc = nb - b0 < GMK_X86_P16_KC ? (int)(nb - b0) : GMK_X86_P16_KC;
+        for (int t = 0; table && t < n_tok; t++)
+            for (int b = 0; b < kc; b++)
+                bob[t * kc + b] = -off * ((const gmk_act_q8_0 *)(X + (size_t)t * xrow))[b0 + b].sum;
+        for (int64_t p0 = r0 / 16 * 16; p0 < r1; p0 += 16) {
+            const __mmask16 keep = gmk_x86_p16_keep(r0, r1, p0);
+            const uint8_t *pk = W + ((size_t)p0 * (size_t)nb + (size_t)b0 * 16) *
+                                        gmk_dtype_block_bytes(F);
             for (int b = 0; unpack && b < kc; b++) {
                 gmk_x86_prefetch_span(pk + (size_t)b * pb + GMK_X86_DPF, pb);
                 GMK_X86_UNROLL
@@ -1282,18 +1281,18 @@ GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uin
             int t = 0;
             for (; t + GMK_X86_P16_TT <= n_tok; t += GMK_X86_P16_TT)
                 gmk_x86_p16_tile(F, GMK_X86_P16_TT, pk, up, kc, y + t * ldy + p0, ldy, keep,
-                                 b0 == 0, X + (size_t)t * xrow, xrow, b0, bo ? bo + t * nb : NULL,
-                                 nb);
+                                 b0 == 0, X + (size_t)t * xrow, xrow, b0, bo ? bo + t * kc : NULL,
+                                 kc);
             for (; t + 4 <= n_tok; t += 4)
                 gmk_x86_p16_tile(F, 4, pk, up, kc, y + t * ldy + p0, ldy, keep, b0 == 0,
-                                 X + (size_t)t * xrow, xrow, b0, bo ? bo + t * nb : NULL, nb);
+                                 X + (size_t)t * xrow, xrow, b0, bo ? bo + t * kc : NULL, kc);
             const uint8_t *xt = X + (size_t)t * xrow;
-            const int32_t *bt = bo ? bo + t * nb : NULL;
+            const int32_t *bt = bo ? bo + t * kc : NULL;
             float *yt = y + t * ldy + p0;
             switch (n_tok - t) { /* the last tokens in one tile, the weights read once */
-            case 3: gmk_x86_p16_tile(F, 3, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0, bt, nb); break;
-            case 2: gmk_x86_p16_tile(F, 2, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0, bt, nb); break;
-            case 1: gmk_x86_p16_tile(F, 1, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0, bt, nb); break;
+            case 3: gmk_x86_p16_tile(F, 3, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0, bt, kc); break;
+            case 2: gmk_x86_p16_tile(F, 2, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0, bt, kc); break;
+            case 1: gmk_x86_p16_tile(F, 1, pk, up, kc, yt, ldy, keep, b0 == 0, xt, xrow, b0, bt, kc); break;
             default: break;
             }
         }
