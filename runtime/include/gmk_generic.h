@@ -537,9 +537,11 @@ static inline void gmk_kv_store(void *restrict kc, void *restrict vc, int kv_dty
 #define GMK_ATTN_ROWS 32
 /* Largest head_dim gmk_attention supports. */
 #define GMK_ATTN_MAX_HD 1024
-/* Floats of K or V rows held converted at a time (64 KiB of stack): a key
- * block holds GMK_ATTN_KV_FLOATS / hd rows, at most GMK_ATTN_KEYS. */
-#define GMK_ATTN_KV_FLOATS 16384
+/* Floats of K or V rows held converted at a time (32 KiB of stack, which
+ * stay in L1 while a tile's rows read them: 64 KiB ran the 270M's prefill
+ * attention 5-11 % slower): a key block holds GMK_ATTN_KV_FLOATS / hd
+ * rows, at most GMK_ATTN_KEYS. */
+#define GMK_ATTN_KV_FLOATS 8192
 #define GMK_ATTN_KEYS 64
 /* Output dims whose V accumulators stay in registers over a key block
  * (4 rows of them: 16 zmm with AVX-512, 16 ymm otherwise).  The sums are

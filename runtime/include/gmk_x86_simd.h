@@ -1144,13 +1144,14 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
  * bytes of each of 16 rows, so one vpdpbusd against a broadcast dword of
  * activations advances 16 (row, token) dots and the per-block scaling runs
  * 16 rows per instruction.  A panel block is unpacked once for up to
- * GMK_X86_P16_TT tokens (q5_0, q5_1 in prefill: once per call), each of its
- * vectors meeting every token of the tile before the next (the tokens' sums
- * grow side by side, no chain of 8 dependent vpdpbusd), and each token's
- * integer sum starts from −off·Σx, in prefill read from a table computed
- * once per call (the broadcast then a load, not a vector-ALU op).  The
- * arithmetic per (row, token) is gmk_x86_step_b32's, in lanes instead of
- * tiles, so both layouts and every token count agree bit for bit.
+ * GMK_X86_P16_TT tokens (q5_0, q5_1 in prefill: once for all the tiles),
+ * each of its vectors meeting every token of the tile before the next (the
+ * tokens' sums grow side by side, no chain of 8 dependent vpdpbusd), and
+ * each token's integer sum starts from −off·Σx, in prefill read from a
+ * table made once per chunk of blocks for every panel (the broadcast then a
+ * load, not a vector-ALU op).  The arithmetic per (row, token) is
+ * gmk_x86_step_b32's, in lanes instead of tiles, so both layouts and every
+ * token count agree bit for bit.
  */
 #define GMK_X86_HAVE_P16 1
 /* Blocks per slice (a token tile's weights stay in L1/L2 for the next
@@ -1165,7 +1166,7 @@ GMK_X86_AI void gmk_x86_p8k_rows(int F, float *restrict y, int64_t ldy, const ui
 #define GMK_X86_P16_TT 12
 #endif
 #ifndef GMK_X86_P16_BO
-#define GMK_X86_P16_BO 8192 /* entries of a chunk's offset table: 128 tokens (32 KiB) */
+#define GMK_X86_P16_BO 4096 /* entries of a chunk's offset table: 64 tokens (16 KiB) */
 #endif
 
 /* The lanes of the 16-row panel at row p0 that lie in [r0, r1). */
