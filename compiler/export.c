@@ -505,7 +505,11 @@ static gmc_status write_readme(const gmc_export_options *o, const char *name,
                   "    fprintf(stderr, \"%%s\\n\", d.msg);\n```\n\n"
                   "then `gmrt_session_generate` streams a completion through a callback and\n"
                   "`gmrt_session_destroy` frees it all.  The file refuses to load into a model\n"
-                  "of another target, graph or layout, naming both.\n", name, name);
+                  "of another target, graph or layout, naming both.  The thread that calls the\n"
+                  "session runs a share of each step's kernels itself and needs\n"
+                  "`GMRT_STEP_STACK` (512 KiB) of stack to spare: a main thread or a glibc\n"
+                  "thread has it; give a thread you start yourself at least that much (the\n"
+                  "session's own threads get twice it).\n", name, name);
     gmc_status st = write_text(o->out_dir, "README.md", &b, diag);
     gmc_strbuf_deinit(&b);
     return st;

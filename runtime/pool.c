@@ -174,14 +174,21 @@ static void *worker(void *arg)
     }
 }
 
-/* Starts worker ith of p; 0 on success. */
+/* Starts worker ith of p with 2 × GMRT_STEP_STACK of stack (gmrt.h), not
+ * the platform's default; 0 on success. */
 static int start_worker(gmrt_pool *p, int ith)
 {
     worker_arg *wa = malloc(sizeof *wa);
-    if (!wa)
+    pthread_attr_t attr;
+    if (!wa || pthread_attr_init(&attr) != 0) {
+        free(wa);
         return -1;
+    }
     *wa = (worker_arg){p, ith};
-    int rc = pthread_create(&p->threads[ith], NULL, worker, wa);
+    int rc = pthread_attr_setstacksize(&attr, 2 * GMRT_STEP_STACK);
+    if (rc == 0)
+        rc = pthread_create(&p->threads[ith], &attr, worker, wa);
+    pthread_attr_destroy(&attr);
     if (rc != 0)
         free(wa);
     return rc;

@@ -547,8 +547,16 @@ gmrt_status gms_sched_create(gmrt_session *s, int32_t n_slots, int32_t queue_cap
              (sl->count = calloc((size_t)q->n_vocab, sizeof *sl->count));
         gmrt_session_seq_reset(s, i);
     }
-    if (ok && pthread_create(&q->thread, NULL, model_thread, q) != 0)
+    /* the model thread is thread 0 of the session's pool: it runs a step's
+     * kernels itself and needs their stack (gmrt.h GMRT_STEP_STACK) */
+    pthread_attr_t attr;
+    if (ok && pthread_attr_init(&attr) == 0) {
+        ok = pthread_attr_setstacksize(&attr, 2 * GMRT_STEP_STACK) == 0 &&
+             pthread_create(&q->thread, &attr, model_thread, q) == 0;
+        pthread_attr_destroy(&attr);
+    } else {
         ok = false;
+    }
     q->started = ok;
     if (!ok) {
         gms_sched_destroy(q);

@@ -8,7 +8,9 @@
  * steps at 1..4 threads, with pauses that make threads fall asleep at the
  * step hand-out and at barriers, must match a plain single-threaded loop.
  */
+#define _GNU_SOURCE /* pthread_setattr_default_np */
 #include <check.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -159,6 +161,46 @@ START_TEST(tasks_between_steps)
 }
 END_TEST
 
+/* Every worker has GMRT_STEP_STACK bytes of stack to spare, whatever the
+ * platform's default for new threads (musl gives 128 KiB, less than a
+ * step's kernels use): here the default is cut to 64 KiB (glibc only) and
+ * each worker fills that much of its stack. */
+static atomic_int deep_runs;
+
+static void deep_task(void *user, int ith, int nth)
+{
+    (void)user, (void)nth;
+    if (ith == 0) /* the caller's stack is the caller's business */
+        return;
+    volatile unsigned char buf[GMRT_STEP_STACK - ((size_t)16 << 10)];
+    for (size_t i = 0; i < sizeof buf; i += 512)
+        buf[i] = (unsigned char)(i >> 9);
+    unsigned sum = 0;
+    for (size_t i = 0; i < sizeof buf; i += 512)
+        sum += buf[i];
+    atomic_fetch_add(&deep_runs, sum != 0);
+}
+
+START_TEST(workers_have_step_stack)
+{
+#ifdef __GLIBC__
+    pthread_attr_t small;
+    ck_assert_int_eq(pthread_attr_init(&small), 0);
+    ck_assert_int_eq(pthread_attr_setstacksize(&small, (size_t)64 << 10), 0);
+    ck_assert_int_eq(pthread_setattr_default_np(&small), 0);
+#endif
+    gmrt_pool *p = NULL;
+    gmrt_diag d = {0};
+    ck_assert_int_eq(gmrt_pool_create(3, &p, &d), GMRT_OK);
+    gmrt_pool_run_task(p, deep_task, NULL);
+    ck_assert_int_eq(atomic_load(&deep_runs), gmrt_pool_threads(p) - 1);
+    gmrt_pool_destroy(p);
+#ifdef __GLIBC__
+    pthread_attr_destroy(&small);
+#endif
+}
+END_TEST
+
 START_TEST(create_and_destroy_repeatedly)
 {
     for (int i = 0; i < 50; i++) {
@@ -209,6 +251,7 @@ Suite *pool_suite(void)
     tcase_add_test(tc, many_steps_1_to_4_threads);
     tcase_add_test(tc, sleeping_workers_wake);
     tcase_add_test(tc, tasks_between_steps);
+    tcase_add_test(tc, workers_have_step_stack);
     tcase_add_test(tc, create_and_destroy_repeatedly);
     tcase_add_test(tc, bad_thread_counts);
     tcase_add_test(tc, roofline_is_sane);

@@ -509,10 +509,20 @@ int32_t gmrt_sampler_pick(gmrt_sampler *s, const float *logits);
 #define GMRT_THREADS 1
 #endif
 
+/* Stack a forward step may use on each of its threads: the kernels keep
+ * their tiles' buffers there (measured at most 144 KiB, the f16 prefill of
+ * Gemma 1 2B on x86-64-v4).  The pool starts its workers with twice this,
+ * whatever the platform's default (musl's is 128 KiB); the thread that
+ * calls gmrt_pool_run (thread 0) must have this much to spare itself:
+ * glibc's main thread and default threads do, a thread an embedder starts
+ * with a smaller stack does not. */
+#define GMRT_STEP_STACK ((size_t)512 << 10)
+
 typedef struct gmrt_pool gmrt_pool;
 /* n_threads >= 1; the calling thread is thread 0, so n-1 workers are
  * started (none where GMRT_THREADS is 0: the pool keeps one thread and
- * gmrt_pool_threads says so).  Free with gmrt_pool_destroy. */
+ * gmrt_pool_threads says so), each with 2 × GMRT_STEP_STACK of stack.
+ * Free with gmrt_pool_destroy. */
 gmrt_status gmrt_pool_create(int n_threads, gmrt_pool **out,
                              gmrt_diag *diag) GMRT_MUST_CHECK;
 void gmrt_pool_destroy(gmrt_pool *p);
