@@ -1248,8 +1248,9 @@ GMK_X86_AI void gmk_x86_p16_tile(int F, int T, const uint8_t *restrict p,
 }
 
 /* Rows [r0, r1) × n_tok tokens of format F from the P16 weights W (nb
- * blocks per row): chunk by chunk of GMK_X86_P16_KC blocks, in each panel
- * by panel, lanes outside [r0, r1) computed and dropped.  Where two full
+ * blocks per row): chunk by chunk of GMK_X86_P16_KC blocks (one chunk of
+ * nb where there is no table or unpacking), in each panel by panel, lanes
+ * outside [r0, r1) computed and dropped.  Where two full
  * token tiles or more share a chunk, the tokens' −off·Σx of its blocks are
  * tabled once for every panel, and q5 blocks unpacked once for every tile. */
 GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uint8_t *restrict W,
@@ -1264,8 +1265,12 @@ GMK_X86_AI void gmk_x86_p16_b32(int F, float *restrict y, int64_t ldy, const uin
     int32_t bob[GMK_X86_P16_BO];
     const __m512i *up = unpack ? upb : NULL;
     const int32_t *bo = table ? bob : NULL;
-    for (int64_t b0 = 0; b0 < nb; b0 += GMK_X86_P16_KC) {
-        const int kc = nb - b0 < GMK_X86_P16_KC ? (int)(nb - b0) : GMK_X86_P16_KC;
+    /* with nothing to share between panels (decode, a few tokens) each
+     * panel is read whole, one stream after the other: chunks across the
+     * panels made the 1B Q8_0's decode 4 % slower (its ffn_down, 216 blocks) */
+    const int64_t chunk = unpack || table ? GMK_X86_P16_KC : nb;
+    for (int64_t b0 = 0; b0 < nb; b0 += chunk) {
+        const int kc = (int)(nb - b0 < chunk ? nb - b0 : chunk);
         for (int t = 0; table && t < n_tok; t++)
             for (int b = 0; b < kc; b++)
                 bob[t * kc + b] = -off * ((const gmk_act_q8_0 *)(X + (size_t)t * xrow))[b0 + b].sum;
