@@ -184,7 +184,8 @@ static void deep_task(void *user, int ith, int nth)
 START_TEST(workers_have_step_stack)
 {
 #ifdef __GLIBC__
-    pthread_attr_t small;
+    pthread_attr_t small, was;
+    ck_assert_int_eq(pthread_getattr_default_np(&was), 0);
     ck_assert_int_eq(pthread_attr_init(&small), 0);
     ck_assert_int_eq(pthread_attr_setstacksize(&small, (size_t)64 << 10), 0);
     ck_assert_int_eq(pthread_setattr_default_np(&small), 0);
@@ -196,7 +197,9 @@ START_TEST(workers_have_step_stack)
     ck_assert_int_eq(atomic_load(&deep_runs), gmrt_pool_threads(p) - 1);
     gmrt_pool_destroy(p);
 #ifdef __GLIBC__
+    ck_assert_int_eq(pthread_setattr_default_np(&was), 0); /* for CK_FORK=no */
     pthread_attr_destroy(&small);
+    pthread_attr_destroy(&was);
 #endif
 }
 END_TEST
