@@ -174,7 +174,7 @@ static void *worker(void *arg)
     }
 }
 
-/* Starts worker ith of p with 2 × GMRT_STEP_STACK of stack (gmrt.h), not
+/* Starts worker ith of p with GMRT_THREAD_STACK of stack (gmrt.h), not
  * the platform's default; 0 on success. */
 static int start_worker(gmrt_pool *p, int ith)
 {
@@ -185,7 +185,7 @@ static int start_worker(gmrt_pool *p, int ith)
         return -1;
     }
     *wa = (worker_arg){p, ith};
-    int rc = pthread_attr_setstacksize(&attr, 2 * GMRT_STEP_STACK);
+    int rc = pthread_attr_setstacksize(&attr, GMRT_THREAD_STACK);
     if (rc == 0)
         rc = pthread_create(&p->threads[ith], &attr, worker, wa);
     pthread_attr_destroy(&attr);

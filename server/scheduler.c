@@ -548,10 +548,10 @@ gmrt_status gms_sched_create(gmrt_session *s, int32_t n_slots, int32_t queue_cap
         gmrt_session_seq_reset(s, i);
     }
     /* the model thread is thread 0 of the session's pool: it runs a step's
-     * kernels itself and needs their stack (gmrt.h GMRT_STEP_STACK) */
+     * kernels itself and needs their stack (gmrt.h GMRT_THREAD_STACK) */
     pthread_attr_t attr;
     if (ok && pthread_attr_init(&attr) == 0) {
-        ok = pthread_attr_setstacksize(&attr, 2 * GMRT_STEP_STACK) == 0 &&
+        ok = pthread_attr_setstacksize(&attr, GMRT_THREAD_STACK) == 0 &&
              pthread_create(&q->thread, &attr, model_thread, q) == 0;
         pthread_attr_destroy(&attr);
     } else {

@@ -517,11 +517,13 @@ int32_t gmrt_sampler_pick(gmrt_sampler *s, const float *logits);
  * glibc's main thread and default threads do, a thread an embedder starts
  * with a smaller stack does not. */
 #define GMRT_STEP_STACK ((size_t)512 << 10)
+/* The stack the runtime's own step threads are started with. */
+#define GMRT_THREAD_STACK (2 * GMRT_STEP_STACK)
 
 typedef struct gmrt_pool gmrt_pool;
 /* n_threads >= 1; the calling thread is thread 0, so n-1 workers are
  * started (none where GMRT_THREADS is 0: the pool keeps one thread and
- * gmrt_pool_threads says so), each with 2 × GMRT_STEP_STACK of stack.
+ * gmrt_pool_threads says so), each with GMRT_THREAD_STACK of stack.
  * Free with gmrt_pool_destroy. */
 gmrt_status gmrt_pool_create(int n_threads, gmrt_pool **out,
                              gmrt_diag *diag) GMRT_MUST_CHECK;
